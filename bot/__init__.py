@@ -1,0 +1,1 @@
+"""Reelay's chat adapters: Telegram (aiogram) and Discord (discord.py)."""

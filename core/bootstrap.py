@@ -1,0 +1,102 @@
+"""The one place that wires core's ports to their adapters."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from core.adapters.crypto import SecretBox, embedded_encryption_key, embedded_secret_key
+from core.adapters.redis_server import RedisLocation, locate_redis
+from core.db import close_database, open_database
+from core.errors import InfrastructureError
+from core.ports.clock import Clock, SystemClock
+from core.ports.queue import JobQueue
+from core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+QueueFactory = Callable[[RedisLocation], Awaitable[JobQueue]]
+
+
+@dataclass
+class Container:
+    """Everything a process needs, opened once at startup and closed at shutdown."""
+
+    settings: Settings
+    secrets: SecretBox
+    secret_key: str
+    redis_location: RedisLocation
+    redis: Redis
+    queue: JobQueue
+    http: aiohttp.ClientSession
+    clock: Clock = field(default_factory=SystemClock)
+    extras: dict[str, Any] = field(default_factory=dict)
+    _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
+
+    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
+        """Run ``closer`` when the container closes (last registered, first run)."""
+        self._closers.append(closer)
+
+    async def close(self) -> None:
+        for closer in reversed(self._closers):
+            try:
+                await closer()
+            except Exception:
+                logger.exception("error while closing %r", closer)
+        self._closers.clear()
+        await self.http.close()
+        await self.redis.aclose()
+        await close_database()
+        self.redis_location.stop()
+
+
+def encryption_key(settings: Settings) -> str:
+    if settings.encryption_key is not None:
+        return settings.encryption_key.get_secret_value()
+    return embedded_encryption_key(settings.var_dir)
+
+
+def session_secret(settings: Settings) -> str:
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value()
+    return embedded_secret_key(settings.var_dir)
+
+
+async def build_container(
+    settings: Settings,
+    *,
+    queue_factory: QueueFactory,
+    run_migrations: bool = True,
+    redis_location: RedisLocation | None = None,
+) -> Container:
+    """Open the database, Redis, queue and HTTP session described by ``settings``."""
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    box = SecretBox(encryption_key(settings))
+    secret = session_secret(settings)
+    await open_database(settings.resolved_database_url, run_migrations=run_migrations)
+    location = redis_location or locate_redis(settings.redis_url, settings.var_dir)
+    redis: Redis = Redis(**location.connection_kwargs())
+    try:
+        await redis.ping()
+        queue = await queue_factory(location)
+    except (OSError, RedisError) as exc:
+        await redis.aclose()
+        await close_database()
+        location.stop()
+        raise InfrastructureError(f"cannot reach Redis at {location.describe()}: {exc}") from exc
+    http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+    return Container(
+        settings=settings,
+        secrets=box,
+        secret_key=secret,
+        redis_location=location,
+        redis=redis,
+        queue=queue,
+        http=http,
+    )

@@ -1,0 +1,66 @@
+"""Database lifecycle: Tortoise config, connect, migrate, close."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from tortoise import Tortoise, connections
+from tortoise.exceptions import DBConnectionError
+from tortoise.migrations.api.migrate import migrate
+
+from core.errors import InfrastructureError
+
+logger = logging.getLogger(__name__)
+
+MODELS_MODULE = "core.db.models"
+MIGRATIONS_MODULE = "core.db.migrations"
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    """Tortoise's config dict for ``database_url`` with Reelay's one app, ``models``."""
+    url = database_url
+    if url.startswith("postgresql://"):
+        url = "postgres://" + url.removeprefix("postgresql://")
+    return {
+        "connections": {"default": url},
+        "apps": {
+            "models": {
+                "models": [MODELS_MODULE],
+                "default_connection": "default",
+                "migrations": MIGRATIONS_MODULE,
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def migrate_database(database_url: str) -> None:
+    """Apply every pending migration."""
+    try:
+        await migrate(config=tortoise_config(database_url))
+    except (OSError, DBConnectionError) as exc:
+        raise InfrastructureError(f"cannot reach the database: {exc}") from exc
+    finally:
+        await Tortoise.close_connections()
+
+
+async def open_database(database_url: str, *, run_migrations: bool = True) -> None:
+    """Migrate (when asked) and connect; queries from any task then use this connection."""
+    if run_migrations:
+        await migrate_database(database_url)
+    try:
+        await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+        await ping_database()
+    except (OSError, DBConnectionError) as exc:
+        raise InfrastructureError(f"cannot reach the database: {exc}") from exc
+
+
+async def ping_database() -> None:
+    conn = connections.get("default")
+    await conn.execute_query("SELECT 1")
+
+
+async def close_database() -> None:
+    await Tortoise.close_connections()

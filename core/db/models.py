@@ -1,0 +1,551 @@
+"""Tortoise models for Reelay's whole data model (see DESIGN.md, "Data model").
+
+This module is the persistence adapter: services use these models as their
+repositories. Secrets are stored encrypted (see ``core.adapters.crypto``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    ADMIN = "admin"
+    EDITOR = "editor"
+    VIEWER = "viewer"
+
+
+class Platform(StrEnum):
+    TELEGRAM = "telegram"
+    DISCORD = "discord"
+
+
+class LoginKind(StrEnum):
+    INSTAGRAM = "instagram"
+    FACEBOOK = "facebook"
+    SANDBOX = "sandbox"
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    NEEDS_RECONNECT = "needs_reconnect"
+    DISCONNECTED = "disconnected"
+
+
+class PostKind(StrEnum):
+    IMAGE = "image"
+    REEL = "reel"
+    CAROUSEL = "carousel"
+    STORY = "story"
+
+
+class PostStatus(StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    PUBLISHING = "publishing"
+    RETRYING = "retrying"
+    PUBLISHED = "published"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Trigger(StrEnum):
+    COMMENT = "comment"
+    DM = "dm"
+    STORY_REPLY = "story_reply"
+    STORY_MENTION = "story_mention"
+    POSTBACK = "postback"
+
+
+class MatchMode(StrEnum):
+    WHOLE_WORD = "whole_word"
+    CONTAINS = "contains"
+    EXACT = "exact"
+    ANY = "any"
+
+
+class EventStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    DONE = "done"
+    IGNORED = "ignored"
+    FAILED = "failed"
+
+
+class OutboundStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+class DraftStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    EDITED = "edited"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+class Workspace(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=120)
+    timezone = fields.CharField(max_length=64, default="UTC")
+    ai_enabled = fields.BooleanField(default=True)
+    ai_monthly_token_quota = fields.IntField(default=200_000)
+    notification_email = fields.CharField(max_length=254, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+
+class AiUsage(Model):
+    id = fields.IntField(primary_key=True)
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
+        "models.Workspace", related_name="ai_usage", on_delete=fields.CASCADE
+    )
+    month = fields.CharField(max_length=7)  # YYYY-MM
+    tokens = fields.IntField(default=0)
+
+    class Meta:
+        unique_together = (("workspace", "month"),)
+
+
+class User(Model):
+    id = fields.IntField(primary_key=True)
+    email = fields.CharField(max_length=254, unique=True)
+    password_hash = fields.CharField(max_length=255)
+    name = fields.CharField(max_length=120, default="")
+    is_active = fields.BooleanField(default=True)
+    # Bumped by "log out everywhere": sessions carrying an older epoch are refused.
+    session_epoch = fields.IntField(default=0)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+
+class Membership(Model):
+    id = fields.IntField(primary_key=True)
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
+        "models.Workspace", related_name="memberships", on_delete=fields.CASCADE
+    )
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="memberships", on_delete=fields.CASCADE
+    )
+    role = fields.CharEnumField(Role, max_length=16)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        unique_together = (("workspace", "user"),)
+
+
+class Invite(Model):
+    id = fields.IntField(primary_key=True)
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
+        "models.Workspace", related_name="invites", on_delete=fields.CASCADE
+    )
+    token_hash = fields.CharField(max_length=64, unique=True)
+    role = fields.CharEnumField(Role, max_length=16)
+    created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+
+
+class ApiToken(Model):
+    id = fields.IntField(primary_key=True)
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
+        "models.Workspace", related_name="api_tokens", on_delete=fields.CASCADE
+    )
+    name = fields.CharField(max_length=80)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    role = fields.CharEnumField(Role, max_length=16)
+    created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_used_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+
+class ChatLink(Model):
+    id = fields.IntField(primary_key=True)
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
+        "models.Workspace", related_name="chat_links", on_delete=fields.CASCADE
+    )
+    platform = fields.CharEnumField(Platform, max_length=16)
+    chat_id = fields.CharField(max_length=64)
+    title = fields.CharField(max_length=255, default="")
+    purpose = fields.CharField(max_length=32, default="notifications")
+    active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        unique_together = (("platform", "chat_id"),)
+
+
+class ChatIdentity(Model):
+    id = fields.IntField(primary_key=True)
+    platform = fields.CharEnumField(Platform, max_length=16)
+    platform_user_id = fields.CharField(max_length=64)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="chat_identities", on_delete=fields.CASCADE
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        unique_together = (("platform", "platform_user_id"),)
+
+
+class LinkCode(Model):
+    id = fields.IntField(primary_key=True)
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
+        "models.Workspace", related_name="link_codes", on_delete=fields.CASCADE
+    )
+    code_hash = fields.CharField(max_length=64, unique=True)
+    created_by: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name=False, on_delete=fields.CASCADE
+    )
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+
+
+class InstagramAccount(Model):
+    id = fields.IntField(primary_key=True)
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
+        "models.Workspace", related_name="accounts", on_delete=fields.CASCADE
+    )
+    ig_id = fields.CharField(max_length=64, db_index=True)
+    username = fields.CharField(max_length=64)
+    account_type = fields.CharField(max_length=32, default="BUSINESS")
+    login_kind = fields.CharEnumField(LoginKind, max_length=16)
+    page_id = fields.CharField(max_length=64, null=True)
+    token_encrypted = fields.TextField()
+    token_expires_at = fields.DatetimeField(null=True)
+    token_refreshed_at = fields.DatetimeField(null=True)
+    status = fields.CharEnumField(AccountStatus, max_length=20, default=AccountStatus.ACTIVE)
+    status_reason = fields.CharField(max_length=255, default="")
+    dm_pace_per_hour = fields.IntField(null=True)
+    webhook_subscribed = fields.BooleanField(default=False)
+    usage: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        unique_together = (("workspace", "ig_id"),)
+
+
+class MediaAsset(Model):
+    id = fields.IntField(primary_key=True)
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
+        "models.Workspace", related_name="media", on_delete=fields.CASCADE
+    )
+    storage_key = fields.CharField(max_length=128, unique=True)
+    filename = fields.CharField(max_length=255, default="")
+    mime = fields.CharField(max_length=64)
+    size = fields.BigIntField()
+    width = fields.IntField(null=True)
+    height = fields.IntField(null=True)
+    duration_s = fields.FloatField(null=True)
+    checksum = fields.CharField(max_length=64, db_index=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+
+class Post(Model):
+    id = fields.IntField(primary_key=True)
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
+        "models.Workspace", related_name="posts", on_delete=fields.CASCADE
+    )
+    account: fields.ForeignKeyRelation[InstagramAccount] = fields.ForeignKeyField(
+        "models.InstagramAccount", related_name="posts", on_delete=fields.CASCADE
+    )
+    kind = fields.CharEnumField(PostKind, max_length=16)
+    status = fields.CharEnumField(
+        PostStatus, max_length=16, default=PostStatus.DRAFT, db_index=True
+    )
+    caption = fields.TextField(default="")
+    first_comment = fields.TextField(default="")
+    alt_text = fields.CharField(max_length=1000, default="")
+    collaborators: fields.JSONField[list[Any]] = fields.JSONField(default=list)
+    location_id = fields.CharField(max_length=64, null=True)
+    share_to_feed = fields.BooleanField(default=True)
+    cover_asset: fields.ForeignKeyNullableRelation[MediaAsset] = fields.ForeignKeyField(
+        "models.MediaAsset", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    scheduled_at = fields.DatetimeField(null=True, db_index=True)
+    version = fields.IntField(default=1)
+    container_id = fields.CharField(max_length=64, null=True)
+    child_container_ids: fields.JSONField[list[Any]] = fields.JSONField(default=list)
+    container_created_at = fields.DatetimeField(null=True)
+    ig_media_id = fields.CharField(max_length=64, null=True)
+    permalink = fields.CharField(max_length=512, null=True)
+    published_at = fields.DatetimeField(null=True)
+    attempts = fields.IntField(default=0)
+    last_error = fields.TextField(default="")
+    next_attempt_at = fields.DatetimeField(null=True)
+    source = fields.CharField(max_length=16, default="panel")
+    created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+
+class PostMedia(Model):
+    id = fields.IntField(primary_key=True)
+    post: fields.ForeignKeyRelation[Post] = fields.ForeignKeyField(
+        "models.Post", related_name="items", on_delete=fields.CASCADE
+    )
+    asset: fields.ForeignKeyRelation[MediaAsset] = fields.ForeignKeyField(
+        "models.MediaAsset", related_name="uses", on_delete=fields.RESTRICT
+    )
+    position = fields.IntField()
+
+    class Meta:
+        unique_together = (("post", "position"),)
+
+
+class PublishJob(Model):
+    """The one live job of a post version: the unique pair stops a second one."""
+
+    id = fields.IntField(primary_key=True)
+    post: fields.ForeignKeyRelation[Post] = fields.ForeignKeyField(
+        "models.Post", related_name="jobs", on_delete=fields.CASCADE
+    )
+    version = fields.IntField()
+    job_id = fields.CharField(max_length=128, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        unique_together = (("post", "version"),)
+
+
+class AutomationRule(Model):
+    id = fields.IntField(primary_key=True)
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
+        "models.Workspace", related_name="rules", on_delete=fields.CASCADE
+    )
+    account: fields.ForeignKeyRelation[InstagramAccount] = fields.ForeignKeyField(
+        "models.InstagramAccount", related_name="rules", on_delete=fields.CASCADE
+    )
+    name = fields.CharField(max_length=120, default="")
+    trigger = fields.CharEnumField(Trigger, max_length=16)
+    media_ids: fields.JSONField[list[Any]] = fields.JSONField(default=list)
+    keywords: fields.JSONField[list[Any]] = fields.JSONField(default=list)
+    match_mode = fields.CharEnumField(MatchMode, max_length=16, default=MatchMode.WHOLE_WORD)
+    priority = fields.IntField(default=0)
+    cooldown_s = fields.IntField(default=0)
+    first_comment_only = fields.BooleanField(default=False)
+    # Seed-shaped action config: comment_replies, message_variations, dm_type, buttons,
+    # quick_replies, delay_minutes, lead_capture_flow, lead_capture_settings, ai.
+    config: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+
+class RuleStats(Model):
+    id = fields.IntField(primary_key=True)
+    rule: fields.OneToOneRelation[AutomationRule] = fields.OneToOneField(
+        "models.AutomationRule", related_name="stats", on_delete=fields.CASCADE
+    )
+    total_triggers = fields.IntField(default=0)
+    total_dms_sent = fields.IntField(default=0)
+    total_comments_replied = fields.IntField(default=0)
+    total_leads_captured = fields.IntField(default=0)
+    last_triggered_at = fields.DatetimeField(null=True)
+    last_lead_captured_at = fields.DatetimeField(null=True)
+
+
+class Conversation(Model):
+    id = fields.IntField(primary_key=True)
+    account: fields.ForeignKeyRelation[InstagramAccount] = fields.ForeignKeyField(
+        "models.InstagramAccount", related_name="conversations", on_delete=fields.CASCADE
+    )
+    igsid = fields.CharField(max_length=64)
+    username = fields.CharField(max_length=64, default="")
+    first_name = fields.CharField(max_length=64, default="")
+    last_inbound_at = fields.DatetimeField(null=True)
+    flow_state: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)
+    ai_rule: fields.ForeignKeyNullableRelation[AutomationRule] = fields.ForeignKeyField(
+        "models.AutomationRule", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        unique_together = (("account", "igsid"),)
+
+
+class Message(Model):
+    id = fields.IntField(primary_key=True)
+    conversation: fields.ForeignKeyRelation[Conversation] = fields.ForeignKeyField(
+        "models.Conversation", related_name="messages", on_delete=fields.CASCADE
+    )
+    direction = fields.CharField(max_length=3)  # "in" or "out"
+    mid = fields.CharField(max_length=255, null=True)
+    text = fields.TextField(default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+
+class Lead(Model):
+    id = fields.IntField(primary_key=True)
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
+        "models.Workspace", related_name="leads", on_delete=fields.CASCADE
+    )
+    account: fields.ForeignKeyRelation[InstagramAccount] = fields.ForeignKeyField(
+        "models.InstagramAccount", related_name="leads", on_delete=fields.CASCADE
+    )
+    rule: fields.ForeignKeyNullableRelation[AutomationRule] = fields.ForeignKeyField(
+        "models.AutomationRule", related_name="leads", null=True, on_delete=fields.SET_NULL
+    )
+    conversation: fields.ForeignKeyNullableRelation[Conversation] = fields.ForeignKeyField(
+        "models.Conversation", related_name="leads", null=True, on_delete=fields.SET_NULL
+    )
+    igsid = fields.CharField(max_length=64)
+    username = fields.CharField(max_length=64, default="")
+    email = fields.CharField(max_length=254, null=True)
+    phone = fields.CharField(max_length=32, null=True)
+    name = fields.CharField(max_length=120, null=True)
+    custom_fields: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    webhook_status = fields.CharField(max_length=16, default="none")
+    webhook_attempts = fields.IntField(default=0)
+    webhook_error = fields.TextField(default="")
+    delivered_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+
+class WebhookEvent(Model):
+    id = fields.IntField(primary_key=True)
+    dedupe_key = fields.CharField(max_length=255, unique=True)
+    account_ig_id = fields.CharField(max_length=64, default="", db_index=True)
+    kind = fields.CharField(max_length=32)
+    payload: fields.JSONField[dict[str, Any]] = fields.JSONField()
+    status = fields.CharEnumField(EventStatus, max_length=16, default=EventStatus.PENDING)
+    error = fields.TextField(default="")
+    received_at = fields.DatetimeField(auto_now_add=True)
+    processed_at = fields.DatetimeField(null=True)
+
+
+class ReplyDraft(Model):
+    id = fields.IntField(primary_key=True)
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
+        "models.Workspace", related_name="drafts", on_delete=fields.CASCADE
+    )
+    account: fields.ForeignKeyRelation[InstagramAccount] = fields.ForeignKeyField(
+        "models.InstagramAccount", related_name="drafts", on_delete=fields.CASCADE
+    )
+    rule: fields.ForeignKeyNullableRelation[AutomationRule] = fields.ForeignKeyField(
+        "models.AutomationRule", related_name="drafts", null=True, on_delete=fields.SET_NULL
+    )
+    conversation: fields.ForeignKeyNullableRelation[Conversation] = fields.ForeignKeyField(
+        "models.Conversation", related_name="drafts", null=True, on_delete=fields.SET_NULL
+    )
+    inbound_text = fields.TextField(default="")
+    proposed_text = fields.TextField()
+    final_text = fields.TextField(null=True)
+    # {"igsid": …} or {"comment_id": …}
+    target: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    status = fields.CharEnumField(DraftStatus, max_length=16, default=DraftStatus.PENDING)
+    decided_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    decided_at = fields.DatetimeField(null=True)
+    expires_at = fields.DatetimeField()
+    chat_refs: fields.JSONField[list[Any]] = fields.JSONField(default=list)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+
+class OutboundAction(Model):
+    id = fields.IntField(primary_key=True)
+    account: fields.ForeignKeyRelation[InstagramAccount] = fields.ForeignKeyField(
+        "models.InstagramAccount", related_name="outbox", on_delete=fields.CASCADE
+    )
+    kind = fields.CharField(max_length=32)
+    dedupe_key = fields.CharField(max_length=255, unique=True)
+    target = fields.CharField(max_length=128)
+    payload: fields.JSONField[dict[str, Any]] = fields.JSONField()
+    status = fields.CharEnumField(OutboundStatus, max_length=16, default=OutboundStatus.PENDING)
+    attempts = fields.IntField(default=0)
+    not_before = fields.DatetimeField(null=True)
+    response: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)
+    error = fields.TextField(default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    sent_at = fields.DatetimeField(null=True)
+
+
+class AccountInsight(Model):
+    id = fields.IntField(primary_key=True)
+    account: fields.ForeignKeyRelation[InstagramAccount] = fields.ForeignKeyField(
+        "models.InstagramAccount", related_name="insights", on_delete=fields.CASCADE
+    )
+    date = fields.DateField()
+    metrics: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        unique_together = (("account", "date"),)
+
+
+class MediaInsight(Model):
+    id = fields.IntField(primary_key=True)
+    account: fields.ForeignKeyRelation[InstagramAccount] = fields.ForeignKeyField(
+        "models.InstagramAccount", related_name="media_insights", on_delete=fields.CASCADE
+    )
+    ig_media_id = fields.CharField(max_length=64)
+    date = fields.DateField()
+    media_type = fields.CharField(max_length=32, default="")
+    permalink = fields.CharField(max_length=512, default="")
+    metrics: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        unique_together = (("ig_media_id", "date"),)
+
+
+class SyncState(Model):
+    id = fields.IntField(primary_key=True)
+    account: fields.ForeignKeyRelation[InstagramAccount] = fields.ForeignKeyField(
+        "models.InstagramAccount", related_name="sync_states", on_delete=fields.CASCADE
+    )
+    kind = fields.CharField(max_length=32)
+    last_success_at = fields.DatetimeField(null=True)
+    last_error = fields.TextField(default="")
+    next_run_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        unique_together = (("account", "kind"),)
+
+
+class DomainEvent(Model):
+    """Something a team should hear about, delivered to linked chats by a job."""
+
+    id = fields.IntField(primary_key=True)
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
+        "models.Workspace", related_name="events", on_delete=fields.CASCADE
+    )
+    kind = fields.CharField(max_length=48, db_index=True)
+    payload: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    delivered_at = fields.DatetimeField(null=True)
+
+
+class AuditLog(Model):
+    id = fields.IntField(primary_key=True)
+    workspace: fields.ForeignKeyNullableRelation[Workspace] = fields.ForeignKeyField(
+        "models.Workspace", related_name="audit", null=True, on_delete=fields.CASCADE
+    )
+    actor = fields.CharField(max_length=120)
+    action = fields.CharField(max_length=64, db_index=True)
+    target_type = fields.CharField(max_length=32, default="")
+    target_id = fields.CharField(max_length=64, default="")
+    level = fields.CharField(max_length=8, default="info")
+    details: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+
+class KeyValue(Model):
+    """Small workspace-independent settings stored by the setup wizard."""
+
+    key = fields.CharField(max_length=64, primary_key=True)
+    value = fields.TextField()

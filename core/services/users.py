@@ -1,0 +1,104 @@
+"""Users, workspaces and memberships: first-run owner creation and sign-in."""
+
+from __future__ import annotations
+
+import logging
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from email_validator import EmailNotValidError, validate_email
+from tortoise.transactions import in_transaction
+
+from core.db.models import Membership, Role, User, Workspace
+from core.errors import Conflict, ValidationFailed
+from core.services import audit
+
+logger = logging.getLogger(__name__)
+
+_hasher = PasswordHasher()
+MIN_PASSWORD = 10
+
+ROLE_RANK = {Role.VIEWER: 0, Role.EDITOR: 1, Role.ADMIN: 2, Role.OWNER: 3}
+
+
+def role_allows(role: Role, needed: Role) -> bool:
+    """True when ``role`` is at least ``needed``."""
+    return ROLE_RANK[role] >= ROLE_RANK[needed]
+
+
+def normalise_email(raw: str) -> str:
+    try:
+        return validate_email(raw.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise ValidationFailed("Invalid email address", {"email": str(exc)}) from None
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise ValidationFailed(
+            "Password too short",
+            {"password": f"Use at least {MIN_PASSWORD} characters."},
+        )
+
+
+async def has_users() -> bool:
+    return await User.exists()
+
+
+async def create_user(email: str, password: str, name: str = "") -> User:
+    address = normalise_email(email)
+    check_password(password)
+    if await User.filter(email=address).exists():
+        raise ValidationFailed("Email taken", {"email": "A user with this email already exists."})
+    return await User.create(email=address, password_hash=_hasher.hash(password), name=name)
+
+
+async def create_owner(
+    email: str, password: str, *, workspace_name: str = "My team", timezone: str = "UTC"
+) -> tuple[User, Workspace]:
+    """Create a workspace and its owner (first run, or ``reelay admin create``)."""
+    async with in_transaction():
+        user = await create_user(email, password)
+        workspace = await Workspace.create(name=workspace_name, timezone=timezone)
+        await Membership.create(workspace=workspace, user=user, role=Role.OWNER)
+    await audit.record(
+        "workspace.created",
+        actor=user.email,
+        workspace_id=workspace.id,
+        target_type="workspace",
+        target_id=workspace.id,
+    )
+    return user, workspace
+
+
+async def create_first_owner(email: str, password: str, workspace_name: str) -> User:
+    """The first-run page's action: only allowed while no user exists."""
+    if await has_users():
+        raise Conflict("Reelay already has an owner; sign in instead.")
+    user, _ = await create_owner(email, password, workspace_name=workspace_name)
+    return user
+
+
+async def authenticate(email: str, password: str) -> User | None:
+    """The active user with these credentials, or None."""
+    try:
+        address = normalise_email(email)
+    except ValidationFailed:
+        return None
+    user = await User.get_or_none(email=address, is_active=True)
+    if user is None:
+        # Hash anyway so a missing account costs the same time as a wrong password.
+        _hasher.hash(password)
+        return None
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+        await user.save(update_fields=["password_hash"])
+    return user
+
+
+async def memberships(user: User) -> list[Membership]:
+    return await Membership.filter(user=user).prefetch_related("workspace").order_by("id")

@@ -1,0 +1,140 @@
+"""Reelay's settings: one typed, frozen object read once by the entry points."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import SettingsError
+
+
+class Settings(BaseSettings):
+    """Every variable Reelay reads, with its default.
+
+    Names map to environment variables in upper case (``DATABASE_URL``) and may
+    also come from a ``.env`` file in the working directory.
+    """
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        frozen=True,
+        extra="ignore",
+    )
+
+    # Storage and processes
+    var_dir: Path = Field(
+        Path("var"), description="Where embedded data lives (SQLite, Redis, media, keys)."
+    )
+    database_url: str = Field(
+        "", description="Tortoise URL, e.g. postgres://user:pw@host/db. Empty: SQLite in VAR_DIR."
+    )
+    redis_url: str = Field(
+        "", description="redis://host:port/db. Empty: start an embedded Redis in VAR_DIR."
+    )
+    public_base_url: AnyHttpUrl = Field(
+        AnyHttpUrl("http://127.0.0.1:8000"),
+        description="Public address of the panel; Meta fetches media and sends webhooks here.",
+    )
+    panel_host: str = Field("127.0.0.1", description="Interface the panel listens on.")
+    panel_port: Annotated[int, Field(ge=1, le=65535)] = Field(8000, description="Panel port.")
+    secret_key: SecretStr | None = Field(
+        None, description="Signs session cookies and OAuth state. Empty: generated into VAR_DIR."
+    )
+    encryption_key: SecretStr | None = Field(
+        None, description="Fernet key for tokens at rest. Empty: generated into VAR_DIR (dev only)."
+    )
+    log_level: str = Field("INFO", description="Logging level.")
+
+    # Meta
+    meta_app_id: str = Field(
+        "", description="Meta (Instagram) app id. Empty: the built-in sandbox."
+    )
+    meta_app_secret: SecretStr | None = Field(None, description="Instagram app secret.")
+    facebook_app_secret: SecretStr | None = Field(
+        None, description="Facebook app secret, also accepted for webhook signatures."
+    )
+    meta_verify_token: SecretStr | None = Field(
+        None, description="Webhook verify token you paste into Meta's dashboard."
+    )
+    graph_host: AnyHttpUrl = Field(
+        AnyHttpUrl("https://graph.instagram.com"), description="Instagram Login Graph host."
+    )
+    facebook_graph_host: AnyHttpUrl = Field(
+        AnyHttpUrl("https://graph.facebook.com"), description="Facebook Login Graph host."
+    )
+    graph_version: str = Field("v21.0", pattern=r"^v\d+\.\d+$", description="Graph API version.")
+    instagram_oauth_url: AnyHttpUrl = Field(
+        AnyHttpUrl("https://www.instagram.com/oauth/authorize"), description="Authorize dialog."
+    )
+    instagram_token_url: AnyHttpUrl = Field(
+        AnyHttpUrl("https://api.instagram.com/oauth/access_token"), description="Code exchange."
+    )
+
+    # Chat
+    telegram_token: SecretStr | None = Field(
+        None, description="Telegram bot token; empty disables."
+    )
+    telegram_api_server: AnyHttpUrl = Field(
+        AnyHttpUrl("https://api.telegram.org"), description="Telegram Bot API server."
+    )
+    discord_token: SecretStr | None = Field(None, description="Discord bot token; empty disables.")
+
+    # AI
+    openai_api_key: SecretStr | None = Field(None, description="OpenAI-compatible API key.")
+    openai_base_url: AnyHttpUrl = Field(
+        AnyHttpUrl("https://api.openai.com/v1"), description="OpenAI-compatible base URL."
+    )
+    openai_model: str = Field("gpt-4o-mini", description="Chat model name.")
+    openai_timeout: Annotated[float, Field(gt=0, le=300)] = Field(20.0, description="Seconds.")
+
+    # Sending and jobs
+    dm_pace_per_hour: Annotated[int, Field(ge=1, le=360000)] = Field(
+        200, description="Default DMs per hour per account."
+    )
+    private_reply_per_hour: Annotated[int, Field(ge=1, le=750)] = Field(
+        750, description="Private replies per hour per account (Meta's cap is 750)."
+    )
+    worker_poll_delay: Annotated[float, Field(gt=0, le=10)] = Field(
+        0.05, description="Seconds between the worker's queue polls."
+    )
+    worker_max_jobs: Annotated[int, Field(ge=1, le=10000)] = Field(
+        50, description="Concurrent jobs per worker."
+    )
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return level
+
+    @property
+    def sandbox(self) -> bool:
+        """True when no Meta app is configured: Reelay talks to its built-in sandbox."""
+        return not self.meta_app_id
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite://{self.var_dir / 'reelay.sqlite3'}"
+
+    @property
+    def base_url(self) -> str:
+        return str(self.public_base_url).rstrip("/")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment and ``.env``; raise SettingsError naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "SETTINGS"
+        raise SettingsError(f"invalid setting {name}: {first['msg']}") from None

@@ -1,0 +1,1 @@
+"""Reelay's background work: arq jobs and crons over core services."""

@@ -1,0 +1,1 @@
+"""Reelay's admin web panel, JSON API and Meta webhook endpoint (Quart)."""

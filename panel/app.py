@@ -1,0 +1,109 @@
+"""The panel's application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from quart import Quart, Response, render_template, request
+from quart_auth import QuartAuth
+from werkzeug.exceptions import HTTPException
+
+from core.bootstrap import Container
+from core.errors import ReelayError
+from core.settings import Settings
+from panel import auth, health, home
+from panel.metrics import PanelMetrics
+from panel.security import check_csrf, csrf_token, load_user
+
+logger = logging.getLogger(__name__)
+
+ContainerFactory = Callable[[Settings], Awaitable[Container]]
+
+
+async def _default_factory(settings: Settings) -> Container:
+    from reelay.wiring import build
+
+    return await build(settings)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    container: Container | None = None,
+    container_factory: ContainerFactory | None = None,
+) -> Quart:
+    """Build the panel.
+
+    Without ``container`` it opens its own at startup and closes it at shutdown.
+    """
+    app = Quart(__name__)
+    app.config.update(
+        QUART_AUTH_COOKIE_SECURE=settings.base_url.startswith("https://"),
+        QUART_AUTH_COOKIE_SAMESITE="Lax",
+        QUART_AUTH_DURATION=14 * 24 * 3600,
+        SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        MAX_CONTENT_LENGTH=300 * 1024 * 1024,
+    )
+    app.extensions["reelay.settings"] = settings
+    app.extensions["reelay.metrics"] = PanelMetrics()
+    QuartAuth(app)
+    owns_container = container is None
+    factory = container_factory or _default_factory
+    if container is not None:
+        _attach(app, container)
+
+    @app.before_serving
+    async def open_resources() -> None:
+        if owns_container:
+            _attach(app, await factory(settings))
+
+    @app.after_serving
+    async def close_resources() -> None:
+        if owns_container and "reelay.container" in app.extensions:
+            await app.extensions.pop("reelay.container").close()
+
+    app.before_request(check_csrf)
+
+    @app.context_processor
+    async def template_globals() -> dict[str, Any]:
+        return {"csrf_token": csrf_token, "current": await load_user(), "settings": settings}
+
+    @app.after_request
+    async def count_and_harden(response: Response) -> Response:
+        metrics: PanelMetrics = app.extensions["reelay.metrics"]
+        metrics.observe(request.endpoint or "unknown", response.status_code)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> tuple[str, int]:
+        page = await render_template("error.html", error=error)
+        return page, error.code or 500
+
+    @app.errorhandler(ReelayError)
+    async def reelay_error(error: ReelayError) -> tuple[str, int]:
+        logger.warning("request failed: %s", error)
+        page = await render_template("error.html", error=error)
+        return page, 400
+
+    app.register_blueprint(health.blueprint)
+    app.register_blueprint(auth.blueprint)
+    app.register_blueprint(home.blueprint)
+    return app
+
+
+def _attach(app: Quart, container: Container) -> None:
+    app.extensions["reelay.container"] = container
+    app.secret_key = container.secret_key
+
+
+def container_of(app: Quart) -> Container:
+    """The container the running app was given or opened."""
+    container: Container = app.extensions["reelay.container"]
+    return container

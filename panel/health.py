@@ -1,0 +1,50 @@
+"""Health and metrics endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from quart import Blueprint, Response, current_app, jsonify
+
+from core.db import ping_database
+from panel.metrics import PanelMetrics
+from panel.security import public
+
+logger = logging.getLogger(__name__)
+
+blueprint = Blueprint("health", __name__)
+
+CHECK_TIMEOUT_S = 2.0
+
+
+async def _check(name: str, probe: asyncio.Future[object] | object) -> str:
+    try:
+        await asyncio.wait_for(probe, CHECK_TIMEOUT_S)  # type: ignore[arg-type]
+    except Exception as exc:
+        logger.warning("health check: %s is down: %s", name, exc)
+        return "down"
+    return "up"
+
+
+@blueprint.get("/healthz")
+@public
+async def healthz() -> tuple[Response, int]:
+    """Database and Redis status; 503 when one is down."""
+    container = current_app.extensions.get("reelay.container")
+    database = await _check("database", ping_database())
+    redis = await _check("redis", container.redis.ping()) if container else "down"
+    metrics: PanelMetrics = current_app.extensions["reelay.metrics"]
+    metrics.up.labels("database").set(database == "up")
+    metrics.up.labels("redis").set(redis == "up")
+    status = {"database": database, "redis": redis}
+    healthy = all(value == "up" for value in status.values())
+    return jsonify({"status": "ok" if healthy else "degraded", **status}), 200 if healthy else 503
+
+
+@blueprint.get("/metrics")
+@public
+async def metrics() -> Response:
+    """Prometheus text exposition."""
+    registry: PanelMetrics = current_app.extensions["reelay.metrics"]
+    return Response(registry.render(), content_type="text/plain; version=0.0.4")

@@ -1,0 +1,105 @@
+"""Sign-in state, roles and CSRF for panel views."""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from quart import abort, current_app, g, redirect, request, session, url_for
+from quart_auth import current_user
+
+from core.db.models import Membership, Role, User
+from core.services.users import role_allows
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def csrf_token() -> str:
+    """The session's CSRF token, created on first use."""
+    token = session.get(CSRF_FIELD)
+    if not token:
+        token = secrets.token_urlsafe(32)
+        session[CSRF_FIELD] = token
+    return str(token)
+
+
+async def check_csrf() -> None:
+    """Refuse a state-changing request whose CSRF token is missing or wrong."""
+    if request.method in SAFE_METHODS:
+        return
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is not None and getattr(view, "csrf_exempt", False):
+        return
+    expected = session.get(CSRF_FIELD)
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None:
+        form = await request.form
+        sent = form.get(CSRF_FIELD)
+    if not expected or not sent or not hmac.compare_digest(str(expected), str(sent)):
+        abort(400, "CSRF token missing or invalid; reload the page and try again.")
+
+
+def csrf_exempt(view: F) -> F:
+    """Mark a view that authenticates otherwise (webhook signature, API token)."""
+    view.csrf_exempt = True  # type: ignore[attr-defined]
+    return view
+
+
+async def load_user() -> User | None:
+    """The signed-in user for this request (checked against their session epoch)."""
+    if "user" in g:
+        return g.user  # type: ignore[no-any-return]
+    user = None
+    auth_id = current_user.auth_id
+    if auth_id:
+        user_id, _, epoch = auth_id.partition(":")
+        if user_id.isdigit():
+            user = await User.get_or_none(id=int(user_id), is_active=True)
+            if user is not None and str(user.session_epoch) != epoch:
+                user = None
+    g.user = user
+    return user
+
+
+async def load_membership(user: User) -> Membership | None:
+    if "membership" in g:
+        return g.membership  # type: ignore[no-any-return]
+    wanted = session.get("workspace_id")
+    query = Membership.filter(user=user).prefetch_related("workspace").order_by("id")
+    found = await query
+    membership = next((m for m in found if m.workspace_id == wanted), found[0] if found else None)
+    g.membership = membership
+    return membership
+
+
+def requires(role: Role) -> Callable[[F], F]:
+    """The view needs a signed-in member with at least ``role`` in the current workspace."""
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            user = await load_user()
+            if user is None:
+                return redirect(url_for("auth.login", next=request.full_path))
+            membership = await load_membership(user)
+            if membership is None or not role_allows(membership.role, role):
+                abort(403)
+            return await view(*args, **kwargs)
+
+        wrapper.required_role = role  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def public(view: F) -> F:
+    """Mark a view that needs no sign-in (login, first run, health, webhooks)."""
+    view.required_role = None  # type: ignore[attr-defined]
+    return view

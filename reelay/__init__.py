@@ -1,0 +1,1 @@
+"""Reelay's composition root: the processes (CLI) and the adapters that join core to arq."""

@@ -1,0 +1,3 @@
+from reelay.cli import main
+
+main()

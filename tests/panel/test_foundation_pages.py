@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from redis.asyncio import Redis
+
+from core.services import users
+
+
+def _csrf(page: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+async def test_healthz_reports_database_and_redis(client: Any) -> None:
+    response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert await response.get_json() == {"status": "ok", "database": "up", "redis": "up"}
+
+
+async def test_healthz_is_503_when_redis_is_down(client: Any, container: Any) -> None:
+    real = container.redis
+    container.redis = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    try:
+        response = await client.get("/healthz")
+    finally:
+        await container.redis.aclose()
+        container.redis = real
+    assert response.status_code == 503
+    body = await response.get_json()
+    assert body["redis"] == "down" and body["database"] == "up"
+
+
+async def test_metrics_are_prometheus_text(client: Any) -> None:
+    await client.get("/healthz")
+    response = await client.get("/metrics")
+    text = await response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert 'reelay_http_requests_total{endpoint="health.healthz",status="200"}' in text
+
+
+async def test_first_run_creates_owner_then_login_is_required(client: Any) -> None:
+    response = await client.get("/")
+    assert response.status_code == 302
+    response = await client.get("/login")
+    assert response.headers["Location"].endswith("/setup/first-run")
+
+    page = await (await client.get("/setup/first-run")).get_data(as_text=True)
+    response = await client.post(
+        "/setup/first-run",
+        form={
+            "csrf_token": _csrf(page),
+            "workspace": "Shop team",
+            "email": "owner@example.com",
+            "password": "long enough pw",
+            "password_confirm": "long enough pw",
+        },
+    )
+    assert response.status_code == 302
+    home = await client.get("/")
+    assert "Shop team" in await home.get_data(as_text=True)
+
+    # The first-run page is closed once an owner exists.
+    assert (await client.get("/setup/first-run")).status_code == 302
+    assert await users.has_users()
+
+
+async def test_first_run_shows_field_errors(client: Any) -> None:
+    page = await (await client.get("/setup/first-run")).get_data(as_text=True)
+    response = await client.post(
+        "/setup/first-run",
+        form={
+            "csrf_token": _csrf(page),
+            "workspace": "T",
+            "email": "not-an-email",
+            "password": "short",
+            "password_confirm": "short",
+        },
+    )
+    assert response.status_code == 422
+    body = await response.get_data(as_text=True)
+    assert 'id="email-error"' in body
+    assert not await users.has_users()
+
+
+async def test_post_without_csrf_is_refused(client: Any) -> None:
+    response = await client.post(
+        "/setup/first-run",
+        form={
+            "workspace": "T",
+            "email": "owner@example.com",
+            "password": "long enough pw",
+            "password_confirm": "long enough pw",
+        },
+    )
+    assert response.status_code == 400
+    assert not await users.has_users()
+
+
+async def test_login_with_wrong_password_fails(client: Any) -> None:
+    await users.create_owner("owner@example.com", "long enough pw")
+    page = await (await client.get("/login")).get_data(as_text=True)
+    response = await client.post(
+        "/login",
+        form={
+            "csrf_token": _csrf(page),
+            "email": "owner@example.com",
+            "password": "wrong password",
+        },
+    )
+    assert response.status_code == 401
+    assert (await client.get("/")).status_code == 302
+    response = await client.post(
+        "/login",
+        form={
+            "csrf_token": _csrf(page),
+            "email": "owner@example.com",
+            "password": "long enough pw",
+        },
+    )
+    assert response.status_code == 302
+    assert (await client.get("/")).status_code == 200
