@@ -539,6 +539,8 @@ class AuditLog(Model):
     action = fields.CharField(max_length=64, db_index=True)
     target_type = fields.CharField(max_length=32, default="")
     target_id = fields.CharField(max_length=64, default="")
+    # The Instagram account the entry concerns, if any (the log pages filter on it).
+    account_id = fields.IntField(null=True, db_index=True)
     level = fields.CharField(max_length=8, default="info")
     details: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)

@@ -18,11 +18,16 @@ async def record(
     target_type: str = "",
     target_id: object = "",
     level: str = "info",
+    account_id: int | None = None,
     **details: Any,
 ) -> AuditLog:
-    """Store one audit entry; ``details`` must hold no secrets."""
+    """Store one audit entry; ``details`` must hold no secrets.
+
+    ``account_id`` names the Instagram account the entry concerns (the log pages filter on it).
+    """
     entry = await AuditLog.create(
         workspace_id=workspace_id,
+        account_id=account_id,
         actor=actor,
         action=action,
         target_type=target_type,

@@ -111,6 +111,7 @@ class Migration(migrations.Migration):
                 ('action', fields.CharField(db_index=True, max_length=64)),
                 ('target_type', fields.CharField(default='', max_length=32)),
                 ('target_id', fields.CharField(default='', max_length=64)),
+                ('account_id', fields.IntField(null=True, db_index=True)),
                 ('level', fields.CharField(default='info', max_length=8)),
                 ('details', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
                 ('created_at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=True)),
