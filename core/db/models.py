@@ -127,6 +127,8 @@ class User(Model):
 
 class Membership(Model):
     id = fields.IntField(primary_key=True)
+    workspace_id: int
+    user_id: int
     workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
         "models.Workspace", related_name="memberships", on_delete=fields.CASCADE
     )
@@ -142,6 +144,7 @@ class Membership(Model):
 
 class Invite(Model):
     id = fields.IntField(primary_key=True)
+    workspace_id: int
     workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
         "models.Workspace", related_name="invites", on_delete=fields.CASCADE
     )
@@ -172,6 +175,7 @@ class ApiToken(Model):
 
 class ChatLink(Model):
     id = fields.IntField(primary_key=True)
+    workspace_id: int
     workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
         "models.Workspace", related_name="chat_links", on_delete=fields.CASCADE
     )
@@ -201,6 +205,7 @@ class ChatIdentity(Model):
 
 class LinkCode(Model):
     id = fields.IntField(primary_key=True)
+    workspace_id: int
     workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
         "models.Workspace", related_name="link_codes", on_delete=fields.CASCADE
     )
