@@ -12,9 +12,11 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from core.adapters.crypto import SecretBox, embedded_encryption_key, embedded_secret_key
+from core.adapters.openai_ai import build_ai_client
 from core.adapters.redis_server import RedisLocation, locate_redis
 from core.db import close_database, open_database
 from core.errors import InfrastructureError
+from core.ports.ai import AiClient
 from core.ports.clock import Clock, SystemClock
 from core.ports.queue import JobQueue
 from core.settings import Settings
@@ -36,6 +38,8 @@ class Container:
     queue: JobQueue
     http: aiohttp.ClientSession
     clock: Clock = field(default_factory=SystemClock)
+    # None when no AI server is configured (no OPENAI_API_KEY and the default base URL).
+    ai: AiClient | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
 
@@ -91,7 +95,7 @@ async def build_container(
         location.stop()
         raise InfrastructureError(f"cannot reach Redis at {location.describe()}: {exc}") from exc
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-    return Container(
+    container = Container(
         settings=settings,
         secrets=box,
         secret_key=secret,
@@ -100,3 +104,7 @@ async def build_container(
         queue=queue,
         http=http,
     )
+    container.ai = build_ai_client(settings)
+    if container.ai is not None:
+        container.on_close(container.ai.close)
+    return container

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -90,7 +90,26 @@ class Settings(BaseSettings):
         AnyHttpUrl("https://api.openai.com/v1"), description="OpenAI-compatible base URL."
     )
     openai_model: str = Field("gpt-4o-mini", description="Chat model name.")
-    openai_timeout: Annotated[float, Field(gt=0, le=300)] = Field(20.0, description="Seconds.")
+    openai_timeout: Annotated[float, Field(gt=0, le=300)] = Field(
+        20.0, description="Seconds one AI call attempt may take."
+    )
+    openai_temperature: Annotated[float, Field(ge=0, le=2)] = Field(
+        0.7, description="Sampling temperature for AI answers."
+    )
+    openai_max_retries: Annotated[int, Field(ge=0, le=5)] = Field(
+        2, description="Retries of an AI call after a timeout, 429 or 5xx (with back-off)."
+    )
+    openai_token_param: Literal["max_tokens", "max_completion_tokens"] = Field(
+        "max_tokens",
+        description="Name of the answer-length parameter your server expects "
+        "(newer OpenAI models want max_completion_tokens).",
+    )
+    openai_reply_max_tokens: Annotated[int, Field(ge=16, le=4000)] = Field(
+        300, description="Token limit for one AI reply to a comment or DM."
+    )
+    openai_caption_max_tokens: Annotated[int, Field(ge=64, le=8000)] = Field(
+        1000, description="Token limit for one AI caption."
+    )
 
     # Sending and jobs
     dm_pace_per_hour: Annotated[int, Field(ge=1, le=360000)] = Field(

@@ -481,6 +481,7 @@ class OutboundAction(Model):
 
 class AccountInsight(Model):
     id = fields.IntField(primary_key=True)
+    account_id: int
     account: fields.ForeignKeyRelation[InstagramAccount] = fields.ForeignKeyField(
         "models.InstagramAccount", related_name="insights", on_delete=fields.CASCADE
     )
@@ -494,6 +495,7 @@ class AccountInsight(Model):
 
 class MediaInsight(Model):
     id = fields.IntField(primary_key=True)
+    account_id: int
     account: fields.ForeignKeyRelation[InstagramAccount] = fields.ForeignKeyField(
         "models.InstagramAccount", related_name="media_insights", on_delete=fields.CASCADE
     )
@@ -510,6 +512,7 @@ class MediaInsight(Model):
 
 class SyncState(Model):
     id = fields.IntField(primary_key=True)
+    account_id: int
     account: fields.ForeignKeyRelation[InstagramAccount] = fields.ForeignKeyField(
         "models.InstagramAccount", related_name="sync_states", on_delete=fields.CASCADE
     )
