@@ -1,0 +1,195 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+
+from core.adapters.crypto import SecretBox
+from core.db.models import (
+    ApiToken,
+    AuditLog,
+    ChatLink,
+    InstagramAccount,
+    Invite,
+    KeyValue,
+    LinkCode,
+    LoginKind,
+    Membership,
+    Platform,
+    Role,
+    WebhookEvent,
+)
+from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from core.services import api_tokens, audit, chat_links, logs, meta_app, team, users
+
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+async def _owner() -> Membership:
+    user, workspace = await users.create_owner("owner@example.com", "long enough pw")
+    return await Membership.get(user=user, workspace=workspace)
+
+
+async def _member(owner: Membership, email: str, role: Role) -> Membership:
+    user = await users.create_user(email, "long enough pw")
+    return await Membership.create(workspace_id=owner.workspace_id, user=user, role=role)
+
+
+async def test_invite_link_is_single_use_and_expires(sqlite_db: str) -> None:
+    owner = await _owner()
+    made = await team.create_invite(owner, Role.EDITOR, NOW)
+    stored = (await Invite.get(id=made.invite.id)).token_hash
+    assert made.token not in stored and stored == team.token_digest(made.token)
+
+    user, membership = await team.accept_invite_as_new_user(
+        made.token, "ed@example.com", "long enough pw", "Ed", NOW + timedelta(hours=1)
+    )
+    assert membership.role is Role.EDITOR and membership.workspace_id == owner.workspace_id
+    with pytest.raises(NotFound):
+        await team.accept_invite(made.token, user, NOW + timedelta(hours=2))
+
+    late = await team.create_invite(owner, Role.VIEWER, NOW)
+    with pytest.raises(NotFound):
+        await team.find_invite(late.token, NOW + team.INVITE_TTL + timedelta(seconds=1))
+
+
+async def test_last_owner_cannot_be_demoted_or_removed(sqlite_db: str) -> None:
+    owner = await _owner()
+    with pytest.raises(Conflict):
+        await team.change_role(owner, owner.id, Role.ADMIN)
+    with pytest.raises(Conflict):
+        await team.remove_member(owner, owner.id)
+    second = await _member(owner, "two@example.com", Role.OWNER)
+    await team.change_role(owner, owner.id, Role.ADMIN)
+    assert (await Membership.get(id=owner.id)).role is Role.ADMIN
+    await team.remove_member(second, owner.id)
+    assert not await Membership.exists(id=owner.id)
+
+
+async def test_admins_cannot_touch_owners_or_make_owners(sqlite_db: str) -> None:
+    owner = await _owner()
+    admin = await _member(owner, "admin@example.com", Role.ADMIN)
+    editor = await _member(owner, "ed@example.com", Role.EDITOR)
+    with pytest.raises(Forbidden):
+        await team.change_role(admin, editor.id, Role.OWNER)
+    with pytest.raises(Forbidden):
+        await team.remove_member(admin, owner.id)
+    with pytest.raises(Forbidden):
+        await team.create_invite(editor, Role.VIEWER, NOW)
+    changed = await team.change_role(admin, editor.id, Role.VIEWER)
+    assert changed.role is Role.VIEWER
+    actions = await AuditLog.filter(action="team.role_changed").values_list("actor", flat=True)
+    assert actions == ["admin@example.com"]
+
+
+async def test_api_token_is_hashed_shown_once_and_revocable(sqlite_db: str) -> None:
+    owner = await _owner()
+    made = await api_tokens.create_token(owner, "CI", Role.EDITOR)
+    assert made.secret.startswith("rly_")
+    assert not await ApiToken.exists(token_hash=made.secret)
+    found = await api_tokens.authenticate(made.secret, NOW)
+    assert found is not None and found.role is Role.EDITOR and found.last_used_at == NOW
+    assert await api_tokens.authenticate(made.secret + "x", NOW) is None
+    await api_tokens.revoke_token(owner, made.token.id, NOW)
+    assert await api_tokens.authenticate(made.secret, NOW) is None
+    with pytest.raises(NotFound):
+        await api_tokens.revoke_token(owner, made.token.id, NOW)
+
+
+async def test_api_token_cannot_outrank_its_creator(sqlite_db: str) -> None:
+    owner = await _owner()
+    admin = await _member(owner, "admin@example.com", Role.ADMIN)
+    with pytest.raises(ValidationFailed) as caught:
+        await api_tokens.create_token(admin, "too strong", Role.OWNER)
+    assert "role" in caught.value.fields
+    with pytest.raises(ValidationFailed):
+        await api_tokens.create_token(admin, "  ", Role.VIEWER)
+
+
+async def test_link_code_links_a_chat_once(sqlite_db: str) -> None:
+    owner = await _owner()
+    made = await chat_links.create_code(owner, NOW)
+    stored = await LinkCode.get(id=made.link_code.id)
+    assert chat_links.normalise_code(made.code) not in stored.code_hash
+    link = await chat_links.redeem_code(
+        made.code.lower(), Platform.TELEGRAM, "-100", "Shop chat", NOW + timedelta(minutes=1)
+    )
+    assert link.workspace_id == owner.workspace_id and link.title == "Shop chat"
+    with pytest.raises(NotFound):
+        await chat_links.redeem_code(made.code, Platform.TELEGRAM, "-100", "x", NOW)
+    expired = await chat_links.create_code(owner, NOW)
+    with pytest.raises(NotFound):
+        await chat_links.redeem_code(
+            expired.code, Platform.DISCORD, "7", "x", NOW + chat_links.CODE_TTL
+        )
+    await chat_links.unlink_chat(owner, link.id)
+    assert await chat_links.linked_chats(owner.workspace_id) == []
+    assert not (await ChatLink.get(id=link.id)).active
+
+
+async def test_meta_app_from_wizard_is_encrypted_and_env_wins(
+    sqlite_db: str, settings_factory: Any
+) -> None:
+    box = SecretBox(Fernet.generate_key().decode())
+    sandbox = settings_factory(meta_app_secret=None, meta_verify_token=None)
+    assert (await meta_app.load(sandbox, box)).sandbox
+    with pytest.raises(ValidationFailed) as caught:
+        await meta_app.save_app(box, app_id="abc", app_secret="", actor="o")
+    assert set(caught.value.fields) == {"app_id", "app_secret"}
+    await meta_app.save_app(box, app_id="123456789", app_secret="s3cret", actor="o")
+    assert "s3cret" not in {row.value for row in await KeyValue.all()}
+    loaded = await meta_app.load(sandbox, box)
+    assert (loaded.app_id, loaded.app_secret, loaded.source) == ("123456789", "s3cret", "panel")
+    token = await meta_app.ensure_verify_token(sandbox, box)
+    assert (await meta_app.load(sandbox, box)).verify_token == token
+
+    from_env = settings_factory(meta_app_id="999999", meta_app_secret="env-secret")
+    loaded = await meta_app.load(from_env, box)
+    assert (loaded.app_id, loaded.app_secret, loaded.source) == (
+        "999999",
+        "env-secret",
+        "environment",
+    )
+    await meta_app.use_sandbox(actor="o")
+    assert (await meta_app.load(sandbox, box)).sandbox
+
+
+async def test_logs_filter_and_page(sqlite_db: str) -> None:
+    owner = await _owner()
+    account = await InstagramAccount.create(
+        workspace_id=owner.workspace_id,
+        ig_id="1784",
+        username="shop",
+        login_kind=LoginKind.SANDBOX,
+        token_encrypted="x",
+    )
+    for number in range(logs.PAGE_SIZE + 3):
+        await audit.record(
+            "post.created",
+            actor="o",
+            workspace_id=owner.workspace_id,
+            account_id=account.id,
+            target_type="post",
+            target_id=number,
+        )
+    await audit.record("rule.failed", actor="o", workspace_id=owner.workspace_id, level="error")
+    first = await logs.audit_page(owner.workspace_id, logs.LogFilter(account_id=account.id))
+    assert len(first.items) == logs.PAGE_SIZE and first.has_next
+    second = await logs.audit_page(owner.workspace_id, logs.LogFilter(account_id=account.id), 2)
+    assert len(second.items) == 3 and not second.has_next and second.has_previous
+    errors = await logs.audit_page(owner.workspace_id, logs.LogFilter(level="error"))
+    assert [e.action for e in errors.items] == ["rule.failed"]
+    rules = await logs.audit_page(owner.workspace_id, logs.LogFilter(kind="rule"))
+    assert len(rules.items) == 1 and {"post", "rule", "workspace"} <= set(rules.kinds)
+
+    await WebhookEvent.create(dedupe_key="a", account_ig_id="1784", kind="comment", payload={})
+    await WebhookEvent.create(
+        dedupe_key="b", account_ig_id="1784", kind="dm", payload={}, status="failed"
+    )
+    await WebhookEvent.create(dedupe_key="c", account_ig_id="other", kind="dm", payload={})
+    events = await logs.event_page(owner.workspace_id, logs.LogFilter())
+    assert {e.dedupe_key for e in events.items} == {"a", "b"}
+    failed = await logs.event_page(owner.workspace_id, logs.LogFilter(level="error"))
+    assert [e.dedupe_key for e in failed.items] == ["b"]
