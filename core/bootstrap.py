@@ -12,12 +12,14 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from core.adapters.crypto import SecretBox, embedded_encryption_key, embedded_secret_key
+from core.adapters.graph import GraphClient, RedisUsageStore
 from core.adapters.openai_ai import build_ai_client
 from core.adapters.redis_server import RedisLocation, locate_redis
 from core.db import close_database, open_database
 from core.errors import InfrastructureError
 from core.ports.ai import AiClient
 from core.ports.clock import Clock, SystemClock
+from core.ports.instagram import InstagramClient
 from core.ports.queue import JobQueue
 from core.settings import Settings
 
@@ -37,6 +39,7 @@ class Container:
     redis: Redis
     queue: JobQueue
     http: aiohttp.ClientSession
+    graph: InstagramClient
     clock: Clock = field(default_factory=SystemClock)
     # None when no AI server is configured (no OPENAI_API_KEY and the default base URL).
     ai: AiClient | None = None
@@ -103,6 +106,7 @@ async def build_container(
         redis=redis,
         queue=queue,
         http=http,
+        graph=GraphClient(http, settings, usage=RedisUsageStore(redis)),
     )
     container.ai = build_ai_client(settings)
     if container.ai is not None:

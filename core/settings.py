@@ -74,6 +74,20 @@ class Settings(BaseSettings):
     instagram_token_url: AnyHttpUrl = Field(
         AnyHttpUrl("https://api.instagram.com/oauth/access_token"), description="Code exchange."
     )
+    facebook_app_id: str = Field(
+        "", description="Facebook app id for Facebook Login. Empty: only Instagram Login."
+    )
+    facebook_oauth_url: AnyHttpUrl = Field(
+        AnyHttpUrl("https://www.facebook.com/dialog/oauth"),
+        description="Facebook Login dialog.",
+    )
+    token_refresh_within_days: Annotated[int, Field(ge=1, le=59)] = Field(
+        30, description="Refresh Instagram Login tokens expiring within this many days."
+    )
+    sandbox_url: AnyHttpUrl = Field(
+        AnyHttpUrl("http://127.0.0.1:8010"),
+        description="Where the built-in sandbox Instagram listens when META_APP_ID is empty.",
+    )
 
     # Chat
     telegram_token: SecretStr | None = Field(
@@ -137,6 +151,10 @@ class Settings(BaseSettings):
     def sandbox(self) -> bool:
         """True when no Meta app is configured: Reelay talks to its built-in sandbox."""
         return not self.meta_app_id
+
+    @property
+    def sandbox_base_url(self) -> str:
+        return str(self.sandbox_url).rstrip("/")
 
     @property
     def resolved_database_url(self) -> str:

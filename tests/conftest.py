@@ -199,3 +199,14 @@ async def app(settings: Settings, container: Container) -> AsyncIterator[Any]:
 @pytest.fixture
 def client(app: Any) -> Any:
     return app.test_client()
+
+
+# ---------------------------------------------------------------- HTTP stubs
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _aioresponses_compat() -> None:
+    """Let aioresponses build responses for the installed aiohttp (see tests/aiohttp_compat)."""
+    from tests.aiohttp_compat import patch_aioresponses
+
+    patch_aioresponses()

@@ -22,6 +22,7 @@ class AccountRef:
     token: str = field(repr=False)
     login_kind: LoginFlavour = "instagram"
     account_id: int | None = None  # Reelay's row id, for per-account usage records
+    page_id: str | None = None  # Facebook Login: the Page the account is linked to
 
 
 @dataclass(frozen=True)

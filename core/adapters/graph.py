@@ -1,0 +1,459 @@
+"""Meta's Graph API (or the sandbox, which speaks the same wire format) over one aiohttp session.
+
+Every failure becomes a classified ``GraphError``. Only reads (GET) are retried here;
+writes such as ``media_publish`` or ``messages`` are never repeated blindly: the caller
+decides, knowing what the write does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from datetime import time as dtime
+from typing import Any, Literal, Protocol
+
+import aiohttp
+from redis.asyncio import Redis
+
+from core.domain.graph_errors import (
+    ErrorKind,
+    GraphError,
+    Usage,
+    classify,
+    parse_usage,
+    slowdown_s,
+    transport_error,
+)
+from core.ports.instagram import (
+    AccountRef,
+    ContainerStatus,
+    LoginFlavour,
+    PublishingLimit,
+    Recipient,
+    SentMessage,
+)
+from core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+Method = Literal["GET", "POST", "DELETE"]
+
+PROFILE_FIELDS = ("id", "username", "followers_count", "follows_count", "media_count")
+MEDIA_LIST_FIELDS = (
+    "id",
+    "caption",
+    "media_type",
+    "media_product_type",
+    "permalink",
+    "timestamp",
+    "thumbnail_url",
+    "media_url",
+    "like_count",
+    "comments_count",
+)
+USAGE_TTL_S = 3600
+
+
+class UsageStore(Protocol):
+    """Where the last usage figures Meta reported are kept, per account."""
+
+    async def get(self, key: str) -> Usage | None: ...
+
+    async def put(self, key: str, usage: Usage) -> None: ...
+
+
+class MemoryUsageStore:
+    """Usage figures in this process only (tests, tools)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, tuple[Usage, float]] = {}
+
+    async def get(self, key: str) -> Usage | None:
+        found = self.values.get(key)
+        if found is None or found[1] < time.monotonic():
+            return None
+        return found[0]
+
+    async def put(self, key: str, usage: Usage) -> None:
+        self.values[key] = (usage, time.monotonic() + USAGE_TTL_S)
+
+
+class RedisUsageStore:
+    """Usage figures shared by every process on one Redis (key ``graph:usage:<account>``)."""
+
+    def __init__(self, redis: Redis, *, ttl_s: int = USAGE_TTL_S) -> None:
+        self._redis = redis
+        self._ttl_s = ttl_s
+
+    async def get(self, key: str) -> Usage | None:
+        raw = await self._redis.get(f"graph:usage:{key}")
+        if raw is None:
+            return None
+        return Usage.from_json(json.loads(raw))
+
+    async def put(self, key: str, usage: Usage) -> None:
+        await self._redis.set(f"graph:usage:{key}", json.dumps(usage.as_json()), ex=self._ttl_s)
+
+
+def usage_key(account: AccountRef) -> str:
+    return str(account.account_id) if account.account_id is not None else f"ig:{account.ig_id}"
+
+
+def graph_base_url(settings: Settings, login_kind: LoginFlavour) -> str:
+    """The host an account's calls go to, by how it logged in."""
+    if login_kind == "facebook":
+        return str(settings.facebook_graph_host).rstrip("/")
+    if login_kind == "sandbox":
+        return settings.sandbox_base_url
+    return str(settings.graph_host).rstrip("/")
+
+
+def _unix(day: date) -> int:
+    return int(datetime.combine(day, dtime.min, tzinfo=UTC).timestamp())
+
+
+class GraphClient:
+    """The InstagramClient port over Meta's Graph API.
+
+    ``sleep`` and ``jitter`` are injectable so tests run without waiting.
+    """
+
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        settings: Settings,
+        *,
+        usage: UsageStore | None = None,
+        read_attempts: int = 3,
+        backoff_s: float = 0.5,
+        timeout_s: float = 30.0,
+        sleep: Sleep = asyncio.sleep,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self._http = http
+        self._settings = settings
+        self.usage: UsageStore = usage or MemoryUsageStore()
+        self._read_attempts = max(1, read_attempts)
+        self._backoff_s = backoff_s
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._sleep = sleep
+        self._jitter = jitter
+
+    # ------------------------------------------------------------------ transport
+
+    def url(self, account: AccountRef, path: str) -> str:
+        base = graph_base_url(self._settings, account.login_kind)
+        return f"{base}/{self._settings.graph_version}/{path.lstrip('/')}"
+
+    async def request(
+        self,
+        account: AccountRef,
+        method: Method,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        data: Mapping[str, str] | None = None,
+        json_body: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """One Graph call as ``account``; GETs are retried on transient errors."""
+        attempts = self._read_attempts if method == "GET" else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self._once(account, method, path, params, data, json_body)
+            except GraphError as exc:
+                if exc.kind is not ErrorKind.TRANSIENT or attempt == attempts:
+                    raise
+                delay = self._backoff_s * 2 ** (attempt - 1) * (0.5 + self._jitter())
+                logger.info(
+                    "graph %s %s failed (%s), retry %d in %.2fs (account %s)",
+                    method,
+                    path,
+                    exc.title,
+                    attempt,
+                    delay,
+                    usage_key(account),
+                )
+                await self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _once(
+        self,
+        account: AccountRef,
+        method: Method,
+        path: str,
+        params: Mapping[str, str] | None,
+        data: Mapping[str, str] | None,
+        json_body: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        key = usage_key(account)
+        usage = await self.usage.get(key)
+        wait = slowdown_s(usage)
+        if usage is not None and usage.pct >= 100:
+            raise GraphError(
+                code=None,
+                subcode=None,
+                message=f"usage at {usage.pct:.0f}%",
+                kind=ErrorKind.RATE_LIMITED,
+                title="Instagram's call budget is used up; waiting before the next call",
+                retry_after_s=wait,
+            )
+        if wait > 0:
+            logger.info(
+                "graph usage at %.0f%% for account %s: waiting %.2fs",
+                usage.pct if usage else 0,
+                key,
+                wait,
+            )
+            await self._sleep(wait)
+        headers = {"Authorization": f"Bearer {account.token}"}
+        try:
+            async with self._http.request(
+                method,
+                self.url(account, path),
+                params=params,
+                data=data,
+                json=json_body,
+                headers=headers,
+                timeout=self._timeout,
+            ) as response:
+                text = await response.text()
+                status = response.status
+                reply_headers = dict(response.headers)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise transport_error(f"{type(exc).__name__}: {exc}", sent=method != "GET") from exc
+        reported = parse_usage(reply_headers)
+        if reported is not None:
+            await self.usage.put(key, reported)
+        try:
+            body: Any = json.loads(text) if text else {}
+        except ValueError:
+            body = None
+        if status >= 400 or not isinstance(body, dict) or "error" in body:
+            error = classify(body, http_status=status, headers=reply_headers)
+            logger.warning(
+                "graph %s %s for account %s: %s (%s)", method, path, key, error, error.kind
+            )
+            raise error
+        return body
+
+    # ------------------------------------------------------------------ publishing
+
+    async def _create_container(self, account: AccountRef, fields: dict[str, str]) -> str:
+        body = await self.request(account, "POST", f"{account.ig_id}/media", data=fields)
+        return str(body["id"])
+
+    @staticmethod
+    def _common(
+        caption: str | None,
+        location_id: str | None,
+        collaborators: Sequence[str],
+        is_carousel_item: bool,
+    ) -> dict[str, str]:
+        fields: dict[str, str] = {}
+        if caption is not None and not is_carousel_item:
+            fields["caption"] = caption
+        if location_id:
+            fields["location_id"] = location_id
+        if collaborators:
+            fields["collaborators"] = json.dumps(list(collaborators))
+        if is_carousel_item:
+            fields["is_carousel_item"] = "true"
+        return fields
+
+    async def create_image_container(
+        self,
+        account: AccountRef,
+        image_url: str,
+        *,
+        caption: str | None = None,
+        alt_text: str | None = None,
+        location_id: str | None = None,
+        collaborators: Sequence[str] = (),
+        is_carousel_item: bool = False,
+    ) -> str:
+        fields = {"image_url": image_url}
+        fields.update(self._common(caption, location_id, collaborators, is_carousel_item))
+        if alt_text:
+            fields["alt_text"] = alt_text
+        return await self._create_container(account, fields)
+
+    async def create_video_container(
+        self,
+        account: AccountRef,
+        video_url: str,
+        *,
+        media_type: Literal["REELS", "VIDEO"] = "REELS",
+        caption: str | None = None,
+        share_to_feed: bool | None = None,
+        cover_url: str | None = None,
+        thumb_offset_ms: int | None = None,
+        location_id: str | None = None,
+        collaborators: Sequence[str] = (),
+        is_carousel_item: bool = False,
+    ) -> str:
+        fields = {"media_type": "VIDEO" if is_carousel_item else media_type, "video_url": video_url}
+        fields.update(self._common(caption, location_id, collaborators, is_carousel_item))
+        if share_to_feed is not None and not is_carousel_item:
+            fields["share_to_feed"] = "true" if share_to_feed else "false"
+        if cover_url:
+            fields["cover_url"] = cover_url
+        if thumb_offset_ms is not None:
+            fields["thumb_offset"] = str(thumb_offset_ms)
+        return await self._create_container(account, fields)
+
+    async def create_story_container(
+        self, account: AccountRef, *, image_url: str | None = None, video_url: str | None = None
+    ) -> str:
+        if (image_url is None) == (video_url is None):
+            raise ValueError("a story needs exactly one of image_url or video_url")
+        fields = {"media_type": "STORIES"}
+        if image_url is not None:
+            fields["image_url"] = image_url
+        else:
+            fields["video_url"] = video_url or ""
+        return await self._create_container(account, fields)
+
+    async def create_carousel_container(
+        self,
+        account: AccountRef,
+        children: Sequence[str],
+        *,
+        caption: str | None = None,
+        location_id: str | None = None,
+        collaborators: Sequence[str] = (),
+    ) -> str:
+        fields = {"media_type": "CAROUSEL", "children": ",".join(children)}
+        fields.update(self._common(caption, location_id, collaborators, False))
+        return await self._create_container(account, fields)
+
+    async def container_status(self, account: AccountRef, container_id: str) -> ContainerStatus:
+        body = await self.request(
+            account, "GET", container_id, params={"fields": "status_code,status"}
+        )
+        return ContainerStatus(
+            status_code=str(body.get("status_code") or ""), status=str(body.get("status") or "")
+        )
+
+    async def publish_container(self, account: AccountRef, container_id: str) -> str:
+        body = await self.request(
+            account, "POST", f"{account.ig_id}/media_publish", data={"creation_id": container_id}
+        )
+        return str(body["id"])
+
+    async def media_fields(
+        self, account: AccountRef, media_id: str, fields: Sequence[str] = ("permalink", "timestamp")
+    ) -> dict[str, Any]:
+        return await self.request(account, "GET", media_id, params={"fields": ",".join(fields)})
+
+    async def post_comment(self, account: AccountRef, media_id: str, message: str) -> str:
+        body = await self.request(
+            account, "POST", f"{media_id}/comments", data={"message": message}
+        )
+        return str(body["id"])
+
+    async def publishing_limit(self, account: AccountRef) -> PublishingLimit:
+        body = await self.request(
+            account,
+            "GET",
+            f"{account.ig_id}/content_publishing_limit",
+            params={"fields": "quota_usage,config"},
+        )
+        rows = body.get("data") or [{}]
+        row = rows[0] if isinstance(rows, list) and rows else {}
+        config = row.get("config") or {}
+        return PublishingLimit(
+            quota_usage=int(row.get("quota_usage") or 0),
+            quota_total=int(config.get("quota_total") or 100),
+            quota_duration_s=int(config.get("quota_duration") or 86400),
+        )
+
+    # ------------------------------------------------------------------ messaging and comments
+
+    async def send_message(
+        self, account: AccountRef, recipient: Recipient, message: dict[str, Any]
+    ) -> SentMessage:
+        body = await self.request(
+            account,
+            "POST",
+            f"{account.ig_id}/messages",
+            json_body={"recipient": recipient.as_json(), "message": message},
+        )
+        return SentMessage(
+            recipient_id=str(body.get("recipient_id") or ""),
+            message_id=str(body.get("message_id") or ""),
+        )
+
+    async def reply_to_comment(self, account: AccountRef, comment_id: str, message: str) -> str:
+        body = await self.request(
+            account, "POST", f"{comment_id}/replies", data={"message": message}
+        )
+        return str(body["id"])
+
+    async def hide_comment(self, account: AccountRef, comment_id: str, hide: bool = True) -> None:
+        await self.request(account, "POST", comment_id, data={"hide": "true" if hide else "false"})
+
+    async def delete_comment(self, account: AccountRef, comment_id: str) -> None:
+        await self.request(account, "DELETE", comment_id)
+
+    # ------------------------------------------------------------------ profile and insights
+
+    async def profile(self, account: AccountRef) -> dict[str, Any]:
+        fields = (*PROFILE_FIELDS, "profile_picture_url")
+        return await self.request(
+            account, "GET", account.ig_id, params={"fields": ",".join(fields)}
+        )
+
+    async def media_list(self, account: AccountRef, limit: int = 25) -> list[dict[str, Any]]:
+        body = await self.request(
+            account,
+            "GET",
+            f"{account.ig_id}/media",
+            params={"fields": ",".join(MEDIA_LIST_FIELDS), "limit": str(limit)},
+        )
+        return list(body.get("data") or [])
+
+    async def account_insights(
+        self,
+        account: AccountRef,
+        metrics: Sequence[str],
+        since: date,
+        until: date,
+        *,
+        period: str = "day",
+        metric_type: str | None = "total_value",
+    ) -> list[dict[str, Any]]:
+        params = {
+            "metric": ",".join(metrics),
+            "period": period,
+            "since": str(_unix(since)),
+            "until": str(_unix(until)),
+        }
+        if metric_type:
+            params["metric_type"] = metric_type
+        body = await self.request(account, "GET", f"{account.ig_id}/insights", params=params)
+        return list(body.get("data") or [])
+
+    async def media_insights(
+        self, account: AccountRef, media_id: str, metrics: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        body = await self.request(
+            account, "GET", f"{media_id}/insights", params={"metric": ",".join(metrics)}
+        )
+        return list(body.get("data") or [])
+
+    async def subscribe_app(self, account: AccountRef, fields: Sequence[str]) -> bool:
+        # Facebook Login subscribes the Page the Instagram account is linked to.
+        node = account.page_id if account.login_kind == "facebook" and account.page_id else None
+        body = await self.request(
+            account,
+            "POST",
+            f"{node or account.ig_id}/subscribed_apps",
+            data={"subscribed_fields": ",".join(fields)},
+        )
+        return bool(body.get("success"))
