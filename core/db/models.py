@@ -538,6 +538,42 @@ class DomainEvent(Model):
     delivered_at = fields.DatetimeField(null=True)
 
 
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class NotificationDelivery(Model):
+    """One domain event to one destination (a linked chat or an email address), once."""
+
+    id = fields.IntField(primary_key=True)
+    event: fields.ForeignKeyRelation[DomainEvent] = fields.ForeignKeyField(
+        "models.DomainEvent", related_name="deliveries", on_delete=fields.CASCADE
+    )
+    event_id: int
+    # "chat" or "email"
+    channel = fields.CharField(max_length=8)
+    # the chat link id, or the email address
+    target = fields.CharField(max_length=254)
+    chat_link: fields.ForeignKeyNullableRelation[ChatLink] = fields.ForeignKeyField(
+        "models.ChatLink", related_name="deliveries", null=True, on_delete=fields.CASCADE
+    )
+    chat_link_id: int | None
+    status = fields.CharEnumField(DeliveryStatus, max_length=8, default=DeliveryStatus.PENDING)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(null=True, db_index=True)
+    message_id = fields.CharField(max_length=64, null=True)
+    error = fields.TextField(default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    sent_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        unique_together = (("event", "channel", "target"),)
+
+
 class AuditLog(Model):
     id = fields.IntField(primary_key=True)
     workspace: fields.ForeignKeyNullableRelation[Workspace] = fields.ForeignKeyField(

@@ -1,7 +1,7 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
-from core.db.models import AccountStatus, DraftStatus, EventStatus, LoginKind, MatchMode, OutboundStatus, Platform, PostKind, PostStatus, Role, Trigger
+from core.db.models import AccountStatus, DeliveryStatus, DraftStatus, EventStatus, LoginKind, MatchMode, OutboundStatus, Platform, PostKind, PostStatus, Role, Trigger
 from json import dumps, loads
 from tortoise.fields.base import OnDelete
 from tortoise import fields
@@ -326,6 +326,25 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
             options={'table': 'message', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='NotificationDelivery',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('event', fields.ForeignKeyField('models.DomainEvent', source_field='event_id', db_constraint=True, to_field='id', related_name='deliveries', on_delete=OnDelete.CASCADE)),
+                ('channel', fields.CharField(max_length=8)),
+                ('target', fields.CharField(max_length=254)),
+                ('chat_link', fields.ForeignKeyField('models.ChatLink', source_field='chat_link_id', null=True, db_constraint=True, to_field='id', related_name='deliveries', on_delete=OnDelete.CASCADE)),
+                ('status', fields.CharEnumField(default=DeliveryStatus.PENDING, description='PENDING: pending\nSENDING: sending\nSENT: sent\nFAILED: failed\nSKIPPED: skipped', enum_type=DeliveryStatus, max_length=8)),
+                ('attempts', fields.IntField(default=0)),
+                ('next_attempt_at', fields.DatetimeField(null=True, db_index=True, auto_now=False, auto_now_add=False)),
+                ('message_id', fields.CharField(null=True, max_length=64)),
+                ('error', fields.TextField(default='', unique=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('sent_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'notificationdelivery', 'app': 'models', 'unique_together': (('event', 'channel', 'target'),), 'pk_attr': 'id', 'table_description': 'One domain event to one destination (a linked chat or an email address), once.'},
             bases=['Model'],
         ),
         ops.CreateModel(
