@@ -11,15 +11,17 @@ from arq.worker import Worker
 
 from core.bootstrap import Container
 from core.settings import Settings
+from jobs import insights
 from jobs.heartbeat import heartbeat
 
 logger = logging.getLogger(__name__)
 
 ContainerFactory = Callable[[Settings], Awaitable[Container]]
 
-FUNCTIONS: list[Any] = []
+FUNCTIONS: list[Any] = [*insights.FUNCTIONS]
 CRON_JOBS: list[Any] = [
     cron(heartbeat, second={0, 30}, run_at_startup=True, unique=True, timeout=10),
+    *insights.CRON_JOBS,
 ]
 
 
