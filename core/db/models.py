@@ -328,6 +328,8 @@ class PublishJob(Model):
 
 class AutomationRule(Model):
     id = fields.IntField(primary_key=True)
+    workspace_id: int
+    account_id: int
     workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
         "models.Workspace", related_name="rules", on_delete=fields.CASCADE
     )
@@ -365,6 +367,8 @@ class RuleStats(Model):
 
 class Conversation(Model):
     id = fields.IntField(primary_key=True)
+    account_id: int
+    ai_rule_id: int | None
     account: fields.ForeignKeyRelation[InstagramAccount] = fields.ForeignKeyField(
         "models.InstagramAccount", related_name="conversations", on_delete=fields.CASCADE
     )
@@ -434,6 +438,11 @@ class WebhookEvent(Model):
 
 class ReplyDraft(Model):
     id = fields.IntField(primary_key=True)
+    workspace_id: int
+    account_id: int
+    rule_id: int | None
+    conversation_id: int | None
+    decided_by_id: int | None
     workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
         "models.Workspace", related_name="drafts", on_delete=fields.CASCADE
     )
