@@ -354,6 +354,7 @@ class AutomationRule(Model):
 
 class RuleStats(Model):
     id = fields.IntField(primary_key=True)
+    rule_id: int
     rule: fields.OneToOneRelation[AutomationRule] = fields.OneToOneField(
         "models.AutomationRule", related_name="stats", on_delete=fields.CASCADE
     )
