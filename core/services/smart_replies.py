@@ -1,0 +1,559 @@
+"""Smart replies: a rule's AI action, the drafts a teammate approves, and continued chats.
+
+Entry points for the automations engine (issue 5):
+
+- :meth:`SmartReplies.reply` runs a matched rule's AI action for one inbound comment or DM.
+- :meth:`SmartReplies.continue_conversation` answers a DM that matched no keyword when the
+  conversation was started by an AI rule and is still inside the 24 h window (else None).
+
+Entry points for people (panel, chat, API): :meth:`~SmartReplies.approve`,
+:meth:`~SmartReplies.edit`, :meth:`~SmartReplies.reject`; and for the worker's cron:
+:meth:`~SmartReplies.expire_due`.
+
+In ``auto`` mode the answer goes straight to the outbox; in ``approve`` mode it is stored
+as a ``ReplyDraft`` and a ``draft.approval_needed`` domain event asks the team. A decision is a
+conditional update of a pending, unexpired draft, so of two teammates deciding at once the
+first wins and the second gets ``DraftAlreadyDecided``. A draft expires when the messaging
+window would close (24 h after a DM, 7 days after a comment) and is then never sent. Every
+send, auto or approved, is handed to the ``ReplySender`` (the outbox and its pacer) with an
+idempotency key. When the AI fails the person gets nothing: the failure is logged, audited
+and announced (``ai.reply_failed``) so a teammate can answer by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from core.db.models import (
+    AutomationRule,
+    Conversation,
+    DomainEvent,
+    DraftStatus,
+    Membership,
+    Message,
+    ReplyDraft,
+    Role,
+    User,
+)
+from core.domain.ai import AiError, AiErrorKind
+from core.domain.ai_replies import (
+    DM_WINDOW,
+    ApprovalMode,
+    Channel,
+    HistoryEntry,
+    ai_config_of,
+    build_reply_prompt,
+    check_edited_text,
+    finalize_reply,
+    window_closes_at,
+)
+from core.errors import Conflict, Forbidden, NotFound
+from core.ports.ai import AiClient
+from core.ports.clock import Clock
+from core.ports.instagram import Recipient
+from core.services import audit
+from core.services.ai_usage import complete_for_workspace
+from core.services.users import role_allows
+
+logger = logging.getLogger(__name__)
+
+APPROVAL_NEEDED = "draft.approval_needed"
+DRAFT_DECIDED = "draft.decided"
+DRAFT_EXPIRED = "draft.expired"
+REPLY_FAILED = "ai.reply_failed"
+EXPIRE_BATCH = 500
+DECIDER_ROLE = Role.EDITOR
+
+
+@dataclass(frozen=True)
+class OutgoingReply:
+    """One text reply for the outbox: who gets it, how, and its idempotency key."""
+
+    account_id: int
+    channel: Channel
+    recipient: Recipient
+    text: str
+    dedupe_key: str
+    not_after: datetime  # the messaging window closes then: never send later
+    rule_id: int | None = None
+    conversation_id: int | None = None
+
+    def message(self) -> dict[str, Any]:
+        """Meta's message object."""
+        return {"text": self.text}
+
+
+class ReplySender(Protocol):
+    async def send_reply(self, reply: OutgoingReply) -> None:
+        """Hand ``reply`` to the outbox (paced, idempotent per ``dedupe_key``)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A comment or DM the AI answers, as the automations engine hands it over."""
+
+    account_id: int
+    channel: Channel
+    igsid: str  # the person
+    text: str
+    received_at: datetime  # when the person wrote: the messaging window starts here
+    event_key: str  # the webhook event's dedupe key
+    comment_id: str | None = None  # set for a private reply to a comment
+    conversation_id: int | None = None
+    mid: str | None = None  # the inbound message's id, left out of the history
+    username: str = ""
+    first_name: str = ""
+    link: str = ""
+
+    @property
+    def recipient(self) -> Recipient:
+        if self.channel is Channel.PRIVATE_REPLY:
+            return Recipient(comment_id=self.comment_id)
+        return Recipient(igsid=self.igsid)
+
+    def placeholder_values(self) -> dict[str, str]:
+        return {"username": self.username, "first_name": self.first_name, "link": self.link}
+
+
+class Outcome(StrEnum):
+    SENT = "sent"  # handed to the outbox
+    HELD = "held"  # a draft waits for a teammate
+    SKIPPED = "skipped"  # nothing to do (no AI action, window closed, AI off or over quota)
+    FAILED = "failed"  # the AI gave no usable answer: nothing was sent
+
+
+@dataclass(frozen=True)
+class ReplyResult:
+    outcome: Outcome
+    text: str = ""
+    draft_id: int | None = None
+    reason: str = ""
+    error_kind: AiErrorKind | None = field(default=None)
+
+
+class DraftAlreadyDecided(Conflict):
+    """Someone decided (or the draft expired) first."""
+
+    def __init__(
+        self, draft_id: int, status: DraftStatus, decided_by: str, decided_at: datetime | None
+    ) -> None:
+        if status is DraftStatus.EXPIRED:
+            message = "This draft expired: the messaging window closed"
+        else:
+            when = f" at {decided_at:%Y-%m-%d %H:%M} UTC" if decided_at else ""
+            by = decided_by or "someone"
+            message = f"Already {status.value} by {by}{when}"
+        super().__init__(message)
+        self.draft_id = draft_id
+        self.status = status
+        self.decided_by = decided_by
+        self.decided_at = decided_at
+
+
+class SmartReplies:
+    """The AI action and its drafts. ``ai`` is None when no AI server is configured."""
+
+    def __init__(
+        self,
+        *,
+        ai: AiClient | None,
+        sender: ReplySender,
+        clock: Clock,
+        max_tokens: int = 300,
+    ) -> None:
+        self._ai = ai
+        self._sender = sender
+        self._clock = clock
+        self._max_tokens = max_tokens
+
+    # ------------------------------------------------------------ answering
+
+    async def reply(self, rule_id: int, inbound: Inbound) -> ReplyResult:
+        """Run rule ``rule_id``'s AI action for ``inbound``: send, hold a draft, or skip."""
+        rule = await AutomationRule.get_or_none(id=rule_id).prefetch_related("workspace", "account")
+        if rule is None or not rule.active:
+            return ReplyResult(Outcome.SKIPPED, reason="the rule is gone or inactive")
+        config = ai_config_of(rule.config)
+        if config is None:
+            return ReplyResult(Outcome.SKIPPED, reason="the rule has no AI action")
+        now = self._clock.now()
+        closes = window_closes_at(inbound.channel, inbound.received_at)
+        if now >= closes:
+            logger.info(
+                "AI reply skipped: window closed (rule %s, account %s, event %s)",
+                rule.id,
+                inbound.account_id,
+                inbound.event_key,
+            )
+            return ReplyResult(Outcome.SKIPPED, reason="the messaging window has closed")
+        history = await self._history(inbound, config.history_messages)
+        messages = build_reply_prompt(
+            config,
+            history,
+            inbound.text,
+            channel=inbound.channel,
+            account_name=rule.account.username,
+        )
+        try:
+            completion = await complete_for_workspace(
+                self._ai, rule.workspace, messages, now=now, max_tokens=self._max_tokens
+            )
+            text = finalize_reply(
+                completion.text,
+                max_sentences=config.max_sentences,
+                max_chars=config.max_chars,
+                values=inbound.placeholder_values(),
+            )
+        except AiError as error:
+            return await self._ai_failed(rule, inbound, error)
+        await self._remember_ai_rule(inbound, rule)
+        if config.approval is ApprovalMode.APPROVE:
+            draft = await self._hold(rule, inbound, text, closes)
+            return ReplyResult(Outcome.HELD, text=text, draft_id=draft.id)
+        await self._send(
+            OutgoingReply(
+                account_id=inbound.account_id,
+                channel=inbound.channel,
+                recipient=inbound.recipient,
+                text=text,
+                dedupe_key=f"{rule.id}:{inbound.event_key}:ai",
+                not_after=closes,
+                rule_id=rule.id,
+                conversation_id=inbound.conversation_id,
+            )
+        )
+        return ReplyResult(Outcome.SENT, text=text)
+
+    async def continue_conversation(self, inbound: Inbound) -> ReplyResult | None:
+        """Answer a DM that matched no keyword in a conversation an AI rule started.
+
+        None when the conversation is not an AI one, the rule no longer continues chats,
+        or the last exchange is older than the 24 h window; the engine then does nothing.
+        """
+        if inbound.channel is not Channel.DM or inbound.conversation_id is None:
+            return None
+        conversation = await Conversation.get_or_none(id=inbound.conversation_id)
+        if conversation is None or conversation.ai_rule_id is None:
+            return None
+        rule = await AutomationRule.get_or_none(id=conversation.ai_rule_id)
+        if rule is None or not rule.active or rule.account_id != inbound.account_id:
+            return None
+        config = ai_config_of(rule.config)
+        if config is None or not config.continue_conversation:
+            return None
+        previous = await self._previous_message(inbound)
+        if previous is None or inbound.received_at - previous.created_at >= DM_WINDOW:
+            return None
+        return await self.reply(rule.id, inbound)
+
+    # ------------------------------------------------------------ deciding
+
+    async def approve(self, draft_id: int, *, workspace_id: int, user_id: int) -> ReplyDraft:
+        """Send the proposed text as is."""
+        return await self._decide(draft_id, workspace_id, user_id, DraftStatus.APPROVED)
+
+    async def edit(
+        self, draft_id: int, text: str, *, workspace_id: int, user_id: int
+    ) -> ReplyDraft:
+        """Send ``text`` instead (checked against Instagram's limits, never cut)."""
+        return await self._decide(draft_id, workspace_id, user_id, DraftStatus.EDITED, text=text)
+
+    async def reject(
+        self,
+        draft_id: int,
+        *,
+        workspace_id: int,
+        user_id: int,
+        fallback_text: str | None = None,
+        use_rule_fallback: bool = False,
+    ) -> ReplyDraft:
+        """Send nothing; or, with ``fallback_text`` (or the rule's ``fallback_reply`` when
+        ``use_rule_fallback``), send that static reply instead."""
+        return await self._decide(
+            draft_id,
+            workspace_id,
+            user_id,
+            DraftStatus.REJECTED,
+            text=fallback_text,
+            use_rule_fallback=use_rule_fallback,
+        )
+
+    async def expire_due(self) -> int:
+        """Mark pending drafts whose window closed as expired (they are never sent)."""
+        now = self._clock.now()
+        due = (
+            await ReplyDraft.filter(status=DraftStatus.PENDING, expires_at__lte=now)
+            .order_by("id")
+            .limit(EXPIRE_BATCH)
+        )
+        expired = 0
+        for draft in due:
+            if await self._expire(draft, now):
+                expired += 1
+        if expired:
+            logger.info("expired %d reply drafts", expired)
+        return expired
+
+    # ------------------------------------------------------------ internals
+
+    async def _decide(
+        self,
+        draft_id: int,
+        workspace_id: int,
+        user_id: int,
+        status: DraftStatus,
+        *,
+        text: str | None = None,
+        use_rule_fallback: bool = False,
+    ) -> ReplyDraft:
+        user = await self._decider(workspace_id, user_id)
+        draft = await ReplyDraft.get_or_none(id=draft_id, workspace_id=workspace_id)
+        if draft is None:
+            raise NotFound(f"No reply draft {draft_id} in this workspace")
+        now = self._clock.now()
+        values = _placeholder_values(draft.target)
+        outgoing: str | None
+        if status is DraftStatus.APPROVED:
+            outgoing = draft.proposed_text
+        elif status is DraftStatus.EDITED:
+            outgoing = check_edited_text(text or "", values)
+        elif text and text.strip():
+            outgoing = check_edited_text(text, values)
+        elif use_rule_fallback:
+            outgoing = await self._rule_fallback(draft, values)
+        else:
+            outgoing = None
+        if draft.status is DraftStatus.PENDING and now >= draft.expires_at:
+            await self._expire(draft, now)
+        won = await ReplyDraft.filter(
+            id=draft.id, status=DraftStatus.PENDING, expires_at__gt=now
+        ).update(status=status, decided_by_id=user.id, decided_at=now, final_text=outgoing)
+        if not won:
+            await draft.refresh_from_db()
+            decider = (
+                await User.get_or_none(id=draft.decided_by_id) if draft.decided_by_id else None
+            )
+            raise DraftAlreadyDecided(
+                draft.id, DraftStatus(draft.status), _person(decider), draft.decided_at
+            )
+        await draft.refresh_from_db()
+        if outgoing is not None:
+            suffix = ":fallback" if status is DraftStatus.REJECTED else ""
+            await self._send(
+                OutgoingReply(
+                    account_id=draft.account_id,
+                    channel=Channel(draft.target.get("channel", Channel.DM.value)),
+                    recipient=_recipient(draft.target),
+                    text=outgoing,
+                    dedupe_key=f"draft:{draft.id}{suffix}",
+                    not_after=draft.expires_at,
+                    rule_id=draft.rule_id,
+                    conversation_id=draft.conversation_id,
+                )
+            )
+        await audit.record(
+            f"draft.{status.value}",
+            actor=user.email,
+            workspace_id=workspace_id,
+            target_type="draft",
+            target_id=draft.id,
+            sent=outgoing is not None,
+        )
+        await DomainEvent.create(
+            workspace_id=workspace_id,
+            kind=DRAFT_DECIDED,
+            payload={
+                "draft_id": draft.id,
+                "status": status.value,
+                "decided_by": _person(user),
+                "decided_at": now.isoformat(),
+                "sent_text": outgoing,
+                "chat_refs": draft.chat_refs,
+            },
+        )
+        return draft
+
+    async def _decider(self, workspace_id: int, user_id: int) -> User:
+        membership = await Membership.get_or_none(
+            workspace_id=workspace_id, user_id=user_id
+        ).prefetch_related("user")
+        if membership is None or not membership.user.is_active:
+            raise Forbidden("Only members of this workspace can decide on drafts")
+        if not role_allows(Role(membership.role), DECIDER_ROLE):
+            raise Forbidden("Viewers cannot approve, edit or reject replies")
+        return membership.user
+
+    async def _expire(self, draft: ReplyDraft, now: datetime) -> bool:
+        changed = await ReplyDraft.filter(id=draft.id, status=DraftStatus.PENDING).update(
+            status=DraftStatus.EXPIRED, decided_at=now
+        )
+        if not changed:
+            return False
+        await DomainEvent.create(
+            workspace_id=draft.workspace_id,
+            kind=DRAFT_EXPIRED,
+            payload={
+                "draft_id": draft.id,
+                "expired_at": now.isoformat(),
+                "chat_refs": draft.chat_refs,
+            },
+        )
+        logger.info("reply draft %s expired unsent (account %s)", draft.id, draft.account_id)
+        return True
+
+    async def _rule_fallback(self, draft: ReplyDraft, values: dict[str, str]) -> str | None:
+        rule = await AutomationRule.get_or_none(id=draft.rule_id) if draft.rule_id else None
+        config = ai_config_of(rule.config) if rule else None
+        if config is None or not config.fallback_reply:
+            return None
+        return check_edited_text(config.fallback_reply, values)
+
+    async def _hold(
+        self, rule: AutomationRule, inbound: Inbound, text: str, closes: datetime
+    ) -> ReplyDraft:
+        draft = await ReplyDraft.create(
+            workspace_id=rule.workspace_id,
+            account_id=inbound.account_id,
+            rule_id=rule.id,
+            conversation_id=inbound.conversation_id,
+            inbound_text=inbound.text,
+            proposed_text=text,
+            target={
+                **inbound.recipient.as_json(),
+                "igsid": inbound.igsid,
+                "channel": inbound.channel.value,
+                "event_key": inbound.event_key,
+                **inbound.placeholder_values(),
+            },
+            expires_at=closes,
+        )
+        await DomainEvent.create(
+            workspace_id=rule.workspace_id,
+            kind=APPROVAL_NEEDED,
+            payload={
+                "draft_id": draft.id,
+                "rule_id": rule.id,
+                "rule_name": rule.name,
+                "account_id": inbound.account_id,
+                "account_username": rule.account.username,
+                "username": inbound.username,
+                "channel": inbound.channel.value,
+                "inbound_text": inbound.text,
+                "proposed_text": text,
+                "expires_at": closes.isoformat(),
+            },
+        )
+        logger.info(
+            "AI reply held for approval: draft %s (rule %s, account %s)",
+            draft.id,
+            rule.id,
+            inbound.account_id,
+        )
+        return draft
+
+    async def _send(self, reply: OutgoingReply) -> None:
+        await self._sender.send_reply(reply)
+        if reply.conversation_id is not None:
+            await Message.create(
+                conversation_id=reply.conversation_id,
+                direction="out",
+                text=reply.text,
+                created_at=self._clock.now(),
+            )
+
+    async def _ai_failed(
+        self, rule: AutomationRule, inbound: Inbound, error: AiError
+    ) -> ReplyResult:
+        """Nothing is sent; the team hears why (except when AI is simply switched off)."""
+        if error.kind is AiErrorKind.DISABLED:
+            logger.info("AI reply skipped for rule %s: %s", rule.id, error.message)
+            return ReplyResult(Outcome.SKIPPED, reason=error.message, error_kind=error.kind)
+        logger.warning(
+            "AI reply failed for rule %s, account %s, event %s: %s (%s)",
+            rule.id,
+            inbound.account_id,
+            inbound.event_key,
+            error.message,
+            error.kind.value,
+        )
+        await audit.record(
+            REPLY_FAILED,
+            actor="ai",
+            workspace_id=rule.workspace_id,
+            target_type="rule",
+            target_id=rule.id,
+            level="warning",
+            kind=error.kind.value,
+            status=error.status,
+            error=error.message,
+            event_key=inbound.event_key,
+        )
+        if error.kind is not AiErrorKind.QUOTA:  # the quota has its own event
+            await DomainEvent.create(
+                workspace_id=rule.workspace_id,
+                kind=REPLY_FAILED,
+                payload={
+                    "rule_id": rule.id,
+                    "rule_name": rule.name,
+                    "account_id": inbound.account_id,
+                    "username": inbound.username,
+                    "inbound_text": inbound.text,
+                    "kind": error.kind.value,
+                    "error": error.message,
+                },
+            )
+        outcome = Outcome.SKIPPED if error.kind is AiErrorKind.QUOTA else Outcome.FAILED
+        return ReplyResult(outcome, reason=error.message, error_kind=error.kind)
+
+    async def _remember_ai_rule(self, inbound: Inbound, rule: AutomationRule) -> None:
+        """Mark the conversation as an AI one, so un-keyworded DMs continue it."""
+        if inbound.conversation_id is None:
+            return
+        await Conversation.filter(id=inbound.conversation_id).update(ai_rule_id=rule.id)
+
+    async def _history(self, inbound: Inbound, limit: int) -> list[HistoryEntry]:
+        if limit <= 0:
+            return []
+        rows = await self._recent_messages(inbound, limit)
+        return [HistoryEntry(row.direction, row.text, row.created_at, row.id) for row in rows]
+
+    async def _previous_message(self, inbound: Inbound) -> Message | None:
+        rows = await self._recent_messages(inbound, 1)
+        return rows[0] if rows else None
+
+    async def _recent_messages(self, inbound: Inbound, limit: int) -> list[Message]:
+        """The conversation's newest ``limit`` messages before ``inbound``, newest first."""
+        if inbound.conversation_id is None:
+            return []
+        rows = (
+            await Message.filter(conversation_id=inbound.conversation_id)
+            .order_by("-created_at", "-id")
+            .limit(limit + 1)
+        )
+        # The engine may have stored the inbound message before calling us: leave it out.
+        if inbound.mid:
+            rows = [row for row in rows if row.mid != inbound.mid]
+        elif rows and rows[0].direction == "in" and rows[0].text == inbound.text:
+            rows = rows[1:]
+        return rows[:limit]
+
+
+def _recipient(target: dict[str, Any]) -> Recipient:
+    if target.get("channel") == Channel.PRIVATE_REPLY.value and target.get("comment_id"):
+        return Recipient(comment_id=str(target["comment_id"]))
+    return Recipient(igsid=str(target.get("igsid") or target.get("id") or ""))
+
+
+def _placeholder_values(target: dict[str, Any]) -> dict[str, str]:
+    return {name: str(target.get(name) or "") for name in ("username", "first_name", "link")}
+
+
+def _person(user: User | None) -> str:
+    if user is None:
+        return ""
+    return user.name or user.email
