@@ -6,16 +6,27 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from quart import Quart, Response, render_template, request
+from quart import Quart, Response, request
 from quart_auth import QuartAuth
-from werkzeug.exceptions import HTTPException
 
 from core.bootstrap import Container
-from core.errors import ReelayError
 from core.settings import Settings
-from panel import auth, health, home
+from panel import (
+    accounts,
+    analytics,
+    api,
+    api_tokens,
+    auth,
+    errors,
+    health,
+    home,
+    logs,
+    setup,
+    team,
+)
 from panel.metrics import PanelMetrics
-from panel.security import check_csrf, csrf_token, load_user
+from panel.navigation import menu_for
+from panel.security import check_csrf, csrf_token, load_membership, load_user
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +81,16 @@ def create_app(
 
     @app.context_processor
     async def template_globals() -> dict[str, Any]:
-        return {"csrf_token": csrf_token, "current": await load_user(), "settings": settings}
+        user = await load_user()
+        membership = await load_membership(user) if user is not None else None
+        return {
+            "csrf_token": csrf_token,
+            "current": user,
+            "membership": membership,
+            "menu": menu_for(membership),
+            "view_endpoints": app.view_functions,
+            "settings": settings,
+        }
 
     @app.after_request
     async def count_and_harden(response: Response) -> Response:
@@ -81,20 +101,18 @@ def create_app(
         response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
-    @app.errorhandler(HTTPException)
-    async def http_error(error: HTTPException) -> tuple[str, int]:
-        page = await render_template("error.html", error=error)
-        return page, error.code or 500
-
-    @app.errorhandler(ReelayError)
-    async def reelay_error(error: ReelayError) -> tuple[str, int]:
-        logger.warning("request failed: %s", error)
-        page = await render_template("error.html", error=error)
-        return page, 400
+    errors.install(app)
 
     app.register_blueprint(health.blueprint)
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(home.blueprint)
+    app.register_blueprint(analytics.blueprint)
+    app.register_blueprint(team.blueprint)
+    app.register_blueprint(setup.blueprint)
+    app.register_blueprint(accounts.blueprint)
+    app.register_blueprint(logs.blueprint)
+    app.register_blueprint(api_tokens.blueprint)
+    api.install(app)
     return app
 
 

@@ -1,14 +1,29 @@
-"""Sign-in, sign-out and the first-run page that creates the owner."""
+"""Sign-in, sign-out, "log out everywhere", invitations and the first-run page."""
 
 from __future__ import annotations
 
-from quart import Blueprint, redirect, render_template, request, session, url_for
-from quart_auth import AuthUser, login_user, logout_user
+import logging
+
+from quart import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from core.errors import Conflict, ValidationFailed
-from core.services import users
-from panel.security import load_user, public
+from core.db.models import Membership, Role, User
+from core.errors import Conflict, NotFound, ValidationFailed
+from core.services import audit, team, users
+from panel import login_throttle
+from panel.security import load_user, public, requires, sign_in, sign_out
+
+logger = logging.getLogger(__name__)
 
 blueprint = Blueprint("auth", __name__)
 
@@ -44,9 +59,9 @@ async def first_run() -> Page:
             except Conflict:
                 return redirect(url_for("auth.login"))
             else:
-                session.clear()
-                login_user(AuthUser(f"{user.id}:{user.session_epoch}"), remember=True)
-                return redirect(url_for("home.index"))
+                sign_in(user)
+                await flash("Welcome! Let's set Reelay up.", "success")
+                return redirect(url_for("setup.index"))
     page = await render_template("first_run.html", errors=errors, form=form)
     return (page, 422) if errors else page
 
@@ -54,29 +69,121 @@ async def first_run() -> Page:
 @blueprint.route("/login", methods=["GET", "POST"])
 @public
 async def login() -> Page:
-    """Email and password sign-in."""
+    """Email and password sign-in, limited per address and email."""
     if not await users.has_users():
         return redirect(url_for("auth.first_run"))
     error = ""
+    status = 200
     form = await request.form
     if request.method == "POST":
-        user = await users.authenticate(form.get("email", ""), form.get("password", ""))
-        if user is None:
-            error = "Wrong email or password."
+        redis = current_app.extensions["reelay.container"].redis
+        email = form.get("email", "")
+        address = request.remote_addr or "unknown"
+        wait = await login_throttle.retry_after(redis, address, email)
+        if wait:
+            minutes = max(1, round(wait / 60))
+            error = f"Too many failed attempts. Try again in about {minutes} minute(s)."
+            status = 429
         else:
-            session.clear()  # a fresh session on sign-in: no fixation
-            login_user(AuthUser(f"{user.id}:{user.session_epoch}"), remember=True)
-            return redirect(_safe_next(request.args.get("next")))
+            user = await users.authenticate(email, form.get("password", ""))
+            if user is None:
+                await login_throttle.record_failure(redis, address, email)
+                error = "Wrong email or password."
+                status = 401
+            else:
+                await login_throttle.clear(redis, address, email)
+                sign_in(user)
+                return redirect(_safe_next(request.args.get("next")))
     elif await load_user() is not None:
         return redirect(url_for("home.index"))
     page = await render_template("login.html", error=error, form=form)
-    return (page, 401) if error else page
+    headers = {"Retry-After": "60"} if status == 429 else {}
+    return page, status, headers  # type: ignore[return-value]
 
 
 @blueprint.post("/logout")
 @public
 async def logout() -> WerkzeugResponse:
     """Sign out of this browser."""
-    logout_user()
-    session.clear()
+    sign_out()
     return redirect(url_for("auth.login"))
+
+
+@blueprint.get("/account")
+@requires(Role.VIEWER)
+async def account() -> str:
+    """The signed-in user's own account: workspaces and sessions."""
+    user: User = g.user
+    return await render_template("account.html", memberships=await users.memberships(user))
+
+
+@blueprint.post("/account/logout-everywhere")
+@requires(Role.VIEWER)
+async def logout_everywhere() -> WerkzeugResponse:
+    """End every session of the signed-in user, on every device."""
+    user: User = g.user
+    user.session_epoch += 1
+    await user.save(update_fields=["session_epoch"])
+    await audit.record(
+        "user.logout_everywhere", actor=user.email, target_type="user", target_id=user.id
+    )
+    sign_out()
+    await flash("You are signed out on every device.", "success")
+    return redirect(url_for("auth.login"))
+
+
+@blueprint.post("/account/workspace")
+@requires(Role.VIEWER)
+async def switch_workspace() -> WerkzeugResponse:
+    """Work in another workspace the user belongs to."""
+    form = await request.form
+    wanted = form.get("workspace_id", "")
+    user: User = g.user
+    if wanted.isdigit() and await Membership.exists(user=user, workspace_id=int(wanted)):
+        session["workspace_id"] = int(wanted)
+    else:
+        await flash("You are not a member of that workspace.", "error")
+    return redirect(url_for("home.index"))
+
+
+@blueprint.route("/invite/<token>", methods=["GET", "POST"])
+@public
+async def accept_invite(token: str) -> Page:
+    """Join a workspace from an invitation link (signed in, or creating an account)."""
+    clock = current_app.extensions["reelay.container"].clock
+    try:
+        invite = await team.find_invite(token, clock.now())
+    except NotFound as exc:
+        page = await render_template("invite.html", invalid=str(exc), form={}, errors={})
+        return page, 404
+    user = await load_user()
+    errors: dict[str, str] = {}
+    form = await request.form
+    if request.method == "POST":
+        try:
+            if user is not None:
+                membership = await team.accept_invite(token, user, clock.now())
+            else:
+                if form.get("password", "") != form.get("password_confirm", ""):
+                    raise ValidationFailed("", {"password_confirm": "The passwords differ."})
+                user, membership = await team.accept_invite_as_new_user(
+                    token,
+                    form.get("email", ""),
+                    form.get("password", ""),
+                    form.get("name", "").strip()[:120],
+                    clock.now(),
+                )
+                sign_in(user)
+        except ValidationFailed as exc:
+            errors = exc.fields or {"email": exc.message}
+        except (Conflict, NotFound) as exc:
+            await flash(str(exc), "error")
+            return redirect(url_for("home.index"))
+        else:
+            session["workspace_id"] = membership.workspace_id
+            await flash(f"You joined {invite.workspace.name}.", "success")
+            return redirect(url_for("home.index"))
+    page = await render_template(
+        "invite.html", invite=invite, invalid="", form=form, errors=errors, user=user
+    )
+    return (page, 422) if errors else page

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from quart import abort, current_app, g, redirect, request, session, url_for
-from quart_auth import current_user
+from quart_auth import AuthUser, current_user, login_user, logout_user
 
 from core.db.models import Membership, Role, User
 from core.services.users import role_allows
@@ -59,13 +59,33 @@ async def load_user() -> User | None:
     user = None
     auth_id = current_user.auth_id
     if auth_id:
-        user_id, _, epoch = auth_id.partition(":")
+        user_id, _, rest = auth_id.partition(":")
+        epoch = rest.partition(":")[0]
         if user_id.isdigit():
             user = await User.get_or_none(id=int(user_id), is_active=True)
             if user is not None and str(user.session_epoch) != epoch:
                 user = None
     g.user = user
     return user
+
+
+def sign_in(user: User) -> None:
+    """Start a fresh signed-in session for ``user``.
+
+    The old session (and its CSRF token) is dropped and the auth cookie carries a
+    new random nonce, so nothing set before sign-in survives it (no fixation). The
+    user's session epoch is part of it: "log out everywhere" bumps the epoch.
+    """
+    session.clear()
+    login_user(
+        AuthUser(f"{user.id}:{user.session_epoch}:{secrets.token_urlsafe(12)}"), remember=True
+    )
+    g.user = user
+
+
+def sign_out() -> None:
+    logout_user()
+    session.clear()
 
 
 async def load_membership(user: User) -> Membership | None:
@@ -87,6 +107,8 @@ def requires(role: Role) -> Callable[[F], F]:
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
             user = await load_user()
             if user is None:
+                if request.headers.get("HX-Request"):
+                    return "", 401, {"HX-Redirect": url_for("auth.login")}
                 return redirect(url_for("auth.login", next=request.full_path))
             membership = await load_membership(user)
             if membership is None or not role_allows(membership.role, role):
@@ -103,3 +125,14 @@ def public(view: F) -> F:
     """Mark a view that needs no sign-in (login, first run, health, webhooks)."""
     view.required_role = None  # type: ignore[attr-defined]
     return view
+
+
+def current_membership() -> Membership:
+    """The signed-in member (inside a view guarded by ``requires``)."""
+    membership: Membership = g.membership
+    return membership
+
+
+def current_email() -> str:
+    user: User = g.user
+    return user.email

@@ -1,0 +1,84 @@
+"""Listing and exporting captured leads (panel, API and chat)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import datetime
+
+from tortoise.queryset import QuerySet
+
+from core.db.models import Lead
+from core.domain.spreadsheet import safe_row
+
+PAGE_SIZE = 50
+EXPORT_LIMIT = 100_000
+COLUMNS = ["id", "created_at", "account", "rule_id", "username", "name", "email", "phone"]
+
+
+@dataclass(frozen=True)
+class LeadQuery:
+    account_id: int | None = None
+    rule_id: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _filtered(workspace_id: int, wanted: LeadQuery) -> QuerySet[Lead]:
+    query = Lead.filter(workspace_id=workspace_id)
+    if wanted.account_id is not None:
+        query = query.filter(account_id=wanted.account_id)
+    if wanted.rule_id is not None:
+        query = query.filter(rule_id=wanted.rule_id)
+    if wanted.since is not None:
+        query = query.filter(created_at__gte=wanted.since)
+    if wanted.until is not None:
+        query = query.filter(created_at__lt=wanted.until)
+    return query
+
+
+async def list_leads(
+    workspace_id: int, wanted: LeadQuery, page: int = 1
+) -> tuple[list[Lead], bool]:
+    """One page of leads, newest first, and whether there are more."""
+    page = max(page, 1)
+    rows = (
+        await _filtered(workspace_id, wanted)
+        .order_by("-created_at", "-id")
+        .offset((page - 1) * PAGE_SIZE)
+        .limit(PAGE_SIZE + 1)
+        .prefetch_related("account")
+    )
+    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
+
+
+async def export_csv(workspace_id: int, wanted: LeadQuery) -> str:
+    """The leads as CSV (custom fields as extra columns), safe to open in a spreadsheet."""
+    leads = (
+        await _filtered(workspace_id, wanted)
+        .order_by("created_at", "id")
+        .limit(EXPORT_LIMIT)
+        .prefetch_related("account")
+    )
+    extra = sorted({key for lead in leads for key in lead.custom_fields})
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(COLUMNS + extra)
+    for lead in leads:
+        writer.writerow(
+            safe_row(
+                [
+                    lead.id,
+                    lead.created_at.isoformat(),
+                    lead.account.username,
+                    lead.rule_id,
+                    lead.username,
+                    lead.name,
+                    lead.email,
+                    lead.phone,
+                ]
+                + [lead.custom_fields.get(key) for key in extra]
+            )
+        )
+    return out.getvalue()

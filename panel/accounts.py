@@ -1,0 +1,54 @@
+"""The accounts page: connected Instagram accounts, their health, pacing and webhooks."""
+
+from __future__ import annotations
+
+from quart import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from core.db.models import Role
+from core.errors import ValidationFailed
+from core.services import account_settings
+from panel.security import current_membership, requires
+
+blueprint = Blueprint("accounts", __name__, url_prefix="/accounts")
+
+
+async def _page(
+    errors: dict[int, dict[str, str]] | None = None, status: int = 200
+) -> tuple[str, int]:
+    membership = current_membership()
+    container = current_app.extensions["reelay.container"]
+    now = container.clock.now()
+    found = await account_settings.workspace_accounts(membership.workspace_id)
+    views = current_app.view_functions
+    page = await render_template(
+        "accounts/index.html",
+        accounts=[(account, account_settings.health(account, now)) for account in found],
+        default_pace=container.settings.dm_pace_per_hour,
+        errors=errors or {},
+        can_manage=membership.role in (Role.OWNER, Role.ADMIN),
+        connect_endpoint="instagram.connect" if "instagram.connect" in views else "",
+    )
+    return page, status
+
+
+@blueprint.get("")
+@requires(Role.VIEWER)
+async def index() -> tuple[str, int]:
+    """Every account with its status, token expiry, pacing and webhook subscription."""
+    return await _page()
+
+
+@blueprint.post("/<int:account_id>/pace")
+@requires(Role.ADMIN)
+async def set_pace(account_id: int) -> tuple[str, int] | WerkzeugResponse:
+    """Change how many DMs per hour an account sends."""
+    form = await request.form
+    try:
+        account = await account_settings.set_dm_pace(
+            current_membership(), account_id, form.get("dm_pace_per_hour", "")
+        )
+    except ValidationFailed as exc:
+        return await _page({account_id: exc.fields}, 422)
+    await flash(f"Send pacing of @{account.username} saved.", "success")
+    return redirect(url_for("accounts.index"))

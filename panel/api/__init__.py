@@ -1,0 +1,86 @@
+"""The JSON API under /api/v1, documented with OpenAPI (quart-schema)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel
+from quart import Blueprint, Quart, current_app, render_template
+from quart_schema import Info, QuartSchema, validate_response
+from quart_schema.openapi import OpenAPIProvider
+from werkzeug.routing import Rule
+
+from core.db.models import Role
+from panel.api.auth import api_requires, current_token
+from panel.security import public
+
+PREFIX = "/api/v1"
+OPENAPI_PATH = f"{PREFIX}/openapi.json"
+
+blueprint = Blueprint("api", __name__, url_prefix=PREFIX)
+
+
+class ApiOnlyProvider(OpenAPIProvider):
+    """Documents the API's routes only, not the panel's pages."""
+
+    def generate_rules(self) -> Iterable[Rule]:
+        for rule in super().generate_rules():
+            if rule.rule.startswith(PREFIX + "/") and rule.rule != OPENAPI_PATH:
+                yield rule
+
+
+class Me(BaseModel):
+    token_id: int
+    name: str
+    role: Role
+    workspace_id: int
+
+
+@blueprint.get("/me")
+@api_requires(Role.VIEWER)
+@validate_response(Me)
+async def me() -> Me:
+    """The token in use: its name, role and workspace."""
+    token = current_token()
+    return Me(token_id=token.id, name=token.name, role=token.role, workspace_id=token.workspace_id)
+
+
+@blueprint.get("/docs")
+@public
+async def docs() -> str:
+    """The API reference, rendered from the OpenAPI document (works offline)."""
+    extension: QuartSchema = current_app.extensions["QUART_SCHEMA"]
+    spec: dict[str, Any] = extension.openapi_provider.schema()
+    return await render_template("api/docs.html", spec=spec, openapi_path=OPENAPI_PATH)
+
+
+def install(app: Quart) -> None:
+    """Set up quart-schema for the API and register its endpoints."""
+    from panel.api import leads
+
+    extension = QuartSchema(
+        app,
+        openapi_path=OPENAPI_PATH,
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+        swagger_ui_path=None,
+        info=Info(
+            title="Reelay API",
+            version="1",
+            description="Posts, media, automation rules, leads and AI reply drafts of one "
+            "workspace. Authenticate with an API token: `Authorization: Bearer rly_…`.",
+        ),
+        security_schemes={"bearerAuth": {"type": "http", "scheme": "bearer"}},
+        security=[{"bearerAuth": []}],
+        openapi_provider_class=ApiOnlyProvider,
+    )
+
+    async def openapi_document() -> Any:
+        """The OpenAPI document of the API."""
+        return await extension.openapi()
+
+    app.view_functions["openapi"] = public(openapi_document)
+    app.register_blueprint(blueprint)
+    for resource in (leads,):
+        app.register_blueprint(resource.blueprint)

@@ -1,0 +1,95 @@
+"""API: captured leads (list and CSV export)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, Field
+from quart import Blueprint, Response
+from quart_schema import validate_querystring, validate_response
+
+from core.db.models import Lead, Role
+from core.services import lead_export
+from panel.api.auth import api_requires, current_token
+
+blueprint = Blueprint("api_leads", __name__, url_prefix="/api/v1/leads")
+
+
+class LeadFilter(BaseModel):
+    account_id: int | None = Field(None, ge=1, le=2**31 - 1)
+    rule_id: int | None = Field(None, ge=1, le=2**31 - 1)
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+
+
+class LeadListQuery(LeadFilter):
+    page: int = Field(1, ge=1, le=10_000)
+
+
+class LeadOut(BaseModel):
+    id: int
+    account_id: int
+    account_username: str
+    rule_id: int | None
+    igsid: str
+    username: str
+    name: str | None
+    email: str | None
+    phone: str | None
+    custom_fields: dict[str, object]
+    webhook_status: str
+    created_at: datetime
+
+
+class LeadList(BaseModel):
+    items: list[LeadOut]
+    page: int
+    has_next: bool
+
+
+def _query(args: LeadFilter) -> lead_export.LeadQuery:
+    return lead_export.LeadQuery(
+        account_id=args.account_id, rule_id=args.rule_id, since=args.since, until=args.until
+    )
+
+
+def _out(lead: Lead) -> LeadOut:
+    return LeadOut(
+        id=lead.id,
+        account_id=lead.account.id,
+        account_username=lead.account.username,
+        rule_id=lead.rule_id,
+        igsid=lead.igsid,
+        username=lead.username,
+        name=lead.name,
+        email=lead.email,
+        phone=lead.phone,
+        custom_fields=lead.custom_fields,
+        webhook_status=lead.webhook_status,
+        created_at=lead.created_at,
+    )
+
+
+@blueprint.get("")
+@api_requires(Role.VIEWER)
+@validate_querystring(LeadListQuery)
+@validate_response(LeadList)
+async def list_leads(query_args: LeadListQuery) -> LeadList:
+    """Leads, newest first, 50 a page."""
+    items, has_next = await lead_export.list_leads(
+        current_token().workspace_id, _query(query_args), query_args.page
+    )
+    return LeadList(items=[_out(lead) for lead in items], page=query_args.page, has_next=has_next)
+
+
+@blueprint.get("/export")
+@api_requires(Role.VIEWER)
+@validate_querystring(LeadFilter)
+async def export_leads(query_args: LeadFilter) -> Response:
+    """All matching leads as a CSV file (oldest first)."""
+    body = await lead_export.export_csv(current_token().workspace_id, _query(query_args))
+    return Response(
+        body,
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="leads.csv"'},
+    )

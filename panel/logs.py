@@ -1,0 +1,103 @@
+"""The audit log and the event log pages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from quart import Blueprint, current_app, render_template, request, url_for
+
+from core.db.models import AuditLog, InstagramAccount, Role
+from core.services import logs
+from panel.security import current_membership, requires
+
+blueprint = Blueprint("logs", __name__, url_prefix="/logs")
+
+# Where an audit entry's target lives in the panel: target type → (endpoint, id argument).
+TARGET_PAGES: dict[str, tuple[str, str]] = {
+    "post": ("posts.detail", "post_id"),
+    "rule": ("rules.edit", "rule_id"),
+    "lead": ("leads.detail", "lead_id"),
+    "draft": ("drafts.detail", "draft_id"),
+    "account": ("accounts.index", ""),
+    "user": ("team.index", ""),
+    "invite": ("team.index", ""),
+    "chat": ("setup.index", ""),
+    "api_token": ("api_tokens.index", ""),
+}
+
+
+def _date(raw: str | None) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _filter() -> tuple[logs.LogFilter, dict[str, str]]:
+    args = request.args
+    account = args.get("account", "")
+    level = args.get("level", "")
+    wanted = logs.LogFilter(
+        account_id=int(account) if account.isdigit() else None,
+        kind=args.get("kind", "")[:64],
+        level=level if level in logs.LEVELS else "",
+        since=_date(args.get("since")),
+        until=_date(args.get("until")),
+    )
+    return wanted, {
+        key: args.get(key, "") for key in ("account", "kind", "level", "since", "until")
+    }
+
+
+def _page_number() -> int:
+    raw = request.args.get("page", "1")
+    return min(int(raw), 10_000) if raw.isdigit() and int(raw) > 0 else 1
+
+
+def target_link(entry: AuditLog) -> str:
+    """The panel page of what an audit entry is about ('' when there is none)."""
+    endpoint, argument = TARGET_PAGES.get(entry.target_type, ("", ""))
+    if not endpoint or endpoint not in current_app.view_functions:
+        return ""
+    if not argument:
+        anchor = f"#account-{entry.target_id}" if entry.target_type == "account" else ""
+        return url_for(endpoint) + anchor
+    if not entry.target_id.isdigit():
+        return ""
+    return url_for(endpoint, **{argument: int(entry.target_id)})
+
+
+async def _common(view: str, page: Any, shown: dict[str, str]) -> dict[str, Any]:
+    workspace_id = current_membership().workspace_id
+    accounts = await InstagramAccount.filter(workspace_id=workspace_id).order_by("username")
+
+    def page_url(number: int) -> str:
+        return url_for(view, **{k: v for k, v in shown.items() if v}, page=number)
+
+    return {"page": page, "shown": shown, "accounts": accounts, "page_url": page_url}
+
+
+@blueprint.get("/audit")
+@requires(Role.VIEWER)
+async def audit() -> str:
+    """Who did what, filtered by account, kind, level and time."""
+    wanted, shown = _filter()
+    page = await logs.audit_page(current_membership().workspace_id, wanted, _page_number())
+    context = await _common("logs.audit", page, shown)
+    return await render_template("logs/audit.html", target_link=target_link, **context)
+
+
+@blueprint.get("/events")
+@requires(Role.VIEWER)
+async def events() -> str:
+    """Webhook events received from Meta, filtered by account, kind, level and time."""
+    wanted, shown = _filter()
+    page = await logs.event_page(current_membership().workspace_id, wanted, _page_number())
+    context = await _common("logs.events", page, shown)
+    by_ig_id = {account.ig_id: account for account in context["accounts"]}
+    return await render_template(
+        "logs/events.html", by_ig_id=by_ig_id, event_level=logs.EVENT_LEVEL, **context
+    )

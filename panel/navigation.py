@@ -1,0 +1,50 @@
+"""The panel's main menu: one line per page, shown when the page exists and the role allows it.
+
+Feature blueprints add their page here with one line (endpoint, label, least role).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from quart import current_app, request
+
+from core.db.models import Membership, Role
+from core.services.users import role_allows
+
+
+@dataclass(frozen=True)
+class NavItem:
+    endpoint: str
+    label: str
+    role: Role
+
+
+MENU: list[NavItem] = [
+    NavItem("home.index", "Overview", Role.VIEWER),
+    NavItem("posts.index", "Posts", Role.VIEWER),
+    NavItem("media.index", "Media", Role.VIEWER),
+    NavItem("rules.index", "Automations", Role.VIEWER),
+    NavItem("leads.index", "Leads", Role.VIEWER),
+    NavItem("drafts.index", "Approvals", Role.VIEWER),
+    NavItem("analytics.index", "Analytics", Role.VIEWER),
+    NavItem("accounts.index", "Accounts", Role.VIEWER),
+    NavItem("sandbox.index", "Sandbox", Role.EDITOR),
+    NavItem("logs.audit", "Logs", Role.VIEWER),
+    NavItem("team.index", "Team", Role.VIEWER),
+    NavItem("setup.index", "Setup", Role.ADMIN),
+    NavItem("api_tokens.index", "API", Role.ADMIN),
+]
+
+
+def menu_for(membership: Membership | None) -> list[tuple[NavItem, bool]]:
+    """The menu items this member may open, each with whether it is the current page."""
+    if membership is None:
+        return []
+    views = current_app.view_functions
+    current_blueprint = (request.endpoint or "").split(".", 1)[0]
+    return [
+        (item, item.endpoint.split(".", 1)[0] == current_blueprint)
+        for item in MENU
+        if item.endpoint in views and role_allows(membership.role, item.role)
+    ]

@@ -1,0 +1,210 @@
+"""The setup wizard: Meta app, webhook, Instagram, team chats, AI."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from quart import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from core.adapters.webhook_probe import probe_webhook
+from core.bootstrap import Container
+from core.db.models import Role, Workspace
+from core.domain.ai import AiError, ChatMessage
+from core.errors import ValidationFailed
+from core.services import audit, chat_links, meta_app, setup_wizard
+from panel.security import current_email, current_membership, requires
+
+logger = logging.getLogger(__name__)
+
+blueprint = Blueprint("setup", __name__, url_prefix="/setup")
+
+Page = str | tuple[str, int] | WerkzeugResponse
+
+
+def _container() -> Container:
+    container: Container = current_app.extensions["reelay.container"]
+    return container
+
+
+def _htmx() -> bool:
+    return bool(request.headers.get("HX-Request"))
+
+
+async def _page(status: int = 200, **extra: Any) -> tuple[str, int]:
+    container = _container()
+    settings = container.settings
+    workspace = await Workspace.get(id=current_membership().workspace_id)
+    verify_token = await meta_app.ensure_verify_token(settings, container.secrets)
+    steps = await setup_wizard.steps(
+        settings, container.secrets, workspace, ai_available=container.ai is not None
+    )
+    now = container.clock.now()
+    extra.setdefault("errors", {})
+    page = await render_template(
+        "setup/index.html",
+        steps=steps,
+        first_open=next((s.key for s in steps if not s.done), ""),
+        app=await meta_app.load(settings, container.secrets),
+        webhook_url=meta_app.webhook_url(settings),
+        verify_token=verify_token,
+        check=await setup_wizard.last_webhook_check(),
+        chats=await chat_links.linked_chats(workspace.id),
+        pending_codes=await chat_links.pending_codes(workspace.id, now),
+        workspace=workspace,
+        connect_endpoint="instagram.connect"
+        if "instagram.connect" in current_app.view_functions
+        else "",
+        is_owner=current_membership().role is Role.OWNER,
+        **extra,
+    )
+    return page, status
+
+
+@blueprint.get("")
+@requires(Role.ADMIN)
+async def index() -> tuple[str, int]:
+    """Every step with what is done and what is missing."""
+    return await _page()
+
+
+@blueprint.post("/meta")
+@requires(Role.OWNER)
+async def save_meta_app() -> Page:
+    """Store the Meta app (secrets encrypted); it applies to the whole install."""
+    form = await request.form
+    try:
+        await meta_app.save_app(
+            _container().secrets,
+            app_id=form.get("app_id", ""),
+            app_secret=form.get("app_secret", ""),
+            facebook_app_secret=form.get("facebook_app_secret", ""),
+            actor=current_email(),
+        )
+    except ValidationFailed as exc:
+        return await _page(422, errors=exc.fields, meta_form=form)
+    await flash("Meta app saved. Restart Reelay's processes so every part uses it.", "success")
+    return redirect(url_for("setup.index") + "#step-meta")
+
+
+@blueprint.post("/meta/sandbox")
+@requires(Role.OWNER)
+async def use_sandbox() -> WerkzeugResponse:
+    """Forget the panel's Meta app and stay on the sandbox."""
+    await meta_app.use_sandbox(actor=current_email())
+    await flash("Reelay uses the built-in sandbox.", "success")
+    return redirect(url_for("setup.index") + "#step-meta")
+
+
+@blueprint.post("/webhook/check")
+@requires(Role.ADMIN)
+async def check_webhook() -> Page:
+    """A real verification round-trip against the public webhook URL."""
+    container = _container()
+    token = await meta_app.ensure_verify_token(container.settings, container.secrets)
+    url = meta_app.webhook_url(container.settings)
+    result = await probe_webhook(container.http, url, token)
+    await setup_wizard.record_webhook_check(url, result.ok, result.message, container.clock.now())
+    await audit.record(
+        "setup.webhook_checked",
+        actor=current_email(),
+        workspace_id=current_membership().workspace_id,
+        level="info" if result.ok else "warning",
+        target_type="webhook",
+        ok=result.ok,
+        message=result.message,
+    )
+    if _htmx():
+        return await render_template("setup/_webhook_check.html", check=result, url=url)
+    await flash(result.message, "success" if result.ok else "error")
+    return redirect(url_for("setup.index") + "#step-webhook")
+
+
+@blueprint.post("/webhook/rotate")
+@requires(Role.OWNER)
+async def rotate_verify_token() -> WerkzeugResponse:
+    """Make a new verify token (paste it into Meta's dashboard again)."""
+    if _container().settings.meta_verify_token is not None:
+        await flash("The verify token is set by META_VERIFY_TOKEN; change it there.", "error")
+    else:
+        await meta_app.rotate_verify_token(_container().secrets, actor=current_email())
+        await flash("New verify token made: paste it into Meta's dashboard.", "success")
+    return redirect(url_for("setup.index") + "#step-webhook")
+
+
+@blueprint.post("/chats/code")
+@requires(Role.ADMIN)
+async def make_link_code() -> Page:
+    """A one-time code that links a Telegram or Discord chat (shown once)."""
+    container = _container()
+    made = await chat_links.create_code(current_membership(), container.clock.now())
+    if _htmx():
+        return await render_template("setup/_link_code.html", made=made), 201
+    return await _page(201, new_code=made)
+
+
+@blueprint.post("/chats/<int:chat_id>/unlink")
+@requires(Role.ADMIN)
+async def unlink_chat(chat_id: int) -> WerkzeugResponse:
+    """Stop notifying a chat and ignore its commands."""
+    await chat_links.unlink_chat(current_membership(), chat_id)
+    await flash("Chat unlinked.", "success")
+    return redirect(url_for("setup.index") + "#step-chats")
+
+
+@blueprint.post("/ai")
+@requires(Role.ADMIN)
+async def save_ai() -> Page:
+    """Switch AI replies on or off and set the monthly token quota."""
+    form = await request.form
+    raw_quota = form.get("ai_monthly_token_quota", "").strip()
+    if not raw_quota.isdigit() or not 0 <= int(raw_quota) <= 1_000_000_000:
+        return await _page(
+            422, errors={"ai_monthly_token_quota": "Enter a whole number of tokens (0 or more)."}
+        )
+    workspace = await Workspace.get(id=current_membership().workspace_id)
+    workspace.ai_enabled = form.get("ai_enabled") == "on"
+    workspace.ai_monthly_token_quota = int(raw_quota)
+    await workspace.save(update_fields=["ai_enabled", "ai_monthly_token_quota"])
+    await audit.record(
+        "setup.ai_saved",
+        actor=current_email(),
+        workspace_id=workspace.id,
+        target_type="workspace",
+        target_id=workspace.id,
+        ai_enabled=workspace.ai_enabled,
+        quota=workspace.ai_monthly_token_quota,
+    )
+    await flash("AI settings saved.", "success")
+    return redirect(url_for("setup.index") + "#step-ai")
+
+
+@blueprint.post("/ai/test")
+@requires(Role.ADMIN)
+async def test_ai() -> Page:
+    """Ask the configured AI server for a one-word answer and show what came back."""
+    ai = _container().ai
+    if ai is None:
+        ok, message = False, "No AI server is configured (set OPENAI_API_KEY or OPENAI_BASE_URL)."
+    else:
+        try:
+            answer = await ai.complete(
+                [
+                    ChatMessage(role="system", content="You check that an integration works."),
+                    ChatMessage(role="user", content="Answer with the single word: ready"),
+                ],
+                max_tokens=10,
+            )
+        except AiError as exc:
+            ok, message = False, f"The AI server failed ({exc.kind}): {exc.message}"
+        else:
+            ok = True
+            message = (
+                f"{answer.model} answered “{answer.text.strip()[:80]}” "
+                f"using {answer.total_tokens} tokens."
+            )
+    if _htmx():
+        return await render_template("setup/_ai_test.html", ok=ok, message=message)
+    await flash(message, "success" if ok else "error")
+    return redirect(url_for("setup.index") + "#step-ai")
