@@ -139,6 +139,23 @@ class Settings(BaseSettings):
         50, description="Concurrent jobs per worker."
     )
 
+    # Publishing
+    publish_max_attempts: Annotated[int, Field(ge=1, le=20)] = Field(
+        5, description="Tries of a post on temporary Instagram errors before it fails."
+    )
+    publish_retry_base_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        30.0, description="First retry delay in seconds (doubles each try, with jitter)."
+    )
+    publish_retry_max_s: Annotated[float, Field(gt=0, le=86400)] = Field(
+        1800.0, description="Longest retry delay in seconds."
+    )
+    publish_status_interval_s: Annotated[float, Field(gt=0, le=600)] = Field(
+        10.0, description="Seconds between the first checks of a video Instagram is processing."
+    )
+    publish_status_timeout_s: Annotated[float, Field(gt=0, le=86400)] = Field(
+        1800.0, description="Seconds to wait for Instagram to process media before failing."
+    )
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:

@@ -12,16 +12,18 @@ from arq.worker import Worker
 from core.bootstrap import Container
 from core.settings import Settings
 from jobs import insights
+from jobs import publishing as publishing_jobs
 from jobs.heartbeat import heartbeat
 
 logger = logging.getLogger(__name__)
 
 ContainerFactory = Callable[[Settings], Awaitable[Container]]
 
-FUNCTIONS: list[Any] = [*insights.FUNCTIONS]
+FUNCTIONS: list[Any] = [*insights.FUNCTIONS, *publishing_jobs.FUNCTIONS]
 CRON_JOBS: list[Any] = [
     cron(heartbeat, second={0, 30}, run_at_startup=True, unique=True, timeout=10),
     *insights.CRON_JOBS,
+    *publishing_jobs.CRON_JOBS,
 ]
 
 

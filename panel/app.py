@@ -13,6 +13,7 @@ from core.bootstrap import Container
 from core.settings import Settings
 from panel import (
     accounts,
+    analytics,
     api,
     api_tokens,
     auth,
@@ -105,6 +106,7 @@ def create_app(
     app.register_blueprint(health.blueprint)
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(home.blueprint)
+    app.register_blueprint(analytics.blueprint)
     app.register_blueprint(team.blueprint)
     app.register_blueprint(setup.blueprint)
     app.register_blueprint(accounts.blueprint)

@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from PIL import Image
+
+from core.adapters.storage import DiskStorage, is_valid_key, new_key
+from core.bootstrap import Container
+from core.db.models import MediaAsset, Workspace
+from core.errors import NotFound, ValidationFailed
+from core.services import media
+from tests.media_samples import image_bytes, video_bytes
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> DiskStorage:
+    return DiskStorage(tmp_path / "media")
+
+
+def test_sniffs_type_from_content_not_name() -> None:
+    assert media.sniff_mime(image_bytes()) == "image/jpeg"
+    assert media.sniff_mime(image_bytes(fmt="PNG")) == "image/png"
+    assert media.sniff_mime(image_bytes(fmt="WEBP")) == "image/webp"
+    assert media.sniff_mime(video_bytes()) == "video/mp4"
+    assert media.sniff_mime(video_bytes(brand=b"qt  ")) == "video/quicktime"
+    assert media.sniff_mime(b"<html>not an image</html>") is None
+
+
+@pytest.mark.parametrize("version", [0, 1])
+@pytest.mark.parametrize("moov_first", [True, False])
+def test_reads_video_duration_and_size_from_the_container(version: int, moov_first: bool) -> None:
+    facts = media.read_video_facts(
+        video_bytes(12.5, 720, 1280, version=version, moov_first=moov_first)
+    )
+    assert facts.duration_s == pytest.approx(12.5)
+    assert (facts.width, facts.height) == (720, 1280)
+
+
+def test_rotated_video_reports_the_size_people_see() -> None:
+    facts = media.read_video_facts(video_bytes(5, 1920, 1080, rotated=True))
+    assert (facts.width, facts.height) == (1080, 1920)
+
+
+def test_png_and_webp_become_jpeg_with_transparency_on_white() -> None:
+    prepared = media.prepare_media(image_bytes(400, 500, fmt="PNG", mode="RGBA"))
+    assert prepared.mime == "image/jpeg" and prepared.converted_from == "image/png"
+    picture = Image.open(io.BytesIO(prepared.data))
+    assert picture.format == "JPEG" and picture.size == (400, 500)
+    red, green, _ = picture.getpixel((10, 10))  # type: ignore[misc]
+    assert red > 200 and green > 100  # half-transparent red over white is pink
+    webp = media.prepare_media(image_bytes(300, 300, fmt="WEBP"))
+    assert webp.mime == "image/jpeg" and webp.converted_from == "image/webp"
+
+
+def test_jpeg_is_kept_byte_for_byte() -> None:
+    data = image_bytes(640, 800)
+    prepared = media.prepare_media(data)
+    assert prepared.data == data and (prepared.width, prepared.height) == (640, 800)
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (b"", "empty"),
+        (b"%PDF-1.7 hello", "not a JPEG"),
+        (image_bytes(10, 10, fmt="GIF"), "GIFs"),
+        (b"\xff\xd8\xff\xe0 broken jpeg", "damaged"),
+        (b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2", "could not read this video"),
+    ],
+)
+def test_refusals_name_the_problem(data: bytes, words: str) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        media.prepare_media(data)
+    assert words in info.value.fields["file"]
+
+
+def test_keys_are_unguessable_and_checked(storage: DiskStorage) -> None:
+    keys = {new_key("jpg") for _ in range(100)}
+    assert len(keys) == 100 and all(is_valid_key(k) for k in keys)
+    assert not is_valid_key("../../etc/passwd")
+    with pytest.raises(NotFound):
+        storage.local_path("../secret.jpg")
+
+
+async def test_disk_storage_round_trip(storage: DiskStorage) -> None:
+    key = new_key("mp4")
+    await storage.save(key, b"abc" * 1000)
+    assert await storage.read(key) == b"abc" * 1000
+    assert b"".join([c async for c in storage.stream(key, 100)]) == b"abc" * 1000
+    assert await storage.size(key) == 3000
+    await storage.delete(key)
+    assert await storage.size(key) is None
+    with pytest.raises(NotFound):
+        await storage.read(key)
+
+
+async def test_upload_stores_checksum_dimensions_and_dedupes(
+    sqlite_db: str, storage: DiskStorage
+) -> None:
+    workspace = await Workspace.create(name="w")
+    png = image_bytes(1080, 1080, fmt="PNG")
+    asset = await media.upload_bytes(storage, workspace_id=workspace.id, data=png, filename="a.png")
+    stored = await storage.read(asset.storage_key)
+    assert asset.mime == "image/jpeg" and asset.storage_key.endswith(".jpg")
+    assert asset.checksum == hashlib.sha256(stored).hexdigest()
+    assert (asset.width, asset.height, asset.size) == (1080, 1080, len(stored))
+    again = await media.upload_bytes(storage, workspace_id=workspace.id, data=png)
+    assert again.id == asset.id
+    clip = await media.upload_bytes(
+        storage, workspace_id=workspace.id, data=video_bytes(7), filename="clip.mov"
+    )
+    assert (clip.mime, clip.duration_s) == ("video/mp4", pytest.approx(7))
+    assert await MediaAsset.filter(workspace_id=workspace.id).count() == 2
+
+
+async def test_upload_from_url(container: Container, unused_tcp_port: int) -> None:
+    workspace = await Workspace.create(name="w")
+    served = {"/photo.webp": image_bytes(500, 500, fmt="WEBP"), "/big": b"x" * 10}
+
+    async def handler(request: web.Request) -> web.Response:
+        body = served.get(request.path)
+        return web.Response(body=body) if body is not None else web.Response(status=404)
+
+    app = web.Application()
+    app.router.add_get("/{name}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
+    base = f"http://127.0.0.1:{unused_tcp_port}"
+    try:
+        asset = await media.upload_url(
+            container, workspace_id=workspace.id, url=f"{base}/photo.webp?x=1"
+        )
+        assert asset.mime == "image/jpeg" and asset.filename == "photo.webp"
+        with pytest.raises(ValidationFailed, match="HTTP 404"):
+            await media.upload_url(container, workspace_id=workspace.id, url=f"{base}/missing")
+        with pytest.raises(ValidationFailed, match="http"):
+            await media.upload_url(container, workspace_id=workspace.id, url="file:///etc/passwd")
+    finally:
+        await runner.cleanup()
+
+
+async def test_media_is_served_publicly_by_key(app: Any, client: Any, container: Container) -> None:
+    workspace = await Workspace.create(name="w")
+    data = video_bytes(5, padding=10_000)
+    asset = await media.upload_bytes(
+        media.storage_of(container), workspace_id=workspace.id, data=data
+    )
+    assert media.public_url(container.settings, asset).endswith(f"/media/{asset.storage_key}")
+    response = await client.get(f"/media/{asset.storage_key}")
+    assert response.status_code == 200
+    assert response.content_type == "video/mp4"
+    assert await response.get_data() == data
+    ranged = await client.get(f"/media/{asset.storage_key}", headers={"Range": "bytes=0-99"})
+    assert ranged.status_code == 206 and len(await ranged.get_data()) == 100
+    assert (await client.get("/media/")).status_code == 404
+    assert (await client.get(f"/media/{new_key('jpg')}")).status_code == 404
+    assert (await client.get("/media/..%2Freelay.sqlite3")).status_code == 404
