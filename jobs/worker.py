@@ -11,6 +11,7 @@ from arq.worker import Worker
 
 from core.bootstrap import Container
 from core.settings import Settings
+from jobs import ai as ai_jobs
 from jobs import insights
 from jobs import publishing as publishing_jobs
 from jobs.heartbeat import heartbeat
@@ -22,6 +23,7 @@ ContainerFactory = Callable[[Settings], Awaitable[Container]]
 FUNCTIONS: list[Any] = [*insights.FUNCTIONS, *publishing_jobs.FUNCTIONS]
 CRON_JOBS: list[Any] = [
     cron(heartbeat, second={0, 30}, run_at_startup=True, unique=True, timeout=10),
+    *ai_jobs.CRON_JOBS,
     *insights.CRON_JOBS,
     *publishing_jobs.CRON_JOBS,
 ]

@@ -42,6 +42,7 @@ from core.db.models import (
 from core.domain.ai import AiError, AiErrorKind
 from core.domain.ai_replies import (
     DM_WINDOW,
+    PRIVATE_REPLY_WINDOW,
     ApprovalMode,
     Channel,
     HistoryEntry,
@@ -81,6 +82,13 @@ class OutgoingReply:
     not_after: datetime  # the messaging window closes then: never send later
     rule_id: int | None = None
     conversation_id: int | None = None
+
+    @property
+    def anchor_at(self) -> datetime:
+        """When the person wrote (the comment's time for a private reply)."""
+        return self.not_after - (
+            PRIVATE_REPLY_WINDOW if self.channel is Channel.PRIVATE_REPLY else DM_WINDOW
+        )
 
     def message(self) -> dict[str, Any]:
         """Meta's message object."""
@@ -285,19 +293,7 @@ class SmartReplies:
 
     async def expire_due(self) -> int:
         """Mark pending drafts whose window closed as expired (they are never sent)."""
-        now = self._clock.now()
-        due = (
-            await ReplyDraft.filter(status=DraftStatus.PENDING, expires_at__lte=now)
-            .order_by("id")
-            .limit(EXPIRE_BATCH)
-        )
-        expired = 0
-        for draft in due:
-            if await self._expire(draft, now):
-                expired += 1
-        if expired:
-            logger.info("expired %d reply drafts", expired)
-        return expired
+        return await expire_due_drafts(self._clock)
 
     # ------------------------------------------------------------ internals
 
@@ -329,7 +325,7 @@ class SmartReplies:
         else:
             outgoing = None
         if draft.status is DraftStatus.PENDING and now >= draft.expires_at:
-            await self._expire(draft, now)
+            await _expire_draft(draft, now)
         won = await ReplyDraft.filter(
             id=draft.id, status=DraftStatus.PENDING, expires_at__gt=now
         ).update(status=status, decided_by_id=user.id, decided_at=now, final_text=outgoing)
@@ -388,24 +384,6 @@ class SmartReplies:
             raise Forbidden("Viewers cannot approve, edit or reject replies")
         return membership.user
 
-    async def _expire(self, draft: ReplyDraft, now: datetime) -> bool:
-        changed = await ReplyDraft.filter(id=draft.id, status=DraftStatus.PENDING).update(
-            status=DraftStatus.EXPIRED, decided_at=now
-        )
-        if not changed:
-            return False
-        await DomainEvent.create(
-            workspace_id=draft.workspace_id,
-            kind=DRAFT_EXPIRED,
-            payload={
-                "draft_id": draft.id,
-                "expired_at": now.isoformat(),
-                "chat_refs": draft.chat_refs,
-            },
-        )
-        logger.info("reply draft %s expired unsent (account %s)", draft.id, draft.account_id)
-        return True
-
     async def _rule_fallback(self, draft: ReplyDraft, values: dict[str, str]) -> str | None:
         rule = await AutomationRule.get_or_none(id=draft.rule_id) if draft.rule_id else None
         config = ai_config_of(rule.config) if rule else None
@@ -457,14 +435,8 @@ class SmartReplies:
         return draft
 
     async def _send(self, reply: OutgoingReply) -> None:
+        # The outbox records the sent message in the conversation (and so in the history).
         await self._sender.send_reply(reply)
-        if reply.conversation_id is not None:
-            await Message.create(
-                conversation_id=reply.conversation_id,
-                direction="out",
-                text=reply.text,
-                created_at=self._clock.now(),
-            )
 
     async def _ai_failed(
         self, rule: AutomationRule, inbound: Inbound, error: AiError
@@ -541,6 +513,41 @@ class SmartReplies:
         elif rows and rows[0].direction == "in" and rows[0].text == inbound.text:
             rows = rows[1:]
         return rows[:limit]
+
+
+async def expire_due_drafts(clock: Clock) -> int:
+    """Mark pending drafts whose messaging window closed as expired; returns how many.
+
+    The worker's cron calls this every minute; a decision on an overdue draft expires it too.
+    """
+    now = clock.now()
+    due = (
+        await ReplyDraft.filter(status=DraftStatus.PENDING, expires_at__lte=now)
+        .order_by("id")
+        .limit(EXPIRE_BATCH)
+    )
+    expired = 0
+    for draft in due:
+        if await _expire_draft(draft, now):
+            expired += 1
+    if expired:
+        logger.info("expired %d reply drafts", expired)
+    return expired
+
+
+async def _expire_draft(draft: ReplyDraft, now: datetime) -> bool:
+    changed = await ReplyDraft.filter(id=draft.id, status=DraftStatus.PENDING).update(
+        status=DraftStatus.EXPIRED, decided_at=now
+    )
+    if not changed:
+        return False
+    await DomainEvent.create(
+        workspace_id=draft.workspace_id,
+        kind=DRAFT_EXPIRED,
+        payload={"draft_id": draft.id, "expired_at": now.isoformat(), "chat_refs": draft.chat_refs},
+    )
+    logger.info("reply draft %s expired unsent (account %s)", draft.id, draft.account_id)
+    return True
 
 
 def _recipient(target: dict[str, Any]) -> Recipient:

@@ -52,13 +52,22 @@ class MovableClock:
 
 
 class RecordingSender:
-    """Stands in for the outbox: records what it was handed."""
+    """Stands in for the outbox: records what it was handed and, as the outbox does once a
+    message went out, stores it in the conversation."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: MovableClock) -> None:
+        self.clock = clock
         self.sent: list[OutgoingReply] = []
 
     async def send_reply(self, reply: OutgoingReply) -> None:
         self.sent.append(reply)
+        if reply.conversation_id is not None:
+            await Message.create(
+                conversation_id=reply.conversation_id,
+                direction="out",
+                text=reply.text,
+                created_at=self.clock.now(),
+            )
 
 
 @dataclass
@@ -119,7 +128,7 @@ async def world(sqlite_db: str, fake_openai: FakeOpenAI) -> AsyncIterator[World]
     )
     conversation = await Conversation.create(account=account, igsid="IGSID-1", username="ana.k")
     clock = MovableClock(T0)
-    sender = RecordingSender()
+    sender = RecordingSender(clock)
     ai = OpenAiClient(
         base_url=fake_openai.base_url,
         api_key="sk-test",

@@ -1,0 +1,21 @@
+"""AI jobs: expire reply drafts whose messaging window closed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arq import cron
+
+from core.bootstrap import Container
+from core.services.smart_replies import expire_due_drafts
+
+
+async def expire_reply_drafts(ctx: dict[str, Any]) -> int:
+    """Mark pending reply drafts past their window as expired (every minute)."""
+    container: Container = ctx["container"]
+    return await expire_due_drafts(container.clock)
+
+
+CRON_JOBS = [
+    cron(expire_reply_drafts, second=15, run_at_startup=True, unique=True, timeout=60),
+]
