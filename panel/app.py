@@ -24,6 +24,7 @@ from panel import (
     setup,
     team,
 )
+from panel import webhooks as meta_webhooks
 from panel.metrics import PanelMetrics
 from panel.navigation import menu_for
 from panel.security import check_csrf, csrf_token, load_membership, load_user
@@ -112,6 +113,7 @@ def create_app(
     app.register_blueprint(accounts.blueprint)
     app.register_blueprint(logs.blueprint)
     app.register_blueprint(api_tokens.blueprint)
+    app.register_blueprint(meta_webhooks.blueprint)
     api.install(app)
     return app
 

@@ -1,0 +1,175 @@
+"""Meta message payloads (text, button template, quick replies), placeholders, variations.
+
+Limits (META_API.md): text ≤ 1000 bytes UTF-8; button template ≤ 3 buttons (``web_url`` or
+``postback``); quick replies ≤ 13 with titles ≤ 20 characters. Text that is too long is cut
+at a character boundary with an ellipsis; lists that are too long raise ValidationFailed when a
+rule is saved (:func:`check_rule_messages`) and are cut when sending an old rule.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from core.domain.rules import Button, RuleActions
+from core.errors import ValidationFailed
+
+TEXT_MAX_BYTES = 1000
+BUTTON_TEXT_MAX_BYTES = 640
+MAX_BUTTONS = 3
+MAX_QUICK_REPLIES = 13
+TITLE_MAX_CHARS = 20
+PAYLOAD_MAX_CHARS = 1000
+ELLIPSIS = "…"
+
+_PLACEHOLDER = re.compile(r"\{(username|first_name|link)\}|\[(LINK|USERNAME|FIRST_NAME)\]")
+
+
+@dataclass(frozen=True)
+class Person:
+    """What placeholders may say about the person and the rule."""
+
+    username: str = ""
+    first_name: str = ""
+    link: str = ""
+
+
+def render(template: str, person: Person) -> str:
+    """Fill ``{username}``, ``{first_name}`` and ``{link}`` (also ``[LINK]`` from old configs).
+
+    ``{first_name}`` falls back to the username when the name is unknown; an unknown value
+    leaves no stray spaces ("Hi {first_name}!" → "Hi!").
+    """
+
+    def value(match: re.Match[str]) -> str:
+        name = (match.group(1) or match.group(2)).lower()
+        if name == "username":
+            return person.username
+        if name == "first_name":
+            return person.first_name or person.username
+        return person.link
+
+    filled = _PLACEHOLDER.sub(value, template)
+    filled = re.sub(r"[ \t]{2,}", " ", filled)
+    return re.sub(r" ([!?.,;:])", r"\1", filled).strip()
+
+
+def choose(variations: Sequence[str], rng: random.Random) -> str:
+    """One variation picked with ``rng`` (seeded in tests)."""
+    if not variations:
+        raise ValueError("no variations to choose from")
+    return variations[rng.randrange(len(variations))]
+
+
+def fit_bytes(text: str, limit: int = TEXT_MAX_BYTES) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes, on a character boundary."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    room = limit - len(ELLIPSIS.encode("utf-8"))
+    return data[:room].decode("utf-8", "ignore").rstrip() + ELLIPSIS
+
+
+def fit_title(title: str) -> str:
+    return title if len(title) <= TITLE_MAX_CHARS else title[: TITLE_MAX_CHARS - 1] + ELLIPSIS
+
+
+def text_message(text: str) -> dict[str, Any]:
+    return {"text": fit_bytes(text)}
+
+
+def button_message(text: str, buttons: Sequence[Button]) -> dict[str, Any]:
+    """A button template: text with up to 3 URL or postback buttons."""
+    items: list[dict[str, Any]] = []
+    for button in buttons[:MAX_BUTTONS]:
+        if button.url:
+            items.append({"type": "web_url", "url": button.url, "title": fit_title(button.title)})
+        else:
+            items.append(
+                {
+                    "type": "postback",
+                    "title": fit_title(button.title),
+                    "payload": (button.payload or button.title)[:PAYLOAD_MAX_CHARS],
+                }
+            )
+    if not items:
+        return text_message(text)
+    return {
+        "attachment": {
+            "type": "template",
+            "payload": {
+                "template_type": "button",
+                "text": fit_bytes(text, BUTTON_TEXT_MAX_BYTES),
+                "buttons": items,
+            },
+        }
+    }
+
+
+def quick_reply_message(text: str, options: Sequence[Button]) -> dict[str, Any]:
+    """Text with up to 13 quick replies (tap sends a message carrying the payload)."""
+    message = text_message(text)
+    replies = [
+        {
+            "content_type": "text",
+            "title": fit_title(option.title),
+            "payload": (option.payload or option.title)[:PAYLOAD_MAX_CHARS],
+        }
+        for option in options[:MAX_QUICK_REPLIES]
+    ]
+    if replies:
+        message["quick_replies"] = replies
+    return message
+
+
+def message_text(message: Mapping[str, Any]) -> str:
+    """The text a person reads in ``message`` (for conversation history)."""
+    if isinstance(message.get("text"), str):
+        return str(message["text"])
+    payload = message.get("attachment", {}).get("payload", {})
+    return str(payload.get("text", "")) if isinstance(payload, Mapping) else ""
+
+
+def dm_message(actions: RuleActions, person: Person, rng: random.Random) -> dict[str, Any] | None:
+    """The DM a rule sends (text, text with buttons, or quick replies); None when it has none."""
+    if not actions.dm_variations:
+        return None
+    text = render(choose(actions.dm_variations, rng), _with_link(person, actions))
+    if actions.dm_type == "text_button" and actions.buttons:
+        return button_message(text, actions.buttons)
+    if actions.quick_replies:
+        return quick_reply_message(text, actions.quick_replies)
+    return text_message(text)
+
+
+def comment_reply(actions: RuleActions, person: Person, rng: random.Random) -> str | None:
+    """The public reply to a comment, or None when the rule has no comment replies."""
+    if not actions.comment_replies:
+        return None
+    return fit_bytes(render(choose(actions.comment_replies, rng), _with_link(person, actions)))
+
+
+def _with_link(person: Person, actions: RuleActions) -> Person:
+    if person.link or not actions.link:
+        return person
+    return Person(username=person.username, first_name=person.first_name, link=actions.link)
+
+
+def check_rule_messages(actions: RuleActions) -> None:
+    """Refuse a rule whose messages Meta would reject (for the rule editor)."""
+    problems: dict[str, str] = {}
+    if len(actions.buttons) > MAX_BUTTONS:
+        problems["buttons"] = f"at most {MAX_BUTTONS} buttons"
+    if len(actions.quick_replies) > MAX_QUICK_REPLIES:
+        problems["quick_replies"] = f"at most {MAX_QUICK_REPLIES} quick replies"
+    for option in (*actions.buttons, *actions.quick_replies):
+        if len(option.title) > TITLE_MAX_CHARS:
+            problems["titles"] = f"button and quick reply titles are at most {TITLE_MAX_CHARS}"
+    for text in (*actions.dm_variations, *actions.comment_replies):
+        if len(text.encode("utf-8")) > TEXT_MAX_BYTES:
+            problems["text"] = f"messages are at most {TEXT_MAX_BYTES} bytes"
+    if problems:
+        raise ValidationFailed("the rule's messages break Instagram's limits", problems)

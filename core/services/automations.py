@@ -1,0 +1,499 @@
+"""The automations engine: a recorded webhook event in, the right answer out (once).
+
+Order for an event (DESIGN.md, "Automations"): resolve the account from the entry id; ignore
+echoes and the account's own comments; record the person's conversation (the 24 h window
+starts at their last message); then
+
+1. a conversation waiting for a lead-flow answer gets it (see ``core.domain.lead_flow`` for
+   what happens when a new keyword arrives mid-flow);
+2. otherwise the account's rules for the event's trigger, best first, skipping a rule whose
+   per-person cooldown runs or that only answers a person's first comment on a post;
+3. otherwise the ``continuation`` hook (AI conversations) when one is installed.
+
+A matched rule's actions go through the outbox with keys per (rule, event, action).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from redis.asyncio import Redis
+from tortoise.exceptions import IntegrityError
+from tortoise.functions import Count, Max
+
+from core.adapters.outgoing_webhooks import AiohttpWebhookPoster
+from core.bootstrap import Container
+from core.db.models import (
+    AccountStatus,
+    AutomationRule,
+    Conversation,
+    EventStatus,
+    InstagramAccount,
+    Message,
+    Trigger,
+    WebhookEvent,
+)
+from core.domain import lead_flow
+from core.domain.messages import Person, comment_reply, dm_message
+from core.domain.rules import RuleActions, RuleIndex, RuleSpec, spec_of
+from core.domain.webhooks import FLOW_ANSWER_KINDS, EventKind, InboundEvent, parse_payload
+from core.errors import ReelayError
+from core.ports.clock import Clock
+from core.services.accounts import account_ref
+from core.services.inbox import HANDLE_EVENT, event_job_id
+from core.services.leads import Leads
+from core.services.outbox import ActionKind, Outbox, bump_stats
+
+logger = logging.getLogger(__name__)
+
+FLOW_TTL = timedelta(hours=24)
+FIRST_COMMENT_TTL_S = 90 * 24 * 3600
+STUCK_AFTER = timedelta(minutes=5)
+
+
+class Continuation(Protocol):
+    async def __call__(
+        self, account: InstagramAccount, conversation: Conversation, event: InboundEvent
+    ) -> bool:
+        """Answer an event no rule matched (AI conversations); True when it did."""
+        ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: EventStatus
+    reason: str = ""
+    rule_id: int | None = None
+
+
+@dataclass
+class _CachedIndex:
+    signature: tuple[Any, ...]
+    index: RuleIndex
+    rules: dict[int, AutomationRule]
+
+
+@dataclass
+class RuleCache:
+    """Each account's rule index, rebuilt when its rules change.
+
+    A rule change is seen through (count, highest id, latest ``updated_at``): rules edited with
+    ``save()`` (or a queryset update that sets ``updated_at``) are picked up on the next event.
+    """
+
+    _cache: dict[int, _CachedIndex] = field(default_factory=dict)
+
+    async def get(self, account_id: int) -> _CachedIndex:
+        row = (
+            await AutomationRule.filter(account_id=account_id)
+            .annotate(n=Count("id"), top=Max("id"), last=Max("updated_at"))
+            .values("n", "top", "last")
+        )
+        first = row[0] if row else {}
+        signature = (first.get("n"), first.get("top"), str(first.get("last")))
+        cached = self._cache.get(account_id)
+        if cached is not None and cached.signature == signature:
+            return cached
+        rules = await AutomationRule.filter(account_id=account_id, active=True)
+        index = RuleIndex(
+            spec_of(
+                id=r.id,
+                trigger=r.trigger.value,
+                keywords=r.keywords,
+                match_mode=r.match_mode.value,
+                priority=r.priority,
+                media_ids=r.media_ids,
+                cooldown_s=r.cooldown_s,
+                first_comment_only=r.first_comment_only,
+                active=r.active,
+                config=r.config,
+            )
+            for r in rules
+        )
+        cached = _CachedIndex(signature, index, {r.id: r for r in rules})
+        self._cache[account_id] = cached
+        return cached
+
+
+class Automations:
+    def __init__(
+        self,
+        *,
+        outbox: Outbox,
+        leads: Leads,
+        redis: Redis,
+        clock: Clock,
+        rng: random.Random | None = None,
+        continuation: Continuation | None = None,
+    ) -> None:
+        self.outbox = outbox
+        self.leads = leads
+        self.redis = redis
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.rules = RuleCache()
+        self.continuation = continuation
+
+    # ---------------------------------------------------------------- entry point
+
+    async def handle_event(self, event_id: int) -> Outcome:
+        """Act on one recorded event, at most once (a claim makes other workers back off)."""
+        now = self.clock.now()
+        claimed = await WebhookEvent.filter(id=event_id, status=EventStatus.PENDING).update(
+            status=EventStatus.PROCESSING, processed_at=now
+        )
+        if not claimed:
+            return Outcome(EventStatus.IGNORED, "already handled or being handled")
+        row = await WebhookEvent.get(id=event_id)
+        try:
+            outcome = await self._handle(row)
+        except ReelayError as exc:
+            logger.warning("event %s failed: %s", event_id, exc)
+            outcome = Outcome(EventStatus.FAILED, str(exc))
+        except Exception as exc:
+            # Recorded and logged with its traceback; the event is not retried blindly because
+            # its actions may already have gone out (their own keys protect them anyway).
+            logger.exception("event %s failed unexpectedly", event_id)
+            outcome = Outcome(EventStatus.FAILED, f"{type(exc).__name__}: {exc}")
+        await WebhookEvent.filter(id=event_id).update(
+            status=outcome.status, error=outcome.reason[:2000], processed_at=self.clock.now()
+        )
+        if outcome.status is EventStatus.IGNORED:
+            logger.debug("event %s ignored: %s", event_id, outcome.reason)
+        return outcome
+
+    async def _handle(self, row: WebhookEvent) -> Outcome:
+        events = parse_payload(row.payload)
+        if len(events) != 1:
+            return Outcome(EventStatus.FAILED, "stored payload is not one event")
+        event = events[0]
+        if event.kind is EventKind.ECHO:
+            return Outcome(EventStatus.IGNORED, "echo of a message the account sent")
+        account = await self._account(event.account_id)
+        if account is None:
+            return Outcome(EventStatus.IGNORED, f"no active account for entry {event.account_id!r}")
+        if not event.sender_id:
+            return Outcome(EventStatus.IGNORED, "event without a sender")
+        if event.sender_id == account.ig_id or (
+            event.kind is EventKind.COMMENT
+            and event.sender_username
+            and event.sender_username.casefold() == account.username.casefold()
+        ):
+            return Outcome(EventStatus.IGNORED, "the account's own activity")
+        if event.is_deleted:
+            return Outcome(EventStatus.IGNORED, "deleted message")
+        conversation = await self._conversation(account, event)
+        if event.kind in FLOW_ANSWER_KINDS and conversation.flow_state:
+            outcome = await self._flow_answer(account, conversation, event, row.id)
+            if outcome is not None:
+                return outcome
+        rule = await self._match(account, event, row.id)
+        if rule is not None:
+            await self._run_rule(rule, account, conversation, event, row.id)
+            return Outcome(EventStatus.DONE, "", rule.id)
+        if self.continuation is not None and await self.continuation(account, conversation, event):
+            return Outcome(EventStatus.DONE, "continued conversation")
+        return Outcome(EventStatus.IGNORED, "no rule matched")
+
+    # ---------------------------------------------------------------- lookups
+
+    async def _account(self, entry_id: str) -> InstagramAccount | None:
+        if not entry_id:
+            return None
+        found = await InstagramAccount.filter(ig_id=entry_id, status=AccountStatus.ACTIVE).first()
+        if found is None:
+            found = await InstagramAccount.filter(
+                page_id=entry_id, status=AccountStatus.ACTIVE
+            ).first()
+        return found
+
+    async def _conversation(self, account: InstagramAccount, event: InboundEvent) -> Conversation:
+        now = self.clock.now()
+        conversation = await Conversation.get_or_none(account_id=account.id, igsid=event.sender_id)
+        if conversation is None:
+            try:
+                conversation = await Conversation.create(
+                    account_id=account.id,
+                    igsid=event.sender_id,
+                    username=event.sender_username[:64],
+                )
+            except IntegrityError:
+                conversation = await Conversation.get(account_id=account.id, igsid=event.sender_id)
+        changes: dict[str, Any] = {}
+        if event.sender_username and event.sender_username != conversation.username:
+            changes["username"] = event.sender_username[:64]
+        if event.kind is not EventKind.COMMENT:
+            # A person's message opens the 24 h window; Meta's retries carry the old time.
+            at = min(event.timestamp or now, now)
+            if conversation.last_inbound_at is None or conversation.last_inbound_at < at:
+                changes["last_inbound_at"] = at
+            await Message.create(
+                conversation_id=conversation.id,
+                direction="in",
+                mid=event.mid or None,
+                text=event.text or f"[{event.kind.value}]",
+            )
+        if changes:
+            await Conversation.filter(id=conversation.id).update(**changes)
+            for name, value in changes.items():
+                setattr(conversation, name, value)
+        return conversation
+
+    async def _match(
+        self, account: InstagramAccount, event: InboundEvent, event_id: int
+    ) -> AutomationRule | None:
+        cached = await self.rules.get(account.id)
+        for trigger, text in _match_inputs(event):
+            for spec in cached.index.match(trigger, text, event.media_id):
+                if await self._allowed(spec, event, event_id):
+                    return cached.rules.get(spec.id)
+        return None
+
+    async def _allowed(self, spec: RuleSpec, event: InboundEvent, event_id: int) -> bool:
+        """First-comment-only and cooldown checks; a replay of the same event passes them."""
+        mine = str(event_id)
+        if spec.first_comment_only and event.kind is EventKind.COMMENT:
+            key = f"reelay:first:{spec.id}:{event.media_id}:{event.sender_id}"
+            if not await self._hold(key, mine, FIRST_COMMENT_TTL_S):
+                return False
+        if spec.cooldown_s > 0:
+            key = f"reelay:cool:{spec.id}:{event.sender_id}"
+            if not await self._hold(key, mine, spec.cooldown_s):
+                return False
+        return True
+
+    async def _hold(self, key: str, owner: str, ttl_s: int) -> bool:
+        if await self.redis.set(key, owner, nx=True, ex=ttl_s):
+            return True
+        current = await self.redis.get(key)
+        return current is not None and current.decode() == owner
+
+    # ---------------------------------------------------------------- actions
+
+    async def _run_rule(
+        self,
+        rule: AutomationRule,
+        account: InstagramAccount,
+        conversation: Conversation,
+        event: InboundEvent,
+        event_id: int,
+    ) -> None:
+        now = self.clock.now()
+        await bump_stats(rule.id, total_triggers=1, last_triggered_at=now)
+        actions = RuleActions.from_config(rule.config)
+        person = Person(
+            username=event.sender_username or conversation.username,
+            first_name=conversation.first_name,
+            link=actions.link,
+        )
+        logger.info(
+            "rule %s matched event %s (account %s, %s)", rule.id, event_id, account.id, event.kind
+        )
+        if event.kind is EventKind.COMMENT:
+            reply = comment_reply(actions, person, self.rng)
+            if reply:
+                await self.outbox.submit(
+                    account=account,
+                    kind=ActionKind.PUBLIC_REPLY,
+                    target=event.comment_id,
+                    message={"text": reply},
+                    key=f"{rule.id}:{event.dedupe_key}:public_reply",
+                    rule_id=rule.id,
+                    event_id=event_id,
+                    delay_s=actions.delay_s,
+                )
+        message: dict[str, Any] | None
+        if actions.starts_flow:
+            flow = lead_flow.LeadFlow.from_config(actions.lead_flow, actions.lead_settings)
+            turn = lead_flow.start(flow, rule.id, person, self.rng)
+            await self._save_flow(conversation, turn.state, now)
+            if turn.lead is not None:
+                await self.leads.capture(
+                    account=account, rule=rule, conversation=conversation, answers=turn.lead
+                )
+            message = turn.message()
+        else:
+            message = dm_message(actions, person, self.rng)
+        if message is None:
+            return
+        await self._send_dm(
+            account,
+            conversation,
+            event,
+            event_id,
+            message,
+            key=f"{rule.id}:{event.dedupe_key}:dm",
+            rule_id=rule.id,
+            delay_s=actions.delay_s,
+        )
+
+    async def _send_dm(
+        self,
+        account: InstagramAccount,
+        conversation: Conversation,
+        event: InboundEvent,
+        event_id: int,
+        message: dict[str, Any],
+        *,
+        key: str,
+        rule_id: int | None,
+        delay_s: float = 0,
+    ) -> None:
+        """A private reply when answering a comment, otherwise a DM to the person."""
+        if event.kind is EventKind.COMMENT:
+            await self.outbox.submit(
+                account=account,
+                kind=ActionKind.PRIVATE_REPLY,
+                target=event.comment_id,
+                message=message,
+                key=key,
+                rule_id=rule_id,
+                conversation_id=conversation.id,
+                event_id=event_id,
+                anchor_at=event.timestamp or self.clock.now(),
+                delay_s=delay_s,
+            )
+            return
+        await self.outbox.submit(
+            account=account,
+            kind=ActionKind.DM,
+            target=conversation.igsid,
+            message=message,
+            key=key,
+            rule_id=rule_id,
+            conversation_id=conversation.id,
+            event_id=event_id,
+            delay_s=delay_s,
+        )
+
+    # ---------------------------------------------------------------- lead flows
+
+    async def _save_flow(
+        self, conversation: Conversation, state: dict[str, Any] | None, now: datetime
+    ) -> None:
+        if state is not None:
+            state = {**state, "updated_at": now.isoformat()}
+        await Conversation.filter(id=conversation.id).update(flow_state=state)
+        conversation.flow_state = state
+
+    async def _flow_answer(
+        self,
+        account: InstagramAccount,
+        conversation: Conversation,
+        event: InboundEvent,
+        event_id: int,
+    ) -> Outcome | None:
+        """Feed the event to the waiting flow; None when the flow did not take it."""
+        state = conversation.flow_state or {}
+        now = self.clock.now()
+        updated = _parse_time(state.get("updated_at"))
+        rule_id = state.get("rule_id")
+        rule = await AutomationRule.get_or_none(id=rule_id, active=True) if rule_id else None
+        actions = RuleActions.from_config(rule.config if rule else None)
+        if rule is None or not actions.starts_flow or updated is None or now - updated > FLOW_TTL:
+            await self._save_flow(conversation, None, now)
+            return None
+        flow = lead_flow.LeadFlow.from_config(actions.lead_flow, actions.lead_settings)
+        person = Person(
+            username=event.sender_username or conversation.username,
+            first_name=conversation.first_name,
+            link=actions.link,
+        )
+        turn = lead_flow.answer(flow, state, event.text, person, self.rng, payload=event.payload)
+        if turn.status == "invalid" and await self._names_a_keyword(account, event):
+            logger.info(
+                "conversation %s left its lead flow (rule %s) for a new keyword",
+                conversation.id,
+                rule.id,
+            )
+            await self._save_flow(conversation, None, now)
+            return None
+        await self._save_flow(conversation, turn.state, now)
+        if turn.lead is not None:
+            await self.leads.capture(
+                account=account, rule=rule, conversation=conversation, answers=turn.lead
+            )
+        message = turn.message()
+        if message is not None:
+            await self._send_dm(
+                account,
+                conversation,
+                event,
+                event_id,
+                message,
+                key=f"flow:{conversation.id}:{event.dedupe_key}",
+                rule_id=rule.id,
+            )
+        return Outcome(EventStatus.DONE, f"lead flow {turn.status}", rule.id)
+
+    async def _names_a_keyword(self, account: InstagramAccount, event: InboundEvent) -> bool:
+        cached = await self.rules.get(account.id)
+        return any(
+            cached.index.match_keywords(trigger, text, event.media_id)
+            for trigger, text in _match_inputs(event)
+        )
+
+    # ---------------------------------------------------------------- recovery
+
+    async def requeue_stuck(self, enqueue: Callable[..., Awaitable[bool]]) -> int:
+        """Queue events still pending (or abandoned mid-way) after ``STUCK_AFTER``."""
+        cutoff = self.clock.now() - STUCK_AFTER
+        await WebhookEvent.filter(status=EventStatus.PROCESSING, processed_at__lt=cutoff).update(
+            status=EventStatus.PENDING
+        )
+        ids: list[int] = await WebhookEvent.filter(
+            status=EventStatus.PENDING, received_at__lt=cutoff
+        ).values_list("id", flat=True)  # type: ignore[assignment]
+        for event_id in ids:
+            await enqueue(HANDLE_EVENT, event_id, job_id=event_job_id(event_id))
+        return len(ids)
+
+
+def _match_inputs(event: InboundEvent) -> list[tuple[str, str]]:
+    """(trigger, text) pairs to try, in order: a quick-reply tap is a postback, then a DM."""
+    if event.kind is EventKind.QUICK_REPLY:
+        return [(Trigger.POSTBACK.value, event.payload), (Trigger.DM.value, event.text)]
+    if event.kind is EventKind.POSTBACK:
+        return [(Trigger.POSTBACK.value, event.payload or event.title)]
+    trigger = event.trigger
+    return [(trigger, event.text)] if trigger else []
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def automations_for(container: Container, *, rng: random.Random | None = None) -> Automations:
+    """The process's engine (kept in ``container.extras`` so its rule cache lives on)."""
+    engine = container.extras.get("automations")
+    if isinstance(engine, Automations):
+        return engine
+    outbox = Outbox(
+        graph=container.graph,
+        queue=container.queue,
+        redis=container.redis,
+        clock=container.clock,
+        settings=container.settings,
+        account_ref=lambda account: account_ref(container, account),
+    )
+    leads = Leads(
+        queue=container.queue,
+        clock=container.clock,
+        poster=AiohttpWebhookPoster(container.http),
+        secret_key=container.secret_key,
+    )
+    engine = Automations(
+        outbox=outbox, leads=leads, redis=container.redis, clock=container.clock, rng=rng
+    )
+    container.extras["automations"] = engine
+    return engine

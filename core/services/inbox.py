@@ -1,0 +1,129 @@
+"""The durable webhook inbox: record each new event once, then queue it for the worker.
+
+The webhook endpoint's hot path: one multi-row ``INSERT … ON CONFLICT (dedupe_key) DO NOTHING
+RETURNING`` tells new events from Meta's retries in a single round trip; only new, actionable
+events are queued (job id ``event:<id>``, so a second enqueue of a live job is a no-op).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tortoise import connections
+
+from core.db.models import EventStatus, WebhookEvent
+from core.domain.webhooks import TRIGGER_OF, EventKind, InboundEvent
+from core.ports.queue import JobQueue
+
+logger = logging.getLogger(__name__)
+
+HANDLE_EVENT = "handle_event"
+# Kinds recorded for the record but never acted on.
+IGNORED_REASONS: dict[EventKind, str] = {
+    EventKind.ECHO: "echo of a message the account sent",
+    EventKind.REACTION: "reactions trigger nothing",
+    EventKind.READ: "read receipts trigger nothing",
+    EventKind.EDIT: "edits trigger nothing",
+    EventKind.REFERRAL: "referrals trigger nothing",
+    EventKind.OTHER: "field not handled",
+}
+# SQLite's default limit is 32766 bound variables: 7 per row.
+ROWS_PER_STATEMENT = 1000
+
+
+@dataclass(frozen=True)
+class Recorded:
+    new: int
+    duplicates: int
+    queued: int
+
+
+def event_job_id(event_id: int) -> str:
+    return f"event:{event_id}"
+
+
+def _status(event: InboundEvent) -> tuple[EventStatus, str]:
+    if event.kind is EventKind.MALFORMED:
+        return EventStatus.FAILED, event.error or "malformed event"
+    if event.kind in TRIGGER_OF:
+        return EventStatus.PENDING, ""
+    return EventStatus.IGNORED, IGNORED_REASONS.get(event.kind, "not handled")
+
+
+async def record_events(events: Sequence[InboundEvent], queue: JobQueue, now: datetime) -> Recorded:
+    """Store the events not seen before and queue the actionable ones."""
+    unique: dict[str, InboundEvent] = {}
+    for event in events:
+        unique.setdefault(event.dedupe_key, event)
+    rows = list(unique.values())
+    new: list[tuple[int, str]] = []
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        new.extend(await _insert(rows[start : start + ROWS_PER_STATEMENT], now))
+    pending = [event_id for event_id, key in new if _status(unique[key])[0] is EventStatus.PENDING]
+    if pending:
+        await asyncio.gather(
+            *(queue.enqueue(HANDLE_EVENT, i, job_id=event_job_id(i)) for i in pending)
+        )
+    malformed = [unique[key] for _, key in new if unique[key].kind is EventKind.MALFORMED]
+    for event in malformed:
+        logger.warning("recorded a malformed webhook event %s: %s", event.dedupe_key, event.error)
+    return Recorded(new=len(new), duplicates=len(events) - len(new), queued=len(pending))
+
+
+def _json(value: Any) -> str:
+    text = json.dumps(value, separators=(",", ":"))
+    if "\\u0000" in text:
+        # PostgreSQL text and jsonb cannot hold NUL: store U+FFFD instead.
+        text = json.dumps(_without_nul(value), separators=(",", ":"))
+    return text
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
+
+
+async def _insert(events: Sequence[InboundEvent], now: datetime) -> list[tuple[int, str]]:
+    conn = connections.get("default")
+    postgres = conn.capabilities.dialect == "postgres"
+    table = WebhookEvent._meta.db_table
+    columns = "dedupe_key, account_ig_id, kind, payload, status, error, received_at"
+    received: Any = now if postgres else now.isoformat(sep=" ")
+    values: list[Any] = []
+    groups: list[str] = []
+    for event in events:
+        status, error = _status(event)
+        row = [
+            event.dedupe_key,
+            event.account_id[:64],
+            event.kind.value,
+            _json(event.raw),
+            status.value,
+            error,
+            received,
+        ]
+        if postgres:
+            n = len(values)
+            groups.append(
+                f"(${n + 1}, ${n + 2}, ${n + 3}, ${n + 4}::jsonb, ${n + 5}, ${n + 6}, ${n + 7})"
+            )
+        else:
+            groups.append("(?, ?, ?, ?, ?, ?, ?)")
+        values.extend(row)
+    sql = (
+        f"INSERT INTO {table} ({columns}) VALUES {', '.join(groups)} "  # noqa: S608
+        "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key"
+    )
+    rows = await conn.execute_query_dict(sql, values)
+    return [(int(row["id"]), str(row["dedupe_key"])) for row in rows]

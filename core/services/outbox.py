@@ -1,0 +1,419 @@
+"""The outbox: every public reply, private reply and DM Reelay sends goes through here.
+
+- **Exactly once per (rule, event, action)**: each action is a row with a unique idempotency
+  key; submitting the same key again is a no-op. A private reply's key is the comment itself,
+  so a comment gets at most one, whichever rule asks (Meta allows one).
+- **Claimed before sending**: a compare-and-set on ``attempts`` lets one worker send it.
+- **Meta's windows**: a DM only within 24 h of the person's last message, a private reply
+  only within 7 days of the comment; otherwise the action is skipped with the reason logged.
+- **Paced per account** in Redis (:class:`Pacer`): private replies ≤ ``PRIVATE_REPLY_PER_HOUR``,
+  DMs at the account's (or the default) pace; an action over the pace waits for its slot in
+  a deferred job, it is never dropped.
+- **Graph errors** by classification: retried with back-off (transient, rate limits), skipped
+  (private reply already used, window closed), failed with a human message (permanent), or
+  the account marked ``needs_reconnect`` (token dead).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from redis.asyncio import Redis
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F, Q
+
+from core.db.models import (
+    AccountStatus,
+    Conversation,
+    InstagramAccount,
+    Message,
+    OutboundAction,
+    OutboundStatus,
+    RuleStats,
+)
+from core.domain.graph_errors import ErrorKind, GraphError
+from core.domain.messages import message_text
+from core.ports.clock import Clock
+from core.ports.instagram import AccountRef, InstagramClient, Recipient
+from core.ports.queue import JobQueue
+from core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+SEND_OUTBOUND = "send_outbound"
+DM_WINDOW = timedelta(hours=24)
+PRIVATE_REPLY_WINDOW = timedelta(days=7)
+MAX_ATTEMPTS = 5
+HOUR_MS = 3_600_000
+
+
+class ActionKind(StrEnum):
+    PUBLIC_REPLY = "public_reply"
+    PRIVATE_REPLY = "private_reply"
+    DM = "dm"
+
+
+# Paced separately: Meta counts private replies on their own (750/h).
+PACE_BUCKET = {
+    ActionKind.PUBLIC_REPLY: "comment_reply",
+    ActionKind.PRIVATE_REPLY: "private_reply",
+    ActionKind.DM: "dm",
+}
+
+# Reserve the earliest slot ≥ now (and ≥ the last reservation: first come, first served) that
+# keeps at most ``limit`` reservations in any window; idempotent per member.
+_RESERVE = """
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local window = tonumber(ARGV[3])
+local member = ARGV[4]
+local existing = redis.call('ZSCORE', key, member)
+if existing then return tonumber(existing) end
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+local n = redis.call('ZCARD', key)
+local slot = now
+if n > 0 then
+  local last = tonumber(redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')[2])
+  if last > slot then slot = last end
+end
+if n >= limit then
+  local kth = tonumber(redis.call('ZRANGE', key, n - limit, n - limit, 'WITHSCORES')[2]) + window
+  if kth > slot then slot = kth end
+end
+redis.call('ZADD', key, slot, member)
+redis.call('PEXPIRE', key, slot - now + window + 60000)
+return slot
+"""
+
+
+class Pacer:
+    """At most ``limit`` sends per rolling window per (account, bucket), shared by all workers."""
+
+    def __init__(self, redis: Redis, *, window_ms: int = HOUR_MS) -> None:
+        self._redis = redis
+        self._window_ms = window_ms
+        self._script = redis.register_script(_RESERVE)
+
+    async def reserve(
+        self, account_id: int, bucket: str, member: str, limit: int, now: datetime
+    ) -> datetime:
+        """The time ``member`` may be sent (now, or a later free slot it now holds)."""
+        now_ms = int(now.timestamp() * 1000)
+        key = f"reelay:pace:{account_id}:{bucket}"
+        slot = await self._script(keys=[key], args=[now_ms, max(1, limit), self._window_ms, member])
+        return datetime.fromtimestamp(int(slot) / 1000, now.tzinfo)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    action: OutboundAction | None  # None: the key was used before (duplicate)
+    status: OutboundStatus | None = None
+
+
+def _stat_field(kind: str) -> str:
+    return "total_comments_replied" if kind == ActionKind.PUBLIC_REPLY else "total_dms_sent"
+
+
+async def bump_stats(rule_id: int, **changes: Any) -> None:
+    """Add to a rule's counters atomically (F expressions), creating its row on first use."""
+    updates: dict[str, Any] = {}
+    for name, value in changes.items():
+        updates[name] = F(name) + value if name.startswith("total_") else value
+    if await RuleStats.filter(rule_id=rule_id).update(**updates):
+        return
+    try:
+        await RuleStats.create(rule_id=rule_id, **changes)
+    except IntegrityError:
+        await RuleStats.filter(rule_id=rule_id).update(**updates)
+
+
+class Outbox:
+    def __init__(
+        self,
+        *,
+        graph: InstagramClient,
+        queue: JobQueue,
+        redis: Redis,
+        clock: Clock,
+        settings: Settings,
+        account_ref: Callable[[InstagramAccount], AccountRef],
+        retry_base_s: float = 5.0,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.graph = graph
+        self.queue = queue
+        self.clock = clock
+        self.settings = settings
+        self.pacer = Pacer(redis)
+        self._account_ref = account_ref
+        self._retry_base_s = retry_base_s
+        self._jitter = jitter
+
+    # ---------------------------------------------------------------- submitting
+
+    async def submit(
+        self,
+        *,
+        account: InstagramAccount,
+        kind: ActionKind,
+        target: str,
+        message: Mapping[str, Any],
+        key: str,
+        rule_id: int | None = None,
+        conversation_id: int | None = None,
+        event_id: int | None = None,
+        anchor_at: datetime | None = None,
+        delay_s: float = 0,
+        send_now: bool = True,
+    ) -> Submitted:
+        """Record one action under idempotency ``key``; send it now (inline) unless delayed.
+
+        ``target``: the comment id (public and private replies) or the person's IGSID (DM).
+        ``anchor_at``: when the comment was made (private reply window).
+        """
+        now = self.clock.now()
+        payload: dict[str, Any] = {
+            "message": dict(message),
+            "rule_id": rule_id,
+            "conversation_id": conversation_id,
+            "event_id": event_id,
+            "anchor_at": anchor_at.isoformat() if anchor_at else None,
+        }
+        not_before = now + timedelta(seconds=delay_s) if delay_s > 0 else None
+        if kind is ActionKind.PRIVATE_REPLY:
+            key = private_reply_key(account.id, target)
+        try:
+            action = await OutboundAction.create(
+                account_id=account.id,
+                kind=kind.value,
+                dedupe_key=key[:255],
+                target=target[:128],
+                payload=payload,
+                not_before=not_before,
+            )
+        except IntegrityError:
+            logger.info(
+                "outbox: %s %s already submitted (key %s, account %s): skipped",
+                kind.value,
+                target,
+                key,
+                account.id,
+            )
+            return Submitted(action=None)
+        if not_before is not None or not send_now:
+            await self.queue.enqueue(
+                SEND_OUTBOUND, action.id, job_id=f"send:{action.id}", defer_until=not_before
+            )
+            return Submitted(action=action, status=OutboundStatus.PENDING)
+        status = await self.send(action.id, account=account, action=action)
+        return Submitted(action=action, status=status)
+
+    # ---------------------------------------------------------------- sending
+
+    async def send(
+        self,
+        action_id: int,
+        *,
+        account: InstagramAccount | None = None,
+        action: OutboundAction | None = None,
+    ) -> OutboundStatus | None:
+        """Send one pending action (or put it back in the queue for later). Returns its status."""
+        if action is None:
+            action = await OutboundAction.get_or_none(id=action_id)
+        if action is None or action.status is not OutboundStatus.PENDING:
+            return action.status if action else None
+        now = self.clock.now()
+        if action.not_before is not None and action.not_before > now + timedelta(seconds=1):
+            await self._later(action, action.not_before, "d")
+            return OutboundStatus.PENDING
+        if account is None or account.id != action.account_id:  # type: ignore[attr-defined]
+            account = await InstagramAccount.get(id=action.account_id)  # type: ignore[attr-defined]
+        if account.status is not AccountStatus.ACTIVE:
+            return await self._skip(action, f"account {account.username} is {account.status.value}")
+        reason = await self._window_closed(action, now)
+        if reason:
+            return await self._skip(action, reason)
+        kind = ActionKind(action.kind)
+        limit = self._limit(account, kind)
+        slot = await self.pacer.reserve(
+            account.id, PACE_BUCKET[kind], f"{action.id}:{action.attempts}", limit, now
+        )
+        if slot > now + timedelta(milliseconds=50):
+            logger.info(
+                "outbox: %s %s paced to %s (account %s, %d/h)",
+                kind.value,
+                action.id,
+                slot.isoformat(),
+                account.id,
+                limit,
+            )
+            await self._later(action, slot, "p")
+            return OutboundStatus.PENDING
+        attempt = action.attempts + 1
+        claimed = await OutboundAction.filter(
+            id=action.id, status=OutboundStatus.PENDING, attempts=action.attempts
+        ).update(attempts=attempt)
+        if not claimed:
+            return None  # another worker has it
+        action.attempts = attempt
+        try:
+            response = await self._call(account, kind, action)
+        except GraphError as exc:
+            return await self._failed_call(account, action, exc)
+        return await self._sent(action, kind, response)
+
+    def _limit(self, account: InstagramAccount, kind: ActionKind) -> int:
+        if kind is ActionKind.DM:
+            return account.dm_pace_per_hour or self.settings.dm_pace_per_hour
+        return self.settings.private_reply_per_hour
+
+    async def _window_closed(self, action: OutboundAction, now: datetime) -> str:
+        payload = action.payload
+        if action.kind == ActionKind.PRIVATE_REPLY:
+            anchor = payload.get("anchor_at")
+            if anchor and now - datetime.fromisoformat(anchor) > PRIVATE_REPLY_WINDOW:
+                return f"private reply window closed: comment made {anchor}, over 7 days ago"
+            return ""
+        if action.kind == ActionKind.DM:
+            conversation = None
+            if payload.get("conversation_id"):
+                conversation = await Conversation.get_or_none(id=payload["conversation_id"])
+            last = conversation.last_inbound_at if conversation else None
+            if last is None:
+                return "DM not allowed: the person never wrote to the account"
+            if now - last > DM_WINDOW:
+                return (
+                    "24 h messaging window closed: "
+                    f"last message from the person at {last.isoformat()}"
+                )
+        return ""
+
+    async def _call(
+        self, account: InstagramAccount, kind: ActionKind, action: OutboundAction
+    ) -> dict[str, Any]:
+        ref = self._account_ref(account)
+        message = action.payload.get("message") or {}
+        if kind is ActionKind.PUBLIC_REPLY:
+            reply_id = await self.graph.reply_to_comment(
+                ref, action.target, str(message.get("text", ""))
+            )
+            return {"id": reply_id}
+        recipient = (
+            Recipient(comment_id=action.target)
+            if kind is ActionKind.PRIVATE_REPLY
+            else Recipient(igsid=action.target)
+        )
+        sent = await self.graph.send_message(ref, recipient, message)
+        return {"recipient_id": sent.recipient_id, "message_id": sent.message_id}
+
+    async def _sent(
+        self, action: OutboundAction, kind: ActionKind, response: dict[str, Any]
+    ) -> OutboundStatus:
+        now = self.clock.now()
+        await OutboundAction.filter(id=action.id).update(
+            status=OutboundStatus.SENT, response=response, sent_at=now, error=""
+        )
+        payload = action.payload
+        if kind is not ActionKind.PUBLIC_REPLY and payload.get("conversation_id"):
+            await Message.create(
+                conversation_id=payload["conversation_id"],
+                direction="out",
+                mid=response.get("message_id") or None,
+                text=message_text(payload.get("message") or {}),
+            )
+        if payload.get("rule_id"):
+            await bump_stats(int(payload["rule_id"]), **{_stat_field(kind): 1})
+        logger.info(
+            "outbox: sent %s %s to %s (account %s)",
+            kind.value,
+            action.id,
+            action.target,
+            action.account_id,  # type: ignore[attr-defined]
+        )
+        return OutboundStatus.SENT
+
+    async def _failed_call(
+        self, account: InstagramAccount, action: OutboundAction, exc: GraphError
+    ) -> OutboundStatus:
+        if exc.kind in {ErrorKind.ALREADY_DONE, ErrorKind.WINDOW_CLOSED}:
+            return await self._skip(action, exc.title)
+        if exc.kind is ErrorKind.TOKEN_INVALID:
+            await InstagramAccount.filter(id=account.id).update(
+                status=AccountStatus.NEEDS_RECONNECT, status_reason=exc.title[:255]
+            )
+            logger.warning("outbox: account %s needs reconnecting: %s", account.id, exc.title)
+            return await self._fail(action, exc.title)
+        retry = exc.retryable or exc.kind is ErrorKind.QUOTA
+        if retry and action.attempts < MAX_ATTEMPTS:
+            delay = exc.retry_after_s or self._retry_base_s * 2 ** (action.attempts - 1)
+            delay *= 0.75 + self._jitter() / 2
+            when = self.clock.now() + timedelta(seconds=delay)
+            await OutboundAction.filter(id=action.id).update(error=exc.title[:2000])
+            logger.info(
+                "outbox: %s %s failed (%s), retry %d in %.1fs",
+                action.kind,
+                action.id,
+                exc.title,
+                action.attempts,
+                delay,
+            )
+            await self._later(action, when, "r")
+            return OutboundStatus.PENDING
+        return await self._fail(action, exc.title)
+
+    async def _skip(self, action: OutboundAction, reason: str) -> OutboundStatus:
+        await OutboundAction.filter(id=action.id).update(
+            status=OutboundStatus.SKIPPED, error=reason[:2000]
+        )
+        logger.warning(
+            "outbox: %s %s to %s not sent: %s", action.kind, action.id, action.target, reason
+        )
+        return OutboundStatus.SKIPPED
+
+    async def _fail(self, action: OutboundAction, reason: str) -> OutboundStatus:
+        await OutboundAction.filter(id=action.id).update(
+            status=OutboundStatus.FAILED, error=reason[:2000]
+        )
+        logger.warning(
+            "outbox: %s %s to %s failed: %s", action.kind, action.id, action.target, reason
+        )
+        return OutboundStatus.FAILED
+
+    async def requeue_stuck(self, older_than: timedelta = timedelta(minutes=5)) -> int:
+        """Queue pending actions overdue by ``older_than`` (job lost to a Redis flush or crash).
+
+        Sending is claimed and idempotent, so a duplicate job is harmless.
+        """
+        cutoff = self.clock.now() - older_than
+        rows = (
+            await OutboundAction.filter(status=OutboundStatus.PENDING, created_at__lt=cutoff)
+            .filter(Q(not_before__isnull=True) | Q(not_before__lt=cutoff))
+            .values_list("id", "attempts")
+        )
+        for action_id, attempts in rows:
+            await self.queue.enqueue(
+                SEND_OUTBOUND, action_id, job_id=f"send:{action_id}:rq{attempts}"
+            )
+        return len(rows)
+
+    async def _later(self, action: OutboundAction, when: datetime, why: str) -> None:
+        await OutboundAction.filter(id=action.id).update(not_before=when)
+        stamp = int(when.timestamp() * 1000)
+        await self.queue.enqueue(
+            SEND_OUTBOUND,
+            action.id,
+            job_id=f"send:{action.id}:{why}{action.attempts}:{stamp}",
+            defer_until=when,
+        )
+
+
+def private_reply_key(account_id: int, comment_id: str) -> str:
+    """One private reply per comment, whichever rule or flow sends it."""
+    return f"private_reply:{account_id}:{comment_id}"
