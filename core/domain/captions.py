@@ -3,7 +3,9 @@
 The model is asked for ``{"caption": "…", "hashtags": ["#a", …]}`` (5 to 10 hashtags) by JSON
 schema. The answer is checked and fitted to Instagram's post limits (caption ≤ 2200
 characters, ≤ 30 hashtags, ≤ 20 @mentions, counted on the caption with its hashtags); an
-answer that cannot be read raises ``AiError(MALFORMED)`` saying what was wrong.
+answer that cannot be read raises ``AiError(MALFORMED)`` saying what was wrong. The limits and
+counting rules are the publishing domain's (``core.domain.posts``), so a suggestion passes the
+composer's validation.
 """
 
 from __future__ import annotations
@@ -15,11 +17,16 @@ from enum import StrEnum
 from typing import Any
 
 from core.domain.ai import AiError, AiErrorKind, ChatMessage
+from core.domain.posts import (
+    CAPTION_MAX,
+    HASHTAGS_MAX,
+    MENTIONS_MAX,
+    clean_text,
+    count_hashtags,
+    count_mentions,
+)
 from core.errors import ValidationFailed
 
-CAPTION_MAX = 2200
-HASHTAGS_MAX = 30
-MENTIONS_MAX = 20
 HASHTAGS_MIN_WANTED = 5
 HASHTAGS_MAX_WANTED = 10
 TOPIC_MAX_CHARS = 300
@@ -27,8 +34,6 @@ CONTEXT_MAX_CHARS = 2000
 HASHTAG_MAX_CHARS = 100
 ELLIPSIS = "…"
 
-_HASHTAG = re.compile(r"(?<![\w#])#\w+")
-_MENTION = re.compile(r"(?<![\w@])@[A-Za-z0-9._]+")
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 _SENTENCE_END = re.compile(r"[.!?…]+(?=\s|$)")
 
@@ -137,13 +142,13 @@ def parse_caption_answer(text: str) -> CaptionSuggestion:
             f"it gave {len(hashtags)} usable hashtags; {HASHTAGS_MIN_WANTED} to "
             f"{HASHTAGS_MAX_WANTED} were asked for"
         )
-    return fit_post_limits(caption.strip(), hashtags[:HASHTAGS_MAX_WANTED])
+    return fit_post_limits(clean_text(caption), hashtags[:HASHTAGS_MAX_WANTED])
 
 
 def fit_post_limits(caption: str, hashtags: tuple[str, ...]) -> CaptionSuggestion:
     """Drop list hashtags past Instagram's 30 and shorten the caption to fit 2200 characters
     with its hashtags; too many @mentions cannot be fixed and raise ``AiError(MALFORMED)``."""
-    own_tags = len(_HASHTAG.findall(caption))
+    own_tags = count_hashtags(caption)
     room_for_tags = max(0, HASHTAGS_MAX - own_tags)
     hashtags = hashtags[:room_for_tags]
     suggestion = CaptionSuggestion(caption, hashtags)
@@ -151,9 +156,9 @@ def fit_post_limits(caption: str, hashtags: tuple[str, ...]) -> CaptionSuggestio
         tail = len(suggestion.text) - len(caption)
         suggestion = CaptionSuggestion(_shorten(caption, CAPTION_MAX - tail), hashtags)
     text = suggestion.text
-    if len(_HASHTAG.findall(text)) > HASHTAGS_MAX:
+    if count_hashtags(text) > HASHTAGS_MAX:
         raise _malformed(f"the caption has more than {HASHTAGS_MAX} hashtags")
-    mentions = len(_MENTION.findall(text))
+    mentions = count_mentions(text)
     if mentions > MENTIONS_MAX:
         raise _malformed(
             f"the caption mentions {mentions} accounts; Instagram allows {MENTIONS_MAX}"

@@ -12,6 +12,7 @@ from core.adapters.openai_ai import OpenAiClient
 from core.db.models import AiUsage, Workspace
 from core.domain.ai import AiError, AiErrorKind
 from core.domain.captions import CAPTION_MAX, fit_post_limits, parse_caption_answer
+from core.domain.posts import Kind, MediaFacts, PostContent, validate_content
 from core.errors import ValidationFailed
 from core.services.captions import write_caption
 from tests.fake_openai import FakeOpenAI, fake_openai  # noqa: F401
@@ -170,3 +171,12 @@ def test_hashtags_in_the_caption_count_towards_thirty() -> None:
     assert len(suggestion.hashtags) == 3
     with pytest.raises(AiError, match="mentions 21 accounts"):
         fit_post_limits(" ".join(f"@user{i}" for i in range(21)), ("#a",))
+
+
+@pytest.mark.parametrize("length", [100, 5000])
+def test_suggestions_pass_the_publishing_validation(length: int) -> None:
+    many_tags = [f"#tag{i}" for i in range(12)]
+    suggestion = parse_caption_answer(answer("Lovely day. " * (length // 12), many_tags))
+    image = MediaFacts(asset_id=1, mime="image/jpeg", size=1000, width=1080, height=1080)
+    content = validate_content(PostContent(kind=Kind.IMAGE, media=[image], caption=suggestion.text))
+    assert content.caption == suggestion.text
