@@ -97,6 +97,27 @@ class Settings(BaseSettings):
         AnyHttpUrl("https://api.telegram.org"), description="Telegram Bot API server."
     )
     discord_token: SecretStr | None = Field(None, description="Discord bot token; empty disables.")
+    telegram_webhook_url: AnyHttpUrl | None = Field(
+        None,
+        description="Public base URL Telegram posts updates to. Empty: long polling.",
+    )
+    telegram_webhook_host: str = Field(
+        "127.0.0.1", description="Interface the Telegram webhook server listens on."
+    )
+    telegram_webhook_port: Annotated[int, Field(ge=1, le=65535)] = Field(
+        8081, description="Port the Telegram webhook server listens on."
+    )
+    discord_api_url: AnyHttpUrl = Field(
+        AnyHttpUrl("https://discord.com/api/v10"), description="Discord REST API base URL."
+    )
+    smtp_host: str = Field("", description="SMTP server for alert emails. Empty: no email.")
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] = Field(587, description="SMTP port.")
+    smtp_username: str = Field("", description="SMTP user name. Empty: no login.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password.")
+    smtp_from: str = Field("reelay@localhost", description="Sender address of alert emails.")
+    smtp_security: str = Field(
+        "starttls", pattern=r"^(starttls|tls|none)$", description="starttls, tls or none."
+    )
 
     # AI
     openai_api_key: SecretStr | None = Field(None, description="OpenAI-compatible API key.")

@@ -14,6 +14,7 @@ from core.settings import Settings
 from jobs import ai as ai_jobs
 from jobs import events as event_jobs
 from jobs import insights
+from jobs import notifications as notification_jobs
 from jobs import publishing as publishing_jobs
 from jobs.heartbeat import heartbeat
 
@@ -21,12 +22,18 @@ logger = logging.getLogger(__name__)
 
 ContainerFactory = Callable[[Settings], Awaitable[Container]]
 
-FUNCTIONS: list[Any] = [*event_jobs.FUNCTIONS, *insights.FUNCTIONS, *publishing_jobs.FUNCTIONS]
+FUNCTIONS: list[Any] = [
+    *event_jobs.FUNCTIONS,
+    *insights.FUNCTIONS,
+    *notification_jobs.FUNCTIONS,
+    *publishing_jobs.FUNCTIONS,
+]
 CRON_JOBS: list[Any] = [
     cron(heartbeat, second={0, 30}, run_at_startup=True, unique=True, timeout=10),
     *ai_jobs.CRON_JOBS,
     *event_jobs.CRON_JOBS,
     *insights.CRON_JOBS,
+    *notification_jobs.CRON_JOBS,
     *publishing_jobs.CRON_JOBS,
 ]
 

@@ -74,12 +74,14 @@ class Reply:
 
     ``private``: only the asker should see it where the platform allows (Discord).
     ``replace``: the answer to a button press replaces the message the button was on.
+    ``awaits_reply``: the asker's next message answers it (Telegram shows a reply box).
     """
 
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
     private: bool = False
     replace: bool = False
+    awaits_reply: bool = False
 
     def all_buttons(self) -> list[Button]:
         return [button for row in self.buttons for button in row]

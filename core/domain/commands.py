@@ -87,6 +87,7 @@ class Schedule:
     when: datetime  # UTC
     caption: str
     story: bool = False
+    account: str = ""  # an Instagram username, when the workspace has several accounts
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ class Leads:
 
 @dataclass(frozen=True)
 class Stats:
-    pass
+    days: int = 7
 
 
 @dataclass(frozen=True)
@@ -167,14 +168,14 @@ Command = (
 USAGE = {
     "help": "/help",
     "link": "/link CODE (get a code in the panel: Settings → Chats)",
-    "schedule": "/schedule tomorrow 9am Your caption (attach 1 photo/video, or several)",
+    "schedule": "/schedule [story] [@account] tomorrow 9am Your caption (attach the media)",
     "queue": "/queue [page]",
     "post": "/post 12 now",
     "cancel": "/cancel 12",
     "reschedule": "/reschedule 12 fri 18:00",
     "caption": "/caption [witty|professional|casual|urgent] topic",
     "leads": "/leads [how many]",
-    "stats": "/stats",
+    "stats": "/stats [7d|30d]",
     "approvals": "/approvals",
     "approve": "/approve 7",
     "reject": "/reject 7",
@@ -236,14 +237,22 @@ def _parse_link(rest: str, now: datetime, timezone: str) -> Command:
 
 def _parse_schedule(rest: str, now: datetime, timezone: str) -> Command:
     story = False
-    words = rest.split(maxsplit=1)
-    if words and words[0].lower() == "story":
-        story = True
+    account = ""
+    while True:
+        words = rest.split(maxsplit=1)
+        if not words:
+            break
+        if words[0].lower() == "story" and not story:
+            story = True
+        elif words[0].startswith("@") and len(words[0]) > 1 and not account:
+            account = words[0][1:]
+        else:
+            break
         rest = words[1] if len(words) > 1 else ""
     if not rest.strip():
         raise _usage("schedule", "Tell me when to post.")
     when, caption = split_when(rest, now=now, timezone=timezone)
-    return Schedule(when=when, caption=caption, story=story)
+    return Schedule(when=when, caption=caption, story=story, account=account)
 
 
 def _parse_queue(rest: str, now: datetime, timezone: str) -> Command:
@@ -295,7 +304,12 @@ def _parse_leads(rest: str, now: datetime, timezone: str) -> Command:
 
 
 def _parse_stats(rest: str, now: datetime, timezone: str) -> Command:
-    return Stats()
+    if not rest:
+        return Stats()
+    token = rest.strip().lower().removesuffix("d").removesuffix(" days")
+    if token not in {"7", "30"}:
+        raise _usage("stats", "Stats cover the last 7 or 30 days.")
+    return Stats(int(token))
 
 
 def _parse_approvals(rest: str, now: datetime, timezone: str) -> Command:

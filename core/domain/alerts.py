@@ -1,0 +1,173 @@
+"""What a team reads in chat (and email) when something happens: one message per event kind.
+
+Pure: the service gathers the facts (the event's payload enriched with the post, lead,
+account or draft it names) and these functions word them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from core.domain.chat import Action, ActionVerb, Button, ButtonStyle, Reply
+from core.domain.commands import describe_time
+
+POST_PUBLISHED = "post.published"
+POST_FAILED = "post.failed"
+POST_DEFERRED = "post.deferred"
+LEAD_CAPTURED = "lead.captured"
+ACCOUNT_NEEDS_RECONNECT = "account.needs_reconnect"
+TOKEN_EXPIRING = "token.expiring"
+AI_QUOTA_REACHED = "ai.quota_reached"
+PUBLISHING_QUOTA_REACHED = "publishing.quota_reached"
+DRAFT_APPROVAL_NEEDED = "draft.approval_needed"
+DRAFT_DECIDED = "draft.decided"
+
+# Kinds that also go by email when a notification address is set.
+EMAIL_KINDS = frozenset({LEAD_CAPTURED, POST_FAILED, ACCOUNT_NEEDS_RECONNECT})
+
+
+@dataclass(frozen=True)
+class DraftFacts:
+    id: int
+    status: str
+    inbound_text: str
+    proposed_text: str
+    final_text: str | None
+    channel: str  # "DM" or "comment"
+    person: str
+    rule: str
+    decided_by: str
+    decided_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AlertContext:
+    timezone: str
+    panel_url: str
+    workspace: str
+
+
+def _when(value: Any, ctx: AlertContext) -> str:
+    if isinstance(value, datetime):
+        return describe_time(value, ctx.timezone)
+    if isinstance(value, str) and value:
+        try:
+            return describe_time(datetime.fromisoformat(value), ctx.timezone)
+        except ValueError:
+            return value
+    return "an unknown time"
+
+
+def _link(label: str, url: str) -> tuple[tuple[Button, ...], ...]:
+    return ((Button(label, url=url),),)
+
+
+def render_event(kind: str, facts: Mapping[str, Any], ctx: AlertContext) -> Reply:
+    """The chat message for an event; ``facts`` is its payload plus what it refers to."""
+    post = f"post #{facts['post_id']}" if facts.get("post_id") else "a post"
+    caption = facts.get("caption_snippet") or ""
+    account = f"@{facts['username']}" if facts.get("username") else "an Instagram account"
+    panel = ctx.panel_url
+    if kind == POST_PUBLISHED:
+        permalink = facts.get("permalink") or ""
+        text = f"✅ Published {post} on {account}" + (f": {caption}" if caption else "")
+        if permalink:
+            return Reply(f"{text}\n{permalink}", _link("Open on Instagram", permalink))
+        return Reply(text)
+    if kind == POST_FAILED:
+        reason = facts.get("reason") or facts.get("error") or "Instagram refused it."
+        text = (
+            f"❌ {post.capitalize()} on {account} failed: {reason}\n"
+            f"What to do: fix the post in the panel and schedule it again, "
+            f"or /reschedule {facts.get('post_id', 'ID')} WHEN once the cause is gone."
+        )
+        return Reply(text, _link("Open in the panel", f"{panel}/posts/{facts.get('post_id', '')}"))
+    if kind == POST_DEFERRED:
+        reason = facts.get("reason") or "Instagram's publishing limit"
+        until = facts.get("until") or facts.get("next_attempt_at")
+        later = f" It will be tried again at {_when(until, ctx)}." if until else ""
+        return Reply(f"⏳ {post.capitalize()} on {account} is delayed: {reason}.{later}")
+    if kind == LEAD_CAPTURED:
+        fields = facts.get("fields") or {}
+        lines = [f"🎯 New lead from {facts.get('person') or 'someone'} on {account}"]
+        if facts.get("rule"):
+            lines[0] += f" via “{facts['rule']}”"
+        lines += [f"{name}: {value}" for name, value in fields.items() if value]
+        return Reply("\n".join(lines), _link("Leads in the panel", f"{panel}/leads"))
+    if kind == ACCOUNT_NEEDS_RECONNECT:
+        reason = facts.get("reason") or "Instagram no longer accepts its access token"
+        return Reply(
+            f"🔌 {account} needs to be reconnected: {reason}. Until then nothing is "
+            "published or answered on it.",
+            _link("Reconnect in the panel", f"{panel}/accounts"),
+        )
+    if kind == TOKEN_EXPIRING:
+        expires = facts.get("expires_at")
+        return Reply(
+            f"⚠️ The access token of {account} expires {_when(expires, ctx)}. "
+            "Reconnect it before then to keep publishing.",
+            _link("Reconnect in the panel", f"{panel}/accounts"),
+        )
+    if kind == AI_QUOTA_REACHED:
+        return Reply(
+            f"🤖 {ctx.workspace} used its AI quota for {facts.get('month', 'this month')} "
+            f"({facts.get('used', '?')} of {facts.get('quota', '?')} tokens). AI replies are "
+            "paused until next month or until an admin raises the quota."
+        )
+    if kind == PUBLISHING_QUOTA_REACHED:
+        return Reply(
+            f"📈 {account} reached Instagram's daily publishing limit. Posts due now wait "
+            "until the limit frees up."
+        )
+    summary = ", ".join(f"{k}: {v}" for k, v in facts.items() if not isinstance(v, dict | list))
+    return Reply(f"🔔 {kind}" + (f": {summary}" if summary else ""))
+
+
+_DECIDED = {
+    "approved": "✅ Approved",
+    "edited": "✏️ Edited and sent",
+    "rejected": "❌ Rejected",
+    "expired": "⌛ Expired, nothing was sent",
+}
+
+
+def render_draft(draft: DraftFacts, ctx: AlertContext) -> Reply:
+    """An approval request with Approve / Edit / Reject, or the decision once made."""
+    head = (
+        f"AI reply #{draft.id} for {draft.person} ({draft.channel}"
+        + (f", rule “{draft.rule}”" if draft.rule else "")
+        + ")"
+    )
+    body = f"They wrote: {draft.inbound_text}\nProposed reply: {draft.proposed_text}"
+    if draft.status == "pending":
+        buttons = (
+            Button("Approve", Action(ActionVerb.APPROVE, draft.id), style=ButtonStyle.SUCCESS),
+            Button("Edit", Action(ActionVerb.EDIT, draft.id), style=ButtonStyle.PRIMARY),
+            Button("Reject", Action(ActionVerb.REJECT, draft.id), style=ButtonStyle.DANGER),
+        )
+        return Reply(f"🕒 {head} needs approval\n{body}", (buttons,))
+    decision = _DECIDED.get(draft.status, draft.status)
+    who = f" by {draft.decided_by}" if draft.decided_by else ""
+    when = f" at {describe_time(draft.decided_at, ctx.timezone)}" if draft.decided_at else ""
+    text = f"{decision}{who}{when}\n{head}\n{body}"
+    if draft.status == "edited" and draft.final_text:
+        text += f"\nSent instead: {draft.final_text}"
+    return Reply(text)
+
+
+def email_subject(kind: str, facts: Mapping[str, Any], ctx: AlertContext) -> str:
+    if kind == LEAD_CAPTURED:
+        return f"[{ctx.workspace}] New lead from {facts.get('person') or 'Instagram'}"
+    if kind == POST_FAILED:
+        return f"[{ctx.workspace}] Post #{facts.get('post_id', '?')} failed to publish"
+    if kind == ACCOUNT_NEEDS_RECONNECT:
+        return f"[{ctx.workspace}] @{facts.get('username', '?')} needs to be reconnected"
+    return f"[{ctx.workspace}] {kind}"
+
+
+def email_body(reply: Reply) -> str:
+    links = [f"{b.label}: {b.url}" for b in reply.all_buttons() if b.url]
+    return "\n\n".join([reply.text, *links]) + "\n"

@@ -1,0 +1,641 @@
+"""The chat command layer: one place that authorises and executes chat commands.
+
+Telegram and Discord adapters hand over who wrote what (``ChatUser``, text, attached files)
+or which button was pressed, and send back the ``Reply``. Every command is authorised by the
+role of the panel user the chat user is linked to: viewers read, editors schedule and decide
+drafts, admins link chats (the link code's creator must be an admin).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from core.bootstrap import Container
+from core.db.models import (
+    AccountStatus,
+    ChatIdentity,
+    ChatLink,
+    DraftStatus,
+    InstagramAccount,
+    Lead,
+    LinkCode,
+    Membership,
+    Platform,
+    Post,
+    PostKind,
+    PostStatus,
+    ReplyDraft,
+    Role,
+    User,
+    Workspace,
+)
+from core.domain import alerts
+from core.domain import commands as cmd
+from core.domain.chat import Action, ActionVerb, Button, ButtonStyle, Reply, decode_action
+from core.errors import Conflict, Forbidden, NotFound, ReelayError, ValidationFailed
+from core.services import analytics, audit, chat_links, media, notifications, users
+from core.services.captions import write_caption
+from core.services.publishing import PostInput, Publishing, publishing_of
+from core.services.smart_replies import SmartReplies
+
+logger = logging.getLogger(__name__)
+
+QUEUE_PAGE_SIZE = 5
+PENDING_EDIT_TTL_S = 15 * 60
+HOW_TO_LINK = (
+    "I don't know you yet. Ask an admin of your Reelay workspace for a link code "
+    "(panel → Settings → Chats), then send /link CODE here."
+)
+
+# The least role each command needs.
+NEEDS: dict[type[cmd.Command], Role] = {
+    cmd.Help: Role.VIEWER,
+    cmd.Queue: Role.VIEWER,
+    cmd.Leads: Role.VIEWER,
+    cmd.Stats: Role.VIEWER,
+    cmd.Approvals: Role.VIEWER,
+    cmd.Schedule: Role.EDITOR,
+    cmd.PostNow: Role.EDITOR,
+    cmd.Cancel: Role.EDITOR,
+    cmd.Reschedule: Role.EDITOR,
+    cmd.Caption: Role.EDITOR,
+    cmd.Approve: Role.EDITOR,
+    cmd.Reject: Role.EDITOR,
+    cmd.Edit: Role.EDITOR,
+}
+PRESS_NEEDS: dict[ActionVerb, Role] = {
+    ActionVerb.QUEUE: Role.VIEWER,
+    ActionVerb.APPROVE: Role.EDITOR,
+    ActionVerb.EDIT: Role.EDITOR,
+    ActionVerb.REJECT: Role.EDITOR,
+    ActionVerb.POST_NOW: Role.EDITOR,
+    ActionVerb.CANCEL: Role.EDITOR,
+}
+
+HELP_TEXT = """Reelay runs your Instagram from this chat.
+
+/schedule WHEN CAPTION: attach one photo or video (or several for a carousel); add "story" \
+after /schedule for a story. WHEN: "tomorrow 9am", "in 2h", "fri 18:00", "2025-03-07 09:00".
+/queue [page]: the next posts
+/post ID now, /cancel ID, /reschedule ID WHEN
+/caption [witty|professional|casual|urgent] TOPIC: a caption with hashtags
+/leads [n]: the latest leads
+/stats: this week in numbers
+/approvals: AI replies waiting for a decision (/approve ID, /reject ID, /edit ID TEXT)
+/link CODE: link this chat (code from the panel → Settings → Chats)"""
+
+
+# (workspace id, topic, tone) -> the caption text with its hashtags
+CaptionWriter = Callable[[int, str, str], Awaitable[str]]
+
+
+@dataclass(frozen=True)
+class ChatUser:
+    """Who wrote, where: platform ids as strings, names for replies and audit entries."""
+
+    platform: Platform
+    chat_id: str
+    user_id: str
+    name: str = ""
+    chat_title: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.platform.value}:{self.name or self.user_id}"
+
+
+@dataclass(frozen=True)
+class IncomingFile:
+    """A file attached to a chat message; ``fetch`` downloads it (only once authorised)."""
+
+    filename: str
+    mime: str
+    fetch: Callable[[], Awaitable[bytes]]
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A chat user resolved to a panel user and their membership in one workspace."""
+
+    user: User
+    membership: Membership
+    workspace: Workspace
+
+    @property
+    def role(self) -> Role:
+        return self.membership.role
+
+
+class ChatOps:
+    """Executes chat commands and button presses; adapters only translate."""
+
+    def __init__(
+        self,
+        container: Container,
+        *,
+        publishing: Publishing | None = None,
+        smart_replies: SmartReplies | None = None,
+        captions: CaptionWriter | None = None,
+    ) -> None:
+        self.container = container
+        self.publishing = publishing or publishing_of(container)
+        self.smart_replies = smart_replies
+        self.captions = captions or self._write_caption
+
+    # ------------------------------------------------------------ entry points
+
+    async def handle_message(
+        self, who: ChatUser, text: str, files: Sequence[IncomingFile] = ()
+    ) -> Reply | None:
+        """Answer a chat message; None when it is neither a command nor an awaited edit."""
+        if cmd.command_name(text) is not None and text.strip().startswith("/"):
+            return await self.handle_command(who, text, files)
+        pending = await self._pending_edit(who)
+        if pending is None:
+            return None
+        await self.container.redis.delete(self._edit_key(who))
+        return await self.handle_command(who, f"/edit {pending} {text}", ())
+
+    async def handle_command(
+        self, who: ChatUser, text: str, files: Sequence[IncomingFile] = ()
+    ) -> Reply:
+        """Parse, authorise and run one command; every failure becomes a polite reply."""
+        now = self.container.clock.now()
+        try:
+            if cmd.command_name(text) == "link":
+                parsed_link = cmd.parse_command(text, now=now, timezone="UTC")
+                assert isinstance(parsed_link, cmd.Link)
+                return await self._link(who, parsed_link, now)
+            actor = await self.resolve(who)
+            if actor is None:
+                if cmd.command_name(text) in {"help", "start"}:
+                    return Reply(f"{HELP_TEXT}\n\n{HOW_TO_LINK}")
+                return Reply(HOW_TO_LINK)
+            command = cmd.parse_command(text, now=now, timezone=actor.workspace.timezone)
+            self._authorise(actor, NEEDS[type(command)])
+            return await self._run(actor, who, command, files, now)
+        except Forbidden as exc:
+            return Reply(str(exc), private=True)
+        except ValidationFailed as exc:
+            details = "\n".join(f"{name}: {msg}" for name, msg in exc.fields.items())
+            return Reply(f"{exc.message}\n{details}".strip(), private=True)
+        except ReelayError as exc:
+            return Reply(str(exc), private=True)
+
+    async def press(self, who: ChatUser, data: str) -> Reply:
+        """Run the action behind a button (approve, edit, reject, post now, cancel, page)."""
+        now = self.container.clock.now()
+        try:
+            action = decode_action(data)
+            actor = await self.resolve(who)
+            if actor is None:
+                return Reply(HOW_TO_LINK, private=True)
+            self._authorise(actor, PRESS_NEEDS[action.verb])
+            return await self._run_action(actor, who, action, now)
+        except Forbidden as exc:
+            return Reply(str(exc), private=True)
+        except ValidationFailed as exc:
+            return Reply(exc.message, private=True)
+        except ReelayError as exc:
+            return Reply(str(exc), private=True)
+
+    # ------------------------------------------------------------ identity
+
+    async def resolve(self, who: ChatUser) -> Actor | None:
+        """The panel user behind ``who`` and their membership in this chat's workspace."""
+        identity = await ChatIdentity.get_or_none(
+            platform=who.platform, platform_user_id=who.user_id
+        ).prefetch_related("user")
+        if identity is None or not identity.user.is_active:
+            return None
+        link = await ChatLink.get_or_none(platform=who.platform, chat_id=who.chat_id, active=True)
+        query = Membership.filter(user_id=identity.user.id)
+        if link is not None:
+            query = query.filter(workspace_id=link.workspace_id)
+        membership = await query.order_by("id").prefetch_related("workspace").first()
+        if membership is None:
+            return None
+        return Actor(user=identity.user, membership=membership, workspace=membership.workspace)
+
+    @staticmethod
+    def _authorise(actor: Actor, needed: Role) -> None:
+        if not users.role_allows(actor.role, needed):
+            raise Forbidden(
+                f"Your role ({actor.role.value}) can't do that here; "
+                f"it needs {needed.value} or above. An admin can change roles in the panel."
+            )
+
+    async def _link(self, who: ChatUser, command: cmd.Link, now: datetime) -> Reply:
+        code = await LinkCode.get_or_none(
+            code_hash=chat_links.code_digest(command.code), used_at__isnull=True, expires_at__gt=now
+        ).prefetch_related("created_by", "workspace")
+        if code is None:
+            raise NotFound(
+                "This link code is unknown, used or expired; make a new one in the panel."
+            )
+        creator = await Membership.get_or_none(
+            workspace_id=code.workspace.id, user_id=code.created_by.id
+        )
+        if creator is None or not users.role_allows(creator.role, Role.ADMIN):
+            raise Forbidden("Only owners and admins can link chats; ask one for a new code.")
+        title = who.chat_title or who.name or who.chat_id
+        link = await chat_links.redeem_code(command.code, who.platform, who.chat_id, title, now)
+        identity = await ChatIdentity.get_or_none(
+            platform=who.platform, platform_user_id=who.user_id
+        )
+        if identity is None:
+            await ChatIdentity.create(
+                platform=who.platform, platform_user_id=who.user_id, user=code.created_by
+            )
+        elif identity.user_id != code.created_by.id:  # type: ignore[attr-defined]
+            identity.user = code.created_by
+            await identity.save(update_fields=["user_id"])
+        await audit.record(
+            "chat.identity_linked",
+            actor=who.label,
+            workspace_id=code.workspace.id,
+            target_type="user",
+            target_id=code.created_by.id,
+            chat_link=link.id,
+        )
+        return Reply(
+            f"Linked to {code.workspace.name}. This chat now gets Reelay alerts, and you act as "
+            f"{code.created_by.email} ({creator.role.value}). Send /help to see the commands."
+        )
+
+    # ------------------------------------------------------------ commands
+
+    async def _run(
+        self,
+        actor: Actor,
+        who: ChatUser,
+        command: cmd.Command,
+        files: Sequence[IncomingFile],
+        now: datetime,
+    ) -> Reply:
+        match command:
+            case cmd.Help():
+                return Reply(HELP_TEXT)
+            case cmd.Queue(page=page):
+                return await self.queue(actor, page, now)
+            case cmd.Leads(count=count):
+                return await self.leads(actor, count)
+            case cmd.Stats(days=days):
+                return await self.stats(actor, days)
+            case cmd.Approvals():
+                return await self.approvals(actor)
+            case _:
+                return await self._run_change(actor, who, command, files, now)
+
+    async def _run_action(
+        self, actor: Actor, who: ChatUser, action: Action, now: datetime
+    ) -> Reply:
+        if action.verb is ActionVerb.QUEUE:
+            reply = await self.queue(actor, action.target, now)
+            return Reply(reply.text, reply.buttons, replace=True)
+        if action.verb is ActionVerb.EDIT:
+            return await self.start_edit(actor, who, action.target)
+        command: cmd.Command
+        if action.verb is ActionVerb.APPROVE:
+            command = cmd.Approve(action.target)
+        elif action.verb is ActionVerb.REJECT:
+            command = cmd.Reject(action.target)
+        elif action.verb is ActionVerb.POST_NOW:
+            command = cmd.PostNow(action.target)
+        else:
+            command = cmd.Cancel(action.target)
+        return await self._run_change(actor, who, command, (), now)
+
+    async def queue(self, actor: Actor, page: int, now: datetime) -> Reply:
+        """The next scheduled posts, a page at a time, in the workspace's timezone."""
+        tz = actor.workspace.timezone
+        pending = Post.filter(
+            workspace_id=actor.workspace.id,
+            status__in=[PostStatus.SCHEDULED, PostStatus.RETRYING, PostStatus.PUBLISHING],
+        )
+        total = await pending.count()
+        if total == 0:
+            return Reply("Nothing is scheduled. Send a photo with /schedule tomorrow 9am Caption.")
+        pages = (total + QUEUE_PAGE_SIZE - 1) // QUEUE_PAGE_SIZE
+        page = min(max(page, 1), pages)
+        posts = (
+            await pending.order_by("scheduled_at", "id")
+            .offset((page - 1) * QUEUE_PAGE_SIZE)
+            .limit(QUEUE_PAGE_SIZE)
+        )
+        lines = [f"Queue ({total} post{'s' if total != 1 else ''}, times in {tz}):"]
+        for post in posts:
+            when = post.scheduled_at.astimezone(cmd.zone(tz)) if post.scheduled_at else None
+            shown = f"{when:%a %d %b %H:%M}" if when else "no time"
+            lines.append(
+                f"#{post.id} · {shown} · {post.kind.value} · {post.status.value} · "
+                f"{_snippet(post.caption)}"
+            )
+        nav: list[Button] = []
+        if page > 1:
+            nav.append(Button("◀ Earlier", Action(ActionVerb.QUEUE, page - 1)))
+        if page < pages:
+            nav.append(Button("Later ▶", Action(ActionVerb.QUEUE, page + 1)))
+        if pages > 1:
+            lines.append(f"Page {page} of {pages}")
+        return Reply("\n".join(lines), (tuple(nav),) if nav else ())
+
+    async def leads(self, actor: Actor, count: int) -> Reply:
+        """The latest leads with their fields and source rule."""
+        found = (
+            await Lead.filter(workspace_id=actor.workspace.id)
+            .order_by("-created_at", "-id")
+            .limit(count)
+            .prefetch_related("rule")
+        )
+        if not found:
+            return Reply("No leads yet.")
+        tz = cmd.zone(actor.workspace.timezone)
+        lines = [f"Latest {len(found)} lead{'s' if len(found) != 1 else ''}:"]
+        for lead in found:
+            fields = [value for value in (lead.name, lead.email, lead.phone) if value] + [
+                f"{key}: {value}" for key, value in lead.custom_fields.items()
+            ]
+            source = f" via {lead.rule.name or f'rule #{lead.rule.id}'}" if lead.rule else ""
+            who = f"@{lead.username}" if lead.username else lead.igsid
+            lines.append(
+                f"{lead.created_at.astimezone(tz):%d %b %H:%M} {who}{source}: "
+                f"{', '.join(fields) or '(no fields)'}"
+            )
+        return Reply("\n".join(lines))
+
+    async def stats(self, actor: Actor, days: int) -> Reply:
+        """Reach, views, followers and automation results over ``days``, and what waits."""
+        summary = await analytics.summary(actor.workspace, days, clock=self.container.clock)
+        workspace_id = actor.workspace.id
+        scheduled = await Post.filter(
+            workspace_id=workspace_id, status=PostStatus.SCHEDULED
+        ).count()
+        failed = await Post.filter(workspace_id=workspace_id, status=PostStatus.FAILED).count()
+        pending_drafts = await ReplyDraft.filter(
+            workspace_id=workspace_id, status=DraftStatus.PENDING
+        ).count()
+        lines = [
+            f"{actor.workspace.name}, {summary.start:%d %b} to {summary.end:%d %b} "
+            f"({summary.days} days, {summary.accounts} account"
+            f"{'s' if summary.accounts != 1 else ''}):",
+            f"Followers: {_number(summary.followers)}{_change(summary.follower_change)}",
+            f"Reach: {_number(summary.reach)}{_percent(summary.reach_change_percent)}",
+            f"Views: {_number(summary.views)}{_percent(summary.views_change_percent)}",
+            f"Interactions: {_number(summary.interactions)}",
+            f"Automations: {summary.comments_replied} comment replies, "
+            f"{summary.dms_sent} DMs, {summary.leads} leads",
+            f"Posts: {scheduled} scheduled, {failed} failed",
+            f"AI replies waiting for approval: {pending_drafts}",
+        ]
+        if summary.top_post is not None:
+            top = summary.top_post
+            lines.append(
+                f"Best post: {_snippet(top.caption)} ({top.interactions} interactions) "
+                f"{top.permalink}"
+            )
+        return Reply("\n".join(lines))
+
+    async def approvals(self, actor: Actor) -> Reply:
+        """Drafts waiting for a decision, each with its buttons."""
+        drafts = (
+            await ReplyDraft.filter(workspace_id=actor.workspace.id, status=DraftStatus.PENDING)
+            .order_by("created_at", "id")
+            .limit(10)
+        )
+        if not drafts:
+            return Reply("No AI replies are waiting for approval.")
+        lines = [f"{len(drafts)} AI repl{'ies' if len(drafts) != 1 else 'y'} waiting:"]
+        rows: list[tuple[Button, ...]] = []
+        for draft in drafts:
+            lines.append(
+                f"#{draft.id}: they wrote {_snippet(draft.inbound_text)!r} → "
+                f"{_snippet(draft.proposed_text)!r}"
+            )
+            rows.append(draft_buttons(draft.id, label_suffix=f" #{draft.id}"))
+        return Reply("\n".join(lines), tuple(rows))
+
+    async def start_edit(self, actor: Actor, who: ChatUser, draft_id: int) -> Reply:
+        """Remember that this user's next message in this chat is the new text of the draft."""
+        draft = await ReplyDraft.get_or_none(id=draft_id, workspace_id=actor.workspace.id)
+        if draft is None:
+            raise NotFound(f"There is no draft #{draft_id}.")
+        if draft.status is not DraftStatus.PENDING:
+            raise Conflict(f"Draft #{draft_id} was already {draft.status.value}.")
+        await self.container.redis.set(self._edit_key(who), str(draft_id), ex=PENDING_EDIT_TTL_S)
+        return Reply(
+            f"Send the new reply text for draft #{draft_id} as your next message "
+            f"(within 15 minutes). It currently says:\n{draft.proposed_text}",
+            awaits_reply=True,
+        )
+
+    def _edit_key(self, who: ChatUser) -> str:
+        return f"reelay:chatops:edit:{who.platform.value}:{who.chat_id}:{who.user_id}"
+
+    async def _pending_edit(self, who: ChatUser) -> int | None:
+        raw = await self.container.redis.get(self._edit_key(who))
+        if raw is None:
+            return None
+        return int(raw)
+
+    async def _run_change(
+        self,
+        actor: Actor,
+        who: ChatUser,
+        command: cmd.Command,
+        files: Sequence[IncomingFile],
+        now: datetime,
+    ) -> Reply:
+        tz = actor.workspace.timezone
+        by = f"{actor.user.email} via {who.platform.value}"
+        match command:
+            case cmd.Schedule():
+                return await self.schedule(actor, who, command, files)
+            case cmd.PostNow(post_id=post_id):
+                await self._own_post(actor, post_id)
+                await self.publishing.publish_now(post_id, actor=by)
+                return Reply(f"Publishing post #{post_id} now. I'll say here when it is live.")
+            case cmd.Cancel(post_id=post_id):
+                await self._own_post(actor, post_id)
+                await self.publishing.cancel(post_id, actor=by, reason=f"cancelled by {by}")
+                return Reply(f"Post #{post_id} is cancelled; it will not be published.")
+            case cmd.Reschedule(post_id=post_id, when=when):
+                await self._own_post(actor, post_id)
+                post = await self.publishing.reschedule(post_id, when, actor=by)
+                assert post.scheduled_at is not None
+                return Reply(
+                    f"Post #{post_id} moved to {cmd.describe_time(post.scheduled_at, tz)}.",
+                    post_buttons(post_id),
+                )
+            case cmd.Approve(draft_id=draft_id):
+                draft = await self._drafts().approve(
+                    draft_id, workspace_id=actor.workspace.id, user_id=actor.user.id
+                )
+                return await self._decided(actor, draft.id)
+            case cmd.Reject(draft_id=draft_id):
+                draft = await self._drafts().reject(
+                    draft_id, workspace_id=actor.workspace.id, user_id=actor.user.id
+                )
+                return await self._decided(actor, draft.id)
+            case cmd.Edit(draft_id=draft_id, text=""):
+                return await self.start_edit(actor, who, draft_id)
+            case cmd.Edit(draft_id=draft_id, text=text):
+                draft = await self._drafts().edit(
+                    draft_id, text, workspace_id=actor.workspace.id, user_id=actor.user.id
+                )
+                return await self._decided(actor, draft.id)
+            case cmd.Caption(topic=topic, tone=tone):
+                return await self.caption(actor, topic, tone)
+        raise ValidationFailed(f"/{type(command).__name__.lower()} is not something I can do.")
+
+    async def schedule(
+        self,
+        actor: Actor,
+        who: ChatUser,
+        command: cmd.Schedule,
+        files: Sequence[IncomingFile],
+    ) -> Reply:
+        """Store the attached media in the library and schedule a post with it."""
+        if not files:
+            raise ValidationFailed(
+                "Attach the photo or video to the message: send it with "
+                "/schedule WHEN CAPTION as its caption (several for a carousel)."
+            )
+        account = await self._account(actor, command.account)
+        storage = media.storage_of(self.container)
+        assets = []
+        for incoming in files:
+            data = await incoming.fetch()
+            assets.append(
+                await media.upload_bytes(
+                    storage,
+                    workspace_id=actor.workspace.id,
+                    data=data,
+                    filename=incoming.filename,
+                )
+            )
+        if command.story:
+            kind = PostKind.STORY
+        elif len(assets) > 1:
+            kind = PostKind.CAROUSEL
+        elif assets[0].mime.startswith("video/"):
+            kind = PostKind.REEL
+        else:
+            kind = PostKind.IMAGE
+        post = await self.publishing.create(
+            workspace_id=actor.workspace.id,
+            account_id=account.id,
+            content=PostInput(
+                kind=kind.value, media_ids=[a.id for a in assets], caption=command.caption
+            ),
+            actor=f"{actor.user.email} via {who.platform.value}",
+            scheduled_at=command.when,
+            user_id=actor.user.id,
+            source="chat",
+        )
+        assert post.scheduled_at is not None
+        items = f"{len(assets)} items" if len(assets) > 1 else "1 item"
+        return Reply(
+            f"Scheduled #{post.id} ({kind.value}, {items}) on @{account.username} for "
+            f"{cmd.describe_time(post.scheduled_at, actor.workspace.timezone)}.",
+            post_buttons(post.id),
+        )
+
+    async def caption(self, actor: Actor, topic: str, tone: str) -> Reply:
+        """A caption with hashtags from the AI caption writer, ready to paste."""
+        text = await self.captions(actor.workspace.id, topic, tone)
+        return Reply(f"{text}\n\n(Copy it into /schedule, or ask again for another.)")
+
+    async def _write_caption(self, workspace_id: int, topic: str, tone: str) -> str:
+        suggestion = await write_caption(
+            self.container.ai,
+            workspace_id,
+            topic=topic,
+            tone=tone,
+            clock=self.container.clock,
+        )
+        return suggestion.text
+
+    async def _account(self, actor: Actor, username: str) -> InstagramAccount:
+        accounts = await InstagramAccount.filter(
+            workspace_id=actor.workspace.id, status=AccountStatus.ACTIVE
+        ).order_by("id")
+        if username:
+            for account in accounts:
+                if account.username.lower() == username.lower():
+                    return account
+            raise NotFound(f"@{username} is not a connected account of this workspace.")
+        if not accounts:
+            raise NotFound("Connect an Instagram account in the panel first.")
+        if len(accounts) > 1:
+            names = ", ".join(f"@{a.username}" for a in accounts)
+            raise ValidationFailed(
+                f"This workspace has several accounts ({names}): say which, e.g. "
+                f"/schedule @{accounts[0].username} tomorrow 9am Caption"
+            )
+        return accounts[0]
+
+    async def _own_post(self, actor: Actor, post_id: int) -> None:
+        if not await Post.exists(id=post_id, workspace_id=actor.workspace.id):
+            raise NotFound(f"There is no post #{post_id} in {actor.workspace.name}.")
+
+    def _drafts(self) -> SmartReplies:
+        if self.smart_replies is None:
+            raise ValidationFailed("AI replies are not set up in this process.")
+        return self.smart_replies
+
+    async def _decided(self, actor: Actor, draft_id: int) -> Reply:
+        facts = await notifications.draft_facts(draft_id, actor.workspace.id)
+        if facts is None:
+            raise NotFound(f"There is no draft #{draft_id}.")
+        ctx = alerts.AlertContext(
+            timezone=actor.workspace.timezone,
+            panel_url=self.container.settings.base_url,
+            workspace=actor.workspace.name,
+        )
+        reply = alerts.render_draft(facts, ctx)
+        return Reply(reply.text, reply.buttons, replace=True)
+
+
+def post_buttons(post_id: int) -> tuple[tuple[Button, ...], ...]:
+    return (
+        (
+            Button("Post now", Action(ActionVerb.POST_NOW, post_id), style=ButtonStyle.PRIMARY),
+            Button("Cancel", Action(ActionVerb.CANCEL, post_id), style=ButtonStyle.DANGER),
+        ),
+    )
+
+
+def draft_buttons(draft_id: int, label_suffix: str = "") -> tuple[Button, ...]:
+    return (
+        Button(
+            f"Approve{label_suffix}",
+            Action(ActionVerb.APPROVE, draft_id),
+            style=ButtonStyle.SUCCESS,
+        ),
+        Button(f"Edit{label_suffix}", Action(ActionVerb.EDIT, draft_id), style=ButtonStyle.PRIMARY),
+        Button(
+            f"Reject{label_suffix}", Action(ActionVerb.REJECT, draft_id), style=ButtonStyle.DANGER
+        ),
+    )
+
+
+def _number(value: int | None) -> str:
+    return "no data yet" if value is None else f"{value:,}"
+
+
+def _change(value: int | None) -> str:
+    return "" if not value else f" ({value:+,})"
+
+
+def _percent(value: float | None) -> str:
+    return "" if value is None else f" ({value:+.0f}% vs the period before)"
+
+
+def _snippet(text: str, limit: int = 60) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

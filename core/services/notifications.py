@@ -1,0 +1,451 @@
+"""Delivering domain events to every linked chat (and by email where an address is set).
+
+Where delivery runs: in the worker. ``deliver_event`` is an arq job; a cron sweep picks up
+events recorded by any service (they only insert a ``DomainEvent`` row) and deliveries due
+for a retry. The worker sends through the notifiers installed in the container by the
+wiring (Telegram over the Bot API, Discord over its REST API), so alerts go out even when
+``reelay bot`` is not running; the bot process only receives commands and button presses.
+
+Each (event, destination) is one ``NotificationDelivery`` row, claimed with a conditional
+update before sending, so a chat gets an event once even with several workers. Failures are
+retried with exponential back-off and jitter; a platform's retry-after is respected; a chat
+that is gone (bot removed, chat deleted) has its link disabled with an audit entry instead
+of being retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
+
+from core.bootstrap import Container
+from core.db.models import (
+    AutomationRule,
+    ChatLink,
+    DeliveryStatus,
+    DomainEvent,
+    InstagramAccount,
+    Lead,
+    NotificationDelivery,
+    Platform,
+    Post,
+    ReplyDraft,
+)
+from core.domain import alerts
+from core.domain.chat import Reply
+from core.errors import ReelayError
+from core.ports.mailer import Mailer, MailError
+from core.ports.notifier import ChatDeliveryError, ChatGone, ChatRateLimited, Notifier
+from core.services import audit
+
+logger = logging.getLogger(__name__)
+
+DELIVER_JOB = "deliver_event"
+MAX_ATTEMPTS = 8
+BACKOFF_BASE_S = 10.0
+BACKOFF_MAX_S = 3600.0
+# A delivery claimed this long ago by a worker that vanished is tried again.
+STALE_SENDING = timedelta(minutes=5)
+# Events older than this are not swept up any more (a worker down for days does not flood chats).
+SWEEP_WINDOW = timedelta(days=2)
+SWEEP_BATCH = 200
+CHAT = "chat"
+EMAIL = "email"
+
+
+@dataclass
+class Delivery:
+    """The notifiers and mailer one process delivers with (installed by the wiring)."""
+
+    notifiers: dict[Platform, Notifier] = field(default_factory=dict)
+    mailer: Mailer | None = None
+
+
+def delivery_of(container: Container) -> Delivery:
+    """The process's notifiers and mailer (empty until the wiring installs them)."""
+    found = container.extras.get("delivery")
+    if not isinstance(found, Delivery):
+        found = Delivery()
+        container.extras["delivery"] = found
+    return found
+
+
+def install_notifier(container: Container, notifier: Notifier) -> None:
+    delivery_of(container).notifiers[notifier.platform] = notifier
+
+
+def install_mailer(container: Container, mailer: Mailer) -> None:
+    delivery_of(container).mailer = mailer
+
+
+# ---------------------------------------------------------------- recording
+
+
+async def record_event(
+    container: Container, workspace_id: int, kind: str, payload: dict[str, Any]
+) -> DomainEvent:
+    """Store an event and queue its delivery at once (the sweep would find it too)."""
+    event = await DomainEvent.create(workspace_id=workspace_id, kind=kind, payload=payload)
+    await container.queue.enqueue(DELIVER_JOB, event.id, job_id=f"notify:{event.id}")
+    return event
+
+
+async def announce_draft_decision(container: Container, draft: ReplyDraft) -> DomainEvent | None:
+    """Have every chat message that showed ``draft`` edited to show its decision."""
+    if not draft.chat_refs:
+        return None
+    return await record_event(
+        container,
+        draft.workspace_id,
+        alerts.DRAFT_DECIDED,
+        {"draft_id": draft.id},
+    )
+
+
+# ---------------------------------------------------------------- delivering
+
+
+async def deliver(container: Container, event_id: int) -> None:
+    """Send ``event_id`` to each destination not yet served; schedule retries for the rest."""
+    event = await DomainEvent.get_or_none(id=event_id).prefetch_related("workspace")
+    if event is None or event.delivered_at is not None:
+        return
+    now = container.clock.now()
+    await _plan(event)
+    delivery = delivery_of(container)
+    ctx = alerts.AlertContext(
+        timezone=event.workspace.timezone,
+        panel_url=container.settings.base_url,
+        workspace=event.workspace.name,
+    )
+    facts = await gather_facts(event)
+    due = (
+        await NotificationDelivery.filter(event_id=event.id)
+        .filter(
+            Q(status=DeliveryStatus.PENDING, next_attempt_at__isnull=True)
+            | Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+            | Q(status=DeliveryStatus.SENDING, next_attempt_at__lte=now - STALE_SENDING)
+        )
+        .order_by("id")
+    )
+    for item in due:
+        claimed = await NotificationDelivery.filter(
+            id=item.id, status=item.status, attempts=item.attempts
+        ).update(status=DeliveryStatus.SENDING, attempts=item.attempts + 1, next_attempt_at=now)
+        if not claimed:
+            continue
+        item.attempts += 1
+        await _deliver_one(container, delivery, event, item, facts, ctx, now)
+    await _finish(container, event, now)
+
+
+async def _plan(event: DomainEvent) -> None:
+    """Create the event's delivery rows once: every active chat, plus email where set."""
+    if await NotificationDelivery.filter(event_id=event.id).exists():
+        return
+    rows: list[tuple[str, str, int | None]] = []
+    if event.kind == alerts.DRAFT_DECIDED:
+        draft = await ReplyDraft.get_or_none(id=event.payload.get("draft_id"))
+        for ref in draft.chat_refs if draft else []:
+            link = await ChatLink.get_or_none(
+                platform=ref.get("platform"), chat_id=str(ref.get("chat_id")), active=True
+            )
+            if link is not None:
+                rows.append((CHAT, f"{link.id}:{ref.get('message_id')}", link.id))
+    else:
+        for link in await ChatLink.filter(workspace_id=event.workspace.id, active=True):
+            rows.append((CHAT, str(link.id), link.id))
+        if event.kind in alerts.EMAIL_KINDS:
+            rows += [(EMAIL, address, None) for address in await _email_addresses(event)]
+    for channel, target, link_id in rows:
+        try:
+            await NotificationDelivery.create(
+                event_id=event.id, channel=channel, target=target, chat_link_id=link_id
+            )
+        except IntegrityError:
+            continue  # planned concurrently by another worker
+
+
+async def _email_addresses(event: DomainEvent) -> list[str]:
+    addresses: list[str] = []
+    if event.workspace.notification_email:
+        addresses.append(event.workspace.notification_email)
+    rule_id = event.payload.get("rule_id")
+    if rule_id is None and event.payload.get("lead_id"):
+        lead = await Lead.get_or_none(id=event.payload["lead_id"])
+        rule_id = lead.rule_id if lead else None  # type: ignore[attr-defined]
+    if rule_id is not None:
+        rule = await AutomationRule.get_or_none(id=rule_id, workspace_id=event.workspace.id)
+        rule_email = (rule.config or {}).get("notification_email") if rule else None
+        if isinstance(rule_email, str) and rule_email and rule_email not in addresses:
+            addresses.append(rule_email)
+    return addresses
+
+
+async def _deliver_one(
+    container: Container,
+    delivery: Delivery,
+    event: DomainEvent,
+    item: NotificationDelivery,
+    facts: Mapping[str, Any],
+    ctx: alerts.AlertContext,
+    now: datetime,
+) -> None:
+    try:
+        if item.channel == EMAIL:
+            await _send_email(delivery, event, item, facts, ctx)
+            message_id = None
+        else:
+            message_id = await _send_chat(delivery, event, item, facts, ctx)
+    except _Skipped:
+        return
+    except ChatGone as exc:
+        await _chat_gone(event, item, str(exc))
+    except ChatRateLimited as exc:
+        wait = timedelta(seconds=max(exc.retry_after_s, 1.0))
+        await _retry_later(item, now + wait, f"rate limited: {exc}", count_attempt=False)
+    except (ChatDeliveryError, MailError) as exc:
+        await _failed_attempt(event, item, now, str(exc))
+    else:
+        await NotificationDelivery.filter(id=item.id).update(
+            status=DeliveryStatus.SENT, sent_at=now, message_id=message_id, error=""
+        )
+
+
+async def _send_chat(
+    delivery: Delivery,
+    event: DomainEvent,
+    item: NotificationDelivery,
+    facts: Mapping[str, Any],
+    ctx: alerts.AlertContext,
+) -> str | None:
+    link = await ChatLink.get_or_none(id=item.chat_link_id)
+    if link is None or not link.active:
+        await NotificationDelivery.filter(id=item.id).update(
+            status=DeliveryStatus.SKIPPED, error="the chat was unlinked"
+        )
+        raise _Skipped()
+    notifier = delivery.notifiers.get(link.platform)
+    if notifier is None:
+        raise ChatDeliveryError(f"no {link.platform.value} bot is configured in this process")
+    if event.kind == alerts.DRAFT_DECIDED:
+        message_id = item.target.split(":", 1)[1]
+        await notifier.edit(link.chat_id, message_id, _draft_reply(facts, ctx))
+        return message_id
+    if event.kind == alerts.DRAFT_APPROVAL_NEEDED and "draft" in facts:
+        sent = await notifier.send(link.chat_id, _draft_reply(facts, ctx))
+        await _remember_chat_message(facts["draft"].id, link, sent)
+        return sent
+    return await notifier.send(link.chat_id, alerts.render_event(event.kind, facts, ctx))
+
+
+class _Skipped(ReelayError):
+    """The destination went away before sending: nothing to retry."""
+
+
+def _draft_reply(facts: Mapping[str, Any], ctx: alerts.AlertContext) -> Reply:
+    draft: alerts.DraftFacts = facts["draft"]
+    return alerts.render_draft(draft, ctx)
+
+
+async def _remember_chat_message(draft_id: int, link: ChatLink, message_id: str) -> None:
+    """Store where the draft was shown, so a decision anywhere can edit it there."""
+    draft = await ReplyDraft.get(id=draft_id)
+    ref = {"platform": link.platform.value, "chat_id": link.chat_id, "message_id": message_id}
+    if ref not in draft.chat_refs:
+        draft.chat_refs = [*draft.chat_refs, ref]
+        await draft.save(update_fields=["chat_refs"])
+
+
+async def _send_email(
+    delivery: Delivery,
+    event: DomainEvent,
+    item: NotificationDelivery,
+    facts: Mapping[str, Any],
+    ctx: alerts.AlertContext,
+) -> None:
+    if delivery.mailer is None:
+        raise MailError("SMTP is not configured (SMTP_HOST is empty)")
+    reply = alerts.render_event(event.kind, facts, ctx)
+    await delivery.mailer.send(
+        item.target, alerts.email_subject(event.kind, facts, ctx), alerts.email_body(reply)
+    )
+
+
+async def _chat_gone(event: DomainEvent, item: NotificationDelivery, reason: str) -> None:
+    await NotificationDelivery.filter(id=item.id).update(
+        status=DeliveryStatus.SKIPPED, error=f"chat gone: {reason}"
+    )
+    disabled = await ChatLink.filter(id=item.chat_link_id, active=True).update(active=False)
+    if disabled:
+        link = await ChatLink.get(id=item.chat_link_id)
+        await audit.record(
+            "chat.link_disabled",
+            actor="reelay",
+            workspace_id=link.workspace_id,
+            target_type="chat",
+            target_id=link.id,
+            level="warning",
+            platform=link.platform.value,
+            title=link.title,
+            reason=reason,
+        )
+        logger.warning("chat link %s disabled: %s", link.id, reason)
+    # other pending deliveries to the same chat would fail the same way
+    await NotificationDelivery.filter(
+        chat_link_id=item.chat_link_id, status=DeliveryStatus.PENDING
+    ).update(status=DeliveryStatus.SKIPPED, error=f"chat gone: {reason}")
+
+
+async def _retry_later(
+    item: NotificationDelivery, at: datetime, error: str, *, count_attempt: bool
+) -> None:
+    attempts = item.attempts if count_attempt else max(item.attempts - 1, 0)
+    await NotificationDelivery.filter(id=item.id).update(
+        status=DeliveryStatus.PENDING, next_attempt_at=at, error=error[:2000], attempts=attempts
+    )
+
+
+async def _failed_attempt(
+    event: DomainEvent, item: NotificationDelivery, now: datetime, error: str
+) -> None:
+    if item.attempts >= MAX_ATTEMPTS:
+        await NotificationDelivery.filter(id=item.id).update(
+            status=DeliveryStatus.FAILED, error=error[:2000]
+        )
+        await audit.record(
+            "notification.failed",
+            actor="reelay",
+            workspace_id=event.workspace.id,
+            target_type="event",
+            target_id=event.id,
+            level="error",
+            kind=event.kind,
+            channel=item.channel,
+            attempts=item.attempts,
+            error=error[:500],
+        )
+        return
+    delay = min(BACKOFF_BASE_S * 2 ** (item.attempts - 1), BACKOFF_MAX_S)
+    delay *= random.uniform(0.8, 1.2)
+    logger.info(
+        "delivery %s of event %s failed (attempt %s), retry in %.0fs: %s",
+        item.id,
+        event.id,
+        item.attempts,
+        delay,
+        error,
+    )
+    await _retry_later(item, now + timedelta(seconds=delay), error, count_attempt=True)
+
+
+async def _finish(container: Container, event: DomainEvent, now: datetime) -> None:
+    """Mark the event delivered when nothing is left, else queue the next retry."""
+    waiting = await NotificationDelivery.filter(
+        event_id=event.id, status__in=[DeliveryStatus.PENDING, DeliveryStatus.SENDING]
+    ).order_by("next_attempt_at")
+    if not waiting:
+        await DomainEvent.filter(id=event.id, delivered_at__isnull=True).update(delivered_at=now)
+        return
+    soonest = min((item.next_attempt_at or now) for item in waiting)
+    if soonest <= now:
+        soonest = now + timedelta(seconds=1)
+    await container.queue.enqueue(
+        DELIVER_JOB,
+        event.id,
+        job_id=f"notify:{event.id}:{int(soonest.timestamp())}",
+        defer_until=soonest,
+    )
+
+
+async def sweep(container: Container) -> int:
+    """Queue delivery of recent undelivered events that are new or have a retry due."""
+    now = container.clock.now()
+    events = (
+        await DomainEvent.filter(delivered_at__isnull=True, created_at__gte=now - SWEEP_WINDOW)
+        .order_by("id")
+        .limit(SWEEP_BATCH)
+    )
+    queued = 0
+    for event in events:
+        rows = await NotificationDelivery.filter(event_id=event.id)
+        due = not rows or any(
+            (row.status is DeliveryStatus.PENDING and (row.next_attempt_at or now) <= now)
+            or (
+                row.status is DeliveryStatus.SENDING
+                and (row.next_attempt_at or now) <= now - STALE_SENDING
+            )
+            for row in rows
+        )
+        if due and await container.queue.enqueue(
+            DELIVER_JOB, event.id, job_id=f"notify:{event.id}:sweep:{int(now.timestamp()) // 60}"
+        ):
+            queued += 1
+    return queued
+
+
+# ---------------------------------------------------------------- facts
+
+
+async def gather_facts(event: DomainEvent) -> dict[str, Any]:
+    """The event's payload plus what it names: post, lead, account, draft."""
+    facts: dict[str, Any] = dict(event.payload)
+    workspace_id = event.workspace.id
+    if facts.get("post_id"):
+        post = await Post.get_or_none(id=facts["post_id"], workspace_id=workspace_id)
+        if post is not None:
+            facts.setdefault("permalink", post.permalink)
+            facts.setdefault("reason", post.last_error or None)
+            facts.setdefault("account_id", post.account_id)  # type: ignore[attr-defined]
+            flat = " ".join(post.caption.split())
+            facts["caption_snippet"] = flat if len(flat) <= 80 else flat[:79] + "…"
+    if facts.get("lead_id"):
+        lead = await Lead.get_or_none(id=facts["lead_id"], workspace_id=workspace_id)
+        if lead is not None:
+            await lead.fetch_related("rule")
+            fields = {"name": lead.name, "email": lead.email, "phone": lead.phone}
+            fields.update({str(k): v for k, v in lead.custom_fields.items()})
+            facts.setdefault("fields", fields)
+            facts.setdefault("person", f"@{lead.username}" if lead.username else lead.igsid)
+            facts.setdefault("account_id", lead.account_id)  # type: ignore[attr-defined]
+            if lead.rule is not None:
+                facts.setdefault("rule", lead.rule.name or f"rule #{lead.rule.id}")
+    if facts.get("account_id") and not facts.get("username"):
+        account = await InstagramAccount.get_or_none(
+            id=facts["account_id"], workspace_id=workspace_id
+        )
+        if account is not None:
+            facts["username"] = account.username
+    if facts.get("draft_id"):
+        draft = await draft_facts(int(facts["draft_id"]), workspace_id)
+        if draft is not None:
+            facts["draft"] = draft
+    return facts
+
+
+async def draft_facts(draft_id: int, workspace_id: int) -> alerts.DraftFacts | None:
+    draft = await ReplyDraft.get_or_none(id=draft_id, workspace_id=workspace_id)
+    if draft is None:
+        return None
+    await draft.fetch_related("rule", "conversation", "decided_by")
+    person = draft.conversation.username if draft.conversation else ""
+    channel = "comment" if draft.target.get("comment_id") else "DM"
+    return alerts.DraftFacts(
+        id=draft.id,
+        status=draft.status.value,
+        inbound_text=draft.inbound_text,
+        proposed_text=draft.proposed_text,
+        final_text=draft.final_text,
+        channel=channel,
+        person=f"@{person}" if person else "a follower",
+        rule=(draft.rule.name or f"#{draft.rule.id}") if draft.rule else "",
+        decided_by=draft.decided_by.email if draft.decided_by else "",
+        decided_at=draft.decided_at,
+    )

@@ -1,0 +1,28 @@
+"""Alert delivery jobs: one event to every linked chat, and a sweep for events and retries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arq import cron, func
+
+from core.bootstrap import Container
+from core.services import notifications
+
+
+async def deliver_event(ctx: dict[str, Any], event_id: int) -> None:
+    """Deliver one domain event to its chats and email addresses (retries are re-queued)."""
+    container: Container = ctx["container"]
+    await notifications.deliver(container, event_id)
+
+
+async def sweep_events(ctx: dict[str, Any]) -> None:
+    """Queue delivery of events recorded without a job, and of retries that are due."""
+    container: Container = ctx["container"]
+    await notifications.sweep(container)
+
+
+FUNCTIONS = [func(deliver_event, name=notifications.DELIVER_JOB, max_tries=3, timeout=120)]
+CRON_JOBS = [
+    cron(sweep_events, second=set(range(0, 60, 5)), run_at_startup=True, unique=True, timeout=60),
+]

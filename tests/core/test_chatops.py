@@ -1,0 +1,468 @@
+"""The chat command layer alone: linking, authorisation per role, every command's reply."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from core.adapters.openai_ai import OpenAiClient
+from core.bootstrap import Container
+from core.db.models import (
+    AuditLog,
+    AutomationRule,
+    ChatIdentity,
+    ChatLink,
+    DraftStatus,
+    InstagramAccount,
+    Lead,
+    LoginKind,
+    Membership,
+    Platform,
+    Post,
+    PostKind,
+    PostMedia,
+    PostStatus,
+    Role,
+    Trigger,
+    Workspace,
+)
+from core.domain.chat import Action, ActionVerb
+from core.services import chat_links
+from core.services.chatops import HOW_TO_LINK, ChatOps, ChatUser, IncomingFile
+from core.services.smart_replies import OutgoingReply, SmartReplies
+from tests.chatops_world import FixedClock, World, link, make_draft, make_world
+from tests.fake_openai import FakeOpenAI, fake_openai  # noqa: F401
+from tests.media_samples import image_bytes, video_bytes
+
+NOW = datetime(2025, 3, 5, 9, 0, tzinfo=UTC)  # Wed 10:00 in Berlin
+CHAT = "-100200"
+
+
+def who(user_id: str = "501", chat_id: str = CHAT) -> ChatUser:
+    return ChatUser(Platform.TELEGRAM, chat_id, user_id, name=f"tg{user_id}", chat_title="Team")
+
+
+@pytest.fixture
+async def world(container: Container) -> AsyncIterator[World]:
+    container.clock = FixedClock(NOW)
+    yield await make_world()
+
+
+@pytest.fixture
+def chatops(container: Container) -> ChatOps:
+    return ChatOps(container)
+
+
+async def as_role(world: World, role: Role, user_id: str = "501") -> ChatUser:
+    await link(world, world.user(role), platform=Platform.TELEGRAM, chat_id=CHAT, user_id=user_id)
+    return who(user_id)
+
+
+# ---------------------------------------------------------------- linking
+
+
+async def test_link_code_links_the_chat_and_maps_the_user_to_its_creator(
+    world: World, chatops: ChatOps
+) -> None:
+    admin = await Membership.get(user=world.admin)
+    code = await chat_links.create_code(admin, NOW)
+    reply = await chatops.handle_command(who("42"), f"/link {code.code}")
+    assert "Linked to Cafe Crema" in reply.text
+    assert "admin@example.com (admin)" in reply.text
+    link = await ChatLink.get(platform=Platform.TELEGRAM, chat_id=CHAT)
+    assert link.workspace_id == world.workspace.id and link.active
+    identity = await ChatIdentity.get(platform=Platform.TELEGRAM, platform_user_id="42")
+    assert identity.user_id == world.admin.id  # type: ignore[attr-defined]
+    assert await AuditLog.filter(action="chat.identity_linked").count() == 1
+    # now that user is known: a read command works
+    assert "Nothing is scheduled" in (await chatops.handle_command(who("42"), "/queue")).text
+
+
+async def test_link_code_is_one_time_and_expires(world: World, chatops: ChatOps) -> None:
+    admin = await Membership.get(user=world.admin)
+    code = await chat_links.create_code(admin, NOW)
+    await chatops.handle_command(who("42"), f"/link {code.code}")
+    again = await chatops.handle_command(who("43", "-100300"), f"/link {code.code}")
+    assert "unknown, used or expired" in again.text
+    old = await chat_links.create_code(admin, NOW - timedelta(hours=1))
+    late = await chatops.handle_command(who("44", "-100400"), f"/link {old.code}")
+    assert "unknown, used or expired" in late.text
+    assert not await ChatLink.filter(chat_id__in=["-100300", "-100400"]).exists()
+
+
+async def test_code_from_a_demoted_admin_no_longer_links(world: World, chatops: ChatOps) -> None:
+    admin = await Membership.get(user=world.admin)
+    code = await chat_links.create_code(admin, NOW)
+    await Membership.filter(id=admin.id).update(role=Role.EDITOR)
+    reply = await chatops.handle_command(who("42"), f"/link {code.code}")
+    assert "Only owners and admins can link chats" in reply.text
+    assert not await ChatLink.exists()
+
+
+async def test_unlinked_user_is_politely_told_how_to_link(world: World, chatops: ChatOps) -> None:
+    for text in ("/queue", "/schedule tomorrow 9am hi", "/approve 3", "/stats"):
+        reply = await chatops.handle_command(who("999"), text)
+        assert reply.text == HOW_TO_LINK
+    help_reply = await chatops.handle_command(who("999"), "/help")
+    assert "/schedule" in help_reply.text and "/link CODE" in help_reply.text
+    pressed = await chatops.press(who("999"), Action(ActionVerb.APPROVE, 1).encode())
+    assert pressed.text == HOW_TO_LINK and pressed.private
+
+
+# ---------------------------------------------------------------- authorisation
+
+
+@pytest.mark.parametrize(
+    ("role", "allowed"),
+    [(Role.VIEWER, False), (Role.EDITOR, True), (Role.ADMIN, True), (Role.OWNER, True)],
+)
+async def test_changing_commands_need_an_editor(
+    world: World, chatops: ChatOps, role: Role, allowed: bool
+) -> None:
+    user = await as_role(world, role)
+    for text in ("/cancel 999", "/reschedule 999 fri 18:00", "/post 999 now", "/reject 999"):
+        reply = await chatops.handle_command(user, text)
+        refused = "can't do that here" in reply.text
+        assert refused is not allowed, (role, text, reply.text)
+    pressed = await chatops.press(user, Action(ActionVerb.APPROVE, 999).encode())
+    assert ("can't do that here" in pressed.text) is not allowed
+
+
+@pytest.mark.parametrize("role", list(Role))
+async def test_every_role_can_read(world: World, chatops: ChatOps, role: Role) -> None:
+    user = await as_role(world, role)
+    for text in ("/queue", "/leads", "/stats", "/approvals", "/help"):
+        reply = await chatops.handle_command(user, text)
+        assert "can't do that" not in reply.text
+        assert reply.text != HOW_TO_LINK
+
+
+async def test_a_chat_of_another_workspace_does_not_lend_its_roles(
+    world: World, chatops: ChatOps, container: Container
+) -> None:
+    other = await Workspace.create(name="Other team")
+    await ChatLink.create(workspace=other, platform=Platform.TELEGRAM, chat_id="-999")
+    await ChatIdentity.create(platform=Platform.TELEGRAM, platform_user_id="501", user=world.editor)
+    reply = await chatops.handle_command(who("501", "-999"), "/queue")
+    assert reply.text == HOW_TO_LINK
+
+
+# ---------------------------------------------------------------- read commands
+
+
+async def _post(world: World, minutes: int, caption: str, **fields: Any) -> Post:
+    values: dict[str, Any] = {
+        "workspace": world.workspace,
+        "account": world.account,
+        "kind": PostKind.IMAGE,
+        "status": PostStatus.SCHEDULED,
+        "caption": caption,
+        "scheduled_at": NOW + timedelta(minutes=minutes),
+    }
+    values.update(fields)
+    return await Post.create(**values)
+
+
+async def test_queue_lists_posts_in_workspace_time_with_pages(
+    world: World, chatops: ChatOps
+) -> None:
+    user = await as_role(world, Role.VIEWER)
+    posts = [await _post(world, 60 * (i + 1), f"Post number {i}") for i in range(7)]
+    await _post(world, 30, "already out", status=PostStatus.PUBLISHED)
+    first = await chatops.handle_command(user, "/queue")
+    assert "Queue (7 posts, times in Europe/Berlin)" in first.text
+    assert f"#{posts[0].id} · Wed 05 Mar 11:00 · image · scheduled · Post number 0" in first.text
+    assert "already out" not in first.text and "Page 1 of 2" in first.text
+    [later] = first.all_buttons()
+    assert later.action == Action(ActionVerb.QUEUE, 2)
+    second = await chatops.press(user, later.action.encode())
+    assert second.replace and "Post number 6" in second.text and "Post number 0" not in second.text
+    assert [b.label for b in second.all_buttons()] == ["◀ Earlier"]
+
+
+async def test_leads_show_fields_and_source_rule(world: World, chatops: ChatOps) -> None:
+    user = await as_role(world, Role.VIEWER)
+    rule = await AutomationRule.create(
+        workspace=world.workspace, account=world.account, name="Price DM", trigger=Trigger.COMMENT
+    )
+    for i in range(3):
+        await Lead.create(
+            workspace=world.workspace,
+            account=world.account,
+            rule=rule,
+            igsid=f"90{i}",
+            username=f"fan{i}",
+            email=f"fan{i}@example.com",
+            custom_fields={"size": "M"},
+        )
+    reply = await chatops.handle_command(user, "/leads 2")
+    assert reply.text.startswith("Latest 2 leads:")
+    assert "@fan2 via Price DM: fan2@example.com, size: M" in reply.text
+    assert "fan0" not in reply.text
+
+
+async def test_stats_sum_the_workspace(world: World, chatops: ChatOps) -> None:
+    user = await as_role(world, Role.VIEWER)
+    await _post(world, 60, "a")
+    await _post(world, -60, "b", status=PostStatus.FAILED)
+    await make_draft(world)
+    reply = await chatops.handle_command(user, "/stats")
+    assert reply.text.startswith("Cafe Crema, 26 Feb to 04 Mar (7 days, 1 account):")
+    assert "Posts: 1 scheduled, 1 failed" in reply.text
+    assert "AI replies waiting for approval: 1" in reply.text
+    month = await chatops.handle_command(user, "/stats 30d")
+    assert "(30 days, 1 account)" in month.text
+
+
+async def test_approvals_list_pending_drafts_with_buttons(world: World, chatops: ChatOps) -> None:
+    user = await as_role(world, Role.VIEWER)
+    draft = await make_draft(world)
+    reply = await chatops.handle_command(user, "/approvals")
+    assert f"#{draft.id}: they wrote 'Do you have oat milk?'" in reply.text
+    assert [b.action for b in reply.all_buttons()] == [
+        Action(ActionVerb.APPROVE, draft.id),
+        Action(ActionVerb.EDIT, draft.id),
+        Action(ActionVerb.REJECT, draft.id),
+    ]
+
+
+async def test_edit_button_takes_the_next_message_from_that_user(
+    world: World, chatops: ChatOps
+) -> None:
+    editor = await as_role(world, Role.EDITOR)
+    draft = await make_draft(world)
+    prompt = await chatops.press(editor, Action(ActionVerb.EDIT, draft.id).encode())
+    assert prompt.awaits_reply and "Send the new reply text" in prompt.text
+    # someone else's chatter in the chat is not taken as the edit
+    assert await chatops.handle_message(who("777"), "lol") is None
+    assert await chatops.handle_message(who("501", "-1009"), "other chat") is None
+    assert await chatops.handle_message(editor, "hello") is not None
+    assert await chatops.handle_message(editor, "after the edit") is None
+
+
+async def test_unknown_text_is_ignored_and_bad_commands_explain(
+    world: World, chatops: ChatOps
+) -> None:
+    user = await as_role(world, Role.EDITOR)
+    assert await chatops.handle_message(user, "good morning team") is None
+    reply = await chatops.handle_command(user, "/reschedule 3 tomorrow")
+    assert "needs a time of day" in reply.text and reply.private
+    foreign = await chatops.press(user, "launch:1")
+    assert "not one of Reelay's" in foreign.text
+
+
+# ---------------------------------------------------------------- changing commands
+
+
+class RecordingSender:
+    def __init__(self) -> None:
+        self.sent: list[OutgoingReply] = []
+
+    async def send_reply(self, reply: OutgoingReply) -> None:
+        self.sent.append(reply)
+
+
+@pytest.fixture
+def sender() -> RecordingSender:
+    return RecordingSender()
+
+
+@pytest.fixture
+def deciding(container: Container, sender: RecordingSender) -> ChatOps:
+    drafts = SmartReplies(ai=None, sender=sender, clock=container.clock)
+    return ChatOps(container, smart_replies=drafts)
+
+
+def photo(name: str = "photo.jpg", width: int = 1080, height: int = 1080) -> IncomingFile:
+    data = image_bytes(width, height)
+    fetched: list[str] = []
+
+    async def fetch() -> bytes:
+        fetched.append(name)
+        return data
+
+    return IncomingFile(filename=name, mime="image/jpeg", fetch=fetch, size=len(data))
+
+
+def clip() -> IncomingFile:
+    data = video_bytes(10.0)
+
+    async def fetch() -> bytes:
+        return data
+
+    return IncomingFile(filename="clip.mp4", mime="video/mp4", fetch=fetch, size=len(data))
+
+
+@pytest.mark.parametrize(
+    ("text", "files", "kind", "items"),
+    [
+        ("/schedule tomorrow 9am Fresh croissants", [photo()], PostKind.IMAGE, 1),
+        ("/schedule tomorrow 9am Latte art", [clip()], PostKind.REEL, 1),
+        (
+            "/schedule tomorrow 9am Three cakes",
+            [photo("a.jpg"), photo("b.jpg", 1080, 1081), photo("c.jpg", 1080, 1082)],
+            PostKind.CAROUSEL,
+            3,
+        ),
+        ("/schedule story tomorrow 9am", [photo("s.jpg", 1080, 1920)], PostKind.STORY, 1),
+    ],
+)
+async def test_schedule_with_attachments_creates_a_scheduled_post(
+    world: World, chatops: ChatOps, text: str, files: list[IncomingFile], kind: PostKind, items: int
+) -> None:
+    editor = await as_role(world, Role.EDITOR)
+    reply = await chatops.handle_command(editor, text, files)
+    post = await Post.get(workspace=world.workspace)
+    assert post.kind is kind and post.status is PostStatus.SCHEDULED
+    assert post.scheduled_at == datetime(2025, 3, 6, 8, 0, tzinfo=UTC)
+    assert post.source == "chat" and post.created_by_id == world.editor.id  # type: ignore[attr-defined]
+    assert await PostMedia.filter(post=post).count() == items
+    assert reply.text == (
+        f"Scheduled #{post.id} ({kind.value}, {items} item{'s' if items > 1 else ''}) on "
+        "@cafecrema for Thu 6 Mar 2025, 09:00 Europe/Berlin (UTC+01:00)."
+    )
+    assert [b.action for b in reply.all_buttons()] == [
+        Action(ActionVerb.POST_NOW, post.id),
+        Action(ActionVerb.CANCEL, post.id),
+    ]
+
+
+async def test_schedule_refusals(world: World, chatops: ChatOps) -> None:
+    editor = await as_role(world, Role.EDITOR)
+    bare = await chatops.handle_command(editor, "/schedule tomorrow 9am No media")
+    assert "Attach the photo or video" in bare.text
+    long_caption = "#tag " * 31
+    refused = await chatops.handle_command(
+        editor, f"/schedule tomorrow 9am {long_caption}", [photo()]
+    )
+    assert "hashtag" in refused.text.lower()
+    await InstagramAccount.create(
+        workspace=world.workspace,
+        ig_id="2",
+        username="cremabar",
+        login_kind=LoginKind.SANDBOX,
+        token_encrypted="-",
+    )
+    which = await chatops.handle_command(editor, "/schedule tomorrow 9am x", [photo()])
+    assert "several accounts (@cafecrema, @cremabar)" in which.text
+    chosen = await chatops.handle_command(editor, "/schedule @cremabar tomorrow 9am x", [photo()])
+    assert "on @cremabar" in chosen.text
+    assert not await Post.filter(caption=long_caption.strip()).exists()
+
+
+async def test_viewer_cannot_schedule_and_nothing_is_downloaded(
+    world: World, chatops: ChatOps
+) -> None:
+    viewer = await as_role(world, Role.VIEWER)
+    fetched: list[bool] = []
+
+    async def fetch() -> bytes:
+        fetched.append(True)
+        return b""
+
+    reply = await chatops.handle_command(
+        viewer, "/schedule tomorrow 9am x", [IncomingFile("a.jpg", "image/jpeg", fetch)]
+    )
+    assert "can't do that here" in reply.text
+    assert fetched == [] and not await Post.exists()
+
+
+async def test_post_now_cancel_and_reschedule(world: World, chatops: ChatOps) -> None:
+    editor = await as_role(world, Role.EDITOR)
+    await chatops.handle_command(editor, "/schedule tomorrow 9am Hello", [photo()])
+    post = await Post.get(workspace=world.workspace)
+    moved = await chatops.handle_command(editor, f"/reschedule {post.id} fri 18:00")
+    assert (
+        moved.text == f"Post #{post.id} moved to Fri 7 Mar 2025, 18:00 Europe/Berlin (UTC+01:00)."
+    )
+    await post.refresh_from_db()
+    assert post.scheduled_at == datetime(2025, 3, 7, 17, 0, tzinfo=UTC) and post.version == 2
+    now_reply = await chatops.press(editor, Action(ActionVerb.POST_NOW, post.id).encode())
+    assert "Publishing post" in now_reply.text
+    await post.refresh_from_db()
+    assert post.scheduled_at == NOW
+    cancelled = await chatops.handle_command(editor, f"/cancel {post.id}")
+    assert "cancelled" in cancelled.text
+    await post.refresh_from_db()
+    assert post.status is PostStatus.CANCELLED
+
+
+async def test_posts_of_another_workspace_are_not_found(world: World, chatops: ChatOps) -> None:
+    editor = await as_role(world, Role.EDITOR)
+    other = await Workspace.create(name="Other")
+    account = await InstagramAccount.create(
+        workspace=other, ig_id="3", username="x", login_kind=LoginKind.SANDBOX, token_encrypted="-"
+    )
+    foreign = await Post.create(
+        workspace=other, account=account, kind=PostKind.IMAGE, status=PostStatus.SCHEDULED
+    )
+    reply = await chatops.handle_command(editor, f"/cancel {foreign.id}")
+    assert f"There is no post #{foreign.id} in Cafe Crema" in reply.text
+    await foreign.refresh_from_db()
+    assert foreign.status is PostStatus.SCHEDULED
+
+
+async def test_approve_sends_the_draft_and_shows_who_decided(
+    world: World, deciding: ChatOps, sender: RecordingSender
+) -> None:
+    editor = await as_role(world, Role.EDITOR)
+    draft = await make_draft(world, now=NOW)
+    reply = await deciding.press(editor, Action(ActionVerb.APPROVE, draft.id).encode())
+    assert reply.replace and reply.text.startswith("✅ Approved by editor@example.com at Wed 5 Mar")
+    assert not reply.buttons
+    assert [s.text for s in sender.sent] == [draft.proposed_text]
+    again = await deciding.press(editor, Action(ActionVerb.REJECT, draft.id).encode())
+    assert again.private and "Already approved by" in again.text
+    assert len(sender.sent) == 1
+
+
+async def test_reject_sends_nothing(
+    world: World, deciding: ChatOps, sender: RecordingSender
+) -> None:
+    editor = await as_role(world, Role.EDITOR)
+    draft = await make_draft(world, now=NOW)
+    reply = await deciding.handle_command(editor, f"/reject {draft.id}")
+    assert reply.text.startswith("❌ Rejected by editor@example.com")
+    assert sender.sent == []
+
+
+async def test_edit_flow_sends_the_next_message_as_the_reply(
+    world: World, deciding: ChatOps, sender: RecordingSender
+) -> None:
+    editor = await as_role(world, Role.EDITOR)
+    draft = await make_draft(world, now=NOW)
+    prompt = await deciding.press(editor, Action(ActionVerb.EDIT, draft.id).encode())
+    assert prompt.awaits_reply
+    reply = await deciding.handle_message(editor, "Yes, oat milk is free. See you soon!")
+    assert reply is not None and "Edited and sent" in reply.text
+    assert "Sent instead: Yes, oat milk is free. See you soon!" in reply.text
+    assert [s.text for s in sender.sent] == ["Yes, oat milk is free. See you soon!"]
+    await draft.refresh_from_db()
+    assert draft.status is DraftStatus.EDITED and draft.decided_by_id == world.editor.id  # type: ignore[attr-defined]
+
+
+async def test_caption_uses_the_ai_caption_writer(
+    world: World,
+    container: Container,
+    fake_openai: FakeOpenAI,  # noqa: F811
+) -> None:
+    editor = await as_role(world, Role.EDITOR)
+    fake_openai.reply(
+        json.dumps({"caption": "Croissants, fresh at 7.", "hashtags": [f"#t{i}" for i in range(6)]})
+    )
+    container.ai = OpenAiClient(
+        base_url=fake_openai.base_url, api_key="k", model="m", max_retries=0
+    )
+    try:
+        reply = await ChatOps(container).handle_command(editor, "/caption witty morning pastries")
+    finally:
+        await container.ai.close()
+    assert reply.text.startswith("Croissants, fresh at 7.\n\n#t0 #t1")
+    assert "morning pastries" in json.dumps(fake_openai.last)
+    container.ai = None
+    off = await ChatOps(container).handle_command(editor, "/caption pastries")
+    assert off.private and off.text
