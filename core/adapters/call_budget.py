@@ -29,9 +29,3 @@ class RedisCallBudget:
             await self._redis.decrby(key, calls)
             return (window + 1) * WINDOW_S - now
         return None
-
-    async def used(self, account_id: int) -> int:
-        """Calls spent in the current hour (for the panel and tests)."""
-        window = int(self._clock.now().timestamp() // WINDOW_S)
-        raw = await self._redis.get(f"{self._prefix}:{account_id}:{window}")
-        return int(raw or 0)

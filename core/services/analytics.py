@@ -49,7 +49,7 @@ from core.domain.analytics import (
 from core.domain.insights import posted_at
 from core.domain.spreadsheet import safe_row
 from core.errors import NotFound
-from core.ports.clock import Clock
+from core.ports.clock import Clock, SystemClock
 
 logger = logging.getLogger(__name__)
 
@@ -568,7 +568,9 @@ async def post_metrics_csv(
 # ------------------------------------------------------------------ chat
 
 
-async def summary(workspace: Workspace | int, days: int, *, clock: Clock) -> StatsSummary:
+async def summary(
+    workspace: Workspace | int, days: int, *, clock: Clock | None = None
+) -> StatsSummary:
     """``/stats [7d|30d]``: the last ``days`` whole days of every account of the workspace,
     compared with the ``days`` before, with the best post and the automations' results."""
     if isinstance(workspace, int):
@@ -576,7 +578,7 @@ async def summary(workspace: Workspace | int, days: int, *, clock: Clock) -> Sta
         if found is None:
             raise NotFound(f"workspace {workspace} does not exist")
         workspace = found
-    period = default_period(workspace, clock, days)
+    period = default_period(workspace, clock or SystemClock(), days)
     before = period.previous()
     accounts = await accounts_of(workspace.id)
     ids = [a.id for a in accounts]
