@@ -73,6 +73,13 @@ async def _run_bots(settings: Settings, container: Container) -> None:
     await run_bots(container)
 
 
+async def _serve_sandbox(settings: Settings, container: Container) -> None:
+    from core.sandbox.runner import run_sandbox
+
+    logger.info("no Meta app configured: sandbox Instagram at %s", settings.sandbox_base_url)
+    await run_sandbox(container)
+
+
 Part = Callable[[Settings, Container], Awaitable[None]]
 
 PARTS: dict[str, list[Part]] = {
@@ -188,7 +195,10 @@ def main(argv: list[str] | None = None) -> None:
     _configure_logging(settings.log_level)
     try:
         if args.command in PARTS:
-            asyncio.run(_run_parts(settings, PARTS[args.command]))
+            parts = PARTS[args.command]
+            if settings.sandbox and args.command in {"run", "panel"}:
+                parts = [*parts, _serve_sandbox]
+            asyncio.run(_run_parts(settings, parts))
         elif args.command == "migrate":
             asyncio.run(_migrate(settings))
         elif args.command == "admin":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -81,7 +82,7 @@ class MemoryUsageStore:
         return found[0]
 
     async def put(self, key: str, usage: Usage) -> None:
-        self.values[key] = (usage, time.monotonic() + USAGE_TTL_S)
+        self.values[key] = (usage, time.monotonic() + usage_ttl_s(usage))
 
 
 class RedisUsageStore:
@@ -98,7 +99,15 @@ class RedisUsageStore:
         return Usage.from_json(json.loads(raw))
 
     async def put(self, key: str, usage: Usage) -> None:
-        await self._redis.set(f"graph:usage:{key}", json.dumps(usage.as_json()), ex=self._ttl_s)
+        ttl = min(self._ttl_s, usage_ttl_s(usage))
+        await self._redis.set(f"graph:usage:{key}", json.dumps(usage.as_json()), ex=ttl)
+
+
+def usage_ttl_s(usage: Usage) -> int:
+    """How long a usage record holds: until access is regained once the budget is used up."""
+    if usage.pct >= 100:
+        return max(1, math.ceil(usage.regain_after_s or 60))
+    return USAGE_TTL_S
 
 
 def usage_key(account: AccountRef) -> str:
