@@ -48,6 +48,7 @@ from core.services.accounts import account_ref
 from core.services.inbox import HANDLE_EVENT, event_job_id
 from core.services.leads import Leads
 from core.services.outbox import ActionKind, Outbox, bump_stats
+from core.services.smart_replies import EngineHooks, smart_replies_for
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +131,7 @@ class Automations:
         clock: Clock,
         rng: random.Random | None = None,
         continuation: Continuation | None = None,
+        ai_replies: EngineHooks | None = None,
     ) -> None:
         self.outbox = outbox
         self.leads = leads
@@ -138,6 +140,7 @@ class Automations:
         self.rng = rng or random.Random()
         self.rules = RuleCache()
         self.continuation = continuation
+        self.ai_replies = ai_replies
 
     # ---------------------------------------------------------------- entry point
 
@@ -307,6 +310,10 @@ class Automations:
                     event_id=event_id,
                     delay_s=actions.delay_s,
                 )
+        if self.ai_replies is not None and await self.ai_replies.run_rule(
+            rule, conversation, event, event_id
+        ):
+            return  # the rule's AI action answers instead of a static DM
         message: dict[str, Any] | None
         if actions.starts_flow:
             flow = lead_flow.LeadFlow.from_config(actions.lead_flow, actions.lead_settings)
@@ -492,8 +499,15 @@ def automations_for(container: Container, *, rng: random.Random | None = None) -
         poster=AiohttpWebhookPoster(container.http),
         secret_key=container.secret_key,
     )
+    hooks = EngineHooks(smart_replies_for(container, outbox), container.clock)
     engine = Automations(
-        outbox=outbox, leads=leads, redis=container.redis, clock=container.clock, rng=rng
+        outbox=outbox,
+        leads=leads,
+        redis=container.redis,
+        clock=container.clock,
+        rng=rng,
+        continuation=hooks.continue_conversation,
+        ai_replies=hooks,
     )
     container.extras["automations"] = engine
     return engine

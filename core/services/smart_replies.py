@@ -1,8 +1,9 @@
 """Smart replies: a rule's AI action, the drafts a teammate approves, and continued chats.
 
-Entry points for the automations engine (issue 5):
+Entry points for the automations engine (``EngineHooks``, installed by ``automations_for``):
 
-- :meth:`SmartReplies.reply` runs a matched rule's AI action for one inbound comment or DM.
+- :meth:`SmartReplies.reply` runs a matched rule's AI action for one inbound comment or DM
+  (instead of the rule's static DM; its public comment reply still goes out).
 - :meth:`SmartReplies.continue_conversation` answers a DM that matched no keyword when the
   conversation was started by an AI rule and is still inside the 24 h window (else None).
 
@@ -15,9 +16,10 @@ as a ``ReplyDraft`` and a ``draft.approval_needed`` domain event asks the team. 
 conditional update of a pending, unexpired draft, so of two teammates deciding at once the
 first wins and the second gets ``DraftAlreadyDecided``. A draft expires when the messaging
 window would close (24 h after a DM, 7 days after a comment) and is then never sent. Every
-send, auto or approved, is handed to the ``ReplySender`` (the outbox and its pacer) with an
-idempotency key. When the AI fails the person gets nothing: the failure is logged, audited
-and announced (``ai.reply_failed``) so a teammate can answer by hand.
+send, auto or approved, is handed to the ``ReplySender`` (``OutboxReplySender``: the outbox
+and its pacer) with an idempotency key; the outbox records what went out in the conversation,
+which is the history the next answer sees. When the AI fails the person gets nothing: the
+failure is logged, audited and announced (``ai.reply_failed``) so a teammate can answer.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from core.bootstrap import Container
 from core.db.models import (
     AutomationRule,
     Conversation,
     DomainEvent,
     DraftStatus,
+    InstagramAccount,
     Membership,
     Message,
     ReplyDraft,
@@ -52,12 +56,15 @@ from core.domain.ai_replies import (
     finalize_reply,
     window_closes_at,
 )
+from core.domain.rules import RuleActions
+from core.domain.webhooks import EventKind, InboundEvent
 from core.errors import Conflict, Forbidden, NotFound
 from core.ports.ai import AiClient
 from core.ports.clock import Clock
 from core.ports.instagram import Recipient
 from core.services import audit
 from core.services.ai_usage import complete_for_workspace
+from core.services.outbox import ActionKind, Outbox
 from core.services.users import role_allows
 
 logger = logging.getLogger(__name__)
@@ -82,6 +89,7 @@ class OutgoingReply:
     not_after: datetime  # the messaging window closes then: never send later
     rule_id: int | None = None
     conversation_id: int | None = None
+    event_id: int | None = None
 
     @property
     def anchor_at(self) -> datetime:
@@ -114,6 +122,7 @@ class Inbound:
     comment_id: str | None = None  # set for a private reply to a comment
     conversation_id: int | None = None
     mid: str | None = None  # the inbound message's id, left out of the history
+    event_id: int | None = None  # the recorded webhook event
     username: str = ""
     first_name: str = ""
     link: str = ""
@@ -233,6 +242,7 @@ class SmartReplies:
                 not_after=closes,
                 rule_id=rule.id,
                 conversation_id=inbound.conversation_id,
+                event_id=inbound.event_id,
             )
         )
         return ReplyResult(Outcome.SENT, text=text)
@@ -564,3 +574,111 @@ def _person(user: User | None) -> str:
     if user is None:
         return ""
     return user.name or user.email
+
+
+# ---------------------------------------------------------------- wiring
+
+
+class OutboxReplySender:
+    """``ReplySender`` over the automations outbox: paced, windowed, idempotent per key."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self._outbox = outbox
+
+    async def send_reply(self, reply: OutgoingReply) -> None:
+        account = await InstagramAccount.get(id=reply.account_id)
+        private = reply.channel is Channel.PRIVATE_REPLY
+        await self._outbox.submit(
+            account=account,
+            kind=ActionKind.PRIVATE_REPLY if private else ActionKind.DM,
+            target=(reply.recipient.comment_id if private else reply.recipient.igsid) or "",
+            message=reply.message(),
+            key=reply.dedupe_key,
+            rule_id=reply.rule_id,
+            conversation_id=reply.conversation_id,
+            event_id=reply.event_id,
+            anchor_at=reply.anchor_at if private else None,
+        )
+
+
+class EngineHooks:
+    """What the automations engine calls: a matched rule's AI action, and continuations."""
+
+    def __init__(self, replies: SmartReplies, clock: Clock) -> None:
+        self.replies = replies
+        self._clock = clock
+
+    async def run_rule(
+        self,
+        rule: AutomationRule,
+        conversation: Conversation,
+        event: InboundEvent,
+        event_id: int,
+    ) -> bool:
+        """Answer with the rule's AI action; False when the rule has none (static replies)."""
+        if ai_config_of(rule.config) is None:
+            return False
+        link = RuleActions.from_config(rule.config).link
+        result = await self.replies.reply(
+            rule.id, self._inbound(rule.account_id, conversation, event, event_id, link)
+        )
+        logger.info(
+            "AI action of rule %s for event %s: %s %s",
+            rule.id,
+            event_id,
+            result.outcome.value,
+            result.reason,
+        )
+        return True
+
+    async def continue_conversation(
+        self, account: InstagramAccount, conversation: Conversation, event: InboundEvent
+    ) -> bool:
+        """The engine's ``continuation`` hook: True when an AI conversation took the DM."""
+        if event.kind is not EventKind.MESSAGE:
+            return False
+        inbound = self._inbound(account.id, conversation, event, None, "")
+        result = await self.replies.continue_conversation(inbound)
+        return result is not None
+
+    def _inbound(
+        self,
+        account_id: int,
+        conversation: Conversation,
+        event: InboundEvent,
+        event_id: int | None,
+        link: str,
+    ) -> Inbound:
+        now = self._clock.now()
+        comment = event.kind is EventKind.COMMENT
+        return Inbound(
+            account_id=account_id,
+            channel=Channel.PRIVATE_REPLY if comment else Channel.DM,
+            igsid=event.sender_id,
+            text=event.text,
+            # Meta's retries carry the original time; never trust a time in the future.
+            received_at=min(event.timestamp or now, now),
+            event_key=event.dedupe_key,
+            comment_id=event.comment_id or None,
+            conversation_id=conversation.id,
+            mid=event.mid or None,
+            event_id=event_id,
+            username=event.sender_username or conversation.username,
+            first_name=conversation.first_name,
+            link=link,
+        )
+
+
+def smart_replies_for(container: Container, outbox: Outbox) -> SmartReplies:
+    """The process's smart replies, sending through ``outbox`` (kept in ``container.extras``)."""
+    found = container.extras.get("smart_replies")
+    if isinstance(found, SmartReplies):
+        return found
+    replies = SmartReplies(
+        ai=container.ai,
+        sender=OutboxReplySender(outbox),
+        clock=container.clock,
+        max_tokens=container.settings.openai_reply_max_tokens,
+    )
+    container.extras["smart_replies"] = replies
+    return replies
