@@ -16,7 +16,7 @@
 
   function line(label, values, color, extra) {
     var set = { type: "line", label: label, data: values, borderColor: color, backgroundColor: color,
-                spanGaps: true, tension: 0.25, pointRadius: 2 };
+                spanGaps: true, cubicInterpolationMode: "monotone", pointRadius: 2 };
     return Object.assign(set, extra || {});
   }
 
@@ -54,14 +54,16 @@
     ]);
     var a = d.automation;
     var sets = [
-      line("Comments replied", a.comments_replied, PALETTE[2]),
-      line("DMs sent", a.dms_sent, PALETTE[3])
+      bar("Comments replied", a.comments_replied, PALETTE[2], { stack: "replies" }),
+      bar("DMs sent", a.dms_sent, PALETTE[3], { stack: "dms" })
     ];
     Object.keys(a.leads_by_rule).forEach(function (rule, n) {
       sets.push(bar("Leads: " + rule, a.leads_by_rule[rule], PALETTE[(n + 4) % PALETTE.length],
                     { stack: "leads" }));
     });
-    draw("automation-chart", a.labels, sets, { y: { beginAtZero: true, stacked: false } });
+    draw("automation-chart", a.labels, sets, {
+      x: { stacked: true }, y: { beginAtZero: true, stacked: true, ticks: { precision: 0 } }
+    });
   }
 
   function post(d) {
