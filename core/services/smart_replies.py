@@ -63,6 +63,7 @@ from core.ports.ai import AiClient
 from core.ports.clock import Clock
 from core.ports.instagram import Recipient
 from core.services import audit
+from core.services.accounts import account_ref
 from core.services.ai_usage import complete_for_workspace
 from core.services.outbox import ActionKind, Outbox
 from core.services.users import role_allows
@@ -669,11 +670,21 @@ class EngineHooks:
         )
 
 
-def smart_replies_for(container: Container, outbox: Outbox) -> SmartReplies:
-    """The process's smart replies, sending through ``outbox`` (kept in ``container.extras``)."""
+def smart_replies_for(container: Container, outbox: Outbox | None = None) -> SmartReplies:
+    """The process's smart replies (kept in ``container.extras``), sending through ``outbox``
+    (the automations engine's; a new one over the container's Graph client when None)."""
     found = container.extras.get("smart_replies")
     if isinstance(found, SmartReplies):
         return found
+    if outbox is None:
+        outbox = Outbox(
+            graph=container.graph,
+            queue=container.queue,
+            redis=container.redis,
+            clock=container.clock,
+            settings=container.settings,
+            account_ref=lambda account: account_ref(container, account),
+        )
     replies = SmartReplies(
         ai=container.ai,
         sender=OutboxReplySender(outbox),

@@ -37,6 +37,7 @@ from core.services.smart_replies import (
     EngineHooks,
     OutboxReplySender,
     SmartReplies,
+    smart_replies_for,
 )
 from tests.automation_world import (
     FakeClock,
@@ -214,6 +215,13 @@ async def test_engine_from_the_container_has_ai_wired_in(container: Any) -> None
     assert engine.ai_replies is not None
     assert engine.continuation == engine.ai_replies.continue_conversation
     assert container.ai is None  # no key, default base URL: AI is off, rules skip it
+    assert smart_replies_for(container) is engine.ai_replies.replies  # one per process
+
+
+async def test_smart_replies_for_a_process_without_the_engine(container: Any) -> None:
+    replies = smart_replies_for(container)
+    assert isinstance(replies, SmartReplies)
+    assert smart_replies_for(container) is replies
 
 
 async def _owner(account: InstagramAccount) -> User:
