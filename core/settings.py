@@ -120,7 +120,10 @@ class Settings(BaseSettings):
     )
 
     # AI
-    openai_api_key: SecretStr | None = Field(None, description="OpenAI-compatible API key.")
+    openai_api_key: SecretStr | None = Field(
+        None,
+        description="OpenAI-compatible API key. Empty with the default OPENAI_BASE_URL: AI is off.",
+    )
     openai_base_url: AnyHttpUrl = Field(
         AnyHttpUrl("https://api.openai.com/v1"), description="OpenAI-compatible base URL."
     )
