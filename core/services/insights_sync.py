@@ -62,7 +62,6 @@ from core.ports.call_budget import CallBudget
 from core.ports.clock import Clock
 from core.ports.instagram import AccountRef, InstagramClient
 from core.ports.queue import JobQueue
-from core.services.accounts import account_ref
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +93,7 @@ STORY_WINDOW = timedelta(hours=24)
 CALLS_PER_HOUR = 120
 BUDGET_PREFIX = "insights:calls"
 RETRY_AFTER_FAILURE = timedelta(minutes=15)
+BACKFILL_RETRY = timedelta(hours=6)
 MIN_WAIT = timedelta(minutes=1)
 DEFAULT_RATE_LIMIT_WAIT_S = 3600.0
 
@@ -112,6 +112,9 @@ class SyncDeps:
 
     @classmethod
     def from_container(cls, container: Container) -> SyncDeps:
+        # Imported here so the accounts service can import this module (to back-fill).
+        from core.services.accounts import account_ref
+
         return cls(
             client=container.graph,
             account_ref=lambda account: account_ref(container, account),
@@ -496,7 +499,7 @@ async def sync_account(
             outcome.next_run_at = (
                 run.now + RETRY_AFTER_FAILURE
                 if exc.retryable
-                else next_scheduled_run(kind, run.now)
+                else next_scheduled_run(kind, run.now) or run.now + BACKFILL_RETRY
             )
         if not outcome.deferred_s:
             logger.warning(
@@ -534,19 +537,28 @@ def _defer(outcome: SyncOutcome, now: datetime, wait_s: float, reason: str) -> N
 
 
 async def dispatch_due(queue: JobQueue, clock: Clock) -> int:
-    """Queue a sync job for every active account and kind whose next run is due."""
+    """Queue a sync job for every active account and kind whose next run is due.
+
+    An account that never finished its back-fill (a new connection, or one whose back-fill
+    was deferred or failed) gets it queued too, so connecting needs no extra call.
+    """
     now = clock.now()
     accounts = await InstagramAccount.filter(status=AccountStatus.ACTIVE).only("id")
     account_ids = [account.id for account in accounts]
     if not account_ids:
         return 0
-    states = await SyncState.filter(account_id__in=account_ids, kind__in=SCHEDULED_KINDS)
-    next_runs = {(s.account_id, s.kind): s.next_run_at for s in states}
+    states = {(s.account_id, s.kind): s for s in await SyncState.filter(account_id__in=account_ids)}
     queued = 0
     for account_id in account_ids:
+        backfill = states.get((account_id, BACKFILL))
+        if backfill is None or (
+            backfill.last_success_at is None
+            and (backfill.next_run_at is None or backfill.next_run_at <= now)
+        ):
+            queued += int(await request_backfill(queue, account_id))
         for kind in SCHEDULED_KINDS:
-            due = next_runs.get((account_id, kind))
-            if due is not None and due > now:
+            state = states.get((account_id, kind))
+            if state is not None and state.next_run_at is not None and state.next_run_at > now:
                 continue
             if await queue.enqueue(
                 SYNC_JOB, account_id, kind, job_id=f"insights:{kind}:{account_id}"
@@ -558,5 +570,8 @@ async def dispatch_due(queue: JobQueue, clock: Clock) -> int:
 
 
 async def request_backfill(queue: JobQueue, account_id: int) -> bool:
-    """Queue the 30-day back-fill for a newly connected account (call it on connect)."""
+    """Queue the 30-day back-fill for a newly connected account now.
+
+    Optional: the dispatcher queues it within 10 minutes of a connection anyway.
+    """
     return await queue.enqueue(BACKFILL_JOB, account_id, job_id=f"insights:backfill:{account_id}")

@@ -365,10 +365,14 @@ async def test_dispatch_queues_due_syncs_once_and_respects_back_off(
         token_encrypted="x",
         status=AccountStatus.DISCONNECTED,
     )
-    assert await insights_sync.dispatch_due(Queue(), clock) == 3
-    assert {q[1] for q in queued} == {(account.id, k) for k in ("counts", "daily", "media")}
-    assert all(q[0] == "sync_account_insights" for q in queued)
+    assert await insights_sync.dispatch_due(Queue(), clock) == 4
+    syncs = [q for q in queued if q[0] == "sync_account_insights"]
+    assert {q[1] for q in syncs} == {(account.id, k) for k in ("counts", "daily", "media")}
+    # A new connection gets its 30-day back-fill without anyone asking.
+    backfill = ("backfill_account_insights", (account.id,), f"insights:backfill:{account.id}")
+    assert backfill in queued
     assert all(other.id not in q[1] for q in queued)
+    await insights_sync.sync_account(deps, account.id, insights_sync.BACKFILL)
 
     meta.rate_limited = True
     await insights_sync.sync_account(deps, account.id, insights_sync.COUNTS)
@@ -377,8 +381,40 @@ async def test_dispatch_queues_due_syncs_once_and_respects_back_off(
     queued.clear()
     clock.at = NOW + timedelta(minutes=4)  # code 17 asks for 5 minutes
     await insights_sync.dispatch_due(Queue(), clock)
-    assert {q[1][1] for q in queued} == {"media"}  # counts waits out the limit, daily is done
+    # Counts waits out the limit; daily and the back-fill are done; media never ran alone.
+    assert [q[1] for q in queued] == [(account.id, "media")]
     queued.clear()
     clock.at = NOW + timedelta(minutes=6)
     await insights_sync.dispatch_due(Queue(), clock)
-    assert {q[1][1] for q in queued} == {"counts", "media"}
+    assert [q[1] for q in queued] == [(account.id, "counts"), (account.id, "media")]
+
+
+async def test_a_deferred_backfill_is_queued_again_when_due(
+    deps: insights_sync.SyncDeps, meta: FakeMeta, account: InstagramAccount, clock: FixedClock
+) -> None:
+    queued: list[str] = []
+
+    class Queue:
+        async def enqueue(self, function: str, *args: Any, **options: Any) -> bool:
+            queued.append(function)
+            return True
+
+        async def job_exists(self, job_id: str) -> bool:
+            return False
+
+    meta.rate_limited = True
+    deferred = await insights_sync.sync_account(deps, account.id, insights_sync.BACKFILL)
+    assert deferred.next_run_at is not None
+    await insights_sync.dispatch_due(Queue(), clock)
+    assert "backfill_account_insights" not in queued
+
+    meta.rate_limited = False
+    clock.at = deferred.next_run_at
+    await insights_sync.dispatch_due(Queue(), clock)
+    assert "backfill_account_insights" in queued
+    done = await insights_sync.sync_account(deps, account.id, insights_sync.BACKFILL)
+    assert done.ok and done.next_run_at is None
+    queued.clear()
+    clock.at += timedelta(days=2)
+    await insights_sync.dispatch_due(Queue(), clock)
+    assert "backfill_account_insights" not in queued
