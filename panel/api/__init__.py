@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from quart import Blueprint, Quart, current_app, render_template
-from quart_schema import Info, QuartSchema, validate_response
+from quart_schema import Info, QuartSchema, hide, validate_response
 from quart_schema.openapi import OpenAPIProvider
 from werkzeug.routing import Rule
 
@@ -21,13 +21,51 @@ OPENAPI_PATH = f"{PREFIX}/openapi.json"
 blueprint = Blueprint("api", __name__, url_prefix=PREFIX)
 
 
+ERROR_RESPONSE = {
+    "description": "An error: a message for people and, for invalid input, one per field.",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "required": ["status", "message", "fields"],
+                        "properties": {
+                            "status": {"type": "integer"},
+                            "message": {"type": "string"},
+                            "fields": {
+                                "type": "object",
+                                "additionalProperties": {"type": "string"},
+                            },
+                        },
+                    }
+                },
+            }
+        }
+    },
+}
+
+
 class ApiOnlyProvider(OpenAPIProvider):
-    """Documents the API's routes only, not the panel's pages."""
+    """Documents the API's routes only (not the panel's pages), each with its error answers."""
 
     def generate_rules(self) -> Iterable[Rule]:
         for rule in super().generate_rules():
             if rule.rule.startswith(PREFIX + "/") and rule.rule != OPENAPI_PATH:
                 yield rule
+
+    def build_paths(self, rule: Rule) -> tuple[dict[str, Any], dict[str, Any]]:
+        paths, components = super().build_paths(rule)
+        for item in paths.values():
+            for operation in item.values():
+                responses = operation.setdefault("responses", {})
+                if not any(str(code).startswith("2") for code in responses):
+                    responses[200] = {"description": "Success."}
+                for code in (401, 403, 404, 422):
+                    responses.setdefault(code, ERROR_RESPONSE)
+        return paths, components
 
 
 class Me(BaseModel):
@@ -48,6 +86,7 @@ async def me() -> Me:
 
 @blueprint.get("/docs")
 @public
+@hide
 async def docs() -> str:
     """The API reference, rendered from the OpenAPI document (works offline)."""
     extension: QuartSchema = current_app.extensions["QUART_SCHEMA"]
@@ -57,7 +96,7 @@ async def docs() -> str:
 
 def install(app: Quart) -> None:
     """Set up quart-schema for the API and register its endpoints."""
-    from panel.api import leads
+    from panel.api import drafts, leads, media, posts
 
     extension = QuartSchema(
         app,
@@ -82,5 +121,5 @@ def install(app: Quart) -> None:
 
     app.view_functions["openapi"] = public(openapi_document)
     app.register_blueprint(blueprint)
-    for resource in (leads,):
+    for resource in (posts, media, leads, drafts):
         app.register_blueprint(resource.blueprint)

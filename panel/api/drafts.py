@@ -1,0 +1,135 @@
+"""API: AI reply drafts waiting for approval (list, approve, edit, reject)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+from quart import Blueprint, current_app
+from quart_schema import validate_querystring, validate_request, validate_response
+
+from core.bootstrap import Container
+from core.db.models import DraftStatus, ReplyDraft, Role
+from core.services.automations import automations_for
+from core.services.smart_replies import SmartReplies, smart_replies_for
+from panel.api.auth import api_requires, current_token
+
+blueprint = Blueprint("api_drafts", __name__, url_prefix="/api/v1/drafts")
+
+PAGE_SIZE = 50
+
+
+class DraftQuery(BaseModel):
+    status: DraftStatus | None = DraftStatus.PENDING
+    page: int = Field(1, ge=1, le=10_000)
+
+
+class DraftOut(BaseModel):
+    id: int
+    account_id: int
+    rule_id: int | None
+    inbound_text: str
+    proposed_text: str
+    final_text: str | None
+    status: str
+    expires_at: datetime
+    decided_at: datetime | None
+    created_at: datetime
+
+
+class DraftList(BaseModel):
+    items: list[DraftOut]
+    page: int
+    has_next: bool
+
+
+class EditBody(BaseModel):
+    text: str = Field(min_length=1, max_length=10_000)
+
+
+class RejectBody(BaseModel):
+    fallback_text: str | None = Field(
+        None, max_length=10_000, description="Send this static reply instead of nothing."
+    )
+
+
+def _replies() -> SmartReplies:
+    container: Container = current_app.extensions["reelay.container"]
+    return smart_replies_for(container, automations_for(container).outbox)
+
+
+def _out(draft: ReplyDraft) -> DraftOut:
+    return DraftOut(
+        id=draft.id,
+        account_id=draft.account_id,  # type: ignore[attr-defined]
+        rule_id=draft.rule_id,  # type: ignore[attr-defined]
+        inbound_text=draft.inbound_text,
+        proposed_text=draft.proposed_text,
+        final_text=draft.final_text,
+        status=draft.status.value,
+        expires_at=draft.expires_at,
+        decided_at=draft.decided_at,
+        created_at=draft.created_at,
+    )
+
+
+def _deciding_user() -> int:
+    # Decisions made with a token are credited to the token's creator.
+    token = current_token()
+    return token.created_by_id or 0  # type: ignore[attr-defined, no-any-return]
+
+
+@blueprint.get("")
+@api_requires(Role.VIEWER)
+@validate_querystring(DraftQuery)
+@validate_response(DraftList)
+async def list_drafts(query_args: DraftQuery) -> DraftList:
+    """Drafts, pending ones by default, newest first."""
+    query = ReplyDraft.filter(workspace_id=current_token().workspace_id)
+    if query_args.status is not None:
+        query = query.filter(status=query_args.status)
+    offset = (query_args.page - 1) * PAGE_SIZE
+    rows = await query.order_by("-id").offset(offset).limit(PAGE_SIZE + 1)
+    return DraftList(
+        items=[_out(d) for d in rows[:PAGE_SIZE]],
+        page=query_args.page,
+        has_next=len(rows) > PAGE_SIZE,
+    )
+
+
+@blueprint.post("/<int:draft_id>/approve")
+@api_requires(Role.EDITOR)
+@validate_response(DraftOut)
+async def approve(draft_id: int) -> DraftOut:
+    """Send the proposed reply as it is."""
+    draft = await _replies().approve(
+        draft_id, workspace_id=current_token().workspace_id, user_id=_deciding_user()
+    )
+    return _out(draft)
+
+
+@blueprint.post("/<int:draft_id>/edit")
+@api_requires(Role.EDITOR)
+@validate_request(EditBody)
+@validate_response(DraftOut)
+async def edit(draft_id: int, data: EditBody) -> DraftOut:
+    """Send your text instead of the proposed one."""
+    draft = await _replies().edit(
+        draft_id, data.text, workspace_id=current_token().workspace_id, user_id=_deciding_user()
+    )
+    return _out(draft)
+
+
+@blueprint.post("/<int:draft_id>/reject")
+@api_requires(Role.EDITOR)
+@validate_request(RejectBody)
+@validate_response(DraftOut)
+async def reject(draft_id: int, data: RejectBody) -> DraftOut:
+    """Send nothing, or the given static reply."""
+    draft = await _replies().reject(
+        draft_id,
+        workspace_id=current_token().workspace_id,
+        user_id=_deciding_user(),
+        fallback_text=data.fallback_text,
+    )
+    return _out(draft)

@@ -1,0 +1,84 @@
+"""API: media upload (a file, or a link to fetch) into the workspace's library."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+from quart import Blueprint, current_app
+from quart_schema import DataSource, validate_request, validate_response
+from quart_schema.pydantic import File
+
+from core.bootstrap import Container
+from core.db.models import MediaAsset, Role
+from core.services import media
+from panel.api.auth import api_requires, current_token
+
+blueprint = Blueprint("api_media", __name__, url_prefix="/api/v1/media")
+
+
+class Upload(BaseModel):
+    file: File
+
+
+class UploadLink(BaseModel):
+    url: str = Field(max_length=2048, description="An http(s) link Reelay downloads.")
+
+
+class MediaOut(BaseModel):
+    id: int
+    filename: str
+    mime: str
+    size: int
+    width: int | None
+    height: int | None
+    duration_s: float | None
+    url: str
+    created_at: datetime
+
+
+def _container() -> Container:
+    container: Container = current_app.extensions["reelay.container"]
+    return container
+
+
+def _out(asset: MediaAsset) -> MediaOut:
+    return MediaOut(
+        id=asset.id,
+        filename=asset.filename,
+        mime=asset.mime,
+        size=asset.size,
+        width=asset.width,
+        height=asset.height,
+        duration_s=asset.duration_s,
+        url=media.public_url(_container().settings, asset),
+        created_at=asset.created_at,
+    )
+
+
+@blueprint.post("")
+@api_requires(Role.EDITOR)
+@validate_request(Upload, source=DataSource.FORM_MULTIPART)
+@validate_response(MediaOut, 201)
+async def upload(data: Upload) -> tuple[MediaOut, int]:
+    """Upload an image (JPEG, PNG, WebP, HEIC…) or a video (MP4, MOV) as multipart ``file``."""
+    body = data.file.read()
+    asset = await media.upload_bytes(
+        media.storage_of(_container()),
+        workspace_id=current_token().workspace_id,
+        data=body,
+        filename=data.file.filename or "",
+    )
+    return _out(asset), 201
+
+
+@blueprint.post("/from-url")
+@api_requires(Role.EDITOR)
+@validate_request(UploadLink)
+@validate_response(MediaOut, 201)
+async def upload_from_url(data: UploadLink) -> tuple[MediaOut, int]:
+    """Fetch a public link into the library."""
+    asset = await media.upload_url(
+        _container(), workspace_id=current_token().workspace_id, url=data.url
+    )
+    return _out(asset), 201

@@ -1,0 +1,213 @@
+"""API: posts (create, read, edit, schedule, cancel) through the publishing service."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, Field
+from quart import Blueprint, current_app
+from quart_schema import validate_querystring, validate_request, validate_response
+
+from core.bootstrap import Container
+from core.db.models import Post, PostMedia, PostStatus, Role
+from core.errors import NotFound
+from core.services.publishing import PostInput, Publishing, publishing_of
+from panel.api.auth import api_requires, current_token
+
+blueprint = Blueprint("api_posts", __name__, url_prefix="/api/v1/posts")
+
+PAGE_SIZE = 50
+MAX_ID = 2**31 - 1
+
+
+class PostContent(BaseModel):
+    kind: Literal["image", "reel", "carousel", "story"]
+    media_ids: list[int] = Field(default_factory=list, max_length=10)
+    caption: str = Field("", max_length=10_000)
+    first_comment: str = Field("", max_length=10_000)
+    alt_text: str = Field("", max_length=10_000)
+    collaborators: list[str] = Field(default_factory=list, max_length=10)
+    location_id: str | None = Field(None, max_length=64)
+    share_to_feed: bool = True
+    cover_id: int | None = Field(None, ge=1, le=MAX_ID)
+
+    def as_input(self) -> PostInput:
+        return PostInput(
+            kind=self.kind,
+            media_ids=tuple(self.media_ids),
+            caption=self.caption,
+            first_comment=self.first_comment,
+            alt_text=self.alt_text,
+            collaborators=tuple(self.collaborators),
+            location_id=self.location_id,
+            share_to_feed=self.share_to_feed,
+            cover_id=self.cover_id,
+        )
+
+
+class PostCreate(PostContent):
+    account_id: int = Field(ge=1, le=MAX_ID)
+    scheduled_at: AwareDatetime | None = Field(
+        None, description="When to publish (with a time zone); omit for a draft."
+    )
+
+
+class PostEdit(PostContent):
+    expected_version: int | None = Field(
+        None, ge=1, le=MAX_ID, description="Refuse the edit if the post changed meanwhile."
+    )
+
+
+class ScheduleBody(BaseModel):
+    scheduled_at: AwareDatetime
+
+
+class PostOut(BaseModel):
+    id: int
+    account_id: int
+    kind: str
+    status: str
+    caption: str
+    first_comment: str
+    alt_text: str
+    media_ids: list[int]
+    scheduled_at: datetime | None
+    published_at: datetime | None
+    permalink: str | None
+    version: int
+    attempts: int
+    last_error: str
+    source: str
+    created_at: datetime
+
+
+class PostList(BaseModel):
+    items: list[PostOut]
+    page: int
+    has_next: bool
+
+
+class PostQuery(BaseModel):
+    status: PostStatus | None = None
+    account_id: int | None = Field(None, ge=1, le=MAX_ID)
+    page: int = Field(1, ge=1, le=10_000)
+
+
+def _publishing() -> Publishing:
+    container: Container = current_app.extensions["reelay.container"]
+    return publishing_of(container)
+
+
+def _actor() -> str:
+    return f"api:{current_token().name}"
+
+
+async def _own(post_id: int) -> Post:
+    post = await Post.get_or_none(id=post_id, workspace_id=current_token().workspace_id)
+    if post is None:
+        raise NotFound(f"post {post_id} does not exist")
+    return post
+
+
+async def _out(post: Post) -> PostOut:
+    media = (
+        await PostMedia.filter(post_id=post.id)
+        .order_by("position")
+        .values_list("asset_id", flat=True)
+    )
+    return PostOut(
+        id=post.id,
+        account_id=post.account_id,  # type: ignore[attr-defined]
+        kind=post.kind.value,
+        status=post.status.value,
+        caption=post.caption,
+        first_comment=post.first_comment,
+        alt_text=post.alt_text,
+        media_ids=[int(m) for m in media],
+        scheduled_at=post.scheduled_at,
+        published_at=post.published_at,
+        permalink=post.permalink,
+        version=post.version,
+        attempts=post.attempts,
+        last_error=post.last_error,
+        source=post.source,
+        created_at=post.created_at,
+    )
+
+
+@blueprint.get("")
+@api_requires(Role.VIEWER)
+@validate_querystring(PostQuery)
+@validate_response(PostList)
+async def list_posts(query_args: PostQuery) -> PostList:
+    """Posts, newest first, 50 a page."""
+    query = Post.filter(workspace_id=current_token().workspace_id)
+    if query_args.status is not None:
+        query = query.filter(status=query_args.status)
+    if query_args.account_id is not None:
+        query = query.filter(account_id=query_args.account_id)
+    offset = (query_args.page - 1) * PAGE_SIZE
+    rows = await query.order_by("-id").offset(offset).limit(PAGE_SIZE + 1)
+    items = [await _out(post) for post in rows[:PAGE_SIZE]]
+    return PostList(items=items, page=query_args.page, has_next=len(rows) > PAGE_SIZE)
+
+
+@blueprint.get("/<int:post_id>")
+@api_requires(Role.VIEWER)
+@validate_response(PostOut)
+async def get_post(post_id: int) -> PostOut:
+    """One post."""
+    return await _out(await _own(post_id))
+
+
+@blueprint.post("")
+@api_requires(Role.EDITOR)
+@validate_request(PostCreate)
+@validate_response(PostOut, 201)
+async def create_post(data: PostCreate) -> tuple[PostOut, int]:
+    """A draft, or a scheduled post when ``scheduled_at`` is given."""
+    token = current_token()
+    post = await _publishing().create(
+        workspace_id=token.workspace_id,
+        account_id=data.account_id,
+        content=data.as_input(),
+        actor=_actor(),
+        scheduled_at=data.scheduled_at,
+        source="api",
+    )
+    return await _out(post), 201
+
+
+@blueprint.put("/<int:post_id>")
+@api_requires(Role.EDITOR)
+@validate_request(PostEdit)
+@validate_response(PostOut)
+async def edit_post(post_id: int, data: PostEdit) -> PostOut:
+    """Replace a post's content (not while it is being published)."""
+    await _own(post_id)
+    post = await _publishing().edit(
+        post_id, data.as_input(), actor=_actor(), expected_version=data.expected_version
+    )
+    return await _out(post)
+
+
+@blueprint.post("/<int:post_id>/schedule")
+@api_requires(Role.EDITOR)
+@validate_request(ScheduleBody)
+@validate_response(PostOut)
+async def schedule_post(post_id: int, data: ScheduleBody) -> PostOut:
+    """Schedule or reschedule a post."""
+    await _own(post_id)
+    post = await _publishing().schedule(post_id, data.scheduled_at, actor=_actor())
+    return await _out(post)
+
+
+@blueprint.post("/<int:post_id>/cancel")
+@api_requires(Role.EDITOR)
+@validate_response(PostOut)
+async def cancel_post(post_id: int) -> PostOut:
+    """Cancel a post that is not being published."""
+    await _own(post_id)
+    post = await _publishing().cancel(post_id, actor=_actor(), reason="cancelled through the API")
+    return await _out(post)
