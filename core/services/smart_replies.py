@@ -24,7 +24,9 @@ failure is logged, audited and announced (``ai.reply_failed``) so a teammate can
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -62,7 +64,7 @@ from core.errors import Conflict, Forbidden, NotFound
 from core.ports.ai import AiClient
 from core.ports.clock import Clock
 from core.ports.instagram import Recipient
-from core.services import audit
+from core.services import audit, notifications
 from core.services.accounts import account_ref
 from core.services.ai_usage import complete_for_workspace
 from core.services.outbox import ActionKind, Outbox
@@ -72,10 +74,19 @@ logger = logging.getLogger(__name__)
 
 APPROVAL_NEEDED = "draft.approval_needed"
 DRAFT_DECIDED = "draft.decided"
-DRAFT_EXPIRED = "draft.expired"
 REPLY_FAILED = "ai.reply_failed"
 EXPIRE_BATCH = 500
 DECIDER_ROLE = Role.EDITOR
+
+
+# Records a domain event for the team: (workspace id, kind, payload). The wiring passes the
+# notifications service's ``record_event`` (delivered at once); the default only stores it
+# (the notifications sweep delivers it within seconds).
+Announcer = Callable[[int, str, dict[str, Any]], Awaitable[object]]
+
+
+async def store_event(workspace_id: int, kind: str, payload: dict[str, Any]) -> DomainEvent:
+    return await DomainEvent.create(workspace_id=workspace_id, kind=kind, payload=payload)
 
 
 @dataclass(frozen=True)
@@ -183,11 +194,13 @@ class SmartReplies:
         sender: ReplySender,
         clock: Clock,
         max_tokens: int = 300,
+        announce: Announcer = store_event,
     ) -> None:
         self._ai = ai
         self._sender = sender
         self._clock = clock
         self._max_tokens = max_tokens
+        self._announce = announce
 
     # ------------------------------------------------------------ answering
 
@@ -304,7 +317,7 @@ class SmartReplies:
 
     async def expire_due(self) -> int:
         """Mark pending drafts whose window closed as expired (they are never sent)."""
-        return await expire_due_drafts(self._clock)
+        return await expire_due_drafts(self._clock, self._announce)
 
     # ------------------------------------------------------------ internals
 
@@ -336,7 +349,7 @@ class SmartReplies:
         else:
             outgoing = None
         if draft.status is DraftStatus.PENDING and now >= draft.expires_at:
-            await _expire_draft(draft, now)
+            await _expire_draft(draft, now, self._announce)
         won = await ReplyDraft.filter(
             id=draft.id, status=DraftStatus.PENDING, expires_at__gt=now
         ).update(status=status, decided_by_id=user.id, decided_at=now, final_text=outgoing)
@@ -371,16 +384,15 @@ class SmartReplies:
             target_id=draft.id,
             sent=outgoing is not None,
         )
-        await DomainEvent.create(
-            workspace_id=workspace_id,
-            kind=DRAFT_DECIDED,
-            payload={
+        await self._announce(
+            workspace_id,
+            DRAFT_DECIDED,
+            {
                 "draft_id": draft.id,
                 "status": status.value,
                 "decided_by": _person(user),
                 "decided_at": now.isoformat(),
                 "sent_text": outgoing,
-                "chat_refs": draft.chat_refs,
             },
         )
         return draft
@@ -421,10 +433,10 @@ class SmartReplies:
             },
             expires_at=closes,
         )
-        await DomainEvent.create(
-            workspace_id=rule.workspace_id,
-            kind=APPROVAL_NEEDED,
-            payload={
+        await self._announce(
+            rule.workspace_id,
+            APPROVAL_NEEDED,
+            {
                 "draft_id": draft.id,
                 "rule_id": rule.id,
                 "rule_name": rule.name,
@@ -477,10 +489,10 @@ class SmartReplies:
             event_key=inbound.event_key,
         )
         if error.kind is not AiErrorKind.QUOTA:  # the quota has its own event
-            await DomainEvent.create(
-                workspace_id=rule.workspace_id,
-                kind=REPLY_FAILED,
-                payload={
+            await self._announce(
+                rule.workspace_id,
+                REPLY_FAILED,
+                {
                     "rule_id": rule.id,
                     "rule_name": rule.name,
                     "account_id": inbound.account_id,
@@ -526,7 +538,7 @@ class SmartReplies:
         return rows[:limit]
 
 
-async def expire_due_drafts(clock: Clock) -> int:
+async def expire_due_drafts(clock: Clock, announce: Announcer = store_event) -> int:
     """Mark pending drafts whose messaging window closed as expired; returns how many.
 
     The worker's cron calls this every minute; a decision on an overdue draft expires it too.
@@ -539,23 +551,24 @@ async def expire_due_drafts(clock: Clock) -> int:
     )
     expired = 0
     for draft in due:
-        if await _expire_draft(draft, now):
+        if await _expire_draft(draft, now, announce):
             expired += 1
     if expired:
         logger.info("expired %d reply drafts", expired)
     return expired
 
 
-async def _expire_draft(draft: ReplyDraft, now: datetime) -> bool:
+async def _expire_draft(draft: ReplyDraft, now: datetime, announce: Announcer) -> bool:
     changed = await ReplyDraft.filter(id=draft.id, status=DraftStatus.PENDING).update(
         status=DraftStatus.EXPIRED, decided_at=now
     )
     if not changed:
         return False
-    await DomainEvent.create(
-        workspace_id=draft.workspace_id,
-        kind=DRAFT_EXPIRED,
-        payload={"draft_id": draft.id, "expired_at": now.isoformat(), "chat_refs": draft.chat_refs},
+    # Shown like a decision: the chat messages asking for approval now say "expired".
+    await announce(
+        draft.workspace_id,
+        DRAFT_DECIDED,
+        {"draft_id": draft.id, "status": DraftStatus.EXPIRED.value, "decided_at": now.isoformat()},
     )
     logger.info("reply draft %s expired unsent (account %s)", draft.id, draft.account_id)
     return True
@@ -690,6 +703,7 @@ def smart_replies_for(container: Container, outbox: Outbox | None = None) -> Sma
         sender=OutboxReplySender(outbox),
         clock=container.clock,
         max_tokens=container.settings.openai_reply_max_tokens,
+        announce=functools.partial(notifications.record_event, container),
     )
     container.extras["smart_replies"] = replies
     return replies

@@ -359,7 +359,12 @@ async def test_drafts_expire_when_the_dm_window_closes_and_are_never_sent(world:
     world.clock.current = T0 + timedelta(hours=24)
     assert await world.service.expire_due() == 1
     assert (await ReplyDraft.get(id=draft.id)).status is DraftStatus.EXPIRED
-    assert await DomainEvent.filter(kind="draft.expired").count() == 1
+    [event] = await DomainEvent.filter(kind="draft.decided")
+    assert event.payload == {
+        "draft_id": draft.id,
+        "status": "expired",
+        "decided_at": (T0 + timedelta(hours=24)).isoformat(),
+    }
     with pytest.raises(DraftAlreadyDecided, match="expired"):
         await world.service.approve(
             draft.id, workspace_id=world.workspace.id, user_id=world.editor.id

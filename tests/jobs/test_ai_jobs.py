@@ -37,8 +37,10 @@ async def test_cron_expires_overdue_drafts_only(container: Container) -> None:
     assert (await ReplyDraft.get(id=overdue.id)).status is DraftStatus.EXPIRED
     assert (await ReplyDraft.get(id=live.id)).status is DraftStatus.PENDING
     assert (await ReplyDraft.get(id=decided.id)).status is DraftStatus.APPROVED
-    [event] = await DomainEvent.filter(kind="draft.expired")
-    assert event.payload["draft_id"] == overdue.id
+    # The chats that showed the draft are told (the notification job is queued at once).
+    [event] = await DomainEvent.filter(kind="draft.decided")
+    assert event.payload["draft_id"] == overdue.id and event.payload["status"] == "expired"
+    assert await container.queue.job_exists(f"notify:{event.id}")
     assert await expire_reply_drafts({"container": container}) == 0
 
 
