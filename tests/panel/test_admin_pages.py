@@ -1,0 +1,226 @@
+"""Team, setup wizard, accounts and log pages, driven through the panel."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from core.db.models import (
+    AccountStatus,
+    InstagramAccount,
+    KeyValue,
+    LinkCode,
+    LoginKind,
+    Membership,
+    Role,
+    User,
+)
+from core.services import audit, chat_links
+from tests.panel.helpers import CSRF, csrf_of, sign_in_as, team_of_four
+
+
+async def _signed_in(client: Any, role: Role = Role.OWNER) -> dict[Role, Membership]:
+    members = await team_of_four()
+    user = await User.get(id=members[role].user_id)
+    await sign_in_as(client, user, members[role].workspace_id)
+    return members
+
+
+async def test_invite_link_lets_a_new_teammate_join(app: Any, client: Any, sqlite_db: str) -> None:
+    members = await _signed_in(client)
+    response = await client.post("/team/invites", form={"csrf_token": CSRF, "role": "editor"})
+    assert response.status_code == 201
+    link = re.search(r"http://[^<\s]+/invite/[\w-]+", await response.get_data(as_text=True))
+    assert link, "the invitation link is shown"
+    path = link.group(0).split("localhost", 1)[-1]
+    # Shown once: the team page does not show it again.
+    assert path not in await (await client.get("/team")).get_data(as_text=True)
+
+    newcomer = app.test_client()
+    page = await (await newcomer.get(path)).get_data(as_text=True)
+    assert "invited as <strong>editor</strong>" in page
+    mismatch = await newcomer.post(
+        path,
+        form={
+            "csrf_token": csrf_of(page),
+            "email": "new@example.com",
+            "password": "long enough pw",
+            "password_confirm": "different pw!",
+        },
+    )
+    assert mismatch.status_code == 422
+    assert 'id="password_confirm-error"' in await mismatch.get_data(as_text=True)
+    joined = await newcomer.post(
+        path,
+        form={
+            "csrf_token": csrf_of(page),
+            "email": "new@example.com",
+            "password": "long enough pw",
+            "password_confirm": "long enough pw",
+        },
+    )
+    assert joined.status_code == 302
+    assert (await newcomer.get("/team")).status_code == 200
+    user = await User.get(email="new@example.com")
+    membership = await Membership.get(user=user)
+    assert membership.role is Role.EDITOR
+    assert membership.workspace_id == members[Role.OWNER].workspace_id
+    assert (await app.test_client().get(path)).status_code == 404  # used up
+
+
+async def test_roles_change_and_the_last_owner_stays(client: Any, sqlite_db: str) -> None:
+    members = await _signed_in(client)
+    editor = members[Role.EDITOR]
+    await client.post(
+        f"/team/members/{editor.id}/role", form={"csrf_token": CSRF, "role": "viewer"}
+    )
+    assert (await Membership.get(id=editor.id)).role is Role.VIEWER
+    response = await client.post(
+        f"/team/members/{members[Role.OWNER].id}/remove", form={"csrf_token": CSRF}
+    )
+    assert response.status_code == 302
+    page = await (await client.get("/team")).get_data(as_text=True)
+    assert "The last owner cannot be removed." in page
+    assert await Membership.exists(id=members[Role.OWNER].id)
+    await client.post(f"/team/members/{editor.id}/remove", form={"csrf_token": CSRF})
+    assert not await Membership.exists(id=editor.id)
+
+
+async def test_setup_shows_each_step_and_what_is_missing(client: Any, sqlite_db: str) -> None:
+    await _signed_in(client)
+    page = await (await client.get("/setup")).get_data(as_text=True)
+    assert "1 of 5 steps done" in page  # the sandbox counts as a Meta app
+    assert "A connected Instagram account." in page
+    assert "A linked Telegram or Discord chat." in page
+    assert "http://127.0.0.1:8000/webhooks/meta" in page
+    assert 'value="verify-me"' in page  # META_VERIFY_TOKEN from the environment
+
+
+async def test_meta_app_is_saved_encrypted_with_errors_next_to_fields(
+    client: Any, sqlite_db: str
+) -> None:
+    await _signed_in(client)
+    bad = await client.post("/setup/meta", form={"csrf_token": CSRF, "app_id": "abc"})
+    body = await bad.get_data(as_text=True)
+    assert bad.status_code == 422
+    assert 'aria-describedby="app_id-error"' in body and 'id="app_id-error"' in body
+    good = await client.post(
+        "/setup/meta", form={"csrf_token": CSRF, "app_id": "1234567890", "app_secret": "shh"}
+    )
+    assert good.status_code == 302
+    stored = {row.key: row.value for row in await KeyValue.all()}
+    assert stored["meta.app_id"] == "1234567890" and "shh" not in stored.values()
+    page = await (await client.get("/setup")).get_data(as_text=True)
+    assert "App 1234567890 (set in this panel)" in page
+
+
+async def test_admins_cannot_change_the_install_wide_meta_app(client: Any, sqlite_db: str) -> None:
+    await _signed_in(client, Role.ADMIN)
+    response = await client.post(
+        "/setup/meta", form={"csrf_token": CSRF, "app_id": "1234567890", "app_secret": "x"}
+    )
+    assert response.status_code == 403
+    assert not await KeyValue.exists(key="meta.app_id")
+
+
+async def test_link_code_is_shown_once_and_only_its_hash_is_kept(
+    client: Any, sqlite_db: str
+) -> None:
+    await _signed_in(client, Role.ADMIN)
+    response = await client.post("/setup/chats/code", form={"csrf_token": CSRF})
+    assert response.status_code == 201
+    code = re.search(r"/link ([A-Z0-9]{5}-[A-Z0-9]{5})", await response.get_data(as_text=True))
+    assert code
+    stored = await LinkCode.all()
+    assert len(stored) == 1 and code.group(1) not in stored[0].code_hash
+    assert code.group(1) not in await (await client.get("/setup")).get_data(as_text=True)
+    # The code links a chat, and the setup step says so.
+    from core.db.models import Platform
+
+    await chat_links.redeem_code(
+        code.group(1), Platform.TELEGRAM, "-1001", "Shop team", datetime.now(UTC)
+    )
+    page = await (await client.get("/setup")).get_data(as_text=True)
+    assert "Telegram: Shop team" in page and "1 chat linked" in page
+
+
+async def test_ai_test_without_a_server_says_what_is_missing(client: Any, sqlite_db: str) -> None:
+    await _signed_in(client, Role.ADMIN)
+    response = await client.post(
+        "/setup/ai/test", headers={"X-CSRF-Token": CSRF, "HX-Request": "true"}
+    )
+    assert "No AI server is configured" in await response.get_data(as_text=True)
+    saved = await client.post(
+        "/setup/ai", form={"csrf_token": CSRF, "ai_monthly_token_quota": "-5"}
+    )
+    assert saved.status_code == 422
+    assert 'id="ai_monthly_token_quota-error"' in await saved.get_data(as_text=True)
+
+
+async def test_accounts_page_shows_health_and_saves_pacing(
+    client: Any, sqlite_db: str, container: Any
+) -> None:
+    members = await _signed_in(client, Role.ADMIN)
+    workspace_id = members[Role.OWNER].workspace_id
+    soon = datetime.now(UTC) + timedelta(days=3)
+    expiring = await InstagramAccount.create(
+        workspace_id=workspace_id,
+        ig_id="1",
+        username="soon",
+        login_kind=LoginKind.INSTAGRAM,
+        token_encrypted="x",
+        token_expires_at=soon,
+        webhook_subscribed=True,
+    )
+    await InstagramAccount.create(
+        workspace_id=workspace_id,
+        ig_id="2",
+        username="broken",
+        login_kind=LoginKind.INSTAGRAM,
+        token_encrypted="x",
+        status=AccountStatus.NEEDS_RECONNECT,
+        status_reason="the token was revoked",
+    )
+    page = await (await client.get("/accounts")).get_data(as_text=True)
+    assert f"token expiring on {soon:%Y-%m-%d}" in page
+    assert "Needs reconnect: the token was revoked" in page
+    assert "not subscribed" in page and "subscribed</span>" in page
+
+    bad = await client.post(
+        f"/accounts/{expiring.id}/pace", form={"csrf_token": CSRF, "dm_pace_per_hour": "0"}
+    )
+    assert bad.status_code == 422
+    assert f'id="pace-{expiring.id}-error"' in await bad.get_data(as_text=True)
+    await client.post(
+        f"/accounts/{expiring.id}/pace", form={"csrf_token": CSRF, "dm_pace_per_hour": "60"}
+    )
+    assert (await InstagramAccount.get(id=expiring.id)).dm_pace_per_hour == 60
+
+
+async def test_audit_log_filters_and_links_to_the_target(client: Any, sqlite_db: str) -> None:
+    members = await _signed_in(client, Role.VIEWER)
+    workspace_id = members[Role.OWNER].workspace_id
+    await audit.record(
+        "team.invite_created",
+        actor="owner@example.com",
+        workspace_id=workspace_id,
+        target_type="invite",
+        target_id=1,
+    )
+    await audit.record(
+        "account.pace_changed",
+        actor="x",
+        workspace_id=workspace_id,
+        level="warning",
+        target_type="account",
+        target_id=7,
+    )
+    page = await (await client.get("/logs/audit?level=warning")).get_data(as_text=True)
+    assert "account.pace_changed" in page and "team.invite_created" not in page
+    assert 'href="/accounts#account-7"' in page
+    page = await (await client.get("/logs/audit?kind=team&page=abc&since=nonsense")).get_data(
+        as_text=True
+    )
+    assert "team.invite_created" in page and 'href="/team"' in page
+    assert (await client.get("/logs/events?account=5&level=error")).status_code == 200
