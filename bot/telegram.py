@@ -1,23 +1,70 @@
-"""The Telegram adapter: an aiogram dispatcher over core's command layer."""
+"""The Telegram adapter: an aiogram dispatcher over core's command layer.
+
+Handlers only translate: a message (text or caption, attached photos, videos and documents)
+or a button press goes to ``ChatOps``, and its ``Reply`` comes back as a message with an
+inline keyboard. ``TelegramNotifier`` is the notifier port over the Bot API, used by the
+worker to deliver alerts without the polling process.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import hmac
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from aiogram import Bot, Dispatcher, Router
+from aiogram import BaseMiddleware, Bot, Dispatcher, F, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+    TelegramNotFound,
+    TelegramRetryAfter,
+)
 from aiogram.filters import Command, CommandStart
-from aiogram.types import Message
+from aiogram.types import (
+    BotCommand,
+    CallbackQuery,
+    Chat,
+    ErrorEvent,
+    ForceReply,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    TelegramObject,
+    User,
+)
 
 from core.bootstrap import Container
+from core.db.models import Platform
+from core.domain.chat import Reply
+from core.ports.notifier import ChatDeliveryError, ChatGone, ChatRateLimited
+from core.services.chatops import ChatOps, ChatUser, IncomingFile, chatops_for
 
 logger = logging.getLogger(__name__)
 
-HELP_TEXT = (
-    "Reelay runs your Instagram from this chat.\n"
-    "/link CODE links this chat to your workspace (get a code in the panel)."
-)
+# Seconds to wait for the rest of an album (Telegram sends each item as its own message).
+ALBUM_WAIT_S = 1.0
+MAX_TEXT = 4096
+
+BOT_COMMANDS = [
+    BotCommand(command="schedule", description="Schedule the attached photo/video: WHEN CAPTION"),
+    BotCommand(command="queue", description="The next scheduled posts"),
+    BotCommand(command="post", description="Publish a post now: ID now"),
+    BotCommand(command="cancel", description="Cancel a scheduled post: ID"),
+    BotCommand(command="reschedule", description="Move a post: ID WHEN"),
+    BotCommand(command="caption", description="Write a caption: TOPIC"),
+    BotCommand(command="leads", description="The latest leads"),
+    BotCommand(command="stats", description="Posts, automations and leads in numbers"),
+    BotCommand(command="approvals", description="AI replies waiting for approval"),
+    BotCommand(command="link", description="Link this chat: CODE from the panel"),
+    BotCommand(command="help", description="What Reelay can do"),
+]
 
 
 def create_bot(token: str, api_server: str) -> Bot:
@@ -26,29 +73,360 @@ def create_bot(token: str, api_server: str) -> Bot:
     return Bot(token=token, session=session)
 
 
-def create_dispatcher(container: Container) -> Dispatcher:
-    """The dispatcher with every feature router, in order; the container is injected by name."""
-    dispatcher = Dispatcher(container=container)
-    dispatcher.include_router(_help_router())
-    return dispatcher
+# ---------------------------------------------------------------- translation
 
 
-def _help_router() -> Router:
-    router = Router(name="help")
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    """The reply's buttons as an inline keyboard (callback data is the encoded action)."""
+    rows = []
+    for row in reply.buttons:
+        buttons = []
+        for button in row:
+            if button.url:
+                buttons.append(InlineKeyboardButton(text=button.label, url=button.url))
+            elif button.action is not None:
+                buttons.append(
+                    InlineKeyboardButton(text=button.label, callback_data=button.action.encode())
+                )
+        if buttons:
+            rows.append(buttons)
+    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+
+
+def _text(reply: Reply) -> str:
+    return reply.text if len(reply.text) <= MAX_TEXT else reply.text[: MAX_TEXT - 1] + "…"
+
+
+def chat_user(chat: Chat, user: User) -> ChatUser:
+    title = chat.title or user.full_name
+    return ChatUser(
+        platform=Platform.TELEGRAM,
+        chat_id=str(chat.id),
+        user_id=str(user.id),
+        name=user.username or user.full_name,
+        chat_title=title,
+    )
+
+
+def attached_files(bot: Bot, messages: list[Message]) -> list[IncomingFile]:
+    """Photos (largest size), videos and documents of ``messages``, downloaded on demand."""
+    files: list[IncomingFile] = []
+    for message in messages:
+        if message.photo:
+            largest = max(
+                message.photo, key=lambda size: (size.width * size.height, size.file_size or 0)
+            )
+            files.append(
+                _file(
+                    bot,
+                    largest.file_id,
+                    f"photo-{largest.file_unique_id}.jpg",
+                    "image/jpeg",
+                    largest.file_size,
+                )
+            )
+        elif message.video:
+            video = message.video
+            name = video.file_name or f"video-{video.file_unique_id}.mp4"
+            files.append(
+                _file(bot, video.file_id, name, video.mime_type or "video/mp4", video.file_size)
+            )
+        elif message.document:
+            doc = message.document
+            name = doc.file_name or f"file-{doc.file_unique_id}"
+            mime = doc.mime_type or "application/octet-stream"
+            files.append(_file(bot, doc.file_id, name, mime, doc.file_size))
+    return files
+
+
+def _file(bot: Bot, file_id: str, filename: str, mime: str, size: int | None) -> IncomingFile:
+    async def fetch() -> bytes:
+        downloaded = await bot.download(file_id)
+        if downloaded is None:
+            raise ChatDeliveryError("Telegram returned no file")
+        return downloaded.read()
+
+    return IncomingFile(filename=filename, mime=mime, fetch=fetch, size=size)
+
+
+async def answer(message: Message, reply: Reply) -> Message:
+    """Send ``reply`` in the message's chat, as an answer to it."""
+    markup: InlineKeyboardMarkup | ForceReply | None = keyboard(reply)
+    if reply.awaits_reply and markup is None:
+        markup = ForceReply(selective=True)
+    return await message.reply(_text(reply), reply_markup=markup)
+
+
+# ---------------------------------------------------------------- middleware and routers
+
+
+class ReelayMiddleware(BaseMiddleware):
+    """Injects the container, the command layer and ``who`` (the chat user) by name."""
+
+    def __init__(self, container: Container, chatops: ChatOps) -> None:
+        self.container = container
+        self.chatops = chatops
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        data["container"] = self.container
+        data["chatops"] = self.chatops
+        chat: Chat | None = data.get("event_chat")
+        user: User | None = data.get("event_from_user")
+        if chat is not None and user is not None:
+            data["who"] = chat_user(chat, user)
+        return await handler(event, data)
+
+
+class AlbumCollector:
+    """Gathers the messages of one album so ``/schedule`` sees every item at once."""
+
+    def __init__(self, wait_s: float = ALBUM_WAIT_S) -> None:
+        self.wait_s = wait_s
+        self._albums: dict[str, list[Message]] = {}
+
+    async def collect(self, message: Message) -> list[Message] | None:
+        """The whole album for the first message of it; None for the later ones."""
+        group = message.media_group_id
+        if group is None:
+            return [message]
+        if group in self._albums:
+            self._albums[group].append(message)
+            return None
+        self._albums[group] = [message]
+        await asyncio.sleep(self.wait_s)
+        return sorted(self._albums.pop(group), key=lambda item: item.message_id)
+
+
+def linking_router() -> Router:
+    router = Router(name="linking")
 
     @router.message(CommandStart())
-    @router.message(Command("help"))
-    async def help_command(message: Message) -> None:
-        await message.answer(HELP_TEXT)
+    @router.message(Command("help", "link"))
+    async def linking(message: Message, chatops: ChatOps, who: ChatUser) -> None:
+        """Help and /link CODE."""
+        await answer(message, await chatops.handle_command(who, message.text or ""))
 
     return router
 
 
+def posts_router(albums: AlbumCollector) -> Router:
+    router = Router(name="posts")
+
+    @router.message(F.media_group_id)
+    async def album(message: Message, bot: Bot, chatops: ChatOps, who: ChatUser) -> None:
+        """An album item: the captioned item runs /schedule with every item attached."""
+        items = await albums.collect(message)
+        if items is None:
+            return
+        command = next((item.caption for item in items if item.caption), None)
+        if command is None or not command.lstrip().startswith("/"):
+            return
+        reply = await chatops.handle_command(who, command, attached_files(bot, items))
+        await answer(message, reply)
+
+    @router.message(Command("schedule", "queue", "post", "cancel", "reschedule"))
+    async def posts(message: Message, bot: Bot, chatops: ChatOps, who: ChatUser) -> None:
+        """Schedule (with attached media), queue, post now, cancel, reschedule."""
+        text = message.text or message.caption or ""
+        reply = await chatops.handle_command(who, text, attached_files(bot, [message]))
+        await answer(message, reply)
+
+    return router
+
+
+def approvals_router() -> Router:
+    router = Router(name="approvals")
+
+    @router.message(Command("approvals", "approve", "reject", "edit"))
+    async def approvals(message: Message, chatops: ChatOps, who: ChatUser) -> None:
+        """List drafts and decide them by command."""
+        await answer(message, await chatops.handle_command(who, message.text or ""))
+
+    @router.callback_query(F.data)
+    async def pressed(query: CallbackQuery, chatops: ChatOps, who: ChatUser) -> None:
+        """A button under a message: approve, edit, reject, post now, cancel, page."""
+        reply = await chatops.press(who, query.data or "")
+        message = query.message if isinstance(query.message, Message) else None
+        if reply.private or message is None:
+            await query.answer(reply.text[:200], show_alert=True)
+            return
+        await query.answer()
+        if reply.replace:
+            await message.edit_text(_text(reply), reply_markup=keyboard(reply))
+        else:
+            await answer(message, reply)
+
+    return router
+
+
+def insights_router() -> Router:
+    router = Router(name="insights")
+
+    @router.message(Command("leads", "stats", "caption"))
+    async def insights(message: Message, chatops: ChatOps, who: ChatUser) -> None:
+        """Leads, stats and the caption writer."""
+        await answer(message, await chatops.handle_command(who, message.text or ""))
+
+    return router
+
+
+def conversation_router() -> Router:
+    router = Router(name="conversation")
+
+    @router.message(F.text)
+    async def text(message: Message, chatops: ChatOps, who: ChatUser) -> None:
+        """Plain text: the new text of a draft being edited, or an unknown command."""
+        reply = await chatops.handle_message(who, message.text or "")
+        if reply is not None:
+            await answer(message, reply)
+
+    return router
+
+
+def errors_router() -> Router:
+    router = Router(name="errors")
+
+    @router.error()
+    async def failed(event: ErrorEvent) -> None:
+        """Log what went wrong and tell the user, once, in plain words."""
+        logger.error("telegram update %s failed", event.update.update_id, exc_info=event.exception)
+        message = event.update.message
+        query = event.update.callback_query
+        if query is not None:
+            await query.answer("Something went wrong; please try again.", show_alert=True)
+        elif message is not None:
+            await message.reply("Something went wrong on our side; please try again.")
+
+    return router
+
+
+def create_dispatcher(
+    container: Container,
+    *,
+    chatops: ChatOps | None = None,
+    album_wait_s: float = ALBUM_WAIT_S,
+) -> Dispatcher:
+    """The dispatcher with every feature router, in order, and the injecting middleware."""
+    chatops = chatops or chatops_for(container)
+    dispatcher = Dispatcher()
+    middleware = ReelayMiddleware(container, chatops)
+    dispatcher.message.outer_middleware(middleware)
+    dispatcher.callback_query.outer_middleware(middleware)
+    dispatcher.include_routers(
+        linking_router(),
+        posts_router(AlbumCollector(album_wait_s)),
+        approvals_router(),
+        insights_router(),
+        conversation_router(),
+        errors_router(),
+    )
+    dispatcher.startup.register(_register_commands)
+    return dispatcher
+
+
+async def _register_commands(bot: Bot) -> None:
+    await bot.set_my_commands(BOT_COMMANDS)
+
+
+# ---------------------------------------------------------------- notifier
+
+
+class TelegramNotifier:
+    """The notifier port over the Bot API: alerts and approval messages in linked chats."""
+
+    platform = Platform.TELEGRAM
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def send(self, chat_id: str, reply: Reply) -> str:
+        try:
+            sent = await self.bot.send_message(
+                chat_id=int(chat_id), text=_text(reply), reply_markup=keyboard(reply)
+            )
+        except TelegramAPIError as exc:
+            raise _delivery_error(exc) from exc
+        return str(sent.message_id)
+
+    async def edit(self, chat_id: str, message_id: str, reply: Reply) -> None:
+        try:
+            await self.bot.edit_message_text(
+                chat_id=int(chat_id),
+                message_id=int(message_id),
+                text=_text(reply),
+                reply_markup=keyboard(reply),
+            )
+        except TelegramBadRequest as exc:
+            if "message is not modified" in exc.message:
+                return
+            raise _delivery_error(exc) from exc
+        except TelegramAPIError as exc:
+            raise _delivery_error(exc) from exc
+
+
+_GONE_HINTS = ("chat not found", "bot was kicked", "bot is not a member", "have no rights")
+
+
+def _delivery_error(exc: TelegramAPIError) -> ChatDeliveryError:
+    if isinstance(exc, TelegramRetryAfter):
+        return ChatRateLimited(exc.message, float(exc.retry_after))
+    if isinstance(exc, TelegramForbiddenError | TelegramMigrateToChat | TelegramNotFound):
+        return ChatGone(exc.message)
+    if isinstance(exc, TelegramBadRequest) and any(h in exc.message.lower() for h in _GONE_HINTS):
+        return ChatGone(exc.message)
+    return ChatDeliveryError(exc.message)
+
+
+# ---------------------------------------------------------------- running
+
+
+def webhook_secret(container: Container) -> str:
+    """The secret Telegram echoes in each webhook call, derived from the instance's key."""
+    digest = hmac.new(container.secret_key.encode(), b"telegram-webhook", hashlib.sha256)
+    return digest.hexdigest()
+
+
 async def run_telegram(container: Container, token: str) -> None:
-    """Long-poll Telegram until cancelled."""
-    bot = create_bot(token, str(container.settings.telegram_api_server))
+    """Long-poll Telegram until cancelled, or serve webhooks when TELEGRAM_WEBHOOK_URL is set."""
+    settings = container.settings
+    bot = create_bot(token, str(settings.telegram_api_server))
     dispatcher = create_dispatcher(container)
     try:
-        await dispatcher.start_polling(bot, handle_signals=False, close_bot_session=True)
+        if settings.telegram_webhook_url is None:
+            await bot.delete_webhook()
+            await dispatcher.start_polling(bot, handle_signals=False, close_bot_session=False)
+        else:
+            await _serve_webhook(container, bot, dispatcher, str(settings.telegram_webhook_url))
     finally:
         await bot.session.close()
+
+
+async def _serve_webhook(container: Container, bot: Bot, dispatcher: Dispatcher, url: str) -> None:
+    from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+    from aiohttp import web
+
+    settings = container.settings
+    secret = webhook_secret(container)
+    app = web.Application()
+    path = "/telegram/webhook"
+    SimpleRequestHandler(dispatcher=dispatcher, bot=bot, secret_token=secret).register(app, path)
+    setup_application(app, dispatcher, bot=bot)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.telegram_webhook_host, settings.telegram_webhook_port)
+    await site.start()
+    await bot.set_webhook(url.rstrip("/") + path, secret_token=secret, drop_pending_updates=False)
+    logger.info(
+        "telegram webhook listening on %s:%s",
+        settings.telegram_webhook_host,
+        settings.telegram_webhook_port,
+    )
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

@@ -37,9 +37,10 @@ from core.domain import commands as cmd
 from core.domain.chat import Action, ActionVerb, Button, ButtonStyle, Reply, decode_action
 from core.errors import Conflict, Forbidden, NotFound, ReelayError, ValidationFailed
 from core.services import analytics, audit, chat_links, media, notifications, users
+from core.services.automations import automations_for
 from core.services.captions import write_caption
 from core.services.publishing import PostInput, Publishing, publishing_of
-from core.services.smart_replies import SmartReplies
+from core.services.smart_replies import SmartReplies, smart_replies_for
 
 logger = logging.getLogger(__name__)
 
@@ -599,6 +600,12 @@ class ChatOps:
         )
         reply = alerts.render_draft(facts, ctx)
         return Reply(reply.text, reply.buttons, replace=True)
+
+
+def chatops_for(container: Container) -> ChatOps:
+    """The command layer of a process: publishing, drafts through the outbox, AI captions."""
+    engine = automations_for(container)
+    return ChatOps(container, smart_replies=smart_replies_for(container, engine.outbox))
 
 
 def post_buttons(post_id: int) -> tuple[tuple[Button, ...], ...]:

@@ -361,7 +361,7 @@ async def _finish(container: Container, event: DomainEvent, now: datetime) -> No
         DELIVER_JOB,
         event.id,
         job_id=f"notify:{event.id}:{int(soonest.timestamp())}",
-        defer_until=soonest,
+        defer_by_s=(soonest - now).total_seconds(),
     )
 
 

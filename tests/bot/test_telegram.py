@@ -1,0 +1,297 @@
+"""The real aiogram dispatcher against a local fake Bot API server."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aiogram import Bot, Dispatcher
+
+from bot.telegram import BOT_COMMANDS, TelegramNotifier, create_bot, create_dispatcher
+from core.bootstrap import Container
+from core.db.models import (
+    ChatIdentity,
+    DraftStatus,
+    MediaAsset,
+    Membership,
+    Platform,
+    Post,
+    PostKind,
+    PostMedia,
+    PostStatus,
+)
+from core.domain.chat import Action, ActionVerb, Button, Reply
+from core.ports.notifier import ChatGone, ChatRateLimited
+from core.services import chat_links
+from core.services.chatops import HOW_TO_LINK, ChatOps
+from core.services.smart_replies import OutgoingReply, SmartReplies
+from tests.bot.fake_telegram import FakeTelegram, running_fake_telegram
+from tests.chatops_world import FixedClock, World, link, make_draft, make_world
+from tests.media_samples import image_bytes
+
+NOW = datetime(2025, 3, 5, 9, 0, tzinfo=UTC)
+GROUP = -100555
+EDITOR_TG = 4242
+STRANGER_TG = 9999
+
+
+class RecordingSender:
+    def __init__(self) -> None:
+        self.sent: list[OutgoingReply] = []
+
+    async def send_reply(self, reply: OutgoingReply) -> None:
+        self.sent.append(reply)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    async with running_fake_telegram() as server:
+        yield server
+
+
+@pytest.fixture
+async def world(container: Container) -> World:
+    container.clock = FixedClock(NOW)
+    made = await make_world()
+    await link(
+        made, made.editor, platform=Platform.TELEGRAM, chat_id=str(GROUP), user_id=str(EDITOR_TG)
+    )
+    return made
+
+
+@pytest.fixture
+def sender() -> RecordingSender:
+    return RecordingSender()
+
+
+@pytest.fixture
+async def bot(fake: FakeTelegram) -> AsyncIterator[Bot]:
+    made = create_bot("123456:TEST-TOKEN", fake.base_url)
+    yield made
+    await made.session.close()
+
+
+@pytest.fixture
+def dispatcher(container: Container, sender: RecordingSender) -> Dispatcher:
+    drafts = SmartReplies(ai=None, sender=sender, clock=container.clock)
+    return create_dispatcher(
+        container, chatops=ChatOps(container, smart_replies=drafts), album_wait_s=0.2
+    )
+
+
+_ids = iter(range(1, 10**6))
+
+
+def message(text: str | None = None, *, user: int = EDITOR_TG, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "message_id": next(_ids),
+        "date": 1_741_165_200,
+        "chat": {"id": GROUP, "type": "supergroup", "title": "Cafe team"},
+        "from": {"id": user, "is_bot": False, "first_name": "Eda", "username": f"u{user}"},
+    }
+    if text is not None:
+        body["text"] = text
+        if text.startswith("/"):
+            length = len(text.split()[0])
+            body["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+    body.update(extra)
+    return {"update_id": next(_ids), "message": body}
+
+
+def photo_message(caption: str, file_id: str, **extra: Any) -> dict[str, Any]:
+    sizes = [
+        {"file_id": f"{file_id}-small", "file_unique_id": "s", "width": 90, "height": 90},
+        {"file_id": file_id, "file_unique_id": file_id, "width": 1080, "height": 1080},
+        {"file_id": f"{file_id}-mid", "file_unique_id": "m", "width": 320, "height": 320},
+    ]
+    length = len(caption.split()[0]) if caption else 0
+    fields: dict[str, Any] = {"photo": sizes, **extra}
+    if caption:
+        fields["caption"] = caption
+        fields["caption_entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+    return message(**fields)
+
+
+def pressed(data: str, *, user: int = EDITOR_TG, message_id: int = 77) -> dict[str, Any]:
+    return {
+        "update_id": next(_ids),
+        "callback_query": {
+            "id": f"cb{next(_ids)}",
+            "from": {"id": user, "is_bot": False, "first_name": "Eda"},
+            "chat_instance": "ci",
+            "data": data,
+            "message": {
+                "message_id": message_id,
+                "date": 1_741_165_200,
+                "chat": {"id": GROUP, "type": "supergroup", "title": "Cafe team"},
+                "from": {"id": 777000, "is_bot": True, "first_name": "Reelay"},
+                "text": "approval",
+            },
+        },
+    }
+
+
+async def test_schedule_with_a_photo_creates_a_scheduled_post_with_that_media(
+    world: World, fake: FakeTelegram, bot: Bot, dispatcher: Dispatcher
+) -> None:
+    jpeg = image_bytes(1080, 1080)
+    fake.add_file("big-photo", jpeg)
+    await dispatcher.feed_raw_update(
+        bot, photo_message("/schedule tomorrow 9am Croissants", "big-photo")
+    )
+    post = await Post.get(workspace=world.workspace)
+    assert post.kind is PostKind.IMAGE and post.status is PostStatus.SCHEDULED
+    assert post.caption == "Croissants" and post.source == "chat"
+    item = await PostMedia.get(post=post).prefetch_related("asset")
+    assert item.asset.checksum == hashlib.sha256(jpeg).hexdigest()
+    # the largest size was downloaded, not a thumbnail
+    assert [p["file_id"] for p in fake.sent("getFile")] == ["big-photo"]
+    [reply] = fake.sent("sendMessage")
+    assert int(reply["chat_id"]) == GROUP
+    assert "Thu 6 Mar 2025, 09:00 Europe/Berlin (UTC+01:00)" in reply["text"]
+    buttons = reply["reply_markup"]["inline_keyboard"][0]
+    assert [b["callback_data"] for b in buttons] == [f"postnow:{post.id}", f"cancel:{post.id}"]
+
+
+async def test_an_album_becomes_one_carousel(
+    world: World, fake: FakeTelegram, bot: Bot, dispatcher: Dispatcher
+) -> None:
+    for i in range(3):
+        fake.add_file(f"p{i}", image_bytes(1080, 1080 + i))
+    updates = [
+        photo_message(
+            "/schedule fri 18:00 Weekend menu" if i == 0 else "", f"p{i}", media_group_id="g1"
+        )
+        for i in range(3)
+    ]
+    await asyncio.gather(*(dispatcher.feed_raw_update(bot, u) for u in updates))
+    post = await Post.get(workspace=world.workspace)
+    assert post.kind is PostKind.CAROUSEL
+    assert await PostMedia.filter(post=post).count() == 3
+    assert len(fake.sent("sendMessage")) == 1
+
+
+async def test_a_document_is_downloaded_too(
+    world: World, fake: FakeTelegram, bot: Bot, dispatcher: Dispatcher
+) -> None:
+    fake.add_file("doc1", image_bytes(1080, 1350, "PNG"))
+    document = {
+        "file_id": "doc1",
+        "file_unique_id": "d1",
+        "file_name": "menu.png",
+        "mime_type": "image/png",
+    }
+    update = message(
+        caption="/schedule in 2h Menu",
+        caption_entities=[{"type": "bot_command", "offset": 0, "length": 9}],
+        document=document,
+    )
+    await dispatcher.feed_raw_update(bot, update)
+    post = await Post.get(workspace=world.workspace)
+    asset = await MediaAsset.get(uses__post=post)
+    assert asset.mime == "image/jpeg" and asset.filename == "menu.png"
+
+
+async def test_unlinked_user_is_refused_and_nothing_is_stored(
+    world: World, fake: FakeTelegram, bot: Bot, dispatcher: Dispatcher
+) -> None:
+    fake.add_file("x", image_bytes())
+    await dispatcher.feed_raw_update(
+        bot,
+        photo_message(
+            "/schedule tomorrow 9am hi",
+            "x",
+            **{"from": {"id": STRANGER_TG, "is_bot": False, "first_name": "S"}},
+        ),
+    )
+    assert not await Post.exists()
+    assert fake.sent("getFile") == []
+    [reply] = fake.sent("sendMessage")
+    assert reply["text"] == HOW_TO_LINK
+
+
+async def test_link_command_links_the_group(
+    world: World, fake: FakeTelegram, bot: Bot, dispatcher: Dispatcher
+) -> None:
+    admin = await Membership.get(user=world.admin)
+    code = await chat_links.create_code(admin, NOW)
+    await dispatcher.feed_raw_update(bot, message(f"/link {code.code}", user=STRANGER_TG))
+    [reply] = fake.sent("sendMessage")
+    assert reply["text"].startswith("Linked to Cafe Crema")
+    identity = await ChatIdentity.get(platform=Platform.TELEGRAM, platform_user_id=str(STRANGER_TG))
+    assert identity.user_id == world.admin.id  # type: ignore[attr-defined]
+
+
+async def test_approve_button_sends_the_draft_and_edits_the_message(
+    world: World, fake: FakeTelegram, bot: Bot, dispatcher: Dispatcher, sender: RecordingSender
+) -> None:
+    draft = await make_draft(world, now=NOW)
+    await dispatcher.feed_raw_update(bot, pressed(f"approve:{draft.id}", message_id=77))
+    assert [s.text for s in sender.sent] == [draft.proposed_text]
+    [edit] = fake.sent("editMessageText")
+    assert int(edit["message_id"]) == 77 and edit["text"].startswith(
+        "✅ Approved by editor@example.com"
+    )
+    assert "reply_markup" not in edit or not edit["reply_markup"]
+    assert len(fake.sent("answerCallbackQuery")) == 1
+    # a second tap (same or other button) is told it was decided
+    await dispatcher.feed_raw_update(bot, pressed(f"reject:{draft.id}", message_id=77))
+    second = fake.sent("answerCallbackQuery")[-1]
+    assert "Already approved" in second["text"] and second["show_alert"] in (True, "true")
+    assert len(sender.sent) == 1
+
+
+async def test_edit_button_then_next_message_is_sent(
+    world: World, fake: FakeTelegram, bot: Bot, dispatcher: Dispatcher, sender: RecordingSender
+) -> None:
+    draft = await make_draft(world, now=NOW)
+    await dispatcher.feed_raw_update(bot, pressed(f"edit:{draft.id}"))
+    [prompt] = fake.sent("sendMessage")
+    assert "Send the new reply text" in prompt["text"]
+    assert prompt["reply_markup"]["force_reply"] in (True, "true")
+    await dispatcher.feed_raw_update(bot, message("Oat milk is free, see you!"))
+    assert [s.text for s in sender.sent] == ["Oat milk is free, see you!"]
+    await draft.refresh_from_db()
+    assert draft.status is DraftStatus.EDITED
+    assert "Edited and sent" in fake.sent("sendMessage")[-1]["text"]
+
+
+async def test_viewer_button_press_is_refused_with_an_alert(
+    world: World, fake: FakeTelegram, bot: Bot, dispatcher: Dispatcher, sender: RecordingSender
+) -> None:
+    await link(world, world.viewer, platform=Platform.TELEGRAM, chat_id=str(GROUP), user_id="31")
+    draft = await make_draft(world, now=NOW)
+    await dispatcher.feed_raw_update(bot, pressed(f"approve:{draft.id}", user=31))
+    [answer] = fake.sent("answerCallbackQuery")
+    assert "can't do that" in answer["text"]
+    assert sender.sent == [] and fake.sent("editMessageText") == []
+
+
+async def test_startup_registers_the_commands(
+    world: World, fake: FakeTelegram, bot: Bot, dispatcher: Dispatcher
+) -> None:
+    await dispatcher.emit_startup(bot=bot)
+    [registered] = fake.sent("setMyCommands")
+    assert [c["command"] for c in registered["commands"]] == [c.command for c in BOT_COMMANDS]
+
+
+async def test_notifier_translates_errors(fake: FakeTelegram, bot: Bot) -> None:
+    notifier = TelegramNotifier(bot)
+    reply = Reply("Hi", ((Button("Approve", Action(ActionVerb.APPROVE, 3)),),))
+    message_id = await notifier.send("-1001", reply)
+    assert (
+        fake.sent("sendMessage")[0]["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        == "approve:3"
+    )
+    await notifier.edit("-1001", message_id, Reply("Done"))
+    fake.retry_after[-1001] = 7
+    with pytest.raises(ChatRateLimited) as limited:
+        await notifier.send("-1001", reply)
+    assert limited.value.retry_after_s == 7
+    fake.gone_chats.add(-1002)
+    with pytest.raises(ChatGone):
+        await notifier.send("-1002", reply)
