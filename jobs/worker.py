@@ -11,6 +11,7 @@ from arq.worker import Worker
 
 from core.bootstrap import Container
 from core.settings import Settings
+from jobs import accounts as account_jobs
 from jobs import ai as ai_jobs
 from jobs import events as event_jobs
 from jobs import insights
@@ -30,6 +31,7 @@ FUNCTIONS: list[Any] = [
 ]
 CRON_JOBS: list[Any] = [
     cron(heartbeat, second={0, 30}, run_at_startup=True, unique=True, timeout=10),
+    *account_jobs.CRON_JOBS,
     *ai_jobs.CRON_JOBS,
     *event_jobs.CRON_JOBS,
     *insights.CRON_JOBS,

@@ -24,6 +24,7 @@ from panel import (
     setup,
     team,
 )
+from panel import instagram as instagram_connect
 from panel import webhooks as meta_webhooks
 from panel.metrics import PanelMetrics
 from panel.navigation import menu_for
@@ -111,6 +112,7 @@ def create_app(
     app.register_blueprint(team.blueprint)
     app.register_blueprint(setup.blueprint)
     app.register_blueprint(accounts.blueprint)
+    app.register_blueprint(instagram_connect.blueprint)
     app.register_blueprint(logs.blueprint)
     app.register_blueprint(api_tokens.blueprint)
     app.register_blueprint(meta_webhooks.blueprint)

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import logging
-from typing import cast
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, cast
+from urllib.parse import urlencode
 
+from core.adapters.graph import graph_base_url
+from core.adapters.instagram_oauth import Grant, InstagramOAuth
 from core.bootstrap import Container
-from core.db.models import InstagramAccount, LoginKind, Workspace
+from core.db.models import AccountStatus, DomainEvent, InstagramAccount, LoginKind, Workspace
+from core.domain.graph_errors import ErrorKind, GraphError
+from core.errors import Forbidden, NotFound, ValidationFailed
 from core.ports.instagram import AccountRef, LoginFlavour
-from core.sandbox import token_secret
+from core.sandbox import signing_secret, token_secret
 from core.sandbox.state import demo_ig_id, sandbox_token
-from core.services import audit
+from core.services import audit, meta_app
 
 logger = logging.getLogger(__name__)
 
@@ -72,3 +84,521 @@ async def ensure_demo_accounts(container: Container) -> list[InstagramAccount]:
         if account is not None:
             made.append(account)
     return made
+
+
+# ---------------------------------------------------------------------- OAuth state
+
+STATE_MAX_AGE_S = 600
+INSTAGRAM_SCOPES = (
+    "instagram_business_basic",
+    "instagram_business_manage_messages",
+    "instagram_business_manage_comments",
+    "instagram_business_content_publish",
+    "instagram_business_manage_insights",
+)
+FACEBOOK_SCOPES = (
+    "instagram_basic",
+    "instagram_manage_comments",
+    "instagram_manage_messages",
+    "instagram_content_publish",
+    "instagram_manage_insights",
+    "pages_show_list",
+    "pages_read_engagement",
+    "pages_manage_metadata",
+    "business_management",
+)
+WEBHOOK_FIELDS = (
+    "comments",
+    "live_comments",
+    "messages",
+    "messaging_postbacks",
+    "messaging_referral",
+    "message_reactions",
+)
+PROFESSIONAL_TYPES = {"BUSINESS", "MEDIA_CREATOR", "CREATOR"}
+EXPIRING_ALERT = timedelta(days=7)
+
+BAD_STATE = "This connection link is invalid or has expired. Start connecting again."
+
+
+@dataclass(frozen=True)
+class OAuthState:
+    """What the signed ``state`` carries through Meta's dialog."""
+
+    workspace_id: int
+    user_id: int
+    login_kind: str
+    nonce: str
+    issued_at: int
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(secret_key: str, payload: str) -> str:
+    key = hashlib.sha256(b"reelay-oauth-state:" + secret_key.encode()).digest()
+    return _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
+
+
+def sign_state(
+    secret_key: str, *, workspace_id: int, user_id: int, login_kind: str, now: datetime
+) -> str:
+    """A tamper-proof, expiring ``state`` for the authorize URL."""
+    payload = _b64(
+        json.dumps(
+            {
+                "w": workspace_id,
+                "u": user_id,
+                "k": login_kind,
+                "n": secrets.token_urlsafe(12),
+                "t": int(now.timestamp()),
+            },
+            separators=(",", ":"),
+        ).encode()
+    )
+    return f"{payload}.{_mac(secret_key, payload)}"
+
+
+def read_state(
+    secret_key: str, state: str, *, now: datetime, max_age_s: int = STATE_MAX_AGE_S
+) -> OAuthState:
+    """Check the signature and age of ``state``; raise Forbidden when either is wrong."""
+    payload, _, mac = state.partition(".")
+    if not payload or not mac or not hmac.compare_digest(mac, _mac(secret_key, payload)):
+        raise Forbidden(BAD_STATE)
+    try:
+        data = json.loads(_unb64(payload))
+        found = OAuthState(
+            workspace_id=int(data["w"]),
+            user_id=int(data["u"]),
+            login_kind=str(data["k"]),
+            nonce=str(data["n"]),
+            issued_at=int(data["t"]),
+        )
+    except (ValueError, KeyError, TypeError):
+        raise Forbidden(BAD_STATE) from None
+    age = now.timestamp() - found.issued_at
+    if age > max_age_s or age < -60:
+        raise Forbidden(BAD_STATE)
+    return found
+
+
+# ---------------------------------------------------------------------- connecting
+
+
+@dataclass(frozen=True)
+class OAuthApp:
+    """Where and as which app to sign in, for one login kind."""
+
+    login_kind: LoginKind
+    client_id: str
+    client_secret: str = field(repr=False)
+    authorize_url: str
+    token_url: str
+    graph_base: str
+    scopes: tuple[str, ...]
+
+
+async def oauth_app(container: Container, login_kind: str = "instagram") -> OAuthApp:
+    """The app and endpoints for ``login_kind``; the sandbox's when no Meta app is set."""
+    settings = container.settings
+    app = await meta_app.load(settings, container.secrets)
+    if app.sandbox:
+        base = settings.sandbox_base_url
+        return OAuthApp(
+            login_kind=LoginKind.SANDBOX,
+            client_id="sandbox",
+            client_secret=signing_secret(settings, container.secret_key),
+            authorize_url=f"{base}/oauth/authorize",
+            token_url=f"{base}/oauth/access_token",
+            graph_base=base,
+            scopes=INSTAGRAM_SCOPES,
+        )
+    if login_kind == "facebook":
+        secret = app.facebook_app_secret or app.app_secret
+        if not secret:
+            raise ValidationFailed(
+                "Facebook Login needs the Facebook app secret",
+                {"facebook_app_secret": "Set FACEBOOK_APP_SECRET or enter it in Setup."},
+            )
+        return OAuthApp(
+            login_kind=LoginKind.FACEBOOK,
+            client_id=settings.facebook_app_id or app.app_id,
+            client_secret=secret,
+            authorize_url=str(settings.facebook_oauth_url),
+            token_url="",
+            graph_base=graph_base_url(settings, "facebook"),
+            scopes=FACEBOOK_SCOPES,
+        )
+    if login_kind != "instagram":
+        raise ValidationFailed("Unknown login kind", {"kind": "Use instagram or facebook."})
+    if not app.app_secret:
+        raise ValidationFailed(
+            "Instagram Login needs the app secret",
+            {"app_secret": "Set META_APP_SECRET or enter it in Setup."},
+        )
+    return OAuthApp(
+        login_kind=LoginKind.INSTAGRAM,
+        client_id=app.app_id,
+        client_secret=app.app_secret,
+        authorize_url=str(settings.instagram_oauth_url),
+        token_url=str(settings.instagram_token_url),
+        graph_base=graph_base_url(settings, "instagram"),
+        scopes=INSTAGRAM_SCOPES,
+    )
+
+
+async def authorization_url(
+    container: Container,
+    *,
+    workspace_id: int,
+    user_id: int,
+    redirect_uri: str,
+    login_kind: str = "instagram",
+) -> str:
+    """The Meta dialog URL that starts connecting an account (state signed, 10 minutes)."""
+    app = await oauth_app(container, login_kind)
+    state = sign_state(
+        container.secret_key,
+        workspace_id=workspace_id,
+        user_id=user_id,
+        login_kind=str(app.login_kind),
+        now=container.clock.now(),
+    )
+    query = {
+        "client_id": app.client_id,
+        "redirect_uri": redirect_uri,
+        "response_type": "code",
+        "scope": ",".join(app.scopes),
+        "state": state,
+    }
+    return f"{app.authorize_url}?{urlencode(query)}"
+
+
+@dataclass(frozen=True)
+class Connected:
+    """The account a token belongs to, as Meta described it."""
+
+    ig_id: str
+    username: str
+    account_type: str
+    grant: Grant
+    page_id: str | None = None
+
+
+def _refuse_personal(account_type: str, username: str) -> None:
+    if account_type.upper() not in PROFESSIONAL_TYPES:
+        raise ValidationFailed(
+            f"@{username} is a personal Instagram account",
+            {
+                "account": "Reelay works with Business or Creator accounts only. In the "
+                "Instagram app open Settings → Account type and tools → Switch to professional "
+                "account, then connect again."
+            },
+        )
+
+
+async def _instagram_login(
+    oauth: InstagramOAuth, app: OAuthApp, version: str, code: str, redirect_uri: str
+) -> Connected:
+    short = await oauth.exchange_code(
+        app.token_url,
+        client_id=app.client_id,
+        client_secret=app.client_secret,
+        redirect_uri=redirect_uri,
+        code=code,
+    )
+    grant = await oauth.long_lived(
+        app.graph_base, client_secret=app.client_secret, token=short.access_token
+    )
+    me = await oauth.me(app.graph_base, version, token=grant.access_token)
+    username = str(me.get("username") or "")
+    account_type = str(me.get("account_type") or "")
+    _refuse_personal(account_type, username)
+    ig_id = str(me.get("user_id") or me.get("id") or "")
+    return Connected(ig_id=ig_id, username=username, account_type=account_type, grant=grant)
+
+
+async def _facebook_login(
+    oauth: InstagramOAuth, app: OAuthApp, version: str, code: str, redirect_uri: str
+) -> Connected:
+    short = await oauth.facebook_exchange_code(
+        app.graph_base,
+        version,
+        client_id=app.client_id,
+        client_secret=app.client_secret,
+        redirect_uri=redirect_uri,
+        code=code,
+    )
+    user = await oauth.facebook_long_lived(
+        app.graph_base,
+        version,
+        client_id=app.client_id,
+        client_secret=app.client_secret,
+        token=short.access_token,
+    )
+    pages = await oauth.facebook_pages(app.graph_base, version, token=user.access_token)
+    linked = [p for p in pages if (p.get("instagram_business_account") or {}).get("id")]
+    if not linked:
+        raise ValidationFailed(
+            "No Instagram professional account found",
+            {
+                "account": "None of the Facebook Pages you shared has an Instagram Business or "
+                "Creator account linked. Link one to a Page (Page settings → Linked accounts) "
+                "and connect again."
+            },
+        )
+    page = linked[0]
+    ig_id = str(page["instagram_business_account"]["id"])
+    page_token = str(page.get("access_token") or "")
+    profile = await oauth.instagram_user(app.graph_base, version, ig_id, token=page_token)
+    return Connected(
+        ig_id=ig_id,
+        username=str(profile.get("username") or page.get("name") or ig_id),
+        account_type="BUSINESS",
+        grant=Grant(access_token=page_token, expires_in_s=None),
+        page_id=str(page.get("id") or "") or None,
+    )
+
+
+async def complete_connection(
+    container: Container,
+    *,
+    code: str,
+    state: str,
+    redirect_uri: str,
+    user_id: int,
+    actor: str,
+    oauth: InstagramOAuth | None = None,
+) -> InstagramAccount:
+    """The OAuth callback: check ``state``, trade the code for a long-lived token, store the
+    account (token encrypted) and subscribe it to webhooks.
+
+    Raises Forbidden for a bad, expired, reused or foreign ``state`` and ValidationFailed for
+    a personal account; Meta's refusals surface as GraphError.
+    """
+    now = container.clock.now()
+    found = read_state(container.secret_key, state, now=now)
+    if found.user_id != user_id:
+        raise Forbidden(BAD_STATE)
+    fresh = await container.redis.set(
+        f"oauth:state:{found.nonce}", "1", nx=True, ex=STATE_MAX_AGE_S + 60
+    )
+    if not fresh:
+        raise Forbidden(BAD_STATE)
+    workspace = await Workspace.get_or_none(id=found.workspace_id)
+    if workspace is None:
+        raise NotFound("That workspace no longer exists.")
+    kind = "facebook" if found.login_kind == LoginKind.FACEBOOK else "instagram"
+    app = await oauth_app(container, kind)
+    if str(app.login_kind) != found.login_kind:
+        raise Forbidden(BAD_STATE)
+    client = oauth or InstagramOAuth(container.http)
+    version = container.settings.graph_version
+    if app.login_kind is LoginKind.FACEBOOK:
+        connected = await _facebook_login(client, app, version, code, redirect_uri)
+    else:
+        connected = await _instagram_login(client, app, version, code, redirect_uri)
+    if not connected.ig_id:
+        raise ValidationFailed("Instagram did not say which account this is", {})
+    expires = (
+        now + timedelta(seconds=connected.grant.expires_in_s)
+        if connected.grant.expires_in_s
+        else None
+    )
+    account, created = await InstagramAccount.update_or_create(
+        defaults={
+            "username": connected.username,
+            "account_type": connected.account_type.upper(),
+            "login_kind": app.login_kind,
+            "page_id": connected.page_id,
+            "token_encrypted": container.secrets.encrypt(connected.grant.access_token),
+            "token_expires_at": expires,
+            "token_refreshed_at": now,
+            "status": AccountStatus.ACTIVE,
+            "status_reason": "",
+        },
+        workspace=workspace,
+        ig_id=connected.ig_id,
+    )
+    await audit.record(
+        "account.connected" if created else "account.reconnected",
+        actor=actor,
+        workspace_id=workspace.id,
+        target_type="instagram_account",
+        target_id=account.id,
+        account_id=account.id,
+        username=account.username,
+        login_kind=str(app.login_kind),
+    )
+    await subscribe_webhooks(container, account)
+    return account
+
+
+async def subscribe_webhooks(container: Container, account: InstagramAccount) -> bool:
+    """Subscribe the account to Reelay's webhook fields; the result is kept on the account."""
+    try:
+        ok = await container.graph.subscribe_app(account_ref(container, account), WEBHOOK_FIELDS)
+    except GraphError as exc:
+        logger.warning("webhook subscription failed for account %s: %s", account.id, exc)
+        await audit.record(
+            "account.webhooks_failed",
+            actor="reelay",
+            workspace_id=account.workspace_id,  # type: ignore[attr-defined]
+            target_type="instagram_account",
+            target_id=account.id,
+            account_id=account.id,
+            level="warning",
+            error=exc.title,
+        )
+        if exc.kind is ErrorKind.TOKEN_INVALID:
+            await mark_needs_reconnect(container, account, exc.title)
+        ok = False
+    account.webhook_subscribed = ok
+    await account.save(update_fields=["webhook_subscribed"])
+    return ok
+
+
+async def disconnect(
+    container: Container, *, workspace_id: int, account_id: int, actor: str
+) -> InstagramAccount:
+    """Forget the account's token and stop acting for it (posts and history stay)."""
+    account = await InstagramAccount.get_or_none(id=account_id, workspace_id=workspace_id)
+    if account is None:
+        raise NotFound("No such Instagram account in this workspace.")
+    account.status = AccountStatus.DISCONNECTED
+    account.status_reason = f"Disconnected by {actor}"
+    account.token_encrypted = ""
+    account.token_expires_at = None
+    account.webhook_subscribed = False
+    await account.save()
+    await audit.record(
+        "account.disconnected",
+        actor=actor,
+        workspace_id=workspace_id,
+        target_type="instagram_account",
+        target_id=account.id,
+        account_id=account.id,
+        username=account.username,
+    )
+    return account
+
+
+async def list_accounts(container: Container, workspace_id: int) -> list[InstagramAccount]:
+    """The workspace's accounts, oldest first (with its demo account in sandbox mode)."""
+    if container.settings.sandbox:
+        workspace = await Workspace.get_or_none(id=workspace_id)
+        if workspace is not None:
+            await ensure_demo_account(container, workspace)
+    return await InstagramAccount.filter(workspace_id=workspace_id).order_by("id")
+
+
+# ---------------------------------------------------------------------- token health
+
+
+async def _event(account: InstagramAccount, kind: str, **payload: Any) -> DomainEvent:
+    return await DomainEvent.create(
+        workspace_id=account.workspace_id,  # type: ignore[attr-defined]
+        kind=kind,
+        payload={"account_id": account.id, "username": account.username, **payload},
+    )
+
+
+async def mark_needs_reconnect(
+    container: Container, account: InstagramAccount, reason: str
+) -> bool:
+    """Flag the account for reconnection and record ``account.needs_reconnect`` (once).
+
+    Call it on a TOKEN_INVALID GraphError. Returns False when it was already flagged.
+    """
+    updated = await InstagramAccount.filter(id=account.id, status=AccountStatus.ACTIVE).update(
+        status=AccountStatus.NEEDS_RECONNECT, status_reason=reason[:255]
+    )
+    account.status = AccountStatus.NEEDS_RECONNECT
+    account.status_reason = reason[:255]
+    if not updated:
+        return False
+    await _event(account, "account.needs_reconnect", reason=reason)
+    await audit.record(
+        "account.needs_reconnect",
+        actor="reelay",
+        workspace_id=account.workspace_id,  # type: ignore[attr-defined]
+        target_type="instagram_account",
+        target_id=account.id,
+        account_id=account.id,
+        level="warning",
+        reason=reason,
+    )
+    logger.warning("account %s needs reconnecting: %s", account.id, reason)
+    return True
+
+
+@dataclass
+class RefreshReport:
+    refreshed: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    needs_reconnect: list[int] = field(default_factory=list)
+
+
+def refresh_due(account: InstagramAccount, now: datetime, within: timedelta) -> bool:
+    """True when an Instagram Login token may and should be refreshed now.
+
+    Meta refreshes only tokens at least 24 hours old and still valid; Reelay does it once
+    the expiry is within ``within`` (TOKEN_REFRESH_WITHIN_DAYS).
+    """
+    if account.login_kind != LoginKind.INSTAGRAM or account.status != AccountStatus.ACTIVE:
+        return False
+    if account.token_expires_at is None or account.token_expires_at <= now:
+        return False
+    issued = account.token_refreshed_at or account.created_at
+    return now - issued >= timedelta(hours=24) and account.token_expires_at - now <= within
+
+
+async def refresh_tokens(
+    container: Container, *, oauth: InstagramOAuth | None = None
+) -> RefreshReport:
+    """The token cron: refresh due Instagram Login tokens, flag dead ones, warn on expiry."""
+    now = container.clock.now()
+    within = timedelta(days=container.settings.token_refresh_within_days)
+    client = oauth or InstagramOAuth(container.http)
+    base = graph_base_url(container.settings, "instagram")
+    report = RefreshReport()
+    accounts = await InstagramAccount.filter(
+        login_kind=LoginKind.INSTAGRAM, status=AccountStatus.ACTIVE
+    )
+    for account in accounts:
+        expires = account.token_expires_at
+        if expires is not None and expires <= now:
+            await mark_needs_reconnect(container, account, "The Instagram token expired")
+            report.needs_reconnect.append(account.id)
+            continue
+        if not refresh_due(account, now, within):
+            continue
+        try:
+            token = container.secrets.decrypt(account.token_encrypted)
+            grant = await client.refresh(base, token=token)
+        except GraphError as exc:
+            report.failed.append(account.id)
+            if exc.kind is ErrorKind.TOKEN_INVALID or not exc.retryable:
+                await mark_needs_reconnect(container, account, exc.title)
+                report.needs_reconnect.append(account.id)
+            elif expires is not None and expires - now <= EXPIRING_ALERT:
+                await _event(
+                    account, "token.expiring", expires_at=expires.isoformat(), error=exc.title
+                )
+            logger.warning("token refresh failed for account %s: %s", account.id, exc)
+            continue
+        account.token_encrypted = container.secrets.encrypt(grant.access_token)
+        account.token_refreshed_at = now
+        account.token_expires_at = now + timedelta(seconds=grant.expires_in_s or 5184000)
+        await account.save(
+            update_fields=["token_encrypted", "token_refreshed_at", "token_expires_at"]
+        )
+        report.refreshed.append(account.id)
+        logger.info("refreshed the token of account %s", account.id)
+    return report

@@ -1,0 +1,31 @@
+"""Account jobs: the token refresh cron."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from arq import cron
+
+from core.bootstrap import Container
+from core.services import accounts
+
+logger = logging.getLogger(__name__)
+
+
+async def refresh_instagram_tokens(ctx: dict[str, Any]) -> None:
+    """Refresh Instagram Login tokens well before they expire; flag the dead ones."""
+    container: Container = ctx["container"]
+    report = await accounts.refresh_tokens(container)
+    if report.refreshed or report.failed:
+        logger.info(
+            "token refresh: %d refreshed, %d failed, %d need reconnecting",
+            len(report.refreshed),
+            len(report.failed),
+            len(report.needs_reconnect),
+        )
+
+
+CRON_JOBS = [
+    cron(refresh_instagram_tokens, hour={4, 16}, minute={17}, unique=True, timeout=600),
+]
