@@ -412,6 +412,10 @@ class Lead(Model):
     conversation: fields.ForeignKeyNullableRelation[Conversation] = fields.ForeignKeyField(
         "models.Conversation", related_name="leads", null=True, on_delete=fields.SET_NULL
     )
+    workspace_id: int
+    account_id: int
+    rule_id: int | None
+    conversation_id: int | None
     igsid = fields.CharField(max_length=64)
     username = fields.CharField(max_length=64, default="")
     email = fields.CharField(max_length=254, null=True)
