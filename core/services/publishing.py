@@ -801,7 +801,7 @@ class Publishing:
             )
             return
         wait = backoff_s(attempts, self.policy.retry_base_s, self.policy.retry_max_s, self.jitter())
-        wait = max(wait, retry_after_s or 0.0)
+        wait = max(wait, min(retry_after_s or 0.0, self.policy.retry_max_s))
         at = self.clock.now() + timedelta(seconds=wait)
         workspace = await Workspace.get(id=post.workspace_id)  # type: ignore[attr-defined]
         message = f"{reason}; trying again at {local_time(at, workspace.timezone)}"
