@@ -99,6 +99,7 @@ DEFAULT_RATE_LIMIT_WAIT_S = 3600.0
 
 
 AccountRefFactory = Callable[[InstagramAccount], AccountRef]
+TokenInvalidHandler = Callable[[InstagramAccount, str], Awaitable[object]]
 
 
 @dataclass(frozen=True)
@@ -109,15 +110,20 @@ class SyncDeps:
     account_ref: AccountRefFactory
     clock: Clock
     budget: CallBudget
+    # What to do when Meta says the token is dead: by default only flag the account.
+    on_token_invalid: TokenInvalidHandler | None = None
 
     @classmethod
     def from_container(cls, container: Container) -> SyncDeps:
         # Imported here so the accounts service can import this module (to back-fill).
-        from core.services.accounts import account_ref
+        from core.services.accounts import account_ref, mark_needs_reconnect
 
         return cls(
             client=container.graph,
             account_ref=lambda account: account_ref(container, account),
+            on_token_invalid=lambda account, reason: mark_needs_reconnect(
+                container, account, reason
+            ),
             clock=container.clock,
             budget=RedisCallBudget(
                 container.redis, container.clock, per_hour=CALLS_PER_HOUR, prefix=BUDGET_PREFIX
@@ -452,9 +458,9 @@ async def _record_state(outcome: SyncOutcome, now: datetime) -> None:
     await state.save(update_fields=["last_success_at", "last_error", "next_run_at"])
 
 
-async def _mark_needs_reconnect(account: InstagramAccount, error: GraphError) -> None:
+async def _flag_needs_reconnect(account: InstagramAccount, reason: str) -> None:
     await InstagramAccount.filter(id=account.id, status=AccountStatus.ACTIVE).update(
-        status=AccountStatus.NEEDS_RECONNECT, status_reason=error.title[:255]
+        status=AccountStatus.NEEDS_RECONNECT, status_reason=reason[:255]
     )
 
 
@@ -493,7 +499,7 @@ async def sync_account(
             _defer(outcome, run.now, exc.retry_after_s or DEFAULT_RATE_LIMIT_WAIT_S, exc.title)
         elif exc.kind is ErrorKind.TOKEN_INVALID:
             outcome.error = exc.title
-            await _mark_needs_reconnect(account, exc)
+            await (deps.on_token_invalid or _flag_needs_reconnect)(account, exc.title)
         else:
             outcome.error = exc.title
             outcome.next_run_at = (

@@ -11,7 +11,15 @@ import pytest
 from aioresponses import aioresponses
 
 from core.bootstrap import Container
-from core.db.models import AccountInsight, InstagramAccount, LoginKind, SyncState, Workspace
+from core.db.models import (
+    AccountInsight,
+    AccountStatus,
+    DomainEvent,
+    InstagramAccount,
+    LoginKind,
+    SyncState,
+    Workspace,
+)
 from core.services import insights_sync
 from jobs import insights
 from jobs.worker import CRON_JOBS, FUNCTIONS, create_worker
@@ -69,3 +77,24 @@ async def test_worker_dispatches_and_runs_the_syncs(
     stored = {row.date for row in await AccountInsight.filter(account=account)}
     assert {today - timedelta(days=n) for n in range(1, 31)} <= stored
     assert any(q.get("metric") == "follower_count" for _, q in meta.calls)
+
+
+async def test_dead_token_in_a_job_flags_the_account_and_tells_the_team(
+    container: Container, meta: FakeMeta
+) -> None:
+    workspace = await Workspace.create(name="Shop")
+    account = await InstagramAccount.create(
+        workspace=workspace,
+        ig_id=IG_ID,
+        username="shop",
+        login_kind=LoginKind.INSTAGRAM,
+        token_encrypted=container.secrets.encrypt("tok-dead"),
+    )
+    meta.token_dead = True
+    await insights.sync_account_insights({"container": container}, account.id, "counts")
+
+    await account.refresh_from_db()
+    assert account.status == AccountStatus.NEEDS_RECONNECT
+    assert await DomainEvent.filter(workspace=workspace, kind="account.needs_reconnect").exists()
+    state = await SyncState.get(account=account, kind="counts")
+    assert state.last_error and state.last_success_at is None
