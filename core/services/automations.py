@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -45,7 +46,7 @@ from core.domain.webhooks import FLOW_ANSWER_KINDS, EventKind, InboundEvent, par
 from core.errors import ReelayError
 from core.ports.clock import Clock
 from core.services.accounts import account_ref
-from core.services.inbox import HANDLE_EVENT, event_job_id
+from core.services.inbox import HANDLE_EVENT, claim_event, event_job_id
 from core.services.leads import Leads
 from core.services.outbox import ActionKind, Outbox, bump_stats
 from core.services.smart_replies import EngineHooks, smart_replies_for
@@ -53,6 +54,10 @@ from core.services.smart_replies import EngineHooks, smart_replies_for
 logger = logging.getLogger(__name__)
 
 FLOW_TTL = timedelta(hours=24)
+# How long a worker trusts what it read about accounts and rules (status and edits show
+# up within this time).
+ACCOUNT_CACHE_S = 5.0
+RULES_CHECK_S = 1.0
 FIRST_COMMENT_TTL_S = 90 * 24 * 3600
 STUCK_AFTER = timedelta(minutes=5)
 
@@ -77,11 +82,12 @@ class _CachedIndex:
     signature: tuple[Any, ...]
     index: RuleIndex
     rules: dict[int, AutomationRule]
+    checked_at: float = 0.0
 
 
 @dataclass
 class RuleCache:
-    """Each account's rule index, rebuilt when its rules change.
+    """Each account's rule index, rebuilt when its rules change (checked each second).
 
     A rule change is seen through (count, highest id, latest ``updated_at``): rules edited with
     ``save()`` (or a queryset update that sets ``updated_at``) are picked up on the next event.
@@ -90,6 +96,10 @@ class RuleCache:
     _cache: dict[int, _CachedIndex] = field(default_factory=dict)
 
     async def get(self, account_id: int) -> _CachedIndex:
+        cached = self._cache.get(account_id)
+        now = time.monotonic()
+        if cached is not None and now - cached.checked_at < RULES_CHECK_S:
+            return cached
         row = (
             await AutomationRule.filter(account_id=account_id)
             .annotate(n=Count("id"), top=Max("id"), last=Max("updated_at"))
@@ -97,8 +107,8 @@ class RuleCache:
         )
         first = row[0] if row else {}
         signature = (first.get("n"), first.get("top"), str(first.get("last")))
-        cached = self._cache.get(account_id)
         if cached is not None and cached.signature == signature:
+            cached.checked_at = now
             return cached
         rules = await AutomationRule.filter(account_id=account_id, active=True)
         index = RuleIndex(
@@ -116,7 +126,7 @@ class RuleCache:
             )
             for r in rules
         )
-        cached = _CachedIndex(signature, index, {r.id: r for r in rules})
+        cached = _CachedIndex(signature, index, {r.id: r for r in rules}, now)
         self._cache[account_id] = cached
         return cached
 
@@ -140,21 +150,18 @@ class Automations:
         self.rng = rng or random.Random()
         self.rules = RuleCache()
         self.continuation = continuation
+        self._accounts: dict[str, tuple[float, InstagramAccount | None]] = {}
         self.ai_replies = ai_replies
 
     # ---------------------------------------------------------------- entry point
 
     async def handle_event(self, event_id: int) -> Outcome:
         """Act on one recorded event, at most once (a claim makes other workers back off)."""
-        now = self.clock.now()
-        claimed = await WebhookEvent.filter(id=event_id, status=EventStatus.PENDING).update(
-            status=EventStatus.PROCESSING, processed_at=now
-        )
-        if not claimed:
+        payload = await claim_event(event_id, self.clock.now())
+        if payload is None:
             return Outcome(EventStatus.IGNORED, "already handled or being handled")
-        row = await WebhookEvent.get(id=event_id)
         try:
-            outcome = await self._handle(row)
+            outcome = await self._handle(event_id, payload)
         except ReelayError as exc:
             logger.warning("event %s failed: %s", event_id, exc)
             outcome = Outcome(EventStatus.FAILED, str(exc))
@@ -170,8 +177,8 @@ class Automations:
             logger.debug("event %s ignored: %s", event_id, outcome.reason)
         return outcome
 
-    async def _handle(self, row: WebhookEvent) -> Outcome:
-        events = parse_payload(row.payload)
+    async def _handle(self, event_id: int, payload: dict[str, Any]) -> Outcome:
+        events = parse_payload(payload)
         if len(events) != 1:
             return Outcome(EventStatus.FAILED, "stored payload is not one event")
         event = events[0]
@@ -192,12 +199,12 @@ class Automations:
             return Outcome(EventStatus.IGNORED, "deleted message")
         conversation = await self._conversation(account, event)
         if event.kind in FLOW_ANSWER_KINDS and conversation.flow_state:
-            outcome = await self._flow_answer(account, conversation, event, row.id)
+            outcome = await self._flow_answer(account, conversation, event, event_id)
             if outcome is not None:
                 return outcome
-        rule = await self._match(account, event, row.id)
+        rule = await self._match(account, event, event_id)
         if rule is not None:
-            await self._run_rule(rule, account, conversation, event, row.id)
+            await self._run_rule(rule, account, conversation, event, event_id)
             return Outcome(EventStatus.DONE, "", rule.id)
         if self.continuation is not None and await self.continuation(account, conversation, event):
             return Outcome(EventStatus.DONE, "continued conversation")
@@ -208,6 +215,15 @@ class Automations:
     async def _account(self, entry_id: str) -> InstagramAccount | None:
         if not entry_id:
             return None
+        now = time.monotonic()
+        cached = self._accounts.get(entry_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        found = await self._load_account(entry_id)
+        self._accounts[entry_id] = (now + ACCOUNT_CACHE_S, found)
+        return found
+
+    async def _load_account(self, entry_id: str) -> InstagramAccount | None:
         found = await InstagramAccount.filter(ig_id=entry_id, status=AccountStatus.ACTIVE).first()
         if found is None:
             found = await InstagramAccount.filter(
@@ -287,7 +303,8 @@ class Automations:
         event_id: int,
     ) -> None:
         now = self.clock.now()
-        await bump_stats(rule.id, total_triggers=1, last_triggered_at=now)
+        # Counted with the first action's own counters (one update), or alone.
+        trigger_stats: dict[str, Any] | None = {"total_triggers": 1, "last_triggered_at": now}
         actions = RuleActions.from_config(rule.config)
         person = Person(
             username=event.sender_username or conversation.username,
@@ -327,6 +344,8 @@ class Automations:
         else:
             message = dm_message(actions, person, self.rng)
         if message is None:
+            if trigger_stats:
+                await bump_stats(rule.id, **trigger_stats)
             return
         await self._send_dm(
             account,
@@ -337,6 +356,7 @@ class Automations:
             key=f"{rule.id}:{event.dedupe_key}:dm",
             rule_id=rule.id,
             delay_s=actions.delay_s,
+            extra_stats=trigger_stats,
         )
 
     async def _send_dm(
@@ -350,6 +370,7 @@ class Automations:
         key: str,
         rule_id: int | None,
         delay_s: float = 0,
+        extra_stats: dict[str, Any] | None = None,
     ) -> None:
         """A private reply when answering a comment, otherwise a DM to the person."""
         if event.kind is EventKind.COMMENT:
@@ -364,6 +385,8 @@ class Automations:
                 event_id=event_id,
                 anchor_at=event.timestamp or self.clock.now(),
                 delay_s=delay_s,
+                conversation=conversation,
+                extra_stats=extra_stats,
             )
             return
         await self.outbox.submit(
@@ -376,6 +399,8 @@ class Automations:
             conversation_id=conversation.id,
             event_id=event_id,
             delay_s=delay_s,
+            conversation=conversation,
+            extra_stats=extra_stats,
         )
 
     # ---------------------------------------------------------------- lead flows

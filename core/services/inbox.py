@@ -127,3 +127,33 @@ async def _insert(events: Sequence[InboundEvent], now: datetime) -> list[tuple[i
     )
     rows = await conn.execute_query_dict(sql, values)
     return [(int(row["id"]), str(row["dedupe_key"])) for row in rows]
+
+
+async def claim_event(event_id: int, now: datetime) -> dict[str, Any] | None:
+    """Move a pending event to ``processing`` and return its payload (one round trip);
+    None when another worker has it or it was handled already."""
+    conn = connections.get("default")
+    table = WebhookEvent._meta.db_table
+    if conn.capabilities.dialect == "postgres":
+        sql = (
+            f"UPDATE {table} SET status = $1, processed_at = $2 "  # noqa: S608
+            "WHERE id = $3 AND status = $4 RETURNING payload"
+        )
+        values: list[Any] = [EventStatus.PROCESSING.value, now, event_id, EventStatus.PENDING.value]
+    else:
+        sql = (
+            f"UPDATE {table} SET status = ?, processed_at = ? "  # noqa: S608
+            "WHERE id = ? AND status = ? RETURNING payload"
+        )
+        values = [
+            EventStatus.PROCESSING.value,
+            now.isoformat(sep=" "),
+            event_id,
+            EventStatus.PENDING.value,
+        ]
+    rows = await conn.execute_query_dict(sql, values)
+    if not rows:
+        return None
+    payload = rows[0]["payload"]
+    loaded = json.loads(payload) if isinstance(payload, str | bytes) else payload
+    return loaded if isinstance(loaded, dict) else {}

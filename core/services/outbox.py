@@ -172,11 +172,15 @@ class Outbox:
         anchor_at: datetime | None = None,
         delay_s: float = 0,
         send_now: bool = True,
+        conversation: Conversation | None = None,
+        extra_stats: Mapping[str, Any] | None = None,
     ) -> Submitted:
         """Record one action under idempotency ``key``; send it now (inline) unless delayed.
 
         ``target``: the comment id (public and private replies) or the person's IGSID (DM).
         ``anchor_at``: when the comment was made (private reply window).
+        ``conversation``: the person's conversation as just read (saves a query).
+        ``extra_stats``: more counters of the rule to add in the same update (trigger counts).
         """
         now = self.clock.now()
         payload: dict[str, Any] = {
@@ -187,6 +191,7 @@ class Outbox:
             "anchor_at": anchor_at.isoformat() if anchor_at else None,
         }
         not_before = now + timedelta(seconds=delay_s) if delay_s > 0 else None
+        inline = not_before is None and send_now
         if kind is ActionKind.PRIVATE_REPLY:
             key = private_reply_key(account.id, target)
         try:
@@ -197,6 +202,8 @@ class Outbox:
                 target=target[:128],
                 payload=payload,
                 not_before=not_before,
+                # Sent inline by its creator: claimed from the start.
+                attempts=1 if inline else 0,
             )
         except IntegrityError:
             logger.info(
@@ -206,13 +213,26 @@ class Outbox:
                 key,
                 account.id,
             )
+            if rule_id and extra_stats:
+                await bump_stats(rule_id, **extra_stats)
             return Submitted(action=None)
-        if not_before is not None or not send_now:
+        if not inline:
+            if rule_id and extra_stats:
+                await bump_stats(rule_id, **extra_stats)
             await self.queue.enqueue(
                 SEND_OUTBOUND, action.id, job_id=f"send:{action.id}", defer_until=not_before
             )
             return Submitted(action=action, status=OutboundStatus.PENDING)
-        status = await self.send(action.id, account=account, action=action)
+        status = await self.send(
+            action.id,
+            account=account,
+            action=action,
+            conversation=conversation,
+            claimed=True,
+            extra_stats=extra_stats,
+        )
+        if status is not OutboundStatus.SENT and rule_id and extra_stats:
+            await bump_stats(rule_id, **extra_stats)
         return Submitted(action=action, status=status)
 
     # ---------------------------------------------------------------- sending
@@ -223,8 +243,14 @@ class Outbox:
         *,
         account: InstagramAccount | None = None,
         action: OutboundAction | None = None,
+        conversation: Conversation | None = None,
+        claimed: bool = False,
+        extra_stats: Mapping[str, Any] | None = None,
     ) -> OutboundStatus | None:
-        """Send one pending action (or put it back in the queue for later). Returns its status."""
+        """Send one pending action (or put it back in the queue for later). Returns its status.
+
+        ``claimed``: the caller created the action for an inline send and owns its attempt.
+        """
         if action is None:
             action = await OutboundAction.get_or_none(id=action_id)
         if action is None or action.status is not OutboundStatus.PENDING:
@@ -237,7 +263,7 @@ class Outbox:
             account = await InstagramAccount.get(id=action.account_id)  # type: ignore[attr-defined]
         if account.status is not AccountStatus.ACTIVE:
             return await self._skip(action, f"account {account.username} is {account.status.value}")
-        reason = await self._window_closed(action, now)
+        reason = await self._window_closed(action, now, conversation)
         if reason:
             return await self._skip(action, reason)
         kind = ActionKind(action.kind)
@@ -256,25 +282,28 @@ class Outbox:
             )
             await self._later(action, slot, "p")
             return OutboundStatus.PENDING
-        attempt = action.attempts + 1
-        claimed = await OutboundAction.filter(
-            id=action.id, status=OutboundStatus.PENDING, attempts=action.attempts
-        ).update(attempts=attempt)
         if not claimed:
-            return None  # another worker has it
-        action.attempts = attempt
+            attempt = action.attempts + 1
+            won = await OutboundAction.filter(
+                id=action.id, status=OutboundStatus.PENDING, attempts=action.attempts
+            ).update(attempts=attempt)
+            if not won:
+                return None  # another worker has it
+            action.attempts = attempt
         try:
             response = await self._call(account, kind, action)
         except GraphError as exc:
             return await self._failed_call(account, action, exc)
-        return await self._sent(action, kind, response)
+        return await self._sent(action, kind, response, extra_stats)
 
     def _limit(self, account: InstagramAccount, kind: ActionKind) -> int:
         if kind is ActionKind.DM:
             return account.dm_pace_per_hour or self.settings.dm_pace_per_hour
         return self.settings.private_reply_per_hour
 
-    async def _window_closed(self, action: OutboundAction, now: datetime) -> str:
+    async def _window_closed(
+        self, action: OutboundAction, now: datetime, known: Conversation | None
+    ) -> str:
         payload = action.payload
         if action.kind == ActionKind.PRIVATE_REPLY:
             anchor = payload.get("anchor_at")
@@ -283,8 +312,11 @@ class Outbox:
             return ""
         if action.kind == ActionKind.DM:
             conversation = None
-            if payload.get("conversation_id"):
-                conversation = await Conversation.get_or_none(id=payload["conversation_id"])
+            wanted = payload.get("conversation_id")
+            if known is not None and known.id == wanted:
+                conversation = known
+            elif wanted:
+                conversation = await Conversation.get_or_none(id=wanted)
             last = conversation.last_inbound_at if conversation else None
             if last is None:
                 return "DM not allowed: the person never wrote to the account"
@@ -314,7 +346,11 @@ class Outbox:
         return {"recipient_id": sent.recipient_id, "message_id": sent.message_id}
 
     async def _sent(
-        self, action: OutboundAction, kind: ActionKind, response: dict[str, Any]
+        self,
+        action: OutboundAction,
+        kind: ActionKind,
+        response: dict[str, Any],
+        extra_stats: Mapping[str, Any] | None = None,
     ) -> OutboundStatus:
         now = self.clock.now()
         await OutboundAction.filter(id=action.id).update(
@@ -329,7 +365,9 @@ class Outbox:
                 text=message_text(payload.get("message") or {}),
             )
         if payload.get("rule_id"):
-            await bump_stats(int(payload["rule_id"]), **{_stat_field(kind): 1})
+            await bump_stats(
+                int(payload["rule_id"]), **{_stat_field(kind): 1, **(extra_stats or {})}
+            )
         logger.info(
             "outbox: sent %s %s to %s (account %s)",
             kind.value,
