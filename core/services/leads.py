@@ -142,7 +142,7 @@ class Leads:
         ).encode()
         secret = str(actions.lead_settings.get("webhook_secret") or "") or lead_webhook_secret(
             self._secret_key,
-            lead.workspace_id,  # type: ignore[attr-defined]
+            lead.workspace_id,
         )
         headers = {
             SIGNATURE_HEADER: sign(secret, body),
