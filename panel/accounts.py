@@ -5,10 +5,11 @@ from __future__ import annotations
 from quart import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from core.bootstrap import Container
 from core.db.models import Role
 from core.errors import ValidationFailed
-from core.services import account_settings
-from panel.security import current_membership, requires
+from core.services import account_settings, accounts
+from panel.security import current_email, current_membership, requires
 
 blueprint = Blueprint("accounts", __name__, url_prefix="/accounts")
 
@@ -52,3 +53,37 @@ async def set_pace(account_id: int) -> tuple[str, int] | WerkzeugResponse:
         return await _page({account_id: exc.fields}, 422)
     await flash(f"Send pacing of @{account.username} saved.", "success")
     return redirect(url_for("accounts.index"))
+
+
+def _container() -> Container:
+    container: Container = current_app.extensions["reelay.container"]
+    return container
+
+
+@blueprint.post("/<int:account_id>/disconnect")
+@requires(Role.ADMIN)
+async def disconnect(account_id: int) -> WerkzeugResponse:
+    """Forget the account's token and stop acting for it (posts and history stay)."""
+    account = await accounts.disconnect(
+        _container(),
+        workspace_id=current_membership().workspace_id,
+        account_id=account_id,
+        actor=current_email(),
+    )
+    await flash(f"@{account.username} is disconnected.", "success")
+    return redirect(url_for("accounts.index"))
+
+
+@blueprint.post("/<int:account_id>/webhooks")
+@requires(Role.ADMIN)
+async def subscribe(account_id: int) -> WerkzeugResponse:
+    """Subscribe the account to Reelay's webhook fields again."""
+    account = await account_settings.get_account(current_membership().workspace_id, account_id)
+    if await accounts.subscribe_webhooks(_container(), account):
+        await flash(f"@{account.username} is subscribed to webhooks.", "success")
+    else:
+        await flash(
+            f"Meta refused the webhook subscription of @{account.username}; see the audit log.",
+            "error",
+        )
+    return redirect(url_for("accounts.index") + f"#account-{account.id}")

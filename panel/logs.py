@@ -20,6 +20,7 @@ TARGET_PAGES: dict[str, tuple[str, str]] = {
     "lead": ("leads.detail", "lead_id"),
     "draft": ("drafts.detail", "draft_id"),
     "account": ("accounts.index", ""),
+    "instagram_account": ("accounts.index", ""),
     "user": ("team.index", ""),
     "invite": ("team.index", ""),
     "chat": ("setup.index", ""),
@@ -63,7 +64,8 @@ def target_link(entry: AuditLog) -> str:
     if not endpoint or endpoint not in current_app.view_functions:
         return ""
     if not argument:
-        anchor = f"#account-{entry.target_id}" if entry.target_type == "account" else ""
+        on_account = entry.target_type in {"account", "instagram_account"}
+        anchor = f"#account-{entry.target_id}" if on_account else ""
         return url_for(endpoint) + anchor
     if not entry.target_id.isdigit():
         return ""

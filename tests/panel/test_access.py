@@ -35,6 +35,8 @@ DECLARED = {
     "setup.test_ai": Role.ADMIN,
     "accounts.index": Role.VIEWER,
     "accounts.set_pace": Role.ADMIN,
+    "accounts.disconnect": Role.ADMIN,
+    "accounts.subscribe": Role.ADMIN,
     "logs.audit": Role.VIEWER,
     "logs.events": Role.VIEWER,
     "api_tokens.index": Role.ADMIN,

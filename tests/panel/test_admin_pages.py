@@ -224,3 +224,23 @@ async def test_audit_log_filters_and_links_to_the_target(client: Any, sqlite_db:
     )
     assert "team.invite_created" in page and 'href="/team"' in page
     assert (await client.get("/logs/events?account=5&level=error")).status_code == 200
+
+
+async def test_disconnecting_an_account_forgets_its_token(client: Any, sqlite_db: str) -> None:
+    members = await _signed_in(client, Role.ADMIN)
+    account = await InstagramAccount.create(
+        workspace_id=members[Role.OWNER].workspace_id,
+        ig_id="9",
+        username="gone",
+        login_kind=LoginKind.INSTAGRAM,
+        token_encrypted="secret-token",
+        webhook_subscribed=True,
+    )
+    response = await client.post(f"/accounts/{account.id}/disconnect", form={"csrf_token": CSRF})
+    assert response.status_code == 302
+    stored = await InstagramAccount.get(id=account.id)
+    assert stored.status is AccountStatus.DISCONNECTED and stored.token_encrypted == ""
+    page = await (await client.get("/accounts")).get_data(as_text=True)
+    assert "Disconnected" in page and "@gone is disconnected." in page
+    audit_page = await (await client.get("/logs/audit?kind=account")).get_data(as_text=True)
+    assert f'href="/accounts#account-{account.id}"' in audit_page
