@@ -21,6 +21,7 @@ from panel import (
     health,
     home,
     logs,
+    rules,
     setup,
     team,
 )
@@ -116,6 +117,7 @@ def create_app(
     app.register_blueprint(logs.blueprint)
     app.register_blueprint(api_tokens.blueprint)
     app.register_blueprint(meta_webhooks.blueprint)
+    app.register_blueprint(rules.blueprint)
     api.install(app)
     return app
 

@@ -1,0 +1,455 @@
+"""The rule editor's service: list rules with their stats, save a rule whole, and try a rule
+in the sandbox Instagram, reading back what the engine did and why.
+
+Saving checks every field first (:func:`core.domain.rule_form.check_rule_form`), then writes
+the rule, its stats row and the audit entry in one transaction: a refused form changes
+nothing. Trying a rule sends a sample comment or DM through the sandbox, which signs it and
+POSTs it to Reelay's own webhook endpoint, so it takes the same path as a real event; the
+explanation is read back from the ``WebhookEvent``, ``OutboundAction`` and ``ReplyDraft`` rows
+it left.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from core.bootstrap import Container
+from core.db.models import (
+    AutomationRule,
+    EventStatus,
+    InstagramAccount,
+    OutboundAction,
+    ReplyDraft,
+    RuleStats,
+    WebhookEvent,
+)
+from core.domain.graph_errors import GraphError
+from core.domain.messages import message_text
+from core.domain.rule_form import Form, RuleDraft, check_rule_form
+from core.domain.rules import RuleActions, RuleIndex, normalize, spec_of
+from core.domain.webhooks import InboundEvent, parse_payload
+from core.errors import NotFound, ValidationFailed
+from core.services import audit
+from core.services.accounts import account_ref
+
+logger = logging.getLogger(__name__)
+
+RECENT_POSTS = 24
+SAMPLE_KINDS = ("comment", "dm")
+
+
+@dataclass(frozen=True)
+class RuleRow:
+    rule: AutomationRule
+    account: InstagramAccount
+    stats: RuleStats | None
+
+
+async def list_rules(workspace_id: int, account_id: int | None = None) -> list[RuleRow]:
+    """The workspace's rules, highest priority first, each with its account and counters."""
+    query = AutomationRule.filter(workspace_id=workspace_id)
+    if account_id is not None:
+        query = query.filter(account_id=account_id)
+    rules = await query.order_by("-priority", "id").prefetch_related("account")
+    stats = {s.rule_id: s for s in await RuleStats.filter(rule_id__in=[r.id for r in rules])}
+    return [RuleRow(rule, rule.account, stats.get(rule.id)) for rule in rules]
+
+
+async def get_rule(workspace_id: int, rule_id: int) -> AutomationRule:
+    rule = await AutomationRule.get_or_none(id=rule_id, workspace_id=workspace_id)
+    if rule is None:
+        raise NotFound(f"rule {rule_id} does not exist")
+    return rule
+
+
+async def workspace_account(workspace_id: int, account_id: int | None) -> InstagramAccount:
+    account = None
+    if account_id is not None:
+        account = await InstagramAccount.get_or_none(id=account_id, workspace_id=workspace_id)
+    if account is None:
+        raise ValidationFailed(
+            "Choose one of this workspace's Instagram accounts.",
+            {"account_id": "Choose one of this workspace's Instagram accounts."},
+        )
+    return account
+
+
+async def save_rule(
+    workspace_id: int, form: Form, *, actor: str, rule_id: int | None = None
+) -> AutomationRule:
+    """Create (``rule_id`` None) or replace a rule from the editor's form, all or nothing."""
+    existing = await get_rule(workspace_id, rule_id) if rule_id is not None else None
+    try:
+        draft = check_rule_form(form)
+    except ValidationFailed as exc:
+        # The account is checked too, so one answer names every problem.
+        if "account_id" not in exc.fields:
+            account_raw = str((form.get("account_id") or [""])[0])
+            try:
+                await workspace_account(
+                    workspace_id, int(account_raw) if account_raw.isdigit() else None
+                )
+            except ValidationFailed as missing:
+                exc.fields.update(missing.fields)
+        raise
+    account = await workspace_account(workspace_id, draft.account_id)
+    async with in_transaction():
+        if existing is None:
+            rule = await AutomationRule.create(
+                workspace_id=workspace_id, account_id=account.id, **draft.columns()
+            )
+            await RuleStats.get_or_create(rule_id=rule.id)
+        else:
+            rule = existing
+            rule.update_from_dict({"account_id": account.id, **draft.columns()})
+            await rule.save()
+        await audit.record(
+            "rule.created" if existing is None else "rule.updated",
+            actor=actor,
+            workspace_id=workspace_id,
+            account_id=account.id,
+            target_type="rule",
+            target_id=rule.id,
+            name=draft.name,
+            trigger=draft.trigger,
+            active=draft.active,
+        )
+    logger.info("rule %s saved (account %s, %s)", rule.id, account.id, draft.trigger)
+    return rule
+
+
+async def set_active(workspace_id: int, rule_id: int, active: bool, *, actor: str) -> None:
+    """Switch a rule on or off (the engine sees it within a second)."""
+    rule = await get_rule(workspace_id, rule_id)
+    rule.active = active
+    await rule.save(update_fields=["active", "updated_at"])
+    await audit.record(
+        "rule.enabled" if active else "rule.disabled",
+        actor=actor,
+        workspace_id=workspace_id,
+        account_id=rule.account_id,
+        target_type="rule",
+        target_id=rule.id,
+    )
+
+
+async def delete_rule(workspace_id: int, rule_id: int, *, actor: str) -> None:
+    rule = await get_rule(workspace_id, rule_id)
+    async with in_transaction():
+        await rule.delete()
+        await audit.record(
+            "rule.deleted",
+            actor=actor,
+            workspace_id=workspace_id,
+            account_id=rule.account_id,
+            target_type="rule",
+            target_id=rule_id,
+            name=rule.name,
+        )
+
+
+@dataclass(frozen=True)
+class RecentPost:
+    id: str
+    caption: str
+    thumbnail_url: str
+    permalink: str
+    media_type: str
+
+
+async def recent_posts(container: Container, account: InstagramAccount) -> list[RecentPost]:
+    """The account's latest posts from Instagram (for picking a rule's scope)."""
+    try:
+        found = await container.graph.media_list(account_ref(container, account), RECENT_POSTS)
+    except GraphError as exc:
+        raise ValidationFailed(
+            f"Instagram did not list the posts of @{account.username}: {exc.title}",
+            {"media_ids": f"Could not load the posts: {exc.title}"},
+        ) from exc
+    posts = []
+    for item in found:
+        media_id = str(item.get("id") or "")
+        if not media_id:
+            continue
+        posts.append(
+            RecentPost(
+                id=media_id,
+                caption=str(item.get("caption") or "")[:120],
+                thumbnail_url=str(item.get("thumbnail_url") or item.get("media_url") or ""),
+                permalink=str(item.get("permalink") or ""),
+                media_type=str(item.get("media_type") or ""),
+            )
+        )
+    return posts
+
+
+# ---------------------------------------------------------------- trying a rule
+
+
+@dataclass(frozen=True)
+class SampleSent:
+    """A sample the sandbox delivered: ``dedupe_key`` finds its ``WebhookEvent``."""
+
+    kind: str
+    dedupe_key: str
+    person_id: str
+    webhook_status: int | None
+    error: str = ""
+
+
+def new_test_person() -> str:
+    """A made-up follower id (each one has its own cooldowns and conversation)."""
+    return "77" + "".join(secrets.choice("0123456789") for _ in range(12))
+
+
+async def send_sample(
+    container: Container,
+    rule: AutomationRule,
+    *,
+    kind: str,
+    text: str,
+    person_id: str,
+    username: str = "test_follower",
+) -> SampleSent:
+    """A sample comment (on the rule's first scoped post when there is one) or DM, sent by
+    the sandbox through the signed webhook path."""
+    sandbox: Any = container.extras.get("sandbox")
+    if sandbox is None:
+        raise ValidationFailed(
+            "The sandbox Instagram is not running here: tests run only without a Meta app "
+            "(reelay run or reelay panel with META_APP_ID empty).",
+            {"sample": "The sandbox Instagram is not running."},
+        )
+    if kind not in SAMPLE_KINDS:
+        raise ValidationFailed("Choose a comment or a DM.", {"kind": "Choose a comment or a DM."})
+    if not text.strip() or len(text) > 1000:
+        raise ValidationFailed(
+            "Write the sample (up to 1000 characters).",
+            {"sample": "Write what the person says (up to 1000 characters)."},
+        )
+    if not person_id.isdigit() or len(person_id) > 20:
+        person_id = new_test_person()
+    account = await InstagramAccount.get(id=rule.account_id)
+    sandbox.state.ensure_account(account.ig_id, account.username)
+    if kind == "comment":
+        scoped = [m for m in rule.media_ids if str(m) in sandbox.state.media]
+        comment, delivery = await sandbox.comment(
+            account.ig_id,
+            text,
+            media_id=str(scoped[0]) if scoped else None,
+            from_id=person_id,
+            username=username,
+        )
+        key = f"{account.ig_id}:comment:{comment.id}"
+    else:
+        mid, delivery = await sandbox.dm(account.ig_id, text, from_id=person_id)
+        key = f"{account.ig_id}:message:{mid}"
+    return SampleSent(
+        kind=kind,
+        dedupe_key=key,
+        person_id=person_id,
+        webhook_status=delivery.status,
+        error=delivery.error or "",
+    )
+
+
+@dataclass(frozen=True)
+class ActionLine:
+    kind: str
+    status: str  # sent, pending, skipped, failed, held, not run
+    text: str
+    reason: str = ""
+
+
+@dataclass
+class Explanation:
+    """What the engine did with one event, and why."""
+
+    finished: bool
+    event_status: str = ""
+    reason: str = ""
+    matched_rule: AutomationRule | None = None
+    actions: list[ActionLine] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+_KIND_WORDS = {
+    "public_reply": "Public reply",
+    "private_reply": "Private reply (DM)",
+    "dm": "DM",
+}
+
+
+async def explain(workspace_id: int, rule: AutomationRule, dedupe_key: str) -> Explanation:
+    """Read back what happened to the sample with ``dedupe_key``."""
+    event = await WebhookEvent.get_or_none(dedupe_key=dedupe_key)
+    if event is None:
+        return Explanation(finished=False, reason="Waiting for the webhook…")
+    if event.status in (EventStatus.PENDING, EventStatus.PROCESSING):
+        return Explanation(finished=False, event_status=event.status.value, reason="Processing…")
+    account = await InstagramAccount.get(id=rule.account_id)
+    since = event.received_at - timedelta(seconds=5)
+    outbound = [
+        a
+        for a in await OutboundAction.filter(account_id=account.id, created_at__gte=since)
+        .order_by("id")
+        .limit(200)
+        if (a.payload or {}).get("event_id") == event.id
+    ]
+    parsed = parse_payload(event.payload)
+    inbound = parsed[0] if len(parsed) == 1 else None
+    drafts = [
+        d
+        for d in await ReplyDraft.filter(
+            workspace_id=workspace_id, account_id=account.id, created_at__gte=since
+        ).order_by("id")
+        if inbound is not None
+        and (
+            (inbound.comment_id and d.target.get("comment_id") == inbound.comment_id)
+            or (not inbound.comment_id and d.target.get("igsid") == inbound.sender_id)
+        )
+    ]
+    rule_ids = [int(a.payload["rule_id"]) for a in outbound if a.payload.get("rule_id")]
+    rule_ids += [d.rule_id for d in drafts if d.rule_id]
+    matched = None
+    if rule_ids:
+        matched = await AutomationRule.get_or_none(id=rule_ids[0])
+    result = Explanation(
+        finished=True,
+        event_status=event.status.value,
+        reason=event.error or ("Handled" if event.status is EventStatus.DONE else ""),
+        matched_rule=matched,
+    )
+    for action in outbound:
+        reason = action.error
+        if action.status.value == "pending" and action.not_before is not None:
+            reason = reason or f"waits until {action.not_before:%H:%M:%S} UTC (the rule's delay)"
+        result.actions.append(
+            ActionLine(
+                kind=_KIND_WORDS.get(action.kind, action.kind),
+                status=action.status.value,
+                text=message_text((action.payload or {}).get("message") or {}),
+                reason=reason,
+            )
+        )
+    for draft in drafts:
+        result.actions.append(
+            ActionLine(
+                kind="AI reply",
+                status="held" if draft.status.value == "pending" else draft.status.value,
+                text=draft.proposed_text,
+                reason="waits for a teammate's approval" if draft.status.value == "pending" else "",
+            )
+        )
+    if inbound is not None:
+        result.notes.extend(_why(rule, event, inbound, matched))
+    return result
+
+
+def _why(
+    rule: AutomationRule, event: WebhookEvent, inbound: InboundEvent, matched: AutomationRule | None
+) -> list[str]:
+    """Plain reasons: does this rule's keyword match, is the post in scope, who won."""
+    notes: list[str] = []
+    trigger = inbound.trigger or ""
+    if trigger != rule.trigger.value:
+        notes.append(
+            f"This rule answers {rule.trigger.value.replace('_', ' ')}s; the sample was a "
+            f"{trigger.replace('_', ' ') or inbound.kind.value}."
+        )
+    spec = spec_of(
+        id=rule.id,
+        trigger=rule.trigger.value,
+        keywords=rule.keywords,
+        match_mode=rule.match_mode.value,
+        priority=rule.priority,
+        media_ids=rule.media_ids,
+        cooldown_s=rule.cooldown_s,
+        config=rule.config,
+    )
+    alone = RuleIndex([spec])
+    if trigger == rule.trigger.value:
+        if not alone.match(trigger, inbound.text):
+            words = ", ".join(spec.keywords) or "(none)"
+            notes.append(
+                f'The sample "{inbound.text}" does not contain a keyword of this rule '
+                f"({spec.match_mode.replace('_', ' ')}: {words}); compared as "
+                f'"{normalize(inbound.text)}".'
+            )
+        elif not spec.in_scope(inbound.media_id):
+            notes.append(
+                f"The keyword matches, but post {inbound.media_id} is not among the posts this "
+                "rule is limited to."
+            )
+        elif matched is not None and matched.id != rule.id:
+            notes.append(
+                f'Rule "{matched.name}" (priority {matched.priority}) answered first; '
+                f"this rule has priority {rule.priority}."
+            )
+        elif matched is None and not rule.active:
+            notes.append("This rule is switched off.")
+        elif matched is None and event.status is EventStatus.IGNORED and rule.cooldown_s:
+            notes.append(
+                f"The keyword matches, but this person is inside the rule's cooldown "
+                f"({rule.cooldown_s // 60} min) or already got this answer."
+            )
+    actions = RuleActions.from_config(rule.config)
+    if matched is not None and matched.id == rule.id:
+        if actions.comment_replies and trigger != "comment":
+            notes.append("Public reply not sent: public replies only answer comments.")
+        if event.error.startswith("lead flow"):
+            notes.append(f"The person's message answered the rule's lead flow ({event.error}).")
+    return notes
+
+
+def sample_kinds_for(trigger: str) -> Sequence[str]:
+    """Which samples make sense for a rule's trigger."""
+    return ("comment", "dm") if trigger == "comment" else ("dm", "comment")
+
+
+def rule_summary(rule: AutomationRule) -> Mapping[str, Any]:
+    """A few words about what the rule does (for the list page)."""
+    actions = RuleActions.from_config(rule.config)
+    parts = []
+    if actions.comment_replies:
+        count = len(actions.comment_replies)
+        parts.append(f"{count} public repl{'ies' if count > 1 else 'y'}")
+    dm_type = str(rule.config.get("dmType") or actions.dm_type)
+    if dm_type == "ai":
+        parts.append("AI reply")
+    elif actions.starts_flow:
+        parts.append(f"lead flow ({len(actions.lead_flow)} steps)")
+    elif actions.dm_variations:
+        parts.append(
+            {"text_button": "DM with buttons", "quick_replies": "DM with quick replies"}.get(
+                actions.dm_type, "DM"
+            )
+        )
+    return {
+        "does": ", ".join(parts) or "nothing",
+        "keywords": ", ".join(rule.keywords) or "any message",
+    }
+
+
+def draft_of_rule(rule: AutomationRule) -> RuleDraft:
+    """The stored rule as a draft (for the preview of a saved rule)."""
+    return RuleDraft(
+        account_id=rule.account_id,
+        name=rule.name,
+        trigger=rule.trigger.value,
+        media_ids=tuple(str(m) for m in rule.media_ids),
+        keywords=tuple(str(k) for k in rule.keywords),
+        match_mode=rule.match_mode.value,
+        priority=rule.priority,
+        cooldown_s=rule.cooldown_s,
+        first_comment_only=rule.first_comment_only,
+        active=rule.active,
+        config=dict(rule.config),
+    )

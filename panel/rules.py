@@ -1,0 +1,277 @@
+"""Automation rules: the list with stats, the editor with its live preview, and the test panel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from core.bootstrap import Container
+from core.db.models import InstagramAccount, MatchMode, Role, Trigger
+from core.domain import rule_form
+from core.errors import ValidationFailed
+from core.services import rule_editor
+from panel.security import current_email, current_membership, requires
+
+blueprint = Blueprint("rules", __name__, url_prefix="/rules")
+
+TRIGGER_WORDS = {
+    "comment": "A comment on a post or reel",
+    "dm": "A direct message",
+    "story_reply": "A reply to a story",
+    "story_mention": "A mention in someone's story",
+    "postback": "A tap on a button or quick reply",
+}
+MATCH_WORDS = {
+    "whole_word": "Whole word",
+    "contains": "Contains",
+    "exact": "Exact message",
+    "any": "Any message",
+}
+DM_TYPE_WORDS = {
+    "none": "No DM",
+    "text": "Text",
+    "text_button": "Text with buttons",
+    "quick_replies": "Text with quick replies",
+    "lead_capture": "Lead flow",
+    "ai": "AI reply",
+}
+
+
+def _container() -> Container:
+    container: Container = current_app.extensions["reelay.container"]
+    return container
+
+
+async def _form() -> dict[str, list[str]]:
+    return rule_form.form_of(await request.form)
+
+
+async def _accounts() -> list[InstagramAccount]:
+    return await InstagramAccount.filter(workspace_id=current_membership().workspace_id).order_by(
+        "username"
+    )
+
+
+async def _editor(
+    form: dict[str, list[str]],
+    *,
+    rule_id: int | None,
+    errors: dict[str, str] | None = None,
+    message: str = "",
+    status: int = 200,
+) -> tuple[str, int]:
+    draft, _ = rule_form.read_rule_form(form)
+    page = await render_template(
+        "rules/edit.html",
+        form=form,
+        one=lambda name, default="": (form.get(name) or [default])[0],
+        blank=lambda name, default="": default,
+        errors=errors or {},
+        message=message,
+        rule_id=rule_id,
+        accounts=await _accounts(),
+        triggers=[(t.value, TRIGGER_WORDS[t.value]) for t in Trigger],
+        match_modes=[(m.value, MATCH_WORDS[m.value]) for m in MatchMode],
+        dm_types=list(DM_TYPE_WORDS.items()),
+        steps=rule_form.flow_step_numbers(form),
+        bubbles=rule_form.preview(draft),
+        buttons=range(rule_form.EDITOR_BUTTONS),
+        person_id=rule_editor.new_test_person(),
+        sample_kinds=rule_editor.sample_kinds_for(draft.trigger),
+    )
+    return page, status
+
+
+@blueprint.get("")
+@requires(Role.VIEWER)
+async def index() -> str:
+    """Every rule with what it does and its counters."""
+    membership = current_membership()
+    account = request.args.get("account_id", "")
+    rows = await rule_editor.list_rules(
+        membership.workspace_id, int(account) if account.isdigit() else None
+    )
+    return await render_template(
+        "rules/index.html",
+        rows=[(row, rule_editor.rule_summary(row.rule)) for row in rows],
+        accounts=await _accounts(),
+        account_id=account,
+        can_edit=membership.role in (Role.OWNER, Role.ADMIN, Role.EDITOR),
+        triggers=TRIGGER_WORDS,
+    )
+
+
+@blueprint.get("/new")
+@requires(Role.EDITOR)
+async def new() -> tuple[str, int]:
+    """An empty editor (a comment rule for the first account)."""
+    accounts = await _accounts()
+    wanted = request.args.get("account_id", "")
+    account_id = wanted if wanted.isdigit() else (str(accounts[0].id) if accounts else "")
+    form = {
+        "account_id": [account_id],
+        "trigger": ["comment"],
+        "match_mode": ["whole_word"],
+        "dm_type": ["text"],
+        "active": ["on"],
+        "priority": ["0"],
+        "cooldown_minutes": ["0"],
+        "delay_minutes": ["0"],
+    }
+    return await _editor(form, rule_id=None)
+
+
+@blueprint.post("/new")
+@requires(Role.EDITOR)
+async def create() -> tuple[str, int] | WerkzeugResponse:
+    """Save a new rule (all fields checked first; nothing is stored on an error)."""
+    form = await _form()
+    try:
+        rule = await rule_editor.save_rule(
+            current_membership().workspace_id, form, actor=current_email()
+        )
+    except ValidationFailed as exc:
+        return await _editor(form, rule_id=None, errors=exc.fields, message=exc.message, status=422)
+    await flash(f'Rule "{rule.name}" saved.', "success")
+    return redirect(url_for("rules.edit", rule_id=rule.id))
+
+
+@blueprint.get("/<int:rule_id>")
+@requires(Role.EDITOR)
+async def edit(rule_id: int) -> tuple[str, int]:
+    """The editor for a stored rule."""
+    rule = await rule_editor.get_rule(current_membership().workspace_id, rule_id)
+    form = rule_form.form_from_rule(
+        rule.account_id,  # type: ignore[attr-defined]
+        {
+            "name": rule.name,
+            "trigger": rule.trigger.value,
+            "media_ids": rule.media_ids,
+            "keywords": rule.keywords,
+            "match_mode": rule.match_mode.value,
+            "priority": rule.priority,
+            "cooldown_s": rule.cooldown_s,
+            "first_comment_only": rule.first_comment_only,
+            "active": rule.active,
+            "config": rule.config,
+        },
+    )
+    return await _editor(form, rule_id=rule.id)
+
+
+@blueprint.post("/<int:rule_id>")
+@requires(Role.EDITOR)
+async def update(rule_id: int) -> tuple[str, int] | WerkzeugResponse:
+    """Replace a rule with the editor's form (all or nothing)."""
+    form = await _form()
+    try:
+        rule = await rule_editor.save_rule(
+            current_membership().workspace_id, form, actor=current_email(), rule_id=rule_id
+        )
+    except ValidationFailed as exc:
+        return await _editor(
+            form, rule_id=rule_id, errors=exc.fields, message=exc.message, status=422
+        )
+    await flash(f'Rule "{rule.name}" saved.', "success")
+    return redirect(url_for("rules.edit", rule_id=rule.id))
+
+
+@blueprint.post("/<int:rule_id>/active")
+@requires(Role.EDITOR)
+async def toggle(rule_id: int) -> WerkzeugResponse:
+    """Switch a rule on or off."""
+    form = await request.form
+    active = form.get("active") == "1"
+    await rule_editor.set_active(
+        current_membership().workspace_id, rule_id, active, actor=current_email()
+    )
+    await flash("Rule switched on." if active else "Rule switched off.", "success")
+    return redirect(url_for("rules.index"))
+
+
+@blueprint.post("/<int:rule_id>/delete")
+@requires(Role.EDITOR)
+async def delete(rule_id: int) -> WerkzeugResponse:
+    """Delete a rule (its leads stay)."""
+    await rule_editor.delete_rule(current_membership().workspace_id, rule_id, actor=current_email())
+    await flash("Rule deleted.", "success")
+    return redirect(url_for("rules.index"))
+
+
+@blueprint.post("/preview")
+@requires(Role.EDITOR)
+async def preview() -> str:
+    """What a person would receive from the rule as the form stands (htmx fragment)."""
+    form = await _form()
+    draft, _ = rule_form.read_rule_form(form)
+    sample = (form.get("sample") or [""])[0]
+    return await render_template("rules/_preview.html", bubbles=rule_form.preview(draft, sample))
+
+
+@blueprint.get("/posts")
+@requires(Role.EDITOR)
+async def posts() -> tuple[str, int]:
+    """The account's recent posts with thumbnails, for the rule's scope (htmx fragment)."""
+    account_id = request.args.get("account_id", "")
+    selected = set(request.args.getlist("media_ids"))
+    try:
+        account = await rule_editor.workspace_account(
+            current_membership().workspace_id, int(account_id) if account_id.isdigit() else None
+        )
+        found = await rule_editor.recent_posts(_container(), account)
+    except ValidationFailed as exc:
+        page = await render_template(
+            "rules/_posts.html", posts=[], selected=selected, problem=exc.message
+        )
+        return page, 200
+    page = await render_template("rules/_posts.html", posts=found, selected=selected, problem="")
+    return page, 200
+
+
+@blueprint.post("/<int:rule_id>/test")
+@requires(Role.EDITOR)
+async def test(rule_id: int) -> tuple[str, int]:
+    """Send a sample comment or DM through the sandbox (htmx fragment that follows it)."""
+    rule = await rule_editor.get_rule(current_membership().workspace_id, rule_id)
+    form = await request.form
+    try:
+        sent = await rule_editor.send_sample(
+            _container(),
+            rule,
+            kind=form.get("kind", "comment"),
+            text=form.get("sample", ""),
+            person_id=form.get("person_id", ""),
+        )
+    except ValidationFailed as exc:
+        page = await render_template("rules/_test_result.html", problem=exc.message)
+        return page, 422
+    context: dict[str, Any] = {"rule": rule, "sent": sent, "problem": ""}
+    if sent.webhook_status != 200:
+        context["problem"] = (
+            f"The sandbox could not deliver the webhook ({sent.webhook_status or sent.error})."
+        )
+    context["explanation"] = await rule_editor.explain(
+        current_membership().workspace_id, rule, sent.dedupe_key
+    )
+    return await render_template("rules/_test_result.html", **context), 200
+
+
+@blueprint.get("/<int:rule_id>/test/result")
+@requires(Role.EDITOR)
+async def test_result(rule_id: int) -> str:
+    """What the engine did with the sample so far (polled until it is finished)."""
+    rule = await rule_editor.get_rule(current_membership().workspace_id, rule_id)
+    sent = rule_editor.SampleSent(
+        kind=request.args.get("kind", ""),
+        dedupe_key=request.args.get("key", ""),
+        person_id=request.args.get("person_id", ""),
+        webhook_status=200,
+    )
+    explanation = await rule_editor.explain(
+        current_membership().workspace_id, rule, sent.dedupe_key
+    )
+    return await render_template(
+        "rules/_test_result.html", rule=rule, sent=sent, explanation=explanation, problem=""
+    )
