@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.notifiers import install_notifiers
 from core.adapters.redis_server import RedisLocation
 from core.bootstrap import Container, build_container
 from core.settings import Settings
@@ -24,4 +25,5 @@ async def build(
     queue = container.queue
     if isinstance(queue, ArqQueue):
         container.on_close(queue.close)
+    install_notifiers(container)
     return container

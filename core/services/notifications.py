@@ -180,7 +180,7 @@ async def _email_addresses(event: DomainEvent) -> list[str]:
     rule_id = event.payload.get("rule_id")
     if rule_id is None and event.payload.get("lead_id"):
         lead = await Lead.get_or_none(id=event.payload["lead_id"])
-        rule_id = lead.rule_id if lead else None  # type: ignore[attr-defined]
+        rule_id = lead.rule_id if lead else None
     if rule_id is not None:
         rule = await AutomationRule.get_or_none(id=rule_id, workspace_id=event.workspace.id)
         rule_email = (rule.config or {}).get("notification_email") if rule else None
@@ -414,7 +414,7 @@ async def gather_facts(event: DomainEvent) -> dict[str, Any]:
             fields.update({str(k): v for k, v in lead.custom_fields.items()})
             facts.setdefault("fields", fields)
             facts.setdefault("person", f"@{lead.username}" if lead.username else lead.igsid)
-            facts.setdefault("account_id", lead.account_id)  # type: ignore[attr-defined]
+            facts.setdefault("account_id", lead.account_id)
             if lead.rule is not None:
                 facts.setdefault("rule", lead.rule.name or f"rule #{lead.rule.id}")
     if facts.get("account_id") and not facts.get("username"):

@@ -1,0 +1,369 @@
+"""The Discord adapter: command callbacks, persistent button views, the REST notifier."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import discord
+import pytest
+from aiohttp import web
+
+from bot.discord_bot import (
+    ActionButton,
+    ChatCommands,
+    DiscordNotifier,
+    EditModal,
+    press,
+    to_view,
+)
+from core.bootstrap import Container
+from core.db.models import DraftStatus, Platform, Post, PostKind, PostMedia
+from core.domain.chat import Action, ActionVerb, Button, ButtonStyle, Reply
+from core.ports.notifier import ChatGone, ChatRateLimited
+from core.services.chatops import HOW_TO_LINK, ChatOps
+from core.services.smart_replies import OutgoingReply, SmartReplies
+from tests.chatops_world import FixedClock, World, link, make_draft, make_world
+from tests.media_samples import image_bytes
+
+NOW = datetime(2025, 3, 5, 9, 0, tzinfo=UTC)
+CHANNEL = 880000000000000001
+EDITOR = 990000000000000001
+
+
+# ---------------------------------------------------------------- interaction stand-ins
+
+
+@dataclass
+class Sent:
+    kind: str
+    content: str | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+class Response:
+    def __init__(self, log: list[Sent]) -> None:
+        self.log = log
+        self.done = False
+
+    def is_done(self) -> bool:
+        return self.done
+
+    async def defer(self, **kwargs: Any) -> None:
+        self.done = True
+        self.log.append(Sent("defer", None, kwargs))
+
+    async def send_message(self, content: str, **kwargs: Any) -> None:
+        self.done = True
+        self.log.append(Sent("send", content, kwargs))
+
+    async def edit_message(self, **kwargs: Any) -> None:
+        self.done = True
+        self.log.append(Sent("edit", kwargs.get("content"), kwargs))
+
+    async def send_modal(self, modal: discord.ui.Modal) -> None:
+        self.done = True
+        self.log.append(Sent("modal", None, {"modal": modal}))
+
+
+class Followup:
+    def __init__(self, log: list[Sent]) -> None:
+        self.log = log
+
+    async def send(self, content: str, **kwargs: Any) -> None:
+        self.log.append(Sent("followup", content, kwargs))
+
+
+@dataclass
+class Person:
+    id: int
+    name: str
+
+
+class Channel:
+    name = "marketing"
+
+
+class Interaction:
+    """What the adapter reads from a discord.Interaction; the rest is real discord.py."""
+
+    def __init__(self, user_id: int = EDITOR) -> None:
+        self.log: list[Sent] = []
+        self.response = Response(self.log)
+        self.followup = Followup(self.log)
+        self.user = Person(user_id, f"user{user_id}")
+        self.channel_id = CHANNEL
+        self.channel = Channel()
+        self.guild = None
+
+
+class Upload:
+    """A Discord attachment: name, type, size and read()."""
+
+    def __init__(self, data: bytes, filename: str = "photo.jpg") -> None:
+        self.data = data
+        self.filename = filename
+        self.content_type = "image/jpeg"
+        self.size = len(data)
+
+    async def read(self) -> bytes:
+        return self.data
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+class RecordingSender:
+    def __init__(self) -> None:
+        self.sent: list[OutgoingReply] = []
+
+    async def send_reply(self, reply: OutgoingReply) -> None:
+        self.sent.append(reply)
+
+
+@pytest.fixture
+async def world(container: Container) -> World:
+    container.clock = FixedClock(NOW)
+    made = await make_world()
+    await link(
+        made, made.editor, platform=Platform.DISCORD, chat_id=str(CHANNEL), user_id=str(EDITOR)
+    )
+    return made
+
+
+@pytest.fixture
+def sender() -> RecordingSender:
+    return RecordingSender()
+
+
+@pytest.fixture
+def chatops(container: Container, sender: RecordingSender) -> ChatOps:
+    return ChatOps(
+        container, smart_replies=SmartReplies(ai=None, sender=sender, clock=container.clock)
+    )
+
+
+@pytest.fixture
+def cog(chatops: ChatOps) -> ChatCommands:
+    return ChatCommands(chatops)
+
+
+# ---------------------------------------------------------------- commands
+
+
+async def test_schedule_slash_command_with_attachments_makes_a_carousel(
+    world: World, cog: ChatCommands
+) -> None:
+    interaction = Interaction()
+    first, second = image_bytes(1080, 1080), image_bytes(1080, 1081)
+    await cog.schedule.callback(  # type: ignore[call-arg]
+        cog, interaction, "tomorrow 9am Two cakes", Upload(first), Upload(second, "b.jpg")
+    )
+    post = await Post.get(workspace=world.workspace)
+    assert post.kind is PostKind.CAROUSEL and post.caption == "Two cakes"
+    items = await PostMedia.filter(post=post).order_by("position").prefetch_related("asset")
+    assert [i.asset.checksum for i in items] == [
+        hashlib.sha256(first).hexdigest(),
+        hashlib.sha256(second).hexdigest(),
+    ]
+    assert [s.kind for s in interaction.log] == ["defer", "followup"]
+    answer = interaction.log[-1]
+    assert "Thu 6 Mar 2025, 09:00 Europe/Berlin (UTC+01:00)" in (answer.content or "")
+    view: discord.ui.View = answer.kwargs["view"]
+    assert view.is_persistent()
+    assert [c.custom_id for c in view.children] == [  # type: ignore[attr-defined]
+        f"reelay:postnow:{post.id}",
+        f"reelay:cancel:{post.id}",
+    ]
+
+
+async def test_unlinked_user_is_refused(world: World, cog: ChatCommands) -> None:
+    interaction = Interaction(user_id=123)
+    await cog.queue.callback(cog, interaction, 1)  # type: ignore[call-arg]
+    [answer] = interaction.log
+    assert answer.kind == "send" and answer.content == HOW_TO_LINK
+
+
+async def test_read_commands_answer_in_the_channel(world: World, cog: ChatCommands) -> None:
+    interaction = Interaction()
+    await cog.approvals.callback(cog, interaction)  # type: ignore[call-arg]
+    assert interaction.log[0].content == "No AI replies are waiting for approval."
+    assert interaction.log[0].kwargs["ephemeral"] is False
+
+
+# ---------------------------------------------------------------- buttons
+
+
+async def test_approve_button_sends_the_draft_and_edits_the_message(
+    world: World, chatops: ChatOps, sender: RecordingSender
+) -> None:
+    draft = await make_draft(world, now=NOW)
+    interaction = Interaction()
+    await press(chatops, interaction, f"approve:{draft.id}")  # type: ignore[arg-type]
+    [edit] = interaction.log
+    assert edit.kind == "edit" and (edit.content or "").startswith("✅ Approved by editor@")
+    assert edit.kwargs["view"] is None
+    assert [s.text for s in sender.sent] == [draft.proposed_text]
+    late = Interaction()
+    await press(chatops, late, f"reject:{draft.id}")  # type: ignore[arg-type]
+    assert late.log[0].kwargs["ephemeral"] is True and "Already approved" in (
+        late.log[0].content or ""
+    )
+
+
+async def test_edit_button_opens_a_modal_whose_text_is_sent(
+    world: World, chatops: ChatOps, sender: RecordingSender
+) -> None:
+    draft = await make_draft(world, now=NOW)
+    interaction = Interaction()
+    await press(chatops, interaction, f"edit:{draft.id}")  # type: ignore[arg-type]
+    [opened] = interaction.log
+    modal: EditModal = opened.kwargs["modal"]
+    assert modal.text.default == draft.proposed_text
+    modal.text._value = "Oat milk is free!"  # what the person typed
+    submitted = Interaction()
+    await modal.on_submit(submitted)  # type: ignore[arg-type]
+    assert [s.text for s in sender.sent] == ["Oat milk is free!"]
+    await draft.refresh_from_db()
+    assert draft.status is DraftStatus.EDITED
+    assert "Edited and sent" in (submitted.log[0].content or "")
+
+
+async def test_buttons_are_rebuilt_from_their_custom_id_after_a_restart() -> None:
+    view = to_view(
+        Reply(
+            "x",
+            (
+                (
+                    Button("Approve", Action(ActionVerb.APPROVE, 12), style=ButtonStyle.SUCCESS),
+                    Button("Open", url="https://example.com/p/1"),
+                ),
+            ),
+        )
+    )
+    assert view is not None and view.is_persistent() and view.timeout is None
+    approve, url = view.children
+    assert approve.custom_id == "reelay:approve:12"  # type: ignore[attr-defined]
+    assert approve.item.style is discord.ButtonStyle.success  # type: ignore[attr-defined]
+    assert url.url == "https://example.com/p/1"  # type: ignore[attr-defined]
+    # a fresh process: the dynamic item matches the stored custom id alone
+    template = ActionButton.__discord_ui_compiled_template__
+    match = template.fullmatch("reelay:approve:12")
+    assert match is not None
+    rebuilt = await ActionButton.from_custom_id(Interaction(), approve, match)  # type: ignore[arg-type]
+    assert rebuilt.action == "approve:12"
+    assert template.fullmatch("someone-else:approve:12") is None
+
+
+# ---------------------------------------------------------------- notifier over REST
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    # discord.py only parses bodies typed exactly "application/json"
+    return web.Response(
+        body=json.dumps(body).encode(),
+        status=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+@dataclass
+class FakeDiscord:
+    messages: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    gone: set[str] = field(default_factory=set)
+    limited: set[str] = field(default_factory=set)
+    ids: Any = field(default_factory=lambda: itertools.count(5000))
+
+    def _message(self, channel: str, body: dict[str, Any], mid: str) -> dict[str, Any]:
+        return {
+            "id": mid,
+            "channel_id": channel,
+            "content": body.get("content", ""),
+            "author": {"id": "1", "username": "reelay", "discriminator": "0", "avatar": None},
+            "timestamp": "2025-03-05T09:00:00+00:00",
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": [],
+            "embeds": [],
+            "pinned": False,
+            "type": 0,
+            "components": body.get("components", []),
+        }
+
+    async def me(self, request: web.Request) -> web.Response:
+        user = {"id": "1", "username": "reelay", "discriminator": "0", "avatar": None, "bot": True}
+        return _json(user)
+
+    async def create(self, request: web.Request) -> web.Response:
+        channel = request.match_info["channel"]
+        if channel in self.gone:
+            return _json({"message": "Unknown Channel", "code": 10003}, status=404)
+        if channel in self.limited:
+            body = {"message": "You are being rate limited.", "retry_after": 45.0, "global": False}
+            return _json(body, status=429, headers={"Retry-After": "45", "Via": "1.1 google"})
+        body = await request.json()
+        self.messages.append(("create", channel, body))
+        return _json(self._message(channel, body, str(next(self.ids))))
+
+    async def edit(self, request: web.Request) -> web.Response:
+        channel, mid = request.match_info["channel"], request.match_info["message"]
+        body = await request.json()
+        self.messages.append(("edit", channel, body))
+        return _json(self._message(channel, body, mid))
+
+
+@pytest.fixture
+async def fake_discord() -> AsyncIterator[tuple[FakeDiscord, str]]:
+    fake = FakeDiscord()
+    app = web.Application()
+    app.router.add_get("/api/v10/users/@me", fake.me)
+    app.router.add_post("/api/v10/channels/{channel}/messages", fake.create)
+    app.router.add_patch("/api/v10/channels/{channel}/messages/{message}", fake.edit)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    original = discord.http.Route.BASE
+    try:
+        yield fake, f"http://127.0.0.1:{port}/api/v10"
+    finally:
+        discord.http.Route.BASE = original
+        await runner.cleanup()
+
+
+async def test_notifier_sends_buttons_edits_and_translates_errors(
+    fake_discord: tuple[FakeDiscord, str],
+) -> None:
+    fake, url = fake_discord
+    notifier = DiscordNotifier("token", url)
+    try:
+        reply = Reply("Approve?", ((Button("Approve", Action(ActionVerb.APPROVE, 4)),),))
+        message_id = await notifier.send("111", reply)
+        await notifier.edit("111", message_id, Reply("✅ Approved"))
+        fake.gone.add("222")
+        with pytest.raises(ChatGone):
+            await notifier.send("222", reply)
+        fake.limited.add("333")
+        with pytest.raises(ChatRateLimited) as limited:
+            await notifier.send("333", reply)
+        assert limited.value.retry_after_s == pytest.approx(45.0)
+    finally:
+        await notifier.close()
+    (kind, channel, created), (edit_kind, _, edited) = fake.messages
+    assert (kind, channel, created["content"]) == ("create", "111", "Approve?")
+    button = created["components"][0]["components"][0]
+    assert button["custom_id"] == "reelay:approve:4"
+    assert edit_kind == "edit" and edited["content"] == "✅ Approved"
+    assert edited["components"] == []
