@@ -19,14 +19,20 @@ POST_FAILED = "post.failed"
 POST_DEFERRED = "post.deferred"
 LEAD_CAPTURED = "lead.captured"
 ACCOUNT_NEEDS_RECONNECT = "account.needs_reconnect"
+ACCOUNT_DISCONNECTED = "account.disconnected"
+ACCOUNT_CONNECTED = "account.connected"
+ACCOUNT_RECONNECTED = "account.reconnected"
 TOKEN_EXPIRING = "token.expiring"
 AI_QUOTA_REACHED = "ai.quota_reached"
 PUBLISHING_QUOTA_REACHED = "publishing.quota_reached"
 DRAFT_APPROVAL_NEEDED = "draft.approval_needed"
 DRAFT_DECIDED = "draft.decided"
+DRAFT_EXPIRED = "draft.expired"
+# Kinds that edit the chat messages that showed a draft instead of sending new ones.
+DRAFT_UPDATES = frozenset({DRAFT_DECIDED, DRAFT_EXPIRED})
 
 # Kinds that also go by email when a notification address is set.
-EMAIL_KINDS = frozenset({LEAD_CAPTURED, POST_FAILED, ACCOUNT_NEEDS_RECONNECT})
+EMAIL_KINDS = frozenset({LEAD_CAPTURED, POST_FAILED, ACCOUNT_NEEDS_RECONNECT, ACCOUNT_DISCONNECTED})
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,16 @@ def render_event(kind: str, facts: Mapping[str, Any], ctx: AlertContext) -> Repl
             "published or answered on it.",
             _link("Reconnect in the panel", f"{panel}/accounts"),
         )
+    if kind == ACCOUNT_DISCONNECTED:
+        reason = facts.get("reason") or "it was disconnected"
+        return Reply(
+            f"🔌 {account} is disconnected: {reason}. Nothing is published or answered on it "
+            "until it is connected again.",
+            _link("Accounts in the panel", f"{panel}/accounts"),
+        )
+    if kind in (ACCOUNT_CONNECTED, ACCOUNT_RECONNECTED):
+        verb = "connected" if kind == ACCOUNT_CONNECTED else "reconnected"
+        return Reply(f"🔗 {account} is {verb}: publishing and automations are on.")
     if kind == TOKEN_EXPIRING:
         expires = facts.get("expires_at")
         return Reply(
@@ -163,7 +179,7 @@ def email_subject(kind: str, facts: Mapping[str, Any], ctx: AlertContext) -> str
         return f"[{ctx.workspace}] New lead from {facts.get('person') or 'Instagram'}"
     if kind == POST_FAILED:
         return f"[{ctx.workspace}] Post #{facts.get('post_id', '?')} failed to publish"
-    if kind == ACCOUNT_NEEDS_RECONNECT:
+    if kind in (ACCOUNT_NEEDS_RECONNECT, ACCOUNT_DISCONNECTED):
         return f"[{ctx.workspace}] @{facts.get('username', '?')} needs to be reconnected"
     return f"[{ctx.workspace}] {kind}"
 

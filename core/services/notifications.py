@@ -151,7 +151,7 @@ async def _plan(event: DomainEvent) -> None:
     if await NotificationDelivery.filter(event_id=event.id).exists():
         return
     rows: list[tuple[str, str, int | None]] = []
-    if event.kind == alerts.DRAFT_DECIDED:
+    if event.kind in alerts.DRAFT_UPDATES:
         draft = await ReplyDraft.get_or_none(id=event.payload.get("draft_id"))
         for ref in draft.chat_refs if draft else []:
             link = await ChatLink.get_or_none(
@@ -235,7 +235,7 @@ async def _send_chat(
     notifier = delivery.notifiers.get(link.platform)
     if notifier is None:
         raise ChatDeliveryError(f"no {link.platform.value} bot is configured in this process")
-    if event.kind == alerts.DRAFT_DECIDED:
+    if event.kind in alerts.DRAFT_UPDATES:
         message_id = item.target.split(":", 1)[1]
         await notifier.edit(link.chat_id, message_id, _draft_reply(facts, ctx))
         return message_id
@@ -398,6 +398,18 @@ async def gather_facts(event: DomainEvent) -> dict[str, Any]:
     """The event's payload plus what it names: post, lead, account, draft."""
     facts: dict[str, Any] = dict(event.payload)
     workspace_id = event.workspace.id
+    # the lead document nests what it names: flatten it for wording
+    if isinstance(facts.get("account"), dict):
+        facts.setdefault("account_id", facts["account"].get("id"))
+        facts.setdefault("username", facts["account"].get("username"))
+    if isinstance(facts.get("rule"), dict):
+        facts.setdefault("rule_id", facts["rule"].get("id"))
+        facts["rule"] = facts["rule"].get("name") or f"rule #{facts['rule'].get('id')}"
+    if isinstance(facts.get("person"), dict):
+        person = facts["person"]
+        facts["person"] = (
+            f"@{person['username']}" if person.get("username") else person.get("igsid")
+        )
     if facts.get("post_id"):
         post = await Post.get_or_none(id=facts["post_id"], workspace_id=workspace_id)
         if post is not None:
@@ -412,11 +424,11 @@ async def gather_facts(event: DomainEvent) -> dict[str, Any]:
             await lead.fetch_related("rule")
             fields = {"name": lead.name, "email": lead.email, "phone": lead.phone}
             fields.update({str(k): v for k, v in lead.custom_fields.items()})
-            facts.setdefault("fields", fields)
-            facts.setdefault("person", f"@{lead.username}" if lead.username else lead.igsid)
+            facts["fields"] = fields
+            facts["person"] = f"@{lead.username}" if lead.username else lead.igsid
             facts.setdefault("account_id", lead.account_id)
             if lead.rule is not None:
-                facts.setdefault("rule", lead.rule.name or f"rule #{lead.rule.id}")
+                facts["rule"] = lead.rule.name or f"rule #{lead.rule.id}"
     if facts.get("account_id") and not facts.get("username"):
         account = await InstagramAccount.get_or_none(
             id=facts["account_id"], workspace_id=workspace_id

@@ -33,6 +33,7 @@ from core.db.models import (
 from core.domain.chat import Reply
 from core.ports.notifier import ChatDeliveryError
 from core.services import notifications
+from core.services.leads import lead_document
 from core.services.smart_replies import OutgoingReply, SmartReplies
 from jobs.notifications import deliver_event, sweep_events
 from tests.bot.fake_telegram import FakeTelegram, running_fake_telegram
@@ -286,7 +287,9 @@ async def test_lead_alert_goes_by_email_to_the_workspace_and_the_rule(
         email="fan@example.com",
     )
     event = await DomainEvent.create(
-        workspace=world.workspace, kind="lead.captured", payload={"lead_id": lead.id}
+        workspace=world.workspace,
+        kind="lead.captured",
+        payload=lead_document(lead, rule, world.account),
     )
     await notifications.deliver(container, event.id)
     await notifications.deliver(container, event.id)
