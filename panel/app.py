@@ -16,16 +16,22 @@ from panel import (
     analytics,
     api,
     api_tokens,
+    approvals,
     auth,
+    calendar,
+    composer,
     errors,
     health,
     home,
+    leads,
+    library,
     logs,
     rules,
     setup,
     team,
 )
 from panel import instagram as instagram_connect
+from panel import media as media_files
 from panel import webhooks as meta_webhooks
 from panel.metrics import PanelMetrics
 from panel.navigation import menu_for
@@ -110,6 +116,7 @@ def create_app(
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(home.blueprint)
     app.register_blueprint(analytics.blueprint)
+    app.register_blueprint(media_files.blueprint)
     app.register_blueprint(team.blueprint)
     app.register_blueprint(setup.blueprint)
     app.register_blueprint(accounts.blueprint)
@@ -118,6 +125,11 @@ def create_app(
     app.register_blueprint(api_tokens.blueprint)
     app.register_blueprint(meta_webhooks.blueprint)
     app.register_blueprint(rules.blueprint)
+    app.register_blueprint(composer.blueprint)
+    app.register_blueprint(calendar.blueprint)
+    app.register_blueprint(library.blueprint)
+    app.register_blueprint(approvals.blueprint)
+    app.register_blueprint(leads.blueprint)
     api.install(app)
     return app
 

@@ -23,7 +23,7 @@ class NavItem:
 MENU: list[NavItem] = [
     NavItem("home.index", "Overview", Role.VIEWER),
     NavItem("posts.index", "Posts", Role.VIEWER),
-    NavItem("media.index", "Media", Role.VIEWER),
+    NavItem("library.index", "Media", Role.VIEWER),
     NavItem("rules.index", "Automations", Role.VIEWER),
     NavItem("leads.index", "Leads", Role.VIEWER),
     NavItem("drafts.index", "Approvals", Role.VIEWER),

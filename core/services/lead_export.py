@@ -7,6 +7,7 @@ import io
 from dataclasses import dataclass
 from datetime import datetime
 
+from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
 from core.db.models import Lead
@@ -23,6 +24,7 @@ class LeadQuery:
     rule_id: int | None = None
     since: datetime | None = None
     until: datetime | None = None
+    search: str = ""  # part of the username, name, email or phone
 
 
 def _filtered(workspace_id: int, wanted: LeadQuery) -> QuerySet[Lead]:
@@ -35,6 +37,14 @@ def _filtered(workspace_id: int, wanted: LeadQuery) -> QuerySet[Lead]:
         query = query.filter(created_at__gte=wanted.since)
     if wanted.until is not None:
         query = query.filter(created_at__lt=wanted.until)
+    if wanted.search.strip():
+        text = wanted.search.strip()
+        query = query.filter(
+            Q(username__icontains=text)
+            | Q(name__icontains=text)
+            | Q(email__icontains=text)
+            | Q(phone__icontains=text)
+        )
     return query
 
 

@@ -1,0 +1,69 @@
+"""The approvals page's reads: pending AI reply drafts with the conversation so far, and
+drafts decided since a moment (in chat, by API or by a teammate), for live updates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from core.db.models import DraftStatus, InstagramAccount, Message, ReplyDraft, User
+
+HISTORY = 20
+
+
+@dataclass(frozen=True)
+class DraftView:
+    draft: ReplyDraft
+    account: InstagramAccount
+    person: str
+    messages: list[Message]
+    decided_by: str = ""
+
+
+async def _view(draft: ReplyDraft) -> DraftView:
+    account = await InstagramAccount.get(id=draft.account_id)
+    messages: list[Message] = []
+    person = str(draft.target.get("username") or draft.target.get("igsid") or "")
+    if draft.conversation_id is not None:
+        await draft.fetch_related("conversation")
+        conversation = draft.conversation
+        if conversation is not None:
+            person = conversation.username or conversation.igsid
+            messages = list(
+                reversed(
+                    await Message.filter(
+                        conversation_id=conversation.id, created_at__lte=draft.created_at
+                    )
+                    .order_by("-created_at", "-id")
+                    .limit(HISTORY)
+                )
+            )
+    decider = ""
+    if draft.decided_by_id is not None:
+        user = await User.get_or_none(id=draft.decided_by_id)
+        decider = (user.name or user.email) if user else ""
+    return DraftView(draft, account, person, messages, decider)
+
+
+async def pending(workspace_id: int, after_id: int = 0) -> list[DraftView]:
+    """Pending drafts, oldest first (the first to expire on top)."""
+    drafts = await ReplyDraft.filter(
+        workspace_id=workspace_id, status=DraftStatus.PENDING, id__gt=after_id
+    ).order_by("expires_at", "id")
+    return [await _view(d) for d in drafts]
+
+
+async def one(workspace_id: int, draft_id: int) -> DraftView | None:
+    draft = await ReplyDraft.get_or_none(id=draft_id, workspace_id=workspace_id)
+    return await _view(draft) if draft is not None else None
+
+
+async def decided_since(workspace_id: int, since: datetime, limit: int = 20) -> list[DraftView]:
+    """Drafts decided (or expired) since ``since``, newest first."""
+    drafts = (
+        await ReplyDraft.filter(workspace_id=workspace_id, decided_at__gte=since)
+        .exclude(status=DraftStatus.PENDING)
+        .order_by("-decided_at")
+        .limit(limit)
+    )
+    return [await _view(d) for d in drafts]

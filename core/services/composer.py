@@ -1,0 +1,229 @@
+"""The composer and the calendar: one post per chosen account, times in the workspace's
+timezone, and the calendar's view of posts.
+
+:func:`compose` checks everything (accounts, content, time) before it stores anything, then
+creates one post per account through the publishing service (which checks again and queues
+the publish job). Times a person types (``2025-03-07T09:00``) are read in the workspace's
+timezone; the calendar shows posts in it too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from core.db.models import InstagramAccount, MediaAsset, Post, PostMedia, PostStatus, Workspace
+from core.domain.posts import Kind, PostContent, validate_content, validate_schedule, zone
+from core.errors import NotFound, ValidationFailed
+from core.services.media import assets_for, facts_of
+from core.services.publishing import PostInput, Publishing
+
+logger = logging.getLogger(__name__)
+
+ACTIONS = ("draft", "schedule", "now")
+CALENDAR_LIMIT = 2000
+
+
+@dataclass(frozen=True)
+class Composition:
+    """What the composer's form says."""
+
+    account_ids: Sequence[int]
+    content: PostInput
+    action: str  # draft, schedule, now
+    local_time: str = ""  # "YYYY-MM-DDTHH:MM" in the workspace's timezone
+
+
+def parse_local(text: str, timezone: str) -> datetime:
+    """A time typed in the workspace's timezone, as an aware datetime."""
+    try:
+        naive = datetime.fromisoformat(text.strip())
+    except ValueError:
+        message = "Enter a date and time, like 2025-03-07 09:00."
+        raise ValidationFailed(message, {"scheduled_at": message}) from None
+    if naive.tzinfo is not None:
+        return naive
+    return naive.replace(tzinfo=zone(timezone))
+
+
+def local_input(when: datetime | None, timezone: str) -> str:
+    """``when`` for a datetime-local input in the workspace's timezone."""
+    if when is None:
+        return ""
+    return when.astimezone(zone(timezone)).strftime("%Y-%m-%dT%H:%M")
+
+
+async def compose(
+    publishing: Publishing,
+    workspace_id: int,
+    composition: Composition,
+    *,
+    actor: str,
+    user_id: int | None = None,
+) -> list[Post]:
+    """Create one post per account (drafts, scheduled, or publishing now), all or none."""
+    workspace = await Workspace.get_or_none(id=workspace_id)
+    if workspace is None:
+        raise NotFound("no such workspace")
+    errors: dict[str, str] = {}
+    ids = list(dict.fromkeys(composition.account_ids))
+    accounts = await InstagramAccount.filter(workspace_id=workspace_id, id__in=ids)
+    if not ids:
+        errors["accounts"] = "Choose at least one account."
+    elif len(accounts) != len(ids):
+        errors["accounts"] = "One of the accounts is not in this workspace."
+    if composition.action not in ACTIONS:
+        errors["action"] = "Choose to save a draft, schedule or publish now."
+    if composition.content.kind not in {k.value for k in Kind}:
+        errors["kind"] = "Choose the kind of post."
+    when: datetime | None = None
+    if composition.action == "schedule":
+        if not composition.local_time.strip():
+            errors["scheduled_at"] = "Pick the day and time to publish."
+        else:
+            try:
+                when = validate_schedule(
+                    parse_local(composition.local_time, workspace.timezone),
+                    publishing.clock.now(),
+                    workspace.timezone,
+                )
+            except ValidationFailed as exc:
+                errors.update(exc.fields)
+    if "kind" not in errors:
+        errors.update(await _content_problems(workspace_id, composition.content))
+    if errors:
+        first = next(iter(errors.values()))
+        raise ValidationFailed(first, errors)
+    posts = []
+    for account in accounts:
+        post = await publishing.create(
+            workspace_id=workspace_id,
+            account_id=account.id,
+            content=composition.content,
+            actor=actor,
+            scheduled_at=when,
+            user_id=user_id,
+            source="panel",
+        )
+        if composition.action == "now":
+            post = await publishing.publish_now(post.id, actor=actor)
+        posts.append(post)
+    logger.info(
+        "composer: %d %s post(s) for workspace %s (%s)",
+        len(posts),
+        composition.content.kind,
+        workspace_id,
+        composition.action,
+    )
+    return posts
+
+
+async def _content_problems(workspace_id: int, content: PostInput) -> dict[str, str]:
+    try:
+        assets = await assets_for(workspace_id, list(content.media_ids))
+        cover = None
+        if content.cover_id is not None:
+            cover = (await assets_for(workspace_id, [content.cover_id]))[0]
+    except NotFound as exc:
+        return {"media": str(exc)}
+    try:
+        validate_content(
+            PostContent(
+                kind=Kind(content.kind),
+                media=[facts_of(a) for a in assets],
+                caption=content.caption,
+                first_comment=content.first_comment,
+                alt_text=content.alt_text,
+                share_to_feed=content.share_to_feed,
+                cover=facts_of(cover) if cover else None,
+            )
+        )
+    except ValidationFailed as exc:
+        return exc.fields
+    return {}
+
+
+async def reschedule(
+    publishing: Publishing, workspace_id: int, post_id: int, when: datetime, *, actor: str
+) -> Post:
+    """Move a post to ``when`` (the calendar's drag), with the API's checks."""
+    await own_post(workspace_id, post_id)
+    return await publishing.schedule(post_id, when, actor=actor)
+
+
+async def own_post(workspace_id: int, post_id: int) -> Post:
+    post = await Post.get_or_none(id=post_id, workspace_id=workspace_id)
+    if post is None:
+        raise NotFound(f"post {post_id} does not exist")
+    return post
+
+
+@dataclass(frozen=True)
+class PostView:
+    post: Post
+    account: InstagramAccount
+    media: list[MediaAsset]
+
+
+async def posts_between(
+    workspace_id: int,
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    account_id: int | None = None,
+    status: str | None = None,
+) -> list[PostView]:
+    """Posts for the calendar (by publish or schedule time) or the queue (newest plan first)."""
+    query = Post.filter(workspace_id=workspace_id)
+    if account_id is not None:
+        query = query.filter(account_id=account_id)
+    if status:
+        query = query.filter(status=PostStatus(status))
+    if start is not None:
+        query = query.filter(scheduled_at__gte=start)
+    if end is not None:
+        query = query.filter(scheduled_at__lt=end)
+    posts = (
+        await query.order_by("scheduled_at", "id").limit(CALENDAR_LIMIT).prefetch_related("account")
+    )
+    return await _with_media(posts)
+
+
+async def _with_media(posts: Sequence[Post]) -> list[PostView]:
+    items = await PostMedia.filter(post_id__in=[p.id for p in posts]).order_by("position")
+    assets = {
+        a.id: a
+        for a in await MediaAsset.filter(id__in=list({i.asset_id for i in items}))  # type: ignore[attr-defined]
+    }
+    by_post: dict[int, list[MediaAsset]] = {}
+    for item in items:
+        asset = assets.get(item.asset_id)  # type: ignore[attr-defined]
+        if asset is not None:
+            by_post.setdefault(item.post_id, []).append(asset)  # type: ignore[attr-defined]
+    return [PostView(p, p.account, by_post.get(p.id, [])) for p in posts]
+
+
+async def post_view(workspace_id: int, post_id: int) -> PostView:
+    post = await own_post(workspace_id, post_id)
+    await post.fetch_related("account")
+    return (await _with_media([post]))[0]
+
+
+def calendar_event(view: PostView, timezone: str, url: str) -> dict[str, Any]:
+    """One FullCalendar event (times in the workspace's timezone, no offset)."""
+    post = view.post
+    when = post.published_at or post.scheduled_at or post.created_at
+    local = when.astimezone(zone(timezone))
+    title = (post.caption.splitlines()[0] if post.caption else post.kind.value)[:60]
+    return {
+        "id": str(post.id),
+        "title": f"@{view.account.username} · {title}",
+        "start": local.strftime("%Y-%m-%dT%H:%M:%S"),
+        "url": url,
+        "classNames": [f"status-{post.status.value}"],
+        "editable": post.status in (PostStatus.SCHEDULED, PostStatus.DRAFT, PostStatus.FAILED),
+        "extendedProps": {"status": post.status.value, "kind": post.kind.value},
+    }

@@ -1,0 +1,145 @@
+"""Approvals: AI reply drafts waiting for a teammate, with the conversation so far; approve,
+edit or reject. Decisions made in chat (or by a teammate) show up here within seconds."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from quart import Blueprint, Response, current_app, render_template, request
+from werkzeug.exceptions import abort
+
+from core.bootstrap import Container
+from core.db.models import Role
+from core.errors import Conflict, ValidationFailed
+from core.services import approvals
+from core.services.automations import automations_for
+from core.services.smart_replies import SmartReplies, smart_replies_for
+from panel.security import current_membership, requires
+
+blueprint = Blueprint("drafts", __name__, url_prefix="/approvals")
+
+POLL = "every 3s"
+
+
+def _container() -> Container:
+    container: Container = current_app.extensions["reelay.container"]
+    return container
+
+
+def _replies() -> SmartReplies:
+    container = _container()
+    return smart_replies_for(container, automations_for(container).outbox)
+
+
+def _can_decide() -> bool:
+    return current_membership().role in (Role.OWNER, Role.ADMIN, Role.EDITOR)
+
+
+@blueprint.get("")
+@requires(Role.VIEWER)
+async def index() -> str:
+    """Pending drafts and the latest decisions."""
+    workspace_id = current_membership().workspace_id
+    pending = await approvals.pending(workspace_id)
+    since = _container().clock.now() - timedelta(days=1)
+    return await render_template(
+        "approvals/index.html",
+        pending=pending,
+        decided=await approvals.decided_since(workspace_id, since),
+        after=max((v.draft.id for v in pending), default=0),
+        can_decide=_can_decide(),
+        poll=POLL,
+    )
+
+
+@blueprint.get("/new")
+@requires(Role.VIEWER)
+async def new() -> str:
+    """Drafts that arrived since ``after`` (out-of-band fragments for the page's poller)."""
+    after_raw = request.args.get("after", "0")
+    after = int(after_raw) if after_raw.isdigit() else 0
+    found = await approvals.pending(current_membership().workspace_id, after)
+    return await render_template(
+        "approvals/_new.html",
+        pending=found,
+        after=max([after, *(v.draft.id for v in found)]),
+        can_decide=_can_decide(),
+        poll=POLL,
+    )
+
+
+@blueprint.get("/<int:draft_id>/state")
+@requires(Role.VIEWER)
+async def state(draft_id: int) -> Response | tuple[str, int, dict[str, str]]:
+    """Nothing while the draft waits; the decided card once someone decided (anywhere)."""
+    view = await approvals.one(current_membership().workspace_id, draft_id)
+    if view is None:
+        abort(404)
+    if view.draft.status.value == "pending":
+        return Response(status=204)
+    page = await render_template("approvals/_card.html", view=view, can_decide=False, poll=POLL)
+    return page, 200, {"HX-Retarget": f"#draft-{draft_id}", "HX-Reswap": "outerHTML"}
+
+
+async def _decide(draft_id: int, verb: str) -> tuple[str, int]:
+    membership = current_membership()
+    form = await request.form
+    replies = _replies()
+    problem = ""
+    status = 200
+    try:
+        if verb == "approve":
+            await replies.approve(
+                draft_id, workspace_id=membership.workspace_id, user_id=membership.user_id
+            )
+        elif verb == "edit":
+            await replies.edit(
+                draft_id,
+                form.get("text", ""),
+                workspace_id=membership.workspace_id,
+                user_id=membership.user_id,
+            )
+        else:
+            await replies.reject(
+                draft_id,
+                workspace_id=membership.workspace_id,
+                user_id=membership.user_id,
+                fallback_text=form.get("fallback_text") or None,
+            )
+    except ValidationFailed as exc:
+        problem, status = exc.fields.get("text") or exc.message, 422
+    except Conflict as exc:
+        problem, status = str(exc), 409
+    view = await approvals.one(membership.workspace_id, draft_id)
+    if view is None:
+        abort(404)
+    page = await render_template(
+        "approvals/_card.html",
+        view=view,
+        can_decide=_can_decide(),
+        problem=problem,
+        text=form.get("text", ""),
+        poll=POLL,
+    )
+    return page, status
+
+
+@blueprint.post("/<int:draft_id>/approve")
+@requires(Role.EDITOR)
+async def approve(draft_id: int) -> tuple[str, int]:
+    """Send the proposed reply."""
+    return await _decide(draft_id, "approve")
+
+
+@blueprint.post("/<int:draft_id>/edit")
+@requires(Role.EDITOR)
+async def edit(draft_id: int) -> tuple[str, int]:
+    """Send the edited text instead."""
+    return await _decide(draft_id, "edit")
+
+
+@blueprint.post("/<int:draft_id>/reject")
+@requires(Role.EDITOR)
+async def reject(draft_id: int) -> tuple[str, int]:
+    """Send nothing (or a short static reply)."""
+    return await _decide(draft_id, "reject")

@@ -1,0 +1,207 @@
+"""Posts: the calendar (month / week / list, drag to reschedule), the queue, and one post's page
+with its error, retry and publishing progress."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from quart import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from core.bootstrap import Container
+from core.db.models import InstagramAccount, PostStatus, Role
+from core.domain.graph_errors import GraphError
+from core.errors import Conflict, NotFound, ValidationFailed
+from core.services import composer
+from core.services.accounts import account_ref
+from core.services.publishing import Publishing, publishing_of
+from panel.security import current_email, current_membership, requires
+
+blueprint = Blueprint("posts", __name__, url_prefix="/posts")
+
+
+def _container() -> Container:
+    container: Container = current_app.extensions["reelay.container"]
+    return container
+
+
+def _publishing() -> Publishing:
+    return publishing_of(_container())
+
+
+def _when(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+@blueprint.get("")
+@requires(Role.VIEWER)
+async def index() -> str:
+    """The calendar."""
+    membership = current_membership()
+    accounts = await InstagramAccount.filter(workspace_id=membership.workspace_id).order_by(
+        "username"
+    )
+    return await render_template(
+        "posts/calendar.html",
+        timezone=membership.workspace.timezone,
+        accounts=accounts,
+        statuses=[s.value for s in PostStatus],
+        can_edit=membership.role in (Role.OWNER, Role.ADMIN, Role.EDITOR),
+    )
+
+
+@blueprint.get("/events")
+@requires(Role.VIEWER)
+async def events() -> Response:
+    """Posts between ``start`` and ``end`` as FullCalendar events (workspace time)."""
+    membership = current_membership()
+    account = request.args.get("account_id", "")
+    views = await composer.posts_between(
+        membership.workspace_id,
+        _when(request.args.get("start")),
+        _when(request.args.get("end")),
+        account_id=int(account) if account.isdigit() else None,
+        status=request.args.get("status") or None,
+    )
+    timezone = membership.workspace.timezone
+    return jsonify(
+        [
+            composer.calendar_event(v, timezone, url_for("posts.detail", post_id=v.post.id))
+            for v in views
+        ]
+    )
+
+
+@blueprint.post("/<int:post_id>/reschedule")
+@requires(Role.EDITOR)
+async def reschedule(post_id: int) -> tuple[Response, int]:
+    """Move a post to another time (calendar drag): the API's checks, the message on refusal."""
+    membership = current_membership()
+    data = await request.get_json(silent=True) or {}
+    try:
+        when = composer.parse_local(str(data.get("start") or ""), membership.workspace.timezone)
+        post = await composer.reschedule(
+            _publishing(), membership.workspace_id, post_id, when, actor=current_email()
+        )
+    except (ValidationFailed, Conflict) as exc:
+        return jsonify({"error": str(exc)}), 422 if isinstance(exc, ValidationFailed) else 409
+    except NotFound as exc:
+        return jsonify({"error": str(exc)}), 404
+    return jsonify(
+        {
+            "id": post.id,
+            "status": post.status.value,
+            "scheduled_at": composer.local_input(post.scheduled_at, membership.workspace.timezone),
+        }
+    ), 200
+
+
+@blueprint.get("/queue")
+@requires(Role.VIEWER)
+async def queue() -> str:
+    """Every post, filtered by status and account."""
+    membership = current_membership()
+    status = request.args.get("status", "")
+    account = request.args.get("account_id", "")
+    views = await composer.posts_between(
+        membership.workspace_id,
+        None,
+        None,
+        account_id=int(account) if account.isdigit() else None,
+        status=status if status in {s.value for s in PostStatus} else None,
+    )
+    accounts = await InstagramAccount.filter(workspace_id=membership.workspace_id).order_by(
+        "username"
+    )
+    return await render_template(
+        "posts/queue.html",
+        views=views,
+        accounts=accounts,
+        status=status,
+        account_id=account,
+        statuses=[s.value for s in PostStatus],
+        timezone=membership.workspace.timezone,
+        local=composer.local_input,
+        can_edit=membership.role in (Role.OWNER, Role.ADMIN, Role.EDITOR),
+    )
+
+
+@blueprint.get("/<int:post_id>")
+@requires(Role.VIEWER)
+async def detail(post_id: int) -> str:
+    """One post: content, status, error, and what can be done with it."""
+    membership = current_membership()
+    view = await composer.post_view(membership.workspace_id, post_id)
+    return await render_template(
+        "posts/detail.html",
+        view=view,
+        timezone=membership.workspace.timezone,
+        local=composer.local_input,
+        can_edit=membership.role in (Role.OWNER, Role.ADMIN, Role.EDITOR),
+    )
+
+
+@blueprint.get("/<int:post_id>/progress")
+@requires(Role.VIEWER)
+async def progress(post_id: int) -> str:
+    """Where a publishing post stands (its container's status), polled while it publishes."""
+    membership = current_membership()
+    view = await composer.post_view(membership.workspace_id, post_id)
+    post = view.post
+    container_status = ""
+    if post.status is PostStatus.PUBLISHING and post.container_id:
+        try:
+            found = await _container().graph.container_status(
+                account_ref(_container(), view.account), post.container_id
+            )
+            container_status = found.status_code
+        except GraphError as exc:
+            container_status = f"unknown ({exc.title})"
+    return await render_template(
+        "posts/_progress.html", view=view, container_status=container_status
+    )
+
+
+async def _act(post_id: int, verb: str) -> WerkzeugResponse:
+    membership = current_membership()
+    await composer.own_post(membership.workspace_id, post_id)
+    publishing = _publishing()
+    try:
+        if verb == "retry":
+            await publishing.publish_now(post_id, actor=current_email())
+            await flash("Trying again now.", "success")
+        elif verb == "cancel":
+            await publishing.cancel(post_id, actor=current_email(), reason="cancelled in the panel")
+            await flash("Post cancelled.", "success")
+    except (Conflict, ValidationFailed) as exc:
+        await flash(str(exc), "error")
+    return redirect(request.referrer or url_for("posts.detail", post_id=post_id))
+
+
+@blueprint.post("/<int:post_id>/retry")
+@requires(Role.EDITOR)
+async def retry(post_id: int) -> WerkzeugResponse:
+    """Publish a failed post again, now."""
+    return await _act(post_id, "retry")
+
+
+@blueprint.post("/<int:post_id>/cancel")
+@requires(Role.EDITOR)
+async def cancel(post_id: int) -> WerkzeugResponse:
+    """Cancel a post that is not being published."""
+    return await _act(post_id, "cancel")

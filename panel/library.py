@@ -1,0 +1,84 @@
+"""The media library: every upload with search, filters, where it is used, and deletion."""
+
+from __future__ import annotations
+
+from quart import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from core.bootstrap import Container
+from core.db.models import Role
+from core.errors import Conflict, ValidationFailed
+from core.services import library, media
+from panel.security import current_email, current_membership, requires
+
+blueprint = Blueprint("library", __name__, url_prefix="/library")
+
+
+def _container() -> Container:
+    container: Container = current_app.extensions["reelay.container"]
+    return container
+
+
+@blueprint.get("")
+@requires(Role.VIEWER)
+async def index() -> str:
+    """The library grid."""
+    membership = current_membership()
+    search = request.args.get("q", "")
+    kind = request.args.get("kind", "")
+    unused = request.args.get("unused") == "1"
+    page_raw = request.args.get("page", "1")
+    page = int(page_raw) if page_raw.isdigit() else 1
+    items, has_next = await library.list_media(
+        membership.workspace_id, search=search, kind=kind, unused_only=unused, page=page
+    )
+    return await render_template(
+        "library/index.html",
+        items=items,
+        has_next=has_next,
+        page=page,
+        q=search,
+        kind=kind,
+        unused=unused,
+        can_edit=membership.role in (Role.OWNER, Role.ADMIN, Role.EDITOR),
+    )
+
+
+@blueprint.post("")
+@requires(Role.EDITOR)
+async def upload() -> WerkzeugResponse:
+    """Add files to the library."""
+    files = await request.files
+    added = 0
+    for sent in files.getlist("files"):
+        try:
+            await media.upload_bytes(
+                media.storage_of(_container()),
+                workspace_id=current_membership().workspace_id,
+                data=sent.read(),
+                filename=sent.filename or "",
+            )
+            added += 1
+        except ValidationFailed as exc:
+            await flash(f"{sent.filename}: {exc.message}", "error")
+    if added:
+        await flash(f"{added} file{'s' if added > 1 else ''} added.", "success")
+    return redirect(url_for("library.index"))
+
+
+@blueprint.post("/<int:asset_id>/delete")
+@requires(Role.EDITOR)
+async def delete(asset_id: int) -> WerkzeugResponse:
+    """Delete a file no post uses."""
+    try:
+        await library.delete_media(
+            media.storage_of(_container()),
+            current_membership().workspace_id,
+            asset_id,
+            actor=current_email(),
+        )
+    except Conflict as exc:
+        await flash(str(exc), "error")
+    else:
+        await flash("File deleted.", "success")
+    return redirect(request.referrer or url_for("library.index"))
