@@ -359,6 +359,9 @@ def _why(
     """Plain reasons: does this rule's keyword match, is the post in scope, who won."""
     notes: list[str] = []
     trigger = inbound.trigger or ""
+    if event.error.startswith("lead flow"):
+        who = "this rule's" if matched is not None and matched.id == rule.id else "a rule's"
+        return [f"The message answered {who} lead flow ({event.error})."]
     if trigger != rule.trigger.value:
         notes.append(
             f"This rule answers {rule.trigger.value.replace('_', ' ')}s; the sample was a "
@@ -404,8 +407,6 @@ def _why(
     if matched is not None and matched.id == rule.id:
         if actions.comment_replies and trigger != "comment":
             notes.append("Public reply not sent: public replies only answer comments.")
-        if event.error.startswith("lead flow"):
-            notes.append(f"The person's message answered the rule's lead flow ({event.error}).")
     return notes
 
 

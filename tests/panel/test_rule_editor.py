@@ -305,7 +305,10 @@ async def test_sandbox_test_panel_explains_what_the_engine_did(
         assert key
         result = await client.get(f"/rules/{rule.id}/test/result?key={key.group(1)}")
         shown = await result.get_data(as_text=True)
-        assert "And your phone number?" in shown and "lead flow waiting" in shown
+        assert (
+            "And your phone number?" in shown
+            and "answered this rule&#39;s lead flow (lead flow waiting)" in shown
+        )
         # A sample without a keyword says why nothing happened.
         other = await client.post(
             f"/rules/{rule.id}/test",
