@@ -26,6 +26,9 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         self.current += timedelta(seconds=seconds)
 
+    async def sleep(self, seconds: float) -> None:
+        self.advance(seconds)
+
 
 @dataclass
 class QueuedJob:

@@ -22,9 +22,10 @@ caller wins; each is recorded in the audit log with its reason. A post moves as 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,7 +60,7 @@ from core.domain.posts import (
 )
 from core.errors import Conflict, NotFound
 from core.ports.clock import Clock
-from core.ports.instagram import AccountRef, InstagramClient
+from core.ports.instagram import AccountRef, ContainerStatus, InstagramClient
 from core.ports.queue import JobQueue
 from core.services import audit
 from core.services.accounts import account_ref
@@ -69,8 +70,11 @@ from core.settings import Settings
 logger = logging.getLogger(__name__)
 
 JOB_NAME = "publish_post"
-# A job may start this early (clock skew between machines) and still act.
-EARLY = timedelta(seconds=1)
+# Jobs are queued this long before their time and wait for the exact moment themselves:
+# the queue is polled, so a job queued for the second itself starts a poll interval late.
+PREFETCH = timedelta(seconds=0.25)
+# A job that starts earlier than PREFETCH plus this (clock skew) is queued again for later.
+EARLY_SLACK = timedelta(seconds=1)
 # A post in "publishing" whose check is this overdue has lost its job: resume it.
 RESUME_GRACE = timedelta(seconds=30)
 # Media found in the account's feed this long before the container was made is not ours.
@@ -150,6 +154,7 @@ class Publishing:
         media_url: Callable[[MediaAsset], str],
         policy: PublishPolicy | None = None,
         jitter: Callable[[], float] = random.random,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.instagram = instagram
         self.queue = queue
@@ -158,6 +163,7 @@ class Publishing:
         self.media_url = media_url
         self.policy = policy or PublishPolicy()
         self.jitter = jitter
+        self.sleep = sleep
 
     # ================================================================ people's actions
 
@@ -428,7 +434,10 @@ class Publishing:
                 await PublishJob.get_or_create(
                     post_id=post_id, version=version, defaults={"job_id": jid}
                 )
-            return await self.queue.enqueue(JOB_NAME, post_id, version, job_id=jid, defer_until=at)
+            early = at - PREFETCH if at is not None else None
+            return await self.queue.enqueue(
+                JOB_NAME, post_id, version, job_id=jid, defer_until=early
+            )
         except Exception:
             # The post is safely stored; the reconciler queues it within a minute.
             logger.exception("could not queue post %s version %s", post_id, version)
@@ -448,19 +457,21 @@ class Publishing:
             logger.info("post %s is %s, nothing to do", post_id, status.value)
             return
         due = post.scheduled_at if status is Status.SCHEDULED else post.next_attempt_at
-        if due is not None and due > now + EARLY:
-            if status is not Status.PUBLISHING:
-                # Early (an odd clock): come back on time instead of publishing early.
-                await self._enqueue(
-                    post.id, version, due, job_id=f"{main_job_id(post.id, version)}:at{_ms(due)}"
-                )
-            return
+        if due is not None and due > now:
+            early = (due - now).total_seconds()
+            if early > (PREFETCH + EARLY_SLACK).total_seconds():
+                if status is not Status.PUBLISHING:
+                    # Far too early (an odd clock): come back on time, never publish early.
+                    job_id = f"{main_job_id(post.id, version)}:at{_ms(due)}"
+                    await self._enqueue(post.id, version, due, job_id=job_id)
+                return  # publishing: another worker holds the lease, or a check is not due
+            # Jobs are queued a moment ahead (queue polling adds delay); wait for the second.
+            await self.sleep(early)
+            now = self.clock.now()
         lease_until = now + timedelta(seconds=self.policy.lease_s)
         claim = Post.filter(id=post.id, version=version, status=PostStatus(status.value))
         if status is Status.PUBLISHING:
-            claim = claim.filter(
-                Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + EARLY)
-            )
+            claim = claim.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
         async with in_transaction():
             claimed = await claim.update(status=PostStatus.PUBLISHING, next_attempt_at=lease_until)
             if claimed and status is not Status.PUBLISHING:
@@ -511,10 +522,16 @@ class Publishing:
             # Published and recorded, then the worker stopped before finishing: finish.
             await self._finish(post, ref, post.ig_media_id, comment=False)
             return
+        ready_at_once = False
         if post.container_id is None:
-            await self._create_containers(post, ref)
+            ready_at_once = await self._create_containers(post, ref)
         assert post.container_id is not None
-        status = await self.instagram.container_status(ref, post.container_id)
+        if ready_at_once:
+            # Made by this very run, so not published yet; images are ready at once (a
+            # "not ready" answer from media_publish just means checking again later).
+            status = ContainerStatus("FINISHED")
+        else:
+            status = await self.instagram.container_status(ref, post.container_id)
         code = status.status_code
         if code == "PUBLISHED":
             logger.warning("post %s: container already published, recording it", post.id)
@@ -547,16 +564,14 @@ class Publishing:
             self._give_up_if_too_slow(post)
             raise _CheckLater()
 
-    async def _create_containers(self, post: Post, ref: AccountRef) -> None:
-        items = (
-            await PostMedia.filter(post_id=post.id).order_by("position").prefetch_related("asset")
-        )
+    async def _create_containers(self, post: Post, ref: AccountRef) -> bool:
+        """Create (or finish creating) the post's containers; True for one image (ready)."""
+        items = await PostMedia.filter(post_id=post.id).order_by("position").select_related("asset")
         assets = [item.asset for item in items]
         if not assets:
             raise _Failed("The post has no media left in the library; add media and reschedule.")
-        now = self.clock.now()
-        if post.container_created_at is None:
-            await self._save(post, container_created_at=now)
+        # Stored with the first container id (the timeout and the feed lookup count from it).
+        started = post.container_created_at or self.clock.now()
         kind = Kind(post.kind.value)
         collaborators = list(post.collaborators)
         if kind is Kind.CAROUSEL:
@@ -571,7 +586,9 @@ class Publishing:
                         ref, self.media_url(asset), is_carousel_item=True
                     )
                 children.append(child)
-                await self._save(post, child_container_ids=list(children))
+                await self._save(
+                    post, child_container_ids=list(children), container_created_at=started
+                )
             statuses = [await self.instagram.container_status(ref, c) for c in children]
             for n, child_status in enumerate(statuses, start=1):
                 if child_status.status_code == "ERROR":
@@ -629,7 +646,8 @@ class Publishing:
                 location_id=post.location_id,
                 collaborators=collaborators,
             )
-        await self._save(post, container_id=container)
+        await self._save(post, container_id=container, container_created_at=started)
+        return kind in {Kind.IMAGE, Kind.STORY} and assets[0].mime.startswith("image/")
 
     def _give_up_if_too_slow(self, post: Post) -> None:
         started = post.container_created_at

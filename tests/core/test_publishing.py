@@ -27,7 +27,13 @@ from core.domain.graph_errors import ErrorKind
 from core.errors import Conflict, ValidationFailed
 from core.ports.instagram import AccountRef
 from core.services import media
-from core.services.publishing import PostInput, Publishing, PublishPolicy, main_job_id
+from core.services.publishing import (
+    PREFETCH,
+    PostInput,
+    Publishing,
+    PublishPolicy,
+    main_job_id,
+)
 from tests.fake_publishing import FakeClock, FakeInstagram, FakeQueue, graph_error
 from tests.media_samples import image_bytes, video_bytes
 
@@ -104,6 +110,7 @@ async def world(sqlite_db: str, tmp_path: Path) -> World:
         media_url=lambda a: f"http://media.test/media/{a.storage_key}",
         policy=PublishPolicy(retry_base_s=10, retry_max_s=120, status_interval_s=5),
         jitter=lambda: 0.5,
+        sleep=clock.sleep,
     )
     return World(workspace, account, image, image2, video, clock, queue, ig, service)
 
@@ -124,7 +131,8 @@ async def test_image_post_publishes_at_its_second_with_first_comment(world: Worl
     post = await world.post(caption="Hello #shop", first_comment="Link in bio")
     assert post.status == PostStatus.SCHEDULED
     [job] = world.queue.jobs
-    assert job.job_id == main_job_id(post.id, 1) and job.at == post.scheduled_at
+    assert job.job_id == main_job_id(post.id, 1)
+    assert post.scheduled_at is not None and job.at == post.scheduled_at - PREFETCH
     assert await PublishJob.filter(post_id=post.id, version=1, job_id=job.job_id).exists()
 
     await world.drain()

@@ -1,0 +1,76 @@
+"""A burst: 1000 image posts due the same second across 100 accounts, the sandbox answering
+every Graph call in 100 ms, two worker processes with default settings.
+
+Last line: {"total_s": due second -> last post published, "duplicates": posts Instagram
+got twice, "published": count}. Targets: total_s < 15, duplicates = 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from datetime import timedelta
+
+from publishing_rig import world
+
+POSTS = 1000
+ACCOUNTS = 100
+WORKERS = 2
+
+
+async def main() -> dict[str, float | int]:
+    from core.db.models import Post, PostStatus
+    from core.services.publishing import PostInput, publishing_of
+
+    async with world(sandbox_latency_s=0.1) as rig:
+        await rig.start_workers(WORKERS)
+        workspace, accounts = await rig.accounts(ACCOUNTS)
+        image = await rig.image(workspace)
+        service = publishing_of(rig.container)
+        drafts = [
+            await service.create(
+                workspace_id=workspace.id,
+                account_id=accounts[n % ACCOUNTS].id,
+                content=PostInput(kind="image", media_ids=[image.id], caption=f"burst {n}"),
+                actor="bench",
+            )
+            for n in range(POSTS)
+        ]
+        # Schedule every post for one second a little ahead (time to schedule them all).
+        began = time.monotonic()
+        far = rig.container.clock.now() + timedelta(hours=1)
+        for post in drafts[:50]:
+            await service.schedule(post.id, far, actor="bench")
+        per_post = (time.monotonic() - began) / 50
+        due = rig.container.clock.now() + timedelta(seconds=per_post * POSTS * 1.3 + 2)
+        for post in drafts:
+            await service.schedule(post.id, due, actor="bench")
+        print(f"{POSTS} posts scheduled for {due:%H:%M:%S.%f} UTC")
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline:
+            open_posts = await Post.filter(
+                status__in=[PostStatus.SCHEDULED, PostStatus.PUBLISHING, PostStatus.RETRYING]
+            ).count()
+            if open_posts == 0 and rig.container.clock.now() > due:
+                break
+            await asyncio.sleep(0.25)
+        published = await Post.filter(status=PostStatus.PUBLISHED).order_by("-published_at")
+        last = published[0].published_at if published else due
+        counts = Counter(
+            media.caption for account in accounts for media in rig.sandbox.state.feed(account.ig_id)
+        )
+        failed = await Post.filter(status=PostStatus.FAILED).values_list("last_error", flat=True)
+        if failed:
+            print(f"{len(failed)} failed, e.g. {failed[0]!r}")
+    assert last is not None
+    return {
+        "total_s": round((last - due).total_seconds(), 3),
+        "duplicates": sum(1 for n in counts.values() if n > 1),
+        "published": len(published),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(main())))
