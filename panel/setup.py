@@ -13,7 +13,7 @@ from core.bootstrap import Container
 from core.db.models import Role, Workspace
 from core.domain.ai import AiError, ChatMessage
 from core.errors import ValidationFailed
-from core.services import audit, chat_links, meta_app, setup_wizard
+from core.services import accounts, audit, chat_links, meta_app, setup_wizard
 from panel.security import current_email, current_membership, requires
 
 logger = logging.getLogger(__name__)
@@ -37,6 +37,8 @@ async def _page(status: int = 200, **extra: Any) -> tuple[str, int]:
     settings = container.settings
     workspace = await Workspace.get(id=current_membership().workspace_id)
     verify_token = await meta_app.ensure_verify_token(settings, container.secrets)
+    # On the sandbox a new workspace gets its demo account now, not at the next sweep.
+    await accounts.list_accounts(container, workspace.id)
     steps = await setup_wizard.steps(
         settings, container.secrets, workspace, ai_available=container.ai is not None
     )

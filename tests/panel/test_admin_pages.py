@@ -90,8 +90,10 @@ async def test_roles_change_and_the_last_owner_stays(client: Any, sqlite_db: str
 async def test_setup_shows_each_step_and_what_is_missing(client: Any, sqlite_db: str) -> None:
     await _signed_in(client)
     page = await (await client.get("/setup")).get_data(as_text=True)
-    assert "1 of 5 steps done" in page  # the sandbox counts as a Meta app
-    assert "A connected Instagram account." in page
+    # The sandbox counts as a Meta app, and gives the workspace its demo account at once.
+    assert "2 of 5 steps done" in page
+    assert "@reelay_demo connected." in page
+    assert "A connected Instagram account." not in page
     assert "A linked Telegram or Discord chat." in page
     assert "http://127.0.0.1:8000/webhooks/meta" in page
     assert 'value="verify-me"' in page  # META_VERIFY_TOKEN from the environment
