@@ -123,7 +123,7 @@ def create_app(
     app.register_blueprint(instagram_connect.blueprint)
     app.register_blueprint(logs.blueprint)
     app.register_blueprint(api_tokens.blueprint)
-    app.register_blueprint(meta_webhooks.blueprint)
+    meta_webhooks.install(app)
     app.register_blueprint(rules.blueprint)
     app.register_blueprint(composer.blueprint)
     app.register_blueprint(calendar.blueprint)

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
-from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
+from arq.constants import (
+    default_queue_name,
+    in_progress_key_prefix,
+    job_key_prefix,
+    result_key_prefix,
+)
+from arq.jobs import serialize_job
+from arq.utils import timestamp_ms
 
 from core.adapters.redis_server import RedisLocation
 
@@ -36,6 +44,35 @@ class ArqQueue:
             function, *args, _job_id=job_id, _defer_until=defer_until, _defer_by=defer_by_s
         )
         return job is not None
+
+    async def enqueue_many(self, function: str, jobs: Sequence[tuple[tuple[Any, ...], str]]) -> int:
+        """Queue many ``(args, job_id)`` jobs of ``function`` now, in two round trips.
+
+        A job whose id is live (queued, running or kept result) is left alone, as in
+        ``enqueue``. Returns how many were queued.
+        """
+        if not jobs:
+            return 0
+        now_ms = timestamp_ms()
+        expires_ms = self.pool.expires_extra_ms
+        async with self.pool.pipeline(transaction=False) as pipe:
+            for args, job_id in jobs:
+                pipe.exists(result_key_prefix + job_id)
+                job = serialize_job(
+                    function, args, {}, None, now_ms, serializer=self.pool.job_serializer
+                )
+                pipe.set(job_key_prefix + job_id, job, px=expires_ms, nx=True)
+            replies = await pipe.execute()
+        fresh = [
+            job_id
+            for (_, job_id), had_result, created in zip(
+                jobs, replies[::2], replies[1::2], strict=True
+            )
+            if created and not had_result
+        ]
+        if fresh:
+            await self.pool.zadd(default_queue_name, {job_id: now_ms for job_id in fresh})
+        return len(fresh)
 
     async def job_exists(self, job_id: str) -> bool:
         keys = (

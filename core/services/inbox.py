@@ -11,9 +11,9 @@ import asyncio
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from tortoise import connections
 
@@ -42,6 +42,16 @@ class Recorded:
     new: int
     duplicates: int
     queued: int
+    new_keys: set[str] = field(default_factory=set, repr=False)
+
+
+@runtime_checkable
+class BulkQueue(Protocol):
+    """A queue that can take many jobs in one go (the arq adapter can)."""
+
+    async def enqueue_many(self, function: str, jobs: Sequence[tuple[tuple[Any, ...], str]]) -> int:
+        """Queue ``(args, job_id)`` jobs now; live job ids are left alone."""
+        ...
 
 
 def event_job_id(event_id: int) -> str:
@@ -67,13 +77,21 @@ async def record_events(events: Sequence[InboundEvent], queue: JobQueue, now: da
         new.extend(await _insert(rows[start : start + ROWS_PER_STATEMENT], now))
     pending = [event_id for event_id, key in new if _status(unique[key])[0] is EventStatus.PENDING]
     if pending:
-        await asyncio.gather(
-            *(queue.enqueue(HANDLE_EVENT, i, job_id=event_job_id(i)) for i in pending)
-        )
+        if isinstance(queue, BulkQueue):
+            await queue.enqueue_many(HANDLE_EVENT, [((i,), event_job_id(i)) for i in pending])
+        else:
+            await asyncio.gather(
+                *(queue.enqueue(HANDLE_EVENT, i, job_id=event_job_id(i)) for i in pending)
+            )
     malformed = [unique[key] for _, key in new if unique[key].kind is EventKind.MALFORMED]
     for event in malformed:
         logger.warning("recorded a malformed webhook event %s: %s", event.dedupe_key, event.error)
-    return Recorded(new=len(new), duplicates=len(events) - len(new), queued=len(pending))
+    return Recorded(
+        new=len(new),
+        duplicates=len(events) - len(new),
+        queued=len(pending),
+        new_keys={key for _, key in new},
+    )
 
 
 def _json(value: Any) -> str:
@@ -92,6 +110,46 @@ def _without_nul(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_nul(v) for v in value]
     return value
+
+
+class InboxWriter:
+    """Group commit for the webhook endpoint: events of concurrent requests are written in one
+    statement (one transaction) and queued together; each request still waits until its
+    events are stored before it is answered."""
+
+    def __init__(self, queue: JobQueue) -> None:
+        self._queue = queue
+        self._waiting: list[tuple[Sequence[InboundEvent], asyncio.Future[Recorded]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, events: Sequence[InboundEvent], now: datetime) -> Recorded:
+        future: asyncio.Future[Recorded] = asyncio.get_running_loop().create_future()
+        self._waiting.append((events, future))
+        if self._writer is None or self._writer.done():
+            # A task, not the request itself: a client hanging up must not stop the writing.
+            self._writer = asyncio.create_task(self._drain(now))
+        return await asyncio.shield(future)
+
+    async def _drain(self, now: datetime) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            await self._write(batch, now)
+
+    async def _write(
+        self, batch: list[tuple[Sequence[InboundEvent], asyncio.Future[Recorded]]], now: datetime
+    ) -> None:
+        try:
+            combined = [event for events, _ in batch for event in events]
+            new_keys = (await record_events(combined, self._queue, now)).new_keys
+        except Exception as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for events, future in batch:
+            mine = {e.dedupe_key for e in events} & new_keys
+            new_keys -= mine
+            future.set_result(Recorded(new=len(mine), duplicates=len(events) - len(mine), queued=0))
 
 
 async def _insert(events: Sequence[InboundEvent], now: datetime) -> list[tuple[int, str]]:

@@ -220,3 +220,47 @@ async def test_random_signed_json_never_500s_nor_breaks_the_worker(
         outcome = await engine.handle_event(row.id)
         assert outcome.status is not EventStatus.FAILED, (row.payload, outcome)
     assert "failed unexpectedly" not in caplog.text
+
+
+async def asgi_post(app: Any, body: bytes, headers: list[tuple[bytes, bytes]]) -> tuple[int, bytes]:
+    """Call the app as uvicorn would (the POST fast path lives at the ASGI level)."""
+    chunks = [body[: len(body) // 2], body[len(body) // 2 :]]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        chunk = chunks.pop(0)
+        return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/webhooks/meta",
+        "raw_path": b"/webhooks/meta",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"localhost"), *headers],
+        "client": ("127.0.0.1", 1234),
+        "server": ("127.0.0.1", 8000),
+    }
+    await app.asgi_app(scope, receive, send)
+    return sent[0]["status"], sent[1]["body"]
+
+
+async def test_asgi_fast_path_checks_signatures_and_records(app: Any) -> None:
+    quart_app = app.app
+    body = body_of(comment_payload("c1", "price"))
+    status, _ = await asgi_post(quart_app, body, [(b"x-hub-signature-256", sign(body).encode())])
+    assert status == 200
+    status, _ = await asgi_post(
+        quart_app, body, [(b"x-hub-signature-256", sign(body, "x").encode())]
+    )
+    assert status == 403
+    status, _ = await asgi_post(quart_app, body, [])
+    assert status == 403
+    assert [e.dedupe_key for e in await WebhookEvent.all()] == [f"{ACCOUNT_IG_ID}:comment:c1"]

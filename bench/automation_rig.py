@@ -1,0 +1,233 @@
+"""What the automation benchmarks need: Redis (REDIS_URL or embedded), a temporary migrated
+SQLite database, the real panel served by uvicorn in a child process, worker processes and a
+bare aiohttp HMAC server.
+
+``python bench/automation_rig.py panel|worker|bare '<json>'`` runs one child process (used by
+the benchmarks; not meant to be run by hand).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from cryptography.fernet import Fernet  # noqa: E402
+
+from core.adapters.redis_server import RedisLocation, locate_redis  # noqa: E402
+from core.settings import Settings  # noqa: E402
+
+APP_SECRET = "bench-app-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def sign(body: bytes, secret: str = APP_SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def settings_for(config: dict[str, Any]) -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        var_dir=Path(config["var_dir"]),
+        database_url=config["database_url"],
+        redis_url=config.get("redis_url", ""),
+        encryption_key=config["encryption_key"],
+        secret_key=config["secret_key"],
+        meta_app_secret=APP_SECRET,
+        meta_verify_token="bench",
+        sandbox_url=config.get("sandbox_url", "http://127.0.0.1:8010"),
+        worker_poll_delay=config.get("poll_delay", 0.05),
+        worker_max_jobs=config.get("max_jobs", 50),
+        log_level="WARNING",
+    )
+
+
+def location_for(config: dict[str, Any]) -> RedisLocation:
+    return RedisLocation(
+        url=config.get("redis_url", ""), unix_socket_path=config.get("redis_socket", "")
+    )
+
+
+async def wait_port(port: int, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+@dataclass
+class Rig:
+    config: dict[str, Any]
+    settings: Settings
+    children: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def spawn(self, role: str, **extra: Any) -> subprocess.Popen[bytes]:
+        child = subprocess.Popen(
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                role,
+                json.dumps({**self.config, **extra}),
+            ],
+            cwd=ROOT,
+        )
+        self.children.append(child)
+        return child
+
+    async def panel(self) -> int:
+        port = free_port()
+        self.spawn("panel", port=port)
+        await wait_port(port)
+        return port
+
+    async def bare(self) -> int:
+        port = free_port()
+        self.spawn("bare", port=port)
+        await wait_port(port)
+        return port
+
+    def workers(self, count: int) -> None:
+        for _ in range(count):
+            self.spawn("worker")
+
+    def stop(self) -> None:
+        for child in self.children:
+            child.terminate()
+        for child in self.children:
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        self.children.clear()
+
+
+@asynccontextmanager
+async def rig(**config_extra: Any) -> AsyncIterator[Rig]:
+    """Redis and a migrated SQLite database; children are stopped at the end of the block."""
+    from core.db import migrate_database
+
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory(prefix="reelay-bench-") as tmp:
+        var = Path(tmp)
+        location = locate_redis(os.environ.get("REDIS_URL", ""), var / "redis")
+        config: dict[str, Any] = {
+            "var_dir": str(var / "var"),
+            "database_url": f"sqlite://{var / 'bench.sqlite3'}",
+            "redis_url": location.url,
+            "redis_socket": location.unix_socket_path,
+            "encryption_key": Fernet.generate_key().decode(),
+            "secret_key": "bench-secret-key-" + "x" * 32,
+            **config_extra,
+        }
+        await migrate_database(config["database_url"])
+        built = Rig(config, settings_for(config))
+        try:
+            yield built
+        finally:
+            built.stop()
+            location.stop()
+
+
+# ---------------------------------------------------------------- child processes
+
+
+async def _run_panel(config: dict[str, Any]) -> None:
+    import uvicorn
+
+    from panel.app import create_app
+    from reelay.wiring import build
+
+    settings = settings_for(config)
+    container = await build(settings, run_migrations=False, redis_location=location_for(config))
+    app = create_app(settings, container=container)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=config["port"], log_config=None, access_log=False
+        )
+    )
+    try:
+        await server.serve()
+    finally:
+        await container.close()
+
+
+async def _run_bare(config: dict[str, Any]) -> None:
+    from aiohttp import web
+
+    secret = APP_SECRET.encode()
+
+    async def receive(request: web.Request) -> web.Response:
+        body = await request.read()
+        sent = request.headers.get("X-Hub-Signature-256", "").removeprefix("sha256=")
+        expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, sent):
+            return web.Response(status=403)
+        return web.Response(text="ok")
+
+    app = web.Application(client_max_size=10 * 1024 * 1024)
+    app.router.add_post("/webhooks/meta", receive)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", config["port"]).start()
+    await asyncio.Event().wait()
+
+
+async def _run_worker(config: dict[str, Any]) -> None:
+    from arq.worker import Worker
+
+    from jobs import events as event_jobs
+    from jobs.worker import worker_settings
+    from reelay.queue import arq_settings
+    from reelay.wiring import build
+
+    settings = settings_for(config)
+    location = location_for(config)
+    container = await build(settings, run_migrations=False, redis_location=location)
+    options = worker_settings(settings, container=container, redis_settings=arq_settings(location))
+    options.update(functions=event_jobs.FUNCTIONS, cron_jobs=[])
+    worker = Worker(**options)
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+        await container.close()
+
+
+if __name__ == "__main__":
+    role, raw = sys.argv[1], json.loads(sys.argv[2])
+    logging.basicConfig(level=logging.WARNING)
+    runner = {"panel": _run_panel, "bare": _run_bare, "worker": _run_worker}[role]
+    try:
+        asyncio.run(runner(raw))
+    except KeyboardInterrupt:
+        pass
