@@ -2,7 +2,8 @@
 Instagram, the panel serving media, and arq worker processes.
 
 ``python bench/publishing_rig.py worker '<json>'`` runs one worker process (used by the
-benchmarks; not meant to be run by hand).
+benchmarks; not meant to be run by hand). For a closer look, BENCH_WORKER_LOG=path keeps
+each worker's log and BENCH_WORKER_PROFILE=path its cProfile statistics.
 """
 
 from __future__ import annotations
@@ -237,4 +238,18 @@ if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "worker":
         )
     else:
         logging.basicConfig(level=logging.WARNING)
+    profile_path = os.environ.get("BENCH_WORKER_PROFILE")
+    if profile_path:
+        import cProfile
+        import signal
+
+        profiler = cProfile.Profile()
+
+        def stop(*_: object) -> None:
+            profiler.disable()
+            profiler.dump_stats(f"{profile_path}.{os.getpid()}")
+            os._exit(0)
+
+        signal.signal(signal.SIGTERM, stop)
+        profiler.enable()
     asyncio.run(run_worker(json.loads(sys.argv[2])))

@@ -467,3 +467,15 @@ async def test_edit_duplicate_publish_now_and_their_limits(world: World) -> None
         await world.service.edit(
             post.id, PostInput(kind="image", media_ids=[world.image.id]), actor="u"
         )
+
+
+async def test_a_job_started_too_early_comes_back_on_time(world: World) -> None:
+    post = await world.post(in_s=600)
+    world.queue.jobs.clear()
+    await world.service.run(post.id, 1)  # e.g. a worker whose clock runs ahead
+    assert world.ig.calls == []
+    [again] = world.queue.jobs
+    assert post.scheduled_at is not None and again.at == post.scheduled_at - PREFETCH
+    await world.drain()
+    post = await Post.get(id=post.id)
+    assert post.status == PostStatus.PUBLISHED and post.published_at == post.scheduled_at
