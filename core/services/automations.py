@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 from tortoise.exceptions import IntegrityError
 from tortoise.functions import Count, Max
+from tortoise.transactions import in_transaction
 
 from core.adapters.outgoing_webhooks import AiohttpWebhookPoster
 from core.bootstrap import Container
@@ -157,25 +158,32 @@ class Automations:
 
     async def handle_event(self, event_id: int) -> Outcome:
         """Act on one recorded event, at most once (a claim makes other workers back off)."""
-        payload = await claim_event(event_id, self.clock.now())
-        if payload is None:
-            return Outcome(EventStatus.IGNORED, "already handled or being handled")
         try:
-            outcome = await self._handle(event_id, payload)
+            # The claim (a write first: SQLite takes its write lock at once), the event's
+            # writes and its "done" commit together; sends follow the commit.
+            async with self.outbox.batch():
+                payload = await claim_event(event_id, self.clock.now())
+                if payload is None:
+                    return Outcome(EventStatus.IGNORED, "already handled or being handled")
+                outcome = await self._handle(event_id, payload)
+                await self._finish(event_id, outcome)
         except ReelayError as exc:
             logger.warning("event %s failed: %s", event_id, exc)
             outcome = Outcome(EventStatus.FAILED, str(exc))
+            await self._finish(event_id, outcome)
         except Exception as exc:
-            # Recorded and logged with its traceback; the event is not retried blindly because
-            # its actions may already have gone out (their own keys protect them anyway).
+            # Recorded and logged with its traceback (its writes were rolled back).
             logger.exception("event %s failed unexpectedly", event_id)
             outcome = Outcome(EventStatus.FAILED, f"{type(exc).__name__}: {exc}")
-        await WebhookEvent.filter(id=event_id).update(
-            status=outcome.status, error=outcome.reason[:2000], processed_at=self.clock.now()
-        )
+            await self._finish(event_id, outcome)
         if outcome.status is EventStatus.IGNORED:
             logger.debug("event %s ignored: %s", event_id, outcome.reason)
         return outcome
+
+    async def _finish(self, event_id: int, outcome: Outcome) -> None:
+        await WebhookEvent.filter(id=event_id).update(
+            status=outcome.status, error=outcome.reason[:2000], processed_at=self.clock.now()
+        )
 
     async def _handle(self, event_id: int, payload: dict[str, Any]) -> Outcome:
         events = parse_payload(payload)
@@ -236,11 +244,12 @@ class Automations:
         conversation = await Conversation.get_or_none(account_id=account.id, igsid=event.sender_id)
         if conversation is None:
             try:
-                conversation = await Conversation.create(
-                    account_id=account.id,
-                    igsid=event.sender_id,
-                    username=event.sender_username[:64],
-                )
+                async with in_transaction():  # a savepoint: the event's transaction goes on
+                    conversation = await Conversation.create(
+                        account_id=account.id,
+                        igsid=event.sender_id,
+                        username=event.sender_username[:64],
+                    )
             except IntegrityError:
                 conversation = await Conversation.get(account_id=account.id, igsid=event.sender_id)
         changes: dict[str, Any] = {}

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -27,6 +29,7 @@ from typing import Any
 from redis.asyncio import Redis
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
+from tortoise.transactions import in_transaction
 
 from core.db.models import (
     AccountStatus,
@@ -112,6 +115,18 @@ class Pacer:
 
 
 @dataclass(frozen=True)
+class _Held:
+    action: OutboundAction
+    account: InstagramAccount
+    conversation: Conversation | None
+    rule_id: int | None
+    extra_stats: Mapping[str, Any] | None
+
+
+_HELD: ContextVar[list[_Held] | None] = ContextVar("reelay_outbox_held", default=None)
+
+
+@dataclass(frozen=True)
 class Submitted:
     action: OutboundAction | None  # None: the key was used before (duplicate)
     status: OutboundStatus | None = None
@@ -129,7 +144,8 @@ async def bump_stats(rule_id: int, **changes: Any) -> None:
     if await RuleStats.filter(rule_id=rule_id).update(**updates):
         return
     try:
-        await RuleStats.create(rule_id=rule_id, **changes)
+        async with in_transaction():  # a savepoint when inside a transaction
+            await RuleStats.create(rule_id=rule_id, **changes)
     except IntegrityError:
         await RuleStats.filter(rule_id=rule_id).update(**updates)
 
@@ -157,6 +173,20 @@ class Outbox:
         self._jitter = jitter
 
     # ---------------------------------------------------------------- submitting
+
+    @asynccontextmanager
+    async def batch(self) -> AsyncIterator[None]:
+        """Run the block's writes in one transaction; actions it submits for an inline send
+        go out after the commit (a Graph call never holds the database)."""
+        held: list[_Held] = []
+        token = _HELD.set(held)
+        try:
+            async with in_transaction():
+                yield
+        finally:
+            _HELD.reset(token)
+        for item in held:
+            await self._send_inline(item)
 
     async def submit(
         self,
@@ -195,16 +225,17 @@ class Outbox:
         if kind is ActionKind.PRIVATE_REPLY:
             key = private_reply_key(account.id, target)
         try:
-            action = await OutboundAction.create(
-                account_id=account.id,
-                kind=kind.value,
-                dedupe_key=key[:255],
-                target=target[:128],
-                payload=payload,
-                not_before=not_before,
-                # Sent inline by its creator: claimed from the start.
-                attempts=1 if inline else 0,
-            )
+            async with in_transaction():  # a savepoint when inside a transaction
+                action = await OutboundAction.create(
+                    account_id=account.id,
+                    kind=kind.value,
+                    dedupe_key=key[:255],
+                    target=target[:128],
+                    payload=payload,
+                    not_before=not_before,
+                    # Sent inline by its creator: claimed from the start.
+                    attempts=1 if inline else 0,
+                )
         except IntegrityError:
             logger.info(
                 "outbox: %s %s already submitted (key %s, account %s): skipped",
@@ -223,11 +254,19 @@ class Outbox:
                 SEND_OUTBOUND, action.id, job_id=f"send:{action.id}", defer_until=not_before
             )
             return Submitted(action=action, status=OutboundStatus.PENDING)
+        held = _HELD.get()
+        if held is not None:
+            held.append(_Held(action, account, conversation, rule_id, extra_stats))
+            return Submitted(action=action, status=OutboundStatus.PENDING)
+        return await self._send_inline(_Held(action, account, conversation, rule_id, extra_stats))
+
+    async def _send_inline(self, held: _Held) -> Submitted:
+        action, rule_id, extra_stats = held.action, held.rule_id, held.extra_stats
         status = await self.send(
             action.id,
-            account=account,
+            account=held.account,
             action=action,
-            conversation=conversation,
+            conversation=held.conversation,
             claimed=True,
             extra_stats=extra_stats,
         )
@@ -353,21 +392,22 @@ class Outbox:
         extra_stats: Mapping[str, Any] | None = None,
     ) -> OutboundStatus:
         now = self.clock.now()
-        await OutboundAction.filter(id=action.id).update(
-            status=OutboundStatus.SENT, response=response, sent_at=now, error=""
-        )
         payload = action.payload
-        if kind is not ActionKind.PUBLIC_REPLY and payload.get("conversation_id"):
-            await Message.create(
-                conversation_id=payload["conversation_id"],
-                direction="out",
-                mid=response.get("message_id") or None,
-                text=message_text(payload.get("message") or {}),
+        async with in_transaction():
+            await OutboundAction.filter(id=action.id).update(
+                status=OutboundStatus.SENT, response=response, sent_at=now, error=""
             )
-        if payload.get("rule_id"):
-            await bump_stats(
-                int(payload["rule_id"]), **{_stat_field(kind): 1, **(extra_stats or {})}
-            )
+            if kind is not ActionKind.PUBLIC_REPLY and payload.get("conversation_id"):
+                await Message.create(
+                    conversation_id=payload["conversation_id"],
+                    direction="out",
+                    mid=response.get("message_id") or None,
+                    text=message_text(payload.get("message") or {}),
+                )
+            if payload.get("rule_id"):
+                await bump_stats(
+                    int(payload["rule_id"]), **{_stat_field(kind): 1, **(extra_stats or {})}
+                )
         logger.info(
             "outbox: sent %s %s to %s (account %s)",
             kind.value,
