@@ -5,12 +5,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from quart import Blueprint, Quart, Response, current_app, request
 
 from core.domain.webhooks import parse_body
+from core.sandbox import signing_secret
+from core.services import meta_app
 from core.services.inbox import InboxWriter
 from core.settings import Settings
 from panel.security import csrf_exempt, public
@@ -22,12 +26,44 @@ blueprint = Blueprint("webhooks", __name__)
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 
 
-def _secrets(settings: Settings) -> list[bytes]:
-    found = [settings.meta_app_secret, settings.facebook_app_secret]
-    return [s.get_secret_value().encode() for s in found if s is not None and s.get_secret_value()]
+KEYS_TTL_S = 5.0
 
 
-def signature_valid(body: bytes, header: str | None, secrets: list[bytes]) -> bool:
+@dataclass(frozen=True)
+class WebhookKeys:
+    """What checks Meta's calls: the verify token and the secrets that may sign a POST."""
+
+    verify_token: str | None
+    secrets: tuple[bytes, ...]
+    loaded_at: float
+
+
+async def webhook_keys(app: Quart) -> WebhookKeys:
+    """The keys in force: environment, the Meta app entered in the wizard, or the sandbox's.
+
+    Kept for a few seconds so the hot path does not read the database on every delivery;
+    a change made in the wizard applies within ``KEYS_TTL_S``.
+    """
+    cached: WebhookKeys | None = app.extensions.get("reelay.webhook_keys")
+    now = time.monotonic()
+    if cached is not None and now - cached.loaded_at < KEYS_TTL_S:
+        return cached
+    container = app.extensions["reelay.container"]
+    settings: Settings = container.settings
+    meta = await meta_app.load(settings, container.secrets)
+    secrets = list(meta.webhook_secrets)
+    if meta.sandbox:
+        secrets.append(signing_secret(settings, container.secret_key))
+    keys = WebhookKeys(
+        verify_token=meta.verify_token,
+        secrets=tuple(dict.fromkeys(s.encode() for s in secrets)),
+        loaded_at=now,
+    )
+    app.extensions["reelay.webhook_keys"] = keys
+    return keys
+
+
+def signature_valid(body: bytes, header: str | None, secrets: Sequence[bytes]) -> bool:
     """True when ``header`` is ``sha256=<hex HMAC of body>`` under one of ``secrets``."""
     if not header or not header.startswith("sha256="):
         return False
@@ -44,15 +80,13 @@ def signature_valid(body: bytes, header: str | None, secrets: list[bytes]) -> bo
 @public
 async def verify() -> Response:
     """Meta's subscription handshake: echo hub.challenge when the verify token matches."""
-    settings: Settings = current_app.extensions["reelay.settings"]
-    expected = settings.meta_verify_token
+    expected = (await webhook_keys(current_app)).verify_token
     token = request.args.get("hub.verify_token", "")
     challenge = request.args.get("hub.challenge", "")
     if (
-        expected is None
-        or not expected.get_secret_value()
+        not expected
         or request.args.get("hub.mode", "subscribe") != "subscribe"
-        or not hmac.compare_digest(token.encode(), expected.get_secret_value().encode())
+        or not hmac.compare_digest(token.encode(), expected.encode())
     ):
         return Response("forbidden", status=403, content_type="text/plain")
     return Response(challenge, status=200, content_type="text/plain")
@@ -70,8 +104,8 @@ async def receive() -> Response:
 
 async def ingest(app: Quart, body: bytes, signature: str | None) -> tuple[int, str]:
     """The POST's work, shared by the view and the ASGI fast path: (status, text)."""
-    settings: Settings = app.extensions["reelay.settings"]
-    if not signature_valid(body, signature, _secrets(settings)):
+    keys = await webhook_keys(app)
+    if not signature_valid(body, signature, keys.secrets):
         logger.warning("webhook refused: missing or invalid %s", SIGNATURE_HEADER)
         return 403, "invalid signature"
     container = app.extensions["reelay.container"]
