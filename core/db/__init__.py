@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from tortoise import Tortoise, connections
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.exceptions import DBConnectionError
 from tortoise.migrations.api.migrate import migrate
 
@@ -16,14 +18,32 @@ logger = logging.getLogger(__name__)
 MODELS_MODULE = "core.db.models"
 MIGRATIONS_MODULE = "core.db.migrations"
 
+# Applied to every SQLite connection (a value in the URL's query string wins). Workers and
+# the panel are separate processes writing one file: WAL lets readers go on while one writes,
+# NORMAL syncs at checkpoints instead of at every commit (a crash of the machine, not of a
+# process, may lose the last commits, never corrupt the file), and a writer waits for the
+# lock instead of failing.
+SQLITE_PRAGMAS: dict[str, Any] = {
+    "journal_mode": "WAL",
+    "synchronous": "NORMAL",
+    "busy_timeout": 10_000,
+}
+
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
     """Tortoise's config dict for ``database_url`` with Reelay's one app, ``models``."""
     url = database_url
     if url.startswith("postgresql://"):
         url = "postgres://" + url.removeprefix("postgresql://")
+    connection: str | dict[str, Any] = url
+    if url.startswith("sqlite://"):
+        connection = expand_db_url(url)
+        given = parse_qs(urlsplit(url).query)
+        for pragma, value in SQLITE_PRAGMAS.items():
+            if pragma not in given:
+                connection["credentials"][pragma] = value
     return {
-        "connections": {"default": url},
+        "connections": {"default": connection},
         "apps": {
             "models": {
                 "models": [MODELS_MODULE],
