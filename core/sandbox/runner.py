@@ -34,6 +34,7 @@ def build_sandbox(container: Container) -> Sandbox:
         secret=token_secret(container.secret_key),
         app_secret=signing_secret(settings, container.secret_key),
         app_id="sandbox",
+        base_url=str(settings.sandbox_base_url).rstrip("/"),
     )
     state.webhook_url = webhook_url(settings)
     state.ensure_account(CONNECT_IG_ID, "sandbox_brand")
