@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from arq import cron
+from arq.constants import in_progress_key_prefix
 from arq.worker import Worker
 
 from core.bootstrap import Container
@@ -80,6 +82,36 @@ def worker_settings(
     }
 
 
+class ReelayWorker(Worker):
+    """arq's Worker that tries only jobs nobody runs yet, and no more than it has room for.
+
+    A running job stays in arq's queue until it ends and every worker reads the same head
+    of the queue, so with many jobs due at once plain arq spends most of its Redis calls
+    (watch, exists, zscore, unwatch for each) on jobs another worker already runs, and two
+    workers walking the same list keep reaching for the same next job. Here one ``MGET`` of
+    the in-progress keys per poll drops the running ones, and each worker takes a random
+    sample of the free ones (kept in queue order) as large as its free slots. arq's own
+    check (``WATCH`` on the in-progress key) still decides who runs a job.
+    """
+
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        room = self.max_jobs - self.job_counter
+        if room <= 0 or not job_ids:
+            return
+        mine = {job_id for job_id, task in self.tasks.items() if not task.done()}
+        candidates = [job_id for job_id in job_ids if job_id.decode() not in mine]
+        if not candidates:
+            return
+        running = await self.pool.mget(
+            [in_progress_key_prefix + job_id.decode() for job_id in candidates]
+        )
+        free = [job_id for job_id, busy in zip(candidates, running, strict=True) if not busy]
+        if len(free) > room:
+            picked = sorted(random.sample(range(len(free)), room))
+            free = [free[n] for n in picked]
+        await super().start_jobs(free)
+
+
 def create_worker(settings: Settings, **kwargs: Any) -> Worker:
     """An arq Worker for ``reelay worker`` and ``reelay run``."""
-    return Worker(**worker_settings(settings, **kwargs))
+    return ReelayWorker(**worker_settings(settings, **kwargs))
