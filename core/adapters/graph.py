@@ -86,21 +86,49 @@ class MemoryUsageStore:
 
 
 class RedisUsageStore:
-    """Usage figures shared by every process on one Redis (key ``graph:usage:<account>``)."""
+    """Usage figures shared by every process on one Redis (key ``graph:usage:<account>``).
 
-    def __init__(self, redis: Redis, *, ttl_s: int = USAGE_TTL_S) -> None:
+    Every Graph call reads and writes its account's figures, so this process keeps what it
+    read or wrote for ``fresh_s`` (another process's report reaches it that much later),
+    and writes an unchanged report again only after ``rewrite_s`` (the key lives an hour).
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        ttl_s: int = USAGE_TTL_S,
+        fresh_s: float = 1.0,
+        rewrite_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._redis = redis
         self._ttl_s = ttl_s
+        self._fresh_s = fresh_s
+        self._rewrite_s = rewrite_s
+        self._clock = clock
+        self._known: dict[str, tuple[Usage | None, float]] = {}
+        self._written: dict[str, tuple[Usage, float]] = {}
 
     async def get(self, key: str) -> Usage | None:
+        now = self._clock()
+        known = self._known.get(key)
+        if known is not None and known[1] > now:
+            return known[0]
         raw = await self._redis.get(f"graph:usage:{key}")
-        if raw is None:
-            return None
-        return Usage.from_json(json.loads(raw))
+        usage = None if raw is None else Usage.from_json(json.loads(raw))
+        self._known[key] = (usage, now + self._fresh_s)
+        return usage
 
     async def put(self, key: str, usage: Usage) -> None:
+        now = self._clock()
+        self._known[key] = (usage, now + self._fresh_s)
+        written = self._written.get(key)
+        if written is not None and written[0] == usage and written[1] > now:
+            return
         ttl = min(self._ttl_s, usage_ttl_s(usage))
         await self._redis.set(f"graph:usage:{key}", json.dumps(usage.as_json()), ex=ttl)
+        self._written[key] = (usage, now + min(self._rewrite_s, ttl / 2))
 
 
 def usage_ttl_s(usage: Usage) -> int:
