@@ -59,10 +59,13 @@ class ApiOnlyProvider(OpenAPIProvider):
     def build_paths(self, rule: Rule) -> tuple[dict[str, Any], dict[str, Any]]:
         paths, components = super().build_paths(rule)
         for item in paths.values():
-            for operation in item.values():
+            for method, operation in item.items():
                 responses = operation.setdefault("responses", {})
                 if not any(str(code).startswith("2") for code in responses):
-                    responses[200] = {"description": "Success."}
+                    if method == "delete":
+                        responses[204] = {"description": "Deleted."}
+                    else:
+                        responses[200] = {"description": "Success."}
                 for code in (401, 403, 404, 422):
                     responses.setdefault(code, ERROR_RESPONSE)
         return paths, components
@@ -96,7 +99,7 @@ async def docs() -> str:
 
 def install(app: Quart) -> None:
     """Set up quart-schema for the API and register its endpoints."""
-    from panel.api import drafts, leads, media, posts
+    from panel.api import drafts, leads, media, posts, rules
 
     extension = QuartSchema(
         app,
@@ -121,5 +124,5 @@ def install(app: Quart) -> None:
 
     app.view_functions["openapi"] = public(openapi_document)
     app.register_blueprint(blueprint)
-    for resource in (posts, media, leads, drafts):
+    for resource in (posts, media, leads, drafts, rules):
         app.register_blueprint(resource.blueprint)
