@@ -283,7 +283,7 @@ def check_rule_form(form: Form) -> RuleDraft:
     if errors:
         count = len(errors)
         raise ValidationFailed(
-            f"The rule was not saved: {count} field{'s' if count > 1 else ''} need attention.",
+            f"The rule was not saved: {count} field{'s need' if count > 1 else ' needs'} attention.",
             errors,
         )
     return draft
