@@ -30,6 +30,23 @@ def csrf_token() -> str:
     return str(token)
 
 
+async def refuse_nul_characters() -> None:
+    """Refuse text input holding NUL characters: PostgreSQL cannot store them in text or JSON.
+
+    Checked on query strings, form fields and JSON bodies (file uploads are binary and exempt).
+    """
+    values = list(request.args.values())
+    if request.method not in SAFE_METHODS:
+        if request.mimetype == "application/json":
+            raw = await request.get_data(as_text=False)
+            if b"\x00" in raw or b"\\u0000" in raw:
+                abort(400, "Text may not contain NUL characters.")
+        elif request.mimetype in {"application/x-www-form-urlencoded", "multipart/form-data"}:
+            values.extend((await request.form).values())
+    if any("\x00" in value for value in values):
+        abort(400, "Text may not contain NUL characters.")
+
+
 async def check_csrf() -> None:
     """Refuse a state-changing request whose CSRF token is missing or wrong."""
     if request.method in SAFE_METHODS:
