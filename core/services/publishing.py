@@ -448,7 +448,8 @@ class Publishing:
     async def run(self, post_id: int, version: int) -> None:
         """One run of the publish job for ``post_id`` at ``version`` (idempotent)."""
         now = self.clock.now()
-        post = await Post.get_or_none(id=post_id)
+        # The account comes along (one query, not two); _advance checks its status.
+        post = await Post.filter(id=post_id).select_related("account").first()
         if post is None or post.version != version:
             logger.info("post %s: job for version %s is stale, nothing to do", post_id, version)
             return
@@ -511,7 +512,7 @@ class Publishing:
     # ---------------------------------------------------------------- steps
 
     async def _advance(self, post: Post) -> None:
-        account = await InstagramAccount.get(id=post.account_id)  # type: ignore[attr-defined]
+        account = await _account_of(post)
         if account.status != AccountStatus.ACTIVE:
             raise _Failed(
                 f"The Instagram account @{account.username} needs to be reconnected; "
@@ -958,6 +959,14 @@ class Publishing:
         except Exception:
             logger.exception("cannot ask the queue about job %s", job_id)
             return True
+
+
+async def _account_of(post: Post) -> InstagramAccount:
+    """The post's account: the row read along with the post, or read now."""
+    loaded: object = post.account  # the row when read along, otherwise a pending query
+    if isinstance(loaded, InstagramAccount):
+        return loaded
+    return await InstagramAccount.get(id=post.account_id)  # type: ignore[attr-defined]
 
 
 def _duration(seconds: float) -> str:
