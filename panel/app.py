@@ -35,7 +35,7 @@ from panel import media as media_files
 from panel import webhooks as meta_webhooks
 from panel.metrics import PanelMetrics
 from panel.navigation import menu_for
-from panel.security import check_csrf, refuse_nul_characters, csrf_token, load_membership, load_user
+from panel.security import check_csrf, csrf_token, load_membership, load_user, refuse_nul_characters
 
 logger = logging.getLogger(__name__)
 
