@@ -120,6 +120,16 @@ class Rig:
         for _ in range(count):
             self.spawn("worker")
 
+    async def workers_ready(self, count: int, timeout_s: float = 120) -> None:
+        """Wait until ``count`` workers have started (imports done, polling the queue)."""
+        ready = Path(self.config["var_dir"]) / "ready"
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if ready.is_dir() and len(list(ready.iterdir())) >= count:
+                return
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"{count} workers not ready after {timeout_s:.0f}s")
+
     def stop(self) -> None:
         for child in self.children:
             child.terminate()
@@ -215,6 +225,15 @@ async def _run_worker(config: dict[str, Any]) -> None:
     container = await build(settings, run_migrations=False, redis_location=location)
     options = worker_settings(settings, container=container, redis_settings=arq_settings(location))
     options.update(functions=event_jobs.FUNCTIONS, cron_jobs=[])
+    started = options["on_startup"]
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        await started(ctx)
+        ready = Path(config["var_dir"]) / "ready"
+        ready.mkdir(parents=True, exist_ok=True)
+        (ready / str(os.getpid())).touch()
+
+    options["on_startup"] = on_startup
     worker = Worker(**options)
     try:
         await worker.main()

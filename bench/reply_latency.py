@@ -23,6 +23,7 @@ from automation_rig import APP_SECRET, rig
 RATE = 200
 DURATION_S = 30
 ACCOUNTS = 10
+WORKERS = 1
 
 
 async def main() -> dict[str, float]:
@@ -70,9 +71,9 @@ async def main() -> dict[str, float]:
                 ig_ids.append(ig_id)
             await close_database()
             port = await bench.panel()
-            bench.workers(1)
+            bench.workers(WORKERS)
             sandbox.state.webhook_url = f"http://127.0.0.1:{port}/webhooks/meta"
-            await asyncio.sleep(3)  # the worker starts
+            await bench.workers_ready(WORKERS)
 
             started: dict[str, datetime] = {}
             failures = 0
