@@ -15,6 +15,7 @@ A matched rule's actions go through the outbox with keys per (rule, event, actio
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -24,9 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
-from tortoise.exceptions import IntegrityError
 from tortoise.functions import Count, Max
-from tortoise.transactions import in_transaction
 
 from core.adapters.outgoing_webhooks import AiohttpWebhookPoster
 from core.bootstrap import Container
@@ -47,9 +46,10 @@ from core.domain.webhooks import FLOW_ANSWER_KINDS, EventKind, InboundEvent, par
 from core.errors import ReelayError
 from core.ports.clock import Clock
 from core.services.accounts import account_ref
-from core.services.inbox import HANDLE_EVENT, claim_event, event_job_id
+from core.services.inbox import HANDLE_EVENT, claim_event, claim_events, event_job_id
 from core.services.leads import Leads
 from core.services.outbox import ActionKind, Outbox, bump_stats
+from core.services.rows import insert_returning
 from core.services.smart_replies import EngineHooks, smart_replies_for
 
 logger = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ ACCOUNT_CACHE_S = 5.0
 RULES_CHECK_S = 1.0
 FIRST_COMMENT_TTL_S = 90 * 24 * 3600
 STUCK_AFTER = timedelta(minutes=5)
+MAX_EVENT_BATCH = 50
 
 
 class Continuation(Protocol):
@@ -132,6 +133,44 @@ class RuleCache:
         return cached
 
 
+class EventBatcher:
+    """Group commit for ``handle_event``: ids that arrive while a batch is being handled
+    wait and go together in the next one (at most ``MAX_EVENT_BATCH``). A lone event goes
+    at once; under load, one transaction and one claim serve many events."""
+
+    def __init__(self, run: Callable[[list[int]], Awaitable[dict[int, Outcome]]]) -> None:
+        self._run = run
+        self._waiting: dict[int, list[asyncio.Future[Outcome]]] = {}
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def submit(self, event_id: int) -> Outcome:
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(event_id, []).append(future)
+        if self._drainer is None or self._drainer.done():
+            # A task, not the job itself: a job timing out must not cut a batch short.
+            self._drainer = asyncio.create_task(self._drain())
+        return await asyncio.shield(future)
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            ids = list(self._waiting)[:MAX_EVENT_BATCH]
+            waiting = {event_id: self._waiting.pop(event_id) for event_id in ids}
+            try:
+                outcomes = await self._run(ids)
+            except BaseException as exc:
+                for futures in waiting.values():
+                    for future in futures:
+                        if not future.done():
+                            future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for event_id, futures in waiting.items():
+                for future in futures:
+                    if not future.done():
+                        future.set_result(outcomes[event_id])
+
+
 class Automations:
     def __init__(
         self,
@@ -150,6 +189,7 @@ class Automations:
         self.clock = clock
         self.rng = rng or random.Random()
         self.rules = RuleCache()
+        self._batcher = EventBatcher(self._handle_batch)
         self.continuation = continuation
         self._accounts: dict[str, tuple[float, InstagramAccount | None]] = {}
         self.ai_replies = ai_replies
@@ -157,10 +197,45 @@ class Automations:
     # ---------------------------------------------------------------- entry point
 
     async def handle_event(self, event_id: int) -> Outcome:
-        """Act on one recorded event, at most once (a claim makes other workers back off)."""
+        """Act on one recorded event, at most once (a claim makes other workers back off).
+
+        Events whose jobs run at the same time in this process are handled together (see
+        :class:`EventBatcher`): one transaction, one claim and one finish for the lot.
+        """
+        return await self._batcher.submit(event_id)
+
+    async def _handle_batch(self, event_ids: list[int]) -> dict[int, Outcome]:
+        if len(event_ids) > 1:
+            try:
+                return await self._handle_together(event_ids)
+            except Exception:
+                # Rolled back as a whole: each event again on its own, so one bad event
+                # fails alone (and is recorded as failed) while the others go through.
+                logger.info("a batch of %d events failed: one at a time", len(event_ids))
+        return {event_id: await self._handle_alone(event_id) for event_id in event_ids}
+
+    async def _handle_together(self, event_ids: list[int]) -> dict[int, Outcome]:
+        outcomes: dict[int, Outcome] = {}
+        # The claim (a write first: SQLite takes its write lock at once), the events' writes
+        # and their "done" commit together; sends follow the commit.
+        async with self.outbox.batch():
+            claimed = await claim_events(event_ids, self.clock.now())
+            for event_id in event_ids:
+                payload = claimed.get(event_id)
+                if payload is None:
+                    outcomes[event_id] = Outcome(
+                        EventStatus.IGNORED, "already handled or being handled"
+                    )
+                    continue
+                outcomes[event_id] = await self._handle(event_id, payload)
+            await self._finish_many({i: o for i, o in outcomes.items() if i in claimed})
+        for event_id, outcome in outcomes.items():
+            if outcome.status is EventStatus.IGNORED:
+                logger.debug("event %s ignored: %s", event_id, outcome.reason)
+        return outcomes
+
+    async def _handle_alone(self, event_id: int) -> Outcome:
         try:
-            # The claim (a write first: SQLite takes its write lock at once), the event's
-            # writes and its "done" commit together; sends follow the commit.
             async with self.outbox.batch():
                 payload = await claim_event(event_id, self.clock.now())
                 if payload is None:
@@ -181,9 +256,18 @@ class Automations:
         return outcome
 
     async def _finish(self, event_id: int, outcome: Outcome) -> None:
-        await WebhookEvent.filter(id=event_id).update(
-            status=outcome.status, error=outcome.reason[:2000], processed_at=self.clock.now()
-        )
+        await self._finish_many({event_id: outcome})
+
+    async def _finish_many(self, outcomes: dict[int, Outcome]) -> None:
+        """Record the outcomes: one update per distinct (status, reason)."""
+        groups: dict[tuple[EventStatus, str], list[int]] = {}
+        for event_id, outcome in outcomes.items():
+            groups.setdefault((outcome.status, outcome.reason[:2000]), []).append(event_id)
+        now = self.clock.now()
+        for (status, reason), ids in groups.items():
+            await WebhookEvent.filter(id__in=ids).update(
+                status=status, error=reason, processed_at=now
+            )
 
     async def _handle(self, event_id: int, payload: dict[str, Any]) -> Outcome:
         events = parse_payload(payload)
@@ -241,23 +325,28 @@ class Automations:
 
     async def _conversation(self, account: InstagramAccount, event: InboundEvent) -> Conversation:
         now = self.clock.now()
-        conversation = await Conversation.get_or_none(account_id=account.id, igsid=event.sender_id)
-        if conversation is None:
-            try:
-                async with in_transaction():  # a savepoint: the event's transaction goes on
-                    conversation = await Conversation.create(
-                        account_id=account.id,
-                        igsid=event.sender_id,
-                        username=event.sender_username[:64],
-                    )
-            except IntegrityError:
-                conversation = await Conversation.get(account_id=account.id, igsid=event.sender_id)
+        # A person's message opens the 24 h window; Meta's retries carry the old time.
+        at = min(event.timestamp or now, now) if event.kind is not EventKind.COMMENT else None
+        # Found or created in one statement (a new person gets the window at once).
+        conversation = await insert_returning(
+            Conversation,
+            {
+                "account_id": account.id,
+                "igsid": event.sender_id,
+                "username": event.sender_username[:64],
+                "first_name": "",
+                "last_inbound_at": at,
+                "created_at": now,
+            },
+            conflict=("account_id", "igsid"),
+            keep=True,
+        )
+        if conversation is None:  # pragma: no cover - keep=True always returns the row
+            raise ReelayError(f"conversation of {event.sender_id} not stored")
         changes: dict[str, Any] = {}
         if event.sender_username and event.sender_username != conversation.username:
             changes["username"] = event.sender_username[:64]
-        if event.kind is not EventKind.COMMENT:
-            # A person's message opens the 24 h window; Meta's retries carry the old time.
-            at = min(event.timestamp or now, now)
+        if at is not None:
             if conversation.last_inbound_at is None or conversation.last_inbound_at < at:
                 changes["last_inbound_at"] = at
             await Message.create(

@@ -190,28 +190,33 @@ async def _insert(events: Sequence[InboundEvent], now: datetime) -> list[tuple[i
 async def claim_event(event_id: int, now: datetime) -> dict[str, Any] | None:
     """Move a pending event to ``processing`` and return its payload (one round trip);
     None when another worker has it or it was handled already."""
+    return (await claim_events([event_id], now)).get(event_id)
+
+
+async def claim_events(event_ids: Sequence[int], now: datetime) -> dict[int, dict[str, Any]]:
+    """Move the pending ones of ``event_ids`` to ``processing`` in one statement: their
+    payloads by id (events another worker has, or handled already, are left out)."""
+    if not event_ids:
+        return {}
     conn = connections.get("default")
     table = WebhookEvent._meta.db_table
+    values: list[Any] = [EventStatus.PROCESSING.value, now, EventStatus.PENDING.value, *event_ids]
     if conn.capabilities.dialect == "postgres":
+        ids = ", ".join(f"${n}" for n in range(4, 4 + len(event_ids)))
         sql = (
             f"UPDATE {table} SET status = $1, processed_at = $2 "  # noqa: S608
-            "WHERE id = $3 AND status = $4 RETURNING payload"
+            f"WHERE status = $3 AND id IN ({ids}) RETURNING id, payload"
         )
-        values: list[Any] = [EventStatus.PROCESSING.value, now, event_id, EventStatus.PENDING.value]
     else:
+        values[1] = now.isoformat(sep=" ")
+        ids = ", ".join("?" * len(event_ids))
         sql = (
             f"UPDATE {table} SET status = ?, processed_at = ? "  # noqa: S608
-            "WHERE id = ? AND status = ? RETURNING payload"
+            f"WHERE status = ? AND id IN ({ids}) RETURNING id, payload"
         )
-        values = [
-            EventStatus.PROCESSING.value,
-            now.isoformat(sep=" "),
-            event_id,
-            EventStatus.PENDING.value,
-        ]
-    rows = await conn.execute_query_dict(sql, values)
-    if not rows:
-        return None
-    payload = rows[0]["payload"]
-    loaded = json.loads(payload) if isinstance(payload, str | bytes) else payload
-    return loaded if isinstance(loaded, dict) else {}
+    claimed: dict[int, dict[str, Any]] = {}
+    for row in await conn.execute_query_dict(sql, values):
+        payload = row["payload"]
+        loaded = json.loads(payload) if isinstance(payload, str | bytes) else payload
+        claimed[int(row["id"])] = loaded if isinstance(loaded, dict) else {}
+    return claimed

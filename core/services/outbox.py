@@ -16,6 +16,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import random
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -27,6 +29,7 @@ from enum import StrEnum
 from typing import Any
 
 from redis.asyncio import Redis
+from tortoise import connections
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
@@ -45,6 +48,7 @@ from core.domain.messages import message_text
 from core.ports.clock import Clock
 from core.ports.instagram import AccountRef, InstagramClient, Recipient
 from core.ports.queue import JobQueue
+from core.services.rows import GroupCommit, insert_returning
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -122,6 +126,13 @@ class _Held:
     rule_id: int | None
     extra_stats: Mapping[str, Any] | None
 
+    @property
+    def line(self) -> str:
+        """Who receives it: the person's conversation, else the comment replied to."""
+        if self.conversation is not None:
+            return f"c{self.conversation.id}"
+        return f"t{self.action.target}"
+
 
 _HELD: ContextVar[list[_Held] | None] = ContextVar("reelay_outbox_held", default=None)
 
@@ -150,6 +161,63 @@ async def bump_stats(rule_id: int, **changes: Any) -> None:
         await RuleStats.filter(rule_id=rule_id).update(**updates)
 
 
+@dataclass(frozen=True)
+class _Sent:
+    action: OutboundAction
+    kind: ActionKind
+    response: dict[str, Any]
+    extra_stats: dict[str, Any]
+    at: datetime
+
+
+async def _write_sent(batch: list[_Sent]) -> None:
+    """Mark ``batch`` sent, add their messages and the rules' counts: three statements plus
+    one per rule, whatever the batch size."""
+    conn = connections.get("default")
+    postgres = conn.capabilities.dialect == "postgres"
+    table = OutboundAction._meta.db_table
+    args: list[Any] = []
+
+    def slot(value: Any, cast: str = "") -> str:
+        args.append(value)
+        return f"${len(args)}{cast}" if postgres else "?"
+
+    # Slots are taken in the order they appear in the statement (SQLite's are positional).
+    head = f"UPDATE {table} SET status = {slot(OutboundStatus.SENT.value)}, "  # noqa: S608
+    head += f"sent_at = {slot(max(s.at for s in batch))}, error = '', "
+    cases = " ".join(
+        f"WHEN {slot(s.action.id)} THEN {slot(json.dumps(s.response), '::jsonb')}" for s in batch
+    )
+    ids = ", ".join(slot(s.action.id) for s in batch)
+    sql = f"{head}response = CASE id {cases} END WHERE id IN ({ids})"
+    await conn.execute_query(sql, args)
+    messages = [
+        Message(
+            conversation_id=s.action.payload["conversation_id"],
+            direction="out",
+            mid=s.response.get("message_id") or None,
+            text=message_text(s.action.payload.get("message") or {}),
+        )
+        for s in batch
+        if s.kind is not ActionKind.PUBLIC_REPLY and s.action.payload.get("conversation_id")
+    ]
+    if messages:
+        await Message.bulk_create(messages)
+    counts: dict[int, dict[str, Any]] = {}
+    for s in batch:
+        rule_id = s.action.payload.get("rule_id")
+        if not rule_id:
+            continue
+        merged = counts.setdefault(int(rule_id), {})
+        for name, value in {_stat_field(s.kind): 1, **s.extra_stats}.items():
+            if name.startswith("total_"):
+                merged[name] = merged.get(name, 0) + value
+            elif name not in merged or value > merged[name]:
+                merged[name] = value  # the latest time
+    for rule_id, changes in counts.items():
+        await bump_stats(rule_id, **changes)
+
+
 class Outbox:
     def __init__(
         self,
@@ -170,6 +238,7 @@ class Outbox:
         self.pacer = Pacer(redis)
         self._account_ref = account_ref
         self._retry_base_s = retry_base_s
+        self._sent_writer: GroupCommit[_Sent] = GroupCommit(self._record_sent)
         self._jitter = jitter
 
     # ---------------------------------------------------------------- submitting
@@ -185,7 +254,23 @@ class Outbox:
                 yield
         finally:
             _HELD.reset(token)
+        # One person's sends keep their order; different people's go out side by side.
+        lines: dict[tuple[int, str], list[_Held]] = {}
         for item in held:
+            lines.setdefault((item.account.id, item.line), []).append(item)
+        if len(lines) <= 1:
+            for item in held:
+                await self._send_inline(item)
+            return
+        results = await asyncio.gather(
+            *(self._send_line(line) for line in lines.values()), return_exceptions=True
+        )
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]
+
+    async def _send_line(self, items: list[_Held]) -> None:
+        for item in items:
             await self._send_inline(item)
 
     async def submit(
@@ -224,19 +309,24 @@ class Outbox:
         inline = not_before is None and send_now
         if kind is ActionKind.PRIVATE_REPLY:
             key = private_reply_key(account.id, target)
-        try:
-            async with in_transaction():  # a savepoint when inside a transaction
-                action = await OutboundAction.create(
-                    account_id=account.id,
-                    kind=kind.value,
-                    dedupe_key=key[:255],
-                    target=target[:128],
-                    payload=payload,
-                    not_before=not_before,
-                    # Sent inline by its creator: claimed from the start.
-                    attempts=1 if inline else 0,
-                )
-        except IntegrityError:
+        action = await insert_returning(
+            OutboundAction,
+            {
+                "account_id": account.id,
+                "kind": kind.value,
+                "dedupe_key": key[:255],
+                "target": target[:128],
+                "payload": payload,
+                "status": OutboundStatus.PENDING,
+                # Sent inline by its creator: claimed from the start.
+                "attempts": 1 if inline else 0,
+                "not_before": not_before,
+                "error": "",
+                "created_at": now,
+            },
+            conflict=("dedupe_key",),
+        )
+        if action is None:
             logger.info(
                 "outbox: %s %s already submitted (key %s, account %s): skipped",
                 kind.value,
@@ -391,23 +481,10 @@ class Outbox:
         response: dict[str, Any],
         extra_stats: Mapping[str, Any] | None = None,
     ) -> OutboundStatus:
-        now = self.clock.now()
-        payload = action.payload
-        async with in_transaction():
-            await OutboundAction.filter(id=action.id).update(
-                status=OutboundStatus.SENT, response=response, sent_at=now, error=""
-            )
-            if kind is not ActionKind.PUBLIC_REPLY and payload.get("conversation_id"):
-                await Message.create(
-                    conversation_id=payload["conversation_id"],
-                    direction="out",
-                    mid=response.get("message_id") or None,
-                    text=message_text(payload.get("message") or {}),
-                )
-            if payload.get("rule_id"):
-                await bump_stats(
-                    int(payload["rule_id"]), **{_stat_field(kind): 1, **(extra_stats or {})}
-                )
+        """Record a send: the action sent, the message in the conversation, the rule's counts
+        (in one transaction with the other sends finishing at the same time)."""
+        sent = _Sent(action, kind, response, dict(extra_stats or {}), self.clock.now())
+        await self._sent_writer.submit(sent)
         logger.info(
             "outbox: sent %s %s to %s (account %s)",
             kind.value,
@@ -416,6 +493,18 @@ class Outbox:
             action.account_id,  # type: ignore[attr-defined]
         )
         return OutboundStatus.SENT
+
+    async def _record_sent(self, batch: list[_Sent]) -> None:
+        if len(batch) > 1:
+            try:
+                async with in_transaction():
+                    await _write_sent(batch)
+                return
+            except Exception:
+                logger.info("recording %d sends together failed: one at a time", len(batch))
+        for sent in batch:
+            async with in_transaction():
+                await _write_sent([sent])
 
     async def _failed_call(
         self, account: InstagramAccount, action: OutboundAction, exc: GraphError

@@ -1,0 +1,101 @@
+"""Database writes of the automation hot path: group commit, and one-statement inserts
+(``INSERT … ON CONFLICT … RETURNING``).
+
+Each such insert replaces a read, a savepoint, an insert and a release (four round trips to the
+database, each a hop to SQLite's thread) with one, on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from enum import Enum
+from typing import Any, Generic, TypeVar
+
+from tortoise import connections
+from tortoise.fields.data import JSONField
+from tortoise.models import Model
+
+M = TypeVar("M", bound=Model)
+T = TypeVar("T")
+
+
+class GroupCommit(Generic[T]):
+    """Writes of concurrent callers in one go: items submitted while a write runs wait and
+    are written together next (at most ``limit``); a lone item is written at once. Each
+    caller returns once its item is written (or gets the write's error)."""
+
+    def __init__(self, write: Callable[[list[T]], Awaitable[None]], *, limit: int = 100) -> None:
+        self._write = write
+        self._limit = limit
+        self._waiting: list[tuple[T, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def submit(self, item: T) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        if self._writer is None or self._writer.done():
+            # A task, not the caller: a caller cancelled must not cut the write short.
+            self._writer = asyncio.create_task(self._drain())
+        await asyncio.shield(future)
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            batch = self._waiting[: self._limit]
+            del self._waiting[: self._limit]
+            try:
+                await self._write([item for item, _ in batch])
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(None)
+
+
+def _db_value(field: Any, value: Any) -> tuple[Any, bool]:
+    """(value for the driver, whether it is JSON text)."""
+    if isinstance(field, JSONField):
+        return (None if value is None else json.dumps(value, separators=(",", ":"))), True
+    if isinstance(value, Enum):
+        return value.value, False
+    return value, False
+
+
+async def insert_returning(
+    model: type[M],
+    values: Mapping[str, Any],
+    *,
+    conflict: Sequence[str],
+    keep: bool = False,
+) -> M | None:
+    """Insert one row of ``model``; on a clash of ``conflict`` columns return the row already
+    there when ``keep`` (unchanged), else None. ``values`` are keyed by column name."""
+    conn = connections.get("default")
+    postgres = conn.capabilities.dialect == "postgres"
+    meta = model._meta
+    table = meta.db_table
+    fields_by_column = {
+        meta.fields_db_projection[name]: meta.fields_map[name] for name in meta.db_fields
+    }
+    columns = list(values)
+    args: list[Any] = []
+    slots: list[str] = []
+    for n, column in enumerate(columns, start=1):
+        value, is_json = _db_value(fields_by_column[column], values[column])
+        args.append(value)
+        slots.append((f"${n}::jsonb" if is_json else f"${n}") if postgres else "?")
+    target = ", ".join(conflict)
+    # A no-op update makes RETURNING give the existing row (DO NOTHING returns none).
+    action = f"DO UPDATE SET {conflict[0]} = excluded.{conflict[0]}" if keep else "DO NOTHING"
+    sql = (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(slots)}) "  # noqa: S608
+        f"ON CONFLICT ({target}) {action} RETURNING *"
+    )
+    rows = await conn.execute_query_dict(sql, args)
+    if not rows:
+        return None
+    return model._init_from_db(**rows[0])
