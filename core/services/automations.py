@@ -19,7 +19,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -79,6 +79,10 @@ class Outcome:
     rule_id: int | None = None
 
 
+# Outcomes by event id, and the sends still to make for them.
+Handled = tuple[dict[int, Outcome], list[Coroutine[Any, Any, None]]]
+
+
 @dataclass
 class _CachedIndex:
     signature: tuple[Any, ...]
@@ -134,14 +138,16 @@ class RuleCache:
 
 
 class EventBatcher:
-    """Group commit for ``handle_event``: ids that arrive while a batch is being handled
+    """Group commit for ``handle_event``: ids that arrive while a batch is being written
     wait and go together in the next one (at most ``MAX_EVENT_BATCH``). A lone event goes
-    at once; under load, one transaction and one claim serve many events."""
+    at once; under load, one transaction and one claim serve many events. A batch's sends
+    go out while the next batch is written; each caller returns after its event's sends."""
 
-    def __init__(self, run: Callable[[list[int]], Awaitable[dict[int, Outcome]]]) -> None:
+    def __init__(self, run: Callable[[list[int]], Awaitable[Handled]]) -> None:
         self._run = run
         self._waiting: dict[int, list[asyncio.Future[Outcome]]] = {}
         self._drainer: asyncio.Task[None] | None = None
+        self._sending: set[asyncio.Task[None]] = set()
 
     async def submit(self, event_id: int) -> Outcome:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
@@ -156,7 +162,7 @@ class EventBatcher:
             ids = list(self._waiting)[:MAX_EVENT_BATCH]
             waiting = {event_id: self._waiting.pop(event_id) for event_id in ids}
             try:
-                outcomes = await self._run(ids)
+                outcomes, sends = await self._run(ids)
             except BaseException as exc:
                 for futures in waiting.values():
                     for future in futures:
@@ -165,6 +171,24 @@ class EventBatcher:
                 if not isinstance(exc, Exception):
                     raise
                 continue
+            task = asyncio.create_task(self._send(sends, outcomes, waiting))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    @staticmethod
+    async def _send(
+        sends: list[Coroutine[Any, Any, None]],
+        outcomes: dict[int, Outcome],
+        waiting: dict[int, list[asyncio.Future[Outcome]]],
+    ) -> None:
+        try:
+            for send in sends:
+                await send
+        except Exception:
+            # The events are handled; an action whose send broke stays pending and is sent
+            # again by ``requeue_stuck``.
+            logger.exception("sending the answers of %d events failed", len(outcomes))
+        finally:
             for event_id, futures in waiting.items():
                 for future in futures:
                     if not future.done():
@@ -204,21 +228,21 @@ class Automations:
         """
         return await self._batcher.submit(event_id)
 
-    async def _handle_batch(self, event_ids: list[int]) -> dict[int, Outcome]:
-        if len(event_ids) > 1:
-            try:
-                return await self._handle_together(event_ids)
-            except Exception:
-                # Rolled back as a whole: each event again on its own, so one bad event
-                # fails alone (and is recorded as failed) while the others go through.
-                logger.info("a batch of %d events failed: one at a time", len(event_ids))
-        return {event_id: await self._handle_alone(event_id) for event_id in event_ids}
+    async def _handle_batch(self, event_ids: list[int]) -> Handled:
+        try:
+            return await self._handle_together(event_ids)
+        except Exception:
+            # Rolled back as a whole: each event again on its own, so one bad event fails
+            # alone (and is recorded as failed, with its reason) while the others go through.
+            logger.info("handling %d events together failed: one at a time", len(event_ids))
+        return {event_id: await self._handle_alone(event_id) for event_id in event_ids}, []
 
-    async def _handle_together(self, event_ids: list[int]) -> dict[int, Outcome]:
+    async def _handle_together(self, event_ids: list[int]) -> Handled:
         outcomes: dict[int, Outcome] = {}
+        sends: list[Coroutine[Any, Any, None]] = []
         # The claim (a write first: SQLite takes its write lock at once), the events' writes
         # and their "done" commit together; sends follow the commit.
-        async with self.outbox.batch():
+        async with self.outbox.batch(later=sends):
             claimed = await claim_events(event_ids, self.clock.now())
             for event_id in event_ids:
                 payload = claimed.get(event_id)
@@ -232,7 +256,7 @@ class Automations:
         for event_id, outcome in outcomes.items():
             if outcome.status is EventStatus.IGNORED:
                 logger.debug("event %s ignored: %s", event_id, outcome.reason)
-        return outcomes
+        return outcomes, sends
 
     async def _handle_alone(self, event_id: int) -> Outcome:
         try:

@@ -20,7 +20,7 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -244,9 +244,12 @@ class Outbox:
     # ---------------------------------------------------------------- submitting
 
     @asynccontextmanager
-    async def batch(self) -> AsyncIterator[None]:
+    async def batch(
+        self, *, later: list[Coroutine[Any, Any, None]] | None = None
+    ) -> AsyncIterator[None]:
         """Run the block's writes in one transaction; actions it submits for an inline send
-        go out after the commit (a Graph call never holds the database)."""
+        go out after the commit (a Graph call never holds the database). With ``later``, the
+        sends are not made here but appended to it as one coroutine for the caller to run."""
         held: list[_Held] = []
         token = _HELD.set(held)
         try:
@@ -254,6 +257,12 @@ class Outbox:
                 yield
         finally:
             _HELD.reset(token)
+        if later is not None:
+            later.append(self._send_held(held))
+            return
+        await self._send_held(held)
+
+    async def _send_held(self, held: list[_Held]) -> None:
         # One person's sends keep their order; different people's go out side by side.
         lines: dict[tuple[int, str], list[_Held]] = {}
         for item in held:
