@@ -282,10 +282,8 @@ def check_rule_form(form: Form) -> RuleDraft:
     draft, errors = read_rule_form(form)
     if errors:
         count = len(errors)
-        raise ValidationFailed(
-            f"The rule was not saved: {count} field{'s need' if count > 1 else ' needs'} attention.",
-            errors,
-        )
+        fields_need = f"{count} fields need" if count > 1 else "1 field needs"
+        raise ValidationFailed(f"The rule was not saved: {fields_need} attention.", errors)
     return draft
 
 
