@@ -76,7 +76,9 @@ def test_run_serves_panel_and_worker_on_embedded_defaults(tmp_path: Path) -> Non
     assert proc.returncode == 0, output
     assert "worker started" in output and "stopped" in output
     assert "Traceback" not in output
-    time.sleep(0.5)
+    deadline = time.monotonic() + 10
+    while _embedded_redis(tmp_path / "var") and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert not _embedded_redis(tmp_path / "var"), "the embedded redis outlived reelay"
 
 
