@@ -76,6 +76,7 @@ async def main() -> dict[str, float]:
             await bench.workers_ready(WORKERS)
 
             started: dict[str, datetime] = {}
+            acks: list[float] = []
             failures = 0
 
             async def one(n: int) -> None:
@@ -85,6 +86,7 @@ async def main() -> dict[str, float]:
                 _, delivery = await sandbox.dm(
                     ig_ids[n % ACCOUNTS], "what's the price?", from_id=igsid
                 )
+                acks.append((datetime.now(UTC) - started[igsid]).total_seconds() * 1000)
                 if delivery.status != 200:
                     failures += 1
 
@@ -97,8 +99,10 @@ async def main() -> dict[str, float]:
                     await asyncio.sleep(delay)
                 tasks.append(asyncio.create_task(one(n)))
             await asyncio.gather(*tasks)
+            ack = statistics.quantiles(acks, n=100, method="inclusive")
             print(
-                f"sent {total} webhooks in {time.perf_counter() - start:.1f}s ({failures} failed)"
+                f"sent {total} webhooks in {time.perf_counter() - start:.1f}s ({failures} failed);"
+                f" webhook answered in p50 {ack[49]:.1f} ms, p99 {ack[98]:.1f} ms"
             )
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:

@@ -9,9 +9,9 @@ from arq import cron, func
 from core.services.automations import automations_for
 
 
-async def handle_event(ctx: dict[str, Any], event_id: int) -> None:
-    """Act on one recorded webhook event."""
-    await automations_for(ctx["container"]).handle_event(event_id)
+async def handle_event(ctx: dict[str, Any], event_id: int, *more_ids: int) -> None:
+    """Act on recorded webhook events (one, or a group recorded together)."""
+    await automations_for(ctx["container"]).handle_events([event_id, *more_ids])
 
 
 async def send_outbound(ctx: dict[str, Any], action_id: int) -> None:

@@ -19,7 +19,8 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -49,7 +50,7 @@ from core.services.accounts import account_ref
 from core.services.inbox import HANDLE_EVENT, claim_event, claim_events, event_job_id
 from core.services.leads import Leads
 from core.services.outbox import ActionKind, Outbox, bump_stats
-from core.services.rows import insert_returning
+from core.services.rows import insert_many_returning, insert_returning
 from core.services.smart_replies import EngineHooks, smart_replies_for
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,11 @@ class Outcome:
     rule_id: int | None = None
 
 
+Person_ = tuple[int, str]  # (account id, IGSID)
+# A batch's conversations, read together (see Automations._prefetch_people).
+_PEOPLE: ContextVar[dict[Person_, Conversation] | None] = ContextVar(
+    "reelay_batch_people", default=None
+)
 # Outcomes by event id, and the sends still to make for them.
 Handled = tuple[dict[int, Outcome], list[Coroutine[Any, Any, None]]]
 
@@ -228,6 +234,10 @@ class Automations:
         """
         return await self._batcher.submit(event_id)
 
+    async def handle_events(self, event_ids: Sequence[int]) -> list[Outcome]:
+        """``handle_event`` for several events (handled together)."""
+        return list(await asyncio.gather(*(self._batcher.submit(i) for i in event_ids)))
+
     async def _handle_batch(self, event_ids: list[int]) -> Handled:
         try:
             return await self._handle_together(event_ids)
@@ -244,14 +254,18 @@ class Automations:
         # and their "done" commit together; sends follow the commit.
         async with self.outbox.batch(later=sends):
             claimed = await claim_events(event_ids, self.clock.now())
-            for event_id in event_ids:
-                payload = claimed.get(event_id)
-                if payload is None:
-                    outcomes[event_id] = Outcome(
-                        EventStatus.IGNORED, "already handled or being handled"
-                    )
-                    continue
-                outcomes[event_id] = await self._handle(event_id, payload)
+            token = _PEOPLE.set(await self._prefetch_people(list(claimed.values())))
+            try:
+                for event_id in event_ids:
+                    payload = claimed.get(event_id)
+                    if payload is None:
+                        outcomes[event_id] = Outcome(
+                            EventStatus.IGNORED, "already handled or being handled"
+                        )
+                        continue
+                    outcomes[event_id] = await self._handle(event_id, payload)
+            finally:
+                _PEOPLE.reset(token)
             await self._finish_many({i: o for i, o in outcomes.items() if i in claimed})
         for event_id, outcome in outcomes.items():
             if outcome.status is EventStatus.IGNORED:
@@ -294,25 +308,10 @@ class Automations:
             )
 
     async def _handle(self, event_id: int, payload: dict[str, Any]) -> Outcome:
-        events = parse_payload(payload)
-        if len(events) != 1:
-            return Outcome(EventStatus.FAILED, "stored payload is not one event")
-        event = events[0]
-        if event.kind is EventKind.ECHO:
-            return Outcome(EventStatus.IGNORED, "echo of a message the account sent")
-        account = await self._account(event.account_id)
-        if account is None:
-            return Outcome(EventStatus.IGNORED, f"no active account for entry {event.account_id!r}")
-        if not event.sender_id:
-            return Outcome(EventStatus.IGNORED, "event without a sender")
-        if event.sender_id == account.ig_id or (
-            event.kind is EventKind.COMMENT
-            and event.sender_username
-            and event.sender_username.casefold() == account.username.casefold()
-        ):
-            return Outcome(EventStatus.IGNORED, "the account's own activity")
-        if event.is_deleted:
-            return Outcome(EventStatus.IGNORED, "deleted message")
+        gated = await self._gate(payload)
+        if isinstance(gated, Outcome):
+            return gated
+        event, account = gated
         conversation = await self._conversation(account, event)
         if event.kind in FLOW_ANSWER_KINDS and conversation.flow_state:
             outcome = await self._flow_answer(account, conversation, event, event_id)
@@ -325,6 +324,49 @@ class Automations:
         if self.continuation is not None and await self.continuation(account, conversation, event):
             return Outcome(EventStatus.DONE, "continued conversation")
         return Outcome(EventStatus.IGNORED, "no rule matched")
+
+    async def _gate(
+        self, payload: dict[str, Any]
+    ) -> tuple[InboundEvent, InstagramAccount] | Outcome:
+        """The stored event and its account, or why it is not acted on."""
+        events = parse_payload(payload)
+        if len(events) != 1:
+            return Outcome(EventStatus.FAILED, "stored payload is not one event")
+        event = events[0]
+        if event.kind is EventKind.ECHO:
+            return Outcome(EventStatus.IGNORED, "echo of a message the account sent")
+        account = await self._account(event.account_id)
+        if account is None:
+            reason = f"no active account for entry {event.account_id!r}"
+            return Outcome(EventStatus.IGNORED, reason)
+        if not event.sender_id:
+            return Outcome(EventStatus.IGNORED, "event without a sender")
+        if event.sender_id == account.ig_id or (
+            event.kind is EventKind.COMMENT
+            and event.sender_username
+            and event.sender_username.casefold() == account.username.casefold()
+        ):
+            return Outcome(EventStatus.IGNORED, "the account's own activity")
+        if event.is_deleted:
+            return Outcome(EventStatus.IGNORED, "deleted message")
+        return event, account
+
+    async def _prefetch_people(self, payloads: list[dict[str, Any]]) -> dict[Person_, Conversation]:
+        """The conversations of a batch's people, found or created in one statement."""
+        rows: dict[Person_, dict[str, Any]] = {}
+        now = self.clock.now()
+        for payload in payloads:
+            gated = await self._gate(payload)
+            if not isinstance(gated, Outcome):
+                event, account = gated
+                key = (account.id, event.sender_id)
+                rows.setdefault(key, self._conversation_row(account, event, now))
+        if not rows:
+            return {}
+        stored = await insert_many_returning(
+            Conversation, list(rows.values()), conflict=("account_id", "igsid"), keep=True
+        )
+        return {(c.account_id, c.igsid): c for c in stored}
 
     # ---------------------------------------------------------------- lookups
 
@@ -347,24 +389,34 @@ class Automations:
             ).first()
         return found
 
+    @staticmethod
+    def _conversation_row(
+        account: InstagramAccount, event: InboundEvent, now: datetime
+    ) -> dict[str, Any]:
+        """A new person's conversation row (their message opens the 24 h window at once)."""
+        # Meta's retries carry the old time; a comment does not open the window.
+        at = min(event.timestamp or now, now) if event.kind is not EventKind.COMMENT else None
+        return {
+            "account_id": account.id,
+            "igsid": event.sender_id,
+            "username": event.sender_username[:64],
+            "first_name": "",
+            "last_inbound_at": at,
+            "created_at": now,
+        }
+
     async def _conversation(self, account: InstagramAccount, event: InboundEvent) -> Conversation:
         now = self.clock.now()
-        # A person's message opens the 24 h window; Meta's retries carry the old time.
-        at = min(event.timestamp or now, now) if event.kind is not EventKind.COMMENT else None
-        # Found or created in one statement (a new person gets the window at once).
-        conversation = await insert_returning(
-            Conversation,
-            {
-                "account_id": account.id,
-                "igsid": event.sender_id,
-                "username": event.sender_username[:64],
-                "first_name": "",
-                "last_inbound_at": at,
-                "created_at": now,
-            },
-            conflict=("account_id", "igsid"),
-            keep=True,
-        )
+        row = self._conversation_row(account, event, now)
+        at = row["last_inbound_at"]
+        # Read along with the batch's other people (first use only: later events of the
+        # same person read it again), else found or created in one statement.
+        people = _PEOPLE.get()
+        conversation = people.pop((account.id, event.sender_id), None) if people else None
+        if conversation is None:
+            conversation = await insert_returning(
+                Conversation, row, conflict=("account_id", "igsid"), keep=True
+            )
         if conversation is None:  # pragma: no cover - keep=True always returns the row
             raise ReelayError(f"conversation of {event.sender_id} not stored")
         changes: dict[str, Any] = {}

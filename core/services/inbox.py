@@ -35,6 +35,8 @@ IGNORED_REASONS: dict[EventKind, str] = {
 }
 # SQLite's default limit is 32766 bound variables: 7 per row.
 ROWS_PER_STATEMENT = 1000
+# Events one handle_event job may take (the worker handles up to this many together).
+EVENTS_PER_JOB = 50
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,13 @@ async def record_events(events: Sequence[InboundEvent], queue: JobQueue, now: da
     pending = [event_id for event_id, key in new if _status(unique[key])[0] is EventStatus.PENDING]
     if pending:
         if isinstance(queue, BulkQueue):
-            await queue.enqueue_many(HANDLE_EVENT, [((i,), event_job_id(i)) for i in pending])
+            # A job per group of events (named after its first): the worker handles a job's
+            # events together, and pays a job's own costs once for them.
+            groups = [
+                tuple(pending[start : start + EVENTS_PER_JOB])
+                for start in range(0, len(pending), EVENTS_PER_JOB)
+            ]
+            await queue.enqueue_many(HANDLE_EVENT, [(g, event_job_id(g[0])) for g in groups])
         else:
             await asyncio.gather(
                 *(queue.enqueue(HANDLE_EVENT, i, job_id=event_job_id(i)) for i in pending)

@@ -214,8 +214,42 @@ async def _write_sent(batch: list[_Sent]) -> None:
                 merged[name] = merged.get(name, 0) + value
             elif name not in merged or value > merged[name]:
                 merged[name] = value  # the latest time
-    for rule_id, changes in counts.items():
-        await bump_stats(rule_id, **changes)
+    if counts:
+        await bump_many_stats(counts)
+
+
+STAT_TOTALS = ("total_triggers", "total_dms_sent", "total_comments_replied", "total_leads_captured")
+STAT_TIMES = ("last_triggered_at", "last_lead_captured_at")
+
+
+async def bump_many_stats(counts: Mapping[int, Mapping[str, Any]]) -> None:
+    """``bump_stats`` for many rules in one statement (an upsert: a rule's first counts
+    create its row)."""
+    conn = connections.get("default")
+    postgres = conn.capabilities.dialect == "postgres"
+    args: list[Any] = []
+
+    def slot(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}" if postgres else "?"
+
+    columns = ("rule_id", *STAT_TOTALS, *STAT_TIMES)
+    rows = []
+    for rule_id, changes in sorted(counts.items()):  # rows locked in one order
+        unknown = set(changes) - set(columns)
+        if unknown:
+            raise ValueError(f"not rule stats: {sorted(unknown)}")
+        values = [rule_id, *(changes.get(n, 0) for n in STAT_TOTALS)]
+        values += [changes.get(n) for n in STAT_TIMES]
+        rows.append(f"({', '.join(slot(v) for v in values)})")
+    table = RuleStats._meta.db_table
+    updates = [f"{n} = {table}.{n} + excluded.{n}" for n in STAT_TOTALS]
+    updates += [f"{n} = COALESCE(excluded.{n}, {table}.{n})" for n in STAT_TIMES]
+    sql = (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(rows)} "  # noqa: S608
+        f"ON CONFLICT (rule_id) DO UPDATE SET {', '.join(updates)}"
+    )
+    await conn.execute_query(sql, args)
 
 
 class Outbox:

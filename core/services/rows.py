@@ -74,28 +74,41 @@ async def insert_returning(
 ) -> M | None:
     """Insert one row of ``model``; on a clash of ``conflict`` columns return the row already
     there when ``keep`` (unchanged), else None. ``values`` are keyed by column name."""
+    rows = await insert_many_returning(model, [values], conflict=conflict, keep=keep)
+    return rows[0] if rows else None
+
+
+async def insert_many_returning(
+    model: type[M],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    conflict: Sequence[str],
+    keep: bool = False,
+) -> list[M]:
+    """Insert rows of ``model`` (same columns, distinct ``conflict`` values) in one statement:
+    the rows inserted, and with ``keep`` the rows already there too (unchanged)."""
+    if not rows:
+        return []
     conn = connections.get("default")
     postgres = conn.capabilities.dialect == "postgres"
     meta = model._meta
-    table = meta.db_table
-    fields_by_column = {
-        meta.fields_db_projection[name]: meta.fields_map[name] for name in meta.db_fields
-    }
-    columns = list(values)
+    by_column = {meta.fields_db_projection[name]: meta.fields_map[name] for name in meta.db_fields}
+    columns = list(rows[0])
     args: list[Any] = []
-    slots: list[str] = []
-    for n, column in enumerate(columns, start=1):
-        value, is_json = _db_value(fields_by_column[column], values[column])
-        args.append(value)
-        slots.append((f"${n}::jsonb" if is_json else f"${n}") if postgres else "?")
+    groups: list[str] = []
+    for row in rows:
+        slots: list[str] = []
+        for column in columns:
+            value, is_json = _db_value(by_column[column], row[column])
+            args.append(value)
+            n = len(args)
+            slots.append((f"${n}::jsonb" if is_json else f"${n}") if postgres else "?")
+        groups.append(f"({', '.join(slots)})")
     target = ", ".join(conflict)
     # A no-op update makes RETURNING give the existing row (DO NOTHING returns none).
     action = f"DO UPDATE SET {conflict[0]} = excluded.{conflict[0]}" if keep else "DO NOTHING"
     sql = (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(slots)}) "  # noqa: S608
-        f"ON CONFLICT ({target}) {action} RETURNING *"
+        f"INSERT INTO {meta.db_table} ({', '.join(columns)}) "  # noqa: S608
+        f"VALUES {', '.join(groups)} ON CONFLICT ({target}) {action} RETURNING *"
     )
-    rows = await conn.execute_query_dict(sql, args)
-    if not rows:
-        return None
-    return model._init_from_db(**rows[0])
+    return [model._init_from_db(**row) for row in await conn.execute_query_dict(sql, args)]

@@ -124,3 +124,35 @@ async def test_sends_recorded_together_keep_their_own_responses(db: str) -> None
     ]
     stats = await RuleStats.get(rule_id=rule.id)
     assert (stats.total_dms_sent, stats.total_triggers) == (3, 3)
+
+
+async def test_many_rules_counted_in_one_statement(db: str) -> None:
+    from core.db.models import AutomationRule, RuleStats, Trigger
+    from core.services.outbox import bump_many_stats, bump_stats
+
+    account = await _account()
+    one, two = [
+        await AutomationRule.create(
+            workspace_id=account.workspace_id,  # type: ignore[attr-defined]
+            account=account,
+            trigger=Trigger.DM,
+            keywords=[word],
+        )
+        for word in ("a", "b")
+    ]
+    earlier = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
+    later = earlier + timedelta(minutes=1)
+    await bump_stats(one.id, total_triggers=2, last_triggered_at=earlier, total_leads_captured=1)
+    await bump_many_stats(
+        {
+            one.id: {"total_triggers": 1, "total_dms_sent": 1, "last_triggered_at": later},
+            two.id: {"total_comments_replied": 3},
+        }
+    )
+
+    first = await RuleStats.get(rule_id=one.id)
+    assert (first.total_triggers, first.total_dms_sent, first.total_leads_captured) == (3, 1, 1)
+    assert first.last_triggered_at == later
+    second = await RuleStats.get(rule_id=two.id)
+    assert (second.total_comments_replied, second.total_triggers) == (3, 0)
+    assert second.last_triggered_at is None

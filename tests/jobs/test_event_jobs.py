@@ -21,6 +21,7 @@ from core.db.models import (
     Trigger,
     WebhookEvent,
 )
+from core.services.inbox import EVENTS_PER_JOB
 from jobs import events as event_jobs
 from jobs.worker import worker_settings
 from reelay.queue import arq_settings
@@ -104,5 +105,6 @@ async def test_1000_events_delivered_3_times_with_2_workers_act_once(
         comment_stats.total_comments_replied,
     ) == (COMMENTS, COMMENTS, COMMENTS)
     assert (await RuleStats.get(rule_id=dm_rule.id)).total_dms_sent == DMS
-    assert sum(w.jobs_complete for w in workers) >= COMMENTS + DMS
+    # Events recorded together share a job (at most EVENTS_PER_JOB each).
+    assert sum(w.jobs_complete for w in workers) >= (COMMENTS + DMS) / EVENTS_PER_JOB
     assert all(w.jobs_complete > 0 for w in workers)

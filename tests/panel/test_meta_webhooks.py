@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 import pytest
+from arq.jobs import Job
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -93,8 +94,10 @@ async def test_valid_signature_records_each_event_of_a_batch_once(
         f"{ACCOUNT_IG_ID}:message:m1",
     ]
     assert all(r.status is EventStatus.PENDING for r in rows)
-    queue = container.queue
-    assert all([await queue.job_exists(f"event:{r.id}") for r in rows])
+    # One handle_event job for the events recorded together, named after the first.
+    job = await Job(f"event:{rows[0].id}", container.queue.pool).info()
+    assert job is not None and job.function == "handle_event"
+    assert list(job.args) == [r.id for r in rows]
 
 
 async def test_facebook_app_secret_is_accepted_too(
