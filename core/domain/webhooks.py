@@ -136,7 +136,7 @@ def malformed(body: bytes | str, error: str) -> InboundEvent:
     """The event recorded for a signed body Reelay cannot read."""
     data = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
     digest = hashlib.sha256(data).hexdigest()
-    text = data[:2000].decode("utf-8", "replace")
+    text = data[:2000].decode("utf-8", "replace").replace("\x00", "")
     return InboundEvent(
         kind=EventKind.MALFORMED,
         account_id="",
@@ -154,10 +154,23 @@ def parse_body(body: bytes) -> list[InboundEvent]:
         return [malformed(body, f"not JSON: {exc}")]
     except RecursionError:
         return [malformed(body, "JSON nested too deeply")]
+    if b"\\u0000" in body:
+        # PostgreSQL stores no NUL character in text or JSON: drop them before anything keeps them.
+        document = _without_nul(document)
     events = parse_payload(document)
     if not events and not _valid_empty(document):
         return [malformed(body, "no entry[] in payload")]
     return events
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    return value
 
 
 def _valid_empty(document: Any) -> bool:
