@@ -39,7 +39,7 @@ async def main() -> dict[str, float]:
     from core.sandbox.server import Sandbox
     from core.sandbox.state import SandboxState
 
-    sandbox = Sandbox(SandboxState(secret="bench-sandbox", app_secret=APP_SECRET))
+    sandbox = Sandbox(SandboxState(secret="bench-sandbox", app_secret=APP_SECRET), echoes=True)
     await sandbox.start()
     try:
         async with rig(sandbox_url=sandbox.url, poll_delay=0.01, max_jobs=100) as bench:
@@ -123,7 +123,11 @@ async def main() -> dict[str, float]:
         if len(latencies) > 1
         else [0] * 99
     )
-    print(f"answered {len(answered)}; max {latencies[-1] if latencies else 0:.0f} ms")
+    echoed = sum(1 for d in sandbox.deliveries if b'"is_echo"' in d.body)
+    print(
+        f"answered {len(answered)}; max {latencies[-1] if latencies else 0:.0f} ms;"
+        f" {len(sandbox.deliveries)} webhooks delivered, {echoed} of them echoes"
+    )
     return {
         "p50_ms": round(q[49], 1),
         "p99_ms": round(q[98], 1),
