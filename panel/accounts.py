@@ -63,14 +63,16 @@ def _container() -> Container:
 @blueprint.post("/<int:account_id>/disconnect")
 @requires(Role.ADMIN)
 async def disconnect(account_id: int) -> WerkzeugResponse:
-    """Forget the account's token and stop acting for it (posts and history stay)."""
-    account = await accounts.disconnect(
+    """Unsubscribe the account from Meta's webhooks, forget its token, stop acting for it."""
+    done = await accounts.disconnect(
         _container(),
         workspace_id=current_membership().workspace_id,
         account_id=account_id,
         actor=current_email(),
     )
-    await flash(f"@{account.username} is disconnected.", "success")
+    await flash(f"@{done.account.username} is disconnected.", "success")
+    if done.warning:
+        await flash(done.warning, "warning")
     return redirect(url_for("accounts.index"))
 
 

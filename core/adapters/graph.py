@@ -484,13 +484,24 @@ class GraphClient:
         )
         return list(body.get("data") or [])
 
-    async def subscribe_app(self, account: AccountRef, fields: Sequence[str]) -> bool:
+    @staticmethod
+    def _subscription_node(account: AccountRef) -> str:
         # Facebook Login subscribes the Page the Instagram account is linked to.
-        node = account.page_id if account.login_kind == "facebook" and account.page_id else None
+        if account.login_kind == "facebook" and account.page_id:
+            return account.page_id
+        return account.ig_id
+
+    async def subscribe_app(self, account: AccountRef, fields: Sequence[str]) -> bool:
         body = await self.request(
             account,
             "POST",
-            f"{node or account.ig_id}/subscribed_apps",
+            f"{self._subscription_node(account)}/subscribed_apps",
             data={"subscribed_fields": ",".join(fields)},
+        )
+        return bool(body.get("success"))
+
+    async def unsubscribe_app(self, account: AccountRef) -> bool:
+        body = await self.request(
+            account, "DELETE", f"{self._subscription_node(account)}/subscribed_apps"
         )
         return bool(body.get("success"))

@@ -560,6 +560,11 @@ class Sandbox:
             account.subscribed_fields = [
                 f for f in params.get("subscribed_fields", "").split(",") if f
             ]
+            account.unsubscribed = False
+            return {"success": True}
+        if edge == "subscribed_apps" and method == "DELETE":
+            account.subscribed_fields = []
+            account.unsubscribed = True
             return {"success": True}
         if edge == "subscribed_apps" and method == "GET":
             return {"data": [{"id": state.app_id, "subscribed_fields": account.subscribed_fields}]}
@@ -714,11 +719,29 @@ class Sandbox:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    def _unsubscribed(self, payload: dict[str, Any]) -> list[str]:
+        """The accounts of ``payload``'s entries whose webhook subscription was removed."""
+        found = []
+        for entry in payload.get("entry") or []:
+            account = self.state.accounts.get(str(entry.get("id")))
+            if account is not None and account.unsubscribed:
+                found.append(account.ig_id)
+        return found
+
     async def deliver(self, payload: dict[str, Any]) -> Delivery:
-        """POST ``payload`` to the webhook URL, signed with the app secret."""
+        """POST ``payload`` to the webhook URL, signed with the app secret.
+
+        Like Meta, nothing is sent for an account that unsubscribed the app: the returned
+        delivery says so in ``error`` and is not counted in ``deliveries``.
+        """
         body = json.dumps(payload, separators=(",", ":")).encode()
         signature = sign(self.state.app_secret, body)
         delivery = Delivery(payload=payload, body=body, signature=signature, status=None)
+        silenced = self._unsubscribed(payload)
+        if silenced:
+            delivery.error = f"not sent: account {', '.join(silenced)} unsubscribed the app"
+            logger.info("sandbox webhook not sent: %s", delivery.error)
+            return delivery
         self.deliveries.append(delivery)
         if not self.state.webhook_url:
             return delivery

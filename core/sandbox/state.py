@@ -86,6 +86,8 @@ class Account:
     followers_count: int = 128
     follows_count: int = 12
     subscribed_fields: list[str] = field(default_factory=list)
+    # The app removed its webhook subscription: Meta sends no events until it subscribes again.
+    unsubscribed: bool = False
 
 
 @dataclass

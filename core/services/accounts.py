@@ -18,7 +18,7 @@ from core.adapters.instagram_oauth import Grant, InstagramOAuth
 from core.bootstrap import Container
 from core.db.models import AccountStatus, DomainEvent, InstagramAccount, LoginKind, Workspace
 from core.domain.graph_errors import ErrorKind, GraphError
-from core.errors import Forbidden, NotFound, ValidationFailed
+from core.errors import Forbidden, NotFound, SettingsError, ValidationFailed
 from core.ports.instagram import AccountRef, LoginFlavour
 from core.sandbox import signing_secret, token_secret
 from core.sandbox.state import demo_ig_id, sandbox_token
@@ -464,13 +464,67 @@ async def subscribe_webhooks(container: Container, account: InstagramAccount) ->
     return ok
 
 
+@dataclass(frozen=True)
+class Disconnection:
+    """A finished disconnect; ``warning`` says why Meta may still send webhooks for it."""
+
+    account: InstagramAccount
+    warning: str | None = None
+
+
+async def unsubscribe_webhooks(container: Container, account: InstagramAccount) -> str | None:
+    """Ask Meta to stop sending webhooks for ``account``; None when it confirmed, else why not.
+
+    A failure is logged and audit-logged, never raised: the caller goes on disconnecting.
+    """
+    try:
+        ok = await container.graph.unsubscribe_app(account_ref(container, account))
+        reason = None if ok else "Meta did not confirm the unsubscription"
+    except GraphError as exc:
+        reason = (
+            "its token is no longer valid" if exc.kind is ErrorKind.TOKEN_INVALID else exc.title
+        )
+        if exc.code is not None:
+            reason += f" (error {exc.code})"
+    except SettingsError as exc:
+        reason = str(exc)
+    if reason is None:
+        return None
+    logger.warning("webhook unsubscription failed for account %s: %s", account.id, reason)
+    await audit.record(
+        "account.webhooks_unsubscribe_failed",
+        actor="reelay",
+        workspace_id=account.workspace_id,  # type: ignore[attr-defined]
+        target_type="instagram_account",
+        target_id=account.id,
+        account_id=account.id,
+        level="warning",
+        error=reason,
+    )
+    return reason
+
+
 async def disconnect(
     container: Container, *, workspace_id: int, account_id: int, actor: str
-) -> InstagramAccount:
-    """Forget the account's token and stop acting for it (posts and history stay)."""
+) -> Disconnection:
+    """Unsubscribe the account from Reelay's webhooks on Meta's side, then forget its token
+    and stop acting for it (posts and history stay).
+
+    Meta refusing (a dead token, error 190) or being unreachable does not stop the
+    disconnect: the token is wiped all the same and ``warning`` says what went wrong.
+    """
     account = await InstagramAccount.get_or_none(id=account_id, workspace_id=workspace_id)
     if account is None:
         raise NotFound("No such Instagram account in this workspace.")
+    warning = None
+    if account.token_encrypted:
+        failure = await unsubscribe_webhooks(container, account)
+        if failure is not None:
+            warning = (
+                f"Meta could not be told to stop sending @{account.username}'s webhooks "
+                f"({failure}). Reelay ignores them from now on; to stop them at the source, "
+                "remove the app from the account's settings on Instagram or Facebook."
+            )
     account.status = AccountStatus.DISCONNECTED
     account.status_reason = f"Disconnected by {actor}"
     account.token_encrypted = ""
@@ -485,8 +539,9 @@ async def disconnect(
         target_id=account.id,
         account_id=account.id,
         username=account.username,
+        webhooks_unsubscribed=warning is None,
     )
-    return account
+    return Disconnection(account=account, warning=warning)
 
 
 async def list_accounts(container: Container, workspace_id: int) -> list[InstagramAccount]:

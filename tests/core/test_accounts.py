@@ -18,6 +18,7 @@ from core.adapters.instagram_oauth import strip_code
 from core.bootstrap import Container
 from core.db.models import (
     AccountStatus,
+    AuditLog,
     DomainEvent,
     InstagramAccount,
     LoginKind,
@@ -395,19 +396,91 @@ async def test_connect_works_in_sandbox_mode(
 # ------------------------------------------------------------------ disconnect, health
 
 
-async def test_disconnect_forgets_the_token(
+async def test_disconnect_unsubscribes_from_webhooks_then_forgets_the_token(
     meta_container: Container, admin: tuple[User, Workspace], sandbox: Any
 ) -> None:
     user, workspace = admin
     sandbox.state.add_account(IG_ID, "my_shop")
     sandbox.state.authorize_as = IG_ID
     account = await connect(meta_container, user, workspace)
+    assert sandbox.state.accounts[IG_ID].subscribed_fields
     done = await accounts.disconnect(
         meta_container, workspace_id=workspace.id, account_id=account.id, actor="a@x"
     )
-    assert done.status is AccountStatus.DISCONNECTED and done.token_encrypted == ""
+    assert done.warning is None
+    assert done.account.status is AccountStatus.DISCONNECTED
+    assert done.account.token_encrypted == ""
     stored = await InstagramAccount.get(id=account.id)
     assert stored.token_encrypted == "" and not stored.webhook_subscribed
+    assert sandbox.state.accounts[IG_ID].unsubscribed
+    _, delivery = await sandbox.comment(IG_ID, "anyone there?")
+    assert delivery.status is None and "unsubscribed" in delivery.error
+    entry = await AuditLog.get(action="account.disconnected")
+    assert entry.details["webhooks_unsubscribed"] is True
+    assert not await AuditLog.filter(action="account.webhooks_unsubscribe_failed").exists()
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (
+            {
+                "status": 400,
+                "payload": {"error": {"message": "Invalid OAuth", "type": "x", "code": 190}},
+            },
+            "its token is no longer valid (error 190)",
+        ),
+        ({"exception": aiohttp.ClientConnectionError("connection reset")}, "No answer"),
+    ],
+    ids=["dead-token", "network"],
+)
+async def test_disconnect_goes_ahead_when_meta_refuses_or_is_unreachable(
+    container: Container, answer: dict[str, Any], said: str
+) -> None:
+    workspace = await Workspace.create(name="W")
+    account = await InstagramAccount.create(
+        workspace=workspace,
+        ig_id="1784",
+        username="shop",
+        login_kind=LoginKind.FACEBOOK,
+        page_id="55",
+        token_encrypted=container.secrets.encrypt("EAAdead"),
+        webhook_subscribed=True,
+    )
+    with aioresponses() as meta:
+        meta.delete(re.compile(r".*/55/subscribed_apps$"), **answer)
+        done = await accounts.disconnect(
+            container, workspace_id=workspace.id, account_id=account.id, actor="a@x"
+        )
+        assert len(meta.requests) == 1
+    assert done.warning is not None and said in done.warning and "@shop" in done.warning
+    stored = await InstagramAccount.get(id=account.id)
+    assert stored.status is AccountStatus.DISCONNECTED and stored.token_encrypted == ""
+    assert not stored.webhook_subscribed
+    failed = await AuditLog.get(action="account.webhooks_unsubscribe_failed")
+    assert failed.level == "warning" and said in failed.details["error"]
+    assert failed.account_id == account.id
+    assert "EAAdead" not in str(failed.details)
+    done_entry = await AuditLog.get(action="account.disconnected")
+    assert done_entry.details["webhooks_unsubscribed"] is False
+
+
+async def test_disconnecting_twice_does_not_call_meta_again(container: Container) -> None:
+    workspace = await Workspace.create(name="W")
+    account = await InstagramAccount.create(
+        workspace=workspace,
+        ig_id="1784",
+        username="shop",
+        login_kind=LoginKind.INSTAGRAM,
+        token_encrypted="",
+        status=AccountStatus.DISCONNECTED,
+    )
+    with aioresponses() as meta:
+        done = await accounts.disconnect(
+            container, workspace_id=workspace.id, account_id=account.id, actor="a@x"
+        )
+        assert meta.requests == {}
+    assert done.warning is None and done.account.status is AccountStatus.DISCONNECTED
 
 
 async def test_needs_reconnect_is_recorded_once(container: Container) -> None:

@@ -116,6 +116,28 @@ async def test_instagram_login_subscribes_the_account(graph: GraphClient, meta: 
     assert await graph.subscribe_app(ACCOUNT, ["comments"]) is True
 
 
+async def test_unsubscribing_deletes_the_subscription_of_the_account_or_page(
+    graph: GraphClient, meta: Any
+) -> None:
+    meta.delete(f"{IG}/1784/subscribed_apps", payload={"success": True})
+    assert await graph.unsubscribe_app(ACCOUNT) is True
+    (call,) = sent(meta, "DELETE", f"{IG}/1784/subscribed_apps")
+    assert call.kwargs["headers"]["Authorization"] == "Bearer tok-123"
+    page = AccountRef(ig_id="1784", token="page-tok", login_kind="facebook", page_id="55")
+    meta.delete(f"{FB}/55/subscribed_apps", payload={"success": True})
+    assert await graph.unsubscribe_app(page) is True
+    assert len(sent(meta, "DELETE", f"{FB}/55/subscribed_apps")) == 1
+
+
+async def test_unsubscribing_with_a_dead_token_raises_token_invalid(
+    graph: GraphClient, meta: Any
+) -> None:
+    meta.delete(f"{IG}/1784/subscribed_apps", status=400, payload=error_body(190))
+    with pytest.raises(GraphError) as caught:
+        await graph.unsubscribe_app(ACCOUNT)
+    assert (caught.value.code, caught.value.kind) == (190, ErrorKind.TOKEN_INVALID)
+
+
 # ------------------------------------------------------------------ publishing
 
 

@@ -407,6 +407,23 @@ async def test_messaging_webhooks(
     assert items[3]["message"]["attachments"][0]["type"] == "story_mention"
 
 
+async def test_no_webhooks_for_an_account_that_unsubscribed_the_app(
+    graph: GraphClient, sandbox: Any, account: AccountRef, receiver: list[Any]
+) -> None:
+    assert await graph.unsubscribe_app(account) is True
+    assert sandbox.state.accounts[IG].subscribed_fields == []
+    _, delivery = await sandbox.comment(IG, "PRICE?")
+    await sandbox.dm(IG, "hello")
+    assert receiver == [] and delivery.status is None and "unsubscribed" in delivery.error
+    other = "17841400000000002"
+    sandbox.state.add_account(other, "other_shop")
+    await sandbox.dm(other, "still here")  # other accounts are not silenced
+    assert len(receiver) == 1 and receiver[0][0]["entry"][0]["id"] == other
+    assert await graph.subscribe_app(account, ["comments"]) is True
+    _, delivery = await sandbox.comment(IG, "back")
+    assert delivery.status == 200 and len(receiver) == 2
+
+
 async def test_control_endpoints_act_as_a_follower(
     sandbox: Any, receiver: list[tuple[dict[str, Any], bool]]
 ) -> None:

@@ -237,6 +237,16 @@ def subscribe_stub(meta: Any) -> None:
     meta.post(q(f"{IG_ID}/subscribed_apps"), payload={"success": True})
 
 
+async def unsubscribe(env: Env) -> Outcome:
+    subscribed = await env.graph.subscribe_app(env.account, ["comments", "messages"])
+    return (subscribed, await env.graph.unsubscribe_app(env.account))
+
+
+def unsubscribe_stub(meta: Any) -> None:
+    meta.post(q(f"{IG_ID}/subscribed_apps"), payload={"success": True})
+    meta.delete(q(f"{IG_ID}/subscribed_apps"), payload={"success": True})
+
+
 SCENARIOS: dict[str, tuple[Run, Stub, Outcome]] = {
     "publish_image": (
         publish_image,
@@ -266,6 +276,7 @@ SCENARIOS: dict[str, tuple[Run, Stub, Outcome]] = {
     "bad_token": (bad_token, bad_token_stub, ("error", 190, None, "token_invalid")),
     "removed_metric": (removed_metric, removed_metric_stub, ("error", 100, None, "permanent")),
     "subscribe": (subscribe, subscribe_stub, (True,)),
+    "unsubscribe": (unsubscribe, unsubscribe_stub, (True, True)),
 }
 
 

@@ -6,6 +6,9 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aioresponses import aioresponses
+
+from core.bootstrap import Container
 from core.db.models import (
     AccountStatus,
     InstagramAccount,
@@ -228,21 +231,59 @@ async def test_audit_log_filters_and_links_to_the_target(client: Any, sqlite_db:
     assert (await client.get("/logs/events?account=5&level=error")).status_code == 200
 
 
-async def test_disconnecting_an_account_forgets_its_token(client: Any, sqlite_db: str) -> None:
+async def test_disconnecting_an_account_forgets_its_token(
+    client: Any, container: Container, sqlite_db: str
+) -> None:
     members = await _signed_in(client, Role.ADMIN)
     account = await InstagramAccount.create(
         workspace_id=members[Role.OWNER].workspace_id,
         ig_id="9",
         username="gone",
         login_kind=LoginKind.INSTAGRAM,
-        token_encrypted="secret-token",
+        token_encrypted=container.secrets.encrypt("secret-token"),
         webhook_subscribed=True,
     )
-    response = await client.post(f"/accounts/{account.id}/disconnect", form={"csrf_token": CSRF})
+    with aioresponses() as meta:
+        meta.delete(re.compile(r".*/9/subscribed_apps$"), payload={"success": True})
+        response = await client.post(
+            f"/accounts/{account.id}/disconnect", form={"csrf_token": CSRF}
+        )
+        assert len(meta.requests) == 1
     assert response.status_code == 302
     stored = await InstagramAccount.get(id=account.id)
     assert stored.status is AccountStatus.DISCONNECTED and stored.token_encrypted == ""
     page = await (await client.get("/accounts")).get_data(as_text=True)
     assert "Disconnected" in page and "@gone is disconnected." in page
+    assert "could not be told" not in page
     audit_page = await (await client.get("/logs/audit?kind=account")).get_data(as_text=True)
     assert f'href="/accounts#account-{account.id}"' in audit_page
+
+
+async def test_disconnect_warns_when_meta_refuses_the_unsubscription(
+    client: Any, container: Container, sqlite_db: str
+) -> None:
+    members = await _signed_in(client, Role.ADMIN)
+    account = await InstagramAccount.create(
+        workspace_id=members[Role.OWNER].workspace_id,
+        ig_id="9",
+        username="expired",
+        login_kind=LoginKind.INSTAGRAM,
+        token_encrypted=container.secrets.encrypt("dead-token"),
+        webhook_subscribed=True,
+    )
+    error = {"error": {"message": "Error validating access token", "type": "x", "code": 190}}
+    with aioresponses() as meta:
+        meta.delete(re.compile(r".*/9/subscribed_apps$"), status=400, payload=error)
+        response = await client.post(
+            f"/accounts/{account.id}/disconnect", form={"csrf_token": CSRF}
+        )
+    assert response.status_code == 302
+    stored = await InstagramAccount.get(id=account.id)
+    assert stored.status is AccountStatus.DISCONNECTED and stored.token_encrypted == ""
+    page = await (await client.get("/accounts")).get_data(as_text=True)
+    assert "@expired is disconnected." in page
+    assert 'class="flash warning"' in page
+    assert "Meta could not be told to stop sending @expired&#39;s webhooks" in page
+    assert "its token is no longer valid (error 190)" in page
+    audit_page = await (await client.get("/logs/audit?level=warning")).get_data(as_text=True)
+    assert "account.webhooks_unsubscribe_failed" in audit_page
