@@ -2,7 +2,10 @@
 
 Both comment shapes are accepted: ``field``/``value`` right on the entry (Instagram Login
 examples) and ``changes[]`` (Facebook Login examples); the comment id may be ``id`` or
-``comment_id``. Messaging events come in ``entry[].messaging[]``.
+``comment_id``. Messaging events come in ``entry[].messaging[]``; the App Dashboard's test
+notifications and Meta's webhook field reference wrap the same item in
+``changes[{"field": "messages", "value": {sender, recipient, timestamp, message}}]``, which is
+read alike.
 
 Each event gets a dedupe key that is stable across Meta's retries (comment id, message mid,
 postback mid, …; a content hash when Meta gives no id), and a ``raw`` one-event payload in
@@ -49,6 +52,20 @@ TRIGGER_OF: dict[EventKind, str] = {
 
 # Events a conversation waiting for a lead-flow answer may consume.
 FLOW_ANSWER_KINDS = frozenset({EventKind.MESSAGE, EventKind.QUICK_REPLY, EventKind.POSTBACK})
+
+# Messaging webhook fields whose ``value`` is one ``messaging[]`` item when Meta sends them
+# as ``changes[]`` (dashboard tests, the field reference).
+MESSAGING_FIELDS = frozenset(
+    {
+        "messages",
+        "messaging_postbacks",
+        "message_reactions",
+        "messaging_seen",
+        "messaging_referral",
+        "message_edit",
+        "messaging_optins",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -174,11 +191,22 @@ def _without_nul(value: Any) -> Any:
 
 
 def _valid_empty(document: Any) -> bool:
+    if isinstance(document, list):
+        return bool(document) and all(
+            isinstance(item, dict) and isinstance(item.get("entry"), list) for item in document
+        )
     return isinstance(document, dict) and isinstance(document.get("entry"), list)
 
 
 def parse_payload(document: Any) -> list[InboundEvent]:
-    """All events of a Meta webhook payload (a dict with ``object`` and ``entry[]``)."""
+    """All events of a Meta webhook payload (a dict with ``object`` and ``entry[]``).
+
+    A list of such payloads is read too: Meta's Instagram example pages print every
+    notification inside ``[ ... ]``, and tools replay them as written.
+    """
+    if isinstance(document, list):
+        payloads = [item for item in document if isinstance(item, dict)]
+        return [event for item in payloads for event in parse_payload(item)]
     if not isinstance(document, dict):
         return []
     obj = _str(document.get("object")) or "instagram"
@@ -241,6 +269,8 @@ def _change_event(account_id: str, change: Any, raw: dict[str, Any], time: Any) 
     change = _dict(change)
     name = _str(change.get("field"))
     value = _dict(change.get("value"))
+    if name in MESSAGING_FIELDS and isinstance(value.get("sender"), dict):
+        return _messaging_event(account_id, value, raw)
     if name not in {"comments", "live_comments"}:
         return InboundEvent(
             kind=EventKind.OTHER,

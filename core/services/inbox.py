@@ -65,6 +65,10 @@ def _status(event: InboundEvent) -> tuple[EventStatus, str]:
         return EventStatus.FAILED, event.error or "malformed event"
     if event.kind in TRIGGER_OF:
         return EventStatus.PENDING, ""
+    if event.kind is EventKind.OTHER and event.field == "standby":
+        return EventStatus.IGNORED, "another app controls this conversation (standby)"
+    if event.kind is EventKind.OTHER and event.field not in {"", "messages"}:
+        return EventStatus.IGNORED, f"field {event.field[:60]!r} not handled"
     return EventStatus.IGNORED, IGNORED_REASONS.get(event.kind, "not handled")
 
 
