@@ -415,10 +415,13 @@ class GraphClient:
     async def send_message(
         self, account: AccountRef, recipient: Recipient, message: dict[str, Any]
     ) -> SentMessage:
+        # Facebook Login sends through the Page (Messenger API for Instagram, Page token);
+        # Instagram Login through the professional account itself.
+        node = account.page_id if account.login_kind == "facebook" and account.page_id else None
         body = await self.request(
             account,
             "POST",
-            f"{account.ig_id}/messages",
+            f"{node or account.ig_id}/messages",
             json_body={"recipient": recipient.as_json(), "message": message},
         )
         return SentMessage(
