@@ -151,6 +151,14 @@ def graph_base_url(settings: Settings, login_kind: LoginFlavour) -> str:
     return str(settings.graph_host).rstrip("/")
 
 
+def _id_of(body: dict[str, Any]) -> str:
+    """The id a write answered with; an answer without one leaves the write's outcome unknown."""
+    found = body.get("id")
+    if isinstance(found, str | int) and not isinstance(found, bool) and str(found):
+        return str(found)
+    raise transport_error(f"Meta answered without an id: {str(body)[:200]}", sent=True)
+
+
 def _unix(day: date) -> int:
     return int(datetime.combine(day, dtime.min, tzinfo=UTC).timestamp())
 
@@ -283,7 +291,7 @@ class GraphClient:
 
     async def _create_container(self, account: AccountRef, fields: dict[str, str]) -> str:
         body = await self.request(account, "POST", f"{account.ig_id}/media", data=fields)
-        return str(body["id"])
+        return _id_of(body)
 
     @staticmethod
     def _common(
@@ -381,7 +389,7 @@ class GraphClient:
         body = await self.request(
             account, "POST", f"{account.ig_id}/media_publish", data={"creation_id": container_id}
         )
-        return str(body["id"])
+        return _id_of(body)
 
     async def media_fields(
         self, account: AccountRef, media_id: str, fields: Sequence[str] = ("permalink", "timestamp")
@@ -392,7 +400,7 @@ class GraphClient:
         body = await self.request(
             account, "POST", f"{media_id}/comments", data={"message": message}
         )
-        return str(body["id"])
+        return _id_of(body)
 
     async def publishing_limit(self, account: AccountRef) -> PublishingLimit:
         body = await self.request(
@@ -433,7 +441,7 @@ class GraphClient:
         body = await self.request(
             account, "POST", f"{comment_id}/replies", data={"message": message}
         )
-        return str(body["id"])
+        return _id_of(body)
 
     async def hide_comment(self, account: AccountRef, comment_id: str, hide: bool = True) -> None:
         await self.request(account, "POST", comment_id, data={"hide": "true" if hide else "false"})

@@ -509,3 +509,42 @@ async def test_facebook_login_messages_go_through_the_page(graph: GraphClient, m
     assert call.kwargs["headers"]["Authorization"] == "Bearer page-tok"
     assert call.kwargs["json"] == {"recipient": {"comment_id": "c1"}, "message": {"text": "Hi"}}
 
+
+async def test_a_write_answered_without_an_id_is_a_classified_error(
+    graph: GraphClient, meta: Any
+) -> None:
+    meta.post(f"{IG}/1784/media", payload={"success": True})
+    meta.post(f"{IG}/cm1/replies", body="")
+    with pytest.raises(GraphError) as caught:
+        await graph.create_image_container(ACCOUNT, "https://x.test/a.jpg")
+    assert caught.value.kind is ErrorKind.TRANSIENT
+    assert "may or may not have gone through" in caught.value.title
+    with pytest.raises(GraphError):
+        await graph.reply_to_comment(ACCOUNT, "cm1", "thanks")
+
+
+async def test_meta_error_body_with_user_message_is_classified(
+    graph: GraphClient, meta: Any
+) -> None:
+    meta.post(
+        f"{IG}/1784/media",
+        status=400,
+        payload={
+            "error": {
+                "message": "Only photo or video can be accepted as media type.",
+                "type": "OAuthException",
+                "code": 9004,
+                "error_subcode": 2207052,
+                "is_transient": False,
+                "error_user_title": "Media download has failed",
+                "error_user_msg": "The media could not be fetched from the URI provided.",
+                "fbtrace_id": "AzWGYmYH0kdcz0mX0RHHdge",
+            }
+        },
+    )
+    with pytest.raises(GraphError) as caught:
+        await graph.create_image_container(ACCOUNT, "https://x.test/a.jpg")
+    error = caught.value
+    assert (error.code, error.subcode, error.kind) == (9004, 2207052, ErrorKind.PERMANENT)
+    assert "could not download the media" in error.title
+    assert error.fbtrace_id == "AzWGYmYH0kdcz0mX0RHHdge"
