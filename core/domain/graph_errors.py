@@ -283,7 +283,14 @@ def classify(
 
     rule = find_rule(code, subcode)
     if rule is None:
-        if error.get("is_transient") is True or (http_status is not None and http_status >= 500):
+        unreadable_success = not isinstance(body, Mapping) and (http_status or 200) < 400
+        if (
+            error.get("is_transient") is True
+            or (http_status is not None and http_status >= 500)
+            or unreadable_success
+        ):
+            # Meta always answers JSON: a page of HTML with 200 comes from a proxy or an
+            # outage page in between, not from Instagram refusing the request.
             rule = TRANSIENT_HTTP
         elif http_status == 429:
             rule = TOO_MANY_HTTP

@@ -548,3 +548,15 @@ async def test_meta_error_body_with_user_message_is_classified(
     assert (error.code, error.subcode, error.kind) == (9004, 2207052, ErrorKind.PERMANENT)
     assert "could not download the media" in error.title
     assert error.fbtrace_id == "AzWGYmYH0kdcz0mX0RHHdge"
+
+
+async def test_html_with_200_is_transient_and_reads_are_retried(
+    graph: GraphClient, meta: Any, sleeps: Sleeps
+) -> None:
+    meta.get(
+        re.compile(rf"{IG}/1784\?.*"), status=200, body="<html>maintenance</html>", repeat=True
+    )
+    with pytest.raises(GraphError) as caught:
+        await graph.profile(ACCOUNT)
+    assert caught.value.kind is ErrorKind.TRANSIENT
+    assert len(sleeps.calls) == 2  # three attempts
