@@ -129,12 +129,17 @@ class InstagramOAuth:
         return self._grant(body)
 
     async def me(self, graph_base: str, version: str, *, token: str) -> dict[str, Any]:
-        return await self._call(
+        """The token's account: flat, or wrapped in ``data[]`` as some of Meta's pages show."""
+        body = await self._call(
             "GET",
             f"{graph_base}/{version}/me",
             params={"fields": "user_id,username,account_type"},
             token=token,
         )
+        rows = body.get("data")
+        if "username" not in body and isinstance(rows, list) and rows:
+            return rows[0] if isinstance(rows[0], dict) else {}
+        return body
 
     # ------------------------------------------------------------------ Facebook Login
 
