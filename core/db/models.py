@@ -439,6 +439,14 @@ class WebhookEvent(Model):
     error = fields.TextField(default="")
     received_at = fields.DatetimeField(auto_now_add=True)
     processed_at = fields.DatetimeField(null=True)
+    rule_id: int | None
+    # The rule that acted on the event (a matched rule or the lead flow it answered), None
+    # when none did. Its name is kept too: the log still says which rule it was after the
+    # rule is deleted.
+    rule: fields.ForeignKeyNullableRelation[AutomationRule] = fields.ForeignKeyField(
+        "models.AutomationRule", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    rule_name = fields.CharField(max_length=120, null=True)
 
 
 class ReplyDraft(Model):

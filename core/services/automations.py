@@ -78,6 +78,7 @@ class Outcome:
     status: EventStatus
     reason: str = ""
     rule_id: int | None = None
+    rule_name: str | None = None  # kept on the event: the log names the rule after deletion
 
 
 Person_ = tuple[int, str]  # (account id, IGSID)
@@ -297,14 +298,21 @@ class Automations:
         await self._finish_many({event_id: outcome})
 
     async def _finish_many(self, outcomes: dict[int, Outcome]) -> None:
-        """Record the outcomes: one update per distinct (status, reason)."""
-        groups: dict[tuple[EventStatus, str], list[int]] = {}
+        """Record the outcomes with the rule that acted: one update per distinct outcome
+        (status, reason, rule), never one per event."""
+        groups: dict[tuple[EventStatus, str, int | None, str | None], list[int]] = {}
         for event_id, outcome in outcomes.items():
-            groups.setdefault((outcome.status, outcome.reason[:2000]), []).append(event_id)
+            name = outcome.rule_name[:120] if outcome.rule_name is not None else None
+            key = (outcome.status, outcome.reason[:2000], outcome.rule_id, name)
+            groups.setdefault(key, []).append(event_id)
         now = self.clock.now()
-        for (status, reason), ids in groups.items():
+        for (status, reason, rule_id, rule_name), ids in groups.items():
             await WebhookEvent.filter(id__in=ids).update(
-                status=status, error=reason, processed_at=now
+                status=status,
+                error=reason,
+                processed_at=now,
+                rule_id=rule_id,
+                rule_name=rule_name,
             )
 
     async def _handle(self, event_id: int, payload: dict[str, Any]) -> Outcome:
@@ -320,7 +328,7 @@ class Automations:
         rule = await self._match(account, event, event_id)
         if rule is not None:
             await self._run_rule(rule, account, conversation, event, event_id)
-            return Outcome(EventStatus.DONE, "", rule.id)
+            return Outcome(EventStatus.DONE, "", rule.id, rule.name)
         if self.continuation is not None and await self.continuation(account, conversation, event):
             return Outcome(EventStatus.DONE, "continued conversation")
         return Outcome(EventStatus.IGNORED, "no rule matched")
@@ -635,7 +643,7 @@ class Automations:
                 key=f"flow:{conversation.id}:{event.dedupe_key}",
                 rule_id=rule.id,
             )
-        return Outcome(EventStatus.DONE, f"lead flow {turn.status}", rule.id)
+        return Outcome(EventStatus.DONE, f"lead flow {turn.status}", rule.id, rule.name)
 
     async def _names_a_keyword(self, account: InstagramAccount, event: InboundEvent) -> bool:
         cached = await self.rules.get(account.id)

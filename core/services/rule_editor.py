@@ -276,6 +276,7 @@ class Explanation:
     event_status: str = ""
     reason: str = ""
     matched_rule: AutomationRule | None = None
+    matched_rule_name: str = ""  # as recorded on the event: still there once it is deleted
     actions: list[ActionLine] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -316,16 +317,13 @@ async def explain(workspace_id: int, rule: AutomationRule, dedupe_key: str) -> E
             or (not inbound.comment_id and d.target.get("igsid") == inbound.sender_id)
         )
     ]
-    rule_ids = [int(a.payload["rule_id"]) for a in outbound if a.payload.get("rule_id")]
-    rule_ids += [d.rule_id for d in drafts if d.rule_id]
-    matched = None
-    if rule_ids:
-        matched = await AutomationRule.get_or_none(id=rule_ids[0])
+    matched = await AutomationRule.get_or_none(id=event.rule_id) if event.rule_id else None
     result = Explanation(
         finished=True,
         event_status=event.status.value,
         reason=event.error or ("Handled" if event.status is EventStatus.DONE else ""),
         matched_rule=matched,
+        matched_rule_name=event.rule_name or "",
     )
     for action in outbound:
         reason = action.error

@@ -520,3 +520,45 @@ async def test_new_keyword_mid_flow_leaves_the_flow(world: World, account: Any) 
     await world.deliver(dm_payload("m3", "guide", sender="p2"))
     await world.deliver(dm_payload("m4", "hmm", sender="p2"))
     assert world.graph.messages()[-1].payload["text"] == "That email looks wrong, try again?"
+
+
+# ---------------------------------------------------------------- which rule acted
+
+
+async def test_each_event_records_the_rule_that_acted_even_after_it_is_deleted(
+    world: World, account: Any
+) -> None:
+    prices = await make_rule(account, name="Prices", keywords=["price"])
+    guide = await make_rule(account, name="Guide", keywords=["guide"], config=FLOW_CONFIG)
+    entries = [
+        comment_payload(comment, text, sender=sender)["entry"][0]
+        for comment, text, sender in (
+            ("c1", "price?", "p1"),
+            ("c2", "the guide please", "p2"),
+            ("c3", "nice post", "p3"),
+            ("c4", "price again", "p4"),
+        )
+    ]
+    # Recorded together, handled as one batch.
+    body = body_of({"object": "instagram", "entry": entries})
+    await record_events(parse_body(body), world.queue, world.clock.now())
+    ids = [event_id for job in world.queue.take("handle_event") for event_id in job.args]
+    outcomes = await world.engine.handle_events(ids)
+    assert [o.rule_id for o in outcomes] == [prices.id, guide.id, None, prices.id]
+    events = {e.dedupe_key.rsplit(":", 1)[-1]: e for e in await WebhookEvent.all()}
+    assert {key: (e.rule_id, e.rule_name) for key, e in events.items()} == {
+        "c1": (prices.id, "Prices"),
+        "c2": (guide.id, "Guide"),
+        "c3": (None, None),
+        "c4": (prices.id, "Prices"),
+    }
+    assert events["c3"].status is EventStatus.IGNORED
+    # The lead flow's answer is put down to the rule whose flow it answered.
+    await world.deliver(dm_payload("m1", "ann@example.com", sender="p2"))
+    answer = await WebhookEvent.get(dedupe_key__endswith=":m1")
+    assert (answer.rule_id, answer.rule_name) == (guide.id, "Guide")
+    assert answer.error.startswith("lead flow")
+
+    await prices.delete()
+    kept = await WebhookEvent.get(id=events["c1"].id)
+    assert (kept.rule_id, kept.rule_name, kept.status) == (None, "Prices", EventStatus.DONE)

@@ -11,13 +11,17 @@ from aioresponses import aioresponses
 from core.bootstrap import Container
 from core.db.models import (
     AccountStatus,
+    AutomationRule,
+    EventStatus,
     InstagramAccount,
     KeyValue,
     LinkCode,
     LoginKind,
     Membership,
     Role,
+    Trigger,
     User,
+    WebhookEvent,
 )
 from core.services import audit, chat_links
 from tests.panel.helpers import CSRF, csrf_of, sign_in_as, team_of_four
@@ -287,3 +291,36 @@ async def test_disconnect_warns_when_meta_refuses_the_unsubscription(
     assert "its token is no longer valid (error 190)" in page
     audit_page = await (await client.get("/logs/audit?level=warning")).get_data(as_text=True)
     assert "account.webhooks_unsubscribe_failed" in audit_page
+
+
+async def test_event_log_names_the_rule_that_acted(client: Any, sqlite_db: str) -> None:
+    members = await _signed_in(client, Role.VIEWER)
+    workspace_id = members[Role.OWNER].workspace_id
+    account = await InstagramAccount.create(
+        workspace_id=workspace_id,
+        ig_id="42",
+        username="shop",
+        login_kind=LoginKind.INSTAGRAM,
+        token_encrypted="",
+    )
+    rule = await AutomationRule.create(
+        workspace_id=workspace_id, account=account, name="Price DM", trigger=Trigger.COMMENT
+    )
+    gone = await AutomationRule.create(
+        workspace_id=workspace_id, account=account, name="Old giveaway", trigger=Trigger.DM
+    )
+    for key, matched in (("a", rule), ("b", gone), ("c", None)):
+        await WebhookEvent.create(
+            dedupe_key=key,
+            account_ig_id="42",
+            kind="comment",
+            payload={},
+            status=EventStatus.DONE if matched else EventStatus.IGNORED,
+            rule=matched,
+            rule_name=matched.name if matched else None,
+        )
+    await gone.delete()
+    page = await (await client.get("/logs/events")).get_data(as_text=True)
+    assert f'<a href="/rules#rule-{rule.id}">Price DM</a>' in page
+    assert "Old giveaway <small>(deleted)</small>" in page
+    assert page.count('<td class="event-rule">—</td>') == 1

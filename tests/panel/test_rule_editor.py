@@ -325,6 +325,29 @@ async def test_sandbox_test_panel_explains_what_the_engine_did(
     assert any("What's your email?" in str(p) for p in sent_texts)
 
 
+async def test_test_panel_names_the_rule_that_answered_even_once_it_is_deleted(
+    client: Any, container: Any, world: World
+) -> None:
+    await client.post("/rules/new", form=lead_rule_form(world.account.id))
+    tested = await AutomationRule.get(name="Price lead")
+    form = lead_rule_form(world.account.id, name="Urgent prices", priority="10")
+    await client.post("/rules/new", form=form)
+    winner = await AutomationRule.get(name="Urgent prices")
+    async with webhooks_into(client, world.sandbox):
+        sent = await client.post(
+            f"/rules/{tested.id}/test",
+            form={"csrf_token": CSRF, "kind": "comment", "sample": "Price?", "person_id": "7701"},
+        )
+        key = re.search(r"key=([^&\"]+)", await sent.get_data(as_text=True))
+        assert key
+        assert await run_pending_events(container) == 1
+    await winner.delete()
+    shown = await (await client.get(f"/rules/{tested.id}/test/result?key={key.group(1)}")).get_data(
+        as_text=True
+    )
+    assert 'class="matched-rule">Urgent prices</span> (deleted since)' in shown
+
+
 async def test_test_panel_says_when_no_sandbox_runs(
     client: Any, container: Any, world: World
 ) -> None:
