@@ -14,6 +14,7 @@ import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiogram import BaseMiddleware, Bot, Dispatcher, F, Router
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -76,25 +77,46 @@ def create_bot(token: str, api_server: str) -> Bot:
 # ---------------------------------------------------------------- translation
 
 
-def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
-    """The reply's buttons as an inline keyboard (callback data is the encoded action)."""
+def rendered(reply: Reply) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The reply's text and inline keyboard as Telegram takes them.
+
+    Callback data is the encoded action. A link Telegram refuses as a button (a host without a
+    dot, like ``localhost`` or a container name) is written out under the text instead, so the
+    message still goes out. The text is cut to fit Telegram's 4096-character limit.
+    """
     rows = []
+    links: list[str] = []
     for row in reply.buttons:
         buttons = []
         for button in row:
-            if button.url:
+            if button.url and telegram_takes_url(button.url):
                 buttons.append(InlineKeyboardButton(text=button.label, url=button.url))
+            elif button.url:
+                links.append(f"{button.label}: {button.url}")
             elif button.action is not None:
                 buttons.append(
                     InlineKeyboardButton(text=button.label, callback_data=button.action.encode())
                 )
         if buttons:
             rows.append(buttons)
-    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+    tail = "".join(f"\n{link}" for link in links)
+    text = fit_text(reply.text, MAX_TEXT - len(tail)) + tail
+    return text, InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
 
-def _text(reply: Reply) -> str:
-    return reply.text if len(reply.text) <= MAX_TEXT else reply.text[: MAX_TEXT - 1] + "…"
+def telegram_takes_url(url: str) -> bool:
+    """Whether Telegram accepts ``url`` on a button (its check: http(s) or tg, a dotted host)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "tg":
+        return True
+    host = parts.hostname or ""
+    return scheme in {"http", "https"} and ("." in host or ":" in host)
+
+
+def fit_text(text: str, limit: int = MAX_TEXT) -> str:
+    """``text`` cut to ``limit`` characters, with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def chat_user(chat: Chat, user: User) -> ChatUser:
@@ -151,10 +173,16 @@ def _file(bot: Bot, file_id: str, filename: str, mime: str, size: int | None) ->
 
 async def answer(message: Message, reply: Reply) -> Message:
     """Send ``reply`` in the message's chat, as an answer to it."""
-    markup: InlineKeyboardMarkup | ForceReply | None = keyboard(reply)
+    text, keyboard = rendered(reply)
+    markup: InlineKeyboardMarkup | ForceReply | None = keyboard
     if reply.awaits_reply and markup is None:
         markup = ForceReply(selective=True)
-    return await message.reply(_text(reply), reply_markup=markup)
+    return await message.reply(text, reply_markup=markup)
+
+
+def not_modified(exc: TelegramBadRequest) -> bool:
+    """Telegram refused an edit that would change nothing (a double tap, a repeated alert)."""
+    return "message is not modified" in exc.message
 
 
 # ---------------------------------------------------------------- middleware and routers
@@ -257,7 +285,8 @@ def approvals_router() -> Router:
             return
         await query.answer()
         if reply.replace:
-            await message.edit_text(_text(reply), reply_markup=keyboard(reply))
+            text, markup = rendered(reply)
+            await message.edit_text(text, reply_markup=markup)
         else:
             await answer(message, reply)
 
@@ -345,24 +374,21 @@ class TelegramNotifier:
         self.bot = bot
 
     async def send(self, chat_id: str, reply: Reply) -> str:
+        text, markup = rendered(reply)
         try:
-            sent = await self.bot.send_message(
-                chat_id=int(chat_id), text=_text(reply), reply_markup=keyboard(reply)
-            )
+            sent = await self.bot.send_message(chat_id=int(chat_id), text=text, reply_markup=markup)
         except TelegramAPIError as exc:
             raise _delivery_error(exc) from exc
         return str(sent.message_id)
 
     async def edit(self, chat_id: str, message_id: str, reply: Reply) -> None:
+        text, markup = rendered(reply)
         try:
             await self.bot.edit_message_text(
-                chat_id=int(chat_id),
-                message_id=int(message_id),
-                text=_text(reply),
-                reply_markup=keyboard(reply),
+                chat_id=int(chat_id), message_id=int(message_id), text=text, reply_markup=markup
             )
         except TelegramBadRequest as exc:
-            if "message is not modified" in exc.message:
+            if not_modified(exc):
                 return
             raise _delivery_error(exc) from exc
         except TelegramAPIError as exc:

@@ -295,3 +295,25 @@ async def test_notifier_translates_errors(fake: FakeTelegram, bot: Bot) -> None:
     fake.gone_chats.add(-1002)
     with pytest.raises(ChatGone):
         await notifier.send("-1002", reply)
+
+
+async def test_a_link_telegram_would_refuse_as_a_button_is_written_in_the_text(
+    fake: FakeTelegram, bot: Bot
+) -> None:
+    notifier = TelegramNotifier(bot)
+    failed = Reply(
+        "❌ Post #5 failed",
+        ((Button("Open in the panel", url="http://localhost:8000/posts/5"),),),
+    )
+    await notifier.send("-1001", failed)
+    published = Reply(
+        "✅ Published", ((Button("Open on Instagram", url="https://www.instagram.com/p/x"),),)
+    )
+    await notifier.send("-1001", published)
+    assert fake.refused == []
+    first, second = fake.sent("sendMessage")
+    assert first["text"] == "❌ Post #5 failed\nOpen in the panel: http://localhost:8000/posts/5"
+    assert "reply_markup" not in first
+    assert second["reply_markup"]["inline_keyboard"] == [
+        [{"text": "Open on Instagram", "url": "https://www.instagram.com/p/x"}]
+    ]
