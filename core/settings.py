@@ -125,7 +125,8 @@ class Settings(BaseSettings):
         description="OpenAI-compatible API key. Empty with the default OPENAI_BASE_URL: AI is off.",
     )
     openai_base_url: AnyHttpUrl = Field(
-        AnyHttpUrl("https://api.openai.com/v1"), description="OpenAI-compatible base URL."
+        AnyHttpUrl("https://api.openai.com/v1"),
+        description="OpenAI-compatible base URL; a bare http://host:port gets /v1 added.",
     )
     openai_model: str = Field("gpt-4o-mini", description="Chat model name.")
     openai_timeout: Annotated[float, Field(gt=0, le=300)] = Field(

@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import openai
 from openai import AsyncOpenAI
@@ -289,13 +290,23 @@ def ai_configured(settings: Settings) -> bool:
     return settings.openai_api_key is not None or base_url != OPENAI_DEFAULT_BASE_URL
 
 
+def api_base_url(configured: str) -> str:
+    """The base URL the SDK is given: a bare server address gets ``/v1``.
+
+    vLLM, Ollama, LM Studio and llama.cpp serve the OpenAI API under ``/v1``, and people
+    often paste just ``http://host:port``; a URL with a path is used as written.
+    """
+    base = configured.rstrip("/")
+    return base if urlsplit(base).path else f"{base}/v1"
+
+
 def build_ai_client(settings: Settings) -> OpenAiClient | None:
     """The configured AI client, or None when no AI server is configured (AI is off)."""
     if not ai_configured(settings):
         return None
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
     return OpenAiClient(
-        base_url=str(settings.openai_base_url).rstrip("/"),
+        base_url=api_base_url(str(settings.openai_base_url)),
         api_key=key,
         model=settings.openai_model,
         temperature=settings.openai_temperature,

@@ -221,3 +221,19 @@ def test_ai_is_off_without_key_or_custom_server(settings_factory: Any) -> None:
     assert build_ai_client(settings_factory()) is None
     assert ai_configured(settings_factory(openai_api_key="sk-1"))
     assert ai_configured(settings_factory(openai_base_url="http://127.0.0.1:11434/v1"))
+
+
+@pytest.mark.parametrize("suffix", ["", "/", "/v1", "/v1/"])
+async def test_base_url_with_or_without_v1_reaches_the_server(
+    settings_factory: Any,
+    fake_openai: FakeOpenAI,  # noqa: F811
+    suffix: str,
+) -> None:
+    server = fake_openai.base_url.removesuffix("/v1")
+    built = build_ai_client(settings_factory(openai_base_url=server + suffix))
+    assert built is not None
+    try:
+        fake_openai.reply("Hello!")
+        assert (await built.complete(MESSAGES, max_tokens=10)).text == "Hello!"
+    finally:
+        await built.close()
