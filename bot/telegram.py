@@ -100,7 +100,7 @@ def rendered(reply: Reply) -> tuple[str, InlineKeyboardMarkup | None]:
         if buttons:
             rows.append(buttons)
     tail = "".join(f"\n{link}" for link in links)
-    text = fit_text(reply.text, MAX_TEXT - len(tail)) + tail
+    text = fit_text(reply.text, MAX_TEXT - _utf16_length(tail)) + tail
     return text, InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
 
@@ -115,8 +115,19 @@ def telegram_takes_url(url: str) -> bool:
 
 
 def fit_text(text: str, limit: int = MAX_TEXT) -> str:
-    """``text`` cut to ``limit`` characters, with an ellipsis when cut."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """``text`` cut to ``limit`` UTF-16 code units, with an ellipsis when cut.
+
+    Telegram words its limit in characters; counting UTF-16 code units (two per emoji, as its
+    entity offsets do) is the stricter reading, so a cut text fits either way.
+    """
+    if _utf16_length(text) <= limit:
+        return text
+    encoded = text.encode("utf-16-le")[: (limit - 1) * 2]
+    return encoded.decode("utf-16-le", errors="ignore") + "…"
+
+
+def _utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
 
 
 def chat_user(chat: Chat, user: User) -> ChatUser:

@@ -29,7 +29,7 @@ from core.ports.notifier import ChatGone, ChatRateLimited
 from core.services import chat_links
 from core.services.chatops import HOW_TO_LINK, ChatOps
 from core.services.smart_replies import OutgoingReply, SmartReplies
-from tests.bot.fake_telegram import FakeTelegram, running_fake_telegram
+from tests.bot.fake_telegram import FakeTelegram, running_fake_telegram, utf16_length
 from tests.chatops_world import FixedClock, World, link, make_draft, make_world
 from tests.media_samples import image_bytes
 
@@ -317,3 +317,11 @@ async def test_a_link_telegram_would_refuse_as_a_button_is_written_in_the_text(
     assert second["reply_markup"]["inline_keyboard"] == [
         [{"text": "Open on Instagram", "url": "https://www.instagram.com/p/x"}]
     ]
+
+
+async def test_a_long_text_is_cut_to_what_telegram_takes(fake: FakeTelegram, bot: Bot) -> None:
+    notifier = TelegramNotifier(bot)
+    await notifier.send("-1001", Reply("🎯 lead\n" * 1000))
+    assert fake.refused == []
+    [sent] = fake.sent("sendMessage")
+    assert utf16_length(sent["text"]) <= 4096 and sent["text"].endswith("…")
