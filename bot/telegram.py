@@ -297,7 +297,11 @@ def approvals_router() -> Router:
         await query.answer()
         if reply.replace:
             text, markup = rendered(reply)
-            await message.edit_text(text, reply_markup=markup)
+            try:
+                await message.edit_text(text, reply_markup=markup)
+            except TelegramBadRequest as exc:
+                if not not_modified(exc):
+                    raise
         else:
             await answer(message, reply)
 

@@ -325,3 +325,16 @@ async def test_a_long_text_is_cut_to_what_telegram_takes(fake: FakeTelegram, bot
     assert fake.refused == []
     [sent] = fake.sent("sendMessage")
     assert utf16_length(sent["text"]) <= 4096 and sent["text"].endswith("…")
+
+
+async def test_pressing_the_same_page_twice_is_not_an_error(
+    world: World, fake: FakeTelegram, bot: Bot, dispatcher: Dispatcher
+) -> None:
+    for _ in range(2):
+        await dispatcher.feed_raw_update(bot, pressed("queue:1", message_id=91))
+    # Telegram refuses the second edit as changing nothing; the press is still answered.
+    [(method, _, why)] = fake.refused
+    assert method == "editMessageText" and "not modified" in why
+    answers = fake.sent("answerCallbackQuery")
+    assert len(answers) == 2 and not any(a.get("show_alert") for a in answers)
+    assert fake.messages[(GROUP, 91)][0].startswith("Nothing is scheduled")
