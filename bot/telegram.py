@@ -294,7 +294,8 @@ def approvals_router() -> Router:
         if reply.private or message is None:
             await query.answer(reply.text[:200], show_alert=True)
             return
-        await query.answer()
+        # Answered once, after the reply is shown: when showing it fails, the errors router
+        # answers with an alert instead (a query cannot be answered twice).
         if reply.replace:
             text, markup = rendered(reply)
             try:
@@ -304,6 +305,7 @@ def approvals_router() -> Router:
                     raise
         else:
             await answer(message, reply)
+        await query.answer()
 
     return router
 

@@ -338,3 +338,13 @@ async def test_pressing_the_same_page_twice_is_not_an_error(
     answers = fake.sent("answerCallbackQuery")
     assert len(answers) == 2 and not any(a.get("show_alert") for a in answers)
     assert fake.messages[(GROUP, 91)][0].startswith("Nothing is scheduled")
+
+
+async def test_a_button_whose_answer_cannot_be_shown_gets_one_alert(
+    world: World, fake: FakeTelegram, bot: Bot, dispatcher: Dispatcher
+) -> None:
+    fake.gone_chats.add(GROUP)
+    await dispatcher.feed_raw_update(bot, pressed("queue:1", message_id=92))
+    [alert] = fake.sent("answerCallbackQuery")
+    assert "Something went wrong" in alert["text"] and alert["show_alert"] in (True, "true")
+    assert [method for method, _, _ in fake.refused] == ["editMessageText"]
