@@ -296,6 +296,52 @@ class Publishing:
             post, Status.CANCELLED, action="cancelled", actor=actor, reason=reason
         )
 
+    async def delete(self, post_id: int, *, actor: str) -> None:
+        """Delete a draft, scheduled, failed or cancelled post (its media stay in the library).
+
+        A scheduled post is cancelled first, so its queued job finds nothing to publish.
+        Raises Conflict while the post is being published or waits to retry, and for a
+        published post: it is live on Instagram, and Reelay does not delete it there.
+        """
+        post = await self._get(post_id)
+        status = Status(post.status)
+        if status is Status.PUBLISHED:
+            raise Conflict(
+                "This post is published: it is live on Instagram, and deleting it there is not "
+                "supported. Delete it in the Instagram app; Reelay keeps its record."
+            )
+        if status is Status.PUBLISHING:
+            raise Conflict(
+                "This post is being published right now, so it cannot be deleted. Try again "
+                "once it is published or has failed."
+            )
+        if status is Status.RETRYING:
+            raise Conflict(
+                "This post is waiting to retry publishing, so it cannot be deleted. Cancel it "
+                "first, then delete it."
+            )
+        if status is Status.SCHEDULED:
+            post = await self.cancel(post_id, actor=actor, reason="cancelled to be deleted")
+        async with in_transaction():
+            deleted = await Post.filter(
+                id=post.id, status=post.status, version=post.version
+            ).delete()
+            if deleted:
+                await audit.record(
+                    "post.deleted",
+                    actor=actor,
+                    workspace_id=post.workspace_id,  # type: ignore[attr-defined]
+                    account_id=post.account_id,  # type: ignore[attr-defined]
+                    target_type="post",
+                    target_id=post.id,
+                    from_status=status.value,
+                    kind=post.kind.value,
+                    caption=post.caption[:80],
+                )
+        if not deleted:
+            raise Conflict("This post changed meanwhile; reload it and try again.")
+        logger.info("post %s deleted by %s (was %s)", post.id, actor, status.value)
+
     async def unschedule(self, post_id: int, *, actor: str) -> Post:
         """Turn a scheduled (or failed, cancelled) post back into a draft."""
         post = await self._get(post_id)

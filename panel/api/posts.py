@@ -1,4 +1,4 @@
-"""API: posts (create, read, edit, schedule, cancel) through the publishing service."""
+"""API: posts (create, read, edit, schedule, cancel, delete) through the publishing service."""
 
 from __future__ import annotations
 
@@ -211,3 +211,17 @@ async def cancel_post(post_id: int) -> PostOut:
     await _own(post_id)
     post = await _publishing().cancel(post_id, actor=_actor(), reason="cancelled through the API")
     return await _out(post)
+
+
+@blueprint.delete("/<int:post_id>")
+@api_requires(Role.EDITOR)
+async def delete_post(post_id: int) -> tuple[str, int]:
+    """Delete a draft, scheduled, failed or cancelled post (its media stay in the library).
+
+    A scheduled post is cancelled first, so it is never published. Answers 409 while the
+    post is being published or waits to retry (cancel it first), and for a published post:
+    it is live on Instagram, and deleting it there is not supported through the API.
+    """
+    await _own(post_id)
+    await _publishing().delete(post_id, actor=_actor())
+    return "", 204

@@ -15,12 +15,17 @@ from PIL import Image
 from quart.datastructures import FileStorage
 
 from core.db.models import (
+    AuditLog,
     DraftStatus,
     InstagramAccount,
     Lead,
     LoginKind,
+    MediaAsset,
     Membership,
+    Post,
+    PostKind,
     PostStatus,
+    PublishJob,
     ReplyDraft,
     Role,
 )
@@ -145,6 +150,85 @@ async def test_upload_create_schedule_and_cancel_a_post(
     assert (await client.get("/api/v1/posts/999999", headers=_bearer(viewer))).status_code == 404
 
 
+async def test_delete_a_post_unless_it_is_being_published_or_live(
+    client: Any, sqlite_db: str, container: Any
+) -> None:
+    members = await team_of_four()
+    account = await _account(members[Role.OWNER], container)
+    _, editor = await token_for(members[Role.OWNER], Role.EDITOR)
+    _, viewer = await token_for(members[Role.OWNER], Role.VIEWER)
+    when = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
+
+    async def make(status: PostStatus, **fields: Any) -> Post:
+        return await Post.create(
+            workspace_id=account.workspace_id,  # type: ignore[attr-defined]
+            account=account,
+            kind=PostKind.IMAGE,
+            caption=f"a {status.value} post",
+            status=status,
+            **fields,
+        )
+
+    upload = await client.post(
+        "/api/v1/media",
+        files={
+            "file": FileStorage(io.BytesIO(_jpeg()), filename="p.jpg", content_type="image/jpeg")
+        },
+        headers=_bearer(editor),
+    )
+    asset = await upload.get_json()
+    created = await client.post(
+        "/api/v1/posts",
+        json={
+            "account_id": account.id,
+            "kind": "image",
+            "media_ids": [asset["id"]],
+            "scheduled_at": when.isoformat(),
+        },
+        headers=_bearer(editor),
+    )
+    scheduled = await created.get_json()
+    assert scheduled["status"] == "scheduled", scheduled
+    assert await PublishJob.filter(post_id=scheduled["id"]).exists()
+
+    refused = await client.delete(f"/api/v1/posts/{scheduled['id']}", headers=_bearer(viewer))
+    assert refused.status_code == 403
+    deleted = await client.delete(f"/api/v1/posts/{scheduled['id']}", headers=_bearer(editor))
+    assert deleted.status_code == 204
+    assert not await Post.exists(id=scheduled["id"])
+    assert not await PublishJob.filter(post_id=scheduled["id"]).exists()
+    gone = await client.get(f"/api/v1/posts/{scheduled['id']}", headers=_bearer(viewer))
+    assert gone.status_code == 404
+    # Its queued job was cancelled first: when it runs it finds nothing to publish.
+    cancelled_first = await AuditLog.get(action="post.cancelled", target_id=scheduled["id"])
+    assert cancelled_first.details["reason"] == "cancelled to be deleted"
+    entry = await AuditLog.get(action="post.deleted", target_id=scheduled["id"])
+    assert entry.actor.startswith("api:") and entry.details["from_status"] == "scheduled"
+    assert entry.account_id == account.id
+    assert await MediaAsset.exists(id=asset["id"])  # the file stays in the library
+
+    for status in (PostStatus.DRAFT, PostStatus.FAILED, PostStatus.CANCELLED):
+        post = await make(status)
+        answer = await client.delete(f"/api/v1/posts/{post.id}", headers=_bearer(editor))
+        assert answer.status_code == 204, status
+        assert not await Post.exists(id=post.id)
+
+    refusals = {
+        PostStatus.PUBLISHING: "being published right now",
+        PostStatus.RETRYING: "Cancel it first",
+        PostStatus.PUBLISHED: "live on Instagram",
+    }
+    for status, said in refusals.items():
+        post = await make(status, media_id="1790001" if status is PostStatus.PUBLISHED else None)
+        answer = await client.delete(f"/api/v1/posts/{post.id}", headers=_bearer(editor))
+        assert answer.status_code == 409, status
+        assert said in (await answer.get_json())["error"]["message"]
+        assert (await Post.get(id=post.id)).status is status
+    assert await AuditLog.filter(action="post.deleted").count() == 4
+    missing = await client.delete("/api/v1/posts/999999", headers=_bearer(editor))
+    assert missing.status_code == 404
+
+
 async def test_other_workspaces_posts_are_invisible(
     client: Any, sqlite_db: str, container: Any
 ) -> None:
@@ -222,7 +306,9 @@ async def test_openapi_document_is_valid_and_complete(client: Any, app: Any) -> 
     assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     assert not any(path.startswith(("/team", "/setup", "/login")) for path in documented)
     docs = await client.get("/api/v1/docs")
-    assert "POST /api/v1/posts" in await docs.get_data(as_text=True)
+    page = await docs.get_data(as_text=True)
+    assert "POST /api/v1/posts" in page and "DELETE /api/v1/posts/{post_id}" in page
+    assert "deleting it there is not supported through the API" in page
 
 
 # ---------------------------------------------------------------- generated input
