@@ -423,13 +423,13 @@ class GraphClient:
     async def send_message(
         self, account: AccountRef, recipient: Recipient, message: dict[str, Any]
     ) -> SentMessage:
-        # Facebook Login sends through the Page (Messenger API for Instagram, Page token);
-        # Instagram Login through the professional account itself.
-        node = account.page_id if account.login_kind == "facebook" and account.page_id else None
+        # Facebook Login sends as the Page (Messenger API for Instagram): /me is the Page its
+        # token belongs to. Instagram Login sends as the professional account itself.
+        node = "me" if account.login_kind == "facebook" else account.ig_id
         body = await self.request(
             account,
             "POST",
-            f"{node or account.ig_id}/messages",
+            f"{node}/messages",
             json_body={"recipient": recipient.as_json(), "message": message},
         )
         return SentMessage(

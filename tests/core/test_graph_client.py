@@ -502,10 +502,10 @@ def test_url_uses_version_setting(http: aiohttp.ClientSession) -> None:
 
 async def test_facebook_login_messages_go_through_the_page(graph: GraphClient, meta: Any) -> None:
     account = AccountRef(ig_id="1784", token="page-tok", login_kind="facebook", page_id="55")
-    meta.post(f"{FB}/55/messages", payload={"recipient_id": "u1", "message_id": "mid.9"})
+    meta.post(f"{FB}/me/messages", payload={"recipient_id": "u1", "message_id": "mid.9"})
     sent_message = await graph.send_message(account, Recipient(comment_id="c1"), {"text": "Hi"})
     assert sent_message.message_id == "mid.9"
-    (call,) = sent(meta, "POST", f"{FB}/55/messages")
+    (call,) = sent(meta, "POST", f"{FB}/me/messages")
     assert call.kwargs["headers"]["Authorization"] == "Bearer page-tok"
     assert call.kwargs["json"] == {"recipient": {"comment_id": "c1"}, "message": {"text": "Hi"}}
 
