@@ -95,10 +95,28 @@ class OpenAiClient:
         timeout = timeout_s or self._timeout_s
         attempts = self._max_retries + 1
         started = time.monotonic()
-        for attempt in range(1, attempts + 1):
+        switched = False
+        attempt = 0
+        while attempt < attempts:
+            attempt += 1
             try:
                 response = await self._attempt(params, timeout)
             except AiError as error:
+                if not switched and _refuses_length_param(error, self._length_param):
+                    # Newer OpenAI models refuse max_tokens and some compatible servers
+                    # refuse max_completion_tokens: switch once, for this process too.
+                    switched = True
+                    attempt -= 1
+                    old_param = self._length_param
+                    self._length_param = _other_length_param(old_param)
+                    params[self._length_param] = params.pop(old_param)
+                    logger.warning(
+                        "The AI server refuses %s; using %s instead (set OPENAI_TOKEN_PARAM=%s)",
+                        old_param,
+                        self._length_param,
+                        self._length_param,
+                    )
+                    continue
                 delay = self._retry_delay(error, attempt)
                 if attempt >= attempts or delay is None:
                     logger.warning(
@@ -164,6 +182,19 @@ class OpenAiClient:
             return error.retry_after_s
         base: float = self._backoff_s * 2 ** (attempt - 1)
         return base * random.uniform(0.5, 1.5)
+
+
+def _other_length_param(param: LengthParam) -> LengthParam:
+    return "max_completion_tokens" if param == "max_tokens" else "max_tokens"
+
+
+def _refuses_length_param(error: AiError, param: LengthParam) -> bool:
+    """A 400 naming the answer-length parameter as one the model or server does not take."""
+    if error.kind is not AiErrorKind.BAD_REQUEST or error.status != 400:
+        return False
+    message = error.message.lower()
+    refused = ("unsupported", "not supported", "unrecognized", "unknown", "extra", "not permitted")
+    return param in message and any(word in message for word in refused)
 
 
 def _status_error(exc: openai.APIStatusError) -> AiError:

@@ -87,6 +87,60 @@ async def test_newer_servers_get_max_completion_tokens(fake_openai: FakeOpenAI) 
     assert fake_openai.headers[-1]["Authorization"] == "Bearer unused"
 
 
+@pytest.mark.parametrize(
+    ("configured", "refusal", "switched_to"),
+    [
+        (
+            "max_tokens",
+            "Unsupported parameter: 'max_tokens' is not supported with this model."
+            " Use 'max_completion_tokens' instead.",
+            "max_completion_tokens",
+        ),
+        (
+            "max_completion_tokens",
+            "[{'type': 'extra_forbidden', 'loc': ('body', 'max_completion_tokens'),"
+            " 'msg': 'Extra inputs are not permitted'}]",
+            "max_tokens",
+        ),
+    ],
+)
+async def test_a_refused_length_parameter_is_swapped_once_and_remembered(
+    fake_openai: FakeOpenAI,  # noqa: F811
+    configured: Any,
+    refusal: str,
+    switched_to: str,
+) -> None:
+    client = OpenAiClient(
+        base_url=fake_openai.base_url, api_key="k", model="m", length_param=configured
+    )
+    fake_openai.fail(400, refusal)
+    fake_openai.reply("First")
+    fake_openai.reply("Second")
+    try:
+        assert (await client.complete(MESSAGES, max_tokens=9)).text == "First"
+        assert (await client.complete(MESSAGES, max_tokens=9)).text == "Second"
+    finally:
+        await client.close()
+    first, retried, later = fake_openai.requests
+    assert first[configured] == 9
+    for sent in (retried, later):
+        assert sent[switched_to] == 9
+        assert configured not in sent
+
+
+async def test_a_length_refusal_that_persists_fails_after_one_swap(
+    client: OpenAiClient,
+    fake_openai: FakeOpenAI,  # noqa: F811
+) -> None:
+    fake_openai.fail(400, "Unsupported parameter: 'max_tokens'")
+    fake_openai.fail(400, "Unsupported parameter: 'max_completion_tokens'")
+    fake_openai.reply("never asked for")
+    with pytest.raises(AiError) as caught:
+        await client.complete(MESSAGES, max_tokens=10)
+    assert caught.value.kind is AiErrorKind.BAD_REQUEST
+    assert len(fake_openai.requests) == 2
+
+
 async def test_5xx_is_retried_then_succeeds(client: OpenAiClient, fake_openai: FakeOpenAI) -> None:  # noqa: F811
     fake_openai.fail(500)
     fake_openai.fail(503)
