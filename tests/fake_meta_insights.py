@@ -43,6 +43,7 @@ class FakeMeta:
     token_dead: bool = False
     media: list[dict[str, Any]] = field(default_factory=list)
     calls: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    follower_answer: dict[str, Any] | None = None  # sent as is for follower_count when set
 
     def _error(self, status: int, code: int, message: str) -> CallbackResult:
         body = {"error": {"message": message, "type": "OAuthException", "code": code}}
@@ -106,6 +107,8 @@ class FakeMeta:
             assert "metric_type" not in query
             if self.followers < 100:
                 return self._error(400, 10, "(#10) Not enough followers")
+            if self.follower_answer is not None:
+                return CallbackResult(payload=self.follower_answer, headers=self._headers())
             values = []
             day = since
             while day < until:

@@ -17,9 +17,11 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from aiohttp import web
@@ -231,6 +233,41 @@ def sign(secret: str, body: bytes) -> str:
 
 def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
+
+
+# Meta closes an insights day at midnight Pacific time and writes that moment in UTC.
+META_DAY_ZONE = ZoneInfo("America/Los_Angeles")
+
+
+def _day_param(params: dict[str, str], name: str) -> date | None:
+    raw = params.get(name, "")
+    if not raw:
+        return None
+    if not raw.lstrip("-").isdigit():
+        raise SandboxError(f"(#100) The parameter {name} must be a unix timestamp", code=100)
+    return datetime.fromtimestamp(int(raw), UTC).date()
+
+
+def _daily_points(
+    node: str, metric: str, params: dict[str, str], today: date
+) -> list[dict[str, Any]]:
+    """One value a day from ``since`` to the day before ``until`` (default: yesterday), each
+    stamped as Meta does with the end of its day: ``2026-11-20T08:00:00+0000``."""
+    until = _day_param(params, "until") or today
+    since = _day_param(params, "since") or until - timedelta(days=1)
+    points = []
+    day = since
+    while day < until:
+        end = datetime.combine(day + timedelta(days=1), dtime.min, META_DAY_ZONE)
+        seed = hashlib.sha256(f"{node}:{metric}:{day.isoformat()}".encode()).hexdigest()
+        points.append(
+            {
+                "value": int(seed[:4], 16) % 50,
+                "end_time": end.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000"),
+            }
+        )
+        day += timedelta(days=1)
+    return points
 
 
 def _fields(request_fields: str | None, full: dict[str, Any]) -> dict[str, Any]:
@@ -679,9 +716,8 @@ class Sandbox:
             **({"parent_id": comment.parent_id} if comment.parent_id else {}),
         }
 
-    @staticmethod
     def _insights(
-        node: str, params: dict[str, str], allowed: set[str], period: str
+        self, node: str, params: dict[str, str], allowed: set[str], period: str
     ) -> list[dict[str, Any]]:
         metrics = [m for m in params.get("metric", "").split(",") if m]
         if not metrics:
@@ -693,6 +729,7 @@ class Sandbox:
                     + ", ".join(sorted(allowed)),
                     code=100,
                 )
+        today = self.state.now().date()
         rows = []
         for metric in metrics:
             value = int(hashlib.sha256(f"{node}:{metric}".encode()).hexdigest()[:4], 16) % 500
@@ -704,6 +741,8 @@ class Sandbox:
             }
             if params.get("metric_type") == "total_value":
                 row["total_value"] = {"value": value}
+            elif row["period"] == "day":
+                row["values"] = _daily_points(node, metric, params, today)
             else:
                 row["values"] = [{"value": value}]
             rows.append(row)

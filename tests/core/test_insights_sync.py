@@ -150,6 +150,44 @@ async def test_refused_metric_is_skipped_and_the_run_succeeds(
     assert state.last_success_at == NOW and state.last_error == ""
 
 
+async def test_follower_count_is_read_from_metas_documented_answer(
+    deps: insights_sync.SyncDeps, meta: FakeMeta, account: InstagramAccount
+) -> None:
+    # Meta's answer as it comes: each value stamped with the end of its day (midnight
+    # Pacific, here daylight time: 07:00 UTC), title, description, id and paging, and
+    # today's unfinished day too.
+    meta.follower_answer = {
+        "data": [
+            {
+                "name": "follower_count",
+                "period": "day",
+                "values": [
+                    {"value": 12, "end_time": "2025-03-18T07:00:00+0000"},
+                    {"value": 5, "end_time": "2025-03-19T07:00:00+0000"},
+                    {"value": 0, "end_time": "2025-03-20T07:00:00+0000"},
+                    {"value": 3, "end_time": "2025-03-21T07:00:00+0000"},
+                ],
+                "title": "Follower Count",
+                "description": "Total number of unique accounts following this profile",
+                "id": f"{IG_ID}/insights/follower_count/day",
+            }
+        ],
+        "paging": {
+            "previous": "https://graph.instagram.com/v21.0/1784001/insights?since=1",
+            "next": "https://graph.instagram.com/v21.0/1784001/insights?until=2",
+        },
+    }
+    outcome = await insights_sync.sync_account(deps, account.id, insights_sync.DAILY)
+    assert outcome.ok and "follower_count" not in outcome.unavailable
+    days = await _days(account)
+    assert {d: m.get("follower_count") for d, m in days.items() if d < TODAY} == {
+        date(2025, 3, 17): 12,
+        date(2025, 3, 18): 5,
+        date(2025, 3, 19): 0,
+    }
+    assert "follower_count" not in days.get(TODAY, {})
+
+
 async def test_follower_count_only_asked_from_100_followers(
     deps: insights_sync.SyncDeps, meta: FakeMeta, account: InstagramAccount
 ) -> None:
@@ -418,3 +456,35 @@ async def test_a_deferred_backfill_is_queued_again_when_due(
     clock.at += timedelta(days=2)
     await insights_sync.dispatch_due(Queue(), clock)
     assert "backfill_account_insights" not in queued
+
+
+async def test_daily_sync_against_the_sandbox_stores_new_followers_per_day(
+    http: aiohttp.ClientSession, clock: FixedClock, redis: Redis, sqlite_db: str, sandbox: Any
+) -> None:
+    ig_id = "17841400000000009"
+    sandbox.state.add_account(ig_id, "sandbox_shop")  # 128 followers: follower_count is given
+    token = sandbox.state.issue_token(ig_id)
+    workspace = await Workspace.create(name="Shop")
+    account = await InstagramAccount.create(
+        workspace=workspace,
+        ig_id=ig_id,
+        username="sandbox_shop",
+        login_kind=LoginKind.SANDBOX,
+        token_encrypted="x",
+    )
+    settings = Settings(_env_file=None, sandbox_url=sandbox.url)  # type: ignore[call-arg]
+    deps = insights_sync.SyncDeps(
+        client=GraphClient(http, settings, usage=MemoryUsageStore(), sleep=_no_sleep),
+        account_ref=lambda a: AccountRef(
+            ig_id=a.ig_id, token=token, login_kind="sandbox", account_id=a.id
+        ),
+        clock=clock,
+        budget=RedisCallBudget(redis, clock, per_hour=120, prefix="test:calls"),
+    )
+    outcome = await insights_sync.sync_account(deps, account.id, insights_sync.DAILY)
+    assert outcome.ok and not outcome.unavailable, outcome
+    days = await _days(account)
+    for n in range(1, insights_sync.LAG_DAYS + 1):
+        day = TODAY - timedelta(days=n)
+        assert isinstance(days[day].get("follower_count"), int), (day, days[day])
+        assert days[day]["reach"] >= 0

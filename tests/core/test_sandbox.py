@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -300,6 +300,28 @@ async def test_insights_and_subscription(
     assert [r["name"] for r in await graph.media_insights(account, post.id, ["views"])] == ["views"]
     assert await graph.subscribe_app(account, ["comments", "messages"]) is True
     assert sandbox.state.accounts[IG].subscribed_fields == ["comments", "messages"]
+
+
+async def test_follower_count_has_a_value_per_day_stamped_with_its_end_like_meta(
+    graph: GraphClient, account: AccountRef
+) -> None:
+    from core.domain.insights import daily_values
+
+    rows = await graph.account_insights(
+        account, ["follower_count"], date(2026, 11, 18), date(2026, 11, 20), metric_type=None
+    )
+    (row,) = rows
+    assert (row["name"], row["period"]) == ("follower_count", "day")
+    assert [v["end_time"] for v in row["values"]] == [
+        "2026-11-19T08:00:00+0000",  # midnight Pacific standard time
+        "2026-11-20T08:00:00+0000",
+    ]
+    assert all(isinstance(v["value"], int) for v in row["values"])
+    summer = await graph.account_insights(
+        account, ["follower_count"], date(2026, 7, 1), date(2026, 7, 2), metric_type=None
+    )
+    assert [v["end_time"] for v in summer[0]["values"]] == ["2026-07-02T07:00:00+0000"]
+    assert list(daily_values(rows, "follower_count")) == [date(2026, 11, 18), date(2026, 11, 19)]
 
 
 # ------------------------------------------------------------------ faults
