@@ -11,21 +11,26 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import itertools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from aiogram import BaseMiddleware, Bot, Dispatcher, F, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
+    ClientDecodeError,
     TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
     TelegramMigrateToChat,
+    TelegramNetworkError,
     TelegramNotFound,
     TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
 )
 from aiogram.filters import Command, CommandStart
 from aiogram.types import (
@@ -44,11 +49,15 @@ from aiogram.types import (
 from core.bootstrap import Container
 from core.db.models import Platform
 from core.domain.chat import Reply
+from core.errors import SettingsError
 from core.ports.notifier import ChatDeliveryError, ChatGone, ChatRateLimited
 from core.services.chatops import ChatOps, ChatUser, IncomingFile, chatops_for
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
+# Seconds between tries while the Bot API cannot be reached at startup; the last repeats.
+STARTUP_RETRY_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 # Seconds to wait for the rest of an album (Telegram sends each item as its own message).
 ALBUM_WAIT_S = 1.0
 MAX_TEXT = 4096
@@ -376,7 +385,11 @@ def create_dispatcher(
 
 
 async def _register_commands(bot: Bot) -> None:
-    await bot.set_my_commands(BOT_COMMANDS)
+    # The command menu is a convenience: a failure to set it must not stop the bot.
+    try:
+        await bot.set_my_commands(BOT_COMMANDS)
+    except TelegramAPIError as exc:
+        logger.warning("telegram: could not register the command menu: %s", exc.message)
 
 
 # ---------------------------------------------------------------- notifier
@@ -434,14 +447,43 @@ def webhook_secret(container: Container) -> str:
     return digest.hexdigest()
 
 
+async def _reach(api_server: str, call: Callable[[], Awaitable[T]]) -> T:
+    """``call``'s result once the Bot API answers; a refused token is a settings error."""
+    for attempt in itertools.count():
+        try:
+            return await call()
+        except TelegramUnauthorizedError as exc:
+            raise SettingsError(
+                f"Telegram ({api_server}) refused TELEGRAM_TOKEN (401 Unauthorized): "
+                "copy the bot's token from @BotFather again."
+            ) from exc
+        except (TelegramNetworkError, TelegramServerError, ClientDecodeError) as exc:
+            delay = STARTUP_RETRY_S[min(attempt, len(STARTUP_RETRY_S) - 1)]
+            problem = exc.message if isinstance(exc, TelegramAPIError) else type(exc).__name__
+            logger.warning(
+                "telegram: the Bot API at %s did not answer (%s); trying again in %.1f s",
+                api_server,
+                problem,
+                delay,
+            )
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")
+
+
 async def run_telegram(container: Container, token: str) -> None:
-    """Long-poll Telegram until cancelled, or serve webhooks when TELEGRAM_WEBHOOK_URL is set."""
+    """Long-poll Telegram until cancelled, or serve webhooks when TELEGRAM_WEBHOOK_URL is set.
+
+    Waits while the Bot API cannot be reached at startup (so a Telegram outage does not stop
+    ``reelay run``); a token or webhook URL that Telegram refuses is a ``SettingsError``.
+    """
     settings = container.settings
-    bot = create_bot(token, str(settings.telegram_api_server))
+    api_server = str(settings.telegram_api_server)
+    bot = create_bot(token, api_server)
     dispatcher = create_dispatcher(container)
     try:
+        await _reach(api_server, bot.me)
         if settings.telegram_webhook_url is None:
-            await bot.delete_webhook()
+            await _reach(api_server, bot.delete_webhook)
             await dispatcher.start_polling(bot, handle_signals=False, close_bot_session=False)
         else:
             await _serve_webhook(container, bot, dispatcher, str(settings.telegram_webhook_url))
@@ -463,13 +505,22 @@ async def _serve_webhook(container: Container, bot: Bot, dispatcher: Dispatcher,
     await runner.setup()
     site = web.TCPSite(runner, settings.telegram_webhook_host, settings.telegram_webhook_port)
     await site.start()
-    await bot.set_webhook(url.rstrip("/") + path, secret_token=secret, drop_pending_updates=False)
-    logger.info(
-        "telegram webhook listening on %s:%s",
-        settings.telegram_webhook_host,
-        settings.telegram_webhook_port,
-    )
+    hook = url.rstrip("/") + path
     try:
+        try:
+            await _reach(
+                str(settings.telegram_api_server),
+                lambda: bot.set_webhook(hook, secret_token=secret, drop_pending_updates=False),
+            )
+        except TelegramBadRequest as exc:
+            raise SettingsError(
+                f"Telegram refused TELEGRAM_WEBHOOK_URL {hook}: {exc.message}"
+            ) from exc
+        logger.info(
+            "telegram webhook listening on %s:%s",
+            settings.telegram_webhook_host,
+            settings.telegram_webhook_port,
+        )
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()

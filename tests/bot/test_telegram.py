@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -10,8 +11,15 @@ from typing import Any
 
 import pytest
 from aiogram import Bot, Dispatcher
+from pydantic import AnyHttpUrl
 
-from bot.telegram import BOT_COMMANDS, TelegramNotifier, create_bot, create_dispatcher
+from bot.telegram import (
+    BOT_COMMANDS,
+    TelegramNotifier,
+    create_bot,
+    create_dispatcher,
+    run_telegram,
+)
 from core.bootstrap import Container
 from core.db.models import (
     ChatIdentity,
@@ -25,11 +33,17 @@ from core.db.models import (
     PostStatus,
 )
 from core.domain.chat import Action, ActionVerb, Button, Reply
+from core.errors import SettingsError
 from core.ports.notifier import ChatGone, ChatRateLimited
 from core.services import chat_links
 from core.services.chatops import HOW_TO_LINK, ChatOps
 from core.services.smart_replies import OutgoingReply, SmartReplies
-from tests.bot.fake_telegram import FakeTelegram, running_fake_telegram, utf16_length
+from tests.bot.fake_telegram import (
+    FakeTelegram,
+    _free_port,
+    running_fake_telegram,
+    utf16_length,
+)
 from tests.chatops_world import FixedClock, World, link, make_draft, make_world
 from tests.media_samples import image_bytes
 
@@ -348,3 +362,60 @@ async def test_a_button_whose_answer_cannot_be_shown_gets_one_alert(
     [alert] = fake.sent("answerCallbackQuery")
     assert "Something went wrong" in alert["text"] and alert["show_alert"] in (True, "true")
     assert [method for method, _, _ in fake.refused] == ["editMessageText"]
+
+
+def _against(container: Container, fake: FakeTelegram) -> None:
+    container.settings = container.settings.model_copy(
+        update={"telegram_api_server": AnyHttpUrl(fake.base_url)}
+    )
+
+
+async def test_the_bot_waits_out_a_bot_api_outage_at_startup(
+    container: Container, fake: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    _against(container, fake)
+    fake.outage = 2  # Telegram answers 502 Bad Gateway twice, then recovers
+    running = asyncio.create_task(run_telegram(container, "123456:TEST-TOKEN"))
+    try:
+        for _ in range(200):
+            if fake.sent("getUpdates") or running.done():
+                break
+            await asyncio.sleep(0.05)
+        assert not running.done(), running.exception()
+        asking = message("/help", user=STRANGER_TG)["message"]
+        fake.push_update("message", asking)
+        for _ in range(100):
+            if fake.sent("sendMessage"):
+                break
+            await asyncio.sleep(0.05)
+        [reply] = fake.sent("sendMessage")
+        assert reply["text"].endswith(HOW_TO_LINK)
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+    assert "trying again" in caplog.text and "TEST-TOKEN" not in caplog.text
+
+
+async def test_a_token_telegram_refuses_is_a_settings_error(
+    container: Container, fake: FakeTelegram
+) -> None:
+    _against(container, fake)
+    fake.token = "123456:THE-REAL-ONE"
+    with pytest.raises(SettingsError, match="TELEGRAM_TOKEN") as refused:
+        await asyncio.wait_for(run_telegram(container, "123456:A-TYPO"), 10)
+    assert "A-TYPO" not in str(refused.value)
+
+
+async def test_a_webhook_url_telegram_refuses_is_a_settings_error(
+    container: Container, fake: FakeTelegram
+) -> None:
+    _against(container, fake)
+    container.settings = container.settings.model_copy(
+        update={
+            "telegram_webhook_url": AnyHttpUrl("http://bot.example.com"),
+            "telegram_webhook_port": _free_port(),
+        }
+    )
+    with pytest.raises(SettingsError, match=r"TELEGRAM_WEBHOOK_URL.*HTTPS"):
+        await asyncio.wait_for(run_telegram(container, "123456:TEST-TOKEN"), 10)

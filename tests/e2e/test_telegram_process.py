@@ -35,6 +35,7 @@ GROUP = -1001234
 OTHER_GROUP = -1009876
 TEAMMATE = 5151
 WAIT_S = 20.0
+STARTUP_S = 60.0  # imports, migrations and an embedded Redis, on a busy machine
 
 
 @dataclass
@@ -95,9 +96,11 @@ async def _stop(bot: BotProcess) -> str:
     return bot.output()
 
 
-async def _until(bot: BotProcess, what: str, check: Callable[[], Any]) -> Any:
+async def _until(
+    bot: BotProcess, what: str, check: Callable[[], Any], wait_s: float = WAIT_S
+) -> Any:
     """Wait for ``check()`` to be truthy; fail with the process's log if it never is."""
-    deadline = asyncio.get_running_loop().time() + WAIT_S
+    deadline = asyncio.get_running_loop().time() + wait_s
     while asyncio.get_running_loop().time() < deadline:
         found = check()
         if found:
@@ -176,7 +179,7 @@ async def test_a_team_links_its_group_and_runs_instagram_from_it(
     fake.add_file("croissant-photo", image_bytes(1080, 1080))
     bot = await _start(tmp_path, sqlite_db, TELEGRAM_API_SERVER=fake.base_url)
     try:
-        await _until(bot, "getMe", lambda: fake.sent("getMe"))
+        await _until(bot, "getMe", lambda: fake.sent("getMe"), STARTUP_S)
         await _until(bot, "the first long poll", lambda: fake.sent("getUpdates"))
         assert fake.sent("deleteWebhook"), "polling must start by removing any webhook"
         [commands] = fake.sent("setMyCommands")
@@ -283,7 +286,7 @@ async def test_webhook_mode_sets_a_secret_and_refuses_calls_without_it(
         TELEGRAM_WEBHOOK_PORT=str(port),
     )
     try:
-        await _until(bot, "setWebhook", lambda: fake.sent("setWebhook"))
+        await _until(bot, "setWebhook", lambda: fake.sent("setWebhook"), STARTUP_S)
         [hook] = fake.sent("setWebhook")
         assert hook["url"] == "https://bot.example.com/telegram/webhook"
         secret = hook["secret_token"]
@@ -312,3 +315,17 @@ async def test_webhook_mode_sets_a_secret_and_refuses_calls_without_it(
     assert fake.refused == [], f"Telegram would have refused: {fake.refused}"
     assert bot.proc.returncode == 0, output
     assert "Traceback" not in output and TOKEN not in output and secret not in output
+
+
+async def test_a_token_telegram_refuses_stops_the_bot_with_a_clear_error(
+    tmp_path: Path, sqlite_db: str, fake: FakeTelegram
+) -> None:
+    fake.token = "123456:THE-REAL-ONE"
+    bot = await _start(tmp_path, sqlite_db, TELEGRAM_API_SERVER=fake.base_url)
+    try:
+        await asyncio.wait_for(bot.proc.wait(), STARTUP_S)
+    finally:
+        output = await _stop(bot)
+    assert bot.proc.returncode == 2, output
+    assert "reelay: Telegram" in output and "refused TELEGRAM_TOKEN" in output
+    assert "Traceback" not in output and TOKEN not in output
