@@ -46,6 +46,22 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.CreateModel(
+            name='WebhookEvent',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('dedupe_key', fields.CharField(unique=True, max_length=255)),
+                ('account_ig_id', fields.CharField(default='', db_index=True, max_length=64)),
+                ('kind', fields.CharField(max_length=32)),
+                ('payload', fields.JSONField(encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('status', fields.CharEnumField(default=EventStatus.PENDING, description='PENDING: pending\nPROCESSING: processing\nDONE: done\nIGNORED: ignored\nFAILED: failed', enum_type=EventStatus, max_length=16)),
+                ('error', fields.TextField(default='', unique=False)),
+                ('received_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('processed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'webhookevent', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='Workspace',
             fields=[
                 ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
@@ -456,24 +472,6 @@ class Migration(migrations.Migration):
                 ('next_run_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
             options={'table': 'syncstate', 'app': 'models', 'unique_together': (('account', 'kind'),), 'pk_attr': 'id'},
-            bases=['Model'],
-        ),
-        ops.CreateModel(
-            name='WebhookEvent',
-            fields=[
-                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
-                ('dedupe_key', fields.CharField(unique=True, max_length=255)),
-                ('account_ig_id', fields.CharField(default='', db_index=True, max_length=64)),
-                ('kind', fields.CharField(max_length=32)),
-                ('payload', fields.JSONField(encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
-                ('status', fields.CharEnumField(default=EventStatus.PENDING, description='PENDING: pending\nPROCESSING: processing\nDONE: done\nIGNORED: ignored\nFAILED: failed', enum_type=EventStatus, max_length=16)),
-                ('error', fields.TextField(default='', unique=False)),
-                ('received_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
-                ('processed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
-                ('rule', fields.ForeignKeyField('models.AutomationRule', source_field='rule_id', null=True, db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.SET_NULL)),
-                ('rule_name', fields.CharField(null=True, max_length=120)),
-            ],
-            options={'table': 'webhookevent', 'app': 'models', 'pk_attr': 'id'},
             bases=['Model'],
         ),
     ]

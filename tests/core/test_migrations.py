@@ -1,0 +1,75 @@
+"""Migrations upgrade a database made by an earlier release without losing its rows."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+from tortoise import Tortoise, connections
+from tortoise.cli.cli import tortoise_cli_context
+from tortoise.exceptions import OperationalError
+from tortoise.migrations.autodetector import MigrationAutodetector
+from tortoise.migrations.api import migrate
+
+from core.db import migrate_database, tortoise_config
+from tests.conftest import _pg_admin_url, _pg_reachable
+
+
+async def _upgrade_keeps_events(url: str) -> list[dict[str, object]]:
+    await migrate(config=tortoise_config(url), target="models.0001_initial")
+    await Tortoise.init(config=tortoise_config(url))
+    try:
+        with pytest.raises(OperationalError):  # the first release had no rule columns
+            await connections.get("default").execute_query("SELECT rule_id FROM webhookevent")
+        await connections.get("default").execute_query(
+            "INSERT INTO webhookevent (dedupe_key, account_ig_id, kind, payload, status, error,"
+            " received_at) VALUES ('e1', '1784', 'comment', '{}', 'done', '', CURRENT_TIMESTAMP)"
+        )
+    finally:
+        await Tortoise.close_connections()
+    await migrate_database(url)
+    await Tortoise.init(config=tortoise_config(url))
+    try:
+        _, rows = await connections.get("default").execute_query(
+            "SELECT dedupe_key, rule_id, rule_name FROM webhookevent"
+        )
+        return [dict(row) for row in rows]
+    finally:
+        await Tortoise.close_connections()
+
+
+async def test_sqlite_database_from_the_first_release_is_upgraded(tmp_path: Path) -> None:
+    rows = await _upgrade_keeps_events(f"sqlite://{tmp_path / 'old.sqlite3'}")
+    assert rows == [{"dedupe_key": "e1", "rule_id": None, "rule_name": None}]
+
+
+@pytest.mark.postgres
+async def test_postgres_database_from_the_first_release_is_upgraded() -> None:
+    admin = _pg_admin_url()
+    problem = await _pg_reachable(admin)
+    if problem:
+        pytest.skip(f"no PostgreSQL server at {admin} ({problem}); set TEST_DATABASE_URL")
+    name = f"reelay_upgrade_{uuid.uuid4().hex[:10]}"
+    raw = admin.replace("postgres://", "postgresql://")
+    conn = await asyncpg.connect(raw)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    try:
+        rows = await _upgrade_keeps_events(f"{admin.rsplit('/', 1)[0]}/{name}")
+    finally:
+        conn = await asyncpg.connect(raw)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+    assert rows == [{"dedupe_key": "e1", "rule_id": None, "rule_name": None}]
+
+
+async def test_the_migrations_describe_the_models_exactly() -> None:
+    """A model change without its migration would break every existing install."""
+    config = tortoise_config("sqlite://:memory:")
+    async with tortoise_cli_context(config) as context:
+        assert context.apps is not None
+        detector = MigrationAutodetector(context.apps, config["apps"])
+        pending = await detector.changes()
+    assert [writer.name for writer in pending] == []
