@@ -69,6 +69,7 @@ def chat_user(interaction: discord.Interaction[Any]) -> ChatUser:
         user_id=str(interaction.user.id),
         name=interaction.user.name,
         chat_title=f"{guild} #{title}" if guild else str(title),
+        direct=interaction.guild is None,
     )
 
 

@@ -147,6 +147,7 @@ def chat_user(chat: Chat, user: User) -> ChatUser:
         user_id=str(user.id),
         name=user.username or user.full_name,
         chat_title=title,
+        direct=chat.type == "private",
     )
 
 

@@ -50,6 +50,10 @@ HOW_TO_LINK = (
     "I don't know you yet. Ask an admin of your Reelay workspace for a link code "
     "(panel → Settings → Chats), then send /link CODE here."
 )
+NOT_LINKED_HERE = (
+    "This chat is not linked to a Reelay workspace, so I don't answer commands here. "
+    "An admin can make a link code in the panel (Settings → Chats) and send /link CODE here."
+)
 
 # The least role each command needs.
 NEEDS: dict[type[cmd.Command], Role] = {
@@ -102,6 +106,7 @@ class ChatUser:
     user_id: str
     name: str = ""
     chat_title: str = ""
+    direct: bool = False  # a one-to-one chat with the bot, not a group or channel
 
     @property
     def label(self) -> str:
@@ -173,9 +178,10 @@ class ChatOps:
                 return await self._link(who, parsed_link, now)
             actor = await self.resolve(who)
             if actor is None:
+                refusal = await self._refusal(who)
                 if cmd.command_name(text) in {"help", "start"}:
-                    return Reply(f"{HELP_TEXT}\n\n{HOW_TO_LINK}")
-                return Reply(HOW_TO_LINK)
+                    return Reply(f"{HELP_TEXT}\n\n{refusal}")
+                return Reply(refusal)
             command = cmd.parse_command(text, now=now, timezone=actor.workspace.timezone)
             self._authorise(actor, NEEDS[type(command)])
             return await self._run(actor, who, command, files, now)
@@ -194,7 +200,7 @@ class ChatOps:
             action = decode_action(data)
             actor = await self.resolve(who)
             if actor is None:
-                return Reply(HOW_TO_LINK, private=True)
+                return Reply(await self._refusal(who), private=True)
             self._authorise(actor, PRESS_NEEDS[action.verb])
             return await self._run_action(actor, who, action, now)
         except Forbidden as exc:
@@ -207,13 +213,19 @@ class ChatOps:
     # ------------------------------------------------------------ identity
 
     async def resolve(self, who: ChatUser) -> Actor | None:
-        """The panel user behind ``who`` and their membership in this chat's workspace."""
+        """The panel user behind ``who`` and their membership in this chat's workspace.
+
+        A group must be linked: whatever is said there is seen by everyone in it. A direct
+        chat with the bot acts in the user's (first) workspace when it is not linked.
+        """
         identity = await ChatIdentity.get_or_none(
             platform=who.platform, platform_user_id=who.user_id
         ).prefetch_related("user")
         if identity is None or not identity.user.is_active:
             return None
         link = await ChatLink.get_or_none(platform=who.platform, chat_id=who.chat_id, active=True)
+        if link is None and not who.direct:
+            return None
         query = Membership.filter(user_id=identity.user.id)
         if link is not None:
             query = query.filter(workspace_id=link.workspace_id)
@@ -221,6 +233,12 @@ class ChatOps:
         if membership is None:
             return None
         return Actor(user=identity.user, membership=membership, workspace=membership.workspace)
+
+    async def _refusal(self, who: ChatUser) -> str:
+        """Why a command from ``who`` is not run: an unknown user, or a chat nobody linked."""
+        known = await ChatIdentity.exists(platform=who.platform, platform_user_id=who.user_id)
+        linked = await ChatLink.exists(platform=who.platform, chat_id=who.chat_id, active=True)
+        return NOT_LINKED_HERE if known and not linked and not who.direct else HOW_TO_LINK
 
     @staticmethod
     def _authorise(actor: Actor, needed: Role) -> None:

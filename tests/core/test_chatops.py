@@ -32,7 +32,7 @@ from core.db.models import (
 )
 from core.domain.chat import Action, ActionVerb
 from core.services import chat_links
-from core.services.chatops import HOW_TO_LINK, ChatOps, ChatUser, IncomingFile
+from core.services.chatops import HOW_TO_LINK, NOT_LINKED_HERE, ChatOps, ChatUser, IncomingFile
 from core.services.smart_replies import OutgoingReply, SmartReplies
 from tests.chatops_world import FixedClock, World, link, make_draft, make_world
 from tests.fake_openai import FakeOpenAI, fake_openai  # noqa: F401
@@ -149,6 +149,22 @@ async def test_a_chat_of_another_workspace_does_not_lend_its_roles(
     await ChatIdentity.create(platform=Platform.TELEGRAM, platform_user_id="501", user=world.editor)
     reply = await chatops.handle_command(who("501", "-999"), "/queue")
     assert reply.text == HOW_TO_LINK
+
+
+async def test_a_chat_nobody_linked_is_refused_even_to_a_linked_teammate(
+    world: World, chatops: ChatOps
+) -> None:
+    teammate = await as_role(world, Role.OWNER)
+    elsewhere = ChatUser(Platform.TELEGRAM, "-100777", teammate.user_id, chat_title="Open group")
+    for text in ("/leads", "/queue", "/schedule tomorrow 9am hi"):
+        reply = await chatops.handle_command(elsewhere, text)
+        assert reply.text == NOT_LINKED_HERE
+    pressed = await chatops.press(elsewhere, Action(ActionVerb.QUEUE, 1).encode())
+    assert pressed.text == NOT_LINKED_HERE and pressed.private
+    # A direct chat with the bot is the teammate's own: it acts in their workspace.
+    direct = ChatUser(Platform.TELEGRAM, teammate.user_id, teammate.user_id, direct=True)
+    reply = await chatops.handle_command(direct, "/queue")
+    assert reply.text.startswith("Nothing is scheduled")
 
 
 # ---------------------------------------------------------------- read commands

@@ -23,7 +23,7 @@ import pytest
 
 from core.db.models import DraftStatus, Membership, Post, PostStatus, ReplyDraft
 from core.services import chat_links
-from core.services.chatops import HELP_TEXT, HOW_TO_LINK
+from core.services.chatops import HELP_TEXT, HOW_TO_LINK, NOT_LINKED_HERE
 from tests.bot.fake_telegram import BOT_ID, FakeTelegram, running_fake_telegram
 from tests.chatops_world import World, make_draft, make_world
 from tests.media_samples import image_bytes
@@ -201,6 +201,12 @@ async def test_a_team_links_its_group_and_runs_instagram_from_it(
         fake.push_update("message", linking)
         linked = await _until(bot, "the link answer", _replies_to(fake, linking))
         assert linked["text"].startswith("Linked to Cafe Crema")
+
+        # The same teammate in a group nobody linked: refused, nothing of the team shown there.
+        elsewhere = message("/leads", chat=OTHER_GROUP)
+        fake.push_update("message", elsewhere)
+        not_here = await _until(bot, "the unlinked group's refusal", _replies_to(fake, elsewhere))
+        assert not_here["text"] == NOT_LINKED_HERE
 
         helping = message("/help@ReelayBot")
         fake.push_update("message", helping)
