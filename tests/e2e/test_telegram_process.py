@@ -330,6 +330,8 @@ async def test_a_token_telegram_refuses_stops_the_bot_with_a_clear_error(
     bot = await _start(tmp_path, sqlite_db, TELEGRAM_API_SERVER=fake.base_url)
     try:
         await asyncio.wait_for(bot.proc.wait(), STARTUP_S)
+    except TimeoutError:
+        pytest.fail(f"reelay bot did not stop on a refused token:\n{bot.output()}")
     finally:
         output = await _stop(bot)
     assert bot.proc.returncode == 2, output
