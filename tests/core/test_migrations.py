@@ -10,8 +10,8 @@ import pytest
 from tortoise import Tortoise, connections
 from tortoise.cli.cli import tortoise_cli_context
 from tortoise.exceptions import OperationalError
-from tortoise.migrations.autodetector import MigrationAutodetector
 from tortoise.migrations.api import migrate
+from tortoise.migrations.autodetector import MigrationAutodetector
 
 from core.db import migrate_database, tortoise_config
 from tests.conftest import _pg_admin_url, _pg_reachable
