@@ -86,19 +86,22 @@ def create_bot(token: str, api_server: str) -> Bot:
 # ---------------------------------------------------------------- translation
 
 
-def rendered(reply: Reply) -> tuple[str, InlineKeyboardMarkup | None]:
+def rendered(
+    reply: Reply, *, links_as_text: bool = False
+) -> tuple[str, InlineKeyboardMarkup | None]:
     """The reply's text and inline keyboard as Telegram takes them.
 
     Callback data is the encoded action. A link Telegram refuses as a button (a host without a
-    dot, like ``localhost`` or a container name) is written out under the text instead, so the
-    message still goes out. The text is cut to fit Telegram's 4096-character limit.
+    dot, like ``localhost`` or a container name; every link with ``links_as_text``, used when
+    Telegram refused one anyway) is written out under the text instead, so the message still
+    goes out. The text is cut to fit Telegram's 4096-character limit.
     """
     rows = []
     links: list[str] = []
     for row in reply.buttons:
         buttons = []
         for button in row:
-            if button.url and telegram_takes_url(button.url):
+            if button.url and not links_as_text and telegram_takes_url(button.url):
                 buttons.append(InlineKeyboardButton(text=button.label, url=button.url))
             elif button.url:
                 links.append(f"{button.label}: {button.url}")
@@ -194,11 +197,32 @@ def _file(bot: Bot, file_id: str, filename: str, mime: str, size: int | None) ->
 
 async def answer(message: Message, reply: Reply) -> Message:
     """Send ``reply`` in the message's chat, as an answer to it."""
-    text, keyboard = rendered(reply)
-    markup: InlineKeyboardMarkup | ForceReply | None = keyboard
-    if reply.awaits_reply and markup is None:
-        markup = ForceReply(selective=True)
-    return await message.reply(text, reply_markup=markup)
+
+    async def send(links_as_text: bool) -> Message:
+        text, keyboard = rendered(reply, links_as_text=links_as_text)
+        markup: InlineKeyboardMarkup | ForceReply | None = keyboard
+        if reply.awaits_reply and markup is None:
+            markup = ForceReply(selective=True)
+        return await message.reply(text, reply_markup=markup)
+
+    return await with_links_as_text_if_refused(send)
+
+
+async def with_links_as_text_if_refused(send: Callable[[bool], Awaitable[T]]) -> T:
+    """``send(False)``; if Telegram refuses a link button (e.g. a private address), the same
+    message again with its links written in the text, rather than losing it."""
+    try:
+        return await send(False)
+    except TelegramBadRequest as exc:
+        if not refused_button_url(exc):
+            raise
+        logger.info("Telegram refused a link button (%s); links go in the text", exc.message)
+        return await send(True)
+
+
+def refused_button_url(exc: TelegramBadRequest) -> bool:
+    message = exc.message.lower()
+    return "button_url_invalid" in message or ("button url" in message and "invalid" in message)
 
 
 def not_modified(exc: TelegramBadRequest) -> bool:
@@ -405,19 +429,27 @@ class TelegramNotifier:
         self.bot = bot
 
     async def send(self, chat_id: str, reply: Reply) -> str:
-        text, markup = rendered(reply)
+        async def send(links_as_text: bool) -> Message:
+            text, markup = rendered(reply, links_as_text=links_as_text)
+            return await self.bot.send_message(
+                chat_id=int(chat_id), text=text, reply_markup=markup
+            )
+
         try:
-            sent = await self.bot.send_message(chat_id=int(chat_id), text=text, reply_markup=markup)
+            sent = await with_links_as_text_if_refused(send)
         except TelegramAPIError as exc:
             raise _delivery_error(exc) from exc
         return str(sent.message_id)
 
     async def edit(self, chat_id: str, message_id: str, reply: Reply) -> None:
-        text, markup = rendered(reply)
-        try:
+        async def edit(links_as_text: bool) -> None:
+            text, markup = rendered(reply, links_as_text=links_as_text)
             await self.bot.edit_message_text(
                 chat_id=int(chat_id), message_id=int(message_id), text=text, reply_markup=markup
             )
+
+        try:
+            await with_links_as_text_if_refused(edit)
         except TelegramBadRequest as exc:
             if not_modified(exc):
                 return

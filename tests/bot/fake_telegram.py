@@ -71,6 +71,7 @@ class FakeTelegram:
     webhook: dict[str, Any] = field(default_factory=dict)  # the last setWebhook, until deleted
     token: str = ""  # when set, any other token is answered 401 Unauthorized
     outage: int = 0  # this many calls are answered 502 Bad Gateway first
+    refused_url_hosts: set[str] = field(default_factory=set)  # button URLs answered 400
     messages: dict[tuple[int, int], tuple[str, Any]] = field(default_factory=dict)
     base_url: str = ""
     _ids: Any = field(default_factory=lambda: itertools.count(1000))
@@ -140,15 +141,25 @@ class FakeTelegram:
             wait = self.retry_after.pop(chat_id)
             raise BotApiError(429, f"Too Many Requests: retry after {wait}", {"retry_after": wait})
 
+    def _check_url_hosts(self, markup: Any) -> None:
+        """Hosts Telegram's servers refuse beyond tdlib's syntax check (e.g. private addresses)."""
+        rows = markup.get("inline_keyboard", []) if isinstance(markup, dict) else []
+        for row in rows:
+            for button in row:
+                if urlsplit(str(button.get("url", ""))).hostname in self.refused_url_hosts:
+                    raise BotApiError(400, "Bad Request: BUTTON_URL_INVALID")
+
     def _check_sendmessage(self, params: dict[str, Any]) -> None:
         if "chat_id" not in params:
             raise BotApiError(400, "Bad Request: chat_id is empty")
         _check_text(params)
         _check_markup(params.get("reply_markup"))
+        self._check_url_hosts(params.get("reply_markup"))
 
     def _check_editmessagetext(self, params: dict[str, Any]) -> None:
         _check_text(params)
         _check_markup(params.get("reply_markup"), inline_only=True)
+        self._check_url_hosts(params.get("reply_markup"))
         key = (int(params["chat_id"]), int(params["message_id"]))
         if self.messages.get(key) == (params["text"], params.get("reply_markup")):
             raise BotApiError(

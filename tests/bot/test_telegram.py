@@ -333,6 +333,29 @@ async def test_a_link_telegram_would_refuse_as_a_button_is_written_in_the_text(
     ]
 
 
+async def test_a_link_button_telegram_refuses_anyway_is_resent_as_text(
+    fake: FakeTelegram, bot: Bot
+) -> None:
+    fake.refused_url_hosts.add("127.0.0.1")
+    notifier = TelegramNotifier(bot)
+    failed = Reply(
+        "❌ Post #5 failed",
+        (
+            (Button("Open in the panel", url="http://127.0.0.1:8000/posts/5"),),
+            (Button("Retry", Action(ActionVerb.APPROVE, 5)),),
+        ),
+    )
+    message_id = await notifier.send("-1001", failed)
+    await notifier.edit("-1001", message_id, Reply("❌ Post #5 failed again", failed.buttons))
+    [sent] = fake.sent("sendMessage")
+    assert sent["text"] == "❌ Post #5 failed\nOpen in the panel: http://127.0.0.1:8000/posts/5"
+    assert sent["reply_markup"]["inline_keyboard"] == [
+        [{"text": "Retry", "callback_data": "approve:5"}]
+    ]
+    [edited] = fake.sent("editMessageText")
+    assert edited["text"].endswith("again\nOpen in the panel: http://127.0.0.1:8000/posts/5")
+
+
 async def test_a_long_text_is_cut_to_what_telegram_takes(fake: FakeTelegram, bot: Bot) -> None:
     notifier = TelegramNotifier(bot)
     await notifier.send("-1001", Reply("🎯 lead\n" * 1000))
