@@ -431,9 +431,7 @@ class TelegramNotifier:
     async def send(self, chat_id: str, reply: Reply) -> str:
         async def send(links_as_text: bool) -> Message:
             text, markup = rendered(reply, links_as_text=links_as_text)
-            return await self.bot.send_message(
-                chat_id=int(chat_id), text=text, reply_markup=markup
-            )
+            return await self.bot.send_message(chat_id=int(chat_id), text=text, reply_markup=markup)
 
         try:
             sent = await with_links_as_text_if_refused(send)
