@@ -446,16 +446,7 @@ async def subscribe_webhooks(container: Container, account: InstagramAccount) ->
         ok = await container.graph.subscribe_app(account_ref(container, account), WEBHOOK_FIELDS)
     except GraphError as exc:
         logger.warning("webhook subscription failed for account %s: %s", account.id, exc)
-        await audit.record(
-            "account.webhooks_failed",
-            actor="reelay",
-            workspace_id=account.workspace_id,  # type: ignore[attr-defined]
-            target_type="instagram_account",
-            target_id=account.id,
-            account_id=account.id,
-            level="warning",
-            error=exc.title,
-        )
+        await _record_webhook_warning("account.webhooks_failed", account, exc.title)
         if exc.kind is ErrorKind.TOKEN_INVALID:
             await mark_needs_reconnect(container, account, exc.title)
         ok = False
@@ -491,17 +482,21 @@ async def unsubscribe_webhooks(container: Container, account: InstagramAccount) 
     if reason is None:
         return None
     logger.warning("webhook unsubscription failed for account %s: %s", account.id, reason)
+    await _record_webhook_warning("account.webhooks_unsubscribe_failed", account, reason)
+    return reason
+
+
+async def _record_webhook_warning(action: str, account: InstagramAccount, error: str) -> None:
     await audit.record(
-        "account.webhooks_unsubscribe_failed",
+        action,
         actor="reelay",
         workspace_id=account.workspace_id,  # type: ignore[attr-defined]
         target_type="instagram_account",
         target_id=account.id,
         account_id=account.id,
         level="warning",
-        error=reason,
+        error=error,
     )
-    return reason
 
 
 async def disconnect(
