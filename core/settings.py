@@ -36,9 +36,12 @@ class Settings(BaseSettings):
     redis_url: str = Field(
         "", description="redis://host:port/db. Empty: start an embedded Redis in VAR_DIR."
     )
-    public_base_url: AnyHttpUrl = Field(
-        AnyHttpUrl("http://127.0.0.1:8000"),
-        description="Public address of the panel; Meta fetches media and sends webhooks here.",
+    public_base_url: AnyHttpUrl | None = Field(
+        None,
+        description=(
+            "Public address of the panel; Meta fetches media and sends webhooks here. "
+            "Empty: http://127.0.0.1:PANEL_PORT."
+        ),
     )
     panel_host: str = Field("127.0.0.1", description="Interface the panel listens on.")
     panel_port: Annotated[int, Field(ge=1, le=65535)] = Field(8000, description="Panel port.")
@@ -206,6 +209,10 @@ class Settings(BaseSettings):
 
     @property
     def base_url(self) -> str:
+        """PUBLIC_BASE_URL, else the panel's own local address (so a changed PANEL_PORT
+        still reaches the panel from links, OAuth callbacks and sandbox webhooks)."""
+        if self.public_base_url is None:
+            return f"http://127.0.0.1:{self.panel_port}"
         return str(self.public_base_url).rstrip("/")
 
 

@@ -75,3 +75,13 @@ def test_env_example_documents_every_setting() -> None:
     for name in Settings.model_fields:
         assert f"{name.upper()}=" in example, f"{name.upper()} missing from .env.example"
         assert f"`{name.upper()}`" in readme, f"{name.upper()} missing from README"
+
+
+def test_panel_port_moves_the_default_public_address(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PANEL_PORT", "8123")
+    assert load_settings().base_url == "http://127.0.0.1:8123"
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://reelay.example.com/")
+    assert load_settings().base_url == "https://reelay.example.com"
