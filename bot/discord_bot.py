@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import discord
 from discord import app_commands
@@ -24,9 +27,20 @@ from core.ports.notifier import ChatDeliveryError, ChatGone, ChatRateLimited
 from core.services.chatops import ChatOps, ChatUser, IncomingFile, chatops_for
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CUSTOM_ID = re.compile(r"reelay:(?P<action>[a-z]+:\d{1,18})")
+# Discord's limits on a message: characters of text, rows of buttons, buttons in a row,
+# characters of a button label and of a link button's URL.
 MAX_TEXT = 2000
+MAX_ROWS = 5
+MAX_ROW_BUTTONS = 5
+MAX_LABEL = 80
+MAX_URL = 512
+# A long answer goes out as up to this many messages; past that its end is cut.
+MAX_PARTS = 5
+INVALID_FORM_BODY = 50035
+BUTTONS_LEFT_OUT = "(Discord shows 25 buttons at most: use the slash commands for the rest.)"
 # Longer waits than this come back as ChatRateLimited so a job never sleeps on them.
 MAX_RATELIMIT_WAIT_S = 10.0
 
@@ -41,22 +55,113 @@ _STYLES = {
 # ---------------------------------------------------------------- translation
 
 
-def _text(reply: Reply) -> str:
-    return reply.text if len(reply.text) <= MAX_TEXT else reply.text[: MAX_TEXT - 1] + "…"
+@dataclass(frozen=True)
+class Rendered:
+    """A reply as Discord takes it: the text, what goes under it, and the buttons.
+
+    ``tail`` (links Discord would not take as buttons, a note on buttons left out) is never
+    cut; the body is cut or split around it to fit Discord's 2000-character messages.
+    """
+
+    body: str
+    tail: str
+    view: discord.ui.View | None
+
+    def text(self) -> str:
+        """One message: the body cut so that body and tail fit."""
+        return fit_text(self.body, MAX_TEXT - len(self.tail)) + self.tail
+
+    def texts(self) -> list[str]:
+        """Consecutive messages split at line ends; the tail (and the buttons) go on the last."""
+        parts = split_text(self.body)
+        if len(parts[-1]) + len(self.tail) <= MAX_TEXT:
+            return [*parts[:-1], parts[-1] + self.tail]
+        return [*parts, fit_text(self.tail.lstrip("\n"))]
+
+
+def rendered(reply: Reply, *, links_as_text: bool = False) -> Rendered:
+    """The reply's text and buttons within Discord's limits.
+
+    Action buttons carry the encoded action in their custom id; a link Discord cannot take as
+    a button (not http(s) or discord, too long, or every link with ``links_as_text``, used
+    when Discord refused one anyway) is written under the text. Labels are cut to 80
+    characters, at most 5 rows of 5 buttons are kept, and a note says when some were left out.
+    """
+    view = discord.ui.View(timeout=None)
+    links: list[str] = []
+    custom_ids: set[str] = set()
+    left_out = False
+    for row_number, row in enumerate(reply.buttons):
+        for position, button in enumerate(row):
+            fits = row_number < MAX_ROWS and position < MAX_ROW_BUTTONS
+            label = fit_text(button.label, MAX_LABEL)
+            if button.url:
+                if fits and not links_as_text and discord_takes_url(button.url):
+                    view.add_item(discord.ui.Button(label=label, url=button.url, row=row_number))
+                else:
+                    links.append(f"{button.label}: {button.url}")
+            elif button.action is not None:
+                custom_id = button.action.encode()
+                if not fits:
+                    left_out = True
+                elif custom_id not in custom_ids:  # Discord refuses a repeated custom id
+                    custom_ids.add(custom_id)
+                    view.add_item(ActionButton(label, custom_id, button.style, row_number))
+    tail = "".join(f"\n{link}" for link in links)
+    if left_out:
+        tail += f"\n{BUTTONS_LEFT_OUT}"
+    return Rendered(reply.text, tail, view if view.children else None)
 
 
 def to_view(reply: Reply) -> discord.ui.View | None:
     """The reply's buttons as a persistent view (no timeout, action in each custom id)."""
-    view = discord.ui.View(timeout=None)
-    for row_number, row in enumerate(reply.buttons[:5]):
-        for button in row[:5]:
-            if button.url:
-                view.add_item(discord.ui.Button(label=button.label, url=button.url, row=row_number))
-            elif button.action is not None:
-                view.add_item(
-                    ActionButton(button.label, button.action.encode(), button.style, row_number)
-                )
-    return view if view.children else None
+    return rendered(reply).view
+
+
+def discord_takes_url(url: str) -> bool:
+    """Whether Discord takes ``url`` on a link button: http(s) with a host, or discord://."""
+    if len(url) > MAX_URL or any(char.isspace() for char in url):
+        return False
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme == "discord" or (scheme in {"http", "https"} and bool(parts.hostname))
+
+
+def fit_text(text: str, limit: int = MAX_TEXT) -> str:
+    """``text`` cut to ``limit`` characters (Discord counts code points), with an ellipsis."""
+    return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
+
+
+def split_text(text: str, limit: int = MAX_TEXT, most: int = MAX_PARTS) -> list[str]:
+    """``text`` in pieces of at most ``limit`` characters, split at line ends where possible;
+    past ``most`` pieces the last one is cut."""
+    parts: list[str] = []
+    rest = text
+    while len(rest) > limit and len(parts) < most - 1:
+        cut = rest.rfind("\n", 0, limit + 1)
+        if cut <= 0:
+            cut = limit
+        parts.append(rest[:cut])
+        rest = rest[cut:].removeprefix("\n")
+    parts.append(fit_text(rest, limit))
+    return parts
+
+
+def refused_link(exc: discord.HTTPException) -> bool:
+    """Discord refused a link button's URL (Invalid Form Body on a component's url)."""
+    return exc.code == INVALID_FORM_BODY and ".url" in exc.text
+
+
+async def with_links_as_text_if_refused(send: Callable[[bool], Awaitable[T]]) -> T:
+    """``send(False)``; when Discord refuses a link button, the same message again with its
+    links written in the text, rather than losing it."""
+    try:
+        return await send(False)
+    except discord.HTTPException as exc:
+        if not refused_link(exc):
+            raise
+        logger.info("Discord refused a link button (%s); links go in the text", exc.text)
+        return await send(True)
 
 
 def chat_user(interaction: discord.Interaction[Any]) -> ChatUser:
@@ -83,15 +188,40 @@ def incoming(attachment: discord.Attachment) -> IncomingFile:
 
 
 async def respond(interaction: discord.Interaction[Any], reply: Reply) -> None:
-    """Answer an interaction (first answer or follow-up) with the reply and its buttons."""
-    view = to_view(reply)
-    kwargs: dict[str, Any] = {"ephemeral": reply.private}
+    """Answer an interaction (first answer or follow-ups) with the reply and its buttons.
+
+    A reply longer than one Discord message goes out as several, the buttons on the last.
+    """
+    shown = rendered(reply)
+    texts = shown.texts()
+    for text in texts[:-1]:
+        await _post(interaction, text, private=reply.private)
+    sent = len(texts) - 1
+
+    async def rest(links_as_text: bool) -> None:
+        final = rendered(reply, links_as_text=True) if links_as_text else shown
+        last = final.texts()[sent:]
+        for text in last[:-1]:
+            await _post(interaction, text, private=reply.private)
+        await _post(interaction, last[-1], private=reply.private, view=final.view)
+
+    await with_links_as_text_if_refused(rest)
+
+
+async def _post(
+    interaction: discord.Interaction[Any],
+    text: str,
+    *,
+    private: bool,
+    view: discord.ui.View | None = None,
+) -> None:
+    kwargs: dict[str, Any] = {"ephemeral": private}
     if view is not None:
         kwargs["view"] = view
     if interaction.response.is_done():
-        await interaction.followup.send(_text(reply), **kwargs)
+        await interaction.followup.send(text, **kwargs)
     else:
-        await interaction.response.send_message(_text(reply), **kwargs)
+        await interaction.response.send_message(text, **kwargs)
 
 
 # ---------------------------------------------------------------- buttons
@@ -146,7 +276,12 @@ async def press(chatops: ChatOps, interaction: discord.Interaction[Any], data: s
         return
     reply = await chatops.press(who, data)
     if reply.replace and not reply.private:
-        await interaction.response.edit_message(content=_text(reply), view=to_view(reply))
+
+        async def replace(links_as_text: bool) -> None:
+            shown = rendered(reply, links_as_text=links_as_text)
+            await interaction.response.edit_message(content=shown.text(), view=shown.view)
+
+        await with_links_as_text_if_refused(replace)
         return
     await respond(interaction, reply)
 
@@ -321,23 +456,29 @@ class DiscordNotifier:
         return self.client
 
     async def send(self, chat_id: str, reply: Reply) -> str:
-        try:
+        async def send(links_as_text: bool) -> discord.Message:
+            shown = rendered(reply, links_as_text=links_as_text)
             channel = (await self._client()).get_partial_messageable(int(chat_id))
-            view = to_view(reply)
-            if view is None:
-                message = await channel.send(_text(reply))
-            else:
-                message = await channel.send(_text(reply), view=view)
+            if shown.view is None:
+                return await channel.send(shown.text())
+            return await channel.send(shown.text(), view=shown.view)
+
+        try:
+            message = await with_links_as_text_if_refused(send)
         except discord.DiscordException as exc:
             raise _delivery_error(exc) from exc
         return str(message.id)
 
     async def edit(self, chat_id: str, message_id: str, reply: Reply) -> None:
-        try:
+        async def edit(links_as_text: bool) -> None:
+            shown = rendered(reply, links_as_text=links_as_text)
             channel = (await self._client()).get_partial_messageable(int(chat_id))
             await channel.get_partial_message(int(message_id)).edit(
-                content=_text(reply), view=to_view(reply)
+                content=shown.text(), view=shown.view
             )
+
+        try:
+            await with_links_as_text_if_refused(edit)
         except discord.DiscordException as exc:
             raise _delivery_error(exc) from exc
 

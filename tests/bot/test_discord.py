@@ -9,6 +9,7 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import discord
@@ -21,10 +22,10 @@ from bot.discord_bot import (
     DiscordNotifier,
     EditModal,
     press,
-    to_view,
+    rendered,
 )
 from core.bootstrap import Container
-from core.db.models import DraftStatus, Platform, Post, PostKind, PostMedia
+from core.db.models import DraftStatus, Lead, Platform, Post, PostKind, PostMedia
 from core.domain.chat import Action, ActionVerb, Button, ButtonStyle, Reply
 from core.ports.notifier import ChatGone, ChatRateLimited
 from core.services.chatops import HOW_TO_LINK, ChatOps
@@ -35,6 +36,50 @@ from tests.media_samples import image_bytes
 NOW = datetime(2025, 3, 5, 9, 0, tzinfo=UTC)
 CHANNEL = 880000000000000001
 EDITOR = 990000000000000001
+
+
+# ---------------------------------------------------------------- what Discord refuses
+
+
+def refusal(content: str | None, components: list[dict[str, Any]]) -> str | None:
+    """Why Discord would refuse this message (Invalid Form Body), or None."""
+    if content is not None and len(content) > 2000:
+        return "content: Must be 2000 or fewer in length."
+    if len(components) > 5:
+        return "components: Must be 5 or fewer in length."
+    seen: set[str] = set()
+    for row in components:
+        if len(row["components"]) > 5:
+            return "components.0.components: Must be 5 or fewer in length."
+        for button in row["components"]:
+            if len(button.get("label") or "") > 80:
+                return "components.0.components.0.label: Must be 80 or fewer in length."
+            url = button.get("url")
+            if url is not None and not url.startswith(("http://", "https://", "discord://")):
+                return "components.0.components.0.url: Scheme must be one of http, https."
+            if url is not None and "//127.0.0.1" in url:
+                return "components.0.components.0.url: Not a well formed URL."
+            custom_id = button.get("custom_id")
+            if custom_id is not None and (len(custom_id) > 100 or custom_id in seen):
+                return "components.0.components.0.custom_id: Must be unique and short."
+            if custom_id is not None:
+                seen.add(custom_id)
+    return None
+
+
+class Refused(discord.HTTPException):
+    """A 400 Invalid Form Body as discord.py raises it."""
+
+    def __init__(self, reason: str) -> None:
+        response = SimpleNamespace(status=400, reason="Bad Request")
+        super().__init__(response, {"code": 50035, "message": f"Invalid Form Body\nIn {reason}"})
+
+
+def check(content: str | None, kwargs: dict[str, Any]) -> None:
+    view: discord.ui.View | None = kwargs.get("view")
+    reason = refusal(content, view.to_components() if view is not None else [])
+    if reason is not None:
+        raise Refused(reason)
 
 
 # ---------------------------------------------------------------- interaction stand-ins
@@ -60,10 +105,12 @@ class Response:
         self.log.append(Sent("defer", None, kwargs))
 
     async def send_message(self, content: str, **kwargs: Any) -> None:
+        check(content, kwargs)
         self.done = True
         self.log.append(Sent("send", content, kwargs))
 
     async def edit_message(self, **kwargs: Any) -> None:
+        check(kwargs.get("content"), kwargs)
         self.done = True
         self.log.append(Sent("edit", kwargs.get("content"), kwargs))
 
@@ -77,6 +124,7 @@ class Followup:
         self.log = log
 
     async def send(self, content: str, **kwargs: Any) -> None:
+        check(content, kwargs)
         self.log.append(Sent("followup", content, kwargs))
 
 
@@ -236,7 +284,7 @@ async def test_edit_button_opens_a_modal_whose_text_is_sent(
 
 
 async def test_buttons_are_rebuilt_from_their_custom_id_after_a_restart() -> None:
-    view = to_view(
+    view = rendered(
         Reply(
             "x",
             (
@@ -246,7 +294,7 @@ async def test_buttons_are_rebuilt_from_their_custom_id_after_a_restart() -> Non
                 ),
             ),
         )
-    )
+    ).view
     assert view is not None and view.is_persistent() and view.timeout is None
     approve, url = view.children
     assert approve.custom_id == "reelay:approve:12"  # type: ignore[attr-defined]
@@ -259,6 +307,46 @@ async def test_buttons_are_rebuilt_from_their_custom_id_after_a_restart() -> Non
     rebuilt = await ActionButton.from_custom_id(Interaction(), approve, match)  # type: ignore[arg-type]
     assert rebuilt.action == "approve:12"
     assert template.fullmatch("someone-else:approve:12") is None
+
+
+async def test_a_long_answer_goes_out_as_several_messages_discord_takes(
+    world: World, cog: ChatCommands
+) -> None:
+    for number in range(40):
+        await Lead.create(
+            workspace=world.workspace,
+            account=world.account,
+            igsid=f"9{number:04d}",
+            username=f"follower{number}",
+            email=f"follower{number}@example.com",
+            custom_fields={"note": f"lead {number} " + "wants the big catering menu " * 3},
+        )
+    interaction = Interaction()
+    await cog.leads.callback(cog, interaction, 40)  # type: ignore[call-arg]
+    assert len(interaction.log) > 1
+    assert all(len(sent.content or "") <= 2000 for sent in interaction.log)
+    shown = "\n".join(sent.content or "" for sent in interaction.log)
+    assert all(f"@follower{number}:" in shown for number in range(40))
+
+
+def test_a_reply_with_more_buttons_than_discord_shows_is_cut_to_its_limits() -> None:
+    rows = tuple(
+        (
+            Button("Approve " + "very long label " * 10, Action(ActionVerb.APPROVE, draft)),
+            Button("Reject", Action(ActionVerb.REJECT, draft)),
+        )
+        for draft in range(1, 9)
+    )
+    odd = (
+        Button("Approve again", Action(ActionVerb.APPROVE, 1)),  # same custom id as row 1
+        Button("Open", url="ftp://example.com/file"),
+    )
+    shown = rendered(Reply("Eight drafts", (odd, *rows)))
+    assert shown.view is not None
+    assert refusal(shown.text(), shown.view.to_components()) is None
+    assert len(shown.view.to_components()) == 5
+    assert "Open: ftp://example.com/file" in shown.text()
+    assert "25 buttons at most" in shown.text()
 
 
 # ---------------------------------------------------------------- notifier over REST
@@ -278,6 +366,7 @@ class FakeDiscord:
     messages: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     gone: set[str] = field(default_factory=set)
     limited: set[str] = field(default_factory=set)
+    refused: list[str] = field(default_factory=list)
     ids: Any = field(default_factory=lambda: itertools.count(5000))
 
     def _message(self, channel: str, body: dict[str, Any], mid: str) -> dict[str, Any]:
@@ -303,6 +392,14 @@ class FakeDiscord:
         user = {"id": "1", "username": "reelay", "discriminator": "0", "avatar": None, "bot": True}
         return _json(user)
 
+    def _refused(self, body: dict[str, Any]) -> web.Response | None:
+        reason = refusal(body.get("content"), body.get("components") or [])
+        if reason is None:
+            return None
+        self.refused.append(reason)
+        invalid = {"message": f"Invalid Form Body\nIn {reason}", "code": 50035}
+        return _json(invalid, status=400)
+
     async def create(self, request: web.Request) -> web.Response:
         channel = request.match_info["channel"]
         if channel in self.gone:
@@ -311,12 +408,18 @@ class FakeDiscord:
             body = {"message": "You are being rate limited.", "retry_after": 45.0, "global": False}
             return _json(body, status=429, headers={"Retry-After": "45", "Via": "1.1 google"})
         body = await request.json()
+        refused = self._refused(body)
+        if refused is not None:
+            return refused
         self.messages.append(("create", channel, body))
         return _json(self._message(channel, body, str(next(self.ids))))
 
     async def edit(self, request: web.Request) -> web.Response:
         channel, mid = request.match_info["channel"], request.match_info["message"]
         body = await request.json()
+        refused = self._refused(body)
+        if refused is not None:
+            return refused
         self.messages.append(("edit", channel, body))
         return _json(self._message(channel, body, mid))
 
@@ -367,3 +470,21 @@ async def test_notifier_sends_buttons_edits_and_translates_errors(
     assert button["custom_id"] == "reelay:approve:4"
     assert edit_kind == "edit" and edited["content"] == "✅ Approved"
     assert edited["components"] == []
+
+
+async def test_notifier_fits_long_alerts_and_links_discord_refuses(
+    fake_discord: tuple[FakeDiscord, str],
+) -> None:
+    fake, url = fake_discord
+    notifier = DiscordNotifier("token", url)
+    panel = "http://127.0.0.1:8000/leads"  # the default panel address: no button for it
+    try:
+        await notifier.send("111", Reply("New lead " * 400, ((Button("Leads", url=panel),),)))
+        await notifier.edit("111", "5000", Reply("x" * 2500))
+    finally:
+        await notifier.close()
+    (_, _, sent), (_, _, edited) = fake.messages
+    assert len(sent["content"]) <= 2000 and sent["content"].endswith(f"Leads: {panel}")
+    assert sent.get("components", []) == []
+    assert len(edited["content"]) == 2000 and edited["content"].endswith("…")
+    assert fake.refused == ["components.0.components.0.url: Not a well formed URL."]
