@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -40,9 +41,14 @@ MAX_URL = 512
 # A long answer goes out as up to this many messages; past that its end is cut.
 MAX_PARTS = 5
 INVALID_FORM_BODY = 50035
+UNKNOWN_MESSAGE = 10008
+# Failures to reach Discord at all (connection refused or reset, DNS, timeouts).
+NETWORK_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
 BUTTONS_LEFT_OUT = "(Discord shows 25 buttons at most: use the slash commands for the rest.)"
 # Longer waits than this come back as ChatRateLimited so a job never sleeps on them.
 MAX_RATELIMIT_WAIT_S = 10.0
+# The wait asked for by a 429 that names none (Cloudflare's, not Discord's).
+DEFAULT_RETRY_AFTER_S = 60.0
 
 _STYLES = {
     ButtonStyle.PRIMARY: discord.ButtonStyle.primary,
@@ -450,9 +456,14 @@ class DiscordNotifier:
             client = discord.Client(
                 intents=discord.Intents.none(), max_ratelimit_timeout=MAX_RATELIMIT_WAIT_S
             )
+            # REST only: no gateway, and no application lookup that login() would add. Kept
+            # only once logged in, so a failed login is tried again by the next delivery.
+            try:
+                await client.http.static_login(self.token)
+            except BaseException:
+                await client.close()
+                raise
             self.client = client
-            # REST only: no gateway, and no application lookup that login() would add
-            await client.http.static_login(self.token)
         return self.client
 
     async def send(self, chat_id: str, reply: Reply) -> str:
@@ -465,7 +476,7 @@ class DiscordNotifier:
 
         try:
             message = await with_links_as_text_if_refused(send)
-        except discord.DiscordException as exc:
+        except (discord.DiscordException, *NETWORK_ERRORS) as exc:
             raise _delivery_error(exc) from exc
         return str(message.id)
 
@@ -479,7 +490,7 @@ class DiscordNotifier:
 
         try:
             await with_links_as_text_if_refused(edit)
-        except discord.DiscordException as exc:
+        except (discord.DiscordException, *NETWORK_ERRORS) as exc:
             raise _delivery_error(exc) from exc
 
     async def close(self) -> None:
@@ -488,9 +499,25 @@ class DiscordNotifier:
             self.client = None
 
 
-def _delivery_error(exc: discord.DiscordException) -> ChatDeliveryError:
+def _delivery_error(exc: BaseException) -> ChatDeliveryError:
     if isinstance(exc, discord.RateLimited):
         return ChatRateLimited(str(exc), exc.retry_after)
+    if isinstance(exc, discord.LoginFailure):
+        return ChatDeliveryError("Discord refused DISCORD_TOKEN (401 Unauthorized)")
+    if not isinstance(exc, discord.HTTPException):
+        return ChatDeliveryError(f"Discord could not be reached: {type(exc).__name__}: {exc}")
+    if exc.status == 429:  # refused before Discord's own rate limits, e.g. by Cloudflare
+        return ChatRateLimited(str(exc), _retry_after(exc))
+    if exc.code == UNKNOWN_MESSAGE:  # the message was deleted, the chat is still there
+        return ChatDeliveryError(str(exc))
     if isinstance(exc, discord.Forbidden | discord.NotFound):
         return ChatGone(str(exc))
     return ChatDeliveryError(str(exc))
+
+
+def _retry_after(exc: discord.HTTPException) -> float:
+    headers = getattr(exc.response, "headers", None) or {}
+    try:
+        return max(float(headers.get("Retry-After", "")), 1.0)
+    except ValueError:
+        return DEFAULT_RETRY_AFTER_S

@@ -27,7 +27,7 @@ from bot.discord_bot import (
 from core.bootstrap import Container
 from core.db.models import DraftStatus, Lead, Platform, Post, PostKind, PostMedia
 from core.domain.chat import Action, ActionVerb, Button, ButtonStyle, Reply
-from core.ports.notifier import ChatGone, ChatRateLimited
+from core.ports.notifier import ChatDeliveryError, ChatGone, ChatRateLimited
 from core.services.chatops import HOW_TO_LINK, ChatOps
 from core.services.smart_replies import OutgoingReply, SmartReplies
 from tests.chatops_world import FixedClock, World, link, make_draft, make_world
@@ -366,7 +366,12 @@ class FakeDiscord:
     messages: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     gone: set[str] = field(default_factory=set)
     limited: set[str] = field(default_factory=set)
+    forbidden: set[str] = field(default_factory=set)
+    cloudflare: set[str] = field(default_factory=set)
+    deleted: set[str] = field(default_factory=set)
     refused: list[str] = field(default_factory=list)
+    token: str = "token"
+    outage: int = 0  # how many logins get a 503 before Discord answers again
     ids: Any = field(default_factory=lambda: itertools.count(5000))
 
     def _message(self, channel: str, body: dict[str, Any], mid: str) -> dict[str, Any]:
@@ -388,7 +393,18 @@ class FakeDiscord:
             "components": body.get("components", []),
         }
 
+    def _unauthorised(self, request: web.Request) -> web.Response | None:
+        if request.headers.get("Authorization") == f"Bot {self.token}":
+            return None
+        return _json({"message": "401: Unauthorized", "code": 0}, status=401)
+
     async def me(self, request: web.Request) -> web.Response:
+        if self.outage:
+            self.outage -= 1
+            return web.Response(status=503, text="upstream connect error")
+        refused = self._unauthorised(request)
+        if refused is not None:
+            return refused
         user = {"id": "1", "username": "reelay", "discriminator": "0", "avatar": None, "bot": True}
         return _json(user)
 
@@ -402,6 +418,13 @@ class FakeDiscord:
 
     async def create(self, request: web.Request) -> web.Response:
         channel = request.match_info["channel"]
+        unauthorised = self._unauthorised(request)
+        if unauthorised is not None:
+            return unauthorised
+        if channel in self.forbidden:
+            return _json({"message": "Missing Permissions", "code": 50013}, status=403)
+        if channel in self.cloudflare:
+            return web.Response(status=429, text="error code: 1015", headers={"Retry-After": "30"})
         if channel in self.gone:
             return _json({"message": "Unknown Channel", "code": 10003}, status=404)
         if channel in self.limited:
@@ -416,6 +439,8 @@ class FakeDiscord:
 
     async def edit(self, request: web.Request) -> web.Response:
         channel, mid = request.match_info["channel"], request.match_info["message"]
+        if mid in self.deleted:
+            return _json({"message": "Unknown Message", "code": 10008}, status=404)
         body = await request.json()
         refused = self._refused(body)
         if refused is not None:
@@ -488,3 +513,44 @@ async def test_notifier_fits_long_alerts_and_links_discord_refuses(
     assert sent.get("components", []) == []
     assert len(edited["content"]) == 2000 and edited["content"].endswith("…")
     assert fake.refused == ["components.0.components.0.url: Not a well formed URL."]
+
+
+async def test_notifier_tells_a_dead_chat_from_a_deleted_message_a_block_and_an_outage(
+    fake_discord: tuple[FakeDiscord, str],
+) -> None:
+    fake, url = fake_discord
+    notifier = DiscordNotifier("token", url)
+    fake.outage = 1
+    try:
+        with pytest.raises(ChatDeliveryError) as outage:  # Discord down at the first delivery
+            await notifier.send("111", Reply("Post published"))
+        assert not isinstance(outage.value, ChatGone)
+        await notifier.send("111", Reply("Post published"))  # logged in this time
+        fake.deleted.add("5000")
+        with pytest.raises(ChatDeliveryError) as deleted:
+            await notifier.edit("111", "5000", Reply("✅ Approved"))
+        assert not isinstance(deleted.value, ChatGone)  # someone deleted the message only
+        fake.forbidden.add("222")
+        with pytest.raises(ChatGone):  # the bot may no longer write there
+            await notifier.send("222", Reply("Post published"))
+        fake.cloudflare.add("333")
+        with pytest.raises(ChatRateLimited) as limited:
+            await notifier.send("333", Reply("Post published"))
+        assert limited.value.retry_after_s == pytest.approx(30.0)
+    finally:
+        await notifier.close()
+    assert [(kind, channel) for kind, channel, _ in fake.messages] == [("create", "111")]
+
+
+async def test_notifier_says_discord_could_not_be_reached() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here
+    original = discord.http.Route.BASE
+    notifier = DiscordNotifier("token", f"http://127.0.0.1:{port}/api/v10")
+    try:
+        with pytest.raises(ChatDeliveryError, match="could not be reached"):
+            await notifier.send("111", Reply("Post published"))
+    finally:
+        await notifier.close()
+        discord.http.Route.BASE = original
