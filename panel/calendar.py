@@ -185,6 +185,9 @@ async def _act(post_id: int, verb: str) -> WerkzeugResponse:
         if verb == "retry":
             await publishing.publish_now(post_id, actor=current_email())
             await flash("Trying again now.", "success")
+        elif verb == "now":
+            await publishing.publish_now(post_id, actor=current_email())
+            await flash("Publishing now.", "success")
         elif verb == "cancel":
             await publishing.cancel(post_id, actor=current_email(), reason="cancelled in the panel")
             await flash("Post cancelled.", "success")
@@ -198,6 +201,13 @@ async def _act(post_id: int, verb: str) -> WerkzeugResponse:
 async def retry(post_id: int) -> WerkzeugResponse:
     """Publish a failed post again, now."""
     return await _act(post_id, "retry")
+
+
+@blueprint.post("/<int:post_id>/publish-now")
+@requires(Role.EDITOR)
+async def publish_now(post_id: int) -> WerkzeugResponse:
+    """Publish a draft or scheduled post now instead of at its time."""
+    return await _act(post_id, "now")
 
 
 @blueprint.post("/<int:post_id>/cancel")

@@ -252,6 +252,24 @@ async def test_failed_post_shows_its_reason_and_retries(
     assert "scheduled" in detail
 
 
+async def test_a_scheduled_post_can_be_published_now_from_its_page(
+    client: Any, container: Any, world: World
+) -> None:
+    post = await _scheduled(client, container, world)
+    detail = await (await client.get(f"/posts/{post.id}")).get_data(as_text=True)
+    assert f'action="/posts/{post.id}/publish-now"' in detail
+    before = datetime.now(UTC)
+    answer = await client.post(f"/posts/{post.id}/publish-now", form={"csrf_token": CSRF})
+    assert answer.status_code == 302
+    fresh = await Post.get(id=post.id)
+    assert fresh.status is PostStatus.SCHEDULED
+    assert fresh.scheduled_at is not None and fresh.scheduled_at <= datetime.now(UTC)
+    assert fresh.scheduled_at >= before - timedelta(seconds=1)
+    await Post.filter(id=post.id).update(status=PostStatus.PUBLISHED)
+    published = await (await client.get(f"/posts/{post.id}")).get_data(as_text=True)
+    assert "publish-now" not in published
+
+
 # ---------------------------------------------------------------- library
 
 
