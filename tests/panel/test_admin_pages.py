@@ -324,3 +324,33 @@ async def test_event_log_names_the_rule_that_acted(client: Any, sqlite_db: str) 
     assert f'<a href="/rules#rule-{rule.id}">Price DM</a>' in page
     assert "Old giveaway <small>(deleted)</small>" in page
     assert page.count('<td class="event-rule">—</td>') == 1
+
+
+async def test_event_log_shows_only_failures_as_errors(client: Any, sqlite_db: str) -> None:
+    members = await _signed_in(client, Role.VIEWER)
+    await InstagramAccount.create(
+        workspace_id=members[Role.OWNER].workspace_id,
+        ig_id="42",
+        username="shop",
+        login_kind=LoginKind.INSTAGRAM,
+        token_encrypted="",
+    )
+    await WebhookEvent.create(
+        dedupe_key="flow",
+        account_ig_id="42",
+        kind="message",
+        payload={},
+        status=EventStatus.DONE,
+        error="lead flow completed",
+    )
+    await WebhookEvent.create(
+        dedupe_key="broken",
+        account_ig_id="42",
+        kind="comment",
+        payload={},
+        status=EventStatus.FAILED,
+        error="token expired",
+    )
+    page = await (await client.get("/logs/events")).get_data(as_text=True)
+    assert '<small class="event-note">lead flow completed</small>' in page
+    assert '<small class="event-note error">token expired</small>' in page
