@@ -152,6 +152,14 @@ async def live(
         await worker.close()
 
 
+# True when nothing inside the selected element sticks out past its right edge.
+FITS = """selector => {
+  const box = document.querySelector(selector);
+  const edge = box.getBoundingClientRect().right + 1;
+  return [...box.querySelectorAll("*")].every(el => el.getBoundingClientRect().right <= edge);
+}"""
+
+
 async def shot(page: Any, name: str) -> None:
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
@@ -197,6 +205,8 @@ async def test_comment_rule_with_two_step_lead_flow_tried_in_the_sandbox(live: L
     await result.get_by_text("What's your email?").wait_for()
     assert "Price lead" in await result.locator(".matched-rule").inner_text()
     assert "Public reply" in await result.inner_text()
+    # The outcome fits the side panel: no part of it is cut off at the panel's edge.
+    assert await page.evaluate(FITS, "aside.editor-side"), "the test result overflows its panel"
     await page.get_by_label("Send a").select_option("dm")
     await page.get_by_label("Text").fill("ana@example.com")
     await page.get_by_role("button", name="Send test").click()
