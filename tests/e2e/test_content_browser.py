@@ -272,6 +272,14 @@ async def test_compose_a_carousel_schedule_it_and_drag_it_on_the_calendar(live: 
     await target.locator(".fc-event").wait_for()
     await shot(page, "05-calendar-after-drag")
 
+    # On a phone the calendar's buttons stay on screen.
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.reload()
+    await page.locator(".fc-toolbar-title").wait_for()
+    await shot(page, "06-calendar-phone")
+    assert await page.evaluate(FITS, "#calendar"), "the calendar is wider than the phone"
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+
 
 async def test_approve_a_draft_and_see_a_chat_decision_live(live: Live) -> None:
     page = live.page
