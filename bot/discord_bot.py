@@ -9,9 +9,10 @@ from that person). ``DiscordNotifier`` is the notifier port over Discord's REST 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -47,6 +48,10 @@ NETWORK_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
 BUTTONS_LEFT_OUT = "(Discord shows 25 buttons at most: use the slash commands for the rest.)"
 # Longer waits than this come back as ChatRateLimited so a job never sleeps on them.
 MAX_RATELIMIT_WAIT_S = 10.0
+# Discord drops an interaction left unanswered for 3 seconds: longer work is deferred first.
+ANSWER_WITHIN_S = 2.0
+THINKING = discord.InteractionResponseType.deferred_channel_message
+SORRY = "Something went wrong on our side; please try again."
 # The wait asked for by a 429 that names none (Cloudflare's, not Discord's).
 DEFAULT_RETRY_AFTER_S = 60.0
 
@@ -193,11 +198,41 @@ def incoming(attachment: discord.Attachment) -> IncomingFile:
     )
 
 
-async def respond(interaction: discord.Interaction[Any], reply: Reply) -> None:
-    """Answer an interaction (first answer or follow-ups) with the reply and its buttons.
+async def in_time(interaction: discord.Interaction[Any], work: Coroutine[Any, Any, Reply]) -> Reply:
+    """``work``'s reply; when it takes longer than Discord waits for an answer, the interaction
+    is deferred first (a "thinking…" note, or the button's message waits) and answered later."""
+    task = asyncio.ensure_future(work)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=ANSWER_WITHIN_S)
+        if not done:
+            await interaction.response.defer(thinking=interaction.message is None)
+    finally:
+        # the command runs to its end (a DM sent, a post scheduled) even when Discord could
+        # not be told in time
+        reply = await task
+    return reply
 
-    A reply longer than one Discord message goes out as several, the buttons on the last.
+
+async def answer(interaction: discord.Interaction[Any], reply: Reply) -> None:
+    """Show ``reply`` as the answer to ``interaction``, answering it exactly once.
+
+    A ``replace`` reply to a button edits the button's message. Anything else is a new
+    message, several for a long reply with the buttons on the last; after a public
+    "thinking…" note, a private reply replaces it with one only the asker sees.
     """
+    if reply.replace and not reply.private and interaction.message is not None:
+
+        async def replace(links_as_text: bool) -> None:
+            shown = rendered(reply, links_as_text=links_as_text)
+            if interaction.response.is_done():
+                await interaction.edit_original_response(content=shown.text(), view=shown.view)
+            else:
+                await interaction.response.edit_message(content=shown.text(), view=shown.view)
+
+        await with_links_as_text_if_refused(replace)
+        return
+    if reply.private and interaction.response.type is THINKING:
+        await interaction.delete_original_response()
     shown = rendered(reply)
     texts = shown.texts()
     for text in texts[:-1]:
@@ -228,6 +263,15 @@ async def _post(
         await interaction.followup.send(text, **kwargs)
     else:
         await interaction.response.send_message(text, **kwargs)
+
+
+async def apologise(interaction: discord.Interaction[Any], error: BaseException) -> None:
+    """Log a failed interaction and tell the asker privately (not "This interaction failed")."""
+    logger.error("discord interaction %s failed", interaction.id, exc_info=error)
+    try:
+        await answer(interaction, Reply(SORRY, private=True))
+    except discord.HTTPException as exc:
+        logger.warning("discord: could not tell interaction %s it failed: %s", interaction.id, exc)
 
 
 # ---------------------------------------------------------------- buttons
@@ -265,31 +309,26 @@ class ActionButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CUST
         return cls(label, match["action"])
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        chatops: ChatOps = interaction.client.chatops  # type: ignore[attr-defined]
-        await press(chatops, interaction, self.action)
+        chatops: ChatOps = interaction.client.chatops
+        try:
+            await press(chatops, interaction, self.action)
+        except Exception as exc:  # whatever failed, the presser hears of it and the log has it
+            await apologise(interaction, exc)
 
 
 async def press(chatops: ChatOps, interaction: discord.Interaction[Any], data: str) -> None:
     """Run a button's action; Edit opens a modal with the draft's text."""
     who = chat_user(interaction)
-    action = decode_action(data)
-    if action.verb is ActionVerb.EDIT:
+    if data.startswith(f"{ActionVerb.EDIT.value}:"):
+        # A modal can only be the first answer: no deferring (looking the draft up is quick).
         reply = await chatops.press(who, data)
         if reply.awaits_reply:
-            await interaction.response.send_modal(EditModal(chatops, action.target, reply.text))
+            draft_id = decode_action(data).target
+            await interaction.response.send_modal(EditModal(chatops, draft_id, reply.text))
             return
-        await respond(interaction, reply)
-        return
-    reply = await chatops.press(who, data)
-    if reply.replace and not reply.private:
-
-        async def replace(links_as_text: bool) -> None:
-            shown = rendered(reply, links_as_text=links_as_text)
-            await interaction.response.edit_message(content=shown.text(), view=shown.view)
-
-        await with_links_as_text_if_refused(replace)
-        return
-    await respond(interaction, reply)
+    else:
+        reply = await in_time(interaction, chatops.press(who, data))
+    await answer(interaction, reply)
 
 
 class EditModal(discord.ui.Modal, title="Edit the reply"):
@@ -309,10 +348,14 @@ class EditModal(discord.ui.Modal, title="Edit the reply"):
         self.add_item(self.text)
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        reply = await self.chatops.handle_command(
-            chat_user(interaction), f"/edit {self.draft_id} {self.text.value}"
-        )
-        await respond(interaction, reply)
+        who = chat_user(interaction)
+        work = self.chatops.handle_command(who, f"/edit {self.draft_id} {self.text.value}")
+        await answer(interaction, await in_time(interaction, work))
+
+    async def on_error(  # type: ignore[override]  # Modal.on_error takes no item
+        self, interaction: discord.Interaction[Any], error: Exception, /
+    ) -> None:
+        await apologise(interaction, error)
 
 
 # ---------------------------------------------------------------- slash commands
@@ -331,10 +374,8 @@ class ChatCommands(commands.Cog):
         attachments: list[discord.Attachment | None] | None = None,
     ) -> None:
         files = [incoming(a) for a in attachments or [] if a is not None]
-        if files:
-            await interaction.response.defer(thinking=True)
-        reply = await self.chatops.handle_command(chat_user(interaction), text, files)
-        await respond(interaction, reply)
+        work = self.chatops.handle_command(chat_user(interaction), text, files)
+        await answer(interaction, await in_time(interaction, work))
 
     @app_commands.command(name="help", description="What Reelay can do from this chat")
     async def help(self, interaction: discord.Interaction[Any]) -> None:
@@ -408,11 +449,22 @@ class ChatCommands(commands.Cog):
 # ---------------------------------------------------------------- the bot
 
 
+class ReelayCommandTree(app_commands.CommandTree[Any]):
+    """The slash commands; a command that fails tells the user instead of going silent."""
+
+    async def on_error(
+        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
+    ) -> None:
+        await apologise(interaction, error)
+
+
 class ReelayDiscordBot(commands.Bot):
     """Receives the container in ``__init__`` and registers its commands in ``setup_hook``."""
 
     def __init__(self, container: Container, chatops: ChatOps | None = None) -> None:
-        super().__init__(command_prefix="!", intents=discord.Intents.default())
+        super().__init__(
+            command_prefix="!", intents=discord.Intents.default(), tree_cls=ReelayCommandTree
+        )
         self.container = container
         self.chatops = chatops or chatops_for(container)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 import json
@@ -15,12 +16,15 @@ from typing import Any
 import discord
 import pytest
 from aiohttp import web
+from discord import app_commands
 
+from bot import discord_bot
 from bot.discord_bot import (
     ActionButton,
     ChatCommands,
     DiscordNotifier,
     EditModal,
+    ReelayDiscordBot,
     press,
     rendered,
 )
@@ -92,40 +96,58 @@ class Sent:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
+# Discord's 3 seconds, scaled down with the adapter's deadline (see the fixture below).
+DISCORD_WAITS_S = 0.5
+
+
 class Response:
-    def __init__(self, log: list[Sent]) -> None:
-        self.log = log
-        self.done = False
+    """The first answer: once only, and only while Discord still waits for it."""
+
+    def __init__(self, interaction: Interaction) -> None:
+        self.interaction = interaction
+        self.log = interaction.log
+        self.type: discord.InteractionResponseType | None = None
 
     def is_done(self) -> bool:
-        return self.done
+        return self.type is not None
+
+    def _answer(self, kind: discord.InteractionResponseType) -> None:
+        if self.type is not None:
+            raise discord.InteractionResponded(self.interaction)  # type: ignore[arg-type]
+        if asyncio.get_running_loop().time() - self.interaction.created > DISCORD_WAITS_S:
+            expired = SimpleNamespace(status=404, reason="Not Found")
+            raise discord.NotFound(expired, {"code": 10062, "message": "Unknown interaction"})
+        self.type = kind
 
     async def defer(self, **kwargs: Any) -> None:
-        self.done = True
+        kinds = discord.InteractionResponseType
+        thinking = kwargs.get("thinking") or self.interaction.message is None
+        self._answer(kinds.deferred_channel_message if thinking else kinds.deferred_message_update)
         self.log.append(Sent("defer", None, kwargs))
 
     async def send_message(self, content: str, **kwargs: Any) -> None:
         check(content, kwargs)
-        self.done = True
+        self._answer(discord.InteractionResponseType.channel_message)
         self.log.append(Sent("send", content, kwargs))
 
     async def edit_message(self, **kwargs: Any) -> None:
         check(kwargs.get("content"), kwargs)
-        self.done = True
+        self._answer(discord.InteractionResponseType.message_update)
         self.log.append(Sent("edit", kwargs.get("content"), kwargs))
 
     async def send_modal(self, modal: discord.ui.Modal) -> None:
-        self.done = True
+        self._answer(discord.InteractionResponseType.modal)
         self.log.append(Sent("modal", None, {"modal": modal}))
 
 
 class Followup:
-    def __init__(self, log: list[Sent]) -> None:
-        self.log = log
+    def __init__(self, interaction: Interaction) -> None:
+        self.interaction = interaction
 
     async def send(self, content: str, **kwargs: Any) -> None:
         check(content, kwargs)
-        self.log.append(Sent("followup", content, kwargs))
+        assert self.interaction.response.is_done(), "a follow-up needs a first answer"
+        self.interaction.log.append(Sent("followup", content, kwargs))
 
 
 @dataclass
@@ -139,28 +161,49 @@ class Channel:
 
 
 class Interaction:
-    """What the adapter reads from a discord.Interaction; the rest is real discord.py."""
+    """What the adapter reads from a discord.Interaction; the rest is real discord.py.
 
-    def __init__(self, user_id: int = EDITOR) -> None:
+    ``on_message``: the interaction comes from a button (or a modal opened by one) under a
+    message; otherwise it is a slash command.
+    """
+
+    def __init__(self, user_id: int = EDITOR, *, on_message: bool = False) -> None:
+        self.id = next(INTERACTION_IDS)
+        self.created = asyncio.get_running_loop().time()
         self.log: list[Sent] = []
-        self.response = Response(self.log)
-        self.followup = Followup(self.log)
+        self.response = Response(self)
+        self.followup = Followup(self)
         self.user = Person(user_id, f"user{user_id}")
         self.channel_id = CHANNEL
         self.channel = Channel()
         self.guild = None
+        self.message = SimpleNamespace(id=4242) if on_message else None
+
+    async def edit_original_response(self, **kwargs: Any) -> None:
+        check(kwargs.get("content"), kwargs)
+        assert self.response.is_done(), "nothing to edit before the first answer"
+        self.log.append(Sent("edit-original", kwargs.get("content"), kwargs))
+
+    async def delete_original_response(self) -> None:
+        assert self.response.is_done(), "nothing to delete before the first answer"
+        self.log.append(Sent("delete-original"))
+
+
+INTERACTION_IDS = itertools.count(1)
 
 
 class Upload:
     """A Discord attachment: name, type, size and read()."""
 
-    def __init__(self, data: bytes, filename: str = "photo.jpg") -> None:
+    def __init__(self, data: bytes, filename: str = "photo.jpg", delay_s: float = 0.0) -> None:
         self.data = data
         self.filename = filename
         self.content_type = "image/jpeg"
         self.size = len(data)
+        self.delay_s = delay_s  # how long Discord's CDN takes to hand it over
 
     async def read(self) -> bytes:
+        await asyncio.sleep(self.delay_s)
         return self.data
 
 
@@ -170,9 +213,17 @@ class Upload:
 class RecordingSender:
     def __init__(self) -> None:
         self.sent: list[OutgoingReply] = []
+        self.delay_s = 0.0  # how long Instagram takes to take the DM
 
     async def send_reply(self, reply: OutgoingReply) -> None:
+        await asyncio.sleep(self.delay_s)
         self.sent.append(reply)
+
+
+@pytest.fixture(autouse=True)
+def quick_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Discord's 3 seconds and the adapter's 2, scaled down for the tests."""
+    monkeypatch.setattr(discord_bot, "ANSWER_WITHIN_S", DISCORD_WAITS_S / 5)
 
 
 @pytest.fixture
@@ -220,7 +271,8 @@ async def test_schedule_slash_command_with_attachments_makes_a_carousel(
         hashlib.sha256(first).hexdigest(),
         hashlib.sha256(second).hexdigest(),
     ]
-    assert [s.kind for s in interaction.log] == ["defer", "followup"]
+    # answered at once, or deferred and followed up when storing the media took a while
+    assert [s.kind for s in interaction.log] in (["send"], ["defer", "followup"])
     answer = interaction.log[-1]
     assert "Thu 6 Mar 2025, 09:00 Europe/Berlin (UTC+01:00)" in (answer.content or "")
     view: discord.ui.View = answer.kwargs["view"]
@@ -245,20 +297,84 @@ async def test_read_commands_answer_in_the_channel(world: World, cog: ChatComman
     assert interaction.log[0].kwargs["ephemeral"] is False
 
 
+async def test_a_slow_schedule_refused_privately_replaces_the_thinking_note(
+    world: World, cog: ChatCommands
+) -> None:
+    interaction = Interaction()
+    slow = Upload(b"not a picture", "notes.jpg", delay_s=DISCORD_WAITS_S * 2)
+    await cog.schedule.callback(cog, interaction, "tomorrow 9am Cake", slow)  # type: ignore[call-arg]
+    defer, delete, refused = interaction.log
+    assert (defer.kind, delete.kind, refused.kind) == ("defer", "delete-original", "followup")
+    assert refused.kwargs["ephemeral"] is True and refused.content
+    assert not await Post.exists(workspace=world.workspace)
+
+
+async def test_a_failing_slash_command_tells_the_user_privately(
+    world: World, container: Container, cog: ChatCommands, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: Any) -> Reply:
+        await asyncio.sleep(DISCORD_WAITS_S)
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(cog.chatops, "handle_command", broken)
+    bot = ReelayDiscordBot(container, cog.chatops)
+    interaction = Interaction()
+    try:
+        with pytest.raises(RuntimeError) as failed:
+            await cog.queue.callback(cog, interaction, 1)  # type: ignore[call-arg]
+        # discord.py hands what a command raised to the tree's error handler
+        error = app_commands.CommandInvokeError(cog.queue, failed.value)
+        await bot.tree.on_error(interaction, error)  # type: ignore[arg-type]
+    finally:
+        await bot.close()
+    assert [sent.kind for sent in interaction.log] == ["defer", "delete-original", "followup"]
+    sorry = interaction.log[-1]
+    assert sorry.kwargs["ephemeral"] is True and "went wrong" in (sorry.content or "")
+
+
 # ---------------------------------------------------------------- buttons
+
+
+async def test_a_slow_approval_is_deferred_and_its_message_edited_once_sent(
+    world: World, chatops: ChatOps, sender: RecordingSender
+) -> None:
+    draft = await make_draft(world, now=NOW)
+    sender.delay_s = DISCORD_WAITS_S * 2  # Instagram takes longer than Discord waits
+    interaction = Interaction(on_message=True)
+    await press(chatops, interaction, f"approve:{draft.id}")  # type: ignore[arg-type]
+    [defer, edit] = interaction.log
+    assert defer.kind == "defer" and not defer.kwargs.get("thinking")
+    assert edit.kind == "edit-original"
+    assert (edit.content or "").startswith("✅ Approved by editor@")
+    assert [s.text for s in sender.sent] == [draft.proposed_text]
+
+
+async def test_a_failing_button_tells_the_presser_privately(
+    world: World, chatops: ChatOps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: Any) -> Reply:
+        raise RuntimeError("redis went away")
+
+    monkeypatch.setattr(chatops, "press", broken)
+    interaction = Interaction(on_message=True)
+    interaction.client = SimpleNamespace(chatops=chatops)  # type: ignore[attr-defined]
+    await ActionButton("Approve", "approve:1").callback(interaction)  # type: ignore[arg-type]
+    [sorry] = interaction.log
+    assert sorry.kind == "send" and sorry.kwargs["ephemeral"] is True
+    assert "went wrong" in (sorry.content or "")
 
 
 async def test_approve_button_sends_the_draft_and_edits_the_message(
     world: World, chatops: ChatOps, sender: RecordingSender
 ) -> None:
     draft = await make_draft(world, now=NOW)
-    interaction = Interaction()
+    interaction = Interaction(on_message=True)
     await press(chatops, interaction, f"approve:{draft.id}")  # type: ignore[arg-type]
     [edit] = interaction.log
     assert edit.kind == "edit" and (edit.content or "").startswith("✅ Approved by editor@")
     assert edit.kwargs["view"] is None
     assert [s.text for s in sender.sent] == [draft.proposed_text]
-    late = Interaction()
+    late = Interaction(on_message=True)
     await press(chatops, late, f"reject:{draft.id}")  # type: ignore[arg-type]
     assert late.log[0].kwargs["ephemeral"] is True and "Already approved" in (
         late.log[0].content or ""
@@ -269,18 +385,19 @@ async def test_edit_button_opens_a_modal_whose_text_is_sent(
     world: World, chatops: ChatOps, sender: RecordingSender
 ) -> None:
     draft = await make_draft(world, now=NOW)
-    interaction = Interaction()
+    interaction = Interaction(on_message=True)
     await press(chatops, interaction, f"edit:{draft.id}")  # type: ignore[arg-type]
     [opened] = interaction.log
     modal: EditModal = opened.kwargs["modal"]
     assert modal.text.default == draft.proposed_text
     modal.text._value = "Oat milk is free!"  # what the person typed
-    submitted = Interaction()
+    submitted = Interaction(on_message=True)
     await modal.on_submit(submitted)  # type: ignore[arg-type]
     assert [s.text for s in sender.sent] == ["Oat milk is free!"]
     await draft.refresh_from_db()
     assert draft.status is DraftStatus.EDITED
-    assert "Edited and sent" in (submitted.log[0].content or "")
+    [decided] = submitted.log  # the approval message itself shows the decision
+    assert decided.kind == "edit" and "Edited and sent" in (decided.content or "")
 
 
 async def test_buttons_are_rebuilt_from_their_custom_id_after_a_restart() -> None:
