@@ -45,14 +45,17 @@ async def first_run() -> Page:
     errors: dict[str, str] = {}
     form = await request.form
     if request.method == "POST":
-        if form.get("password", "") != form.get("password_confirm", ""):
+        email, password = form.get("email", ""), form.get("password", "")
+        try:
+            users.check_credentials(email, password)
+        except ValidationFailed as exc:
+            errors.update(exc.fields)
+        if password != form.get("password_confirm", ""):
             errors["password_confirm"] = "The passwords differ."
-        else:
+        if not errors:
             try:
                 user = await users.create_first_owner(
-                    form.get("email", ""),
-                    form.get("password", ""),
-                    form.get("workspace", "").strip() or "My team",
+                    email, password, form.get("workspace", "").strip() or "My team"
                 )
             except ValidationFailed as exc:
                 errors = exc.fields or {"email": exc.message}

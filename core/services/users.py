@@ -41,13 +41,29 @@ def check_password(password: str) -> None:
         )
 
 
+def check_credentials(email: str, password: str) -> str:
+    """The normalised email; raises ValidationFailed naming every bad field at once."""
+    problems: dict[str, str] = {}
+    address = ""
+    try:
+        address = normalise_email(email)
+    except ValidationFailed as exc:
+        problems.update(exc.fields)
+    try:
+        check_password(password)
+    except ValidationFailed as exc:
+        problems.update(exc.fields)
+    if problems:
+        raise ValidationFailed(" ".join(problems.values()), problems)
+    return address
+
+
 async def has_users() -> bool:
     return await User.exists()
 
 
 async def create_user(email: str, password: str, name: str = "") -> User:
-    address = normalise_email(email)
-    check_password(password)
+    address = check_credentials(email, password)
     if await User.filter(email=address).exists():
         raise ValidationFailed("Email taken", {"email": "A user with this email already exists."})
     return await User.create(email=address, password_hash=_hasher.hash(password), name=name)

@@ -85,6 +85,25 @@ async def test_first_run_shows_field_errors(client: Any) -> None:
     assert not await users.has_users()
 
 
+async def test_first_run_shows_every_field_error_at_once(client: Any) -> None:
+    page = await (await client.get("/setup/first-run")).get_data(as_text=True)
+    response = await client.post(
+        "/setup/first-run",
+        form={
+            "csrf_token": _csrf(page),
+            "workspace": "Shop team",
+            "email": "not-an-email",
+            "password": "short",
+            "password_confirm": "other",
+        },
+    )
+    assert response.status_code == 422
+    body = await response.get_data(as_text=True)
+    for field in ("email", "password", "password_confirm"):
+        assert f'id="{field}-error"' in body, f"no error next to {field}"
+    assert 'value="Shop team"' in body and 'value="not-an-email"' in body
+
+
 async def test_post_without_csrf_is_refused(client: Any) -> None:
     response = await client.post(
         "/setup/first-run",
