@@ -176,6 +176,8 @@ async def with_links_as_text_if_refused(send: Callable[[bool], Awaitable[T]]) ->
 
 
 def chat_user(interaction: discord.Interaction[Any]) -> ChatUser:
+    """Who acts, and where. Only a DM with the bot is direct: a server channel, a group DM or
+    a DM between two people (where the app is installed by a user) is seen by others."""
     channel = interaction.channel
     title = getattr(channel, "name", None) or interaction.user.name
     guild = interaction.guild.name if interaction.guild else ""
@@ -185,7 +187,7 @@ def chat_user(interaction: discord.Interaction[Any]) -> ChatUser:
         user_id=str(interaction.user.id),
         name=interaction.user.name,
         chat_title=f"{guild} #{title}" if guild else str(title),
-        direct=interaction.guild is None,
+        direct=interaction.guild_id is None and interaction.context.dm_channel,
     )
 
 

@@ -32,13 +32,14 @@ from core.bootstrap import Container
 from core.db.models import DraftStatus, Lead, Platform, Post, PostKind, PostMedia
 from core.domain.chat import Action, ActionVerb, Button, ButtonStyle, Reply
 from core.ports.notifier import ChatDeliveryError, ChatGone, ChatRateLimited
-from core.services.chatops import HOW_TO_LINK, ChatOps
+from core.services.chatops import HOW_TO_LINK, NOT_LINKED_HERE, ChatOps
 from core.services.smart_replies import OutgoingReply, SmartReplies
 from tests.chatops_world import FixedClock, World, link, make_draft, make_world
 from tests.media_samples import image_bytes
 
 NOW = datetime(2025, 3, 5, 9, 0, tzinfo=UTC)
 CHANNEL = 880000000000000001
+GUILD = 770000000000000001
 EDITOR = 990000000000000001
 
 
@@ -167,16 +168,27 @@ class Interaction:
     message; otherwise it is a slash command.
     """
 
-    def __init__(self, user_id: int = EDITOR, *, on_message: bool = False) -> None:
+    def __init__(
+        self,
+        user_id: int = EDITOR,
+        *,
+        on_message: bool = False,
+        where: str = "server",
+        channel_id: int = CHANNEL,
+    ) -> None:
         self.id = next(INTERACTION_IDS)
         self.created = asyncio.get_running_loop().time()
         self.log: list[Sent] = []
         self.response = Response(self)
         self.followup = Followup(self)
         self.user = Person(user_id, f"user{user_id}")
-        self.channel_id = CHANNEL
+        self.channel_id = channel_id
         self.channel = Channel()
-        self.guild = None
+        # a server channel, a DM with the bot, or a DM between people (a user-installed app)
+        contexts = {"server": 0, "bot-dm": 1, "private": 2}
+        self.context = app_commands.AppCommandContext._from_value([contexts[where]])
+        self.guild_id = GUILD if where == "server" else None
+        self.guild = SimpleNamespace(name="Cafe Crema HQ") if where == "server" else None
         self.message = SimpleNamespace(id=4242) if on_message else None
 
     async def edit_original_response(self, **kwargs: Any) -> None:
@@ -288,6 +300,40 @@ async def test_unlinked_user_is_refused(world: World, cog: ChatCommands) -> None
     await cog.queue.callback(cog, interaction, 1)  # type: ignore[call-arg]
     [answer] = interaction.log
     assert answer.kind == "send" and answer.content == HOW_TO_LINK
+
+
+async def test_only_a_dm_with_the_bot_acts_without_a_linked_channel(
+    world: World, cog: ChatCommands
+) -> None:
+    await Post.create(
+        workspace=world.workspace,
+        account=world.account,
+        kind=PostKind.IMAGE,
+        caption="Secret launch menu",
+        status="scheduled",
+        scheduled_at=datetime(2025, 3, 6, 9, 0, tzinfo=UTC),
+    )
+    elsewhere = CHANNEL + 1  # a channel nobody linked
+    for where in ("server", "private"):
+        interaction = Interaction(where=where, channel_id=elsewhere)
+        await cog.queue.callback(cog, interaction, 1)  # type: ignore[call-arg]
+        [refused] = interaction.log
+        assert refused.content == NOT_LINKED_HERE, where
+    dm = Interaction(where="bot-dm", channel_id=elsewhere)
+    await cog.queue.callback(cog, dm, 1)  # type: ignore[call-arg]
+    assert "Secret launch menu" in (dm.log[0].content or "")
+
+
+async def test_a_viewer_cannot_approve(world: World, chatops: ChatOps) -> None:
+    await link(world, world.viewer, platform=Platform.DISCORD, chat_id=str(CHANNEL), user_id="7")
+    draft = await make_draft(world, now=NOW)
+    interaction = Interaction(7, on_message=True)
+    await press(chatops, interaction, f"approve:{draft.id}")  # type: ignore[arg-type]
+    [refused] = interaction.log
+    assert refused.kind == "send" and refused.kwargs["ephemeral"] is True
+    assert "viewer" in (refused.content or "")
+    await draft.refresh_from_db()
+    assert draft.status is DraftStatus.PENDING
 
 
 async def test_read_commands_answer_in_the_channel(world: World, cog: ChatCommands) -> None:
