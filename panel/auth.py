@@ -30,6 +30,19 @@ blueprint = Blueprint("auth", __name__)
 Page = str | tuple[str, int] | WerkzeugResponse
 
 
+def _new_account_problems(form: dict[str, str]) -> dict[str, str]:
+    """Every problem with a new account's email, password and repeated password."""
+    problems: dict[str, str] = {}
+    password = form.get("password", "")
+    try:
+        users.check_credentials(form.get("email", ""), password)
+    except ValidationFailed as exc:
+        problems.update(exc.fields)
+    if password != form.get("password_confirm", ""):
+        problems["password_confirm"] = "The passwords differ."
+    return problems
+
+
 def _safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//"):
         return target
@@ -45,17 +58,11 @@ async def first_run() -> Page:
     errors: dict[str, str] = {}
     form = await request.form
     if request.method == "POST":
-        email, password = form.get("email", ""), form.get("password", "")
-        try:
-            users.check_credentials(email, password)
-        except ValidationFailed as exc:
-            errors.update(exc.fields)
-        if password != form.get("password_confirm", ""):
-            errors["password_confirm"] = "The passwords differ."
+        errors = _new_account_problems(form)
         if not errors:
             try:
                 user = await users.create_first_owner(
-                    email, password, form.get("workspace", "").strip() or "My team"
+                    form["email"], form["password"], form.get("workspace", "").strip() or "My team"
                 )
             except ValidationFailed as exc:
                 errors = exc.fields or {"email": exc.message}
@@ -167,8 +174,9 @@ async def accept_invite(token: str) -> Page:
             if user is not None:
                 membership = await team.accept_invite(token, user, clock.now())
             else:
-                if form.get("password", "") != form.get("password_confirm", ""):
-                    raise ValidationFailed("", {"password_confirm": "The passwords differ."})
+                problems = _new_account_problems(form)
+                if problems:
+                    raise ValidationFailed("", problems)
                 user, membership = await team.accept_invite_as_new_user(
                     token,
                     form.get("email", ""),
