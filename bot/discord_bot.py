@@ -10,6 +10,7 @@ from that person). ``DiscordNotifier`` is the notifier port over Discord's REST 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import re
 from collections.abc import Awaitable, Callable, Coroutine
@@ -25,6 +26,7 @@ from discord.ext import commands
 from core.bootstrap import Container
 from core.db.models import Platform
 from core.domain.chat import ActionVerb, ButtonStyle, Reply, decode_action
+from core.errors import SettingsError
 from core.ports.notifier import ChatDeliveryError, ChatGone, ChatRateLimited
 from core.services.chatops import ChatOps, ChatUser, IncomingFile, chatops_for
 
@@ -48,6 +50,9 @@ NETWORK_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
 BUTTONS_LEFT_OUT = "(Discord shows 25 buttons at most: use the slash commands for the rest.)"
 # Longer waits than this come back as ChatRateLimited so a job never sleeps on them.
 MAX_RATELIMIT_WAIT_S = 10.0
+# Seconds between tries while Discord cannot be reached at startup; the last repeats.
+STARTUP_RETRY_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+GATEWAY_AUTHENTICATION_FAILED = 4004
 # Discord drops an interaction left unanswered for 3 seconds: longer work is deferred first.
 ANSWER_WITHIN_S = 2.0
 THINKING = discord.InteractionResponseType.deferred_channel_message
@@ -473,17 +478,66 @@ class ReelayDiscordBot(commands.Bot):
     async def setup_hook(self) -> None:
         await self.add_cog(ChatCommands(self.chatops))
         self.add_dynamic_items(ActionButton)
-        await self.tree.sync()
+        # The slash commands registered last time stay usable: failing to update them must
+        # not stop the bot.
+        try:
+            await self.tree.sync()
+        except discord.HTTPException as exc:
+            logger.warning("discord: could not register the slash commands: %s", exc)
 
 
 async def run_discord(container: Container, token: str) -> None:
-    """Connect to Discord until cancelled."""
-    use_api_url(str(container.settings.discord_api_url))
-    bot = ReelayDiscordBot(container)
-    try:
-        await bot.start(token)
-    finally:
-        await bot.close()
+    """Connect to Discord until cancelled.
+
+    Waits while Discord cannot be reached at startup (so an outage does not stop ``reelay
+    run``); once connected, discord.py reconnects by itself. A token Discord refuses is a
+    ``SettingsError``.
+    """
+    api_url = str(container.settings.discord_api_url)
+    use_api_url(api_url)
+    for attempt in itertools.count():
+        bot = ReelayDiscordBot(container)
+        try:
+            await bot.login(token)
+            await bot.connect(reconnect=True)
+            return
+        except discord.LoginFailure as exc:
+            raise _token_refused(api_url) from exc
+        except discord.PrivilegedIntentsRequired as exc:
+            raise SettingsError(
+                "Discord refused the bot's gateway intents: turn off the privileged intents "
+                "the Developer Portal requires approval for, or get them approved."
+            ) from exc
+        except discord.ConnectionClosed as exc:
+            if exc.code == GATEWAY_AUTHENTICATION_FAILED:
+                raise _token_refused(api_url) from exc
+            raise
+        except discord.HTTPException as exc:
+            if exc.status < 500 and exc.status != 429:
+                raise SettingsError(
+                    f"Discord ({api_url}) answered {exc.status} {exc.text or ''} at login: "
+                    "check DISCORD_API_URL."
+                ) from exc
+            await _wait_before_retry(api_url, attempt, f"{exc.status} {exc.text}")
+        except NETWORK_ERRORS as exc:
+            await _wait_before_retry(api_url, attempt, f"{type(exc).__name__}: {exc}")
+        finally:
+            await bot.close()
+
+
+def _token_refused(api_url: str) -> SettingsError:
+    return SettingsError(
+        f"Discord ({api_url}) refused DISCORD_TOKEN (401 Unauthorized): copy the bot's token "
+        "from the Developer Portal (Bot → Reset Token) again."
+    )
+
+
+async def _wait_before_retry(api_url: str, attempt: int, problem: str) -> None:
+    delay = STARTUP_RETRY_S[min(attempt, len(STARTUP_RETRY_S) - 1)]
+    logger.warning(
+        "discord: %s did not answer (%s); trying again in %.1f s", api_url, problem, delay
+    )
+    await asyncio.sleep(delay)
 
 
 def use_api_url(url: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import json
@@ -15,8 +16,10 @@ from typing import Any
 
 import discord
 import pytest
+import yarl
 from aiohttp import web
 from discord import app_commands
+from pydantic import AnyHttpUrl
 
 from bot import discord_bot
 from bot.discord_bot import (
@@ -27,10 +30,12 @@ from bot.discord_bot import (
     ReelayDiscordBot,
     press,
     rendered,
+    run_discord,
 )
 from core.bootstrap import Container
 from core.db.models import DraftStatus, Lead, Platform, Post, PostKind, PostMedia
 from core.domain.chat import Action, ActionVerb, Button, ButtonStyle, Reply
+from core.errors import SettingsError
 from core.ports.notifier import ChatDeliveryError, ChatGone, ChatRateLimited
 from core.services.chatops import HOW_TO_LINK, NOT_LINKED_HERE, ChatOps
 from core.services.smart_replies import OutgoingReply, SmartReplies
@@ -535,6 +540,9 @@ class FakeDiscord:
     refused: list[str] = field(default_factory=list)
     token: str = "token"
     outage: int = 0  # how many logins get a 503 before Discord answers again
+    commands_down: bool = False
+    synced: list[Any] = field(default_factory=list)
+    gateway_connections: int = 0
     ids: Any = field(default_factory=lambda: itertools.count(5000))
 
     def _message(self, channel: str, body: dict[str, Any], mid: str) -> dict[str, Any]:
@@ -579,6 +587,40 @@ class FakeDiscord:
         invalid = {"message": f"Invalid Form Body\nIn {reason}", "code": 50035}
         return _json(invalid, status=400)
 
+    async def application(self, request: web.Request) -> web.Response:
+        refused = self._unauthorised(request)
+        if refused is not None:
+            return refused
+        owner = {"id": "2", "username": "owner", "discriminator": "0", "avatar": None}
+        app = {
+            "id": "1",
+            "name": "Reelay",
+            "description": "",
+            "icon": None,
+            "bot_public": False,
+            "bot_require_code_grant": False,
+            "owner": owner,
+            "verify_key": "0" * 64,
+            "flags": 0,
+        }
+        return _json(app)
+
+    async def commands(self, request: web.Request) -> web.Response:
+        self.synced.append(await request.json())
+        if self.commands_down:
+            return web.Response(status=503, text="upstream connect error")
+        return _json([])
+
+    async def gateway(self, request: web.Request) -> web.WebSocketResponse:
+        """Says hello and keeps the connection open: enough to show the bot got this far."""
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        self.gateway_connections += 1
+        await socket.send_json({"op": 10, "d": {"heartbeat_interval": 45000}, "s": None, "t": None})
+        async for _ in socket:
+            pass
+        return socket
+
     async def create(self, request: web.Request) -> web.Response:
         channel = request.match_info["channel"]
         unauthorised = self._unauthorised(request)
@@ -617,6 +659,9 @@ async def fake_discord() -> AsyncIterator[tuple[FakeDiscord, str]]:
     fake = FakeDiscord()
     app = web.Application()
     app.router.add_get("/api/v10/users/@me", fake.me)
+    app.router.add_get("/api/v10/oauth2/applications/@me", fake.application)
+    app.router.add_put("/api/v10/applications/{app}/commands", fake.commands)
+    app.router.add_get("/gateway", fake.gateway)
     app.router.add_post("/api/v10/channels/{channel}/messages", fake.create)
     app.router.add_patch("/api/v10/channels/{channel}/messages/{message}", fake.edit)
     runner = web.AppRunner(app)
@@ -627,10 +672,13 @@ async def fake_discord() -> AsyncIterator[tuple[FakeDiscord, str]]:
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     original = discord.http.Route.BASE
+    gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(f"ws://127.0.0.1:{port}/gateway")
     try:
         yield fake, f"http://127.0.0.1:{port}/api/v10"
     finally:
         discord.http.Route.BASE = original
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = gateway
         await runner.cleanup()
 
 
@@ -717,3 +765,52 @@ async def test_notifier_says_discord_could_not_be_reached() -> None:
     finally:
         await notifier.close()
         discord.http.Route.BASE = original
+
+
+# ---------------------------------------------------------------- startup
+
+
+def _against(container: Container, url: str) -> None:
+    container.settings = container.settings.model_copy(update={"discord_api_url": AnyHttpUrl(url)})
+
+
+async def test_the_bot_waits_out_a_discord_outage_at_startup(
+    container: Container,
+    fake_discord: tuple[FakeDiscord, str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake, url = fake_discord
+    _against(container, url)
+    monkeypatch.setattr(discord_bot, "STARTUP_RETRY_S", (0.05,))
+    fake.token = "MTIz.TEST-TOKEN"
+    fake.outage = 2  # Discord answers 503 twice, then recovers
+    fake.commands_down = True  # and cannot update the slash commands: not a reason to stop
+    running = asyncio.create_task(run_discord(container, "MTIz.TEST-TOKEN"))
+    try:
+        for _ in range(200):
+            if fake.gateway_connections or running.done():
+                break
+            await asyncio.sleep(0.05)
+        assert not running.done(), running.exception()
+        assert fake.gateway_connections == 1
+        assert {command["name"] for command in fake.synced[0]} >= {"schedule", "queue", "leads"}
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+    assert caplog.text.count("trying again") == 2
+    assert "could not register the slash commands" in caplog.text
+    assert "TEST-TOKEN" not in caplog.text
+
+
+async def test_a_token_discord_refuses_is_a_settings_error(
+    container: Container, fake_discord: tuple[FakeDiscord, str]
+) -> None:
+    fake, url = fake_discord
+    _against(container, url)
+    fake.token = "MTIz.THE-REAL-ONE"
+    with pytest.raises(SettingsError, match="DISCORD_TOKEN") as refused:
+        await asyncio.wait_for(run_discord(container, "MTIz.A-TYPO"), 10)
+    assert "A-TYPO" not in str(refused.value)
+    assert fake.gateway_connections == 0
