@@ -141,3 +141,12 @@ async def test_login_with_wrong_password_fails(client: Any) -> None:
     )
     assert response.status_code == 302
     assert (await client.get("/")).status_code == 200
+
+
+async def test_pages_name_an_icon_the_panel_serves(client: Any) -> None:
+    page = await (await client.get("/setup/first-run")).get_data(as_text=True)
+    icon = re.search(r'<link rel="icon" href="([^"]+)"', page)
+    assert icon, "no icon: browsers ask for /favicon.ico and get a 404 on every page"
+    answer = await client.get(icon.group(1))
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"].startswith("image/svg+xml")
