@@ -351,6 +351,16 @@ async def explain(workspace_id: int, rule: AutomationRule, dedupe_key: str) -> E
     return result
 
 
+# Each trigger in words: what a rule of it answers, and one such event.
+TRIGGER_NOUNS = {
+    "comment": ("comments", "a comment"),
+    "dm": ("DMs", "a DM"),
+    "story_reply": ("story replies", "a story reply"),
+    "story_mention": ("story mentions", "a story mention"),
+    "postback": ("button taps", "a button tap"),
+}
+
+
 def _why(
     rule: AutomationRule, event: WebhookEvent, inbound: InboundEvent, matched: AutomationRule | None
 ) -> list[str]:
@@ -361,10 +371,9 @@ def _why(
         who = "this rule's" if matched is not None and matched.id == rule.id else "a rule's"
         return [f"The message answered {who} lead flow ({event.error})."]
     if trigger != rule.trigger.value:
-        notes.append(
-            f"This rule answers {rule.trigger.value.replace('_', ' ')}s; the sample was a "
-            f"{trigger.replace('_', ' ') or inbound.kind.value}."
-        )
+        answers = TRIGGER_NOUNS.get(rule.trigger.value, (rule.trigger.value, ""))[0]
+        sample = TRIGGER_NOUNS.get(trigger, ("", f"a {trigger or inbound.kind.value}"))[1]
+        notes.append(f"This rule answers {answers}; the sample was {sample}.")
     spec = spec_of(
         id=rule.id,
         trigger=rule.trigger.value,

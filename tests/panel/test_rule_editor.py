@@ -325,6 +325,25 @@ async def test_sandbox_test_panel_explains_what_the_engine_did(
     assert any("What's your email?" in str(p) for p in sent_texts)
 
 
+async def test_test_panel_says_in_words_which_kind_of_message_a_rule_answers(
+    client: Any, container: Any, world: World
+) -> None:
+    await client.post("/rules/new", form=lead_rule_form(world.account.id))
+    rule = await AutomationRule.get(name="Price lead")
+    async with webhooks_into(client, world.sandbox):
+        sent = await client.post(
+            f"/rules/{rule.id}/test",
+            form={"csrf_token": CSRF, "kind": "dm", "sample": "price", "person_id": "78"},
+        )
+        await run_pending_events(container)
+        key = re.search(r"key=([^&\"]+)", await sent.get_data(as_text=True))
+        assert key
+        shown = await (
+            await client.get(f"/rules/{rule.id}/test/result?key={key.group(1)}")
+        ).get_data(as_text=True)
+    assert "This rule answers comments; the sample was a DM." in shown
+
+
 async def test_test_panel_names_the_rule_that_answered_even_once_it_is_deleted(
     client: Any, container: Any, world: World
 ) -> None:
