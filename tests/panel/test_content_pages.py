@@ -160,6 +160,12 @@ async def test_composer_errors_show_next_to_their_field(
     assert not await Post.exists()
 
 
+async def test_composer_says_how_to_turn_ai_captions_on(client: Any, world: World) -> None:
+    page = await (await client.get("/compose")).get_data(as_text=True)
+    # There is no settings page for the AI server: the hint names the variables.
+    assert "AI is off: set OPENAI_API_KEY (or OPENAI_BASE_URL) and restart Reelay." in page
+
+
 async def test_upload_answers_json_for_the_progress_bar(client: Any, world: World) -> None:
     ok = await client.post(
         "/compose/upload",
