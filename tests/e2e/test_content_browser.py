@@ -221,6 +221,11 @@ async def test_comment_rule_with_two_step_lead_flow_tried_in_the_sandbox(live: L
 async def test_compose_a_carousel_schedule_it_and_drag_it_on_the_calendar(live: Live) -> None:
     page = live.page
     await page.goto(live.url + "/compose")
+    # "choose files" opens the file picker, so it looks like a link, not plain text.
+    look = await page.locator("label.link").evaluate(
+        "el => [getComputedStyle(el).textDecorationLine, getComputedStyle(el).cursor]"
+    )
+    assert look == ["underline", "pointer"]
     await page.get_by_label("Kind").select_option("carousel")
     await page.locator("#file-input").set_input_files(
         [
