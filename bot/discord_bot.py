@@ -452,6 +452,18 @@ class ChatCommands(commands.Cog):
     async def approvals(self, interaction: discord.Interaction[Any]) -> None:
         await self.run(interaction, "/approvals")
 
+    @app_commands.command(name="approve", description="Send an AI reply as proposed")
+    async def approve(self, interaction: discord.Interaction[Any], draft_id: int) -> None:
+        await self.run(interaction, f"/approve {draft_id}")
+
+    @app_commands.command(name="reject", description="Drop an AI reply")
+    async def reject(self, interaction: discord.Interaction[Any], draft_id: int) -> None:
+        await self.run(interaction, f"/reject {draft_id}")
+
+    @app_commands.command(name="edit", description="Send your own text instead of an AI reply")
+    async def edit(self, interaction: discord.Interaction[Any], draft_id: int, text: str) -> None:
+        await self.run(interaction, f"/edit {draft_id} {text}")
+
 
 # ---------------------------------------------------------------- the bot
 

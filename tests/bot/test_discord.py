@@ -103,7 +103,7 @@ class Sent:
 
 
 # Discord's 3 seconds, scaled down with the adapter's deadline (see the fixture below).
-DISCORD_WAITS_S = 0.5
+DISCORD_WAITS_S = 1.0
 
 
 class Response:
@@ -240,7 +240,7 @@ class RecordingSender:
 @pytest.fixture(autouse=True)
 def quick_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
     """Discord's 3 seconds and the adapter's 2, scaled down for the tests."""
-    monkeypatch.setattr(discord_bot, "ANSWER_WITHIN_S", DISCORD_WAITS_S / 5)
+    monkeypatch.setattr(discord_bot, "ANSWER_WITHIN_S", DISCORD_WAITS_S / 10)
 
 
 @pytest.fixture
@@ -341,6 +341,20 @@ async def test_a_viewer_cannot_approve(world: World, chatops: ChatOps) -> None:
     assert draft.status is DraftStatus.PENDING
 
 
+async def test_drafts_past_the_buttons_are_decided_by_slash_command(
+    world: World, cog: ChatCommands, sender: RecordingSender
+) -> None:
+    drafts = [await make_draft(world, now=NOW, proposed_text=f"Reply {n}") for n in range(7)]
+    listing = Interaction()
+    await cog.approvals.callback(cog, listing)  # type: ignore[call-arg]
+    assert "use the slash commands" in (listing.log[-1].content or "")
+    approving, editing = Interaction(), Interaction()
+    await cog.approve.callback(cog, approving, drafts[5].id)  # type: ignore[call-arg]
+    await cog.edit.callback(cog, editing, drafts[6].id, "Our own words")  # type: ignore[call-arg]
+    assert [s.text for s in sender.sent] == ["Reply 5", "Our own words"]
+    assert "Approved" in (approving.log[-1].content or "")
+
+
 async def test_read_commands_answer_in_the_channel(world: World, cog: ChatCommands) -> None:
     interaction = Interaction()
     await cog.approvals.callback(cog, interaction)  # type: ignore[call-arg]
@@ -352,7 +366,7 @@ async def test_a_slow_schedule_refused_privately_replaces_the_thinking_note(
     world: World, cog: ChatCommands
 ) -> None:
     interaction = Interaction()
-    slow = Upload(b"not a picture", "notes.jpg", delay_s=DISCORD_WAITS_S * 2)
+    slow = Upload(b"not a picture", "notes.jpg", delay_s=DISCORD_WAITS_S * 1.5)
     await cog.schedule.callback(cog, interaction, "tomorrow 9am Cake", slow)  # type: ignore[call-arg]
     defer, delete, refused = interaction.log
     assert (defer.kind, delete.kind, refused.kind) == ("defer", "delete-original", "followup")
@@ -390,7 +404,7 @@ async def test_a_slow_approval_is_deferred_and_its_message_edited_once_sent(
     world: World, chatops: ChatOps, sender: RecordingSender
 ) -> None:
     draft = await make_draft(world, now=NOW)
-    sender.delay_s = DISCORD_WAITS_S * 2  # Instagram takes longer than Discord waits
+    sender.delay_s = DISCORD_WAITS_S * 1.5  # Instagram takes longer than Discord waits
     interaction = Interaction(on_message=True)
     await press(chatops, interaction, f"approve:{draft.id}")  # type: ignore[arg-type]
     [defer, edit] = interaction.log
