@@ -422,6 +422,21 @@ async def test_leads_search_filters_and_detail(client: Any, world: World) -> Non
     assert "alice" not in (await export.get_data()).decode("utf-8-sig")
 
 
+async def test_a_lead_without_a_username_is_not_shown_as_one(client: Any, world: World) -> None:
+    # A DM's webhook carries only the sender's id; "@17841..." would read like a username.
+    lead = await Lead.create(
+        workspace_id=world.account.workspace_id,  # type: ignore[attr-defined]
+        account=world.account,
+        igsid="7775371771",
+        username="",
+        email="ana@example.com",
+    )
+    listed = await (await client.get("/leads")).get_data(as_text=True)
+    detail = await (await client.get(f"/leads/{lead.id}")).get_data(as_text=True)
+    for page in (listed, detail):
+        assert "@7775371771" not in page and "7775371771" in page
+
+
 async def test_resend_queues_the_webhook_again(client: Any, container: Any, world: World) -> None:
     await _leads(world)
     lead = await Lead.get(username="alice")
