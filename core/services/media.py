@@ -7,6 +7,7 @@ container itself.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import logging
@@ -268,12 +269,18 @@ def facts_of(asset: MediaAsset) -> MediaFacts:
     )
 
 
+def _prepared_with_checksum(data: bytes) -> tuple[PreparedMedia, str]:
+    prepared = prepare_media(data)
+    return prepared, hashlib.sha256(prepared.data).hexdigest()
+
+
 async def upload_bytes(
     storage: MediaStorage, *, workspace_id: int, data: bytes, filename: str = ""
 ) -> MediaAsset:
     """Add a file to the workspace's library; the same content uploaded twice is stored once."""
-    prepared = prepare_media(data)
-    checksum = hashlib.sha256(prepared.data).hexdigest()
+    # Converting an image or reading a 300 MB video takes long enough to stall everything
+    # else the process serves (webhooks, chat buttons), so it runs in a thread.
+    prepared, checksum = await asyncio.to_thread(_prepared_with_checksum, data)
     existing = await MediaAsset.filter(workspace_id=workspace_id, checksum=checksum).first()
     if existing is not None and await storage.size(existing.storage_key) is not None:
         return existing

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 from pathlib import Path
@@ -116,6 +117,29 @@ async def test_upload_stores_checksum_dimensions_and_dedupes(
     )
     assert (clip.mime, clip.duration_s) == ("video/mp4", pytest.approx(7))
     assert await MediaAsset.filter(workspace_id=workspace.id).count() == 2
+
+
+async def test_converting_an_upload_leaves_the_event_loop_free(
+    sqlite_db: str, storage: DiskStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Webhooks and chat buttons served by the same process go on while a file is converted."""
+    converted_on_loop: list[bool] = []
+    prepare = media.prepare_media
+
+    def watched(data: bytes) -> media.PreparedMedia:
+        try:
+            asyncio.get_running_loop()
+            converted_on_loop.append(True)
+        except RuntimeError:
+            converted_on_loop.append(False)
+        return prepare(data)
+
+    monkeypatch.setattr(media, "prepare_media", watched)
+    workspace = await Workspace.create(name="w")
+    png = image_bytes(1080, 1350, fmt="PNG")
+    asset = await media.upload_bytes(storage, workspace_id=workspace.id, data=png)
+    assert asset.mime == "image/jpeg"
+    assert converted_on_loop == [False]
 
 
 async def test_upload_from_url(container: Container, unused_tcp_port: int) -> None:
