@@ -80,6 +80,7 @@ async def _editor(
         buttons=range(rule_form.EDITOR_BUTTONS),
         person_id=rule_editor.new_test_person(),
         sample_kinds=rule_editor.sample_kinds_for(draft.trigger),
+        ai_ready=_container().ai is not None,
     )
     return page, status
 

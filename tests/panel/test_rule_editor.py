@@ -178,6 +178,16 @@ async def test_dm_and_ai_errors(
     assert not await AutomationRule.exists()
 
 
+async def test_the_ai_section_warns_when_no_ai_server_is_configured(
+    client: Any, container: Any, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = await (await client.get("/rules/new")).get_data(as_text=True)
+    assert 'id="ai-off"' in page and "OPENAI_API_KEY" in page
+    monkeypatch.setattr(container, "ai", object())
+    page = await (await client.get("/rules/new")).get_data(as_text=True)
+    assert 'id="ai-off"' not in page
+
+
 async def test_a_refused_edit_leaves_the_rule_as_it_was(client: Any, world: World) -> None:
     await client.post("/rules/new", form=lead_rule_form(world.account.id))
     rule = await AutomationRule.get(name="Price lead")
