@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 
-from bot.telegram import TelegramNotifier, create_bot
 from core.adapters.smtp import mailer_from_settings
 from core.bootstrap import Container
 from core.services.notifications import install_mailer, install_notifier
@@ -20,6 +19,9 @@ def install_notifiers(container: Container) -> None:
     """Telegram and Discord notifiers for the tokens set; SMTP when SMTP_HOST is set."""
     settings = container.settings
     if settings.telegram_token is not None:
+        # aiogram takes seconds to import: only processes that use it pay for it.
+        from bot.telegram import TelegramNotifier, create_bot
+
         bot = create_bot(
             settings.telegram_token.get_secret_value(), str(settings.telegram_api_server)
         )
