@@ -15,7 +15,9 @@ blueprint = Blueprint("accounts", __name__, url_prefix="/accounts")
 
 
 async def _page(
-    errors: dict[int, dict[str, str]] | None = None, status: int = 200
+    errors: dict[int, dict[str, str]] | None = None,
+    status: int = 200,
+    typed: dict[int, str] | None = None,
 ) -> tuple[str, int]:
     membership = current_membership()
     container = current_app.extensions["reelay.container"]
@@ -27,6 +29,7 @@ async def _page(
         accounts=[(account, account_settings.health(account, now)) for account in found],
         default_pace=container.settings.dm_pace_per_hour,
         errors=errors or {},
+        typed=typed or {},
         can_manage=membership.role in (Role.OWNER, Role.ADMIN),
         connect_endpoint="instagram.connect" if "instagram.connect" in views else "",
     )
@@ -45,12 +48,11 @@ async def index() -> tuple[str, int]:
 async def set_pace(account_id: int) -> tuple[str, int] | WerkzeugResponse:
     """Change how many DMs per hour an account sends."""
     form = await request.form
+    raw = form.get("dm_pace_per_hour", "")
     try:
-        account = await account_settings.set_dm_pace(
-            current_membership(), account_id, form.get("dm_pace_per_hour", "")
-        )
+        account = await account_settings.set_dm_pace(current_membership(), account_id, raw)
     except ValidationFailed as exc:
-        return await _page({account_id: exc.fields}, 422)
+        return await _page({account_id: exc.fields}, 422, typed={account_id: raw})
     await flash(f"Send pacing of @{account.username} saved.", "success")
     return redirect(url_for("accounts.index"))
 

@@ -44,6 +44,7 @@ async def _page(status: int = 200, **extra: Any) -> tuple[str, int]:
     )
     now = container.clock.now()
     extra.setdefault("errors", {})
+    extra.setdefault("ai_form", None)
     page = await render_template(
         "setup/index.html",
         steps=steps,
@@ -163,7 +164,9 @@ async def save_ai() -> Page:
     raw_quota = form.get("ai_monthly_token_quota", "").strip()
     if not raw_quota.isdigit() or not 0 <= int(raw_quota) <= 1_000_000_000:
         return await _page(
-            422, errors={"ai_monthly_token_quota": "Enter a whole number of tokens (0 or more)."}
+            422,
+            errors={"ai_monthly_token_quota": "Enter a whole number of tokens (0 or more)."},
+            ai_form={"enabled": form.get("ai_enabled") == "on", "quota": raw_quota},
         )
     workspace = await Workspace.get(id=current_membership().workspace_id)
     workspace.ai_enabled = form.get("ai_enabled") == "on"

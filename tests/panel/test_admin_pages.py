@@ -166,7 +166,11 @@ async def test_ai_test_without_a_server_says_what_is_missing(client: Any, sqlite
         "/setup/ai", form={"csrf_token": CSRF, "ai_monthly_token_quota": "-5"}
     )
     assert saved.status_code == 422
-    assert 'id="ai_monthly_token_quota-error"' in await saved.get_data(as_text=True)
+    answer = await saved.get_data(as_text=True)
+    assert 'id="ai_monthly_token_quota-error"' in answer
+    # The refused value stays in the field for the user to correct, with the switch as sent.
+    assert 'name="ai_monthly_token_quota" type="number" value="-5"' in answer
+    assert re.search(r'name="ai_enabled" (?!checked)', answer)
 
 
 async def test_accounts_page_shows_health_and_saves_pacing(
@@ -202,7 +206,9 @@ async def test_accounts_page_shows_health_and_saves_pacing(
         f"/accounts/{expiring.id}/pace", form={"csrf_token": CSRF, "dm_pace_per_hour": "0"}
     )
     assert bad.status_code == 422
-    assert f'id="pace-{expiring.id}-error"' in await bad.get_data(as_text=True)
+    answer = await bad.get_data(as_text=True)
+    assert f'id="pace-{expiring.id}-error"' in answer
+    assert re.search(rf'id="pace-{expiring.id}"[^>]*value="0"', answer), "the typed pace is lost"
     await client.post(
         f"/accounts/{expiring.id}/pace", form={"csrf_token": CSRF, "dm_pace_per_hour": "60"}
     )
