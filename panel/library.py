@@ -49,8 +49,12 @@ async def index() -> str:
 async def upload() -> WerkzeugResponse:
     """Add files to the library."""
     files = await request.files
+    chosen = [sent for sent in files.getlist("files") if sent.filename]
+    if not chosen:
+        await flash("Choose one or more files to upload first.", "error")
+        return redirect(url_for("library.index"))
     added = 0
-    for sent in files.getlist("files"):
+    for sent in chosen:
         try:
             await media.upload_bytes(
                 media.storage_of(_container()),

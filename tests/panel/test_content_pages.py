@@ -300,6 +300,15 @@ async def test_library_shows_usage_and_deletes_only_unused_files(
     assert "photo0" not in found
 
 
+async def test_library_upload_without_a_file_says_to_choose_one(client: Any, world: World) -> None:
+    # A browser sends an empty, nameless part when no file was chosen.
+    sent = await client.post("/library", form={"csrf_token": CSRF}, files={"files": _file("", b"")})
+    assert sent.status_code == 302
+    page = await (await client.get("/library")).get_data(as_text=True)
+    assert "Choose one or more files to upload first." in page
+    assert ": The file is empty." not in page
+
+
 # ---------------------------------------------------------------- approvals
 
 
