@@ -49,7 +49,8 @@ async def refuse_nul_characters() -> None:
 
 async def check_csrf() -> None:
     """Refuse a state-changing request whose CSRF token is missing or wrong."""
-    if request.method in SAFE_METHODS:
+    if request.method in SAFE_METHODS or request.routing_exception is not None:
+        # No route took the request: it ends in a 404 or 405 that changes nothing.
         return
     view = current_app.view_functions.get(request.endpoint or "")
     if view is not None and getattr(view, "csrf_exempt", False):
