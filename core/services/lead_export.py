@@ -15,7 +15,18 @@ from core.domain.spreadsheet import safe_row
 
 PAGE_SIZE = 50
 EXPORT_LIMIT = 100_000
-COLUMNS = ["id", "created_at", "account", "rule_id", "username", "name", "email", "phone"]
+# igsid: the sender's Instagram-scoped id, the only way to tell who a DM lead (no username) was
+COLUMNS = [
+    "id",
+    "created_at",
+    "account",
+    "rule_id",
+    "username",
+    "igsid",
+    "name",
+    "email",
+    "phone",
+]
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,7 @@ async def export_csv(workspace_id: int, wanted: LeadQuery) -> str:
                     lead.account.username,
                     lead.rule_id,
                     lead.username,
+                    lead.igsid,
                     lead.name,
                     lead.email,
                     lead.phone,

@@ -446,6 +446,26 @@ async def test_a_lead_without_a_username_is_not_shown_as_one(client: Any, world:
         assert "@7775371771" not in page and "7775371771" in page
 
 
+async def test_csv_export_identifies_a_dm_lead_by_its_instagram_id(
+    client: Any, world: World
+) -> None:
+    # A DM lead has no username: only the sender's id tells who it was.
+    for igsid in ("7775371771", "=cmd|' /C calc'!A0"):
+        await Lead.create(
+            workspace_id=world.account.workspace_id,  # type: ignore[attr-defined]
+            account=world.account,
+            igsid=igsid,
+            username="",
+            email=f"{len(igsid)}@example.com",
+        )
+    raw = await (await client.get("/leads/export.csv")).get_data()
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert [(row["username"], row["igsid"]) for row in rows] == [
+        ("", "7775371771"),
+        ("", "'=cmd|' /C calc'!A0"),
+    ]
+
+
 async def test_resend_queues_the_webhook_again(client: Any, container: Any, world: World) -> None:
     await _leads(world)
     lead = await Lead.get(username="alice")
