@@ -386,8 +386,9 @@ class GraphClient:
         )
 
     async def publish_container(self, account: AccountRef, container_id: str) -> str:
+        # The query string, as Meta documents it: ``media_publish?creation_id=``.
         body = await self.request(
-            account, "POST", f"{account.ig_id}/media_publish", data={"creation_id": container_id}
+            account, "POST", f"{account.ig_id}/media_publish", params={"creation_id": container_id}
         )
         return _id_of(body)
 
@@ -507,7 +508,8 @@ class GraphClient:
             account,
             "POST",
             f"{self._subscription_node(account)}/subscribed_apps",
-            data={"subscribed_fields": ",".join(fields)},
+            # The query string, as Meta documents it: ``subscribed_apps?subscribed_fields=``.
+            params={"subscribed_fields": ",".join(fields)},
         )
         return bool(body.get("success"))
 

@@ -346,7 +346,7 @@ async def test_facebook_login_takes_the_pages_instagram_account(
             },
         )
         meta.get(re.compile(rf"{fb}/1784fb\?.*"), payload={"username": "fb_shop"})
-        meta.post(f"{fb}/p2/subscribed_apps", payload={"success": True})
+        meta.post(re.compile(rf"{fb}/p2/subscribed_apps\?.*"), payload={"success": True})
         account = await accounts.complete_connection(
             container,
             code="AQfb#_",
