@@ -35,6 +35,7 @@ from panel import media as media_files
 from panel import webhooks as meta_webhooks
 from panel.metrics import PanelMetrics
 from panel.navigation import menu_for
+from panel.routing import refuse_ids_out_of_range
 from panel.security import check_csrf, csrf_token, load_membership, load_user, refuse_nul_characters
 
 logger = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ def create_app(
         if owns_container and "reelay.container" in app.extensions:
             await app.extensions.pop("reelay.container").close()
 
+    app.url_value_preprocessor(refuse_ids_out_of_range)
     app.before_request(refuse_nul_characters)
     app.before_request(check_csrf)
 

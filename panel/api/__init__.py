@@ -9,10 +9,11 @@ from pydantic import BaseModel
 from quart import Blueprint, Quart, current_app, render_template
 from quart_schema import Info, QuartSchema, hide, validate_response
 from quart_schema.openapi import OpenAPIProvider
-from werkzeug.routing import Rule
+from werkzeug.routing import BaseConverter, IntegerConverter, Rule
 
 from core.db.models import Role
 from panel.api.auth import api_requires, current_token
+from panel.routing import MAX_ROW_ID
 from panel.security import public
 
 PREFIX = "/api/v1"
@@ -55,6 +56,12 @@ class ApiOnlyProvider(OpenAPIProvider):
         for rule in super().generate_rules():
             if rule.rule.startswith(PREFIX + "/") and rule.rule != OPENAPI_PATH:
                 yield rule
+
+    def build_path_parameter(self, name: str, converter: BaseConverter) -> dict[str, Any]:
+        parameter = super().build_path_parameter(name, converter)
+        if isinstance(converter, IntegerConverter):
+            parameter["schema"].update(minimum=0, maximum=MAX_ROW_ID)
+        return parameter
 
     def build_paths(self, rule: Rule) -> tuple[dict[str, Any], dict[str, Any]]:
         paths, components = super().build_paths(rule)

@@ -25,7 +25,7 @@ from core.db.models import AutomationRule, InstagramAccount, Role, RuleStats
 from core.domain import rule_form
 from core.domain.ai_replies import ApprovalMode
 from core.domain.rules import MATCH_MODES, TRIGGERS, RuleActions
-from core.errors import NotFound, ValidationFailed
+from core.errors import ValidationFailed
 from core.services import rule_editor
 from panel.api.auth import api_requires, current_token
 
@@ -414,8 +414,6 @@ def _actor() -> str:
 
 
 async def _own(rule_id: int) -> AutomationRule:
-    if rule_id > MAX_ID:
-        raise NotFound(f"rule {rule_id} does not exist")
     return await rule_editor.get_rule(_workspace(), rule_id)
 
 

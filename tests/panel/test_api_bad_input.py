@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.db.models import Role
+import pytest
+
+from core.db.models import Post, Role
 from tests.panel.helpers import sign_in_as, team_of_four, token_for
+
+TOO_BIG = 99_999_999_999_999_999_999  # beyond any integer key the database holds
 
 
 def _bearer(secret: str) -> dict[str, str]:
@@ -38,3 +42,42 @@ async def test_a_write_to_no_route_is_not_found_rather_than_a_csrf_error(
     assert (await client.post("/posts/abc/cancel")).status_code == 404
     # Whatever takes a route still needs its CSRF token.
     assert (await client.post("/logout")).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/api/v1/posts/{id}", None),
+        ("PUT", "/api/v1/posts/{id}", {"kind": "image"}),
+        ("POST", "/api/v1/posts/{id}/schedule", {"scheduled_at": "2030-01-01T09:00:00Z"}),
+        ("POST", "/api/v1/posts/{id}/cancel", None),
+        ("DELETE", "/api/v1/posts/{id}", None),
+        ("POST", "/api/v1/drafts/{id}/approve", None),
+        ("POST", "/api/v1/drafts/{id}/reject", {}),
+        ("GET", "/api/v1/rules/{id}", None),
+    ],
+)
+async def test_an_id_too_big_for_the_database_is_not_found(
+    client: Any, sqlite_db: str, method: str, path: str, body: Any
+) -> None:
+    members = await team_of_four()
+    _, secret = await token_for(members[Role.OWNER], Role.OWNER)
+    response = await client.open(
+        path.format(id=TOO_BIG), method=method, json=body, headers=_bearer(secret)
+    )
+    await _error(response, 404)
+
+
+async def test_a_panel_page_with_an_id_too_big_is_not_found(client: Any, sqlite_db: str) -> None:
+    members = await team_of_four()
+    owner = members[Role.OWNER]
+    await sign_in_as(client, await owner.user, owner.workspace_id)
+    response = await client.get(f"/posts/{TOO_BIG}")
+    assert response.status_code == 404
+    assert await Post.all().count() == 0
+
+
+async def test_openapi_bounds_ids_in_paths(client: Any) -> None:
+    spec = await (await client.get("/api/v1/openapi.json")).get_json()
+    (post_id,) = spec["paths"]["/api/v1/posts/{post_id}"]["get"]["parameters"]
+    assert post_id["schema"] == {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
