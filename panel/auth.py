@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 from quart import (
     Blueprint,
@@ -44,7 +45,17 @@ def _new_account_problems(form: dict[str, str]) -> dict[str, str]:
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//"):
+    """``target`` when it is a path on this site, else the home page (no open redirect).
+
+    Browsers read a backslash as a slash and drop tabs and newlines, so a slash followed
+    by a backslash or a tab leaves the site just as "//evil.example" does.
+    """
+    if (
+        target
+        and target.startswith("/")
+        and not urlsplit(target).netloc
+        and not any(char == "\\" or not char.isprintable() for char in target)
+    ):
         return target
     return url_for("home.index")
 

@@ -117,6 +117,12 @@ async def load_membership(user: User) -> Membership | None:
     return membership
 
 
+def _this_page() -> str:
+    """The path asked for, with its query string only when there is one."""
+    query = request.query_string.decode("utf-8", "replace")
+    return f"{request.path}?{query}" if query else request.path
+
+
 def requires(role: Role) -> Callable[[F], F]:
     """The view needs a signed-in member with at least ``role`` in the current workspace."""
 
@@ -127,7 +133,7 @@ def requires(role: Role) -> Callable[[F], F]:
             if user is None:
                 if request.headers.get("HX-Request"):
                     return "", 401, {"HX-Redirect": url_for("auth.login")}
-                return redirect(url_for("auth.login", next=request.full_path))
+                return redirect(url_for("auth.login", next=_this_page()))
             membership = await load_membership(user)
             if membership is None or not role_allows(membership.role, role):
                 abort(403)

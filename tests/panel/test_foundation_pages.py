@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from redis.asyncio import Redis
 
 from core.services import users
+from tests.panel.helpers import CSRF, sign_in_as
 
 
 def _csrf(page: str) -> str:
@@ -141,6 +143,52 @@ async def test_login_with_wrong_password_fails(client: Any) -> None:
     )
     assert response.status_code == 302
     assert (await client.get("/")).status_code == 200
+
+
+def _next_of(location: str) -> str:
+    assert urlsplit(location).path == "/login"
+    return parse_qs(urlsplit(location).query)["next"][0]
+
+
+async def test_sign_in_returns_to_the_page_asked_for(client: Any) -> None:
+    await users.create_owner("owner@example.com", "long enough pw")
+    assert _next_of((await client.get("/rules")).headers["Location"]) == "/rules"
+    asked = (await client.get("/leads?q=ana&page=2")).headers["Location"]
+    assert _next_of(asked) == "/leads?q=ana&page=2"
+    page = await (await client.get(asked)).get_data(as_text=True)
+    response = await client.post(
+        asked,
+        form={
+            "csrf_token": _csrf(page),
+            "email": "owner@example.com",
+            "password": "long enough pw",
+        },
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/leads?q=ana&page=2"
+
+
+async def test_sign_in_never_sends_the_browser_to_another_site(client: Any) -> None:
+    await users.create_owner("owner@example.com", "long enough pw")
+    for target in [
+        "//evil.example",
+        "https://evil.example",
+        "/\\evil.example",
+        "/\t/evil.example",
+        "javascript:alert(1)",
+    ]:
+        await sign_in_as(client, None)  # signing in replaced the session and its CSRF token
+        response = await client.post(
+            "/login",
+            query_string={"next": target},
+            form={
+                "csrf_token": CSRF,
+                "email": "owner@example.com",
+                "password": "long enough pw",
+            },
+        )
+        assert response.status_code == 302
+        assert response.headers["Location"] == "/", target
 
 
 async def test_pages_name_an_icon_the_panel_serves(client: Any) -> None:
