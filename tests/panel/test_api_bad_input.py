@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import json
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from PIL import Image
+from quart.datastructures import FileStorage
 
-from core.db.models import Post, Role
+from core.db.models import InstagramAccount, LoginKind, Post, Role
 from tests.panel.helpers import sign_in_as, team_of_four, token_for
 
 TOO_BIG = 99_999_999_999_999_999_999  # beyond any integer key the database holds
@@ -14,6 +19,44 @@ TOO_BIG = 99_999_999_999_999_999_999  # beyond any integer key the database hold
 
 def _bearer(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
+
+
+@dataclass
+class Workspace:
+    """An owner's token, a connected account and one image in the library."""
+
+    secret: str
+    account_id: int
+    media_id: int
+
+    def post(self, **changes: Any) -> dict[str, Any]:
+        return {"kind": "image", "account_id": self.account_id, "media_ids": [self.media_id]} | (
+            changes
+        )
+
+
+@pytest.fixture
+async def workspace(client: Any, sqlite_db: str, container: Any) -> Workspace:
+    members = await team_of_four()
+    owner = members[Role.OWNER]
+    account = await InstagramAccount.create(
+        workspace_id=owner.workspace_id,
+        ig_id="17841400000000001",
+        username="shop",
+        login_kind=LoginKind.SANDBOX,
+        token_encrypted=container.secrets.encrypt("token"),
+    )
+    _, secret = await token_for(owner, Role.OWNER)
+    jpeg = io.BytesIO()
+    Image.new("RGB", (1080, 1080), (200, 40, 120)).save(jpeg, "JPEG")
+    jpeg.seek(0)
+    upload = await client.post(
+        "/api/v1/media",
+        files={"file": FileStorage(jpeg, filename="p.jpg", content_type="image/jpeg")},
+        headers=_bearer(secret),
+    )
+    assert upload.status_code == 201
+    return Workspace(secret, account.id, (await upload.get_json())["id"])
 
 
 async def _error(response: Any, status: int) -> dict[str, Any]:
@@ -81,3 +124,46 @@ async def test_openapi_bounds_ids_in_paths(client: Any) -> None:
     spec = await (await client.get("/api/v1/openapi.json")).get_json()
     (post_id,) = spec["paths"]["/api/v1/posts/{post_id}"]["get"]["parameters"]
     assert post_id["schema"] == {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"\xff\xfe{}", "not valid UTF-8"),
+        (b'{"kind": "image", "caption": "caf\xe9"}', "not valid UTF-8"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"a": ' * 5_000 + b"1" + b"}" * 5_000, "nested too deeply"),
+        (b'{"kind": ', "not valid JSON: Expecting value: line 1 column 10"),
+    ],
+)
+async def test_a_json_body_that_cannot_be_read_is_refused_with_the_reason(
+    client: Any, workspace: Workspace, body: bytes, says: str
+) -> None:
+    response = await client.post(
+        "/api/v1/posts",
+        data=body,
+        headers={**_bearer(workspace.secret), "Content-Type": "application/json"},
+    )
+    assert says in (await _error(response, 400))["message"]
+    assert await Post.all().count() == 0
+
+
+async def test_nul_is_refused_whatever_the_json_media_type(
+    client: Any, workspace: Workspace
+) -> None:
+    response = await client.post(
+        "/api/v1/posts",
+        data=json.dumps(workspace.post(caption="a\x00b")),
+        headers={**_bearer(workspace.secret), "Content-Type": "application/merge-patch+json"},
+    )
+    assert "NUL" in (await _error(response, 400))["message"]
+    assert await Post.all().count() == 0
+
+
+async def test_text_that_spells_an_escaped_nul_is_saved(client: Any, workspace: Workspace) -> None:
+    caption = r"Windows paths like C:\u0000 are fine"
+    response = await client.post(
+        "/api/v1/posts", json=workspace.post(caption=caption), headers=_bearer(workspace.secret)
+    )
+    assert response.status_code == 201, await response.get_data(as_text=True)
+    assert (await Post.get()).caption == caption
