@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -35,6 +35,8 @@ ASPECT_MIN, ASPECT_MAX = 4 / 5 - 0.005, 1.91 + 0.005
 
 # A scheduled time this far in the past still counts as "now" (clock skew, slow typing).
 PAST_GRACE = timedelta(seconds=5)
+# Far enough from the ends of datetime's range that a time shows in every time zone.
+SCHEDULE_RANGE = (datetime(1, 1, 2, tzinfo=UTC), datetime(9999, 12, 30, tzinfo=UTC))
 
 _CONTROL = {"Cc", "Cf", "Co", "Cs"}
 _KEEP = {"\n", "\u200d"}  # line breaks, and the joiner inside emoji sequences
@@ -351,18 +353,26 @@ def local_time(when: datetime, timezone: str) -> str:
 
 
 def validate_schedule(when: datetime, now: datetime, timezone: str = "UTC") -> datetime:
-    """The time in UTC; refused when it is naive or in the past."""
+    """The time in UTC; refused when it is naive, in the past or beyond what a calendar shows."""
     if when.tzinfo is None or when.utcoffset() is None:
         raise ValidationFailed(
             "The time has no timezone.", {"scheduled_at": "The time has no timezone."}
         )
-    if when < now - PAST_GRACE:
+    earliest, latest = SCHEDULE_RANGE
+    try:
+        utc = when.astimezone(UTC)
+    except OverflowError:
+        utc = latest
+    if not earliest <= utc < latest:
+        message = "That time is out of range; pick one before the year 9999."
+        raise ValidationFailed(message, {"scheduled_at": message})
+    if utc < now - PAST_GRACE:
         message = (
-            f"{local_time(when, timezone)} is in the past (it is now {local_time(now, timezone)})"
+            f"{local_time(utc, timezone)} is in the past (it is now {local_time(now, timezone)})"
             ". Pick a later time, or publish now."
         )
         raise ValidationFailed(message, {"scheduled_at": message})
-    return when.astimezone(ZoneInfo("UTC"))
+    return utc
 
 
 def backoff_s(attempt: int, base_s: float, max_s: float, jitter: float) -> float:

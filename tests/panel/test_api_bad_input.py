@@ -167,3 +167,32 @@ async def test_text_that_spells_an_escaped_nul_is_saved(client: Any, workspace: 
     )
     assert response.status_code == 201, await response.get_data(as_text=True)
     assert (await Post.get()).caption == caption
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        "9999-12-31T23:59:59-23:59",  # past the last day datetime holds, once in UTC
+        "0001-01-01T00:00:00+01:00",  # before the first one
+        "9999-12-31T12:00:00Z",  # would not show in a time zone ahead of UTC
+    ],
+)
+async def test_a_time_at_the_ends_of_the_calendar_is_refused(
+    client: Any, workspace: Workspace, when: str
+) -> None:
+    created = await client.post(
+        "/api/v1/posts", json=workspace.post(scheduled_at=when), headers=_bearer(workspace.secret)
+    )
+    assert "out of range" in (await _error(created, 422))["fields"]["scheduled_at"]
+    assert await Post.all().count() == 0
+    draft = await client.post(
+        "/api/v1/posts", json=workspace.post(), headers=_bearer(workspace.secret)
+    )
+    post_id = (await draft.get_json())["id"]
+    moved = await client.post(
+        f"/api/v1/posts/{post_id}/schedule",
+        json={"scheduled_at": when},
+        headers=_bearer(workspace.secret),
+    )
+    await _error(moved, 422)
+    assert (await Post.get(id=post_id)).scheduled_at is None
