@@ -51,7 +51,7 @@ from core.services.inbox import HANDLE_EVENT, claim_event, claim_events, event_j
 from core.services.leads import Leads
 from core.services.outbox import ActionKind, Outbox, bump_stats
 from core.services.rows import insert_many_returning, insert_returning
-from core.services.smart_replies import EngineHooks, smart_replies_for
+from core.services.smart_replies import EngineHooks, smart_replies_for, unanswered_note
 
 logger = logging.getLogger(__name__)
 
@@ -327,8 +327,8 @@ class Automations:
                 return outcome
         rule = await self._match(account, event, event_id)
         if rule is not None:
-            await self._run_rule(rule, account, conversation, event, event_id)
-            return Outcome(EventStatus.DONE, "", rule.id, rule.name)
+            note = await self._run_rule(rule, account, conversation, event, event_id)
+            return Outcome(EventStatus.DONE, note, rule.id, rule.name)
         if self.continuation is not None and await self.continuation(account, conversation, event):
             return Outcome(EventStatus.DONE, "continued conversation")
         return Outcome(EventStatus.IGNORED, "no rule matched")
@@ -483,7 +483,8 @@ class Automations:
         conversation: Conversation,
         event: InboundEvent,
         event_id: int,
-    ) -> None:
+    ) -> str:
+        """Act on a matched rule; returns the event's note (why an AI action sent nothing)."""
         now = self.clock.now()
         # Counted with the first action's own counters (one update), or alone.
         trigger_stats: dict[str, Any] | None = {"total_triggers": 1, "last_triggered_at": now}
@@ -509,10 +510,10 @@ class Automations:
                     event_id=event_id,
                     delay_s=actions.delay_s,
                 )
-        if self.ai_replies is not None and await self.ai_replies.run_rule(
-            rule, conversation, event, event_id
-        ):
-            return  # the rule's AI action answers instead of a static DM
+        if self.ai_replies is not None:
+            answered = await self.ai_replies.run_rule(rule, conversation, event, event_id)
+            if answered is not None:  # the rule's AI action answers instead of a static DM
+                return unanswered_note(answered)
         message: dict[str, Any] | None
         if actions.starts_flow:
             flow = lead_flow.LeadFlow.from_config(actions.lead_flow, actions.lead_settings)
@@ -528,7 +529,7 @@ class Automations:
         if message is None:
             if trigger_stats:
                 await bump_stats(rule.id, **trigger_stats)
-            return
+            return ""
         await self._send_dm(
             account,
             conversation,
@@ -540,6 +541,7 @@ class Automations:
             delay_s=actions.delay_s,
             extra_stats=trigger_stats,
         )
+        return ""
 
     async def _send_dm(
         self,

@@ -38,6 +38,7 @@ from core.domain.webhooks import InboundEvent, parse_payload
 from core.errors import NotFound, ValidationFailed
 from core.services import audit
 from core.services.accounts import account_ref
+from core.services.smart_replies import read_unanswered_note
 
 logger = logging.getLogger(__name__)
 
@@ -318,10 +319,15 @@ async def explain(workspace_id: int, rule: AutomationRule, dedupe_key: str) -> E
         )
     ]
     matched = await AutomationRule.get_or_none(id=event.rule_id) if event.rule_id else None
+    unanswered = read_unanswered_note(event.error)
     result = Explanation(
         finished=True,
         event_status=event.status.value,
-        reason=event.error or ("Handled" if event.status is EventStatus.DONE else ""),
+        reason=(
+            "Handled"
+            if unanswered is not None or (event.status is EventStatus.DONE and not event.error)
+            else event.error
+        ),
         matched_rule=matched,
         matched_rule_name=event.rule_name or "",
     )
@@ -346,6 +352,9 @@ async def explain(workspace_id: int, rule: AutomationRule, dedupe_key: str) -> E
                 reason="waits for a teammate's approval" if draft.status.value == "pending" else "",
             )
         )
+    if unanswered is not None:  # AI off, over quota, no AI server, or no usable answer
+        status, reason = unanswered
+        result.actions.append(ActionLine(kind="AI reply", status=status, text="", reason=reason))
     if inbound is not None:
         result.notes.extend(_why(rule, event, inbound, matched))
     return result

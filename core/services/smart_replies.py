@@ -165,6 +165,27 @@ class ReplyResult:
     error_kind: AiErrorKind | None = field(default=None)
 
 
+# An event whose rule's AI action sent nothing records why: "AI reply skipped: <reason>".
+AI_NOTE_PREFIX = "AI reply "
+
+
+def unanswered_note(result: ReplyResult) -> str:
+    """The note an event keeps when its AI action sent nothing ("" when it answered)."""
+    if result.outcome in (Outcome.SKIPPED, Outcome.FAILED):
+        return f"{AI_NOTE_PREFIX}{result.outcome.value}: {result.reason}"
+    return ""
+
+
+def read_unanswered_note(note: str) -> tuple[str, str] | None:
+    """(outcome, reason) from a note written by :func:`unanswered_note`, None otherwise."""
+    if not note.startswith(AI_NOTE_PREFIX):
+        return None
+    outcome, colon, reason = note.removeprefix(AI_NOTE_PREFIX).partition(": ")
+    if not colon or outcome not in (Outcome.SKIPPED, Outcome.FAILED):
+        return None
+    return outcome, reason
+
+
 class DraftAlreadyDecided(Conflict):
     """Someone decided (or the draft expired) first."""
 
@@ -628,10 +649,10 @@ class EngineHooks:
         conversation: Conversation,
         event: InboundEvent,
         event_id: int,
-    ) -> bool:
-        """Answer with the rule's AI action; False when the rule has none (static replies)."""
+    ) -> ReplyResult | None:
+        """Answer with the rule's AI action; None when the rule has none (static replies)."""
         if ai_config_of(rule.config) is None:
-            return False
+            return None
         link = RuleActions.from_config(rule.config).link
         result = await self.replies.reply(
             rule.id, self._inbound(rule.account_id, conversation, event, event_id, link)
@@ -643,7 +664,7 @@ class EngineHooks:
             result.outcome.value,
             result.reason,
         )
-        return True
+        return result
 
     async def continue_conversation(
         self, account: InstagramAccount, conversation: Conversation, event: InboundEvent

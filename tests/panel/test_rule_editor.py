@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from core.db.models import AuditLog, AutomationRule, RuleStats
+from core.db.models import AuditLog, AutomationRule, RuleStats, Workspace
 from core.settings import Settings
 from tests.panel.helpers import CSRF
 from tests.panel.sandbox_world import World, run_pending_events, sandbox_world, webhooks_into
@@ -388,3 +388,50 @@ async def test_test_panel_says_when_no_sandbox_runs(
     )
     assert response.status_code == 422
     assert "sandbox Instagram is not running" in await response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("ai_server", "ai_enabled", "words"),
+    [
+        (False, True, "No AI server is configured"),
+        (True, False, "AI is switched off for this workspace"),
+    ],
+)
+async def test_test_panel_says_why_the_ai_reply_was_skipped(
+    client: Any,
+    container: Any,
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+    ai_server: bool,
+    ai_enabled: bool,
+    words: str,
+) -> None:
+    if ai_server:
+        monkeypatch.setattr(container, "ai", object())  # never asked: the workspace refuses first
+    await Workspace.filter(id=world.account.workspace_id).update(ai_enabled=ai_enabled)  # type: ignore[attr-defined]
+    form = lead_rule_form(
+        world.account.id,
+        name="Price AI",
+        trigger="dm",
+        comment_reply="",
+        dm_type="ai",
+        ai_prompt="Answer questions about our prices.",
+    )
+    assert (await client.post("/rules/new", form=form)).status_code == 302
+    rule = await AutomationRule.get(name="Price AI")
+    async with webhooks_into(client, world.sandbox):
+        sent = await client.post(
+            f"/rules/{rule.id}/test",
+            form={"csrf_token": CSRF, "kind": "dm", "sample": "price?", "person_id": "7702"},
+        )
+        key = re.search(r"key=([^&\"]+)", await sent.get_data(as_text=True))
+        assert key
+        assert await run_pending_events(container) == 1
+    shown = await (await client.get(f"/rules/{rule.id}/test/result?key={key.group(1)}")).get_data(
+        as_text=True
+    )
+    assert 'class="matched-rule">Price AI</span> (this rule)' in shown
+    skipped = re.search(r'<li class="action-skipped">(.*?)</li>', shown, re.S)
+    assert skipped, shown
+    assert "AI reply" in skipped.group(1) and words in skipped.group(1)
+    assert "No action was taken." not in shown
