@@ -6,9 +6,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel
-from quart import Blueprint, Quart, current_app, render_template
-from quart_schema import Info, QuartSchema, hide, validate_response
+from quart import Blueprint, Quart, abort, current_app, render_template, request
+from quart_schema import DataSource, Info, QuartSchema, hide, validate_response
 from quart_schema.openapi import OpenAPIProvider
+from quart_schema.validation import QUART_SCHEMA_REQUEST_ATTRIBUTE
 from werkzeug.routing import BaseConverter, IntegerConverter, Rule
 
 from core.db.models import Role
@@ -104,6 +105,19 @@ async def docs() -> str:
     return await render_template("api/docs.html", spec=spec, openapi_path=OPENAPI_PATH)
 
 
+async def expect_json_body() -> None:
+    """An endpoint that reads a JSON body says so when it gets none, instead of listing
+    every field as missing."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    expected = getattr(view, QUART_SCHEMA_REQUEST_ATTRIBUTE, None)
+    if expected is None or expected[1] != DataSource.JSON:
+        return
+    if not request.is_json:
+        abort(415, "Send the body as JSON, with Content-Type: application/json.")
+    if not (await request.get_data(as_text=False)).strip():
+        abort(400, "The body is empty; send a JSON object.")
+
+
 def install(app: Quart) -> None:
     """Set up quart-schema for the API and register its endpoints."""
     from panel.api import drafts, leads, media, posts, rules
@@ -130,6 +144,7 @@ def install(app: Quart) -> None:
         return await extension.openapi()
 
     app.view_functions["openapi"] = public(openapi_document)
+    app.before_request(expect_json_body)
     app.register_blueprint(blueprint)
     for resource in (posts, media, leads, drafts, rules):
         app.register_blueprint(resource.blueprint)

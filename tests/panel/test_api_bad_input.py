@@ -196,3 +196,30 @@ async def test_a_time_at_the_ends_of_the_calendar_is_refused(
     )
     await _error(moved, 422)
     assert (await Post.get(id=post_id)).scheduled_at is None
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml", None]
+)
+async def test_a_json_endpoint_says_it_wants_json(
+    client: Any, workspace: Workspace, content_type: str | None
+) -> None:
+    headers = _bearer(workspace.secret)
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    response = await client.post(
+        "/api/v1/posts", data=json.dumps(workspace.post()), headers=headers
+    )
+    assert "application/json" in (await _error(response, 415))["message"]
+    assert await Post.all().count() == 0
+
+
+async def test_an_empty_json_body_is_named_as_such(client: Any, workspace: Workspace) -> None:
+    headers = {**_bearer(workspace.secret), "Content-Type": "application/json"}
+    response = await client.post("/api/v1/rules", data=b"", headers=headers)
+    assert "empty" in (await _error(response, 400))["message"]
+    # An endpoint without a body does not mind the header.
+    draft = await client.post("/api/v1/posts", json=workspace.post(), headers=headers)
+    post_id = (await draft.get_json())["id"]
+    cancelled = await client.post(f"/api/v1/posts/{post_id}/cancel", data=b"", headers=headers)
+    assert cancelled.status_code == 200
