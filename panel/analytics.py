@@ -11,6 +11,7 @@ from core.db.models import Role, Workspace
 from core.domain.analytics import DateRange, parse_range, short_caption
 from core.errors import ValidationFailed
 from core.services import analytics
+from panel.rules import TRIGGER_WORDS
 from panel.security import current_membership, requires
 
 blueprint = Blueprint("analytics", __name__, url_prefix="/analytics")
@@ -85,14 +86,24 @@ async def index() -> str:
     period, compare_to, problems = await _ranges(workspace)
     for problem in problems:
         await flash(problem, "error")
+    clock = current_app.extensions["reelay.container"].clock
+    # Unless a period was chosen, automation results (Reelay's own, live records) include
+    # today, while Instagram's lagging numbers end yesterday.
+    live = period == analytics.default_period(workspace, clock)
     view = await analytics.overview(
-        workspace, period, account_id=_account_arg(), compare_to=compare_to
+        workspace,
+        period,
+        account_id=_account_arg(),
+        compare_to=compare_to,
+        automation_period=analytics.live_period(workspace, clock) if live else None,
     )
     return await render_template(
         "analytics/index.html",
         view=view,
         chart=_chart_data(view),
         custom_compare=compare_to is not None,
+        automation_live=live,
+        triggers=TRIGGER_WORDS,
         local=_local(workspace),
         short_caption=short_caption,
         timezone=workspace.timezone,

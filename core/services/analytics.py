@@ -202,6 +202,16 @@ def default_period(workspace: Workspace, clock: Clock, days: int = 28) -> DateRa
     return DateRange.last(days, ending=today - timedelta(days=1))
 
 
+def live_period(workspace: Workspace, clock: Clock, days: int = 28) -> DateRange:
+    """The ``days`` days up to and including today in the workspace's timezone.
+
+    For automation results: Reelay's own records are up to date, while Instagram's
+    insights lag (so :func:`default_period` ends yesterday).
+    """
+    today = clock.now().astimezone(workspace_zone(workspace)).date()
+    return DateRange.last(days, ending=today)
+
+
 def _int(value: float | None) -> int | None:
     return None if value is None else round(value)
 
@@ -418,8 +428,12 @@ async def overview(
     *,
     account_id: int | None = None,
     compare_to: DateRange | None = None,
+    automation_period: DateRange | None = None,
 ) -> Overview:
-    """The analytics page for one account (the first one when none is given)."""
+    """The analytics page for one account (the first one when none is given).
+
+    ``automation_period`` is the period of the automation results (``period`` when None).
+    """
     accounts = await accounts_of(workspace.id)
     account = None
     if account_id is not None:
@@ -440,7 +454,7 @@ async def overview(
         series=_series(days, period),
         comparison=Comparison(period_totals(days, period), period_totals(days, compare_to)),
         top_posts=top_posts((_performance(row) for row, _ in media), TOP_POSTS),
-        automation=await automation_results(workspace, ids, period),
+        automation=await automation_results(workspace, ids, automation_period or period),
         sync=await sync_rows([a.id for a in accounts]),
     )
 

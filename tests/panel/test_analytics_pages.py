@@ -174,6 +174,39 @@ async def test_viewer_sees_cards_charts_top_posts_automations_and_sync(
     assert "Daily account metrics" in page and "hourly call budget" in page
 
 
+async def test_automation_results_include_today_while_instagram_numbers_end_yesterday(
+    client: Any, shop: dict[str, Any]
+) -> None:
+    # A new user's first automated reply and lead, an hour ago: today in the workspace.
+    action = await OutboundAction.create(
+        account=shop["account"],
+        kind="public_reply",
+        dedupe_key="today",
+        target="t",
+        payload={"rule_id": shop["rule"].id},
+        status=OutboundStatus.SENT,
+    )
+    await OutboundAction.filter(id=action.id).update(sent_at=NOW - timedelta(hours=1))
+    lead = await Lead.create(
+        workspace=shop["workspace"], account=shop["account"], rule=shop["rule"], igsid="p2"
+    )
+    await Lead.filter(id=lead.id).update(created_at=NOW - timedelta(hours=1))
+    await _sign_in(client)
+    page = await (await client.get("/analytics/")).get_data(as_text=True)
+    data = json.loads(re.search(r'id="analytics-data">(.*?)</script>', page, re.S).group(1))
+    assert data["labels"][-1] == YESTERDAY.isoformat()
+    assert data["automation"]["labels"][-1] == NOW.date().isoformat()
+    assert data["automation"]["comments_replied"][-1] == 1
+    assert data["automation"]["leads_by_rule"]["Price keyword"][-1] == 1
+    results = page[page.index("<h2>Automation results</h2>") :]
+    assert "today included" in results and "end yesterday" in results
+    rule_row = re.search(r"<tr>\s*<td>(?:<a[^>]*>)?Price keyword.*?</tr>", results, re.S)
+    assert rule_row, results
+    # The trigger in the rule list's words, not the stored name.
+    assert "A comment on a post or reel" in rule_row.group(0)
+    assert "<td>comment</td>" not in rule_row.group(0)
+
+
 async def test_comparing_two_chosen_periods(client: Any, shop: dict[str, Any]) -> None:
     await _sign_in(client)
     response = await client.get(
