@@ -23,31 +23,47 @@ OPENAPI_PATH = f"{PREFIX}/openapi.json"
 blueprint = Blueprint("api", __name__, url_prefix=PREFIX)
 
 
-ERROR_RESPONSE = {
-    "description": "An error: a message for people and, for invalid input, one per field.",
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "required": ["error"],
-                "properties": {
-                    "error": {
-                        "type": "object",
-                        "required": ["status", "message", "fields"],
-                        "properties": {
-                            "status": {"type": "integer"},
-                            "message": {"type": "string"},
-                            "fields": {
-                                "type": "object",
-                                "additionalProperties": {"type": "string"},
-                            },
+ERROR_CONTENT = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["status", "message", "fields"],
+                    "properties": {
+                        "status": {"type": "integer"},
+                        "message": {"type": "string"},
+                        "fields": {
+                            "type": "object",
+                            "additionalProperties": {"type": "string"},
                         },
-                    }
-                },
-            }
+                    },
+                }
+            },
         }
-    },
+    }
 }
+
+
+# Answers any endpoint may give; each body is an error (``ERROR_CONTENT``).
+ERRORS = {
+    400: "The request cannot be read: a body that is empty, not UTF-8 or not JSON, "
+    "or text holding NUL characters.",
+    401: "No valid API token.",
+    403: "The token's role cannot do this.",
+    404: "No such object in the token's workspace (or no such address).",
+    422: "The input is not valid: a message per field.",
+}
+BODY_ERRORS = {
+    413: "The body is larger than the server accepts.",
+    415: "The body is not in the media type the endpoint reads.",
+}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": ERROR_CONTENT}
 
 
 class ApiOnlyProvider(OpenAPIProvider):
@@ -74,8 +90,14 @@ class ApiOnlyProvider(OpenAPIProvider):
                         responses[204] = {"description": "Deleted."}
                     else:
                         responses[200] = {"description": "Success."}
-                for code in (401, 403, 404, 422):
-                    responses.setdefault(code, ERROR_RESPONSE)
+                errors = dict(ERRORS)
+                if "requestBody" in operation:
+                    errors.update(BODY_ERRORS)
+                conflict = getattr(self._app.view_functions[rule.endpoint], "conflict", None)
+                if conflict is not None:
+                    errors[409] = conflict
+                for code, description in sorted(errors.items()):
+                    responses.setdefault(code, _error(description))
         return paths, components
 
 

@@ -13,6 +13,7 @@ from core.db.models import DraftStatus, ReplyDraft, Role
 from core.services.automations import automations_for
 from core.services.smart_replies import SmartReplies, smart_replies_for
 from panel.api.auth import api_requires, current_token
+from panel.api.schemas import may_conflict
 
 blueprint = Blueprint("api_drafts", __name__, url_prefix="/api/v1/drafts")
 
@@ -99,6 +100,7 @@ async def list_drafts(query_args: DraftQuery) -> DraftList:
 
 @blueprint.post("/<int:draft_id>/approve")
 @api_requires(Role.EDITOR)
+@may_conflict("The draft was already decided or has expired.")
 @validate_response(DraftOut)
 async def approve(draft_id: int) -> DraftOut:
     """Send the proposed reply as it is."""
@@ -110,6 +112,7 @@ async def approve(draft_id: int) -> DraftOut:
 
 @blueprint.post("/<int:draft_id>/edit")
 @api_requires(Role.EDITOR)
+@may_conflict("The draft was already decided or has expired.")
 @validate_request(EditBody)
 @validate_response(DraftOut)
 async def edit(draft_id: int, data: EditBody) -> DraftOut:
@@ -122,6 +125,7 @@ async def edit(draft_id: int, data: EditBody) -> DraftOut:
 
 @blueprint.post("/<int:draft_id>/reject")
 @api_requires(Role.EDITOR)
+@may_conflict("The draft was already decided or has expired.")
 @validate_request(RejectBody)
 @validate_response(DraftOut)
 async def reject(draft_id: int, data: RejectBody) -> DraftOut:

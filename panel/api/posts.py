@@ -14,6 +14,7 @@ from core.db.models import Post, PostMedia, PostStatus, Role
 from core.errors import NotFound
 from core.services.publishing import PostInput, Publishing, publishing_of
 from panel.api.auth import api_requires, current_token
+from panel.api.schemas import may_conflict
 
 blueprint = Blueprint("api_posts", __name__, url_prefix="/api/v1/posts")
 
@@ -181,6 +182,9 @@ async def create_post(data: PostCreate) -> tuple[PostOut, int]:
 
 @blueprint.put("/<int:post_id>")
 @api_requires(Role.EDITOR)
+@may_conflict(
+    "The post is being published, or changed since expected_version, or the kind changed."
+)
 @validate_request(PostEdit)
 @validate_response(PostOut)
 async def edit_post(post_id: int, data: PostEdit) -> PostOut:
@@ -194,6 +198,7 @@ async def edit_post(post_id: int, data: PostEdit) -> PostOut:
 
 @blueprint.post("/<int:post_id>/schedule")
 @api_requires(Role.EDITOR)
+@may_conflict("The post is being published or already published.")
 @validate_request(ScheduleBody)
 @validate_response(PostOut)
 async def schedule_post(post_id: int, data: ScheduleBody) -> PostOut:
@@ -205,6 +210,7 @@ async def schedule_post(post_id: int, data: ScheduleBody) -> PostOut:
 
 @blueprint.post("/<int:post_id>/cancel")
 @api_requires(Role.EDITOR)
+@may_conflict("The post is being published, already published or already cancelled.")
 @validate_response(PostOut)
 async def cancel_post(post_id: int) -> PostOut:
     """Cancel a post that is not being published."""
@@ -215,6 +221,7 @@ async def cancel_post(post_id: int) -> PostOut:
 
 @blueprint.delete("/<int:post_id>")
 @api_requires(Role.EDITOR)
+@may_conflict("The post is being published, waits to retry, or is live on Instagram.")
 async def delete_post(post_id: int) -> tuple[str, int]:
     """Delete a draft, scheduled, failed or cancelled post (its media stay in the library).
 

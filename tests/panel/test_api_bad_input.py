@@ -223,3 +223,35 @@ async def test_an_empty_json_body_is_named_as_such(client: Any, workspace: Works
     post_id = (await draft.get_json())["id"]
     cancelled = await client.post(f"/api/v1/posts/{post_id}/cancel", data=b"", headers=headers)
     assert cancelled.status_code == 200
+
+
+async def test_openapi_lists_the_errors_each_operation_answers(
+    client: Any, workspace: Workspace
+) -> None:
+    spec = await (await client.get("/api/v1/openapi.json")).get_json()
+    paths = spec["paths"]
+
+    def codes(path: str, method: str) -> set[str]:
+        return set(paths[path][method]["responses"])
+
+    for item in paths.values():
+        for operation in item.values():
+            assert {"400", "401", "403", "404", "422"} <= set(operation["responses"])
+            error = operation["responses"]["400"]["content"]["application/json"]["schema"]
+            assert error["required"] == ["error"]
+    assert {"409", "413", "415"} <= codes("/api/v1/posts/{post_id}", "put")
+    assert "409" in codes("/api/v1/posts/{post_id}/cancel", "post")
+    assert "409" in codes("/api/v1/posts/{post_id}", "delete")
+    assert "409" in codes("/api/v1/drafts/{draft_id}/approve", "post")
+    assert "409" not in codes("/api/v1/posts/{post_id}", "get")
+    assert "415" not in codes("/api/v1/posts/{post_id}/cancel", "post")
+
+    # What is documented is what a refused second cancel answers.
+    headers = _bearer(workspace.secret)
+    draft = await client.post("/api/v1/posts", json=workspace.post(), headers=headers)
+    post_id = (await draft.get_json())["id"]
+    assert (
+        await client.post(f"/api/v1/posts/{post_id}/cancel", headers=headers)
+    ).status_code == 200
+    again = await client.post(f"/api/v1/posts/{post_id}/cancel", headers=headers)
+    await _error(again, 409)
