@@ -27,6 +27,7 @@ from panel import (
     library,
     logs,
     rules,
+    sandbox,
     setup,
     team,
 )
@@ -133,6 +134,7 @@ def create_app(
     app.register_blueprint(library.blueprint)
     app.register_blueprint(approvals.blueprint)
     app.register_blueprint(leads.blueprint)
+    sandbox.install(app, settings)
     api.install(app)
     return app
 

@@ -30,6 +30,7 @@ from core.sandbox.media import check_image, check_video
 from core.sandbox.state import (
     Account,
     Comment,
+    Inbound,
     Media,
     MediaContainer,
     SandboxError,
@@ -321,6 +322,7 @@ class Sandbox:
         app.router.add_post("/oauth/access_token", self._code_exchange)
         app.router.add_get("/p/{media_id}/", self._permalink)
         app.router.add_get("/_sandbox/state", self._control_state)
+        app.router.add_get("/_sandbox/conversation", self._control_conversation)
         app.router.add_post("/_sandbox/{event}", self._control_event)
         app.router.add_route("*", "/{tail:.+}", self._graph)
         return app
@@ -853,6 +855,9 @@ class Sandbox:
         comment = self.state.add_comment(
             media_id, from_id=from_id, username=username, text=text, parent_id=parent_id
         )
+        self.state.note_follower(
+            "comment", ig_id, from_id, text=text, ref=comment.id, media_id=media_id
+        )
         media = self.state.media[media_id]
         value: dict[str, Any] = {
             id_key: comment.id,
@@ -891,6 +896,18 @@ class Sandbox:
             message["attachments"] = attachments
         if reply_to:
             message["reply_to"] = reply_to
+        kind = (
+            "quick_reply"
+            if quick_reply is not None
+            else "story_reply"
+            if reply_to
+            else "story_mention"
+            if attachments
+            else "dm"
+        )
+        self.state.note_follower(
+            kind, ig_id, from_id, text=text or "", ref=mid, payload=quick_reply or ""
+        )
         return mid, await self.deliver(self._messaging(ig_id, from_id, {"message": message}))
 
     async def postback(
@@ -900,6 +917,9 @@ class Sandbox:
         self.state.note_inbound(ig_id, from_id)
         mid = "aWdfZAG1faXRlbToxOlBvc3RiYWNr" + secrets.token_hex(8)
         item = {"postback": {"mid": mid, "title": title or payload, "payload": payload}}
+        self.state.note_follower(
+            "postback", ig_id, from_id, text=title or payload, ref=mid, payload=payload
+        )
         return mid, await self.deliver(self._messaging(ig_id, from_id, item))
 
     async def story_reply(
@@ -945,6 +965,49 @@ class Sandbox:
             {"feed": feed, "sent": sent, "comments": comments, "deliveries": len(self.deliveries)}
         )
 
+    async def _control_conversation(self, request: web.Request) -> web.StreamResponse:
+        """GET /_sandbox/conversation?ig_id=…&with=IGSID: a follower's exchange with an account.
+
+        Each item has ``from`` ("follower" or "account"), ``kind``, ``ref`` and ``at``; a
+        follower's item has ``text``, ``payload`` and ``media_id``; the account's has the
+        ``message`` it sent (Meta's shape; ``{"text": …}`` for a public reply) and
+        ``reply_to`` (the comment it answers, if any).
+        """
+        ig_id = request.query.get("ig_id", "")
+        igsid = request.query.get("with", "")
+        if not ig_id or not igsid:
+            raise web.HTTPBadRequest(text="ig_id and with are required")
+        items: list[dict[str, Any]] = []
+        for item in self.state.conversation(ig_id, igsid):
+            if isinstance(item, Inbound):
+                items.append(
+                    {
+                        "from": "follower",
+                        "kind": item.kind,
+                        "ref": item.ref,
+                        "text": item.text,
+                        "payload": item.payload,
+                        "media_id": item.media_id,
+                        "at": item.at.isoformat(),
+                    }
+                )
+                continue
+            if item.kind == "comment_reply":
+                message: dict[str, Any] = {"text": item.payload.get("message", "")}
+            else:
+                message = dict(item.payload.get("message") or {})
+            items.append(
+                {
+                    "from": "account",
+                    "kind": item.kind,
+                    "ref": item.id,
+                    "message": message,
+                    "reply_to": item.target if item.kind != "message" else "",
+                    "at": item.at.isoformat(),
+                }
+            )
+        return web.json_response({"items": items})
+
     async def _control_event(self, request: web.Request) -> web.StreamResponse:
         """Act as a follower: POST /_sandbox/{comment,dm,postback,story_reply,story_mention}."""
         try:
@@ -956,7 +1019,7 @@ class Sandbox:
         ig_id = str(data["ig_id"])
         from_id = str(data.get("from_id") or "9990001")
         event = request.match_info["event"]
-        self.state.ensure_account(ig_id)
+        self.state.ensure_account(ig_id, str(data.get("account_username") or "reelay_demo"))
         delivery: Delivery
         if event == "comment":
             comment, delivery = await self.comment(

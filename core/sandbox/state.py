@@ -151,6 +151,22 @@ class Sent:
     payload: dict[str, Any]
     id: str
     at: datetime
+    seq: int = 0  # order among everything said on the account (ties in ``at`` happen)
+
+
+@dataclass
+class Inbound:
+    """Something a follower did that the sandbox told Reelay about: a comment, DM or tap."""
+
+    kind: str  # comment, dm, quick_reply, postback, story_reply, story_mention
+    ig_id: str
+    from_id: str
+    text: str
+    ref: str  # comment id or message mid (what Reelay's dedupe key is made of)
+    at: datetime
+    payload: str = ""  # the postback or quick reply payload
+    media_id: str = ""
+    seq: int = 0
 
 
 def _count(pattern: str, text: str) -> int:
@@ -187,6 +203,8 @@ class SandboxState:
         self.comments: dict[str, Comment] = {}
         self.last_inbound: dict[tuple[str, str], datetime] = {}
         self.sent: list[Sent] = []
+        self.inbound: list[Inbound] = []
+        self._seq = itertools.count(1)
         self.published_at: dict[str, list[datetime]] = {}
         self._ids = itertools.count(1)
 
@@ -489,7 +507,7 @@ class SandboxState:
             text=message,
             parent_id=parent.id,
         )
-        self.sent.append(
+        self._record(
             Sent(
                 "comment_reply",
                 account.ig_id,
@@ -508,7 +526,7 @@ class SandboxState:
         comment = self.add_comment(
             media_id, from_id=account.ig_id, username=account.username, text=message
         )
-        self.sent.append(
+        self._record(
             Sent("comment", account.ig_id, media_id, {"message": message}, comment.id, self.now())
         )
         return comment
@@ -554,7 +572,7 @@ class SandboxState:
             comment.private_reply_sent = True
             sent = Sent("private_reply", account.ig_id, comment.id, message, self._mid(), now)
             sent.payload = {"message": message, "recipient_id": comment.from_id}
-            self.sent.append(sent)
+            self._record(sent)
             return sent
         igsid = str(recipient.get("id") or "")
         if not igsid:
@@ -566,7 +584,7 @@ class SandboxState:
                 "This message is sent outside of allowed window.", code=10, subcode=2534022
             )
         sent = Sent("message", account.ig_id, igsid, {"message": message}, self._mid(), now)
-        self.sent.append(sent)
+        self._record(sent)
         return sent
 
     def _mid(self) -> str:
@@ -574,3 +592,53 @@ class SandboxState:
 
     def sent_to(self, target: str) -> list[Sent]:
         return [s for s in self.sent if s.target == target]
+
+    def _record(self, sent: Sent) -> None:
+        sent.seq = next(self._seq)
+        self.sent.append(sent)
+
+    # ------------------------------------------------------------------ what followers did
+
+    def note_follower(
+        self,
+        kind: str,
+        ig_id: str,
+        from_id: str,
+        *,
+        text: str,
+        ref: str,
+        payload: str = "",
+        media_id: str = "",
+    ) -> Inbound:
+        """Remember a follower's comment, message or tap (for the conversation view)."""
+        inbound = Inbound(
+            kind=kind,
+            ig_id=ig_id,
+            from_id=from_id,
+            text=text,
+            ref=ref,
+            at=self.now(),
+            payload=payload,
+            media_id=media_id,
+            seq=next(self._seq),
+        )
+        self.inbound.append(inbound)
+        return inbound
+
+    def conversation(self, ig_id: str, igsid: str) -> list[Inbound | Sent]:
+        """What ``igsid`` did on account ``ig_id`` and what the account answered them,
+        in order: DMs to them, private replies to their comments, public replies under them."""
+        theirs = {c.id for c in self.comments.values() if c.ig_id == ig_id and c.from_id == igsid}
+        said: list[Inbound | Sent] = [
+            i for i in self.inbound if i.ig_id == ig_id and i.from_id == igsid
+        ]
+        for sent in self.sent:
+            if sent.ig_id != ig_id:
+                continue
+            if (
+                (sent.kind == "message" and sent.target == igsid)
+                or (sent.kind == "private_reply" and sent.payload.get("recipient_id") == igsid)
+                or (sent.kind == "comment_reply" and sent.target in theirs)
+            ):
+                said.append(sent)
+        return sorted(said, key=lambda item: item.seq)

@@ -36,8 +36,10 @@ from core.domain.rule_form import Form, RuleDraft, check_rule_form
 from core.domain.rules import RuleActions, RuleIndex, normalize, spec_of
 from core.domain.webhooks import InboundEvent, parse_payload
 from core.errors import NotFound, ValidationFailed
+from core.sandbox.client import SandboxUnavailable, sandbox_link
 from core.services import audit
 from core.services.accounts import account_ref
+from core.services.sandbox_console import dedupe_key
 from core.services.smart_replies import read_unanswered_note
 
 logger = logging.getLogger(__name__)
@@ -221,13 +223,6 @@ async def send_sample(
 ) -> SampleSent:
     """A sample comment (on the rule's first scoped post when there is one) or DM, sent by
     the sandbox through the signed webhook path."""
-    sandbox: Any = container.extras.get("sandbox")
-    if sandbox is None:
-        raise ValidationFailed(
-            "The sandbox Instagram is not running here: tests run only without a Meta app "
-            "(reelay run or reelay panel with META_APP_ID empty).",
-            {"sample": "The sandbox Instagram is not running."},
-        )
     if kind not in SAMPLE_KINDS:
         raise ValidationFailed("Choose a comment or a DM.", {"kind": "Choose a comment or a DM."})
     if not text.strip() or len(text) > 1000:
@@ -238,25 +233,33 @@ async def send_sample(
     if not person_id.isdigit() or len(person_id) > 20:
         person_id = new_test_person()
     account = await InstagramAccount.get(id=rule.account_id)
-    sandbox.state.ensure_account(account.ig_id, account.username)
-    if kind == "comment":
-        scoped = [m for m in rule.media_ids if str(m) in sandbox.state.media]
-        comment, delivery = await sandbox.comment(
-            account.ig_id,
-            text,
-            media_id=str(scoped[0]) if scoped else None,
-            from_id=person_id,
-            username=username,
-        )
-        key = f"{account.ig_id}:comment:{comment.id}"
-    else:
-        mid, delivery = await sandbox.dm(account.ig_id, text, from_id=person_id)
-        key = f"{account.ig_id}:message:{mid}"
+    link = sandbox_link(container)
+    fields: dict[str, Any] = {
+        "ig_id": account.ig_id,
+        "account_username": account.username,
+        "from_id": person_id,
+        "username": username,
+        "text": text,
+    }
+    try:
+        if kind == "comment":
+            posted = {str(m.get("id")) for m in await link.feed(account.ig_id)}
+            scoped = [str(m) for m in rule.media_ids if str(m) in posted]
+            if scoped:
+                fields["media_id"] = scoped[0]
+        delivery = await link.act(kind, fields)
+        key = dedupe_key(account.ig_id, kind, delivery.ref)
+    except SandboxUnavailable as exc:
+        raise ValidationFailed(
+            f"{exc.message} Tests run only without a Meta app "
+            "(reelay run or reelay panel with META_APP_ID empty).",
+            {"sample": "The sandbox Instagram is not running."},
+        ) from exc
     return SampleSent(
         kind=kind,
         dedupe_key=key,
         person_id=person_id,
-        webhook_status=delivery.status,
+        webhook_status=delivery.webhook_status,
         error=delivery.error or "",
     )
 

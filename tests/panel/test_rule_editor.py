@@ -383,11 +383,29 @@ async def test_test_panel_says_when_no_sandbox_runs(
     await client.post("/rules/new", form=lead_rule_form(world.account.id))
     rule = await AutomationRule.get(name="Price lead")
     container.extras.pop("sandbox")
+    await world.sandbox.stop()
     response = await client.post(
         f"/rules/{rule.id}/test", form={"csrf_token": CSRF, "kind": "dm", "sample": "price"}
     )
     assert response.status_code == 422
-    assert "sandbox Instagram is not running" in await response.get_data(as_text=True)
+    shown = await response.get_data(as_text=True)
+    assert f"sandbox Instagram at {world.sandbox.url} is not reachable" in shown
+
+
+async def test_test_panel_reaches_a_sandbox_running_in_another_process(
+    client: Any, container: Any, world: World
+) -> None:
+    await client.post("/rules/new", form=lead_rule_form(world.account.id))
+    rule = await AutomationRule.get(name="Price lead")
+    container.extras.pop("sandbox")  # only SANDBOX_URL tells where it listens
+    async with webhooks_into(client, world.sandbox):
+        sent = await client.post(
+            f"/rules/{rule.id}/test",
+            form={"csrf_token": CSRF, "kind": "comment", "sample": "Price?", "person_id": "7702"},
+        )
+        assert sent.status_code == 200
+        assert await run_pending_events(container) == 1
+    assert any("What's your email?" in str(s.payload) for s in world.sandbox.state.sent)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,349 @@
+"""The sandbox console: act as a made-up follower of a sandbox account and watch Reelay answer.
+
+A comment, DM or button tap goes to the sandbox Instagram, which signs it and delivers it to
+Reelay's ``/webhooks/meta`` like Meta would, so it takes the path a real event takes. The
+conversation is read back from the sandbox's record of what each side said, and each of the
+follower's events is explained from the ``WebhookEvent`` it left (which rule acted, or why
+nothing did) and the ``OutboundAction`` rows that did not go out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from core.bootstrap import Container
+from core.db.models import (
+    EventStatus,
+    InstagramAccount,
+    LoginKind,
+    OutboundAction,
+    OutboundStatus,
+    WebhookEvent,
+)
+from core.domain.messages import message_text
+from core.errors import NotFound, ValidationFailed
+from core.sandbox.client import Delivered, sandbox_link
+
+USERNAME = re.compile(r"[A-Za-z0-9._]{1,30}")
+COMMENT_MAX_CHARS = 2200  # Instagram's comment limit
+DM_MAX_CHARS = 1000  # Meta's message text limit
+PAYLOAD_MAX_CHARS = 1000
+TAP_KINDS = ("postback", "quick_reply")
+RECENT_ACTIONS = 500
+
+
+async def sandbox_accounts(workspace_id: int) -> list[InstagramAccount]:
+    """The workspace's accounts connected to the sandbox Instagram."""
+    return await InstagramAccount.filter(
+        workspace_id=workspace_id, login_kind=LoginKind.SANDBOX
+    ).order_by("username", "id")
+
+
+async def sandbox_account(workspace_id: int, account_id: int | None) -> InstagramAccount:
+    """One of the workspace's sandbox accounts (the first when ``account_id`` is None)."""
+    accounts = await sandbox_accounts(workspace_id)
+    if not accounts:
+        raise NotFound("This workspace has no sandbox account yet.")
+    if account_id is None:
+        return accounts[0]
+    for account in accounts:
+        if account.id == account_id:
+            return account
+    raise NotFound("That account is not one of this workspace's sandbox accounts.")
+
+
+def follower_id(username: str) -> str:
+    """The made-up follower's Instagram-scoped id: the same username is the same person."""
+    digest = hashlib.sha256(username.lower().encode()).hexdigest()
+    return "77" + str(int(digest[:16], 16))[:14].rjust(14, "0")
+
+
+def check_username(raw: str) -> str:
+    """``raw`` without a leading @, refused unless it could be an Instagram username."""
+    username = raw.strip().removeprefix("@")
+    if not USERNAME.fullmatch(username):
+        raise ValidationFailed(
+            "Check the follower's username.",
+            {"username": "1 to 30 letters, digits, periods or underscores (like ana.silva_2)."},
+        )
+    return username
+
+
+def _check_text(text: str, limit: int, what: str) -> str:
+    if not text.strip():
+        raise ValidationFailed(f"Write the {what}.", {"text": "Write what the follower says."})
+    if len(text) > limit:
+        raise ValidationFailed(
+            f"The {what} is too long.",
+            {"text": f"At most {limit} characters ({len(text)} now)."},
+        )
+    return text
+
+
+def _account_fields(account: InstagramAccount, username: str) -> dict[str, Any]:
+    return {
+        "ig_id": account.ig_id,
+        "account_username": account.username,
+        "from_id": follower_id(username),
+        "username": username,
+    }
+
+
+async def posts(container: Container, account: InstagramAccount) -> list[dict[str, Any]]:
+    """The account's posts a follower can comment on (stories take no comments)."""
+    feed = await sandbox_link(container).feed(account.ig_id)
+    return [m for m in feed if m.get("media_product_type") != "STORY"]
+
+
+async def comment(
+    container: Container,
+    account: InstagramAccount,
+    *,
+    username: str,
+    text: str,
+    media_id: str,
+) -> Delivered:
+    """The follower comments on one of the account's posts."""
+    errors: dict[str, str] = {}
+    try:
+        username = check_username(username)
+    except ValidationFailed as exc:
+        errors.update(exc.fields)
+    try:
+        _check_text(text, COMMENT_MAX_CHARS, "comment")
+    except ValidationFailed as exc:
+        errors.update(exc.fields)
+    known = {str(m.get("id")) for m in await posts(container, account)}
+    if media_id not in known:
+        errors["media_id"] = "Choose one of the account's posts."
+    if errors:
+        raise ValidationFailed("Check the comment.", errors)
+    fields = {**_account_fields(account, username), "text": text, "media_id": media_id}
+    return await sandbox_link(container).act("comment", fields)
+
+
+async def direct_message(
+    container: Container, account: InstagramAccount, *, username: str, text: str
+) -> Delivered:
+    """The follower sends the account a DM."""
+    errors: dict[str, str] = {}
+    try:
+        username = check_username(username)
+    except ValidationFailed as exc:
+        errors.update(exc.fields)
+    try:
+        _check_text(text, DM_MAX_CHARS, "message")
+    except ValidationFailed as exc:
+        errors.update(exc.fields)
+    if errors:
+        raise ValidationFailed("Check the message.", errors)
+    fields = {**_account_fields(account, username), "text": text}
+    return await sandbox_link(container).act("dm", fields)
+
+
+async def tap(
+    container: Container,
+    account: InstagramAccount,
+    *,
+    username: str,
+    kind: str,
+    payload: str,
+    title: str,
+) -> Delivered:
+    """The follower taps a button (postback) or a quick reply Reelay sent them."""
+    username = check_username(username)
+    if kind not in TAP_KINDS or not payload or len(payload) > PAYLOAD_MAX_CHARS:
+        raise ValidationFailed("That button cannot be tapped.", {"payload": "Unknown button."})
+    fields = _account_fields(account, username)
+    if kind == "postback":
+        return await sandbox_link(container).act(
+            "postback", {**fields, "payload": payload, "title": title}
+        )
+    return await sandbox_link(container).act(
+        "dm", {**fields, "text": title or payload, "quick_reply": payload}
+    )
+
+
+# ---------------------------------------------------------------- reading the conversation
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A button or quick reply the follower can tap (``url`` for a link button)."""
+
+    kind: str  # postback, quick_reply or url
+    title: str
+    payload: str = ""
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What Reelay did with one of the follower's events."""
+
+    finished: bool
+    status: str  # waiting, pending, processing, done, ignored, failed
+    rule_name: str = ""
+    reason: str = ""
+    problems: tuple[str, ...] = ()  # answers that did not go out, and why
+
+
+@dataclass(frozen=True)
+class Line:
+    """One thing said: by the follower (with Reelay's ``outcome``) or by the account."""
+
+    by_follower: bool
+    kind: str
+    text: str
+    choices: tuple[Choice, ...] = ()
+    media_id: str = ""
+    outcome: Outcome | None = None
+
+
+@dataclass
+class Conversation:
+    lines: list[Line] = field(default_factory=list)
+    # The buttons and quick replies of the last message the account sent the follower.
+    choices: tuple[Choice, ...] = ()
+
+    @property
+    def finished(self) -> bool:
+        return all(line.outcome is None or line.outcome.finished for line in self.lines)
+
+
+_FOLLOWER_KINDS = {
+    "comment": "Comment",
+    "dm": "DM",
+    "quick_reply": "Quick reply",
+    "postback": "Button tap",
+    "story_reply": "Story reply",
+    "story_mention": "Story mention",
+}
+_ACCOUNT_KINDS = {
+    "comment_reply": "Public reply",
+    "private_reply": "Private reply",
+    "message": "DM",
+}
+_OUTBOUND_KINDS = {"public_reply": "Public reply", "private_reply": "Private reply", "dm": "DM"}
+
+
+def dedupe_key(ig_id: str, kind: str, ref: str) -> str:
+    """The key Reelay files the event of a follower's action under (see core.domain.webhooks)."""
+    if kind == "comment":
+        return f"{ig_id}:comment:{ref}"
+    if kind == "postback":
+        return f"{ig_id}:postback:{ref}"
+    return f"{ig_id}:message:{ref}"
+
+
+def choices_of(message: dict[str, Any]) -> tuple[Choice, ...]:
+    """The buttons (button template) or quick replies of a message Reelay sent."""
+    found: list[Choice] = []
+    template = (message.get("attachment") or {}).get("payload") or {}
+    for button in template.get("buttons") or []:
+        if not isinstance(button, dict):
+            continue
+        title = str(button.get("title") or "")
+        if button.get("type") == "web_url":
+            found.append(Choice("url", title, url=str(button.get("url") or "")))
+        else:
+            found.append(Choice("postback", title, payload=str(button.get("payload") or title)))
+    for reply in message.get("quick_replies") or []:
+        if isinstance(reply, dict):
+            title = str(reply.get("title") or "")
+            found.append(Choice("quick_reply", title, payload=str(reply.get("payload") or title)))
+    return tuple(found)
+
+
+async def conversation(
+    container: Container, account: InstagramAccount, username: str
+) -> Conversation:
+    """The follower's exchange with the account, each of their events explained."""
+    items = await sandbox_link(container).conversation(account.ig_id, follower_id(username))
+    keys = {
+        dedupe_key(account.ig_id, str(i.get("kind")), str(i.get("ref")))
+        for i in items
+        if i.get("from") == "follower"
+    }
+    events = {e.dedupe_key: e for e in await WebhookEvent.filter(dedupe_key__in=keys)}
+    problems = await _unsent(account, list(events.values()))
+    result = Conversation()
+    for item in items:
+        kind = str(item.get("kind") or "")
+        if item.get("from") == "follower":
+            event = events.get(dedupe_key(account.ig_id, kind, str(item.get("ref"))))
+            text = str(item.get("text") or "")
+            if kind == "postback" or kind == "quick_reply":
+                text = f"{text} (payload {item.get('payload')})"
+            result.lines.append(
+                Line(
+                    by_follower=True,
+                    kind=_FOLLOWER_KINDS.get(kind, kind),
+                    text=text,
+                    media_id=str(item.get("media_id") or ""),
+                    outcome=_outcome(event, problems),
+                )
+            )
+            continue
+        sent = item.get("message")
+        message: dict[str, Any] = sent if isinstance(sent, dict) else {}
+        choices = choices_of(message)
+        result.lines.append(
+            Line(
+                by_follower=False,
+                kind=_ACCOUNT_KINDS.get(kind, kind),
+                text=message_text(message),
+                choices=choices,
+            )
+        )
+        if kind in ("message", "private_reply"):
+            result.choices = choices
+    return result
+
+
+def _outcome(event: WebhookEvent | None, problems: dict[int, list[str]]) -> Outcome:
+    if event is None:
+        return Outcome(False, "waiting", reason="Waiting for the webhook…")
+    if event.status in (EventStatus.PENDING, EventStatus.PROCESSING):
+        return Outcome(False, event.status.value, reason="Reelay is working on it…")
+    return Outcome(
+        True,
+        event.status.value,
+        rule_name=event.rule_name or "",
+        reason=event.error,
+        problems=tuple(problems.get(event.id, ())),
+    )
+
+
+async def _unsent(account: InstagramAccount, events: list[WebhookEvent]) -> dict[int, list[str]]:
+    """Per event id, the answers that failed, were skipped or still wait (with why)."""
+    if not events:
+        return {}
+    ids = {e.id for e in events}
+    since = min(e.received_at for e in events) - timedelta(seconds=5)
+    found: dict[int, list[str]] = {}
+    actions = (
+        await OutboundAction.filter(
+            account_id=account.id,
+            created_at__gte=since,
+            status__in=[OutboundStatus.PENDING, OutboundStatus.FAILED, OutboundStatus.SKIPPED],
+        )
+        .order_by("id")
+        .limit(RECENT_ACTIONS)
+    )
+    for action in actions:
+        event_id = (action.payload or {}).get("event_id")
+        if event_id not in ids:
+            continue
+        what = _OUTBOUND_KINDS.get(action.kind, action.kind.replace("_", " "))
+        if action.status is OutboundStatus.PENDING:
+            when = f" until {action.not_before:%H:%M:%S} UTC" if action.not_before else ""
+            line = f"{what} waits{when}"
+        else:
+            line = f"{what} {action.status.value}: {action.error or 'no reason given'}"
+        found.setdefault(int(event_id), []).append(line)
+    return found

@@ -1,0 +1,216 @@
+"""The sandbox page: comment, DM or tap a button as a made-up follower, and watch Reelay answer.
+
+Only in sandbox mode (no META_APP_ID): in live mode the page is not registered, so its
+addresses answer 404 and the menu leaves it out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, Quart, current_app, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from core.bootstrap import Container
+from core.db.models import InstagramAccount, Role
+from core.errors import NotFound, ValidationFailed
+from core.sandbox.client import Delivered, SandboxUnavailable
+from core.services import sandbox_console
+from core.settings import Settings
+from panel.security import current_membership, requires
+
+blueprint = Blueprint("sandbox", __name__, url_prefix="/sandbox")
+
+DEFAULT_FOLLOWER = "sandbox_follower"
+POLLS = 6  # the conversation refreshes every second for this many seconds after an action
+
+
+def install(app: Quart, settings: Settings) -> None:
+    """Serve the page when Reelay runs against the sandbox Instagram."""
+    if settings.sandbox:
+        app.register_blueprint(blueprint)
+
+
+def _container() -> Container:
+    container: Container = current_app.extensions["reelay.container"]
+    return container
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+async def _page(
+    account_id: int | None,
+    username: str,
+    *,
+    values: dict[str, str] | None = None,
+    failed: str = "",
+    errors: dict[str, str] | None = None,
+    message: str = "",
+    polls: int = 0,
+    status: int = 200,
+) -> tuple[str, int]:
+    workspace_id = current_membership().workspace_id
+    accounts = await sandbox_console.sandbox_accounts(workspace_id)
+    context: dict[str, Any] = {
+        "accounts": accounts,
+        "account": None,
+        "username": username,
+        "values": values or {},
+        "failed": failed,
+        "errors": errors or {},
+        "message": message,
+        "problem": "",
+        "posts": [],
+        "conversation": None,
+        "polls": polls,
+    }
+    if accounts:
+        try:
+            account = await sandbox_console.sandbox_account(workspace_id, account_id)
+        except NotFound as exc:
+            context["problem"] = str(exc)
+            account = accounts[0]
+        context["account"] = account
+        try:
+            context["posts"] = await sandbox_console.posts(_container(), account)
+            context["conversation"] = await sandbox_console.conversation(
+                _container(), account, username
+            )
+        except SandboxUnavailable as exc:
+            # Shown on the page (htmx swaps only 2xx answers); the page itself works.
+            context["problem"] = exc.message
+    return await render_template("sandbox/index.html", **context), status
+
+
+def _follower(raw: str | None) -> str:
+    try:
+        return sandbox_console.check_username(raw or "")
+    except ValidationFailed:
+        return DEFAULT_FOLLOWER
+
+
+@blueprint.get("")
+@requires(Role.EDITOR)
+async def index() -> tuple[str, int]:
+    """The forms, and the conversation with the chosen follower."""
+    polls = _int(request.args.get("polls")) or 0
+    return await _page(
+        _int(request.args.get("account_id")),
+        _follower(request.args.get("username")),
+        polls=min(polls, POLLS),
+    )
+
+
+@blueprint.get("/conversation")
+@requires(Role.EDITOR)
+async def conversation() -> tuple[str, int]:
+    """The conversation alone (polled for a few seconds after the follower acts)."""
+    account = await sandbox_console.sandbox_account(
+        current_membership().workspace_id, _int(request.args.get("account_id"))
+    )
+    username = _follower(request.args.get("username"))
+    polls = min(_int(request.args.get("polls")) or 0, POLLS)
+    try:
+        found = await sandbox_console.conversation(_container(), account, username)
+    except SandboxUnavailable as exc:
+        page = await render_template(
+            "sandbox/_conversation.html",
+            account=account,
+            username=username,
+            conversation=None,
+            problem=exc.message,
+            polls=0,
+        )
+        return page, 200
+    page = await render_template(
+        "sandbox/_conversation.html",
+        account=account,
+        username=username,
+        conversation=found,
+        problem="",
+        polls=polls,
+    )
+    return page, 200
+
+
+async def _sent(account: InstagramAccount, username: str, delivered: Delivered) -> WerkzeugResponse:
+    if delivered.webhook_status != 200:
+        reason = delivered.error or f"Reelay answered HTTP {delivered.webhook_status}"
+        await flash(f"The sandbox could not deliver the webhook to Reelay: {reason}.", "error")
+    return redirect(url_for("sandbox.index", account_id=account.id, username=username, polls=POLLS))
+
+
+async def _act(kind: str) -> tuple[str, int] | WerkzeugResponse:
+    form = await request.form
+    values = {name: str(value) for name, value in form.items() if name != "csrf_token"}
+    workspace_id = current_membership().workspace_id
+    account = await sandbox_console.sandbox_account(workspace_id, _int(form.get("account_id")))
+    username = values.get("username", "").strip().removeprefix("@")
+    try:
+        if kind == "comment":
+            delivered = await sandbox_console.comment(
+                _container(),
+                account,
+                username=values.get("username", ""),
+                text=values.get("text", ""),
+                media_id=values.get("media_id", ""),
+            )
+        elif kind == "dm":
+            delivered = await sandbox_console.direct_message(
+                _container(),
+                account,
+                username=values.get("username", ""),
+                text=values.get("text", ""),
+            )
+        else:
+            delivered = await sandbox_console.tap(
+                _container(),
+                account,
+                username=values.get("username", ""),
+                kind=values.get("kind", ""),
+                payload=values.get("payload", ""),
+                title=values.get("title", ""),
+            )
+    except ValidationFailed as exc:
+        return await _page(
+            account.id,
+            _follower(username),
+            values=values,
+            failed=kind,
+            errors=exc.fields,
+            message=exc.message,
+            status=422,
+        )
+    except SandboxUnavailable as exc:
+        return await _page(
+            account.id,
+            _follower(username),
+            values=values,
+            failed=kind,
+            message=exc.message,
+            status=422,
+        )
+    return await _sent(account, username, delivered)
+
+
+@blueprint.post("/comment")
+@requires(Role.EDITOR)
+async def comment() -> tuple[str, int] | WerkzeugResponse:
+    """Comment on one of the account's posts as the follower."""
+    return await _act("comment")
+
+
+@blueprint.post("/dm")
+@requires(Role.EDITOR)
+async def direct_message() -> tuple[str, int] | WerkzeugResponse:
+    """Send the account a DM as the follower."""
+    return await _act("dm")
+
+
+@blueprint.post("/tap")
+@requires(Role.EDITOR)
+async def tap() -> tuple[str, int] | WerkzeugResponse:
+    """Tap a button or quick reply the account sent the follower."""
+    return await _act("tap")
