@@ -60,7 +60,7 @@ from core.domain.posts import (
 )
 from core.errors import Conflict, NotFound
 from core.ports.clock import Clock
-from core.ports.instagram import AccountRef, ContainerStatus, InstagramClient
+from core.ports.instagram import AccountRef, InstagramClient
 from core.ports.queue import JobQueue
 from core.services import audit
 from core.services.accounts import account_ref
@@ -569,16 +569,11 @@ class Publishing:
             # Published and recorded, then the worker stopped before finishing: finish.
             await self._finish(post, ref, post.ig_media_id, comment=False)
             return
-        ready_at_once = False
         if post.container_id is None:
-            ready_at_once = await self._create_containers(post, ref)
+            await self._create_containers(post, ref)
         assert post.container_id is not None
-        if ready_at_once:
-            # Made by this very run, so not published yet; images are ready at once (a
-            # "not ready" answer from media_publish just means checking again later).
-            status = ContainerStatus("FINISHED")
-        else:
-            status = await self.instagram.container_status(ref, post.container_id)
+        # Meta's flow reads the status even for an image (usually FINISHED at once).
+        status = await self.instagram.container_status(ref, post.container_id)
         code = status.status_code
         if code == "PUBLISHED":
             logger.warning("post %s: container already published, recording it", post.id)
@@ -611,8 +606,8 @@ class Publishing:
             self._give_up_if_too_slow(post)
             raise _CheckLater()
 
-    async def _create_containers(self, post: Post, ref: AccountRef) -> bool:
-        """Create (or finish creating) the post's containers; True for one image (ready)."""
+    async def _create_containers(self, post: Post, ref: AccountRef) -> None:
+        """Create (or finish creating) the post's containers."""
         items = await PostMedia.filter(post_id=post.id).order_by("position").select_related("asset")
         assets = [item.asset for item in items]
         if not assets:
@@ -694,7 +689,6 @@ class Publishing:
                 collaborators=collaborators,
             )
         await self._save(post, container_id=container, container_created_at=started)
-        return kind in {Kind.IMAGE, Kind.STORY} and assets[0].mime.startswith("image/")
 
     def _give_up_if_too_slow(self, post: Post) -> None:
         started = post.container_created_at

@@ -141,6 +141,10 @@ async def test_image_post_publishes_at_its_second_with_first_comment(world: Worl
     assert post.ig_media_id and post.permalink and post.published_at == post.scheduled_at
     assert world.ig.published_captions() == ["Hello #shop"]
     assert world.ig.comments == [(post.ig_media_id, "Link in bio")]
+    # Meta's flow: container -> status -> publish (the status is read even for an image).
+    steps = {"create_image_container", "container_status", "publish_container"}
+    flow = [call for call in world.ig.calls if call in steps]
+    assert flow == ["create_image_container", "container_status", "publish_container"]
     assert await actions(post.id) == ["post.created", "post.publishing", "post.published"]
     claim = await AuditLog.get(action="post.publishing", target_id=str(post.id))
     assert claim.details["late_by_s"] == 0 and claim.details["reason"] == "scheduled time reached"
