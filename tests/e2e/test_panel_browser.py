@@ -193,11 +193,70 @@ async def test_first_run_setup_and_link_code(panel_url: str, browser: Any) -> No
     await context.close()
 
 
+async def _sign_in_on(page: Any, panel_url: str) -> None:
+    """Sign in as the owner (made here when this test runs without the first-run test)."""
+    await page.goto(panel_url + "/login")
+    if page.url.endswith("/setup/first-run"):
+        await page.get_by_label("Team name").fill("Shop team")
+        await page.get_by_label("Email").fill("owner@example.com")
+        await page.get_by_label("Password", exact=True).fill("long enough pw")
+        await page.get_by_label("Repeat the password").fill("long enough pw")
+        await page.get_by_role("button", name="Create owner").click()
+        await page.wait_for_url("**/setup")
+        return
+    await page.get_by_label("Email").fill("owner@example.com")
+    await page.get_by_label("Password").fill("long enough pw")
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(panel_url + "/")
+
+
+# Where the header's parts sit: the page's width, the main menu's links, the account menu.
+HEADER_LAYOUT = """() => {
+  const menu = document.querySelector('nav[aria-label="Main"] ul');
+  const summary = document.querySelector('.topbar details.dropdown summary');
+  const links = [...menu.querySelectorAll('a')].map(a => {
+    const box = a.getBoundingClientRect();
+    return {label: a.textContent.trim(), left: box.left, right: box.right};
+  });
+  return {
+    scrollWidth: document.documentElement.scrollWidth,
+    innerWidth: window.innerWidth,
+    menuScrolls: menu.scrollWidth > menu.clientWidth,
+    links,
+    // Pico gives the summary a fixed height: an arrow pushed under the email overflows it.
+    summaryOverflows: summary.scrollHeight > summary.clientHeight
+      || summary.scrollWidth > summary.clientWidth,
+  };
+}"""
+
+
 async def test_pages_fit_a_phone(panel_url: str, browser: Any) -> None:
     context = await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     page = await context.new_page()
+    page.set_default_timeout(15_000)
     await page.goto(panel_url + "/login")
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, "the sign-in page scrolls sideways on a phone"
     await _shot(page, "12-phone-login")
+
+    await _sign_in_on(page, panel_url)
+    for path, name in [("/", "13-phone-overview"), ("/rules", "14-phone-automations")]:
+        await page.goto(panel_url + path)
+        layout = await page.evaluate(HEADER_LAYOUT)
+        await _shot(page, name)
+        assert layout["scrollWidth"] <= layout["innerWidth"], f"{path} scrolls sideways"
+        assert not layout["summaryOverflows"], f"{path}: the account menu's arrow wraps"
+        assert not layout["menuScrolls"], f"{path}: the main menu scrolls sideways"
+        hidden = [
+            link["label"]
+            for link in layout["links"]
+            if link["left"] < 0 or link["right"] > layout["innerWidth"]
+        ]
+        assert not hidden, f"{path}: menu items cut off: {hidden}"
+    await page.locator("summary", has_text="owner@example.com").click()
+    sign_out = page.get_by_role("button", name="Sign out")
+    await sign_out.wait_for()
+    box = await sign_out.bounding_box()
+    assert box is not None and 0 <= box["x"] and box["x"] + box["width"] <= 390
+    await _shot(page, "15-phone-account-menu")
     await context.close()
