@@ -19,6 +19,7 @@ from quart import (
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from core.db.models import Membership, Role, User
+from core.domain.ids import row_id
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.services import audit, team, users
 from panel import login_throttle
@@ -160,8 +161,9 @@ async def switch_workspace() -> WerkzeugResponse:
     form = await request.form
     wanted = form.get("workspace_id", "")
     user: User = g.user
-    if wanted.isdigit() and await Membership.exists(user=user, workspace_id=int(wanted)):
-        session["workspace_id"] = int(wanted)
+    workspace_id = row_id(wanted)
+    if workspace_id is not None and await Membership.exists(user=user, workspace_id=workspace_id):
+        session["workspace_id"] = workspace_id
     else:
         await flash("You are not a member of that workspace.", "error")
     return redirect(url_for("home.index"))

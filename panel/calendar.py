@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from core.bootstrap import Container
 from core.db.models import InstagramAccount, PostStatus, Role
 from core.domain.graph_errors import GraphError
+from core.domain.ids import row_id
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.services import composer
 from core.services.accounts import account_ref
@@ -75,7 +76,7 @@ async def events() -> Response:
         membership.workspace_id,
         _when(request.args.get("start")),
         _when(request.args.get("end")),
-        account_id=int(account) if account.isdigit() else None,
+        account_id=row_id(account),
         status=request.args.get("status") or None,
     )
     timezone = membership.workspace.timezone
@@ -122,7 +123,7 @@ async def queue() -> str:
         membership.workspace_id,
         None,
         None,
-        account_id=int(account) if account.isdigit() else None,
+        account_id=row_id(account),
         status=status if status in {s.value for s in PostStatus} else None,
     )
     accounts = await InstagramAccount.filter(workspace_id=membership.workspace_id).order_by(

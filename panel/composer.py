@@ -22,6 +22,7 @@ from core.bootstrap import Container
 from core.db.models import InstagramAccount, Role
 from core.domain.ai import AiError
 from core.domain.captions import CaptionTone
+from core.domain.ids import row_id
 from core.domain.posts import CAPTION_MAX, HASHTAGS_MAX, MENTIONS_MAX
 from core.errors import ValidationFailed
 from core.services import composer, library, media
@@ -40,7 +41,7 @@ def _container() -> Container:
 
 
 def _ids(values: list[str]) -> list[int]:
-    return [int(v) for v in values if v.strip().isdigit()]
+    return [n for n in map(row_id, values) if n is not None]
 
 
 async def _page(
@@ -93,7 +94,7 @@ async def create() -> tuple[str, int] | WerkzeugResponse:
         "caption": form.get("caption", ""),
         "first_comment": form.get("first_comment", ""),
         "alt_text": form.get("alt_text", ""),
-        "cover_id": int(cover) if cover.isdigit() else None,
+        "cover_id": row_id(cover),
         "share_to_feed": form.get("share_to_feed") == "on",
         "action": form.get("action", "draft"),
         "scheduled_at": form.get("scheduled_at", ""),

@@ -6,9 +6,7 @@ from typing import Any
 
 from quart import abort
 
-# The largest key of PostgreSQL's integer columns; a bigger number would reach the
-# database and fail there (an overflow, answered with a 500).
-MAX_ROW_ID = 2**31 - 1
+from core.domain.ids import MAX_ROW_ID
 
 
 def refuse_ids_out_of_range(endpoint: str | None, values: dict[str, Any] | None) -> None:

@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from core.bootstrap import Container
 from core.db.models import InstagramAccount, MatchMode, Role, Trigger
 from core.domain import rule_form
+from core.domain.ids import row_id
 from core.errors import ValidationFailed
 from core.services import rule_editor
 from panel.security import current_email, current_membership, requires
@@ -91,9 +92,7 @@ async def index() -> str:
     """Every rule with what it does and its counters."""
     membership = current_membership()
     account = request.args.get("account_id", "")
-    rows = await rule_editor.list_rules(
-        membership.workspace_id, int(account) if account.isdigit() else None
-    )
+    rows = await rule_editor.list_rules(membership.workspace_id, row_id(account))
     return await render_template(
         "rules/index.html",
         rows=[(row, rule_editor.rule_summary(row.rule)) for row in rows],
@@ -219,7 +218,7 @@ async def posts() -> tuple[str, int]:
     selected = set(request.args.getlist("media_ids"))
     try:
         account = await rule_editor.workspace_account(
-            current_membership().workspace_id, int(account_id) if account_id.isdigit() else None
+            current_membership().workspace_id, row_id(account_id)
         )
         found = await rule_editor.recent_posts(_container(), account)
     except ValidationFailed as exc:

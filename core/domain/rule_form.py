@@ -22,6 +22,7 @@ from typing import Any
 
 from core.domain import lead_flow
 from core.domain.ai_replies import ApprovalMode, check_ai_config
+from core.domain.ids import row_id
 from core.domain.messages import (
     MAX_BUTTONS,
     MAX_QUICK_REPLIES,
@@ -165,7 +166,7 @@ def read_rule_form(form: Form) -> tuple[RuleDraft, dict[str, str]]:
     elif len(name) > NAME_MAX_CHARS:
         r.errors["name"] = f"Keep the name under {NAME_MAX_CHARS} characters."
     account_raw = r.one("account_id")
-    account_id = int(account_raw) if account_raw.isdigit() else None
+    account_id = row_id(account_raw)
     if account_id is None:
         r.errors["account_id"] = "Choose the Instagram account this rule answers for."
     trigger = r.one("trigger")

@@ -52,7 +52,7 @@ async def set_dm_pace(actor: Membership, account_id: int, raw: str) -> Instagram
         raise Forbidden("Only owners and admins change send pacing.")
     account = await get_account(actor.workspace_id, account_id)
     raw = raw.strip()
-    if raw and not (raw.isdigit() and 1 <= int(raw) <= MAX_PACE):
+    if raw and not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_PACE):
         raise ValidationFailed(
             "Invalid pace", {"dm_pace_per_hour": f"Enter 1 to {MAX_PACE}, or leave empty."}
         )

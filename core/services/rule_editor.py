@@ -31,6 +31,7 @@ from core.db.models import (
     WebhookEvent,
 )
 from core.domain.graph_errors import GraphError
+from core.domain.ids import row_id
 from core.domain.messages import message_text
 from core.domain.rule_form import Form, RuleDraft, check_rule_form
 from core.domain.rules import RuleActions, RuleIndex, normalize, spec_of
@@ -96,9 +97,7 @@ async def save_rule(
         if "account_id" not in exc.fields:
             account_raw = str((form.get("account_id") or [""])[0])
             try:
-                await workspace_account(
-                    workspace_id, int(account_raw) if account_raw.isdigit() else None
-                )
+                await workspace_account(workspace_id, row_id(account_raw))
             except ValidationFailed as missing:
                 exc.fields.update(missing.fields)
         raise

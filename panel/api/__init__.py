@@ -13,8 +13,8 @@ from quart_schema.validation import QUART_SCHEMA_REQUEST_ATTRIBUTE
 from werkzeug.routing import BaseConverter, IntegerConverter, Rule
 
 from core.db.models import Role
+from core.domain.ids import MAX_ROW_ID
 from panel.api.auth import api_requires, current_token
-from panel.routing import MAX_ROW_ID
 from panel.security import public
 
 PREFIX = "/api/v1"

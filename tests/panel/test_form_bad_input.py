@@ -1,0 +1,92 @@
+"""Hand-made bad input to the panel's forms: each is refused or ignored, none is a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from core.db.models import AutomationRule, InstagramAccount, LoginKind, Post, Role
+from tests.panel.helpers import CSRF, sign_in_as, team_of_four
+
+# "²" passes str.isdigit() yet int() refuses it; the other is beyond any row id.
+NOT_IDS = ["²", "99999999999999999999"]
+
+
+@pytest.fixture
+async def owner_client(client: Any, sqlite_db: str, container: Any) -> tuple[Any, int]:
+    members = await team_of_four()
+    owner = members[Role.OWNER]
+    account = await InstagramAccount.create(
+        workspace_id=owner.workspace_id,
+        ig_id="17841400000000001",
+        username="shop",
+        login_kind=LoginKind.SANDBOX,
+        token_encrypted=container.secrets.encrypt("token"),
+    )
+    await sign_in_as(client, await owner.user, owner.workspace_id)
+    return client, account.id
+
+
+@pytest.mark.parametrize("value", NOT_IDS)
+async def test_a_rule_for_an_account_that_is_no_id_names_the_field(
+    owner_client: tuple[Any, int], value: str
+) -> None:
+    client, _ = owner_client
+    form = {
+        "csrf_token": CSRF,
+        "account_id": value,
+        "name": "Price",
+        "trigger": "dm",
+        "keywords": "price",
+        "dm_variation": "It is 10 EUR",
+    }
+    response = await client.post("/rules/new", form=form)
+    assert response.status_code == 422
+    assert "Instagram account" in await response.get_data(as_text=True)
+    assert await AutomationRule.all().count() == 0
+    preview = await client.post("/rules/preview", form=form)
+    assert preview.status_code == 200
+
+
+@pytest.mark.parametrize("value", NOT_IDS)
+async def test_composing_with_ids_that_are_no_ids_is_refused(
+    owner_client: tuple[Any, int], value: str
+) -> None:
+    client, _ = owner_client
+    response = await client.post(
+        "/compose",
+        form={
+            "csrf_token": CSRF,
+            "accounts": value,
+            "media": value,
+            "cover_id": value,
+            "kind": "image",
+            "action": "draft",
+        },
+    )
+    assert response.status_code == 422
+    assert "Choose at least one account" in await response.get_data(as_text=True)
+    assert await Post.all().count() == 0
+
+
+async def test_a_pace_in_other_digits_is_refused(owner_client: tuple[Any, int]) -> None:
+    client, account_id = owner_client
+    response = await client.post(
+        f"/accounts/{account_id}/pace", form={"csrf_token": CSRF, "dm_pace_per_hour": "²"}
+    )
+    assert response.status_code == 422
+    assert (await InstagramAccount.get(id=account_id)).dm_pace_per_hour is None
+
+
+@pytest.mark.parametrize("value", NOT_IDS)
+async def test_switching_to_a_workspace_that_is_no_id_is_refused(
+    owner_client: tuple[Any, int], value: str
+) -> None:
+    client, _ = owner_client
+    response = await client.post(
+        "/account/workspace", form={"csrf_token": CSRF, "workspace_id": value}
+    )
+    assert response.status_code == 302
+    async with client.session_transaction() as session:
+        assert "not a member" in str(session.get("_flashes"))
