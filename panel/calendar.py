@@ -93,9 +93,10 @@ async def events() -> Response:
 async def reschedule(post_id: int) -> tuple[Response, int]:
     """Move a post to another time (calendar drag): the API's checks, the message on refusal."""
     membership = current_membership()
-    data = await request.get_json(silent=True) or {}
+    data = await request.get_json(silent=True)
+    start = data.get("start") if isinstance(data, dict) else None
     try:
-        when = composer.parse_local(str(data.get("start") or ""), membership.workspace.timezone)
+        when = composer.parse_local(str(start or ""), membership.workspace.timezone)
         post = await composer.reschedule(
             _publishing(), membership.workspace_id, post_id, when, actor=current_email()
         )

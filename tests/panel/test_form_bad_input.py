@@ -90,3 +90,13 @@ async def test_switching_to_a_workspace_that_is_no_id_is_refused(
     assert response.status_code == 302
     async with client.session_transaction() as session:
         assert "not a member" in str(session.get("_flashes"))
+
+
+@pytest.mark.parametrize("body", [[1], "2030-01-01T09:00", None, 5])
+async def test_a_calendar_drag_without_a_json_object_asks_for_a_time(
+    owner_client: tuple[Any, int], body: Any
+) -> None:
+    client, _ = owner_client
+    response = await client.post("/posts/1/reschedule", json=body, headers={"X-CSRF-Token": CSRF})
+    assert response.status_code == 422
+    assert "Enter a date and time" in (await response.get_json())["error"]
