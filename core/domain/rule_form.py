@@ -32,7 +32,7 @@ from core.domain.messages import (
     comment_reply,
     dm_message,
 )
-from core.domain.rules import MATCH_MODES, TRIGGERS, RuleActions
+from core.domain.rules import MATCH_MODES, TRIGGERS, RuleActions, normalize
 from core.errors import ValidationFailed
 
 Form = Mapping[str, Sequence[str]]
@@ -193,6 +193,9 @@ def read_rule_form(form: Form) -> tuple[RuleDraft, dict[str, str]]:
         r.errors["keywords"] = f"Use at most {MAX_KEYWORDS} keywords."
     elif any(len(k) > KEYWORD_MAX_CHARS for k in keywords):
         r.errors["keywords"] = f"A keyword is at most {KEYWORD_MAX_CHARS} characters."
+    elif blank := next((k for k in keywords if not normalize(k)), None):
+        # Matching ignores case and accents: a keyword of accent marks alone matches nothing.
+        r.errors["keywords"] = f"The keyword {blank!r} is only accent marks; it matches nothing."
     low, high = PRIORITY_RANGE
     priority = int(r.number("priority", low, high, 0, whole=True))
     cooldown = r.number("cooldown_minutes", 0, COOLDOWN_MAX_MINUTES, 0, whole=True)

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from quart.datastructures import FileStorage
 
-from core.db.models import InstagramAccount, LoginKind, Post, Role
+from core.db.models import AutomationRule, InstagramAccount, LoginKind, Post, Role
 from tests.panel.helpers import sign_in_as, team_of_four, token_for
 
 TOO_BIG = 99_999_999_999_999_999_999  # beyond any integer key the database holds
@@ -255,3 +255,21 @@ async def test_openapi_lists_the_errors_each_operation_answers(
     ).status_code == 200
     again = await client.post(f"/api/v1/posts/{post_id}/cancel", headers=headers)
     await _error(again, 409)
+
+
+async def test_a_keyword_of_accent_marks_alone_is_refused(
+    client: Any, workspace: Workspace
+) -> None:
+    rule = {
+        "name": "Price",
+        "account_id": workspace.account_id,
+        "trigger": "dm",
+        "keywords": ["price", "\u0301\u0308"],
+        "dm_variations": ["It is 10 EUR"],
+    }
+    response = await client.post("/api/v1/rules", json=rule, headers=_bearer(workspace.secret))
+    assert "matches nothing" in (await _error(response, 422))["fields"]["keywords"]
+    assert await AutomationRule.all().count() == 0
+    rule["keywords"] = ["café"]
+    saved = await client.post("/api/v1/rules", json=rule, headers=_bearer(workspace.secret))
+    assert saved.status_code == 201
