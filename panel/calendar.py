@@ -49,6 +49,11 @@ def _when(text: str | None) -> datetime | None:
         return None
 
 
+def _status(text: str | None) -> PostStatus | None:
+    """The status a filter names; an unknown one filters nothing, as an empty one does."""
+    return PostStatus(text) if text in {s.value for s in PostStatus} else None
+
+
 @blueprint.get("")
 @requires(Role.VIEWER)
 async def index() -> str:
@@ -77,7 +82,7 @@ async def events() -> Response:
         _when(request.args.get("start")),
         _when(request.args.get("end")),
         account_id=row_id(account),
-        status=request.args.get("status") or None,
+        status=_status(request.args.get("status")),
     )
     timezone = membership.workspace.timezone
     return jsonify(
@@ -125,7 +130,7 @@ async def queue() -> str:
         None,
         None,
         account_id=row_id(account),
-        status=status if status in {s.value for s in PostStatus} else None,
+        status=_status(status),
     )
     accounts = await InstagramAccount.filter(workspace_id=membership.workspace_id).order_by(
         "username"

@@ -174,14 +174,14 @@ async def posts_between(
     end: datetime | None,
     *,
     account_id: int | None = None,
-    status: str | None = None,
+    status: PostStatus | None = None,
 ) -> list[PostView]:
     """Posts for the calendar (by publish or schedule time) or the queue (newest plan first)."""
     query = Post.filter(workspace_id=workspace_id)
     if account_id is not None:
         query = query.filter(account_id=account_id)
-    if status:
-        query = query.filter(status=PostStatus(status))
+    if status is not None:
+        query = query.filter(status=status)
     if start is not None:
         query = query.filter(scheduled_at__gte=start)
     if end is not None:

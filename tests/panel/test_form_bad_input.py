@@ -100,3 +100,15 @@ async def test_a_calendar_drag_without_a_json_object_asks_for_a_time(
     response = await client.post("/posts/1/reschedule", json=body, headers={"X-CSRF-Token": CSRF})
     assert response.status_code == 422
     assert "Enter a date and time" in (await response.get_json())["error"]
+
+
+@pytest.mark.parametrize("status", ["nope", "[]", "DRAFT"])
+async def test_the_calendar_feed_ignores_an_unknown_status_filter(
+    owner_client: tuple[Any, int], status: str
+) -> None:
+    client, _ = owner_client
+    response = await client.get("/posts/events", query_string={"status": status})
+    assert response.status_code == 200
+    assert await response.get_json() == []
+    queue = await client.get("/posts/queue", query_string={"status": status})
+    assert queue.status_code == 200
