@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from core.bootstrap import Container
 from core.db.models import AutomationRule, InstagramAccount, Role
+from core.domain.ids import row_id
 from core.domain.posts import zone
 from core.errors import Conflict
 from core.services import lead_export, lead_review
@@ -34,11 +35,18 @@ def _container() -> Container:
     return container
 
 
+# Days a filter can name: one day short of each end of the calendar, so the day's bounds
+# exist in every time zone (a filter beyond them filters nothing, like an unreadable one).
+DAYS = (date(1, 1, 2), date(9999, 12, 30))
+
+
 def _day(text: str) -> date | None:
     try:
-        return date.fromisoformat(text) if text else None
+        day = date.fromisoformat(text) if text else None
     except ValueError:
         return None
+    first, last = DAYS
+    return day if day is not None and first <= day <= last else None
 
 
 def _query() -> tuple[lead_export.LeadQuery, dict[str, str]]:
@@ -48,8 +56,8 @@ def _query() -> tuple[lead_export.LeadQuery, dict[str, str]]:
     since_day, until_day = _day(args.get("since", "")), _day(args.get("until", ""))
     account, rule = args.get("account_id", ""), args.get("rule_id", "")
     query = lead_export.LeadQuery(
-        account_id=int(account) if account.isdigit() else None,
-        rule_id=int(rule) if rule.isdigit() else None,
+        account_id=row_id(account),
+        rule_id=row_id(rule),
         since=datetime.combine(since_day, time(), tz) if since_day else None,
         until=datetime.combine(until_day + timedelta(days=1), time(), tz) if until_day else None,
         search=args.get("q", "")[:100],

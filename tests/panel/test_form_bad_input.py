@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from core.db.models import AutomationRule, InstagramAccount, LoginKind, Post, Role
+from core.db.models import AutomationRule, InstagramAccount, LoginKind, Post, Role, Workspace
 from tests.panel.helpers import CSRF, sign_in_as, team_of_four
 
 # "²" passes str.isdigit() yet int() refuses it; the other is beyond any row id.
@@ -112,3 +112,22 @@ async def test_the_calendar_feed_ignores_an_unknown_status_filter(
     assert await response.get_json() == []
     queue = await client.get("/posts/queue", query_string={"status": status})
     assert queue.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"since": "0001-01-01", "until": "9999-12-31"},
+        {"account_id": "²", "rule_id": "99999999999999999999"},
+    ],
+)
+async def test_lead_filters_at_the_ends_of_the_calendar_or_no_ids_are_ignored(
+    owner_client: tuple[Any, int], query: dict[str, str]
+) -> None:
+    client, _ = owner_client
+    await Workspace.filter().update(timezone="Pacific/Kiritimati")  # UTC+14
+    page = await client.get("/leads", query_string=query)
+    assert page.status_code == 200
+    export = await client.get("/leads/export.csv", query_string=query)
+    assert export.status_code == 200
+    assert export.headers["Content-Type"].startswith("text/csv")
