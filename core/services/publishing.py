@@ -690,15 +690,19 @@ class Publishing:
             )
         await self._save(post, container_id=container, container_created_at=started)
 
-    def _give_up_if_too_slow(self, post: Post) -> None:
+    def _waited_s(self, post: Post) -> float:
+        """Seconds since the post's first container was made (0 before that)."""
         started = post.container_created_at
-        if started is None:
-            return
-        waited = (self.clock.now() - started).total_seconds()
-        if waited > self.policy.status_timeout_s:
+        return 0.0 if started is None else (self.clock.now() - started).total_seconds()
+
+    def _waited_too_long(self, post: Post) -> bool:
+        return self._waited_s(post) > self.policy.status_timeout_s
+
+    def _give_up_if_too_slow(self, post: Post) -> None:
+        if self._waited_too_long(post):
             raise _Failed(
-                f"Instagram was still processing the media after {_duration(waited)}; "
-                "try a shorter or smaller video, or reschedule to try again.",
+                f"Instagram was still processing the media after {_duration(self._waited_s(post))};"
+                " try a shorter or smaller video, or reschedule to try again.",
                 drop_containers=True,
             )
 
@@ -743,6 +747,13 @@ class Publishing:
         try:
             recent = await self.instagram.media_list(ref, limit=25)
         except GraphError as exc:
+            # The post is live: look again later rather than record it without its link,
+            # unless Instagram has not answered for as long as processing may take.
+            if exc.kind in {ErrorKind.TRANSIENT, ErrorKind.RATE_LIMITED} and not (
+                self._waited_too_long(post)
+            ):
+                logger.info("post %s: cannot list media yet (%s); later", post.id, exc.title)
+                raise _CheckLater() from exc
             logger.warning("post %s: cannot list media to find it (%s)", post.id, exc.title)
             return None
         since = (post.container_created_at or post.created_at) - MATCH_SLACK

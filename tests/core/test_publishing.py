@@ -326,6 +326,24 @@ async def test_publish_whose_answer_was_lost_is_recorded_not_repeated(world: Wor
     assert world.ig.comments == [(post.ig_media_id, "hi")]
 
 
+async def test_a_live_post_instagram_cannot_list_yet_is_looked_up_again(world: World) -> None:
+    def lose_answer() -> None:
+        raise graph_error(ErrorKind.TRANSIENT, "Instagram is temporarily unavailable")
+
+    world.ig.after["publish_container"] = lose_answer
+    world.ig.faults["media_list"] = [
+        graph_error(ErrorKind.TRANSIENT, "Instagram is temporarily unavailable"),
+        graph_error(ErrorKind.RATE_LIMITED, "Too many calls"),
+    ]
+    post = await world.post(caption="find me")
+    await world.drain()
+    post = await Post.get(id=post.id)
+    assert post.status == PostStatus.PUBLISHED
+    assert world.ig.calls.count("publish_container") == 1
+    assert world.ig.calls.count("media_list") == 3
+    assert post.ig_media_id == world.ig.feed[0]["id"] and post.permalink
+
+
 async def test_worker_killed_after_media_publish_resumes_without_posting_again(
     world: World,
 ) -> None:
