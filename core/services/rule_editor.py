@@ -291,14 +291,17 @@ _KIND_WORDS = {
 }
 
 
-async def explain(workspace_id: int, rule: AutomationRule, dedupe_key: str) -> Explanation:
-    """Read back what happened to the sample with ``dedupe_key``."""
-    event = await WebhookEvent.get_or_none(dedupe_key=dedupe_key)
+async def explain(workspace_id: int, rule: AutomationRule, key: str) -> Explanation:
+    """Read back what happened to the sample whose webhook event has dedupe key ``key``.
+
+    Only an event of the rule's own account is read: the key comes from the browser.
+    """
+    account = await InstagramAccount.get(id=rule.account_id)
+    event = await WebhookEvent.get_or_none(dedupe_key=key, account_ig_id=account.ig_id)
     if event is None:
         return Explanation(finished=False, reason="Waiting for the webhook…")
     if event.status in (EventStatus.PENDING, EventStatus.PROCESSING):
         return Explanation(finished=False, event_status=event.status.value, reason="Processing…")
-    account = await InstagramAccount.get(id=rule.account_id)
     since = event.received_at - timedelta(seconds=5)
     outbound = [
         a
@@ -320,7 +323,11 @@ async def explain(workspace_id: int, rule: AutomationRule, dedupe_key: str) -> E
             or (not inbound.comment_id and d.target.get("igsid") == inbound.sender_id)
         )
     ]
-    matched = await AutomationRule.get_or_none(id=event.rule_id) if event.rule_id else None
+    matched = (
+        await AutomationRule.get_or_none(id=event.rule_id, workspace_id=workspace_id)
+        if event.rule_id
+        else None
+    )
     unanswered = read_unanswered_note(event.error)
     result = Explanation(
         finished=True,

@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from core.db.models import AuditLog, AutomationRule, RuleStats, Workspace
+from core.db.models import (
+    AuditLog,
+    AutomationRule,
+    EventStatus,
+    RuleStats,
+    WebhookEvent,
+    Workspace,
+)
 from core.settings import Settings
 from tests.panel.helpers import CSRF
 from tests.panel.sandbox_world import World, run_pending_events, sandbox_world, webhooks_into
@@ -453,3 +460,22 @@ async def test_test_panel_says_why_the_ai_reply_was_skipped(
     assert skipped, shown
     assert "AI reply" in skipped.group(1) and words in skipped.group(1)
     assert "No action was taken." not in shown
+
+
+async def test_test_panel_never_shows_another_accounts_event(client: Any, world: World) -> None:
+    await client.post("/rules/new", form=lead_rule_form(world.account.id))
+    rule = await AutomationRule.get(name="Price lead")
+    await WebhookEvent.create(
+        dedupe_key="17849999999:message:m.secret",
+        account_ig_id="17849999999",  # an account of another workspace
+        kind="message",
+        payload={},
+        status=EventStatus.DONE,
+        error="lead flow completed for ana@example.com",
+        rule_name="Other team's VIP rule",
+    )
+    shown = await (
+        await client.get(f"/rules/{rule.id}/test/result?key=17849999999:message:m.secret")
+    ).get_data(as_text=True)
+    assert "Waiting for the webhook" in shown
+    assert "VIP rule" not in shown and "ana@example.com" not in shown
