@@ -9,6 +9,7 @@ from quart import Blueprint, Response, current_app, flash, render_template, requ
 
 from core.db.models import Role, Workspace
 from core.domain.analytics import DateRange, parse_range, short_caption
+from core.domain.ids import row_id
 from core.errors import ValidationFailed
 from core.services import analytics
 from panel.rules import TRIGGER_WORDS
@@ -24,7 +25,7 @@ def _workspace() -> Workspace:
 
 def _account_arg() -> int | None:
     raw = request.args.get("account", "")
-    return int(raw) if raw.isdigit() else None
+    return row_id(raw)
 
 
 async def _ranges(workspace: Workspace) -> tuple[DateRange, DateRange | None, list[str]]:

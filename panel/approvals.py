@@ -10,6 +10,7 @@ from werkzeug.exceptions import abort
 
 from core.bootstrap import Container
 from core.db.models import Role
+from core.domain.ids import row_id
 from core.errors import Conflict, ValidationFailed
 from core.services import approvals
 from core.services.automations import automations_for
@@ -57,7 +58,7 @@ async def index() -> str:
 async def new() -> str:
     """Drafts that arrived since ``after`` (out-of-band fragments for the page's poller)."""
     after_raw = request.args.get("after", "0")
-    after = int(after_raw) if after_raw.isdigit() else 0
+    after = row_id(after_raw) or 0
     found = await approvals.pending(current_membership().workspace_id, after)
     return await render_template(
         "approvals/_new.html",

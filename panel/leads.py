@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from core.bootstrap import Container
 from core.db.models import AutomationRule, InstagramAccount, Role
-from core.domain.ids import row_id
+from core.domain.ids import page_number, row_id
 from core.domain.posts import zone
 from core.errors import Conflict
 from core.services import lead_export, lead_review
@@ -79,7 +79,7 @@ async def index() -> str:
     membership = current_membership()
     query, shown = _query()
     page_raw = request.args.get("page", "1")
-    page = int(page_raw) if page_raw.isdigit() else 1
+    page = page_number(page_raw)
     leads, has_next = await lead_export.list_leads(membership.workspace_id, query, page)
     rules = await AutomationRule.filter(workspace_id=membership.workspace_id).order_by("name")
     return await render_template(

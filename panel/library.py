@@ -7,6 +7,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from core.bootstrap import Container
 from core.db.models import Role
+from core.domain.ids import page_number
 from core.errors import Conflict, ValidationFailed
 from core.services import library, media
 from panel.security import current_email, current_membership, requires
@@ -28,7 +29,7 @@ async def index() -> str:
     kind = request.args.get("kind", "")
     unused = request.args.get("unused") == "1"
     page_raw = request.args.get("page", "1")
-    page = int(page_raw) if page_raw.isdigit() else 1
+    page = page_number(page_raw)
     items, has_next = await library.list_media(
         membership.workspace_id, search=search, kind=kind, unused_only=unused, page=page
     )

@@ -8,6 +8,7 @@ from typing import Any
 from quart import Blueprint, current_app, render_template, request, url_for
 
 from core.db.models import AuditLog, InstagramAccount, Role
+from core.domain.ids import page_number, row_id
 from core.services import logs
 from panel.security import current_membership, requires
 
@@ -42,7 +43,7 @@ def _filter() -> tuple[logs.LogFilter, dict[str, str]]:
     account = args.get("account", "")
     level = args.get("level", "")
     wanted = logs.LogFilter(
-        account_id=int(account) if account.isdigit() else None,
+        account_id=row_id(account),
         kind=args.get("kind", "")[:64],
         level=level if level in logs.LEVELS else "",
         since=_date(args.get("since")),
@@ -55,7 +56,7 @@ def _filter() -> tuple[logs.LogFilter, dict[str, str]]:
 
 def _page_number() -> int:
     raw = request.args.get("page", "1")
-    return min(int(raw), 10_000) if raw.isdigit() and int(raw) > 0 else 1
+    return page_number(raw)
 
 
 def target_link(entry: AuditLog) -> str:

@@ -162,7 +162,11 @@ async def save_ai() -> Page:
     """Switch AI replies on or off and set the monthly token quota."""
     form = await request.form
     raw_quota = form.get("ai_monthly_token_quota", "").strip()
-    if not raw_quota.isdigit() or not 0 <= int(raw_quota) <= 1_000_000_000:
+    if (
+        not (raw_quota.isascii() and raw_quota.isdigit())
+        or len(raw_quota) > 10
+        or not (0 <= int(raw_quota) <= 1_000_000_000)
+    ):
         return await _page(
             422,
             errors={"ai_monthly_token_quota": "Enter a whole number of tokens (0 or more)."},

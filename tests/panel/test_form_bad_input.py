@@ -9,8 +9,9 @@ import pytest
 from core.db.models import AutomationRule, InstagramAccount, LoginKind, Post, Role, Workspace
 from tests.panel.helpers import CSRF, sign_in_as, team_of_four
 
-# "²" passes str.isdigit() yet int() refuses it; the other is beyond any row id.
-NOT_IDS = ["²", "99999999999999999999"]
+# "²" passes str.isdigit() yet int() refuses it, as it refuses 5,000 digits; 20 digits are
+# beyond any row id.
+NOT_IDS = ["²", "99999999999999999999", "9" * 5_000]
 
 
 @pytest.fixture
@@ -131,3 +132,36 @@ async def test_lead_filters_at_the_ends_of_the_calendar_or_no_ids_are_ignored(
     export = await client.get("/leads/export.csv", query_string=query)
     assert export.status_code == 200
     assert export.headers["Content-Type"].startswith("text/csv")
+
+
+@pytest.mark.parametrize("value", ["²", "9" * 5_000, "99999999999999999999"])
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/leads", "page"),
+        ("/library", "page"),
+        ("/logs/audit", "page"),
+        ("/logs/events", "account"),
+        ("/approvals/new", "after"),
+        ("/analytics/", "account"),
+        ("/analytics/export/account.csv", "account"),
+    ],
+)
+async def test_a_page_or_id_in_the_address_that_is_no_number_is_ignored(
+    owner_client: tuple[Any, int], path: str, name: str, value: str
+) -> None:
+    client, _ = owner_client
+    response = await client.get(path, query_string={name: value})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("value", ["²", "9" * 5_000])
+async def test_an_ai_quota_in_other_digits_is_refused(
+    owner_client: tuple[Any, int], value: str
+) -> None:
+    client, _ = owner_client
+    response = await client.post(
+        "/setup/ai", form={"csrf_token": CSRF, "ai_monthly_token_quota": value}
+    )
+    assert response.status_code == 422
+    assert "whole number of tokens" in await response.get_data(as_text=True)
