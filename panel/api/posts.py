@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 from quart import Blueprint, current_app
@@ -24,7 +24,9 @@ MAX_ID = 2**31 - 1
 
 class PostContent(BaseModel):
     kind: Literal["image", "reel", "carousel", "story"]
-    media_ids: list[int] = Field(default_factory=list, max_length=10)
+    media_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
+        default_factory=list, max_length=10
+    )
     caption: str = Field("", max_length=10_000)
     first_comment: str = Field("", max_length=10_000)
     alt_text: str = Field("", max_length=10_000)

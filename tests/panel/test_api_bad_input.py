@@ -273,3 +273,23 @@ async def test_a_keyword_of_accent_marks_alone_is_refused(
     rule["keywords"] = ["café"]
     saved = await client.post("/api/v1/rules", json=rule, headers=_bearer(workspace.secret))
     assert saved.status_code == 201
+
+
+@pytest.mark.parametrize("media_id", [2**31, 2**70, 0, -1])
+async def test_a_media_id_no_row_can_have_is_a_field_error(
+    client: Any, workspace: Workspace, media_id: int
+) -> None:
+    headers = _bearer(workspace.secret)
+    created = await client.post(
+        "/api/v1/posts", json=workspace.post(media_ids=[media_id]), headers=headers
+    )
+    assert "media_ids.0" in (await _error(created, 422))["fields"]
+    draft = await client.post("/api/v1/posts", json=workspace.post(), headers=headers)
+    post_id = (await draft.get_json())["id"]
+    edited = await client.put(
+        f"/api/v1/posts/{post_id}",
+        json={"kind": "image", "media_ids": [workspace.media_id, media_id]},
+        headers=headers,
+    )
+    await _error(edited, 422)
+    assert (await Post.get(id=post_id)).version == 1
