@@ -128,6 +128,10 @@ class PostInput:
     cover_id: int | None = None
 
 
+# Instagram publishes a container within 24 h of its creation; after that it is EXPIRED.
+CONTAINER_LIFETIME = timedelta(hours=24)
+
+
 class _CheckLater(Exception):
     """Internal: media still processing; poll again later."""
 
@@ -864,12 +868,20 @@ class Publishing:
     async def _retry(self, post: Post, reason: str, retry_after_s: float | None) -> None:
         attempts = post.attempts + 1
         if attempts >= self.policy.max_attempts:
-            if post.container_id and await self._published_meanwhile(post):
+            published = await self._published_meanwhile(post) if post.container_id else False
+            if published:
                 return
-            await self._fail(
-                post, f"{reason}; gave up after {attempts} attempts", attempts=attempts
-            )
-            return
+            if published is None and not self._container_lapsed(post):
+                # A media_publish may have gone through: failing now would invite the team
+                # to post it again. Keep asking until Instagram answers or the container
+                # could no longer be published anyway.
+                reason = f"{reason}; Instagram has not confirmed whether the post went out"
+                attempts = self.policy.max_attempts - 1
+            else:
+                await self._fail(
+                    post, f"{reason}; gave up after {attempts} attempts", attempts=attempts
+                )
+                return
         wait = backoff_s(attempts, self.policy.retry_base_s, self.policy.retry_max_s, self.jitter())
         wait = max(wait, min(retry_after_s or 0.0, self.policy.retry_max_s))
         at = self.clock.now() + timedelta(seconds=wait)
@@ -878,17 +890,30 @@ class Publishing:
         await self._leave(post, Status.RETRYING, message, next_attempt_at=at, attempts=attempts)
         await self._enqueue(post.id, post.version + 1, at)
 
-    async def _published_meanwhile(self, post: Post) -> bool:
-        """Last look before giving up: did an earlier ``media_publish`` go through after all?"""
+    def _container_lapsed(self, post: Post) -> bool:
+        """Past the 24 h in which Instagram publishes a container (then it is EXPIRED)."""
+        started = post.container_created_at
+        return started is None or self.clock.now() - started > CONTAINER_LIFETIME
+
+    async def _published_meanwhile(self, post: Post) -> bool | None:
+        """Last look before giving up: did an earlier ``media_publish`` go through after all?
+
+        True when it did (the post is recorded), False when not, None when Instagram did not
+        answer the question.
+        """
         assert post.container_id is not None
         try:
             ref = self.account_ref(await InstagramAccount.get(id=post.account_id))  # type: ignore[attr-defined]
             status = await self.instagram.container_status(ref, post.container_id)
         except GraphError:
-            return False
+            return None
         if status.status_code != "PUBLISHED":
             return False
-        media_id = await self._find_published(post, ref)
+        try:
+            media_id = await self._find_published(post, ref)
+        except _CheckLater:
+            await self._check_later(post)
+            return True
         await self._finish(post, ref, media_id, comment=media_id is not None)
         return True
 

@@ -344,6 +344,46 @@ async def test_a_live_post_instagram_cannot_list_yet_is_looked_up_again(world: W
     assert post.ig_media_id == world.ig.feed[0]["id"] and post.permalink
 
 
+async def test_a_post_instagram_will_not_confirm_is_never_failed_while_it_may_be_live(
+    world: World,
+) -> None:
+    unavailable = graph_error(ErrorKind.TRANSIENT, "Instagram is temporarily unavailable")
+
+    def lose_answer_then_go_quiet() -> None:
+        world.ig.faults["container_status"] = [unavailable] * 8
+        raise unavailable
+
+    world.ig.after["publish_container"] = lose_answer_then_go_quiet
+    post = await world.post(caption="went out?")
+    await world.drain()
+    post = await Post.get(id=post.id)
+    assert world.service.policy.max_attempts < 8
+    assert post.status == PostStatus.PUBLISHED
+    assert world.ig.calls.count("publish_container") == 1
+    assert post.ig_media_id == world.ig.feed[0]["id"]
+
+
+async def test_a_post_unconfirmed_for_a_day_fails_saying_so(world: World) -> None:
+    unavailable = graph_error(ErrorKind.TRANSIENT, "Instagram is temporarily unavailable")
+
+    def lose_answer() -> None:
+        raise unavailable
+
+    def silent_after_publishing(name: str) -> None:
+        if name == "container_status" and "publish_container" in world.ig.calls:
+            world.ig.faults[name] = [unavailable]
+
+    world.ig.after["publish_container"] = lose_answer
+    world.ig.before = silent_after_publishing
+    post = await world.post(caption="lost in space")
+    await world.drain(max_jobs=2000)
+    post = await Post.get(id=post.id)
+    assert post.status == PostStatus.FAILED
+    assert "gave up after" in post.last_error
+    assert world.clock.now() - post.container_created_at > timedelta(hours=24)
+    assert world.ig.calls.count("publish_container") == 1
+
+
 async def test_worker_killed_after_media_publish_resumes_without_posting_again(
     world: World,
 ) -> None:
