@@ -16,13 +16,21 @@ from urllib.parse import urlencode
 from core.adapters.graph import graph_base_url
 from core.adapters.instagram_oauth import Grant, InstagramOAuth
 from core.bootstrap import Container
-from core.db.models import AccountStatus, DomainEvent, InstagramAccount, LoginKind, Workspace
+from core.db.models import (
+    AccountStatus,
+    DomainEvent,
+    InstagramAccount,
+    LoginKind,
+    Membership,
+    Role,
+    Workspace,
+)
 from core.domain.graph_errors import ErrorKind, GraphError
 from core.errors import Forbidden, NotFound, SettingsError, ValidationFailed
 from core.ports.instagram import AccountRef, LoginFlavour
 from core.sandbox import signing_secret, token_secret
 from core.sandbox.state import demo_ig_id, sandbox_token
-from core.services import audit, meta_app
+from core.services import audit, meta_app, users
 
 logger = logging.getLogger(__name__)
 
@@ -385,6 +393,11 @@ async def complete_connection(
     now = container.clock.now()
     found = read_state(container.secret_key, state, now=now)
     if found.user_id != user_id:
+        raise Forbidden(BAD_STATE)
+    # The state names the workspace the dialog was opened from; the user may have been
+    # removed or demoted there since (the session may now be in another workspace).
+    membership = await Membership.get_or_none(workspace_id=found.workspace_id, user_id=user_id)
+    if membership is None or not users.role_allows(membership.role, Role.ADMIN):
         raise Forbidden(BAD_STATE)
     fresh = await container.redis.set(
         f"oauth:state:{found.nonce}", "1", nx=True, ex=STATE_MAX_AGE_S + 60

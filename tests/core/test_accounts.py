@@ -22,6 +22,8 @@ from core.db.models import (
     DomainEvent,
     InstagramAccount,
     LoginKind,
+    Membership,
+    Role,
     User,
     Workspace,
 )
@@ -67,6 +69,7 @@ async def meta_container(
 async def admin() -> tuple[User, Workspace]:
     user = await User.create(email="admin@example.com", password_hash="x")
     workspace = await Workspace.create(name="Shop")
+    await Membership.create(workspace=workspace, user=user, role=Role.ADMIN)
     return user, workspace
 
 
@@ -380,6 +383,7 @@ async def test_connect_works_in_sandbox_mode(
     try:
         user = await User.create(email="admin@example.com", password_hash="x")
         workspace = await Workspace.create(name="Shop")
+        await Membership.create(workspace=workspace, user=user, role=Role.ADMIN)
         account = await connect(container, user, workspace)
         assert account.login_kind is LoginKind.SANDBOX
         listed = await accounts.list_accounts(container, workspace.id)

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from core.bootstrap import Container
-from core.db.models import InstagramAccount, LoginKind, Role
+from core.db.models import InstagramAccount, LoginKind, Membership, Role, Workspace
 from core.sandbox import signing_secret, token_secret
 from core.settings import Settings
 from tests.panel.helpers import sign_in_as, team_of_four
@@ -76,4 +76,24 @@ async def test_cancelled_dialog_and_forged_state_connect_nothing(client: Any, br
     assert response.status_code == 302
     page = await (await client.get("/accounts")).get_data(as_text=True)
     assert "Permissions error" in page and "invalid or has expired" in page
+    assert not await InstagramAccount.filter(ig_id=brand).exists()
+
+
+async def test_a_connection_lands_only_where_the_user_is_still_an_admin(
+    client: Any, brand: str
+) -> None:
+    team = await team_of_four()
+    admin = await team[Role.ADMIN].user
+    other = await Workspace.create(name="Second shop")
+    there = await Membership.create(workspace=other, user=admin, role=Role.ADMIN)
+    await sign_in_as(client, admin, other.id)
+    response = await client.get("/instagram/connect")
+    back = await dialog(response.headers["Location"])
+    # Removed from the second workspace while in Meta's dialog; still an admin of the first.
+    await there.delete()
+    parts = urlsplit(back)
+    response = await client.get(f"{parts.path}?{parts.query}")
+    assert response.status_code == 302
+    page = await (await client.get("/accounts")).get_data(as_text=True)
+    assert "invalid or has expired" in page
     assert not await InstagramAccount.filter(ig_id=brand).exists()
