@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dateparser
 
+from core.domain.ids import row_id
 from core.errors import ValidationFailed
 
 TIME_EXAMPLES = '"tomorrow 9am", "in 2h", "fri 18:00" or "2025-03-07 09:00"'
@@ -218,10 +219,10 @@ def _usage(name: str, problem: str) -> CommandError:
 
 
 def _id(name: str, raw: str) -> int:
-    token = raw.strip().lstrip("#")
-    if not token.isdigit() or len(token) > 18:
+    value = row_id(raw.strip().lstrip("#"))
+    if value is None:
         raise _usage(name, f"{raw.strip() or 'Nothing'} is not a number I can look up.")
-    return int(token)
+    return value
 
 
 def _parse_help(rest: str, now: datetime, timezone: str) -> Command:

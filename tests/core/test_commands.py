@@ -157,3 +157,10 @@ def test_actions_round_trip_and_foreign_data_is_refused() -> None:
     for bad in ("approve", "launch:1", "approve:x", "approve:1:2", ""):
         with pytest.raises(ValidationFailed):
             decode_action(bad)
+
+
+@pytest.mark.parametrize("typed", ["²", "#³", "99999999999", "1" * 4000, "12a", "-3"])
+def test_an_id_that_is_no_row_id_gets_the_usage_line(typed: str) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        parse(f"/cancel {typed}")
+    assert "is not a number I can look up" in str(refused.value)
