@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from tortoise.transactions import in_transaction
 
 from core.db.models import ChatLink, LinkCode, Membership, Platform, Role, User
-from core.errors import Forbidden, NotFound
+from core.errors import Conflict, Forbidden, NotFound
 from core.services import audit, users
 
 logger = logging.getLogger(__name__)
@@ -83,7 +83,8 @@ async def redeem_code(
 ) -> ChatLink:
     """Link ``chat_id`` with the code's workspace; the code is used up.
 
-    Raises NotFound when the code is unknown, used or expired.
+    Raises NotFound when the code is unknown, used or expired, and Conflict (the code
+    stays usable) when the chat is linked to another workspace.
     """
     link_code = await LinkCode.get_or_none(
         code_hash=code_digest(code), used_at__isnull=True, expires_at__gt=now
@@ -101,6 +102,12 @@ async def redeem_code(
                 platform=platform,
                 chat_id=chat_id,
                 title=title[:255],
+            )
+        elif link.active and link.workspace_id != link_code.workspace_id:
+            # Whoever holds a code may be in a chat another workspace relies on.
+            raise Conflict(
+                "This chat is linked to another workspace: an admin there has to unlink "
+                "it first (Settings → Chats)."
             )
         else:
             link.workspace_id = link_code.workspace_id

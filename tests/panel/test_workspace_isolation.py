@@ -44,7 +44,7 @@ from core.db.models import (
     WebhookEvent,
     Workspace,
 )
-from core.services import media, rule_editor, team, users
+from core.services import chat_links, media, rule_editor, team, users
 from core.services.chatops import ChatOps, ChatUser, IncomingFile
 from core.services.smart_replies import OutgoingReply, SmartReplies
 from tests.panel.helpers import CSRF, sign_in_as, token_for
@@ -742,6 +742,28 @@ async def test_chat_commands_stay_in_the_chats_workspace(
     assert SECRET not in answer.lower(), answer
     assert sender.sent == []
     assert await _snapshot() == before, reply.text
+
+
+async def test_a_link_code_does_not_take_over_another_workspaces_chat(
+    container: Any, two: Two
+) -> None:
+    """A's admin, also in B's linked group, sends A's code there: B keeps its chat."""
+    await ChatIdentity.create(platform=Platform.TELEGRAM, platform_user_id="501", user=two.a.owner)
+    made = await chat_links.create_code(two.a.membership, datetime.now(UTC))
+    in_b = ChatUser(Platform.TELEGRAM, two.b.chat.chat_id, "501", name="ana", chat_title="Shared")
+    before = await ChatLink.get(id=two.b.chat.id)
+    reply = await ChatOps(container).handle_command(in_b, f"/link {made.code}")
+    after = await ChatLink.get(id=two.b.chat.id)
+    assert (after.workspace_id, after.active, after.title) == (
+        before.workspace_id,
+        before.active,
+        before.title,
+    )
+    assert "another workspace" in reply.text and SECRET not in reply.text.lower()
+    # The code is not used up: it still links a chat of A's own.
+    mine = ChatUser(Platform.TELEGRAM, "-100555", "501", name="ana", chat_title="Alpha news")
+    await ChatOps(container).handle_command(mine, f"/link {made.code}")
+    assert await ChatLink.exists(chat_id="-100555", workspace_id=two.a.workspace.id)
 
 
 # ---------------------------------------------------------------- roles
