@@ -43,6 +43,13 @@ class Settings(BaseSettings):
             "Empty: http://127.0.0.1:PANEL_PORT."
         ),
     )
+    media_links_private_ok: bool = Field(
+        False,
+        description=(
+            "Let media uploads from a link fetch private and local addresses (localhost, LAN). "
+            "Off: only public addresses."
+        ),
+    )
     panel_host: str = Field("127.0.0.1", description="Interface the panel listens on.")
     panel_port: Annotated[int, Field(ge=1, le=65535)] = Field(8000, description="Panel port.")
     secret_key: SecretStr | None = Field(

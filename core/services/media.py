@@ -335,6 +335,7 @@ async def upload_url(container: Container, *, workspace_id: int, url: str) -> Me
     """``upload_from_url`` with the process's HTTP session and storage."""
 
     async def fetch(link: str, max_bytes: int) -> bytes:
-        return await download(container.http, link, max_bytes)
+        private_ok = container.settings.media_links_private_ok
+        return await download(container.http, link, max_bytes, private_ok=private_ok)
 
     return await upload_from_url(storage_of(container), fetch, workspace_id=workspace_id, url=url)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from aiohttp import web
 from PIL import Image
 
+from core.adapters.downloads import is_public_address
 from core.adapters.storage import DiskStorage, is_valid_key, new_key
 from core.bootstrap import Container
 from core.db.models import MediaAsset, Workspace
@@ -142,11 +144,16 @@ async def test_converting_an_upload_leaves_the_event_loop_free(
     assert converted_on_loop == [False]
 
 
-async def test_upload_from_url(container: Container, unused_tcp_port: int) -> None:
-    workspace = await Workspace.create(name="w")
+@pytest.fixture
+async def linked_files(unused_tcp_port: int) -> AsyncIterator[str]:
+    """A local web server with a photo, a redirect to it and a redirect loop."""
     served = {"/photo.webp": image_bytes(500, 500, fmt="WEBP"), "/big": b"x" * 10}
 
     async def handler(request: web.Request) -> web.Response:
+        if request.path == "/moved":
+            raise web.HTTPFound("/photo.webp")
+        if request.path == "/loop":
+            raise web.HTTPFound("/loop")
         body = served.get(request.path)
         return web.Response(body=body) if body is not None else web.Response(status=404)
 
@@ -155,18 +162,65 @@ async def test_upload_from_url(container: Container, unused_tcp_port: int) -> No
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
-    base = f"http://127.0.0.1:{unused_tcp_port}"
-    try:
-        asset = await media.upload_url(
-            container, workspace_id=workspace.id, url=f"{base}/photo.webp?x=1"
-        )
-        assert asset.mime == "image/jpeg" and asset.filename == "photo.webp"
-        with pytest.raises(ValidationFailed, match="HTTP 404"):
-            await media.upload_url(container, workspace_id=workspace.id, url=f"{base}/missing")
-        with pytest.raises(ValidationFailed, match="http"):
-            await media.upload_url(container, workspace_id=workspace.id, url="file:///etc/passwd")
-    finally:
-        await runner.cleanup()
+    yield f"127.0.0.1:{unused_tcp_port}"
+    await runner.cleanup()
+
+
+async def test_upload_from_url(container: Container, linked_files: str) -> None:
+    container.settings = container.settings.model_copy(update={"media_links_private_ok": True})
+    workspace = await Workspace.create(name="w")
+    base = f"http://{linked_files}"
+    asset = await media.upload_url(
+        container, workspace_id=workspace.id, url=f"{base}/photo.webp?x=1"
+    )
+    assert asset.mime == "image/jpeg" and asset.filename == "photo.webp"
+    moved = await media.upload_url(container, workspace_id=workspace.id, url=f"{base}/moved")
+    assert moved.id == asset.id  # the redirect led to the same photo
+    with pytest.raises(ValidationFailed, match="HTTP 404"):
+        await media.upload_url(container, workspace_id=workspace.id, url=f"{base}/missing")
+    with pytest.raises(ValidationFailed, match="redirects more than 5 times"):
+        await media.upload_url(container, workspace_id=workspace.id, url=f"{base}/loop")
+    with pytest.raises(ValidationFailed, match="http"):
+        await media.upload_url(container, workspace_id=workspace.id, url="file:///etc/passwd")
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "http://{files}/photo.webp",
+        "http://localhost:{port}/photo.webp",
+        "http://[::ffff:127.0.0.1]:{port}/photo.webp",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.1.2.3/photo.jpg",
+    ],
+)
+async def test_links_to_private_or_local_addresses_are_refused_by_default(
+    container: Container, linked_files: str, link: str
+) -> None:
+    assert container.settings.media_links_private_ok is False
+    workspace = await Workspace.create(name="w")
+    url = link.format(files=linked_files, port=linked_files.rsplit(":", 1)[1])
+    with pytest.raises(ValidationFailed, match="private or local address"):
+        await media.upload_url(container, workspace_id=workspace.id, url=url)
+    assert await MediaAsset.filter(workspace_id=workspace.id).count() == 0
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("127.0.0.1", False),
+        ("10.0.0.8", False),
+        ("192.168.1.20", False),
+        ("169.254.169.254", False),
+        ("::1", False),
+        ("fe80::1%eth0", False),
+        ("::ffff:10.0.0.1", False),
+        ("8.8.8.8", True),
+        ("2001:4860:4860::8888", True),
+    ],
+)
+def test_public_addresses(address: str, public: bool) -> None:
+    assert is_public_address(address) is public
 
 
 async def test_media_is_served_publicly_by_key(app: Any, client: Any, container: Container) -> None:
