@@ -152,10 +152,16 @@ async def _plan(event: DomainEvent) -> None:
         return
     rows: list[tuple[str, str, int | None]] = []
     if event.kind in alerts.DRAFT_UPDATES:
-        draft = await ReplyDraft.get_or_none(id=event.payload.get("draft_id"))
+        draft = await ReplyDraft.get_or_none(
+            id=event.payload.get("draft_id"), workspace_id=event.workspace.id
+        )
         for ref in draft.chat_refs if draft else []:
+            # Only chats still linked to the draft's workspace: one may have moved since.
             link = await ChatLink.get_or_none(
-                platform=ref.get("platform"), chat_id=str(ref.get("chat_id")), active=True
+                workspace_id=event.workspace.id,
+                platform=ref.get("platform"),
+                chat_id=str(ref.get("chat_id")),
+                active=True,
             )
             if link is not None:
                 rows.append((CHAT, f"{link.id}:{ref.get('message_id')}", link.id))

@@ -29,6 +29,7 @@ from core.db.models import (
     PostKind,
     PostStatus,
     Trigger,
+    Workspace,
 )
 from core.domain.chat import Reply
 from core.ports.notifier import ChatDeliveryError
@@ -301,3 +302,27 @@ async def test_lead_alert_goes_by_email_to_the_workspace_and_the_rule(
     assert mails[0]["Subject"] == "[Cafe Crema] New lead from @fan"
     body = mails[0].get_payload(decode=True).decode()
     assert "email: fan@example.com" in body and "http://127.0.0.1:8000/leads" in body
+
+
+async def test_a_decision_is_not_shown_in_a_chat_now_linked_to_another_workspace(
+    world: World, container: Container, fake: FakeTelegram
+) -> None:
+    draft = await make_draft(world, now=NOW)
+    event = await DomainEvent.create(
+        workspace=world.workspace, kind="draft.approval_needed", payload={"draft_id": draft.id}
+    )
+    await notifications.deliver(container, event.id)
+    # CHAT_B is unlinked here, then linked by another workspace, before the decision.
+    other = await Workspace.create(name="Another shop")
+    await ChatLink.filter(chat_id=str(CHAT_B)).update(workspace_id=other.id)
+
+    class Sender:
+        async def send_reply(self, reply: OutgoingReply) -> None:
+            pass
+
+    drafts = SmartReplies(ai=None, sender=Sender(), clock=container.clock)
+    await drafts.approve(draft.id, workspace_id=world.workspace.id, user_id=world.editor.id)
+    await notifications.sweep(container)
+    decided = await DomainEvent.get(kind="draft.decided")
+    await notifications.deliver(container, decided.id)
+    assert [int(e["chat_id"]) for e in fake.sent("editMessageText")] == [CHAT_A]
