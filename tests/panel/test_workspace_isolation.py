@@ -145,7 +145,20 @@ def rule_body(account: Any) -> dict[str, Any]:
 
 LATER = "2030-06-01T10:00:00+00:00"
 
+# Pages and lists without identifiers: A's own, nothing of B.
+INDEXES = [
+    "/", "/accounts", "/analytics/", "/approvals", "/posts/queue", "/leads", "/leads/export.csv",
+    "/library", "/logs/audit", "/logs/events", "/rules", "/team", "/settings/api-tokens",
+    "/setup", "/sandbox", "/compose", "/account",
+]  # fmt: skip
+API_INDEXES = ["/api/v1/posts", "/api/v1/rules", "/api/v1/leads", "/api/v1/drafts"]
+
 ATTEMPTS: list[Attempt] = [
+    *(Attempt(f"list {path}", "GET", path, answers=FILTERED) for path in INDEXES),
+    *(
+        Attempt(f"API: list {path}", "GET", path, api=True, answers=FILTERED)
+        for path in API_INDEXES
+    ),
     # accounts
     Attempt("pace of B's account", "POST", "/accounts/{b.account}/pace", {"dm_pace_per_hour": "5"}),
     Attempt("disconnect B's account", "POST", "/accounts/{b.account}/disconnect", {}),
@@ -661,6 +674,8 @@ async def test_another_workspaces_objects_are_out_of_reach(
     assert status in attempt.answers, f"{attempt.method} answered {status}: {body[:300]}"
     assert SECRET not in body.lower(), f"B shows through: {_around(body)}"
     assert await _snapshot() == before, "the refused request changed something"
+    if attempt.answers == FILTERED and "{b." not in attempt.path:
+        assert "alpha" in body.lower(), "A's own list is empty: the check above proves nothing"
     if attempt.control:
         status, body = await _send(client, attempt, two, "a")
         assert status < 400, f"with A's own ids: {status}: {body[:500]}"
