@@ -419,6 +419,19 @@ async def complete_connection(
         connected = await _instagram_login(client, app, version, code, redirect_uri)
     if not connected.ig_id:
         raise ValidationFailed("Instagram did not say which account this is", {})
+    # Webhooks name only the Instagram account: in two workspaces at once, one would run
+    # the other's automations and read its event log.
+    taken = (
+        await InstagramAccount.filter(ig_id=connected.ig_id)
+        .exclude(workspace_id=workspace.id)
+        .exclude(status=AccountStatus.DISCONNECTED)
+        .exists()
+    )
+    if taken:
+        raise ValidationFailed(
+            f"@{connected.username} is already connected in another workspace",
+            {"account": "An admin there has to disconnect it first (Accounts → Disconnect)."},
+        )
     expires = (
         now + timedelta(seconds=connected.grant.expires_in_s)
         if connected.grant.expires_in_s

@@ -97,3 +97,25 @@ async def test_a_connection_lands_only_where_the_user_is_still_an_admin(
     page = await (await client.get("/accounts")).get_data(as_text=True)
     assert "invalid or has expired" in page
     assert not await InstagramAccount.filter(ig_id=brand).exists()
+
+
+async def test_an_account_active_in_another_workspace_is_not_connected_twice(
+    client: Any, brand: str, container: Container
+) -> None:
+    other = await Workspace.create(name="Second shop")
+    await InstagramAccount.create(
+        workspace=other,
+        ig_id=brand,
+        username="sandbox_brand",
+        login_kind=LoginKind.SANDBOX,
+        token_encrypted=container.secrets.encrypt("token"),
+    )
+    team = await team_of_four()
+    await sign_in_as(client, await team[Role.ADMIN].user)
+    response = await client.get("/instagram/connect")
+    parts = urlsplit(await dialog(response.headers["Location"]))
+    response = await client.get(f"{parts.path}?{parts.query}")
+    assert response.status_code == 302
+    page = await (await client.get("/accounts")).get_data(as_text=True)
+    assert "already connected in another workspace" in page and "Second shop" not in page
+    assert await InstagramAccount.filter(ig_id=brand).count() == 1
