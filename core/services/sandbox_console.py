@@ -99,6 +99,22 @@ async def posts(container: Container, account: InstagramAccount) -> list[dict[st
     return [m for m in feed if m.get("media_product_type") != "STORY"]
 
 
+def _check_follower_says(
+    username: str, text: str, max_chars: int, noun: str
+) -> tuple[str, dict[str, str]]:
+    """The cleaned username and every field error of what a follower would send."""
+    errors: dict[str, str] = {}
+    try:
+        username = check_username(username)
+    except ValidationFailed as exc:
+        errors.update(exc.fields)
+    try:
+        _check_text(text, max_chars, noun)
+    except ValidationFailed as exc:
+        errors.update(exc.fields)
+    return username, errors
+
+
 async def comment(
     container: Container,
     account: InstagramAccount,
@@ -108,15 +124,7 @@ async def comment(
     media_id: str,
 ) -> Delivered:
     """The follower comments on one of the account's posts."""
-    errors: dict[str, str] = {}
-    try:
-        username = check_username(username)
-    except ValidationFailed as exc:
-        errors.update(exc.fields)
-    try:
-        _check_text(text, COMMENT_MAX_CHARS, "comment")
-    except ValidationFailed as exc:
-        errors.update(exc.fields)
+    username, errors = _check_follower_says(username, text, COMMENT_MAX_CHARS, "comment")
     known = {str(m.get("id")) for m in await posts(container, account)}
     if media_id not in known:
         errors["media_id"] = "Choose one of the account's posts."
@@ -130,15 +138,7 @@ async def direct_message(
     container: Container, account: InstagramAccount, *, username: str, text: str
 ) -> Delivered:
     """The follower sends the account a DM."""
-    errors: dict[str, str] = {}
-    try:
-        username = check_username(username)
-    except ValidationFailed as exc:
-        errors.update(exc.fields)
-    try:
-        _check_text(text, DM_MAX_CHARS, "message")
-    except ValidationFailed as exc:
-        errors.update(exc.fields)
+    username, errors = _check_follower_says(username, text, DM_MAX_CHARS, "message")
     if errors:
         raise ValidationFailed("Check the message.", errors)
     fields = {**_account_fields(account, username), "text": text}
