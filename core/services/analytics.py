@@ -179,6 +179,8 @@ class StatsSummary:
     views_change_percent: float | None
     interactions: int | None
     engagement_rate: float | None
+    automation_start: date
+    automation_end: date
     comments_replied: int
     dms_sent: int
     leads: int
@@ -586,13 +588,16 @@ async def summary(
     workspace: Workspace | int, days: int, *, clock: Clock | None = None
 ) -> StatsSummary:
     """``/stats [7d|30d]``: the last ``days`` whole days of every account of the workspace,
-    compared with the ``days`` before, with the best post and the automations' results."""
+    compared with the ``days`` before, with the best post; the automations' results cover
+    the ``days`` up to and including today, as on the analytics page (:func:`live_period`)."""
     if isinstance(workspace, int):
         found = await Workspace.get_or_none(id=workspace)
         if found is None:
             raise NotFound(f"workspace {workspace} does not exist")
         workspace = found
-    period = default_period(workspace, clock or SystemClock(), days)
+    clock = clock or SystemClock()
+    period = default_period(workspace, clock, days)
+    live = live_period(workspace, clock, days)
     before = period.previous()
     accounts = await accounts_of(workspace.id)
     ids = [a.id for a in accounts]
@@ -600,7 +605,7 @@ async def summary(
     now = combine_totals(period_totals(found_days.get(i, {}), period) for i in ids)
     then = combine_totals(period_totals(found_days.get(i, {}), before) for i in ids)
     best = top_posts((_performance(row) for row, _ in await _latest_media(ids, period)), 1)
-    automation = await automation_results(workspace, ids, period)
+    automation = await automation_results(workspace, ids, live)
     reach = compare(now.reach, then.reach)
     views = compare(now.views, then.views)
     totals = automation.totals
@@ -629,6 +634,8 @@ async def summary(
         views_change_percent=views.percent if views else None,
         interactions=_int(now.interactions),
         engagement_rate=now.engagement_rate,
+        automation_start=live.start,
+        automation_end=live.end,
         comments_replied=totals["comments_replied"],
         dms_sent=totals["dms_sent"],
         leads=totals["leads"],

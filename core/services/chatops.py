@@ -402,6 +402,9 @@ class ChatOps:
             f"{actor.workspace.name}, {summary.start:%d %b} to {summary.end:%d %b} "
             f"({summary.days} days, {summary.accounts} account"
             f"{'s' if summary.accounts != 1 else ''}):",
+            f"Instagram numbers {summary.start:%d %b} to {summary.end:%d %b} "
+            f"(Instagram reports late); automations {summary.automation_start:%d %b} "
+            f"to {summary.automation_end:%d %b}, today included",
             f"Followers: {_number(summary.followers)}{_change(summary.follower_change)}",
             f"Reach: {_number(summary.reach)}{_percent(summary.reach_change_percent)}",
             f"Views: {_number(summary.views)}{_percent(summary.views_change_percent)}",

@@ -21,6 +21,8 @@ from core.db.models import (
     Lead,
     LoginKind,
     Membership,
+    OutboundAction,
+    OutboundStatus,
     Platform,
     Post,
     PostKind,
@@ -232,6 +234,31 @@ async def test_stats_sum_the_workspace(world: World, chatops: ChatOps) -> None:
     assert "AI replies waiting for approval: 1" in reply.text
     month = await chatops.handle_command(user, "/stats 30d")
     assert "(30 days, 1 account)" in month.text
+
+
+async def test_stats_count_todays_automation_results_and_say_which_period_each_part_covers(
+    world: World, chatops: ChatOps
+) -> None:
+    user = await as_role(world, Role.VIEWER)
+    # A reply and a lead an hour ago (today in Berlin), a DM eight days ago (out of the week).
+    for kind, key, at in (
+        ("public_reply", "today", NOW - timedelta(hours=1)),
+        ("dm", "last-week", NOW - timedelta(days=7, hours=1)),
+    ):
+        action = await OutboundAction.create(
+            account=world.account, kind=kind, dedupe_key=key, target="t", payload={}
+        )
+        await OutboundAction.filter(id=action.id).update(status=OutboundStatus.SENT, sent_at=at)
+    lead = await Lead.create(workspace=world.workspace, account=world.account, igsid="p1")
+    await Lead.filter(id=lead.id).update(created_at=NOW - timedelta(hours=1))
+    reply = await chatops.handle_command(user, "/stats")
+    assert reply.text.startswith("Cafe Crema, 26 Feb to 04 Mar (7 days, 1 account):")
+    assert "Automations: 1 comment replies, 0 DMs, 1 leads" in reply.text
+    periods = [line for line in reply.text.splitlines() if "today" in line]
+    assert periods == [
+        "Instagram numbers 26 Feb to 04 Mar (Instagram reports late); "
+        "automations 27 Feb to 05 Mar, today included"
+    ]
 
 
 async def test_approvals_list_pending_drafts_with_buttons(world: World, chatops: ChatOps) -> None:
