@@ -35,7 +35,8 @@ class LeadQuery:
     rule_id: int | None = None
     since: datetime | None = None
     until: datetime | None = None
-    search: str = ""  # part of the username, name, email or phone
+    # part of the username, name, email or phone, or the start of the sender's Instagram id
+    search: str = ""
 
 
 def _filtered(workspace_id: int, wanted: LeadQuery) -> QuerySet[Lead]:
@@ -55,6 +56,7 @@ def _filtered(workspace_id: int, wanted: LeadQuery) -> QuerySet[Lead]:
             | Q(name__icontains=text)
             | Q(email__icontains=text)
             | Q(phone__icontains=text)
+            | Q(igsid__startswith=text)
         )
     return query
 

@@ -466,6 +466,34 @@ async def test_csv_export_identifies_a_dm_lead_by_its_instagram_id(
     ]
 
 
+async def test_leads_search_finds_a_dm_lead_by_the_start_of_its_instagram_id(
+    client: Any, world: World
+) -> None:
+    # DM leads have no username: the id shown on the page and in the CSV is how they are found.
+    for igsid, phone, email in [
+        ("7775371771", None, "dm@example.com"),
+        ("1177753000", None, "inside@example.com"),  # the id holds 77753, but not at its start
+        ("555", "+49 177753", "phone@example.com"),  # a phone still matches anywhere
+    ]:
+        await Lead.create(
+            workspace_id=world.account.workspace_id,  # type: ignore[attr-defined]
+            account=world.account,
+            igsid=igsid,
+            username="",
+            phone=phone,
+            email=email,
+        )
+    whole = await (await client.get("/leads?q=7775371771")).get_data(as_text=True)
+    assert "dm@example.com" in whole
+    assert "inside@example.com" not in whole and "phone@example.com" not in whole
+    start = await (await client.get("/leads?q=77753")).get_data(as_text=True)
+    assert "dm@example.com" in start and "phone@example.com" in start
+    assert "inside@example.com" not in start
+    export = await client.get("/leads/export.csv?q=7775371")
+    rows = list(csv.DictReader(io.StringIO((await export.get_data()).decode("utf-8-sig"))))
+    assert [row["igsid"] for row in rows] == ["7775371771"]
+
+
 async def test_resend_queues_the_webhook_again(client: Any, container: Any, world: World) -> None:
     await _leads(world)
     lead = await Lead.get(username="alice")
