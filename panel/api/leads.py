@@ -20,6 +20,11 @@ class LeadFilter(BaseModel):
     rule_id: int | None = Field(None, ge=1, le=2**31 - 1)
     since: AwareDatetime | None = None
     until: AwareDatetime | None = None
+    q: str = Field(
+        "",
+        max_length=100,
+        description="Part of the username, name, email or phone, or the start of the IGSID.",
+    )
 
 
 class LeadListQuery(LeadFilter):
@@ -49,7 +54,11 @@ class LeadList(BaseModel):
 
 def _query(args: LeadFilter) -> lead_export.LeadQuery:
     return lead_export.LeadQuery(
-        account_id=args.account_id, rule_id=args.rule_id, since=args.since, until=args.until
+        account_id=args.account_id,
+        rule_id=args.rule_id,
+        since=args.since,
+        until=args.until,
+        search=args.q,
     )
 
 

@@ -267,6 +267,13 @@ async def test_leads_list_and_csv_export(client: Any, sqlite_db: str, container:
     rows = list(csv.reader(io.StringIO(await export.get_data(as_text=True))))
     assert rows[0][-1] == "size" and len(rows) == 4
     assert rows[1][-1] == "'=HYPERLINK(1)"  # no formula injection into spreadsheets
+    found = await client.get("/api/v1/leads?q=fan1%40example", headers=_bearer(viewer))
+    assert [lead["username"] for lead in (await found.get_json())["items"]] == ["fan1"]
+    by_id = await client.get("/api/v1/leads/export?q=ig2", headers=_bearer(viewer))
+    rows = list(csv.reader(io.StringIO(await by_id.get_data(as_text=True))))
+    assert len(rows) == 2 and "fan2" in rows[1]
+    too_long = await client.get("/api/v1/leads?q=" + "x" * 101, headers=_bearer(viewer))
+    assert too_long.status_code == 422
 
 
 async def test_drafts_list_and_reject(client: Any, sqlite_db: str, container: Any) -> None:
