@@ -173,22 +173,13 @@ async def _act(kind: str) -> tuple[str, int] | WerkzeugResponse:
                 payload=values.get("payload", ""),
                 title=values.get("title", ""),
             )
-    except ValidationFailed as exc:
+    except (ValidationFailed, SandboxUnavailable) as exc:
         return await _page(
             account.id,
             _follower(username),
             values=values,
             failed=kind,
-            errors=exc.fields,
-            message=exc.message,
-            status=422,
-        )
-    except SandboxUnavailable as exc:
-        return await _page(
-            account.id,
-            _follower(username),
-            values=values,
-            failed=kind,
+            errors=exc.fields if isinstance(exc, ValidationFailed) else {},
             message=exc.message,
             status=422,
         )
