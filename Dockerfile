@@ -3,6 +3,7 @@ WORKDIR /app
 ENV PYTHONUNBUFFERED=1 VAR_DIR=/data
 COPY pyproject.toml constraints.txt README.md ./
 COPY core core
+COPY sandbox sandbox
 COPY jobs jobs
 COPY bot bot
 COPY panel panel

@@ -165,9 +165,9 @@ async def world(
     *, sandbox_latency_s: float = 0.0, worker_max_jobs: int = 50
 ) -> AsyncIterator[World]:
     """Everything started, and stopped again at the end of the block."""
-    from core.sandbox.server import Sandbox
-    from core.sandbox.state import SandboxState
     from reelay.wiring import build
+    from sandbox.server import Sandbox
+    from sandbox.state import SandboxState
 
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="reelay-bench-") as tmp:

@@ -36,8 +36,8 @@ async def main() -> dict[str, float]:
         Trigger,
         Workspace,
     )
-    from core.sandbox.server import Sandbox
-    from core.sandbox.state import SandboxState
+    from sandbox.server import Sandbox
+    from sandbox.state import SandboxState
 
     sandbox = Sandbox(SandboxState(secret="bench-sandbox", app_secret=APP_SECRET), echoes=True)
     await sandbox.start()

@@ -14,10 +14,10 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from core.bootstrap import Container
 from core.db.models import InstagramAccount, Role
 from core.errors import NotFound, ValidationFailed
-from core.sandbox.client import Delivered, SandboxUnavailable
 from core.services import sandbox_console
 from core.settings import Settings
 from panel.security import current_membership, requires
+from sandbox.client import Delivered, SandboxUnavailable
 
 blueprint = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 

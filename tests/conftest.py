@@ -217,15 +217,15 @@ def _aioresponses_compat() -> None:
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[Any]:
-    """A running sandbox Instagram (core.sandbox.server.Sandbox) on a free localhost port.
+    """A running sandbox Instagram (sandbox.server.Sandbox) on a free localhost port.
 
     ``.url``, ``.state`` (accounts, feed, comments, ``sent``), ``.faults`` (fail, rate_limit,
     timeout, latency, usage), ``.deliveries``; follower actions ``comment``, ``dm``,
     ``postback``, ``story_reply``, ``story_mention`` send webhooks to ``state.webhook_url``
     signed with "app-secret" (the ``settings`` fixture's META_APP_SECRET).
     """
-    from core.sandbox.server import Sandbox
-    from core.sandbox.state import SandboxState
+    from sandbox.server import Sandbox
+    from sandbox.state import SandboxState
 
     server = Sandbox(
         SandboxState(secret="sandbox-secret", app_secret="app-secret"), fetch_timeout_s=5

@@ -28,9 +28,9 @@ from core.db.models import (
 from core.domain.graph_errors import ErrorKind, GraphError
 from core.errors import Forbidden, NotFound, SettingsError, ValidationFailed
 from core.ports.instagram import AccountRef, LoginFlavour
-from core.sandbox import signing_secret, token_secret
-from core.sandbox.state import demo_ig_id, sandbox_token
 from core.services import audit, meta_app, users
+from sandbox import signing_secret, token_secret
+from sandbox.state import demo_ig_id, sandbox_token
 
 logger = logging.getLogger(__name__)
 

@@ -37,11 +37,11 @@ from core.domain.rule_form import Form, RuleDraft, check_rule_form
 from core.domain.rules import RuleActions, RuleIndex, normalize, spec_of
 from core.domain.webhooks import InboundEvent, parse_payload
 from core.errors import NotFound, ValidationFailed
-from core.sandbox.client import SandboxUnavailable, sandbox_link
 from core.services import audit
 from core.services.accounts import account_ref
 from core.services.sandbox_console import dedupe_key
 from core.services.smart_replies import read_unanswered_note
+from sandbox.client import SandboxUnavailable, sandbox_link
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from core.db.models import (
 )
 from core.domain.messages import message_text
 from core.errors import NotFound, ValidationFailed
-from core.sandbox.client import Delivered, sandbox_link
+from sandbox.client import Delivered, sandbox_link
 
 USERNAME = re.compile(r"[A-Za-z0-9._]{1,30}")
 COMMENT_MAX_CHARS = 2200  # Instagram's comment limit

@@ -17,8 +17,8 @@ from aiohttp import web
 from core.adapters.graph import GraphClient
 from core.domain.graph_errors import ErrorKind, GraphError
 from core.ports.instagram import AccountRef, Recipient
-from core.sandbox.state import sandbox_token
 from core.settings import Settings
+from sandbox.state import sandbox_token
 from tests.core.media_files import media_server
 
 IG = "17841400000000001"

@@ -13,10 +13,10 @@ import pytest
 from core.bootstrap import Container
 from core.db.models import AccountStatus, InstagramAccount, LoginKind, Workspace
 from core.errors import InfrastructureError
-from core.sandbox import signing_secret
-from core.sandbox.runner import run_sandbox
 from core.services.accounts import account_ref, ensure_demo_account, ensure_demo_accounts
 from core.settings import Settings
+from sandbox import signing_secret
+from sandbox.runner import run_sandbox
 
 
 def free_port() -> int:

@@ -16,11 +16,11 @@ from core.adapters.graph import GraphClient, MemoryUsageStore
 from core.bootstrap import Container
 from core.db.models import AuditLog, MediaAsset, Post, PostStatus, Workspace
 from core.domain.graph_errors import ErrorKind, GraphError
-from core.sandbox.server import Fault
 from core.services import media
 from core.services.publishing import PostInput, publishing_of
 from core.settings import Settings
 from jobs.publishing import publish_post, reconcile_publishing
+from sandbox.server import Fault
 from tests.fake_publishing import FakeClock
 from tests.media_samples import image_bytes, video_bytes
 from tests.publishing_world import free_port, run_worker_until_idle, sandbox_account, serve_panel

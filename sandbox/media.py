@@ -8,7 +8,7 @@ import logging
 import aiohttp
 from PIL import Image, UnidentifiedImageError
 
-from core.sandbox.state import SandboxError
+from sandbox.state import SandboxError
 
 logger = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from zoneinfo import ZoneInfo
 import aiohttp
 from aiohttp import web
 
-from core.sandbox.media import check_image, check_video
-from core.sandbox.state import (
+from sandbox.media import check_image, check_video
+from sandbox.state import (
     Account,
     Comment,
     Inbound,

@@ -1,6 +1,6 @@
 """The sandbox Instagram's in-memory world: accounts, containers, the feed, comments, messages.
 
-Everything here is plain data and rules (no HTTP); ``core.sandbox.server`` puts Meta's wire
+Everything here is plain data and rules (no HTTP); ``sandbox.server`` puts Meta's wire
 format around it. Rule breaks raise ``SandboxError`` carrying the code and subcode Meta uses.
 """
 

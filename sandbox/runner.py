@@ -1,7 +1,7 @@
 """Runs the sandbox Instagram inside ``reelay run`` / ``reelay panel`` when no Meta app is set.
 
 It listens on SANDBOX_URL, signs webhooks to Reelay's own ``/webhooks/meta`` with
-``core.sandbox.signing_secret``, and keeps one connected demo account per workspace
+``sandbox.signing_secret``, and keeps one connected demo account per workspace
 (created at startup and within seconds of a new workspace, e.g. after first-run).
 """
 
@@ -14,11 +14,11 @@ from yarl import URL
 
 from core.bootstrap import Container
 from core.errors import InfrastructureError
-from core.sandbox import signing_secret, token_secret
-from core.sandbox.server import Sandbox
-from core.sandbox.state import SandboxState
 from core.services import accounts
 from core.services.meta_app import webhook_url
+from sandbox import signing_secret, token_secret
+from sandbox.server import Sandbox
+from sandbox.state import SandboxState
 
 logger = logging.getLogger(__name__)
 
