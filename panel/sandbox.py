@@ -11,13 +11,13 @@ from typing import Any
 from quart import Blueprint, Quart, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from core.adapters.sandbox_client import Delivered, SandboxUnavailable
 from core.bootstrap import Container
 from core.db.models import InstagramAccount, Role
 from core.errors import NotFound, ValidationFailed
 from core.services import sandbox_console
 from core.settings import Settings
 from panel.security import current_membership, requires
-from sandbox.client import Delivered, SandboxUnavailable
 
 blueprint = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 

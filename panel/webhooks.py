@@ -15,9 +15,9 @@ from quart import Blueprint, Quart, Response, current_app, request
 from core.domain.webhooks import parse_body
 from core.services import meta_app
 from core.services.inbox import InboxWriter
+from core.services.sandbox_keys import signing_secret
 from core.settings import Settings
 from panel.security import csrf_exempt, public
-from sandbox import signing_secret
 
 logger = logging.getLogger(__name__)
 

@@ -74,7 +74,7 @@ async def _run_bots(settings: Settings, container: Container) -> None:
 
 
 async def _serve_sandbox(settings: Settings, container: Container) -> None:
-    from sandbox.runner import run_sandbox
+    from reelay.sandbox_runner import run_sandbox
 
     logger.info("no Meta app configured: sandbox Instagram at %s", settings.sandbox_base_url)
     await run_sandbox(container)

@@ -71,11 +71,6 @@ def sandbox_token(secret: str, ig_id: str, *, generation: int = 0) -> str:
     return f"SBX.{ig_id}.{generation}.{mac.hexdigest()[:32]}"
 
 
-def demo_ig_id(workspace_id: int) -> str:
-    """The sandbox account id of a workspace's demo account."""
-    return f"1784140{workspace_id:010d}"
-
-
 @dataclass
 class Account:
     ig_id: str

@@ -29,8 +29,7 @@ from core.domain.graph_errors import ErrorKind, GraphError
 from core.errors import Forbidden, NotFound, SettingsError, ValidationFailed
 from core.ports.instagram import AccountRef, LoginFlavour
 from core.services import audit, meta_app, users
-from sandbox import signing_secret, token_secret
-from sandbox.state import demo_ig_id, sandbox_token
+from core.services.sandbox_keys import demo_ig_id, sandbox_token, signing_secret, token_secret
 
 logger = logging.getLogger(__name__)
 

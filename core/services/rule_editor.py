@@ -20,6 +20,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from core.adapters.sandbox_client import SandboxUnavailable, sandbox_link
 from core.bootstrap import Container
 from core.db.models import (
     AutomationRule,
@@ -41,7 +42,6 @@ from core.services import audit
 from core.services.accounts import account_ref
 from core.services.sandbox_console import dedupe_key
 from core.services.smart_replies import read_unanswered_note
-from sandbox.client import SandboxUnavailable, sandbox_link
 
 logger = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from core.adapters.sandbox_client import Delivered, sandbox_link
 from core.bootstrap import Container
 from core.db.models import (
     EventStatus,
@@ -26,7 +27,6 @@ from core.db.models import (
 )
 from core.domain.messages import message_text
 from core.errors import NotFound, ValidationFailed
-from sandbox.client import Delivered, sandbox_link
 
 USERNAME = re.compile(r"[A-Za-z0-9._]{1,30}")
 COMMENT_MAX_CHARS = 2200  # Instagram's comment limit

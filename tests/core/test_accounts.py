@@ -30,9 +30,9 @@ from core.db.models import (
 from core.domain.graph_errors import GraphError
 from core.errors import Forbidden, ValidationFailed
 from core.services import accounts
+from core.services.sandbox_keys import signing_secret, token_secret
 from core.settings import Settings
 from reelay.wiring import build
-from sandbox import signing_secret, token_secret
 
 IG_ID = "17841400000000077"
 

@@ -17,8 +17,8 @@ from aiohttp import web
 from core.adapters.graph import GraphClient
 from core.domain.graph_errors import ErrorKind, GraphError
 from core.ports.instagram import AccountRef, Recipient
+from core.services.sandbox_keys import sandbox_token
 from core.settings import Settings
-from sandbox.state import sandbox_token
 from tests.core.media_files import media_server
 
 IG = "17841400000000001"
@@ -278,7 +278,7 @@ async def test_unknown_token_is_error_190(graph: GraphClient) -> None:
     assert (error.code, error.kind) == (190, ErrorKind.TOKEN_INVALID)
 
 
-async def test_signed_sandbox_tokens_need_no_registration(graph: GraphClient, sandbox: Any) -> None:
+async def test_tokens_reelay_signs_need_no_registration(graph: GraphClient, sandbox: Any) -> None:
     token = sandbox_token("sandbox-secret", "1784140000000000042")
     demo = AccountRef(ig_id="1784140000000000042", token=token, login_kind="sandbox")
     profile = await graph.profile(demo)

@@ -14,9 +14,9 @@ from core.bootstrap import Container
 from core.db.models import AccountStatus, InstagramAccount, LoginKind, Workspace
 from core.errors import InfrastructureError
 from core.services.accounts import account_ref, ensure_demo_account, ensure_demo_accounts
+from core.services.sandbox_keys import signing_secret
 from core.settings import Settings
-from sandbox import signing_secret
-from sandbox.runner import run_sandbox
+from reelay.sandbox_runner import run_sandbox
 
 
 def free_port() -> int:

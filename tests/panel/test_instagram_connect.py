@@ -10,8 +10,8 @@ import pytest
 
 from core.bootstrap import Container
 from core.db.models import InstagramAccount, LoginKind, Membership, Role, Workspace
+from core.services.sandbox_keys import signing_secret, token_secret
 from core.settings import Settings
-from sandbox import signing_secret, token_secret
 from tests.panel.helpers import sign_in_as, team_of_four
 
 IG_ID = "17841400000000055"

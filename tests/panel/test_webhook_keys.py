@@ -13,9 +13,9 @@ import pytest
 from core.adapters.redis_server import RedisLocation
 from core.db.models import WebhookEvent
 from core.services import meta_app
+from core.services.sandbox_keys import signing_secret
 from core.settings import Settings
 from reelay.wiring import build
-from sandbox import signing_secret
 from tests.automation_world import body_of, comment_payload
 
 URL = "/webhooks/meta"

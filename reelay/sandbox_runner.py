@@ -1,7 +1,7 @@
 """Runs the sandbox Instagram inside ``reelay run`` / ``reelay panel`` when no Meta app is set.
 
 It listens on SANDBOX_URL, signs webhooks to Reelay's own ``/webhooks/meta`` with
-``sandbox.signing_secret``, and keeps one connected demo account per workspace
+``core.services.sandbox_keys.signing_secret``, and keeps one connected demo account per workspace
 (created at startup and within seconds of a new workspace, e.g. after first-run).
 """
 
@@ -16,7 +16,7 @@ from core.bootstrap import Container
 from core.errors import InfrastructureError
 from core.services import accounts
 from core.services.meta_app import webhook_url
-from sandbox import signing_secret, token_secret
+from core.services.sandbox_keys import signing_secret, token_secret
 from sandbox.server import Sandbox
 from sandbox.state import SandboxState
 
