@@ -20,7 +20,7 @@ from core.services import media
 from core.services.publishing import PostInput, publishing_of
 from core.settings import Settings
 from jobs.publishing import publish_post, reconcile_publishing
-from sandbox.server import Fault
+from sandbox.faults import Fault
 from tests.fake_publishing import FakeClock
 from tests.media_samples import image_bytes, video_bytes
 from tests.publishing_world import free_port, run_worker_until_idle, sandbox_account, serve_panel

@@ -1,0 +1,88 @@
+"""Meta's wire format shared by the sandbox's routes: reading a Graph request (its token and
+parameters) and writing the sandbox's objects as the JSON Meta sends."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from sandbox.state import Comment, Media, SandboxError, SandboxState
+
+
+def ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def stamp(moment: datetime) -> str:
+    """A time as Meta writes it: ``2026-11-20T08:00:00+0000``."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+def request_token(request: web.Request, params: dict[str, str]) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return params.get("access_token") or request.query.get("access_token")
+
+
+async def request_params(request: web.Request) -> tuple[dict[str, str], dict[str, Any]]:
+    """The query and form fields, and the JSON body (the Send API takes either)."""
+    params: dict[str, str] = dict(request.query)
+    body: dict[str, Any] = {}
+    if request.method in {"POST", "DELETE"} and request.can_read_body:
+        if request.content_type == "application/json":
+            try:
+                loaded = await request.json()
+            except ValueError:
+                raise SandboxError("(#100) Invalid JSON body", code=100) from None
+            if isinstance(loaded, dict):
+                body = loaded
+        else:
+            form = await request.post()
+            params.update({k: str(v) for k, v in form.items()})
+    return params, body
+
+
+def select_fields(request_fields: str | None, full: dict[str, Any]) -> dict[str, Any]:
+    """The ``fields=`` a request asked for (Meta's default few when it named none)."""
+    if not request_fields:
+        return {k: v for k, v in full.items() if k in {"id", "username", "caption"}} or {
+            "id": full.get("id")
+        }
+    wanted = [f.strip() for f in request_fields.split(",") if f.strip()]
+    result = {"id": full.get("id")} if "id" in full else {}
+    for name in wanted:
+        if name in full:
+            result[name] = full[name]
+    return result
+
+
+def media_json(state: SandboxState, media: Media) -> dict[str, Any]:
+    comments = [c for c in state.comments.values() if c.media_id == media.id]
+    return {
+        "id": media.id,
+        "caption": media.caption,
+        "media_type": media.media_type,
+        "media_product_type": media.media_product_type,
+        "media_url": media.media_url,
+        "permalink": media.permalink,
+        "thumbnail_url": media.media_url,
+        "timestamp": stamp(media.timestamp),
+        "like_count": 0,
+        "comments_count": len(comments),
+        "username": state.accounts[media.ig_id].username if media.ig_id in state.accounts else "",
+    }
+
+
+def comment_json(comment: Comment) -> dict[str, Any]:
+    return {
+        "id": comment.id,
+        "text": comment.text,
+        "from": {"id": comment.from_id, "username": comment.username},
+        "username": comment.username,
+        "hidden": comment.hidden,
+        "timestamp": stamp(comment.created_at),
+        **({"parent_id": comment.parent_id} if comment.parent_id else {}),
+    }
