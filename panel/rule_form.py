@@ -140,9 +140,7 @@ def read_form(form: Form) -> tuple[RuleDefinition, Problems]:
             for n in rows
         ],
         link=r.one("link"),
-        lead_flow=[
-            _step(r, n, position) for position, n in enumerate(flow_step_numbers(form))
-        ],
+        lead_flow=[_step(r, n, position) for position, n in enumerate(flow_step_numbers(form))],
         lead_settings=LeadSettings(
             webhook_url=r.one("webhook_url"),
             webhook_secret=r.one("webhook_secret"),
