@@ -9,10 +9,12 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from core.bootstrap import Container
 from core.db.models import InstagramAccount, MatchMode, Role, Trigger
-from core.domain import rule_form
 from core.domain.ids import row_id
+from core.domain.rule_checks import EDITOR_BUTTONS, review
+from core.domain.rule_definition import RuleDefinition
 from core.errors import ValidationFailed
 from core.services import rule_editor
+from panel import rule_form, rule_preview
 from panel.security import current_email, current_membership, requires
 
 blueprint = Blueprint("rules", __name__, url_prefix="/rules")
@@ -63,7 +65,7 @@ async def _editor(
     message: str = "",
     status: int = 200,
 ) -> tuple[str, int]:
-    draft, _ = rule_form.read_rule_form(form)
+    draft, _ = review(rule_form.read_form(form)[0])
     page = await render_template(
         "rules/edit.html",
         form=form,
@@ -77,8 +79,8 @@ async def _editor(
         match_modes=[(m.value, MATCH_WORDS[m.value]) for m in MatchMode],
         dm_types=list(DM_TYPE_WORDS.items()),
         steps=rule_form.flow_step_numbers(form),
-        bubbles=rule_form.preview(draft),
-        buttons=range(rule_form.EDITOR_BUTTONS),
+        bubbles=rule_preview.preview(draft),
+        buttons=range(EDITOR_BUTTONS),
         person_id=rule_editor.new_test_person(),
         sample_kinds=rule_editor.sample_kinds_for(draft.trigger),
         ai_ready=_container().ai is not None,
@@ -128,12 +130,14 @@ async def new() -> tuple[str, int]:
 async def create() -> tuple[str, int] | WerkzeugResponse:
     """Save a new rule (all fields checked first; nothing is stored on an error)."""
     form = await _form()
+    definition, found = rule_form.read_form(form)
     try:
         rule = await rule_editor.save_rule(
-            current_membership().workspace_id, form, actor=current_email()
+            current_membership().workspace_id, definition, actor=current_email(), found=found
         )
     except ValidationFailed as exc:
-        return await _editor(form, rule_id=None, errors=exc.fields, message=exc.message, status=422)
+        errors = rule_form.form_errors(exc.fields, form)
+        return await _editor(form, rule_id=None, errors=errors, message=exc.message, status=422)
     await flash(f'Rule "{rule.name}" saved.', "success")
     return redirect(url_for("rules.edit", rule_id=rule.id))
 
@@ -143,21 +147,7 @@ async def create() -> tuple[str, int] | WerkzeugResponse:
 async def edit(rule_id: int) -> tuple[str, int]:
     """The editor for a stored rule."""
     rule = await rule_editor.get_rule(current_membership().workspace_id, rule_id)
-    form = rule_form.form_from_rule(
-        rule.account_id,  # type: ignore[attr-defined]
-        {
-            "name": rule.name,
-            "trigger": rule.trigger.value,
-            "media_ids": rule.media_ids,
-            "keywords": rule.keywords,
-            "match_mode": rule.match_mode.value,
-            "priority": rule.priority,
-            "cooldown_s": rule.cooldown_s,
-            "first_comment_only": rule.first_comment_only,
-            "active": rule.active,
-            "config": rule.config,
-        },
-    )
+    form = rule_form.form_of_definition(RuleDefinition.from_stored(rule))
     return await _editor(form, rule_id=rule.id)
 
 
@@ -166,14 +156,18 @@ async def edit(rule_id: int) -> tuple[str, int]:
 async def update(rule_id: int) -> tuple[str, int] | WerkzeugResponse:
     """Replace a rule with the editor's form (all or nothing)."""
     form = await _form()
+    definition, found = rule_form.read_form(form)
     try:
         rule = await rule_editor.save_rule(
-            current_membership().workspace_id, form, actor=current_email(), rule_id=rule_id
+            current_membership().workspace_id,
+            definition,
+            actor=current_email(),
+            rule_id=rule_id,
+            found=found,
         )
     except ValidationFailed as exc:
-        return await _editor(
-            form, rule_id=rule_id, errors=exc.fields, message=exc.message, status=422
-        )
+        errors = rule_form.form_errors(exc.fields, form)
+        return await _editor(form, rule_id=rule_id, errors=errors, message=exc.message, status=422)
     await flash(f'Rule "{rule.name}" saved.', "success")
     return redirect(url_for("rules.edit", rule_id=rule.id))
 
@@ -205,9 +199,10 @@ async def delete(rule_id: int) -> WerkzeugResponse:
 async def preview() -> str:
     """What a person would receive from the rule as the form stands (htmx fragment)."""
     form = await _form()
-    draft, _ = rule_form.read_rule_form(form)
+    draft, _ = review(rule_form.read_form(form)[0])
     sample = (form.get("sample") or [""])[0]
-    return await render_template("rules/_preview.html", bubbles=rule_form.preview(draft, sample))
+    bubbles = rule_preview.preview(draft, sample)
+    return await render_template("rules/_preview.html", bubbles=bubbles)
 
 
 @blueprint.get("/posts")

@@ -26,6 +26,7 @@ and that rule runs: the person changed the subject. Otherwise the question is as
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -47,6 +48,7 @@ DEFAULT_RETRY = {
 }
 DEFAULT_GIVE_UP = "No problem, we'll leave it there. Write to us any time!"
 MAX_STEPS_PER_TURN = 64
+STEP_ID = re.compile(r"^[A-Za-z0-9_-]{1,20}$")
 
 Status = Literal["waiting", "invalid", "completed", "gave_up"]
 
@@ -83,7 +85,7 @@ class LeadFlow:
     ) -> LeadFlow:
         region = (settings or {}).get("phone_region")
         return cls(
-            steps=tuple(_step(raw, i) for i, raw in enumerate(steps)),
+            steps=tuple(read_step(raw, i) for i, raw in enumerate(steps)),
             phone_region=region.upper() if isinstance(region, str) and region else None,
         )
 
@@ -302,7 +304,8 @@ def _options(raw: Any) -> tuple[Option, ...]:
     return tuple(options)
 
 
-def _step(raw: Mapping[str, Any], position: int) -> Step:
+def read_step(raw: Mapping[str, Any], position: int) -> Step:
+    """One stored step (seed shape), read leniently; an unknown kind is skipped."""
     kind = str(raw.get("type") or "send").strip().lower()
     ident = str(raw.get("id") or raw.get("step") or position + 1).strip()
     goto = str(raw.get("goto") or "").strip()

@@ -12,10 +12,13 @@ import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.domain.rules import Button, RuleActions
+from core.domain.rules import Button
 from core.errors import ValidationFailed
+
+if TYPE_CHECKING:
+    from core.domain.rule_definition import RuleDefinition
 
 TEXT_MAX_BYTES = 1000
 BUTTON_TEXT_MAX_BYTES = 640
@@ -133,42 +136,42 @@ def message_text(message: Mapping[str, Any]) -> str:
     return str(payload.get("text", "")) if isinstance(payload, Mapping) else ""
 
 
-def dm_message(actions: RuleActions, person: Person, rng: random.Random) -> dict[str, Any] | None:
+def dm_message(rule: RuleDefinition, person: Person, rng: random.Random) -> dict[str, Any] | None:
     """The DM a rule sends (text, text with buttons, or quick replies); None when it has none."""
-    if not actions.dm_variations:
+    if not rule.dm_variations:
         return None
-    text = render(choose(actions.dm_variations, rng), _with_link(person, actions))
-    if actions.dm_type == "text_button" and actions.buttons:
-        return button_message(text, actions.buttons)
-    if actions.quick_replies:
-        return quick_reply_message(text, actions.quick_replies)
+    text = render(choose(rule.dm_variations, rng), _with_link(person, rule))
+    if rule.dm_type == "text_button" and rule.buttons:
+        return button_message(text, rule.dm_buttons)
+    if rule.quick_replies:
+        return quick_reply_message(text, rule.quick_reply_buttons)
     return text_message(text)
 
 
-def comment_reply(actions: RuleActions, person: Person, rng: random.Random) -> str | None:
+def comment_reply(rule: RuleDefinition, person: Person, rng: random.Random) -> str | None:
     """The public reply to a comment, or None when the rule has no comment replies."""
-    if not actions.comment_replies:
+    if not rule.comment_replies:
         return None
-    return fit_bytes(render(choose(actions.comment_replies, rng), _with_link(person, actions)))
+    return fit_bytes(render(choose(rule.comment_replies, rng), _with_link(person, rule)))
 
 
-def _with_link(person: Person, actions: RuleActions) -> Person:
-    if person.link or not actions.link:
+def _with_link(person: Person, rule: RuleDefinition) -> Person:
+    if person.link or not rule.reply_link:
         return person
-    return Person(username=person.username, first_name=person.first_name, link=actions.link)
+    return Person(username=person.username, first_name=person.first_name, link=rule.reply_link)
 
 
-def check_rule_messages(actions: RuleActions) -> None:
+def check_rule_messages(rule: RuleDefinition) -> None:
     """Refuse a rule whose messages Meta would reject (for the rule editor)."""
     problems: dict[str, str] = {}
-    if len(actions.buttons) > MAX_BUTTONS:
+    if len(rule.buttons) > MAX_BUTTONS:
         problems["buttons"] = f"at most {MAX_BUTTONS} buttons"
-    if len(actions.quick_replies) > MAX_QUICK_REPLIES:
+    if len(rule.quick_replies) > MAX_QUICK_REPLIES:
         problems["quick_replies"] = f"at most {MAX_QUICK_REPLIES} quick replies"
-    for option in (*actions.buttons, *actions.quick_replies):
+    for option in (*rule.dm_buttons, *rule.quick_reply_buttons):
         if len(option.title) > TITLE_MAX_CHARS:
             problems["titles"] = f"button and quick reply titles are at most {TITLE_MAX_CHARS}"
-    for text in (*actions.dm_variations, *actions.comment_replies):
+    for text in (*rule.dm_variations, *rule.comment_replies):
         if len(text.encode("utf-8")) > TEXT_MAX_BYTES:
             problems["text"] = f"messages are at most {TEXT_MAX_BYTES} bytes"
     if problems:

@@ -152,7 +152,7 @@ class RuleIndex:
         return found
 
 
-# ---------------------------------------------------------------- actions (rule config)
+# ---------------------------------------------------------------- what messages carry
 
 
 @dataclass(frozen=True)
@@ -160,76 +160,6 @@ class Button:
     title: str
     url: str = ""
     payload: str = ""
-
-
-@dataclass(frozen=True)
-class RuleActions:
-    """A rule's actions, read from its seed-shaped ``config`` (old configs keep working)."""
-
-    comment_replies: tuple[str, ...] = ()
-    dm_variations: tuple[str, ...] = ()
-    dm_type: str = "text"  # text, text_button, quick_replies, lead_capture
-    buttons: tuple[Button, ...] = ()
-    quick_replies: tuple[Button, ...] = ()
-    delay_s: float = 0
-    link: str = ""
-    lead_flow: tuple[Mapping[str, Any], ...] = ()
-    lead_settings: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def sends_dm(self) -> bool:
-        return bool(self.dm_variations) or self.starts_flow
-
-    @property
-    def starts_flow(self) -> bool:
-        return self.dm_type == "lead_capture" and bool(self.lead_flow)
-
-    @property
-    def webhook_url(self) -> str:
-        return _text(self.lead_settings.get("webhook_url"))
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any] | None) -> RuleActions:
-        """Read ``config``: ``keywords``, ``comment_replies`` (list or one string),
-        ``auto_reply_to_comments``, ``message_variations`` (or ``message``), ``dm_type`` or
-        ``dmType``, ``buttons`` ({text|title, url} or {text|title, payload}), ``quick_replies``,
-        ``delay_minutes`` (or ``delay_seconds``), ``is_lead_capture``, ``lead_capture_flow``,
-        ``lead_capture_settings`` (webhook_url, webhook_secret, phone_region, link), ``link``.
-        """
-        config = config if isinstance(config, Mapping) else {}
-        replies = _texts(config.get("comment_replies"))
-        if config.get("auto_reply_to_comments") is False:
-            replies = ()
-        dms = _texts(config.get("message_variations")) or _texts(config.get("message"))
-        dm_type = _text(config.get("dm_type") or config.get("dmType") or "text")
-        flow = tuple(s for s in _list(config.get("lead_capture_flow")) if isinstance(s, Mapping))
-        if config.get("is_lead_capture") is True and flow:
-            dm_type = "lead_capture"
-        if dm_type == "lead_capture" and not flow:
-            dm_type = "text"  # seed: a missing flow falls back to the simple DM
-        settings = config.get("lead_capture_settings")
-        settings = settings if isinstance(settings, Mapping) else {}
-        buttons = tuple(b for b in (_button(x) for x in _list(config.get("buttons"))) if b)
-        quick = tuple(b for b in (_button(x) for x in _list(config.get("quick_replies"))) if b)
-        if dm_type == "text" and quick:
-            dm_type = "quick_replies"
-        delay = _number(config.get("delay_seconds"))
-        if delay is None:
-            delay = (_number(config.get("delay_minutes")) or 0) * 60
-        link = _text(config.get("link") or settings.get("link"))
-        if not link:
-            link = next((b.url for b in buttons if b.url), "")
-        return cls(
-            comment_replies=replies,
-            dm_variations=dms,
-            dm_type=dm_type,
-            buttons=buttons,
-            quick_replies=quick,
-            delay_s=max(0.0, delay),
-            link=link,
-            lead_flow=flow,
-            lead_settings=settings,
-        )
 
 
 def _list(value: Any) -> list[Any]:
@@ -244,34 +174,6 @@ def _texts(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     return tuple(t for t in (_text(v) for v in _list(value)) if t)
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
-
-
-def _button(value: Any) -> Button | None:
-    if isinstance(value, str) and value.strip():
-        return Button(title=value.strip(), payload=value.strip())
-    if not isinstance(value, Mapping):
-        return None
-    title = _text(value.get("title") or value.get("text"))
-    url = _text(value.get("url"))
-    payload = _text(value.get("payload"))
-    if not title:
-        return None
-    if not url and not payload:
-        payload = title
-    return Button(title=title, url=url, payload=payload)
 
 
 def spec_of(

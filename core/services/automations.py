@@ -42,7 +42,8 @@ from core.db.models import (
 )
 from core.domain import lead_flow
 from core.domain.messages import Person, comment_reply, dm_message
-from core.domain.rules import RuleActions, RuleIndex, RuleSpec, spec_of
+from core.domain.rule_definition import RuleDefinition
+from core.domain.rules import RuleIndex, RuleSpec, spec_of
 from core.domain.webhooks import FLOW_ANSWER_KINDS, EventKind, InboundEvent, parse_payload
 from core.errors import ReelayError
 from core.ports.clock import Clock
@@ -488,11 +489,11 @@ class Automations:
         now = self.clock.now()
         # Counted with the first action's own counters (one update), or alone.
         trigger_stats: dict[str, Any] | None = {"total_triggers": 1, "last_triggered_at": now}
-        actions = RuleActions.from_config(rule.config)
+        actions = RuleDefinition.from_stored(rule)
         person = Person(
             username=event.sender_username or conversation.username,
             first_name=conversation.first_name,
-            link=actions.link,
+            link=actions.reply_link,
         )
         logger.info(
             "rule %s matched event %s (account %s, %s)", rule.id, event_id, account.id, event.kind
@@ -516,8 +517,7 @@ class Automations:
                 return unanswered_note(answered)
         message: dict[str, Any] | None
         if actions.starts_flow:
-            flow = lead_flow.LeadFlow.from_config(actions.lead_flow, actions.lead_settings)
-            turn = lead_flow.start(flow, rule.id, person, self.rng)
+            turn = lead_flow.start(actions.flow(), rule.id, person, self.rng)
             await self._save_flow(conversation, turn.state, now)
             if turn.lead is not None:
                 await self.leads.capture(
@@ -610,15 +610,21 @@ class Automations:
         updated = _parse_time(state.get("updated_at"))
         rule_id = state.get("rule_id")
         rule = await AutomationRule.get_or_none(id=rule_id, active=True) if rule_id else None
-        actions = RuleActions.from_config(rule.config if rule else None)
-        if rule is None or not actions.starts_flow or updated is None or now - updated > FLOW_TTL:
+        actions = RuleDefinition.from_stored(rule) if rule else None
+        if (
+            rule is None
+            or actions is None
+            or not actions.starts_flow
+            or updated is None
+            or now - updated > FLOW_TTL
+        ):
             await self._save_flow(conversation, None, now)
             return None
-        flow = lead_flow.LeadFlow.from_config(actions.lead_flow, actions.lead_settings)
+        flow = actions.flow()
         person = Person(
             username=event.sender_username or conversation.username,
             first_name=conversation.first_name,
-            link=actions.link,
+            link=actions.reply_link,
         )
         turn = lead_flow.answer(flow, state, event.text, person, self.rng, payload=event.payload)
         if turn.status == "invalid" and await self._names_a_keyword(account, event):

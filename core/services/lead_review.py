@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 
 from core.db.models import AutomationRule, Lead, Message
-from core.domain.rules import RuleActions
+from core.domain.rule_definition import RuleDefinition
 from core.errors import Conflict, NotFound
 from core.ports.queue import JobQueue
 from core.services import audit
@@ -42,7 +42,7 @@ async def lead_detail(workspace_id: int, lead_id: int) -> LeadDetail:
             )
         )
     rule: AutomationRule | None = lead.rule
-    webhook_url = RuleActions.from_config(rule.config if rule else None).webhook_url
+    webhook_url = RuleDefinition.from_stored(rule).webhook_url if rule else ""
     return LeadDetail(lead, rule, messages, webhook_url)
 
 

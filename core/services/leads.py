@@ -20,7 +20,7 @@ from typing import Any
 
 from core.db.models import AutomationRule, Conversation, DomainEvent, InstagramAccount, Lead
 from core.domain.lead_flow import lead_fields
-from core.domain.rules import RuleActions
+from core.domain.rule_definition import RuleDefinition
 from core.ports.clock import Clock
 from core.ports.outgoing_webhooks import WebhookDeliveryError, WebhookPoster
 from core.ports.queue import JobQueue
@@ -92,7 +92,7 @@ class Leads:
         """Store a finished lead, count it, record ``lead.captured``, queue its webhook."""
         standard, custom = lead_fields(answers)
         now = self.clock.now()
-        actions = RuleActions.from_config(rule.config if rule else None)
+        webhook_url = RuleDefinition.from_stored(rule).webhook_url if rule else ""
         lead = await Lead.create(
             workspace_id=account.workspace_id,  # type: ignore[attr-defined]
             account_id=account.id,
@@ -104,7 +104,7 @@ class Leads:
             phone=standard.get("phone"),
             name=standard.get("name"),
             custom_fields=custom,
-            webhook_status="pending" if actions.webhook_url else "none",
+            webhook_status="pending" if webhook_url else "none",
         )
         if rule is not None:
             await bump_stats(rule.id, total_leads_captured=1, last_lead_captured_at=now)
@@ -116,7 +116,7 @@ class Leads:
         logger.info(
             "lead %s captured (account %s, rule %s)", lead.id, account.id, rule.id if rule else None
         )
-        if actions.webhook_url:
+        if webhook_url:
             await self.queue.enqueue(DELIVER_LEAD_WEBHOOK, lead.id, job_id=f"lead:{lead.id}")
         return lead
 
@@ -128,8 +128,8 @@ class Leads:
         if lead.webhook_status != "pending":
             return lead.webhook_status
         rule: AutomationRule | None = lead.rule
-        actions = RuleActions.from_config(rule.config if rule else None)
-        if not actions.webhook_url:
+        settings = RuleDefinition.from_stored(rule).lead_settings if rule else None
+        if settings is None or not settings.webhook_url:
             return await self._give_up(lead, "the rule no longer has a webhook URL")
         attempt = lead.webhook_attempts + 1
         claimed = await Lead.filter(
@@ -140,7 +140,7 @@ class Leads:
         body = json.dumps(
             lead_document(lead, rule, lead.account), separators=(",", ":"), sort_keys=True
         ).encode()
-        secret = str(actions.lead_settings.get("webhook_secret") or "") or lead_webhook_secret(
+        secret = (settings.webhook_secret or "") or lead_webhook_secret(
             self._secret_key,
             lead.workspace_id,
         )
@@ -150,7 +150,7 @@ class Leads:
             "X-Reelay-Delivery": f"lead-{lead.id}",
         }
         try:
-            await self.poster.post(actions.webhook_url, body, headers)
+            await self.poster.post(settings.webhook_url, body, headers)
         except WebhookDeliveryError as exc:
             return await self._retry_or_give_up(lead, attempt, exc.message)
         await Lead.filter(id=lead.id).update(

@@ -1,7 +1,7 @@
 """The rule editor's service: list rules with their stats, save a rule whole, and try a rule
 in the sandbox Instagram, reading back what the engine did and why.
 
-Saving checks every field first (:func:`core.domain.rule_form.check_rule_form`), then writes
+Saving checks every field first (:func:`core.domain.rule_checks.check`), then writes
 the rule, its stats row and the audit entry in one transaction: a refused form changes
 nothing. Trying a rule sends a sample comment or DM through the sandbox, which signs it and
 POSTs it to Reelay's own webhook endpoint, so it takes the same path as a real event; the
@@ -32,10 +32,10 @@ from core.db.models import (
     WebhookEvent,
 )
 from core.domain.graph_errors import GraphError
-from core.domain.ids import row_id
 from core.domain.messages import message_text
-from core.domain.rule_form import Form, RuleDraft, check_rule_form
-from core.domain.rules import RuleActions, RuleIndex, normalize, spec_of
+from core.domain.rule_checks import Problems, check
+from core.domain.rule_definition import RuleDefinition
+from core.domain.rules import RuleIndex, normalize
 from core.domain.webhooks import InboundEvent, parse_payload
 from core.errors import NotFound, ValidationFailed
 from core.services import audit
@@ -86,18 +86,23 @@ async def workspace_account(workspace_id: int, account_id: int | None) -> Instag
 
 
 async def save_rule(
-    workspace_id: int, form: Form, *, actor: str, rule_id: int | None = None
+    workspace_id: int,
+    definition: RuleDefinition,
+    *,
+    actor: str,
+    rule_id: int | None = None,
+    found: Problems | None = None,
 ) -> AutomationRule:
-    """Create (``rule_id`` None) or replace a rule from the editor's form, all or nothing."""
+    """Create (``rule_id`` None) or replace a rule, all or nothing; ``found`` are problems
+    the caller already found (by definition path), reported with the rest."""
     existing = await get_rule(workspace_id, rule_id) if rule_id is not None else None
     try:
-        draft = check_rule_form(form)
+        draft = check(definition, found)
     except ValidationFailed as exc:
         # The account is checked too, so one answer names every problem.
         if "account_id" not in exc.fields:
-            account_raw = str((form.get("account_id") or [""])[0])
             try:
-                await workspace_account(workspace_id, row_id(account_raw))
+                await workspace_account(workspace_id, definition.account_id)
             except ValidationFailed as missing:
                 exc.fields.update(missing.fields)
         raise
@@ -105,12 +110,12 @@ async def save_rule(
     async with in_transaction():
         if existing is None:
             rule = await AutomationRule.create(
-                workspace_id=workspace_id, account_id=account.id, **draft.columns()
+                workspace_id=workspace_id, account_id=account.id, **draft.stored_columns()
             )
             await RuleStats.get_or_create(rule_id=rule.id)
         else:
             rule = existing
-            rule.update_from_dict({"account_id": account.id, **draft.columns()})
+            rule.update_from_dict({"account_id": account.id, **draft.stored_columns()})
             await rule.save()
         await audit.record(
             "rule.created" if existing is None else "rule.updated",
@@ -392,16 +397,8 @@ def _why(
         answers = TRIGGER_NOUNS.get(rule.trigger.value, (rule.trigger.value, ""))[0]
         sample = TRIGGER_NOUNS.get(trigger, ("", f"a {trigger or inbound.kind.value}"))[1]
         notes.append(f"This rule answers {answers}; the sample was {sample}.")
-    spec = spec_of(
-        id=rule.id,
-        trigger=rule.trigger.value,
-        keywords=rule.keywords,
-        match_mode=rule.match_mode.value,
-        priority=rule.priority,
-        media_ids=rule.media_ids,
-        cooldown_s=rule.cooldown_s,
-        config=rule.config,
-    )
+    definition = RuleDefinition.from_stored(rule)
+    spec = definition.spec(rule.id)
     alone = RuleIndex([spec])
     if trigger == rule.trigger.value:
         if not alone.match(trigger, inbound.text):
@@ -428,9 +425,8 @@ def _why(
                 f"The keyword matches, but this person is inside the rule's cooldown "
                 f"({rule.cooldown_s // 60} min) or already got this answer."
             )
-    actions = RuleActions.from_config(rule.config)
     if matched is not None and matched.id == rule.id:
-        if actions.comment_replies and trigger != "comment":
+        if definition.comment_replies and trigger != "comment":
             notes.append("Public reply not sent: public replies only answer comments.")
     return notes
 
@@ -442,40 +438,22 @@ def sample_kinds_for(trigger: str) -> Sequence[str]:
 
 def rule_summary(rule: AutomationRule) -> Mapping[str, Any]:
     """A few words about what the rule does (for the list page)."""
-    actions = RuleActions.from_config(rule.config)
+    definition = RuleDefinition.from_stored(rule)
     parts = []
-    if actions.comment_replies:
-        count = len(actions.comment_replies)
+    if definition.comment_replies:
+        count = len(definition.comment_replies)
         parts.append(f"{count} public repl{'ies' if count > 1 else 'y'}")
-    dm_type = str(rule.config.get("dmType") or actions.dm_type)
-    if dm_type == "ai":
+    if definition.dm_type == "ai":
         parts.append("AI reply")
-    elif actions.starts_flow:
-        parts.append(f"lead flow ({len(actions.lead_flow)} steps)")
-    elif actions.dm_variations:
+    elif definition.starts_flow:
+        parts.append(f"lead flow ({len(definition.lead_flow)} steps)")
+    elif definition.dm_variations:
         parts.append(
             {"text_button": "DM with buttons", "quick_replies": "DM with quick replies"}.get(
-                actions.dm_type, "DM"
+                definition.dm_type, "DM"
             )
         )
     return {
         "does": ", ".join(parts) or "nothing",
         "keywords": ", ".join(rule.keywords) or "any message",
     }
-
-
-def draft_of_rule(rule: AutomationRule) -> RuleDraft:
-    """The stored rule as a draft (for the preview of a saved rule)."""
-    return RuleDraft(
-        account_id=rule.account_id,
-        name=rule.name,
-        trigger=rule.trigger.value,
-        media_ids=tuple(str(m) for m in rule.media_ids),
-        keywords=tuple(str(k) for k in rule.keywords),
-        match_mode=rule.match_mode.value,
-        priority=rule.priority,
-        cooldown_s=rule.cooldown_s,
-        first_comment_only=rule.first_comment_only,
-        active=rule.active,
-        config=dict(rule.config),
-    )

@@ -58,7 +58,7 @@ from core.domain.ai_replies import (
     finalize_reply,
     window_closes_at,
 )
-from core.domain.rules import RuleActions
+from core.domain.rule_definition import RuleDefinition
 from core.domain.webhooks import EventKind, InboundEvent
 from core.errors import Conflict, Forbidden, NotFound
 from core.ports.ai import AiClient
@@ -653,7 +653,7 @@ class EngineHooks:
         """Answer with the rule's AI action; None when the rule has none (static replies)."""
         if ai_config_of(rule.config) is None:
             return None
-        link = RuleActions.from_config(rule.config).link
+        link = RuleDefinition.from_stored(rule).reply_link
         result = await self.replies.reply(
             rule.id, self._inbound(rule.account_id, conversation, event, event_id, link)
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,8 @@ from core.domain.messages import (
     quick_reply_message,
     render,
 )
-from core.domain.rules import Button, RuleActions
+from core.domain.rule_definition import DmButton, QuickReply, RuleDefinition
+from core.domain.rules import Button
 from core.errors import ValidationFailed
 
 
@@ -72,7 +74,7 @@ def test_quick_replies_at_most_13_with_short_titles() -> None:
 
 
 def test_seeded_variations_are_reproducible_and_all_used() -> None:
-    actions = RuleActions(comment_replies=("A", "B", "C"), dm_variations=("x {username}",))
+    actions = _rule(comment_replies=["A", "B", "C"], dm_variations=["x {username}"])
     person = Person(username="alice")
     first = [comment_reply(actions, person, random.Random(3)) for _ in range(5)]
     assert len(set(first)) == 1
@@ -85,32 +87,40 @@ def test_seeded_variations_are_reproducible_and_all_used() -> None:
 def test_dm_types() -> None:
     person = Person(username="a")
     rng = random.Random(1)
-    buttons = RuleActions.from_config(
+    buttons = RuleDefinition.from_stored(
         {
-            "message_variations": ["Go {link}"],
-            "dm_type": "text_button",
-            "buttons": [{"text": "Open", "url": "https://u"}],
+            "name": "r",
+            "trigger": "dm",
+            "config": {
+                "message_variations": ["Go {link}"],
+                "dm_type": "text_button",
+                "buttons": [{"text": "Open", "url": "https://u"}],
+            },
         }
     )
     message = dm_message(buttons, person, rng)
     assert message is not None
     assert message["attachment"]["payload"]["text"] == "Go https://u"
-    quick = RuleActions(
-        dm_variations=("Pick",), dm_type="quick_replies", quick_replies=(Button("Yes"),)
+    quick = _rule(
+        dm_variations=["Pick"], dm_type="quick_replies", quick_replies=[QuickReply(title="Yes")]
     )
     assert dm_message(quick, person, rng) == {
         "text": "Pick",
         "quick_replies": [{"content_type": "text", "title": "Yes", "payload": "Yes"}],
     }
-    assert dm_message(RuleActions(), person, rng) is None
+    assert dm_message(_rule(), person, rng) is None
 
 
 def test_rule_editor_refuses_what_meta_would_reject() -> None:
     with pytest.raises(ValidationFailed) as caught:
         check_rule_messages(
-            RuleActions(
-                dm_variations=("x" * 1001,),
-                buttons=tuple(Button(str(i), payload="p") for i in range(4)),
+            _rule(
+                dm_variations=["x" * 1001],
+                buttons=[DmButton(title=str(i), target="p") for i in range(4)],
             )
         )
     assert set(caught.value.fields) == {"text", "buttons"}
+
+
+def _rule(**fields: Any) -> RuleDefinition:
+    return RuleDefinition(name="r", account_id=1, trigger="comment", **fields)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from core.domain.rules import RuleActions, RuleIndex, RuleSpec, normalize, spec_of
+from core.domain.rules import RuleIndex, RuleSpec, normalize, spec_of
 
 
 def ids(rules: list[RuleSpec]) -> list[int]:
@@ -83,33 +83,3 @@ def test_ten_thousand_rules_match_about_as_fast_as_ten() -> None:
     assert ids(large.match("comment", "kw9999 please")) == [9999]
     # Generous bound: a loop over rules would be ~1000x slower.
     assert cost(large) < 20 * cost(small) + 0.05
-
-
-def test_seed_shaped_configs() -> None:
-    old = RuleActions.from_config(
-        {
-            "keywords": ["price"],
-            "comment_replies": "Check your DMs!",
-            "message_variations": ["A", "B"],
-            "dmType": "text_button",
-            "buttons": [{"text": "Open", "url": "https://shop.example"}],
-            "delay_minutes": 2,
-        }
-    )
-    assert old.comment_replies == ("Check your DMs!",)
-    assert old.dm_type == "text_button" and old.buttons[0].url == "https://shop.example"
-    assert old.delay_s == 120 and old.link == "https://shop.example"
-    assert not old.starts_flow
-    no_flow = RuleActions.from_config({"dm_type": "lead_capture", "message_variations": ["x"]})
-    assert no_flow.dm_type == "text" and no_flow.sends_dm
-    flow = RuleActions.from_config(
-        {
-            "is_lead_capture": True,
-            "lead_capture_flow": [{"type": "ask", "text": "Email?", "field_type": "email"}],
-            "lead_capture_settings": {"webhook_url": "https://hooks.example/x"},
-        }
-    )
-    assert flow.starts_flow and flow.webhook_url == "https://hooks.example/x"
-    quiet = RuleActions.from_config({"comment_replies": ["x"], "auto_reply_to_comments": False})
-    assert quiet.comment_replies == ()
-    assert RuleActions.from_config(None) == RuleActions()

@@ -17,6 +17,7 @@ from core.db.models import (
     RuleStats,
 )
 from core.services import rule_editor, users
+from panel.rule_form import read_form
 from tests.panel.helpers import team_of_four, token_for
 
 
@@ -165,7 +166,10 @@ async def test_api_and_editor_store_the_same_rule(
         "button-1-title": ["Talk"],
         "button-1-target": ["TALK"],
     }
-    panel_rule = await rule_editor.save_rule(account.workspace_id, form, actor="owner@example.com")
+    definition, _ = read_form(form)
+    panel_rule = await rule_editor.save_rule(
+        account.workspace_id, definition, actor="owner@example.com"
+    )
     body = {
         "name": "Buttons",
         "account_id": account.id,

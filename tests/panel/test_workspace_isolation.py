@@ -47,6 +47,7 @@ from core.db.models import (
 from core.services import chat_links, media, rule_editor, team, users
 from core.services.chatops import ChatOps, ChatUser, IncomingFile
 from core.services.smart_replies import OutgoingReply, SmartReplies
+from panel.rule_form import read_form
 from tests.panel.helpers import CSRF, sign_in_as, token_for
 
 # Every text of workspace B contains this word; none of A's does.
@@ -483,14 +484,13 @@ async def _side(container: Any, name: str, ig_id: str, colour: tuple[int, int, i
         login_kind=LoginKind.SANDBOX,
         token_encrypted=container.secrets.encrypt("token"),
     )
-    rule = await rule_editor.save_rule(
-        workspace.id,
+    definition, _ = read_form(
         {
             k: [v] if isinstance(v, str) else v
             for k, v in rule_form(account.id, f"{name} rule").items()
-        },
-        actor=owner.email,
+        }
     )
+    rule = await rule_editor.save_rule(workspace.id, definition, actor=owner.email)
     asset = await media.upload_bytes(
         media.storage_of(container),
         workspace_id=workspace.id,

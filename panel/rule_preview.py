@@ -1,0 +1,130 @@
+"""The rule editor's live preview: the rule played as a person would receive it.
+
+The public reply, the DM (with its buttons or quick replies), and the lead flow answered with
+sample answers, first option of every choice; always the first variation, so the preview is
+stable while typing.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from core.domain import lead_flow
+from core.domain.ai_replies import ApprovalMode
+from core.domain.messages import Person, comment_reply, dm_message
+from core.domain.rule_definition import RuleDefinition
+
+SAMPLE_ANSWERS = {
+    "email": "ana@example.com",
+    "phone": "+14155552671",
+    "name": "Ana",
+    "custom": "Sample answer",
+}
+
+
+@dataclass(frozen=True)
+class Bubble:
+    """One message in the preview: ``who`` is "person", "public" (a reply under the
+    comment), "dm" or "note" (what happens without a message)."""
+
+    who: str
+    text: str
+    buttons: tuple[str, ...] = ()
+    quick_replies: tuple[str, ...] = ()
+
+
+def preview(
+    rule: RuleDefinition, sample: str = "", *, username: str = "sample_follower"
+) -> list[Bubble]:
+    """What a person writing ``sample`` would receive from ``rule`` (first variations)."""
+    person = Person(username=username, first_name="", link=rule.reply_link)
+    rng = _FirstChoice()
+    said = sample or (rule.keywords[0] if rule.keywords else "Hello!")
+    bubbles = [Bubble("person", _said(rule.trigger, said))]
+    if rule.trigger == "comment":
+        reply = comment_reply(rule, person, rng)
+        if reply:
+            bubbles.append(Bubble("public", reply))
+    if rule.delay_s:
+        bubbles.append(Bubble("note", f"Sent after {rule.delay_minutes:g} min"))
+    if rule.ai is not None and rule.dm_type == "ai":
+        held = rule.ai.approval == ApprovalMode.APPROVE.value
+        bubbles.append(
+            Bubble(
+                "note",
+                "An AI answer written from your instructions"
+                + (", held until a teammate approves it" if held else ", sent at once"),
+            )
+        )
+        return bubbles
+    if rule.starts_flow:
+        flow = rule.flow()
+        turn = lead_flow.start(flow, 0, person, rng)
+        bubbles.extend(_turn_bubbles(turn))
+        for _ in range(lead_flow.MAX_STEPS_PER_TURN):
+            if turn.state is None:
+                break
+            step = flow.steps[turn.state["at"]]
+            reply, payload = _sample_answer(step)
+            bubbles.append(Bubble("person", reply))
+            turn = lead_flow.answer(flow, turn.state, reply, person, rng, payload=payload)
+            bubbles.extend(_turn_bubbles(turn))
+            if turn.status != "waiting":
+                break
+        return bubbles
+    message = dm_message(rule, person, rng)
+    if message is not None:
+        bubbles.append(_bubble(message))
+    return bubbles
+
+
+class _FirstChoice(random.Random):
+    """Always the first variation: the preview is stable while typing."""
+
+    def randrange(self, start: int, *args: Any, **kwargs: Any) -> int:
+        return 0
+
+
+def _said(trigger: str, text: str) -> str:
+    if trigger == "story_mention":
+        return "(mentions you in their story)"
+    if trigger == "story_reply":
+        return f"(replies to your story) {text}"
+    if trigger == "postback":
+        return f"(taps a button) {text}"
+    return text
+
+
+def _sample_answer(step: lead_flow.Step) -> tuple[str, str]:
+    if step.options:
+        return step.options[0].title, step.options[0].payload
+    return SAMPLE_ANSWERS.get(step.field, SAMPLE_ANSWERS["custom"]), ""
+
+
+def _turn_bubbles(turn: lead_flow.FlowTurn) -> list[Bubble]:
+    found: list[Bubble] = []
+    message = turn.message()
+    if message is not None:
+        found.append(_bubble(message))
+    if turn.lead is not None:
+        saved = ", ".join(f"{k}: {v}" for k, v in turn.lead.items())
+        found.append(Bubble("note", f"Lead saved ({saved})"))
+    return found
+
+
+def _bubble(message: Mapping[str, Any]) -> Bubble:
+    if "attachment" in message:
+        payload = message["attachment"]["payload"]
+        return Bubble(
+            "dm",
+            str(payload.get("text", "")),
+            buttons=tuple(str(b.get("title", "")) for b in payload.get("buttons", [])),
+        )
+    return Bubble(
+        "dm",
+        str(message.get("text", "")),
+        quick_replies=tuple(str(q.get("title", "")) for q in message.get("quick_replies", [])),
+    )

@@ -1,0 +1,153 @@
+"""The rule's one shape: stored configs in older shapes load, and a rule round-trips."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.domain.rule_checks import review
+from core.domain.rule_definition import RuleDefinition
+
+
+def stored(config: Any, **columns: Any) -> RuleDefinition:
+    return RuleDefinition.from_stored(
+        {"name": "Old", "account_id": 3, "trigger": "comment", "config": config, **columns}
+    )
+
+
+def test_seed_shaped_configs_load() -> None:
+    old = stored(
+        {
+            "keywords": ["price"],
+            "comment_replies": "Check your DMs!",
+            "message_variations": ["A", "B"],
+            "dmType": "text_button",
+            "buttons": [{"text": "Open", "url": "https://shop.example"}],
+            "delay_minutes": 2,
+        }
+    )
+    assert old.keywords == ["price"] and old.comment_replies == ["Check your DMs!"]
+    assert old.dm_type == "text_button" and old.dm_buttons[0].url == "https://shop.example"
+    assert old.delay_s == 120 and old.reply_link == "https://shop.example"
+    assert not old.starts_flow
+    no_flow = stored({"dm_type": "lead_capture", "message_variations": ["x"]})
+    assert no_flow.dm_type == "text" and no_flow.dm_variations == ["x"]
+    flow = stored(
+        {
+            "is_lead_capture": True,
+            "lead_capture_flow": [{"type": "ask", "text": "Email?", "field_type": "email"}],
+            "lead_capture_settings": {"webhook_url": "https://hooks.example/x"},
+        }
+    )
+    assert flow.starts_flow and flow.webhook_url == "https://hooks.example/x"
+    assert flow.flow().steps[0].field == "email"
+    quiet = stored({"comment_replies": ["x"], "auto_reply_to_comments": False})
+    assert quiet.comment_replies == [] and quiet.dm_type == "none"
+    assert stored(None).dm_type == "none"
+
+
+def test_older_shapes_and_odd_values_load_without_failing() -> None:
+    seed = stored(
+        {
+            "message": "Thanks! Here's your reward: [LINK]",
+            "delay_seconds": "90",
+            "quick_replies": ["Yes", {"title": "No", "payload": "NO"}, {"payload": "x"}, 7],
+            "lead_capture_settings": {"link": "https://reward.example", "phone_region": "de"},
+        },
+        priority="high",
+        cooldown_s=150,
+        media_ids=["123", None],
+        keywords=None,
+    )
+    assert seed.dm_variations == ["Thanks! Here's your reward: [LINK]"]
+    assert seed.dm_type == "quick_replies" and seed.delay_minutes == 1.5
+    assert [(q.title, q.payload) for q in seed.quick_replies] == [("Yes", "Yes"), ("No", "NO")]
+    assert seed.reply_link == "https://reward.example"
+    assert seed.lead_settings.phone_region == "DE"
+    assert seed.priority == 0 and seed.cooldown_minutes == 2 and seed.media_ids == ["123"]
+    smart = stored({"dm_type": "smart_ai", "ai_prompt": "Answer about yoga."})
+    assert smart.dm_type == "ai" and smart.ai is not None
+    assert smart.ai.prompt == "Answer about yoga."
+    reply = smart.ai_reply()
+    assert reply is not None and reply.prompt == "Answer about yoga."
+    held = stored({"ai": {"instructions": "Sell.", "require_approval": True}})
+    assert held.ai is not None and held.ai.approval == "approve"
+    assert stored({"ai": {"prompt": "p", "enabled": False}}).ai is None
+
+
+def _body() -> dict[str, Any]:
+    return {
+        "name": "Price lead",
+        "account_id": 3,
+        "trigger": "comment",
+        "keywords": ["price"],
+        "comment_replies": ["Sent you a DM, {username}!"],
+        "dm_type": "lead_capture",
+        "delay_minutes": 1.5,
+        "cooldown_minutes": 30,
+        "lead_flow": [
+            {
+                "type": "branch",
+                "id": "kind",
+                "text": "Shop or wholesale?",
+                "options": [{"title": "Shop", "goto": "mail"}, {"title": "Wholesale"}],
+            },
+            {"type": "ask", "id": "mail", "text": "Your email?", "field": "email"},
+            {"type": "ask", "id": "co", "text": "Company?", "field": "custom", "key": "company"},
+            {"type": "send", "id": "bye", "messages": ["Thanks! {link}", "Thank you!"]},
+        ],
+        "link": "https://shop.example/prices",
+        "lead_settings": {"phone_region": "US", "webhook_secret": "s3cret"},
+    }
+
+
+def test_api_body_and_stored_json_round_trip() -> None:
+    body = RuleDefinition.model_validate(_body())
+    tidy, problems = review(body)
+    assert problems == {}
+    columns = tidy.stored_columns()
+    assert columns["cooldown_s"] == 1800 and columns["config"]["dmType"] == "lead_capture"
+    assert columns["config"]["lead_capture_flow"][2]["key"] == "company"
+    again = RuleDefinition.from_stored({**columns, "account_id": 3})
+    assert again == tidy
+    assert again.stored_columns() == columns
+    # What the API answers validates back into the same rule.
+    assert RuleDefinition.model_validate(again.model_dump()) == tidy
+
+
+def test_every_kind_of_dm_round_trips() -> None:
+    kinds: list[dict[str, Any]] = [
+        {"dm_type": "text", "dm_variations": ["Hi {link}"]},
+        {
+            "dm_type": "text_button",
+            "dm_variations": ["Pick"],
+            "buttons": [
+                {"title": "Shop", "target": "https://shop.example"},
+                {"title": "Talk", "target": "TALK"},
+            ],
+        },
+        {"dm_type": "quick_replies", "dm_variations": ["Pick"], "quick_replies": [{"title": "A"}]},
+        {"dm_type": "ai", "ai": {"prompt": "Sell candles.", "approval": "approve"}},
+        {"dm_type": "none", "comment_replies": ["Thanks!"]},
+    ]
+    for kind in kinds:
+        body = {"name": "r", "account_id": 1, "trigger": "comment", "keywords": ["x"], **kind}
+        tidy, problems = review(RuleDefinition.model_validate(body))
+        assert problems == {}, kind
+        loaded = RuleDefinition.from_stored({**tidy.stored_columns(), "account_id": 1})
+        assert loaded == tidy, kind
+
+
+def test_problems_are_named_by_path() -> None:
+    body = _body()
+    body["lead_flow"][1]["goto"] = "nowhere"
+    body["buttons"] = [{"title": "", "target": "X"}]
+    body.update(name="", keywords=["a, b"], priority=5000, lead_settings={"phone_region": "USA"})
+    _, problems = review(RuleDefinition.model_validate(body))
+    assert set(problems) == {
+        "name",
+        "keywords",
+        "priority",
+        "lead_flow.1.goto",
+        "lead_settings.phone_region",
+    }
+    assert problems["priority"] == "Use a number from -1000 to 1000."
