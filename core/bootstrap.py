@@ -1,4 +1,4 @@
-"""The one place that wires core's ports to their adapters."""
+"""The infrastructure a process runs on (``Container``); ``core.wiring`` adds the services."""
 
 from __future__ import annotations
 
