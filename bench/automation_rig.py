@@ -175,11 +175,13 @@ async def _run_panel(config: dict[str, Any]) -> None:
     import uvicorn
 
     from panel.app import create_app
-    from reelay.wiring import build
+    from reelay.cli import open_services
 
     settings = settings_for(config)
-    container = await build(settings, run_migrations=False, redis_location=location_for(config))
-    app = create_app(settings, container=container)
+    services = await open_services(
+        settings, run_migrations=False, redis_location=location_for(config)
+    )
+    app = create_app(settings, services=services)
     server = uvicorn.Server(
         uvicorn.Config(
             app, host="127.0.0.1", port=config["port"], log_config=None, access_log=False
@@ -188,7 +190,7 @@ async def _run_panel(config: dict[str, Any]) -> None:
     try:
         await server.serve()
     finally:
-        await container.close()
+        await services.close()
 
 
 async def _run_bare(config: dict[str, Any]) -> None:
@@ -217,13 +219,13 @@ async def _run_worker(config: dict[str, Any]) -> None:
 
     from jobs import events as event_jobs
     from jobs.worker import worker_settings
+    from reelay.cli import open_services
     from reelay.queue import arq_settings
-    from reelay.wiring import build
 
     settings = settings_for(config)
     location = location_for(config)
-    container = await build(settings, run_migrations=False, redis_location=location)
-    options = worker_settings(settings, container=container, redis_settings=arq_settings(location))
+    services = await open_services(settings, run_migrations=False, redis_location=location)
+    options = worker_settings(settings, services=services, redis_settings=arq_settings(location))
     options.update(functions=event_jobs.FUNCTIONS, cron_jobs=[])
     started = options["on_startup"]
 
@@ -239,7 +241,7 @@ async def _run_worker(config: dict[str, Any]) -> None:
         await worker.main()
     finally:
         await worker.close()
-        await container.close()
+        await services.close()
 
 
 if __name__ == "__main__":

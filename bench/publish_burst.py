@@ -22,13 +22,13 @@ WORKERS = 2
 
 async def main() -> dict[str, float | int]:
     from core.db.models import Post, PostStatus
-    from core.services.publishing import PostInput, publishing_of
+    from core.services.publishing import PostInput
 
     async with world(sandbox_latency_s=0.1) as rig:
         await rig.start_workers(WORKERS)
         workspace, accounts = await rig.accounts(ACCOUNTS)
         image = await rig.image(workspace)
-        service = publishing_of(rig.container)
+        service = rig.services.publishing
         drafts = [
             await service.create(
                 workspace_id=workspace.id,
@@ -40,11 +40,11 @@ async def main() -> dict[str, float | int]:
         ]
         # Schedule every post for one second a little ahead (time to schedule them all).
         began = time.monotonic()
-        far = rig.container.clock.now() + timedelta(hours=1)
+        far = rig.services.container.clock.now() + timedelta(hours=1)
         for post in drafts[:50]:
             await service.schedule(post.id, far, actor="bench")
         per_post = (time.monotonic() - began) / 50
-        due = rig.container.clock.now() + timedelta(seconds=per_post * POSTS * 1.3 + 2)
+        due = rig.services.container.clock.now() + timedelta(seconds=per_post * POSTS * 1.3 + 2)
         for post in drafts:
             await service.schedule(post.id, due, actor="bench")
         print(f"{POSTS} posts scheduled for {due:%H:%M:%S.%f} UTC")
@@ -53,7 +53,7 @@ async def main() -> dict[str, float | int]:
             open_posts = await Post.filter(
                 status__in=[PostStatus.SCHEDULED, PostStatus.PUBLISHING, PostStatus.RETRYING]
             ).count()
-            if open_posts == 0 and rig.container.clock.now() > due:
+            if open_posts == 0 and rig.services.container.clock.now() > due:
                 break
             await asyncio.sleep(0.25)
         published = await Post.filter(status=PostStatus.PUBLISHED).order_by("-published_at")

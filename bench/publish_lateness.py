@@ -22,13 +22,13 @@ ACCOUNTS = 10
 
 async def main() -> dict[str, float]:
     from core.db.models import AuditLog, Post, PostStatus
-    from core.services.publishing import PostInput, publishing_of
+    from core.services.publishing import PostInput
 
     async with world() as rig:
         await rig.start_workers(1)
         workspace, accounts = await rig.accounts(ACCOUNTS)
         image = await rig.image(workspace)
-        service = publishing_of(rig.container)
+        service = rig.services.publishing
         # Posts go in as drafts first, then all are scheduled from a start a little ahead.
         drafts = [
             await service.create(
@@ -39,7 +39,7 @@ async def main() -> dict[str, float]:
             )
             for n in range(POSTS)
         ]
-        start = rig.container.clock.now() + timedelta(seconds=8)
+        start = rig.services.container.clock.now() + timedelta(seconds=8)
         for n, post in enumerate(drafts):
             when = start + timedelta(seconds=SPREAD_S * n / POSTS)
             await service.schedule(post.id, when, actor="bench")

@@ -31,9 +31,9 @@ from cryptography.fernet import Fernet  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from core.adapters.redis_server import RedisLocation, locate_redis  # noqa: E402
-from core.bootstrap import Container  # noqa: E402
 from core.db.models import InstagramAccount, LoginKind, MediaAsset, Workspace  # noqa: E402
 from core.settings import Settings  # noqa: E402
+from core.wiring import Services  # noqa: E402
 
 
 def free_port() -> int:
@@ -70,7 +70,7 @@ def location_for(config: dict[str, Any]) -> RedisLocation:
 
 
 @asynccontextmanager
-async def serve_panel(settings: Settings, container: Container, port: int) -> AsyncIterator[None]:
+async def serve_panel(settings: Settings, services: Services, port: int) -> AsyncIterator[None]:
     """The real panel (it serves the media Instagram fetches) on ``port``."""
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
@@ -82,7 +82,7 @@ async def serve_panel(settings: Settings, container: Container, port: int) -> As
     config.accesslog = None
     config.errorlog = None
     stop = asyncio.Event()
-    app = create_app(settings, container=container)
+    app = create_app(settings, services=services)
     task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
     for _ in range(250):
         try:
@@ -104,7 +104,7 @@ async def serve_panel(settings: Settings, container: Container, port: int) -> As
 class World:
     config: dict[str, Any]
     settings: Settings
-    container: Container
+    services: Services
     sandbox: Any
     workers: list[subprocess.Popen[bytes]]
 
@@ -121,7 +121,7 @@ class World:
                     ig_id=ig_id,
                     username=f"bench{n}",
                     login_kind=LoginKind.SANDBOX,
-                    token_encrypted=self.container.secrets.encrypt(token),
+                    token_encrypted=self.services.container.secrets.encrypt(token),
                 )
             )
         return workspace, made
@@ -130,14 +130,14 @@ class World:
         from core.services import media
 
         return await media.upload_bytes(
-            media.storage_of(self.container), workspace_id=workspace.id, data=jpeg()
+            self.services.storage, workspace_id=workspace.id, data=jpeg()
         )
 
     async def start_workers(self, count: int, settle_s: float = 3.0) -> None:
         """Start ``count`` worker processes and wait until each has beaten its heart."""
         from jobs.heartbeat import HEARTBEAT_KEY
 
-        await self.container.redis.delete(HEARTBEAT_KEY)
+        await self.services.container.redis.delete(HEARTBEAT_KEY)
         for _ in range(count):
             self.workers.append(
                 subprocess.Popen(
@@ -151,7 +151,7 @@ class World:
                 )
             )
         for _ in range(1200):
-            if await self.container.redis.exists(HEARTBEAT_KEY):
+            if await self.services.container.redis.exists(HEARTBEAT_KEY):
                 break
             await asyncio.sleep(0.05)
         else:
@@ -165,7 +165,7 @@ async def world(
     *, sandbox_latency_s: float = 0.0, worker_max_jobs: int = 50
 ) -> AsyncIterator[World]:
     """Everything started, and stopped again at the end of the block."""
-    from reelay.wiring import build
+    from reelay.cli import open_services
     from sandbox.server import Sandbox
     from sandbox.state import SandboxState
 
@@ -192,11 +192,11 @@ async def world(
             "worker_max_jobs": worker_max_jobs,
         }
         settings = settings_for(config)
-        container = await build(settings, redis_location=location_for(config))
-        await container.redis.flushdb()
-        made = World(config, settings, container, sandbox, [])
+        services = await open_services(settings, redis_location=location_for(config))
+        await services.container.redis.flushdb()
+        made = World(config, settings, services, sandbox, [])
         try:
-            async with serve_panel(settings, container, port):
+            async with serve_panel(settings, services, port):
                 yield made
         finally:
             for process in made.workers:
@@ -206,25 +206,25 @@ async def world(
                     process.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     process.kill()
-            await container.redis.flushdb()
-            await container.close()
+            await services.container.redis.flushdb()
+            await services.close()
             await sandbox.stop()
             location.stop()
 
 
 async def run_worker(config: dict[str, Any]) -> None:
     from jobs.worker import create_worker
+    from reelay.cli import open_services
     from reelay.queue import arq_settings
-    from reelay.wiring import build
 
     settings = settings_for(config)
     location = location_for(config)
-    container = await build(settings, run_migrations=False, redis_location=location)
-    worker = create_worker(settings, container=container, redis_settings=arq_settings(location))
+    services = await open_services(settings, run_migrations=False, redis_location=location)
+    worker = create_worker(settings, services=services, redis_settings=arq_settings(location))
     try:
         await worker.async_run()
     finally:
-        await container.close()
+        await services.close()
 
 
 if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "worker":

@@ -23,12 +23,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from core.bootstrap import Container
 from core.db.models import Platform
 from core.domain.chat import ActionVerb, ButtonStyle, Reply, decode_action
 from core.errors import SettingsError
 from core.ports.notifier import ChatDeliveryError, ChatGone, ChatRateLimited
-from core.services.chatops import ChatOps, ChatUser, IncomingFile, chatops_for
+from core.services.chatops import ChatOps, ChatUser, IncomingFile
+from core.wiring import Services
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -478,14 +478,14 @@ class ReelayCommandTree(app_commands.CommandTree[Any]):
 
 
 class ReelayDiscordBot(commands.Bot):
-    """Receives the container in ``__init__`` and registers its commands in ``setup_hook``."""
+    """Receives the services in ``__init__`` and registers its commands in ``setup_hook``."""
 
-    def __init__(self, container: Container, chatops: ChatOps | None = None) -> None:
+    def __init__(self, services: Services, chatops: ChatOps | None = None) -> None:
         super().__init__(
             command_prefix="!", intents=discord.Intents.default(), tree_cls=ReelayCommandTree
         )
-        self.container = container
-        self.chatops = chatops or chatops_for(container)
+        self.services = services
+        self.chatops = chatops or services.chatops
 
     async def setup_hook(self) -> None:
         await self.add_cog(ChatCommands(self.chatops))
@@ -498,17 +498,17 @@ class ReelayDiscordBot(commands.Bot):
             logger.warning("discord: could not register the slash commands: %s", exc)
 
 
-async def run_discord(container: Container, token: str) -> None:
+async def run_discord(services: Services, token: str) -> None:
     """Connect to Discord until cancelled.
 
     Waits while Discord cannot be reached at startup (so an outage does not stop ``reelay
     run``); once connected, discord.py reconnects by itself. A token Discord refuses is a
     ``SettingsError``.
     """
-    api_url = str(container.settings.discord_api_url)
+    api_url = str(services.container.settings.discord_api_url)
     use_api_url(api_url)
     for attempt in itertools.count():
-        bot = ReelayDiscordBot(container)
+        bot = ReelayDiscordBot(services)
         try:
             await bot.login(token)
             await bot.connect(reconnect=True)

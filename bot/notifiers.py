@@ -1,23 +1,19 @@
-"""Installs the chat notifiers (and the alert mailer) a process delivers alerts with.
+"""The chat notifiers a process delivers alerts with.
 
-Called by the wiring for every process, so the worker can deliver alerts over the Bot API
+Given to the bootstrap by every process, so the worker can deliver alerts over the Bot API
 and Discord's REST API even when ``reelay bot`` does not run.
 """
 
 from __future__ import annotations
 
-import logging
-
-from core.adapters.smtp import mailer_from_settings
 from core.bootstrap import Container
-from core.services.notifications import install_mailer, install_notifier
-
-logger = logging.getLogger(__name__)
+from core.ports.notifier import Notifier
 
 
-def install_notifiers(container: Container) -> None:
-    """Telegram and Discord notifiers for the tokens set; SMTP when SMTP_HOST is set."""
+def chat_notifiers(container: Container) -> list[Notifier]:
+    """Telegram and Discord notifiers for the tokens set, closed with the container."""
     settings = container.settings
+    notifiers: list[Notifier] = []
     if settings.telegram_token is not None:
         # aiogram takes seconds to import: only processes that use it pay for it.
         from bot.telegram import TelegramNotifier, create_bot
@@ -25,7 +21,7 @@ def install_notifiers(container: Container) -> None:
         bot = create_bot(
             settings.telegram_token.get_secret_value(), str(settings.telegram_api_server)
         )
-        install_notifier(container, TelegramNotifier(bot))
+        notifiers.append(TelegramNotifier(bot))
         container.on_close(bot.session.close)
     if settings.discord_token is not None:
         from bot.discord_bot import DiscordNotifier  # discord.py is heavy: only when used
@@ -33,8 +29,6 @@ def install_notifiers(container: Container) -> None:
         discord = DiscordNotifier(
             settings.discord_token.get_secret_value(), str(settings.discord_api_url)
         )
-        install_notifier(container, discord)
+        notifiers.append(discord)
         container.on_close(discord.close)
-    mailer = mailer_from_settings(settings)
-    if mailer is not None:
-        install_mailer(container, mailer)
+    return notifiers

@@ -7,29 +7,29 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-from core.bootstrap import Container
+from core.wiring import Services
 
 logger = logging.getLogger(__name__)
 
 
-def enabled_bots(container: Container) -> dict[str, Coroutine[Any, Any, None]]:
+def enabled_bots(services: Services) -> dict[str, Coroutine[Any, Any, None]]:
     """The adapters to run, by name, for the tokens present in settings."""
-    settings = container.settings
+    settings = services.container.settings
     bots: dict[str, Coroutine[Any, Any, None]] = {}
     if settings.telegram_token is not None:
         from bot.telegram import run_telegram
 
-        bots["telegram"] = run_telegram(container, settings.telegram_token.get_secret_value())
+        bots["telegram"] = run_telegram(services, settings.telegram_token.get_secret_value())
     if settings.discord_token is not None:
         from bot.discord_bot import run_discord
 
-        bots["discord"] = run_discord(container, settings.discord_token.get_secret_value())
+        bots["discord"] = run_discord(services, settings.discord_token.get_secret_value())
     return bots
 
 
-async def run_bots(container: Container) -> None:
+async def run_bots(services: Services) -> None:
     """Run every enabled adapter until cancelled; say which ones run."""
-    bots = enabled_bots(container)
+    bots = enabled_bots(services)
     if not bots:
         logger.info("no chat bot enabled: set TELEGRAM_TOKEN and/or DISCORD_TOKEN")
         await asyncio.Event().wait()

@@ -51,7 +51,8 @@ from core.db.models import Platform
 from core.domain.chat import Reply
 from core.errors import SettingsError
 from core.ports.notifier import ChatDeliveryError, ChatGone, ChatRateLimited
-from core.services.chatops import ChatOps, ChatUser, IncomingFile, chatops_for
+from core.services.chatops import ChatOps, ChatUser, IncomingFile
+from core.wiring import Services
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -234,10 +235,9 @@ def not_modified(exc: TelegramBadRequest) -> bool:
 
 
 class ReelayMiddleware(BaseMiddleware):
-    """Injects the container, the command layer and ``who`` (the chat user) by name."""
+    """Injects the command layer and ``who`` (the chat user) by name."""
 
-    def __init__(self, container: Container, chatops: ChatOps) -> None:
-        self.container = container
+    def __init__(self, chatops: ChatOps) -> None:
         self.chatops = chatops
 
     async def __call__(
@@ -246,7 +246,6 @@ class ReelayMiddleware(BaseMiddleware):
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
-        data["container"] = self.container
         data["chatops"] = self.chatops
         chat: Chat | None = data.get("event_chat")
         user: User | None = data.get("event_from_user")
@@ -386,15 +385,18 @@ def errors_router() -> Router:
 
 
 def create_dispatcher(
-    container: Container,
+    services: Services,
     *,
     chatops: ChatOps | None = None,
     album_wait_s: float = ALBUM_WAIT_S,
 ) -> Dispatcher:
-    """The dispatcher with every feature router, in order, and the injecting middleware."""
-    chatops = chatops or chatops_for(container)
-    dispatcher = Dispatcher()
-    middleware = ReelayMiddleware(container, chatops)
+    """The dispatcher with every feature router, in order, and the injecting middleware.
+
+    ``services`` is workflow data (handlers take it by name); ``chatops`` replaces the
+    services' command layer.
+    """
+    dispatcher = Dispatcher(services=services)
+    middleware = ReelayMiddleware(chatops or services.chatops)
     dispatcher.message.outer_middleware(middleware)
     dispatcher.callback_query.outer_middleware(middleware)
     dispatcher.include_routers(
@@ -501,23 +503,25 @@ async def _reach(api_server: str, call: Callable[[], Awaitable[T]]) -> T:
     raise AssertionError("unreachable")
 
 
-async def run_telegram(container: Container, token: str) -> None:
+async def run_telegram(services: Services, token: str) -> None:
     """Long-poll Telegram until cancelled, or serve webhooks when TELEGRAM_WEBHOOK_URL is set.
 
     Waits while the Bot API cannot be reached at startup (so a Telegram outage does not stop
     ``reelay run``); a token or webhook URL that Telegram refuses is a ``SettingsError``.
     """
-    settings = container.settings
+    settings = services.container.settings
     api_server = str(settings.telegram_api_server)
     bot = create_bot(token, api_server)
-    dispatcher = create_dispatcher(container)
+    dispatcher = create_dispatcher(services)
     try:
         await _reach(api_server, bot.me)
         if settings.telegram_webhook_url is None:
             await _reach(api_server, bot.delete_webhook)
             await dispatcher.start_polling(bot, handle_signals=False, close_bot_session=False)
         else:
-            await _serve_webhook(container, bot, dispatcher, str(settings.telegram_webhook_url))
+            await _serve_webhook(
+                services.container, bot, dispatcher, str(settings.telegram_webhook_url)
+            )
     finally:
         await bot.session.close()
 

@@ -1,11 +1,11 @@
-"""The one place that wires core's ports to their adapters."""
+"""The infrastructure a process runs on (``Container``); ``core.wiring`` adds the services."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
 import aiohttp
 from redis.asyncio import Redis
@@ -21,11 +21,19 @@ from core.ports.ai import AiClient
 from core.ports.clock import Clock, SystemClock
 from core.ports.instagram import InstagramClient
 from core.ports.queue import JobQueue
+from core.ports.sandbox import RunningSandbox
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-QueueFactory = Callable[[RedisLocation], Awaitable[JobQueue]]
+
+class OpenedQueue(JobQueue, Protocol):
+    """A queue a process opened for itself and closes at shutdown."""
+
+    async def close(self) -> None: ...
+
+
+QueueFactory = Callable[[RedisLocation], Awaitable[OpenedQueue]]
 
 
 @dataclass
@@ -43,7 +51,8 @@ class Container:
     clock: Clock = field(default_factory=SystemClock)
     # None when no AI server is configured (no OPENAI_API_KEY and the default base URL).
     ai: AiClient | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    # The sandbox Instagram this process serves, while it runs (``reelay run`` without Meta).
+    sandbox: RunningSandbox | None = None
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
 
     def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
@@ -108,6 +117,7 @@ async def build_container(
         http=http,
         graph=GraphClient(http, settings, usage=RedisUsageStore(redis)),
     )
+    container.on_close(queue.close)
     container.ai = build_ai_client(settings)
     if container.ai is not None:
         container.on_close(container.ai.close)

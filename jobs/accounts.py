@@ -7,16 +7,16 @@ from typing import Any
 
 from arq import cron
 
-from core.bootstrap import Container
 from core.services import accounts
+from core.wiring import Services
 
 logger = logging.getLogger(__name__)
 
 
 async def refresh_instagram_tokens(ctx: dict[str, Any]) -> None:
     """Refresh Instagram Login tokens well before they expire; flag the dead ones."""
-    container: Container = ctx["container"]
-    report = await accounts.refresh_tokens(container)
+    services: Services = ctx["services"]
+    report = await accounts.refresh_tokens(services.container)
     if report.refreshed or report.failed:
         logger.info(
             "token refresh: %d refreshed, %d failed, %d need reconnecting",

@@ -7,14 +7,15 @@ from typing import Any
 
 from arq import cron
 
-from core.bootstrap import Container
 from core.services import notifications
 from core.services.smart_replies import expire_due_drafts
+from core.wiring import Services
 
 
 async def expire_reply_drafts(ctx: dict[str, Any]) -> int:
     """Mark pending reply drafts past their window as expired (every minute)."""
-    container: Container = ctx["container"]
+    services: Services = ctx["services"]
+    container = services.container
     announce = functools.partial(notifications.record_event, container)
     return await expire_due_drafts(container.clock, announce)
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.wiring import Services
+
 HEARTBEAT_KEY = "reelay:worker:heartbeat"
 
 
 async def heartbeat(ctx: dict[str, Any]) -> None:
     """Record that a worker is alive, with the time in UTC."""
-    container = ctx["container"]
+    services: Services = ctx["services"]
+    container = services.container
     await container.redis.set(HEARTBEAT_KEY, container.clock.now().isoformat(), ex=300)

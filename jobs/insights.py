@@ -6,28 +6,26 @@ from typing import Any
 
 from arq import cron, func
 
-from core.bootstrap import Container
 from core.services import insights_sync
+from core.wiring import Services
 
 
 async def insights_dispatch(ctx: dict[str, Any]) -> None:
     """Queue the insights syncs that are due (every 10 minutes)."""
-    container: Container = ctx["container"]
-    await insights_sync.dispatch_due(container.queue, container.clock)
+    services: Services = ctx["services"]
+    await insights_sync.dispatch_due(services.container.queue, services.container.clock)
 
 
 async def sync_account_insights(ctx: dict[str, Any], account_id: int, kind: str) -> None:
     """Run one kind of insights sync (counts, daily, media) for one account."""
-    container: Container = ctx["container"]
-    deps = insights_sync.SyncDeps.from_container(container)
-    await insights_sync.sync_account(deps, account_id, kind)
+    services: Services = ctx["services"]
+    await insights_sync.sync_account(services.insights, account_id, kind)
 
 
 async def backfill_account_insights(ctx: dict[str, Any], account_id: int) -> None:
     """Back-fill the last 30 days of insights for a newly connected account."""
-    container: Container = ctx["container"]
-    deps = insights_sync.SyncDeps.from_container(container)
-    await insights_sync.sync_account(deps, account_id, insights_sync.BACKFILL)
+    services: Services = ctx["services"]
+    await insights_sync.sync_account(services.insights, account_id, insights_sync.BACKFILL)
 
 
 FUNCTIONS = [

@@ -6,20 +6,20 @@ from typing import Any
 
 from arq import cron, func
 
-from core.bootstrap import Container
 from core.services import notifications
+from core.wiring import Services
 
 
 async def deliver_event(ctx: dict[str, Any], event_id: int) -> None:
     """Deliver one domain event to its chats and email addresses (retries are re-queued)."""
-    container: Container = ctx["container"]
-    await notifications.deliver(container, event_id)
+    services: Services = ctx["services"]
+    await notifications.deliver(services.container, services.delivery, event_id)
 
 
 async def sweep_events(ctx: dict[str, Any]) -> None:
     """Queue delivery of events recorded without a job, and of retries that are due."""
-    container: Container = ctx["container"]
-    await notifications.sweep(container)
+    services: Services = ctx["services"]
+    await notifications.sweep(services.container)
 
 
 FUNCTIONS = [func(deliver_event, name=notifications.DELIVER_JOB, max_tries=3, timeout=120)]

@@ -6,7 +6,8 @@ from typing import Any
 
 from arq import cron, func
 
-from core.services.publishing import JOB_NAME, publishing_of
+from core.services.publishing import JOB_NAME
+from core.wiring import Services
 
 # Shorter than the service's lease (180 s), so a post is never worked on twice at once.
 PUBLISH_TIMEOUT_S = 120
@@ -14,12 +15,14 @@ PUBLISH_TIMEOUT_S = 120
 
 async def publish_post(ctx: dict[str, Any], post_id: int, version: int) -> None:
     """Publish (or keep publishing) one post version; stale versions do nothing."""
-    await publishing_of(ctx["container"]).run(post_id, version)
+    services: Services = ctx["services"]
+    await services.publishing.run(post_id, version)
 
 
 async def reconcile_publishing(ctx: dict[str, Any]) -> None:
     """Queue due posts that lost their job and resume posts whose worker went away."""
-    await publishing_of(ctx["container"]).reconcile()
+    services: Services = ctx["services"]
+    await services.publishing.reconcile()
 
 
 FUNCTIONS: list[Any] = [

@@ -1,4 +1,4 @@
-"""arq worker settings built from Reelay's settings and container."""
+"""arq worker settings built from Reelay's settings and services."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from arq import cron
 from arq.constants import in_progress_key_prefix
 from arq.worker import Worker
 
-from core.bootstrap import Container
 from core.settings import Settings
+from core.wiring import Services
 from jobs import accounts as account_jobs
 from jobs import ai as ai_jobs
 from jobs import events as event_jobs
@@ -23,7 +23,7 @@ from jobs.heartbeat import heartbeat
 
 logger = logging.getLogger(__name__)
 
-ContainerFactory = Callable[[Settings], Awaitable[Container]]
+ServicesFactory = Callable[[Settings], Awaitable[Services]]
 
 FUNCTIONS: list[Any] = [
     *event_jobs.FUNCTIONS,
@@ -45,26 +45,26 @@ CRON_JOBS: list[Any] = [
 def worker_settings(
     settings: Settings,
     *,
-    container: Container | None = None,
-    container_factory: ContainerFactory | None = None,
+    services: Services | None = None,
+    services_factory: ServicesFactory | None = None,
     redis_settings: Any = None,
 ) -> dict[str, Any]:
-    """arq ``WorkerSettings`` as a dict: ``ctx['container']`` is filled on startup.
+    """arq ``WorkerSettings`` as a dict: ``ctx['services']`` is filled on startup.
 
-    Pass ``container`` to share one (``reelay run``), or ``container_factory`` to let the
-    worker open its own and close it on shutdown.
+    Pass ``services`` to share them (``reelay run``), or ``services_factory`` to let the
+    worker open its own and close them on shutdown.
     """
-    if container is None and container_factory is None:
-        raise ValueError("worker_settings needs a container or a container_factory")
+    if services is None and services_factory is None:
+        raise ValueError("worker_settings needs services or a services_factory")
 
     async def on_startup(ctx: dict[str, Any]) -> None:
-        ctx["container"] = container or await container_factory(settings)  # type: ignore[misc]
-        ctx["owns_container"] = container is None
+        ctx["services"] = services or await services_factory(settings)  # type: ignore[misc]
+        ctx["owns_services"] = services is None
         logger.info("worker started")
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
-        opened: Container | None = ctx.pop("container", None)
-        if opened is not None and ctx.pop("owns_container", False):
+        opened: Services | None = ctx.pop("services", None)
+        if opened is not None and ctx.pop("owns_services", False):
             await opened.close()
         logger.info("worker stopped")
 

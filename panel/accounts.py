@@ -5,11 +5,11 @@ from __future__ import annotations
 from quart import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from core.bootstrap import Container
 from core.db.models import Role
 from core.errors import ValidationFailed
 from core.services import account_settings, accounts
 from panel.security import current_email, current_membership, requires
+from panel.services import services
 
 blueprint = Blueprint("accounts", __name__, url_prefix="/accounts")
 
@@ -20,7 +20,7 @@ async def _page(
     typed: dict[int, str] | None = None,
 ) -> tuple[str, int]:
     membership = current_membership()
-    container = current_app.extensions["reelay.container"]
+    container = services().container
     now = container.clock.now()
     found = await account_settings.workspace_accounts(membership.workspace_id)
     views = current_app.view_functions
@@ -57,17 +57,12 @@ async def set_pace(account_id: int) -> tuple[str, int] | WerkzeugResponse:
     return redirect(url_for("accounts.index"))
 
 
-def _container() -> Container:
-    container: Container = current_app.extensions["reelay.container"]
-    return container
-
-
 @blueprint.post("/<int:account_id>/disconnect")
 @requires(Role.ADMIN)
 async def disconnect(account_id: int) -> WerkzeugResponse:
     """Unsubscribe the account from Meta's webhooks, forget its token, stop acting for it."""
     done = await accounts.disconnect(
-        _container(),
+        services().container,
         workspace_id=current_membership().workspace_id,
         account_id=account_id,
         actor=current_email(),
@@ -83,7 +78,7 @@ async def disconnect(account_id: int) -> WerkzeugResponse:
 async def subscribe(account_id: int) -> WerkzeugResponse:
     """Subscribe the account to Reelay's webhook fields again."""
     account = await account_settings.get_account(current_membership().workspace_id, account_id)
-    if await accounts.subscribe_webhooks(_container(), account):
+    if await accounts.subscribe_webhooks(services().container, account):
         await flash(f"@{account.username} is subscribed to webhooks.", "success")
     else:
         await flash(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from quart import Blueprint, Response, current_app, flash, render_template, request
+from quart import Blueprint, Response, flash, render_template, request
 
 from core.db.models import Role, Workspace
 from core.domain.analytics import DateRange, parse_range, short_caption
@@ -14,6 +14,7 @@ from core.errors import ValidationFailed
 from core.services import analytics
 from panel.rules import TRIGGER_WORDS
 from panel.security import current_membership, requires
+from panel.services import services
 
 blueprint = Blueprint("analytics", __name__, url_prefix="/analytics")
 
@@ -30,7 +31,7 @@ def _account_arg() -> int | None:
 
 async def _ranges(workspace: Workspace) -> tuple[DateRange, DateRange | None, list[str]]:
     """The period and comparison period asked for; bad input falls back with a message."""
-    clock = current_app.extensions["reelay.container"].clock
+    clock = services().container.clock
     default = analytics.default_period(workspace, clock)
     args = request.args
     problems = []
@@ -87,7 +88,7 @@ async def index() -> str:
     period, compare_to, problems = await _ranges(workspace)
     for problem in problems:
         await flash(problem, "error")
-    clock = current_app.extensions["reelay.container"].clock
+    clock = services().container.clock
     # Unless a period was chosen, automation results (Reelay's own, live records) include
     # today, while Instagram's lagging numbers end yesterday.
     live = period == analytics.default_period(workspace, clock)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from quart import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from core.db.models import Role
 from core.errors import Forbidden, NotFound, ValidationFailed
 from core.services import api_tokens, team
 from panel.security import current_membership, requires
+from panel.services import services
 
 blueprint = Blueprint("api_tokens", __name__, url_prefix="/settings/api-tokens")
 
@@ -52,7 +53,7 @@ async def create() -> tuple[str, int]:
 @requires(Role.ADMIN)
 async def revoke(token_id: int) -> WerkzeugResponse:
     """Revoke a token at once."""
-    now = current_app.extensions["reelay.container"].clock.now()
+    now = services().container.clock.now()
     try:
         await api_tokens.revoke_token(current_membership(), token_id, now)
     except (NotFound, Forbidden) as exc:

@@ -9,8 +9,8 @@ from typing import Any
 from quart import Quart, Response, request
 from quart_auth import QuartAuth
 
-from core.bootstrap import Container
 from core.settings import Settings
+from core.wiring import Services
 from panel import (
     accounts,
     analytics,
@@ -38,28 +38,26 @@ from panel.metrics import PanelMetrics
 from panel.navigation import menu_for
 from panel.routing import refuse_ids_out_of_range
 from panel.security import check_csrf, csrf_token, load_membership, load_user, refuse_nul_characters
+from panel.services import EXTENSION as SERVICES
 
 logger = logging.getLogger(__name__)
 
-ContainerFactory = Callable[[Settings], Awaitable[Container]]
-
-
-async def _default_factory(settings: Settings) -> Container:
-    from reelay.wiring import build
-
-    return await build(settings)
+ServicesFactory = Callable[[Settings], Awaitable[Services]]
 
 
 def create_app(
     settings: Settings,
     *,
-    container: Container | None = None,
-    container_factory: ContainerFactory | None = None,
+    services: Services | None = None,
+    services_factory: ServicesFactory | None = None,
 ) -> Quart:
     """Build the panel.
 
-    Without ``container`` it opens its own at startup and closes it at shutdown.
+    Pass ``services`` to share them (``reelay run``), or ``services_factory`` to let the app
+    open its own at startup and close them at shutdown.
     """
+    if services is None and services_factory is None:
+        raise ValueError("create_app needs services or a services_factory")
     app = Quart(__name__)
     app.config.update(
         QUART_AUTH_COOKIE_SECURE=settings.base_url.startswith("https://"),
@@ -73,20 +71,18 @@ def create_app(
     app.extensions["reelay.settings"] = settings
     app.extensions["reelay.metrics"] = PanelMetrics()
     QuartAuth(app)
-    owns_container = container is None
-    factory = container_factory or _default_factory
-    if container is not None:
-        _attach(app, container)
+    if services is not None:
+        _attach(app, services)
 
     @app.before_serving
     async def open_resources() -> None:
-        if owns_container:
-            _attach(app, await factory(settings))
+        if services is None:
+            _attach(app, await services_factory(settings))  # type: ignore[misc]
 
     @app.after_serving
     async def close_resources() -> None:
-        if owns_container and "reelay.container" in app.extensions:
-            await app.extensions.pop("reelay.container").close()
+        if services is None and SERVICES in app.extensions:
+            await app.extensions.pop(SERVICES).close()
 
     app.url_value_preprocessor(refuse_ids_out_of_range)
     app.before_request(refuse_nul_characters)
@@ -139,12 +135,6 @@ def create_app(
     return app
 
 
-def _attach(app: Quart, container: Container) -> None:
-    app.extensions["reelay.container"] = container
-    app.secret_key = container.secret_key
-
-
-def container_of(app: Quart) -> Container:
-    """The container the running app was given or opened."""
-    container: Container = app.extensions["reelay.container"]
-    return container
+def _attach(app: Quart, services: Services) -> None:
+    app.extensions[SERVICES] = services
+    app.secret_key = services.container.secret_key

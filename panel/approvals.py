@@ -5,31 +5,24 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from quart import Blueprint, Response, current_app, render_template, request
+from quart import Blueprint, Response, render_template, request
 from werkzeug.exceptions import abort
 
-from core.bootstrap import Container
 from core.db.models import Role
 from core.domain.ids import row_id
 from core.errors import Conflict, ValidationFailed
 from core.services import approvals
-from core.services.automations import automations_for
-from core.services.smart_replies import SmartReplies, smart_replies_for
+from core.services.smart_replies import SmartReplies
 from panel.security import current_membership, requires
+from panel.services import services
 
 blueprint = Blueprint("drafts", __name__, url_prefix="/approvals")
 
 POLL = "every 3s"
 
 
-def _container() -> Container:
-    container: Container = current_app.extensions["reelay.container"]
-    return container
-
-
 def _replies() -> SmartReplies:
-    container = _container()
-    return smart_replies_for(container, automations_for(container).outbox)
+    return services().smart_replies
 
 
 def _can_decide() -> bool:
@@ -42,7 +35,7 @@ async def index() -> str:
     """Pending drafts and the latest decisions."""
     workspace_id = current_membership().workspace_id
     pending = await approvals.pending(workspace_id)
-    since = _container().clock.now() - timedelta(days=1)
+    since = services().container.clock.now() - timedelta(days=1)
     return await render_template(
         "approvals/index.html",
         pending=pending,

@@ -7,7 +7,6 @@ from urllib.parse import urlsplit
 
 from quart import (
     Blueprint,
-    current_app,
     flash,
     g,
     redirect,
@@ -24,6 +23,7 @@ from core.errors import Conflict, NotFound, ValidationFailed
 from core.services import audit, team, users
 from panel import login_throttle
 from panel.security import load_user, public, requires, sign_in, sign_out
+from panel.services import services
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ async def login() -> Page:
     status = 200
     form = await request.form
     if request.method == "POST":
-        redis = current_app.extensions["reelay.container"].redis
+        redis = services().container.redis
         email = form.get("email", "")
         address = request.remote_addr or "unknown"
         wait = await login_throttle.retry_after(redis, address, email)
@@ -173,7 +173,7 @@ async def switch_workspace() -> WerkzeugResponse:
 @public
 async def accept_invite(token: str) -> Page:
     """Join a workspace from an invitation link (signed in, or creating an account)."""
-    clock = current_app.extensions["reelay.container"].clock
+    clock = services().container.clock
     try:
         invite = await team.find_invite(token, clock.now())
     except NotFound as exc:

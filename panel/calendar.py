@@ -8,7 +8,6 @@ from datetime import datetime
 from quart import (
     Blueprint,
     Response,
-    current_app,
     flash,
     jsonify,
     redirect,
@@ -18,26 +17,21 @@ from quart import (
 )
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from core.bootstrap import Container
 from core.db.models import InstagramAccount, PostStatus, Role
 from core.domain.graph_errors import GraphError
 from core.domain.ids import row_id
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.services import composer
 from core.services.accounts import account_ref
-from core.services.publishing import Publishing, publishing_of
+from core.services.publishing import Publishing
 from panel.security import current_email, current_membership, requires
+from panel.services import services
 
 blueprint = Blueprint("posts", __name__, url_prefix="/posts")
 
 
-def _container() -> Container:
-    container: Container = current_app.extensions["reelay.container"]
-    return container
-
-
 def _publishing() -> Publishing:
-    return publishing_of(_container())
+    return services().publishing
 
 
 def _when(text: str | None) -> datetime | None:
@@ -173,8 +167,8 @@ async def progress(post_id: int) -> str:
     container_status = ""
     if post.status is PostStatus.PUBLISHING and post.container_id:
         try:
-            found = await _container().graph.container_status(
-                account_ref(_container(), view.account), post.container_id
+            found = await services().container.graph.container_status(
+                account_ref(services().container, view.account), post.container_id
             )
             container_status = found.status_code
         except GraphError as exc:

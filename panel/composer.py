@@ -8,7 +8,6 @@ from typing import Any
 from quart import (
     Blueprint,
     Response,
-    current_app,
     flash,
     jsonify,
     redirect,
@@ -18,7 +17,6 @@ from quart import (
 )
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from core.bootstrap import Container
 from core.db.models import InstagramAccount, Role
 from core.domain.ai import AiError
 from core.domain.captions import CaptionTone
@@ -27,17 +25,13 @@ from core.domain.posts import CAPTION_MAX, HASHTAGS_MAX, MENTIONS_MAX
 from core.errors import ValidationFailed
 from core.services import composer, library, media
 from core.services.captions import write_caption
-from core.services.publishing import PostInput, publishing_of
+from core.services.publishing import PostInput
 from panel.security import current_email, current_membership, requires
+from panel.services import services
 
 blueprint = Blueprint("composer", __name__, url_prefix="/compose")
 
 KINDS = [("image", "Image"), ("carousel", "Carousel"), ("reel", "Reel"), ("story", "Story")]
-
-
-def _container() -> Container:
-    container: Container = current_app.extensions["reelay.container"]
-    return container
 
 
 def _ids(values: list[str]) -> list[int]:
@@ -67,7 +61,7 @@ async def _page(
         timezone=workspace.timezone,
         tones=[t.value for t in CaptionTone],
         limits={"caption": CAPTION_MAX, "hashtags": HASHTAGS_MAX, "mentions": MENTIONS_MAX},
-        ai_ready=_container().ai is not None,
+        ai_ready=services().container.ai is not None,
     )
     return page, status
 
@@ -115,7 +109,7 @@ async def create() -> tuple[str, int] | WerkzeugResponse:
     )
     try:
         posts = await composer.compose(
-            publishing_of(_container()),
+            services().publishing,
             membership.workspace_id,
             composition,
             actor=current_email(),
@@ -139,7 +133,7 @@ async def upload() -> tuple[Response, int]:
         return jsonify({"error": "Choose a file to upload."}), 422
     try:
         asset = await media.upload_bytes(
-            media.storage_of(_container()),
+            services().storage,
             workspace_id=current_membership().workspace_id,
             data=sent.read(),
             filename=sent.filename or "",
@@ -163,7 +157,7 @@ async def upload() -> tuple[Response, int]:
 async def caption() -> tuple[Response, int]:
     """An AI caption suggestion for the topic (nothing is stored)."""
     form = await request.form
-    container = _container()
+    container = services().container
     try:
         suggestion = await write_caption(
             container.ai,

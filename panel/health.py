@@ -8,8 +8,10 @@ import logging
 from quart import Blueprint, Response, current_app, jsonify
 
 from core.db import ping_database
+from core.wiring import Services
 from panel.metrics import PanelMetrics
 from panel.security import public
+from panel.services import EXTENSION as SERVICES
 
 logger = logging.getLogger(__name__)
 
@@ -31,9 +33,9 @@ async def _check(name: str, probe: asyncio.Future[object] | object) -> str:
 @public
 async def healthz() -> tuple[Response, int]:
     """Database and Redis status; 503 when one is down."""
-    container = current_app.extensions.get("reelay.container")
+    found: Services | None = current_app.extensions.get(SERVICES)
     database = await _check("database", ping_database())
-    redis = await _check("redis", container.redis.ping()) if container else "down"
+    redis = await _check("redis", found.container.redis.ping()) if found else "down"
     metrics: PanelMetrics = current_app.extensions["reelay.metrics"]
     metrics.up.labels("database").set(database == "up")
     metrics.up.labels("redis").set(redis == "up")

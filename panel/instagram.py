@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from quart import Blueprint, current_app, flash, redirect, request, url_for
+from quart import Blueprint, flash, redirect, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from core.bootstrap import Container
 from core.db.models import Role
 from core.domain.graph_errors import GraphError
 from core.errors import Forbidden, NotFound, ValidationFailed
 from core.services import accounts
 from panel.security import current_email, current_membership, requires
+from panel.services import services
 
 logger = logging.getLogger(__name__)
 
@@ -21,14 +21,9 @@ blueprint = Blueprint("instagram", __name__, url_prefix="/instagram")
 CALLBACK_PATH = "/instagram/callback"
 
 
-def _container() -> Container:
-    container: Container = current_app.extensions["reelay.container"]
-    return container
-
-
 def callback_url() -> str:
     """The redirect URI registered with Meta (must match exactly in both OAuth legs)."""
-    return _container().settings.base_url + CALLBACK_PATH
+    return services().container.settings.base_url + CALLBACK_PATH
 
 
 @blueprint.get("/connect")
@@ -37,7 +32,7 @@ async def connect() -> WerkzeugResponse:
     """Send the admin to Meta's dialog (``?kind=facebook`` for Facebook Login)."""
     membership = current_membership()
     url = await accounts.authorization_url(
-        _container(),
+        services().container,
         workspace_id=membership.workspace_id,  # type: ignore[attr-defined]
         user_id=membership.user_id,  # type: ignore[attr-defined]
         redirect_uri=callback_url(),
@@ -59,7 +54,7 @@ async def callback() -> WerkzeugResponse:
         return redirect(done)
     try:
         account = await accounts.complete_connection(
-            _container(),
+            services().container,
             code=request.args.get("code", ""),
             state=request.args.get("state", ""),
             redirect_uri=callback_url(),

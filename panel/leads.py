@@ -8,7 +8,6 @@ from datetime import date, datetime, time, timedelta
 from quart import (
     Blueprint,
     Response,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -17,22 +16,17 @@ from quart import (
 )
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from core.bootstrap import Container
 from core.db.models import AutomationRule, InstagramAccount, Role
 from core.domain.ids import page_number, row_id
 from core.domain.posts import zone
 from core.errors import Conflict
 from core.services import lead_export, lead_review
 from panel.security import current_email, current_membership, requires
+from panel.services import services
 
 blueprint = Blueprint("leads", __name__, url_prefix="/leads")
 
 BOM = "\ufeff"  # Excel reads the file as UTF-8 only with it
-
-
-def _container() -> Container:
-    container: Container = current_app.extensions["reelay.container"]
-    return container
 
 
 # Days a filter can name: one day short of each end of the calendar, so the day's bounds
@@ -102,7 +96,7 @@ async def export() -> Response:
     """The filtered leads as a CSV file."""
     query, _ = _query()
     body = await lead_export.export_csv(current_membership().workspace_id, query)
-    stamp = _container().clock.now().strftime("%Y%m%d")
+    stamp = services().container.clock.now().strftime("%Y%m%d")
     return Response(
         BOM + body,
         content_type="text/csv; charset=utf-8",
@@ -130,7 +124,10 @@ async def resend(lead_id: int) -> WerkzeugResponse:
     """POST the lead to its rule's webhook again."""
     try:
         await lead_review.resend_webhook(
-            _container().queue, current_membership().workspace_id, lead_id, actor=current_email()
+            services().container.queue,
+            current_membership().workspace_id,
+            lead_id,
+            actor=current_email(),
         )
     except Conflict as exc:
         await flash(str(exc), "error")

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from quart import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from core.bootstrap import Container
 from core.db.models import Role
 from core.domain.ids import page_number
 from core.errors import Conflict, ValidationFailed
 from core.services import library, media
 from panel.security import current_email, current_membership, requires
+from panel.services import services
 
 blueprint = Blueprint("library", __name__, url_prefix="/library")
-
-
-def _container() -> Container:
-    container: Container = current_app.extensions["reelay.container"]
-    return container
 
 
 @blueprint.get("")
@@ -58,7 +53,7 @@ async def upload() -> WerkzeugResponse:
     for sent in chosen:
         try:
             await media.upload_bytes(
-                media.storage_of(_container()),
+                services().storage,
                 workspace_id=current_membership().workspace_id,
                 data=sent.read(),
                 filename=sent.filename or "",
@@ -77,7 +72,7 @@ async def delete(asset_id: int) -> WerkzeugResponse:
     """Delete a file no post uses."""
     try:
         await library.delete_media(
-            media.storage_of(_container()),
+            services().storage,
             current_membership().workspace_id,
             asset_id,
             actor=current_email(),

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, Response, abort, current_app, send_file
+from quart import Blueprint, Response, abort, send_file
 
 from core.adapters.storage import is_valid_key
-from core.bootstrap import Container
-from core.services.media import storage_of
 from panel.security import public
+from panel.services import services
 
 blueprint = Blueprint("media", __name__)
 
@@ -22,8 +21,7 @@ async def media_file(key: str) -> Response:
     mime = MIME_BY_EXTENSION.get(key.rsplit(".", 1)[-1])
     if mime is None or not is_valid_key(key):
         abort(404)
-    container: Container = current_app.extensions["reelay.container"]
-    storage = storage_of(container)
+    storage = services().storage
     path = storage.local_path(key)
     if path is not None:
         response = await send_file(path, mimetype=mime, conditional=True, cache_timeout=ONE_YEAR_S)

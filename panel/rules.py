@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from quart import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from core.bootstrap import Container
 from core.db.models import InstagramAccount, MatchMode, Role, Trigger
 from core.domain.ids import row_id
 from core.domain.rule_checks import EDITOR_BUTTONS, review
@@ -16,6 +15,7 @@ from core.errors import ValidationFailed
 from core.services import rule_editor
 from panel import rule_form, rule_preview
 from panel.security import current_email, current_membership, requires
+from panel.services import services
 
 blueprint = Blueprint("rules", __name__, url_prefix="/rules")
 
@@ -40,11 +40,6 @@ DM_TYPE_WORDS = {
     "lead_capture": "Lead flow",
     "ai": "AI reply",
 }
-
-
-def _container() -> Container:
-    container: Container = current_app.extensions["reelay.container"]
-    return container
 
 
 async def _form() -> dict[str, list[str]]:
@@ -83,7 +78,7 @@ async def _editor(
         buttons=range(EDITOR_BUTTONS),
         person_id=rule_editor.new_test_person(),
         sample_kinds=rule_editor.sample_kinds_for(draft.trigger),
-        ai_ready=_container().ai is not None,
+        ai_ready=services().container.ai is not None,
     )
     return page, status
 
@@ -215,7 +210,7 @@ async def posts() -> tuple[str, int]:
         account = await rule_editor.workspace_account(
             current_membership().workspace_id, row_id(account_id)
         )
-        found = await rule_editor.recent_posts(_container(), account)
+        found = await rule_editor.recent_posts(services().container, account)
     except ValidationFailed as exc:
         page = await render_template(
             "rules/_posts.html", posts=[], selected=selected, problem=exc.message
@@ -233,7 +228,7 @@ async def test(rule_id: int) -> tuple[str, int]:
     form = await request.form
     try:
         sent = await rule_editor.send_sample(
-            _container(),
+            services().container,
             rule,
             kind=form.get("kind", "comment"),
             text=form.get("sample", ""),

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import Blueprint, Quart, current_app, flash, redirect, render_template, request, url_for
+from quart import Blueprint, Quart, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from core.adapters.sandbox_client import Delivered, SandboxUnavailable
-from core.bootstrap import Container
 from core.db.models import InstagramAccount, Role
 from core.errors import NotFound, ValidationFailed
 from core.services import sandbox_console
 from core.settings import Settings
 from panel.security import current_membership, requires
+from panel.services import services
 
 blueprint = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 
@@ -29,11 +29,6 @@ def install(app: Quart, settings: Settings) -> None:
     """Serve the page when Reelay runs against the sandbox Instagram."""
     if settings.sandbox:
         app.register_blueprint(blueprint)
-
-
-def _container() -> Container:
-    container: Container = current_app.extensions["reelay.container"]
-    return container
 
 
 def _int(value: str | None) -> int | None:
@@ -74,9 +69,9 @@ async def _page(
             account = accounts[0]
         context["account"] = account
         try:
-            context["posts"] = await sandbox_console.posts(_container(), account)
+            context["posts"] = await sandbox_console.posts(services().container, account)
             context["conversation"] = await sandbox_console.conversation(
-                _container(), account, username
+                services().container, account, username
             )
         except SandboxUnavailable as exc:
             # Shown on the page (htmx swaps only 2xx answers); the page itself works.
@@ -113,7 +108,7 @@ async def conversation() -> tuple[str, int]:
     username = _follower(request.args.get("username"))
     polls = min(_int(request.args.get("polls")) or 0, POLLS)
     try:
-        found = await sandbox_console.conversation(_container(), account, username)
+        found = await sandbox_console.conversation(services().container, account, username)
     except SandboxUnavailable as exc:
         page = await render_template(
             "sandbox/_conversation.html",
@@ -151,7 +146,7 @@ async def _act(kind: str) -> tuple[str, int] | WerkzeugResponse:
     try:
         if kind == "comment":
             delivered = await sandbox_console.comment(
-                _container(),
+                services().container,
                 account,
                 username=values.get("username", ""),
                 text=values.get("text", ""),
@@ -159,14 +154,14 @@ async def _act(kind: str) -> tuple[str, int] | WerkzeugResponse:
             )
         elif kind == "dm":
             delivered = await sandbox_console.direct_message(
-                _container(),
+                services().container,
                 account,
                 username=values.get("username", ""),
                 text=values.get("text", ""),
             )
         else:
             delivered = await sandbox_console.tap(
-                _container(),
+                services().container,
                 account,
                 username=values.get("username", ""),
                 kind=values.get("kind", ""),

@@ -9,12 +9,12 @@ from quart import Blueprint, current_app, flash, redirect, render_template, requ
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from core.adapters.webhook_probe import probe_webhook
-from core.bootstrap import Container
 from core.db.models import Role, Workspace
 from core.domain.ai import AiError, ChatMessage
 from core.errors import ValidationFailed
 from core.services import accounts, audit, chat_links, meta_app, setup_wizard
 from panel.security import current_email, current_membership, requires
+from panel.services import services
 
 logger = logging.getLogger(__name__)
 
@@ -23,17 +23,12 @@ blueprint = Blueprint("setup", __name__, url_prefix="/setup")
 Page = str | tuple[str, int] | WerkzeugResponse
 
 
-def _container() -> Container:
-    container: Container = current_app.extensions["reelay.container"]
-    return container
-
-
 def _htmx() -> bool:
     return bool(request.headers.get("HX-Request"))
 
 
 async def _page(status: int = 200, **extra: Any) -> tuple[str, int]:
-    container = _container()
+    container = services().container
     settings = container.settings
     workspace = await Workspace.get(id=current_membership().workspace_id)
     verify_token = await meta_app.ensure_verify_token(settings, container.secrets)
@@ -79,7 +74,7 @@ async def save_meta_app() -> Page:
     form = await request.form
     try:
         await meta_app.save_app(
-            _container().secrets,
+            services().container.secrets,
             app_id=form.get("app_id", ""),
             app_secret=form.get("app_secret", ""),
             facebook_app_secret=form.get("facebook_app_secret", ""),
@@ -104,7 +99,7 @@ async def use_sandbox() -> WerkzeugResponse:
 @requires(Role.ADMIN)
 async def check_webhook() -> Page:
     """A real verification round-trip against the public webhook URL."""
-    container = _container()
+    container = services().container
     token = await meta_app.ensure_verify_token(container.settings, container.secrets)
     url = meta_app.webhook_url(container.settings)
     result = await probe_webhook(container.http, url, token)
@@ -128,10 +123,10 @@ async def check_webhook() -> Page:
 @requires(Role.OWNER)
 async def rotate_verify_token() -> WerkzeugResponse:
     """Make a new verify token (paste it into Meta's dashboard again)."""
-    if _container().settings.meta_verify_token is not None:
+    if services().container.settings.meta_verify_token is not None:
         await flash("The verify token is set by META_VERIFY_TOKEN; change it there.", "error")
     else:
-        await meta_app.rotate_verify_token(_container().secrets, actor=current_email())
+        await meta_app.rotate_verify_token(services().container.secrets, actor=current_email())
         await flash("New verify token made: paste it into Meta's dashboard.", "success")
     return redirect(url_for("setup.index") + "#step-webhook")
 
@@ -140,7 +135,7 @@ async def rotate_verify_token() -> WerkzeugResponse:
 @requires(Role.ADMIN)
 async def make_link_code() -> Page:
     """A one-time code that links a Telegram or Discord chat (shown once)."""
-    container = _container()
+    container = services().container
     made = await chat_links.create_code(current_membership(), container.clock.now())
     if _htmx():
         return await render_template("setup/_link_code.html", made=made), 201
@@ -193,7 +188,7 @@ async def save_ai() -> Page:
 @requires(Role.ADMIN)
 async def test_ai() -> Page:
     """Ask the configured AI server for a one-word answer and show what came back."""
-    ai = _container().ai
+    ai = services().container.ai
     if ai is None:
         ok, message = False, "No AI server is configured (set OPENAI_API_KEY or OPENAI_BASE_URL)."
     else:

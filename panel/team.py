@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from quart import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from core.db.models import Role
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.services import team
 from panel.security import current_membership, requires
+from panel.services import services
 
 blueprint = Blueprint("team", __name__, url_prefix="/team")
 
@@ -17,7 +18,7 @@ ROLE_CHOICES = [(role.value, role.value.capitalize()) for role in Role]
 
 async def _page(new_invite_url: str = "", status: int = 200) -> tuple[str, int]:
     membership = current_membership()
-    now = current_app.extensions["reelay.container"].clock.now()
+    now = services().container.clock.now()
     page = await render_template(
         "team/index.html",
         members=await team.members(membership.workspace_id),
@@ -41,7 +42,7 @@ async def index() -> tuple[str, int]:
 async def invite() -> tuple[str, int] | WerkzeugResponse:
     """Make an invitation link (shown once)."""
     form = await request.form
-    now = current_app.extensions["reelay.container"].clock.now()
+    now = services().container.clock.now()
     try:
         made = await team.create_invite(
             current_membership(), team.parse_role(form.get("role", "")), now

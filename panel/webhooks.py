@@ -14,10 +14,11 @@ from quart import Blueprint, Quart, Response, current_app, request
 
 from core.domain.webhooks import parse_body
 from core.services import meta_app
-from core.services.inbox import InboxWriter
 from core.services.sandbox_keys import signing_secret
 from core.settings import Settings
 from panel.security import csrf_exempt, public
+from panel.services import EXTENSION as SERVICES
+from panel.services import services_of
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ async def webhook_keys(app: Quart) -> WebhookKeys:
     now = time.monotonic()
     if cached is not None and now - cached.loaded_at < KEYS_TTL_S:
         return cached
-    container = app.extensions["reelay.container"]
+    container = services_of(app).container
     settings: Settings = container.settings
     meta = await meta_app.load(settings, container.secrets)
     secrets = list(meta.webhook_secrets)
@@ -108,13 +109,10 @@ async def ingest(app: Quart, body: bytes, signature: str | None) -> tuple[int, s
     if not signature_valid(body, signature, keys.secrets):
         logger.warning("webhook refused: missing or invalid %s", SIGNATURE_HEADER)
         return 403, "invalid signature"
-    container = app.extensions["reelay.container"]
+    found = services_of(app)
     events = parse_body(body)
     if events:
-        writer = container.extras.get("inbox_writer")
-        if writer is None:
-            writer = container.extras["inbox_writer"] = InboxWriter(container.queue)
-        await writer.record(events, container.clock.now())
+        await found.inbox_writer.record(events, found.container.clock.now())
     return 200, "ok"
 
 
@@ -140,7 +138,7 @@ def install(app: Quart) -> None:
             scope["type"] == "http"
             and scope["method"] == "POST"
             and scope["path"] == "/webhooks/meta"
-            and "reelay.container" in app.extensions
+            and SERVICES in app.extensions
         ):
             await inner(scope, receive, send)
             return

@@ -14,12 +14,33 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import uvicorn
 
-from core.bootstrap import Container
+from core.adapters.redis_server import RedisLocation
 from core.db import close_database, migrate_database, open_database
 from core.errors import InfrastructureError, ReelayError, SettingsError
 from core.settings import Settings, load_settings
+from core.wiring import Services, build_services
 
 logger = logging.getLogger("reelay")
+
+
+async def open_services(
+    settings: Settings,
+    *,
+    run_migrations: bool = True,
+    redis_location: RedisLocation | None = None,
+) -> Services:
+    """The services of a Reelay process (panel, worker, bots, or all three): the arq queue,
+    and the chat notifiers so any process can deliver alerts."""
+    from bot.notifiers import chat_notifiers
+    from reelay.queue import open_arq_queue
+
+    return await build_services(
+        settings,
+        queue_factory=open_arq_queue,
+        chat_notifiers=chat_notifiers,
+        run_migrations=run_migrations,
+        redis_location=redis_location,
+    )
 
 
 class _QuietServer(uvicorn.Server):
@@ -30,10 +51,10 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-async def _serve_panel(settings: Settings, container: Container) -> None:
+async def _serve_panel(settings: Settings, services: Services) -> None:
     from panel.app import create_app
 
-    app = create_app(settings, container=container)
+    app = create_app(settings, services=services)
     config = uvicorn.Config(
         app,
         host=settings.panel_host,
@@ -54,12 +75,14 @@ async def _serve_panel(settings: Settings, container: Container) -> None:
         raise
 
 
-async def _run_worker(settings: Settings, container: Container) -> None:
+async def _run_worker(settings: Settings, services: Services) -> None:
     from jobs.worker import create_worker
     from reelay.queue import arq_settings
 
     worker = create_worker(
-        settings, container=container, redis_settings=arq_settings(container.redis_location)
+        settings,
+        services=services,
+        redis_settings=arq_settings(services.container.redis_location),
     )
     try:
         await worker.main()
@@ -67,20 +90,20 @@ async def _run_worker(settings: Settings, container: Container) -> None:
         await worker.close()
 
 
-async def _run_bots(settings: Settings, container: Container) -> None:
+async def _run_bots(settings: Settings, services: Services) -> None:
     from bot.runner import run_bots
 
-    await run_bots(container)
+    await run_bots(services)
 
 
-async def _serve_sandbox(settings: Settings, container: Container) -> None:
+async def _serve_sandbox(settings: Settings, services: Services) -> None:
     from reelay.sandbox_runner import run_sandbox
 
     logger.info("no Meta app configured: sandbox Instagram at %s", settings.sandbox_base_url)
-    await run_sandbox(container)
+    await run_sandbox(services.container)
 
 
-Part = Callable[[Settings, Container], Awaitable[None]]
+Part = Callable[[Settings, Services], Awaitable[None]]
 
 PARTS: dict[str, list[Part]] = {
     "run": [_serve_panel, _run_worker, _run_bots],
@@ -91,14 +114,12 @@ PARTS: dict[str, list[Part]] = {
 
 
 async def _run_parts(settings: Settings, parts: list[Part]) -> None:
-    from reelay.wiring import build
-
-    container = await build(settings)
+    services = await open_services(settings)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(part(settings, container), name=part.__name__) for part in parts]
+    tasks = [asyncio.create_task(part(settings, services), name=part.__name__) for part in parts]
     stopper = asyncio.create_task(stop.wait(), name="stop")
     try:
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -110,7 +131,7 @@ async def _run_parts(settings: Settings, parts: list[Part]) -> None:
         for task in [*tasks, stopper]:
             task.cancel()
         await asyncio.gather(*tasks, stopper, return_exceptions=True)
-        await container.close()
+        await services.close()
         logger.info("stopped")
 
 

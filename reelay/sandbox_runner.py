@@ -43,7 +43,7 @@ def build_sandbox(container: Container) -> Sandbox:
 
 
 async def run_sandbox(container: Container) -> None:
-    """Serve the sandbox until cancelled; ``container.extras["sandbox"]`` holds it meanwhile."""
+    """Serve the sandbox until cancelled; ``container.sandbox`` holds it meanwhile."""
     server = build_sandbox(container)
     try:
         await server.start()
@@ -53,7 +53,7 @@ async def run_sandbox(container: Container) -> None:
             f"the sandbox cannot listen on {container.settings.sandbox_base_url} ({exc}); "
             "set SANDBOX_URL to a free address"
         ) from exc
-    container.extras["sandbox"] = server
+    container.sandbox = server
     try:
         while True:
             made = await accounts.ensure_demo_accounts(container)
@@ -61,5 +61,5 @@ async def run_sandbox(container: Container) -> None:
                 logger.info("sandbox: connected demo account %s", account.ig_id)
             await asyncio.sleep(DEMO_CHECK_S)
     finally:
-        container.extras.pop("sandbox", None)
+        container.sandbox = None
         await server.stop()

@@ -1,5 +1,5 @@
 """Shared fixtures: a real database (SQLite, and PostgreSQL when reachable), a real Redis
-(REDIS_URL or the embedded one), the container and the panel app."""
+(REDIS_URL or the embedded one), the services (and their container) and the panel app."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from core.adapters.redis_server import RedisLocation, locate_redis
 from core.bootstrap import Container
 from core.db import close_database, migrate_database, open_database
 from core.settings import Settings
-from reelay.wiring import build
+from core.wiring import Services
+from reelay.cli import open_services
 
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/test"
 
@@ -175,12 +176,12 @@ def settings(settings_factory: Any) -> Settings:
 
 
 @pytest.fixture
-async def container(
+async def services(
     settings: Settings, redis_location: RedisLocation, redis: Redis
-) -> AsyncIterator[Container]:
-    built = await build(settings, run_migrations=False, redis_location=redis_location)
-    # The session-wide Redis outlives each test's container.
-    built.redis_location = RedisLocation(
+) -> AsyncIterator[Services]:
+    built = await open_services(settings, run_migrations=False, redis_location=redis_location)
+    # The session-wide Redis outlives each test's services.
+    built.container.redis_location = RedisLocation(
         url=redis_location.url, unix_socket_path=redis_location.unix_socket_path
     )
     yield built
@@ -188,10 +189,16 @@ async def container(
 
 
 @pytest.fixture
-async def app(settings: Settings, container: Container) -> AsyncIterator[Any]:
+def container(services: Services) -> Container:
+    """The infrastructure of the test's services."""
+    return services.container
+
+
+@pytest.fixture
+async def app(settings: Settings, services: Services) -> AsyncIterator[Any]:
     from panel.app import create_app
 
-    quart_app = create_app(settings, container=container)
+    quart_app = create_app(settings, services=services)
     async with quart_app.test_app() as test_app:
         yield test_app
 

@@ -16,6 +16,7 @@ from hypercorn.config import Config
 from core.bootstrap import Container
 from core.db.models import InstagramAccount, LoginKind, Workspace
 from core.settings import Settings
+from core.wiring import assemble_services
 from jobs import publishing as publishing_jobs
 from jobs.worker import worker_settings
 from reelay.queue import arq_settings
@@ -33,7 +34,7 @@ async def serve_panel(settings: Settings, container: Container, port: int) -> As
     """The real panel (media files included) on ``port`` until the block ends."""
     from panel.app import create_app
 
-    app = create_app(settings, container=container)
+    app = create_app(settings, services=assemble_services(container))
     config = Config()
     config.bind = [f"127.0.0.1:{port}"]
     config.accesslog = None
@@ -72,9 +73,12 @@ async def sandbox_account(
 
 
 def make_worker(settings: Settings, container: Container, *, burst: bool = True) -> Worker:
-    """A worker running only the publishing jobs (other crons would keep a burst going)."""
+    """A worker running only the publishing jobs (other crons would keep a burst going), over
+    ``container`` as it is now (its Graph client and clock)."""
     options = worker_settings(
-        settings, container=container, redis_settings=arq_settings(container.redis_location)
+        settings,
+        services=assemble_services(container),
+        redis_settings=arq_settings(container.redis_location),
     )
     options.update(functions=publishing_jobs.FUNCTIONS, cron_jobs=publishing_jobs.CRON_JOBS)
     return Worker(**options, burst=burst)

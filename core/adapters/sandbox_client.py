@@ -111,6 +111,6 @@ def _refusal(status: int, text: str) -> str:
 
 def sandbox_link(container: Container) -> SandboxLink:
     """The sandbox running in this process, else the one at SANDBOX_URL."""
-    running: Any = container.extras.get("sandbox")
+    running = container.sandbox
     base_url = running.url if running is not None else container.settings.sandbox_base_url
     return SandboxLink(container.http, base_url)

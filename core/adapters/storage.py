@@ -30,6 +30,9 @@ class DiskStorage:
     def __init__(self, root: Path) -> None:
         self.root = root
 
+    def new_key(self, extension: str) -> str:
+        return new_key(extension)
+
     def _path(self, key: str) -> Path:
         if not is_valid_key(key):
             raise NotFound(f"no media file {key!r}")

@@ -8,6 +8,9 @@ from typing import Protocol
 
 
 class MediaStorage(Protocol):
+    def new_key(self, extension: str) -> str:
+        """A fresh, unguessable key for a file with this extension."""
+
     async def save(self, key: str, data: bytes) -> None:
         """Store ``data`` under ``key`` (atomically: readers see all of it or nothing)."""
 

@@ -28,8 +28,6 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 from tortoise.functions import Count, Max
 
-from core.adapters.outgoing_webhooks import AiohttpWebhookPoster
-from core.bootstrap import Container
 from core.db.models import (
     AccountStatus,
     AutomationRule,
@@ -47,12 +45,11 @@ from core.domain.rules import RuleIndex, RuleSpec, spec_of
 from core.domain.webhooks import FLOW_ANSWER_KINDS, EventKind, InboundEvent, parse_payload
 from core.errors import ReelayError
 from core.ports.clock import Clock
-from core.services.accounts import account_ref
 from core.services.inbox import HANDLE_EVENT, claim_event, claim_events, event_job_id
 from core.services.leads import Leads
 from core.services.outbox import ActionKind, Outbox, bump_stats
 from core.services.rows import insert_many_returning, insert_returning
-from core.services.smart_replies import EngineHooks, smart_replies_for, unanswered_note
+from core.services.smart_replies import EngineHooks, unanswered_note
 
 logger = logging.getLogger(__name__)
 
@@ -693,36 +690,3 @@ def _parse_time(value: Any) -> datetime | None:
         return datetime.fromisoformat(value)
     except ValueError:
         return None
-
-
-def automations_for(container: Container, *, rng: random.Random | None = None) -> Automations:
-    """The process's engine (kept in ``container.extras`` so its rule cache lives on)."""
-    engine = container.extras.get("automations")
-    if isinstance(engine, Automations):
-        return engine
-    outbox = Outbox(
-        graph=container.graph,
-        queue=container.queue,
-        redis=container.redis,
-        clock=container.clock,
-        settings=container.settings,
-        account_ref=lambda account: account_ref(container, account),
-    )
-    leads = Leads(
-        queue=container.queue,
-        clock=container.clock,
-        poster=AiohttpWebhookPoster(container.http),
-        secret_key=container.secret_key,
-    )
-    hooks = EngineHooks(smart_replies_for(container, outbox), container.clock)
-    engine = Automations(
-        outbox=outbox,
-        leads=leads,
-        redis=container.redis,
-        clock=container.clock,
-        rng=rng,
-        continuation=hooks.continue_conversation,
-        ai_replies=hooks,
-    )
-    container.extras["automations"] = engine
-    return engine

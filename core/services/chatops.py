@@ -36,11 +36,11 @@ from core.domain import alerts
 from core.domain import commands as cmd
 from core.domain.chat import Action, ActionVerb, Button, ButtonStyle, Reply, decode_action
 from core.errors import Conflict, Forbidden, NotFound, ReelayError, ValidationFailed
+from core.ports.storage import MediaStorage
 from core.services import analytics, audit, chat_links, media, notifications, users
-from core.services.automations import automations_for
 from core.services.captions import write_caption
-from core.services.publishing import PostInput, Publishing, publishing_of
-from core.services.smart_replies import SmartReplies, smart_replies_for
+from core.services.publishing import PostInput, Publishing
+from core.services.smart_replies import SmartReplies
 
 logger = logging.getLogger(__name__)
 
@@ -143,12 +143,14 @@ class ChatOps:
         self,
         container: Container,
         *,
-        publishing: Publishing | None = None,
+        publishing: Publishing,
+        storage: MediaStorage,
         smart_replies: SmartReplies | None = None,
         captions: CaptionWriter | None = None,
     ) -> None:
         self.container = container
-        self.publishing = publishing or publishing_of(container)
+        self.publishing = publishing
+        self.storage = storage
         self.smart_replies = smart_replies
         self.captions = captions or self._write_caption
 
@@ -528,13 +530,12 @@ class ChatOps:
                 "/schedule WHEN CAPTION as its caption (several for a carousel)."
             )
         account = await self._account(actor, command.account)
-        storage = media.storage_of(self.container)
         assets = []
         for incoming in files:
             data = await incoming.fetch()
             assets.append(
                 await media.upload_bytes(
-                    storage,
+                    self.storage,
                     workspace_id=actor.workspace.id,
                     data=data,
                     filename=incoming.filename,
@@ -621,12 +622,6 @@ class ChatOps:
         )
         reply = alerts.render_draft(facts, ctx)
         return Reply(reply.text, reply.buttons, replace=True)
-
-
-def chatops_for(container: Container) -> ChatOps:
-    """The command layer of a process: publishing, drafts through the outbox, AI captions."""
-    engine = automations_for(container)
-    return ChatOps(container, smart_replies=smart_replies_for(container, engine.outbox))
 
 
 def post_buttons(post_id: int) -> tuple[tuple[Button, ...], ...]:

@@ -28,8 +28,6 @@ from typing import Any, ParamSpec, TypeVar
 
 from tortoise.exceptions import IntegrityError
 
-from core.adapters.call_budget import RedisCallBudget
-from core.bootstrap import Container
 from core.db.models import (
     AccountInsight,
     AccountStatus,
@@ -112,23 +110,6 @@ class SyncDeps:
     budget: CallBudget
     # What to do when Meta says the token is dead: by default only flag the account.
     on_token_invalid: TokenInvalidHandler | None = None
-
-    @classmethod
-    def from_container(cls, container: Container) -> SyncDeps:
-        # Imported here so the accounts service can import this module (to back-fill).
-        from core.services.accounts import account_ref, mark_needs_reconnect
-
-        return cls(
-            client=container.graph,
-            account_ref=lambda account: account_ref(container, account),
-            on_token_invalid=lambda account, reason: mark_needs_reconnect(
-                container, account, reason
-            ),
-            clock=container.clock,
-            budget=RedisCallBudget(
-                container.redis, container.clock, per_hour=CALLS_PER_HOUR, prefix=BUDGET_PREFIX
-            ),
-        )
 
 
 @dataclass

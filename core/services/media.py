@@ -18,9 +18,6 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from core.adapters.downloads import download
-from core.adapters.storage import DiskStorage, new_key
-from core.bootstrap import Container
 from core.db.models import MediaAsset
 from core.domain.posts import MediaFacts
 from core.errors import NotFound, ValidationFailed
@@ -241,18 +238,6 @@ def prepare_media(data: bytes) -> PreparedMedia:
 # ---------------------------------------------------------------- the library
 
 
-def disk_storage(settings: Settings) -> DiskStorage:
-    return DiskStorage(settings.var_dir / "media")
-
-
-def storage_of(container: Container) -> MediaStorage:
-    """The process's media storage (created on first use, kept in the container)."""
-    storage: MediaStorage = container.extras.setdefault(
-        "media_storage", disk_storage(container.settings)
-    )
-    return storage
-
-
 def public_url(settings: Settings, asset: MediaAsset) -> str:
     """Where Meta fetches the file: ``PUBLIC_BASE_URL/media/<key>``."""
     return f"{settings.base_url}/media/{asset.storage_key}"
@@ -284,7 +269,7 @@ async def upload_bytes(
     existing = await MediaAsset.filter(workspace_id=workspace_id, checksum=checksum).first()
     if existing is not None and await storage.size(existing.storage_key) is not None:
         return existing
-    key = new_key(prepared.extension)
+    key = storage.new_key(prepared.extension)
     await storage.save(key, prepared.data)
     asset = await MediaAsset.create(
         workspace_id=workspace_id,
@@ -329,13 +314,3 @@ async def assets_for(workspace_id: int, asset_ids: list[int]) -> list[MediaAsset
     if missing:
         raise NotFound(f"media {missing[0]} is not in this workspace's library")
     return [found[i] for i in asset_ids]
-
-
-async def upload_url(container: Container, *, workspace_id: int, url: str) -> MediaAsset:
-    """``upload_from_url`` with the process's HTTP session and storage."""
-
-    async def fetch(link: str, max_bytes: int) -> bytes:
-        private_ok = container.settings.media_links_private_ok
-        return await download(container.http, link, max_bytes, private_ok=private_ok)
-
-    return await upload_from_url(storage_of(container), fetch, workspace_id=workspace_id, url=url)

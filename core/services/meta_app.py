@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
-from core.adapters.crypto import SecretBox
 from core.db.models import KeyValue
 from core.errors import ValidationFailed
+from core.ports.secrets import SecretStore
 from core.services import audit
 from core.settings import Settings
 
@@ -49,7 +49,7 @@ class MetaApp:
         return [s for s in (self.app_secret, self.facebook_app_secret) if s]
 
 
-async def _stored(box: SecretBox) -> dict[str, str]:
+async def _stored(box: SecretStore) -> dict[str, str]:
     rows = await KeyValue.filter(
         key__in=[APP_ID_KEY, APP_SECRET_KEY, FACEBOOK_SECRET_KEY, VERIFY_TOKEN_KEY]
     )
@@ -63,7 +63,7 @@ def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() or None if value is not None else None
 
 
-async def load(settings: Settings, box: SecretBox) -> MetaApp:
+async def load(settings: Settings, box: SecretStore) -> MetaApp:
     """The Meta app in force: environment first, then what the wizard stored."""
     stored = await _stored(box)
     if settings.meta_app_id:
@@ -87,7 +87,7 @@ async def _put(key: str, value: str) -> None:
 
 
 async def save_app(
-    box: SecretBox,
+    box: SecretStore,
     *,
     app_id: str,
     app_secret: str,
@@ -118,7 +118,7 @@ async def use_sandbox(*, actor: str) -> None:
     await audit.record("setup.sandbox_chosen", actor=actor, target_type="meta_app")
 
 
-async def ensure_verify_token(settings: Settings, box: SecretBox) -> str:
+async def ensure_verify_token(settings: Settings, box: SecretStore) -> str:
     """The webhook verify token, generated and stored on first need."""
     app = await load(settings, box)
     if app.verify_token:
@@ -128,7 +128,7 @@ async def ensure_verify_token(settings: Settings, box: SecretBox) -> str:
     return token
 
 
-async def rotate_verify_token(box: SecretBox, *, actor: str) -> str:
+async def rotate_verify_token(box: SecretStore, *, actor: str) -> str:
     token = secrets.token_urlsafe(24)
     await _put(VERIFY_TOKEN_KEY, box.encrypt(token))
     await audit.record("setup.verify_token_rotated", actor=actor, target_type="meta_app")

@@ -2,8 +2,8 @@
 
 Where delivery runs: in the worker. ``deliver_event`` is an arq job; a cron sweep picks up
 events recorded by any service (they only insert a ``DomainEvent`` row) and deliveries due
-for a retry. The worker sends through the notifiers installed in the container by the
-wiring (Telegram over the Bot API, Discord over its REST API), so alerts go out even when
+for a retry. The worker sends through the notifiers the bootstrap gives its ``Delivery``
+(Telegram over the Bot API, Discord over its REST API), so alerts go out even when
 ``reelay bot`` is not running; the bot process only receives commands and button presses.
 
 Each (event, destination) is one ``NotificationDelivery`` row, claimed with a conditional
@@ -62,27 +62,10 @@ EMAIL = "email"
 
 @dataclass
 class Delivery:
-    """The notifiers and mailer one process delivers with (installed by the wiring)."""
+    """The notifiers and mailer one process delivers with (chosen by the bootstrap)."""
 
     notifiers: dict[Platform, Notifier] = field(default_factory=dict)
     mailer: Mailer | None = None
-
-
-def delivery_of(container: Container) -> Delivery:
-    """The process's notifiers and mailer (empty until the wiring installs them)."""
-    found = container.extras.get("delivery")
-    if not isinstance(found, Delivery):
-        found = Delivery()
-        container.extras["delivery"] = found
-    return found
-
-
-def install_notifier(container: Container, notifier: Notifier) -> None:
-    delivery_of(container).notifiers[notifier.platform] = notifier
-
-
-def install_mailer(container: Container, mailer: Mailer) -> None:
-    delivery_of(container).mailer = mailer
 
 
 # ---------------------------------------------------------------- recording
@@ -112,14 +95,13 @@ async def announce_draft_decision(container: Container, draft: ReplyDraft) -> Do
 # ---------------------------------------------------------------- delivering
 
 
-async def deliver(container: Container, event_id: int) -> None:
+async def deliver(container: Container, delivery: Delivery, event_id: int) -> None:
     """Send ``event_id`` to each destination not yet served; schedule retries for the rest."""
     event = await DomainEvent.get_or_none(id=event_id).prefetch_related("workspace")
     if event is None or event.delivered_at is not None:
         return
     now = container.clock.now()
     await _plan(event)
-    delivery = delivery_of(container)
     ctx = alerts.AlertContext(
         timezone=event.workspace.timezone,
         panel_url=container.settings.base_url,

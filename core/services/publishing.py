@@ -33,7 +33,6 @@ from typing import Any
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from core.bootstrap import Container
 from core.db.models import (
     AccountStatus,
     DomainEvent,
@@ -63,8 +62,7 @@ from core.ports.clock import Clock
 from core.ports.instagram import AccountRef, InstagramClient
 from core.ports.queue import JobQueue
 from core.services import audit
-from core.services.accounts import account_ref
-from core.services.media import assets_for, facts_of, public_url
+from core.services.media import assets_for, facts_of
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -1064,23 +1062,3 @@ def _parse_time(value: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else None
-
-
-def publishing_of(container: Container) -> Publishing:
-    """The publishing service wired to a process's container."""
-    settings = container.settings
-
-    def ref(account: InstagramAccount) -> AccountRef:
-        return account_ref(container, account)
-
-    def url(asset: MediaAsset) -> str:
-        return public_url(settings, asset)
-
-    return Publishing(
-        instagram=container.graph,
-        queue=container.queue,
-        clock=container.clock,
-        account_ref=ref,
-        media_url=url,
-        policy=PublishPolicy.from_settings(settings),
-    )

@@ -6,8 +6,8 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from core.adapters.crypto import SecretBox
 from core.db.models import AccountStatus, ChatLink, InstagramAccount, KeyValue, Workspace
+from core.ports.secrets import SecretStore
 from core.services import meta_app
 from core.settings import Settings
 
@@ -38,7 +38,7 @@ async def last_webhook_check() -> dict[str, object] | None:
 
 
 async def steps(
-    settings: Settings, box: SecretBox, workspace: Workspace, *, ai_available: bool
+    settings: Settings, box: SecretStore, workspace: Workspace, *, ai_available: bool
 ) -> list[Step]:
     """The five steps, in order, for ``workspace``."""
     app = await meta_app.load(settings, box)

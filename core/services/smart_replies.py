@@ -1,6 +1,6 @@
 """Smart replies: a rule's AI action, the drafts a teammate approves, and continued chats.
 
-Entry points for the automations engine (``EngineHooks``, installed by ``automations_for``):
+Entry points for the automations engine (``EngineHooks``, installed by ``core.wiring``):
 
 - :meth:`SmartReplies.reply` runs a matched rule's AI action for one inbound comment or DM
   (instead of the rule's static DM; its public comment reply still goes out).
@@ -24,7 +24,6 @@ failure is logged, audited and announced (``ai.reply_failed``) so a teammate can
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -32,7 +31,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from core.bootstrap import Container
 from core.db.models import (
     AutomationRule,
     Conversation,
@@ -64,8 +62,7 @@ from core.errors import Conflict, Forbidden, NotFound
 from core.ports.ai import AiClient
 from core.ports.clock import Clock
 from core.ports.instagram import Recipient
-from core.services import audit, notifications
-from core.services.accounts import account_ref
+from core.services import audit
 from core.services.ai_usage import complete_for_workspace
 from core.services.outbox import ActionKind, Outbox
 from core.services.users import role_allows
@@ -702,29 +699,3 @@ class EngineHooks:
             first_name=conversation.first_name,
             link=link,
         )
-
-
-def smart_replies_for(container: Container, outbox: Outbox | None = None) -> SmartReplies:
-    """The process's smart replies (kept in ``container.extras``), sending through ``outbox``
-    (the automations engine's; a new one over the container's Graph client when None)."""
-    found = container.extras.get("smart_replies")
-    if isinstance(found, SmartReplies):
-        return found
-    if outbox is None:
-        outbox = Outbox(
-            graph=container.graph,
-            queue=container.queue,
-            redis=container.redis,
-            clock=container.clock,
-            settings=container.settings,
-            account_ref=lambda account: account_ref(container, account),
-        )
-    replies = SmartReplies(
-        ai=container.ai,
-        sender=OutboxReplySender(outbox),
-        clock=container.clock,
-        max_tokens=container.settings.openai_reply_max_tokens,
-        announce=functools.partial(notifications.record_event, container),
-    )
-    container.extras["smart_replies"] = replies
-    return replies

@@ -6,12 +6,13 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from quart import current_app, g, request
+from quart import g, request
 
 from core.db.models import ApiToken, Role
 from core.services import api_tokens
 from core.services.users import role_allows
 from panel.errors import json_error
+from panel.services import services
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
@@ -25,7 +26,7 @@ def api_requires(role: Role) -> Callable[[F], F]:
             scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
             token = None
             if scheme.lower() == "bearer" and secret.strip():
-                clock = current_app.extensions["reelay.container"].clock
+                clock = services().container.clock
                 token = await api_tokens.authenticate(secret.strip(), clock.now())
             if token is None:
                 response = json_error(

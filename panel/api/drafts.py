@@ -5,15 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel, Field
-from quart import Blueprint, current_app
+from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
 
-from core.bootstrap import Container
 from core.db.models import DraftStatus, ReplyDraft, Role
-from core.services.automations import automations_for
-from core.services.smart_replies import SmartReplies, smart_replies_for
+from core.services.smart_replies import SmartReplies
 from panel.api.auth import api_requires, current_token
 from panel.api.schemas import may_conflict
+from panel.services import services
 
 blueprint = Blueprint("api_drafts", __name__, url_prefix="/api/v1/drafts")
 
@@ -55,8 +54,7 @@ class RejectBody(BaseModel):
 
 
 def _replies() -> SmartReplies:
-    container: Container = current_app.extensions["reelay.container"]
-    return smart_replies_for(container, automations_for(container).outbox)
+    return services().smart_replies
 
 
 def _out(draft: ReplyDraft) -> DraftOut:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel, Field
-from quart import Blueprint, current_app
+from quart import Blueprint
 from quart_schema import DataSource, validate_request, validate_response
 from quart_schema.pydantic import File
 
-from core.bootstrap import Container
 from core.db.models import MediaAsset, Role
 from core.services import media
 from panel.api.auth import api_requires, current_token
+from panel.services import services
 
 blueprint = Blueprint("api_media", __name__, url_prefix="/api/v1/media")
 
@@ -37,11 +37,6 @@ class MediaOut(BaseModel):
     created_at: datetime
 
 
-def _container() -> Container:
-    container: Container = current_app.extensions["reelay.container"]
-    return container
-
-
 def _out(asset: MediaAsset) -> MediaOut:
     return MediaOut(
         id=asset.id,
@@ -51,7 +46,7 @@ def _out(asset: MediaAsset) -> MediaOut:
         width=asset.width,
         height=asset.height,
         duration_s=asset.duration_s,
-        url=media.public_url(_container().settings, asset),
+        url=media.public_url(services().container.settings, asset),
         created_at=asset.created_at,
     )
 
@@ -64,7 +59,7 @@ async def upload(data: Upload) -> tuple[MediaOut, int]:
     """Upload an image (JPEG, PNG, WebP, HEIC…) or a video (MP4, MOV) as multipart ``file``."""
     body = data.file.read()
     asset = await media.upload_bytes(
-        media.storage_of(_container()),
+        services().storage,
         workspace_id=current_token().workspace_id,
         data=body,
         filename=data.file.filename or "",
@@ -78,7 +73,8 @@ async def upload(data: Upload) -> tuple[MediaOut, int]:
 @validate_response(MediaOut, 201)
 async def upload_from_url(data: UploadLink) -> tuple[MediaOut, int]:
     """Fetch a public link into the library."""
-    asset = await media.upload_url(
-        _container(), workspace_id=current_token().workspace_id, url=data.url
+    found = services()
+    asset = await media.upload_from_url(
+        found.storage, found.downloads, workspace_id=current_token().workspace_id, url=data.url
     )
     return _out(asset), 201

@@ -6,15 +6,15 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
-from quart import Blueprint, current_app
+from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
 
-from core.bootstrap import Container
 from core.db.models import Post, PostMedia, PostStatus, Role
 from core.errors import NotFound
-from core.services.publishing import PostInput, Publishing, publishing_of
+from core.services.publishing import PostInput, Publishing
 from panel.api.auth import api_requires, current_token
 from panel.api.schemas import may_conflict
+from panel.services import services
 
 blueprint = Blueprint("api_posts", __name__, url_prefix="/api/v1/posts")
 
@@ -98,8 +98,7 @@ class PostQuery(BaseModel):
 
 
 def _publishing() -> Publishing:
-    container: Container = current_app.extensions["reelay.container"]
-    return publishing_of(container)
+    return services().publishing
 
 
 def _actor() -> str:

@@ -39,6 +39,7 @@ from core.errors import SettingsError
 from core.ports.notifier import ChatDeliveryError, ChatGone, ChatRateLimited
 from core.services.chatops import HOW_TO_LINK, NOT_LINKED_HERE, ChatOps
 from core.services.smart_replies import OutgoingReply, SmartReplies
+from core.wiring import assemble_services
 from tests.chatops_world import FixedClock, World, link, make_draft, make_world
 from tests.media_samples import image_bytes
 
@@ -260,8 +261,12 @@ def sender() -> RecordingSender:
 
 @pytest.fixture
 def chatops(container: Container, sender: RecordingSender) -> ChatOps:
+    services = assemble_services(container)
     return ChatOps(
-        container, smart_replies=SmartReplies(ai=None, sender=sender, clock=container.clock)
+        container,
+        publishing=services.publishing,
+        storage=services.storage,
+        smart_replies=SmartReplies(ai=None, sender=sender, clock=container.clock),
     )
 
 
@@ -382,7 +387,7 @@ async def test_a_failing_slash_command_tells_the_user_privately(
         raise RuntimeError("database went away")
 
     monkeypatch.setattr(cog.chatops, "handle_command", broken)
-    bot = ReelayDiscordBot(container, cog.chatops)
+    bot = ReelayDiscordBot(assemble_services(container), cog.chatops)
     interaction = Interaction()
     try:
         with pytest.raises(RuntimeError) as failed:
@@ -800,7 +805,7 @@ async def test_the_bot_waits_out_a_discord_outage_at_startup(
     fake.token = "MTIz.TEST-TOKEN"
     fake.outage = 2  # Discord answers 503 twice, then recovers
     fake.commands_down = True  # and cannot update the slash commands: not a reason to stop
-    running = asyncio.create_task(run_discord(container, "MTIz.TEST-TOKEN"))
+    running = asyncio.create_task(run_discord(assemble_services(container), "MTIz.TEST-TOKEN"))
     try:
         for _ in range(200):
             if fake.gateway_connections or running.done():
@@ -825,6 +830,6 @@ async def test_a_token_discord_refuses_is_a_settings_error(
     _against(container, url)
     fake.token = "MTIz.THE-REAL-ONE"
     with pytest.raises(SettingsError, match="DISCORD_TOKEN") as refused:
-        await asyncio.wait_for(run_discord(container, "MTIz.A-TYPO"), 10)
+        await asyncio.wait_for(run_discord(assemble_services(container), "MTIz.A-TYPO"), 10)
     assert "A-TYPO" not in str(refused.value)
     assert fake.gateway_connections == 0

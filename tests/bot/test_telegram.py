@@ -38,6 +38,7 @@ from core.ports.notifier import ChatGone, ChatRateLimited
 from core.services import chat_links
 from core.services.chatops import HOW_TO_LINK, ChatOps
 from core.services.smart_replies import OutgoingReply, SmartReplies
+from core.wiring import assemble_services
 from tests.bot.fake_telegram import (
     FakeTelegram,
     _free_port,
@@ -92,9 +93,11 @@ async def bot(fake: FakeTelegram) -> AsyncIterator[Bot]:
 @pytest.fixture
 def dispatcher(container: Container, sender: RecordingSender) -> Dispatcher:
     drafts = SmartReplies(ai=None, sender=sender, clock=container.clock)
-    return create_dispatcher(
-        container, chatops=ChatOps(container, smart_replies=drafts), album_wait_s=0.2
+    services = assemble_services(container)
+    chatops = ChatOps(
+        container, publishing=services.publishing, storage=services.storage, smart_replies=drafts
     )
+    return create_dispatcher(services, chatops=chatops, album_wait_s=0.2)
 
 
 _ids = iter(range(1, 10**6))
@@ -398,7 +401,7 @@ async def test_the_bot_waits_out_a_bot_api_outage_at_startup(
 ) -> None:
     _against(container, fake)
     fake.outage = 2  # Telegram answers 502 Bad Gateway twice, then recovers
-    running = asyncio.create_task(run_telegram(container, "123456:TEST-TOKEN"))
+    running = asyncio.create_task(run_telegram(assemble_services(container), "123456:TEST-TOKEN"))
     try:
         for _ in range(200):
             if fake.sent("getUpdates") or running.done():
@@ -426,7 +429,7 @@ async def test_a_token_telegram_refuses_is_a_settings_error(
     _against(container, fake)
     fake.token = "123456:THE-REAL-ONE"
     with pytest.raises(SettingsError, match="TELEGRAM_TOKEN") as refused:
-        await asyncio.wait_for(run_telegram(container, "123456:A-TYPO"), 10)
+        await asyncio.wait_for(run_telegram(assemble_services(container), "123456:A-TYPO"), 10)
     assert "A-TYPO" not in str(refused.value)
 
 
@@ -441,4 +444,4 @@ async def test_a_webhook_url_telegram_refuses_is_a_settings_error(
         }
     )
     with pytest.raises(SettingsError, match=r"TELEGRAM_WEBHOOK_URL.*HTTPS"):
-        await asyncio.wait_for(run_telegram(container, "123456:TEST-TOKEN"), 10)
+        await asyncio.wait_for(run_telegram(assemble_services(container), "123456:TEST-TOKEN"), 10)

@@ -32,7 +32,7 @@ from core.errors import Forbidden, ValidationFailed
 from core.services import accounts
 from core.services.sandbox_keys import signing_secret, token_secret
 from core.settings import Settings
-from reelay.wiring import build
+from reelay.cli import open_services
 
 IG_ID = "17841400000000077"
 
@@ -57,7 +57,9 @@ async def meta_container(
         instagram_token_url=f"{sandbox.url}/oauth/access_token",
         graph_host=sandbox.url,
     )
-    built = await build(settings, run_migrations=False, redis_location=redis_location)
+    built = (
+        await open_services(settings, run_migrations=False, redis_location=redis_location)
+    ).container
     built.redis_location = type(redis_location)(
         url=redis_location.url, unix_socket_path=redis_location.unix_socket_path
     )
@@ -372,7 +374,9 @@ async def test_connect_works_in_sandbox_mode(
     settings_factory: Any, redis_location: Any, redis: Any, sandbox: Any
 ) -> None:
     settings: Settings = settings_factory(sandbox_url=sandbox.url)
-    container = await build(settings, run_migrations=False, redis_location=redis_location)
+    container = (
+        await open_services(settings, run_migrations=False, redis_location=redis_location)
+    ).container
     container.redis_location = type(redis_location)(
         url=redis_location.url, unix_socket_path=redis_location.unix_socket_path
     )

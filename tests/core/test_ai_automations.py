@@ -30,14 +30,12 @@ from core.db.models import (
     User,
 )
 from core.domain.webhooks import parse_body
-from core.services.automations import automations_for
 from core.services.inbox import record_events
 from core.services.smart_replies import (
     DraftAlreadyDecided,
     EngineHooks,
     OutboxReplySender,
     SmartReplies,
-    smart_replies_for,
 )
 from tests.automation_world import (
     FakeClock,
@@ -210,18 +208,12 @@ async def test_ai_server_down_the_person_gets_nothing(
     assert await AuditLog.filter(action="ai.reply_failed", level="warning").exists()
 
 
-async def test_engine_from_the_container_has_ai_wired_in(container: Any) -> None:
-    engine = automations_for(container)
+async def test_the_services_engine_has_ai_wired_in(services: Any) -> None:
+    engine = services.automations
     assert engine.ai_replies is not None
     assert engine.continuation == engine.ai_replies.continue_conversation
-    assert container.ai is None  # no key, default base URL: AI is off, rules skip it
-    assert smart_replies_for(container) is engine.ai_replies.replies  # one per process
-
-
-async def test_smart_replies_for_a_process_without_the_engine(container: Any) -> None:
-    replies = smart_replies_for(container)
-    assert isinstance(replies, SmartReplies)
-    assert smart_replies_for(container) is replies
+    assert services.container.ai is None  # no key, default base URL: AI is off, rules skip it
+    assert services.smart_replies is engine.ai_replies.replies  # one per process
 
 
 async def _owner(account: InstagramAccount) -> User:

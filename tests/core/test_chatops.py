@@ -36,6 +36,7 @@ from core.domain.chat import Action, ActionVerb
 from core.services import chat_links
 from core.services.chatops import HOW_TO_LINK, NOT_LINKED_HERE, ChatOps, ChatUser, IncomingFile
 from core.services.smart_replies import OutgoingReply, SmartReplies
+from core.wiring import assemble_services
 from tests.chatops_world import FixedClock, World, link, make_draft, make_world
 from tests.fake_openai import FakeOpenAI, fake_openai  # noqa: F401
 from tests.media_samples import image_bytes, video_bytes
@@ -56,7 +57,18 @@ async def world(container: Container) -> AsyncIterator[World]:
 
 @pytest.fixture
 def chatops(container: Container) -> ChatOps:
-    return ChatOps(container)
+    return _chatops(container)
+
+
+def _chatops(container: Container, smart_replies: SmartReplies | None = None) -> ChatOps:
+    """The command layer over ``container`` as it is now (its clock, AI and Graph client)."""
+    services = assemble_services(container)
+    return ChatOps(
+        container,
+        publishing=services.publishing,
+        storage=services.storage,
+        smart_replies=smart_replies,
+    )
 
 
 async def as_role(world: World, role: Role, user_id: str = "501") -> ChatUser:
@@ -317,7 +329,7 @@ def sender() -> RecordingSender:
 @pytest.fixture
 def deciding(container: Container, sender: RecordingSender) -> ChatOps:
     drafts = SmartReplies(ai=None, sender=sender, clock=container.clock)
-    return ChatOps(container, smart_replies=drafts)
+    return _chatops(container, drafts)
 
 
 def photo(name: str = "photo.jpg", width: int = 1080, height: int = 1080) -> IncomingFile:
@@ -501,11 +513,11 @@ async def test_caption_uses_the_ai_caption_writer(
         base_url=fake_openai.base_url, api_key="k", model="m", max_retries=0
     )
     try:
-        reply = await ChatOps(container).handle_command(editor, "/caption witty morning pastries")
+        reply = await _chatops(container).handle_command(editor, "/caption witty morning pastries")
     finally:
         await container.ai.close()
     assert reply.text.startswith("Croissants, fresh at 7.\n\n#t0 #t1")
     assert "morning pastries" in json.dumps(fake_openai.last)
     container.ai = None
-    off = await ChatOps(container).handle_command(editor, "/caption pastries")
+    off = await _chatops(container).handle_command(editor, "/caption pastries")
     assert off.private and off.text

@@ -12,6 +12,8 @@ FRAMEWORKS = {"aiogram", "discord", "quart", "quart_auth", "quart_schema", "arq"
 OUTER = {"bot", "panel", "jobs", "reelay"}
 # The sandbox stands in for Meta, so like Meta it shares only the wire format with Reelay.
 SANDBOX = "sandbox"
+# Still builds its OAuth client and Graph host from adapters; to go behind a port.
+ADAPTER_IMPORTS_LEFT = {"core/services/accounts.py"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -22,6 +24,17 @@ def _imports(path: Path) -> set[str]:
             found.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module.split(".")[0])
+    return found
+
+
+def _modules(path: Path) -> set[str]:
+    """Every module ``path`` imports, by its full dotted name."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
     return found
 
 
@@ -53,10 +66,20 @@ def test_sandbox_imports_nothing_from_reelay(path: Path) -> None:
     assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 
 
+@pytest.mark.parametrize("path", _sources("core/services"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_services_import_no_adapter(path: Path) -> None:
+    """Services reach the outside through ports; core.wiring gives them the adapters."""
+    if str(path.relative_to(ROOT)) in ADAPTER_IMPORTS_LEFT:
+        pytest.skip("known exception, listed in ADAPTER_IMPORTS_LEFT")
+    bad = {m for m in _modules(path) if m == "core.adapters" or m.startswith("core.adapters.")}
+    assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
 @pytest.mark.parametrize("package", ["bot", "panel", "jobs"])
-def test_outer_packages_do_not_import_each_other(package: str) -> None:
-    """Nor the sandbox: only the composition root (``reelay``) runs it."""
-    others = ({"bot", "panel", "jobs"} - {package}) | {SANDBOX}
+def test_outer_packages_do_not_import_each_other_nor_the_entry_point(package: str) -> None:
+    """They receive their services; only ``reelay`` (the entry point) chooses the adapters and
+    runs the sandbox."""
+    others = ({"bot", "panel", "jobs", "reelay"} - {package}) | {SANDBOX}
     for path in _sources(package):
         bad = _imports(path) & others
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
@@ -66,3 +89,5 @@ def test_rule_would_catch_a_violation(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
     sample.write_text("from quart import Quart\nimport arq.worker\n")
     assert _imports(sample) & FRAMEWORKS == {"quart", "arq"}
+    sample.write_text("from core.adapters.graph import GraphClient\n")
+    assert _modules(sample) == {"core.adapters.graph"}

@@ -17,6 +17,7 @@ from core.bootstrap import Container
 from core.db.models import MediaAsset, Workspace
 from core.errors import NotFound, ValidationFailed
 from core.services import media
+from core.wiring import assemble_services
 from tests.media_samples import image_bytes, video_bytes
 
 
@@ -166,22 +167,27 @@ async def linked_files(unused_tcp_port: int) -> AsyncIterator[str]:
     await runner.cleanup()
 
 
+async def _upload_link(container: Container, *, workspace_id: int, url: str) -> MediaAsset:
+    services = assemble_services(container)
+    return await media.upload_from_url(
+        services.storage, services.downloads, workspace_id=workspace_id, url=url
+    )
+
+
 async def test_upload_from_url(container: Container, linked_files: str) -> None:
     container.settings = container.settings.model_copy(update={"media_links_private_ok": True})
     workspace = await Workspace.create(name="w")
     base = f"http://{linked_files}"
-    asset = await media.upload_url(
-        container, workspace_id=workspace.id, url=f"{base}/photo.webp?x=1"
-    )
+    asset = await _upload_link(container, workspace_id=workspace.id, url=f"{base}/photo.webp?x=1")
     assert asset.mime == "image/jpeg" and asset.filename == "photo.webp"
-    moved = await media.upload_url(container, workspace_id=workspace.id, url=f"{base}/moved")
+    moved = await _upload_link(container, workspace_id=workspace.id, url=f"{base}/moved")
     assert moved.id == asset.id  # the redirect led to the same photo
     with pytest.raises(ValidationFailed, match="HTTP 404"):
-        await media.upload_url(container, workspace_id=workspace.id, url=f"{base}/missing")
+        await _upload_link(container, workspace_id=workspace.id, url=f"{base}/missing")
     with pytest.raises(ValidationFailed, match="redirects more than 5 times"):
-        await media.upload_url(container, workspace_id=workspace.id, url=f"{base}/loop")
+        await _upload_link(container, workspace_id=workspace.id, url=f"{base}/loop")
     with pytest.raises(ValidationFailed, match="http"):
-        await media.upload_url(container, workspace_id=workspace.id, url="file:///etc/passwd")
+        await _upload_link(container, workspace_id=workspace.id, url="file:///etc/passwd")
 
 
 @pytest.mark.parametrize(
@@ -201,7 +207,7 @@ async def test_links_to_private_or_local_addresses_are_refused_by_default(
     workspace = await Workspace.create(name="w")
     url = link.format(files=linked_files, port=linked_files.rsplit(":", 1)[1])
     with pytest.raises(ValidationFailed, match="private or local address"):
-        await media.upload_url(container, workspace_id=workspace.id, url=url)
+        await _upload_link(container, workspace_id=workspace.id, url=url)
     assert await MediaAsset.filter(workspace_id=workspace.id).count() == 0
 
 
@@ -227,7 +233,7 @@ async def test_media_is_served_publicly_by_key(app: Any, client: Any, container:
     workspace = await Workspace.create(name="w")
     data = video_bytes(5, padding=10_000)
     asset = await media.upload_bytes(
-        media.storage_of(container), workspace_id=workspace.id, data=data
+        assemble_services(container).storage, workspace_id=workspace.id, data=data
     )
     assert media.public_url(container.settings, asset).endswith(f"/media/{asset.storage_key}")
     response = await client.get(f"/media/{asset.storage_key}")

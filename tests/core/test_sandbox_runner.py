@@ -42,17 +42,19 @@ async def test_demo_accounts_once_per_workspace(container: Container) -> None:
 async def test_sandbox_serves_demo_accounts_and_signs_webhooks(
     settings_factory: Any, redis_location: Any, redis: Any
 ) -> None:
-    from reelay.wiring import build
+    from reelay.cli import open_services
 
     settings: Settings = settings_factory(sandbox_url=f"http://127.0.0.1:{free_port()}")
-    container = await build(settings, run_migrations=False, redis_location=redis_location)
+    container = (
+        await open_services(settings, run_migrations=False, redis_location=redis_location)
+    ).container
     task = asyncio.create_task(run_sandbox(container))
     try:
         workspace = await Workspace.create(name="Team")
         account = None
         for _ in range(200):
             account = await InstagramAccount.get_or_none(workspace=workspace)
-            if account is not None and "sandbox" in container.extras:
+            if account is not None and container.sandbox is not None:
                 break
             await asyncio.sleep(0.05)
         assert account is not None, "no demo account appeared"
@@ -62,7 +64,7 @@ async def test_sandbox_serves_demo_accounts_and_signs_webhooks(
         assert profile["username"] == "reelay_demo"
         assert (await container.graph.media_list(ref))[0]["caption"].startswith("Welcome")
 
-        sandbox = container.extras["sandbox"]
+        sandbox = container.sandbox
         assert sandbox.state.webhook_url == settings.base_url + "/webhooks/meta"
         sandbox.state.webhook_url = None
         _, delivery = await sandbox.comment(account.ig_id, "hi")
@@ -76,20 +78,22 @@ async def test_sandbox_serves_demo_accounts_and_signs_webhooks(
             url=redis_location.url, unix_socket_path=redis_location.unix_socket_path
         )
         await container.close()
-    assert "sandbox" not in container.extras
+    assert container.sandbox is None
 
 
 async def test_busy_sandbox_port_is_a_clear_error(
     settings_factory: Any, redis_location: Any, redis: Any
 ) -> None:
-    from reelay.wiring import build
+    from reelay.cli import open_services
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         settings: Settings = settings_factory(sandbox_url=f"http://127.0.0.1:{port}")
-        container = await build(settings, run_migrations=False, redis_location=redis_location)
+        container = (
+            await open_services(settings, run_migrations=False, redis_location=redis_location)
+        ).container
         container.redis_location = type(redis_location)(
             url=redis_location.url, unix_socket_path=redis_location.unix_socket_path
         )

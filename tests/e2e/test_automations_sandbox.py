@@ -27,8 +27,8 @@ from core.db.models import (
 from jobs import events as event_jobs
 from jobs.worker import worker_settings
 from panel.app import create_app
+from reelay.cli import open_services
 from reelay.queue import arq_settings
-from reelay.wiring import build
 from tests.automation_world import make_rule
 
 IG_ID = "17841400000000077"
@@ -42,17 +42,17 @@ def free_port() -> int:
 
 
 class Stack:
-    def __init__(self, settings: Any, container: Any, sandbox: Any) -> None:
+    def __init__(self, settings: Any, services: Any, sandbox: Any) -> None:
         self.settings = settings
-        self.container = container
+        self.services = services
         self.sandbox = sandbox
 
     async def drain(self) -> None:
         """Run a burst worker until no job is left."""
         options = worker_settings(
             self.settings,
-            container=self.container,
-            redis_settings=arq_settings(self.container.redis_location),
+            services=self.services,
+            redis_settings=arq_settings(self.services.container.redis_location),
         )
         options.update(functions=event_jobs.FUNCTIONS, cron_jobs=[], poll_delay=0.01)
         worker = Worker(**options, burst=True)
@@ -72,11 +72,12 @@ async def stack(
     sandbox: Any, settings_factory: Any, redis: Any, redis_location: RedisLocation
 ) -> AsyncIterator[Stack]:
     settings = settings_factory(sandbox_url=sandbox.url)
-    container = await build(settings, run_migrations=False, redis_location=redis_location)
+    services = await open_services(settings, run_migrations=False, redis_location=redis_location)
+    container = services.container
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings, container=container),
+            create_app(settings, services=services),
             host="127.0.0.1",
             port=port,
             log_config=None,
@@ -97,13 +98,13 @@ async def stack(
         login_kind=LoginKind.SANDBOX,
         token_encrypted=container.secrets.encrypt(sandbox.state.issue_token(IG_ID)),
     )
-    yield Stack(settings, container, sandbox)
+    yield Stack(settings, services, sandbox)
     server.should_exit = True
     await serving
     container.redis_location = RedisLocation(
         url=redis_location.url, unix_socket_path=redis_location.unix_socket_path
     )
-    await container.close()
+    await services.close()
 
 
 async def test_comment_dm_postback_story_and_lead_flow_through_the_sandbox(stack: Stack) -> None:

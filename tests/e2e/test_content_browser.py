@@ -39,6 +39,7 @@ from core.db.models import (
 )
 from core.services import users
 from core.settings import Settings
+from core.wiring import assemble_services
 from jobs.worker import FUNCTIONS, worker_settings
 from reelay.queue import arq_settings
 from tests.media_samples import image_bytes
@@ -116,9 +117,11 @@ async def live(
         webhook_subscribed=True,
     )
     sandbox.state.add_media(IG_ID, caption="Spring sale", media_url=f"{sandbox.url}/a.jpg")
-    container.extras["sandbox"] = sandbox
+    container.sandbox = sandbox
     options = worker_settings(
-        settings, container=container, redis_settings=arq_settings(container.redis_location)
+        settings,
+        services=assemble_services(container),
+        redis_settings=arq_settings(container.redis_location),
     )
     options.update(functions=FUNCTIONS, cron_jobs=[])
     worker = Worker(**options)

@@ -13,11 +13,12 @@ from core.db.models import (
     ReplyDraft,
     Workspace,
 )
+from core.wiring import Services
 from jobs.ai import expire_reply_drafts
 from jobs.worker import CRON_JOBS
 
 
-async def test_cron_expires_overdue_drafts_only(container: Container) -> None:
+async def test_cron_expires_overdue_drafts_only(container: Container, services: Services) -> None:
     now = datetime.now(UTC)
     workspace = await Workspace.create(name="W")
     account = await InstagramAccount.create(
@@ -33,7 +34,7 @@ async def test_cron_expires_overdue_drafts_only(container: Container) -> None:
     decided = await ReplyDraft.create(
         **common, expires_at=now - timedelta(hours=1), status=DraftStatus.APPROVED
     )
-    assert await expire_reply_drafts({"container": container}) == 1
+    assert await expire_reply_drafts({"services": services}) == 1
     assert (await ReplyDraft.get(id=overdue.id)).status is DraftStatus.EXPIRED
     assert (await ReplyDraft.get(id=live.id)).status is DraftStatus.PENDING
     assert (await ReplyDraft.get(id=decided.id)).status is DraftStatus.APPROVED
@@ -41,7 +42,7 @@ async def test_cron_expires_overdue_drafts_only(container: Container) -> None:
     [event] = await DomainEvent.filter(kind="draft.decided")
     assert event.payload["draft_id"] == overdue.id and event.payload["status"] == "expired"
     assert await container.queue.job_exists(f"notify:{event.id}")
-    assert await expire_reply_drafts({"container": container}) == 0
+    assert await expire_reply_drafts({"services": services}) == 0
 
 
 def test_cron_is_registered() -> None:

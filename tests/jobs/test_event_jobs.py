@@ -22,6 +22,7 @@ from core.db.models import (
     WebhookEvent,
 )
 from core.services.inbox import EVENTS_PER_JOB
+from core.wiring import assemble_services
 from jobs import events as event_jobs
 from jobs.worker import worker_settings
 from reelay.queue import arq_settings
@@ -66,7 +67,9 @@ async def test_1000_events_delivered_3_times_with_2_workers_act_once(
 
     def make_worker() -> Worker:
         options = worker_settings(
-            settings, container=container, redis_settings=arq_settings(container.redis_location)
+            settings,
+            services=assemble_services(container),
+            redis_settings=arq_settings(container.redis_location),
         )
         options.update(functions=event_jobs.FUNCTIONS, cron_jobs=[], poll_delay=0.01)
         return Worker(**options, burst=True)

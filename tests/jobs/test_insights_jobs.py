@@ -21,6 +21,7 @@ from core.db.models import (
     Workspace,
 )
 from core.services import insights_sync
+from core.wiring import Services
 from jobs import insights
 from jobs.worker import CRON_JOBS, FUNCTIONS, create_worker
 from reelay.queue import arq_settings
@@ -43,7 +44,7 @@ def test_jobs_are_registered_under_the_names_core_enqueues() -> None:
 
 
 async def test_worker_dispatches_and_runs_the_syncs(
-    container: Container, meta: FakeMeta, settings: object
+    container: Container, services: Services, meta: FakeMeta, settings: object
 ) -> None:
     workspace = await Workspace.create(name="Shop")
     account = await InstagramAccount.create(
@@ -58,7 +59,7 @@ async def test_worker_dispatches_and_runs_the_syncs(
 
     worker = create_worker(
         container.settings,
-        container=container,
+        services=services,
         redis_settings=arq_settings(container.redis_location),
     )
     worker.burst = True
@@ -80,7 +81,7 @@ async def test_worker_dispatches_and_runs_the_syncs(
 
 
 async def test_dead_token_in_a_job_flags_the_account_and_tells_the_team(
-    container: Container, meta: FakeMeta
+    container: Container, services: Services, meta: FakeMeta
 ) -> None:
     workspace = await Workspace.create(name="Shop")
     account = await InstagramAccount.create(
@@ -91,7 +92,7 @@ async def test_dead_token_in_a_job_flags_the_account_and_tells_the_team(
         token_encrypted=container.secrets.encrypt("tok-dead"),
     )
     meta.token_dead = True
-    await insights.sync_account_insights({"container": container}, account.id, "counts")
+    await insights.sync_account_insights({"services": services}, account.id, "counts")
 
     await account.refresh_from_db()
     assert account.status == AccountStatus.NEEDS_RECONNECT

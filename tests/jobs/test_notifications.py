@@ -36,6 +36,7 @@ from core.ports.notifier import ChatDeliveryError
 from core.services import notifications
 from core.services.leads import lead_document
 from core.services.smart_replies import OutgoingReply, SmartReplies
+from core.wiring import Services
 from jobs.notifications import deliver_event, sweep_events
 from tests.bot.fake_telegram import FakeTelegram, running_fake_telegram
 from tests.chatops_world import FixedClock, World, make_draft, make_world
@@ -58,19 +59,15 @@ async def bot(fake: FakeTelegram) -> AsyncIterator[Bot]:
 
 
 @pytest.fixture
-async def world(container: Container, bot: Bot) -> World:
+async def world(container: Container, services: Services, bot: Bot) -> World:
     container.clock = FixedClock(NOW)
-    notifications.install_notifier(container, TelegramNotifier(bot))
+    services.delivery.notifiers[Platform.TELEGRAM] = TelegramNotifier(bot)
     made = await make_world()
     for chat in (CHAT_A, CHAT_B):
         await ChatLink.create(
             workspace=made.workspace, platform=Platform.TELEGRAM, chat_id=str(chat), title="t"
         )
     return made
-
-
-def ctx(container: Container) -> dict[str, Any]:
-    return {"container": container}
 
 
 def sent_to(fake: FakeTelegram, method: str = "sendMessage") -> list[int]:
@@ -94,13 +91,13 @@ async def published_event(world: World) -> DomainEvent:
 
 
 async def test_one_event_reaches_both_linked_chats_once(
-    world: World, container: Container, fake: FakeTelegram
+    world: World, container: Container, services: Services, fake: FakeTelegram
 ) -> None:
     event = await published_event(world)
-    await deliver_event(ctx(container), event.id)
-    await deliver_event(ctx(container), event.id)
-    await sweep_events(ctx(container))
-    await notifications.deliver(container, event.id)
+    await deliver_event({"services": services}, event.id)
+    await deliver_event({"services": services}, event.id)
+    await sweep_events({"services": services})
+    await notifications.deliver(container, services.delivery, event.id)
     assert sent_to(fake) == [CHAT_B, CHAT_A]
     text = fake.sent("sendMessage")[0]["text"]
     assert "Published post #" in text and "@cafecrema" in text
@@ -110,19 +107,21 @@ async def test_one_event_reaches_both_linked_chats_once(
 
 
 async def test_concurrent_deliveries_still_send_once(
-    world: World, container: Container, fake: FakeTelegram
+    world: World, container: Container, services: Services, fake: FakeTelegram
 ) -> None:
     event = await published_event(world)
-    await asyncio.gather(*(notifications.deliver(container, event.id) for _ in range(4)))
+    await asyncio.gather(
+        *(notifications.deliver(container, services.delivery, event.id) for _ in range(4))
+    )
     assert sent_to(fake) == [CHAT_B, CHAT_A]
 
 
 async def test_gone_chat_is_disabled_with_an_audit_entry_and_not_retried(
-    world: World, container: Container, fake: FakeTelegram
+    world: World, container: Container, services: Services, fake: FakeTelegram
 ) -> None:
     fake.gone_chats.add(CHAT_B)
     first = await published_event(world)
-    await notifications.deliver(container, first.id)
+    await notifications.deliver(container, services.delivery, first.id)
     link = await ChatLink.get(chat_id=str(CHAT_B))
     assert not link.active
     entry = await AuditLog.get(action="chat.link_disabled")
@@ -134,7 +133,7 @@ async def test_gone_chat_is_disabled_with_an_audit_entry_and_not_retried(
     calls_before = len(fake.calls)
     second = await published_event(world)
     for _ in range(3):
-        await notifications.deliver(container, second.id)
+        await notifications.deliver(container, services.delivery, second.id)
         await notifications.sweep(container)
     to_b = [p for m, p in fake.calls[calls_before:] if str(p.get("chat_id")) == str(CHAT_B)]
     assert to_b == []
@@ -142,19 +141,19 @@ async def test_gone_chat_is_disabled_with_an_audit_entry_and_not_retried(
 
 
 async def test_retry_after_is_respected(
-    world: World, container: Container, fake: FakeTelegram
+    world: World, container: Container, services: Services, fake: FakeTelegram
 ) -> None:
     fake.retry_after[CHAT_A] = 30
     event = await published_event(world)
-    await notifications.deliver(container, event.id)
+    await notifications.deliver(container, services.delivery, event.id)
     waiting = await NotificationDelivery.get(event=event, target=str((await _link(CHAT_A)).id))
     assert waiting.status is DeliveryStatus.PENDING
     assert waiting.next_attempt_at == NOW + timedelta(seconds=30)
     container.clock = FixedClock(NOW + timedelta(seconds=10))
-    await notifications.deliver(container, event.id)
+    await notifications.deliver(container, services.delivery, event.id)
     assert sent_to(fake) == [CHAT_B]
     container.clock = FixedClock(NOW + timedelta(seconds=31))
-    await notifications.deliver(container, event.id)
+    await notifications.deliver(container, services.delivery, event.id)
     assert sent_to(fake) == [CHAT_B, CHAT_A]
     await event.refresh_from_db()
     assert event.delivered_at is not None
@@ -179,24 +178,24 @@ class FlakyNotifier:
 
 
 async def test_passing_failures_back_off_then_give_up_with_an_audit_entry(
-    world: World, container: Container
+    world: World, container: Container, services: Services
 ) -> None:
     flaky = FlakyNotifier()
-    notifications.install_notifier(container, flaky)
+    services.delivery.notifiers[flaky.platform] = flaky
     await ChatLink.filter(chat_id=str(CHAT_B)).update(active=False)
     event = await published_event(world)
     at = NOW
     delays = []
     for _ in range(notifications.MAX_ATTEMPTS):
         container.clock = FixedClock(at)
-        await notifications.deliver(container, event.id)
+        await notifications.deliver(container, services.delivery, event.id)
         row = await NotificationDelivery.get(event=event)
         if row.status is DeliveryStatus.FAILED:
             break
         assert row.next_attempt_at is not None
         delays.append((row.next_attempt_at - at).total_seconds())
         # a delivery run before the retry time sends nothing
-        await notifications.deliver(container, event.id)
+        await notifications.deliver(container, services.delivery, event.id)
         at = row.next_attempt_at
     assert flaky.tries == notifications.MAX_ATTEMPTS
     assert all(later > earlier for earlier, later in pairwise(delays))
@@ -206,13 +205,13 @@ async def test_passing_failures_back_off_then_give_up_with_an_audit_entry(
 
 
 async def test_approval_request_has_buttons_and_every_chat_is_edited_on_decision(
-    world: World, container: Container, fake: FakeTelegram
+    world: World, container: Container, services: Services, fake: FakeTelegram
 ) -> None:
     draft = await make_draft(world, now=NOW)
     event = await DomainEvent.create(
         workspace=world.workspace, kind="draft.approval_needed", payload={"draft_id": draft.id}
     )
-    await notifications.deliver(container, event.id)
+    await notifications.deliver(container, services.delivery, event.id)
     asks = fake.sent("sendMessage")
     assert len(asks) == 2
     for ask in asks:
@@ -232,7 +231,7 @@ async def test_approval_request_has_buttons_and_every_chat_is_edited_on_decision
     await drafts.approve(draft.id, workspace_id=world.workspace.id, user_id=world.editor.id)
     await notifications.sweep(container)
     decided = await DomainEvent.get(kind="draft.decided")
-    await notifications.deliver(container, decided.id)
+    await notifications.deliver(container, services.delivery, decided.id)
     edits = fake.sent("editMessageText")
     assert sorted(int(e["chat_id"]) for e in edits) == [CHAT_B, CHAT_A]
     refs = {(int(r["chat_id"]), str(r["message_id"])) for r in draft.chat_refs}
@@ -263,13 +262,14 @@ def smtp(unused_tcp_port: int) -> Iterator[tuple[Inbox, int]]:
 async def test_lead_alert_goes_by_email_to_the_workspace_and_the_rule(
     world: World,
     container: Container,
+    services: Services,
     fake: FakeTelegram,
     smtp: tuple[Inbox, int],
     settings_factory: Any,
 ) -> None:
     inbox, port = smtp
     mail_settings = settings_factory(smtp_host="127.0.0.1", smtp_port=port, smtp_security="none")
-    notifications.install_mailer(container, SmtpMailer(mail_settings))
+    services.delivery.mailer = SmtpMailer(mail_settings)
     world.workspace.notification_email = "team@example.com"
     await world.workspace.save()
     rule = await AutomationRule.create(
@@ -292,8 +292,8 @@ async def test_lead_alert_goes_by_email_to_the_workspace_and_the_rule(
         kind="lead.captured",
         payload=lead_document(lead, rule, world.account),
     )
-    await notifications.deliver(container, event.id)
-    await notifications.deliver(container, event.id)
+    await notifications.deliver(container, services.delivery, event.id)
+    await notifications.deliver(container, services.delivery, event.id)
     assert len(fake.sent("sendMessage")) == 2
     assert "New lead from @fan on @cafecrema via “Price DM”" in fake.sent("sendMessage")[0]["text"]
     assert len(inbox.messages) == 2
@@ -305,13 +305,13 @@ async def test_lead_alert_goes_by_email_to_the_workspace_and_the_rule(
 
 
 async def test_a_decision_is_not_shown_in_a_chat_now_linked_to_another_workspace(
-    world: World, container: Container, fake: FakeTelegram
+    world: World, container: Container, services: Services, fake: FakeTelegram
 ) -> None:
     draft = await make_draft(world, now=NOW)
     event = await DomainEvent.create(
         workspace=world.workspace, kind="draft.approval_needed", payload={"draft_id": draft.id}
     )
-    await notifications.deliver(container, event.id)
+    await notifications.deliver(container, services.delivery, event.id)
     # CHAT_B is unlinked here, then linked by another workspace, before the decision.
     other = await Workspace.create(name="Another shop")
     await ChatLink.filter(chat_id=str(CHAT_B)).update(workspace_id=other.id)
@@ -324,5 +324,5 @@ async def test_a_decision_is_not_shown_in_a_chat_now_linked_to_another_workspace
     await drafts.approve(draft.id, workspace_id=world.workspace.id, user_id=world.editor.id)
     await notifications.sweep(container)
     decided = await DomainEvent.get(kind="draft.decided")
-    await notifications.deliver(container, decided.id)
+    await notifications.deliver(container, services.delivery, decided.id)
     assert [int(e["chat_id"]) for e in fake.sent("editMessageText")] == [CHAT_A]

@@ -17,8 +17,9 @@ from core.bootstrap import Container
 from core.db.models import AuditLog, MediaAsset, Post, PostStatus, Workspace
 from core.domain.graph_errors import ErrorKind, GraphError
 from core.services import media
-from core.services.publishing import PostInput, publishing_of
+from core.services.publishing import PostInput
 from core.settings import Settings
+from core.wiring import assemble_services
 from jobs.publishing import publish_post, reconcile_publishing
 from sandbox.faults import Fault
 from tests.fake_publishing import FakeClock
@@ -58,7 +59,7 @@ class Rig:
     video: MediaAsset
 
     async def post(self, kind: str, *, in_s: float = 0.5, **content: Any) -> Post:
-        return await publishing_of(self.container).create(
+        return await assemble_services(self.container).publishing.create(
             workspace_id=self.workspace.id,
             account_id=self.account_id,
             content=PostInput(kind=kind, **content),
@@ -79,7 +80,7 @@ async def rig(
 ) -> AsyncIterator[Rig]:
     workspace = await Workspace.create(name="Shop", timezone="Europe/Paris")
     account = await sandbox_account(container, sandbox, workspace, IG, "shop")
-    storage = media.storage_of(container)
+    storage = assemble_services(container).storage
     upload = media.upload_bytes
     image = await upload(storage, workspace_id=workspace.id, data=image_bytes(1080, 1350))
     square = await upload(storage, workspace_id=workspace.id, data=image_bytes(1080, 1080))
@@ -116,10 +117,10 @@ async def test_every_kind_publishes_end_to_end(rig: Rig) -> None:
 
 async def test_carousel_with_a_failing_child_fails_with_a_reason(rig: Rig) -> None:
     broken = await media.upload_bytes(
-        media.storage_of(rig.container), workspace_id=rig.workspace.id, data=video_bytes(4)
+        assemble_services(rig.container).storage, workspace_id=rig.workspace.id, data=video_bytes(4)
     )
     # The file goes bad on disk after upload: Instagram fetches something that is no video.
-    path = media.storage_of(rig.container).local_path(broken.storage_key)
+    path = assemble_services(rig.container).storage.local_path(broken.storage_key)
     assert path is not None
     path.write_bytes(b"\x00" * 4096)
     post = await rig.post("carousel", media_ids=[rig.image.id, broken.id], caption="broken")
@@ -131,7 +132,7 @@ async def test_carousel_with_a_failing_child_fails_with_a_reason(rig: Rig) -> No
 
 
 async def test_reschedule_and_cancel_racing_due_jobs(rig: Rig) -> None:
-    service = publishing_of(rig.container)
+    service = assemble_services(rig.container).publishing
     moved = await rig.post("image", media_ids=[rig.image.id], caption="moved", in_s=0.2)
     gone = await rig.post("image", media_ids=[rig.image.id], caption="gone", in_s=0.2)
     new_time = rig.container.clock.now() + timedelta(seconds=1.5)
@@ -248,7 +249,7 @@ async def test_worker_killed_between_media_publish_and_db_write(rig: Rig, redis:
     rig.container.graph = Dies()
     post = await rig.post("image", media_ids=[rig.image.id], caption="once", first_comment="c")
     clock.advance(1)
-    ctx = {"container": rig.container}
+    ctx = {"services": assemble_services(rig.container)}
     with pytest.raises(WorkerKilled):
         await publish_post(ctx, post.id, 1)
     assert rig.feed_captions() == ["once"]
@@ -273,7 +274,7 @@ async def test_redis_flushed_with_100_posts_scheduled(rig: Rig, redis: Redis) ->
         for n in range(100)
     ]
     await redis.flushdb()
-    await reconcile_publishing({"container": rig.container})
+    await reconcile_publishing({"services": assemble_services(rig.container)})
     await rig.work()
     assert sorted(rig.feed_captions()) == sorted(f"flush {n}" for n in range(100))
     for post in posts:

@@ -20,7 +20,7 @@ from core.db.models import (
     WebhookEvent,
 )
 from core.services import users
-from core.services.automations import automations_for
+from core.wiring import assemble_services
 from tests.panel.helpers import sign_in_as
 
 IG_ID = "17841400000000077"
@@ -48,7 +48,7 @@ async def sandbox_world(client: Any, container: Container, sandbox: Any) -> Worl
         webhook_subscribed=True,
     )
     sandbox.state.add_media(IG_ID, caption="Spring sale", media_url=f"{sandbox.url}/x.jpg")
-    container.extras["sandbox"] = sandbox
+    container.sandbox = sandbox
     await sign_in_as(client, await User.get(id=user.id), workspace.id)
     return World(owner, account, sandbox)
 
@@ -86,7 +86,7 @@ async def webhooks_into(client: Any, sandbox: Any) -> AsyncIterator[None]:
 
 async def run_pending_events(container: Container) -> int:
     """Do the worker's part: handle every recorded, pending event."""
-    engine = automations_for(container)
+    engine = assemble_services(container).automations
     done = 0
     for event in await WebhookEvent.filter(status=EventStatus.PENDING).order_by("id"):
         await engine.handle_event(event.id)

@@ -225,12 +225,12 @@ async def test_login_is_rate_limited_per_address_and_email(
 
 
 async def test_cookies_are_secure_behind_https(
-    settings_factory: Any, container: Any, sqlite_db: str
+    settings_factory: Any, services: Any, sqlite_db: str
 ) -> None:
     from panel.app import create_app
 
     https = settings_factory(public_base_url="https://reelay.example.com")
-    app = create_app(https, container=container)
+    app = create_app(https, services=services)
     async with app.test_app() as test_app:
         client = test_app.test_client()
         await team_of_four()

@@ -29,6 +29,7 @@ from core.db.models import (
 )
 from core.services import media
 from core.settings import Settings
+from core.wiring import assemble_services
 from tests.media_samples import image_bytes
 from tests.panel.helpers import CSRF
 from tests.panel.sandbox_world import World, sandbox_world
@@ -48,7 +49,7 @@ async def world(client: Any, container: Any, sandbox: Any) -> World:
 
 
 async def images(container: Any, workspace_id: int, count: int) -> list[MediaAsset]:
-    storage = media.storage_of(container)
+    storage = assemble_services(container).storage
     return [
         await media.upload_bytes(
             storage,
@@ -292,7 +293,7 @@ async def test_library_shows_usage_and_deletes_only_unused_files(
     assert await MediaAsset.filter(id=used.id).exists()
     page = await (await client.get("/library")).get_data(as_text=True)
     assert f"used by post #{post.id}" in page
-    storage = media.storage_of(container)
+    storage = assemble_services(container).storage
     assert await client.post(f"/library/{spare.id}/delete", form={"csrf_token": CSRF})
     assert not await MediaAsset.filter(id=spare.id).exists()
     assert await storage.size(spare.storage_key) is None

@@ -18,7 +18,7 @@ import pytest
 
 from core.db.models import EventStatus, InstagramAccount, LoginKind, Trigger, WebhookEvent
 from core.domain.webhooks import EventKind, parse_body
-from core.services.automations import automations_for
+from core.wiring import assemble_services
 from tests.automation_world import FakeMessaging, make_account, make_rule, sign
 
 # https://developers.facebook.com/docs/instagram-platform/webhooks/examples/
@@ -606,7 +606,7 @@ async def test_meta_sample_is_parsed_and_handled(
     (row,) = await WebhookEvent.all()
     outcome = None
     if row.status is EventStatus.PENDING:
-        outcome = await automations_for(container).handle_event(row.id)
+        outcome = await assemble_services(container).automations.handle_event(row.id)
         await row.refresh_from_db()
     assert row.status is not EventStatus.FAILED, row.error
     if sample.fires is not None:
@@ -649,5 +649,5 @@ async def test_facebook_login_events_resolve_the_page(client: Any, container: An
     )
     assert response.status_code == 200
     (row,) = await WebhookEvent.all()
-    outcome = await automations_for(container).handle_event(row.id)
+    outcome = await assemble_services(container).automations.handle_event(row.id)
     assert (outcome.status, outcome.rule_id) == (EventStatus.DONE, rule.id)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from core.adapters.redis_server import RedisLocation
 from core.db.models import EventStatus, WebhookEvent
-from core.services.automations import automations_for
+from core.wiring import assemble_services
 from tests.automation_world import (
     ACCOUNT_IG_ID,
     FakeMessaging,
@@ -104,12 +104,13 @@ async def test_facebook_app_secret_is_accepted_too(
     settings_factory: Any, redis: Any, redis_location: Any
 ) -> None:
     from panel.app import create_app
-    from reelay.wiring import build
+    from reelay.cli import open_services
 
     settings = settings_factory(facebook_app_secret="fb-secret")
-    container = await build(settings, run_migrations=False, redis_location=redis_location)
+    services = await open_services(settings, run_migrations=False, redis_location=redis_location)
+    container = services.container
     try:
-        app = create_app(settings, container=container)
+        app = create_app(settings, services=services)
         async with app.test_app() as test_app:
             body = body_of(dm_payload("m1", "hi"))
             client = test_app.test_client()
@@ -213,7 +214,7 @@ async def test_random_signed_json_never_500s_nor_breaks_the_worker(
     await make_rule(
         account, keywords=["price"], config={"comment_replies": ["r"], "message_variations": ["d"]}
     )
-    engine = automations_for(container)
+    engine = assemble_services(container).automations
     caplog.set_level(logging.ERROR)
     for document in random_documents(250):
         body = json.dumps(document).encode()

@@ -389,7 +389,7 @@ async def test_test_panel_says_when_no_sandbox_runs(
 ) -> None:
     await client.post("/rules/new", form=lead_rule_form(world.account.id))
     rule = await AutomationRule.get(name="Price lead")
-    container.extras.pop("sandbox")
+    container.sandbox = None
     await world.sandbox.stop()
     response = await client.post(
         f"/rules/{rule.id}/test", form={"csrf_token": CSRF, "kind": "dm", "sample": "price"}
@@ -404,7 +404,7 @@ async def test_test_panel_reaches_a_sandbox_running_in_another_process(
 ) -> None:
     await client.post("/rules/new", form=lead_rule_form(world.account.id))
     rule = await AutomationRule.get(name="Price lead")
-    container.extras.pop("sandbox")  # only SANDBOX_URL tells where it listens
+    container.sandbox = None  # only SANDBOX_URL tells where it listens
     async with webhooks_into(client, world.sandbox):
         sent = await client.post(
             f"/rules/{rule.id}/test",

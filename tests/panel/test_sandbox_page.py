@@ -174,7 +174,7 @@ async def test_the_page_reaches_a_sandbox_running_in_another_process(
     client: Any, container: Any, world: World
 ) -> None:
     await price_rules(world)
-    container.extras.pop("sandbox")  # like `reelay panel` beside a separate sandbox
+    container.sandbox = None  # like `reelay panel` beside a separate sandbox
     async with webhooks_into(client, world.sandbox):
         sent = await client.post(
             "/sandbox/dm",
@@ -278,12 +278,12 @@ async def test_viewers_may_not_act_as_a_follower(client: Any, world: World) -> N
 
 
 async def test_live_mode_has_no_sandbox_page(
-    settings_factory: Any, container: Any, sandbox: Any
+    settings_factory: Any, container: Any, services: Any, sandbox: Any
 ) -> None:
     from panel.app import create_app
 
     live = create_app(
-        settings_factory(meta_app_id="123456789", sandbox_url=sandbox.url), container=container
+        settings_factory(meta_app_id="123456789", sandbox_url=sandbox.url), services=services
     )
     async with live.test_app() as test_app:
         client = test_app.test_client()

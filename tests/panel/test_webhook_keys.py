@@ -15,7 +15,7 @@ from core.db.models import WebhookEvent
 from core.services import meta_app
 from core.services.sandbox_keys import signing_secret
 from core.settings import Settings
-from reelay.wiring import build
+from reelay.cli import open_services
 from tests.automation_world import body_of, comment_payload
 
 URL = "/webhooks/meta"
@@ -31,13 +31,14 @@ async def bare_client(
 ) -> AsyncIterator[tuple[Any, Any]]:
     """A panel with no Meta app secret nor verify token in the environment (the quick start)."""
     settings: Settings = settings_factory(meta_app_secret=None, meta_verify_token=None)
-    container = await build(settings, run_migrations=False, redis_location=redis_location)
+    services = await open_services(settings, run_migrations=False, redis_location=redis_location)
+    container = services.container
     container.redis_location = RedisLocation(
         url=redis_location.url, unix_socket_path=redis_location.unix_socket_path
     )
     from panel.app import create_app
 
-    app = create_app(settings, container=container)
+    app = create_app(settings, services=services)
     async with app.test_app() as test_app:
         yield test_app.test_client(), container
     await container.close()

@@ -47,6 +47,7 @@ from core.db.models import (
 from core.services import chat_links, media, rule_editor, team, users
 from core.services.chatops import ChatOps, ChatUser, IncomingFile
 from core.services.smart_replies import OutgoingReply, SmartReplies
+from core.wiring import assemble_services
 from panel.rule_form import read_form
 from tests.panel.helpers import CSRF, sign_in_as, token_for
 
@@ -492,7 +493,7 @@ async def _side(container: Any, name: str, ig_id: str, colour: tuple[int, int, i
     )
     rule = await rule_editor.save_rule(workspace.id, definition, actor=owner.email)
     asset = await media.upload_bytes(
-        media.storage_of(container),
+        assemble_services(container).storage,
         workspace_id=workspace.id,
         data=_image(colour),
         filename=f"{word}-photo.jpg",
@@ -735,8 +736,12 @@ async def test_chat_commands_stay_in_the_chats_workspace(
     await ChatIdentity.create(platform=Platform.TELEGRAM, platform_user_id="501", user=two.a.owner)
     who = ChatUser(Platform.TELEGRAM, two.a.chat.chat_id, "501", name="ana", chat_title="Alpha")
     sender = _Sender()
+    services = assemble_services(container)
     chatops = ChatOps(
-        container, smart_replies=SmartReplies(ai=None, sender=sender, clock=container.clock)
+        container,
+        publishing=services.publishing,
+        storage=services.storage,
+        smart_replies=SmartReplies(ai=None, sender=sender, clock=container.clock),
     )
     sides = {"a": two.a.ids(), "b": two.b.ids()}
     files = ()
@@ -767,7 +772,7 @@ async def test_a_link_code_does_not_take_over_another_workspaces_chat(
     made = await chat_links.create_code(two.a.membership, datetime.now(UTC))
     in_b = ChatUser(Platform.TELEGRAM, two.b.chat.chat_id, "501", name="ana", chat_title="Shared")
     before = await ChatLink.get(id=two.b.chat.id)
-    reply = await ChatOps(container).handle_command(in_b, f"/link {made.code}")
+    reply = await _chatops(container).handle_command(in_b, f"/link {made.code}")
     after = await ChatLink.get(id=two.b.chat.id)
     assert (after.workspace_id, after.active, after.title) == (
         before.workspace_id,
@@ -777,7 +782,7 @@ async def test_a_link_code_does_not_take_over_another_workspaces_chat(
     assert "another workspace" in reply.text and SECRET not in reply.text.lower()
     # The code is not used up: it still links a chat of A's own.
     mine = ChatUser(Platform.TELEGRAM, "-100555", "501", name="ana", chat_title="Alpha news")
-    await ChatOps(container).handle_command(mine, f"/link {made.code}")
+    await _chatops(container).handle_command(mine, f"/link {made.code}")
     assert await ChatLink.exists(chat_id="-100555", workspace_id=two.a.workspace.id)
 
 
@@ -801,3 +806,8 @@ def test_every_state_changing_route_needs_an_editor_at_least(app: Any) -> None:
         if not users.role_allows(needed, Role.EDITOR):
             too_low.append(f"{rule.endpoint} needs only {needed.value}")
     assert too_low == []
+
+
+def _chatops(container: Any) -> ChatOps:
+    services = assemble_services(container)
+    return ChatOps(container, publishing=services.publishing, storage=services.storage)

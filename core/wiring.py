@@ -1,0 +1,176 @@
+"""The one place that builds a process's ``Services``: infrastructure and long-lived services.
+
+Panel, worker and bots each receive the ``Services`` built here (``app.extensions``, arq's
+``ctx``, aiogram's workflow data, the Discord bot's ``__init__``); nothing looks services up
+by name. Adapters the core must not import (the arq queue, the chat notifiers) are handed in
+by the entry point.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from core.adapters.call_budget import RedisCallBudget
+from core.adapters.downloads import download
+from core.adapters.outgoing_webhooks import AiohttpWebhookPoster
+from core.adapters.redis_server import RedisLocation
+from core.adapters.smtp import mailer_from_settings
+from core.adapters.storage import DiskStorage
+from core.bootstrap import Container, QueueFactory, build_container
+from core.db.models import InstagramAccount, MediaAsset
+from core.ports.instagram import AccountRef
+from core.ports.notifier import Notifier
+from core.ports.storage import MediaStorage
+from core.services import insights_sync, notifications
+from core.services.accounts import account_ref, mark_needs_reconnect
+from core.services.automations import Automations
+from core.services.chatops import ChatOps
+from core.services.inbox import InboxWriter
+from core.services.leads import Leads
+from core.services.media import Fetch, public_url
+from core.services.notifications import Delivery
+from core.services.outbox import Outbox
+from core.services.publishing import Publishing, PublishPolicy
+from core.services.smart_replies import EngineHooks, OutboxReplySender, SmartReplies
+from core.settings import Settings
+
+# The chat notifiers for the tokens set; it registers their closers with the container.
+ChatNotifiers = Callable[[Container], Iterable[Notifier]]
+
+
+@dataclass(frozen=True, eq=False)
+class Services:
+    """Everything a process runs on, opened once at startup and closed at shutdown."""
+
+    # Settings, secrets, database, Redis, queue, HTTP session, Graph client, clock, AI.
+    container: Container
+    publishing: Publishing
+    # The automations engine; its rule cache lives as long as the process.
+    automations: Automations
+    smart_replies: SmartReplies
+    chatops: ChatOps
+    storage: MediaStorage
+    # Downloads a linked file for the media library (refusing private addresses unless allowed).
+    downloads: Fetch
+    # What the insights syncs run with (the Graph client and a per-account call budget).
+    insights: insights_sync.SyncDeps
+    # Group commit for the webhook endpoint.
+    inbox_writer: InboxWriter
+    # The notifiers and mailer alerts go out through.
+    delivery: Delivery
+
+    @property
+    def outbox(self) -> Outbox:
+        """The automations engine's outbox: every send of the process goes through it."""
+        return self.automations.outbox
+
+    async def close(self) -> None:
+        await self.container.close()
+
+
+async def build_services(
+    settings: Settings,
+    *,
+    queue_factory: QueueFactory,
+    chat_notifiers: ChatNotifiers | None = None,
+    run_migrations: bool = True,
+    redis_location: RedisLocation | None = None,
+) -> Services:
+    """Open the infrastructure described by ``settings`` and build the services over it.
+
+    ``queue_factory`` opens the job queue; ``chat_notifiers`` gives the chat notifiers
+    alerts are delivered with (none when omitted).
+    """
+    container = await build_container(
+        settings,
+        queue_factory=queue_factory,
+        run_migrations=run_migrations,
+        redis_location=redis_location,
+    )
+    return assemble_services(container, chat_notifiers=chat_notifiers)
+
+
+def assemble_services(
+    container: Container, *, chat_notifiers: ChatNotifiers | None = None
+) -> Services:
+    """The services over an open ``container`` (which they close with)."""
+    settings = container.settings
+
+    def ref(account: InstagramAccount) -> AccountRef:
+        return account_ref(container, account)
+
+    def media_url(asset: MediaAsset) -> str:
+        return public_url(settings, asset)
+
+    publishing = Publishing(
+        instagram=container.graph,
+        queue=container.queue,
+        clock=container.clock,
+        account_ref=ref,
+        media_url=media_url,
+        policy=PublishPolicy.from_settings(settings),
+    )
+    outbox = Outbox(
+        graph=container.graph,
+        queue=container.queue,
+        redis=container.redis,
+        clock=container.clock,
+        settings=settings,
+        account_ref=ref,
+    )
+    smart_replies = SmartReplies(
+        ai=container.ai,
+        sender=OutboxReplySender(outbox),
+        clock=container.clock,
+        max_tokens=settings.openai_reply_max_tokens,
+        announce=functools.partial(notifications.record_event, container),
+    )
+    hooks = EngineHooks(smart_replies, container.clock)
+    automations = Automations(
+        outbox=outbox,
+        leads=Leads(
+            queue=container.queue,
+            clock=container.clock,
+            poster=AiohttpWebhookPoster(container.http),
+            secret_key=container.secret_key,
+        ),
+        redis=container.redis,
+        clock=container.clock,
+        continuation=hooks.continue_conversation,
+        ai_replies=hooks,
+    )
+    storage = DiskStorage(settings.var_dir / "media")
+    delivery = Delivery(mailer=mailer_from_settings(settings))
+    for notifier in chat_notifiers(container) if chat_notifiers is not None else ():
+        delivery.notifiers[notifier.platform] = notifier
+    return Services(
+        container=container,
+        publishing=publishing,
+        automations=automations,
+        smart_replies=smart_replies,
+        chatops=ChatOps(
+            container, publishing=publishing, storage=storage, smart_replies=smart_replies
+        ),
+        storage=storage,
+        downloads=functools.partial(
+            download, container.http, private_ok=settings.media_links_private_ok
+        ),
+        insights=insights_sync.SyncDeps(
+            client=container.graph,
+            account_ref=ref,
+            on_token_invalid=lambda account, reason: mark_needs_reconnect(
+                container, account, reason
+            ),
+            clock=container.clock,
+            budget=RedisCallBudget(
+                container.redis,
+                container.clock,
+                per_hour=insights_sync.CALLS_PER_HOUR,
+                prefix=insights_sync.BUDGET_PREFIX,
+            ),
+        ),
+        inbox_writer=InboxWriter(container.queue),
+        delivery=delivery,
+    )
