@@ -15,13 +15,14 @@ from core.adapters.crypto import SecretBox, embedded_encryption_key, embedded_se
 from core.adapters.graph import GraphClient, RedisUsageStore
 from core.adapters.openai_ai import build_ai_client
 from core.adapters.redis_server import RedisLocation, locate_redis
+from core.adapters.sandbox_client import SandboxLink
 from core.db import close_database, open_database
 from core.errors import InfrastructureError
 from core.ports.ai import AiClient
 from core.ports.clock import Clock, SystemClock
 from core.ports.instagram import InstagramClient
 from core.ports.queue import JobQueue
-from core.ports.sandbox import RunningSandbox
+from core.ports.sandbox import FollowerConsole, RunningSandbox
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,12 @@ class Container:
     # The sandbox Instagram this process serves, while it runs (``reelay run`` without Meta).
     sandbox: RunningSandbox | None = None
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
+
+    def follower_console(self) -> FollowerConsole:
+        """The sandbox running in this process, else the one at SANDBOX_URL."""
+        running = self.sandbox
+        base_url = running.url if running is not None else self.settings.sandbox_base_url
+        return SandboxLink(self.http, base_url)
 
     def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
         """Run ``closer`` when the container closes (last registered, first run)."""

@@ -11,9 +11,9 @@ from typing import Any
 from quart import Blueprint, Quart, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from core.adapters.sandbox_client import Delivered, SandboxUnavailable
 from core.db.models import InstagramAccount, Role
 from core.errors import NotFound, ValidationFailed
+from core.ports.sandbox import Delivered, SandboxUnavailable
 from core.services import sandbox_console
 from core.settings import Settings
 from panel.security import current_membership, requires

@@ -10,35 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
-from core.bootstrap import Container
-from core.errors import ReelayError
+from core.ports.sandbox import Delivered, SandboxUnavailable
 
 logger = logging.getLogger(__name__)
 
 TIMEOUT_S = 25.0  # the sandbox answers once Reelay's webhook endpoint has (it waits up to 20 s)
-
-
-class SandboxUnavailable(ReelayError):
-    """The sandbox Instagram could not be reached, or refused what was asked of it."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-@dataclass(frozen=True)
-class Delivered:
-    """What the sandbox did with a follower action: ``ref`` is the comment id or message
-    mid; ``webhook_status`` is Reelay's answer to the signed webhook (None: not sent)."""
-
-    ref: str
-    webhook_status: int | None
-    error: str = ""
 
 
 class SandboxLink:
@@ -107,10 +87,3 @@ def _refusal(status: int, text: str) -> str:
     if isinstance(error, dict) and error.get("message"):
         detail = str(error["message"])
     return f"The sandbox refused it (HTTP {status}): {detail or 'no details'}"
-
-
-def sandbox_link(container: Container) -> SandboxLink:
-    """The sandbox running in this process, else the one at SANDBOX_URL."""
-    running = container.sandbox
-    base_url = running.url if running is not None else container.settings.sandbox_base_url
-    return SandboxLink(container.http, base_url)

@@ -20,7 +20,6 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from core.adapters.sandbox_client import SandboxUnavailable, sandbox_link
 from core.bootstrap import Container
 from core.db.models import (
     AutomationRule,
@@ -38,6 +37,7 @@ from core.domain.rule_definition import RuleDefinition
 from core.domain.rules import RuleIndex, normalize
 from core.domain.webhooks import InboundEvent, parse_payload
 from core.errors import NotFound, ValidationFailed
+from core.ports.sandbox import SandboxUnavailable
 from core.services import audit
 from core.services.accounts import account_ref
 from core.services.sandbox_console import dedupe_key
@@ -237,7 +237,7 @@ async def send_sample(
     if not person_id.isdigit() or len(person_id) > 20:
         person_id = new_test_person()
     account = await InstagramAccount.get(id=rule.account_id)
-    link = sandbox_link(container)
+    link = container.follower_console()
     fields: dict[str, Any] = {
         "ig_id": account.ig_id,
         "account_username": account.username,

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from core.adapters.sandbox_client import Delivered, sandbox_link
 from core.bootstrap import Container
 from core.db.models import (
     EventStatus,
@@ -27,6 +26,7 @@ from core.db.models import (
 )
 from core.domain.messages import message_text
 from core.errors import NotFound, ValidationFailed
+from core.ports.sandbox import Delivered
 
 USERNAME = re.compile(r"[A-Za-z0-9._]{1,30}")
 COMMENT_MAX_CHARS = 2200  # Instagram's comment limit
@@ -95,7 +95,7 @@ def _account_fields(account: InstagramAccount, username: str) -> dict[str, Any]:
 
 async def posts(container: Container, account: InstagramAccount) -> list[dict[str, Any]]:
     """The account's posts a follower can comment on (stories take no comments)."""
-    feed = await sandbox_link(container).feed(account.ig_id)
+    feed = await container.follower_console().feed(account.ig_id)
     return [m for m in feed if m.get("media_product_type") != "STORY"]
 
 
@@ -131,7 +131,7 @@ async def comment(
     if errors:
         raise ValidationFailed("Check the comment.", errors)
     fields = {**_account_fields(account, username), "text": text, "media_id": media_id}
-    return await sandbox_link(container).act("comment", fields)
+    return await container.follower_console().act("comment", fields)
 
 
 async def direct_message(
@@ -142,7 +142,7 @@ async def direct_message(
     if errors:
         raise ValidationFailed("Check the message.", errors)
     fields = {**_account_fields(account, username), "text": text}
-    return await sandbox_link(container).act("dm", fields)
+    return await container.follower_console().act("dm", fields)
 
 
 async def tap(
@@ -160,10 +160,10 @@ async def tap(
         raise ValidationFailed("That button cannot be tapped.", {"payload": "Unknown button."})
     fields = _account_fields(account, username)
     if kind == "postback":
-        return await sandbox_link(container).act(
+        return await container.follower_console().act(
             "postback", {**fields, "payload": payload, "title": title}
         )
-    return await sandbox_link(container).act(
+    return await container.follower_console().act(
         "dm", {**fields, "text": title or payload, "quick_reply": payload}
     )
 
@@ -263,7 +263,7 @@ async def conversation(
     container: Container, account: InstagramAccount, username: str
 ) -> Conversation:
     """The follower's exchange with the account, each of their events explained."""
-    items = await sandbox_link(container).conversation(account.ig_id, follower_id(username))
+    items = await container.follower_console().conversation(account.ig_id, follower_id(username))
     keys = {
         dedupe_key(account.ig_id, str(i.get("kind")), str(i.get("ref")))
         for i in items
