@@ -30,6 +30,7 @@ from tortoise.functions import Count, Max
 
 from core.adapters.outgoing_webhooks import AiohttpWebhookPoster
 from core.bootstrap import Container
+from core.db.bulk import GroupCommit
 from core.db.models import (
     AccountStatus,
     AutomationRule,
@@ -144,64 +145,6 @@ class RuleCache:
         return cached
 
 
-class EventBatcher:
-    """Group commit for ``handle_event``: ids that arrive while a batch is being written
-    wait and go together in the next one (at most ``MAX_EVENT_BATCH``). A lone event goes
-    at once; under load, one transaction and one claim serve many events. A batch's sends
-    go out while the next batch is written; each caller returns after its event's sends."""
-
-    def __init__(self, run: Callable[[list[int]], Awaitable[Handled]]) -> None:
-        self._run = run
-        self._waiting: dict[int, list[asyncio.Future[Outcome]]] = {}
-        self._drainer: asyncio.Task[None] | None = None
-        self._sending: set[asyncio.Task[None]] = set()
-
-    async def submit(self, event_id: int) -> Outcome:
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(event_id, []).append(future)
-        if self._drainer is None or self._drainer.done():
-            # A task, not the job itself: a job timing out must not cut a batch short.
-            self._drainer = asyncio.create_task(self._drain())
-        return await asyncio.shield(future)
-
-    async def _drain(self) -> None:
-        while self._waiting:
-            ids = list(self._waiting)[:MAX_EVENT_BATCH]
-            waiting = {event_id: self._waiting.pop(event_id) for event_id in ids}
-            try:
-                outcomes, sends = await self._run(ids)
-            except BaseException as exc:
-                for futures in waiting.values():
-                    for future in futures:
-                        if not future.done():
-                            future.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise
-                continue
-            task = asyncio.create_task(self._send(sends, outcomes, waiting))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
-
-    @staticmethod
-    async def _send(
-        sends: list[Coroutine[Any, Any, None]],
-        outcomes: dict[int, Outcome],
-        waiting: dict[int, list[asyncio.Future[Outcome]]],
-    ) -> None:
-        try:
-            for send in sends:
-                await send
-        except Exception:
-            # The events are handled; an action whose send broke stays pending and is sent
-            # again by ``requeue_stuck``.
-            logger.exception("sending the answers of %d events failed", len(outcomes))
-        finally:
-            for event_id, futures in waiting.items():
-                for future in futures:
-                    if not future.done():
-                        future.set_result(outcomes[event_id])
-
-
 class Automations:
     def __init__(
         self,
@@ -220,7 +163,12 @@ class Automations:
         self.clock = clock
         self.rng = rng or random.Random()
         self.rules = RuleCache()
-        self._batcher = EventBatcher(self._handle_batch)
+        # Events whose jobs run at the same time are handled together (one transaction, one
+        # claim): their sends go out while the next batch is written.
+        self._events: GroupCommit[int, tuple[Outcome, asyncio.Task[None]]] = GroupCommit(
+            self._handle_batch, limit=MAX_EVENT_BATCH
+        )
+        self._sending: set[asyncio.Task[None]] = set()
         self.continuation = continuation
         self._accounts: dict[str, tuple[float, InstagramAccount | None]] = {}
         self.ai_replies = ai_replies
@@ -230,23 +178,33 @@ class Automations:
     async def handle_event(self, event_id: int) -> Outcome:
         """Act on one recorded event, at most once (a claim makes other workers back off).
 
-        Events whose jobs run at the same time in this process are handled together (see
-        :class:`EventBatcher`): one transaction, one claim and one finish for the lot.
+        Events whose jobs run at the same time in this process are handled together: one
+        transaction, one claim and one finish for the lot. Returns after the event's sends.
         """
-        return await self._batcher.submit(event_id)
+        outcome, sending = await self._events.submit(event_id)
+        await asyncio.shield(sending)
+        return outcome
 
     async def handle_events(self, event_ids: Sequence[int]) -> list[Outcome]:
         """``handle_event`` for several events (handled together)."""
-        return list(await asyncio.gather(*(self._batcher.submit(i) for i in event_ids)))
+        return list(await asyncio.gather(*(self.handle_event(i) for i in event_ids)))
 
-    async def _handle_batch(self, event_ids: list[int]) -> Handled:
+    async def _handle_batch(self, event_ids: list[int]) -> list[tuple[Outcome, asyncio.Task[None]]]:
+        unique = list(dict.fromkeys(event_ids))
         try:
-            return await self._handle_together(event_ids)
+            outcomes, sends = await self._handle_together(unique)
         except Exception:
             # Rolled back as a whole: each event again on its own, so one bad event fails
             # alone (and is recorded as failed, with its reason) while the others go through.
-            logger.info("handling %d events together failed: one at a time", len(event_ids))
-        return {event_id: await self._handle_alone(event_id) for event_id in event_ids}, []
+            logger.info("handling %d events together failed: one at a time", len(unique))
+            outcomes, sends = (
+                {event_id: await self._handle_alone(event_id) for event_id in unique},
+                [],
+            )
+        sending = asyncio.create_task(_send(sends, len(unique)))
+        self._sending.add(sending)
+        sending.add_done_callback(self._sending.discard)
+        return [(outcomes[event_id], sending) for event_id in event_ids]
 
     async def _handle_together(self, event_ids: list[int]) -> Handled:
         outcomes: dict[int, Outcome] = {}
@@ -668,6 +626,16 @@ class Automations:
         for event_id in ids:
             await enqueue(HANDLE_EVENT, event_id, job_id=event_job_id(event_id))
         return len(ids)
+
+
+async def _send(sends: list[Coroutine[Any, Any, None]], events: int) -> None:
+    try:
+        for send in sends:
+            await send
+    except Exception:
+        # The events are handled; an action whose send broke stays pending and is sent
+        # again by ``requeue_stuck``.
+        logger.exception("sending the answers of %d events failed", events)
 
 
 def _match_inputs(event: InboundEvent) -> list[tuple[str, str]]:

@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from tortoise import connections
 
+from core.db.bulk import GroupCommit
 from core.db.models import EventStatus, WebhookEvent
 from core.domain.webhooks import TRIGGER_OF, EventKind, InboundEvent
 from core.ports.queue import JobQueue
@@ -131,37 +132,25 @@ class InboxWriter:
 
     def __init__(self, queue: JobQueue) -> None:
         self._queue = queue
-        self._waiting: list[tuple[Sequence[InboundEvent], asyncio.Future[Recorded]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._writes: GroupCommit[tuple[Sequence[InboundEvent], datetime], Recorded] = GroupCommit(
+            self._write
+        )
 
     async def record(self, events: Sequence[InboundEvent], now: datetime) -> Recorded:
-        future: asyncio.Future[Recorded] = asyncio.get_running_loop().create_future()
-        self._waiting.append((events, future))
-        if self._writer is None or self._writer.done():
-            # A task, not the request itself: a client hanging up must not stop the writing.
-            self._writer = asyncio.create_task(self._drain(now))
-        return await asyncio.shield(future)
+        return await self._writes.submit((events, now))
 
-    async def _drain(self, now: datetime) -> None:
-        while self._waiting:
-            batch, self._waiting = self._waiting, []
-            await self._write(batch, now)
+    async def close(self) -> None:
+        await self._writes.close()
 
-    async def _write(
-        self, batch: list[tuple[Sequence[InboundEvent], asyncio.Future[Recorded]]], now: datetime
-    ) -> None:
-        try:
-            combined = [event for events, _ in batch for event in events]
-            new_keys = (await record_events(combined, self._queue, now)).new_keys
-        except Exception as exc:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for events, future in batch:
+    async def _write(self, batch: list[tuple[Sequence[InboundEvent], datetime]]) -> list[Recorded]:
+        combined = [event for events, _ in batch for event in events]
+        new_keys = (await record_events(combined, self._queue, batch[0][1])).new_keys
+        recorded = []
+        for events, _ in batch:
             mine = {e.dedupe_key for e in events} & new_keys
             new_keys -= mine
-            future.set_result(Recorded(new=len(mine), duplicates=len(events) - len(mine), queued=0))
+            recorded.append(Recorded(new=len(mine), duplicates=len(events) - len(mine), queued=0))
+        return recorded
 
 
 async def _insert(events: Sequence[InboundEvent], now: datetime) -> list[tuple[int, str]]:

@@ -34,6 +34,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
+from core.db.bulk import GroupCommit
 from core.db.models import (
     AccountStatus,
     Conversation,
@@ -48,7 +49,7 @@ from core.domain.messages import message_text
 from core.ports.clock import Clock
 from core.ports.instagram import AccountRef, InstagramClient, Recipient
 from core.ports.queue import JobQueue
-from core.services.rows import GroupCommit, insert_returning
+from core.services.rows import insert_returning
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -272,7 +273,7 @@ class Outbox:
         self.pacer = Pacer(redis)
         self._account_ref = account_ref
         self._retry_base_s = retry_base_s
-        self._sent_writer: GroupCommit[_Sent] = GroupCommit(self._record_sent)
+        self._sent_writer: GroupCommit[_Sent, None] = GroupCommit(self._record_sent, limit=100)
         self._jitter = jitter
 
     # ---------------------------------------------------------------- submitting
@@ -537,17 +538,18 @@ class Outbox:
         )
         return OutboundStatus.SENT
 
-    async def _record_sent(self, batch: list[_Sent]) -> None:
+    async def _record_sent(self, batch: list[_Sent]) -> list[None]:
         if len(batch) > 1:
             try:
                 async with in_transaction():
                     await _write_sent(batch)
-                return
+                return [None] * len(batch)
             except Exception:
                 logger.info("recording %d sends together failed: one at a time", len(batch))
         for sent in batch:
             async with in_transaction():
                 await _write_sent([sent])
+        return [None] * len(batch)
 
     async def _failed_call(
         self, account: InstagramAccount, action: OutboundAction, exc: GraphError

@@ -1,4 +1,4 @@
-"""Database writes of the automation hot path: group commit, and one-statement inserts
+"""Database writes of the automation hot path: one-statement inserts
 (``INSERT … ON CONFLICT … RETURNING``).
 
 Each such insert replaces a read, a savepoint, an insert and a release (four round trips to the
@@ -7,53 +7,16 @@ database, each a hop to SQLite's thread) with one, on SQLite and PostgreSQL alik
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from enum import Enum
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from tortoise import connections
 from tortoise.fields.data import JSONField
 from tortoise.models import Model
 
 M = TypeVar("M", bound=Model)
-T = TypeVar("T")
-
-
-class GroupCommit(Generic[T]):
-    """Writes of concurrent callers in one go: items submitted while a write runs wait and
-    are written together next (at most ``limit``); a lone item is written at once. Each
-    caller returns once its item is written (or gets the write's error)."""
-
-    def __init__(self, write: Callable[[list[T]], Awaitable[None]], *, limit: int = 100) -> None:
-        self._write = write
-        self._limit = limit
-        self._waiting: list[tuple[T, asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
-
-    async def submit(self, item: T) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((item, future))
-        if self._writer is None or self._writer.done():
-            # A task, not the caller: a caller cancelled must not cut the write short.
-            self._writer = asyncio.create_task(self._drain())
-        await asyncio.shield(future)
-
-    async def _drain(self) -> None:
-        while self._waiting:
-            batch = self._waiting[: self._limit]
-            del self._waiting[: self._limit]
-            try:
-                await self._write([item for item, _ in batch])
-            except Exception as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for _, future in batch:
-                if not future.done():
-                    future.set_result(None)
 
 
 def _db_value(field: Any, value: Any) -> tuple[Any, bool]:
