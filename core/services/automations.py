@@ -30,7 +30,7 @@ from tortoise.functions import Count, Max
 
 from core.adapters.outgoing_webhooks import AiohttpWebhookPoster
 from core.bootstrap import Container
-from core.db.bulk import GroupCommit
+from core.db.bulk import GroupCommit, claim_events, insert_many_returning, insert_returning
 from core.db.models import (
     AccountStatus,
     AutomationRule,
@@ -48,10 +48,9 @@ from core.domain.webhooks import FLOW_ANSWER_KINDS, EventKind, InboundEvent, par
 from core.errors import ReelayError
 from core.ports.clock import Clock
 from core.services.accounts import account_ref
-from core.services.inbox import HANDLE_EVENT, claim_event, claim_events, event_job_id
+from core.services.inbox import HANDLE_EVENT, event_job_id
 from core.services.leads import Leads
 from core.services.outbox import ActionKind, Outbox, bump_stats
-from core.services.rows import insert_many_returning, insert_returning
 from core.services.smart_replies import EngineHooks, smart_replies_for, unanswered_note
 
 logger = logging.getLogger(__name__)
@@ -234,7 +233,7 @@ class Automations:
     async def _handle_alone(self, event_id: int) -> Outcome:
         try:
             async with self.outbox.batch():
-                payload = await claim_event(event_id, self.clock.now())
+                payload = (await claim_events([event_id], self.clock.now())).get(event_id)
                 if payload is None:
                     return Outcome(EventStatus.IGNORED, "already handled or being handled")
                 outcome = await self._handle(event_id, payload)

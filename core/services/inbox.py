@@ -15,10 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from tortoise import connections
-
-from core.db.bulk import GroupCommit
-from core.db.models import EventStatus, WebhookEvent
+from core.db.bulk import GroupCommit, insert_events
+from core.db.models import EventStatus
 from core.domain.webhooks import TRIGGER_OF, EventKind, InboundEvent
 from core.ports.queue import JobQueue
 
@@ -81,7 +79,9 @@ async def record_events(events: Sequence[InboundEvent], queue: JobQueue, now: da
     rows = list(unique.values())
     new: list[tuple[int, str]] = []
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        new.extend(await _insert(rows[start : start + ROWS_PER_STATEMENT], now))
+        new.extend(
+            await insert_events([_row(e) for e in rows[start : start + ROWS_PER_STATEMENT]], now)
+        )
     pending = [event_id for event_id, key in new if _status(unique[key])[0] is EventStatus.PENDING]
     if pending:
         if isinstance(queue, BulkQueue):
@@ -104,6 +104,18 @@ async def record_events(events: Sequence[InboundEvent], queue: JobQueue, now: da
         duplicates=len(events) - len(new),
         queued=len(pending),
         new_keys={key for _, key in new},
+    )
+
+
+def _row(event: InboundEvent) -> tuple[str, str, str, str, str, str]:
+    status, error = _status(event)
+    return (
+        event.dedupe_key,
+        event.account_id[:64],
+        event.kind.value,
+        _json(event.raw),
+        status.value,
+        error,
     )
 
 
@@ -151,73 +163,3 @@ class InboxWriter:
             new_keys -= mine
             recorded.append(Recorded(new=len(mine), duplicates=len(events) - len(mine), queued=0))
         return recorded
-
-
-async def _insert(events: Sequence[InboundEvent], now: datetime) -> list[tuple[int, str]]:
-    conn = connections.get("default")
-    postgres = conn.capabilities.dialect == "postgres"
-    table = WebhookEvent._meta.db_table
-    columns = "dedupe_key, account_ig_id, kind, payload, status, error, received_at"
-    received: Any = now if postgres else now.isoformat(sep=" ")
-    values: list[Any] = []
-    groups: list[str] = []
-    for event in events:
-        status, error = _status(event)
-        row = [
-            event.dedupe_key,
-            event.account_id[:64],
-            event.kind.value,
-            _json(event.raw),
-            status.value,
-            error,
-            received,
-        ]
-        if postgres:
-            n = len(values)
-            groups.append(
-                f"(${n + 1}, ${n + 2}, ${n + 3}, ${n + 4}::jsonb, ${n + 5}, ${n + 6}, ${n + 7})"
-            )
-        else:
-            groups.append("(?, ?, ?, ?, ?, ?, ?)")
-        values.extend(row)
-    sql = (
-        f"INSERT INTO {table} ({columns}) VALUES {', '.join(groups)} "  # noqa: S608
-        "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key"
-    )
-    rows = await conn.execute_query_dict(sql, values)
-    return [(int(row["id"]), str(row["dedupe_key"])) for row in rows]
-
-
-async def claim_event(event_id: int, now: datetime) -> dict[str, Any] | None:
-    """Move a pending event to ``processing`` and return its payload (one round trip);
-    None when another worker has it or it was handled already."""
-    return (await claim_events([event_id], now)).get(event_id)
-
-
-async def claim_events(event_ids: Sequence[int], now: datetime) -> dict[int, dict[str, Any]]:
-    """Move the pending ones of ``event_ids`` to ``processing`` in one statement: their
-    payloads by id (events another worker has, or handled already, are left out)."""
-    if not event_ids:
-        return {}
-    conn = connections.get("default")
-    table = WebhookEvent._meta.db_table
-    values: list[Any] = [EventStatus.PROCESSING.value, now, EventStatus.PENDING.value, *event_ids]
-    if conn.capabilities.dialect == "postgres":
-        ids = ", ".join(f"${n}" for n in range(4, 4 + len(event_ids)))
-        sql = (
-            f"UPDATE {table} SET status = $1, processed_at = $2 "  # noqa: S608
-            f"WHERE status = $3 AND id IN ({ids}) RETURNING id, payload"
-        )
-    else:
-        values[1] = now.isoformat(sep=" ")
-        ids = ", ".join("?" * len(event_ids))
-        sql = (
-            f"UPDATE {table} SET status = ?, processed_at = ? "  # noqa: S608
-            f"WHERE status = ? AND id IN ({ids}) RETURNING id, payload"
-        )
-    claimed: dict[int, dict[str, Any]] = {}
-    for row in await conn.execute_query_dict(sql, values):
-        payload = row["payload"]
-        loaded = json.loads(payload) if isinstance(payload, str | bytes) else payload
-        claimed[int(row["id"])] = loaded if isinstance(loaded, dict) else {}
-    return claimed

@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
@@ -29,12 +28,11 @@ from enum import StrEnum
 from typing import Any
 
 from redis.asyncio import Redis
-from tortoise import connections
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
-from core.db.bulk import GroupCommit
+from core.db.bulk import GroupCommit, bump_many_stats, insert_returning, mark_sent
 from core.db.models import (
     AccountStatus,
     Conversation,
@@ -49,7 +47,6 @@ from core.domain.messages import message_text
 from core.ports.clock import Clock
 from core.ports.instagram import AccountRef, InstagramClient, Recipient
 from core.ports.queue import JobQueue
-from core.services.rows import insert_returning
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -172,26 +169,9 @@ class _Sent:
 
 
 async def _write_sent(batch: list[_Sent]) -> None:
-    """Mark ``batch`` sent, add their messages and the rules' counts: three statements plus
-    one per rule, whatever the batch size."""
-    conn = connections.get("default")
-    postgres = conn.capabilities.dialect == "postgres"
-    table = OutboundAction._meta.db_table
-    args: list[Any] = []
-
-    def slot(value: Any, cast: str = "") -> str:
-        args.append(value)
-        return f"${len(args)}{cast}" if postgres else "?"
-
-    # Slots are taken in the order they appear in the statement (SQLite's are positional).
-    head = f"UPDATE {table} SET status = {slot(OutboundStatus.SENT.value)}, "  # noqa: S608
-    head += f"sent_at = {slot(max(s.at for s in batch))}, error = '', "
-    cases = " ".join(
-        f"WHEN {slot(s.action.id)} THEN {slot(json.dumps(s.response), '::jsonb')}" for s in batch
-    )
-    ids = ", ".join(slot(s.action.id) for s in batch)
-    sql = f"{head}response = CASE id {cases} END WHERE id IN ({ids})"
-    await conn.execute_query(sql, args)
+    """Mark ``batch`` sent, add their messages and the rules' counts: three statements
+    whatever the batch size."""
+    await mark_sent({s.action.id: s.response for s in batch}, max(s.at for s in batch))
     messages = [
         Message(
             conversation_id=s.action.payload["conversation_id"],
@@ -217,40 +197,6 @@ async def _write_sent(batch: list[_Sent]) -> None:
                 merged[name] = value  # the latest time
     if counts:
         await bump_many_stats(counts)
-
-
-STAT_TOTALS = ("total_triggers", "total_dms_sent", "total_comments_replied", "total_leads_captured")
-STAT_TIMES = ("last_triggered_at", "last_lead_captured_at")
-
-
-async def bump_many_stats(counts: Mapping[int, Mapping[str, Any]]) -> None:
-    """``bump_stats`` for many rules in one statement (an upsert: a rule's first counts
-    create its row)."""
-    conn = connections.get("default")
-    postgres = conn.capabilities.dialect == "postgres"
-    args: list[Any] = []
-
-    def slot(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}" if postgres else "?"
-
-    columns = ("rule_id", *STAT_TOTALS, *STAT_TIMES)
-    rows = []
-    for rule_id, changes in sorted(counts.items()):  # rows locked in one order
-        unknown = set(changes) - set(columns)
-        if unknown:
-            raise ValueError(f"not rule stats: {sorted(unknown)}")
-        values = [rule_id, *(changes.get(n, 0) for n in STAT_TOTALS)]
-        values += [changes.get(n) for n in STAT_TIMES]
-        rows.append(f"({', '.join(slot(v) for v in values)})")
-    table = RuleStats._meta.db_table
-    updates = [f"{n} = {table}.{n} + excluded.{n}" for n in STAT_TOTALS]
-    updates += [f"{n} = COALESCE(excluded.{n}, {table}.{n})" for n in STAT_TIMES]
-    sql = (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(rows)} "  # noqa: S608
-        f"ON CONFLICT (rule_id) DO UPDATE SET {', '.join(updates)}"
-    )
-    await conn.execute_query(sql, args)
 
 
 class Outbox:
