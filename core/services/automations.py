@@ -30,7 +30,7 @@ from tortoise.functions import Count, Max
 
 from core.adapters.outgoing_webhooks import AiohttpWebhookPoster
 from core.bootstrap import Container
-from core.db.bulk import GroupCommit, claim_events, insert_many_returning, insert_returning
+from core.db.bulk import GroupCommit, insert_many_returning, insert_returning
 from core.db.models import (
     AccountStatus,
     AutomationRule,
@@ -44,11 +44,11 @@ from core.db.models import (
 from core.domain import lead_flow
 from core.domain.messages import Person, comment_reply, dm_message
 from core.domain.rules import RuleActions, RuleIndex, RuleSpec, spec_of
-from core.domain.webhooks import FLOW_ANSWER_KINDS, EventKind, InboundEvent, parse_payload
+from core.domain.webhooks import FLOW_ANSWER_KINDS, EventKind, InboundEvent
 from core.errors import ReelayError
 from core.ports.clock import Clock
 from core.services.accounts import account_ref
-from core.services.inbox import HANDLE_EVENT, event_job_id
+from core.services.inbox import HANDLE_EVENT, claim_events, event_job_id
 from core.services.leads import Leads
 from core.services.outbox import ActionKind, Outbox, bump_stats
 from core.services.smart_replies import EngineHooks, smart_replies_for, unanswered_note
@@ -81,6 +81,8 @@ class Outcome:
     rule_name: str | None = None  # kept on the event: the log names the rule after deletion
 
 
+# A claimed event with its account, or why it is not acted on.
+Gated = tuple[InboundEvent, InstagramAccount] | Outcome
 Person_ = tuple[int, str]  # (account id, IGSID)
 # A batch's conversations, read together (see Automations._prefetch_people).
 _PEOPLE: ContextVar[dict[Person_, Conversation] | None] = ContextVar(
@@ -212,16 +214,16 @@ class Automations:
         # and their "done" commit together; sends follow the commit.
         async with self.outbox.batch(later=sends):
             claimed = await claim_events(event_ids, self.clock.now())
-            token = _PEOPLE.set(await self._prefetch_people(list(claimed.values())))
+            gated = {event_id: await self._gate(event) for event_id, event in claimed.items()}
+            token = _PEOPLE.set(await self._prefetch_people(list(gated.values())))
             try:
                 for event_id in event_ids:
-                    payload = claimed.get(event_id)
-                    if payload is None:
+                    if event_id not in gated:
                         outcomes[event_id] = Outcome(
                             EventStatus.IGNORED, "already handled or being handled"
                         )
                         continue
-                    outcomes[event_id] = await self._handle(event_id, payload)
+                    outcomes[event_id] = await self._handle(event_id, gated[event_id])
             finally:
                 _PEOPLE.reset(token)
             await self._finish_many({i: o for i, o in outcomes.items() if i in claimed})
@@ -233,10 +235,10 @@ class Automations:
     async def _handle_alone(self, event_id: int) -> Outcome:
         try:
             async with self.outbox.batch():
-                payload = (await claim_events([event_id], self.clock.now())).get(event_id)
-                if payload is None:
+                claimed = await claim_events([event_id], self.clock.now())
+                if event_id not in claimed:
                     return Outcome(EventStatus.IGNORED, "already handled or being handled")
-                outcome = await self._handle(event_id, payload)
+                outcome = await self._handle(event_id, await self._gate(claimed[event_id]))
                 await self._finish(event_id, outcome)
         except ReelayError as exc:
             logger.warning("event %s failed: %s", event_id, exc)
@@ -272,8 +274,7 @@ class Automations:
                 rule_name=rule_name,
             )
 
-    async def _handle(self, event_id: int, payload: dict[str, Any]) -> Outcome:
-        gated = await self._gate(payload)
+    async def _handle(self, event_id: int, gated: Gated) -> Outcome:
         if isinstance(gated, Outcome):
             return gated
         event, account = gated
@@ -290,14 +291,10 @@ class Automations:
             return Outcome(EventStatus.DONE, "continued conversation")
         return Outcome(EventStatus.IGNORED, "no rule matched")
 
-    async def _gate(
-        self, payload: dict[str, Any]
-    ) -> tuple[InboundEvent, InstagramAccount] | Outcome:
-        """The stored event and its account, or why it is not acted on."""
-        events = parse_payload(payload)
-        if len(events) != 1:
+    async def _gate(self, event: InboundEvent | None) -> Gated:
+        """The claimed event and its account, or why it is not acted on."""
+        if event is None:
             return Outcome(EventStatus.FAILED, "stored payload is not one event")
-        event = events[0]
         if event.kind is EventKind.ECHO:
             return Outcome(EventStatus.IGNORED, "echo of a message the account sent")
         account = await self._account(event.account_id)
@@ -316,12 +313,11 @@ class Automations:
             return Outcome(EventStatus.IGNORED, "deleted message")
         return event, account
 
-    async def _prefetch_people(self, payloads: list[dict[str, Any]]) -> dict[Person_, Conversation]:
+    async def _prefetch_people(self, batch: list[Gated]) -> dict[Person_, Conversation]:
         """The conversations of a batch's people, found or created in one statement."""
         rows: dict[Person_, dict[str, Any]] = {}
         now = self.clock.now()
-        for payload in payloads:
-            gated = await self._gate(payload)
+        for gated in batch:
             if not isinstance(gated, Outcome):
                 event, account = gated
                 key = (account.id, event.sender_id)

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from core.db import bulk
 from core.db.bulk import GroupCommit, insert_events
 from core.db.models import EventStatus
-from core.domain.webhooks import TRIGGER_OF, EventKind, InboundEvent
+from core.domain.webhooks import TRIGGER_OF, EventKind, InboundEvent, parse_payload
 from core.ports.queue import JobQueue
 
 logger = logging.getLogger(__name__)
@@ -163,3 +164,15 @@ class InboxWriter:
             new_keys -= mine
             recorded.append(Recorded(new=len(mine), duplicates=len(events) - len(mine), queued=0))
         return recorded
+
+
+async def claim_events(event_ids: Sequence[int], now: datetime) -> dict[int, InboundEvent | None]:
+    """Claim the pending ones of ``event_ids`` (:func:`core.db.bulk.claim_events`), each read
+    back into its event once; None when the stored payload is not one event."""
+    claimed = await bulk.claim_events(event_ids, now)
+    return {event_id: _stored_event(payload) for event_id, payload in claimed.items()}
+
+
+def _stored_event(payload: dict[str, Any]) -> InboundEvent | None:
+    events = parse_payload(payload)
+    return events[0] if len(events) == 1 else None
