@@ -19,7 +19,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from tortoise.functions import Count, Max
+from tortoise.transactions import in_transaction
 
 from core.adapters.outgoing_webhooks import AiohttpWebhookPoster
 from core.bootstrap import Container
@@ -50,7 +51,7 @@ from core.ports.clock import Clock
 from core.services.accounts import account_ref
 from core.services.inbox import HANDLE_EVENT, claim_events, event_job_id
 from core.services.leads import Leads
-from core.services.outbox import ActionKind, Outbox, bump_stats
+from core.services.outbox import ActionKind, Held, Outbox, bump_stats
 from core.services.smart_replies import EngineHooks, smart_replies_for, unanswered_note
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ RULES_CHECK_S = 1.0
 FIRST_COMMENT_TTL_S = 90 * 24 * 3600
 STUCK_AFTER = timedelta(minutes=5)
 MAX_EVENT_BATCH = 50
+ALREADY_CLAIMED = "already handled or being handled"
 
 
 class Continuation(Protocol):
@@ -89,7 +91,7 @@ _PEOPLE: ContextVar[dict[Person_, Conversation] | None] = ContextVar(
     "reelay_batch_people", default=None
 )
 # Outcomes by event id, and the sends still to make for them.
-Handled = tuple[dict[int, Outcome], list[Coroutine[Any, Any, None]]]
+Handled = tuple[dict[int, Outcome], list[Held]]
 
 
 @dataclass
@@ -193,53 +195,53 @@ class Automations:
     async def _handle_batch(self, event_ids: list[int]) -> list[tuple[Outcome, asyncio.Task[None]]]:
         unique = list(dict.fromkeys(event_ids))
         try:
-            outcomes, sends = await self._handle_together(unique)
+            outcomes, held = await self._handle_together(unique)
         except Exception:
             # Rolled back as a whole: each event again on its own, so one bad event fails
             # alone (and is recorded as failed, with its reason) while the others go through.
             logger.info("handling %d events together failed: one at a time", len(unique))
-            outcomes, sends = (
+            outcomes, held = (
                 {event_id: await self._handle_alone(event_id) for event_id in unique},
                 [],
             )
-        sending = asyncio.create_task(_send(sends, len(unique)))
+        sending = asyncio.create_task(self._send(held, len(unique)))
         self._sending.add(sending)
         sending.add_done_callback(self._sending.discard)
         return [(outcomes[event_id], sending) for event_id in event_ids]
 
     async def _handle_together(self, event_ids: list[int]) -> Handled:
         outcomes: dict[int, Outcome] = {}
-        sends: list[Coroutine[Any, Any, None]] = []
         # The claim (a write first: SQLite takes its write lock at once), the events' writes
         # and their "done" commit together; sends follow the commit.
-        async with self.outbox.batch(later=sends):
-            claimed = await claim_events(event_ids, self.clock.now())
-            gated = {event_id: await self._gate(event) for event_id, event in claimed.items()}
-            token = _PEOPLE.set(await self._prefetch_people(list(gated.values())))
-            try:
-                for event_id in event_ids:
-                    if event_id not in gated:
-                        outcomes[event_id] = Outcome(
-                            EventStatus.IGNORED, "already handled or being handled"
-                        )
-                        continue
-                    outcomes[event_id] = await self._handle(event_id, gated[event_id])
-            finally:
-                _PEOPLE.reset(token)
-            await self._finish_many({i: o for i, o in outcomes.items() if i in claimed})
+        with self.outbox.holding() as held:
+            async with in_transaction():
+                claimed = await claim_events(event_ids, self.clock.now())
+                gated = {event_id: await self._gate(event) for event_id, event in claimed.items()}
+                token = _PEOPLE.set(await self._prefetch_people(list(gated.values())))
+                try:
+                    for event_id in event_ids:
+                        if event_id not in gated:
+                            outcomes[event_id] = Outcome(EventStatus.IGNORED, ALREADY_CLAIMED)
+                            continue
+                        outcomes[event_id] = await self._handle(event_id, gated[event_id])
+                finally:
+                    _PEOPLE.reset(token)
+                await self._finish_many({i: o for i, o in outcomes.items() if i in claimed})
         for event_id, outcome in outcomes.items():
             if outcome.status is EventStatus.IGNORED:
                 logger.debug("event %s ignored: %s", event_id, outcome.reason)
-        return outcomes, sends
+        return outcomes, held
 
     async def _handle_alone(self, event_id: int) -> Outcome:
         try:
-            async with self.outbox.batch():
-                claimed = await claim_events([event_id], self.clock.now())
-                if event_id not in claimed:
-                    return Outcome(EventStatus.IGNORED, "already handled or being handled")
-                outcome = await self._handle(event_id, await self._gate(claimed[event_id]))
-                await self._finish(event_id, outcome)
+            with self.outbox.holding() as held:
+                async with in_transaction():
+                    claimed = await claim_events([event_id], self.clock.now())
+                    if event_id not in claimed:
+                        return Outcome(EventStatus.IGNORED, ALREADY_CLAIMED)
+                    outcome = await self._handle(event_id, await self._gate(claimed[event_id]))
+                    await self._finish(event_id, outcome)
+            await self.outbox.send_held(held)
         except ReelayError as exc:
             logger.warning("event %s failed: %s", event_id, exc)
             outcome = Outcome(EventStatus.FAILED, str(exc))
@@ -252,6 +254,14 @@ class Automations:
         if outcome.status is EventStatus.IGNORED:
             logger.debug("event %s ignored: %s", event_id, outcome.reason)
         return outcome
+
+    async def _send(self, held: list[Held], events: int) -> None:
+        try:
+            await self.outbox.send_held(held)
+        except Exception:
+            # The events are handled; an action whose send broke stays pending and is sent
+            # again by ``requeue_stuck``.
+            logger.exception("sending the answers of %d events failed", events)
 
     async def _finish(self, event_id: int, outcome: Outcome) -> None:
         await self._finish_many({event_id: outcome})
@@ -621,16 +631,6 @@ class Automations:
         for event_id in ids:
             await enqueue(HANDLE_EVENT, event_id, job_id=event_job_id(event_id))
         return len(ids)
-
-
-async def _send(sends: list[Coroutine[Any, Any, None]], events: int) -> None:
-    try:
-        for send in sends:
-            await send
-    except Exception:
-        # The events are handled; an action whose send broke stays pending and is sent
-        # again by ``requeue_stuck``.
-        logger.exception("sending the answers of %d events failed", events)
 
 
 def _match_inputs(event: InboundEvent) -> list[tuple[str, str]]:

@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -117,7 +117,9 @@ class Pacer:
 
 
 @dataclass(frozen=True)
-class _Held:
+class Held:
+    """An action recorded for an inline send that waits for its transaction to commit."""
+
     action: OutboundAction
     account: InstagramAccount
     conversation: Conversation | None
@@ -132,7 +134,7 @@ class _Held:
         return f"t{self.action.target}"
 
 
-_HELD: ContextVar[list[_Held] | None] = ContextVar("reelay_outbox_held", default=None)
+_HELD: ContextVar[list[Held] | None] = ContextVar("reelay_outbox_held", default=None)
 
 
 @dataclass(frozen=True)
@@ -224,28 +226,21 @@ class Outbox:
 
     # ---------------------------------------------------------------- submitting
 
-    @asynccontextmanager
-    async def batch(
-        self, *, later: list[Coroutine[Any, Any, None]] | None = None
-    ) -> AsyncIterator[None]:
-        """Run the block's writes in one transaction; actions it submits for an inline send
-        go out after the commit (a Graph call never holds the database). With ``later``, the
-        sends are not made here but appended to it as one coroutine for the caller to run."""
-        held: list[_Held] = []
+    @contextmanager
+    def holding(self) -> Iterator[list[Held]]:
+        """Hold the inline sends of actions submitted in the block: the list they are put in
+        is for the caller to pass to :meth:`send_held` once its transaction has committed (a
+        Graph call never holds the database)."""
+        held: list[Held] = []
         token = _HELD.set(held)
         try:
-            async with in_transaction():
-                yield
+            yield held
         finally:
             _HELD.reset(token)
-        if later is not None:
-            later.append(self._send_held(held))
-            return
-        await self._send_held(held)
 
-    async def _send_held(self, held: list[_Held]) -> None:
-        # One person's sends keep their order; different people's go out side by side.
-        lines: dict[tuple[int, str], list[_Held]] = {}
+    async def send_held(self, held: Sequence[Held]) -> None:
+        """Send held actions: one person's in order, different people's side by side."""
+        lines: dict[tuple[int, str], list[Held]] = {}
         for item in held:
             lines.setdefault((item.account.id, item.line), []).append(item)
         if len(lines) <= 1:
@@ -259,7 +254,7 @@ class Outbox:
         if errors:
             raise errors[0]
 
-    async def _send_line(self, items: list[_Held]) -> None:
+    async def _send_line(self, items: list[Held]) -> None:
         for item in items:
             await self._send_inline(item)
 
@@ -336,11 +331,11 @@ class Outbox:
             return Submitted(action=action, status=OutboundStatus.PENDING)
         held = _HELD.get()
         if held is not None:
-            held.append(_Held(action, account, conversation, rule_id, extra_stats))
+            held.append(Held(action, account, conversation, rule_id, extra_stats))
             return Submitted(action=action, status=OutboundStatus.PENDING)
-        return await self._send_inline(_Held(action, account, conversation, rule_id, extra_stats))
+        return await self._send_inline(Held(action, account, conversation, rule_id, extra_stats))
 
-    async def _send_inline(self, held: _Held) -> Submitted:
+    async def _send_inline(self, held: Held) -> Submitted:
         action, rule_id, extra_stats = held.action, held.rule_id, held.extra_stats
         status = await self.send(
             action.id,
