@@ -19,7 +19,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,7 +27,9 @@ from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from tortoise.functions import Count, Max
+from tortoise.transactions import in_transaction
 
+from core.db.bulk import GroupCommit, insert_many_returning, insert_returning
 from core.db.models import (
     AccountStatus,
     AutomationRule,
@@ -42,13 +44,12 @@ from core.domain import lead_flow
 from core.domain.messages import Person, comment_reply, dm_message
 from core.domain.rule_definition import RuleDefinition
 from core.domain.rules import RuleIndex, RuleSpec, spec_of
-from core.domain.webhooks import FLOW_ANSWER_KINDS, EventKind, InboundEvent, parse_payload
+from core.domain.webhooks import FLOW_ANSWER_KINDS, EventKind, InboundEvent
 from core.errors import ReelayError
 from core.ports.clock import Clock
-from core.services.inbox import HANDLE_EVENT, claim_event, claim_events, event_job_id
+from core.services.inbox import HANDLE_EVENT, claim_events, event_job_id
 from core.services.leads import Leads
-from core.services.outbox import ActionKind, Outbox, bump_stats
-from core.services.rows import insert_many_returning, insert_returning
+from core.services.outbox import ActionKind, Held, Outbox, bump_stats
 from core.services.smart_replies import EngineHooks, unanswered_note
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ RULES_CHECK_S = 1.0
 FIRST_COMMENT_TTL_S = 90 * 24 * 3600
 STUCK_AFTER = timedelta(minutes=5)
 MAX_EVENT_BATCH = 50
+ALREADY_CLAIMED = "already handled or being handled"
 
 
 class Continuation(Protocol):
@@ -79,13 +81,15 @@ class Outcome:
     rule_name: str | None = None  # kept on the event: the log names the rule after deletion
 
 
+# A claimed event with its account, or why it is not acted on.
+Gated = tuple[InboundEvent, InstagramAccount] | Outcome
 Person_ = tuple[int, str]  # (account id, IGSID)
 # A batch's conversations, read together (see Automations._prefetch_people).
 _PEOPLE: ContextVar[dict[Person_, Conversation] | None] = ContextVar(
     "reelay_batch_people", default=None
 )
 # Outcomes by event id, and the sends still to make for them.
-Handled = tuple[dict[int, Outcome], list[Coroutine[Any, Any, None]]]
+Handled = tuple[dict[int, Outcome], list[Held]]
 
 
 @dataclass
@@ -142,64 +146,6 @@ class RuleCache:
         return cached
 
 
-class EventBatcher:
-    """Group commit for ``handle_event``: ids that arrive while a batch is being written
-    wait and go together in the next one (at most ``MAX_EVENT_BATCH``). A lone event goes
-    at once; under load, one transaction and one claim serve many events. A batch's sends
-    go out while the next batch is written; each caller returns after its event's sends."""
-
-    def __init__(self, run: Callable[[list[int]], Awaitable[Handled]]) -> None:
-        self._run = run
-        self._waiting: dict[int, list[asyncio.Future[Outcome]]] = {}
-        self._drainer: asyncio.Task[None] | None = None
-        self._sending: set[asyncio.Task[None]] = set()
-
-    async def submit(self, event_id: int) -> Outcome:
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(event_id, []).append(future)
-        if self._drainer is None or self._drainer.done():
-            # A task, not the job itself: a job timing out must not cut a batch short.
-            self._drainer = asyncio.create_task(self._drain())
-        return await asyncio.shield(future)
-
-    async def _drain(self) -> None:
-        while self._waiting:
-            ids = list(self._waiting)[:MAX_EVENT_BATCH]
-            waiting = {event_id: self._waiting.pop(event_id) for event_id in ids}
-            try:
-                outcomes, sends = await self._run(ids)
-            except BaseException as exc:
-                for futures in waiting.values():
-                    for future in futures:
-                        if not future.done():
-                            future.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise
-                continue
-            task = asyncio.create_task(self._send(sends, outcomes, waiting))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
-
-    @staticmethod
-    async def _send(
-        sends: list[Coroutine[Any, Any, None]],
-        outcomes: dict[int, Outcome],
-        waiting: dict[int, list[asyncio.Future[Outcome]]],
-    ) -> None:
-        try:
-            for send in sends:
-                await send
-        except Exception:
-            # The events are handled; an action whose send broke stays pending and is sent
-            # again by ``requeue_stuck``.
-            logger.exception("sending the answers of %d events failed", len(outcomes))
-        finally:
-            for event_id, futures in waiting.items():
-                for future in futures:
-                    if not future.done():
-                        future.set_result(outcomes[event_id])
-
-
 class Automations:
     def __init__(
         self,
@@ -218,7 +164,12 @@ class Automations:
         self.clock = clock
         self.rng = rng or random.Random()
         self.rules = RuleCache()
-        self._batcher = EventBatcher(self._handle_batch)
+        # Events whose jobs run at the same time are handled together (one transaction, one
+        # claim): their sends go out while the next batch is written.
+        self._events: GroupCommit[int, tuple[Outcome, asyncio.Task[None]]] = GroupCommit(
+            self._handle_batch, limit=MAX_EVENT_BATCH
+        )
+        self._sending: set[asyncio.Task[None]] = set()
         self.continuation = continuation
         self._accounts: dict[str, tuple[float, InstagramAccount | None]] = {}
         self.ai_replies = ai_replies
@@ -228,57 +179,67 @@ class Automations:
     async def handle_event(self, event_id: int) -> Outcome:
         """Act on one recorded event, at most once (a claim makes other workers back off).
 
-        Events whose jobs run at the same time in this process are handled together (see
-        :class:`EventBatcher`): one transaction, one claim and one finish for the lot.
+        Events whose jobs run at the same time in this process are handled together: one
+        transaction, one claim and one finish for the lot. Returns after the event's sends.
         """
-        return await self._batcher.submit(event_id)
+        outcome, sending = await self._events.submit(event_id)
+        await asyncio.shield(sending)
+        return outcome
 
     async def handle_events(self, event_ids: Sequence[int]) -> list[Outcome]:
         """``handle_event`` for several events (handled together)."""
-        return list(await asyncio.gather(*(self._batcher.submit(i) for i in event_ids)))
+        return list(await asyncio.gather(*(self.handle_event(i) for i in event_ids)))
 
-    async def _handle_batch(self, event_ids: list[int]) -> Handled:
+    async def _handle_batch(self, event_ids: list[int]) -> list[tuple[Outcome, asyncio.Task[None]]]:
+        unique = list(dict.fromkeys(event_ids))
         try:
-            return await self._handle_together(event_ids)
+            outcomes, held = await self._handle_together(unique)
         except Exception:
             # Rolled back as a whole: each event again on its own, so one bad event fails
             # alone (and is recorded as failed, with its reason) while the others go through.
-            logger.info("handling %d events together failed: one at a time", len(event_ids))
-        return {event_id: await self._handle_alone(event_id) for event_id in event_ids}, []
+            logger.info("handling %d events together failed: one at a time", len(unique))
+            outcomes, held = (
+                {event_id: await self._handle_alone(event_id) for event_id in unique},
+                [],
+            )
+        sending = asyncio.create_task(self._send(held, len(unique)))
+        self._sending.add(sending)
+        sending.add_done_callback(self._sending.discard)
+        return [(outcomes[event_id], sending) for event_id in event_ids]
 
     async def _handle_together(self, event_ids: list[int]) -> Handled:
         outcomes: dict[int, Outcome] = {}
-        sends: list[Coroutine[Any, Any, None]] = []
         # The claim (a write first: SQLite takes its write lock at once), the events' writes
         # and their "done" commit together; sends follow the commit.
-        async with self.outbox.batch(later=sends):
-            claimed = await claim_events(event_ids, self.clock.now())
-            token = _PEOPLE.set(await self._prefetch_people(list(claimed.values())))
-            try:
-                for event_id in event_ids:
-                    payload = claimed.get(event_id)
-                    if payload is None:
-                        outcomes[event_id] = Outcome(
-                            EventStatus.IGNORED, "already handled or being handled"
-                        )
-                        continue
-                    outcomes[event_id] = await self._handle(event_id, payload)
-            finally:
-                _PEOPLE.reset(token)
-            await self._finish_many({i: o for i, o in outcomes.items() if i in claimed})
+        with self.outbox.holding() as held:
+            async with in_transaction():
+                claimed = await claim_events(event_ids, self.clock.now())
+                gated = {event_id: await self._gate(event) for event_id, event in claimed.items()}
+                token = _PEOPLE.set(await self._prefetch_people(list(gated.values())))
+                try:
+                    for event_id in event_ids:
+                        if event_id not in gated:
+                            outcomes[event_id] = Outcome(EventStatus.IGNORED, ALREADY_CLAIMED)
+                            continue
+                        outcomes[event_id] = await self._handle(event_id, gated[event_id])
+                finally:
+                    _PEOPLE.reset(token)
+                await self._finish_many({i: o for i, o in outcomes.items() if i in claimed})
         for event_id, outcome in outcomes.items():
             if outcome.status is EventStatus.IGNORED:
                 logger.debug("event %s ignored: %s", event_id, outcome.reason)
-        return outcomes, sends
+        return outcomes, held
 
     async def _handle_alone(self, event_id: int) -> Outcome:
         try:
-            async with self.outbox.batch():
-                payload = await claim_event(event_id, self.clock.now())
-                if payload is None:
-                    return Outcome(EventStatus.IGNORED, "already handled or being handled")
-                outcome = await self._handle(event_id, payload)
-                await self._finish(event_id, outcome)
+            with self.outbox.holding() as held:
+                async with in_transaction():
+                    claimed = await claim_events([event_id], self.clock.now())
+                    if event_id not in claimed:
+                        return Outcome(EventStatus.IGNORED, ALREADY_CLAIMED)
+                    outcome = await self._handle(event_id, await self._gate(claimed[event_id]))
+                    await self._finish(event_id, outcome)
+            await self.outbox.send_held(held)
         except ReelayError as exc:
             logger.warning("event %s failed: %s", event_id, exc)
             outcome = Outcome(EventStatus.FAILED, str(exc))
@@ -291,6 +252,14 @@ class Automations:
         if outcome.status is EventStatus.IGNORED:
             logger.debug("event %s ignored: %s", event_id, outcome.reason)
         return outcome
+
+    async def _send(self, held: list[Held], events: int) -> None:
+        try:
+            await self.outbox.send_held(held)
+        except Exception:
+            # The events are handled; an action whose send broke stays pending and is sent
+            # again by ``requeue_stuck``.
+            logger.exception("sending the answers of %d events failed", events)
 
     async def _finish(self, event_id: int, outcome: Outcome) -> None:
         await self._finish_many({event_id: outcome})
@@ -313,8 +282,7 @@ class Automations:
                 rule_name=rule_name,
             )
 
-    async def _handle(self, event_id: int, payload: dict[str, Any]) -> Outcome:
-        gated = await self._gate(payload)
+    async def _handle(self, event_id: int, gated: Gated) -> Outcome:
         if isinstance(gated, Outcome):
             return gated
         event, account = gated
@@ -331,14 +299,10 @@ class Automations:
             return Outcome(EventStatus.DONE, "continued conversation")
         return Outcome(EventStatus.IGNORED, "no rule matched")
 
-    async def _gate(
-        self, payload: dict[str, Any]
-    ) -> tuple[InboundEvent, InstagramAccount] | Outcome:
-        """The stored event and its account, or why it is not acted on."""
-        events = parse_payload(payload)
-        if len(events) != 1:
+    async def _gate(self, event: InboundEvent | None) -> Gated:
+        """The claimed event and its account, or why it is not acted on."""
+        if event is None:
             return Outcome(EventStatus.FAILED, "stored payload is not one event")
-        event = events[0]
         if event.kind is EventKind.ECHO:
             return Outcome(EventStatus.IGNORED, "echo of a message the account sent")
         account = await self._account(event.account_id)
@@ -357,12 +321,11 @@ class Automations:
             return Outcome(EventStatus.IGNORED, "deleted message")
         return event, account
 
-    async def _prefetch_people(self, payloads: list[dict[str, Any]]) -> dict[Person_, Conversation]:
+    async def _prefetch_people(self, batch: list[Gated]) -> dict[Person_, Conversation]:
         """The conversations of a batch's people, found or created in one statement."""
         rows: dict[Person_, dict[str, Any]] = {}
         now = self.clock.now()
-        for payload in payloads:
-            gated = await self._gate(payload)
+        for gated in batch:
             if not isinstance(gated, Outcome):
                 event, account = gated
                 key = (account.id, event.sender_id)

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from tortoise import connections
-
-from core.db.models import EventStatus, WebhookEvent
-from core.domain.webhooks import TRIGGER_OF, EventKind, InboundEvent
+from core.db import bulk
+from core.db.bulk import GroupCommit, insert_events
+from core.db.models import EventStatus
+from core.domain.webhooks import TRIGGER_OF, EventKind, InboundEvent, parse_payload
 from core.ports.queue import JobQueue
 
 logger = logging.getLogger(__name__)
@@ -80,7 +80,9 @@ async def record_events(events: Sequence[InboundEvent], queue: JobQueue, now: da
     rows = list(unique.values())
     new: list[tuple[int, str]] = []
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        new.extend(await _insert(rows[start : start + ROWS_PER_STATEMENT], now))
+        new.extend(
+            await insert_events([_row(e) for e in rows[start : start + ROWS_PER_STATEMENT]], now)
+        )
     pending = [event_id for event_id, key in new if _status(unique[key])[0] is EventStatus.PENDING]
     if pending:
         if isinstance(queue, BulkQueue):
@@ -103,6 +105,18 @@ async def record_events(events: Sequence[InboundEvent], queue: JobQueue, now: da
         duplicates=len(events) - len(new),
         queued=len(pending),
         new_keys={key for _, key in new},
+    )
+
+
+def _row(event: InboundEvent) -> tuple[str, str, str, str, str, str]:
+    status, error = _status(event)
+    return (
+        event.dedupe_key,
+        event.account_id[:64],
+        event.kind.value,
+        _json(event.raw),
+        status.value,
+        error,
     )
 
 
@@ -131,104 +145,34 @@ class InboxWriter:
 
     def __init__(self, queue: JobQueue) -> None:
         self._queue = queue
-        self._waiting: list[tuple[Sequence[InboundEvent], asyncio.Future[Recorded]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._writes: GroupCommit[tuple[Sequence[InboundEvent], datetime], Recorded] = GroupCommit(
+            self._write
+        )
 
     async def record(self, events: Sequence[InboundEvent], now: datetime) -> Recorded:
-        future: asyncio.Future[Recorded] = asyncio.get_running_loop().create_future()
-        self._waiting.append((events, future))
-        if self._writer is None or self._writer.done():
-            # A task, not the request itself: a client hanging up must not stop the writing.
-            self._writer = asyncio.create_task(self._drain(now))
-        return await asyncio.shield(future)
+        return await self._writes.submit((events, now))
 
-    async def _drain(self, now: datetime) -> None:
-        while self._waiting:
-            batch, self._waiting = self._waiting, []
-            await self._write(batch, now)
+    async def close(self) -> None:
+        await self._writes.close()
 
-    async def _write(
-        self, batch: list[tuple[Sequence[InboundEvent], asyncio.Future[Recorded]]], now: datetime
-    ) -> None:
-        try:
-            combined = [event for events, _ in batch for event in events]
-            new_keys = (await record_events(combined, self._queue, now)).new_keys
-        except Exception as exc:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for events, future in batch:
+    async def _write(self, batch: list[tuple[Sequence[InboundEvent], datetime]]) -> list[Recorded]:
+        combined = [event for events, _ in batch for event in events]
+        new_keys = (await record_events(combined, self._queue, batch[0][1])).new_keys
+        recorded = []
+        for events, _ in batch:
             mine = {e.dedupe_key for e in events} & new_keys
             new_keys -= mine
-            future.set_result(Recorded(new=len(mine), duplicates=len(events) - len(mine), queued=0))
+            recorded.append(Recorded(new=len(mine), duplicates=len(events) - len(mine), queued=0))
+        return recorded
 
 
-async def _insert(events: Sequence[InboundEvent], now: datetime) -> list[tuple[int, str]]:
-    conn = connections.get("default")
-    postgres = conn.capabilities.dialect == "postgres"
-    table = WebhookEvent._meta.db_table
-    columns = "dedupe_key, account_ig_id, kind, payload, status, error, received_at"
-    received: Any = now if postgres else now.isoformat(sep=" ")
-    values: list[Any] = []
-    groups: list[str] = []
-    for event in events:
-        status, error = _status(event)
-        row = [
-            event.dedupe_key,
-            event.account_id[:64],
-            event.kind.value,
-            _json(event.raw),
-            status.value,
-            error,
-            received,
-        ]
-        if postgres:
-            n = len(values)
-            groups.append(
-                f"(${n + 1}, ${n + 2}, ${n + 3}, ${n + 4}::jsonb, ${n + 5}, ${n + 6}, ${n + 7})"
-            )
-        else:
-            groups.append("(?, ?, ?, ?, ?, ?, ?)")
-        values.extend(row)
-    sql = (
-        f"INSERT INTO {table} ({columns}) VALUES {', '.join(groups)} "  # noqa: S608
-        "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key"
-    )
-    rows = await conn.execute_query_dict(sql, values)
-    return [(int(row["id"]), str(row["dedupe_key"])) for row in rows]
+async def claim_events(event_ids: Sequence[int], now: datetime) -> dict[int, InboundEvent | None]:
+    """Claim the pending ones of ``event_ids`` (:func:`core.db.bulk.claim_events`), each read
+    back into its event once; None when the stored payload is not one event."""
+    claimed = await bulk.claim_events(event_ids, now)
+    return {event_id: _stored_event(payload) for event_id, payload in claimed.items()}
 
 
-async def claim_event(event_id: int, now: datetime) -> dict[str, Any] | None:
-    """Move a pending event to ``processing`` and return its payload (one round trip);
-    None when another worker has it or it was handled already."""
-    return (await claim_events([event_id], now)).get(event_id)
-
-
-async def claim_events(event_ids: Sequence[int], now: datetime) -> dict[int, dict[str, Any]]:
-    """Move the pending ones of ``event_ids`` to ``processing`` in one statement: their
-    payloads by id (events another worker has, or handled already, are left out)."""
-    if not event_ids:
-        return {}
-    conn = connections.get("default")
-    table = WebhookEvent._meta.db_table
-    values: list[Any] = [EventStatus.PROCESSING.value, now, EventStatus.PENDING.value, *event_ids]
-    if conn.capabilities.dialect == "postgres":
-        ids = ", ".join(f"${n}" for n in range(4, 4 + len(event_ids)))
-        sql = (
-            f"UPDATE {table} SET status = $1, processed_at = $2 "  # noqa: S608
-            f"WHERE status = $3 AND id IN ({ids}) RETURNING id, payload"
-        )
-    else:
-        values[1] = now.isoformat(sep=" ")
-        ids = ", ".join("?" * len(event_ids))
-        sql = (
-            f"UPDATE {table} SET status = ?, processed_at = ? "  # noqa: S608
-            f"WHERE status = ? AND id IN ({ids}) RETURNING id, payload"
-        )
-    claimed: dict[int, dict[str, Any]] = {}
-    for row in await conn.execute_query_dict(sql, values):
-        payload = row["payload"]
-        loaded = json.loads(payload) if isinstance(payload, str | bytes) else payload
-        claimed[int(row["id"])] = loaded if isinstance(loaded, dict) else {}
-    return claimed
+def _stored_event(payload: dict[str, Any]) -> InboundEvent | None:
+    events = parse_payload(payload)
+    return events[0] if len(events) == 1 else None

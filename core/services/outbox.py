@@ -17,11 +17,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,11 +28,11 @@ from enum import StrEnum
 from typing import Any
 
 from redis.asyncio import Redis
-from tortoise import connections
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
+from core.db.bulk import GroupCommit, bump_many_stats, insert_returning, mark_sent
 from core.db.models import (
     AccountStatus,
     Conversation,
@@ -48,7 +47,6 @@ from core.domain.messages import message_text
 from core.ports.clock import Clock
 from core.ports.instagram import AccountRef, InstagramClient, Recipient
 from core.ports.queue import JobQueue
-from core.services.rows import GroupCommit, insert_returning
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -119,7 +117,9 @@ class Pacer:
 
 
 @dataclass(frozen=True)
-class _Held:
+class Held:
+    """An action recorded for an inline send that waits for its transaction to commit."""
+
     action: OutboundAction
     account: InstagramAccount
     conversation: Conversation | None
@@ -134,7 +134,7 @@ class _Held:
         return f"t{self.action.target}"
 
 
-_HELD: ContextVar[list[_Held] | None] = ContextVar("reelay_outbox_held", default=None)
+_HELD: ContextVar[list[Held] | None] = ContextVar("reelay_outbox_held", default=None)
 
 
 @dataclass(frozen=True)
@@ -171,26 +171,9 @@ class _Sent:
 
 
 async def _write_sent(batch: list[_Sent]) -> None:
-    """Mark ``batch`` sent, add their messages and the rules' counts: three statements plus
-    one per rule, whatever the batch size."""
-    conn = connections.get("default")
-    postgres = conn.capabilities.dialect == "postgres"
-    table = OutboundAction._meta.db_table
-    args: list[Any] = []
-
-    def slot(value: Any, cast: str = "") -> str:
-        args.append(value)
-        return f"${len(args)}{cast}" if postgres else "?"
-
-    # Slots are taken in the order they appear in the statement (SQLite's are positional).
-    head = f"UPDATE {table} SET status = {slot(OutboundStatus.SENT.value)}, "  # noqa: S608
-    head += f"sent_at = {slot(max(s.at for s in batch))}, error = '', "
-    cases = " ".join(
-        f"WHEN {slot(s.action.id)} THEN {slot(json.dumps(s.response), '::jsonb')}" for s in batch
-    )
-    ids = ", ".join(slot(s.action.id) for s in batch)
-    sql = f"{head}response = CASE id {cases} END WHERE id IN ({ids})"
-    await conn.execute_query(sql, args)
+    """Mark ``batch`` sent, add their messages and the rules' counts: three statements
+    whatever the batch size."""
+    await mark_sent({s.action.id: s.response for s in batch}, max(s.at for s in batch))
     messages = [
         Message(
             conversation_id=s.action.payload["conversation_id"],
@@ -218,40 +201,6 @@ async def _write_sent(batch: list[_Sent]) -> None:
         await bump_many_stats(counts)
 
 
-STAT_TOTALS = ("total_triggers", "total_dms_sent", "total_comments_replied", "total_leads_captured")
-STAT_TIMES = ("last_triggered_at", "last_lead_captured_at")
-
-
-async def bump_many_stats(counts: Mapping[int, Mapping[str, Any]]) -> None:
-    """``bump_stats`` for many rules in one statement (an upsert: a rule's first counts
-    create its row)."""
-    conn = connections.get("default")
-    postgres = conn.capabilities.dialect == "postgres"
-    args: list[Any] = []
-
-    def slot(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}" if postgres else "?"
-
-    columns = ("rule_id", *STAT_TOTALS, *STAT_TIMES)
-    rows = []
-    for rule_id, changes in sorted(counts.items()):  # rows locked in one order
-        unknown = set(changes) - set(columns)
-        if unknown:
-            raise ValueError(f"not rule stats: {sorted(unknown)}")
-        values = [rule_id, *(changes.get(n, 0) for n in STAT_TOTALS)]
-        values += [changes.get(n) for n in STAT_TIMES]
-        rows.append(f"({', '.join(slot(v) for v in values)})")
-    table = RuleStats._meta.db_table
-    updates = [f"{n} = {table}.{n} + excluded.{n}" for n in STAT_TOTALS]
-    updates += [f"{n} = COALESCE(excluded.{n}, {table}.{n})" for n in STAT_TIMES]
-    sql = (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(rows)} "  # noqa: S608
-        f"ON CONFLICT (rule_id) DO UPDATE SET {', '.join(updates)}"
-    )
-    await conn.execute_query(sql, args)
-
-
 class Outbox:
     def __init__(
         self,
@@ -272,33 +221,26 @@ class Outbox:
         self.pacer = Pacer(redis)
         self._account_ref = account_ref
         self._retry_base_s = retry_base_s
-        self._sent_writer: GroupCommit[_Sent] = GroupCommit(self._record_sent)
+        self._sent_writer: GroupCommit[_Sent, None] = GroupCommit(self._record_sent, limit=100)
         self._jitter = jitter
 
     # ---------------------------------------------------------------- submitting
 
-    @asynccontextmanager
-    async def batch(
-        self, *, later: list[Coroutine[Any, Any, None]] | None = None
-    ) -> AsyncIterator[None]:
-        """Run the block's writes in one transaction; actions it submits for an inline send
-        go out after the commit (a Graph call never holds the database). With ``later``, the
-        sends are not made here but appended to it as one coroutine for the caller to run."""
-        held: list[_Held] = []
+    @contextmanager
+    def holding(self) -> Iterator[list[Held]]:
+        """Hold the inline sends of actions submitted in the block: the list they are put in
+        is for the caller to pass to :meth:`send_held` once its transaction has committed (a
+        Graph call never holds the database)."""
+        held: list[Held] = []
         token = _HELD.set(held)
         try:
-            async with in_transaction():
-                yield
+            yield held
         finally:
             _HELD.reset(token)
-        if later is not None:
-            later.append(self._send_held(held))
-            return
-        await self._send_held(held)
 
-    async def _send_held(self, held: list[_Held]) -> None:
-        # One person's sends keep their order; different people's go out side by side.
-        lines: dict[tuple[int, str], list[_Held]] = {}
+    async def send_held(self, held: Sequence[Held]) -> None:
+        """Send held actions: one person's in order, different people's side by side."""
+        lines: dict[tuple[int, str], list[Held]] = {}
         for item in held:
             lines.setdefault((item.account.id, item.line), []).append(item)
         if len(lines) <= 1:
@@ -312,7 +254,7 @@ class Outbox:
         if errors:
             raise errors[0]
 
-    async def _send_line(self, items: list[_Held]) -> None:
+    async def _send_line(self, items: list[Held]) -> None:
         for item in items:
             await self._send_inline(item)
 
@@ -389,11 +331,11 @@ class Outbox:
             return Submitted(action=action, status=OutboundStatus.PENDING)
         held = _HELD.get()
         if held is not None:
-            held.append(_Held(action, account, conversation, rule_id, extra_stats))
+            held.append(Held(action, account, conversation, rule_id, extra_stats))
             return Submitted(action=action, status=OutboundStatus.PENDING)
-        return await self._send_inline(_Held(action, account, conversation, rule_id, extra_stats))
+        return await self._send_inline(Held(action, account, conversation, rule_id, extra_stats))
 
-    async def _send_inline(self, held: _Held) -> Submitted:
+    async def _send_inline(self, held: Held) -> Submitted:
         action, rule_id, extra_stats = held.action, held.rule_id, held.extra_stats
         status = await self.send(
             action.id,
@@ -537,17 +479,18 @@ class Outbox:
         )
         return OutboundStatus.SENT
 
-    async def _record_sent(self, batch: list[_Sent]) -> None:
+    async def _record_sent(self, batch: list[_Sent]) -> list[None]:
         if len(batch) > 1:
             try:
                 async with in_transaction():
                     await _write_sent(batch)
-                return
+                return [None] * len(batch)
             except Exception:
                 logger.info("recording %d sends together failed: one at a time", len(batch))
         for sent in batch:
             async with in_transaction():
                 await _write_sent([sent])
+        return [None] * len(batch)
 
     async def _failed_call(
         self, account: InstagramAccount, action: OutboundAction, exc: GraphError

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
+from core.db.bulk import insert_returning
 from core.db.models import (
     Conversation,
     InstagramAccount,
@@ -14,7 +15,6 @@ from core.db.models import (
     OutboundStatus,
     Workspace,
 )
-from core.services.rows import insert_returning
 
 
 async def _account() -> InstagramAccount:
@@ -127,8 +127,9 @@ async def test_sends_recorded_together_keep_their_own_responses(db: str) -> None
 
 
 async def test_many_rules_counted_in_one_statement(db: str) -> None:
+    from core.db.bulk import bump_many_stats
     from core.db.models import AutomationRule, RuleStats, Trigger
-    from core.services.outbox import bump_many_stats, bump_stats
+    from core.services.outbox import bump_stats
 
     account = await _account()
     one, two = [

@@ -1,0 +1,248 @@
+"""Bulk database work of the hot paths: group commit, and the raw SQL statements.
+
+:class:`GroupCommit` turns the writes of concurrent callers into one write: while one batch is
+being written, new items wait and go together in the next; each caller gets its own item's
+result (or the batch's error) once the batch is written.
+
+The statements here do in one round trip what the ORM does in several (``INSERT … ON
+CONFLICT … RETURNING``, a claim by ``UPDATE … RETURNING``, many rows' updates in one
+``CASE``), on SQLite and PostgreSQL alike. This is the only module that writes SQL by hand;
+:class:`Params` is the one place that knows how each dialect spells a placeholder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from enum import Enum
+from typing import Any, Generic, TypeVar
+
+from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.fields.data import JSONField
+from tortoise.models import Model
+
+from core.db.models import EventStatus, OutboundAction, OutboundStatus, RuleStats, WebhookEvent
+
+T = TypeVar("T")
+R = TypeVar("R")
+M = TypeVar("M", bound=Model)
+
+STAT_TOTALS = ("total_triggers", "total_dms_sent", "total_comments_replied", "total_leads_captured")
+STAT_TIMES = ("last_triggered_at", "last_lead_captured_at")
+
+
+class GroupCommitClosed(RuntimeError):
+    """An item was submitted after :meth:`GroupCommit.close`."""
+
+
+class GroupCommit(Generic[T, R]):
+    """Items of concurrent callers written together: one flusher writes the waiting items (at
+    most ``limit`` a batch, all of them without one) and hands each caller its result.
+
+    ``write`` gets a batch and returns one result per item, in order; when it raises, every
+    caller of that batch gets the error. A lone item is written at once.
+    """
+
+    def __init__(
+        self, write: Callable[[list[T]], Awaitable[Sequence[R]]], *, limit: int | None = None
+    ) -> None:
+        self._write = write
+        self._limit = limit
+        self._waiting: list[tuple[T, asyncio.Future[R]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def submit(self, item: T) -> R:
+        """Queue ``item`` for the next batch and return its result once written."""
+        if self._closed:
+            raise GroupCommitClosed("no more items: the group commit is closed")
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        if self._flusher is None or self._flusher.done():
+            # A task, not the caller: a caller cancelled must not cut a batch short.
+            self._flusher = asyncio.create_task(self._flush())
+        return await asyncio.shield(future)
+
+    async def close(self) -> None:
+        """Refuse new items and wait until the waiting ones are written."""
+        self._closed = True
+        if self._flusher is not None:
+            await self._flusher
+
+    async def _flush(self) -> None:
+        while self._waiting:
+            size = self._limit or len(self._waiting)
+            batch = self._waiting[:size]
+            del self._waiting[:size]
+            try:
+                results = await self._write([item for item, _ in batch])
+            except BaseException as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+
+class Params:
+    """A statement's bound values, taken in the order their placeholders appear in it (SQLite's
+    ``?`` are positional): ``params(value)`` adds one and returns its placeholder."""
+
+    def __init__(self, conn: BaseDBAsyncClient) -> None:
+        self.postgres = conn.capabilities.dialect == "postgres"
+        self.values: list[Any] = []
+
+    def __call__(self, value: Any, cast: str = "") -> str:
+        """``?`` on SQLite; ``$n`` with ``cast`` (e.g. ``::jsonb``) on PostgreSQL."""
+        self.values.append(value)
+        return f"${len(self.values)}{cast}" if self.postgres else "?"
+
+    def time(self, value: datetime) -> str:
+        """A timestamp: the driver's own type on PostgreSQL, ISO text on SQLite."""
+        return self(value if self.postgres else value.isoformat(sep=" "))
+
+    def row(self, values: Sequence[Any]) -> str:
+        """``(…)`` with a placeholder for each of ``values``."""
+        return f"({', '.join(self(value) for value in values)})"
+
+
+def _connection() -> tuple[BaseDBAsyncClient, Params]:
+    conn = connections.get("default")
+    return conn, Params(conn)
+
+
+async def insert_events(
+    rows: Sequence[tuple[str, str, str, str, str, str]], received_at: datetime
+) -> list[tuple[int, str]]:
+    """Insert webhook events (dedupe key, account, kind, payload JSON, status, error) not
+    stored before, in one statement: (id, dedupe key) of the new ones."""
+    conn, params = _connection()
+    groups = []
+    for key, account, kind, payload, status, error in rows:
+        slots = [params(key), params(account), params(kind), params(payload, "::jsonb")]
+        slots += [params(status), params(error), params.time(received_at)]
+        groups.append(f"({', '.join(slots)})")
+    sql = (
+        f"INSERT INTO {WebhookEvent._meta.db_table} "  # noqa: S608
+        "(dedupe_key, account_ig_id, kind, payload, status, error, received_at) "
+        f"VALUES {', '.join(groups)} ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key"
+    )
+    return [
+        (int(row["id"]), str(row["dedupe_key"]))
+        for row in await conn.execute_query_dict(sql, params.values)
+    ]
+
+
+async def claim_events(event_ids: Sequence[int], now: datetime) -> dict[int, dict[str, Any]]:
+    """Move the pending ones of ``event_ids`` to ``processing`` in one statement: their stored
+    payloads by id (events another worker has, or handled already, are left out)."""
+    if not event_ids:
+        return {}
+    conn, params = _connection()
+    head = f"UPDATE {WebhookEvent._meta.db_table} SET status = "  # noqa: S608
+    head += f"{params(EventStatus.PROCESSING.value)}, processed_at = {params.time(now)} "
+    sql = (
+        f"{head}WHERE status = {params(EventStatus.PENDING.value)} "
+        f"AND id IN {params.row(event_ids)} RETURNING id, payload"
+    )
+    claimed: dict[int, dict[str, Any]] = {}
+    for row in await conn.execute_query_dict(sql, params.values):
+        payload = row["payload"]
+        loaded = json.loads(payload) if isinstance(payload, str | bytes) else payload
+        claimed[int(row["id"])] = loaded if isinstance(loaded, dict) else {}
+    return claimed
+
+
+async def mark_sent(responses: Mapping[int, dict[str, Any]], sent_at: datetime) -> None:
+    """Mark outbound actions sent, each with its own Graph response, in one statement."""
+    conn, params = _connection()
+    head = f"UPDATE {OutboundAction._meta.db_table} SET "  # noqa: S608
+    head += f"status = {params(OutboundStatus.SENT.value)}, sent_at = {params(sent_at)}, "
+    cases = " ".join(
+        f"WHEN {params(action_id)} THEN {params(json.dumps(response), '::jsonb')}"
+        for action_id, response in responses.items()
+    )
+    ids = params.row(list(responses))
+    sql = f"{head}error = '', response = CASE id {cases} END WHERE id IN {ids}"
+    await conn.execute_query(sql, params.values)
+
+
+async def bump_many_stats(counts: Mapping[int, Mapping[str, Any]]) -> None:
+    """Add to many rules' counters in one statement (an upsert: a rule's first counts create
+    its row). Totals are added; times (``last_*``) replace the stored ones when given."""
+    conn, params = _connection()
+    columns = ("rule_id", *STAT_TOTALS, *STAT_TIMES)
+    rows = []
+    for rule_id, changes in sorted(counts.items()):  # rows locked in one order
+        unknown = set(changes) - set(columns)
+        if unknown:
+            raise ValueError(f"not rule stats: {sorted(unknown)}")
+        values = [rule_id, *(changes.get(n, 0) for n in STAT_TOTALS)]
+        values += [changes.get(n) for n in STAT_TIMES]
+        rows.append(params.row(values))
+    table = RuleStats._meta.db_table
+    updates = [f"{n} = {table}.{n} + excluded.{n}" for n in STAT_TOTALS]
+    updates += [f"{n} = COALESCE(excluded.{n}, {table}.{n})" for n in STAT_TIMES]
+    sql = (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(rows)} "  # noqa: S608
+        f"ON CONFLICT (rule_id) DO UPDATE SET {', '.join(updates)}"
+    )
+    await conn.execute_query(sql, params.values)
+
+
+def _db_value(field: Any, value: Any) -> tuple[Any, str]:
+    """(value for the driver, its PostgreSQL cast)."""
+    if isinstance(field, JSONField):
+        return (None if value is None else json.dumps(value, separators=(",", ":"))), "::jsonb"
+    if isinstance(value, Enum):
+        return value.value, ""
+    return value, ""
+
+
+async def insert_returning(
+    model: type[M],
+    values: Mapping[str, Any],
+    *,
+    conflict: Sequence[str],
+    keep: bool = False,
+) -> M | None:
+    """Insert one row of ``model``; on a clash of ``conflict`` columns return the row already
+    there when ``keep`` (unchanged), else None. ``values`` are keyed by column name."""
+    rows = await insert_many_returning(model, [values], conflict=conflict, keep=keep)
+    return rows[0] if rows else None
+
+
+async def insert_many_returning(
+    model: type[M],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    conflict: Sequence[str],
+    keep: bool = False,
+) -> list[M]:
+    """Insert rows of ``model`` (same columns, distinct ``conflict`` values) in one statement:
+    the rows inserted, and with ``keep`` the rows already there too (unchanged)."""
+    if not rows:
+        return []
+    conn, params = _connection()
+    meta = model._meta
+    by_column = {meta.fields_db_projection[name]: meta.fields_map[name] for name in meta.db_fields}
+    columns = list(rows[0])
+    groups = []
+    for row in rows:
+        slots = [params(*_db_value(by_column[column], row[column])) for column in columns]
+        groups.append(f"({', '.join(slots)})")
+    target = ", ".join(conflict)
+    # A no-op update makes RETURNING give the existing row (DO NOTHING returns none).
+    action = f"DO UPDATE SET {conflict[0]} = excluded.{conflict[0]}" if keep else "DO NOTHING"
+    sql = (
+        f"INSERT INTO {meta.db_table} ({', '.join(columns)}) "  # noqa: S608
+        f"VALUES {', '.join(groups)} ON CONFLICT ({target}) {action} RETURNING *"
+    )
+    return [model._init_from_db(**row) for row in await conn.execute_query_dict(sql, params.values)]
