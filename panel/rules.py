@@ -144,7 +144,7 @@ async def edit(rule_id: int) -> tuple[str, int]:
     """The editor for a stored rule."""
     rule = await rule_editor.get_rule(current_membership().workspace_id, rule_id)
     form = rule_form.form_from_rule(
-        rule.account_id,  # type: ignore[attr-defined]
+        rule.account_id,
         {
             "name": rule.name,
             "trigger": rule.trigger.value,
