@@ -9,7 +9,7 @@ from arq import cron
 
 from core.bootstrap import Container
 from core.services import notifications
-from core.services.smart_replies import expire_due_drafts
+from core.services.reply_drafts import expire_due_drafts
 
 
 async def expire_reply_drafts(ctx: dict[str, Any]) -> int:

@@ -38,7 +38,8 @@ from core.domain.chat import Action, ActionVerb, Button, ButtonStyle, Reply
 from core.errors import SettingsError
 from core.ports.notifier import ChatDeliveryError, ChatGone, ChatRateLimited
 from core.services.chatops import HOW_TO_LINK, NOT_LINKED_HERE, ChatOps
-from core.services.smart_replies import OutgoingReply, SmartReplies
+from core.services.reply_sending import OutgoingReply
+from core.services.smart_replies import SmartReplies
 from tests.chatops_world import FixedClock, World, link, make_draft, make_world
 from tests.media_samples import image_bytes
 

@@ -32,13 +32,9 @@ from core.db.models import (
 from core.domain.webhooks import parse_body
 from core.services.automations import automations_for
 from core.services.inbox import record_events
-from core.services.smart_replies import (
-    DraftAlreadyDecided,
-    EngineHooks,
-    OutboxReplySender,
-    SmartReplies,
-    smart_replies_for,
-)
+from core.services.reply_drafts import DraftAlreadyDecided
+from core.services.reply_sending import OutboxReplySender
+from core.services.smart_replies import EngineHooks, SmartReplies, smart_replies_for
 from tests.automation_world import (
     FakeClock,
     FakeMessaging,

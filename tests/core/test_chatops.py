@@ -35,7 +35,8 @@ from core.db.models import (
 from core.domain.chat import Action, ActionVerb
 from core.services import chat_links
 from core.services.chatops import HOW_TO_LINK, NOT_LINKED_HERE, ChatOps, ChatUser, IncomingFile
-from core.services.smart_replies import OutgoingReply, SmartReplies
+from core.services.reply_sending import OutgoingReply
+from core.services.smart_replies import SmartReplies
 from tests.chatops_world import FixedClock, World, link, make_draft, make_world
 from tests.fake_openai import FakeOpenAI, fake_openai  # noqa: F401
 from tests.media_samples import image_bytes, video_bytes

@@ -46,7 +46,8 @@ from core.db.models import (
 )
 from core.services import chat_links, media, rule_editor, team, users
 from core.services.chatops import ChatOps, ChatUser, IncomingFile
-from core.services.smart_replies import OutgoingReply, SmartReplies
+from core.services.reply_sending import OutgoingReply
+from core.services.smart_replies import SmartReplies
 from tests.panel.helpers import CSRF, sign_in_as, token_for
 
 # Every text of workspace B contains this word; none of A's does.
