@@ -429,9 +429,9 @@ def _why(
                 f"({rule.cooldown_s // 60} min) or already got this answer."
             )
     actions = RuleActions.from_config(rule.config)
-    if matched is not None and matched.id == rule.id:
-        if actions.comment_replies and trigger != "comment":
-            notes.append("Public reply not sent: public replies only answer comments.")
+    answered = matched is not None and matched.id == rule.id
+    if answered and actions.comment_replies and trigger != "comment":
+        notes.append("Public reply not sent: public replies only answer comments.")
     return notes
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,9 +49,9 @@ def who(user_id: str = "501", chat_id: str = CHAT) -> ChatUser:
 
 
 @pytest.fixture
-async def world(container: Container) -> AsyncIterator[World]:
+async def world(container: Container) -> World:
     container.clock = FixedClock(NOW)
-    yield await make_world()
+    return await make_world()
 
 
 @pytest.fixture

@@ -376,17 +376,7 @@ class FakeMeta:
             raise MetaRefusal(36004, "The caption is too long", subcode=2207010)
         container = Container(str(next(self._ids)), owner, "", dict(args), carousel_item=item)
         if media_type == "CAROUSEL":
-            children = [c for c in args.get("children", "").split(",") if c]
-            if not children:
-                raise missing("children")
-            if not 2 <= len(children) <= 10:
-                raise MetaRefusal(100, "(#100) A carousel needs 2 to 10 children")
-            for child in children:
-                found = self.containers.get(child)
-                if found is None or found.owner != owner or not found.carousel_item:
-                    raise MetaRefusal(100, f"(#100) Invalid child container {child}")
-                if found.status_code != "FINISHED":
-                    raise MetaRefusal(9007, "Media ID is not available", subcode=2207027)
+            children = self._carousel_children(owner, args)
             container.media_type, container.children = "CAROUSEL", children
             container.status_code = "FINISHED"
         elif media_type in {"REELS", "VIDEO"} or (media_type == "STORIES" and "video_url" in args):
@@ -420,6 +410,20 @@ class FakeMeta:
             raise MetaRefusal(100, f"(#100) Unsupported media_type {media_type}")
         self.containers[container.id] = container
         return web.json_response({"id": container.id})
+
+    def _carousel_children(self, owner: str, args: dict[str, str]) -> list[str]:
+        children = [c for c in args.get("children", "").split(",") if c]
+        if not children:
+            raise missing("children")
+        if not 2 <= len(children) <= 10:
+            raise MetaRefusal(100, "(#100) A carousel needs 2 to 10 children")
+        for child in children:
+            found = self.containers.get(child)
+            if found is None or found.owner != owner or not found.carousel_item:
+                raise MetaRefusal(100, f"(#100) Invalid child container {child}")
+            if found.status_code != "FINISHED":
+                raise MetaRefusal(9007, "Media ID is not available", subcode=2207027)
+        return children
 
     async def _read_node(
         self, owner: str, node: str, call: Call, args: dict[str, str]
