@@ -9,6 +9,7 @@ the benchmarks; not meant to be run by hand).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -248,7 +249,5 @@ if __name__ == "__main__":
     role, raw = sys.argv[1], json.loads(sys.argv[2])
     logging.basicConfig(level=logging.WARNING)
     runner = {"panel": _run_panel, "bare": _run_bare, "worker": _run_worker}[role]
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(runner(raw))
-    except KeyboardInterrupt:
-        pass

@@ -33,7 +33,8 @@ from core.services.media import Fetch, public_url
 from core.services.notifications import Delivery
 from core.services.outbox import Outbox
 from core.services.publishing import Publishing, PublishPolicy
-from core.services.smart_replies import EngineHooks, OutboxReplySender, SmartReplies
+from core.services.reply_sending import OutboxReplySender
+from core.services.smart_replies import EngineHooks, SmartReplies
 from core.settings import Settings
 
 # The chat notifiers for the tokens set; it registers their closers with the container.

@@ -8,7 +8,7 @@ from typing import Any
 from arq import cron
 
 from core.services import notifications
-from core.services.smart_replies import expire_due_drafts
+from core.services.reply_drafts import expire_due_drafts
 from core.wiring import Services
 
 

@@ -113,7 +113,7 @@ async def create() -> tuple[str, int] | WerkzeugResponse:
             membership.workspace_id,
             composition,
             actor=current_email(),
-            user_id=membership.user_id,  # type: ignore[attr-defined]
+            user_id=membership.user_id,
         )
     except ValidationFailed as exc:
         return await _page(values, exc.fields, 422)

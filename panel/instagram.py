@@ -33,8 +33,8 @@ async def connect() -> WerkzeugResponse:
     membership = current_membership()
     url = await accounts.authorization_url(
         services().container,
-        workspace_id=membership.workspace_id,  # type: ignore[attr-defined]
-        user_id=membership.user_id,  # type: ignore[attr-defined]
+        workspace_id=membership.workspace_id,
+        user_id=membership.user_id,
         redirect_uri=callback_url(),
         login_kind=request.args.get("kind", "instagram"),
     )
@@ -58,7 +58,7 @@ async def callback() -> WerkzeugResponse:
             code=request.args.get("code", ""),
             state=request.args.get("state", ""),
             redirect_uri=callback_url(),
-            user_id=current_membership().user_id,  # type: ignore[attr-defined]
+            user_id=current_membership().user_id,
             actor=current_email(),
         )
     except ValidationFailed as exc:

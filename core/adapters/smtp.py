@@ -34,7 +34,7 @@ class SmtpMailer:
                 username=settings.smtp_username or None,
                 password=password if settings.smtp_username else None,
                 use_tls=settings.smtp_security == "tls",
-                start_tls=True if settings.smtp_security == "starttls" else False,
+                start_tls=settings.smtp_security == "starttls",
                 timeout=self.timeout_s,
             )
         except (aiosmtplib.SMTPException, OSError) as exc:

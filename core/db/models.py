@@ -104,6 +104,7 @@ class Workspace(Model):
 
 class AiUsage(Model):
     id = fields.IntField(primary_key=True)
+    workspace_id: int
     workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
         "models.Workspace", related_name="ai_usage", on_delete=fields.CASCADE
     )
@@ -145,6 +146,7 @@ class Membership(Model):
 class Invite(Model):
     id = fields.IntField(primary_key=True)
     workspace_id: int
+    created_by_id: int | None
     workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
         "models.Workspace", related_name="invites", on_delete=fields.CASCADE
     )
@@ -159,6 +161,8 @@ class Invite(Model):
 
 class ApiToken(Model):
     id = fields.IntField(primary_key=True)
+    workspace_id: int
+    created_by_id: int | None
     workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
         "models.Workspace", related_name="api_tokens", on_delete=fields.CASCADE
     )
@@ -192,6 +196,7 @@ class ChatLink(Model):
 
 class ChatIdentity(Model):
     id = fields.IntField(primary_key=True)
+    user_id: int
     platform = fields.CharEnumField(Platform, max_length=16)
     platform_user_id = fields.CharField(max_length=64)
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
@@ -206,6 +211,7 @@ class ChatIdentity(Model):
 class LinkCode(Model):
     id = fields.IntField(primary_key=True)
     workspace_id: int
+    created_by_id: int
     workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
         "models.Workspace", related_name="link_codes", on_delete=fields.CASCADE
     )
@@ -219,6 +225,7 @@ class LinkCode(Model):
 
 class InstagramAccount(Model):
     id = fields.IntField(primary_key=True)
+    workspace_id: int
     workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
         "models.Workspace", related_name="accounts", on_delete=fields.CASCADE
     )
@@ -243,6 +250,7 @@ class InstagramAccount(Model):
 
 class MediaAsset(Model):
     id = fields.IntField(primary_key=True)
+    workspace_id: int
     workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
         "models.Workspace", related_name="media", on_delete=fields.CASCADE
     )
@@ -259,6 +267,10 @@ class MediaAsset(Model):
 
 class Post(Model):
     id = fields.IntField(primary_key=True)
+    workspace_id: int
+    account_id: int
+    cover_asset_id: int | None
+    created_by_id: int | None
     workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
         "models.Workspace", related_name="posts", on_delete=fields.CASCADE
     )
@@ -299,6 +311,8 @@ class Post(Model):
 
 class PostMedia(Model):
     id = fields.IntField(primary_key=True)
+    post_id: int
+    asset_id: int
     post: fields.ForeignKeyRelation[Post] = fields.ForeignKeyField(
         "models.Post", related_name="items", on_delete=fields.CASCADE
     )
@@ -315,6 +329,7 @@ class PublishJob(Model):
     """The one live job of a post version: the unique pair stops a second one."""
 
     id = fields.IntField(primary_key=True)
+    post_id: int
     post: fields.ForeignKeyRelation[Post] = fields.ForeignKeyField(
         "models.Post", related_name="jobs", on_delete=fields.CASCADE
     )
@@ -389,6 +404,7 @@ class Conversation(Model):
 
 class Message(Model):
     id = fields.IntField(primary_key=True)
+    conversation_id: int
     conversation: fields.ForeignKeyRelation[Conversation] = fields.ForeignKeyField(
         "models.Conversation", related_name="messages", on_delete=fields.CASCADE
     )
@@ -485,6 +501,7 @@ class ReplyDraft(Model):
 
 class OutboundAction(Model):
     id = fields.IntField(primary_key=True)
+    account_id: int
     account: fields.ForeignKeyRelation[InstagramAccount] = fields.ForeignKeyField(
         "models.InstagramAccount", related_name="outbox", on_delete=fields.CASCADE
     )
@@ -551,6 +568,7 @@ class DomainEvent(Model):
     """Something a team should hear about, delivered to linked chats by a job."""
 
     id = fields.IntField(primary_key=True)
+    workspace_id: int
     workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
         "models.Workspace", related_name="events", on_delete=fields.CASCADE
     )
@@ -598,6 +616,7 @@ class NotificationDelivery(Model):
 
 class AuditLog(Model):
     id = fields.IntField(primary_key=True)
+    workspace_id: int | None
     workspace: fields.ForeignKeyNullableRelation[Workspace] = fields.ForeignKeyField(
         "models.Workspace", related_name="audit", null=True, on_delete=fields.CASCADE
     )

@@ -318,9 +318,7 @@ def first_sentences(text: str, limit: int) -> str:
     """``text`` up to the end of its ``limit``-th sentence."""
     if limit <= 0:
         return text
-    count = 0
-    for match in _SENTENCE_END.finditer(text):
-        count += 1
+    for count, match in enumerate(_SENTENCE_END.finditer(text), start=1):
         if count == limit:
             return text[: match.end()].rstrip()
     return text

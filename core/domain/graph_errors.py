@@ -300,9 +300,9 @@ def classify(
             rule = Rule(ErrorKind.PERMANENT, title)
 
     retry_after = rule.retry_after_s
-    if rule.kind in {ErrorKind.RATE_LIMITED, ErrorKind.QUOTA} and usage is not None:
-        if usage.regain_after_s:
-            retry_after = usage.regain_after_s
+    limited = rule.kind in {ErrorKind.RATE_LIMITED, ErrorKind.QUOTA}
+    if limited and usage is not None and usage.regain_after_s:
+        retry_after = usage.regain_after_s
     return GraphError(
         code=code,
         subcode=subcode,

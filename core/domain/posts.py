@@ -228,6 +228,25 @@ def _check_video(
     return None
 
 
+def _check_carousel(media: Sequence[MediaFacts]) -> str | None:
+    if not CAROUSEL_MIN <= len(media) <= CAROUSEL_MAX:
+        return (
+            f"A carousel needs {CAROUSEL_MIN} to {CAROUSEL_MAX} images or videos; "
+            f"it has {len(media)}."
+        )
+    for n, item in enumerate(media, start=1):
+        where = f"Item {n}"
+        if item.is_image:
+            problem = _check_image(item, where, feed=True)
+        elif item.is_video:
+            problem = _check_video(item, where, REEL_MAX_BYTES, REEL_MIN_S, REEL_MAX_S)
+        else:
+            problem = f"{where} is neither an image nor a video."
+        if problem:
+            return problem
+    return None
+
+
 def _check_media(content: PostContent, errors: dict[str, str]) -> None:
     media = list(content.media)
     kind = content.kind
@@ -252,22 +271,7 @@ def _check_media(content: PostContent, errors: dict[str, str]) -> None:
                 media[0], "The video", STORY_VIDEO_MAX_BYTES, STORY_MIN_S, STORY_MAX_S
             )
     else:
-        if not CAROUSEL_MIN <= len(media) <= CAROUSEL_MAX:
-            problem = (
-                f"A carousel needs {CAROUSEL_MIN} to {CAROUSEL_MAX} images or videos; "
-                f"it has {len(media)}."
-            )
-        else:
-            for n, item in enumerate(media, start=1):
-                where = f"Item {n}"
-                if item.is_image:
-                    problem = _check_image(item, where, feed=True)
-                elif item.is_video:
-                    problem = _check_video(item, where, REEL_MAX_BYTES, REEL_MIN_S, REEL_MAX_S)
-                else:
-                    problem = f"{where} is neither an image nor a video."
-                if problem:
-                    break
+        problem = _check_carousel(media)
     if problem:
         errors["media"] = problem
     if content.cover is not None:

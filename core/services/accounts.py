@@ -515,7 +515,7 @@ async def _record_webhook_warning(action: str, account: InstagramAccount, error:
     await audit.record(
         action,
         actor="reelay",
-        workspace_id=account.workspace_id,  # type: ignore[attr-defined]
+        workspace_id=account.workspace_id,
         target_type="instagram_account",
         target_id=account.id,
         account_id=account.id,
@@ -578,7 +578,7 @@ async def list_accounts(container: Container, workspace_id: int) -> list[Instagr
 
 async def _event(account: InstagramAccount, kind: str, **payload: Any) -> DomainEvent:
     return await DomainEvent.create(
-        workspace_id=account.workspace_id,  # type: ignore[attr-defined]
+        workspace_id=account.workspace_id,
         kind=kind,
         payload={"account_id": account.id, "username": account.username, **payload},
     )
@@ -602,7 +602,7 @@ async def mark_needs_reconnect(
     await audit.record(
         "account.needs_reconnect",
         actor="reelay",
-        workspace_id=account.workspace_id,  # type: ignore[attr-defined]
+        workspace_id=account.workspace_id,
         target_type="instagram_account",
         target_id=account.id,
         account_id=account.id,

@@ -272,7 +272,7 @@ class ChatOps:
             await ChatIdentity.create(
                 platform=who.platform, platform_user_id=who.user_id, user=code.created_by
             )
-        elif identity.user_id != code.created_by.id:  # type: ignore[attr-defined]
+        elif identity.user_id != code.created_by.id:
             identity.user = code.created_by
             await identity.save(update_fields=["user_id"])
         await audit.record(

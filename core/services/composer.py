@@ -194,15 +194,12 @@ async def posts_between(
 
 async def _with_media(posts: Sequence[Post]) -> list[PostView]:
     items = await PostMedia.filter(post_id__in=[p.id for p in posts]).order_by("position")
-    assets = {
-        a.id: a
-        for a in await MediaAsset.filter(id__in=list({i.asset_id for i in items}))  # type: ignore[attr-defined]
-    }
+    assets = {a.id: a for a in await MediaAsset.filter(id__in=list({i.asset_id for i in items}))}
     by_post: dict[int, list[MediaAsset]] = {}
     for item in items:
-        asset = assets.get(item.asset_id)  # type: ignore[attr-defined]
+        asset = assets.get(item.asset_id)
         if asset is not None:
-            by_post.setdefault(item.post_id, []).append(asset)  # type: ignore[attr-defined]
+            by_post.setdefault(item.post_id, []).append(asset)
     return [PostView(p, p.account, by_post.get(p.id, [])) for p in posts]
 
 

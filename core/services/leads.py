@@ -94,7 +94,7 @@ class Leads:
         now = self.clock.now()
         webhook_url = RuleDefinition.from_stored(rule).webhook_url if rule else ""
         lead = await Lead.create(
-            workspace_id=account.workspace_id,  # type: ignore[attr-defined]
+            workspace_id=account.workspace_id,
             account_id=account.id,
             rule_id=rule.id if rule else None,
             conversation_id=conversation.id,
@@ -109,7 +109,7 @@ class Leads:
         if rule is not None:
             await bump_stats(rule.id, total_leads_captured=1, last_lead_captured_at=now)
         await DomainEvent.create(
-            workspace_id=account.workspace_id,  # type: ignore[attr-defined]
+            workspace_id=account.workspace_id,
             kind=LEAD_CAPTURED,
             payload=lead_document(lead, rule, account),
         )

@@ -56,7 +56,7 @@ async def usage_of(asset_ids: list[int]) -> dict[int, list[Usage]]:
                     post_id=post.id,
                     status=post.status.value,
                     kind=post.kind.value,
-                    account_id=post.account_id,  # type: ignore[attr-defined]
+                    account_id=post.account_id,
                 )
             )
     return found

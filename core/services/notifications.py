@@ -403,7 +403,7 @@ async def gather_facts(event: DomainEvent) -> dict[str, Any]:
         if post is not None:
             facts.setdefault("permalink", post.permalink)
             facts.setdefault("reason", post.last_error or None)
-            facts.setdefault("account_id", post.account_id)  # type: ignore[attr-defined]
+            facts.setdefault("account_id", post.account_id)
             flat = " ".join(post.caption.split())
             facts["caption_snippet"] = flat if len(flat) <= 80 else flat[:79] + "…"
     if facts.get("lead_id"):

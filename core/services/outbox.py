@@ -373,8 +373,8 @@ class Outbox:
         if action.not_before is not None and action.not_before > now + timedelta(seconds=1):
             await self._later(action, action.not_before, "d")
             return OutboundStatus.PENDING
-        if account is None or account.id != action.account_id:  # type: ignore[attr-defined]
-            account = await InstagramAccount.get(id=action.account_id)  # type: ignore[attr-defined]
+        if account is None or account.id != action.account_id:
+            account = await InstagramAccount.get(id=action.account_id)
         if account.status is not AccountStatus.ACTIVE:
             return await self._skip(action, f"account {account.username} is {account.status.value}")
         reason = await self._window_closed(action, now, conversation)
@@ -475,7 +475,7 @@ class Outbox:
             kind.value,
             action.id,
             action.target,
-            action.account_id,  # type: ignore[attr-defined]
+            action.account_id,
         )
         return OutboundStatus.SENT
 

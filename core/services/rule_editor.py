@@ -425,9 +425,9 @@ def _why(
                 f"The keyword matches, but this person is inside the rule's cooldown "
                 f"({rule.cooldown_s // 60} min) or already got this answer."
             )
-    if matched is not None and matched.id == rule.id:
-        if definition.comment_replies and trigger != "comment":
-            notes.append("Public reply not sent: public replies only answer comments.")
+    answered = matched is not None and matched.id == rule.id
+    if answered and definition.comment_replies and trigger != "comment":
+        notes.append("Public reply not sent: public replies only answer comments.")
     return notes
 
 

@@ -12,110 +12,46 @@ Entry points for people (panel, chat, API): :meth:`~SmartReplies.approve`,
 :meth:`~SmartReplies.expire_due`.
 
 In ``auto`` mode the answer goes straight to the outbox; in ``approve`` mode it is stored
-as a ``ReplyDraft`` and a ``draft.approval_needed`` domain event asks the team. A decision is a
-conditional update of a pending, unexpired draft, so of two teammates deciding at once the
-first wins and the second gets ``DraftAlreadyDecided``. A draft expires when the messaging
-window would close (24 h after a DM, 7 days after a comment) and is then never sent. Every
-send, auto or approved, is handed to the ``ReplySender`` (``OutboxReplySender``: the outbox
-and its pacer) with an idempotency key; the outbox records what went out in the conversation,
-which is the history the next answer sees. When the AI fails the person gets nothing: the
-failure is logged, audited and announced (``ai.reply_failed``) so a teammate can answer.
+as a ``ReplyDraft`` and a ``draft.approval_needed`` domain event asks the team, who decide on
+it through ``reply_drafts``. Every send is handed to the ``ReplySender`` (``reply_sending``)
+with an idempotency key; the outbox records what went out in the conversation, which is the
+history the next answer sees. When the AI fails the person gets nothing: the failure is
+logged, audited and announced (``ai.reply_failed``) so a teammate can answer.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
 
-from core.db.models import (
-    AutomationRule,
-    Conversation,
-    DomainEvent,
-    DraftStatus,
-    InstagramAccount,
-    Membership,
-    Message,
-    ReplyDraft,
-    Role,
-    User,
-)
+from core.db.models import AutomationRule, Conversation, InstagramAccount, Message, ReplyDraft
 from core.domain.ai import AiError, AiErrorKind
 from core.domain.ai_replies import (
     DM_WINDOW,
-    PRIVATE_REPLY_WINDOW,
     ApprovalMode,
     Channel,
     HistoryEntry,
     ai_config_of,
     build_reply_prompt,
-    check_edited_text,
     finalize_reply,
     window_closes_at,
 )
 from core.domain.rule_definition import RuleDefinition
 from core.domain.webhooks import EventKind, InboundEvent
-from core.errors import Conflict, Forbidden, NotFound
 from core.ports.ai import AiClient
 from core.ports.clock import Clock
 from core.ports.instagram import Recipient
 from core.services import audit
 from core.services.ai_usage import complete_for_workspace
-from core.services.outbox import ActionKind, Outbox
-from core.services.users import role_allows
+from core.services.reply_drafts import Announcer, DraftDecisions, store_event
+from core.services.reply_sending import OutgoingReply, ReplySender
 
 logger = logging.getLogger(__name__)
 
 APPROVAL_NEEDED = "draft.approval_needed"
-DRAFT_DECIDED = "draft.decided"
 REPLY_FAILED = "ai.reply_failed"
-EXPIRE_BATCH = 500
-DECIDER_ROLE = Role.EDITOR
-
-
-# Records a domain event for the team: (workspace id, kind, payload). The wiring passes the
-# notifications service's ``record_event`` (delivered at once); the default only stores it
-# (the notifications sweep delivers it within seconds).
-Announcer = Callable[[int, str, dict[str, Any]], Awaitable[object]]
-
-
-async def store_event(workspace_id: int, kind: str, payload: dict[str, Any]) -> DomainEvent:
-    return await DomainEvent.create(workspace_id=workspace_id, kind=kind, payload=payload)
-
-
-@dataclass(frozen=True)
-class OutgoingReply:
-    """One text reply for the outbox: who gets it, how, and its idempotency key."""
-
-    account_id: int
-    channel: Channel
-    recipient: Recipient
-    text: str
-    dedupe_key: str
-    not_after: datetime  # the messaging window closes then: never send later
-    rule_id: int | None = None
-    conversation_id: int | None = None
-    event_id: int | None = None
-
-    @property
-    def anchor_at(self) -> datetime:
-        """When the person wrote (the comment's time for a private reply)."""
-        return self.not_after - (
-            PRIVATE_REPLY_WINDOW if self.channel is Channel.PRIVATE_REPLY else DM_WINDOW
-        )
-
-    def message(self) -> dict[str, Any]:
-        """Meta's message object."""
-        return {"text": self.text}
-
-
-class ReplySender(Protocol):
-    async def send_reply(self, reply: OutgoingReply) -> None:
-        """Hand ``reply`` to the outbox (paced, idempotent per ``dedupe_key``)."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -183,25 +119,6 @@ def read_unanswered_note(note: str) -> tuple[str, str] | None:
     return outcome, reason
 
 
-class DraftAlreadyDecided(Conflict):
-    """Someone decided (or the draft expired) first."""
-
-    def __init__(
-        self, draft_id: int, status: DraftStatus, decided_by: str, decided_at: datetime | None
-    ) -> None:
-        if status is DraftStatus.EXPIRED:
-            message = "This draft expired: the messaging window closed"
-        else:
-            when = f" at {decided_at:%Y-%m-%d %H:%M} UTC" if decided_at else ""
-            by = decided_by or "someone"
-            message = f"Already {status.value} by {by}{when}"
-        super().__init__(message)
-        self.draft_id = draft_id
-        self.status = status
-        self.decided_by = decided_by
-        self.decided_at = decided_at
-
-
 class SmartReplies:
     """The AI action and its drafts. ``ai`` is None when no AI server is configured."""
 
@@ -219,6 +136,7 @@ class SmartReplies:
         self._clock = clock
         self._max_tokens = max_tokens
         self._announce = announce
+        self._decisions = DraftDecisions(sender=sender, clock=clock, announce=announce)
 
     # ------------------------------------------------------------ answering
 
@@ -305,13 +223,15 @@ class SmartReplies:
 
     async def approve(self, draft_id: int, *, workspace_id: int, user_id: int) -> ReplyDraft:
         """Send the proposed text as is."""
-        return await self._decide(draft_id, workspace_id, user_id, DraftStatus.APPROVED)
+        return await self._decisions.approve(draft_id, workspace_id=workspace_id, user_id=user_id)
 
     async def edit(
         self, draft_id: int, text: str, *, workspace_id: int, user_id: int
     ) -> ReplyDraft:
         """Send ``text`` instead (checked against Instagram's limits, never cut)."""
-        return await self._decide(draft_id, workspace_id, user_id, DraftStatus.EDITED, text=text)
+        return await self._decisions.edit(
+            draft_id, text, workspace_id=workspace_id, user_id=user_id
+        )
 
     async def reject(
         self,
@@ -322,115 +242,20 @@ class SmartReplies:
         fallback_text: str | None = None,
         use_rule_fallback: bool = False,
     ) -> ReplyDraft:
-        """Send nothing; or, with ``fallback_text`` (or the rule's ``fallback_reply`` when
-        ``use_rule_fallback``), send that static reply instead."""
-        return await self._decide(
+        """Send nothing, or a static fallback reply (see ``DraftDecisions.reject``)."""
+        return await self._decisions.reject(
             draft_id,
-            workspace_id,
-            user_id,
-            DraftStatus.REJECTED,
-            text=fallback_text,
+            workspace_id=workspace_id,
+            user_id=user_id,
+            fallback_text=fallback_text,
             use_rule_fallback=use_rule_fallback,
         )
 
     async def expire_due(self) -> int:
         """Mark pending drafts whose window closed as expired (they are never sent)."""
-        return await expire_due_drafts(self._clock, self._announce)
+        return await self._decisions.expire_due()
 
     # ------------------------------------------------------------ internals
-
-    async def _decide(
-        self,
-        draft_id: int,
-        workspace_id: int,
-        user_id: int,
-        status: DraftStatus,
-        *,
-        text: str | None = None,
-        use_rule_fallback: bool = False,
-    ) -> ReplyDraft:
-        user = await self._decider(workspace_id, user_id)
-        draft = await ReplyDraft.get_or_none(id=draft_id, workspace_id=workspace_id)
-        if draft is None:
-            raise NotFound(f"No reply draft {draft_id} in this workspace")
-        now = self._clock.now()
-        values = _placeholder_values(draft.target)
-        outgoing: str | None
-        if status is DraftStatus.APPROVED:
-            outgoing = draft.proposed_text
-        elif status is DraftStatus.EDITED:
-            outgoing = check_edited_text(text or "", values)
-        elif text and text.strip():
-            outgoing = check_edited_text(text, values)
-        elif use_rule_fallback:
-            outgoing = await self._rule_fallback(draft, values)
-        else:
-            outgoing = None
-        if draft.status is DraftStatus.PENDING and now >= draft.expires_at:
-            await _expire_draft(draft, now, self._announce)
-        won = await ReplyDraft.filter(
-            id=draft.id, status=DraftStatus.PENDING, expires_at__gt=now
-        ).update(status=status, decided_by_id=user.id, decided_at=now, final_text=outgoing)
-        if not won:
-            await draft.refresh_from_db()
-            decider = (
-                await User.get_or_none(id=draft.decided_by_id) if draft.decided_by_id else None
-            )
-            raise DraftAlreadyDecided(
-                draft.id, DraftStatus(draft.status), _person(decider), draft.decided_at
-            )
-        await draft.refresh_from_db()
-        if outgoing is not None:
-            suffix = ":fallback" if status is DraftStatus.REJECTED else ""
-            await self._send(
-                OutgoingReply(
-                    account_id=draft.account_id,
-                    channel=Channel(draft.target.get("channel", Channel.DM.value)),
-                    recipient=_recipient(draft.target),
-                    text=outgoing,
-                    dedupe_key=f"draft:{draft.id}{suffix}",
-                    not_after=draft.expires_at,
-                    rule_id=draft.rule_id,
-                    conversation_id=draft.conversation_id,
-                )
-            )
-        await audit.record(
-            f"draft.{status.value}",
-            actor=user.email,
-            workspace_id=workspace_id,
-            target_type="draft",
-            target_id=draft.id,
-            sent=outgoing is not None,
-        )
-        await self._announce(
-            workspace_id,
-            DRAFT_DECIDED,
-            {
-                "draft_id": draft.id,
-                "status": status.value,
-                "decided_by": _person(user),
-                "decided_at": now.isoformat(),
-                "sent_text": outgoing,
-            },
-        )
-        return draft
-
-    async def _decider(self, workspace_id: int, user_id: int) -> User:
-        membership = await Membership.get_or_none(
-            workspace_id=workspace_id, user_id=user_id
-        ).prefetch_related("user")
-        if membership is None or not membership.user.is_active:
-            raise Forbidden("Only members of this workspace can decide on drafts")
-        if not role_allows(Role(membership.role), DECIDER_ROLE):
-            raise Forbidden("Viewers cannot approve, edit or reject replies")
-        return membership.user
-
-    async def _rule_fallback(self, draft: ReplyDraft, values: dict[str, str]) -> str | None:
-        rule = await AutomationRule.get_or_none(id=draft.rule_id) if draft.rule_id else None
-        config = ai_config_of(rule.config) if rule else None
-        if config is None or not config.fallback_reply:
-            return None
-        return check_edited_text(config.fallback_reply, values)
 
     async def _hold(
         self, rule: AutomationRule, inbound: Inbound, text: str, closes: datetime
@@ -556,81 +381,7 @@ class SmartReplies:
         return rows[:limit]
 
 
-async def expire_due_drafts(clock: Clock, announce: Announcer = store_event) -> int:
-    """Mark pending drafts whose messaging window closed as expired; returns how many.
-
-    The worker's cron calls this every minute; a decision on an overdue draft expires it too.
-    """
-    now = clock.now()
-    due = (
-        await ReplyDraft.filter(status=DraftStatus.PENDING, expires_at__lte=now)
-        .order_by("id")
-        .limit(EXPIRE_BATCH)
-    )
-    expired = 0
-    for draft in due:
-        if await _expire_draft(draft, now, announce):
-            expired += 1
-    if expired:
-        logger.info("expired %d reply drafts", expired)
-    return expired
-
-
-async def _expire_draft(draft: ReplyDraft, now: datetime, announce: Announcer) -> bool:
-    changed = await ReplyDraft.filter(id=draft.id, status=DraftStatus.PENDING).update(
-        status=DraftStatus.EXPIRED, decided_at=now
-    )
-    if not changed:
-        return False
-    # Shown like a decision: the chat messages asking for approval now say "expired".
-    await announce(
-        draft.workspace_id,
-        DRAFT_DECIDED,
-        {"draft_id": draft.id, "status": DraftStatus.EXPIRED.value, "decided_at": now.isoformat()},
-    )
-    logger.info("reply draft %s expired unsent (account %s)", draft.id, draft.account_id)
-    return True
-
-
-def _recipient(target: dict[str, Any]) -> Recipient:
-    if target.get("channel") == Channel.PRIVATE_REPLY.value and target.get("comment_id"):
-        return Recipient(comment_id=str(target["comment_id"]))
-    return Recipient(igsid=str(target.get("igsid") or target.get("id") or ""))
-
-
-def _placeholder_values(target: dict[str, Any]) -> dict[str, str]:
-    return {name: str(target.get(name) or "") for name in ("username", "first_name", "link")}
-
-
-def _person(user: User | None) -> str:
-    if user is None:
-        return ""
-    return user.name or user.email
-
-
 # ---------------------------------------------------------------- wiring
-
-
-class OutboxReplySender:
-    """``ReplySender`` over the automations outbox: paced, windowed, idempotent per key."""
-
-    def __init__(self, outbox: Outbox) -> None:
-        self._outbox = outbox
-
-    async def send_reply(self, reply: OutgoingReply) -> None:
-        account = await InstagramAccount.get(id=reply.account_id)
-        private = reply.channel is Channel.PRIVATE_REPLY
-        await self._outbox.submit(
-            account=account,
-            kind=ActionKind.PRIVATE_REPLY if private else ActionKind.DM,
-            target=(reply.recipient.comment_id if private else reply.recipient.igsid) or "",
-            message=reply.message(),
-            key=reply.dedupe_key,
-            rule_id=reply.rule_id,
-            conversation_id=reply.conversation_id,
-            event_id=reply.event_id,
-            anchor_at=reply.anchor_at if private else None,
-        )
 
 
 class EngineHooks:

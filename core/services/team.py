@@ -165,9 +165,9 @@ async def change_role(actor: Membership, membership_id: int, role: Role) -> Memb
     target = await _target(actor, membership_id)
     if target.role is Role.OWNER and actor.role is not Role.OWNER:
         raise Forbidden("Only an owner can change an owner's role.")
-    if target.role is Role.OWNER and role is not Role.OWNER:
-        if await _owner_count(actor.workspace_id) <= 1:
-            raise Conflict("The last owner cannot be demoted; make someone else owner first.")
+    demoted = target.role is Role.OWNER and role is not Role.OWNER
+    if demoted and await _owner_count(actor.workspace_id) <= 1:
+        raise Conflict("The last owner cannot be demoted; make someone else owner first.")
     previous = target.role
     target.role = role
     await target.save(update_fields=["role"])

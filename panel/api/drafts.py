@@ -60,8 +60,8 @@ def _replies() -> SmartReplies:
 def _out(draft: ReplyDraft) -> DraftOut:
     return DraftOut(
         id=draft.id,
-        account_id=draft.account_id,  # type: ignore[attr-defined]
-        rule_id=draft.rule_id,  # type: ignore[attr-defined]
+        account_id=draft.account_id,
+        rule_id=draft.rule_id,
         inbound_text=draft.inbound_text,
         proposed_text=draft.proposed_text,
         final_text=draft.final_text,
@@ -75,7 +75,7 @@ def _out(draft: ReplyDraft) -> DraftOut:
 def _deciding_user() -> int:
     # Decisions made with a token are credited to the token's creator.
     token = current_token()
-    return token.created_by_id or 0  # type: ignore[attr-defined, no-any-return]
+    return token.created_by_id or 0
 
 
 @blueprint.get("")

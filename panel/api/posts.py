@@ -120,7 +120,7 @@ async def _out(post: Post) -> PostOut:
     )
     return PostOut(
         id=post.id,
-        account_id=post.account_id,  # type: ignore[attr-defined]
+        account_id=post.account_id,
         kind=post.kind.value,
         status=post.status.value,
         caption=post.caption,

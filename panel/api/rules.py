@@ -91,7 +91,7 @@ def _out(row: rule_editor.RuleRow) -> RuleOut:
 
 
 def _workspace() -> int:
-    workspace_id: int = current_token().workspace_id  # type: ignore[attr-defined]
+    workspace_id: int = current_token().workspace_id
     return workspace_id
 
 

@@ -11,6 +11,7 @@ the bot never sent anything Telegram would have thrown back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import socket
@@ -210,10 +211,8 @@ class FakeTelegram:
             if ready or loop.time() >= deadline:
                 return ready[:limit]
             self._arrived.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), deadline - loop.time())
-            except TimeoutError:
-                pass
 
     def _getme(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"id": BOT_ID, "is_bot": True, "first_name": "Reelay", "username": "ReelayBot"}

@@ -37,7 +37,8 @@ from core.errors import SettingsError
 from core.ports.notifier import ChatGone, ChatRateLimited
 from core.services import chat_links
 from core.services.chatops import HOW_TO_LINK, ChatOps
-from core.services.smart_replies import OutgoingReply, SmartReplies
+from core.services.reply_sending import OutgoingReply
+from core.services.smart_replies import SmartReplies
 from core.wiring import assemble_services
 from tests.bot.fake_telegram import (
     FakeTelegram,

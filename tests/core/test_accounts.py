@@ -77,10 +77,12 @@ async def admin() -> tuple[User, Workspace]:
 
 async def go_through_dialog(url: str) -> tuple[str, str]:
     """Follow Meta's dialog as the signed-in person: returns (code, state) from the redirect."""
-    async with aiohttp.ClientSession() as http:
-        async with http.get(url, allow_redirects=False) as response:
-            assert response.status == 302, await response.text()
-            location = response.headers["Location"]
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(url, allow_redirects=False) as response,
+    ):
+        assert response.status == 302, await response.text()
+        location = response.headers["Location"]
     parts = urlsplit(location)
     assert parts.fragment == "_"
     query = parse_qs(parts.query)

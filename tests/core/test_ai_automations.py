@@ -31,12 +31,9 @@ from core.db.models import (
 )
 from core.domain.webhooks import parse_body
 from core.services.inbox import record_events
-from core.services.smart_replies import (
-    DraftAlreadyDecided,
-    EngineHooks,
-    OutboxReplySender,
-    SmartReplies,
-)
+from core.services.reply_drafts import DraftAlreadyDecided
+from core.services.reply_sending import OutboxReplySender
+from core.services.smart_replies import EngineHooks, SmartReplies
 from tests.automation_world import (
     FakeClock,
     FakeMessaging,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,7 +34,8 @@ from core.db.models import (
 from core.domain.chat import Action, ActionVerb
 from core.services import chat_links
 from core.services.chatops import HOW_TO_LINK, NOT_LINKED_HERE, ChatOps, ChatUser, IncomingFile
-from core.services.smart_replies import OutgoingReply, SmartReplies
+from core.services.reply_sending import OutgoingReply
+from core.services.smart_replies import SmartReplies
 from core.wiring import assemble_services
 from tests.chatops_world import FixedClock, World, link, make_draft, make_world
 from tests.fake_openai import FakeOpenAI, fake_openai  # noqa: F401
@@ -50,9 +50,9 @@ def who(user_id: str = "501", chat_id: str = CHAT) -> ChatUser:
 
 
 @pytest.fixture
-async def world(container: Container) -> AsyncIterator[World]:
+async def world(container: Container) -> World:
     container.clock = FixedClock(NOW)
-    yield await make_world()
+    return await make_world()
 
 
 @pytest.fixture

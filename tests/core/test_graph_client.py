@@ -220,7 +220,7 @@ async def test_story_container(graph: GraphClient, meta: Any) -> None:
     assert await graph.create_story_container(ACCOUNT, image_url="https://x.test/s.jpg") == "s1"
     (call,) = sent(meta, "POST", f"{IG}/1784/media")
     assert call.kwargs["data"] == {"media_type": "STORIES", "image_url": "https://x.test/s.jpg"}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="exactly one of image_url or video_url"):
         await graph.create_story_container(ACCOUNT)
 
 

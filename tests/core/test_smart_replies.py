@@ -30,13 +30,9 @@ from core.db.models import (
 )
 from core.domain.ai_replies import Channel
 from core.errors import Forbidden, ValidationFailed
-from core.services.smart_replies import (
-    DraftAlreadyDecided,
-    Inbound,
-    Outcome,
-    OutgoingReply,
-    SmartReplies,
-)
+from core.services.reply_drafts import DraftAlreadyDecided
+from core.services.reply_sending import OutgoingReply
+from core.services.smart_replies import Inbound, Outcome, SmartReplies
 from tests.fake_openai import FakeOpenAI, closed_port_url, fake_openai  # noqa: F401
 
 T0 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)

@@ -17,12 +17,13 @@ import itertools
 import json
 import secrets
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 from PIL import Image
+
+from tests.e2e.meta_records import Account, Call, Container, Fetch, Media, MetaRefusal, missing
 
 LONG_LIVED_S = 5_184_000
 VIDEO_READS_IN_PROGRESS = 2
@@ -37,94 +38,6 @@ WEBHOOK_FIELDS_KNOWN = {
     "mentions",
     "story_insights",
 }
-
-
-class MetaRefusal(Exception):
-    """An error answer in the Graph envelope."""
-
-    def __init__(
-        self, code: int, message: str, *, subcode: int | None = None, kind: str = "OAuthException"
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.subcode = subcode
-        self.message = message
-        self.kind = kind
-
-    def response(self) -> web.Response:
-        error: dict[str, Any] = {
-            "message": self.message,
-            "type": self.kind,
-            "code": self.code,
-            "fbtrace_id": secrets.token_hex(8),
-        }
-        if self.subcode is not None:
-            error["error_subcode"] = self.subcode
-        return web.json_response({"error": error}, status=400)
-
-
-def missing(name: str) -> MetaRefusal:
-    return MetaRefusal(100, f"(#100) The parameter {name} is required")
-
-
-@dataclass
-class Call:
-    method: str
-    path: str
-    params: dict[str, str]
-    body: dict[str, Any]
-    bearer: str | None
-    answer_status: int = 0
-
-    @property
-    def endpoint(self) -> str:
-        """The path with the version dropped: ``1784.../media``."""
-        parts = self.path.strip("/").split("/")
-        if parts and parts[0].startswith("v") and "." in parts[0]:
-            parts = parts[1:]
-        return "/".join(parts)
-
-
-@dataclass
-class Account:
-    ig_id: str
-    username: str
-    account_type: str
-    app_scoped_id: str
-
-
-@dataclass
-class Container:
-    id: str
-    owner: str
-    media_type: str  # IMAGE, REELS, VIDEO, STORIES, CAROUSEL
-    fields: dict[str, str]
-    carousel_item: bool = False
-    children: list[str] = field(default_factory=list)
-    status_code: str = "IN_PROGRESS"
-    status: str = ""
-    reads: int = 0
-    media_id: str | None = None
-
-
-@dataclass
-class Fetch:
-    url: str
-    status: int
-    content_type: str
-    size: int
-
-
-@dataclass
-class Media:
-    id: str
-    owner: str
-    container: str
-    caption: str
-    media_type: str
-    timestamp: str
-    permalink: str
-    comments: list[dict[str, str]] = field(default_factory=list)
 
 
 class FakeMeta:
@@ -463,17 +376,7 @@ class FakeMeta:
             raise MetaRefusal(36004, "The caption is too long", subcode=2207010)
         container = Container(str(next(self._ids)), owner, "", dict(args), carousel_item=item)
         if media_type == "CAROUSEL":
-            children = [c for c in args.get("children", "").split(",") if c]
-            if not children:
-                raise missing("children")
-            if not 2 <= len(children) <= 10:
-                raise MetaRefusal(100, "(#100) A carousel needs 2 to 10 children")
-            for child in children:
-                found = self.containers.get(child)
-                if found is None or found.owner != owner or not found.carousel_item:
-                    raise MetaRefusal(100, f"(#100) Invalid child container {child}")
-                if found.status_code != "FINISHED":
-                    raise MetaRefusal(9007, "Media ID is not available", subcode=2207027)
+            children = self._carousel_children(owner, args)
             container.media_type, container.children = "CAROUSEL", children
             container.status_code = "FINISHED"
         elif media_type in {"REELS", "VIDEO"} or (media_type == "STORIES" and "video_url" in args):
@@ -507,6 +410,20 @@ class FakeMeta:
             raise MetaRefusal(100, f"(#100) Unsupported media_type {media_type}")
         self.containers[container.id] = container
         return web.json_response({"id": container.id})
+
+    def _carousel_children(self, owner: str, args: dict[str, str]) -> list[str]:
+        children = [c for c in args.get("children", "").split(",") if c]
+        if not children:
+            raise missing("children")
+        if not 2 <= len(children) <= 10:
+            raise MetaRefusal(100, "(#100) A carousel needs 2 to 10 children")
+        for child in children:
+            found = self.containers.get(child)
+            if found is None or found.owner != owner or not found.carousel_item:
+                raise MetaRefusal(100, f"(#100) Invalid child container {child}")
+            if found.status_code != "FINISHED":
+                raise MetaRefusal(9007, "Media ID is not available", subcode=2207027)
+        return children
 
     async def _read_node(
         self, owner: str, node: str, call: Call, args: dict[str, str]

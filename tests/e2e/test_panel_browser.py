@@ -257,6 +257,6 @@ async def test_pages_fit_a_phone(panel_url: str, browser: Any) -> None:
     sign_out = page.get_by_role("button", name="Sign out")
     await sign_out.wait_for()
     box = await sign_out.bounding_box()
-    assert box is not None and 0 <= box["x"] and box["x"] + box["width"] <= 390
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
     await _shot(page, "15-phone-account-menu")
     await context.close()

@@ -35,7 +35,8 @@ from core.domain.chat import Reply
 from core.ports.notifier import ChatDeliveryError
 from core.services import notifications
 from core.services.leads import lead_document
-from core.services.smart_replies import OutgoingReply, SmartReplies
+from core.services.reply_sending import OutgoingReply
+from core.services.smart_replies import SmartReplies
 from core.wiring import Services
 from jobs.notifications import deliver_event, sweep_events
 from tests.bot.fake_telegram import FakeTelegram, running_fake_telegram

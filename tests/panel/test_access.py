@@ -257,3 +257,22 @@ async def test_removed_member_loses_access(client: Any, sqlite_db: str) -> None:
     assert (await client.get("/team")).status_code == 200
     await Membership.filter(id=members[Role.VIEWER].id).delete()
     assert (await client.get("/team")).status_code == 403
+
+
+# Routes a viewer may POST to: they change only the viewer's own session.
+OWN_SESSION = {"auth.logout", "auth.logout_everywhere", "auth.switch_workspace", "auth.login"}
+
+
+def test_every_state_changing_route_needs_an_editor_at_least(app: Any) -> None:
+    """A viewer reads; anything that writes (other than their own session) needs more."""
+    too_low = []
+    for rule in app.app.url_map.iter_rules():
+        methods = (rule.methods or set()) - {"GET", "HEAD", "OPTIONS"}
+        if rule.endpoint == "static" or not methods or rule.endpoint in OWN_SESSION:
+            continue
+        needed = app.app.view_functions[rule.endpoint].required_role
+        if needed is None:
+            continue  # public: sign-in, first run, invitations, webhooks (checked elsewhere)
+        if not role_allows(needed, Role.EDITOR):
+            too_low.append(f"{rule.endpoint} needs only {needed.value}")
+    assert too_low == []

@@ -33,10 +33,12 @@ def brand(sandbox: Any, container: Container, settings: Settings) -> str:
 
 
 async def dialog(url: str) -> str:
-    async with aiohttp.ClientSession() as http:
-        async with http.get(url, allow_redirects=False) as response:
-            assert response.status == 302
-            return response.headers["Location"]
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(url, allow_redirects=False) as response,
+    ):
+        assert response.status == 302
+        return response.headers["Location"]
 
 
 async def test_admin_connects_an_account(client: Any, brand: str) -> None:

@@ -10,49 +10,13 @@ about a malformed request. Add a row for every new route that takes an identifie
 
 from __future__ import annotations
 
-import io
-import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from PIL import Image
 
-from core.db.models import (
-    ApiToken,
-    AutomationRule,
-    ChatIdentity,
-    ChatLink,
-    EventStatus,
-    InstagramAccount,
-    Invite,
-    Lead,
-    LoginKind,
-    MediaAsset,
-    MediaInsight,
-    Membership,
-    Platform,
-    Post,
-    PostKind,
-    PostMedia,
-    PostStatus,
-    PublishJob,
-    ReplyDraft,
-    Role,
-    User,
-    WebhookEvent,
-    Workspace,
-)
-from core.services import chat_links, media, rule_editor, team, users
-from core.services.chatops import ChatOps, ChatUser, IncomingFile
-from core.services.smart_replies import OutgoingReply, SmartReplies
-from core.wiring import assemble_services
-from panel.rule_form import read_form
-from tests.panel.helpers import CSRF, sign_in_as, token_for
-
-# Every text of workspace B contains this word; none of A's does.
-SECRET = "bravo"
+from tests.panel.helpers import CSRF, sign_in_as
+from tests.panel.isolation_world import SECRET, Two, fill_ids, rule_form, snapshot, two_workspaces
 
 REFUSED = frozenset({403, 404})
 # An identifier of another workspace inside a new or changed object: refused as invalid.
@@ -76,61 +40,6 @@ class Attempt:
     answers: frozenset[int] = REFUSED
     control: bool = False  # with A's identifiers the same request is accepted
     a_side: dict[str, str] = field(default_factory=dict)  # names the control swaps to A
-
-
-@dataclass
-class Side:
-    workspace: Workspace
-    owner: User
-    membership: Membership
-    member: Membership
-    account: InstagramAccount
-    rule: AutomationRule
-    post: Post
-    asset: MediaAsset
-    lead: Lead
-    draft: ReplyDraft
-    event: WebhookEvent
-    chat: ChatLink
-    token: ApiToken
-    secret: str
-    invite: Invite
-    ig_media: str
-
-    def ids(self) -> dict[str, Any]:
-        return {
-            "workspace": self.workspace.id,
-            "account": self.account.id,
-            "rule": self.rule.id,
-            "post": self.post.id,
-            "asset": self.asset.id,
-            "media_key": self.asset.storage_key,
-            "lead": self.lead.id,
-            "draft": self.draft.id,
-            "event_key": self.event.dedupe_key,
-            "chat": self.chat.id,
-            "token": self.token.id,
-            "member": self.member.id,
-            "invite": self.invite.id,
-            "ig_media": self.ig_media,
-        }
-
-
-def rule_form(account: Any, name: str = "Alpha price rule") -> dict[str, str | list[str]]:
-    return {
-        "name": name,
-        "account_id": str(account),
-        "trigger": "comment",
-        "keywords": "price",
-        "match_mode": "whole_word",
-        "priority": "0",
-        "cooldown_minutes": "0",
-        "delay_minutes": "0",
-        "active": "on",
-        "comment_reply": "Sent you a DM!",
-        "dm_type": "text",
-        "dm_variation": "Here is the price list.",
-    }
 
 
 def rule_body(account: Any) -> dict[str, Any]:
@@ -469,151 +378,9 @@ ATTEMPTS: list[Attempt] = [
 ]
 
 
-async def _side(container: Any, name: str, ig_id: str, colour: tuple[int, int, int]) -> Side:
-    """A workspace with one of everything; B's texts all carry ``SECRET``."""
-    word = name.lower()
-    owner, workspace = await users.create_owner(f"owner@{word}.example", "long enough pw")
-    workspace.name = f"{name} Studio"
-    await workspace.save()
-    membership = await Membership.get(user=owner, workspace=workspace)
-    member_user = await users.create_user(f"viewer@{word}.example", "long enough pw")
-    member = await Membership.create(workspace=workspace, user=member_user, role=Role.VIEWER)
-    account = await InstagramAccount.create(
-        workspace=workspace,
-        ig_id=ig_id,
-        username=f"{word}_shop",
-        login_kind=LoginKind.SANDBOX,
-        token_encrypted=container.secrets.encrypt("token"),
-    )
-    definition, _ = read_form(
-        {
-            k: [v] if isinstance(v, str) else v
-            for k, v in rule_form(account.id, f"{name} rule").items()
-        }
-    )
-    rule = await rule_editor.save_rule(workspace.id, definition, actor=owner.email)
-    asset = await media.upload_bytes(
-        assemble_services(container).storage,
-        workspace_id=workspace.id,
-        data=_image(colour),
-        filename=f"{word}-photo.jpg",
-    )
-    now = datetime.now(UTC)
-    ig_media = f"179{ig_id[-6:]}0001"
-    post = await Post.create(
-        workspace=workspace,
-        account=account,
-        kind=PostKind.IMAGE,
-        status=PostStatus.DRAFT,
-        caption=f"{name} caption",
-    )
-    await PostMedia.create(post=post, asset=asset, position=0)
-    await Post.create(
-        workspace=workspace,
-        account=account,
-        kind=PostKind.IMAGE,
-        status=PostStatus.PUBLISHED,
-        caption=f"{name} published caption",
-        ig_media_id=ig_media,
-        published_at=now - timedelta(days=2),
-    )
-    await MediaInsight.create(
-        account=account,
-        ig_media_id=ig_media,
-        date=(now - timedelta(days=1)).date(),
-        media_type="IMAGE",
-        permalink=f"https://instagram.example/p/{word}",
-        metrics={"views": 10, "reach": 5, "info": {"caption": f"{name} insight caption"}},
-    )
-    lead = await Lead.create(
-        workspace=workspace,
-        account=account,
-        rule=rule,
-        igsid=f"{ig_id}9",
-        username=f"{word}_fan",
-        email=f"fan@{word}.example",
-    )
-    draft = await ReplyDraft.create(
-        workspace=workspace,
-        account=account,
-        rule=rule,
-        inbound_text=f"{name} question",
-        proposed_text=f"{name} proposed answer",
-        target={"igsid": f"{ig_id}9"},
-        expires_at=now + timedelta(days=1),
-    )
-    event = await WebhookEvent.create(
-        dedupe_key=f"{ig_id}:message:m.{ig_id[-4:]}",
-        account_ig_id=ig_id,
-        kind="message",
-        payload={},
-        status=EventStatus.DONE,
-        error=f"lead flow completed for fan@{word}.example",
-        rule_name=f"{name} rule",
-    )
-    chat = await ChatLink.create(
-        workspace=workspace,
-        platform=Platform.TELEGRAM,
-        chat_id=f"-100{ig_id[-3:]}",
-        title=f"{name} chat",
-    )
-    token, secret = await token_for(membership, Role.OWNER)
-    made = await team.create_invite(membership, Role.VIEWER, now)
-    return Side(
-        workspace,
-        owner,
-        membership,
-        member,
-        account,
-        rule,
-        post,
-        asset,
-        lead,
-        draft,
-        event,
-        chat,
-        token,
-        secret,
-        made.invite,
-        ig_media,
-    )
-
-
-def _image(colour: tuple[int, int, int]) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (1080, 1080), colour).save(out, "JPEG")
-    return out.getvalue()
-
-
-@dataclass
-class Two:
-    a: Side
-    b: Side
-
-
 @pytest.fixture
 async def two(sqlite_db: str, container: Any) -> Two:
-    return Two(
-        a=await _side(container, "Alpha", "17841400000000101", (200, 40, 120)),
-        b=await _side(container, "Bravo", "17841400000000202", (40, 200, 120)),
-    )
-
-
-_PLACEHOLDER = re.compile(r"\{([ab])\.(\w+)\}")
-
-
-def _fill(value: Any, sides: dict[str, dict[str, Any]]) -> Any:
-    """``value`` with ``{a.x}``/``{b.x}`` replaced (a whole placeholder keeps its type)."""
-    if isinstance(value, str):
-        whole = _PLACEHOLDER.fullmatch(value)
-        if whole and isinstance(sides[whole[1]][whole[2]], int):
-            return sides[whole[1]][whole[2]]
-        return _PLACEHOLDER.sub(lambda m: str(sides[m[1]][m[2]]), value)
-    if isinstance(value, list):
-        return [_fill(v, sides) for v in value]
-    if isinstance(value, dict):
-        return {k: _fill(v, sides) for k, v in value.items()}
-    return value
+    return await two_workspaces(container)
 
 
 def _as_text(value: Any) -> Any:
@@ -623,37 +390,18 @@ def _as_text(value: Any) -> Any:
     return str(value)
 
 
-TABLES = (
-    Workspace, Membership, Invite, ChatLink, ChatIdentity, InstagramAccount, MediaAsset, Post,
-    PostMedia, PublishJob, AutomationRule, Lead, ReplyDraft, WebhookEvent,
-)  # fmt: skip
-
-
-async def _snapshot() -> dict[str, list[dict[str, Any]]]:
-    """Every row that a refused request must leave alone (tokens without their last use)."""
-    found = {
-        model.__name__: await model.all().order_by(model._meta.pk_attr).values() for model in TABLES
-    }
-    found["ApiToken"] = (
-        await ApiToken.all()
-        .order_by("id")
-        .values("id", "workspace_id", "name", "role", "revoked_at")
-    )
-    return found
-
-
 async def _send(client: Any, attempt: Attempt, two: Two, side: str) -> tuple[int, str]:
     """Make ``attempt`` as A; ``side`` "a" swaps every B identifier for A's (the control)."""
     sides = {"a": two.a.ids(), "b": two.a.ids() if side == "a" else two.b.ids()}
-    path = _fill(attempt.path, sides)
+    path = fill_ids(attempt.path, sides)
     headers = {"X-CSRF-Token": CSRF}
     kwargs: dict[str, Any] = {}
     if attempt.api:
         headers["Authorization"] = f"Bearer {two.a.secret}"
     if attempt.json is not None:
-        kwargs["json"] = _fill(attempt.json, sides)
+        kwargs["json"] = fill_ids(attempt.json, sides)
     elif attempt.form is not None:
-        form = {k: _as_text(_fill(v, sides)) for k, v in attempt.form.items()}
+        form = {k: _as_text(fill_ids(v, sides)) for k, v in attempt.form.items()}
         kwargs["form"] = {"csrf_token": CSRF, **form}
     response = await client.open(path, method=attempt.method, headers=headers, **kwargs)
     body = await response.get_data(as_text=True)
@@ -670,11 +418,11 @@ async def test_another_workspaces_objects_are_out_of_reach(
 ) -> None:
     client = app.test_client()
     await sign_in_as(client, two.a.owner, two.a.workspace.id)
-    before = await _snapshot()
+    before = await snapshot()
     status, body = await _send(client, attempt, two, "b")
     assert status in attempt.answers, f"{attempt.method} answered {status}: {body[:300]}"
     assert SECRET not in body.lower(), f"B shows through: {_around(body)}"
-    assert await _snapshot() == before, "the refused request changed something"
+    assert await snapshot() == before, "the refused request changed something"
     if attempt.answers == FILTERED and "{b." not in attempt.path:
         assert "alpha" in body.lower(), "A's own list is empty: the check above proves nothing"
     if attempt.control:
@@ -685,129 +433,3 @@ async def test_another_workspaces_objects_are_out_of_reach(
 def _around(body: str) -> str:
     at = body.lower().index(SECRET)
     return body[max(at - 150, 0) : at + 150]
-
-
-# ---------------------------------------------------------------- chat commands
-
-
-@dataclass(frozen=True)
-class ChatAttempt:
-    """A command typed (or a button pressed) in A's linked chat by A's owner."""
-
-    name: str
-    text: str = ""
-    press: str = ""  # callback data of a button, instead of ``text``
-    with_file: bool = False
-
-
-CHAT_ATTEMPTS: list[ChatAttempt] = [
-    ChatAttempt("post B's post now", "/post {b.post} now"),
-    ChatAttempt("cancel B's post", "/cancel {b.post}"),
-    ChatAttempt("reschedule B's post", "/reschedule {b.post} 2030-06-01 10:00"),
-    ChatAttempt("approve B's draft", "/approve {b.draft}"),
-    ChatAttempt("reject B's draft", "/reject {b.draft}"),
-    ChatAttempt("edit B's draft", "/edit {b.draft} Hello there"),
-    ChatAttempt("start editing B's draft", "/edit {b.draft}"),
-    ChatAttempt("schedule on B's account", "/schedule @bravo_shop tomorrow 9am Hi", with_file=True),
-    ChatAttempt("button: approve B's draft", press="approve:{b.draft}"),
-    ChatAttempt("button: reject B's draft", press="reject:{b.draft}"),
-    ChatAttempt("button: edit B's draft", press="edit:{b.draft}"),
-    ChatAttempt("button: post B's post now", press="postnow:{b.post}"),
-    ChatAttempt("button: cancel B's post", press="cancel:{b.post}"),
-    ChatAttempt("queue", "/queue"),
-    ChatAttempt("leads", "/leads 50"),
-    ChatAttempt("stats", "/stats 30d"),
-    ChatAttempt("approvals", "/approvals"),
-]
-
-
-class _Sender:
-    def __init__(self) -> None:
-        self.sent: list[OutgoingReply] = []
-
-    async def send_reply(self, reply: OutgoingReply) -> None:
-        self.sent.append(reply)
-
-
-@pytest.mark.parametrize("attempt", CHAT_ATTEMPTS, ids=[a.name for a in CHAT_ATTEMPTS])
-async def test_chat_commands_stay_in_the_chats_workspace(
-    container: Any, two: Two, attempt: ChatAttempt
-) -> None:
-    await ChatIdentity.create(platform=Platform.TELEGRAM, platform_user_id="501", user=two.a.owner)
-    who = ChatUser(Platform.TELEGRAM, two.a.chat.chat_id, "501", name="ana", chat_title="Alpha")
-    sender = _Sender()
-    services = assemble_services(container)
-    chatops = ChatOps(
-        container,
-        publishing=services.publishing,
-        storage=services.storage,
-        smart_replies=SmartReplies(ai=None, sender=sender, clock=container.clock),
-    )
-    sides = {"a": two.a.ids(), "b": two.b.ids()}
-    files = ()
-    if attempt.with_file:
-        data = _image((10, 10, 10))
-
-        async def fetch() -> bytes:
-            return data
-
-        files = (IncomingFile("photo.jpg", "image/jpeg", fetch),)
-    before = await _snapshot()
-    typed = _fill(attempt.text or attempt.press, sides)
-    if attempt.press:
-        reply = await chatops.press(who, typed)
-    else:
-        reply = await chatops.handle_command(who, typed, files)
-    answer = reply.text.replace(typed.lower(), "").replace("@bravo_shop", "@…")
-    assert SECRET not in answer.lower(), answer
-    assert sender.sent == []
-    assert await _snapshot() == before, reply.text
-
-
-async def test_a_link_code_does_not_take_over_another_workspaces_chat(
-    container: Any, two: Two
-) -> None:
-    """A's admin, also in B's linked group, sends A's code there: B keeps its chat."""
-    await ChatIdentity.create(platform=Platform.TELEGRAM, platform_user_id="501", user=two.a.owner)
-    made = await chat_links.create_code(two.a.membership, datetime.now(UTC))
-    in_b = ChatUser(Platform.TELEGRAM, two.b.chat.chat_id, "501", name="ana", chat_title="Shared")
-    before = await ChatLink.get(id=two.b.chat.id)
-    reply = await _chatops(container).handle_command(in_b, f"/link {made.code}")
-    after = await ChatLink.get(id=two.b.chat.id)
-    assert (after.workspace_id, after.active, after.title) == (
-        before.workspace_id,
-        before.active,
-        before.title,
-    )
-    assert "another workspace" in reply.text and SECRET not in reply.text.lower()
-    # The code is not used up: it still links a chat of A's own.
-    mine = ChatUser(Platform.TELEGRAM, "-100555", "501", name="ana", chat_title="Alpha news")
-    await _chatops(container).handle_command(mine, f"/link {made.code}")
-    assert await ChatLink.exists(chat_id="-100555", workspace_id=two.a.workspace.id)
-
-
-# ---------------------------------------------------------------- roles
-
-
-# Routes a viewer may POST to: they change only the viewer's own session.
-OWN_SESSION = {"auth.logout", "auth.logout_everywhere", "auth.switch_workspace", "auth.login"}
-
-
-def test_every_state_changing_route_needs_an_editor_at_least(app: Any) -> None:
-    """A viewer reads; anything that writes (other than their own session) needs more."""
-    too_low = []
-    for rule in app.app.url_map.iter_rules():
-        methods = (rule.methods or set()) - {"GET", "HEAD", "OPTIONS"}
-        if rule.endpoint == "static" or not methods or rule.endpoint in OWN_SESSION:
-            continue
-        needed = app.app.view_functions[rule.endpoint].required_role
-        if needed is None:
-            continue  # public: sign-in, first run, invitations, webhooks (checked elsewhere)
-        if not users.role_allows(needed, Role.EDITOR):
-            too_low.append(f"{rule.endpoint} needs only {needed.value}")
-    assert too_low == []
-
-
-def _chatops(container: Any) -> ChatOps:
-    services = assemble_services(container)
-    return ChatOps(container, publishing=services.publishing, storage=services.storage)

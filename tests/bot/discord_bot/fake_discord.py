@@ -1,0 +1,146 @@
+"""A fake of Discord's REST API and gateway, served locally, for the notifier and startup."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from tests.bot.discord_bot.interactions import refusal
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    # discord.py only parses bodies typed exactly "application/json"
+    return web.Response(
+        body=json.dumps(body).encode(),
+        status=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+@dataclass
+class FakeDiscord:
+    messages: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    gone: set[str] = field(default_factory=set)
+    limited: set[str] = field(default_factory=set)
+    forbidden: set[str] = field(default_factory=set)
+    cloudflare: set[str] = field(default_factory=set)
+    deleted: set[str] = field(default_factory=set)
+    refused: list[str] = field(default_factory=list)
+    token: str = "token"
+    outage: int = 0  # how many logins get a 503 before Discord answers again
+    commands_down: bool = False
+    synced: list[Any] = field(default_factory=list)
+    gateway_connections: int = 0
+    ids: Any = field(default_factory=lambda: itertools.count(5000))
+
+    def _message(self, channel: str, body: dict[str, Any], mid: str) -> dict[str, Any]:
+        return {
+            "id": mid,
+            "channel_id": channel,
+            "content": body.get("content", ""),
+            "author": {"id": "1", "username": "reelay", "discriminator": "0", "avatar": None},
+            "timestamp": "2025-03-05T09:00:00+00:00",
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": [],
+            "embeds": [],
+            "pinned": False,
+            "type": 0,
+            "components": body.get("components", []),
+        }
+
+    def _unauthorised(self, request: web.Request) -> web.Response | None:
+        if request.headers.get("Authorization") == f"Bot {self.token}":
+            return None
+        return _json({"message": "401: Unauthorized", "code": 0}, status=401)
+
+    async def me(self, request: web.Request) -> web.Response:
+        if self.outage:
+            self.outage -= 1
+            return web.Response(status=503, text="upstream connect error")
+        refused = self._unauthorised(request)
+        if refused is not None:
+            return refused
+        user = {"id": "1", "username": "reelay", "discriminator": "0", "avatar": None, "bot": True}
+        return _json(user)
+
+    def _refused(self, body: dict[str, Any]) -> web.Response | None:
+        reason = refusal(body.get("content"), body.get("components") or [])
+        if reason is None:
+            return None
+        self.refused.append(reason)
+        invalid = {"message": f"Invalid Form Body\nIn {reason}", "code": 50035}
+        return _json(invalid, status=400)
+
+    async def application(self, request: web.Request) -> web.Response:
+        refused = self._unauthorised(request)
+        if refused is not None:
+            return refused
+        owner = {"id": "2", "username": "owner", "discriminator": "0", "avatar": None}
+        app = {
+            "id": "1",
+            "name": "Reelay",
+            "description": "",
+            "icon": None,
+            "bot_public": False,
+            "bot_require_code_grant": False,
+            "owner": owner,
+            "verify_key": "0" * 64,
+            "flags": 0,
+        }
+        return _json(app)
+
+    async def commands(self, request: web.Request) -> web.Response:
+        self.synced.append(await request.json())
+        if self.commands_down:
+            return web.Response(status=503, text="upstream connect error")
+        return _json([])
+
+    async def gateway(self, request: web.Request) -> web.WebSocketResponse:
+        """Says hello and keeps the connection open: enough to show the bot got this far."""
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        self.gateway_connections += 1
+        await socket.send_json({"op": 10, "d": {"heartbeat_interval": 45000}, "s": None, "t": None})
+        async for _ in socket:
+            pass
+        return socket
+
+    async def create(self, request: web.Request) -> web.Response:
+        channel = request.match_info["channel"]
+        unauthorised = self._unauthorised(request)
+        if unauthorised is not None:
+            return unauthorised
+        if channel in self.forbidden:
+            return _json({"message": "Missing Permissions", "code": 50013}, status=403)
+        if channel in self.cloudflare:
+            return web.Response(status=429, text="error code: 1015", headers={"Retry-After": "30"})
+        if channel in self.gone:
+            return _json({"message": "Unknown Channel", "code": 10003}, status=404)
+        if channel in self.limited:
+            body = {"message": "You are being rate limited.", "retry_after": 45.0, "global": False}
+            return _json(body, status=429, headers={"Retry-After": "45", "Via": "1.1 google"})
+        body = await request.json()
+        refused = self._refused(body)
+        if refused is not None:
+            return refused
+        self.messages.append(("create", channel, body))
+        return _json(self._message(channel, body, str(next(self.ids))))
+
+    async def edit(self, request: web.Request) -> web.Response:
+        channel, mid = request.match_info["channel"], request.match_info["message"]
+        if mid in self.deleted:
+            return _json({"message": "Unknown Message", "code": 10008}, status=404)
+        body = await request.json()
+        refused = self._refused(body)
+        if refused is not None:
+            return refused
+        self.messages.append(("edit", channel, body))
+        return _json(self._message(channel, body, mid))
