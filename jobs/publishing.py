@@ -6,7 +6,8 @@ from typing import Any
 
 from arq import cron, func
 
-from core.services.publishing import JOB_NAME, publishing_of
+from core.services.post_versions import JOB_NAME
+from core.services.publishing import publishing_of
 
 # Shorter than the service's lease (180 s), so a post is never worked on twice at once.
 PUBLISH_TIMEOUT_S = 120

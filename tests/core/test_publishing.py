@@ -27,13 +27,8 @@ from core.domain.graph_errors import ErrorKind
 from core.errors import Conflict, ValidationFailed
 from core.ports.instagram import AccountRef
 from core.services import media
-from core.services.publishing import (
-    PREFETCH,
-    PostInput,
-    Publishing,
-    PublishPolicy,
-    main_job_id,
-)
+from core.services.post_versions import PREFETCH, PublishPolicy, main_job_id
+from core.services.publishing import PostInput, Publishing
 from tests.fake_publishing import FakeClock, FakeInstagram, FakeQueue, graph_error
 from tests.media_samples import image_bytes, video_bytes
 
