@@ -12,7 +12,8 @@ from datetime import timedelta
 
 from tortoise.expressions import Q
 
-from core.db.models import Post, PostStatus
+from core.db.models import Post
+from core.domain.posts import Status
 from core.ports.clock import Clock
 from core.ports.queue import JobQueue
 from core.services.post_versions import PublishPolicy, enqueue, follow_up_job_id, main_job_id
@@ -37,11 +38,11 @@ class Reconciler:
         horizon = now + timedelta(seconds=self.policy.lookahead_s)
         queued = 0
         waiting = await Post.filter(
-            Q(status=PostStatus.SCHEDULED, scheduled_at__lte=horizon)
-            | Q(status=PostStatus.RETRYING, next_attempt_at__lte=horizon)
+            Q(status=Status.SCHEDULED, scheduled_at__lte=horizon)
+            | Q(status=Status.RETRYING, next_attempt_at__lte=horizon)
         ).only("id", "version", "status", "scheduled_at", "next_attempt_at")
         for post in waiting:
-            at = post.scheduled_at if post.status == PostStatus.SCHEDULED else post.next_attempt_at
+            at = post.scheduled_at if post.status == Status.SCHEDULED else post.next_attempt_at
             if await self._job_alive(main_job_id(post.id, post.version)):
                 continue
             if await enqueue(self.queue, post.id, post.version, at):
@@ -49,7 +50,7 @@ class Reconciler:
                 logger.info("reconciler queued post %s version %s", post.id, post.version)
         stuck = await Post.filter(
             Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now - RESUME_GRACE),
-            status=PostStatus.PUBLISHING,
+            status=Status.PUBLISHING,
         ).only("id", "version")
         for post in stuck:
             job_id = follow_up_job_id(post.id, post.version, "resume", now)

@@ -33,7 +33,6 @@ from core.db.models import (
     MediaAsset,
     Post,
     PostMedia,
-    PostStatus,
     Workspace,
 )
 from core.domain.graph_errors import ErrorKind, GraphError
@@ -125,11 +124,11 @@ class Publisher:
             await self.sleep(early)
             now = self.clock.now()
         lease_until = now + timedelta(seconds=self.policy.lease_s)
-        claim = Post.filter(id=post.id, version=version, status=PostStatus(status.value))
+        claim = Post.filter(id=post.id, version=version, status=status)
         if status is Status.PUBLISHING:
             claim = claim.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
         async with in_transaction():
-            claimed = await claim.update(status=PostStatus.PUBLISHING, next_attempt_at=lease_until)
+            claimed = await claim.update(status=Status.PUBLISHING, next_attempt_at=lease_until)
             if claimed and status is not Status.PUBLISHING:
                 late = (now - due).total_seconds() if due else 0.0
                 await audit_move(
@@ -143,7 +142,7 @@ class Publisher:
         if not claimed:
             logger.info("post %s version %s is being published by another worker", post_id, version)
             return
-        post.status = PostStatus.PUBLISHING
+        post.status = Status.PUBLISHING
         post.next_attempt_at = lease_until
         await self._work(post)
 
@@ -223,7 +222,7 @@ class Publisher:
             raise _Failed("The post has no media left in the library; add media and reschedule.")
         # Stored with the first container id (the timeout and the feed lookup count from it).
         started = post.container_created_at or self.clock.now()
-        kind = Kind(post.kind.value)
+        kind = post.kind
         collaborators = list(post.collaborators)
         if kind is Kind.CAROUSEL:
             children = list(post.child_container_ids)
@@ -341,7 +340,7 @@ class Publisher:
         oldest = (
             await Post.filter(
                 account_id=post.account_id,  # type: ignore[attr-defined]
-                status=PostStatus.PUBLISHED,
+                status=Status.PUBLISHED,
                 published_at__gte=now - duration,
             )
             .order_by("published_at")
@@ -398,7 +397,7 @@ class Publisher:
         note = "; ".join(notes)
         async with in_transaction():
             changed = await self._owned(post).update(
-                status=PostStatus.PUBLISHED,
+                status=Status.PUBLISHED,
                 ig_media_id=media_id,
                 permalink=permalink,
                 published_at=now,
@@ -423,7 +422,7 @@ class Publisher:
     # ---------------------------------------------------------------- outcomes
 
     def _owned(self, post: Post) -> Any:
-        return Post.filter(id=post.id, version=post.version, status=PostStatus.PUBLISHING)
+        return Post.filter(id=post.id, version=post.version, status=Status.PUBLISHING)
 
     async def _save(self, post: Post, **fields: Any) -> None:
         """Store progress at once (container ids, media id) while the post is ours."""
@@ -549,7 +548,7 @@ class Publisher:
         """Move an owned post out of ``publishing`` (bumping its version), audited."""
         async with in_transaction():
             changed = await self._owned(post).update(
-                status=PostStatus(target.value),
+                status=target,
                 version=post.version + 1,
                 last_error=reason,
                 **fields,

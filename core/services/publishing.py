@@ -31,9 +31,7 @@ from core.db.models import (
     InstagramAccount,
     MediaAsset,
     Post,
-    PostKind,
     PostMedia,
-    PostStatus,
     Workspace,
 )
 from core.domain.posts import (
@@ -102,12 +100,12 @@ class PostEditor:
         when = None
         if scheduled_at is not None:
             when = validate_schedule(scheduled_at, self.clock.now(), workspace.timezone)
-        status = PostStatus.SCHEDULED if when is not None else PostStatus.DRAFT
+        status = Status.SCHEDULED if when is not None else Status.DRAFT
         async with in_transaction():
             post = await Post.create(
                 workspace_id=workspace_id,
                 account_id=account_id,
-                kind=PostKind(cleaned.kind.value),
+                kind=cleaned.kind,
                 status=status,
                 scheduled_at=when,
                 source=source,
@@ -166,7 +164,7 @@ class PostEditor:
                 target_id=post.id,
                 version=post.version + 1,
             )
-        if post.status == PostStatus.SCHEDULED and post.scheduled_at is not None:
+        if post.status == Status.SCHEDULED and post.scheduled_at is not None:
             await enqueue(self.queue, post.id, post.version + 1, post.scheduled_at)
         return await self._get(post.id)
 
@@ -175,7 +173,7 @@ class PostEditor:
         post = await self._get(post_id)
         workspace = await Workspace.get(id=post.workspace_id)  # type: ignore[attr-defined]
         when = validate_schedule(when, self.clock.now(), workspace.timezone)
-        verb = "rescheduled" if post.status == PostStatus.SCHEDULED else "scheduled"
+        verb = "rescheduled" if post.status == Status.SCHEDULED else "scheduled"
         moved = await self._person_moves(
             post,
             Status.SCHEDULED,
@@ -350,7 +348,7 @@ class PostEditor:
     ) -> Post:
         check_transition(post.status, target, action)
         updates: dict[str, Any] = {
-            "status": PostStatus(target.value),
+            "status": target,
             "version": post.version + 1,
             "next_attempt_at": None,
             "last_error": "",

@@ -4,7 +4,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.db.models import PostStatus
 from core.domain.posts import (
     Kind,
     MediaFacts,
@@ -33,10 +32,6 @@ def refused(content: PostContent) -> dict[str, str]:
     with pytest.raises(ValidationFailed) as info:
         validate_content(content)
     return info.value.fields
-
-
-def test_statuses_match_the_stored_enum() -> None:
-    assert {s.value for s in Status} == {s.value for s in PostStatus}
 
 
 def test_clean_text_strips_control_characters_but_keeps_lines_and_emoji() -> None:

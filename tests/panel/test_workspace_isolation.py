@@ -34,9 +34,7 @@ from core.db.models import (
     Membership,
     Platform,
     Post,
-    PostKind,
     PostMedia,
-    PostStatus,
     PublishJob,
     ReplyDraft,
     Role,
@@ -44,6 +42,7 @@ from core.db.models import (
     WebhookEvent,
     Workspace,
 )
+from core.domain.posts import Kind, Status
 from core.services import chat_links, media, rule_editor, team, users
 from core.services.chatops import ChatOps, ChatUser, IncomingFile
 from core.services.smart_replies import OutgoingReply, SmartReplies
@@ -502,16 +501,16 @@ async def _side(container: Any, name: str, ig_id: str, colour: tuple[int, int, i
     post = await Post.create(
         workspace=workspace,
         account=account,
-        kind=PostKind.IMAGE,
-        status=PostStatus.DRAFT,
+        kind=Kind.IMAGE,
+        status=Status.DRAFT,
         caption=f"{name} caption",
     )
     await PostMedia.create(post=post, asset=asset, position=0)
     await Post.create(
         workspace=workspace,
         account=account,
-        kind=PostKind.IMAGE,
-        status=PostStatus.PUBLISHED,
+        kind=Kind.IMAGE,
+        status=Status.PUBLISHED,
         caption=f"{name} published caption",
         ig_media_id=ig_media,
         published_at=now - timedelta(days=2),
