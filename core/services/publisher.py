@@ -35,8 +35,9 @@ from core.db.models import (
     PostMedia,
     Workspace,
 )
+from core.domain.backoff import backoff_s
 from core.domain.graph_errors import ErrorKind, GraphError
-from core.domain.posts import Kind, Status, backoff_s, local_time
+from core.domain.posts import Kind, Status, local_time
 from core.errors import Conflict
 from core.ports.clock import Clock
 from core.ports.instagram import AccountRef, InstagramClient
@@ -486,7 +487,14 @@ class Publisher:
                     post, f"{reason}; gave up after {attempts} attempts", attempts=attempts
                 )
                 return
-        wait = backoff_s(attempts, self.policy.retry_base_s, self.policy.retry_max_s, self.jitter())
+        # "Equal jitter": half the step fixed, half random.
+        wait = backoff_s(
+            attempts,
+            base_s=self.policy.retry_base_s,
+            cap_s=self.policy.retry_max_s,
+            spread=(0.5, 1.0),
+            rng=self.jitter,
+        )
         wait = max(wait, min(retry_after_s or 0.0, self.policy.retry_max_s))
         at = self.clock.now() + timedelta(seconds=wait)
         workspace = await Workspace.get(id=post.workspace_id)  # type: ignore[attr-defined]

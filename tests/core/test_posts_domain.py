@@ -9,7 +9,6 @@ from core.domain.posts import (
     MediaFacts,
     PostContent,
     Status,
-    backoff_s,
     can_transition,
     check_editable,
     check_transition,
@@ -173,10 +172,3 @@ def test_state_machine() -> None:
     with pytest.raises(Conflict, match="being published right now"):
         check_editable(Status.PUBLISHING)
     check_editable(Status.FAILED)
-
-
-def test_backoff_grows_is_capped_and_jittered() -> None:
-    assert backoff_s(1, 30, 900, 0.0) == 15
-    assert backoff_s(1, 30, 900, 0.999) < 30
-    assert backoff_s(3, 30, 900, 0.0) == 60
-    assert backoff_s(10, 30, 900, 0.5) == pytest.approx(675)
