@@ -27,13 +27,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from core.bootstrap import Container
-from core.db.models import (
-    InstagramAccount,
-    MediaAsset,
-    Post,
-    PostMedia,
-    Workspace,
-)
+from core.db.models import InstagramAccount, MediaAsset, Post, PostMedia, Workspace
 from core.domain.posts import (
     Kind,
     PostContent,
