@@ -21,7 +21,8 @@ WORKERS = 2
 
 
 async def main() -> dict[str, float | int]:
-    from core.db.models import Post, PostStatus
+    from core.db.models import Post
+    from core.domain.posts import Status
     from core.services.publishing import PostInput
 
     async with world(sandbox_latency_s=0.1) as rig:
@@ -51,17 +52,17 @@ async def main() -> dict[str, float | int]:
         deadline = time.monotonic() + 150
         while time.monotonic() < deadline:
             open_posts = await Post.filter(
-                status__in=[PostStatus.SCHEDULED, PostStatus.PUBLISHING, PostStatus.RETRYING]
+                status__in=[Status.SCHEDULED, Status.PUBLISHING, Status.RETRYING]
             ).count()
             if open_posts == 0 and rig.services.container.clock.now() > due:
                 break
             await asyncio.sleep(0.25)
-        published = await Post.filter(status=PostStatus.PUBLISHED).order_by("-published_at")
+        published = await Post.filter(status=Status.PUBLISHED).order_by("-published_at")
         last = published[0].published_at if published else due
         counts = Counter(
             media.caption for account in accounts for media in rig.sandbox.state.feed(account.ig_id)
         )
-        failed = await Post.filter(status=PostStatus.FAILED).values_list("last_error", flat=True)
+        failed = await Post.filter(status=Status.FAILED).values_list("last_error", flat=True)
         if failed:
             print(f"{len(failed)} failed, e.g. {failed[0]!r}")
     assert last is not None

@@ -21,7 +21,8 @@ ACCOUNTS = 10
 
 
 async def main() -> dict[str, float]:
-    from core.db.models import AuditLog, Post, PostStatus
+    from core.db.models import AuditLog, Post
+    from core.domain.posts import Status
     from core.services.publishing import PostInput
 
     async with world() as rig:
@@ -45,14 +46,14 @@ async def main() -> dict[str, float]:
             await service.schedule(post.id, when, actor="bench")
         deadline = time.monotonic() + 8 + SPREAD_S + 60
         while time.monotonic() < deadline:
-            done = await Post.filter(status=PostStatus.PUBLISHED).count()
+            done = await Post.filter(status=Status.PUBLISHED).count()
             if done == POSTS:
                 break
             await asyncio.sleep(0.5)
         claims = await AuditLog.filter(action="post.publishing")
         by_post = {int(c.target_id): float(c.details["late_by_s"]) for c in claims}
         late = sorted(by_post.values())
-        published = await Post.filter(status=PostStatus.PUBLISHED).count()
+        published = await Post.filter(status=Status.PUBLISHED).count()
         print(f"published {published} of {POSTS}; {len(late)} publish jobs measured")
     q = statistics.quantiles(late, n=100, method="inclusive")
     return {"p50_s": round(q[49], 4), "p99_s": round(q[98], 4), "max_s": round(late[-1], 4)}

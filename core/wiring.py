@@ -32,7 +32,8 @@ from core.services.leads import Leads
 from core.services.media import Fetch, public_url
 from core.services.notifications import Delivery
 from core.services.outbox import Outbox
-from core.services.publishing import Publishing, PublishPolicy
+from core.services.post_versions import PublishPolicy
+from core.services.publishing import Publishing
 from core.services.reply_sending import OutboxReplySender
 from core.services.smart_replies import EngineHooks, SmartReplies
 from core.settings import Settings

@@ -6,7 +6,7 @@ from typing import Any
 
 from arq import cron, func
 
-from core.services.publishing import JOB_NAME
+from core.services.post_versions import JOB_NAME
 from core.wiring import Services
 
 # Shorter than the service's lease (180 s), so a post is never worked on twice at once.

@@ -17,9 +17,10 @@ from quart import (
 )
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from core.db.models import InstagramAccount, PostStatus, Role
+from core.db.models import InstagramAccount, Role
 from core.domain.graph_errors import GraphError
 from core.domain.ids import row_id
+from core.domain.posts import Status
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.services import composer
 from core.services.accounts import account_ref
@@ -43,9 +44,9 @@ def _when(text: str | None) -> datetime | None:
         return None
 
 
-def _status(text: str | None) -> PostStatus | None:
+def _status(text: str | None) -> Status | None:
     """The status a filter names; an unknown one filters nothing, as an empty one does."""
-    return PostStatus(text) if text in {s.value for s in PostStatus} else None
+    return Status(text) if text in {s.value for s in Status} else None
 
 
 @blueprint.get("")
@@ -60,7 +61,7 @@ async def index() -> str:
         "posts/calendar.html",
         timezone=membership.workspace.timezone,
         accounts=accounts,
-        statuses=[s.value for s in PostStatus],
+        statuses=[s.value for s in Status],
         can_edit=membership.role in (Role.OWNER, Role.ADMIN, Role.EDITOR),
     )
 
@@ -135,7 +136,7 @@ async def queue() -> str:
         accounts=accounts,
         status=status,
         account_id=account,
-        statuses=[s.value for s in PostStatus],
+        statuses=[s.value for s in Status],
         timezone=membership.workspace.timezone,
         local=composer.local_input,
         can_edit=membership.role in (Role.OWNER, Role.ADMIN, Role.EDITOR),
@@ -165,7 +166,7 @@ async def progress(post_id: int) -> str:
     view = await composer.post_view(membership.workspace_id, post_id)
     post = view.post
     container_status = ""
-    if post.status is PostStatus.PUBLISHING and post.container_id:
+    if post.status is Status.PUBLISHING and post.container_id:
         try:
             found = await services().container.graph.container_status(
                 account_ref(services().container, view.account), post.container_id

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from quart import Blueprint, g, render_template
 
-from core.db.models import InstagramAccount, Post, PostStatus, Role
+from core.db.models import InstagramAccount, Post, Role
+from core.domain.posts import Status
 from panel.security import requires
 
 blueprint = Blueprint("home", __name__)
@@ -16,5 +17,5 @@ async def index() -> str:
     """Overview of the current workspace."""
     workspace = g.membership.workspace
     accounts = await InstagramAccount.filter(workspace=workspace).order_by("username")
-    queued = await Post.filter(workspace=workspace, status=PostStatus.SCHEDULED).count()
+    queued = await Post.filter(workspace=workspace, status=Status.SCHEDULED).count()
     return await render_template("home.html", workspace=workspace, accounts=accounts, queued=queued)

@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol
 import aiohttp
 from redis.asyncio import Redis
 
+from core.domain.backoff import backoff_s
 from core.domain.graph_errors import (
     ErrorKind,
     GraphError,
@@ -214,7 +215,9 @@ class GraphClient:
             except GraphError as exc:
                 if exc.kind is not ErrorKind.TRANSIENT or attempt == attempts:
                     raise
-                delay = self._backoff_s * 2 ** (attempt - 1) * (0.5 + self._jitter())
+                delay = backoff_s(
+                    attempt, base_s=self._backoff_s, spread=(0.5, 1.5), rng=self._jitter
+                )
                 logger.info(
                     "graph %s %s failed (%s), retry %d in %.2fs (account %s)",
                     method,

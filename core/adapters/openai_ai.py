@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
-import random
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ import openai
 from openai import AsyncOpenAI
 
 from core.domain.ai import AiError, AiErrorKind, ChatMessage
+from core.domain.backoff import backoff_s
 from core.ports.ai import Completion, JsonSchema
 from core.settings import Settings
 
@@ -180,8 +180,7 @@ class OpenAiClient:
             if error.retry_after_s > self._max_retry_after_s:
                 return None
             return error.retry_after_s
-        base: float = self._backoff_s * 2 ** (attempt - 1)
-        return base * random.uniform(0.5, 1.5)
+        return backoff_s(attempt, base_s=self._backoff_s, spread=(0.5, 1.5))
 
 
 def _other_length_param(param: LengthParam) -> LengthParam:

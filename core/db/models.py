@@ -12,6 +12,8 @@ from typing import Any
 from tortoise import fields
 from tortoise.models import Model
 
+from core.domain.posts import Kind, Status
+
 
 class Role(StrEnum):
     OWNER = "owner"
@@ -35,23 +37,6 @@ class AccountStatus(StrEnum):
     ACTIVE = "active"
     NEEDS_RECONNECT = "needs_reconnect"
     DISCONNECTED = "disconnected"
-
-
-class PostKind(StrEnum):
-    IMAGE = "image"
-    REEL = "reel"
-    CAROUSEL = "carousel"
-    STORY = "story"
-
-
-class PostStatus(StrEnum):
-    DRAFT = "draft"
-    SCHEDULED = "scheduled"
-    PUBLISHING = "publishing"
-    RETRYING = "retrying"
-    PUBLISHED = "published"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
 
 
 class Trigger(StrEnum):
@@ -277,10 +262,8 @@ class Post(Model):
     account: fields.ForeignKeyRelation[InstagramAccount] = fields.ForeignKeyField(
         "models.InstagramAccount", related_name="posts", on_delete=fields.CASCADE
     )
-    kind = fields.CharEnumField(PostKind, max_length=16)
-    status = fields.CharEnumField(
-        PostStatus, max_length=16, default=PostStatus.DRAFT, db_index=True
-    )
+    kind = fields.CharEnumField(Kind, max_length=16)
+    status = fields.CharEnumField(Status, max_length=16, default=Status.DRAFT, db_index=True)
     caption = fields.TextField(default="")
     first_comment = fields.TextField(default="")
     alt_text = fields.CharField(max_length=1000, default="")

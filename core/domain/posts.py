@@ -377,12 +377,3 @@ def validate_schedule(when: datetime, now: datetime, timezone: str = "UTC") -> d
         )
         raise ValidationFailed(message, {"scheduled_at": message})
     return utc
-
-
-def backoff_s(attempt: int, base_s: float, max_s: float, jitter: float) -> float:
-    """Exponential back-off with "equal jitter": half the step fixed, half random.
-
-    ``attempt`` counts from 1; ``jitter`` is a number in [0, 1).
-    """
-    step = min(max_s, base_s * 2.0 ** max(0, attempt - 1))
-    return step / 2 + step / 2 * jitter

@@ -25,8 +25,6 @@ from core.db.models import (
     Membership,
     Platform,
     Post,
-    PostKind,
-    PostStatus,
     ReplyDraft,
     Role,
     User,
@@ -35,6 +33,7 @@ from core.db.models import (
 from core.domain import alerts
 from core.domain import commands as cmd
 from core.domain.chat import Action, ActionVerb, Button, ButtonStyle, Reply, decode_action
+from core.domain.posts import Kind, Status
 from core.errors import Conflict, Forbidden, NotFound, ReelayError, ValidationFailed
 from core.ports.storage import MediaStorage
 from core.services import analytics, audit, chat_links, media, notifications, users
@@ -336,7 +335,7 @@ class ChatOps:
         tz = actor.workspace.timezone
         pending = Post.filter(
             workspace_id=actor.workspace.id,
-            status__in=[PostStatus.SCHEDULED, PostStatus.RETRYING, PostStatus.PUBLISHING],
+            status__in=[Status.SCHEDULED, Status.RETRYING, Status.PUBLISHING],
         )
         total = await pending.count()
         if total == 0:
@@ -393,10 +392,8 @@ class ChatOps:
         """Reach, views, followers and automation results over ``days``, and what waits."""
         summary = await analytics.summary(actor.workspace, days, clock=self.container.clock)
         workspace_id = actor.workspace.id
-        scheduled = await Post.filter(
-            workspace_id=workspace_id, status=PostStatus.SCHEDULED
-        ).count()
-        failed = await Post.filter(workspace_id=workspace_id, status=PostStatus.FAILED).count()
+        scheduled = await Post.filter(workspace_id=workspace_id, status=Status.SCHEDULED).count()
+        failed = await Post.filter(workspace_id=workspace_id, status=Status.FAILED).count()
         pending_drafts = await ReplyDraft.filter(
             workspace_id=workspace_id, status=DraftStatus.PENDING
         ).count()
@@ -542,13 +539,13 @@ class ChatOps:
                 )
             )
         if command.story:
-            kind = PostKind.STORY
+            kind = Kind.STORY
         elif len(assets) > 1:
-            kind = PostKind.CAROUSEL
+            kind = Kind.CAROUSEL
         elif assets[0].mime.startswith("video/"):
-            kind = PostKind.REEL
+            kind = Kind.REEL
         else:
-            kind = PostKind.IMAGE
+            kind = Kind.IMAGE
         post = await self.publishing.create(
             workspace_id=actor.workspace.id,
             account_id=account.id,

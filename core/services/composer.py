@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from core.db.models import InstagramAccount, MediaAsset, Post, PostMedia, PostStatus, Workspace
-from core.domain.posts import Kind, PostContent, validate_content, validate_schedule, zone
+from core.db.models import InstagramAccount, MediaAsset, Post, PostMedia, Workspace
+from core.domain.posts import Kind, PostContent, Status, validate_content, validate_schedule, zone
 from core.errors import NotFound, ValidationFailed
 from core.services.media import assets_for, facts_of
 from core.services.publishing import PostInput, Publishing
@@ -174,7 +174,7 @@ async def posts_between(
     end: datetime | None,
     *,
     account_id: int | None = None,
-    status: PostStatus | None = None,
+    status: Status | None = None,
 ) -> list[PostView]:
     """Posts for the calendar (by publish or schedule time) or the queue (newest plan first)."""
     query = Post.filter(workspace_id=workspace_id)
@@ -221,6 +221,6 @@ def calendar_event(view: PostView, timezone: str, url: str) -> dict[str, Any]:
         "start": local.strftime("%Y-%m-%dT%H:%M:%S"),
         "url": url,
         "classNames": [f"status-{post.status.value}"],
-        "editable": post.status in (PostStatus.SCHEDULED, PostStatus.DRAFT, PostStatus.FAILED),
+        "editable": post.status in (Status.SCHEDULED, Status.DRAFT, Status.FAILED),
         "extendedProps": {"status": post.status.value, "kind": post.kind.value},
     }

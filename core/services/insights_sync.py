@@ -34,8 +34,6 @@ from core.db.models import (
     InstagramAccount,
     MediaInsight,
     Post,
-    PostKind,
-    PostStatus,
     SyncState,
 )
 from core.domain.analytics import (
@@ -55,6 +53,7 @@ from core.domain.insights import (
     posted_at,
     total_values,
 )
+from core.domain.posts import Kind, Status
 from core.errors import NotFound
 from core.ports.call_budget import CallBudget
 from core.ports.clock import Clock
@@ -337,8 +336,8 @@ async def _recent_stories(run: _Run, known: set[str]) -> list[dict[str, Any]]:
     """Stories Reelay published in the last 24 h that the media list did not show."""
     posts = await Post.filter(
         account_id=run.account.id,
-        kind=PostKind.STORY,
-        status=PostStatus.PUBLISHED,
+        kind=Kind.STORY,
+        status=Status.PUBLISHED,
         published_at__gte=run.now - STORY_WINDOW,
         ig_media_id__isnull=False,
     )

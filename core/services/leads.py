@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from core.db.models import AutomationRule, Conversation, DomainEvent, InstagramAccount, Lead
+from core.domain.backoff import backoff_s
 from core.domain.lead_flow import lead_fields
 from core.domain.rule_definition import RuleDefinition
 from core.ports.clock import Clock
@@ -162,8 +163,13 @@ class Leads:
     async def _retry_or_give_up(self, lead: Lead, attempt: int, reason: str) -> str:
         if attempt >= MAX_ATTEMPTS:
             return await self._give_up(lead, f"{attempt} attempts failed, last: {reason}")
-        delay = min(MAX_BACKOFF_S, self._backoff_base_s * 2 ** (attempt - 1))
-        delay *= 0.75 + self._jitter() / 2
+        delay = backoff_s(
+            attempt,
+            base_s=self._backoff_base_s,
+            cap_s=MAX_BACKOFF_S,
+            spread=(0.75, 1.25),
+            rng=self._jitter,
+        )
         when: datetime = self.clock.now() + timedelta(seconds=delay)
         await Lead.filter(id=lead.id).update(webhook_error=reason[:2000])
         logger.info(

@@ -16,7 +16,6 @@ of being retried.
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,6 +38,7 @@ from core.db.models import (
     ReplyDraft,
 )
 from core.domain import alerts
+from core.domain.backoff import backoff_s
 from core.domain.chat import Reply
 from core.errors import ReelayError
 from core.ports.mailer import Mailer, MailError
@@ -321,8 +321,7 @@ async def _failed_attempt(
             error=error[:500],
         )
         return
-    delay = min(BACKOFF_BASE_S * 2 ** (item.attempts - 1), BACKOFF_MAX_S)
-    delay *= random.uniform(0.8, 1.2)
+    delay = backoff_s(item.attempts, base_s=BACKOFF_BASE_S, cap_s=BACKOFF_MAX_S, spread=(0.8, 1.2))
     logger.info(
         "delivery %s of event %s failed (attempt %s), retry in %.0fs: %s",
         item.id,

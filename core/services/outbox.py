@@ -42,6 +42,7 @@ from core.db.models import (
     OutboundStatus,
     RuleStats,
 )
+from core.domain.backoff import backoff_s
 from core.domain.graph_errors import ErrorKind, GraphError
 from core.domain.messages import message_text
 from core.ports.clock import Clock
@@ -505,8 +506,13 @@ class Outbox:
             return await self._fail(action, exc.title)
         retry = exc.retryable or exc.kind is ErrorKind.QUOTA
         if retry and action.attempts < MAX_ATTEMPTS:
-            delay = exc.retry_after_s or self._retry_base_s * 2 ** (action.attempts - 1)
-            delay *= 0.75 + self._jitter() / 2
+            delay = backoff_s(
+                action.attempts,
+                base_s=self._retry_base_s,
+                spread=(0.75, 1.25),
+                rng=self._jitter,
+                requested_s=exc.retry_after_s,
+            )
             when = self.clock.now() + timedelta(seconds=delay)
             await OutboundAction.filter(id=action.id).update(error=exc.title[:2000])
             logger.info(

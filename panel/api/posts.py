@@ -9,7 +9,8 @@ from pydantic import AwareDatetime, BaseModel, Field
 from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
 
-from core.db.models import Post, PostMedia, PostStatus, Role
+from core.db.models import Post, PostMedia, Role
+from core.domain.posts import Status
 from core.errors import NotFound
 from core.services.publishing import PostInput, Publishing
 from panel.api.auth import api_requires, current_token
@@ -92,7 +93,7 @@ class PostList(BaseModel):
 
 
 class PostQuery(BaseModel):
-    status: PostStatus | None = None
+    status: Status | None = None
     account_id: int | None = Field(None, ge=1, le=MAX_ID)
     page: int = Field(1, ge=1, le=10_000)
 

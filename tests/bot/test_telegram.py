@@ -28,11 +28,10 @@ from core.db.models import (
     Membership,
     Platform,
     Post,
-    PostKind,
     PostMedia,
-    PostStatus,
 )
 from core.domain.chat import Action, ActionVerb, Button, Reply
+from core.domain.posts import Kind, Status
 from core.errors import SettingsError
 from core.ports.notifier import ChatGone, ChatRateLimited
 from core.services import chat_links
@@ -162,7 +161,7 @@ async def test_schedule_with_a_photo_creates_a_scheduled_post_with_that_media(
         bot, photo_message("/schedule tomorrow 9am Croissants", "big-photo")
     )
     post = await Post.get(workspace=world.workspace)
-    assert post.kind is PostKind.IMAGE and post.status is PostStatus.SCHEDULED
+    assert post.kind is Kind.IMAGE and post.status is Status.SCHEDULED
     assert post.caption == "Croissants" and post.source == "chat"
     item = await PostMedia.get(post=post).prefetch_related("asset")
     assert item.asset.checksum == hashlib.sha256(jpeg).hexdigest()
@@ -188,7 +187,7 @@ async def test_an_album_becomes_one_carousel(
     ]
     await asyncio.gather(*(dispatcher.feed_raw_update(bot, u) for u in updates))
     post = await Post.get(workspace=world.workspace)
-    assert post.kind is PostKind.CAROUSEL
+    assert post.kind is Kind.CAROUSEL
     assert await PostMedia.filter(post=post).count() == 3
     assert len(fake.sent("sendMessage")) == 1
 

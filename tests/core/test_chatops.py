@@ -24,14 +24,13 @@ from core.db.models import (
     OutboundStatus,
     Platform,
     Post,
-    PostKind,
     PostMedia,
-    PostStatus,
     Role,
     Trigger,
     Workspace,
 )
 from core.domain.chat import Action, ActionVerb
+from core.domain.posts import Kind, Status
 from core.services import chat_links
 from core.services.chatops import HOW_TO_LINK, NOT_LINKED_HERE, ChatOps, ChatUser, IncomingFile
 from core.services.reply_sending import OutgoingReply
@@ -188,8 +187,8 @@ async def _post(world: World, minutes: int, caption: str, **fields: Any) -> Post
     values: dict[str, Any] = {
         "workspace": world.workspace,
         "account": world.account,
-        "kind": PostKind.IMAGE,
-        "status": PostStatus.SCHEDULED,
+        "kind": Kind.IMAGE,
+        "status": Status.SCHEDULED,
         "caption": caption,
         "scheduled_at": NOW + timedelta(minutes=minutes),
     }
@@ -202,7 +201,7 @@ async def test_queue_lists_posts_in_workspace_time_with_pages(
 ) -> None:
     user = await as_role(world, Role.VIEWER)
     posts = [await _post(world, 60 * (i + 1), f"Post number {i}") for i in range(7)]
-    await _post(world, 30, "already out", status=PostStatus.PUBLISHED)
+    await _post(world, 30, "already out", status=Status.PUBLISHED)
     first = await chatops.handle_command(user, "/queue")
     assert "Queue (7 posts, times in Europe/Berlin)" in first.text
     assert f"#{posts[0].id} · Wed 05 Mar 11:00 · image · scheduled · Post number 0" in first.text
@@ -238,7 +237,7 @@ async def test_leads_show_fields_and_source_rule(world: World, chatops: ChatOps)
 async def test_stats_sum_the_workspace(world: World, chatops: ChatOps) -> None:
     user = await as_role(world, Role.VIEWER)
     await _post(world, 60, "a")
-    await _post(world, -60, "b", status=PostStatus.FAILED)
+    await _post(world, -60, "b", status=Status.FAILED)
     await make_draft(world)
     reply = await chatops.handle_command(user, "/stats")
     assert reply.text.startswith("Cafe Crema, 26 Feb to 04 Mar (7 days, 1 account):")
@@ -355,24 +354,24 @@ def clip() -> IncomingFile:
 @pytest.mark.parametrize(
     ("text", "files", "kind", "items"),
     [
-        ("/schedule tomorrow 9am Fresh croissants", [photo()], PostKind.IMAGE, 1),
-        ("/schedule tomorrow 9am Latte art", [clip()], PostKind.REEL, 1),
+        ("/schedule tomorrow 9am Fresh croissants", [photo()], Kind.IMAGE, 1),
+        ("/schedule tomorrow 9am Latte art", [clip()], Kind.REEL, 1),
         (
             "/schedule tomorrow 9am Three cakes",
             [photo("a.jpg"), photo("b.jpg", 1080, 1081), photo("c.jpg", 1080, 1082)],
-            PostKind.CAROUSEL,
+            Kind.CAROUSEL,
             3,
         ),
-        ("/schedule story tomorrow 9am", [photo("s.jpg", 1080, 1920)], PostKind.STORY, 1),
+        ("/schedule story tomorrow 9am", [photo("s.jpg", 1080, 1920)], Kind.STORY, 1),
     ],
 )
 async def test_schedule_with_attachments_creates_a_scheduled_post(
-    world: World, chatops: ChatOps, text: str, files: list[IncomingFile], kind: PostKind, items: int
+    world: World, chatops: ChatOps, text: str, files: list[IncomingFile], kind: Kind, items: int
 ) -> None:
     editor = await as_role(world, Role.EDITOR)
     reply = await chatops.handle_command(editor, text, files)
     post = await Post.get(workspace=world.workspace)
-    assert post.kind is kind and post.status is PostStatus.SCHEDULED
+    assert post.kind is kind and post.status is Status.SCHEDULED
     assert post.scheduled_at == datetime(2025, 3, 6, 8, 0, tzinfo=UTC)
     assert post.source == "chat" and post.created_by_id == world.editor.id  # type: ignore[attr-defined]
     assert await PostMedia.filter(post=post).count() == items
@@ -443,7 +442,7 @@ async def test_post_now_cancel_and_reschedule(world: World, chatops: ChatOps) ->
     cancelled = await chatops.handle_command(editor, f"/cancel {post.id}")
     assert "cancelled" in cancelled.text
     await post.refresh_from_db()
-    assert post.status is PostStatus.CANCELLED
+    assert post.status is Status.CANCELLED
 
 
 async def test_posts_of_another_workspace_are_not_found(world: World, chatops: ChatOps) -> None:
@@ -453,12 +452,12 @@ async def test_posts_of_another_workspace_are_not_found(world: World, chatops: C
         workspace=other, ig_id="3", username="x", login_kind=LoginKind.SANDBOX, token_encrypted="-"
     )
     foreign = await Post.create(
-        workspace=other, account=account, kind=PostKind.IMAGE, status=PostStatus.SCHEDULED
+        workspace=other, account=account, kind=Kind.IMAGE, status=Status.SCHEDULED
     )
     reply = await chatops.handle_command(editor, f"/cancel {foreign.id}")
     assert f"There is no post #{foreign.id} in Cafe Crema" in reply.text
     await foreign.refresh_from_db()
-    assert foreign.status is PostStatus.SCHEDULED
+    assert foreign.status is Status.SCHEDULED
 
 
 async def test_approve_sends_the_draft_and_shows_who_decided(

@@ -21,12 +21,11 @@ from core.db.models import (
     LoginKind,
     MediaInsight,
     Post,
-    PostKind,
-    PostStatus,
     SyncState,
     Workspace,
 )
 from core.domain.analytics import ACCOUNT_DAILY_METRICS
+from core.domain.posts import Kind, Status
 from core.ports.instagram import AccountRef
 from core.services import insights_sync
 from core.settings import Settings
@@ -350,8 +349,8 @@ async def test_media_sync_asks_the_right_metrics_per_kind(
     story = await Post.create(
         workspace_id=account.workspace_id,
         account=account,
-        kind=PostKind.STORY,
-        status=PostStatus.PUBLISHED,
+        kind=Kind.STORY,
+        status=Status.PUBLISHED,
         ig_media_id="story_new",
         published_at=NOW - timedelta(hours=3),
     )

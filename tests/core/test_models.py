@@ -14,13 +14,13 @@ from core.db.models import (
     InstagramAccount,
     LoginKind,
     Post,
-    PostKind,
     PublishJob,
     RuleStats,
     Trigger,
     WebhookEvent,
     Workspace,
 )
+from core.domain.posts import Kind
 
 
 async def _account(workspace: Workspace, ig_id: str = "1784") -> InstagramAccount:
@@ -52,7 +52,7 @@ async def test_an_account_is_connected_once_per_workspace(db: str) -> None:
 async def test_one_live_job_per_post_version(db: str) -> None:
     workspace = await Workspace.create(name="A")
     account = await _account(workspace)
-    post = await Post.create(workspace=workspace, account=account, kind=PostKind.IMAGE)
+    post = await Post.create(workspace=workspace, account=account, kind=Kind.IMAGE)
     await PublishJob.create(post=post, version=1, job_id=f"publish:{post.id}:1")
     with pytest.raises(IntegrityError):
         await PublishJob.create(post=post, version=1, job_id=f"publish:{post.id}:1:again")
@@ -64,7 +64,7 @@ async def test_times_are_stored_and_read_as_utc(db: str) -> None:
     account = await _account(workspace)
     when = datetime(2026, 12, 1, 9, 30, 15, tzinfo=UTC)
     post = await Post.create(
-        workspace=workspace, account=account, kind=PostKind.REEL, scheduled_at=when
+        workspace=workspace, account=account, kind=Kind.REEL, scheduled_at=when
     )
     fetched = await Post.get(id=post.id)
     assert fetched.scheduled_at == when

@@ -4,13 +4,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.db.models import PostStatus
 from core.domain.posts import (
     Kind,
     MediaFacts,
     PostContent,
     Status,
-    backoff_s,
     can_transition,
     check_editable,
     check_transition,
@@ -33,10 +31,6 @@ def refused(content: PostContent) -> dict[str, str]:
     with pytest.raises(ValidationFailed) as info:
         validate_content(content)
     return info.value.fields
-
-
-def test_statuses_match_the_stored_enum() -> None:
-    assert {s.value for s in Status} == {s.value for s in PostStatus}
 
 
 def test_clean_text_strips_control_characters_but_keeps_lines_and_emoji() -> None:
@@ -178,10 +172,3 @@ def test_state_machine() -> None:
     with pytest.raises(Conflict, match="being published right now"):
         check_editable(Status.PUBLISHING)
     check_editable(Status.FAILED)
-
-
-def test_backoff_grows_is_capped_and_jittered() -> None:
-    assert backoff_s(1, 30, 900, 0.0) == 15
-    assert backoff_s(1, 30, 900, 0.999) < 30
-    assert backoff_s(3, 30, 900, 0.0) == 60
-    assert backoff_s(10, 30, 900, 0.5) == pytest.approx(675)

@@ -19,21 +19,16 @@ from core.db.models import (
     LoginKind,
     MediaAsset,
     Post,
-    PostStatus,
     PublishJob,
     Workspace,
 )
 from core.domain.graph_errors import ErrorKind
+from core.domain.posts import Status
 from core.errors import Conflict, ValidationFailed
 from core.ports.instagram import AccountRef
 from core.services import media
-from core.services.publishing import (
-    PREFETCH,
-    PostInput,
-    Publishing,
-    PublishPolicy,
-    main_job_id,
-)
+from core.services.post_versions import PREFETCH, PublishPolicy, main_job_id
+from core.services.publishing import PostInput, Publishing
 from tests.fake_publishing import FakeClock, FakeInstagram, FakeQueue, graph_error
 from tests.media_samples import image_bytes, video_bytes
 
@@ -129,7 +124,7 @@ async def events(kind: str) -> list[dict[str, Any]]:
 
 async def test_image_post_publishes_at_its_second_with_first_comment(world: World) -> None:
     post = await world.post(caption="Hello #shop", first_comment="Link in bio")
-    assert post.status == PostStatus.SCHEDULED
+    assert post.status == Status.SCHEDULED
     [job] = world.queue.jobs
     assert job.job_id == main_job_id(post.id, 1)
     assert post.scheduled_at is not None and job.at == post.scheduled_at - PREFETCH
@@ -137,7 +132,7 @@ async def test_image_post_publishes_at_its_second_with_first_comment(world: Worl
 
     await world.drain()
     post = await Post.get(id=post.id)
-    assert post.status == PostStatus.PUBLISHED
+    assert post.status == Status.PUBLISHED
     assert post.ig_media_id and post.permalink and post.published_at == post.scheduled_at
     assert world.ig.published_captions() == ["Hello #shop"]
     assert world.ig.comments == [(post.ig_media_id, "Link in bio")]
@@ -157,7 +152,7 @@ async def test_reel_stays_in_progress_and_is_checked_by_new_jobs(world: World) -
     post = await world.post("reel", caption="New reel", share_to_feed=False)
     ran = await world.drain()
     post = await Post.get(id=post.id)
-    assert post.status == PostStatus.PUBLISHED
+    assert post.status == Status.PUBLISHED
     assert ran == 5  # the first run, then one job per status check
     assert world.ig.calls.count("container_status") == 5
     assert world.ig.calls.count("create_video_container") == 1
@@ -169,7 +164,7 @@ async def test_video_that_never_finishes_fails_after_the_timeout(world: World) -
     post = await world.post("reel")
     await world.drain()
     post = await Post.get(id=post.id)
-    assert post.status == PostStatus.FAILED
+    assert post.status == Status.FAILED
     assert "still processing the media after 3" in post.last_error
     assert world.ig.feed == []
     [failed] = await events("post.failed")
@@ -182,11 +177,11 @@ async def test_carousel_and_story(world: World) -> None:
     story = await world.post("story", media_ids=[world.image.id])
     await world.drain()
     carousel = await Post.get(id=carousel.id)
-    assert carousel.status == PostStatus.PUBLISHED
+    assert carousel.status == Status.PUBLISHED
     assert len(carousel.child_container_ids) == 3
     parent = world.ig.containers[str(carousel.container_id)]
     assert list(parent.children) == carousel.child_container_ids
-    assert (await Post.get(id=story.id)).status == PostStatus.PUBLISHED
+    assert (await Post.get(id=story.id)).status == Status.PUBLISHED
     assert world.ig.calls.count("create_carousel_container") == 1
 
 
@@ -197,7 +192,7 @@ async def test_carousel_with_a_failing_child_fails_naming_it(world: World) -> No
     world.ig.before = lambda name: world.ig.fail_children() if name == "container_status" else None
     await world.drain()
     post = await Post.get(id=post.id)
-    assert post.status == PostStatus.FAILED
+    assert post.status == Status.FAILED
     assert (
         post.last_error == "Instagram could not process item 2 of the carousel: Unsupported codec"
     )
@@ -217,12 +212,12 @@ async def test_reschedule_racing_a_due_job_leaves_the_old_job_idle(world: World)
     )
     assert moved.version == 2
     await world.service.run(*old.args)  # the old job runs anyway
-    assert (await Post.get(id=post.id)).status == PostStatus.SCHEDULED
+    assert (await Post.get(id=post.id)).status == Status.SCHEDULED
     assert world.ig.calls == []
     world.queue.jobs = [j for j in world.queue.jobs if j.job_id != old.job_id]
     await world.drain()
     post = await Post.get(id=post.id)
-    assert post.status == PostStatus.PUBLISHED and len(world.ig.feed) == 1
+    assert post.status == Status.PUBLISHED and len(world.ig.feed) == 1
     assert post.published_at == moved.scheduled_at
 
 
@@ -232,7 +227,7 @@ async def test_cancel_racing_a_due_job(world: World) -> None:
     await world.service.cancel(post.id, actor="user:1", reason="changed our mind")
     await world.drain()
     post = await Post.get(id=post.id)
-    assert post.status == PostStatus.CANCELLED and world.ig.calls == []
+    assert post.status == Status.CANCELLED and world.ig.calls == []
     entry = await AuditLog.get(action="post.cancelled", target_id=str(post.id))
     assert entry.details["reason"] == "changed our mind"
 
@@ -259,7 +254,7 @@ async def test_cancel_loses_to_a_job_that_already_took_the_post(world: World) ->
         await world.service.cancel(post.id, actor="user:1")
     release.set()
     await running
-    assert (await Post.get(id=post.id)).status == PostStatus.PUBLISHED
+    assert (await Post.get(id=post.id)).status == Status.PUBLISHED
 
 
 async def test_two_workers_running_the_same_job_publish_once(world: World) -> None:
@@ -270,7 +265,7 @@ async def test_two_workers_running_the_same_job_publish_once(world: World) -> No
     await world.drain()
     assert sorted(world.ig.published_captions()) == [f"post {n}" for n in range(5)]
     for post in posts:
-        assert (await Post.get(id=post.id)).status == PostStatus.PUBLISHED
+        assert (await Post.get(id=post.id)).status == Status.PUBLISHED
 
 
 # ---------------------------------------------------------------- errors
@@ -285,7 +280,7 @@ async def test_transient_errors_retry_with_backoff_then_publish(world: World) ->
     assert start is not None
     await world.drain()
     post = await Post.get(id=post.id)
-    assert post.status == PostStatus.PUBLISHED and post.attempts == 2
+    assert post.status == Status.PUBLISHED and post.attempts == 2
     assert await actions(post.id) == [
         "post.created",
         "post.publishing",
@@ -306,7 +301,7 @@ async def test_transient_errors_give_up_after_five_attempts(world: World) -> Non
     post = await world.post()
     await world.drain()
     post = await Post.get(id=post.id)
-    assert post.status == PostStatus.FAILED and post.attempts == 5
+    assert post.status == Status.FAILED and post.attempts == 5
     assert post.last_error == "Instagram is temporarily unavailable; gave up after 5 attempts"
     assert world.ig.calls.count("create_image_container") == 5
 
@@ -319,7 +314,7 @@ async def test_publish_whose_answer_was_lost_is_recorded_not_repeated(world: Wor
     post = await world.post(caption="only once", first_comment="hi")
     await world.drain()
     post = await Post.get(id=post.id)
-    assert post.status == PostStatus.PUBLISHED
+    assert post.status == Status.PUBLISHED
     assert world.ig.published_captions() == ["only once"]
     assert world.ig.calls.count("publish_container") == 1
     assert post.ig_media_id == world.ig.feed[0]["id"]
@@ -338,7 +333,7 @@ async def test_a_live_post_instagram_cannot_list_yet_is_looked_up_again(world: W
     post = await world.post(caption="find me")
     await world.drain()
     post = await Post.get(id=post.id)
-    assert post.status == PostStatus.PUBLISHED
+    assert post.status == Status.PUBLISHED
     assert world.ig.calls.count("publish_container") == 1
     assert world.ig.calls.count("media_list") == 3
     assert post.ig_media_id == world.ig.feed[0]["id"] and post.permalink
@@ -358,7 +353,7 @@ async def test_a_post_instagram_will_not_confirm_is_never_failed_while_it_may_be
     await world.drain()
     post = await Post.get(id=post.id)
     assert world.service.policy.max_attempts < 8
-    assert post.status == PostStatus.PUBLISHED
+    assert post.status == Status.PUBLISHED
     assert world.ig.calls.count("publish_container") == 1
     assert post.ig_media_id == world.ig.feed[0]["id"]
 
@@ -378,7 +373,7 @@ async def test_a_post_unconfirmed_for_a_day_fails_saying_so(world: World) -> Non
     post = await world.post(caption="lost in space")
     await world.drain(max_jobs=2000)
     post = await Post.get(id=post.id)
-    assert post.status == PostStatus.FAILED
+    assert post.status == Status.FAILED
     assert "gave up after" in post.last_error
     assert world.clock.now() - post.container_created_at > timedelta(hours=24)
     assert world.ig.calls.count("publish_container") == 1
@@ -395,7 +390,7 @@ async def test_worker_killed_after_media_publish_resumes_without_posting_again(
     with pytest.raises(WorkerKilled):
         await world.drain()
     stuck = await Post.get(id=post.id)
-    assert stuck.status == PostStatus.PUBLISHING and stuck.ig_media_id is None
+    assert stuck.status == Status.PUBLISHING and stuck.ig_media_id is None
     world.queue.flush()  # the job is gone with the worker
 
     assert await world.service.reconcile() == 0  # the dead worker's lease still runs
@@ -403,7 +398,7 @@ async def test_worker_killed_after_media_publish_resumes_without_posting_again(
     assert await world.service.reconcile() == 1
     await world.drain()
     post = await Post.get(id=post.id)
-    assert post.status == PostStatus.PUBLISHED
+    assert post.status == Status.PUBLISHED
     assert world.ig.published_captions() == ["crash test"]
     assert world.ig.calls.count("publish_container") == 1
     assert post.ig_media_id == world.ig.feed[0]["id"]
@@ -417,14 +412,14 @@ async def test_daily_quota_defers_with_a_visible_reason(world: World) -> None:
     world.clock.current = job.at  # type: ignore[assignment]
     await world.service.run(*job.args)
     post = await Post.get(id=post.id)
-    assert post.status == PostStatus.RETRYING and post.attempts == 0
+    assert post.status == Status.RETRYING and post.attempts == 0
     assert "limit of 50 posts in 24 hours" in post.last_error
     assert "(Europe/Berlin)" in post.last_error
     [deferred] = await events("post.deferred")
     assert deferred["until"] == post.next_attempt_at.isoformat()  # type: ignore[union-attr]
     world.ig.quota_usage = 10
     await world.drain()
-    assert (await Post.get(id=post.id)).status == PostStatus.PUBLISHED
+    assert (await Post.get(id=post.id)).status == Status.PUBLISHED
 
 
 async def test_rate_limit_defers_by_the_wait_meta_gives(world: World) -> None:
@@ -434,7 +429,7 @@ async def test_rate_limit_defers_by_the_wait_meta_gives(world: World) -> None:
     post = await world.post()
     await world.drain()
     post = await Post.get(id=post.id)
-    assert post.status == PostStatus.PUBLISHED and post.attempts == 0
+    assert post.status == Status.PUBLISHED and post.attempts == 0
     assert post.scheduled_at is not None
     assert post.published_at == post.scheduled_at + timedelta(seconds=120)
     assert len(await events("post.deferred")) == 1
@@ -446,7 +441,7 @@ async def test_permanent_error_fails_with_the_message(world: World) -> None:
     post = await world.post()
     await world.drain()
     post = await Post.get(id=post.id)
-    assert post.status == PostStatus.FAILED and post.last_error == title
+    assert post.status == Status.FAILED and post.last_error == title
     entry = await AuditLog.get(action="post.failed", target_id=str(post.id))
     assert entry.level == "warning" and entry.details["reason"] == title
 
@@ -461,9 +456,7 @@ async def test_dead_token_fails_and_asks_to_reconnect(world: World) -> None:
     assert account.status == AccountStatus.NEEDS_RECONNECT and account.status_reason == title
     assert (await Post.get(id=first.id)).last_error == title
     second = await Post.get(id=second.id)
-    assert (
-        second.status == PostStatus.FAILED and "@shop needs to be reconnected" in second.last_error
-    )
+    assert second.status == Status.FAILED and "@shop needs to be reconnected" in second.last_error
     assert len(await events("account.disconnected")) == 1
 
 
@@ -479,7 +472,7 @@ async def test_flushed_queue_still_publishes_everything_on_time(world: World) ->
     assert sorted(world.ig.published_captions()) == sorted(f"p{n}" for n in range(100))
     for post in posts:
         fresh = await Post.get(id=post.id)
-        assert fresh.status == PostStatus.PUBLISHED
+        assert fresh.status == Status.PUBLISHED
         assert fresh.published_at == post.scheduled_at
 
 
@@ -518,9 +511,9 @@ async def test_edit_duplicate_publish_now_and_their_limits(world: World) -> None
             post.id, PostInput(kind="reel", media_ids=[world.video.id]), actor="u"
         )
     copy = await world.service.duplicate(post.id, actor="u")
-    assert copy.status == PostStatus.DRAFT and copy.caption == "second"
+    assert copy.status == Status.DRAFT and copy.caption == "second"
     now = await world.service.publish_now(copy.id, actor="u")
-    assert now.status == PostStatus.SCHEDULED and now.scheduled_at == world.clock.now()
+    assert now.status == Status.SCHEDULED and now.scheduled_at == world.clock.now()
     await world.drain()
     assert sorted(world.ig.published_captions()) == ["second", "second"]
     with pytest.raises(Conflict, match="already published"):
@@ -540,4 +533,4 @@ async def test_a_job_started_too_early_comes_back_on_time(world: World) -> None:
     assert post.scheduled_at is not None and again.at == post.scheduled_at - PREFETCH
     await world.drain()
     post = await Post.get(id=post.id)
-    assert post.status == PostStatus.PUBLISHED and post.published_at == post.scheduled_at
+    assert post.status == Status.PUBLISHED and post.published_at == post.scheduled_at

@@ -32,11 +32,11 @@ from core.db.models import (
     Lead,
     LoginKind,
     Post,
-    PostStatus,
     ReplyDraft,
     Trigger,
     Workspace,
 )
+from core.domain.posts import Status
 from core.services import users
 from core.settings import Settings
 from core.wiring import assemble_services
@@ -252,7 +252,7 @@ async def test_compose_a_carousel_schedule_it_and_drag_it_on_the_calendar(live: 
     await page.get_by_role("button", name="Save").click()
     await page.wait_for_url("**/posts")
     post = await Post.get()
-    assert post.status is PostStatus.SCHEDULED and post.kind.value == "carousel"
+    assert post.status is Status.SCHEDULED and post.kind.value == "carousel"
 
     await page.evaluate("day => window.reelayCalendar.gotoDate(day)", day.isoformat())
     event = page.locator(".fc-event.status-scheduled")

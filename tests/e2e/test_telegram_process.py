@@ -21,7 +21,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from core.db.models import DraftStatus, Membership, Post, PostStatus, ReplyDraft
+from core.db.models import DraftStatus, Membership, Post, ReplyDraft
+from core.domain.posts import Status
 from core.services import chat_links
 from core.services.chatops import HELP_TEXT, HOW_TO_LINK, NOT_LINKED_HERE
 from tests.bot.fake_telegram import BOT_ID, FakeTelegram, running_fake_telegram
@@ -228,7 +229,7 @@ async def test_a_team_links_its_group_and_runs_instagram_from_it(
         fake.push_update("message", scheduling)
         scheduled = await _until(bot, "/schedule", _replies_to(fake, scheduling))
         post = await Post.get(workspace=world.workspace)
-        assert post.status is PostStatus.SCHEDULED and post.caption == caption
+        assert post.status is Status.SCHEDULED and post.caption == caption
         assert post.source == "chat"
         assert scheduled["text"].startswith(f"Scheduled #{post.id} (image, 1 item) on @cafecrema")
         assert _inline_data(scheduled) == [[f"postnow:{post.id}", f"cancel:{post.id}"]]

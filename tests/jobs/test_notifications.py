@@ -26,12 +26,11 @@ from core.db.models import (
     NotificationDelivery,
     Platform,
     Post,
-    PostKind,
-    PostStatus,
     Trigger,
     Workspace,
 )
 from core.domain.chat import Reply
+from core.domain.posts import Kind, Status
 from core.ports.notifier import ChatDeliveryError
 from core.services import notifications
 from core.services.leads import lead_document
@@ -79,8 +78,8 @@ async def published_event(world: World) -> DomainEvent:
     post = await Post.create(
         workspace=world.workspace,
         account=world.account,
-        kind=PostKind.IMAGE,
-        status=PostStatus.PUBLISHED,
+        kind=Kind.IMAGE,
+        status=Status.PUBLISHED,
         caption="Fresh croissants every morning",
         permalink="https://www.instagram.com/p/abc/",
     )

@@ -14,8 +14,9 @@ from redis.asyncio import Redis
 
 from core.adapters.graph import GraphClient, MemoryUsageStore
 from core.bootstrap import Container
-from core.db.models import AuditLog, MediaAsset, Post, PostStatus, Workspace
+from core.db.models import AuditLog, MediaAsset, Post, Workspace
 from core.domain.graph_errors import ErrorKind, GraphError
+from core.domain.posts import Status
 from core.services import media
 from core.services.publishing import PostInput
 from core.settings import Settings
@@ -103,7 +104,7 @@ async def test_every_kind_publishes_end_to_end(rig: Rig) -> None:
     await rig.work()
     for post in posts:
         fresh = await Post.get(id=post.id)
-        assert fresh.status == PostStatus.PUBLISHED, (fresh.kind, fresh.last_error)
+        assert fresh.status == Status.PUBLISHED, (fresh.kind, fresh.last_error)
         assert fresh.permalink == f"{rig.sandbox.url}/p/{fresh.ig_media_id}/"
         assert fresh.scheduled_at is not None and fresh.published_at is not None
         assert fresh.published_at >= fresh.scheduled_at
@@ -126,7 +127,7 @@ async def test_carousel_with_a_failing_child_fails_with_a_reason(rig: Rig) -> No
     post = await rig.post("carousel", media_ids=[rig.image.id, broken.id], caption="broken")
     await rig.work()
     post = await Post.get(id=post.id)
-    assert post.status == PostStatus.FAILED
+    assert post.status == Status.FAILED
     assert post.last_error.startswith("Instagram could not process item 2 of the carousel")
     assert rig.feed_captions() == []
 
@@ -143,9 +144,9 @@ async def test_reschedule_and_cancel_racing_due_jobs(rig: Rig) -> None:
     assert await rig.container.queue.job_exists(f"publish:{gone.id}:v1")
     await rig.work()
     moved = await Post.get(id=moved.id)
-    assert moved.status == PostStatus.PUBLISHED and moved.version == 2
+    assert moved.status == Status.PUBLISHED and moved.version == 2
     assert moved.published_at is not None and moved.published_at >= new_time
-    assert (await Post.get(id=gone.id)).status == PostStatus.CANCELLED
+    assert (await Post.get(id=gone.id)).status == Status.CANCELLED
     assert rig.feed_captions() == ["moved"]
 
 
@@ -215,17 +216,17 @@ async def test_thirty_percent_of_graph_calls_failing(rig: Rig) -> None:
 
     captions = rig.feed_captions()
     assert len(captions) == len(set(captions)), "a post was published twice"
-    outcomes = {PostStatus.PUBLISHED: 0, PostStatus.FAILED: 0}
+    outcomes = {Status.PUBLISHED: 0, Status.FAILED: 0}
     for post in posts:
         fresh = await Post.get(id=post.id)
         assert fresh.status in outcomes, (fresh.id, fresh.status)
         outcomes[fresh.status] += 1
-        if fresh.status == PostStatus.FAILED:
+        if fresh.status == Status.FAILED:
             assert fresh.last_error and fresh.caption not in captions
         else:
             assert captions.count(fresh.caption) == 1
             assert fresh.ig_media_id in {m.id for m in rig.sandbox.state.feed(IG)}
-    assert outcomes[PostStatus.PUBLISHED] >= 12
+    assert outcomes[Status.PUBLISHED] >= 12
     assert lossy.lost > 0
 
 
@@ -253,7 +254,7 @@ async def test_worker_killed_between_media_publish_and_db_write(rig: Rig, redis:
     with pytest.raises(WorkerKilled):
         await publish_post(ctx, post.id, 1)
     assert rig.feed_captions() == ["once"]
-    assert (await Post.get(id=post.id)).status == PostStatus.PUBLISHING
+    assert (await Post.get(id=post.id)).status == Status.PUBLISHING
     await redis.flushdb()  # the dead worker's job is gone too
 
     rig.container.graph = real
@@ -261,7 +262,7 @@ async def test_worker_killed_between_media_publish_and_db_write(rig: Rig, redis:
     await reconcile_publishing(ctx)
     await rig.work()
     post = await Post.get(id=post.id)
-    assert post.status == PostStatus.PUBLISHED
+    assert post.status == Status.PUBLISHED
     assert rig.feed_captions() == ["once"]
     assert post.ig_media_id == rig.sandbox.state.feed(IG)[0].id
     comments = [s for s in rig.sandbox.state.sent if s.kind == "comment"]
@@ -279,6 +280,6 @@ async def test_redis_flushed_with_100_posts_scheduled(rig: Rig, redis: Redis) ->
     assert sorted(rig.feed_captions()) == sorted(f"flush {n}" for n in range(100))
     for post in posts:
         fresh = await Post.get(id=post.id)
-        assert fresh.status == PostStatus.PUBLISHED
+        assert fresh.status == Status.PUBLISHED
         claim = await AuditLog.get(target_id=str(post.id), action="post.publishing")
         assert claim.details["late_by_s"] >= 0  # not a moment early

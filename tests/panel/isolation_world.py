@@ -29,9 +29,7 @@ from core.db.models import (
     Membership,
     Platform,
     Post,
-    PostKind,
     PostMedia,
-    PostStatus,
     PublishJob,
     ReplyDraft,
     Role,
@@ -39,6 +37,7 @@ from core.db.models import (
     WebhookEvent,
     Workspace,
 )
+from core.domain.posts import Kind, Status
 from core.services import media, rule_editor, team, users
 from core.wiring import assemble_services
 from panel.rule_form import read_form
@@ -137,16 +136,16 @@ async def make_side(container: Any, name: str, ig_id: str, colour: tuple[int, in
     post = await Post.create(
         workspace=workspace,
         account=account,
-        kind=PostKind.IMAGE,
-        status=PostStatus.DRAFT,
+        kind=Kind.IMAGE,
+        status=Status.DRAFT,
         caption=f"{name} caption",
     )
     await PostMedia.create(post=post, asset=asset, position=0)
     await Post.create(
         workspace=workspace,
         account=account,
-        kind=PostKind.IMAGE,
-        status=PostStatus.PUBLISHED,
+        kind=Kind.IMAGE,
+        status=Status.PUBLISHED,
         caption=f"{name} published caption",
         ig_media_id=ig_media,
         published_at=now - timedelta(days=2),

@@ -23,12 +23,11 @@ from core.db.models import (
     MediaAsset,
     Membership,
     Post,
-    PostKind,
-    PostStatus,
     PublishJob,
     ReplyDraft,
     Role,
 )
+from core.domain.posts import Kind, Status
 from core.services import api_tokens
 from tests.panel.helpers import team_of_four, token_for
 
@@ -131,7 +130,7 @@ async def test_upload_create_schedule_and_cancel_a_post(
     )
     assert created.status_code == 201, await created.get_data(as_text=True)
     post = await created.get_json()
-    assert post["status"] == PostStatus.SCHEDULED and post["media_ids"] == [asset["id"]]
+    assert post["status"] == Status.SCHEDULED and post["media_ids"] == [asset["id"]]
 
     later = when + timedelta(hours=2)
     moved = await client.post(
@@ -159,11 +158,11 @@ async def test_delete_a_post_unless_it_is_being_published_or_live(
     _, viewer = await token_for(members[Role.OWNER], Role.VIEWER)
     when = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
 
-    async def make(status: PostStatus, **fields: Any) -> Post:
+    async def make(status: Status, **fields: Any) -> Post:
         return await Post.create(
             workspace_id=account.workspace_id,  # type: ignore[attr-defined]
             account=account,
-            kind=PostKind.IMAGE,
+            kind=Kind.IMAGE,
             caption=f"a {status.value} post",
             status=status,
             **fields,
@@ -207,19 +206,19 @@ async def test_delete_a_post_unless_it_is_being_published_or_live(
     assert entry.account_id == account.id
     assert await MediaAsset.exists(id=asset["id"])  # the file stays in the library
 
-    for status in (PostStatus.DRAFT, PostStatus.FAILED, PostStatus.CANCELLED):
+    for status in (Status.DRAFT, Status.FAILED, Status.CANCELLED):
         post = await make(status)
         answer = await client.delete(f"/api/v1/posts/{post.id}", headers=_bearer(editor))
         assert answer.status_code == 204, status
         assert not await Post.exists(id=post.id)
 
     refusals = {
-        PostStatus.PUBLISHING: "being published right now",
-        PostStatus.RETRYING: "Cancel it first",
-        PostStatus.PUBLISHED: "live on Instagram",
+        Status.PUBLISHING: "being published right now",
+        Status.RETRYING: "Cancel it first",
+        Status.PUBLISHED: "live on Instagram",
     }
     for status, said in refusals.items():
-        post = await make(status, media_id="1790001" if status is PostStatus.PUBLISHED else None)
+        post = await make(status, media_id="1790001" if status is Status.PUBLISHED else None)
         answer = await client.delete(f"/api/v1/posts/{post.id}", headers=_bearer(editor))
         assert answer.status_code == 409, status
         assert said in (await answer.get_json())["error"]["message"]

@@ -22,11 +22,11 @@ from core.db.models import (
     MediaAsset,
     Message,
     Post,
-    PostStatus,
     ReplyDraft,
     Trigger,
     Workspace,
 )
+from core.domain.posts import Status
 from core.services import media
 from core.settings import Settings
 from core.wiring import assemble_services
@@ -110,7 +110,7 @@ async def test_carousel_for_two_accounts_is_scheduled_in_the_workspace_timezone(
     posts = await Post.all().order_by("account_id")
     assert [p.account_id for p in posts] == [world.account.id, second.id]  # type: ignore[attr-defined]
     for post in posts:
-        assert post.status is PostStatus.SCHEDULED and post.kind.value == "carousel"
+        assert post.status is Status.SCHEDULED and post.kind.value == "carousel"
         local = post.scheduled_at.astimezone(ZoneInfo("Europe/Berlin"))  # type: ignore[union-attr]
         assert (local.hour, local.minute) == (9, 0)
     # The calendar shows them at 09:00 workspace time.
@@ -233,7 +233,7 @@ async def test_drag_reschedules_with_the_api_checks(
     assert past.status_code == 422
     assert "in the past" in json.loads(await past.get_data(as_text=True))["error"]
     assert (await Post.get(id=post.id)).scheduled_at == fresh.scheduled_at
-    await Post.filter(id=post.id).update(status=PostStatus.PUBLISHED)
+    await Post.filter(id=post.id).update(status=Status.PUBLISHED)
     published = await client.post(
         f"/posts/{post.id}/reschedule",
         json={"start": tomorrow_at(20)},
@@ -248,13 +248,13 @@ async def test_failed_post_shows_its_reason_and_retries(
 ) -> None:
     post = await _scheduled(client, container, world)
     await Post.filter(id=post.id).update(
-        status=PostStatus.FAILED, last_error="The image's aspect ratio is not supported."
+        status=Status.FAILED, last_error="The image's aspect ratio is not supported."
     )
     page = await (await client.get("/posts/queue?status=failed")).get_data(as_text=True)
     assert "aspect ratio is not supported" in page and f"/posts/{post.id}/retry" in page
     retried = await client.post(f"/posts/{post.id}/retry", form={"csrf_token": CSRF})
     assert retried.status_code == 302
-    assert (await Post.get(id=post.id)).status is PostStatus.SCHEDULED
+    assert (await Post.get(id=post.id)).status is Status.SCHEDULED
     detail = await (await client.get(f"/posts/{post.id}")).get_data(as_text=True)
     assert "scheduled" in detail
 
@@ -269,10 +269,10 @@ async def test_a_scheduled_post_can_be_published_now_from_its_page(
     answer = await client.post(f"/posts/{post.id}/publish-now", form={"csrf_token": CSRF})
     assert answer.status_code == 302
     fresh = await Post.get(id=post.id)
-    assert fresh.status is PostStatus.SCHEDULED
+    assert fresh.status is Status.SCHEDULED
     assert fresh.scheduled_at is not None and fresh.scheduled_at <= datetime.now(UTC)
     assert fresh.scheduled_at >= before - timedelta(seconds=1)
-    await Post.filter(id=post.id).update(status=PostStatus.PUBLISHED)
+    await Post.filter(id=post.id).update(status=Status.PUBLISHED)
     published = await (await client.get(f"/posts/{post.id}")).get_data(as_text=True)
     assert "publish-now" not in published
 

@@ -1,7 +1,8 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
-from core.db.models import AccountStatus, DeliveryStatus, DraftStatus, EventStatus, LoginKind, MatchMode, OutboundStatus, Platform, PostKind, PostStatus, Role, Trigger
+from core.db.models import AccountStatus, DeliveryStatus, DraftStatus, EventStatus, LoginKind, MatchMode, OutboundStatus, Platform, Role, Trigger
+from core.domain.posts import Kind, Status
 from json import dumps, loads
 from tortoise.fields.base import OnDelete
 from tortoise import fields
@@ -373,8 +374,8 @@ class Migration(migrations.Migration):
                 ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
                 ('workspace', fields.ForeignKeyField('models.Workspace', source_field='workspace_id', db_constraint=True, to_field='id', related_name='posts', on_delete=OnDelete.CASCADE)),
                 ('account', fields.ForeignKeyField('models.InstagramAccount', source_field='account_id', db_constraint=True, to_field='id', related_name='posts', on_delete=OnDelete.CASCADE)),
-                ('kind', fields.CharEnumField(description='IMAGE: image\nREEL: reel\nCAROUSEL: carousel\nSTORY: story', enum_type=PostKind, max_length=16)),
-                ('status', fields.CharEnumField(default=PostStatus.DRAFT, db_index=True, description='DRAFT: draft\nSCHEDULED: scheduled\nPUBLISHING: publishing\nRETRYING: retrying\nPUBLISHED: published\nFAILED: failed\nCANCELLED: cancelled', enum_type=PostStatus, max_length=16)),
+                ('kind', fields.CharEnumField(description='IMAGE: image\nREEL: reel\nCAROUSEL: carousel\nSTORY: story', enum_type=Kind, max_length=16)),
+                ('status', fields.CharEnumField(default=Status.DRAFT, db_index=True, description='DRAFT: draft\nSCHEDULED: scheduled\nPUBLISHING: publishing\nRETRYING: retrying\nPUBLISHED: published\nFAILED: failed\nCANCELLED: cancelled', enum_type=Status, max_length=16)),
                 ('caption', fields.TextField(default='', unique=False)),
                 ('first_comment', fields.TextField(default='', unique=False)),
                 ('alt_text', fields.CharField(default='', max_length=1000)),

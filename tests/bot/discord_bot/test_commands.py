@@ -13,8 +13,9 @@ from discord import app_commands
 
 from bot.discord_bot import ChatCommands, ReelayDiscordBot, press
 from core.bootstrap import Container
-from core.db.models import DraftStatus, Platform, Post, PostKind, PostMedia
+from core.db.models import DraftStatus, Platform, Post, PostMedia
 from core.domain.chat import Reply
+from core.domain.posts import Kind
 from core.services.chatops import HOW_TO_LINK, NOT_LINKED_HERE, ChatOps
 from core.wiring import assemble_services
 from tests.bot.discord_bot.interactions import (
@@ -38,7 +39,7 @@ async def test_schedule_slash_command_with_attachments_makes_a_carousel(
         cog, interaction, "tomorrow 9am Two cakes", Upload(first), Upload(second, "b.jpg")
     )
     post = await Post.get(workspace=world.workspace)
-    assert post.kind is PostKind.CAROUSEL and post.caption == "Two cakes"
+    assert post.kind is Kind.CAROUSEL and post.caption == "Two cakes"
     items = await PostMedia.filter(post=post).order_by("position").prefetch_related("asset")
     assert [i.asset.checksum for i in items] == [
         hashlib.sha256(first).hexdigest(),
@@ -69,7 +70,7 @@ async def test_only_a_dm_with_the_bot_acts_without_a_linked_channel(
     await Post.create(
         workspace=world.workspace,
         account=world.account,
-        kind=PostKind.IMAGE,
+        kind=Kind.IMAGE,
         caption="Secret launch menu",
         status="scheduled",
         scheduled_at=datetime(2025, 3, 6, 9, 0, tzinfo=UTC),
