@@ -14,6 +14,7 @@ from quart_auth import AuthUser, current_user, login_user, logout_user
 from werkzeug.exceptions import BadRequest
 
 from core.db.models import Membership, Role, User
+from core.domain.scope import Actor
 from core.services.users import role_allows
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
@@ -196,6 +197,18 @@ def current_membership() -> Membership:
     """The signed-in member (inside a view guarded by ``requires``)."""
     membership: Membership = g.membership
     return membership
+
+
+def current_actor() -> Actor:
+    """The signed-in member acting in their current workspace (inside a guarded view)."""
+    membership = current_membership()
+    user: User = g.user
+    return Actor(
+        workspace_id=membership.workspace_id,
+        role=membership.role,
+        label=user.email,
+        user_id=user.id,
+    )
 
 
 def current_email() -> str:

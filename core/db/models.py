@@ -13,13 +13,7 @@ from tortoise import fields
 from tortoise.models import Model
 
 from core.domain.posts import Kind, Status
-
-
-class Role(StrEnum):
-    OWNER = "owner"
-    ADMIN = "admin"
-    EDITOR = "editor"
-    VIEWER = "viewer"
+from core.domain.scope import Role as Role
 
 
 class Platform(StrEnum):

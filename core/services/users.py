@@ -10,6 +10,8 @@ from email_validator import EmailNotValidError, validate_email
 from tortoise.transactions import in_transaction
 
 from core.db.models import Membership, Role, User, Workspace
+from core.domain.scope import ROLE_RANK as ROLE_RANK
+from core.domain.scope import role_allows as role_allows
 from core.errors import Conflict, ValidationFailed
 from core.services import audit
 
@@ -17,13 +19,6 @@ logger = logging.getLogger(__name__)
 
 _hasher = PasswordHasher()
 MIN_PASSWORD = 10
-
-ROLE_RANK = {Role.VIEWER: 0, Role.EDITOR: 1, Role.ADMIN: 2, Role.OWNER: 3}
-
-
-def role_allows(role: Role, needed: Role) -> bool:
-    """True when ``role`` is at least ``needed``."""
-    return ROLE_RANK[role] >= ROLE_RANK[needed]
 
 
 def normalise_email(raw: str) -> str:

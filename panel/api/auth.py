@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from quart import g, request
 
 from core.db.models import ApiToken, Role
+from core.domain.scope import Actor
 from core.services import api_tokens
 from core.services.users import role_allows
 from panel.errors import json_error
@@ -53,3 +54,14 @@ def api_requires(role: Role) -> Callable[[F], F]:
 def current_token() -> ApiToken:
     token: ApiToken = g.api_token
     return token
+
+
+def current_actor() -> Actor:
+    """The token acting in its workspace, named as the token in audit entries."""
+    token = current_token()
+    return Actor(
+        workspace_id=token.workspace_id,
+        role=token.role,
+        label=f"api:{token.name}",
+        user_id=token.created_by_id,
+    )
