@@ -26,6 +26,7 @@ from panel import (
     leads,
     library,
     logs,
+    passwords,
     rules,
     sandbox,
     setup,
@@ -34,6 +35,7 @@ from panel import (
 from panel import instagram as instagram_connect
 from panel import media as media_files
 from panel import webhooks as meta_webhooks
+from panel.clients import trust_proxies
 from panel.metrics import PanelMetrics
 from panel.navigation import menu_for
 from panel.routing import refuse_ids_out_of_range
@@ -73,6 +75,7 @@ def create_app(
     app.extensions["reelay.settings"] = settings
     app.extensions["reelay.metrics"] = PanelMetrics()
     QuartAuth(app)
+    trust_proxies(app, settings)
     owns_container = container is None
     factory = container_factory or _default_factory
     if container is not None:
@@ -118,6 +121,7 @@ def create_app(
 
     app.register_blueprint(health.blueprint)
     app.register_blueprint(auth.blueprint)
+    app.register_blueprint(passwords.blueprint)
     app.register_blueprint(home.blueprint)
     app.register_blueprint(analytics.blueprint)
     app.register_blueprint(media_files.blueprint)
