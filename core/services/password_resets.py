@@ -77,3 +77,19 @@ async def complete(token: str, password: str, now: datetime) -> User:
         "user.password_reset", actor=reset.user.email, target_type="user", target_id=reset.user_id
     )
     return reset.user
+
+
+async def reset_by_admin(email: str, password: str) -> tuple[User, int]:
+    """``reelay admin reset-password``: set a new password for ``email``'s account and end
+    every session of it; returns the user and how many sessions ended."""
+    user = await User.get_or_none(email=users.normalise_email(email))
+    if user is None:
+        raise NotFound(f"No account with the email {email.strip()!r}.")
+    users.check_password(password, user.email, user.name)
+    async with in_transaction():
+        await users.set_password(user, password)
+        ended = await sessions.end_all(user)
+    await audit.record(
+        "user.password_reset", actor="reelay admin", target_type="user", target_id=user.id
+    )
+    return user, ended
