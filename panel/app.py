@@ -36,6 +36,7 @@ from panel import instagram as instagram_connect
 from panel import media as media_files
 from panel import webhooks as meta_webhooks
 from panel.clients import trust_proxies
+from panel.headers import harden, style_nonce
 from panel.metrics import PanelMetrics
 from panel.navigation import menu_for
 from panel.routing import refuse_ids_out_of_range
@@ -101,6 +102,7 @@ def create_app(
         membership = await load_membership(user) if user is not None else None
         return {
             "csrf_token": csrf_token,
+            "csp_nonce": style_nonce,
             "current": user,
             "membership": membership,
             "menu": menu_for(membership),
@@ -112,10 +114,9 @@ def create_app(
     async def count_and_harden(response: Response) -> Response:
         metrics: PanelMetrics = app.extensions["reelay.metrics"]
         metrics.observe(request.endpoint or "unknown", response.status_code)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
+        return harden(
+            response, https=settings.base_url.startswith("https://"), endpoint=request.endpoint
+        )
 
     errors.install(app)
 
