@@ -104,10 +104,12 @@ async def reserve(redis: Redis, address: str, email: str, device: str | None, no
 
 
 async def succeed(redis: Redis, address: str, email: str, device: str | None) -> None:
-    """The password was right: the account (or device) starts over; the address gets its
-    reservation back."""
-    bucket = _device_key(device) if device is not None else _account_key(email)
-    await redis.eval(_SUCCEED, 2, _address_key(address), bucket)  # type: ignore[misc]
+    """The password was right: the device, or else the account, starts over (and the
+    address gets its reservation back)."""
+    if device is not None:
+        await redis.delete(_device_key(device))
+        return
+    await redis.eval(_SUCCEED, 2, _address_key(address), _account_key(email))  # type: ignore[misc]
 
 
 async def unlock(redis: Redis, email: str) -> None:
