@@ -27,7 +27,7 @@ def trust_proxies(app: Quart, settings: Settings) -> None:
     """Take the client address and scheme from X-Forwarded-For/-Proto, but only when the
     connection comes from one of TRUSTED_PROXIES (the nearest untrusted hop wins)."""
     trusted = [entry for entry in settings.trusted_proxies.split(",") if entry]
-    app.asgi_app = ProxyHeadersMiddleware(app.asgi_app, trusted_hosts=trusted)  # type: ignore[method-assign,assignment]
+    app.asgi_app = ProxyHeadersMiddleware(app.asgi_app, trusted_hosts=trusted)  # type: ignore[method-assign,assignment,arg-type]
 
 
 def client_address() -> str:

@@ -95,10 +95,10 @@ async def reserve(redis: Redis, address: str, email: str, device: str | None, no
         len(buckets),
         *[key for key, _ in buckets],
         repr(now),
-        BASE_DELAY_S,
-        MAX_DELAY_S,
-        BUCKET_TTL_S,
-        *[free for _, free in buckets],
+        str(BASE_DELAY_S),
+        str(MAX_DELAY_S),
+        str(BUCKET_TTL_S),
+        *[str(free) for _, free in buckets],
     )
     return max(0, math.ceil(float(wait)))
 
