@@ -784,8 +784,14 @@ async def test_a_link_code_does_not_take_over_another_workspaces_chat(
 # ---------------------------------------------------------------- roles
 
 
-# Routes a viewer may POST to: they change only the viewer's own session.
-OWN_SESSION = {"auth.logout", "auth.logout_everywhere", "auth.switch_workspace", "auth.login"}
+# Routes a viewer may POST to: they change only the viewer's own session or password.
+OWN_SESSION = {
+    "auth.logout",
+    "auth.logout_everywhere",
+    "auth.switch_workspace",
+    "auth.login",
+    "passwords.change",
+}
 
 
 def test_every_state_changing_route_needs_an_editor_at_least(app: Any) -> None:
