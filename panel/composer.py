@@ -28,6 +28,7 @@ from core.errors import ValidationFailed
 from core.services import composer, library, media
 from core.services.captions import write_caption
 from core.services.publishing import PostInput, publishing_of
+from panel.limits import accepts_upload
 from panel.security import current_email, current_membership, requires
 
 blueprint = Blueprint("composer", __name__, url_prefix="/compose")
@@ -130,6 +131,7 @@ async def create() -> tuple[str, int] | WerkzeugResponse:
 
 
 @blueprint.post("/upload")
+@accepts_upload
 @requires(Role.EDITOR)
 async def upload() -> tuple[Response, int]:
     """Add one file to the library (the composer uploads with a progress bar)."""
@@ -138,10 +140,10 @@ async def upload() -> tuple[Response, int]:
     if sent is None:
         return jsonify({"error": "Choose a file to upload."}), 422
     try:
-        asset = await media.upload_bytes(
+        asset = await media.upload_file(
             media.storage_of(_container()),
             workspace_id=current_membership().workspace_id,
-            data=sent.read(),
+            source=sent.stream,
             filename=sent.filename or "",
         )
     except ValidationFailed as exc:

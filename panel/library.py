@@ -10,6 +10,7 @@ from core.db.models import Role
 from core.domain.ids import page_number
 from core.errors import Conflict, ValidationFailed
 from core.services import library, media
+from panel.limits import accepts_upload
 from panel.security import current_email, current_membership, requires
 
 blueprint = Blueprint("library", __name__, url_prefix="/library")
@@ -46,6 +47,7 @@ async def index() -> str:
 
 
 @blueprint.post("")
+@accepts_upload
 @requires(Role.EDITOR)
 async def upload() -> WerkzeugResponse:
     """Add files to the library."""
@@ -57,10 +59,10 @@ async def upload() -> WerkzeugResponse:
     added = 0
     for sent in chosen:
         try:
-            await media.upload_bytes(
+            await media.upload_file(
                 media.storage_of(_container()),
                 workspace_id=current_membership().workspace_id,
-                data=sent.read(),
+                source=sent.stream,
                 filename=sent.filename or "",
             )
             added += 1

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import uvicorn
 
+from core.adapters.private_files import private_directory
 from core.bootstrap import Container
 from core.db import close_database, migrate_database, open_database
 from core.errors import InfrastructureError, ReelayError, SettingsError
@@ -115,7 +116,7 @@ async def _run_parts(settings: Settings, parts: list[Part]) -> None:
 
 
 async def _migrate(settings: Settings) -> None:
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    private_directory(settings.var_dir)
     await migrate_database(settings.resolved_database_url)
     print("database is up to date")
 
@@ -123,7 +124,7 @@ async def _migrate(settings: Settings) -> None:
 async def _admin_create(settings: Settings, email: str, password: str, workspace: str) -> None:
     from core.services.users import create_owner
 
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    private_directory(settings.var_dir)
     await open_database(settings.resolved_database_url)
     try:
         user, space = await create_owner(email, password, workspace_name=workspace)
