@@ -117,10 +117,10 @@ class LimitedConnection(ASGIHTTPConnection):
             if not body.complete:
                 await body.wanted()
             try:
-                remaining = None
-                if deadline is not None and not body.complete:
-                    remaining = max(deadline - asyncio.get_running_loop().time(), 0)
-                message = await asyncio.wait_for(receive(), remaining)
+                # asyncio.timeout, not wait_for: wait_for swallows a cancellation that
+                # arrives together with a message, and the connection would never end.
+                async with asyncio.timeout_at(None if body.complete else deadline):
+                    message = await receive()
             except TimeoutError:
                 body.fail(RequestTimeout())
                 deadline = None
