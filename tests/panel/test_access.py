@@ -257,3 +257,33 @@ async def test_removed_member_loses_access(client: Any, sqlite_db: str) -> None:
     assert (await client.get("/team")).status_code == 200
     await Membership.filter(id=members[Role.VIEWER].id).delete()
     assert (await client.get("/team")).status_code == 403
+
+
+async def test_metrics_answer_only_this_machine_without_a_token(client: Any) -> None:
+    local = await client.get("/metrics", scope_base={"client": ("127.0.0.1", 40000)})
+    assert local.status_code == 200
+    remote = await client.get("/metrics", scope_base={"client": ("203.0.113.9", 40000)})
+    assert remote.status_code == 403
+    assert "METRICS_TOKEN" in await remote.get_data(as_text=True)
+
+
+async def test_metrics_need_the_bearer_token_when_one_is_set(
+    settings_factory: Any, container: Any
+) -> None:
+    from panel.app import create_app
+
+    client = create_app(settings_factory(metrics_token="scrape-me"), container=container)
+    client = client.test_client()
+    remote = {"client": ("203.0.113.9", 40000)}
+    refused = await client.get("/metrics", scope_base=remote)
+    assert refused.status_code == 401 and refused.headers["WWW-Authenticate"].startswith("Bearer")
+    wrong = await client.get(
+        "/metrics", scope_base=remote, headers={"Authorization": "Bearer nope"}
+    )
+    assert wrong.status_code == 401
+    right = await client.get(
+        "/metrics", scope_base=remote, headers={"Authorization": "Bearer scrape-me"}
+    )
+    assert right.status_code == 200
+    local = await client.get("/metrics", scope_base={"client": ("127.0.0.1", 40000)})
+    assert local.status_code == 401
