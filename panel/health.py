@@ -18,7 +18,8 @@ logger = logging.getLogger(__name__)
 blueprint = Blueprint("health", __name__)
 
 CHECK_TIMEOUT_S = 2.0
-LOOPBACK = {"127.0.0.1", "::1"}
+# Quart names a client without an address (a Unix socket) "<local>".
+LOOPBACK = {"127.0.0.1", "::1", "<local>"}
 
 
 async def _check(name: str, probe: asyncio.Future[object] | object) -> str:
