@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from core.adapters.crypto import SecretBox, embedded_encryption_key, embedded_secret_key
 from core.adapters.graph import GraphClient, RedisUsageStore
 from core.adapters.openai_ai import build_ai_client
+from core.adapters.private_files import private_directory
 from core.adapters.redis_server import RedisLocation, locate_redis
 from core.adapters.sandbox_client import SandboxLink
 from core.db import close_database, open_database
@@ -99,7 +100,7 @@ async def build_container(
     redis_location: RedisLocation | None = None,
 ) -> Container:
     """Open the database, Redis, queue and HTTP session described by ``settings``."""
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    private_directory(settings.var_dir)
     box = SecretBox(encryption_key(settings))
     secret = session_secret(settings)
     await open_database(settings.resolved_database_url, run_migrations=run_migrations)

@@ -68,6 +68,13 @@ class Settings(BaseSettings):
         None, description="Fernet key for tokens at rest. Empty: generated into VAR_DIR (dev only)."
     )
     log_level: str = Field("INFO", description="Logging level.")
+    metrics_token: SecretStr | None = Field(
+        None,
+        description=(
+            "Bearer token Prometheus sends to read /metrics. "
+            "Empty: /metrics answers only requests from this machine (127.0.0.1, ::1)."
+        ),
+    )
 
     # Meta
     meta_app_id: str = Field(

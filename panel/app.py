@@ -25,6 +25,7 @@ from panel import (
     home,
     leads,
     library,
+    limits,
     logs,
     passwords,
     rules,
@@ -69,7 +70,6 @@ def create_app(
         SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        MAX_CONTENT_LENGTH=300 * 1024 * 1024,
     )
     app.extensions["reelay.settings"] = settings
     app.extensions["reelay.metrics"] = PanelMetrics()
@@ -89,6 +89,7 @@ def create_app(
             await app.extensions.pop(SERVICES).close()
 
     app.url_value_preprocessor(refuse_ids_out_of_range)
+    limits.install(app)
     app.before_request(refuse_nul_characters)
     app.before_request(check_csrf)
 

@@ -26,6 +26,7 @@ from core.errors import ValidationFailed
 from core.services import composer, library, media
 from core.services.captions import write_caption
 from core.services.publishing import PostInput
+from panel.limits import accepts_upload
 from panel.security import current_email, current_membership, requires
 from panel.services import services
 
@@ -124,6 +125,7 @@ async def create() -> tuple[str, int] | WerkzeugResponse:
 
 
 @blueprint.post("/upload")
+@accepts_upload
 @requires(Role.EDITOR)
 async def upload() -> tuple[Response, int]:
     """Add one file to the library (the composer uploads with a progress bar)."""
@@ -132,10 +134,10 @@ async def upload() -> tuple[Response, int]:
     if sent is None:
         return jsonify({"error": "Choose a file to upload."}), 422
     try:
-        asset = await media.upload_bytes(
+        asset = await media.upload_file(
             services().storage,
             workspace_id=current_membership().workspace_id,
-            data=sent.read(),
+            source=sent.stream,
             filename=sent.filename or "",
         )
     except ValidationFailed as exc:

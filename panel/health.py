@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 
-from quart import Blueprint, Response, current_app, jsonify
+from quart import Blueprint, Response, current_app, jsonify, request
 
 from core.db import ping_database
+from core.settings import Settings
 from core.wiring import Services
 from panel.metrics import PanelMetrics
 from panel.security import public
@@ -18,6 +20,8 @@ logger = logging.getLogger(__name__)
 blueprint = Blueprint("health", __name__)
 
 CHECK_TIMEOUT_S = 2.0
+# Quart names a client without an address (a Unix socket) "<local>".
+LOOPBACK = {"127.0.0.1", "::1", "<local>"}
 
 
 async def _check(name: str, probe: asyncio.Future[object] | object) -> str:
@@ -47,6 +51,31 @@ async def healthz() -> tuple[Response, int]:
 @blueprint.get("/metrics")
 @public
 async def metrics() -> Response:
-    """Prometheus text exposition."""
+    """Prometheus text exposition, for METRICS_TOKEN's bearer or, without one, this machine."""
+    refusal = _metrics_refusal(current_app.extensions["reelay.settings"])
+    if refusal is not None:
+        return refusal
     registry: PanelMetrics = current_app.extensions["reelay.metrics"]
     return Response(registry.render(), content_type="text/plain; version=0.0.4")
+
+
+def _metrics_refusal(settings: Settings) -> Response | None:
+    """Why this request may not read /metrics, or None when it may."""
+    if settings.metrics_token is None:
+        if request.remote_addr in LOOPBACK:
+            return None
+        return Response(
+            "/metrics answers this machine only; set METRICS_TOKEN to scrape it from elsewhere.",
+            status=403,
+            content_type="text/plain",
+        )
+    scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
+    expected = settings.metrics_token.get_secret_value().encode()
+    if scheme.lower() == "bearer" and hmac.compare_digest(sent.strip().encode(), expected):
+        return None
+    return Response(
+        "a valid METRICS_TOKEN is required",
+        status=401,
+        content_type="text/plain",
+        headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+    )

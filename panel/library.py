@@ -9,6 +9,7 @@ from core.db.models import Role
 from core.domain.ids import page_number
 from core.errors import Conflict, ValidationFailed
 from core.services import library, media
+from panel.limits import accepts_upload
 from panel.security import current_email, current_membership, requires
 from panel.services import services
 
@@ -41,6 +42,7 @@ async def index() -> str:
 
 
 @blueprint.post("")
+@accepts_upload
 @requires(Role.EDITOR)
 async def upload() -> WerkzeugResponse:
     """Add files to the library."""
@@ -52,10 +54,10 @@ async def upload() -> WerkzeugResponse:
     added = 0
     for sent in chosen:
         try:
-            await media.upload_bytes(
+            await media.upload_file(
                 services().storage,
                 workspace_id=current_membership().workspace_id,
-                data=sent.read(),
+                source=sent.stream,
                 filename=sent.filename or "",
             )
             added += 1

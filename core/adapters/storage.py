@@ -6,9 +6,12 @@ import asyncio
 import os
 import re
 import secrets
-from collections.abc import AsyncIterator
+import shutil
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import IO
 
+from core.adapters.private_files import private_directory
 from core.errors import NotFound
 
 # 32 random URL-safe characters (192 bits) and an extension: unguessable and path-safe.
@@ -41,6 +44,10 @@ class DiskStorage:
     async def save(self, key: str, data: bytes) -> None:
         path = self._path(key)
         await asyncio.to_thread(_write_atomically, path, data)
+
+    async def save_file(self, key: str, source: IO[bytes]) -> None:
+        path = self._path(key)
+        await asyncio.to_thread(_copy_atomically, path, source)
 
     async def read(self, key: str) -> bytes:
         path = self._path(key)
@@ -78,10 +85,20 @@ class DiskStorage:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _replace_atomically(path, lambda handle: handle.write(data))
+
+
+def _copy_atomically(path: Path, source: IO[bytes]) -> None:
+    source.seek(0)
+    _replace_atomically(path, lambda handle: shutil.copyfileobj(source, handle, 1024 * 1024))
+
+
+def _replace_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """Write a private temporary file next to ``path``, then rename it into place."""
+    private_directory(path.parent)
     temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
-    with temp.open("wb") as handle:
-        handle.write(data)
+    with os.fdopen(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as handle:
+        write(handle)
         handle.flush()
         os.fsync(handle.fileno())
     temp.replace(path)

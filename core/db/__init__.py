@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -11,6 +12,7 @@ from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.exceptions import DBConnectionError
 from tortoise.migrations.api.migrate import migrate
 
+from core.adapters.private_files import private_file
 from core.errors import InfrastructureError
 
 logger = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
 
 async def migrate_database(database_url: str) -> None:
     """Apply every pending migration."""
+    _private_sqlite_file(database_url)
     try:
         await migrate(config=tortoise_config(database_url))
     except (OSError, DBConnectionError) as exc:
@@ -70,11 +73,19 @@ async def open_database(database_url: str, *, run_migrations: bool = True) -> No
     """Migrate (when asked) and connect; queries from any task then use this connection."""
     if run_migrations:
         await migrate_database(database_url)
+    _private_sqlite_file(database_url)
     try:
         await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
         await ping_database()
     except (OSError, DBConnectionError) as exc:
         raise InfrastructureError(f"cannot reach the database: {exc}") from exc
+
+
+def _private_sqlite_file(database_url: str) -> None:
+    if database_url.startswith("sqlite://"):
+        path = str(expand_db_url(database_url)["credentials"]["file_path"])
+        if path != ":memory:":
+            private_file(Path(path))
 
 
 async def ping_database() -> None:

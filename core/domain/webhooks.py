@@ -173,7 +173,10 @@ def parse_body(body: bytes) -> list[InboundEvent]:
         return [malformed(body, "JSON nested too deeply")]
     if b"\\u0000" in body:
         # PostgreSQL stores no NUL character in text or JSON: drop them before anything keeps them.
-        document = _without_nul(document)
+        try:
+            document = _without_nul(document)
+        except RecursionError:
+            return [malformed(body, "JSON nested too deeply")]
     events = parse_payload(document)
     if not events and not _valid_empty(document):
         return [malformed(body, "no entry[] in payload")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol
 
 
 class MediaStorage(Protocol):
@@ -13,6 +13,9 @@ class MediaStorage(Protocol):
 
     async def save(self, key: str, data: bytes) -> None:
         """Store ``data`` under ``key`` (atomically: readers see all of it or nothing)."""
+
+    async def save_file(self, key: str, source: IO[bytes]) -> None:
+        """Store all of ``source`` (read from its start, in chunks) under ``key``, atomically."""
 
     async def read(self, key: str) -> bytes:
         """The stored bytes; ``NotFound`` when there is no such key."""

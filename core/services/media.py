@@ -2,7 +2,8 @@
 
 The type of a file comes from its first bytes, never its name. Images become JPEG (the only
 format Instagram's API takes); videos are read for their duration and size from the MP4/MOV
-container itself.
+container itself, in place: an uploaded video is never held whole in memory. One image is
+decoded at a time per process, and a JPEG (kept byte for byte) only at a fraction of its size.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ import asyncio
 import hashlib
 import io
 import logging
+import mmap
 import struct
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import IO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -30,7 +34,12 @@ logger = logging.getLogger(__name__)
 IMAGE_UPLOAD_MAX_BYTES = 30 * 1024 * 1024
 VIDEO_UPLOAD_MAX_BYTES = 300 * 1024 * 1024
 MAX_PIXELS = 40_000_000
+# A PNG or WebP is decoded whole (4 bytes a pixel) to become a JPEG: at most ~96 MB.
+CONVERT_MAX_PIXELS = 24_000_000
 JPEG_QUALITY = 90
+# One thread prepares every upload: a burst decodes one image at a time, and the memory a
+# decode takes is reused by the next instead of each thread's allocator keeping its own.
+_PREPARING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="media")
 
 IMAGE_MIMES = {"image/jpeg", "image/png", "image/webp"}
 VIDEO_MIMES = {"video/mp4", "video/quicktime"}
@@ -67,7 +76,7 @@ def sniff_mime(data: bytes) -> str | None:
 # ---------------------------------------------------------------- MP4 / MOV
 
 
-def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+def _boxes(data: bytes | mmap.mmap, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
     """(type, payload start, box end) for each box between ``start`` and ``end``."""
     pos = start
     while pos + 8 <= end:
@@ -86,7 +95,7 @@ def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]
         pos += size
 
 
-def _child(data: bytes, start: int, end: int, name: bytes) -> tuple[int, int] | None:
+def _child(data: bytes | mmap.mmap, start: int, end: int, name: bytes) -> tuple[int, int] | None:
     for kind, payload, box_end in _boxes(data, start, end):
         if kind == name:
             return payload, box_end
@@ -100,7 +109,7 @@ class VideoFacts:
     height: int | None
 
 
-def read_video_facts(data: bytes) -> VideoFacts:
+def read_video_facts(data: bytes | mmap.mmap) -> VideoFacts:
     """Duration (from ``mvhd``) and display size (from the first video ``tkhd``)."""
     moov = _child(data, 0, len(data), b"moov")
     if moov is None:
@@ -130,7 +139,7 @@ def read_video_facts(data: bytes) -> VideoFacts:
     return VideoFacts(duration_s=duration / timescale, width=width, height=height)
 
 
-def _track_size(data: bytes, start: int) -> tuple[int, int] | None:
+def _track_size(data: bytes | mmap.mmap, start: int) -> tuple[int, int] | None:
     matrix_at = start + (52 if data[start] == 1 else 40)
     if matrix_at + 44 > len(data):
         return None
@@ -149,16 +158,23 @@ def _track_size(data: bytes, start: int) -> tuple[int, int] | None:
 
 @dataclass(frozen=True)
 class PreparedMedia:
-    data: bytes
+    """A checked file: its bytes, or for an uploaded video the file holding them."""
+
+    data: bytes | IO[bytes]
     mime: str
     width: int | None
     height: int | None
     duration_s: float | None
     converted_from: str | None = None
+    size: int = 0
 
     @property
     def extension(self) -> str:
         return EXTENSIONS[self.mime]
+
+    @property
+    def length(self) -> int:
+        return len(self.data) if isinstance(self.data, bytes) else self.size
 
 
 def _refuse(message: str) -> ValidationFailed:
@@ -166,6 +182,7 @@ def _refuse(message: str) -> ValidationFailed:
 
 
 def _open_image(data: bytes) -> Image.Image:
+    """The decoded image; a JPEG only at an eighth of its size (enough to find damage)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -174,6 +191,13 @@ def _open_image(data: bytes) -> Image.Image:
             if width * height > MAX_PIXELS:
                 raise _refuse(
                     f"The image is {width}x{height} pixels; Reelay takes up to 40 megapixels."
+                )
+            if image.format == "JPEG":
+                image.draft(image.mode, (width // 8, height // 8))
+            elif width * height > CONVERT_MAX_PIXELS:
+                raise _refuse(
+                    f"The image is {width}x{height} pixels; Reelay converts PNG and WebP images "
+                    "up to 24 megapixels. Export it as JPEG, or smaller."
                 )
             image.load()
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
@@ -186,36 +210,45 @@ def _open_image(data: bytes) -> Image.Image:
 def _prepare_image(data: bytes, mime: str) -> PreparedMedia:
     if len(data) > IMAGE_UPLOAD_MAX_BYTES:
         raise _refuse(f"The image is {len(data) // (1024 * 1024)} MB; upload up to 30 MB.")
+    # Each step replaces the image it works on, so at most two full-size copies ever exist.
     image = _open_image(data)
     if mime == "image/jpeg":
         # Kept byte for byte; the size people see follows the EXIF orientation.
-        width, height = image.size
+        width, height = Image.open(io.BytesIO(data)).size
         if image.getexif().get(0x0112, 1) in {5, 6, 7, 8}:
             width, height = height, width
         return PreparedMedia(data, mime, width, height, None)
-    upright = ImageOps.exif_transpose(image)
-    if upright.mode in {"RGBA", "LA"} or "transparency" in upright.info:
-        rgba = upright.convert("RGBA")
-        canvas = Image.new("RGB", rgba.size, (255, 255, 255))
-        canvas.paste(rgba, mask=rgba.getchannel("A"))
-        upright = canvas
+    ImageOps.exif_transpose(image, in_place=True)
+    if image.mode in {"RGBA", "LA"} or "transparency" in image.info:
+        if image.mode != "RGBA":
+            image = image.convert("RGBA")
+        canvas = Image.new("RGB", image.size, (255, 255, 255))
+        canvas.paste(image, mask=image)
+        image = canvas
+    elif image.mode != "RGB":
+        image = image.convert("RGB")
     out = io.BytesIO()
-    upright.convert("RGB").save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
-    width, height = upright.size
+    # No optimize=True: it holds every DCT coefficient of the image in memory at once.
+    image.save(out, "JPEG", quality=JPEG_QUALITY)
+    width, height = image.size
     return PreparedMedia(out.getvalue(), "image/jpeg", width, height, None, converted_from=mime)
 
 
-def _prepare_video(data: bytes, mime: str) -> PreparedMedia:
+def _video_facts(data: bytes | mmap.mmap) -> VideoFacts:
     if len(data) > VIDEO_UPLOAD_MAX_BYTES:
         raise _refuse(
             f"The video is {len(data) // (1024 * 1024)} MB; Instagram takes up to 300 MB."
         )
     try:
-        facts = read_video_facts(data)
+        return read_video_facts(data)
     except (ValueError, struct.error, IndexError) as exc:
         raise _refuse(
             "Reelay could not read this video; export it as MP4 (H.264) and upload it again."
         ) from exc
+
+
+def _prepare_video(data: bytes, mime: str) -> PreparedMedia:
+    facts = _video_facts(data)
     return PreparedMedia(data, mime, facts.width, facts.height, facts.duration_s)
 
 
@@ -256,7 +289,30 @@ def facts_of(asset: MediaAsset) -> MediaFacts:
 
 def _prepared_with_checksum(data: bytes) -> tuple[PreparedMedia, str]:
     prepared = prepare_media(data)
+    assert isinstance(prepared.data, bytes)
     return prepared, hashlib.sha256(prepared.data).hexdigest()
+
+
+def _prepared_file_with_checksum(source: IO[bytes]) -> tuple[PreparedMedia, str]:
+    """Like ``prepare_media`` over a file; a video is read in place and stays in the file."""
+    source.seek(0)
+    head = source.read(64)
+    size = source.seek(0, io.SEEK_END)
+    source.seek(0)
+    mime = sniff_mime(head) or ""
+    if mime not in IMAGE_MIMES | VIDEO_MIMES:
+        prepare_media(head)  # refuses, naming the problem
+    if mime in IMAGE_MIMES:
+        if size > IMAGE_UPLOAD_MAX_BYTES:
+            raise _refuse(f"The image is {size // (1024 * 1024)} MB; upload up to 30 MB.")
+        return _prepared_with_checksum(source.read())
+    with mmap.mmap(source.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        facts = _video_facts(view)
+    digest = hashlib.sha256()
+    while chunk := source.read(1024 * 1024):
+        digest.update(chunk)
+    prepared = PreparedMedia(source, mime, facts.width, facts.height, facts.duration_s, size=size)
+    return prepared, digest.hexdigest()
 
 
 async def upload_bytes(
@@ -265,18 +321,40 @@ async def upload_bytes(
     """Add a file to the workspace's library; the same content uploaded twice is stored once."""
     # Converting an image or reading a 300 MB video takes long enough to stall everything
     # else the process serves (webhooks, chat buttons), so it runs in a thread.
-    prepared, checksum = await asyncio.to_thread(_prepared_with_checksum, data)
+    loop = asyncio.get_running_loop()
+    prepared, checksum = await loop.run_in_executor(_PREPARING, _prepared_with_checksum, data)
+    return await _store(storage, workspace_id, prepared, checksum, filename)
+
+
+async def upload_file(
+    storage: MediaStorage, *, workspace_id: int, source: IO[bytes], filename: str = ""
+) -> MediaAsset:
+    """``upload_bytes`` for an uploaded file (such as the form parser's spooled temporary
+    file): a video is checked and copied from it without being read into memory."""
+    loop = asyncio.get_running_loop()
+    prepared, checksum = await loop.run_in_executor(
+        _PREPARING, _prepared_file_with_checksum, source
+    )
+    return await _store(storage, workspace_id, prepared, checksum, filename)
+
+
+async def _store(
+    storage: MediaStorage, workspace_id: int, prepared: PreparedMedia, checksum: str, filename: str
+) -> MediaAsset:
     existing = await MediaAsset.filter(workspace_id=workspace_id, checksum=checksum).first()
     if existing is not None and await storage.size(existing.storage_key) is not None:
         return existing
     key = storage.new_key(prepared.extension)
-    await storage.save(key, prepared.data)
+    if isinstance(prepared.data, bytes):
+        await storage.save(key, prepared.data)
+    else:
+        await storage.save_file(key, prepared.data)
     asset = await MediaAsset.create(
         workspace_id=workspace_id,
         storage_key=key,
         filename=filename[:255],
         mime=prepared.mime,
-        size=len(prepared.data),
+        size=prepared.length,
         width=prepared.width,
         height=prepared.height,
         duration_s=prepared.duration_s,

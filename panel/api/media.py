@@ -12,6 +12,7 @@ from quart_schema.pydantic import File
 from core.db.models import MediaAsset, Role
 from core.services import media
 from panel.api.auth import api_requires, current_token
+from panel.limits import accepts_upload
 from panel.services import services
 
 blueprint = Blueprint("api_media", __name__, url_prefix="/api/v1/media")
@@ -52,16 +53,16 @@ def _out(asset: MediaAsset) -> MediaOut:
 
 
 @blueprint.post("")
+@accepts_upload
 @api_requires(Role.EDITOR)
 @validate_request(Upload, source=DataSource.FORM_MULTIPART)
 @validate_response(MediaOut, 201)
 async def upload(data: Upload) -> tuple[MediaOut, int]:
     """Upload an image (JPEG, PNG, WebP, HEIC…) or a video (MP4, MOV) as multipart ``file``."""
-    body = data.file.read()
-    asset = await media.upload_bytes(
+    asset = await media.upload_file(
         services().storage,
         workspace_id=current_token().workspace_id,
-        data=body,
+        source=data.file.stream,
         filename=data.file.filename or "",
     )
     return _out(asset), 201

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from core.errors import NotFound, ValidationFailed
 from core.services import media
 from core.wiring import assemble_services
 from tests.media_samples import image_bytes, video_bytes
+from tests.memory import peak_growth
 
 
 @pytest.fixture
@@ -120,6 +122,32 @@ async def test_upload_stores_checksum_dimensions_and_dedupes(
     )
     assert (clip.mime, clip.duration_s) == ("video/mp4", pytest.approx(7))
     assert await MediaAsset.filter(workspace_id=workspace.id).count() == 2
+
+
+async def test_an_uploaded_video_is_stored_from_its_file_without_being_held_whole(
+    sqlite_db: str, storage: DiskStorage, tmp_path: Path
+) -> None:
+    workspace = await Workspace.create(name="w")
+    video = tmp_path / "upload.mp4"
+    video.write_bytes(video_bytes(12, padding=150 * 1024 * 1024))
+    size = video.stat().st_size
+    with peak_growth() as grown, video.open("rb") as source:
+        asset = await media.upload_file(
+            storage, workspace_id=workspace.id, source=source, filename="long.mp4"
+        )
+    assert (asset.mime, asset.size, asset.duration_s) == ("video/mp4", size, pytest.approx(12))
+    assert await storage.size(asset.storage_key) == size
+    assert grown[0] < 30 * 1024 * 1024, f"grew by {grown[0] // (1024 * 1024)} MB"
+
+
+def test_private_files_are_made_private(tmp_path: Path) -> None:
+    (tmp_path / "media").mkdir(mode=0o755)
+    storage = DiskStorage(tmp_path / "media" / "files")
+    asyncio.run(storage.save(new_key("jpg"), b"x"))
+    stored = next((tmp_path / "media" / "files").rglob("*.jpg"))
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    assert stat.S_IMODE(stored.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "media" / "files").stat().st_mode) == 0o700
 
 
 async def test_converting_an_upload_leaves_the_event_loop_free(

@@ -62,3 +62,10 @@ async def test_event_with_nul_is_stored(db: str) -> None:
     assert recorded.new == 1
     stored = await WebhookEvent.get(dedupe_key__contains="c-nul")
     assert "\x00" not in json.dumps(stored.payload, ensure_ascii=False)
+
+
+def test_a_deeply_nested_body_with_nul_is_recorded_as_malformed() -> None:
+    body = ("[" * 700 + '"\\u0000"' + "]" * 700).encode()
+    events = parse_body(body)
+    assert [event.kind.value for event in events] == ["malformed"]
+    assert "nested too deeply" in (events[0].error or "")

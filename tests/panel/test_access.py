@@ -10,6 +10,7 @@ from werkzeug.routing import Rule
 
 from core.db.models import Membership, Role, User
 from core.services.users import role_allows
+from core.wiring import assemble_services
 from panel import login_throttle
 from tests.panel.helpers import CSRF, csrf_of, sign_in_as, team_of_four, token_for
 
@@ -282,3 +283,35 @@ def test_every_state_changing_route_needs_an_editor_at_least(app: Any) -> None:
         if not role_allows(needed, Role.EDITOR):
             too_low.append(f"{rule.endpoint} needs only {needed.value}")
     assert too_low == []
+
+
+async def test_metrics_answer_only_this_machine_without_a_token(client: Any) -> None:
+    local = await client.get("/metrics", scope_base={"client": ("127.0.0.1", 40000)})
+    assert local.status_code == 200
+    remote = await client.get("/metrics", scope_base={"client": ("203.0.113.9", 40000)})
+    assert remote.status_code == 403
+    assert "METRICS_TOKEN" in await remote.get_data(as_text=True)
+
+
+async def test_metrics_need_the_bearer_token_when_one_is_set(
+    settings_factory: Any, container: Any
+) -> None:
+    from panel.app import create_app
+
+    client = create_app(
+        settings_factory(metrics_token="scrape-me"), services=assemble_services(container)
+    )
+    client = client.test_client()
+    remote = {"client": ("203.0.113.9", 40000)}
+    refused = await client.get("/metrics", scope_base=remote)
+    assert refused.status_code == 401 and refused.headers["WWW-Authenticate"].startswith("Bearer")
+    wrong = await client.get(
+        "/metrics", scope_base=remote, headers={"Authorization": "Bearer nope"}
+    )
+    assert wrong.status_code == 401
+    right = await client.get(
+        "/metrics", scope_base=remote, headers={"Authorization": "Bearer scrape-me"}
+    )
+    assert right.status_code == 200
+    local = await client.get("/metrics", scope_base={"client": ("127.0.0.1", 40000)})
+    assert local.status_code == 401

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from core.adapters.redis_server import RedisLocation
 from core.db.models import EventStatus, WebhookEvent
 from core.wiring import assemble_services
+from panel.webhooks import REFUSALS_LOGGED_EVERY_S
 from tests.automation_world import (
     ACCOUNT_IG_ID,
     FakeMessaging,
@@ -268,3 +269,24 @@ async def test_asgi_fast_path_checks_signatures_and_records(app: Any) -> None:
     status, _ = await asgi_post(quart_app, body, [])
     assert status == 403
     assert [e.dedupe_key for e in await WebhookEvent.all()] == [f"{ACCOUNT_IG_ID}:comment:c1"]
+
+
+async def test_bad_signatures_are_logged_as_one_line_per_interval(
+    client: Any, app: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = [1000.0]
+    app.app.extensions["reelay.webhook_refusals"].clock = lambda: now[0]
+    caplog.set_level(logging.WARNING, logger="panel.webhooks")
+    for _ in range(50):
+        assert (await post(client, b"{}", "sha256=" + "0" * 64)).status_code == 403
+    assert len(caplog.records) == 1
+    now[0] += REFUSALS_LOGGED_EVERY_S
+    assert (await post(client, b"{}", None)).status_code == 403
+    assert len(caplog.records) == 2
+    assert "50 webhook deliveries refused" in caplog.records[1].getMessage()
+
+
+async def test_a_signed_body_nested_deep_with_nul_is_answered(client: Any) -> None:
+    body = ("[" * 700 + '"\\u0000"' + "]" * 700).encode()
+    response = await post(client, body, sign(body))
+    assert response.status_code == 200

@@ -12,6 +12,7 @@ import pytest
 
 from core.db.models import PasswordReset, Role, User, UserSession
 from core.services import notifications, team, users
+from core.wiring import assemble_services
 from panel import login_throttle
 from panel.auth import safe_next
 from tests.panel.helpers import CSRF, csrf_of, sign_in_as, team_of_four
@@ -207,7 +208,7 @@ async def test_trusted_proxies_give_each_client_its_own_address(
 
     behind = settings_factory(trusted_proxies="10.0.0.0/8")
     container.clock = MovableClock()
-    async with create_app(behind, container=container).test_app() as quart:
+    async with create_app(behind, services=assemble_services(container)).test_app() as quart:
         await team_of_four()
         for n in range(login_throttle.ADDRESS_FREE):
             await _login(
