@@ -420,11 +420,14 @@ class GraphClient:
         # Facebook Login sends as the Page (Messenger API for Instagram): /me is the Page its
         # token belongs to. Instagram Login sends as the professional account itself.
         node = "me" if account.login_kind == "facebook" else account.ig_id
-        body = await self.request(
+        # A write is never retried here (see ``request``): straight to the one call.
+        body = await self._once(
             account,
             "POST",
             f"{node}/messages",
-            json_body={"recipient": recipient.as_json(), "message": message},
+            None,
+            None,
+            {"recipient": recipient.as_json(), "message": message},
         )
         return SentMessage(
             recipient_id=str(body.get("recipient_id") or ""),
