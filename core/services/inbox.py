@@ -180,12 +180,13 @@ async def claim_events(event_ids: Sequence[int], now: datetime) -> dict[int, Inb
     """Claim the pending ones of ``event_ids`` (:func:`core.db.bulk.claim_events`), each with
     the event stored when it was parsed; None when a row holds no readable event."""
     claimed = await bulk.claim_events(event_ids, now)
-    return {event_id: _stored_event(*stored) for event_id, stored in claimed.items()}
+    return {
+        event_id: from_stored(fields) if payload is None else _parsed(payload)
+        for event_id, (fields, payload) in claimed.items()
+    }
 
 
-def _stored_event(fields: Any, payload: dict[str, Any] | None) -> InboundEvent | None:
-    if payload is None:
-        return from_stored(fields)
-    # Recorded before parsed events were stored: parse its payload.
+def _parsed(payload: dict[str, Any]) -> InboundEvent | None:
+    """A row recorded before parsed events were stored: its payload parsed."""
     events = parse_payload(payload)
     return events[0] if len(events) == 1 else None
