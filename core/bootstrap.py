@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 
 from core.adapters.crypto import SecretBox, embedded_encryption_key, embedded_secret_key
 from core.adapters.graph import GraphClient, RedisUsageStore
+from core.adapters.instagram_oauth import InstagramOAuth
 from core.adapters.openai_ai import build_ai_client
 from core.adapters.private_files import private_directory
 from core.adapters.redis_server import RedisLocation, locate_redis
@@ -22,6 +23,7 @@ from core.errors import InfrastructureError
 from core.ports.ai import AiClient
 from core.ports.clock import Clock, SystemClock
 from core.ports.instagram import InstagramClient
+from core.ports.oauth import OAuthClient
 from core.ports.queue import JobQueue
 from core.ports.sandbox import FollowerConsole, RunningSandbox
 from core.settings import Settings
@@ -50,6 +52,7 @@ class Container:
     queue: JobQueue
     http: aiohttp.ClientSession
     graph: InstagramClient
+    oauth: OAuthClient
     clock: Clock = field(default_factory=SystemClock)
     # None when no AI server is configured (no OPENAI_API_KEY and the default base URL).
     ai: AiClient | None = None
@@ -124,6 +127,7 @@ async def build_container(
         queue=queue,
         http=http,
         graph=GraphClient(http, settings, usage=RedisUsageStore(redis)),
+        oauth=InstagramOAuth(http),
     )
     container.on_close(queue.close)
     container.ai = build_ai_client(settings)

@@ -10,6 +10,7 @@ from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_valida
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import SettingsError
+from core.ports.instagram import LoginFlavour
 
 
 class Settings(BaseSettings):
@@ -234,6 +235,14 @@ class Settings(BaseSettings):
     @property
     def sandbox_base_url(self) -> str:
         return str(self.sandbox_url).rstrip("/")
+
+    def graph_base_url(self, login_kind: LoginFlavour) -> str:
+        """The host an account's Graph calls go to, by how it logged in."""
+        if login_kind == "facebook":
+            return str(self.facebook_graph_host).rstrip("/")
+        if login_kind == "sandbox":
+            return self.sandbox_base_url
+        return str(self.graph_host).rstrip("/")
 
     @property
     def resolved_database_url(self) -> str:

@@ -34,7 +34,6 @@ from core.domain.graph_errors import (
 from core.ports.instagram import (
     AccountRef,
     ContainerStatus,
-    LoginFlavour,
     PublishingLimit,
     Recipient,
     SentMessage,
@@ -143,15 +142,6 @@ def usage_key(account: AccountRef) -> str:
     return str(account.account_id) if account.account_id is not None else f"ig:{account.ig_id}"
 
 
-def graph_base_url(settings: Settings, login_kind: LoginFlavour) -> str:
-    """The host an account's calls go to, by how it logged in."""
-    if login_kind == "facebook":
-        return str(settings.facebook_graph_host).rstrip("/")
-    if login_kind == "sandbox":
-        return settings.sandbox_base_url
-    return str(settings.graph_host).rstrip("/")
-
-
 def _id_of(body: dict[str, Any]) -> str:
     """The id a write answered with; an answer without one leaves the write's outcome unknown."""
     found = body.get("id")
@@ -194,7 +184,7 @@ class GraphClient:
     # ------------------------------------------------------------------ transport
 
     def url(self, account: AccountRef, path: str) -> str:
-        base = graph_base_url(self._settings, account.login_kind)
+        base = self._settings.graph_base_url(account.login_kind)
         return f"{base}/{self._settings.graph_version}/{path.lstrip('/')}"
 
     async def request(
@@ -430,11 +420,14 @@ class GraphClient:
         # Facebook Login sends as the Page (Messenger API for Instagram): /me is the Page its
         # token belongs to. Instagram Login sends as the professional account itself.
         node = "me" if account.login_kind == "facebook" else account.ig_id
-        body = await self.request(
+        # A write is never retried here (see ``request``): straight to the one call.
+        body = await self._once(
             account,
             "POST",
             f"{node}/messages",
-            json_body={"recipient": recipient.as_json(), "message": message},
+            None,
+            None,
+            {"recipient": recipient.as_json(), "message": message},
         )
         return SentMessage(
             recipient_id=str(body.get("recipient_id") or ""),

@@ -8,23 +8,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import aiohttp
 
 from core.domain.graph_errors import ErrorKind, GraphError, classify, transport_error
+from core.ports.oauth import Grant
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Grant:
-    """A token Meta issued; ``expires_in_s`` None means it does not expire (Page tokens)."""
-
-    access_token: str = field(repr=False)
-    expires_in_s: int | None = None
-    user_id: str = ""
 
 
 def strip_code(code: str) -> str:
@@ -34,7 +25,7 @@ def strip_code(code: str) -> str:
 
 
 class InstagramOAuth:
-    """Calls Meta's OAuth endpoints over the shared aiohttp session."""
+    """The OAuthClient port over the shared aiohttp session."""
 
     def __init__(self, http: aiohttp.ClientSession, *, timeout_s: float = 20.0) -> None:
         self._http = http

@@ -119,19 +119,20 @@ def _connection() -> tuple[BaseDBAsyncClient, Params]:
 
 
 async def insert_events(
-    rows: Sequence[tuple[str, str, str, str, str, str]], received_at: datetime
+    rows: Sequence[tuple[str, str, str, str, str, str, str]], received_at: datetime
 ) -> list[tuple[int, str]]:
-    """Insert webhook events (dedupe key, account, kind, payload JSON, status, error) not
-    stored before, in one statement: (id, dedupe key) of the new ones."""
+    """Insert webhook events (dedupe key, account, kind, payload JSON, parsed event JSON,
+    status, error) not stored before, in one statement: (id, dedupe key) of the new ones."""
     conn, params = _connection()
     groups = []
-    for key, account, kind, payload, status, error in rows:
+    for key, account, kind, payload, event, status, error in rows:
         slots = [params(key), params(account), params(kind), params(payload, "::jsonb")]
-        slots += [params(status), params(error), params.time(received_at)]
+        slots += [params(event, "::jsonb"), params(status), params(error)]
+        slots.append(params.time(received_at))
         groups.append(f"({', '.join(slots)})")
     sql = (
         f"INSERT INTO {WebhookEvent._meta.db_table} "  # noqa: S608
-        "(dedupe_key, account_ig_id, kind, payload, status, error, received_at) "
+        "(dedupe_key, account_ig_id, kind, payload, event, status, error, received_at) "
         f"VALUES {', '.join(groups)} ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key"
     )
     return [
@@ -140,9 +141,14 @@ async def insert_events(
     ]
 
 
-async def claim_events(event_ids: Sequence[int], now: datetime) -> dict[int, dict[str, Any]]:
-    """Move the pending ones of ``event_ids`` to ``processing`` in one statement: their stored
-    payloads by id (events another worker has, or handled already, are left out)."""
+# A claimed event: its stored parsed fields, or (None, payload) when stored without them.
+Claimed = tuple[Any, dict[str, Any] | None]
+
+
+async def claim_events(event_ids: Sequence[int], now: datetime) -> dict[int, Claimed]:
+    """Move the pending ones of ``event_ids`` to ``processing`` in one statement: by id, the
+    stored parsed event, or for rows stored without one the payload (events another worker
+    has, or handled already, are left out)."""
     if not event_ids:
         return {}
     conn, params = _connection()
@@ -150,14 +156,22 @@ async def claim_events(event_ids: Sequence[int], now: datetime) -> dict[int, dic
     head += f"{params(EventStatus.PROCESSING.value)}, processed_at = {params.time(now)} "
     sql = (
         f"{head}WHERE status = {params(EventStatus.PENDING.value)} "
-        f"AND id IN {params.row(event_ids)} RETURNING id, payload"
+        f"AND id IN {params.row(event_ids)} RETURNING id, event, payload"
     )
-    claimed: dict[int, dict[str, Any]] = {}
+    claimed: dict[int, Claimed] = {}
     for row in await conn.execute_query_dict(sql, params.values):
-        payload = row["payload"]
-        loaded = json.loads(payload) if isinstance(payload, str | bytes) else payload
-        claimed[int(row["id"])] = loaded if isinstance(loaded, dict) else {}
+        event = _loaded(row["event"])
+        if event is not None:
+            claimed[int(row["id"])] = (event, None)
+            continue
+        payload = _loaded(row["payload"])
+        claimed[int(row["id"])] = (None, payload if isinstance(payload, dict) else {})
     return claimed
+
+
+def _loaded(value: Any) -> Any:
+    """A JSON column's value: text on SQLite (and from asyncpg without a codec), else as is."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 async def mark_sent(responses: Mapping[int, dict[str, Any]], sent_at: datetime) -> None:

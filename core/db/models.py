@@ -425,7 +425,11 @@ class WebhookEvent(Model):
     dedupe_key = fields.CharField(max_length=255, unique=True)
     account_ig_id = fields.CharField(max_length=64, default="", db_index=True)
     kind = fields.CharField(max_length=32)
+    # Meta's one-event payload, as received (the event log and the rule test show it).
     payload: fields.JSONField[dict[str, Any]] = fields.JSONField()
+    # The parsed event's fields (core.domain.webhooks.stored_fields), so the worker does not
+    # parse the payload again; None on rows stored before it was kept.
+    event: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)
     status = fields.CharEnumField(EventStatus, max_length=16, default=EventStatus.PENDING)
     error = fields.TextField(default="")
     received_at = fields.DatetimeField(auto_now_add=True)

@@ -9,7 +9,9 @@ read alike.
 
 Each event gets a dedupe key that is stable across Meta's retries (comment id, message mid,
 postback mid, …; a content hash when Meta gives no id), and a ``raw`` one-event payload in
-Meta's own shape, which is what the inbox stores and what :func:`parse_payload` reads back.
+Meta's own shape, which is what the inbox stores (for the event log) beside the event's
+:func:`stored_fields`; the worker reads those back with :func:`from_stored`, so an event is
+parsed once. Rows stored before the fields were kept are read with :func:`parse_payload`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -97,6 +100,34 @@ class InboundEvent:
     @property
     def trigger(self) -> str | None:
         return TRIGGER_OF.get(self.kind)
+
+
+# What the inbox keeps of a parsed event, beside the payload (which holds ``raw``).
+_STORED = tuple(f.name for f in dataclass_fields(InboundEvent) if f.name != "raw")
+
+
+def stored_fields(event: InboundEvent) -> dict[str, Any]:
+    """``event`` as JSON-ready fields, all but ``raw``: read back by :func:`from_stored`."""
+    values = {name: getattr(event, name) for name in _STORED}
+    values["attachment_types"] = list(event.attachment_types)
+    values["timestamp"] = event.timestamp.isoformat() if event.timestamp else None
+    return values
+
+
+def from_stored(values: Any) -> InboundEvent | None:
+    """The event :func:`stored_fields` kept, without parsing its payload again; None when
+    ``values`` is not such fields. Its ``raw`` is left empty: the stored payload holds it."""
+    if not isinstance(values, dict):
+        return None
+    try:
+        found = {name: values[name] for name in _STORED if name in values}
+        found["kind"] = EventKind(values["kind"])
+        found["attachment_types"] = tuple(values.get("attachment_types") or ())
+        stamp = values.get("timestamp")
+        found["timestamp"] = datetime.fromisoformat(stamp) if stamp else None
+        return InboundEvent(raw={}, **found)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _str(value: Any) -> str:

@@ -13,8 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 from urllib.parse import urlencode
 
-from core.adapters.graph import graph_base_url
-from core.adapters.instagram_oauth import Grant, InstagramOAuth
 from core.bootstrap import Container
 from core.db.models import (
     AccountStatus,
@@ -28,6 +26,7 @@ from core.db.models import (
 from core.domain.graph_errors import ErrorKind, GraphError
 from core.errors import Forbidden, NotFound, SettingsError, ValidationFailed
 from core.ports.instagram import AccountRef, LoginFlavour
+from core.ports.oauth import Grant, OAuthClient
 from core.services import audit, meta_app, users
 from core.services.sandbox_keys import demo_ig_id, sandbox_token, signing_secret, token_secret
 
@@ -239,7 +238,7 @@ async def oauth_app(container: Container, login_kind: str = "instagram") -> OAut
             client_secret=secret,
             authorize_url=str(settings.facebook_oauth_url),
             token_url="",
-            graph_base=graph_base_url(settings, "facebook"),
+            graph_base=settings.graph_base_url("facebook"),
             scopes=FACEBOOK_SCOPES,
         )
     if login_kind != "instagram":
@@ -255,7 +254,7 @@ async def oauth_app(container: Container, login_kind: str = "instagram") -> OAut
         client_secret=app.app_secret,
         authorize_url=str(settings.instagram_oauth_url),
         token_url=str(settings.instagram_token_url),
-        graph_base=graph_base_url(settings, "instagram"),
+        graph_base=settings.graph_base_url("instagram"),
         scopes=INSTAGRAM_SCOPES,
     )
 
@@ -311,7 +310,7 @@ def _refuse_personal(account_type: str, username: str) -> None:
 
 
 async def _instagram_login(
-    oauth: InstagramOAuth, app: OAuthApp, version: str, code: str, redirect_uri: str
+    oauth: OAuthClient, app: OAuthApp, version: str, code: str, redirect_uri: str
 ) -> Connected:
     short = await oauth.exchange_code(
         app.token_url,
@@ -332,7 +331,7 @@ async def _instagram_login(
 
 
 async def _facebook_login(
-    oauth: InstagramOAuth, app: OAuthApp, version: str, code: str, redirect_uri: str
+    oauth: OAuthClient, app: OAuthApp, version: str, code: str, redirect_uri: str
 ) -> Connected:
     short = await oauth.facebook_exchange_code(
         app.graph_base,
@@ -381,7 +380,7 @@ async def complete_connection(
     redirect_uri: str,
     user_id: int,
     actor: str,
-    oauth: InstagramOAuth | None = None,
+    oauth: OAuthClient | None = None,
 ) -> InstagramAccount:
     """The OAuth callback: check ``state``, trade the code for a long-lived token, store the
     account (token encrypted) and subscribe it to webhooks.
@@ -410,7 +409,7 @@ async def complete_connection(
     app = await oauth_app(container, kind)
     if str(app.login_kind) != found.login_kind:
         raise Forbidden(BAD_STATE)
-    client = oauth or InstagramOAuth(container.http)
+    client = oauth or container.oauth
     version = container.settings.graph_version
     if app.login_kind is LoginKind.FACEBOOK:
         connected = await _facebook_login(client, app, version, code, redirect_uri)
@@ -635,13 +634,13 @@ def refresh_due(account: InstagramAccount, now: datetime, within: timedelta) -> 
 
 
 async def refresh_tokens(
-    container: Container, *, oauth: InstagramOAuth | None = None
+    container: Container, *, oauth: OAuthClient | None = None
 ) -> RefreshReport:
     """The token cron: refresh due Instagram Login tokens, flag dead ones, warn on expiry."""
     now = container.clock.now()
     within = timedelta(days=container.settings.token_refresh_within_days)
-    client = oauth or InstagramOAuth(container.http)
-    base = graph_base_url(container.settings, "instagram")
+    client = oauth or container.oauth
+    base = container.settings.graph_base_url("instagram")
     report = RefreshReport()
     accounts = await InstagramAccount.filter(
         login_kind=LoginKind.INSTAGRAM, status=AccountStatus.ACTIVE

@@ -176,19 +176,20 @@ class Automations:
 
     # ---------------------------------------------------------------- entry point
 
-    async def handle_event(self, event_id: int) -> Outcome:
-        """Act on one recorded event, at most once (a claim makes other workers back off).
+    async def handle_events(self, event_ids: Sequence[int]) -> list[Outcome]:
+        """Act on recorded events, each at most once (a claim makes other workers back off).
 
         Events whose jobs run at the same time in this process are handled together: one
-        transaction, one claim and one finish for the lot. Returns after the event's sends.
+        transaction, one claim and one finish for the lot. Returns after the events' sends.
         """
-        outcome, sending = await self._events.submit(event_id)
-        await asyncio.shield(sending)
-        return outcome
+        handled = await asyncio.gather(*(self._events.submit(i) for i in event_ids))
+        await asyncio.shield(asyncio.gather(*{sending for _, sending in handled}))
+        return [outcome for outcome, _ in handled]
 
-    async def handle_events(self, event_ids: Sequence[int]) -> list[Outcome]:
-        """``handle_event`` for several events (handled together)."""
-        return list(await asyncio.gather(*(self.handle_event(i) for i in event_ids)))
+    async def handle_event(self, event_id: int) -> Outcome:
+        """:meth:`handle_events` for one event."""
+        (outcome,) = await self.handle_events([event_id])
+        return outcome
 
     async def _handle_batch(self, event_ids: list[int]) -> list[tuple[Outcome, asyncio.Task[None]]]:
         unique = list(dict.fromkeys(event_ids))

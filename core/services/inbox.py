@@ -3,6 +3,8 @@
 The webhook endpoint's hot path: one multi-row ``INSERT … ON CONFLICT (dedupe_key) DO NOTHING
 RETURNING`` tells new events from Meta's retries in a single round trip; only new, actionable
 events are queued (job id ``event:<id>``, so a second enqueue of a live job is a no-op).
+Each row keeps the parsed event beside Meta's payload: the worker reads it back as it was
+parsed here, never parsing the payload a second time.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ from typing import Any, Protocol, runtime_checkable
 from core.db import bulk
 from core.db.bulk import GroupCommit, insert_events
 from core.db.models import EventStatus
-from core.domain.webhooks import TRIGGER_OF, EventKind, InboundEvent, parse_payload
+from core.domain.webhooks import (
+    TRIGGER_OF,
+    EventKind,
+    InboundEvent,
+    from_stored,
+    parse_payload,
+    stored_fields,
+)
 from core.ports.queue import JobQueue
 
 logger = logging.getLogger(__name__)
@@ -33,7 +42,7 @@ IGNORED_REASONS: dict[EventKind, str] = {
     EventKind.REFERRAL: "referrals trigger nothing",
     EventKind.OTHER: "field not handled",
 }
-# SQLite's default limit is 32766 bound variables: 7 per row.
+# SQLite's default limit is 32766 bound variables: 8 per row.
 ROWS_PER_STATEMENT = 1000
 # Events one handle_event job may take (the worker handles up to this many together).
 EVENTS_PER_JOB = 50
@@ -108,13 +117,14 @@ async def record_events(events: Sequence[InboundEvent], queue: JobQueue, now: da
     )
 
 
-def _row(event: InboundEvent) -> tuple[str, str, str, str, str, str]:
+def _row(event: InboundEvent) -> tuple[str, str, str, str, str, str, str]:
     status, error = _status(event)
     return (
         event.dedupe_key,
         event.account_id[:64],
         event.kind.value,
         _json(event.raw),
+        _json(stored_fields(event)),
         status.value,
         error,
     )
@@ -167,12 +177,16 @@ class InboxWriter:
 
 
 async def claim_events(event_ids: Sequence[int], now: datetime) -> dict[int, InboundEvent | None]:
-    """Claim the pending ones of ``event_ids`` (:func:`core.db.bulk.claim_events`), each read
-    back into its event once; None when the stored payload is not one event."""
+    """Claim the pending ones of ``event_ids`` (:func:`core.db.bulk.claim_events`), each with
+    the event stored when it was parsed; None when a row holds no readable event."""
     claimed = await bulk.claim_events(event_ids, now)
-    return {event_id: _stored_event(payload) for event_id, payload in claimed.items()}
+    return {
+        event_id: from_stored(fields) if payload is None else _parsed(payload)
+        for event_id, (fields, payload) in claimed.items()
+    }
 
 
-def _stored_event(payload: dict[str, Any]) -> InboundEvent | None:
+def _parsed(payload: dict[str, Any]) -> InboundEvent | None:
+    """A row recorded before parsed events were stored: its payload parsed."""
     events = parse_payload(payload)
     return events[0] if len(events) == 1 else None

@@ -245,8 +245,7 @@ class Outbox:
         for item in held:
             lines.setdefault((item.account.id, item.line), []).append(item)
         if len(lines) <= 1:
-            for item in held:
-                await self._send_inline(item)
+            await self._send_line(held)
             return
         results = await asyncio.gather(
             *(self._send_line(line) for line in lines.values()), return_exceptions=True
@@ -255,9 +254,22 @@ class Outbox:
         if errors:
             raise errors[0]
 
-    async def _send_line(self, items: list[Held]) -> None:
+    async def _send_line(self, items: Sequence[Held]) -> OutboundStatus | None:
+        """Send actions created for an inline send, in order: the last one's status. The
+        trigger counts an action carries are added here when it was not sent."""
+        status = None
         for item in items:
-            await self._send_inline(item)
+            status = await self.send(
+                item.action.id,
+                account=item.account,
+                action=item.action,
+                conversation=item.conversation,
+                claimed=True,
+                extra_stats=item.extra_stats,
+            )
+            if status is not OutboundStatus.SENT and item.rule_id and item.extra_stats:
+                await bump_stats(item.rule_id, **item.extra_stats)
+        return status
 
     async def submit(
         self,
@@ -334,20 +346,7 @@ class Outbox:
         if held is not None:
             held.append(Held(action, account, conversation, rule_id, extra_stats))
             return Submitted(action=action, status=OutboundStatus.PENDING)
-        return await self._send_inline(Held(action, account, conversation, rule_id, extra_stats))
-
-    async def _send_inline(self, held: Held) -> Submitted:
-        action, rule_id, extra_stats = held.action, held.rule_id, held.extra_stats
-        status = await self.send(
-            action.id,
-            account=held.account,
-            action=action,
-            conversation=held.conversation,
-            claimed=True,
-            extra_stats=extra_stats,
-        )
-        if status is not OutboundStatus.SENT and rule_id and extra_stats:
-            await bump_stats(rule_id, **extra_stats)
+        status = await self._send_line([Held(action, account, conversation, rule_id, extra_stats)])
         return Submitted(action=action, status=status)
 
     # ---------------------------------------------------------------- sending

@@ -562,3 +562,37 @@ async def test_each_event_records_the_rule_that_acted_even_after_it_is_deleted(
     await prices.delete()
     kept = await WebhookEvent.get(id=events["c1"].id)
     assert (kept.rule_id, kept.rule_name, kept.status) == (None, "Prices", EventStatus.DONE)
+
+
+# ---------------------------------------------------------------- parsed once
+
+
+async def test_the_worker_acts_on_the_event_as_parsed_at_the_endpoint(
+    world: World, account: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def parse_again(document: Any) -> list[Any]:
+        raise AssertionError("the stored payload was parsed again")
+
+    monkeypatch.setattr("core.services.inbox.parse_payload", parse_again)
+    await make_rule(account, keywords=["price"])
+    delivered = comment_payload("c1", "price?")
+    (outcome,) = await world.deliver(delivered)
+    assert outcome.status is EventStatus.DONE
+    assert [m.recipient for m in world.graph.messages()] == [{"comment_id": "c1"}]
+    stored = await WebhookEvent.get(dedupe_key__endswith=":c1")
+    assert stored.event is not None and stored.event["comment_id"] == "c1"
+    assert stored.payload == delivered  # Meta's shape, kept for the event log
+
+
+async def test_an_event_recorded_before_parsed_events_were_stored_is_still_handled(
+    world: World, account: Any
+) -> None:
+    await make_rule(account, keywords=["price"])
+    await record_events(
+        parse_body(body_of(comment_payload("c1", "price?"))), world.queue, world.clock.now()
+    )
+    await WebhookEvent.all().update(event=None)
+    (job,) = world.queue.take("handle_event")
+    outcome = await world.engine.handle_event(*job.args)
+    assert outcome.status is EventStatus.DONE
+    assert [m.recipient for m in world.graph.messages()] == [{"comment_id": "c1"}]

@@ -12,8 +12,6 @@ FRAMEWORKS = {"aiogram", "discord", "quart", "quart_auth", "quart_schema", "arq"
 OUTER = {"bot", "panel", "jobs", "reelay"}
 # The sandbox stands in for Meta, so like Meta it shares only the wire format with Reelay.
 SANDBOX = "sandbox"
-# Still builds its OAuth client and Graph host from adapters; to go behind a port.
-ADAPTER_IMPORTS_LEFT = {"core/services/accounts.py"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -69,8 +67,6 @@ def test_sandbox_imports_nothing_from_reelay(path: Path) -> None:
 @pytest.mark.parametrize("path", _sources("core/services"), ids=lambda p: str(p.relative_to(ROOT)))
 def test_services_import_no_adapter(path: Path) -> None:
     """Services reach the outside through ports; core.wiring gives them the adapters."""
-    if str(path.relative_to(ROOT)) in ADAPTER_IMPORTS_LEFT:
-        pytest.skip("known exception, listed in ADAPTER_IMPORTS_LEFT")
     bad = {m for m in _modules(path) if m == "core.adapters" or m.startswith("core.adapters.")}
     assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 

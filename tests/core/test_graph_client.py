@@ -13,7 +13,7 @@ import pytest
 from aioresponses import aioresponses
 from yarl import URL
 
-from core.adapters.graph import GraphClient, MemoryUsageStore, graph_base_url
+from core.adapters.graph import GraphClient, MemoryUsageStore
 from core.domain.graph_errors import ErrorKind, GraphError, Usage
 from core.ports.instagram import AccountRef, Recipient
 from core.settings import Settings
@@ -89,9 +89,9 @@ def error_body(code: int, subcode: int | None = None, message: str = "nope") -> 
 
 
 def test_host_follows_login_kind(settings_: Settings) -> None:
-    assert graph_base_url(settings_, "instagram") == "https://graph.instagram.com"
-    assert graph_base_url(settings_, "facebook") == "https://graph.facebook.com"
-    assert graph_base_url(settings_, "sandbox") == "http://127.0.0.1:8010"
+    assert settings_.graph_base_url("instagram") == "https://graph.instagram.com"
+    assert settings_.graph_base_url("facebook") == "https://graph.facebook.com"
+    assert settings_.graph_base_url("sandbox") == "http://127.0.0.1:8010"
 
 
 async def test_token_goes_in_bearer_header_never_in_url(graph: GraphClient, meta: Any) -> None:

@@ -18,6 +18,8 @@ from tests.conftest import _pg_admin_url, _pg_reachable
 
 
 async def _upgrade_keeps_events(url: str) -> list[dict[str, object]]:
+    """A row stored by the first release, read after upgrading: its parsed event is None
+    (the worker parses its payload)."""
     await migrate(config=tortoise_config(url), target="models.0001_initial")
     await Tortoise.init(config=tortoise_config(url))
     try:
@@ -33,7 +35,7 @@ async def _upgrade_keeps_events(url: str) -> list[dict[str, object]]:
     await Tortoise.init(config=tortoise_config(url))
     try:
         _, rows = await connections.get("default").execute_query(
-            "SELECT dedupe_key, rule_id, rule_name FROM webhookevent"
+            "SELECT dedupe_key, rule_id, rule_name, event FROM webhookevent"
         )
         return [dict(row) for row in rows]
     finally:
@@ -42,7 +44,7 @@ async def _upgrade_keeps_events(url: str) -> list[dict[str, object]]:
 
 async def test_sqlite_database_from_the_first_release_is_upgraded(tmp_path: Path) -> None:
     rows = await _upgrade_keeps_events(f"sqlite://{tmp_path / 'old.sqlite3'}")
-    assert rows == [{"dedupe_key": "e1", "rule_id": None, "rule_name": None}]
+    assert rows == [{"dedupe_key": "e1", "rule_id": None, "rule_name": None, "event": None}]
 
 
 @pytest.mark.postgres
@@ -62,7 +64,7 @@ async def test_postgres_database_from_the_first_release_is_upgraded() -> None:
         conn = await asyncpg.connect(raw)
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await conn.close()
-    assert rows == [{"dedupe_key": "e1", "rule_id": None, "rule_name": None}]
+    assert rows == [{"dedupe_key": "e1", "rule_id": None, "rule_name": None, "event": None}]
 
 
 async def test_the_migrations_describe_the_models_exactly() -> None:

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.domain.webhooks import EventKind, parse_body, parse_payload
+from core.domain.webhooks import (
+    EventKind,
+    from_stored,
+    parse_body,
+    parse_payload,
+    stored_fields,
+)
 from tests.automation_world import (
     ACCOUNT_IG_ID,
     comment_payload,
@@ -48,6 +55,26 @@ def test_batches_split_into_one_event_each_with_a_replayable_raw_payload() -> No
     for event in events:
         again = parse_payload(event.raw)
         assert len(again) == 1 and again[0] == event
+
+
+def test_stored_fields_give_back_the_parsed_event_without_parsing_again() -> None:
+    entries = [
+        *comment_payload("c1", "Price?")["entry"],
+        *story_reply_payload("m1", "wow")["entry"],
+        *story_mention_payload("m2")["entry"],
+        *quick_reply_payload("m3", "Yes", "YES")["entry"],
+    ]
+    events = parse_payload({"object": "instagram", "entry": entries})
+    assert any(e.attachment_types for e in events) and all(e.timestamp for e in events)
+    for event in events:
+        kept = json.loads(json.dumps(stored_fields(event)))
+        assert from_stored(kept) == replace(event, raw={})
+
+
+def test_fields_that_are_not_a_stored_event_read_as_none() -> None:
+    kept = stored_fields(parse_payload(dm_payload("m1", "hi"))[0])
+    for damaged in (None, [], "x", {}, {**kept, "kind": "nonsense"}, {**kept, "timestamp": "?"}):
+        assert from_stored(damaged) is None
 
 
 def test_messaging_kinds() -> None:
@@ -160,3 +187,4 @@ def test_parser_never_raises_and_keys_fit(document: Any) -> None:
         assert 0 < len(event.dedupe_key) <= 255
         assert isinstance(event.raw, dict)
         json.dumps(event.raw)
+        assert from_stored(json.loads(json.dumps(stored_fields(event)))) == replace(event, raw={})

@@ -1,0 +1,16 @@
+from tortoise import migrations
+from tortoise.migrations import operations as ops
+from tortoise import fields
+
+class Migration(migrations.Migration):
+    dependencies = [('models', '0002_webhook_event_rule')]
+
+    initial = False
+
+    operations = [
+        ops.AddField(
+            model_name='WebhookEvent',
+            name='event',
+            field=fields.JSONField(null=True),
+        ),
+    ]
