@@ -3,7 +3,7 @@ from tortoise.migrations import operations as ops
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0002_webhook_event_rule')]
+    dependencies = [('models', '0003_sessions_and_password_resets')]
 
     initial = False
 
