@@ -466,12 +466,15 @@ class GraphClient:
         return list(body.get("data") or [])
 
     async def conversation_messages(self, account: AccountRef, igsid: str) -> list[dict[str, Any]]:
-        # Facebook Login reads the Page's inbox, filtered to Instagram.
-        params = {"user_id": igsid, "fields": "messages{id,message,from,created_time}"}
+        # Facebook Login reads the inbox of the Page linked to the account.
         node = account.ig_id
         if account.login_kind == "facebook" and account.page_id:
             node = account.page_id
-            params["platform"] = "instagram"
+        params = {
+            "platform": "instagram",
+            "user_id": igsid,
+            "fields": "messages{id,message,from,created_time}",
+        }
         body = await self.request(account, "GET", f"{node}/conversations", params=params)
         found: list[dict[str, Any]] = []
         for conversation in body.get("data") or []:

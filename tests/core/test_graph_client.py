@@ -635,6 +635,10 @@ async def test_conversation_messages_are_read_with_the_token_in_the_header(
     meta.get(url, payload={"data": [{"id": "conv", "messages": {"data": messages}}]})
     assert await graph.conversation_messages(ACCOUNT, "u1") == messages
     query = query_of(meta, "GET", f"{IG}/1784/conversations")
-    assert query == {"user_id": "u1", "fields": "messages{id,message,from,created_time}"}
+    assert query == {
+        "platform": "instagram",
+        "user_id": "u1",
+        "fields": "messages{id,message,from,created_time}",
+    }
     (call,) = sent(meta, "GET", f"{IG}/1784/conversations")
     assert call.kwargs["headers"]["Authorization"] == "Bearer tok-123"
