@@ -578,19 +578,20 @@ class Outbox:
     async def _answer_lost(self, action: OutboundAction, exc: GraphError) -> OutboundStatus:
         """A send that may have reached Meta: check before the next attempt, or give up as
         unconfirmed once the attempts are used (never a blind second copy)."""
-        if not action.payload.get(ANSWER_LOST):
-            action.payload = {**action.payload, ANSWER_LOST: self.clock.now().isoformat()}
-            await OutboundAction.filter(id=action.id).update(payload=action.payload)
         if action.attempts >= MAX_ATTEMPTS:
             return await self._unconfirmed(
                 action,
                 f"{exc.title}; not sent again after {action.attempts} tries so the person "
                 "cannot get it twice: look on Instagram whether it arrived",
             )
+        changes: dict[str, Any] = {"error": exc.title[:2000]}
+        if not action.payload.get(ANSWER_LOST):
+            action.payload = {**action.payload, ANSWER_LOST: self.clock.now().isoformat()}
+            changes["payload"] = action.payload
+        await OutboundAction.filter(id=action.id).update(**changes)
         delay = backoff_s(
             action.attempts, base_s=self._retry_base_s, spread=(0.75, 1.25), rng=self._jitter
         )
-        await OutboundAction.filter(id=action.id).update(error=exc.title[:2000])
         logger.info(
             "outbox: %s %s may have been sent (%s): check %d in %.1fs",
             action.kind,
