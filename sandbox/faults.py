@@ -2,6 +2,8 @@
 
 Tests add a ``Fault`` (or use the ``Faults`` shortcuts); the server's middleware takes the
 first matching one for each Graph request and either answers with it or delays the real answer.
+A fault with ``after`` lets the request take effect first and then loses the answer
+(``Faults.lost_answer``): what a dropped connection or a gateway's 502/504 does to a write.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ class Fault:
     fail: bool = True
     headers: dict[str, str] = field(default_factory=dict)
     times: int | None = 1
+    after: bool = False  # act on the request first, then answer with the fault
+    drop: bool = False  # close the connection instead of answering
 
     def matches(self, method: str, path: str) -> bool:
         if self.method and self.method.upper() != method:
@@ -121,6 +125,33 @@ class Faults:
         """Hold the answer ``seconds`` (longer than the client waits), then fail with 504."""
         return self.add(
             Fault(method=method, path=path, status=504, delay_s=seconds, body="", times=times)
+        )
+
+    def lost_answer(
+        self,
+        how: str = "drop",
+        *,
+        method: str | None = "POST",
+        path: str | None = None,
+        seconds: float = 30.0,
+        times: int | None = 1,
+    ) -> Fault:
+        """Act on the request, then lose the answer: ``drop`` the connection, answer a bare
+        ``502`` or ``504`` (a gateway's page, not Meta's error), or ``timeout`` (hold the
+        answer ``seconds``, longer than the client waits)."""
+        if how not in {"drop", "502", "504", "timeout"}:
+            raise ValueError(f"unknown way to lose an answer: {how}")
+        return self.add(
+            Fault(
+                method=method,
+                path=path,
+                status=int(how) if how.isdigit() else 504,
+                body="<html><body>Bad Gateway</body></html>" if how.isdigit() else "",
+                delay_s=seconds if how == "timeout" else 0.0,
+                after=True,
+                drop=how == "drop",
+                times=times,
+            )
         )
 
     def latency(

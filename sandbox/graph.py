@@ -17,7 +17,14 @@ from sandbox.insights import ACCOUNT_METRICS, MEDIA_METRICS, insights
 from sandbox.media import check_image, check_video
 from sandbox.oauth import OAuth
 from sandbox.state import Account, Comment, MediaContainer, SandboxError
-from sandbox.wire import comment_json, media_json, request_params, request_token, select_fields
+from sandbox.wire import (
+    comment_json,
+    media_json,
+    request_params,
+    request_token,
+    select_fields,
+    stamp,
+)
 
 if TYPE_CHECKING:
     from sandbox.server import Sandbox
@@ -106,6 +113,10 @@ class GraphRoutes:
             if edge == "replies" and method == "POST":
                 reply = state.reply_publicly(account, comment.id, params.get("message", ""))
                 return {"id": reply.id}
+            if edge == "replies" and method == "GET":
+                replies = [c for c in state.comments.values() if c.parent_id == comment.id]
+                wanted = params.get("fields") or "id,text,timestamp"
+                return {"data": [select_fields(wanted, comment_json(c)) for c in replies]}
         raise SandboxError(
             f"Unsupported {method.lower()} request. Object with ID '{node}' does not exist, "
             "cannot be loaded due to missing permissions, or does not support this operation",
@@ -147,6 +158,8 @@ class GraphRoutes:
         if edge == "insights" and method == "GET":
             today = state.now().date()
             return {"data": insights(account.ig_id, params, ACCOUNT_METRICS, "day", today)}
+        if edge == "conversations" and method == "GET":
+            return {"data": self._conversations(account, params)}
         if edge == "subscribed_apps" and method == "POST":
             account.subscribed_fields = [
                 f for f in params.get("subscribed_fields", "").split(",") if f
@@ -206,6 +219,33 @@ class GraphRoutes:
         if self.sandbox.echoes:
             self.sandbox.spawn(self.sandbox.echo(account, recipient_id, sent.id, sent.payload))
         return {"recipient_id": recipient_id, "message_id": sent.id}
+
+    def _conversations(self, account: Account, params: dict[str, str]) -> list[dict[str, Any]]:
+        """The Conversations API: one conversation per person (``user_id`` picks one), with
+        its ``messages`` newest first when ``fields`` expands them."""
+        people = [params["user_id"]] if params.get("user_id") else self.state.people(account.ig_id)
+        expand = "messages" in (params.get("fields") or "")
+        found: list[dict[str, Any]] = []
+        for igsid in people:
+            messages = self.state.direct_messages(account.ig_id, igsid)
+            if not messages:
+                continue
+            conversation: dict[str, Any] = {"id": f"aWdfZAG06{account.ig_id}{igsid}"}
+            if expand:
+                conversation["messages"] = {
+                    "data": [
+                        {
+                            "id": m.id,
+                            "message": m.text,
+                            "from": {"id": m.from_id},
+                            "to": {"data": [{"id": m.to_id}]},
+                            "created_time": stamp(m.at),
+                        }
+                        for m in reversed(messages)
+                    ]
+                }
+            found.append(conversation)
+        return found
 
     def _me(self, account: Account) -> dict[str, Any]:
         return {

@@ -21,7 +21,7 @@ import aiohttp
 from aiohttp import web
 
 from sandbox.console import FollowerConsole
-from sandbox.faults import Faults
+from sandbox.faults import Fault, Faults
 from sandbox.graph import GraphRoutes
 from sandbox.oauth import OAuth
 from sandbox.state import Account, Comment, SandboxError, SandboxState
@@ -118,6 +118,8 @@ class Sandbox:
         control = request.path.startswith("/_sandbox/")
         fault = None if control else self.faults.take(request.method, request.path)
         extra: dict[str, str] = dict(self.faults.usage_headers)
+        if fault is not None and fault.after:
+            return await self._lose_answer(request, handler, fault, extra)
         if fault is not None:
             extra.update(fault.headers)
             if fault.delay_s:
@@ -134,6 +136,24 @@ class Sandbox:
             for name, value in (extra or self._budget_headers(request)).items():
                 response.headers[name] = value
         return response
+
+    async def _lose_answer(
+        self,
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+        fault: Fault,
+        extra: dict[str, str],
+    ) -> web.StreamResponse:
+        """Let ``request`` take effect, then lose Meta's answer the way ``fault`` says."""
+        try:
+            await handler(request)
+        except SandboxError as exc:
+            logger.info("sandbox: refused %s %s before losing its answer", request.method, exc)
+        if fault.delay_s:
+            await asyncio.sleep(fault.delay_s)
+        if fault.drop and request.transport is not None:
+            request.transport.close()
+        return fault.response({**extra, **fault.headers})
 
     def _budget_headers(self, request: web.Request) -> dict[str, str]:
         """Usage from the calls made with this token in the last hour."""

@@ -164,6 +164,27 @@ class Inbound:
     seq: int = 0
 
 
+@dataclass(frozen=True)
+class DirectMessage:
+    """One message of a conversation as the Conversations API lists it."""
+
+    id: str
+    from_id: str
+    to_id: str
+    text: str
+    at: datetime
+
+
+DM_KINDS = {"dm", "quick_reply", "postback", "story_reply", "story_mention"}
+
+
+def _text_of(message: dict[str, Any]) -> str:
+    if isinstance(message.get("text"), str):
+        return str(message["text"])
+    payload = (message.get("attachment") or {}).get("payload") or {}
+    return str(payload.get("text") or "")
+
+
 def _count(pattern: str, text: str) -> int:
     return len(re.findall(pattern, text))
 
@@ -619,6 +640,29 @@ class SandboxState:
         )
         self.inbound.append(inbound)
         return inbound
+
+    def people(self, ig_id: str) -> list[str]:
+        """Everyone account ``ig_id`` has a direct conversation with."""
+        found = [i.from_id for i in self.inbound if i.ig_id == ig_id and i.kind in DM_KINDS]
+        for sent in self.sent:
+            if sent.ig_id == ig_id and sent.kind == "message":
+                found.append(sent.target)
+            elif sent.ig_id == ig_id and sent.kind == "private_reply":
+                found.append(str(sent.payload.get("recipient_id") or ""))
+        return list(dict.fromkeys(p for p in found if p))
+
+    def direct_messages(self, ig_id: str, igsid: str) -> list[DirectMessage]:
+        """The direct messages between ``ig_id`` and ``igsid``, oldest first: theirs, the
+        account's DMs and its private replies to their comments."""
+        found: list[DirectMessage] = []
+        for item in self.conversation(ig_id, igsid):
+            if isinstance(item, Inbound):
+                if item.kind in DM_KINDS:
+                    found.append(DirectMessage(item.ref, igsid, ig_id, item.text, item.at))
+            elif item.kind in {"message", "private_reply"}:
+                text = _text_of(item.payload.get("message") or {})
+                found.append(DirectMessage(item.id, ig_id, igsid, text, item.at))
+        return found
 
     def conversation(self, ig_id: str, igsid: str) -> list[Inbound | Sent]:
         """What ``igsid`` did on account ``ig_id`` and what the account answered them,

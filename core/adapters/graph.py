@@ -142,6 +142,14 @@ def usage_key(account: AccountRef) -> str:
     return str(account.account_id) if account.account_id is not None else f"ig:{account.ig_id}"
 
 
+def never_left(exc: BaseException) -> bool:
+    """Whether a failed call was refused before its request was written: no connection was
+    made (refused, DNS, TLS, connect timeout). Anything else may have reached Meta."""
+    return isinstance(
+        exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError | aiohttp.InvalidURL
+    )
+
+
 def _id_of(body: dict[str, Any]) -> str:
     """The id a write answered with; an answer without one leaves the write's outcome unknown."""
     found = body.get("id")
@@ -264,7 +272,8 @@ class GraphClient:
                 status = response.status
                 reply_headers = dict(response.headers)
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise transport_error(f"{type(exc).__name__}: {exc}", sent=method != "GET") from exc
+            sent = method != "GET" and not never_left(exc)
+            raise transport_error(f"{type(exc).__name__}: {exc}", sent=sent) from exc
         reported = parse_usage(reply_headers)
         if reported is not None:
             await self.usage.put(key, reported)
@@ -273,7 +282,7 @@ class GraphClient:
         except ValueError:
             body = None
         if status >= 400 or not isinstance(body, dict) or "error" in body:
-            error = classify(body, http_status=status, headers=reply_headers)
+            error = classify(body, http_status=status, headers=reply_headers, write=method != "GET")
             logger.warning(
                 "graph %s %s for account %s: %s (%s)", method, path, key, error, error.kind
             )
@@ -439,6 +448,33 @@ class GraphClient:
             account, "POST", f"{comment_id}/replies", data={"message": message}
         )
         return _id_of(body)
+
+    async def comment_replies(self, account: AccountRef, comment_id: str) -> list[dict[str, Any]]:
+        body = await self.request(
+            account,
+            "GET",
+            f"{comment_id}/replies",
+            params={"fields": "id,text,from,username,timestamp"},
+        )
+        return list(body.get("data") or [])
+
+    async def conversation_messages(self, account: AccountRef, igsid: str) -> list[dict[str, Any]]:
+        # Facebook Login reads the inbox of the Page linked to the account.
+        node = account.ig_id
+        if account.login_kind == "facebook" and account.page_id:
+            node = account.page_id
+        params = {
+            "platform": "instagram",
+            "user_id": igsid,
+            "fields": "messages{id,message,from,created_time}",
+        }
+        body = await self.request(account, "GET", f"{node}/conversations", params=params)
+        found: list[dict[str, Any]] = []
+        for conversation in body.get("data") or []:
+            messages = conversation.get("messages") if isinstance(conversation, dict) else None
+            if isinstance(messages, dict):
+                found.extend(m for m in messages.get("data") or [] if isinstance(m, dict))
+        return found
 
     async def hide_comment(self, account: AccountRef, comment_id: str, hide: bool = True) -> None:
         await self.request(account, "POST", comment_id, data={"hide": "true" if hide else "false"})

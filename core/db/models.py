@@ -61,6 +61,8 @@ class OutboundStatus(StrEnum):
     SENT = "sent"
     SKIPPED = "skipped"
     FAILED = "failed"
+    # Instagram may have acted, no answer said so and a check could not settle it: not resent.
+    UNCONFIRMED = "unconfirmed"
 
 
 class DraftStatus(StrEnum):

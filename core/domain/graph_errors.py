@@ -3,6 +3,11 @@
 ``classify`` is pure: it turns Meta's error envelope, the HTTP status and the usage headers
 into a ``GraphError``. The table below holds every code and subcode Meta documents for the
 calls Reelay makes (ARCHITECTURE.md, "Meta's Graph API").
+
+A failed write is either *not sent* (refused before it reached Meta, or refused by Meta with
+its error envelope: nothing happened) or *maybe sent* (the request was written and no readable
+answer came back: a dropped connection, a timeout, a 5xx or 200 without Meta's error body).
+``GraphError.maybe_sent`` says which; a maybe-sent write must not be repeated blindly.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ class GraphError(ReelayError):
         http_status: int | None = None,
         retry_after_s: float | None = None,
         fbtrace_id: str | None = None,
+        maybe_sent: bool = False,
     ) -> None:
         super().__init__(f"{title} (code {code}, subcode {subcode}): {message}")
         self.code = code
@@ -53,6 +59,8 @@ class GraphError(ReelayError):
         self.http_status = http_status
         self.retry_after_s = retry_after_s
         self.fbtrace_id = fbtrace_id
+        # The request was written and no answer says what Meta did with it.
+        self.maybe_sent = maybe_sent
 
     @property
     def retryable(self) -> bool:
@@ -260,12 +268,15 @@ def classify(
     *,
     http_status: int | None = None,
     headers: Mapping[str, str] | None = None,
+    write: bool = False,
 ) -> GraphError:
     """Build the GraphError for a failed Graph call.
 
     ``body`` is the decoded JSON (Meta's ``{"error": {...}}`` envelope, the OAuth endpoint's
     flat ``{"error_type", "code", "error_message"}``, or anything else); ``headers`` are the
-    response headers, read for the usage figures that say how long to wait.
+    response headers, read for the usage figures that say how long to wait. ``write``: the
+    call changes something on Instagram, so an answer that is not Meta's own refusal (a
+    proxy's 502 or 504, an unreadable page) leaves the write *maybe sent*.
     """
     error: Mapping[str, Any] = {}
     enveloped = False
@@ -283,6 +294,7 @@ def classify(
     usage = parse_usage(headers or {})
 
     rule = find_rule(code, subcode)
+    from_meta = enveloped or code is not None or subcode is not None
     if rule is None:
         unreadable_success = not isinstance(body, Mapping) and (http_status or 200) < 400
         if (
@@ -313,13 +325,15 @@ def classify(
         http_status=http_status,
         retry_after_s=retry_after,
         fbtrace_id=str(fbtrace) if fbtrace else None,
+        maybe_sent=write and not from_meta and rule is TRANSIENT_HTTP,
     )
 
 
 def transport_error(reason: str, *, sent: bool) -> GraphError:
     """A timeout or broken connection: no answer from Meta.
 
-    ``sent`` says the request may have reached Meta (a POST), so its outcome is unknown.
+    ``sent`` says the request was written (a write whose connection broke or timed out after
+    sending), so its outcome is unknown; False when it never left (connection refused, DNS).
     """
     title = (
         "No answer from Instagram; the request may or may not have gone through"
@@ -327,5 +341,10 @@ def transport_error(reason: str, *, sent: bool) -> GraphError:
         else "Instagram could not be reached"
     )
     return GraphError(
-        code=None, subcode=None, message=reason, kind=ErrorKind.TRANSIENT, title=title
+        code=None,
+        subcode=None,
+        message=reason,
+        kind=ErrorKind.TRANSIENT,
+        title=title,
+        maybe_sent=sent,
     )

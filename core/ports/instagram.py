@@ -125,6 +125,15 @@ class InstagramClient(Protocol):
 
     async def reply_to_comment(self, account: AccountRef, comment_id: str, message: str) -> str: ...
 
+    async def comment_replies(self, account: AccountRef, comment_id: str) -> list[dict[str, Any]]:
+        """The replies under a comment: ``id``, ``text``, ``from {id, username}``, ``timestamp``."""
+        ...
+
+    async def conversation_messages(self, account: AccountRef, igsid: str) -> list[dict[str, Any]]:
+        """The messages of the account's conversation with ``igsid`` (newest first): ``id``,
+        ``message`` (its text), ``from {id}``, ``created_time``."""
+        ...
+
     async def hide_comment(
         self, account: AccountRef, comment_id: str, hide: bool = True
     ) -> None: ...

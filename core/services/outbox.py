@@ -12,6 +12,11 @@
 - **Graph errors** by classification: retried with back-off (transient, rate limits), skipped
   (private reply already used, window closed), failed with a human message (permanent), or
   the account marked ``needs_reconnect`` (token dead).
+- **Exactly once in effect**: a send whose answer was lost after it may have reached Meta is
+  never repeated blindly. The next attempt first looks for its effect (:mod:`send_checks`):
+  found, it is recorded sent; absent, it is sent again; unknown after the last attempt, it is
+  recorded ``unconfirmed`` with the reason. A private reply refused with 2534025 after a lost
+  answer was delivered, and is counted.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from core.domain.messages import message_text
 from core.ports.clock import Clock
 from core.ports.instagram import AccountRef, InstagramClient, Recipient
 from core.ports.queue import JobQueue
+from core.services.send_checks import Found, look_for_effect
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -57,6 +63,8 @@ DM_WINDOW = timedelta(hours=24)
 PRIVATE_REPLY_WINDOW = timedelta(days=7)
 MAX_ATTEMPTS = 5
 HOUR_MS = 3_600_000
+# Set in an action's payload once a send of it may have reached Meta without an answer.
+ANSWER_LOST = "answer_lost_at"
 
 
 class ActionKind(StrEnum):
@@ -446,6 +454,10 @@ class Outbox:
     ) -> dict[str, Any]:
         ref = self._account_ref(account)
         message = action.payload.get("message") or {}
+        if action.payload.get(ANSWER_LOST):
+            settled = await self._settle(ref, kind, action)
+            if settled is not None:
+                return settled
         if kind is ActionKind.PUBLIC_REPLY:
             reply_id = await self.graph.reply_to_comment(
                 ref, action.target, str(message.get("text", ""))
@@ -492,9 +504,45 @@ class Outbox:
                 await _write_sent([sent])
         return [None] * len(batch)
 
+    async def _settle(
+        self, ref: AccountRef, kind: ActionKind, action: OutboundAction
+    ) -> dict[str, Any] | None:
+        """Before sending again what may have been sent: what the earlier send left on
+        Instagram (the answer to record), or None when sending again is safe. Raises a
+        maybe-sent ``GraphError`` when it cannot tell yet."""
+        check = await look_for_effect(
+            self.graph, ref, kind.value, action.target, action.payload, action.created_at
+        )
+        logger.info(
+            "outbox: %s %s after a lost answer: %s, %s (account %s)",
+            action.kind,
+            action.id,
+            check.found.value,
+            check.reason,
+            action.account_id,
+        )
+        if check.found is Found.DELIVERED:
+            return check.response
+        if check.found is Found.ABSENT:
+            return None
+        raise GraphError(
+            code=None,
+            subcode=None,
+            message=check.reason,
+            kind=ErrorKind.TRANSIENT,
+            title=f"Instagram may have received it, and {check.reason}",
+            maybe_sent=True,
+        )
+
     async def _failed_call(
         self, account: InstagramAccount, action: OutboundAction, exc: GraphError
     ) -> OutboundStatus:
+        if exc.maybe_sent:
+            return await self._answer_lost(action, exc)
+        if exc.kind is ErrorKind.ALREADY_DONE and action.payload.get(ANSWER_LOST):
+            # The earlier send whose answer was lost is the one Meta counts.
+            response = {"confirmed_by": "already replied (2534025) after a lost answer"}
+            return await self._sent(action, ActionKind(action.kind), response)
         if exc.kind in {ErrorKind.ALREADY_DONE, ErrorKind.WINDOW_CLOSED}:
             return await self._skip(action, exc.title)
         if exc.kind is ErrorKind.TOKEN_INVALID:
@@ -525,6 +573,43 @@ class Outbox:
             await self._later(action, when, "r")
             return OutboundStatus.PENDING
         return await self._fail(action, exc.title)
+
+    async def _answer_lost(self, action: OutboundAction, exc: GraphError) -> OutboundStatus:
+        """A send that may have reached Meta: check before the next attempt, or give up as
+        unconfirmed once the attempts are used (never a blind second copy)."""
+        if action.attempts >= MAX_ATTEMPTS:
+            return await self._unconfirmed(
+                action,
+                f"{exc.title}; not sent again after {action.attempts} tries so the person "
+                "cannot get it twice: look on Instagram whether it arrived",
+            )
+        changes: dict[str, Any] = {"error": exc.title[:2000]}
+        if not action.payload.get(ANSWER_LOST):
+            action.payload = {**action.payload, ANSWER_LOST: self.clock.now().isoformat()}
+            changes["payload"] = action.payload
+        await OutboundAction.filter(id=action.id).update(**changes)
+        delay = backoff_s(
+            action.attempts, base_s=self._retry_base_s, spread=(0.75, 1.25), rng=self._jitter
+        )
+        logger.info(
+            "outbox: %s %s may have been sent (%s): check %d in %.1fs",
+            action.kind,
+            action.id,
+            exc.title,
+            action.attempts,
+            delay,
+        )
+        await self._later(action, self.clock.now() + timedelta(seconds=delay), "v")
+        return OutboundStatus.PENDING
+
+    async def _unconfirmed(self, action: OutboundAction, reason: str) -> OutboundStatus:
+        await OutboundAction.filter(id=action.id).update(
+            status=OutboundStatus.UNCONFIRMED, error=reason[:2000]
+        )
+        logger.warning(
+            "outbox: %s %s to %s unconfirmed: %s", action.kind, action.id, action.target, reason
+        )
+        return OutboundStatus.UNCONFIRMED
 
     async def _skip(self, action: OutboundAction, reason: str) -> OutboundStatus:
         await OutboundAction.filter(id=action.id).update(

@@ -389,7 +389,9 @@ class Publisher:
                 try:
                     await self.instagram.post_comment(ref, media_id, post.first_comment)
                 except GraphError as exc:
-                    notes.append(f"the first comment could not be posted ({exc.title})")
+                    # Never posted twice: one whose answer was lost may well be under the post.
+                    outcome = "is unconfirmed" if exc.maybe_sent else "could not be posted"
+                    notes.append(f"the first comment {outcome} ({exc.title})")
             elif post.first_comment:
                 notes.append("the first comment was not posted (the worker restarted mid-way)")
         else:

@@ -320,7 +320,8 @@ def _outcome(event: WebhookEvent | None, problems: dict[int, list[str]]) -> Outc
 
 
 async def _unsent(account: InstagramAccount, events: list[WebhookEvent]) -> dict[int, list[str]]:
-    """Per event id, the answers that failed, were skipped or still wait (with why)."""
+    """Per event id, the answers that failed, were skipped, are unconfirmed or still wait
+    (with why)."""
     if not events:
         return {}
     ids = {e.id for e in events}
@@ -330,7 +331,12 @@ async def _unsent(account: InstagramAccount, events: list[WebhookEvent]) -> dict
         await OutboundAction.filter(
             account_id=account.id,
             created_at__gte=since,
-            status__in=[OutboundStatus.PENDING, OutboundStatus.FAILED, OutboundStatus.SKIPPED],
+            status__in=[
+                OutboundStatus.PENDING,
+                OutboundStatus.FAILED,
+                OutboundStatus.SKIPPED,
+                OutboundStatus.UNCONFIRMED,
+            ],
         )
         .order_by("id")
         .limit(RECENT_ACTIONS)

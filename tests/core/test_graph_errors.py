@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -176,3 +177,24 @@ def test_transport_error_says_whether_a_write_may_have_happened() -> None:
     assert read.kind is write.kind is K.TRANSIENT
     assert "may or may not" in write.title
     assert isinstance(read, GraphError)
+    assert write.maybe_sent and not read.maybe_sent
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "write", "maybe_sent"),
+    [
+        (None, 502, True, True),  # a gateway's page after the write went out
+        (None, 504, True, True),
+        ({}, 500, True, True),  # a 5xx without Meta's error body
+        (None, 200, True, True),  # a proxy's page with 200: Meta's answer never arrived
+        ({"error": {"message": "An unexpected error", "code": 2}}, 500, True, False),
+        ({"error": {"message": "oops"}}, 500, True, False),  # Meta's envelope: Meta answered
+        ({"error": {"code": 10, "error_subcode": 2534022}}, 400, True, False),
+        (None, 502, False, False),  # a read changes nothing
+    ],
+)
+def test_a_write_without_metas_answer_is_maybe_sent(
+    body: Any, status: int, write: bool, maybe_sent: bool
+) -> None:
+    error = classify(body, http_status=status, write=write)
+    assert error.maybe_sent is maybe_sent

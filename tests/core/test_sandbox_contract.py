@@ -202,6 +202,40 @@ def comment_moderation_stub(meta: Any) -> None:
     meta.delete(q("18000000000000001"), payload={"success": True})
 
 
+async def read_back_a_reply_and_a_dm(env: Env) -> Outcome:
+    """What the checks after a lost answer read: the comment's replies, the conversation."""
+    await env.graph.reply_to_comment(env.account, env.comment_id, "Thanks!")
+    await env.graph.send_message(env.account, Recipient(igsid=env.person), {"text": "Hi there"})
+    replies = await env.graph.comment_replies(env.account, env.comment_id)
+    messages = await env.graph.conversation_messages(env.account, env.person)
+    ours = [m for m in messages if m["from"]["id"] == env.account.ig_id]
+    return (
+        [(r["text"], r["from"]["id"], bool(r["timestamp"])) for r in replies],
+        [(m["message"], bool(m["id"]), bool(m["created_time"])) for m in ours],
+    )
+
+
+def read_back_a_reply_and_a_dm_stub(meta: Any) -> None:
+    meta.post(q("18000000000000001/replies"), payload={"id": "18000000000000002"})
+    meta.post(q(f"{IG_ID}/messages"), payload={"recipient_id": "555", "message_id": "aWdf3"})
+    reply = {
+        "id": "18000000000000002",
+        "text": "Thanks!",
+        "from": {"id": IG_ID, "username": "shop"},
+        "timestamp": "2025-06-01T12:00:00+0000",
+    }
+    meta.get(q("18000000000000001/replies"), payload={"data": [reply]})
+    sent = {
+        "id": "aWdf3",
+        "message": "Hi there",
+        "from": {"id": IG_ID, "username": "shop"},
+        "created_time": "2025-06-01T12:00:01+0000",
+    }
+    asked = {**sent, "id": "aWdf1", "message": "price?", "from": {"id": "555"}}
+    conversation = {"id": "aWdfConv", "messages": {"data": [sent, asked]}}
+    meta.get(q(f"{IG_ID}/conversations"), payload={"data": [conversation]})
+
+
 async def bad_token(env: Env) -> Outcome:
     stranger = AccountRef(ig_id=IG_ID, token="EAAbad", login_kind=env.account.login_kind)
     await env.graph.profile(stranger)
@@ -273,6 +307,14 @@ SCENARIOS: dict[str, tuple[Run, Stub, Outcome]] = {
         (True, "error", 10, 2534025, "already_done"),
     ),
     "comment_moderation": (comment_moderation, comment_moderation_stub, (True, "done")),
+    "read_back_a_reply_and_a_dm": (
+        read_back_a_reply_and_a_dm,
+        read_back_a_reply_and_a_dm_stub,
+        (
+            [("Thanks!", IG_ID, True)],
+            [("Hi there", True, True)],
+        ),
+    ),
     "bad_token": (bad_token, bad_token_stub, ("error", 190, None, "token_invalid")),
     "removed_metric": (removed_metric, removed_metric_stub, ("error", 100, None, "permanent")),
     "subscribe": (subscribe, subscribe_stub, (True,)),

@@ -476,3 +476,41 @@ async def test_echoes_follow_sends_when_enabled(
     echo = receiver[1][0]["entry"][0]["messaging"][0]
     assert echo["message"]["is_echo"] is True and echo["message"]["mid"] == sent.message_id
     assert echo["recipient"] == {"id": "555"}
+
+
+# ------------------------------------------------------------------ lost answers and read-backs
+
+
+async def test_a_conversation_lists_both_sides_newest_first(
+    graph: GraphClient, account: AccountRef, sandbox: Any
+) -> None:
+    comment, _ = await sandbox.comment(IG, "price?", from_id="777")
+    await sandbox.dm(IG, "hello", from_id="777")
+    await graph.send_message(account, Recipient(comment_id=comment.id), {"text": "Our prices"})
+    buttons = {"template_type": "button", "text": "Pick", "buttons": []}
+    await graph.send_message(
+        account, Recipient(igsid="777"), {"attachment": {"type": "template", "payload": buttons}}
+    )
+    messages = await graph.conversation_messages(account, "777")
+    assert [(m["message"], m["from"]["id"]) for m in messages] == [
+        ("Pick", IG),
+        ("Our prices", IG),
+        ("hello", "777"),
+    ]
+    assert await graph.conversation_messages(account, "888") == []
+
+
+async def test_a_lost_answer_comes_after_the_effect_and_a_refusal_leaves_none(
+    graph: GraphClient, account: AccountRef, sandbox: Any
+) -> None:
+    sandbox.faults.lost_answer("502", path=r"/messages$")
+    error = await graph_error(graph.send_message(account, Recipient(igsid="777"), {"text": "x"}))
+    assert error.maybe_sent  # refused (outside the window): nothing sent, the answer lost
+    assert sandbox.state.sent == []
+    await sandbox.dm(IG, "hello", from_id="777")
+    sandbox.faults.lost_answer("502", path=r"/messages$")
+    error = await graph_error(graph.send_message(account, Recipient(igsid="777"), {"text": "y"}))
+    assert error.maybe_sent
+    assert [s.payload for s in sandbox.state.sent] == [{"message": {"text": "y"}}]
+    with pytest.raises(ValueError, match="unknown way"):
+        sandbox.faults.lost_answer("lost")
