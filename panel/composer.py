@@ -26,7 +26,7 @@ from core.errors import ValidationFailed
 from core.services import composer, library, media
 from core.services.captions import write_caption
 from core.services.publishing import PostInput
-from panel.security import current_email, current_membership, requires
+from panel.security import current_actor, current_membership, requires
 from panel.services import services
 
 blueprint = Blueprint("composer", __name__, url_prefix="/compose")
@@ -79,7 +79,6 @@ async def index() -> tuple[str, int]:
 async def create() -> tuple[str, int] | WerkzeugResponse:
     """Create one post per chosen account (all checked first)."""
     form = await request.form
-    membership = current_membership()
     cover = form.get("cover_id", "")
     values: dict[str, Any] = {
         "account_ids": _ids(form.getlist("account_ids")),
@@ -108,13 +107,7 @@ async def create() -> tuple[str, int] | WerkzeugResponse:
         local_time=values["scheduled_at"],
     )
     try:
-        posts = await composer.compose(
-            services().publishing,
-            membership.workspace_id,
-            composition,
-            actor=current_email(),
-            user_id=membership.user_id,
-        )
+        posts = await composer.compose(current_actor(), services().publishing, composition)
     except ValidationFailed as exc:
         return await _page(values, exc.fields, 422)
     verb = {"draft": "saved as a draft", "schedule": "scheduled", "now": "queued to publish now"}
