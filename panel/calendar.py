@@ -17,12 +17,12 @@ from quart import (
 )
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from core.db.models import InstagramAccount, Role
+from core.db.models import Role
 from core.domain.graph_errors import GraphError
 from core.domain.ids import row_id
 from core.domain.posts import Status
 from core.errors import Conflict, NotFound, ValidationFailed
-from core.services import composer
+from core.services import account_settings, composer
 from core.services.accounts import account_ref
 from core.services.publishing import Publishing
 from panel.security import current_actor, current_membership, requires
@@ -54,9 +54,7 @@ def _status(text: str | None) -> Status | None:
 async def index() -> str:
     """The calendar."""
     membership = current_membership()
-    accounts = await InstagramAccount.filter(workspace_id=membership.workspace_id).order_by(
-        "username"
-    )
+    accounts = await account_settings.workspace_accounts(current_actor())
     return await render_template(
         "posts/calendar.html",
         timezone=membership.workspace.timezone,
@@ -125,9 +123,7 @@ async def queue() -> str:
         account_id=row_id(account),
         status=_status(status),
     )
-    accounts = await InstagramAccount.filter(workspace_id=membership.workspace_id).order_by(
-        "username"
-    )
+    accounts = await account_settings.workspace_accounts(current_actor())
     return await render_template(
         "posts/queue.html",
         views=views,

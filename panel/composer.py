@@ -17,13 +17,13 @@ from quart import (
 )
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from core.db.models import InstagramAccount, Role
+from core.db.models import Role
 from core.domain.ai import AiError
 from core.domain.captions import CaptionTone
 from core.domain.ids import row_id
 from core.domain.posts import CAPTION_MAX, HASHTAGS_MAX, MENTIONS_MAX
 from core.errors import ValidationFailed
-from core.services import composer, library, media
+from core.services import account_settings, composer, library, media
 from core.services.captions import write_caption
 from core.services.publishing import PostInput
 from panel.security import current_actor, current_membership, requires
@@ -43,9 +43,7 @@ async def _page(
 ) -> tuple[str, int]:
     membership = current_membership()
     workspace = membership.workspace
-    accounts = await InstagramAccount.filter(workspace_id=membership.workspace_id).order_by(
-        "username"
-    )
+    accounts = await account_settings.workspace_accounts(current_actor())
     items, _ = await library.list_media(membership.workspace_id)
     picked_ids = values.get("media_ids", [])
     by_id = {item.asset.id: item for item in items}

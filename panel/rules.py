@@ -12,7 +12,7 @@ from core.domain.ids import row_id
 from core.domain.rule_checks import EDITOR_BUTTONS, review
 from core.domain.rule_definition import RuleDefinition
 from core.errors import ValidationFailed
-from core.services import rule_editor
+from core.services import account_settings, rule_editor
 from panel import rule_form, rule_preview
 from panel.security import current_actor, current_membership, requires
 from panel.services import services
@@ -47,9 +47,7 @@ async def _form() -> dict[str, list[str]]:
 
 
 async def _accounts() -> list[InstagramAccount]:
-    return await InstagramAccount.filter(workspace_id=current_membership().workspace_id).order_by(
-        "username"
-    )
+    return await account_settings.workspace_accounts(current_actor())
 
 
 async def _editor(
