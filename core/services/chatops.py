@@ -491,7 +491,7 @@ class ChatOps:
         tz = member.workspace.timezone
         match command:
             case cmd.Schedule():
-                return await self.schedule(member, who, command, files)
+                return await self.schedule(member, command, files)
             case cmd.PostNow(post_id=post_id):
                 await self.publishing.publish_now(member.actor, post_id)
                 return Reply(f"Publishing post #{post_id} now. I'll say here when it is live.")
@@ -525,7 +525,6 @@ class ChatOps:
     async def schedule(
         self,
         member: ChatMember,
-        who: ChatUser,
         command: cmd.Schedule,
         files: Sequence[IncomingFile],
     ) -> Reply:
