@@ -23,6 +23,7 @@ WORKERS = 2
 async def main() -> dict[str, float | int]:
     from core.db.models import Post
     from core.domain.posts import Status
+    from core.domain.scope import Actor
     from core.services.publishing import PostInput
 
     async with world(sandbox_latency_s=0.1) as rig:
@@ -30,12 +31,12 @@ async def main() -> dict[str, float | int]:
         workspace, accounts = await rig.accounts(ACCOUNTS)
         image = await rig.image(workspace)
         service = rig.services.publishing
+        bench = Actor.system(workspace.id, label="bench")
         drafts = [
             await service.create(
-                workspace_id=workspace.id,
+                bench,
                 account_id=accounts[n % ACCOUNTS].id,
                 content=PostInput(kind="image", media_ids=[image.id], caption=f"burst {n}"),
-                actor="bench",
             )
             for n in range(POSTS)
         ]
@@ -43,11 +44,11 @@ async def main() -> dict[str, float | int]:
         began = time.monotonic()
         far = rig.services.container.clock.now() + timedelta(hours=1)
         for post in drafts[:50]:
-            await service.schedule(post.id, far, actor="bench")
+            await service.schedule(bench, post.id, far)
         per_post = (time.monotonic() - began) / 50
         due = rig.services.container.clock.now() + timedelta(seconds=per_post * POSTS * 1.3 + 2)
         for post in drafts:
-            await service.schedule(post.id, due, actor="bench")
+            await service.schedule(bench, post.id, due)
         print(f"{POSTS} posts scheduled for {due:%H:%M:%S.%f} UTC")
         deadline = time.monotonic() + 150
         while time.monotonic() < deadline:

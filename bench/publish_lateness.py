@@ -23,6 +23,7 @@ ACCOUNTS = 10
 async def main() -> dict[str, float]:
     from core.db.models import AuditLog, Post
     from core.domain.posts import Status
+    from core.domain.scope import Actor
     from core.services.publishing import PostInput
 
     async with world() as rig:
@@ -30,20 +31,20 @@ async def main() -> dict[str, float]:
         workspace, accounts = await rig.accounts(ACCOUNTS)
         image = await rig.image(workspace)
         service = rig.services.publishing
+        bench = Actor.system(workspace.id, label="bench")
         # Posts go in as drafts first, then all are scheduled from a start a little ahead.
         drafts = [
             await service.create(
-                workspace_id=workspace.id,
+                bench,
                 account_id=accounts[n % ACCOUNTS].id,
                 content=PostInput(kind="image", media_ids=[image.id], caption=f"lateness {n}"),
-                actor="bench",
             )
             for n in range(POSTS)
         ]
         start = rig.services.container.clock.now() + timedelta(seconds=8)
         for n, post in enumerate(drafts):
             when = start + timedelta(seconds=SPREAD_S * n / POSTS)
-            await service.schedule(post.id, when, actor="bench")
+            await service.schedule(bench, post.id, when)
         deadline = time.monotonic() + 8 + SPREAD_S + 60
         while time.monotonic() < deadline:
             done = await Post.filter(status=Status.PUBLISHED).count()

@@ -8,7 +8,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from core.db.models import Role
 from core.errors import ValidationFailed
 from core.services import account_settings, accounts
-from panel.security import current_email, current_membership, requires
+from panel.security import current_actor, current_email, current_membership, requires
 from panel.services import services
 
 blueprint = Blueprint("accounts", __name__, url_prefix="/accounts")
@@ -22,7 +22,7 @@ async def _page(
     membership = current_membership()
     container = services().container
     now = container.clock.now()
-    found = await account_settings.workspace_accounts(membership.workspace_id)
+    found = await account_settings.workspace_accounts(current_actor())
     views = current_app.view_functions
     page = await render_template(
         "accounts/index.html",
@@ -50,7 +50,7 @@ async def set_pace(account_id: int) -> tuple[str, int] | WerkzeugResponse:
     form = await request.form
     raw = form.get("dm_pace_per_hour", "")
     try:
-        account = await account_settings.set_dm_pace(current_membership(), account_id, raw)
+        account = await account_settings.set_dm_pace(current_actor(), account_id, raw)
     except ValidationFailed as exc:
         return await _page({account_id: exc.fields}, 422, typed={account_id: raw})
     await flash(f"Send pacing of @{account.username} saved.", "success")
@@ -77,7 +77,7 @@ async def disconnect(account_id: int) -> WerkzeugResponse:
 @requires(Role.ADMIN)
 async def subscribe(account_id: int) -> WerkzeugResponse:
     """Subscribe the account to Reelay's webhook fields again."""
-    account = await account_settings.get_account(current_membership().workspace_id, account_id)
+    account = await account_settings.get_account(current_actor(), account_id)
     if await accounts.subscribe_webhooks(services().container, account):
         await flash(f"@{account.username} is subscribed to webhooks.", "success")
     else:

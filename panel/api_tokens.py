@@ -8,7 +8,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from core.db.models import Role
 from core.errors import Forbidden, NotFound, ValidationFailed
 from core.services import api_tokens, team
-from panel.security import current_membership, requires
+from panel.security import current_actor, requires
 from panel.services import services
 
 blueprint = Blueprint("api_tokens", __name__, url_prefix="/settings/api-tokens")
@@ -21,7 +21,7 @@ async def _page(status: int = 200, **extra: object) -> tuple[str, int]:
     extra.setdefault("form", {})
     page = await render_template(
         "api_tokens/index.html",
-        tokens=await api_tokens.list_tokens(current_membership().workspace_id),
+        tokens=await api_tokens.list_tokens(current_actor()),
         roles=ROLE_CHOICES,
         **extra,
     )
@@ -42,7 +42,7 @@ async def create() -> tuple[str, int]:
     form = await request.form
     try:
         made = await api_tokens.create_token(
-            current_membership(), form.get("name", ""), team.parse_role(form.get("role", ""))
+            current_actor(), form.get("name", ""), team.parse_role(form.get("role", ""))
         )
     except ValidationFailed as exc:
         return await _page(422, errors=exc.fields, form=form)
@@ -55,7 +55,7 @@ async def revoke(token_id: int) -> WerkzeugResponse:
     """Revoke a token at once."""
     now = services().container.clock.now()
     try:
-        await api_tokens.revoke_token(current_membership(), token_id, now)
+        await api_tokens.revoke_token(current_actor(), token_id, now)
     except (NotFound, Forbidden) as exc:
         await flash(str(exc), "error")
     else:

@@ -13,7 +13,7 @@ from core.domain.ids import row_id
 from core.errors import Conflict, ValidationFailed
 from core.services import approvals
 from core.services.smart_replies import SmartReplies
-from panel.security import current_membership, requires
+from panel.security import current_actor, current_membership, requires
 from panel.services import services
 
 blueprint = Blueprint("drafts", __name__, url_prefix="/approvals")
@@ -33,13 +33,13 @@ def _can_decide() -> bool:
 @requires(Role.VIEWER)
 async def index() -> str:
     """Pending drafts and the latest decisions."""
-    workspace_id = current_membership().workspace_id
-    pending = await approvals.pending(workspace_id)
+    actor = current_actor()
+    pending = await approvals.pending(actor)
     since = services().container.clock.now() - timedelta(days=1)
     return await render_template(
         "approvals/index.html",
         pending=pending,
-        decided=await approvals.decided_since(workspace_id, since),
+        decided=await approvals.decided_since(actor, since),
         after=max((v.draft.id for v in pending), default=0),
         can_decide=_can_decide(),
         poll=POLL,
@@ -52,7 +52,7 @@ async def new() -> str:
     """Drafts that arrived since ``after`` (out-of-band fragments for the page's poller)."""
     after_raw = request.args.get("after", "0")
     after = row_id(after_raw) or 0
-    found = await approvals.pending(current_membership().workspace_id, after)
+    found = await approvals.pending(current_actor(), after)
     return await render_template(
         "approvals/_new.html",
         pending=found,
@@ -66,7 +66,7 @@ async def new() -> str:
 @requires(Role.VIEWER)
 async def state(draft_id: int) -> Response | tuple[str, int, dict[str, str]]:
     """Nothing while the draft waits; the decided card once someone decided (anywhere)."""
-    view = await approvals.one(current_membership().workspace_id, draft_id)
+    view = await approvals.one(current_actor(), draft_id)
     if view is None:
         abort(404)
     if view.draft.status.value == "pending":
@@ -76,35 +76,23 @@ async def state(draft_id: int) -> Response | tuple[str, int, dict[str, str]]:
 
 
 async def _decide(draft_id: int, verb: str) -> tuple[str, int]:
-    membership = current_membership()
+    actor = current_actor()
     form = await request.form
     replies = _replies()
     problem = ""
     status = 200
     try:
         if verb == "approve":
-            await replies.approve(
-                draft_id, workspace_id=membership.workspace_id, user_id=membership.user_id
-            )
+            await replies.approve(actor, draft_id)
         elif verb == "edit":
-            await replies.edit(
-                draft_id,
-                form.get("text", ""),
-                workspace_id=membership.workspace_id,
-                user_id=membership.user_id,
-            )
+            await replies.edit(actor, draft_id, form.get("text", ""))
         else:
-            await replies.reject(
-                draft_id,
-                workspace_id=membership.workspace_id,
-                user_id=membership.user_id,
-                fallback_text=form.get("fallback_text") or None,
-            )
+            await replies.reject(actor, draft_id, fallback_text=form.get("fallback_text") or None)
     except ValidationFailed as exc:
         problem, status = exc.fields.get("text") or exc.message, 422
     except Conflict as exc:
         problem, status = str(exc), 409
-    view = await approvals.one(membership.workspace_id, draft_id)
+    view = await approvals.one(actor, draft_id)
     if view is None:
         abort(404)
     page = await render_template(

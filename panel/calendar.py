@@ -17,15 +17,15 @@ from quart import (
 )
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from core.db.models import InstagramAccount, Role
+from core.db.models import Role
 from core.domain.graph_errors import GraphError
 from core.domain.ids import row_id
 from core.domain.posts import Status
 from core.errors import Conflict, NotFound, ValidationFailed
-from core.services import composer
+from core.services import account_settings, composer
 from core.services.accounts import account_ref
 from core.services.publishing import Publishing
-from panel.security import current_email, current_membership, requires
+from panel.security import current_actor, current_membership, requires
 from panel.services import services
 
 blueprint = Blueprint("posts", __name__, url_prefix="/posts")
@@ -54,9 +54,7 @@ def _status(text: str | None) -> Status | None:
 async def index() -> str:
     """The calendar."""
     membership = current_membership()
-    accounts = await InstagramAccount.filter(workspace_id=membership.workspace_id).order_by(
-        "username"
-    )
+    accounts = await account_settings.workspace_accounts(current_actor())
     return await render_template(
         "posts/calendar.html",
         timezone=membership.workspace.timezone,
@@ -73,7 +71,7 @@ async def events() -> Response:
     membership = current_membership()
     account = request.args.get("account_id", "")
     views = await composer.posts_between(
-        membership.workspace_id,
+        current_actor(),
         _when(request.args.get("start")),
         _when(request.args.get("end")),
         account_id=row_id(account),
@@ -97,9 +95,7 @@ async def reschedule(post_id: int) -> tuple[Response, int]:
     start = data.get("start") if isinstance(data, dict) else None
     try:
         when = composer.parse_local(str(start or ""), membership.workspace.timezone)
-        post = await composer.reschedule(
-            _publishing(), membership.workspace_id, post_id, when, actor=current_email()
-        )
+        post = await _publishing().schedule(current_actor(), post_id, when)
     except (ValidationFailed, Conflict) as exc:
         return jsonify({"error": str(exc)}), 422 if isinstance(exc, ValidationFailed) else 409
     except NotFound as exc:
@@ -121,15 +117,13 @@ async def queue() -> str:
     status = request.args.get("status", "")
     account = request.args.get("account_id", "")
     views = await composer.posts_between(
-        membership.workspace_id,
+        current_actor(),
         None,
         None,
         account_id=row_id(account),
         status=_status(status),
     )
-    accounts = await InstagramAccount.filter(workspace_id=membership.workspace_id).order_by(
-        "username"
-    )
+    accounts = await account_settings.workspace_accounts(current_actor())
     return await render_template(
         "posts/queue.html",
         views=views,
@@ -148,7 +142,7 @@ async def queue() -> str:
 async def detail(post_id: int) -> str:
     """One post: content, status, error, and what can be done with it."""
     membership = current_membership()
-    view = await composer.post_view(membership.workspace_id, post_id)
+    view = await composer.post_view(current_actor(), post_id)
     return await render_template(
         "posts/detail.html",
         view=view,
@@ -162,8 +156,7 @@ async def detail(post_id: int) -> str:
 @requires(Role.VIEWER)
 async def progress(post_id: int) -> str:
     """Where a publishing post stands (its container's status), polled while it publishes."""
-    membership = current_membership()
-    view = await composer.post_view(membership.workspace_id, post_id)
+    view = await composer.post_view(current_actor(), post_id)
     post = view.post
     container_status = ""
     if post.status is Status.PUBLISHING and post.container_id:
@@ -180,18 +173,17 @@ async def progress(post_id: int) -> str:
 
 
 async def _act(post_id: int, verb: str) -> WerkzeugResponse:
-    membership = current_membership()
-    await composer.own_post(membership.workspace_id, post_id)
+    actor = current_actor()
     publishing = _publishing()
     try:
         if verb == "retry":
-            await publishing.publish_now(post_id, actor=current_email())
+            await publishing.publish_now(actor, post_id)
             await flash("Trying again now.", "success")
         elif verb == "now":
-            await publishing.publish_now(post_id, actor=current_email())
+            await publishing.publish_now(actor, post_id)
             await flash("Publishing now.", "success")
         elif verb == "cancel":
-            await publishing.cancel(post_id, actor=current_email(), reason="cancelled in the panel")
+            await publishing.cancel(actor, post_id, reason="cancelled in the panel")
             await flash("Post cancelled.", "success")
     except (Conflict, ValidationFailed) as exc:
         await flash(str(exc), "error")

@@ -17,17 +17,17 @@ from quart import (
 )
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from core.db.models import InstagramAccount, Role
+from core.db.models import Role
 from core.domain.ai import AiError
 from core.domain.captions import CaptionTone
 from core.domain.ids import row_id
 from core.domain.posts import CAPTION_MAX, HASHTAGS_MAX, MENTIONS_MAX
 from core.errors import ValidationFailed
-from core.services import composer, library, media
+from core.services import account_settings, composer, library, media
 from core.services.captions import write_caption
 from core.services.publishing import PostInput
 from panel.limits import accepts_upload
-from panel.security import current_email, current_membership, requires
+from panel.security import current_actor, current_membership, requires
 from panel.services import services
 
 blueprint = Blueprint("composer", __name__, url_prefix="/compose")
@@ -44,9 +44,7 @@ async def _page(
 ) -> tuple[str, int]:
     membership = current_membership()
     workspace = membership.workspace
-    accounts = await InstagramAccount.filter(workspace_id=membership.workspace_id).order_by(
-        "username"
-    )
+    accounts = await account_settings.workspace_accounts(current_actor())
     items, _ = await library.list_media(membership.workspace_id)
     picked_ids = values.get("media_ids", [])
     by_id = {item.asset.id: item for item in items}
@@ -80,7 +78,6 @@ async def index() -> tuple[str, int]:
 async def create() -> tuple[str, int] | WerkzeugResponse:
     """Create one post per chosen account (all checked first)."""
     form = await request.form
-    membership = current_membership()
     cover = form.get("cover_id", "")
     values: dict[str, Any] = {
         "account_ids": _ids(form.getlist("account_ids")),
@@ -109,13 +106,7 @@ async def create() -> tuple[str, int] | WerkzeugResponse:
         local_time=values["scheduled_at"],
     )
     try:
-        posts = await composer.compose(
-            services().publishing,
-            membership.workspace_id,
-            composition,
-            actor=current_email(),
-            user_id=membership.user_id,
-        )
+        posts = await composer.compose(current_actor(), services().publishing, composition)
     except ValidationFailed as exc:
         return await _page(values, exc.fields, 422)
     verb = {"draft": "saved as a draft", "schedule": "scheduled", "now": "queued to publish now"}

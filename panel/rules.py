@@ -12,9 +12,9 @@ from core.domain.ids import row_id
 from core.domain.rule_checks import EDITOR_BUTTONS, review
 from core.domain.rule_definition import RuleDefinition
 from core.errors import ValidationFailed
-from core.services import rule_editor
+from core.services import account_settings, rule_editor
 from panel import rule_form, rule_preview
-from panel.security import current_email, current_membership, requires
+from panel.security import current_actor, current_membership, requires
 from panel.services import services
 
 blueprint = Blueprint("rules", __name__, url_prefix="/rules")
@@ -47,9 +47,7 @@ async def _form() -> dict[str, list[str]]:
 
 
 async def _accounts() -> list[InstagramAccount]:
-    return await InstagramAccount.filter(workspace_id=current_membership().workspace_id).order_by(
-        "username"
-    )
+    return await account_settings.workspace_accounts(current_actor())
 
 
 async def _editor(
@@ -89,7 +87,7 @@ async def index() -> str:
     """Every rule with what it does and its counters."""
     membership = current_membership()
     account = request.args.get("account_id", "")
-    rows = await rule_editor.list_rules(membership.workspace_id, row_id(account))
+    rows = await rule_editor.list_rules(current_actor(), row_id(account))
     return await render_template(
         "rules/index.html",
         rows=[(row, rule_editor.rule_summary(row.rule)) for row in rows],
@@ -127,9 +125,7 @@ async def create() -> tuple[str, int] | WerkzeugResponse:
     form = await _form()
     definition, found = rule_form.read_form(form)
     try:
-        rule = await rule_editor.save_rule(
-            current_membership().workspace_id, definition, actor=current_email(), found=found
-        )
+        rule = await rule_editor.save_rule(current_actor(), definition, found=found)
     except ValidationFailed as exc:
         errors = rule_form.form_errors(exc.fields, form)
         return await _editor(form, rule_id=None, errors=errors, message=exc.message, status=422)
@@ -141,7 +137,7 @@ async def create() -> tuple[str, int] | WerkzeugResponse:
 @requires(Role.EDITOR)
 async def edit(rule_id: int) -> tuple[str, int]:
     """The editor for a stored rule."""
-    rule = await rule_editor.get_rule(current_membership().workspace_id, rule_id)
+    rule = await rule_editor.get_rule(current_actor(), rule_id)
     form = rule_form.form_of_definition(RuleDefinition.from_stored(rule))
     return await _editor(form, rule_id=rule.id)
 
@@ -154,9 +150,8 @@ async def update(rule_id: int) -> tuple[str, int] | WerkzeugResponse:
     definition, found = rule_form.read_form(form)
     try:
         rule = await rule_editor.save_rule(
-            current_membership().workspace_id,
+            current_actor(),
             definition,
-            actor=current_email(),
             rule_id=rule_id,
             found=found,
         )
@@ -173,9 +168,7 @@ async def toggle(rule_id: int) -> WerkzeugResponse:
     """Switch a rule on or off."""
     form = await request.form
     active = form.get("active") == "1"
-    await rule_editor.set_active(
-        current_membership().workspace_id, rule_id, active, actor=current_email()
-    )
+    await rule_editor.set_active(current_actor(), rule_id, active)
     await flash("Rule switched on." if active else "Rule switched off.", "success")
     return redirect(url_for("rules.index"))
 
@@ -184,7 +177,7 @@ async def toggle(rule_id: int) -> WerkzeugResponse:
 @requires(Role.EDITOR)
 async def delete(rule_id: int) -> WerkzeugResponse:
     """Delete a rule (its leads stay)."""
-    await rule_editor.delete_rule(current_membership().workspace_id, rule_id, actor=current_email())
+    await rule_editor.delete_rule(current_actor(), rule_id)
     await flash("Rule deleted.", "success")
     return redirect(url_for("rules.index"))
 
@@ -207,10 +200,9 @@ async def posts() -> tuple[str, int]:
     account_id = request.args.get("account_id", "")
     selected = set(request.args.getlist("media_ids"))
     try:
-        account = await rule_editor.workspace_account(
-            current_membership().workspace_id, row_id(account_id)
+        found = await rule_editor.recent_posts(
+            current_actor(), services().container, row_id(account_id)
         )
-        found = await rule_editor.recent_posts(services().container, account)
     except ValidationFailed as exc:
         page = await render_template(
             "rules/_posts.html", posts=[], selected=selected, problem=exc.message
@@ -224,10 +216,11 @@ async def posts() -> tuple[str, int]:
 @requires(Role.EDITOR)
 async def test(rule_id: int) -> tuple[str, int]:
     """Send a sample comment or DM through the sandbox (htmx fragment that follows it)."""
-    rule = await rule_editor.get_rule(current_membership().workspace_id, rule_id)
+    rule = await rule_editor.get_rule(current_actor(), rule_id)
     form = await request.form
     try:
         sent = await rule_editor.send_sample(
+            current_actor(),
             services().container,
             rule,
             kind=form.get("kind", "comment"),
@@ -242,9 +235,7 @@ async def test(rule_id: int) -> tuple[str, int]:
         context["problem"] = (
             f"The sandbox could not deliver the webhook ({sent.webhook_status or sent.error})."
         )
-    context["explanation"] = await rule_editor.explain(
-        current_membership().workspace_id, rule, sent.dedupe_key
-    )
+    context["explanation"] = await rule_editor.explain(current_actor(), rule, sent.dedupe_key)
     return await render_template("rules/_test_result.html", **context), 200
 
 
@@ -252,16 +243,14 @@ async def test(rule_id: int) -> tuple[str, int]:
 @requires(Role.EDITOR)
 async def test_result(rule_id: int) -> str:
     """What the engine did with the sample so far (polled until it is finished)."""
-    rule = await rule_editor.get_rule(current_membership().workspace_id, rule_id)
+    rule = await rule_editor.get_rule(current_actor(), rule_id)
     sent = rule_editor.SampleSent(
         kind=request.args.get("kind", ""),
         dedupe_key=request.args.get("key", ""),
         person_id=request.args.get("person_id", ""),
         webhook_status=200,
     )
-    explanation = await rule_editor.explain(
-        current_membership().workspace_id, rule, sent.dedupe_key
-    )
+    explanation = await rule_editor.explain(current_actor(), rule, sent.dedupe_key)
     return await render_template(
         "rules/_test_result.html", rule=rule, sent=sent, explanation=explanation, problem=""
     )

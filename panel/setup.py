@@ -13,7 +13,7 @@ from core.db.models import Role, Workspace
 from core.domain.ai import AiError, ChatMessage
 from core.errors import ValidationFailed
 from core.services import accounts, audit, chat_links, meta_app, setup_wizard
-from panel.security import current_email, current_membership, requires
+from panel.security import current_actor, current_email, current_membership, requires
 from panel.services import services
 
 logger = logging.getLogger(__name__)
@@ -48,8 +48,8 @@ async def _page(status: int = 200, **extra: Any) -> tuple[str, int]:
         webhook_url=meta_app.webhook_url(settings),
         verify_token=verify_token,
         check=await setup_wizard.last_webhook_check(),
-        chats=await chat_links.linked_chats(workspace.id),
-        pending_codes=await chat_links.pending_codes(workspace.id, now),
+        chats=await chat_links.linked_chats(current_actor()),
+        pending_codes=await chat_links.pending_codes(current_actor(), now),
         workspace=workspace,
         connect_endpoint="instagram.connect"
         if "instagram.connect" in current_app.view_functions
@@ -136,7 +136,7 @@ async def rotate_verify_token() -> WerkzeugResponse:
 async def make_link_code() -> Page:
     """A one-time code that links a Telegram or Discord chat (shown once)."""
     container = services().container
-    made = await chat_links.create_code(current_membership(), container.clock.now())
+    made = await chat_links.create_code(current_actor(), container.clock.now())
     if _htmx():
         return await render_template("setup/_link_code.html", made=made), 201
     return await _page(201, new_code=made)
@@ -146,7 +146,7 @@ async def make_link_code() -> Page:
 @requires(Role.ADMIN)
 async def unlink_chat(chat_id: int) -> WerkzeugResponse:
     """Stop notifying a chat and ignore its commands."""
-    await chat_links.unlink_chat(current_membership(), chat_id)
+    await chat_links.unlink_chat(current_actor(), chat_id)
     await flash("Chat unlinked.", "success")
     return redirect(url_for("setup.index") + "#step-chats")
 

@@ -8,7 +8,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from core.db.models import Role
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.services import team
-from panel.security import current_membership, requires
+from panel.security import current_actor, current_membership, requires
 from panel.services import services
 
 blueprint = Blueprint("team", __name__, url_prefix="/team")
@@ -21,8 +21,8 @@ async def _page(new_invite_url: str = "", status: int = 200) -> tuple[str, int]:
     now = services().container.clock.now()
     page = await render_template(
         "team/index.html",
-        members=await team.members(membership.workspace_id),
-        invites=await team.open_invites(membership.workspace_id, now),
+        members=await team.members(current_actor()),
+        invites=await team.open_invites(current_actor(), now),
         roles=ROLE_CHOICES,
         new_invite_url=new_invite_url,
         can_manage=membership.role in (Role.OWNER, Role.ADMIN),
@@ -44,9 +44,7 @@ async def invite() -> tuple[str, int] | WerkzeugResponse:
     form = await request.form
     now = services().container.clock.now()
     try:
-        made = await team.create_invite(
-            current_membership(), team.parse_role(form.get("role", "")), now
-        )
+        made = await team.create_invite(current_actor(), team.parse_role(form.get("role", "")), now)
     except (ValidationFailed, Forbidden) as exc:
         await flash(str(exc), "error")
         return redirect(url_for("team.index"))
@@ -59,7 +57,7 @@ async def invite() -> tuple[str, int] | WerkzeugResponse:
 async def revoke_invite(invite_id: int) -> WerkzeugResponse:
     """Withdraw an unused invitation."""
     try:
-        await team.revoke_invite(current_membership(), invite_id)
+        await team.revoke_invite(current_actor(), invite_id)
     except (NotFound, Forbidden) as exc:
         await flash(str(exc), "error")
     else:
@@ -74,7 +72,7 @@ async def change_role(membership_id: int) -> WerkzeugResponse:
     form = await request.form
     try:
         changed = await team.change_role(
-            current_membership(), membership_id, team.parse_role(form.get("role", ""))
+            current_actor(), membership_id, team.parse_role(form.get("role", ""))
         )
     except (ValidationFailed, Forbidden, Conflict, NotFound) as exc:
         await flash(str(exc), "error")
@@ -88,7 +86,7 @@ async def change_role(membership_id: int) -> WerkzeugResponse:
 async def remove(membership_id: int) -> WerkzeugResponse:
     """Take a member out of the workspace."""
     try:
-        await team.remove_member(current_membership(), membership_id)
+        await team.remove_member(current_actor(), membership_id)
     except (Forbidden, Conflict, NotFound) as exc:
         await flash(str(exc), "error")
     else:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from core.db.models import AccountStatus, InstagramAccount, Membership, Role, User
+from core.db.models import AccountStatus, InstagramAccount, Role
+from core.domain.scope import Actor
 from core.errors import Forbidden, NotFound, ValidationFailed
-from core.services import audit, users
+from core.services import audit
 
 EXPIRY_WARNING = timedelta(days=7)
 MAX_PACE = 3600
@@ -35,22 +36,22 @@ def health(account: InstagramAccount, now: datetime) -> AccountHealth:
     return AccountHealth("active", "Active")
 
 
-async def workspace_accounts(workspace_id: int) -> list[InstagramAccount]:
-    return await InstagramAccount.filter(workspace_id=workspace_id).order_by("username")
+async def workspace_accounts(actor: Actor) -> list[InstagramAccount]:
+    return await InstagramAccount.filter(workspace_id=actor.workspace_id).order_by("username")
 
 
-async def get_account(workspace_id: int, account_id: int) -> InstagramAccount:
-    account = await InstagramAccount.get_or_none(id=account_id, workspace_id=workspace_id)
+async def get_account(actor: Actor, account_id: int) -> InstagramAccount:
+    account = await InstagramAccount.get_or_none(id=account_id, workspace_id=actor.workspace_id)
     if account is None:
         raise NotFound("No such Instagram account.")
     return account
 
 
-async def set_dm_pace(actor: Membership, account_id: int, raw: str) -> InstagramAccount:
+async def set_dm_pace(actor: Actor, account_id: int, raw: str) -> InstagramAccount:
     """Set how many DMs per hour the account may send; empty means the default."""
-    if not users.role_allows(actor.role, Role.ADMIN):
+    if not actor.allows(Role.ADMIN):
         raise Forbidden("Only owners and admins change send pacing.")
-    account = await get_account(actor.workspace_id, account_id)
+    account = await get_account(actor, account_id)
     raw = raw.strip()
     if raw and not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_PACE):
         raise ValidationFailed(
@@ -58,10 +59,9 @@ async def set_dm_pace(actor: Membership, account_id: int, raw: str) -> Instagram
         )
     account.dm_pace_per_hour = int(raw) if raw else None
     await account.save(update_fields=["dm_pace_per_hour"])
-    user = await User.get(id=actor.user_id)
     await audit.record(
         "account.pace_changed",
-        actor=user.email,
+        actor=actor.label,
         workspace_id=actor.workspace_id,
         account_id=account.id,
         target_type="account",

@@ -8,9 +8,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from core.db.models import ApiToken, Membership, Role, User
+from core.db.models import ApiToken, Role
+from core.domain.scope import Actor
 from core.errors import Forbidden, NotFound, ValidationFailed
-from core.services import audit, users
+from core.services import audit
 
 logger = logging.getLogger(__name__)
 
@@ -29,18 +30,18 @@ class NewToken:
     secret: str  # the bearer value, shown once
 
 
-async def list_tokens(workspace_id: int) -> list[ApiToken]:
-    return await ApiToken.filter(workspace_id=workspace_id).order_by("-id")
+async def list_tokens(actor: Actor) -> list[ApiToken]:
+    return await ApiToken.filter(workspace_id=actor.workspace_id).order_by("-id")
 
 
-async def create_token(actor: Membership, name: str, role: Role) -> NewToken:
+async def create_token(actor: Actor, name: str, role: Role) -> NewToken:
     """A new token acting with ``role`` (never above the creator's own role)."""
     name = name.strip()
     if not name or len(name) > 80:
         raise ValidationFailed("Invalid name", {"name": "Give the token a name (1-80 characters)."})
-    if not users.role_allows(actor.role, Role.ADMIN):
+    if not actor.allows(Role.ADMIN):
         raise Forbidden("Only owners and admins create API tokens.")
-    if not users.role_allows(actor.role, role):
+    if not actor.allows(role):
         raise ValidationFailed("Role too high", {"role": "A token cannot outrank its creator."})
     secret = PREFIX + secrets.token_urlsafe(32)
     token = await ApiToken.create(
@@ -50,10 +51,9 @@ async def create_token(actor: Membership, name: str, role: Role) -> NewToken:
         role=role,
         created_by_id=actor.user_id,
     )
-    creator = await User.get(id=actor.user_id)
     await audit.record(
         "api_token.created",
-        actor=creator.email,
+        actor=actor.label,
         workspace_id=actor.workspace_id,
         target_type="api_token",
         target_id=token.id,
@@ -63,18 +63,17 @@ async def create_token(actor: Membership, name: str, role: Role) -> NewToken:
     return NewToken(token=token, secret=secret)
 
 
-async def revoke_token(actor: Membership, token_id: int, now: datetime) -> None:
-    if not users.role_allows(actor.role, Role.ADMIN):
+async def revoke_token(actor: Actor, token_id: int, now: datetime) -> None:
+    if not actor.allows(Role.ADMIN):
         raise Forbidden("Only owners and admins revoke API tokens.")
     updated = await ApiToken.filter(
         id=token_id, workspace_id=actor.workspace_id, revoked_at__isnull=True
     ).update(revoked_at=now)
     if not updated:
         raise NotFound("No such active token.")
-    creator = await User.get(id=actor.user_id)
     await audit.record(
         "api_token.revoked",
-        actor=creator.email,
+        actor=actor.label,
         workspace_id=actor.workspace_id,
         target_type="api_token",
         target_id=token_id,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from core.db.models import DraftStatus, InstagramAccount, Message, ReplyDraft, User
+from core.domain.scope import Actor
 
 HISTORY = 20
 
@@ -45,25 +46,36 @@ async def _view(draft: ReplyDraft) -> DraftView:
     return DraftView(draft, account, person, messages, decider)
 
 
-async def pending(workspace_id: int, after_id: int = 0) -> list[DraftView]:
+async def pending(actor: Actor, after_id: int = 0) -> list[DraftView]:
     """Pending drafts, oldest first (the first to expire on top)."""
     drafts = await ReplyDraft.filter(
-        workspace_id=workspace_id, status=DraftStatus.PENDING, id__gt=after_id
+        workspace_id=actor.workspace_id, status=DraftStatus.PENDING, id__gt=after_id
     ).order_by("expires_at", "id")
     return [await _view(d) for d in drafts]
 
 
-async def one(workspace_id: int, draft_id: int) -> DraftView | None:
-    draft = await ReplyDraft.get_or_none(id=draft_id, workspace_id=workspace_id)
+async def one(actor: Actor, draft_id: int) -> DraftView | None:
+    """One draft of the actor's workspace; None for any other."""
+    draft = await ReplyDraft.get_or_none(id=draft_id, workspace_id=actor.workspace_id)
     return await _view(draft) if draft is not None else None
 
 
-async def decided_since(workspace_id: int, since: datetime, limit: int = 20) -> list[DraftView]:
+async def decided_since(actor: Actor, since: datetime, limit: int = 20) -> list[DraftView]:
     """Drafts decided (or expired) since ``since``, newest first."""
     drafts = (
-        await ReplyDraft.filter(workspace_id=workspace_id, decided_at__gte=since)
+        await ReplyDraft.filter(workspace_id=actor.workspace_id, decided_at__gte=since)
         .exclude(status=DraftStatus.PENDING)
         .order_by("-decided_at")
         .limit(limit)
     )
     return [await _view(d) for d in drafts]
+
+
+async def drafts_page(
+    actor: Actor, *, status: DraftStatus | None, offset: int, limit: int
+) -> list[ReplyDraft]:
+    """The workspace's drafts (of ``status``, any when None), newest first."""
+    query = ReplyDraft.filter(workspace_id=actor.workspace_id)
+    if status is not None:
+        query = query.filter(status=status)
+    return await query.order_by("-id").offset(offset).limit(limit)

@@ -14,9 +14,10 @@ from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
-from core.db.models import ChatLink, LinkCode, Membership, Platform, Role, User
+from core.db.models import ChatLink, LinkCode, Platform, Role
+from core.domain.scope import Actor
 from core.errors import Conflict, Forbidden, NotFound
-from core.services import audit, users
+from core.services import audit
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +51,9 @@ class NewCode:
         return self.link_code.expires_at
 
 
-async def create_code(actor: Membership, now: datetime) -> NewCode:
+async def create_code(actor: Actor, now: datetime) -> NewCode:
     """A one-time code that links a chat to the actor's workspace within 15 minutes."""
-    if not users.role_allows(actor.role, Role.ADMIN):
+    if not actor.allows(Role.ADMIN):
         raise Forbidden("Only owners and admins link chats.")
     raw = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
     link_code = await LinkCode.create(
@@ -61,10 +62,9 @@ async def create_code(actor: Membership, now: datetime) -> NewCode:
         created_by_id=actor.user_id,
         expires_at=now + CODE_TTL,
     )
-    creator = await User.get(id=actor.user_id)
     await audit.record(
         "chat.link_code_created",
-        actor=creator.email,
+        actor=actor.label,
         workspace_id=actor.workspace_id,
         target_type="link_code",
         target_id=link_code.id,
@@ -72,9 +72,9 @@ async def create_code(actor: Membership, now: datetime) -> NewCode:
     return NewCode(link_code=link_code, code=format_code(raw))
 
 
-async def pending_codes(workspace_id: int, now: datetime) -> list[LinkCode]:
+async def pending_codes(actor: Actor, now: datetime) -> list[LinkCode]:
     return await LinkCode.filter(
-        workspace_id=workspace_id, used_at__isnull=True, expires_at__gt=now
+        workspace_id=actor.workspace_id, used_at__isnull=True, expires_at__gt=now
     ).order_by("-id")
 
 
@@ -125,22 +125,21 @@ async def redeem_code(
     return link
 
 
-async def linked_chats(workspace_id: int) -> list[ChatLink]:
-    return await ChatLink.filter(workspace_id=workspace_id, active=True).order_by("id")
+async def linked_chats(actor: Actor) -> list[ChatLink]:
+    return await ChatLink.filter(workspace_id=actor.workspace_id, active=True).order_by("id")
 
 
-async def unlink_chat(actor: Membership, chat_link_id: int) -> None:
-    if not users.role_allows(actor.role, Role.ADMIN):
+async def unlink_chat(actor: Actor, chat_link_id: int) -> None:
+    if not actor.allows(Role.ADMIN):
         raise Forbidden("Only owners and admins unlink chats.")
     updated = await ChatLink.filter(
         id=chat_link_id, workspace_id=actor.workspace_id, active=True
     ).update(active=False)
     if not updated:
         raise NotFound("No such linked chat.")
-    creator = await User.get(id=actor.user_id)
     await audit.record(
         "chat.unlinked",
-        actor=creator.email,
+        actor=actor.label,
         workspace_id=actor.workspace_id,
         target_type="chat",
         target_id=chat_link_id,

@@ -34,6 +34,7 @@ from core.domain import alerts
 from core.domain import commands as cmd
 from core.domain.chat import Action, ActionVerb, Button, ButtonStyle, Reply, decode_action
 from core.domain.posts import Kind, Status
+from core.domain.scope import Actor
 from core.errors import Conflict, Forbidden, NotFound, ReelayError, ValidationFailed
 from core.ports.storage import MediaStorage
 from core.services import analytics, audit, chat_links, media, notifications, users
@@ -123,16 +124,27 @@ class IncomingFile:
 
 
 @dataclass(frozen=True)
-class Actor:
+class ChatMember:
     """A chat user resolved to a panel user and their membership in one workspace."""
 
     user: User
     membership: Membership
     workspace: Workspace
+    platform: Platform
 
     @property
     def role(self) -> Role:
         return self.membership.role
+
+    @property
+    def actor(self) -> Actor:
+        """The member as the services' scope, named "email via platform" in audit entries."""
+        return Actor(
+            workspace_id=self.workspace.id,
+            role=self.membership.role,
+            label=f"{self.user.email} via {self.platform.value}",
+            user_id=self.user.id,
+        )
 
 
 class ChatOps:
@@ -177,15 +189,15 @@ class ChatOps:
                 parsed_link = cmd.parse_command(text, now=now, timezone="UTC")
                 assert isinstance(parsed_link, cmd.Link)
                 return await self._link(who, parsed_link, now)
-            actor = await self.resolve(who)
-            if actor is None:
+            member = await self.resolve(who)
+            if member is None:
                 refusal = await self._refusal(who)
                 if cmd.command_name(text) in {"help", "start"}:
                     return Reply(f"{HELP_TEXT}\n\n{refusal}")
                 return Reply(refusal)
-            command = cmd.parse_command(text, now=now, timezone=actor.workspace.timezone)
-            self._authorise(actor, NEEDS[type(command)])
-            return await self._run(actor, who, command, files, now)
+            command = cmd.parse_command(text, now=now, timezone=member.workspace.timezone)
+            self._authorise(member, NEEDS[type(command)])
+            return await self._run(member, who, command, files, now)
         except Forbidden as exc:
             return Reply(str(exc), private=True)
         except ValidationFailed as exc:
@@ -199,11 +211,11 @@ class ChatOps:
         now = self.container.clock.now()
         try:
             action = decode_action(data)
-            actor = await self.resolve(who)
-            if actor is None:
+            member = await self.resolve(who)
+            if member is None:
                 return Reply(await self._refusal(who), private=True)
-            self._authorise(actor, PRESS_NEEDS[action.verb])
-            return await self._run_action(actor, who, action, now)
+            self._authorise(member, PRESS_NEEDS[action.verb])
+            return await self._run_action(member, who, action, now)
         except Forbidden as exc:
             return Reply(str(exc), private=True)
         except ValidationFailed as exc:
@@ -213,7 +225,7 @@ class ChatOps:
 
     # ------------------------------------------------------------ identity
 
-    async def resolve(self, who: ChatUser) -> Actor | None:
+    async def resolve(self, who: ChatUser) -> ChatMember | None:
         """The panel user behind ``who`` and their membership in this chat's workspace.
 
         A group must be linked: whatever is said there is seen by everyone in it. A direct
@@ -233,7 +245,12 @@ class ChatOps:
         membership = await query.order_by("id").prefetch_related("workspace").first()
         if membership is None:
             return None
-        return Actor(user=identity.user, membership=membership, workspace=membership.workspace)
+        return ChatMember(
+            user=identity.user,
+            membership=membership,
+            workspace=membership.workspace,
+            platform=who.platform,
+        )
 
     async def _refusal(self, who: ChatUser) -> str:
         """Why a command from ``who`` is not run: an unknown user, or a chat nobody linked."""
@@ -242,10 +259,10 @@ class ChatOps:
         return NOT_LINKED_HERE if known and not linked and not who.direct else HOW_TO_LINK
 
     @staticmethod
-    def _authorise(actor: Actor, needed: Role) -> None:
-        if not users.role_allows(actor.role, needed):
+    def _authorise(member: ChatMember, needed: Role) -> None:
+        if not users.role_allows(member.role, needed):
             raise Forbidden(
-                f"Your role ({actor.role.value}) can't do that here; "
+                f"Your role ({member.role.value}) can't do that here; "
                 f"it needs {needed.value} or above. An admin can change roles in the panel."
             )
 
@@ -291,7 +308,7 @@ class ChatOps:
 
     async def _run(
         self,
-        actor: Actor,
+        member: ChatMember,
         who: ChatUser,
         command: cmd.Command,
         files: Sequence[IncomingFile],
@@ -301,24 +318,24 @@ class ChatOps:
             case cmd.Help():
                 return Reply(HELP_TEXT)
             case cmd.Queue(page=page):
-                return await self.queue(actor, page, now)
+                return await self.queue(member, page, now)
             case cmd.Leads(count=count):
-                return await self.leads(actor, count)
+                return await self.leads(member, count)
             case cmd.Stats(days=days):
-                return await self.stats(actor, days)
+                return await self.stats(member, days)
             case cmd.Approvals():
-                return await self.approvals(actor)
+                return await self.approvals(member)
             case _:
-                return await self._run_change(actor, who, command, files, now)
+                return await self._run_change(member, who, command, files, now)
 
     async def _run_action(
-        self, actor: Actor, who: ChatUser, action: Action, now: datetime
+        self, member: ChatMember, who: ChatUser, action: Action, now: datetime
     ) -> Reply:
         if action.verb is ActionVerb.QUEUE:
-            reply = await self.queue(actor, action.target, now)
+            reply = await self.queue(member, action.target, now)
             return Reply(reply.text, reply.buttons, replace=True)
         if action.verb is ActionVerb.EDIT:
-            return await self.start_edit(actor, who, action.target)
+            return await self.start_edit(member, who, action.target)
         command: cmd.Command
         if action.verb is ActionVerb.APPROVE:
             command = cmd.Approve(action.target)
@@ -328,13 +345,13 @@ class ChatOps:
             command = cmd.PostNow(action.target)
         else:
             command = cmd.Cancel(action.target)
-        return await self._run_change(actor, who, command, (), now)
+        return await self._run_change(member, who, command, (), now)
 
-    async def queue(self, actor: Actor, page: int, now: datetime) -> Reply:
+    async def queue(self, member: ChatMember, page: int, now: datetime) -> Reply:
         """The next scheduled posts, a page at a time, in the workspace's timezone."""
-        tz = actor.workspace.timezone
+        tz = member.workspace.timezone
         pending = Post.filter(
-            workspace_id=actor.workspace.id,
+            workspace_id=member.workspace.id,
             status__in=[Status.SCHEDULED, Status.RETRYING, Status.PUBLISHING],
         )
         total = await pending.count()
@@ -364,17 +381,17 @@ class ChatOps:
             lines.append(f"Page {page} of {pages}")
         return Reply("\n".join(lines), (tuple(nav),) if nav else ())
 
-    async def leads(self, actor: Actor, count: int) -> Reply:
+    async def leads(self, member: ChatMember, count: int) -> Reply:
         """The latest leads with their fields and source rule."""
         found = (
-            await Lead.filter(workspace_id=actor.workspace.id)
+            await Lead.filter(workspace_id=member.workspace.id)
             .order_by("-created_at", "-id")
             .limit(count)
             .prefetch_related("rule")
         )
         if not found:
             return Reply("No leads yet.")
-        tz = cmd.zone(actor.workspace.timezone)
+        tz = cmd.zone(member.workspace.timezone)
         lines = [f"Latest {len(found)} lead{'s' if len(found) != 1 else ''}:"]
         for lead in found:
             fields = [value for value in (lead.name, lead.email, lead.phone) if value] + [
@@ -388,17 +405,17 @@ class ChatOps:
             )
         return Reply("\n".join(lines))
 
-    async def stats(self, actor: Actor, days: int) -> Reply:
+    async def stats(self, member: ChatMember, days: int) -> Reply:
         """Reach, views, followers and automation results over ``days``, and what waits."""
-        summary = await analytics.summary(actor.workspace, days, clock=self.container.clock)
-        workspace_id = actor.workspace.id
+        summary = await analytics.summary(member.workspace, days, clock=self.container.clock)
+        workspace_id = member.workspace.id
         scheduled = await Post.filter(workspace_id=workspace_id, status=Status.SCHEDULED).count()
         failed = await Post.filter(workspace_id=workspace_id, status=Status.FAILED).count()
         pending_drafts = await ReplyDraft.filter(
             workspace_id=workspace_id, status=DraftStatus.PENDING
         ).count()
         lines = [
-            f"{actor.workspace.name}, {summary.start:%d %b} to {summary.end:%d %b} "
+            f"{member.workspace.name}, {summary.start:%d %b} to {summary.end:%d %b} "
             f"({summary.days} days, {summary.accounts} account"
             f"{'s' if summary.accounts != 1 else ''}):",
             f"Instagram numbers {summary.start:%d %b} to {summary.end:%d %b} "
@@ -421,10 +438,10 @@ class ChatOps:
             )
         return Reply("\n".join(lines))
 
-    async def approvals(self, actor: Actor) -> Reply:
+    async def approvals(self, member: ChatMember) -> Reply:
         """Drafts waiting for a decision, each with its buttons."""
         drafts = (
-            await ReplyDraft.filter(workspace_id=actor.workspace.id, status=DraftStatus.PENDING)
+            await ReplyDraft.filter(workspace_id=member.workspace.id, status=DraftStatus.PENDING)
             .order_by("created_at", "id")
             .limit(10)
         )
@@ -440,9 +457,9 @@ class ChatOps:
             rows.append(draft_buttons(draft.id, label_suffix=f" #{draft.id}"))
         return Reply("\n".join(lines), tuple(rows))
 
-    async def start_edit(self, actor: Actor, who: ChatUser, draft_id: int) -> Reply:
+    async def start_edit(self, member: ChatMember, who: ChatUser, draft_id: int) -> Reply:
         """Remember that this user's next message in this chat is the new text of the draft."""
-        draft = await ReplyDraft.get_or_none(id=draft_id, workspace_id=actor.workspace.id)
+        draft = await ReplyDraft.get_or_none(id=draft_id, workspace_id=member.workspace.id)
         if draft is None:
             raise NotFound(f"There is no draft #{draft_id}.")
         if draft.status is not DraftStatus.PENDING:
@@ -465,58 +482,49 @@ class ChatOps:
 
     async def _run_change(
         self,
-        actor: Actor,
+        member: ChatMember,
         who: ChatUser,
         command: cmd.Command,
         files: Sequence[IncomingFile],
         now: datetime,
     ) -> Reply:
-        tz = actor.workspace.timezone
-        by = f"{actor.user.email} via {who.platform.value}"
+        tz = member.workspace.timezone
         match command:
             case cmd.Schedule():
-                return await self.schedule(actor, who, command, files)
+                return await self.schedule(member, command, files)
             case cmd.PostNow(post_id=post_id):
-                await self._own_post(actor, post_id)
-                await self.publishing.publish_now(post_id, actor=by)
+                await self.publishing.publish_now(member.actor, post_id)
                 return Reply(f"Publishing post #{post_id} now. I'll say here when it is live.")
             case cmd.Cancel(post_id=post_id):
-                await self._own_post(actor, post_id)
-                await self.publishing.cancel(post_id, actor=by, reason=f"cancelled by {by}")
+                await self.publishing.cancel(
+                    member.actor, post_id, reason=f"cancelled by {member.actor.label}"
+                )
                 return Reply(f"Post #{post_id} is cancelled; it will not be published.")
             case cmd.Reschedule(post_id=post_id, when=when):
-                await self._own_post(actor, post_id)
-                post = await self.publishing.reschedule(post_id, when, actor=by)
+                post = await self.publishing.reschedule(member.actor, post_id, when)
                 assert post.scheduled_at is not None
                 return Reply(
                     f"Post #{post_id} moved to {cmd.describe_time(post.scheduled_at, tz)}.",
                     post_buttons(post_id),
                 )
             case cmd.Approve(draft_id=draft_id):
-                draft = await self._drafts().approve(
-                    draft_id, workspace_id=actor.workspace.id, user_id=actor.user.id
-                )
-                return await self._decided(actor, draft.id)
+                draft = await self._drafts().approve(member.actor, draft_id)
+                return await self._decided(member, draft.id)
             case cmd.Reject(draft_id=draft_id):
-                draft = await self._drafts().reject(
-                    draft_id, workspace_id=actor.workspace.id, user_id=actor.user.id
-                )
-                return await self._decided(actor, draft.id)
+                draft = await self._drafts().reject(member.actor, draft_id)
+                return await self._decided(member, draft.id)
             case cmd.Edit(draft_id=draft_id, text=""):
-                return await self.start_edit(actor, who, draft_id)
+                return await self.start_edit(member, who, draft_id)
             case cmd.Edit(draft_id=draft_id, text=text):
-                draft = await self._drafts().edit(
-                    draft_id, text, workspace_id=actor.workspace.id, user_id=actor.user.id
-                )
-                return await self._decided(actor, draft.id)
+                draft = await self._drafts().edit(member.actor, draft_id, text)
+                return await self._decided(member, draft.id)
             case cmd.Caption(topic=topic, tone=tone):
-                return await self.caption(actor, topic, tone)
+                return await self.caption(member, topic, tone)
         raise ValidationFailed(f"/{type(command).__name__.lower()} is not something I can do.")
 
     async def schedule(
         self,
-        actor: Actor,
-        who: ChatUser,
+        member: ChatMember,
         command: cmd.Schedule,
         files: Sequence[IncomingFile],
     ) -> Reply:
@@ -526,14 +534,14 @@ class ChatOps:
                 "Attach the photo or video to the message: send it with "
                 "/schedule WHEN CAPTION as its caption (several for a carousel)."
             )
-        account = await self._account(actor, command.account)
+        account = await self._account(member, command.account)
         assets = []
         for incoming in files:
             data = await incoming.fetch()
             assets.append(
                 await media.upload_bytes(
                     self.storage,
-                    workspace_id=actor.workspace.id,
+                    workspace_id=member.workspace.id,
                     data=data,
                     filename=incoming.filename,
                 )
@@ -547,27 +555,25 @@ class ChatOps:
         else:
             kind = Kind.IMAGE
         post = await self.publishing.create(
-            workspace_id=actor.workspace.id,
+            member.actor,
             account_id=account.id,
             content=PostInput(
                 kind=kind.value, media_ids=[a.id for a in assets], caption=command.caption
             ),
-            actor=f"{actor.user.email} via {who.platform.value}",
             scheduled_at=command.when,
-            user_id=actor.user.id,
             source="chat",
         )
         assert post.scheduled_at is not None
         items = f"{len(assets)} items" if len(assets) > 1 else "1 item"
         return Reply(
             f"Scheduled #{post.id} ({kind.value}, {items}) on @{account.username} for "
-            f"{cmd.describe_time(post.scheduled_at, actor.workspace.timezone)}.",
+            f"{cmd.describe_time(post.scheduled_at, member.workspace.timezone)}.",
             post_buttons(post.id),
         )
 
-    async def caption(self, actor: Actor, topic: str, tone: str) -> Reply:
+    async def caption(self, member: ChatMember, topic: str, tone: str) -> Reply:
         """A caption with hashtags from the AI caption writer, ready to paste."""
-        text = await self.captions(actor.workspace.id, topic, tone)
+        text = await self.captions(member.workspace.id, topic, tone)
         return Reply(f"{text}\n\n(Copy it into /schedule, or ask again for another.)")
 
     async def _write_caption(self, workspace_id: int, topic: str, tone: str) -> str:
@@ -580,9 +586,9 @@ class ChatOps:
         )
         return suggestion.text
 
-    async def _account(self, actor: Actor, username: str) -> InstagramAccount:
+    async def _account(self, member: ChatMember, username: str) -> InstagramAccount:
         accounts = await InstagramAccount.filter(
-            workspace_id=actor.workspace.id, status=AccountStatus.ACTIVE
+            workspace_id=member.workspace.id, status=AccountStatus.ACTIVE
         ).order_by("id")
         if username:
             for account in accounts:
@@ -599,23 +605,19 @@ class ChatOps:
             )
         return accounts[0]
 
-    async def _own_post(self, actor: Actor, post_id: int) -> None:
-        if not await Post.exists(id=post_id, workspace_id=actor.workspace.id):
-            raise NotFound(f"There is no post #{post_id} in {actor.workspace.name}.")
-
     def _drafts(self) -> SmartReplies:
         if self.smart_replies is None:
             raise ValidationFailed("AI replies are not set up in this process.")
         return self.smart_replies
 
-    async def _decided(self, actor: Actor, draft_id: int) -> Reply:
-        facts = await notifications.draft_facts(draft_id, actor.workspace.id)
+    async def _decided(self, member: ChatMember, draft_id: int) -> Reply:
+        facts = await notifications.draft_facts(draft_id, member.workspace.id)
         if facts is None:
             raise NotFound(f"There is no draft #{draft_id}.")
         ctx = alerts.AlertContext(
-            timezone=actor.workspace.timezone,
+            timezone=member.workspace.timezone,
             panel_url=self.container.settings.base_url,
-            workspace=actor.workspace.name,
+            workspace=member.workspace.name,
         )
         reply = alerts.render_draft(facts, ctx)
         return Reply(reply.text, reply.buttons, replace=True)

@@ -17,6 +17,7 @@ from typing import Any
 
 from core.db.models import InstagramAccount, MediaAsset, Post, PostMedia, Workspace
 from core.domain.posts import Kind, PostContent, Status, validate_content, validate_schedule, zone
+from core.domain.scope import Actor
 from core.errors import NotFound, ValidationFailed
 from core.services.media import assets_for, facts_of
 from core.services.publishing import PostInput, Publishing
@@ -56,15 +57,9 @@ def local_input(when: datetime | None, timezone: str) -> str:
     return when.astimezone(zone(timezone)).strftime("%Y-%m-%dT%H:%M")
 
 
-async def compose(
-    publishing: Publishing,
-    workspace_id: int,
-    composition: Composition,
-    *,
-    actor: str,
-    user_id: int | None = None,
-) -> list[Post]:
+async def compose(actor: Actor, publishing: Publishing, composition: Composition) -> list[Post]:
     """Create one post per account (drafts, scheduled, or publishing now), all or none."""
+    workspace_id = actor.workspace_id
     workspace = await Workspace.get_or_none(id=workspace_id)
     if workspace is None:
         raise NotFound("no such workspace")
@@ -100,16 +95,14 @@ async def compose(
     posts = []
     for account in accounts:
         post = await publishing.create(
-            workspace_id=workspace_id,
+            actor,
             account_id=account.id,
             content=composition.content,
-            actor=actor,
             scheduled_at=when,
-            user_id=user_id,
             source="panel",
         )
         if composition.action == "now":
-            post = await publishing.publish_now(post.id, actor=actor)
+            post = await publishing.publish_now(actor, post.id)
         posts.append(post)
     logger.info(
         "composer: %d %s post(s) for workspace %s (%s)",
@@ -146,21 +139,6 @@ async def _content_problems(workspace_id: int, content: PostInput) -> dict[str, 
     return {}
 
 
-async def reschedule(
-    publishing: Publishing, workspace_id: int, post_id: int, when: datetime, *, actor: str
-) -> Post:
-    """Move a post to ``when`` (the calendar's drag), with the API's checks."""
-    await own_post(workspace_id, post_id)
-    return await publishing.schedule(post_id, when, actor=actor)
-
-
-async def own_post(workspace_id: int, post_id: int) -> Post:
-    post = await Post.get_or_none(id=post_id, workspace_id=workspace_id)
-    if post is None:
-        raise NotFound(f"post {post_id} does not exist")
-    return post
-
-
 @dataclass(frozen=True)
 class PostView:
     post: Post
@@ -169,7 +147,7 @@ class PostView:
 
 
 async def posts_between(
-    workspace_id: int,
+    actor: Actor,
     start: datetime | None,
     end: datetime | None,
     *,
@@ -177,7 +155,7 @@ async def posts_between(
     status: Status | None = None,
 ) -> list[PostView]:
     """Posts for the calendar (by publish or schedule time) or the queue (newest plan first)."""
-    query = Post.filter(workspace_id=workspace_id)
+    query = Post.filter(workspace_id=actor.workspace_id)
     if account_id is not None:
         query = query.filter(account_id=account_id)
     if status is not None:
@@ -203,8 +181,11 @@ async def _with_media(posts: Sequence[Post]) -> list[PostView]:
     return [PostView(p, p.account, by_post.get(p.id, [])) for p in posts]
 
 
-async def post_view(workspace_id: int, post_id: int) -> PostView:
-    post = await own_post(workspace_id, post_id)
+async def post_view(actor: Actor, post_id: int) -> PostView:
+    """One post of the actor's workspace with its account and media; NotFound for any other."""
+    post = await Post.get_or_none(id=post_id, workspace_id=actor.workspace_id)
+    if post is None:
+        raise NotFound(f"There is no post #{post_id} in this workspace.")
     await post.fetch_related("account")
     return (await _with_media([post]))[0]
 

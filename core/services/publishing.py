@@ -37,6 +37,7 @@ from core.domain.posts import (
     validate_content,
     validate_schedule,
 )
+from core.domain.scope import Actor
 from core.errors import Conflict, NotFound
 from core.ports.clock import Clock
 from core.ports.instagram import AccountRef, InstagramClient
@@ -66,24 +67,51 @@ class PostInput:
 
 
 class PostEditor:
-    """People's actions on posts. Ports come in; nothing here knows arq, Redis or HTTP."""
+    """People's actions on posts. Ports come in; nothing here knows arq, Redis or HTTP.
+
+    Every method takes the acting ``Actor`` first and finds posts by id *and* the actor's
+    workspace, so another workspace's post is not found (``NotFound``) and nothing changes.
+    """
 
     def __init__(self, *, queue: JobQueue, clock: Clock) -> None:
         self.queue = queue
         self.clock = clock
 
+    async def get(self, actor: Actor, post_id: int) -> Post:
+        """The actor's workspace's post ``post_id``; NotFound for any other."""
+        post = await Post.get_or_none(id=post_id, workspace_id=actor.workspace_id)
+        if post is None:
+            raise NotFound(f"There is no post #{post_id} in this workspace.")
+        return post
+
+    async def page(
+        self,
+        actor: Actor,
+        *,
+        status: Status | None = None,
+        account_id: int | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> list[Post]:
+        """The workspace's posts, newest first, ``limit`` from ``offset``."""
+        query = Post.filter(workspace_id=actor.workspace_id)
+        if status is not None:
+            query = query.filter(status=status)
+        if account_id is not None:
+            query = query.filter(account_id=account_id)
+        return await query.order_by("-id").offset(offset).limit(limit)
+
     async def create(
         self,
+        actor: Actor,
         *,
-        workspace_id: int,
         account_id: int,
         content: PostInput,
-        actor: str,
         scheduled_at: datetime | None = None,
-        user_id: int | None = None,
         source: str = "panel",
     ) -> Post:
         """Validate and store a post: a draft, or scheduled when ``scheduled_at`` is given."""
+        workspace_id = actor.workspace_id
         workspace = await Workspace.get_or_none(id=workspace_id)
         account = await InstagramAccount.get_or_none(id=account_id, workspace_id=workspace_id)
         if workspace is None or account is None:
@@ -101,13 +129,13 @@ class PostEditor:
                 status=status,
                 scheduled_at=when,
                 source=source,
-                created_by_id=user_id,
+                created_by_id=actor.user_id,
                 **self._content_fields(cleaned, cover),
             )
             await self._store_items(post.id, assets)
             await audit.record(
                 "post.created",
-                actor=actor,
+                actor=actor.label,
                 workspace_id=workspace_id,
                 target_type="post",
                 target_id=post.id,
@@ -121,17 +149,19 @@ class PostEditor:
         return post
 
     async def edit(
-        self, post_id: int, content: PostInput, *, actor: str, expected_version: int | None = None
+        self,
+        actor: Actor,
+        post_id: int,
+        content: PostInput,
+        *,
+        expected_version: int | None = None,
     ) -> Post:
         """Replace a post's content (not while it is being published). Containers start over."""
-        post = await self._get(post_id)
+        post = await self.get(actor, post_id)
         check_editable(post.status)
         if expected_version is not None and post.version != expected_version:
             raise Conflict("Someone changed this post meanwhile; reload it and try again.")
-        cleaned, assets, cover = await self._validated(
-            post.workspace_id,
-            content,
-        )
+        cleaned, assets, cover = await self._validated(post.workspace_id, content)
         if cleaned.kind.value != post.kind.value:
             raise Conflict("A post's kind cannot change; duplicate it as a new post instead.")
         async with in_transaction():
@@ -150,7 +180,7 @@ class PostEditor:
             await self._store_items(post.id, assets)
             await audit.record(
                 "post.edited",
-                actor=actor,
+                actor=actor.label,
                 workspace_id=post.workspace_id,
                 target_type="post",
                 target_id=post.id,
@@ -158,11 +188,11 @@ class PostEditor:
             )
         if post.status == Status.SCHEDULED and post.scheduled_at is not None:
             await enqueue(self.queue, post.id, post.version + 1, post.scheduled_at)
-        return await self._get(post.id)
+        return await self.get(actor, post.id)
 
-    async def schedule(self, post_id: int, when: datetime, *, actor: str) -> Post:
+    async def schedule(self, actor: Actor, post_id: int, when: datetime) -> Post:
         """Schedule (or reschedule) a post for ``when``; the job queued before does nothing."""
-        post = await self._get(post_id)
+        post = await self.get(actor, post_id)
         workspace = await Workspace.get(id=post.workspace_id)
         when = validate_schedule(when, self.clock.now(), workspace.timezone)
         verb = "rescheduled" if post.status == Status.SCHEDULED else "scheduled"
@@ -179,9 +209,9 @@ class PostEditor:
 
     reschedule = schedule
 
-    async def publish_now(self, post_id: int, *, actor: str) -> Post:
+    async def publish_now(self, actor: Actor, post_id: int) -> Post:
         """Publish as soon as a worker is free (the post is scheduled for now)."""
-        post = await self._get(post_id)
+        post = await self.get(actor, post_id)
         now = self.clock.now()
         moved = await self._person_moves(
             post,
@@ -194,21 +224,21 @@ class PostEditor:
         await enqueue(self.queue, moved.id, moved.version, now)
         return moved
 
-    async def cancel(self, post_id: int, *, actor: str, reason: str = "cancelled") -> Post:
+    async def cancel(self, actor: Actor, post_id: int, *, reason: str = "cancelled") -> Post:
         """Cancel a post that is not being published; its queued job does nothing."""
-        post = await self._get(post_id)
+        post = await self.get(actor, post_id)
         return await self._person_moves(
             post, Status.CANCELLED, action="cancelled", actor=actor, reason=reason
         )
 
-    async def delete(self, post_id: int, *, actor: str) -> None:
+    async def delete(self, actor: Actor, post_id: int) -> None:
         """Delete a draft, scheduled, failed or cancelled post (its media stay in the library).
 
         A scheduled post is cancelled first, so its queued job finds nothing to publish.
         Raises Conflict while the post is being published or waits to retry, and for a
         published post: it is live on Instagram, and Reelay does not delete it there.
         """
-        post = await self._get(post_id)
+        post = await self.get(actor, post_id)
         status = Status(post.status)
         if status is Status.PUBLISHED:
             raise Conflict(
@@ -226,7 +256,7 @@ class PostEditor:
                 "first, then delete it."
             )
         if status is Status.SCHEDULED:
-            post = await self.cancel(post_id, actor=actor, reason="cancelled to be deleted")
+            post = await self.cancel(actor, post_id, reason="cancelled to be deleted")
         async with in_transaction():
             deleted = await Post.filter(
                 id=post.id, status=post.status, version=post.version
@@ -234,7 +264,7 @@ class PostEditor:
             if deleted:
                 await audit.record(
                     "post.deleted",
-                    actor=actor,
+                    actor=actor.label,
                     workspace_id=post.workspace_id,
                     account_id=post.account_id,
                     target_type="post",
@@ -245,20 +275,20 @@ class PostEditor:
                 )
         if not deleted:
             raise Conflict("This post changed meanwhile; reload it and try again.")
-        logger.info("post %s deleted by %s (was %s)", post.id, actor, status.value)
+        logger.info("post %s deleted by %s (was %s)", post.id, actor.label, status.value)
 
-    async def unschedule(self, post_id: int, *, actor: str) -> Post:
+    async def unschedule(self, actor: Actor, post_id: int) -> Post:
         """Turn a scheduled (or failed, cancelled) post back into a draft."""
-        post = await self._get(post_id)
+        post = await self.get(actor, post_id)
         return await self._person_moves(
             post, Status.DRAFT, action="made a draft", actor=actor, reason="back to draft"
         )
 
     async def duplicate(
-        self, post_id: int, *, actor: str, scheduled_at: datetime | None = None
+        self, actor: Actor, post_id: int, *, scheduled_at: datetime | None = None
     ) -> Post:
         """A new post with the same content and media (a draft unless ``scheduled_at``)."""
-        post = await self._get(post_id)
+        post = await self.get(actor, post_id)
         items = await PostMedia.filter(post_id=post.id).order_by("position")
         content = PostInput(
             kind=post.kind.value,
@@ -272,21 +302,14 @@ class PostEditor:
             cover_id=post.cover_asset_id,
         )
         return await self.create(
-            workspace_id=post.workspace_id,
+            actor,
             account_id=post.account_id,
             content=content,
-            actor=actor,
             scheduled_at=scheduled_at,
             source="duplicate",
         )
 
     # ---------------------------------------------------------------- helpers for people
-
-    async def _get(self, post_id: int) -> Post:
-        post = await Post.get_or_none(id=post_id)
-        if post is None:
-            raise NotFound(f"post {post_id} does not exist")
-        return post
 
     async def _validated(
         self, workspace_id: int, content: PostInput
@@ -334,7 +357,7 @@ class PostEditor:
         target: Status,
         *,
         action: str,
-        actor: str,
+        actor: Actor,
         reason: str,
         scheduled_at: datetime | None = None,
     ) -> Post:
@@ -353,12 +376,12 @@ class PostEditor:
                 id=post.id, status=post.status, version=post.version
             ).update(**updates)
             if changed:
-                await audit_move(post, target, actor=actor, reason=reason)
+                await audit_move(post, target, actor=actor.label, reason=reason)
         if not changed:
-            fresh = await self._get(post.id)
+            fresh = await self.get(actor, post.id)
             check_transition(fresh.status, target, action)
             raise Conflict("This post changed meanwhile; reload it and try again.")
-        return await self._get(post.id)
+        return await self.get(actor, post.id)
 
 
 class Publishing(PostEditor):

@@ -15,22 +15,14 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from core.db.models import (
-    AutomationRule,
-    DomainEvent,
-    DraftStatus,
-    Membership,
-    ReplyDraft,
-    Role,
-    User,
-)
+from core.db.models import AutomationRule, DomainEvent, DraftStatus, ReplyDraft, Role, User
 from core.domain.ai_replies import Channel, ai_config_of, check_edited_text
+from core.domain.scope import Actor
 from core.errors import Conflict, Forbidden, NotFound
 from core.ports.clock import Clock
 from core.ports.instagram import Recipient
 from core.services import audit
 from core.services.reply_sending import OutgoingReply, ReplySender
-from core.services.users import role_allows
 
 logger = logging.getLogger(__name__)
 
@@ -76,31 +68,27 @@ class DraftDecisions:
         self._clock = clock
         self._announce = announce
 
-    async def approve(self, draft_id: int, *, workspace_id: int, user_id: int) -> ReplyDraft:
+    async def approve(self, actor: Actor, draft_id: int) -> ReplyDraft:
         """Send the proposed text as is."""
-        return await self._decide(draft_id, workspace_id, user_id, DraftStatus.APPROVED)
+        return await self._decide(actor, draft_id, DraftStatus.APPROVED)
 
-    async def edit(
-        self, draft_id: int, text: str, *, workspace_id: int, user_id: int
-    ) -> ReplyDraft:
+    async def edit(self, actor: Actor, draft_id: int, text: str) -> ReplyDraft:
         """Send ``text`` instead (checked against Instagram's limits, never cut)."""
-        return await self._decide(draft_id, workspace_id, user_id, DraftStatus.EDITED, text=text)
+        return await self._decide(actor, draft_id, DraftStatus.EDITED, text=text)
 
     async def reject(
         self,
+        actor: Actor,
         draft_id: int,
         *,
-        workspace_id: int,
-        user_id: int,
         fallback_text: str | None = None,
         use_rule_fallback: bool = False,
     ) -> ReplyDraft:
         """Send nothing; or, with ``fallback_text`` (or the rule's ``fallback_reply`` when
         ``use_rule_fallback``), send that static reply instead."""
         return await self._decide(
+            actor,
             draft_id,
-            workspace_id,
-            user_id,
             DraftStatus.REJECTED,
             text=fallback_text,
             use_rule_fallback=use_rule_fallback,
@@ -112,18 +100,19 @@ class DraftDecisions:
 
     async def _decide(
         self,
+        actor: Actor,
         draft_id: int,
-        workspace_id: int,
-        user_id: int,
         status: DraftStatus,
         *,
         text: str | None = None,
         use_rule_fallback: bool = False,
     ) -> ReplyDraft:
-        user = await self._decider(workspace_id, user_id)
-        draft = await ReplyDraft.get_or_none(id=draft_id, workspace_id=workspace_id)
+        if not actor.allows(DECIDER_ROLE):
+            raise Forbidden("Viewers cannot approve, edit or reject replies")
+        draft = await ReplyDraft.get_or_none(id=draft_id, workspace_id=actor.workspace_id)
         if draft is None:
             raise NotFound(f"No reply draft {draft_id} in this workspace")
+        user = await User.get_or_none(id=actor.user_id) if actor.user_id is not None else None
         now = self._clock.now()
         values = _placeholder_values(draft.target)
         outgoing: str | None
@@ -141,7 +130,7 @@ class DraftDecisions:
             await _expire_draft(draft, now, self._announce)
         won = await ReplyDraft.filter(
             id=draft.id, status=DraftStatus.PENDING, expires_at__gt=now
-        ).update(status=status, decided_by_id=user.id, decided_at=now, final_text=outgoing)
+        ).update(status=status, decided_by_id=actor.user_id, decided_at=now, final_text=outgoing)
         if not won:
             await draft.refresh_from_db()
             decider = (
@@ -168,34 +157,24 @@ class DraftDecisions:
             )
         await audit.record(
             f"draft.{status.value}",
-            actor=user.email,
-            workspace_id=workspace_id,
+            actor=actor.label,
+            workspace_id=actor.workspace_id,
             target_type="draft",
             target_id=draft.id,
             sent=outgoing is not None,
         )
         await self._announce(
-            workspace_id,
+            actor.workspace_id,
             DRAFT_DECIDED,
             {
                 "draft_id": draft.id,
                 "status": status.value,
-                "decided_by": _person(user),
+                "decided_by": _person(user) or actor.label,
                 "decided_at": now.isoformat(),
                 "sent_text": outgoing,
             },
         )
         return draft
-
-    async def _decider(self, workspace_id: int, user_id: int) -> User:
-        membership = await Membership.get_or_none(
-            workspace_id=workspace_id, user_id=user_id
-        ).prefetch_related("user")
-        if membership is None or not membership.user.is_active:
-            raise Forbidden("Only members of this workspace can decide on drafts")
-        if not role_allows(Role(membership.role), DECIDER_ROLE):
-            raise Forbidden("Viewers cannot approve, edit or reject replies")
-        return membership.user
 
     async def _rule_fallback(self, draft: ReplyDraft, values: dict[str, str]) -> str | None:
         rule = await AutomationRule.get_or_none(id=draft.rule_id) if draft.rule_id else None

@@ -35,6 +35,7 @@ from core.domain.messages import message_text
 from core.domain.rule_checks import Problems, check
 from core.domain.rule_definition import RuleDefinition
 from core.domain.rules import RuleIndex, normalize
+from core.domain.scope import Actor
 from core.domain.webhooks import InboundEvent, parse_payload
 from core.errors import NotFound, ValidationFailed
 from core.ports.sandbox import SandboxUnavailable
@@ -56,9 +57,9 @@ class RuleRow:
     stats: RuleStats | None
 
 
-async def list_rules(workspace_id: int, account_id: int | None = None) -> list[RuleRow]:
+async def list_rules(actor: Actor, account_id: int | None = None) -> list[RuleRow]:
     """The workspace's rules, highest priority first, each with its account and counters."""
-    query = AutomationRule.filter(workspace_id=workspace_id)
+    query = AutomationRule.filter(workspace_id=actor.workspace_id)
     if account_id is not None:
         query = query.filter(account_id=account_id)
     rules = await query.order_by("-priority", "id").prefetch_related("account")
@@ -66,17 +67,20 @@ async def list_rules(workspace_id: int, account_id: int | None = None) -> list[R
     return [RuleRow(rule, rule.account, stats.get(rule.id)) for rule in rules]
 
 
-async def get_rule(workspace_id: int, rule_id: int) -> AutomationRule:
-    rule = await AutomationRule.get_or_none(id=rule_id, workspace_id=workspace_id)
+async def get_rule(actor: Actor, rule_id: int) -> AutomationRule:
+    """The actor's workspace's rule ``rule_id``; NotFound for any other."""
+    rule = await AutomationRule.get_or_none(id=rule_id, workspace_id=actor.workspace_id)
     if rule is None:
         raise NotFound(f"rule {rule_id} does not exist")
     return rule
 
 
-async def workspace_account(workspace_id: int, account_id: int | None) -> InstagramAccount:
+async def workspace_account(actor: Actor, account_id: int | None) -> InstagramAccount:
+    """The account a form chose; ValidationFailed (on ``account_id``) unless it is one of the
+    actor's workspace's."""
     account = None
     if account_id is not None:
-        account = await InstagramAccount.get_or_none(id=account_id, workspace_id=workspace_id)
+        account = await InstagramAccount.get_or_none(id=account_id, workspace_id=actor.workspace_id)
     if account is None:
         raise ValidationFailed(
             "Choose one of this workspace's Instagram accounts.",
@@ -86,31 +90,30 @@ async def workspace_account(workspace_id: int, account_id: int | None) -> Instag
 
 
 async def save_rule(
-    workspace_id: int,
+    actor: Actor,
     definition: RuleDefinition,
     *,
-    actor: str,
     rule_id: int | None = None,
     found: Problems | None = None,
 ) -> AutomationRule:
     """Create (``rule_id`` None) or replace a rule, all or nothing; ``found`` are problems
     the caller already found (by definition path), reported with the rest."""
-    existing = await get_rule(workspace_id, rule_id) if rule_id is not None else None
+    existing = await get_rule(actor, rule_id) if rule_id is not None else None
     try:
         draft = check(definition, found)
     except ValidationFailed as exc:
         # The account is checked too, so one answer names every problem.
         if "account_id" not in exc.fields:
             try:
-                await workspace_account(workspace_id, definition.account_id)
+                await workspace_account(actor, definition.account_id)
             except ValidationFailed as missing:
                 exc.fields.update(missing.fields)
         raise
-    account = await workspace_account(workspace_id, draft.account_id)
+    account = await workspace_account(actor, draft.account_id)
     async with in_transaction():
         if existing is None:
             rule = await AutomationRule.create(
-                workspace_id=workspace_id, account_id=account.id, **draft.stored_columns()
+                workspace_id=actor.workspace_id, account_id=account.id, **draft.stored_columns()
             )
             await RuleStats.get_or_create(rule_id=rule.id)
         else:
@@ -119,8 +122,8 @@ async def save_rule(
             await rule.save()
         await audit.record(
             "rule.created" if existing is None else "rule.updated",
-            actor=actor,
-            workspace_id=workspace_id,
+            actor=actor.label,
+            workspace_id=actor.workspace_id,
             account_id=account.id,
             target_type="rule",
             target_id=rule.id,
@@ -132,29 +135,30 @@ async def save_rule(
     return rule
 
 
-async def set_active(workspace_id: int, rule_id: int, active: bool, *, actor: str) -> None:
+async def set_active(actor: Actor, rule_id: int, active: bool) -> None:
     """Switch a rule on or off (the engine sees it within a second)."""
-    rule = await get_rule(workspace_id, rule_id)
+    rule = await get_rule(actor, rule_id)
     rule.active = active
     await rule.save(update_fields=["active", "updated_at"])
     await audit.record(
         "rule.enabled" if active else "rule.disabled",
-        actor=actor,
-        workspace_id=workspace_id,
+        actor=actor.label,
+        workspace_id=actor.workspace_id,
         account_id=rule.account_id,
         target_type="rule",
         target_id=rule.id,
     )
 
 
-async def delete_rule(workspace_id: int, rule_id: int, *, actor: str) -> None:
-    rule = await get_rule(workspace_id, rule_id)
+async def delete_rule(actor: Actor, rule_id: int) -> None:
+    """Delete a rule (its leads stay)."""
+    rule = await get_rule(actor, rule_id)
     async with in_transaction():
         await rule.delete()
         await audit.record(
             "rule.deleted",
-            actor=actor,
-            workspace_id=workspace_id,
+            actor=actor.label,
+            workspace_id=actor.workspace_id,
             account_id=rule.account_id,
             target_type="rule",
             target_id=rule_id,
@@ -171,8 +175,12 @@ class RecentPost:
     media_type: str
 
 
-async def recent_posts(container: Container, account: InstagramAccount) -> list[RecentPost]:
-    """The account's latest posts from Instagram (for picking a rule's scope)."""
+async def recent_posts(
+    actor: Actor, container: Container, account_id: int | None
+) -> list[RecentPost]:
+    """The latest posts on Instagram of one of the workspace's accounts (for picking a rule's
+    scope); ValidationFailed for any other account."""
+    account = await workspace_account(actor, account_id)
     try:
         found = await container.graph.media_list(account_ref(container, account), RECENT_POSTS)
     except GraphError as exc:
@@ -217,6 +225,7 @@ def new_test_person() -> str:
 
 
 async def send_sample(
+    actor: Actor,
     container: Container,
     rule: AutomationRule,
     *,
@@ -236,7 +245,7 @@ async def send_sample(
         )
     if not person_id.isdigit() or len(person_id) > 20:
         person_id = new_test_person()
-    account = await InstagramAccount.get(id=rule.account_id)
+    account = await _rule_account(actor, rule)
     link = container.follower_console()
     fields: dict[str, Any] = {
         "ig_id": account.ig_id,
@@ -296,12 +305,13 @@ _KIND_WORDS = {
 }
 
 
-async def explain(workspace_id: int, rule: AutomationRule, key: str) -> Explanation:
+async def explain(actor: Actor, rule: AutomationRule, key: str) -> Explanation:
     """Read back what happened to the sample whose webhook event has dedupe key ``key``.
 
     Only an event of the rule's own account is read: the key comes from the browser.
     """
-    account = await InstagramAccount.get(id=rule.account_id)
+    workspace_id = actor.workspace_id
+    account = await _rule_account(actor, rule)
     event = await WebhookEvent.get_or_none(dedupe_key=key, account_ig_id=account.ig_id)
     if event is None:
         return Explanation(finished=False, reason="Waiting for the webhook…")
@@ -372,6 +382,15 @@ async def explain(workspace_id: int, rule: AutomationRule, key: str) -> Explanat
     if inbound is not None:
         result.notes.extend(_why(rule, event, inbound, matched))
     return result
+
+
+async def _rule_account(actor: Actor, rule: AutomationRule) -> InstagramAccount:
+    account = await InstagramAccount.get_or_none(
+        id=rule.account_id, workspace_id=actor.workspace_id
+    )
+    if account is None:
+        raise NotFound(f"rule {rule.id} does not exist")
+    return account
 
 
 # Each trigger in words: what a rule of it answers, and one such event.

@@ -39,6 +39,7 @@ from core.domain.ai_replies import (
     window_closes_at,
 )
 from core.domain.rule_definition import RuleDefinition
+from core.domain.scope import Actor
 from core.domain.webhooks import EventKind, InboundEvent
 from core.ports.ai import AiClient
 from core.ports.clock import Clock
@@ -221,34 +222,25 @@ class SmartReplies:
 
     # ------------------------------------------------------------ deciding
 
-    async def approve(self, draft_id: int, *, workspace_id: int, user_id: int) -> ReplyDraft:
+    async def approve(self, actor: Actor, draft_id: int) -> ReplyDraft:
         """Send the proposed text as is."""
-        return await self._decisions.approve(draft_id, workspace_id=workspace_id, user_id=user_id)
+        return await self._decisions.approve(actor, draft_id)
 
-    async def edit(
-        self, draft_id: int, text: str, *, workspace_id: int, user_id: int
-    ) -> ReplyDraft:
+    async def edit(self, actor: Actor, draft_id: int, text: str) -> ReplyDraft:
         """Send ``text`` instead (checked against Instagram's limits, never cut)."""
-        return await self._decisions.edit(
-            draft_id, text, workspace_id=workspace_id, user_id=user_id
-        )
+        return await self._decisions.edit(actor, draft_id, text)
 
     async def reject(
         self,
+        actor: Actor,
         draft_id: int,
         *,
-        workspace_id: int,
-        user_id: int,
         fallback_text: str | None = None,
         use_rule_fallback: bool = False,
     ) -> ReplyDraft:
         """Send nothing, or a static fallback reply (see ``DraftDecisions.reject``)."""
         return await self._decisions.reject(
-            draft_id,
-            workspace_id=workspace_id,
-            user_id=user_id,
-            fallback_text=fallback_text,
-            use_rule_fallback=use_rule_fallback,
+            actor, draft_id, fallback_text=fallback_text, use_rule_fallback=use_rule_fallback
         )
 
     async def expire_due(self) -> int:

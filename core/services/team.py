@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from tortoise.transactions import in_transaction
 
 from core.db.models import Invite, Membership, Role, User
+from core.domain.scope import Actor
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.services import audit, users
 
@@ -43,27 +44,27 @@ def parse_role(raw: str) -> Role:
         ) from None
 
 
-async def members(workspace_id: int) -> list[Membership]:
+async def members(actor: Actor) -> list[Membership]:
     """The workspace's members, owners first."""
-    found = await Membership.filter(workspace_id=workspace_id).prefetch_related("user")
+    found = await Membership.filter(workspace_id=actor.workspace_id).prefetch_related("user")
     order = {Role.OWNER: 0, Role.ADMIN: 1, Role.EDITOR: 2, Role.VIEWER: 3}
     return sorted(found, key=lambda m: (order[m.role], m.user.email))
 
 
-async def open_invites(workspace_id: int, now: datetime) -> list[Invite]:
+async def open_invites(actor: Actor, now: datetime) -> list[Invite]:
     return await Invite.filter(
-        workspace_id=workspace_id, used_at__isnull=True, expires_at__gt=now
+        workspace_id=actor.workspace_id, used_at__isnull=True, expires_at__gt=now
     ).order_by("-id")
 
 
-def _check_may_grant(actor: Membership, role: Role) -> None:
-    if not users.role_allows(actor.role, Role.ADMIN):
+def _check_may_grant(actor: Actor, role: Role) -> None:
+    if not actor.allows(Role.ADMIN):
         raise Forbidden("Only owners and admins manage the team.")
     if role is Role.OWNER and actor.role is not Role.OWNER:
         raise Forbidden("Only an owner can make someone an owner.")
 
 
-async def create_invite(actor: Membership, role: Role, now: datetime) -> NewInvite:
+async def create_invite(actor: Actor, role: Role, now: datetime) -> NewInvite:
     """An invitation link for ``role``, valid for seven days and usable once."""
     _check_may_grant(actor, role)
     token = secrets.token_urlsafe(24)
@@ -76,7 +77,7 @@ async def create_invite(actor: Membership, role: Role, now: datetime) -> NewInvi
     )
     await audit.record(
         "team.invite_created",
-        actor=await _actor_name(actor),
+        actor=actor.label,
         workspace_id=actor.workspace_id,
         target_type="invite",
         target_id=invite.id,
@@ -95,7 +96,7 @@ async def find_invite(token: str, now: datetime) -> Invite:
     return invite
 
 
-async def revoke_invite(actor: Membership, invite_id: int) -> None:
+async def revoke_invite(actor: Actor, invite_id: int) -> None:
     _check_may_grant(actor, Role.VIEWER)
     deleted = await Invite.filter(
         id=invite_id, workspace_id=actor.workspace_id, used_at__isnull=True
@@ -104,7 +105,7 @@ async def revoke_invite(actor: Membership, invite_id: int) -> None:
         raise NotFound("No such open invitation.")
     await audit.record(
         "team.invite_revoked",
-        actor=await _actor_name(actor),
+        actor=actor.label,
         workspace_id=actor.workspace_id,
         target_type="invite",
         target_id=invite_id,
@@ -166,7 +167,7 @@ async def _owner_count(workspace_id: int) -> int:
     return await Membership.filter(workspace_id=workspace_id, role=Role.OWNER).count()
 
 
-async def _target(actor: Membership, membership_id: int) -> Membership:
+async def _target(actor: Actor, membership_id: int) -> Membership:
     target = await Membership.get_or_none(
         id=membership_id, workspace_id=actor.workspace_id
     ).prefetch_related("user")
@@ -175,7 +176,7 @@ async def _target(actor: Membership, membership_id: int) -> Membership:
     return target
 
 
-async def change_role(actor: Membership, membership_id: int, role: Role) -> Membership:
+async def change_role(actor: Actor, membership_id: int, role: Role) -> Membership:
     """Give a member another role."""
     _check_may_grant(actor, role)
     target = await _target(actor, membership_id)
@@ -189,7 +190,7 @@ async def change_role(actor: Membership, membership_id: int, role: Role) -> Memb
     await target.save(update_fields=["role"])
     await audit.record(
         "team.role_changed",
-        actor=await _actor_name(actor),
+        actor=actor.label,
         workspace_id=actor.workspace_id,
         target_type="user",
         target_id=target.user_id,
@@ -199,7 +200,7 @@ async def change_role(actor: Membership, membership_id: int, role: Role) -> Memb
     return target
 
 
-async def remove_member(actor: Membership, membership_id: int) -> None:
+async def remove_member(actor: Actor, membership_id: int) -> None:
     """Take a member out of the workspace (their user account stays)."""
     _check_may_grant(actor, Role.VIEWER)
     target = await _target(actor, membership_id)
@@ -211,14 +212,9 @@ async def remove_member(actor: Membership, membership_id: int) -> None:
     await target.delete()
     await audit.record(
         "team.member_removed",
-        actor=await _actor_name(actor),
+        actor=actor.label,
         workspace_id=actor.workspace_id,
         target_type="user",
         target_id=target.user_id,
         email=target.user.email,
     )
-
-
-async def _actor_name(actor: Membership) -> str:
-    user = await User.get(id=actor.user_id)
-    return user.email

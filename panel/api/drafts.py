@@ -9,8 +9,9 @@ from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
 
 from core.db.models import DraftStatus, ReplyDraft, Role
+from core.services import approvals
 from core.services.smart_replies import SmartReplies
-from panel.api.auth import api_requires, current_token
+from panel.api.auth import api_requires, current_actor
 from panel.api.schemas import may_conflict
 from panel.services import services
 
@@ -72,23 +73,18 @@ def _out(draft: ReplyDraft) -> DraftOut:
     )
 
 
-def _deciding_user() -> int:
-    # Decisions made with a token are credited to the token's creator.
-    token = current_token()
-    return token.created_by_id or 0
-
-
 @blueprint.get("")
 @api_requires(Role.VIEWER)
 @validate_querystring(DraftQuery)
 @validate_response(DraftList)
 async def list_drafts(query_args: DraftQuery) -> DraftList:
     """Drafts, pending ones by default, newest first."""
-    query = ReplyDraft.filter(workspace_id=current_token().workspace_id)
-    if query_args.status is not None:
-        query = query.filter(status=query_args.status)
-    offset = (query_args.page - 1) * PAGE_SIZE
-    rows = await query.order_by("-id").offset(offset).limit(PAGE_SIZE + 1)
+    rows = await approvals.drafts_page(
+        current_actor(),
+        status=query_args.status,
+        offset=(query_args.page - 1) * PAGE_SIZE,
+        limit=PAGE_SIZE + 1,
+    )
     return DraftList(
         items=[_out(d) for d in rows[:PAGE_SIZE]],
         page=query_args.page,
@@ -102,9 +98,7 @@ async def list_drafts(query_args: DraftQuery) -> DraftList:
 @validate_response(DraftOut)
 async def approve(draft_id: int) -> DraftOut:
     """Send the proposed reply as it is."""
-    draft = await _replies().approve(
-        draft_id, workspace_id=current_token().workspace_id, user_id=_deciding_user()
-    )
+    draft = await _replies().approve(current_actor(), draft_id)
     return _out(draft)
 
 
@@ -115,9 +109,7 @@ async def approve(draft_id: int) -> DraftOut:
 @validate_response(DraftOut)
 async def edit(draft_id: int, data: EditBody) -> DraftOut:
     """Send your text instead of the proposed one."""
-    draft = await _replies().edit(
-        draft_id, data.text, workspace_id=current_token().workspace_id, user_id=_deciding_user()
-    )
+    draft = await _replies().edit(current_actor(), draft_id, data.text)
     return _out(draft)
 
 
@@ -128,10 +120,5 @@ async def edit(draft_id: int, data: EditBody) -> DraftOut:
 @validate_response(DraftOut)
 async def reject(draft_id: int, data: RejectBody) -> DraftOut:
     """Send nothing, or the given static reply."""
-    draft = await _replies().reject(
-        draft_id,
-        workspace_id=current_token().workspace_id,
-        user_id=_deciding_user(),
-        fallback_text=data.fallback_text,
-    )
+    draft = await _replies().reject(current_actor(), draft_id, fallback_text=data.fallback_text)
     return _out(draft)

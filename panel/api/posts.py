@@ -11,9 +11,8 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 
 from core.db.models import Post, PostMedia, Role
 from core.domain.posts import Status
-from core.errors import NotFound
 from core.services.publishing import PostInput, Publishing
-from panel.api.auth import api_requires, current_token
+from panel.api.auth import api_requires, current_actor
 from panel.api.schemas import may_conflict
 from panel.services import services
 
@@ -102,17 +101,6 @@ def _publishing() -> Publishing:
     return services().publishing
 
 
-def _actor() -> str:
-    return f"api:{current_token().name}"
-
-
-async def _own(post_id: int) -> Post:
-    post = await Post.get_or_none(id=post_id, workspace_id=current_token().workspace_id)
-    if post is None:
-        raise NotFound(f"post {post_id} does not exist")
-    return post
-
-
 async def _out(post: Post) -> PostOut:
     media = (
         await PostMedia.filter(post_id=post.id)
@@ -145,13 +133,13 @@ async def _out(post: Post) -> PostOut:
 @validate_response(PostList)
 async def list_posts(query_args: PostQuery) -> PostList:
     """Posts, newest first, 50 a page."""
-    query = Post.filter(workspace_id=current_token().workspace_id)
-    if query_args.status is not None:
-        query = query.filter(status=query_args.status)
-    if query_args.account_id is not None:
-        query = query.filter(account_id=query_args.account_id)
-    offset = (query_args.page - 1) * PAGE_SIZE
-    rows = await query.order_by("-id").offset(offset).limit(PAGE_SIZE + 1)
+    rows = await _publishing().page(
+        current_actor(),
+        status=query_args.status,
+        account_id=query_args.account_id,
+        offset=(query_args.page - 1) * PAGE_SIZE,
+        limit=PAGE_SIZE + 1,
+    )
     items = [await _out(post) for post in rows[:PAGE_SIZE]]
     return PostList(items=items, page=query_args.page, has_next=len(rows) > PAGE_SIZE)
 
@@ -161,7 +149,7 @@ async def list_posts(query_args: PostQuery) -> PostList:
 @validate_response(PostOut)
 async def get_post(post_id: int) -> PostOut:
     """One post."""
-    return await _out(await _own(post_id))
+    return await _out(await _publishing().get(current_actor(), post_id))
 
 
 @blueprint.post("")
@@ -170,12 +158,10 @@ async def get_post(post_id: int) -> PostOut:
 @validate_response(PostOut, 201)
 async def create_post(data: PostCreate) -> tuple[PostOut, int]:
     """A draft, or a scheduled post when ``scheduled_at`` is given."""
-    token = current_token()
     post = await _publishing().create(
-        workspace_id=token.workspace_id,
+        current_actor(),
         account_id=data.account_id,
         content=data.as_input(),
-        actor=_actor(),
         scheduled_at=data.scheduled_at,
         source="api",
     )
@@ -191,9 +177,8 @@ async def create_post(data: PostCreate) -> tuple[PostOut, int]:
 @validate_response(PostOut)
 async def edit_post(post_id: int, data: PostEdit) -> PostOut:
     """Replace a post's content (not while it is being published)."""
-    await _own(post_id)
     post = await _publishing().edit(
-        post_id, data.as_input(), actor=_actor(), expected_version=data.expected_version
+        current_actor(), post_id, data.as_input(), expected_version=data.expected_version
     )
     return await _out(post)
 
@@ -205,8 +190,7 @@ async def edit_post(post_id: int, data: PostEdit) -> PostOut:
 @validate_response(PostOut)
 async def schedule_post(post_id: int, data: ScheduleBody) -> PostOut:
     """Schedule or reschedule a post."""
-    await _own(post_id)
-    post = await _publishing().schedule(post_id, data.scheduled_at, actor=_actor())
+    post = await _publishing().schedule(current_actor(), post_id, data.scheduled_at)
     return await _out(post)
 
 
@@ -216,8 +200,7 @@ async def schedule_post(post_id: int, data: ScheduleBody) -> PostOut:
 @validate_response(PostOut)
 async def cancel_post(post_id: int) -> PostOut:
     """Cancel a post that is not being published."""
-    await _own(post_id)
-    post = await _publishing().cancel(post_id, actor=_actor(), reason="cancelled through the API")
+    post = await _publishing().cancel(current_actor(), post_id, reason="cancelled through the API")
     return await _out(post)
 
 
@@ -231,6 +214,5 @@ async def delete_post(post_id: int) -> tuple[str, int]:
     post is being published or waits to retry (cancel it first), and for a published post:
     it is live on Instagram, and deleting it there is not supported through the API.
     """
-    await _own(post_id)
-    await _publishing().delete(post_id, actor=_actor())
+    await _publishing().delete(current_actor(), post_id)
     return "", 204

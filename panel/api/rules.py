@@ -21,7 +21,7 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 from core.db.models import AutomationRule, InstagramAccount, Role, RuleStats
 from core.domain.rule_definition import MAX_ID, RuleDefinition, RuleFields
 from core.services import rule_editor
-from panel.api.auth import api_requires, current_token
+from panel.api.auth import api_requires, current_actor
 
 blueprint = Blueprint("api_rules", __name__, url_prefix="/api/v1/rules")
 
@@ -90,19 +90,6 @@ def _out(row: rule_editor.RuleRow) -> RuleOut:
 # ---------------------------------------------------------------- endpoints
 
 
-def _workspace() -> int:
-    workspace_id: int = current_token().workspace_id
-    return workspace_id
-
-
-def _actor() -> str:
-    return f"api:{current_token().name}"
-
-
-async def _own(rule_id: int) -> AutomationRule:
-    return await rule_editor.get_rule(_workspace(), rule_id)
-
-
 async def _row(rule: AutomationRule) -> rule_editor.RuleRow:
     account = await InstagramAccount.get(id=rule.account_id)
     stats = await RuleStats.get_or_none(rule_id=rule.id)
@@ -110,7 +97,7 @@ async def _row(rule: AutomationRule) -> rule_editor.RuleRow:
 
 
 async def _save(body: RuleDefinition, rule_id: int | None = None) -> AutomationRule:
-    return await rule_editor.save_rule(_workspace(), body, actor=_actor(), rule_id=rule_id)
+    return await rule_editor.save_rule(current_actor(), body, rule_id=rule_id)
 
 
 @blueprint.get("")
@@ -119,7 +106,7 @@ async def _save(body: RuleDefinition, rule_id: int | None = None) -> AutomationR
 @validate_response(RuleList)
 async def list_rules(query_args: RuleQuery) -> RuleList:
     """Every rule, highest priority first, with its counters."""
-    rows = await rule_editor.list_rules(_workspace(), query_args.account_id)
+    rows = await rule_editor.list_rules(current_actor(), query_args.account_id)
     return RuleList(items=[_out(row) for row in rows])
 
 
@@ -128,7 +115,7 @@ async def list_rules(query_args: RuleQuery) -> RuleList:
 @validate_response(RuleOut)
 async def get_rule(rule_id: int) -> RuleOut:
     """One rule with its counters."""
-    return _out(await _row(await _own(rule_id)))
+    return _out(await _row(await rule_editor.get_rule(current_actor(), rule_id)))
 
 
 @blueprint.post("")
@@ -147,7 +134,7 @@ async def create_rule(data: RuleDefinition) -> tuple[RuleOut, int]:
 @validate_response(RuleOut)
 async def replace_rule(rule_id: int, data: RuleDefinition) -> RuleOut:
     """Replace a rule whole (all or nothing); a null webhook secret keeps the stored one."""
-    rule = await _own(rule_id)
+    rule = await rule_editor.get_rule(current_actor(), rule_id)
     if data.lead_settings.webhook_secret is None:
         stored = RuleDefinition.from_stored(rule).lead_settings.webhook_secret
         data.lead_settings.webhook_secret = stored or ""
@@ -156,9 +143,9 @@ async def replace_rule(rule_id: int, data: RuleDefinition) -> RuleOut:
 
 
 async def _switch(rule_id: int, active: bool) -> RuleOut:
-    rule = await _own(rule_id)
-    await rule_editor.set_active(_workspace(), rule.id, active, actor=_actor())
-    return _out(await _row(await _own(rule_id)))
+    actor = current_actor()
+    await rule_editor.set_active(actor, rule_id, active)
+    return _out(await _row(await rule_editor.get_rule(actor, rule_id)))
 
 
 @blueprint.post("/<int:rule_id>/activate")
@@ -181,6 +168,5 @@ async def deactivate_rule(rule_id: int) -> RuleOut:
 @api_requires(Role.EDITOR)
 async def delete_rule(rule_id: int) -> tuple[str, int]:
     """Delete a rule (its leads stay)."""
-    rule = await _own(rule_id)
-    await rule_editor.delete_rule(_workspace(), rule.id, actor=_actor())
+    await rule_editor.delete_rule(current_actor(), rule_id)
     return "", 204

@@ -39,6 +39,7 @@ from core.services.chatops import HOW_TO_LINK, ChatOps
 from core.services.reply_sending import OutgoingReply
 from core.services.smart_replies import SmartReplies
 from core.wiring import assemble_services
+from tests.actors import acting
 from tests.bot.fake_telegram import (
     FakeTelegram,
     _free_port,
@@ -235,7 +236,7 @@ async def test_link_command_links_the_group(
     world: World, fake: FakeTelegram, bot: Bot, dispatcher: Dispatcher
 ) -> None:
     admin = await Membership.get(user=world.admin)
-    code = await chat_links.create_code(admin, NOW)
+    code = await chat_links.create_code(await acting(admin), NOW)
     await dispatcher.feed_raw_update(bot, message(f"/link {code.code}", user=STRANGER_TG))
     [reply] = fake.sent("sendMessage")
     assert reply["text"].startswith("Linked to Cafe Crema")

@@ -29,6 +29,7 @@ from core.db.models import (
     Trigger,
     User,
 )
+from core.domain.scope import Actor
 from core.domain.webhooks import parse_body
 from core.services.inbox import record_events
 from core.services.reply_drafts import DraftAlreadyDecided
@@ -142,17 +143,13 @@ async def test_approve_mode_holds_then_the_approved_draft_goes_through_the_outbo
     assert draft.status is DraftStatus.PENDING and draft.proposed_text == "It is 24 EUR."
     assert await DomainEvent.filter(kind="draft.approval_needed").exists()
     owner = await _owner(account)
-    await world.replies.approve(draft.id, workspace_id=account.workspace_id, user_id=owner.id)
+    actor = Actor(account.workspace_id, Role.OWNER, owner.email, user_id=owner.id)
+    await world.replies.approve(actor, draft.id)
     (call,) = world.graph.messages()
     assert call.payload == {"text": "It is 24 EUR."} and call.recipient == {"id": "igsid-1"}
     assert (await OutboundAction.get()).dedupe_key == f"draft:{draft.id}"
     with pytest.raises(DraftAlreadyDecided):
-        await world.replies.edit(
-            draft.id,
-            "Other",
-            workspace_id=account.workspace_id,
-            user_id=owner.id,
-        )
+        await world.replies.edit(actor, draft.id, "Other")
     assert len(world.graph.calls) == 1
 
 

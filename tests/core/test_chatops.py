@@ -36,6 +36,7 @@ from core.services.chatops import HOW_TO_LINK, NOT_LINKED_HERE, ChatOps, ChatUse
 from core.services.reply_sending import OutgoingReply
 from core.services.smart_replies import SmartReplies
 from core.wiring import assemble_services
+from tests.actors import acting
 from tests.chatops_world import FixedClock, World, link, make_draft, make_world
 from tests.fake_openai import FakeOpenAI, fake_openai  # noqa: F401
 from tests.media_samples import image_bytes, video_bytes
@@ -82,7 +83,7 @@ async def test_link_code_links_the_chat_and_maps_the_user_to_its_creator(
     world: World, chatops: ChatOps
 ) -> None:
     admin = await Membership.get(user=world.admin)
-    code = await chat_links.create_code(admin, NOW)
+    code = await chat_links.create_code(await acting(admin), NOW)
     reply = await chatops.handle_command(who("42"), f"/link {code.code}")
     assert "Linked to Cafe Crema" in reply.text
     assert "admin@example.com (admin)" in reply.text
@@ -97,11 +98,11 @@ async def test_link_code_links_the_chat_and_maps_the_user_to_its_creator(
 
 async def test_link_code_is_one_time_and_expires(world: World, chatops: ChatOps) -> None:
     admin = await Membership.get(user=world.admin)
-    code = await chat_links.create_code(admin, NOW)
+    code = await chat_links.create_code(await acting(admin), NOW)
     await chatops.handle_command(who("42"), f"/link {code.code}")
     again = await chatops.handle_command(who("43", "-100300"), f"/link {code.code}")
     assert "unknown, used or expired" in again.text
-    old = await chat_links.create_code(admin, NOW - timedelta(hours=1))
+    old = await chat_links.create_code(await acting(admin), NOW - timedelta(hours=1))
     late = await chatops.handle_command(who("44", "-100400"), f"/link {old.code}")
     assert "unknown, used or expired" in late.text
     assert not await ChatLink.filter(chat_id__in=["-100300", "-100400"]).exists()
@@ -109,7 +110,7 @@ async def test_link_code_is_one_time_and_expires(world: World, chatops: ChatOps)
 
 async def test_code_from_a_demoted_admin_no_longer_links(world: World, chatops: ChatOps) -> None:
     admin = await Membership.get(user=world.admin)
-    code = await chat_links.create_code(admin, NOW)
+    code = await chat_links.create_code(await acting(admin), NOW)
     await Membership.filter(id=admin.id).update(role=Role.EDITOR)
     reply = await chatops.handle_command(who("42"), f"/link {code.code}")
     assert "Only owners and admins can link chats" in reply.text
@@ -455,7 +456,7 @@ async def test_posts_of_another_workspace_are_not_found(world: World, chatops: C
         workspace=other, account=account, kind=Kind.IMAGE, status=Status.SCHEDULED
     )
     reply = await chatops.handle_command(editor, f"/cancel {foreign.id}")
-    assert f"There is no post #{foreign.id} in Cafe Crema" in reply.text
+    assert f"There is no post #{foreign.id} in this workspace" in reply.text
     await foreign.refresh_from_db()
     assert foreign.status is Status.SCHEDULED
 

@@ -24,7 +24,8 @@ from core.db.models import (
 )
 from core.domain.graph_errors import ErrorKind
 from core.domain.posts import Status
-from core.errors import Conflict, ValidationFailed
+from core.domain.scope import Actor, Role
+from core.errors import Conflict, NotFound, ValidationFailed
 from core.ports.instagram import AccountRef
 from core.services import media
 from core.services.post_versions import PREFETCH, PublishPolicy, main_job_id
@@ -49,6 +50,10 @@ class World:
     ig: FakeInstagram
     service: Publishing
 
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.workspace.id, Role.EDITOR, "user:1")
+
     async def post(self, kind: str = "image", *, in_s: float | None = 60, **content: Any) -> Post:
         media_ids = content.pop(
             "media_ids",
@@ -61,10 +66,9 @@ class World:
         )
         when = self.clock.now() + timedelta(seconds=in_s) if in_s is not None else None
         return await self.service.create(
-            workspace_id=self.workspace.id,
+            self.actor,
             account_id=self.account.id,
             content=PostInput(kind=kind, media_ids=media_ids, **content),
-            actor="user:1",
             scheduled_at=when,
         )
 
@@ -208,7 +212,7 @@ async def test_reschedule_racing_a_due_job_leaves_the_old_job_idle(world: World)
     [old] = world.queue.jobs
     world.clock.advance(10)  # due now; the old job is about to run
     moved = await world.service.reschedule(
-        post.id, world.clock.now() + timedelta(hours=1), actor="user:1"
+        world.actor, post.id, world.clock.now() + timedelta(hours=1)
     )
     assert moved.version == 2
     await world.service.run(*old.args)  # the old job runs anyway
@@ -224,7 +228,7 @@ async def test_reschedule_racing_a_due_job_leaves_the_old_job_idle(world: World)
 async def test_cancel_racing_a_due_job(world: World) -> None:
     post = await world.post(in_s=5)
     world.clock.advance(5)
-    await world.service.cancel(post.id, actor="user:1", reason="changed our mind")
+    await world.service.cancel(world.actor, post.id, reason="changed our mind")
     await world.drain()
     post = await Post.get(id=post.id)
     assert post.status == Status.CANCELLED and world.ig.calls == []
@@ -251,7 +255,7 @@ async def test_cancel_loses_to_a_job_that_already_took_the_post(world: World) ->
     running = asyncio.create_task(world.service.run(*job.args))
     await started.wait()
     with pytest.raises(Conflict, match="being published right now"):
-        await world.service.cancel(post.id, actor="user:1")
+        await world.service.cancel(world.actor, post.id)
     release.set()
     await running
     assert (await Post.get(id=post.id)).status == Status.PUBLISHED
@@ -501,26 +505,26 @@ async def test_validation_happens_before_anything_is_stored(world: World) -> Non
 async def test_edit_duplicate_publish_now_and_their_limits(world: World) -> None:
     post = await world.post(caption="first", in_s=600)
     edited = await world.service.edit(
+        world.actor,
         post.id,
         PostInput(kind="image", media_ids=[world.image2.id], caption="second\x00"),
-        actor="u",
     )
     assert edited.version == 2 and edited.caption == "second"
     with pytest.raises(Conflict, match="kind cannot change"):
         await world.service.edit(
-            post.id, PostInput(kind="reel", media_ids=[world.video.id]), actor="u"
+            world.actor, post.id, PostInput(kind="reel", media_ids=[world.video.id])
         )
-    copy = await world.service.duplicate(post.id, actor="u")
+    copy = await world.service.duplicate(world.actor, post.id)
     assert copy.status == Status.DRAFT and copy.caption == "second"
-    now = await world.service.publish_now(copy.id, actor="u")
+    now = await world.service.publish_now(world.actor, copy.id)
     assert now.status == Status.SCHEDULED and now.scheduled_at == world.clock.now()
     await world.drain()
     assert sorted(world.ig.published_captions()) == ["second", "second"]
     with pytest.raises(Conflict, match="already published"):
-        await world.service.cancel(post.id, actor="u")
+        await world.service.cancel(world.actor, post.id)
     with pytest.raises(Conflict, match="cannot be edited"):
         await world.service.edit(
-            post.id, PostInput(kind="image", media_ids=[world.image.id]), actor="u"
+            world.actor, post.id, PostInput(kind="image", media_ids=[world.image.id])
         )
 
 
@@ -534,3 +538,48 @@ async def test_a_job_started_too_early_comes_back_on_time(world: World) -> None:
     await world.drain()
     post = await Post.get(id=post.id)
     assert post.status == Status.PUBLISHED and post.published_at == post.scheduled_at
+
+
+# ---------------------------------------------------------------- workspace scope
+
+PEOPLES_ACTIONS = {
+    "get": lambda s, a, p, w: s.get(a, p.id),
+    "edit": lambda s, a, p, w: s.edit(a, p.id, PostInput(kind="image", media_ids=[w.image.id])),
+    "schedule": lambda s, a, p, w: s.schedule(a, p.id, w.clock.now() + timedelta(hours=2)),
+    "publish_now": lambda s, a, p, w: s.publish_now(a, p.id),
+    "cancel": lambda s, a, p, w: s.cancel(a, p.id),
+    "unschedule": lambda s, a, p, w: s.unschedule(a, p.id),
+    "delete": lambda s, a, p, w: s.delete(a, p.id),
+    "duplicate": lambda s, a, p, w: s.duplicate(a, p.id),
+}
+
+
+@pytest.mark.parametrize("action", PEOPLES_ACTIONS)
+async def test_another_workspaces_post_is_not_found_and_stays_as_it_was(
+    world: World, action: str
+) -> None:
+    post = await world.post(caption="ours", in_s=600)
+    jobs = list(world.queue.jobs)
+    audited = await AuditLog.all().count()
+    other = await Workspace.create(name="Other")
+    stranger = Actor(other.id, Role.OWNER, "someone@other.test")
+    with pytest.raises(NotFound):
+        await PEOPLES_ACTIONS[action](world.service, stranger, post, world)
+    after = await Post.get(id=post.id)
+    assert (after.status, after.version, after.caption) == (Status.SCHEDULED, 1, "ours")
+    assert await Post.all().count() == 1
+    assert await AuditLog.all().count() == audited
+    assert world.queue.jobs == jobs
+
+
+async def test_a_post_is_created_only_on_an_account_of_the_actors_workspace(
+    world: World,
+) -> None:
+    other = await Workspace.create(name="Other")
+    with pytest.raises(NotFound):
+        await world.service.create(
+            Actor(other.id, Role.OWNER, "someone@other.test"),
+            account_id=world.account.id,
+            content=PostInput(kind="image", media_ids=[world.image.id]),
+        )
+    assert await Post.all().count() == 0

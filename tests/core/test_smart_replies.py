@@ -29,7 +29,8 @@ from core.db.models import (
     Workspace,
 )
 from core.domain.ai_replies import Channel
-from core.errors import Forbidden, ValidationFailed
+from core.domain.scope import Actor
+from core.errors import Forbidden, NotFound, ValidationFailed
 from core.services.reply_drafts import DraftAlreadyDecided
 from core.services.reply_sending import OutgoingReply
 from core.services.smart_replies import Inbound, Outcome, SmartReplies
@@ -79,6 +80,11 @@ class World:
     server: FakeOpenAI
     ai: OpenAiClient
     service: SmartReplies
+
+    def actor(self, user: User, workspace: Workspace | None = None) -> Actor:
+        """``user`` acting with their role here (in ``workspace`` when given)."""
+        role = {self.owner.id: Role.OWNER, self.editor.id: Role.EDITOR}.get(user.id, Role.VIEWER)
+        return Actor((workspace or self.workspace).id, role, user.email, user_id=user.id)
 
     async def rule(self, **ai: Any) -> AutomationRule:
         config = {"ai": {"prompt": PROMPT, **ai}}
@@ -249,9 +255,7 @@ async def test_approve_sends_the_proposed_text_once_and_records_who_and_when(
 ) -> None:
     draft = await held_draft(world)
     world.clock.current = T0 + timedelta(minutes=5)
-    decided = await world.service.approve(
-        draft.id, workspace_id=world.workspace.id, user_id=world.editor.id
-    )
+    decided = await world.service.approve(world.actor(world.editor), draft.id)
     assert decided.status is DraftStatus.APPROVED
     assert decided.decided_by_id == world.editor.id
     assert decided.decided_at == T0 + timedelta(minutes=5)
@@ -263,24 +267,17 @@ async def test_approve_sends_the_proposed_text_once_and_records_who_and_when(
     event = await DomainEvent.get(kind="draft.decided")
     assert event.payload["status"] == "approved" and event.payload["decided_by"] == "Eddie"
     with pytest.raises(DraftAlreadyDecided, match="Already approved by Eddie"):
-        await world.service.approve(
-            draft.id, workspace_id=world.workspace.id, user_id=world.owner.id
-        )
+        await world.service.approve(world.actor(world.owner), draft.id)
     assert len(world.sender.sent) == 1
 
 
 async def test_edit_sends_the_edited_text(world: World) -> None:
     draft = await held_draft(world)
     with pytest.raises(ValidationFailed):
-        await world.service.edit(
-            draft.id, "x" * 1001, workspace_id=world.workspace.id, user_id=world.editor.id
-        )
+        await world.service.edit(world.actor(world.editor), draft.id, "x" * 1001)
     assert (await ReplyDraft.get(id=draft.id)).status is DraftStatus.PENDING
     decided = await world.service.edit(
-        draft.id,
-        "Hi {first_name}, it's 24 EUR and ships tomorrow.",
-        workspace_id=world.workspace.id,
-        user_id=world.editor.id,
+        world.actor(world.editor), draft.id, "Hi {first_name}, it's 24 EUR and ships tomorrow."
     )
     assert decided.status is DraftStatus.EDITED
     assert decided.final_text == "Hi Ana, it's 24 EUR and ships tomorrow."
@@ -289,9 +286,7 @@ async def test_edit_sends_the_edited_text(world: World) -> None:
 
 async def test_reject_sends_nothing(world: World) -> None:
     draft = await held_draft(world)
-    decided = await world.service.reject(
-        draft.id, workspace_id=world.workspace.id, user_id=world.owner.id
-    )
+    decided = await world.service.reject(world.actor(world.owner), draft.id)
     assert decided.status is DraftStatus.REJECTED
     assert decided.decided_by_id == world.owner.id
     assert decided.final_text is None
@@ -301,17 +296,14 @@ async def test_reject_sends_nothing(world: World) -> None:
 
 async def test_reject_with_a_fallback_sends_the_static_reply(world: World) -> None:
     draft = await held_draft(world, fallback_reply="A teammate will answer you shortly.")
-    await world.service.reject(
-        draft.id, workspace_id=world.workspace.id, user_id=world.owner.id, use_rule_fallback=True
-    )
+    await world.service.reject(world.actor(world.owner), draft.id, use_rule_fallback=True)
     [reply] = world.sender.sent
     assert reply.text == "A teammate will answer you shortly."
     assert reply.dedupe_key == f"draft:{draft.id}:fallback"
     other = await held_draft(world)
     await world.service.reject(
+        world.actor(world.owner),
         other.id,
-        workspace_id=world.workspace.id,
-        user_id=world.owner.id,
         fallback_text="Please call us at +351 21 000 0000.",
     )
     assert world.sender.sent[-1].text == "Please call us at +351 21 000 0000."
@@ -320,8 +312,8 @@ async def test_reject_with_a_fallback_sends_the_static_reply(world: World) -> No
 async def test_two_teammates_at_once_first_wins_second_is_told(world: World) -> None:
     draft = await held_draft(world)
     results = await asyncio.gather(
-        world.service.approve(draft.id, workspace_id=world.workspace.id, user_id=world.editor.id),
-        world.service.reject(draft.id, workspace_id=world.workspace.id, user_id=world.owner.id),
+        world.service.approve(world.actor(world.editor), draft.id),
+        world.service.reject(world.actor(world.owner), draft.id),
         return_exceptions=True,
     )
     winners = [r for r in results if isinstance(r, ReplyDraft)]
@@ -333,16 +325,34 @@ async def test_two_teammates_at_once_first_wins_second_is_told(world: World) -> 
     assert len(world.sender.sent) == (1 if stored.status is DraftStatus.APPROVED else 0)
 
 
-async def test_viewers_and_strangers_cannot_decide(world: World) -> None:
+async def test_viewers_cannot_decide(world: World) -> None:
     draft = await held_draft(world)
     with pytest.raises(Forbidden):
-        await world.service.approve(
-            draft.id, workspace_id=world.workspace.id, user_id=world.viewer.id
-        )
-    other = await Workspace.create(name="Other")
-    with pytest.raises(Forbidden):
-        await world.service.approve(draft.id, workspace_id=other.id, user_id=world.editor.id)
+        await world.service.approve(world.actor(world.viewer), draft.id)
     assert world.sender.sent == []
+    assert (await ReplyDraft.get(id=draft.id)).status is DraftStatus.PENDING
+
+
+DECISIONS = {
+    "approve": lambda service, actor, draft_id: service.approve(actor, draft_id),
+    "edit": lambda service, actor, draft_id: service.edit(actor, draft_id, "Hello from elsewhere"),
+    "reject": lambda service, actor, draft_id: service.reject(actor, draft_id, fallback_text="Bye"),
+}
+
+
+@pytest.mark.parametrize("decision", DECISIONS)
+async def test_another_workspaces_draft_is_not_found_and_stays_pending(
+    world: World, decision: str
+) -> None:
+    draft = await held_draft(world)
+    other = await Workspace.create(name="Other")
+    stranger = world.actor(world.owner, workspace=other)
+    with pytest.raises(NotFound):
+        await DECISIONS[decision](world.service, stranger, draft.id)
+    assert (await ReplyDraft.get(id=draft.id)).status is DraftStatus.PENDING
+    assert world.sender.sent == []
+    assert not await AuditLog.filter(action__startswith="draft.").exists()
+    assert not await DomainEvent.filter(kind="draft.decided").exists()
 
 
 # ---------------------------------------------------------------- expiry
@@ -362,9 +372,7 @@ async def test_drafts_expire_when_the_dm_window_closes_and_are_never_sent(world:
         "decided_at": (T0 + timedelta(hours=24)).isoformat(),
     }
     with pytest.raises(DraftAlreadyDecided, match="expired"):
-        await world.service.approve(
-            draft.id, workspace_id=world.workspace.id, user_id=world.editor.id
-        )
+        await world.service.approve(world.actor(world.editor), draft.id)
     assert world.sender.sent == []
 
 
@@ -372,9 +380,7 @@ async def test_a_late_decision_before_the_cron_still_expires_the_draft(world: Wo
     draft = await held_draft(world)
     world.clock.current = T0 + timedelta(hours=25)
     with pytest.raises(DraftAlreadyDecided, match="expired"):
-        await world.service.edit(
-            draft.id, "Hello!", workspace_id=world.workspace.id, user_id=world.editor.id
-        )
+        await world.service.edit(world.actor(world.editor), draft.id, "Hello!")
     assert (await ReplyDraft.get(id=draft.id)).status is DraftStatus.EXPIRED
     assert world.sender.sent == []
 
@@ -388,9 +394,7 @@ async def test_private_reply_drafts_live_seven_days(world: World) -> None:
     world.clock.current = T0 + timedelta(days=3)
     assert await world.service.expire_due() == 0
     assert result.draft_id is not None
-    await world.service.approve(
-        result.draft_id, workspace_id=world.workspace.id, user_id=world.editor.id
-    )
+    await world.service.approve(world.actor(world.editor), result.draft_id)
     [reply] = world.sender.sent
     assert reply.recipient.as_json() == {"comment_id": "C-1"}
 

@@ -21,8 +21,19 @@ from core.db.models import (
     Role,
     WebhookEvent,
 )
+from core.domain.scope import Actor
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from core.services import api_tokens, audit, chat_links, logs, meta_app, team, users
+from core.services import (
+    account_settings,
+    api_tokens,
+    audit,
+    chat_links,
+    logs,
+    meta_app,
+    team,
+    users,
+)
+from tests.actors import acting
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -39,7 +50,7 @@ async def _member(owner: Membership, email: str, role: Role) -> Membership:
 
 async def test_invite_link_is_single_use_and_expires(sqlite_db: str) -> None:
     owner = await _owner()
-    made = await team.create_invite(owner, Role.EDITOR, NOW)
+    made = await team.create_invite(await acting(owner), Role.EDITOR, NOW)
     stored = (await Invite.get(id=made.invite.id)).token_hash
     assert made.token not in stored and stored == team.token_digest(made.token)
 
@@ -50,7 +61,7 @@ async def test_invite_link_is_single_use_and_expires(sqlite_db: str) -> None:
     with pytest.raises(NotFound):
         await team.accept_invite(made.token, user, NOW + timedelta(hours=2))
 
-    late = await team.create_invite(owner, Role.VIEWER, NOW)
+    late = await team.create_invite(await acting(owner), Role.VIEWER, NOW)
     with pytest.raises(NotFound):
         await team.find_invite(late.token, NOW + team.INVITE_TTL + timedelta(seconds=1))
 
@@ -58,13 +69,13 @@ async def test_invite_link_is_single_use_and_expires(sqlite_db: str) -> None:
 async def test_last_owner_cannot_be_demoted_or_removed(sqlite_db: str) -> None:
     owner = await _owner()
     with pytest.raises(Conflict):
-        await team.change_role(owner, owner.id, Role.ADMIN)
+        await team.change_role(await acting(owner), owner.id, Role.ADMIN)
     with pytest.raises(Conflict):
-        await team.remove_member(owner, owner.id)
+        await team.remove_member(await acting(owner), owner.id)
     second = await _member(owner, "two@example.com", Role.OWNER)
-    await team.change_role(owner, owner.id, Role.ADMIN)
+    await team.change_role(await acting(owner), owner.id, Role.ADMIN)
     assert (await Membership.get(id=owner.id)).role is Role.ADMIN
-    await team.remove_member(second, owner.id)
+    await team.remove_member(await acting(second), owner.id)
     assert not await Membership.exists(id=owner.id)
 
 
@@ -73,12 +84,12 @@ async def test_admins_cannot_touch_owners_or_make_owners(sqlite_db: str) -> None
     admin = await _member(owner, "admin@example.com", Role.ADMIN)
     editor = await _member(owner, "ed@example.com", Role.EDITOR)
     with pytest.raises(Forbidden):
-        await team.change_role(admin, editor.id, Role.OWNER)
+        await team.change_role(await acting(admin), editor.id, Role.OWNER)
     with pytest.raises(Forbidden):
-        await team.remove_member(admin, owner.id)
+        await team.remove_member(await acting(admin), owner.id)
     with pytest.raises(Forbidden):
-        await team.create_invite(editor, Role.VIEWER, NOW)
-    changed = await team.change_role(admin, editor.id, Role.VIEWER)
+        await team.create_invite(await acting(editor), Role.VIEWER, NOW)
+    changed = await team.change_role(await acting(admin), editor.id, Role.VIEWER)
     assert changed.role is Role.VIEWER
     actions = await AuditLog.filter(action="team.role_changed").values_list("actor", flat=True)
     assert actions == ["admin@example.com"]
@@ -86,31 +97,31 @@ async def test_admins_cannot_touch_owners_or_make_owners(sqlite_db: str) -> None
 
 async def test_api_token_is_hashed_shown_once_and_revocable(sqlite_db: str) -> None:
     owner = await _owner()
-    made = await api_tokens.create_token(owner, "CI", Role.EDITOR)
+    made = await api_tokens.create_token(await acting(owner), "CI", Role.EDITOR)
     assert made.secret.startswith("rly_")
     assert not await ApiToken.exists(token_hash=made.secret)
     found = await api_tokens.authenticate(made.secret, NOW)
     assert found is not None and found.role is Role.EDITOR and found.last_used_at == NOW
     assert await api_tokens.authenticate(made.secret + "x", NOW) is None
-    await api_tokens.revoke_token(owner, made.token.id, NOW)
+    await api_tokens.revoke_token(await acting(owner), made.token.id, NOW)
     assert await api_tokens.authenticate(made.secret, NOW) is None
     with pytest.raises(NotFound):
-        await api_tokens.revoke_token(owner, made.token.id, NOW)
+        await api_tokens.revoke_token(await acting(owner), made.token.id, NOW)
 
 
 async def test_api_token_cannot_outrank_its_creator(sqlite_db: str) -> None:
     owner = await _owner()
     admin = await _member(owner, "admin@example.com", Role.ADMIN)
     with pytest.raises(ValidationFailed) as caught:
-        await api_tokens.create_token(admin, "too strong", Role.OWNER)
+        await api_tokens.create_token(await acting(admin), "too strong", Role.OWNER)
     assert "role" in caught.value.fields
     with pytest.raises(ValidationFailed):
-        await api_tokens.create_token(admin, "  ", Role.VIEWER)
+        await api_tokens.create_token(await acting(admin), "  ", Role.VIEWER)
 
 
 async def test_link_code_links_a_chat_once(sqlite_db: str) -> None:
     owner = await _owner()
-    made = await chat_links.create_code(owner, NOW)
+    made = await chat_links.create_code(await acting(owner), NOW)
     stored = await LinkCode.get(id=made.link_code.id)
     assert chat_links.normalise_code(made.code) not in stored.code_hash
     link = await chat_links.redeem_code(
@@ -119,13 +130,13 @@ async def test_link_code_links_a_chat_once(sqlite_db: str) -> None:
     assert link.workspace_id == owner.workspace_id and link.title == "Shop chat"
     with pytest.raises(NotFound):
         await chat_links.redeem_code(made.code, Platform.TELEGRAM, "-100", "x", NOW)
-    expired = await chat_links.create_code(owner, NOW)
+    expired = await chat_links.create_code(await acting(owner), NOW)
     with pytest.raises(NotFound):
         await chat_links.redeem_code(
             expired.code, Platform.DISCORD, "7", "x", NOW + chat_links.CODE_TTL
         )
-    await chat_links.unlink_chat(owner, link.id)
-    assert await chat_links.linked_chats(owner.workspace_id) == []
+    await chat_links.unlink_chat(await acting(owner), link.id)
+    assert await chat_links.linked_chats(await acting(owner)) == []
     assert not (await ChatLink.get(id=link.id)).active
 
 
@@ -193,3 +204,48 @@ async def test_logs_filter_and_page(sqlite_db: str) -> None:
     assert {e.dedupe_key for e in events.items} == {"a", "b"}
     failed = await logs.event_page(owner.workspace_id, logs.LogFilter(level="error"))
     assert [e.dedupe_key for e in failed.items] == ["b"]
+
+
+async def test_another_workspaces_team_tokens_chats_and_accounts_are_not_found(
+    sqlite_db: str,
+) -> None:
+    owner = await _owner()
+    ours = await acting(owner)
+    editor = await _member(owner, "ed@example.com", Role.EDITOR)
+    invite = await team.create_invite(ours, Role.VIEWER, NOW)
+    token = await api_tokens.create_token(ours, "CI", Role.EDITOR)
+    code = await chat_links.create_code(ours, NOW)
+    link = await chat_links.redeem_code(code.code, Platform.TELEGRAM, "-100", "Shop", NOW)
+    account = await InstagramAccount.create(
+        workspace_id=owner.workspace_id,
+        ig_id="1",
+        username="shop",
+        login_kind=LoginKind.SANDBOX,
+        token_encrypted="-",
+    )
+    user, other = await users.create_owner("stranger@example.com", "long enough pw")
+    stranger = Actor(other.id, Role.OWNER, user.email, user_id=user.id)
+    audited = await AuditLog.all().count()
+
+    changes = [
+        lambda: team.revoke_invite(stranger, invite.invite.id),
+        lambda: team.change_role(stranger, editor.id, Role.VIEWER),
+        lambda: team.remove_member(stranger, editor.id),
+        lambda: api_tokens.revoke_token(stranger, token.token.id, NOW),
+        lambda: chat_links.unlink_chat(stranger, link.id),
+        lambda: account_settings.set_dm_pace(stranger, account.id, "10"),
+        lambda: account_settings.get_account(stranger, account.id),
+    ]
+    for change in changes:
+        with pytest.raises(NotFound):
+            await change()
+    assert await AuditLog.all().count() == audited
+    assert (await Invite.get(id=invite.invite.id)).used_at is None
+    assert (await Membership.get(id=editor.id)).role is Role.EDITOR
+    assert (await ApiToken.get(id=token.token.id)).revoked_at is None
+    assert (await ChatLink.get(id=link.id)).active
+    assert (await InstagramAccount.get(id=account.id)).dm_pace_per_hour is None
+    assert [m.user.email for m in await team.members(stranger)] == ["stranger@example.com"]
+    assert await api_tokens.list_tokens(stranger) == []
+    assert await chat_links.linked_chats(stranger) == []
+    assert await account_settings.workspace_accounts(stranger) == []

@@ -25,6 +25,7 @@ from core.db.models import DraftStatus, Membership, Post, ReplyDraft
 from core.domain.posts import Status
 from core.services import chat_links
 from core.services.chatops import HELP_TEXT, HOW_TO_LINK, NOT_LINKED_HERE
+from tests.actors import acting
 from tests.bot.fake_telegram import BOT_ID, FakeTelegram, running_fake_telegram
 from tests.chatops_world import World, make_draft, make_world
 from tests.media_samples import image_bytes
@@ -197,7 +198,7 @@ async def test_a_team_links_its_group_and_runs_instagram_from_it(
 
         # An admin makes a code in the panel; a teammate sends it in the group.
         admin = await Membership.get(user=world.admin)
-        code = await chat_links.create_code(admin, datetime.now(UTC))
+        code = await chat_links.create_code(await acting(admin), datetime.now(UTC))
         linking = message(f"/link {code.code}")
         fake.push_update("message", linking)
         linked = await _until(bot, "the link answer", _replies_to(fake, linking))

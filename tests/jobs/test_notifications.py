@@ -31,6 +31,7 @@ from core.db.models import (
 )
 from core.domain.chat import Reply
 from core.domain.posts import Kind, Status
+from core.domain.scope import Actor, Role
 from core.ports.notifier import ChatDeliveryError
 from core.services import notifications
 from core.services.leads import lead_document
@@ -228,7 +229,8 @@ async def test_approval_request_has_buttons_and_every_chat_is_edited_on_decision
             sent.append(reply)
 
     drafts = SmartReplies(ai=None, sender=Sender(), clock=container.clock)
-    await drafts.approve(draft.id, workspace_id=world.workspace.id, user_id=world.editor.id)
+    editor = Actor(world.workspace.id, Role.EDITOR, world.editor.email, user_id=world.editor.id)
+    await drafts.approve(editor, draft.id)
     await notifications.sweep(container)
     decided = await DomainEvent.get(kind="draft.decided")
     await notifications.deliver(container, services.delivery, decided.id)
@@ -321,7 +323,8 @@ async def test_a_decision_is_not_shown_in_a_chat_now_linked_to_another_workspace
             pass
 
     drafts = SmartReplies(ai=None, sender=Sender(), clock=container.clock)
-    await drafts.approve(draft.id, workspace_id=world.workspace.id, user_id=world.editor.id)
+    editor = Actor(world.workspace.id, Role.EDITOR, world.editor.email, user_id=world.editor.id)
+    await drafts.approve(editor, draft.id)
     await notifications.sweep(container)
     decided = await DomainEvent.get(kind="draft.decided")
     await notifications.deliver(container, services.delivery, decided.id)

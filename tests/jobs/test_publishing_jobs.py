@@ -17,6 +17,7 @@ from core.bootstrap import Container
 from core.db.models import AuditLog, MediaAsset, Post, Workspace
 from core.domain.graph_errors import ErrorKind, GraphError
 from core.domain.posts import Status
+from core.domain.scope import Actor
 from core.services import media
 from core.services.publishing import PostInput
 from core.settings import Settings
@@ -61,10 +62,9 @@ class Rig:
 
     async def post(self, kind: str, *, in_s: float = 0.5, **content: Any) -> Post:
         return await assemble_services(self.container).publishing.create(
-            workspace_id=self.workspace.id,
+            Actor.system(self.workspace.id),
             account_id=self.account_id,
             content=PostInput(kind=kind, **content),
-            actor="user:1",
             scheduled_at=self.container.clock.now() + timedelta(seconds=in_s),
         )
 
@@ -137,8 +137,9 @@ async def test_reschedule_and_cancel_racing_due_jobs(rig: Rig) -> None:
     moved = await rig.post("image", media_ids=[rig.image.id], caption="moved", in_s=0.2)
     gone = await rig.post("image", media_ids=[rig.image.id], caption="gone", in_s=0.2)
     new_time = rig.container.clock.now() + timedelta(seconds=1.5)
-    await service.reschedule(moved.id, new_time, actor="user:1")
-    await service.cancel(gone.id, actor="user:1")
+    actor = Actor.system(rig.workspace.id)
+    await service.reschedule(actor, moved.id, new_time)
+    await service.cancel(actor, gone.id)
     # both version-1 jobs are still queued in Redis and run when due
     assert await rig.container.queue.job_exists(f"publish:{moved.id}:v1")
     assert await rig.container.queue.job_exists(f"publish:{gone.id}:v1")

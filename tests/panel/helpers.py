@@ -10,6 +10,7 @@ from quart_auth import QuartAuth
 
 from core.db.models import ApiToken, Membership, Role, User
 from core.services import api_tokens, sessions, users
+from tests.actors import acting
 
 CSRF = "test-csrf-token"
 
@@ -46,5 +47,5 @@ async def team_of_four() -> dict[Role, Membership]:
 
 
 async def token_for(owner: Membership, role: Role) -> tuple[ApiToken, str]:
-    made = await api_tokens.create_token(owner, f"{role.value} token", role)
+    made = await api_tokens.create_token(await acting(owner), f"{role.value} token", role)
     return made.token, made.secret

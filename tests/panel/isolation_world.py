@@ -41,6 +41,7 @@ from core.domain.posts import Kind, Status
 from core.services import media, rule_editor, team, users
 from core.wiring import assemble_services
 from panel.rule_form import read_form
+from tests.actors import acting
 from tests.panel.helpers import token_for
 
 # Every text of workspace B contains this word; none of A's does.
@@ -124,7 +125,7 @@ async def make_side(container: Any, name: str, ig_id: str, colour: tuple[int, in
             for k, v in rule_form(account.id, f"{name} rule").items()
         }
     )
-    rule = await rule_editor.save_rule(workspace.id, definition, actor=owner.email)
+    rule = await rule_editor.save_rule(await acting(membership), definition)
     asset = await media.upload_bytes(
         assemble_services(container).storage,
         workspace_id=workspace.id,
@@ -191,7 +192,7 @@ async def make_side(container: Any, name: str, ig_id: str, colour: tuple[int, in
         title=f"{name} chat",
     )
     token, secret = await token_for(membership, Role.OWNER)
-    made = await team.create_invite(membership, Role.VIEWER, now)
+    made = await team.create_invite(await acting(membership), Role.VIEWER, now)
     return Side(
         workspace,
         owner,

@@ -29,6 +29,7 @@ from core.db.models import (
 )
 from core.domain.posts import Kind, Status
 from core.services import api_tokens
+from tests.actors import acting
 from tests.panel.helpers import team_of_four, token_for
 
 
@@ -74,7 +75,7 @@ async def test_tokens_authenticate_scope_and_revoke(client: Any, sqlite_db: str)
     invalid = await client.post("/api/v1/posts", json={}, headers=_bearer(editor))
     assert invalid.status_code == 422
 
-    await api_tokens.revoke_token(owner, editor_token.id, datetime.now(UTC))
+    await api_tokens.revoke_token(await acting(owner), editor_token.id, datetime.now(UTC))
     assert (await client.get("/api/v1/me", headers=_bearer(editor))).status_code == 401
 
 

@@ -16,6 +16,7 @@ from core.db.models import (
     Role,
     RuleStats,
 )
+from core.domain.scope import Actor
 from core.services import rule_editor, users
 from panel.rule_form import read_form
 from tests.panel.helpers import team_of_four, token_for
@@ -168,7 +169,7 @@ async def test_api_and_editor_store_the_same_rule(
     }
     definition, _ = read_form(form)
     panel_rule = await rule_editor.save_rule(
-        account.workspace_id, definition, actor="owner@example.com"
+        Actor(account.workspace_id, Role.OWNER, "owner@example.com"), definition
     )
     body = {
         "name": "Buttons",

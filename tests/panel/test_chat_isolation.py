@@ -14,6 +14,7 @@ from core.services.chatops import ChatOps, ChatUser, IncomingFile
 from core.services.reply_sending import OutgoingReply
 from core.services.smart_replies import SmartReplies
 from core.wiring import assemble_services
+from tests.actors import acting
 from tests.panel.isolation_world import SECRET, Two, fill_ids, jpeg, snapshot, two_workspaces
 
 
@@ -101,7 +102,7 @@ async def test_a_link_code_does_not_take_over_another_workspaces_chat(
 ) -> None:
     """A's admin, also in B's linked group, sends A's code there: B keeps its chat."""
     await ChatIdentity.create(platform=Platform.TELEGRAM, platform_user_id="501", user=two.a.owner)
-    made = await chat_links.create_code(two.a.membership, datetime.now(UTC))
+    made = await chat_links.create_code(await acting(two.a.membership), datetime.now(UTC))
     in_b = ChatUser(Platform.TELEGRAM, two.b.chat.chat_id, "501", name="ana", chat_title="Shared")
     before = await ChatLink.get(id=two.b.chat.id)
     reply = await _chatops(container).handle_command(in_b, f"/link {made.code}")
