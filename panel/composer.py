@@ -26,7 +26,7 @@ from core.errors import ValidationFailed
 from core.services import composer, library, media
 from core.services.captions import write_caption
 from core.services.publishing import PostInput
-from panel.security import current_email, current_membership, requires
+from panel.security import current_actor, current_email, current_membership, requires
 from panel.services import services
 
 blueprint = Blueprint("composer", __name__, url_prefix="/compose")
@@ -46,7 +46,7 @@ async def _page(
     accounts = await InstagramAccount.filter(workspace_id=membership.workspace_id).order_by(
         "username"
     )
-    items, _ = await library.list_media(membership.workspace_id)
+    items, _ = await library.list_media(current_actor())
     picked_ids = values.get("media_ids", [])
     by_id = {item.asset.id: item for item in items}
     picked = [by_id[i] for i in picked_ids if i in by_id]
@@ -133,10 +133,7 @@ async def upload() -> tuple[Response, int]:
         return jsonify({"error": "Choose a file to upload."}), 422
     try:
         asset = await media.upload_bytes(
-            services().storage,
-            workspace_id=current_membership().workspace_id,
-            data=sent.read(),
-            filename=sent.filename or "",
+            current_actor(), services().storage, sent.read(), sent.filename or ""
         )
     except ValidationFailed as exc:
         return jsonify({"error": exc.message}), 422
@@ -160,8 +157,8 @@ async def caption() -> tuple[Response, int]:
     container = services().container
     try:
         suggestion = await write_caption(
+            current_actor(),
             container.ai,
-            current_membership().workspace_id,
             topic=form.get("topic", ""),
             tone=form.get("tone", "casual"),
             context=form.get("context", ""),

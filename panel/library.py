@@ -9,7 +9,7 @@ from core.db.models import Role
 from core.domain.ids import page_number
 from core.errors import Conflict, ValidationFailed
 from core.services import library, media
-from panel.security import current_email, current_membership, requires
+from panel.security import current_actor, current_membership, requires
 from panel.services import services
 
 blueprint = Blueprint("library", __name__, url_prefix="/library")
@@ -26,7 +26,7 @@ async def index() -> str:
     page_raw = request.args.get("page", "1")
     page = page_number(page_raw)
     items, has_next = await library.list_media(
-        membership.workspace_id, search=search, kind=kind, unused_only=unused, page=page
+        current_actor(), search=search, kind=kind, unused_only=unused, page=page
     )
     return await render_template(
         "library/index.html",
@@ -53,10 +53,7 @@ async def upload() -> WerkzeugResponse:
     for sent in chosen:
         try:
             await media.upload_bytes(
-                services().storage,
-                workspace_id=current_membership().workspace_id,
-                data=sent.read(),
-                filename=sent.filename or "",
+                current_actor(), services().storage, sent.read(), sent.filename or ""
             )
             added += 1
         except ValidationFailed as exc:
@@ -71,12 +68,7 @@ async def upload() -> WerkzeugResponse:
 async def delete(asset_id: int) -> WerkzeugResponse:
     """Delete a file no post uses."""
     try:
-        await library.delete_media(
-            services().storage,
-            current_membership().workspace_id,
-            asset_id,
-            actor=current_email(),
-        )
+        await library.delete_media(current_actor(), services().storage, asset_id)
     except Conflict as exc:
         await flash(str(exc), "error")
     else:

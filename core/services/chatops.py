@@ -34,6 +34,7 @@ from core.domain import alerts
 from core.domain import commands as cmd
 from core.domain.chat import Action, ActionVerb, Button, ButtonStyle, Reply, decode_action
 from core.domain.posts import Kind, Status
+from core.domain.scope import Actor as Scope
 from core.errors import Conflict, Forbidden, NotFound, ReelayError, ValidationFailed
 from core.ports.storage import MediaStorage
 from core.services import analytics, audit, chat_links, media, notifications, users
@@ -133,6 +134,16 @@ class Actor:
     @property
     def role(self) -> Role:
         return self.membership.role
+
+    @property
+    def scope(self) -> Scope:
+        """The same member as the scope the workspace services take."""
+        return Scope(
+            workspace_id=self.workspace.id,
+            role=self.role,
+            label=self.user.email,
+            user_id=self.user.id,
+        )
 
 
 class ChatOps:
@@ -390,7 +401,7 @@ class ChatOps:
 
     async def stats(self, actor: Actor, days: int) -> Reply:
         """Reach, views, followers and automation results over ``days``, and what waits."""
-        summary = await analytics.summary(actor.workspace, days, clock=self.container.clock)
+        summary = await analytics.summary(actor.scope, days, clock=self.container.clock)
         workspace_id = actor.workspace.id
         scheduled = await Post.filter(workspace_id=workspace_id, status=Status.SCHEDULED).count()
         failed = await Post.filter(workspace_id=workspace_id, status=Status.FAILED).count()
@@ -531,12 +542,7 @@ class ChatOps:
         for incoming in files:
             data = await incoming.fetch()
             assets.append(
-                await media.upload_bytes(
-                    self.storage,
-                    workspace_id=actor.workspace.id,
-                    data=data,
-                    filename=incoming.filename,
-                )
+                await media.upload_bytes(actor.scope, self.storage, data, incoming.filename)
             )
         if command.story:
             kind = Kind.STORY
@@ -572,8 +578,8 @@ class ChatOps:
 
     async def _write_caption(self, workspace_id: int, topic: str, tone: str) -> str:
         suggestion = await write_caption(
+            Scope.system(workspace_id),
             self.container.ai,
-            workspace_id,
             topic=topic,
             tone=tone,
             clock=self.container.clock,
@@ -609,7 +615,7 @@ class ChatOps:
         return self.smart_replies
 
     async def _decided(self, actor: Actor, draft_id: int) -> Reply:
-        facts = await notifications.draft_facts(draft_id, actor.workspace.id)
+        facts = await notifications.draft_facts(actor.scope, draft_id)
         if facts is None:
             raise NotFound(f"There is no draft #{draft_id}.")
         ctx = alerts.AlertContext(

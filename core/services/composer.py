@@ -17,6 +17,7 @@ from typing import Any
 
 from core.db.models import InstagramAccount, MediaAsset, Post, PostMedia, Workspace
 from core.domain.posts import Kind, PostContent, Status, validate_content, validate_schedule, zone
+from core.domain.scope import Actor
 from core.errors import NotFound, ValidationFailed
 from core.services.media import assets_for, facts_of
 from core.services.publishing import PostInput, Publishing
@@ -123,10 +124,10 @@ async def compose(
 
 async def _content_problems(workspace_id: int, content: PostInput) -> dict[str, str]:
     try:
-        assets = await assets_for(workspace_id, list(content.media_ids))
+        assets = await assets_for(Actor.system(workspace_id), list(content.media_ids))
         cover = None
         if content.cover_id is not None:
-            cover = (await assets_for(workspace_id, [content.cover_id]))[0]
+            cover = (await assets_for(Actor.system(workspace_id), [content.cover_id]))[0]
     except NotFound as exc:
         return {"media": str(exc)}
     try:

@@ -37,6 +37,7 @@ from core.domain.posts import (
     validate_content,
     validate_schedule,
 )
+from core.domain.scope import Actor
 from core.errors import Conflict, NotFound
 from core.ports.clock import Clock
 from core.ports.instagram import AccountRef, InstagramClient
@@ -291,10 +292,10 @@ class PostEditor:
     async def _validated(
         self, workspace_id: int, content: PostInput
     ) -> tuple[PostContent, list[MediaAsset], MediaAsset | None]:
-        assets = await assets_for(workspace_id, list(content.media_ids))
+        assets = await assets_for(Actor.system(workspace_id), list(content.media_ids))
         cover = None
         if content.cover_id is not None:
-            cover = (await assets_for(workspace_id, [content.cover_id]))[0]
+            cover = (await assets_for(Actor.system(workspace_id), [content.cover_id]))[0]
         cleaned = validate_content(
             PostContent(
                 kind=Kind(content.kind),

@@ -39,6 +39,7 @@ from core.domain.ai_replies import (
     window_closes_at,
 )
 from core.domain.rule_definition import RuleDefinition
+from core.domain.scope import Actor
 from core.domain.webhooks import EventKind, InboundEvent
 from core.ports.ai import AiClient
 from core.ports.clock import Clock
@@ -168,7 +169,11 @@ class SmartReplies:
         )
         try:
             completion = await complete_for_workspace(
-                self._ai, rule.workspace, messages, now=now, max_tokens=self._max_tokens
+                Actor.system(rule.workspace_id),
+                self._ai,
+                messages,
+                now=now,
+                max_tokens=self._max_tokens,
             )
             text = finalize_reply(
                 completion.text,

@@ -11,7 +11,7 @@ from quart_schema.pydantic import File
 
 from core.db.models import MediaAsset, Role
 from core.services import media
-from panel.api.auth import api_requires, current_token
+from panel.api.auth import api_requires, current_actor
 from panel.services import services
 
 blueprint = Blueprint("api_media", __name__, url_prefix="/api/v1/media")
@@ -59,10 +59,7 @@ async def upload(data: Upload) -> tuple[MediaOut, int]:
     """Upload an image (JPEG, PNG, WebP, HEIC…) or a video (MP4, MOV) as multipart ``file``."""
     body = data.file.read()
     asset = await media.upload_bytes(
-        services().storage,
-        workspace_id=current_token().workspace_id,
-        data=body,
-        filename=data.file.filename or "",
+        current_actor(), services().storage, body, data.file.filename or ""
     )
     return _out(asset), 201
 
@@ -74,7 +71,5 @@ async def upload(data: Upload) -> tuple[MediaOut, int]:
 async def upload_from_url(data: UploadLink) -> tuple[MediaOut, int]:
     """Fetch a public link into the library."""
     found = services()
-    asset = await media.upload_from_url(
-        found.storage, found.downloads, workspace_id=current_token().workspace_id, url=data.url
-    )
+    asset = await media.upload_from_url(current_actor(), found.storage, found.downloads, data.url)
     return _out(asset), 201
