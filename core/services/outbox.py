@@ -45,6 +45,7 @@ from core.db.models import (
 from core.domain.backoff import backoff_s
 from core.domain.graph_errors import ErrorKind, GraphError
 from core.domain.messages import message_text
+from core.domain.scope import instance_level
 from core.ports.clock import Clock
 from core.ports.instagram import AccountRef, InstagramClient, Recipient
 from core.ports.queue import JobQueue
@@ -107,6 +108,7 @@ class Pacer:
         self._window_ms = window_ms
         self._script = redis.register_script(_RESERVE)
 
+    @instance_level("paces one account's sends for the engines driven by webhooks")
     async def reserve(
         self, account_id: int, bucket: str, member: str, limit: int, now: datetime
     ) -> datetime:
@@ -148,6 +150,7 @@ def _stat_field(kind: str) -> str:
     return "total_comments_replied" if kind == ActionKind.PUBLIC_REPLY else "total_dms_sent"
 
 
+@instance_level("counts for a rule the webhook-driven engines already hold")
 async def bump_stats(rule_id: int, **changes: Any) -> None:
     """Add to a rule's counters atomically (F expressions), creating its row on first use."""
     updates: dict[str, Any] = {}
@@ -239,6 +242,7 @@ class Outbox:
         finally:
             _HELD.reset(token)
 
+    @instance_level("sends what the webhook-driven engines held back")
     async def send_held(self, held: Sequence[Held]) -> None:
         """Send held actions: one person's in order, different people's side by side."""
         lines: dict[tuple[int, str], list[Held]] = {}
@@ -259,6 +263,7 @@ class Outbox:
         for item in items:
             await self._send_inline(item)
 
+    @instance_level("the outbox of the webhook-driven engines, for the account they hold")
     async def submit(
         self,
         *,
@@ -352,6 +357,7 @@ class Outbox:
 
     # ---------------------------------------------------------------- sending
 
+    @instance_level("a job: sends one outbound action, by id, from the queue")
     async def send(
         self,
         action_id: int,
@@ -545,6 +551,7 @@ class Outbox:
         )
         return OutboundStatus.FAILED
 
+    @instance_level("a sweep over every workspace's overdue actions")
     async def requeue_stuck(self, older_than: timedelta = timedelta(minutes=5)) -> int:
         """Queue pending actions overdue by ``older_than`` (job lost to a Redis flush or crash).
 
