@@ -8,7 +8,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from core.db.models import Role
 from core.errors import ValidationFailed
 from core.services import account_settings, accounts
-from panel.security import current_actor, current_email, current_membership, requires
+from panel.security import current_actor, current_membership, requires
 from panel.services import services
 
 blueprint = Blueprint("accounts", __name__, url_prefix="/accounts")
@@ -61,12 +61,7 @@ async def set_pace(account_id: int) -> tuple[str, int] | WerkzeugResponse:
 @requires(Role.ADMIN)
 async def disconnect(account_id: int) -> WerkzeugResponse:
     """Unsubscribe the account from Meta's webhooks, forget its token, stop acting for it."""
-    done = await accounts.disconnect(
-        services().container,
-        workspace_id=current_membership().workspace_id,
-        account_id=account_id,
-        actor=current_email(),
-    )
+    done = await accounts.disconnect(current_actor(), services().container, account_id)
     await flash(f"@{done.account.username} is disconnected.", "success")
     if done.warning:
         await flash(done.warning, "warning")
@@ -78,7 +73,7 @@ async def disconnect(account_id: int) -> WerkzeugResponse:
 async def subscribe(account_id: int) -> WerkzeugResponse:
     """Subscribe the account to Reelay's webhook fields again."""
     account = await account_settings.get_account(current_actor(), account_id)
-    if await accounts.subscribe_webhooks(services().container, account):
+    if await accounts.subscribe_webhooks(current_actor(), services().container, account.id):
         await flash(f"@{account.username} is subscribed to webhooks.", "success")
     else:
         await flash(

@@ -13,7 +13,7 @@ from core.domain.ids import row_id
 from core.errors import ValidationFailed
 from core.services import analytics
 from panel.rules import TRIGGER_WORDS
-from panel.security import current_membership, requires
+from panel.security import current_actor, current_membership, requires
 from panel.services import services
 
 blueprint = Blueprint("analytics", __name__, url_prefix="/analytics")
@@ -93,7 +93,7 @@ async def index() -> str:
     # today, while Instagram's lagging numbers end yesterday.
     live = period == analytics.default_period(workspace, clock)
     view = await analytics.overview(
-        workspace,
+        current_actor(),
         period,
         account_id=_account_arg(),
         compare_to=compare_to,
@@ -117,7 +117,7 @@ async def index() -> str:
 async def post(ig_media_id: str) -> str:
     """One post's numbers over time."""
     workspace = _workspace()
-    detail = await analytics.post_detail(workspace, ig_media_id[:64])
+    detail = await analytics.post_detail(current_actor(), ig_media_id[:64])
     chart = {
         "labels": [day.isoformat() for day, _ in detail.snapshots],
         "views": [metrics.get("views") for _, metrics in detail.snapshots],
@@ -151,7 +151,7 @@ async def export_account() -> Response:
     """Daily account metrics for the range as CSV."""
     workspace = _workspace()
     period, _, _ = await _ranges(workspace)
-    body = await analytics.account_metrics_csv(workspace, period, account_id=_account_arg())
+    body = await analytics.account_metrics_csv(current_actor(), period, account_id=_account_arg())
     return _csv_response(body, "account-metrics", period)
 
 
@@ -161,5 +161,5 @@ async def export_posts() -> Response:
     """Per-post metrics for posts published in the range as CSV."""
     workspace = _workspace()
     period, _, _ = await _ranges(workspace)
-    body = await analytics.post_metrics_csv(workspace, period, account_id=_account_arg())
+    body = await analytics.post_metrics_csv(current_actor(), period, account_id=_account_arg())
     return _csv_response(body, "post-metrics", period)

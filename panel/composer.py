@@ -45,7 +45,7 @@ async def _page(
     membership = current_membership()
     workspace = membership.workspace
     accounts = await account_settings.workspace_accounts(current_actor())
-    items, _ = await library.list_media(membership.workspace_id)
+    items, _ = await library.list_media(current_actor())
     picked_ids = values.get("media_ids", [])
     by_id = {item.asset.id: item for item in items}
     picked = [by_id[i] for i in picked_ids if i in by_id]
@@ -126,8 +126,8 @@ async def upload() -> tuple[Response, int]:
         return jsonify({"error": "Choose a file to upload."}), 422
     try:
         asset = await media.upload_file(
+            current_actor(),
             services().storage,
-            workspace_id=current_membership().workspace_id,
             source=sent.stream,
             filename=sent.filename or "",
         )
@@ -153,8 +153,8 @@ async def caption() -> tuple[Response, int]:
     container = services().container
     try:
         suggestion = await write_caption(
+            current_actor(),
             container.ai,
-            current_membership().workspace_id,
             topic=form.get("topic", ""),
             tone=form.get("tone", "casual"),
             context=form.get("context", ""),

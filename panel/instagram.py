@@ -11,7 +11,7 @@ from core.db.models import Role
 from core.domain.graph_errors import GraphError
 from core.errors import Forbidden, NotFound, ValidationFailed
 from core.services import accounts
-from panel.security import current_email, current_membership, requires
+from panel.security import current_actor, current_email, current_membership, requires
 from panel.services import services
 
 logger = logging.getLogger(__name__)
@@ -30,11 +30,9 @@ def callback_url() -> str:
 @requires(Role.ADMIN)
 async def connect() -> WerkzeugResponse:
     """Send the admin to Meta's dialog (``?kind=facebook`` for Facebook Login)."""
-    membership = current_membership()
     url = await accounts.authorization_url(
+        current_actor(),
         services().container,
-        workspace_id=membership.workspace_id,
-        user_id=membership.user_id,
         redirect_uri=callback_url(),
         login_kind=request.args.get("kind", "instagram"),
     )

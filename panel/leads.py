@@ -21,7 +21,7 @@ from core.domain.ids import page_number, row_id
 from core.domain.posts import zone
 from core.errors import Conflict
 from core.services import lead_export, lead_review
-from panel.security import current_email, current_membership, requires
+from panel.security import current_actor, current_membership, requires
 from panel.services import services
 
 blueprint = Blueprint("leads", __name__, url_prefix="/leads")
@@ -74,7 +74,7 @@ async def index() -> str:
     query, shown = _query()
     page_raw = request.args.get("page", "1")
     page = page_number(page_raw)
-    leads, has_next = await lead_export.list_leads(membership.workspace_id, query, page)
+    leads, has_next = await lead_export.list_leads(current_actor(), query, page)
     rules = await AutomationRule.filter(workspace_id=membership.workspace_id).order_by("name")
     return await render_template(
         "leads/index.html",
@@ -95,7 +95,7 @@ async def index() -> str:
 async def export() -> Response:
     """The filtered leads as a CSV file."""
     query, _ = _query()
-    body = await lead_export.export_csv(current_membership().workspace_id, query)
+    body = await lead_export.export_csv(current_actor(), query)
     stamp = services().container.clock.now().strftime("%Y%m%d")
     return Response(
         BOM + body,
@@ -109,7 +109,7 @@ async def export() -> Response:
 async def detail(lead_id: int) -> str:
     """One lead with the conversation it came from and its webhook delivery."""
     membership = current_membership()
-    found = await lead_review.lead_detail(membership.workspace_id, lead_id)
+    found = await lead_review.lead_detail(current_actor(), lead_id)
     return await render_template(
         "leads/detail.html",
         detail=found,
@@ -123,12 +123,7 @@ async def detail(lead_id: int) -> str:
 async def resend(lead_id: int) -> WerkzeugResponse:
     """POST the lead to its rule's webhook again."""
     try:
-        await lead_review.resend_webhook(
-            services().container.queue,
-            current_membership().workspace_id,
-            lead_id,
-            actor=current_email(),
-        )
+        await lead_review.resend_webhook(current_actor(), services().container.queue, lead_id)
     except Conflict as exc:
         await flash(str(exc), "error")
     else:

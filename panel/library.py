@@ -10,7 +10,7 @@ from core.domain.ids import page_number
 from core.errors import Conflict, ValidationFailed
 from core.services import library, media
 from panel.limits import accepts_upload
-from panel.security import current_email, current_membership, requires
+from panel.security import current_actor, current_membership, requires
 from panel.services import services
 
 blueprint = Blueprint("library", __name__, url_prefix="/library")
@@ -27,7 +27,7 @@ async def index() -> str:
     page_raw = request.args.get("page", "1")
     page = page_number(page_raw)
     items, has_next = await library.list_media(
-        membership.workspace_id, search=search, kind=kind, unused_only=unused, page=page
+        current_actor(), search=search, kind=kind, unused_only=unused, page=page
     )
     return await render_template(
         "library/index.html",
@@ -55,8 +55,8 @@ async def upload() -> WerkzeugResponse:
     for sent in chosen:
         try:
             await media.upload_file(
+                current_actor(),
                 services().storage,
-                workspace_id=current_membership().workspace_id,
                 source=sent.stream,
                 filename=sent.filename or "",
             )
@@ -73,12 +73,7 @@ async def upload() -> WerkzeugResponse:
 async def delete(asset_id: int) -> WerkzeugResponse:
     """Delete a file no post uses."""
     try:
-        await library.delete_media(
-            services().storage,
-            current_membership().workspace_id,
-            asset_id,
-            actor=current_email(),
-        )
+        await library.delete_media(current_actor(), services().storage, asset_id)
     except Conflict as exc:
         await flash(str(exc), "error")
     else:

@@ -10,7 +10,7 @@ from quart import Blueprint, current_app, render_template, request, url_for
 from core.db.models import AuditLog, InstagramAccount, Role
 from core.domain.ids import page_number, row_id
 from core.services import logs
-from panel.security import current_membership, requires
+from panel.security import current_actor, current_membership, requires
 
 blueprint = Blueprint("logs", __name__, url_prefix="/logs")
 
@@ -88,7 +88,7 @@ async def _common(view: str, page: Any, shown: dict[str, str]) -> dict[str, Any]
 async def audit() -> str:
     """Who did what, filtered by account, kind, level and time."""
     wanted, shown = _filter()
-    page = await logs.audit_page(current_membership().workspace_id, wanted, _page_number())
+    page = await logs.audit_page(current_actor(), wanted, _page_number())
     context = await _common("logs.audit", page, shown)
     return await render_template("logs/audit.html", target_link=target_link, **context)
 
@@ -98,7 +98,7 @@ async def audit() -> str:
 async def events() -> str:
     """Webhook events received from Meta, filtered by account, kind, level and time."""
     wanted, shown = _filter()
-    page = await logs.event_page(current_membership().workspace_id, wanted, _page_number())
+    page = await logs.event_page(current_actor(), wanted, _page_number())
     context = await _common("logs.events", page, shown)
     by_ig_id = {account.ig_id: account for account in context["accounts"]}
     return await render_template(

@@ -16,7 +16,7 @@ from core.errors import NotFound, ValidationFailed
 from core.ports.sandbox import Delivered, SandboxUnavailable
 from core.services import sandbox_console
 from core.settings import Settings
-from panel.security import current_membership, requires
+from panel.security import current_actor, requires
 from panel.services import services
 
 blueprint = Blueprint("sandbox", __name__, url_prefix="/sandbox")
@@ -46,8 +46,8 @@ async def _page(
     polls: int = 0,
     status: int = 200,
 ) -> tuple[str, int]:
-    workspace_id = current_membership().workspace_id
-    accounts = await sandbox_console.sandbox_accounts(workspace_id)
+    actor = current_actor()
+    accounts = await sandbox_console.sandbox_accounts(actor)
     context: dict[str, Any] = {
         "accounts": accounts,
         "account": None,
@@ -63,15 +63,15 @@ async def _page(
     }
     if accounts:
         try:
-            account = await sandbox_console.sandbox_account(workspace_id, account_id)
+            account = await sandbox_console.sandbox_account(actor, account_id)
         except NotFound as exc:
             context["problem"] = str(exc)
             account = accounts[0]
         context["account"] = account
         try:
-            context["posts"] = await sandbox_console.posts(services().container, account)
+            context["posts"] = await sandbox_console.posts(actor, services().container, account.id)
             context["conversation"] = await sandbox_console.conversation(
-                services().container, account, username
+                actor, services().container, account.id, username
             )
         except SandboxUnavailable as exc:
             # Shown on the page (htmx swaps only 2xx answers); the page itself works.
@@ -102,13 +102,14 @@ async def index() -> tuple[str, int]:
 @requires(Role.EDITOR)
 async def conversation() -> tuple[str, int]:
     """The conversation alone (polled for a few seconds after the follower acts)."""
-    account = await sandbox_console.sandbox_account(
-        current_membership().workspace_id, _int(request.args.get("account_id"))
-    )
+    actor = current_actor()
+    account = await sandbox_console.sandbox_account(actor, _int(request.args.get("account_id")))
     username = _follower(request.args.get("username"))
     polls = min(_int(request.args.get("polls")) or 0, POLLS)
     try:
-        found = await sandbox_console.conversation(services().container, account, username)
+        found = await sandbox_console.conversation(
+            actor, services().container, account.id, username
+        )
     except SandboxUnavailable as exc:
         page = await render_template(
             "sandbox/_conversation.html",
@@ -140,29 +141,32 @@ async def _sent(account: InstagramAccount, username: str, delivered: Delivered) 
 async def _act(kind: str) -> tuple[str, int] | WerkzeugResponse:
     form = await request.form
     values = {name: str(value) for name, value in form.items() if name != "csrf_token"}
-    workspace_id = current_membership().workspace_id
-    account = await sandbox_console.sandbox_account(workspace_id, _int(form.get("account_id")))
+    actor = current_actor()
+    account = await sandbox_console.sandbox_account(actor, _int(form.get("account_id")))
     username = values.get("username", "").strip().removeprefix("@")
     try:
         if kind == "comment":
             delivered = await sandbox_console.comment(
+                actor,
                 services().container,
-                account,
+                account.id,
                 username=values.get("username", ""),
                 text=values.get("text", ""),
                 media_id=values.get("media_id", ""),
             )
         elif kind == "dm":
             delivered = await sandbox_console.direct_message(
+                actor,
                 services().container,
-                account,
+                account.id,
                 username=values.get("username", ""),
                 text=values.get("text", ""),
             )
         else:
             delivered = await sandbox_console.tap(
+                actor,
                 services().container,
-                account,
+                account.id,
                 username=values.get("username", ""),
                 kind=values.get("kind", ""),
                 payload=values.get("payload", ""),

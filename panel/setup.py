@@ -33,9 +33,9 @@ async def _page(status: int = 200, **extra: Any) -> tuple[str, int]:
     workspace = await Workspace.get(id=current_membership().workspace_id)
     verify_token = await meta_app.ensure_verify_token(settings, container.secrets)
     # On the sandbox a new workspace gets its demo account now, not at the next sweep.
-    await accounts.list_accounts(container, workspace.id)
+    await accounts.list_accounts(current_actor(), container)
     steps = await setup_wizard.steps(
-        settings, container.secrets, workspace, ai_available=container.ai is not None
+        current_actor(), settings, container.secrets, ai_available=container.ai is not None
     )
     now = container.clock.now()
     extra.setdefault("errors", {})

@@ -24,6 +24,7 @@ from core.db.models import (
     Workspace,
 )
 from core.domain.graph_errors import ErrorKind, GraphError
+from core.domain.scope import Actor, instance_level
 from core.errors import Forbidden, NotFound, SettingsError, ValidationFailed
 from core.ports.instagram import AccountRef, LoginFlavour
 from core.ports.oauth import Grant, OAuthClient
@@ -46,19 +47,20 @@ def account_ref(container: Container, account: InstagramAccount) -> AccountRef:
     )
 
 
-async def ensure_demo_account(
-    container: Container, workspace: Workspace
-) -> InstagramAccount | None:
-    """Give ``workspace`` its connected sandbox account, once (None when it has one already).
+async def ensure_demo_account(actor: Actor, container: Container) -> InstagramAccount | None:
+    """Give the workspace its connected sandbox account, once (None when it has one already).
 
     A disconnected demo account counts as one: it is not brought back.
     """
-    if await InstagramAccount.filter(workspace=workspace, login_kind=LoginKind.SANDBOX).exists():
+    workspace_id = actor.workspace_id
+    if await InstagramAccount.filter(
+        workspace_id=workspace_id, login_kind=LoginKind.SANDBOX
+    ).exists():
         return None
-    ig_id = demo_ig_id(workspace.id)
+    ig_id = demo_ig_id(workspace_id)
     token = sandbox_token(token_secret(container.secret_key), ig_id)
     account = await InstagramAccount.create(
-        workspace=workspace,
+        workspace_id=workspace_id,
         ig_id=ig_id,
         username=DEMO_USERNAME,
         account_type="BUSINESS",
@@ -70,7 +72,7 @@ async def ensure_demo_account(
     await audit.record(
         "account.connected",
         actor="sandbox",
-        workspace_id=workspace.id,
+        workspace_id=workspace_id,
         target_type="instagram_account",
         target_id=account.id,
         username=DEMO_USERNAME,
@@ -79,6 +81,7 @@ async def ensure_demo_account(
     return account
 
 
+@instance_level("gives every workspace still without one its demo account")
 async def ensure_demo_accounts(container: Container) -> list[InstagramAccount]:
     """A demo account for every workspace still without a sandbox account."""
     covered = await InstagramAccount.filter(login_kind=LoginKind.SANDBOX).values_list(
@@ -86,7 +89,7 @@ async def ensure_demo_accounts(container: Container) -> list[InstagramAccount]:
     )
     made = []
     for workspace in await Workspace.exclude(id__in=list(covered)):
-        account = await ensure_demo_account(container, workspace)
+        account = await ensure_demo_account(Actor.system(workspace.id), container)
         if account is not None:
             made.append(account)
     return made
@@ -210,6 +213,7 @@ class OAuthApp:
     scopes: tuple[str, ...]
 
 
+@instance_level("the instance's Meta app and endpoints, no workspace's")
 async def oauth_app(container: Container, login_kind: str = "instagram") -> OAuthApp:
     """The app and endpoints for ``login_kind``; the sandbox's when no Meta app is set."""
     settings = container.settings
@@ -260,19 +264,20 @@ async def oauth_app(container: Container, login_kind: str = "instagram") -> OAut
 
 
 async def authorization_url(
+    actor: Actor,
     container: Container,
     *,
-    workspace_id: int,
-    user_id: int,
     redirect_uri: str,
     login_kind: str = "instagram",
 ) -> str:
     """The Meta dialog URL that starts connecting an account (state signed, 10 minutes)."""
+    if actor.user_id is None:
+        raise Forbidden("Only a signed-in member can connect an account.")
     app = await oauth_app(container, login_kind)
     state = sign_state(
         container.secret_key,
-        workspace_id=workspace_id,
-        user_id=user_id,
+        workspace_id=actor.workspace_id,
+        user_id=actor.user_id,
         login_kind=str(app.login_kind),
         now=container.clock.now(),
     )
@@ -372,6 +377,7 @@ async def _facebook_login(
     )
 
 
+@instance_level("the OAuth callback: the signed state names the workspace, not the session")
 async def complete_connection(
     container: Container,
     *,
@@ -460,11 +466,24 @@ async def complete_connection(
         username=account.username,
         login_kind=str(app.login_kind),
     )
-    await subscribe_webhooks(container, account)
+    await _subscribe_webhooks(container, account)
     return account
 
 
-async def subscribe_webhooks(container: Container, account: InstagramAccount) -> bool:
+async def subscribe_webhooks(actor: Actor, container: Container, account_id: int) -> bool:
+    """Subscribe one of the workspace's accounts to Reelay's webhook fields again."""
+    account = await _account_in(actor, account_id)
+    return await _subscribe_webhooks(container, account)
+
+
+async def _account_in(actor: Actor, account_id: int) -> InstagramAccount:
+    account = await InstagramAccount.get_or_none(id=account_id, workspace_id=actor.workspace_id)
+    if account is None:
+        raise NotFound("No such Instagram account in this workspace.")
+    return account
+
+
+async def _subscribe_webhooks(container: Container, account: InstagramAccount) -> bool:
     """Subscribe the account to Reelay's webhook fields; the result is kept on the account."""
     try:
         ok = await container.graph.subscribe_app(account_ref(container, account), WEBHOOK_FIELDS)
@@ -487,7 +506,7 @@ class Disconnection:
     warning: str | None = None
 
 
-async def unsubscribe_webhooks(container: Container, account: InstagramAccount) -> str | None:
+async def _unsubscribe_webhooks(container: Container, account: InstagramAccount) -> str | None:
     """Ask Meta to stop sending webhooks for ``account``; None when it confirmed, else why not.
 
     A failure is logged and audit-logged, never raised: the caller goes on disconnecting.
@@ -523,21 +542,17 @@ async def _record_webhook_warning(action: str, account: InstagramAccount, error:
     )
 
 
-async def disconnect(
-    container: Container, *, workspace_id: int, account_id: int, actor: str
-) -> Disconnection:
+async def disconnect(actor: Actor, container: Container, account_id: int) -> Disconnection:
     """Unsubscribe the account from Reelay's webhooks on Meta's side, then forget its token
     and stop acting for it (posts and history stay).
 
     Meta refusing (a dead token, error 190) or being unreachable does not stop the
     disconnect: the token is wiped all the same and ``warning`` says what went wrong.
     """
-    account = await InstagramAccount.get_or_none(id=account_id, workspace_id=workspace_id)
-    if account is None:
-        raise NotFound("No such Instagram account in this workspace.")
+    account = await _account_in(actor, account_id)
     warning = None
     if account.token_encrypted:
-        failure = await unsubscribe_webhooks(container, account)
+        failure = await _unsubscribe_webhooks(container, account)
         if failure is not None:
             warning = (
                 f"Meta could not be told to stop sending @{account.username}'s webhooks "
@@ -545,15 +560,15 @@ async def disconnect(
                 "remove the app from the account's settings on Instagram or Facebook."
             )
     account.status = AccountStatus.DISCONNECTED
-    account.status_reason = f"Disconnected by {actor}"
+    account.status_reason = f"Disconnected by {actor.label}"
     account.token_encrypted = ""
     account.token_expires_at = None
     account.webhook_subscribed = False
     await account.save()
     await audit.record(
         "account.disconnected",
-        actor=actor,
-        workspace_id=workspace_id,
+        actor=actor.label,
+        workspace_id=actor.workspace_id,
         target_type="instagram_account",
         target_id=account.id,
         account_id=account.id,
@@ -563,13 +578,11 @@ async def disconnect(
     return Disconnection(account=account, warning=warning)
 
 
-async def list_accounts(container: Container, workspace_id: int) -> list[InstagramAccount]:
+async def list_accounts(actor: Actor, container: Container) -> list[InstagramAccount]:
     """The workspace's accounts, oldest first (with its demo account in sandbox mode)."""
     if container.settings.sandbox:
-        workspace = await Workspace.get_or_none(id=workspace_id)
-        if workspace is not None:
-            await ensure_demo_account(container, workspace)
-    return await InstagramAccount.filter(workspace_id=workspace_id).order_by("id")
+        await ensure_demo_account(actor, container)
+    return await InstagramAccount.filter(workspace_id=actor.workspace_id).order_by("id")
 
 
 # ---------------------------------------------------------------------- token health
@@ -583,6 +596,7 @@ async def _event(account: InstagramAccount, kind: str, **payload: Any) -> Domain
     )
 
 
+@instance_level("flags an account any job's Graph call found dead")
 async def mark_needs_reconnect(
     container: Container, account: InstagramAccount, reason: str
 ) -> bool:
@@ -633,6 +647,7 @@ def refresh_due(account: InstagramAccount, now: datetime, within: timedelta) -> 
     return now - issued >= timedelta(hours=24) and account.token_expires_at - now <= within
 
 
+@instance_level("the token cron over every workspace's accounts")
 async def refresh_tokens(
     container: Container, *, oauth: OAuthClient | None = None
 ) -> RefreshReport:

@@ -22,6 +22,8 @@ from tortoise.expressions import F
 
 from core.db.models import AiUsage, DomainEvent, Workspace
 from core.domain.ai import AiDisabled, AiQuotaReached, ChatMessage
+from core.domain.scope import Actor
+from core.errors import NotFound
 from core.ports.ai import AiClient, Completion
 
 logger = logging.getLogger(__name__)
@@ -34,20 +36,35 @@ def month_of(now: datetime) -> str:
     return now.astimezone(UTC).strftime("%Y-%m")
 
 
-async def tokens_used(workspace_id: int, now: datetime) -> int:
+async def _workspace(actor: Actor) -> Workspace:
+    workspace = await Workspace.get_or_none(id=actor.workspace_id)
+    if workspace is None:
+        raise NotFound(f"workspace {actor.workspace_id} does not exist")
+    return workspace
+
+
+async def tokens_used(actor: Actor, now: datetime) -> int:
+    return await _tokens(actor.workspace_id, now)
+
+
+async def _tokens(workspace_id: int, now: datetime) -> int:
     row = await AiUsage.get_or_none(workspace_id=workspace_id, month=month_of(now))
     return row.tokens if row else 0
 
 
-async def ensure_ai_allowed(workspace: Workspace, now: datetime) -> None:
+async def ensure_ai_allowed(actor: Actor, now: datetime) -> None:
     """Raise ``AiDisabled`` or ``AiQuotaReached`` when this workspace may not call the AI."""
+    await _ensure_allowed(await _workspace(actor), now)
+
+
+async def _ensure_allowed(workspace: Workspace, now: datetime) -> None:
     if not workspace.ai_enabled:
         raise AiDisabled("AI is switched off for this workspace")
     quota = workspace.ai_monthly_token_quota
     if quota <= 0:
         return
     month = month_of(now)
-    used = await tokens_used(workspace.id, now)
+    used = await _tokens(workspace.id, now)
     if used >= quota:
         await _announce_quota(workspace.id, used=used, quota=quota, month=month)
         raise AiQuotaReached(
@@ -58,8 +75,12 @@ async def ensure_ai_allowed(workspace: Workspace, now: datetime) -> None:
         )
 
 
-async def record_usage(workspace: Workspace, tokens: int, now: datetime) -> int:
+async def record_usage(actor: Actor, tokens: int, now: datetime) -> int:
     """Add ``tokens`` to this month's usage; returns the month's new total."""
+    return await _record(await _workspace(actor), tokens, now)
+
+
+async def _record(workspace: Workspace, tokens: int, now: datetime) -> int:
     month = month_of(now)
     row, _ = await AiUsage.get_or_create(workspace_id=workspace.id, month=month)
     if tokens > 0:
@@ -73,23 +94,24 @@ async def record_usage(workspace: Workspace, tokens: int, now: datetime) -> int:
 
 
 async def complete_for_workspace(
+    actor: Actor,
     ai: AiClient | None,
-    workspace: Workspace,
     messages: Sequence[ChatMessage],
     *,
     now: datetime,
     **options: Any,
 ) -> Completion:
-    """One AI completion on ``workspace``'s account: checks, calls, records the tokens.
+    """One AI completion on the actor's workspace: checks, calls, records the tokens.
 
     ``options`` go to ``AiClient.complete`` (``max_tokens`` is required). Raises
     ``AiError`` (``AiDisabled``, ``AiQuotaReached`` or the adapter's errors).
     """
     if ai is None:
         raise AiDisabled("No AI server is configured (set OPENAI_API_KEY or OPENAI_BASE_URL)")
-    await ensure_ai_allowed(workspace, now)
+    workspace = await _workspace(actor)
+    await _ensure_allowed(workspace, now)
     completion = await ai.complete(messages, **options)
-    total = await record_usage(workspace, completion.total_tokens, now)
+    total = await _record(workspace, completion.total_tokens, now)
     logger.debug(
         "workspace %s used %d AI tokens (%d this month)",
         workspace.id,

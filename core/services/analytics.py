@@ -47,6 +47,7 @@ from core.domain.analytics import (
     top_posts,
 )
 from core.domain.insights import posted_at
+from core.domain.scope import Actor
 from core.domain.spreadsheet import safe_row
 from core.errors import NotFound
 from core.ports.clock import Clock, SystemClock
@@ -218,7 +219,14 @@ def _int(value: float | None) -> int | None:
     return None if value is None else round(value)
 
 
-async def accounts_of(workspace_id: int) -> list[InstagramAccount]:
+async def _workspace(actor: Actor) -> Workspace:
+    workspace = await Workspace.get_or_none(id=actor.workspace_id)
+    if workspace is None:
+        raise NotFound(f"workspace {actor.workspace_id} does not exist")
+    return workspace
+
+
+async def _accounts_of(workspace_id: int) -> list[InstagramAccount]:
     return await InstagramAccount.filter(workspace_id=workspace_id).order_by("username", "id")
 
 
@@ -318,7 +326,7 @@ def _local_bounds(period: DateRange, zone: ZoneInfo) -> tuple[datetime, datetime
     return start, end
 
 
-async def automation_results(
+async def _automation_results(
     workspace: Workspace, account_ids: Sequence[int], period: DateRange
 ) -> AutomationResults:
     """Comments replied, DMs sent and leads per day (workspace days), and per rule."""
@@ -401,7 +409,7 @@ async def automation_results(
     )
 
 
-async def sync_rows(account_ids: Sequence[int]) -> list[SyncRow]:
+async def _sync_rows(account_ids: Sequence[int]) -> list[SyncRow]:
     """Every sync state of these accounts, by account and kind."""
     states = (
         await SyncState.filter(account_id__in=list(account_ids))
@@ -425,7 +433,7 @@ async def sync_rows(account_ids: Sequence[int]) -> list[SyncRow]:
 
 
 async def overview(
-    workspace: Workspace,
+    actor: Actor,
     period: DateRange,
     *,
     account_id: int | None = None,
@@ -436,7 +444,8 @@ async def overview(
 
     ``automation_period`` is the period of the automation results (``period`` when None).
     """
-    accounts = await accounts_of(workspace.id)
+    workspace = await _workspace(actor)
+    accounts = await _accounts_of(workspace.id)
     account = None
     if account_id is not None:
         account = await _account_in(workspace.id, account_id)
@@ -456,20 +465,21 @@ async def overview(
         series=_series(days, period),
         comparison=Comparison(period_totals(days, period), period_totals(days, compare_to)),
         top_posts=top_posts((_performance(row) for row, _ in media), TOP_POSTS),
-        automation=await automation_results(workspace, ids, automation_period or period),
-        sync=await sync_rows([a.id for a in accounts]),
+        automation=await _automation_results(workspace, ids, automation_period or period),
+        sync=await _sync_rows([a.id for a in accounts]),
     )
 
 
-async def post_detail(workspace: Workspace, ig_media_id: str) -> PostDetail:
+async def post_detail(actor: Actor, ig_media_id: str) -> PostDetail:
     """One post's numbers; NotFound unless it belongs to one of the workspace's accounts."""
+    workspace_id = actor.workspace_id
     rows = await MediaInsight.filter(
-        ig_media_id=ig_media_id, account__workspace_id=workspace.id
+        ig_media_id=ig_media_id, account__workspace_id=workspace_id
     ).order_by("date")
     if not rows:
         raise NotFound("No numbers for this post yet")
-    account = await _account_in(workspace.id, rows[-1].account_id)
-    post = await Post.get_or_none(workspace_id=workspace.id, ig_media_id=ig_media_id)
+    account = await _account_in(workspace_id, rows[-1].account_id)
+    post = await Post.get_or_none(workspace_id=workspace_id, ig_media_id=ig_media_id)
     snapshots = [(row.date, {k: v for k, v in row.metrics.items() if k != "info"}) for row in rows]
     return PostDetail(
         account=account, latest=_performance(rows[-1]), snapshots=snapshots, post=post
@@ -522,14 +532,14 @@ def _csv(header: list[str], rows: Iterable[list[object]]) -> str:
 async def _export_accounts(workspace_id: int, account_id: int | None) -> list[InstagramAccount]:
     if account_id is not None:
         return [await _account_in(workspace_id, account_id)]
-    return await accounts_of(workspace_id)
+    return await _accounts_of(workspace_id)
 
 
 async def account_metrics_csv(
-    workspace: Workspace, period: DateRange, *, account_id: int | None = None
+    actor: Actor, period: DateRange, *, account_id: int | None = None
 ) -> str:
     """Daily account metrics, one row per account and day with numbers, safe for Excel."""
-    accounts = await _export_accounts(workspace.id, account_id)
+    accounts = await _export_accounts(actor.workspace_id, account_id)
     names = {a.id: a.username for a in accounts}
     found = await _account_days(list(names), period.start, period.end)
     rows: list[list[object]] = []
@@ -555,10 +565,10 @@ async def account_metrics_csv(
 
 
 async def post_metrics_csv(
-    workspace: Workspace, period: DateRange, *, account_id: int | None = None
+    actor: Actor, period: DateRange, *, account_id: int | None = None
 ) -> str:
     """Posts published in the period with their latest numbers, safe for Excel."""
-    accounts = await _export_accounts(workspace.id, account_id)
+    accounts = await _export_accounts(actor.workspace_id, account_id)
     names = {a.id: a.username for a in accounts}
     media = await _latest_media(list(names), period)
     media.sort(key=lambda item: (item[1] or datetime.min.replace(tzinfo=UTC), item[0].id))
@@ -584,28 +594,22 @@ async def post_metrics_csv(
 # ------------------------------------------------------------------ chat
 
 
-async def summary(
-    workspace: Workspace | int, days: int, *, clock: Clock | None = None
-) -> StatsSummary:
+async def summary(actor: Actor, days: int, *, clock: Clock | None = None) -> StatsSummary:
     """``/stats [7d|30d]``: the last ``days`` whole days of every account of the workspace,
     compared with the ``days`` before, with the best post; the automations' results cover
     the ``days`` up to and including today, as on the analytics page (:func:`live_period`)."""
-    if isinstance(workspace, int):
-        found = await Workspace.get_or_none(id=workspace)
-        if found is None:
-            raise NotFound(f"workspace {workspace} does not exist")
-        workspace = found
+    workspace = await _workspace(actor)
     clock = clock or SystemClock()
     period = default_period(workspace, clock, days)
     live = live_period(workspace, clock, days)
     before = period.previous()
-    accounts = await accounts_of(workspace.id)
+    accounts = await _accounts_of(workspace.id)
     ids = [a.id for a in accounts]
     found_days = await _account_days(ids, before.start, period.end)
     now = combine_totals(period_totals(found_days.get(i, {}), period) for i in ids)
     then = combine_totals(period_totals(found_days.get(i, {}), before) for i in ids)
     best = top_posts((_performance(row) for row, _ in await _latest_media(ids, period)), 1)
-    automation = await automation_results(workspace, ids, live)
+    automation = await _automation_results(workspace, ids, live)
     reach = compare(now.reach, then.reach)
     views = compare(now.views, then.views)
     totals = automation.totals

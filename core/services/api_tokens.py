@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from core.db.models import ApiToken, Role
-from core.domain.scope import Actor
+from core.domain.scope import Actor, instance_level
 from core.errors import Forbidden, NotFound, ValidationFailed
 from core.services import audit
 
@@ -80,6 +80,7 @@ async def revoke_token(actor: Actor, token_id: int, now: datetime) -> None:
     )
 
 
+@instance_level("a bearer secret names its own workspace")
 async def authenticate(secret: str, now: datetime) -> ApiToken | None:
     """The live token for this bearer value, or None."""
     if not secret.startswith(PREFIX):

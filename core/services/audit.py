@@ -6,10 +6,12 @@ import logging
 from typing import Any
 
 from core.db.models import AuditLog
+from core.domain.scope import instance_level
 
 logger = logging.getLogger(__name__)
 
 
+@instance_level("writes the entry it is given: the caller names the workspace, or none")
 async def record(
     action: str,
     *,

@@ -44,6 +44,7 @@ from core.domain import lead_flow
 from core.domain.messages import Person, comment_reply, dm_message
 from core.domain.rule_definition import RuleDefinition
 from core.domain.rules import RuleIndex, RuleSpec, spec_of
+from core.domain.scope import instance_level
 from core.domain.webhooks import FLOW_ANSWER_KINDS, EventKind, InboundEvent
 from core.errors import ReelayError
 from core.ports.clock import Clock
@@ -110,6 +111,7 @@ class RuleCache:
 
     _cache: dict[int, _CachedIndex] = field(default_factory=dict)
 
+    @instance_level("a cache of one account's rules, for webhook events of any account")
     async def get(self, account_id: int) -> _CachedIndex:
         cached = self._cache.get(account_id)
         now = time.monotonic()
@@ -176,6 +178,7 @@ class Automations:
 
     # ---------------------------------------------------------------- entry point
 
+    @instance_level("jobs: webhook events, by id, from the queue")
     async def handle_events(self, event_ids: Sequence[int]) -> list[Outcome]:
         """Act on recorded events, each at most once (a claim makes other workers back off).
 
@@ -186,6 +189,7 @@ class Automations:
         await asyncio.shield(asyncio.gather(*{sending for _, sending in handled}))
         return [outcome for outcome, _ in handled]
 
+    @instance_level("a job: one webhook event, by id, from the queue")
     async def handle_event(self, event_id: int) -> Outcome:
         """:meth:`handle_events` for one event."""
         (outcome,) = await self.handle_events([event_id])
@@ -623,6 +627,7 @@ class Automations:
 
     # ---------------------------------------------------------------- recovery
 
+    @instance_level("a sweep over every workspace's stuck events")
     async def requeue_stuck(self, enqueue: Callable[..., Awaitable[bool]]) -> int:
         """Queue events still pending (or abandoned mid-way) after ``STUCK_AFTER``."""
         cutoff = self.clock.now() - STUCK_AFTER

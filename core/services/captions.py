@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 
-from core.db.models import Workspace
 from core.domain.captions import (
     CAPTION_SCHEMA,
     CaptionSuggestion,
@@ -19,7 +18,7 @@ from core.domain.captions import (
     caption_request,
     parse_caption_answer,
 )
-from core.errors import NotFound
+from core.domain.scope import Actor
 from core.ports.ai import AiClient, JsonSchema
 from core.ports.clock import Clock
 from core.services.ai_usage import complete_for_workspace
@@ -30,8 +29,8 @@ SCHEMA = JsonSchema("instagram_caption", CAPTION_SCHEMA)
 
 
 async def write_caption(
+    actor: Actor,
     ai: AiClient | None,
-    workspace_id: int,
     *,
     topic: str,
     tone: str,
@@ -44,12 +43,9 @@ async def write_caption(
     ``tone`` is one of professional, witty, casual, urgent.
     """
     request = caption_request(topic, tone, context)
-    workspace = await Workspace.get_or_none(id=workspace_id)
-    if workspace is None:
-        raise NotFound(f"No workspace {workspace_id}")
     completion = await complete_for_workspace(
+        actor,
         ai,
-        workspace,
         caption_prompt(request),
         now=clock.now(),
         max_tokens=max_tokens,
@@ -58,7 +54,7 @@ async def write_caption(
     suggestion = parse_caption_answer(completion.text)
     logger.info(
         "caption written for workspace %s (%d characters, %d hashtags)",
-        workspace_id,
+        actor.workspace_id,
         len(suggestion.text),
         len(suggestion.hashtags),
     )

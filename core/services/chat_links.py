@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from tortoise.transactions import in_transaction
 
 from core.db.models import ChatLink, LinkCode, Platform, Role
-from core.domain.scope import Actor
+from core.domain.scope import Actor, instance_level
 from core.errors import Conflict, Forbidden, NotFound
 from core.services import audit
 
@@ -78,6 +78,7 @@ async def pending_codes(actor: Actor, now: datetime) -> list[LinkCode]:
     ).order_by("-id")
 
 
+@instance_level("a one-time link code names its own workspace")
 async def redeem_code(
     code: str, platform: Platform, chat_id: str, title: str, now: datetime
 ) -> ChatLink:

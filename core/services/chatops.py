@@ -34,7 +34,7 @@ from core.domain import alerts
 from core.domain import commands as cmd
 from core.domain.chat import Action, ActionVerb, Button, ButtonStyle, Reply, decode_action
 from core.domain.posts import Kind, Status
-from core.domain.scope import Actor
+from core.domain.scope import Actor, instance_level
 from core.errors import Conflict, Forbidden, NotFound, ReelayError, ValidationFailed
 from core.ports.storage import MediaStorage
 from core.services import analytics, audit, chat_links, media, notifications, users
@@ -167,6 +167,7 @@ class ChatOps:
 
     # ------------------------------------------------------------ entry points
 
+    @instance_level("a chat entry point: it finds the sender's membership first")
     async def handle_message(
         self, who: ChatUser, text: str, files: Sequence[IncomingFile] = ()
     ) -> Reply | None:
@@ -179,6 +180,7 @@ class ChatOps:
         await self.container.redis.delete(self._edit_key(who))
         return await self.handle_command(who, f"/edit {pending} {text}", ())
 
+    @instance_level("a chat entry point: it finds the sender's membership first")
     async def handle_command(
         self, who: ChatUser, text: str, files: Sequence[IncomingFile] = ()
     ) -> Reply:
@@ -206,6 +208,7 @@ class ChatOps:
         except ReelayError as exc:
             return Reply(str(exc), private=True)
 
+    @instance_level("a chat entry point: it finds the sender's membership first")
     async def press(self, who: ChatUser, data: str) -> Reply:
         """Run the action behind a button (approve, edit, reject, post now, cancel, page)."""
         now = self.container.clock.now()
@@ -225,6 +228,7 @@ class ChatOps:
 
     # ------------------------------------------------------------ identity
 
+    @instance_level("a chat entry point: it finds the sender's membership first")
     async def resolve(self, who: ChatUser) -> ChatMember | None:
         """The panel user behind ``who`` and their membership in this chat's workspace.
 
@@ -407,7 +411,7 @@ class ChatOps:
 
     async def stats(self, member: ChatMember, days: int) -> Reply:
         """Reach, views, followers and automation results over ``days``, and what waits."""
-        summary = await analytics.summary(member.workspace, days, clock=self.container.clock)
+        summary = await analytics.summary(member.actor, days, clock=self.container.clock)
         workspace_id = member.workspace.id
         scheduled = await Post.filter(workspace_id=workspace_id, status=Status.SCHEDULED).count()
         failed = await Post.filter(workspace_id=workspace_id, status=Status.FAILED).count()
@@ -539,12 +543,7 @@ class ChatOps:
         for incoming in files:
             data = await incoming.fetch()
             assets.append(
-                await media.upload_bytes(
-                    self.storage,
-                    workspace_id=member.workspace.id,
-                    data=data,
-                    filename=incoming.filename,
-                )
+                await media.upload_bytes(member.actor, self.storage, data, incoming.filename)
             )
         if command.story:
             kind = Kind.STORY
@@ -578,8 +577,8 @@ class ChatOps:
 
     async def _write_caption(self, workspace_id: int, topic: str, tone: str) -> str:
         suggestion = await write_caption(
+            Actor.system(workspace_id),
             self.container.ai,
-            workspace_id,
             topic=topic,
             tone=tone,
             clock=self.container.clock,
@@ -611,7 +610,7 @@ class ChatOps:
         return self.smart_replies
 
     async def _decided(self, member: ChatMember, draft_id: int) -> Reply:
-        facts = await notifications.draft_facts(draft_id, member.workspace.id)
+        facts = await notifications.draft_facts(member.actor, draft_id)
         if facts is None:
             raise NotFound(f"There is no draft #{draft_id}.")
         ctx = alerts.AlertContext(

@@ -116,10 +116,10 @@ async def compose(actor: Actor, publishing: Publishing, composition: Composition
 
 async def _content_problems(workspace_id: int, content: PostInput) -> dict[str, str]:
     try:
-        assets = await assets_for(workspace_id, list(content.media_ids))
+        assets = await assets_for(Actor.system(workspace_id), list(content.media_ids))
         cover = None
         if content.cover_id is not None:
-            cover = (await assets_for(workspace_id, [content.cover_id]))[0]
+            cover = (await assets_for(Actor.system(workspace_id), [content.cover_id]))[0]
     except NotFound as exc:
         return {"media": str(exc)}
     try:

@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 from core.db import bulk
 from core.db.bulk import GroupCommit, insert_events
 from core.db.models import EventStatus
+from core.domain.scope import instance_level
 from core.domain.webhooks import (
     TRIGGER_OF,
     EventKind,
@@ -81,6 +82,7 @@ def _status(event: InboundEvent) -> tuple[EventStatus, str]:
     return EventStatus.IGNORED, IGNORED_REASONS.get(event.kind, "not handled")
 
 
+@instance_level("the webhook inbox: Meta's events name accounts, not workspaces")
 async def record_events(events: Sequence[InboundEvent], queue: JobQueue, now: datetime) -> Recorded:
     """Store the events not seen before and queue the actionable ones."""
     unique: dict[str, InboundEvent] = {}
@@ -159,9 +161,11 @@ class InboxWriter:
             self._write
         )
 
+    @instance_level("the webhook inbox: Meta's events name accounts, not workspaces")
     async def record(self, events: Sequence[InboundEvent], now: datetime) -> Recorded:
         return await self._writes.submit((events, now))
 
+    @instance_level("closes the inbox writer the process owns")
     async def close(self) -> None:
         await self._writes.close()
 
@@ -176,6 +180,7 @@ class InboxWriter:
         return recorded
 
 
+@instance_level("a job: claims webhook events, by id, from the queue")
 async def claim_events(event_ids: Sequence[int], now: datetime) -> dict[int, InboundEvent | None]:
     """Claim the pending ones of ``event_ids`` (:func:`core.db.bulk.claim_events`), each with
     the event stored when it was parsed; None when a row holds no readable event."""

@@ -54,6 +54,7 @@ from core.domain.insights import (
     total_values,
 )
 from core.domain.posts import Kind, Status
+from core.domain.scope import instance_level
 from core.errors import NotFound
 from core.ports.call_budget import CallBudget
 from core.ports.clock import Clock
@@ -169,7 +170,7 @@ def metric_unavailable(error: GraphError) -> bool:
 # ------------------------------------------------------------------ upserts
 
 
-async def upsert_account_day(account_id: int, day: date, metrics: Mapping[str, Any]) -> bool:
+async def _upsert_account_day(account_id: int, day: date, metrics: Mapping[str, Any]) -> bool:
     """Merge ``metrics`` into the account's row for ``day``; False when nothing changed."""
     row = await AccountInsight.get_or_none(account_id=account_id, date=day)
     if row is None:
@@ -186,7 +187,7 @@ async def upsert_account_day(account_id: int, day: date, metrics: Mapping[str, A
     return True
 
 
-async def upsert_media_day(
+async def _upsert_media_day(
     account_id: int,
     ig_media_id: str,
     day: date,
@@ -230,7 +231,7 @@ async def _sync_counts(run: _Run) -> float | None:
         for name in PROFILE_COUNTS
         if (value := as_number(profile.get(name))) is not None
     }
-    if counts and await upsert_account_day(run.account.id, run.today, counts):
+    if counts and await _upsert_account_day(run.account.id, run.today, counts):
         run.outcome.rows_changed += 1
     return as_number(profile.get("followers_count"))
 
@@ -300,14 +301,14 @@ async def _store_days(run: _Run, days: Iterable[date]) -> None:
         return
     for day in days:
         metrics = await _account_day(run, day)
-        if metrics and await upsert_account_day(run.account.id, day, metrics):
+        if metrics and await _upsert_account_day(run.account.id, day, metrics):
             run.outcome.rows_changed += 1
     followers = await _latest_followers(run)
     if followers is None or followers < FOLLOWER_COUNT_MIN_FOLLOWERS:
         run.refused(FOLLOWER_COUNT_METRIC)
         return
     for day, value in (await _follower_counts(run, days[0])).items():
-        if day in days and await upsert_account_day(
+        if day in days and await _upsert_account_day(
             run.account.id, day, {FOLLOWER_COUNT_METRIC: value}
         ):
             run.outcome.rows_changed += 1
@@ -403,7 +404,7 @@ async def _sync_media(run: _Run) -> None:
             "timestamp": media.get("timestamp"),
             "media_type": str(media.get("media_type") or ""),
         }
-        changed = await upsert_media_day(
+        changed = await _upsert_media_day(
             run.account.id,
             str(media["id"]),
             run.today,
@@ -444,6 +445,7 @@ async def _flag_needs_reconnect(account: InstagramAccount, reason: str) -> None:
     )
 
 
+@instance_level("a job: syncs one account, by id, from the queue")
 async def sync_account(
     deps: SyncDeps, account_id: int, kind: str, *, backfill_days: int = BACKFILL_DAYS
 ) -> SyncOutcome:
@@ -522,6 +524,7 @@ def _defer(outcome: SyncOutcome, now: datetime, wait_s: float, reason: str) -> N
     )
 
 
+@instance_level("a cron over every workspace's active accounts")
 async def dispatch_due(queue: JobQueue, clock: Clock) -> int:
     """Queue a sync job for every active account and kind whose next run is due.
 
@@ -555,6 +558,7 @@ async def dispatch_due(queue: JobQueue, clock: Clock) -> int:
     return queued
 
 
+@instance_level("queues one account's back-fill, by id, for the cron")
 async def request_backfill(queue: JobQueue, account_id: int) -> bool:
     """Queue the 30-day back-fill for a newly connected account now.
 

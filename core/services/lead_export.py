@@ -11,6 +11,7 @@ from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
 from core.db.models import Lead
+from core.domain.scope import Actor
 from core.domain.spreadsheet import safe_row
 
 PAGE_SIZE = 50
@@ -39,8 +40,8 @@ class LeadQuery:
     search: str = ""
 
 
-def _filtered(workspace_id: int, wanted: LeadQuery) -> QuerySet[Lead]:
-    query = Lead.filter(workspace_id=workspace_id)
+def _filtered(actor: Actor, wanted: LeadQuery) -> QuerySet[Lead]:
+    query = Lead.filter(workspace_id=actor.workspace_id)
     if wanted.account_id is not None:
         query = query.filter(account_id=wanted.account_id)
     if wanted.rule_id is not None:
@@ -61,13 +62,11 @@ def _filtered(workspace_id: int, wanted: LeadQuery) -> QuerySet[Lead]:
     return query
 
 
-async def list_leads(
-    workspace_id: int, wanted: LeadQuery, page: int = 1
-) -> tuple[list[Lead], bool]:
+async def list_leads(actor: Actor, wanted: LeadQuery, page: int = 1) -> tuple[list[Lead], bool]:
     """One page of leads, newest first, and whether there are more."""
     page = max(page, 1)
     rows = (
-        await _filtered(workspace_id, wanted)
+        await _filtered(actor, wanted)
         .order_by("-created_at", "-id")
         .offset((page - 1) * PAGE_SIZE)
         .limit(PAGE_SIZE + 1)
@@ -76,10 +75,10 @@ async def list_leads(
     return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
 
 
-async def export_csv(workspace_id: int, wanted: LeadQuery) -> str:
+async def export_csv(actor: Actor, wanted: LeadQuery) -> str:
     """The leads as CSV (custom fields as extra columns), safe to open in a spreadsheet."""
     leads = (
-        await _filtered(workspace_id, wanted)
+        await _filtered(actor, wanted)
         .order_by("created_at", "id")
         .limit(EXPORT_LIMIT)
         .prefetch_related("account")

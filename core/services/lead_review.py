@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from core.db.models import AutomationRule, Lead, Message
 from core.domain.rule_definition import RuleDefinition
+from core.domain.scope import Actor
 from core.errors import Conflict, NotFound
 from core.ports.queue import JobQueue
 from core.services import audit
@@ -26,8 +27,8 @@ class LeadDetail:
     webhook_url: str
 
 
-async def lead_detail(workspace_id: int, lead_id: int) -> LeadDetail:
-    lead = await Lead.get_or_none(id=lead_id, workspace_id=workspace_id).prefetch_related(
+async def lead_detail(actor: Actor, lead_id: int) -> LeadDetail:
+    lead = await Lead.get_or_none(id=lead_id, workspace_id=actor.workspace_id).prefetch_related(
         "account", "rule"
     )
     if lead is None:
@@ -46,9 +47,9 @@ async def lead_detail(workspace_id: int, lead_id: int) -> LeadDetail:
     return LeadDetail(lead, rule, messages, webhook_url)
 
 
-async def resend_webhook(queue: JobQueue, workspace_id: int, lead_id: int, *, actor: str) -> None:
+async def resend_webhook(actor: Actor, queue: JobQueue, lead_id: int) -> None:
     """Deliver the lead to its rule's webhook again (a fresh round of attempts)."""
-    detail = await lead_detail(workspace_id, lead_id)
+    detail = await lead_detail(actor, lead_id)
     if not detail.webhook_url:
         raise Conflict("The lead's rule has no webhook URL: add one in the rule first.")
     lead = detail.lead
@@ -61,8 +62,8 @@ async def resend_webhook(queue: JobQueue, workspace_id: int, lead_id: int, *, ac
     await queue.enqueue(DELIVER_LEAD_WEBHOOK, lead.id, job_id=job_id)
     await audit.record(
         "lead.webhook_resent",
-        actor=actor,
-        workspace_id=workspace_id,
+        actor=actor.label,
+        workspace_id=actor.workspace_id,
         account_id=lead.account_id,
         target_type="lead",
         target_id=lead.id,

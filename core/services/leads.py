@@ -22,6 +22,7 @@ from core.db.models import AutomationRule, Conversation, DomainEvent, InstagramA
 from core.domain.backoff import backoff_s
 from core.domain.lead_flow import lead_fields
 from core.domain.rule_definition import RuleDefinition
+from core.domain.scope import instance_level
 from core.ports.clock import Clock
 from core.ports.outgoing_webhooks import WebhookDeliveryError, WebhookPoster
 from core.ports.queue import JobQueue
@@ -82,6 +83,7 @@ class Leads:
         self._backoff_base_s = backoff_base_s
         self._jitter = jitter
 
+    @instance_level("the lead flow, driven by webhook events of any account")
     async def capture(
         self,
         *,
@@ -121,6 +123,7 @@ class Leads:
             await self.queue.enqueue(DELIVER_LEAD_WEBHOOK, lead.id, job_id=f"lead:{lead.id}")
         return lead
 
+    @instance_level("a job: delivers one lead, by id, from the queue")
     async def deliver(self, lead_id: int) -> str:
         """One delivery attempt of a lead's webhook; returns the lead's webhook status."""
         lead = await Lead.get_or_none(id=lead_id).prefetch_related("rule", "account")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from tortoise.expressions import Q
 
 from core.db.models import MediaAsset, Post, PostMedia
+from core.domain.scope import Actor
 from core.errors import Conflict, NotFound
 from core.ports.storage import MediaStorage
 from core.services import audit
@@ -40,14 +41,19 @@ class LibraryItem:
         return self.asset.mime.startswith("video/")
 
 
-async def usage_of(asset_ids: list[int]) -> dict[int, list[Usage]]:
-    """Which posts use each asset (as a media item or as a cover)."""
+async def _usage_of(workspace_id: int, asset_ids: list[int]) -> dict[int, list[Usage]]:
+    """Which of the workspace's posts use each asset (as a media item or as a cover)."""
     found: dict[int, list[Usage]] = {}
-    items = await PostMedia.filter(asset_id__in=asset_ids).values("asset_id", "post_id")
-    covers = await Post.filter(cover_asset_id__in=asset_ids).values("id", "cover_asset_id")
+    items = await PostMedia.filter(asset_id__in=asset_ids, post__workspace_id=workspace_id).values(
+        "asset_id", "post_id"
+    )
+    covers = await Post.filter(cover_asset_id__in=asset_ids, workspace_id=workspace_id).values(
+        "id", "cover_asset_id"
+    )
     pairs = [(int(i["asset_id"]), int(i["post_id"])) for i in items]
     pairs += [(int(c["cover_asset_id"]), int(c["id"])) for c in covers]
-    posts = {p.id: p for p in await Post.filter(id__in=list({post_id for _, post_id in pairs}))}
+    wanted = list({post_id for _, post_id in pairs})
+    posts = {p.id: p for p in await Post.filter(id__in=wanted, workspace_id=workspace_id)}
     for asset_id, post_id in sorted(set(pairs)):
         post = posts.get(post_id)
         if post is not None:
@@ -63,7 +69,7 @@ async def usage_of(asset_ids: list[int]) -> dict[int, list[Usage]]:
 
 
 async def list_media(
-    workspace_id: int,
+    actor: Actor,
     *,
     search: str = "",
     kind: str = "",
@@ -71,6 +77,7 @@ async def list_media(
     page: int = 1,
 ) -> tuple[list[LibraryItem], bool]:
     """One page of the library, newest first, and whether there are more."""
+    workspace_id = actor.workspace_id
     query = MediaAsset.filter(workspace_id=workspace_id)
     if search.strip():
         query = query.filter(Q(filename__icontains=search.strip()))
@@ -90,18 +97,17 @@ async def list_media(
         .offset((page - 1) * PAGE_SIZE)
         .limit(PAGE_SIZE + 1)
     )
-    usage = await usage_of([a.id for a in rows[:PAGE_SIZE]])
+    usage = await _usage_of(workspace_id, [a.id for a in rows[:PAGE_SIZE]])
     return [LibraryItem(a, usage.get(a.id, [])) for a in rows[:PAGE_SIZE]], len(rows) > PAGE_SIZE
 
 
-async def delete_media(
-    storage: MediaStorage, workspace_id: int, asset_id: int, *, actor: str
-) -> None:
+async def delete_media(actor: Actor, storage: MediaStorage, asset_id: int) -> None:
     """Delete an unused file from the library and the storage."""
+    workspace_id = actor.workspace_id
     asset = await MediaAsset.get_or_none(id=asset_id, workspace_id=workspace_id)
     if asset is None:
         raise NotFound(f"media {asset_id} is not in this workspace's library")
-    used = (await usage_of([asset.id])).get(asset.id, [])
+    used = (await _usage_of(workspace_id, [asset.id])).get(asset.id, [])
     if used:
         posts = ", ".join(f"#{u.post_id}" for u in used[:5])
         raise Conflict(f"This file is used by post {posts}: remove it from the post first.")
@@ -109,7 +115,7 @@ async def delete_media(
     await storage.delete(asset.storage_key)
     await audit.record(
         "media.deleted",
-        actor=actor,
+        actor=actor.label,
         workspace_id=workspace_id,
         target_type="media",
         target_id=asset_id,

@@ -11,6 +11,7 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from core.db.models import AuditLog, EventStatus, InstagramAccount, WebhookEvent
+from core.domain.scope import Actor
 
 PAGE_SIZE = 50
 LEVELS = ("info", "warning", "error")
@@ -53,9 +54,9 @@ async def _page(query: QuerySet[T], number: int) -> tuple[list[T], bool]:
     return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
 
 
-async def audit_page(workspace_id: int, wanted: LogFilter, number: int = 1) -> Page[AuditLog]:
+async def audit_page(actor: Actor, wanted: LogFilter, number: int = 1) -> Page[AuditLog]:
     """Audit entries of the workspace, newest first; ``kind`` is an action or its prefix."""
-    query = AuditLog.filter(workspace_id=workspace_id)
+    query = AuditLog.filter(workspace_id=actor.workspace_id)
     if wanted.account_id is not None:
         query = query.filter(account_id=wanted.account_id)
     if wanted.kind:
@@ -68,15 +69,17 @@ async def audit_page(workspace_id: int, wanted: LogFilter, number: int = 1) -> P
         query = query.filter(created_at__lt=wanted.until)
     items, has_next = await _page(query.order_by("-created_at", "-id"), number)
     actions = (
-        await AuditLog.filter(workspace_id=workspace_id).distinct().values_list("action", flat=True)
+        await AuditLog.filter(workspace_id=actor.workspace_id)
+        .distinct()
+        .values_list("action", flat=True)
     )
     kinds = sorted({str(action).split(".", 1)[0] for action in actions})
     return Page(items=items, number=max(number, 1), has_next=has_next, kinds=kinds)
 
 
-async def event_page(workspace_id: int, wanted: LogFilter, number: int = 1) -> Page[WebhookEvent]:
+async def event_page(actor: Actor, wanted: LogFilter, number: int = 1) -> Page[WebhookEvent]:
     """Webhook events received for the workspace's accounts, newest first."""
-    accounts = InstagramAccount.filter(workspace_id=workspace_id)
+    accounts = InstagramAccount.filter(workspace_id=actor.workspace_id)
     if wanted.account_id is not None:
         accounts = accounts.filter(id=wanted.account_id)
     ig_ids = [str(ig_id) for ig_id in await accounts.values_list("ig_id", flat=True)]

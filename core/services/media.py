@@ -24,6 +24,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from core.db.models import MediaAsset
 from core.domain.posts import MediaFacts
+from core.domain.scope import Actor
 from core.errors import NotFound, ValidationFailed
 from core.ports.storage import MediaStorage
 from core.settings import Settings
@@ -316,9 +317,10 @@ def _prepared_file_with_checksum(source: IO[bytes]) -> tuple[PreparedMedia, str]
 
 
 async def upload_bytes(
-    storage: MediaStorage, *, workspace_id: int, data: bytes, filename: str = ""
+    actor: Actor, storage: MediaStorage, data: bytes, filename: str = ""
 ) -> MediaAsset:
     """Add a file to the workspace's library; the same content uploaded twice is stored once."""
+    workspace_id = actor.workspace_id
     # Converting an image or reading a 300 MB video takes long enough to stall everything
     # else the process serves (webhooks, chat buttons), so it runs in a thread.
     loop = asyncio.get_running_loop()
@@ -327,7 +329,7 @@ async def upload_bytes(
 
 
 async def upload_file(
-    storage: MediaStorage, *, workspace_id: int, source: IO[bytes], filename: str = ""
+    actor: Actor, storage: MediaStorage, source: IO[bytes], filename: str = ""
 ) -> MediaAsset:
     """``upload_bytes`` for an uploaded file (such as the form parser's spooled temporary
     file): a video is checked and copied from it without being read into memory."""
@@ -335,7 +337,7 @@ async def upload_file(
     prepared, checksum = await loop.run_in_executor(
         _PREPARING, _prepared_file_with_checksum, source
     )
-    return await _store(storage, workspace_id, prepared, checksum, filename)
+    return await _store(storage, actor.workspace_id, prepared, checksum, filename)
 
 
 async def _store(
@@ -372,7 +374,7 @@ async def _store(
 
 
 async def upload_from_url(
-    storage: MediaStorage, fetch: Fetch, *, workspace_id: int, url: str
+    actor: Actor, storage: MediaStorage, fetch: Fetch, url: str
 ) -> MediaAsset:
     """Download ``url`` (http or https, up to the video limit) into the library."""
     if not url.lower().startswith(("http://", "https://")):
@@ -382,12 +384,13 @@ async def upload_from_url(
         )
     data = await fetch(url, VIDEO_UPLOAD_MAX_BYTES)
     filename = url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
-    return await upload_bytes(storage, workspace_id=workspace_id, data=data, filename=filename)
+    return await upload_bytes(actor, storage, data, filename)
 
 
-async def assets_for(workspace_id: int, asset_ids: list[int]) -> list[MediaAsset]:
+async def assets_for(actor: Actor, asset_ids: list[int]) -> list[MediaAsset]:
     """The workspace's assets in the order asked; ``NotFound`` when one is missing."""
-    found = {a.id: a for a in await MediaAsset.filter(workspace_id=workspace_id, id__in=asset_ids)}
+    scoped = MediaAsset.filter(workspace_id=actor.workspace_id, id__in=asset_ids)
+    found = {a.id: a for a in await scoped}
     missing = [i for i in asset_ids if i not in found]
     if missing:
         raise NotFound(f"media {missing[0]} is not in this workspace's library")

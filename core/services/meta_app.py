@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 
 from core.db.models import KeyValue
+from core.domain.scope import instance_level
 from core.errors import ValidationFailed
 from core.ports.secrets import SecretStore
 from core.services import audit
@@ -63,6 +64,7 @@ def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() or None if value is not None else None
 
 
+@instance_level("instance settings: the one Meta app every workspace uses")
 async def load(settings: Settings, box: SecretStore) -> MetaApp:
     """The Meta app in force: environment first, then what the wizard stored."""
     stored = await _stored(box)
@@ -86,6 +88,7 @@ async def _put(key: str, value: str) -> None:
     await KeyValue.update_or_create(defaults={"value": value}, key=key)
 
 
+@instance_level("instance settings: the one Meta app every workspace uses")
 async def save_app(
     box: SecretStore,
     *,
@@ -112,12 +115,14 @@ async def save_app(
     await audit.record("setup.meta_app_saved", actor=actor, target_type="meta_app", app_id=app_id)
 
 
+@instance_level("instance settings: the one Meta app every workspace uses")
 async def use_sandbox(*, actor: str) -> None:
     """Forget the wizard's Meta app: Reelay goes back to the sandbox (unless set in the env)."""
     await KeyValue.filter(key__in=[APP_ID_KEY, APP_SECRET_KEY, FACEBOOK_SECRET_KEY]).delete()
     await audit.record("setup.sandbox_chosen", actor=actor, target_type="meta_app")
 
 
+@instance_level("instance settings: the one Meta app every workspace uses")
 async def ensure_verify_token(settings: Settings, box: SecretStore) -> str:
     """The webhook verify token, generated and stored on first need."""
     app = await load(settings, box)
@@ -128,6 +133,7 @@ async def ensure_verify_token(settings: Settings, box: SecretStore) -> str:
     return token
 
 
+@instance_level("instance settings: the one Meta app every workspace uses")
 async def rotate_verify_token(box: SecretStore, *, actor: str) -> str:
     token = secrets.token_urlsafe(24)
     await _put(VERIFY_TOKEN_KEY, box.encrypt(token))

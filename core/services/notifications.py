@@ -40,6 +40,7 @@ from core.db.models import (
 from core.domain import alerts
 from core.domain.backoff import backoff_s
 from core.domain.chat import Reply
+from core.domain.scope import Actor, instance_level
 from core.errors import ReelayError
 from core.ports.mailer import Mailer, MailError
 from core.ports.notifier import ChatDeliveryError, ChatGone, ChatRateLimited, Notifier
@@ -71,6 +72,7 @@ class Delivery:
 # ---------------------------------------------------------------- recording
 
 
+@instance_level("records what a webhook- or job-driven engine raised for its workspace")
 async def record_event(
     container: Container, workspace_id: int, kind: str, payload: dict[str, Any]
 ) -> DomainEvent:
@@ -80,21 +82,10 @@ async def record_event(
     return event
 
 
-async def announce_draft_decision(container: Container, draft: ReplyDraft) -> DomainEvent | None:
-    """Have every chat message that showed ``draft`` edited to show its decision."""
-    if not draft.chat_refs:
-        return None
-    return await record_event(
-        container,
-        draft.workspace_id,
-        alerts.DRAFT_DECIDED,
-        {"draft_id": draft.id},
-    )
-
-
 # ---------------------------------------------------------------- delivering
 
 
+@instance_level("a job: delivers one event, by id, from the queue")
 async def deliver(container: Container, delivery: Delivery, event_id: int) -> None:
     """Send ``event_id`` to each destination not yet served; schedule retries for the rest."""
     event = await DomainEvent.get_or_none(id=event_id).prefetch_related("workspace")
@@ -107,7 +98,7 @@ async def deliver(container: Container, delivery: Delivery, event_id: int) -> No
         panel_url=container.settings.base_url,
         workspace=event.workspace.name,
     )
-    facts = await gather_facts(event)
+    facts = await _gather_facts(event)
     due = (
         await NotificationDelivery.filter(event_id=event.id)
         .filter(
@@ -352,6 +343,7 @@ async def _finish(container: Container, event: DomainEvent, now: datetime) -> No
     )
 
 
+@instance_level("a cron over every workspace's undelivered events")
 async def sweep(container: Container) -> int:
     """Queue delivery of recent undelivered events that are new or have a retry due."""
     now = container.clock.now()
@@ -381,7 +373,7 @@ async def sweep(container: Container) -> int:
 # ---------------------------------------------------------------- facts
 
 
-async def gather_facts(event: DomainEvent) -> dict[str, Any]:
+async def _gather_facts(event: DomainEvent) -> dict[str, Any]:
     """The event's payload plus what it names: post, lead, account, draft."""
     facts: dict[str, Any] = dict(event.payload)
     workspace_id = event.workspace.id
@@ -423,13 +415,18 @@ async def gather_facts(event: DomainEvent) -> dict[str, Any]:
         if account is not None:
             facts["username"] = account.username
     if facts.get("draft_id"):
-        draft = await draft_facts(int(facts["draft_id"]), workspace_id)
+        draft = await _draft_facts(int(facts["draft_id"]), workspace_id)
         if draft is not None:
             facts["draft"] = draft
     return facts
 
 
-async def draft_facts(draft_id: int, workspace_id: int) -> alerts.DraftFacts | None:
+async def draft_facts(actor: Actor, draft_id: int) -> alerts.DraftFacts | None:
+    """What a chat shows of one of the workspace's reply drafts; None when there is none."""
+    return await _draft_facts(draft_id, actor.workspace_id)
+
+
+async def _draft_facts(draft_id: int, workspace_id: int) -> alerts.DraftFacts | None:
     draft = await ReplyDraft.get_or_none(id=draft_id, workspace_id=workspace_id)
     if draft is None:
         return None

@@ -50,6 +50,7 @@ from core.db.models import (
 from core.domain.backoff import backoff_s
 from core.domain.graph_errors import ErrorKind, GraphError
 from core.domain.messages import message_text
+from core.domain.scope import instance_level
 from core.ports.clock import Clock
 from core.ports.instagram import AccountRef, InstagramClient, Recipient
 from core.ports.queue import JobQueue
@@ -115,6 +116,7 @@ class Pacer:
         self._window_ms = window_ms
         self._script = redis.register_script(_RESERVE)
 
+    @instance_level("paces one account's sends for the engines driven by webhooks")
     async def reserve(
         self, account_id: int, bucket: str, member: str, limit: int, now: datetime
     ) -> datetime:
@@ -156,6 +158,7 @@ def _stat_field(kind: str) -> str:
     return "total_comments_replied" if kind == ActionKind.PUBLIC_REPLY else "total_dms_sent"
 
 
+@instance_level("counts for a rule the webhook-driven engines already hold")
 async def bump_stats(rule_id: int, **changes: Any) -> None:
     """Add to a rule's counters atomically (F expressions), creating its row on first use."""
     updates: dict[str, Any] = {}
@@ -247,6 +250,7 @@ class Outbox:
         finally:
             _HELD.reset(token)
 
+    @instance_level("sends what the webhook-driven engines held back")
     async def send_held(self, held: Sequence[Held]) -> None:
         """Send held actions: one person's in order, different people's side by side."""
         lines: dict[tuple[int, str], list[Held]] = {}
@@ -279,6 +283,7 @@ class Outbox:
                 await bump_stats(item.rule_id, **item.extra_stats)
         return status
 
+    @instance_level("the outbox of the webhook-driven engines, for the account they hold")
     async def submit(
         self,
         *,
@@ -359,6 +364,7 @@ class Outbox:
 
     # ---------------------------------------------------------------- sending
 
+    @instance_level("a job: sends one outbound action, by id, from the queue")
     async def send(
         self,
         action_id: int,
@@ -629,6 +635,7 @@ class Outbox:
         )
         return OutboundStatus.FAILED
 
+    @instance_level("a sweep over every workspace's overdue actions")
     async def requeue_stuck(self, older_than: timedelta = timedelta(minutes=5)) -> int:
         """Queue pending actions overdue by ``older_than`` (job lost to a Redis flush or crash).
 

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from tortoise.transactions import in_transaction
 
 from core.db.models import PasswordReset, User
+from core.domain.scope import instance_level
 from core.errors import NotFound, ValidationFailed
 from core.services import audit, sessions, users
 
@@ -33,6 +34,7 @@ class NewReset:
     token: str  # sent once by email, never stored
 
 
+@instance_level("a person's own account, across workspaces")
 async def request_reset(email: str, now: datetime) -> NewReset | None:
     """A reset link for the active account behind ``email``, or None when there is none."""
     try:
@@ -52,6 +54,7 @@ async def request_reset(email: str, now: datetime) -> NewReset | None:
     return NewReset(user=user, token=token)
 
 
+@instance_level("a person's own account, across workspaces")
 async def find(token: str, now: datetime) -> PasswordReset:
     """The open reset behind ``token``; NotFound when unknown, used or expired."""
     found = await PasswordReset.get_or_none(
@@ -62,6 +65,7 @@ async def find(token: str, now: datetime) -> PasswordReset:
     return found
 
 
+@instance_level("a person's own account, across workspaces")
 async def complete(token: str, password: str, now: datetime) -> User:
     """Set a new password from a reset link; the link is used up and every session ends."""
     reset = await find(token, now)
@@ -79,6 +83,7 @@ async def complete(token: str, password: str, now: datetime) -> User:
     return reset.user
 
 
+@instance_level("a person's own account, across workspaces")
 async def reset_by_admin(email: str, password: str) -> tuple[User, int]:
     """``reelay admin reset-password``: set a new password for ``email``'s account and end
     every session of it; returns the user and how many sessions ended."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from core.db.models import Post, PublishJob
 from core.domain.posts import Status
+from core.domain.scope import instance_level
 from core.ports.queue import JobQueue
 from core.services import audit
 from core.settings import Settings
@@ -65,6 +66,7 @@ def follow_up_job_id(post_id: int, version: int, purpose: str, at: datetime) -> 
     return f"{main_job_id(post_id, version)}:{purpose}{int(at.timestamp() * 1000)}"
 
 
+@instance_level("queues a publish job by post id for the editor and the reconciler")
 async def enqueue(
     queue: JobQueue, post_id: int, version: int, at: datetime | None, *, job_id: str | None = None
 ) -> bool:
@@ -83,6 +85,7 @@ async def enqueue(
         return False
 
 
+@instance_level("records a move of a post its caller already loaded in scope")
 async def audit_move(
     post: Post, target: Status, *, actor: str, reason: str, **details: Any
 ) -> None:

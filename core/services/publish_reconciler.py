@@ -14,6 +14,7 @@ from tortoise.expressions import Q
 
 from core.db.models import Post
 from core.domain.posts import Status
+from core.domain.scope import instance_level
 from core.ports.clock import Clock
 from core.ports.queue import JobQueue
 from core.services.post_versions import PublishPolicy, enqueue, follow_up_job_id, main_job_id
@@ -32,6 +33,7 @@ class Reconciler:
         self.clock = clock
         self.policy = policy
 
+    @instance_level("a cron over every workspace's due posts")
     async def reconcile(self) -> int:
         """Queue due posts with no live job and resume abandoned ones; returns how many."""
         now = self.clock.now()

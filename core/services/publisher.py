@@ -38,6 +38,7 @@ from core.db.models import (
 from core.domain.backoff import backoff_s
 from core.domain.graph_errors import ErrorKind, GraphError
 from core.domain.posts import Kind, Status, local_time
+from core.domain.scope import instance_level
 from core.errors import Conflict
 from core.ports.clock import Clock
 from core.ports.instagram import AccountRef, InstagramClient
@@ -100,6 +101,7 @@ class Publisher:
         self.jitter = jitter
         self.sleep = sleep
 
+    @instance_level("a job: publishes one post, by id, from the queue")
     async def run(self, post_id: int, version: int) -> None:
         """One run of the publish job for ``post_id`` at ``version`` (idempotent)."""
         now = self.clock.now()

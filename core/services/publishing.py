@@ -37,7 +37,7 @@ from core.domain.posts import (
     validate_content,
     validate_schedule,
 )
-from core.domain.scope import Actor
+from core.domain.scope import Actor, instance_level
 from core.errors import Conflict, NotFound
 from core.ports.clock import Clock
 from core.ports.instagram import AccountRef, InstagramClient
@@ -314,10 +314,10 @@ class PostEditor:
     async def _validated(
         self, workspace_id: int, content: PostInput
     ) -> tuple[PostContent, list[MediaAsset], MediaAsset | None]:
-        assets = await assets_for(workspace_id, list(content.media_ids))
+        assets = await assets_for(Actor.system(workspace_id), list(content.media_ids))
         cover = None
         if content.cover_id is not None:
-            cover = (await assets_for(workspace_id, [content.cover_id]))[0]
+            cover = (await assets_for(Actor.system(workspace_id), [content.cover_id]))[0]
         cleaned = validate_content(
             PostContent(
                 kind=Kind(content.kind),
@@ -414,10 +414,12 @@ class Publishing(PostEditor):
         )
         self.reconciler = Reconciler(queue=queue, clock=clock, policy=self.policy)
 
+    @instance_level("a job: one post, by id and version, from the queue")
     async def run(self, post_id: int, version: int) -> None:
         """One run of the publish job for ``post_id`` at ``version`` (idempotent)."""
         await self.publisher.run(post_id, version)
 
+    @instance_level("a cron over every workspace's posts")
     async def reconcile(self) -> int:
         """Queue due posts with no live job and resume abandoned ones; returns how many."""
         return await self.reconciler.reconcile()

@@ -17,7 +17,7 @@ from typing import Any
 
 from core.db.models import AutomationRule, DomainEvent, DraftStatus, ReplyDraft, Role, User
 from core.domain.ai_replies import Channel, ai_config_of, check_edited_text
-from core.domain.scope import Actor
+from core.domain.scope import Actor, instance_level
 from core.errors import Conflict, Forbidden, NotFound
 from core.ports.clock import Clock
 from core.ports.instagram import Recipient
@@ -37,6 +37,7 @@ DECIDER_ROLE = Role.EDITOR
 Announcer = Callable[[int, str, dict[str, Any]], Awaitable[object]]
 
 
+@instance_level("records the event of a draft its caller already found")
 async def store_event(workspace_id: int, kind: str, payload: dict[str, Any]) -> DomainEvent:
     return await DomainEvent.create(workspace_id=workspace_id, kind=kind, payload=payload)
 
@@ -94,6 +95,7 @@ class DraftDecisions:
             use_rule_fallback=use_rule_fallback,
         )
 
+    @instance_level("a cron over every workspace's drafts")
     async def expire_due(self) -> int:
         """Mark pending drafts whose window closed as expired (they are never sent)."""
         return await expire_due_drafts(self._clock, self._announce)
@@ -184,6 +186,7 @@ class DraftDecisions:
         return check_edited_text(config.fallback_reply, values)
 
 
+@instance_level("a cron over every workspace's drafts")
 async def expire_due_drafts(clock: Clock, announce: Announcer = store_event) -> int:
     """Mark pending drafts whose messaging window closed as expired; returns how many.
 

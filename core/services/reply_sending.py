@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from core.db.models import InstagramAccount
 from core.domain.ai_replies import DM_WINDOW, PRIVATE_REPLY_WINDOW, Channel
+from core.domain.scope import instance_level
 from core.ports.instagram import Recipient
 from core.services.outbox import ActionKind, Outbox
 
@@ -55,6 +56,7 @@ class OutboxReplySender:
     def __init__(self, outbox: Outbox) -> None:
         self._outbox = outbox
 
+    @instance_level("sends what the smart-reply engine or a scoped approval prepared")
     async def send_reply(self, reply: OutgoingReply) -> None:
         account = await InstagramAccount.get(id=reply.account_id)
         private = reply.channel is Channel.PRIVATE_REPLY

@@ -25,6 +25,7 @@ from core.db.models import (
     WebhookEvent,
 )
 from core.domain.messages import message_text
+from core.domain.scope import Actor
 from core.errors import NotFound, ValidationFailed
 from core.ports.sandbox import Delivered
 
@@ -36,16 +37,16 @@ TAP_KINDS = ("postback", "quick_reply")
 RECENT_ACTIONS = 500
 
 
-async def sandbox_accounts(workspace_id: int) -> list[InstagramAccount]:
+async def sandbox_accounts(actor: Actor) -> list[InstagramAccount]:
     """The workspace's accounts connected to the sandbox Instagram."""
     return await InstagramAccount.filter(
-        workspace_id=workspace_id, login_kind=LoginKind.SANDBOX
+        workspace_id=actor.workspace_id, login_kind=LoginKind.SANDBOX
     ).order_by("username", "id")
 
 
-async def sandbox_account(workspace_id: int, account_id: int | None) -> InstagramAccount:
+async def sandbox_account(actor: Actor, account_id: int | None) -> InstagramAccount:
     """One of the workspace's sandbox accounts (the first when ``account_id`` is None)."""
-    accounts = await sandbox_accounts(workspace_id)
+    accounts = await sandbox_accounts(actor)
     if not accounts:
         raise NotFound("This workspace has no sandbox account yet.")
     if account_id is None:
@@ -93,8 +94,12 @@ def _account_fields(account: InstagramAccount, username: str) -> dict[str, Any]:
     }
 
 
-async def posts(container: Container, account: InstagramAccount) -> list[dict[str, Any]]:
+async def posts(actor: Actor, container: Container, account_id: int) -> list[dict[str, Any]]:
     """The account's posts a follower can comment on (stories take no comments)."""
+    return await _posts(container, await sandbox_account(actor, account_id))
+
+
+async def _posts(container: Container, account: InstagramAccount) -> list[dict[str, Any]]:
     feed = await container.follower_console().feed(account.ig_id)
     return [m for m in feed if m.get("media_product_type") != "STORY"]
 
@@ -116,16 +121,18 @@ def _check_follower_says(
 
 
 async def comment(
+    actor: Actor,
     container: Container,
-    account: InstagramAccount,
+    account_id: int,
     *,
     username: str,
     text: str,
     media_id: str,
 ) -> Delivered:
     """The follower comments on one of the account's posts."""
+    account = await sandbox_account(actor, account_id)
     username, errors = _check_follower_says(username, text, COMMENT_MAX_CHARS, "comment")
-    known = {str(m.get("id")) for m in await posts(container, account)}
+    known = {str(m.get("id")) for m in await _posts(container, account)}
     if media_id not in known:
         errors["media_id"] = "Choose one of the account's posts."
     if errors:
@@ -135,9 +142,10 @@ async def comment(
 
 
 async def direct_message(
-    container: Container, account: InstagramAccount, *, username: str, text: str
+    actor: Actor, container: Container, account_id: int, *, username: str, text: str
 ) -> Delivered:
     """The follower sends the account a DM."""
+    account = await sandbox_account(actor, account_id)
     username, errors = _check_follower_says(username, text, DM_MAX_CHARS, "message")
     if errors:
         raise ValidationFailed("Check the message.", errors)
@@ -146,8 +154,9 @@ async def direct_message(
 
 
 async def tap(
+    actor: Actor,
     container: Container,
-    account: InstagramAccount,
+    account_id: int,
     *,
     username: str,
     kind: str,
@@ -155,6 +164,7 @@ async def tap(
     title: str,
 ) -> Delivered:
     """The follower taps a button (postback) or a quick reply Reelay sent them."""
+    account = await sandbox_account(actor, account_id)
     username = check_username(username)
     if kind not in TAP_KINDS or not payload or len(payload) > PAYLOAD_MAX_CHARS:
         raise ValidationFailed("That button cannot be tapped.", {"payload": "Unknown button."})
@@ -260,9 +270,10 @@ def choices_of(message: dict[str, Any]) -> tuple[Choice, ...]:
 
 
 async def conversation(
-    container: Container, account: InstagramAccount, username: str
+    actor: Actor, container: Container, account_id: int, username: str
 ) -> Conversation:
     """The follower's exchange with the account, each of their events explained."""
+    account = await sandbox_account(actor, account_id)
     items = await container.follower_console().conversation(account.ig_id, follower_id(username))
     keys = {
         dedupe_key(account.ig_id, str(i.get("kind")), str(i.get("ref")))

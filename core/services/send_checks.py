@@ -25,6 +25,7 @@ from typing import Any
 
 from core.domain.graph_errors import GraphError
 from core.domain.messages import message_text
+from core.domain.scope import instance_level
 from core.ports.instagram import AccountRef, InstagramClient
 
 logger = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ def _authors(account: AccountRef) -> set[str]:
     return {i for i in (account.ig_id, account.page_id) if i}
 
 
+@instance_level("checks on Instagram a send the outbox already holds")
 async def check_public_reply(
     graph: InstagramClient, account: AccountRef, comment_id: str, text: str, since: datetime
 ) -> Check:
@@ -116,6 +118,7 @@ async def check_public_reply(
     )
 
 
+@instance_level("checks on Instagram a send the outbox already holds")
 async def check_direct_message(
     graph: InstagramClient, account: AccountRef, igsid: str, text: str, since: datetime
 ) -> Check:
@@ -147,6 +150,7 @@ async def check_direct_message(
     )
 
 
+@instance_level("checks on Instagram a send the outbox already holds")
 async def look_for_effect(
     graph: InstagramClient,
     account: AccountRef,

@@ -14,6 +14,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from core.db.models import User, UserSession
+from core.domain.scope import instance_level
 
 SESSION_TTL = timedelta(days=14)
 
@@ -22,6 +23,7 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@instance_level("a person's own sign-in sessions, across workspaces")
 async def start(user: User, now: datetime) -> str:
     """A new session for ``user``; returns the token for the cookie (stored hashed)."""
     await UserSession.filter(user=user, expires_at__lte=now).delete()
@@ -32,6 +34,7 @@ async def start(user: User, now: datetime) -> str:
     return token
 
 
+@instance_level("a person's own sign-in sessions, across workspaces")
 async def user_of(token: str, now: datetime) -> User | None:
     """The active user signed in with ``token``, or None when the session is gone or expired."""
     found = await UserSession.get_or_none(
@@ -42,10 +45,12 @@ async def user_of(token: str, now: datetime) -> User | None:
     return found.user
 
 
+@instance_level("a person's own sign-in sessions, across workspaces")
 async def end(token: str) -> None:
     await UserSession.filter(token_hash=token_digest(token)).delete()
 
 
+@instance_level("a person's own sign-in sessions, across workspaces")
 async def end_all(user: User, *, keep: str | None = None) -> int:
     """End every session of ``user`` except the one with token ``keep``; how many ended."""
     query = UserSession.filter(user=user)

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from core.db.models import AccountStatus, ChatLink, InstagramAccount, KeyValue, Workspace
+from core.domain.scope import Actor, instance_level
+from core.errors import NotFound
 from core.ports.secrets import SecretStore
 from core.services import meta_app
 from core.settings import Settings
@@ -23,12 +25,14 @@ class Step:
     missing: list[str] = field(default_factory=list)
 
 
+@instance_level("the instance's webhook URL check, shared by every workspace")
 async def record_webhook_check(url: str, ok: bool, message: str, now: datetime) -> None:
     """Remember the last verification round-trip (the webhook step is done once it passed)."""
     value = json.dumps({"url": url, "ok": ok, "message": message, "at": now.isoformat()})
     await KeyValue.update_or_create(defaults={"value": value}, key=WEBHOOK_CHECK_KEY)
 
 
+@instance_level("the instance's webhook URL check, shared by every workspace")
 async def last_webhook_check() -> dict[str, object] | None:
     row = await KeyValue.get_or_none(key=WEBHOOK_CHECK_KEY)
     if row is None:
@@ -38,9 +42,12 @@ async def last_webhook_check() -> dict[str, object] | None:
 
 
 async def steps(
-    settings: Settings, box: SecretStore, workspace: Workspace, *, ai_available: bool
+    actor: Actor, settings: Settings, box: SecretStore, *, ai_available: bool
 ) -> list[Step]:
-    """The five steps, in order, for ``workspace``."""
+    """The five steps, in order, for the actor's workspace."""
+    workspace = await Workspace.get_or_none(id=actor.workspace_id)
+    if workspace is None:
+        raise NotFound(f"workspace {actor.workspace_id} does not exist")
     app = await meta_app.load(settings, box)
     result = [_meta_step(app)]
 
@@ -64,7 +71,7 @@ async def steps(
         )
     )
 
-    accounts = await InstagramAccount.filter(workspace=workspace).exclude(
+    accounts = await InstagramAccount.filter(workspace_id=workspace.id).exclude(
         status=AccountStatus.DISCONNECTED
     )
     active = [a for a in accounts if a.status is AccountStatus.ACTIVE]
@@ -81,7 +88,7 @@ async def steps(
         )
     )
 
-    chats = await ChatLink.filter(workspace=workspace, active=True).count()
+    chats = await ChatLink.filter(workspace_id=workspace.id, active=True).count()
     bots = [
         name
         for name, token in (

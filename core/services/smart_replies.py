@@ -39,7 +39,7 @@ from core.domain.ai_replies import (
     window_closes_at,
 )
 from core.domain.rule_definition import RuleDefinition
-from core.domain.scope import Actor
+from core.domain.scope import Actor, instance_level
 from core.domain.webhooks import EventKind, InboundEvent
 from core.ports.ai import AiClient
 from core.ports.clock import Clock
@@ -141,6 +141,7 @@ class SmartReplies:
 
     # ------------------------------------------------------------ answering
 
+    @instance_level("driven by a webhook event of the rule's account")
     async def reply(self, rule_id: int, inbound: Inbound) -> ReplyResult:
         """Run rule ``rule_id``'s AI action for ``inbound``: send, hold a draft, or skip."""
         rule = await AutomationRule.get_or_none(id=rule_id).prefetch_related("workspace", "account")
@@ -169,7 +170,11 @@ class SmartReplies:
         )
         try:
             completion = await complete_for_workspace(
-                self._ai, rule.workspace, messages, now=now, max_tokens=self._max_tokens
+                Actor.system(rule.workspace_id),
+                self._ai,
+                messages,
+                now=now,
+                max_tokens=self._max_tokens,
             )
             text = finalize_reply(
                 completion.text,
@@ -198,6 +203,7 @@ class SmartReplies:
         )
         return ReplyResult(Outcome.SENT, text=text)
 
+    @instance_level("driven by a webhook event of the conversation's account")
     async def continue_conversation(self, inbound: Inbound) -> ReplyResult | None:
         """Answer a DM that matched no keyword in a conversation an AI rule started.
 
@@ -243,6 +249,7 @@ class SmartReplies:
             actor, draft_id, fallback_text=fallback_text, use_rule_fallback=use_rule_fallback
         )
 
+    @instance_level("a cron over every workspace's drafts")
     async def expire_due(self) -> int:
         """Mark pending drafts whose window closed as expired (they are never sent)."""
         return await self._decisions.expire_due()
@@ -383,6 +390,7 @@ class EngineHooks:
         self.replies = replies
         self._clock = clock
 
+    @instance_level("driven by a webhook event of the rule's account")
     async def run_rule(
         self,
         rule: AutomationRule,
@@ -406,6 +414,7 @@ class EngineHooks:
         )
         return result
 
+    @instance_level("driven by a webhook event of the conversation's account")
     async def continue_conversation(
         self, account: InstagramAccount, conversation: Conversation, event: InboundEvent
     ) -> bool:

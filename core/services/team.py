@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from tortoise.transactions import in_transaction
 
 from core.db.models import Invite, Membership, Role, User
-from core.domain.scope import Actor
+from core.domain.scope import Actor, instance_level
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.services import audit, users
 
@@ -86,6 +86,7 @@ async def create_invite(actor: Actor, role: Role, now: datetime) -> NewInvite:
     return NewInvite(invite=invite, token=token)
 
 
+@instance_level("an invitation token names its own workspace")
 async def find_invite(token: str, now: datetime) -> Invite:
     """The open invite behind ``token``; NotFound when unknown, used or expired."""
     invite = await Invite.get_or_none(
@@ -112,6 +113,7 @@ async def revoke_invite(actor: Actor, invite_id: int) -> None:
     )
 
 
+@instance_level("an invitation token names its own workspace")
 async def accept_invite(token: str, user: User, now: datetime) -> Membership:
     """Join the invite's workspace as ``user`` (the invite is used up)."""
     invite = await find_invite(token, now)
@@ -144,6 +146,7 @@ CREDENTIALS_REFUSED = (
 )
 
 
+@instance_level("an invitation token names its own workspace")
 async def accept_invite_with_credentials(
     token: str, email: str, password: str, name: str, now: datetime
 ) -> tuple[User, Membership]:

@@ -12,6 +12,7 @@ from zxcvbn import zxcvbn
 
 from core.db.models import Membership, Role, User, Workspace
 from core.domain.scope import ROLE_RANK as ROLE_RANK
+from core.domain.scope import instance_level
 from core.domain.scope import role_allows as role_allows
 from core.errors import Conflict, ValidationFailed
 from core.services import audit
@@ -69,10 +70,12 @@ def check_credentials(email: str, password: str) -> str:
     return address
 
 
+@instance_level("the instance's first-run check")
 async def has_users() -> bool:
     return await User.exists()
 
 
+@instance_level("a person's own account, across workspaces")
 async def create_user(email: str, password: str, name: str = "") -> User:
     address = check_credentials(email, password)
     if await User.filter(email=address).exists():
@@ -80,6 +83,7 @@ async def create_user(email: str, password: str, name: str = "") -> User:
     return await User.create(email=address, password_hash=_hasher.hash(password), name=name)
 
 
+@instance_level("a person's own account, across workspaces")
 async def create_owner(
     email: str, password: str, *, workspace_name: str = "My team", timezone: str = "UTC"
 ) -> tuple[User, Workspace]:
@@ -98,6 +102,7 @@ async def create_owner(
     return user, workspace
 
 
+@instance_level("a person's own account, across workspaces")
 async def create_first_owner(email: str, password: str, workspace_name: str) -> User:
     """The first-run page's action: only allowed while no user exists."""
     if await has_users():
@@ -106,6 +111,7 @@ async def create_first_owner(email: str, password: str, workspace_name: str) -> 
     return user
 
 
+@instance_level("a person's own account, across workspaces")
 async def authenticate(email: str, password: str) -> User | None:
     """The active user with these credentials, or None."""
     try:
@@ -125,6 +131,7 @@ async def authenticate(email: str, password: str) -> User | None:
     return user
 
 
+@instance_level("a person's own account, across workspaces")
 async def set_password(user: User, password: str) -> None:
     """Store ``password`` for ``user`` (already checked by ``check_password``)."""
     user.password_hash = _hasher.hash(password)
@@ -138,6 +145,7 @@ def password_matches(user: User, password: str) -> bool:
         return False
 
 
+@instance_level("a person's own account, across workspaces")
 async def change_password(user: User, current: str, new: str, confirm: str) -> None:
     """Replace the signed-in user's password; raises ValidationFailed naming each bad field."""
     problems: dict[str, str] = {}
@@ -157,5 +165,6 @@ async def change_password(user: User, current: str, new: str, confirm: str) -> N
     )
 
 
+@instance_level("a person's workspaces, across the instance")
 async def memberships(user: User) -> list[Membership]:
     return await Membership.filter(user=user).prefetch_related("workspace").order_by("id")

@@ -10,7 +10,7 @@ from quart_schema import validate_querystring, validate_response
 
 from core.db.models import Lead, Role
 from core.services import lead_export
-from panel.api.auth import api_requires, current_token
+from panel.api.auth import api_requires, current_actor
 
 blueprint = Blueprint("api_leads", __name__, url_prefix="/api/v1/leads")
 
@@ -86,7 +86,7 @@ def _out(lead: Lead) -> LeadOut:
 async def list_leads(query_args: LeadListQuery) -> LeadList:
     """Leads, newest first, 50 a page."""
     items, has_next = await lead_export.list_leads(
-        current_token().workspace_id, _query(query_args), query_args.page
+        current_actor(), _query(query_args), query_args.page
     )
     return LeadList(items=[_out(lead) for lead in items], page=query_args.page, has_next=has_next)
 
@@ -96,7 +96,7 @@ async def list_leads(query_args: LeadListQuery) -> LeadList:
 @validate_querystring(LeadFilter)
 async def export_leads(query_args: LeadFilter) -> Response:
     """All matching leads as a CSV file (oldest first)."""
-    body = await lead_export.export_csv(current_token().workspace_id, _query(query_args))
+    body = await lead_export.export_csv(current_actor(), _query(query_args))
     return Response(
         body,
         content_type="text/csv; charset=utf-8",

@@ -11,7 +11,7 @@ from quart_schema.pydantic import File
 
 from core.db.models import MediaAsset, Role
 from core.services import media
-from panel.api.auth import api_requires, current_token
+from panel.api.auth import api_requires, current_actor
 from panel.limits import accepts_upload
 from panel.services import services
 
@@ -60,8 +60,8 @@ def _out(asset: MediaAsset) -> MediaOut:
 async def upload(data: Upload) -> tuple[MediaOut, int]:
     """Upload an image (JPEG, PNG, WebP, HEIC…) or a video (MP4, MOV) as multipart ``file``."""
     asset = await media.upload_file(
+        current_actor(),
         services().storage,
-        workspace_id=current_token().workspace_id,
         source=data.file.stream,
         filename=data.file.filename or "",
     )
@@ -75,7 +75,5 @@ async def upload(data: Upload) -> tuple[MediaOut, int]:
 async def upload_from_url(data: UploadLink) -> tuple[MediaOut, int]:
     """Fetch a public link into the library."""
     found = services()
-    asset = await media.upload_from_url(
-        found.storage, found.downloads, workspace_id=current_token().workspace_id, url=data.url
-    )
+    asset = await media.upload_from_url(current_actor(), found.storage, found.downloads, data.url)
     return _out(asset), 201

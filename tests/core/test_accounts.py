@@ -28,6 +28,7 @@ from core.db.models import (
     Workspace,
 )
 from core.domain.graph_errors import GraphError
+from core.domain.scope import Actor
 from core.errors import Forbidden, ValidationFailed
 from core.services import accounts
 from core.services.sandbox_keys import signing_secret, token_secret
@@ -75,6 +76,14 @@ async def admin() -> tuple[User, Workspace]:
     return user, workspace
 
 
+def member(user: User, workspace: Workspace) -> Actor:
+    return Actor(workspace_id=workspace.id, role=Role.ADMIN, label=user.email, user_id=user.id)
+
+
+def admin_of(workspace: Workspace) -> Actor:
+    return Actor(workspace_id=workspace.id, role=Role.ADMIN, label="a@x")
+
+
 async def go_through_dialog(url: str) -> tuple[str, str]:
     """Follow Meta's dialog as the signed-in person: returns (code, state) from the redirect."""
     async with (
@@ -93,7 +102,7 @@ async def connect(
     container: Container, user: User, workspace: Workspace, *, redirect: str = "https://r/cb"
 ) -> InstagramAccount:
     url = await accounts.authorization_url(
-        container, workspace_id=workspace.id, user_id=user.id, redirect_uri=redirect
+        member(user, workspace), container, redirect_uri=redirect
     )
     code, state = await go_through_dialog(url)
     return await accounts.complete_connection(
@@ -141,7 +150,7 @@ async def test_authorization_url_names_app_scopes_and_signed_state(
 ) -> None:
     user, workspace = admin
     url = await accounts.authorization_url(
-        meta_container, workspace_id=workspace.id, user_id=user.id, redirect_uri="https://r/cb"
+        member(user, workspace), meta_container, redirect_uri="https://r/cb"
     )
     parts = urlsplit(url)
     query = {k: v[0] for k, v in parse_qs(parts.query).items()}
@@ -225,7 +234,7 @@ async def test_state_cannot_be_reused_or_used_by_someone_else(
     sandbox.state.add_account(IG_ID, "my_shop")
     sandbox.state.authorize_as = IG_ID
     url = await accounts.authorization_url(
-        meta_container, workspace_id=workspace.id, user_id=user.id, redirect_uri="https://r/cb"
+        member(user, workspace), meta_container, redirect_uri="https://r/cb"
     )
     code, state = await go_through_dialog(url)
     with pytest.raises(Forbidden):
@@ -263,7 +272,7 @@ async def test_tampered_and_expired_state_are_refused_before_any_exchange(
     clock = FixedClock()
     meta_container.clock = clock
     url = await accounts.authorization_url(
-        meta_container, workspace_id=workspace.id, user_id=user.id, redirect_uri="https://r/cb"
+        member(user, workspace), meta_container, redirect_uri="https://r/cb"
     )
     state = parse_qs(urlsplit(url).query)["state"][0]
     payload, mac = state.split(".")
@@ -295,7 +304,7 @@ async def test_bad_code_surfaces_metas_refusal(
 ) -> None:
     user, workspace = admin
     url = await accounts.authorization_url(
-        meta_container, workspace_id=workspace.id, user_id=user.id, redirect_uri="https://r/cb"
+        member(user, workspace), meta_container, redirect_uri="https://r/cb"
     )
     state = parse_qs(urlsplit(url).query)["state"][0]
     with pytest.raises(GraphError) as caught:
@@ -320,9 +329,8 @@ async def test_facebook_login_takes_the_pages_instagram_account(
     user, workspace = admin
     fb = "https://graph.facebook.com/v21.0"
     url = await accounts.authorization_url(
+        member(user, workspace),
         container,
-        workspace_id=workspace.id,
-        user_id=user.id,
         redirect_uri="https://r/cb",
         login_kind="facebook",
     )
@@ -392,10 +400,10 @@ async def test_connect_works_in_sandbox_mode(
         await Membership.create(workspace=workspace, user=user, role=Role.ADMIN)
         account = await connect(container, user, workspace)
         assert account.login_kind is LoginKind.SANDBOX
-        listed = await accounts.list_accounts(container, workspace.id)
+        listed = await accounts.list_accounts(Actor.system(workspace.id), container)
         assert [a.username for a in listed] == ["sandbox_brand"]  # a sandbox account already
         fresh = await Workspace.create(name="New")
-        listed = await accounts.list_accounts(container, fresh.id)
+        listed = await accounts.list_accounts(Actor.system(fresh.id), container)
         assert [(a.username, a.login_kind) for a in listed] == [("reelay_demo", LoginKind.SANDBOX)]
         profile = await container.graph.profile(accounts.account_ref(container, listed[0]))
         assert profile["username"] == "reelay_demo"
@@ -414,9 +422,7 @@ async def test_disconnect_unsubscribes_from_webhooks_then_forgets_the_token(
     sandbox.state.authorize_as = IG_ID
     account = await connect(meta_container, user, workspace)
     assert sandbox.state.accounts[IG_ID].subscribed_fields
-    done = await accounts.disconnect(
-        meta_container, workspace_id=workspace.id, account_id=account.id, actor="a@x"
-    )
+    done = await accounts.disconnect(admin_of(workspace), meta_container, account.id)
     assert done.warning is None
     assert done.account.status is AccountStatus.DISCONNECTED
     assert done.account.token_encrypted == ""
@@ -459,9 +465,7 @@ async def test_disconnect_goes_ahead_when_meta_refuses_or_is_unreachable(
     )
     with aioresponses() as meta:
         meta.delete(re.compile(r".*/55/subscribed_apps$"), **answer)
-        done = await accounts.disconnect(
-            container, workspace_id=workspace.id, account_id=account.id, actor="a@x"
-        )
+        done = await accounts.disconnect(admin_of(workspace), container, account.id)
         assert len(meta.requests) == 1
     assert done.warning is not None and said in done.warning and "@shop" in done.warning
     stored = await InstagramAccount.get(id=account.id)
@@ -486,9 +490,7 @@ async def test_disconnecting_twice_does_not_call_meta_again(container: Container
         status=AccountStatus.DISCONNECTED,
     )
     with aioresponses() as meta:
-        done = await accounts.disconnect(
-            container, workspace_id=workspace.id, account_id=account.id, actor="a@x"
-        )
+        done = await accounts.disconnect(admin_of(workspace), container, account.id)
         assert meta.requests == {}
     assert done.warning is None and done.account.status is AccountStatus.DISCONNECTED
 

@@ -9,6 +9,7 @@ import pytest
 
 from core.db.models import AiUsage, DomainEvent, Workspace
 from core.domain.ai import AiDisabled, AiQuotaReached
+from core.domain.scope import Actor
 from core.services.ai_usage import ensure_ai_allowed, month_of, record_usage, tokens_used
 
 NOW = datetime(2026, 7, 31, 23, 30, tzinfo=UTC)
@@ -22,23 +23,23 @@ def test_month_is_the_utc_month() -> None:
 
 async def test_concurrent_usage_is_counted_exactly(db: str) -> None:
     workspace = await Workspace.create(name="W", ai_monthly_token_quota=0)
-    await asyncio.gather(*(record_usage(workspace, 7, NOW) for _ in range(25)))
-    assert await tokens_used(workspace.id, NOW) == 175
+    await asyncio.gather(*(record_usage(Actor.system(workspace.id), 7, NOW) for _ in range(25)))
+    assert await tokens_used(Actor.system(workspace.id), NOW) == 175
     assert await AiUsage.filter(workspace=workspace).count() == 1
-    assert await tokens_used(workspace.id, NOW + timedelta(hours=1)) == 0  # August
+    assert await tokens_used(Actor.system(workspace.id), NOW + timedelta(hours=1)) == 0  # August
 
 
 async def test_quota_and_switch(db: str) -> None:
     workspace = await Workspace.create(name="W", ai_monthly_token_quota=100)
-    await ensure_ai_allowed(workspace, NOW)
-    await record_usage(workspace, 60, NOW)
+    await ensure_ai_allowed(Actor.system(workspace.id), NOW)
+    await record_usage(Actor.system(workspace.id), 60, NOW)
     assert not await DomainEvent.exists()
-    await record_usage(workspace, 60, NOW)  # crosses the quota: announced once
+    await record_usage(Actor.system(workspace.id), 60, NOW)  # crosses the quota: announced once
     with pytest.raises(AiQuotaReached) as caught:
-        await ensure_ai_allowed(workspace, NOW)
+        await ensure_ai_allowed(Actor.system(workspace.id), NOW)
     assert (caught.value.used, caught.value.quota, caught.value.month) == (120, 100, "2026-07")
     assert await DomainEvent.filter(kind="ai.quota_reached").count() == 1
-    await ensure_ai_allowed(workspace, NOW + timedelta(hours=1))  # a new month
-    workspace.ai_enabled = False
+    await ensure_ai_allowed(Actor.system(workspace.id), NOW + timedelta(hours=1))  # a new month
+    await Workspace.filter(id=workspace.id).update(ai_enabled=False)
     with pytest.raises(AiDisabled):
-        await ensure_ai_allowed(workspace, NOW + timedelta(hours=1))
+        await ensure_ai_allowed(Actor.system(workspace.id), NOW + timedelta(hours=1))

@@ -13,6 +13,7 @@ from core.db.models import AiUsage, Workspace
 from core.domain.ai import AiError, AiErrorKind
 from core.domain.captions import CAPTION_MAX, fit_post_limits, parse_caption_answer
 from core.domain.posts import Kind, MediaFacts, PostContent, validate_content
+from core.domain.scope import Actor
 from core.errors import ValidationFailed
 from core.services.captions import write_caption
 from tests.fake_openai import FakeOpenAI, fake_openai  # noqa: F401
@@ -55,8 +56,8 @@ async def test_caption_comes_back_as_structured_output_within_limits(
         completion_tokens=60,
     )
     suggestion = await write_caption(
+        Actor.system(workspace.id),
         ai,
-        workspace.id,
         topic="New lavender candle",
         tone="Witty",
         context="Launch on Friday, 20% off",
@@ -107,7 +108,9 @@ async def test_malformed_answer_gives_a_clear_error(
 ) -> None:
     fake_openai.reply(body)
     with pytest.raises(AiError) as caught:
-        await write_caption(ai, workspace.id, topic="t", tone="casual", clock=FixedClock())
+        await write_caption(
+            Actor.system(workspace.id), ai, topic="t", tone="casual", clock=FixedClock()
+        )
     assert caught.value.kind is AiErrorKind.MALFORMED
     assert reason in caught.value.message
     assert caught.value.message.startswith("The AI caption could not be used")
@@ -120,7 +123,9 @@ async def test_cut_off_structured_answer_is_malformed(
 ) -> None:
     fake_openai.reply('{"caption": "Spring is', finish_reason="length")
     with pytest.raises(AiError) as caught:
-        await write_caption(ai, workspace.id, topic="t", tone="urgent", clock=FixedClock())
+        await write_caption(
+            Actor.system(workspace.id), ai, topic="t", tone="urgent", clock=FixedClock()
+        )
     assert caught.value.kind is AiErrorKind.MALFORMED
 
 
@@ -130,7 +135,9 @@ async def test_bad_requests_are_refused_before_any_call(
     workspace: Workspace,
 ) -> None:
     with pytest.raises(ValidationFailed) as caught:
-        await write_caption(ai, workspace.id, topic=" ", tone="sarcastic", clock=FixedClock())
+        await write_caption(
+            Actor.system(workspace.id), ai, topic=" ", tone="sarcastic", clock=FixedClock()
+        )
     assert set(caught.value.fields) == {"topic", "tone"}
     assert fake_openai.requests == []
 
@@ -142,7 +149,9 @@ async def test_disabled_workspace_gets_no_caption(
 ) -> None:
     await Workspace.filter(id=workspace.id).update(ai_enabled=False)
     with pytest.raises(AiError) as caught:
-        await write_caption(ai, workspace.id, topic="t", tone="casual", clock=FixedClock())
+        await write_caption(
+            Actor.system(workspace.id), ai, topic="t", tone="casual", clock=FixedClock()
+        )
     assert caught.value.kind is AiErrorKind.DISABLED
     assert fake_openai.requests == []
 

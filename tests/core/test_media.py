@@ -16,6 +16,7 @@ from core.adapters.downloads import is_public_address
 from core.adapters.storage import DiskStorage, is_valid_key, new_key
 from core.bootstrap import Container
 from core.db.models import MediaAsset, Workspace
+from core.domain.scope import Actor
 from core.errors import NotFound, ValidationFailed
 from core.services import media
 from core.wiring import assemble_services
@@ -110,16 +111,14 @@ async def test_upload_stores_checksum_dimensions_and_dedupes(
 ) -> None:
     workspace = await Workspace.create(name="w")
     png = image_bytes(1080, 1080, fmt="PNG")
-    asset = await media.upload_bytes(storage, workspace_id=workspace.id, data=png, filename="a.png")
+    asset = await media.upload_bytes(Actor.system(workspace.id), storage, png, "a.png")
     stored = await storage.read(asset.storage_key)
     assert asset.mime == "image/jpeg" and asset.storage_key.endswith(".jpg")
     assert asset.checksum == hashlib.sha256(stored).hexdigest()
     assert (asset.width, asset.height, asset.size) == (1080, 1080, len(stored))
-    again = await media.upload_bytes(storage, workspace_id=workspace.id, data=png)
+    again = await media.upload_bytes(Actor.system(workspace.id), storage, png)
     assert again.id == asset.id
-    clip = await media.upload_bytes(
-        storage, workspace_id=workspace.id, data=video_bytes(7), filename="clip.mov"
-    )
+    clip = await media.upload_bytes(Actor.system(workspace.id), storage, video_bytes(7), "clip.mov")
     assert (clip.mime, clip.duration_s) == ("video/mp4", pytest.approx(7))
     assert await MediaAsset.filter(workspace_id=workspace.id).count() == 2
 
@@ -168,7 +167,7 @@ async def test_converting_an_upload_leaves_the_event_loop_free(
     monkeypatch.setattr(media, "prepare_media", watched)
     workspace = await Workspace.create(name="w")
     png = image_bytes(1080, 1350, fmt="PNG")
-    asset = await media.upload_bytes(storage, workspace_id=workspace.id, data=png)
+    asset = await media.upload_bytes(Actor.system(workspace.id), storage, png)
     assert asset.mime == "image/jpeg"
     assert converted_on_loop == [False]
 
@@ -198,7 +197,7 @@ async def linked_files(unused_tcp_port: int) -> AsyncIterator[str]:
 async def _upload_link(container: Container, *, workspace_id: int, url: str) -> MediaAsset:
     services = assemble_services(container)
     return await media.upload_from_url(
-        services.storage, services.downloads, workspace_id=workspace_id, url=url
+        Actor.system(workspace_id), services.storage, services.downloads, url
     )
 
 
@@ -261,7 +260,7 @@ async def test_media_is_served_publicly_by_key(app: Any, client: Any, container:
     workspace = await Workspace.create(name="w")
     data = video_bytes(5, padding=10_000)
     asset = await media.upload_bytes(
-        assemble_services(container).storage, workspace_id=workspace.id, data=data
+        Actor.system(workspace.id), assemble_services(container).storage, data
     )
     assert media.public_url(container.settings, asset).endswith(f"/media/{asset.storage_key}")
     response = await client.get(f"/media/{asset.storage_key}")

@@ -95,11 +95,9 @@ async def world(sqlite_db: str, tmp_path: Path) -> World:
         token_encrypted="unused",
     )
     storage = DiskStorage(tmp_path / "media")
-    image = await media.upload_bytes(storage, workspace_id=workspace.id, data=image_bytes())
-    image2 = await media.upload_bytes(
-        storage, workspace_id=workspace.id, data=image_bytes(1080, 1080)
-    )
-    video = await media.upload_bytes(storage, workspace_id=workspace.id, data=video_bytes(12))
+    image = await media.upload_bytes(Actor.system(workspace.id), storage, image_bytes())
+    image2 = await media.upload_bytes(Actor.system(workspace.id), storage, image_bytes(1080, 1080))
+    video = await media.upload_bytes(Actor.system(workspace.id), storage, video_bytes(12))
     clock, queue, ig = FakeClock(), FakeQueue(), FakeInstagram()
     service = Publishing(
         instagram=ig,

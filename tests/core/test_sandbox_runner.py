@@ -12,6 +12,7 @@ import pytest
 
 from core.bootstrap import Container
 from core.db.models import AccountStatus, InstagramAccount, LoginKind, Workspace
+from core.domain.scope import Actor
 from core.errors import InfrastructureError
 from core.services.accounts import account_ref, ensure_demo_account, ensure_demo_accounts
 from core.services.sandbox_keys import signing_secret
@@ -35,7 +36,7 @@ async def test_demo_accounts_once_per_workspace(container: Container) -> None:
     assert account.login_kind is LoginKind.SANDBOX and account.status is AccountStatus.ACTIVE
     account.status = AccountStatus.DISCONNECTED
     await account.save()
-    assert await ensure_demo_account(container, first) is None
+    assert await ensure_demo_account(Actor.system(first.id), container) is None
     assert await InstagramAccount.filter(workspace=first).count() == 1
 
 

@@ -186,13 +186,17 @@ async def test_logs_filter_and_page(sqlite_db: str) -> None:
             target_id=number,
         )
     await audit.record("rule.failed", actor="o", workspace_id=owner.workspace_id, level="error")
-    first = await logs.audit_page(owner.workspace_id, logs.LogFilter(account_id=account.id))
+    first = await logs.audit_page(
+        Actor.system(owner.workspace_id), logs.LogFilter(account_id=account.id)
+    )
     assert len(first.items) == logs.PAGE_SIZE and first.has_next
-    second = await logs.audit_page(owner.workspace_id, logs.LogFilter(account_id=account.id), 2)
+    second = await logs.audit_page(
+        Actor.system(owner.workspace_id), logs.LogFilter(account_id=account.id), 2
+    )
     assert len(second.items) == 3 and not second.has_next and second.has_previous
-    errors = await logs.audit_page(owner.workspace_id, logs.LogFilter(level="error"))
+    errors = await logs.audit_page(Actor.system(owner.workspace_id), logs.LogFilter(level="error"))
     assert [e.action for e in errors.items] == ["rule.failed"]
-    rules = await logs.audit_page(owner.workspace_id, logs.LogFilter(kind="rule"))
+    rules = await logs.audit_page(Actor.system(owner.workspace_id), logs.LogFilter(kind="rule"))
     assert len(rules.items) == 1 and {"post", "rule", "workspace"} <= set(rules.kinds)
 
     await WebhookEvent.create(dedupe_key="a", account_ig_id="1784", kind="comment", payload={})
@@ -200,9 +204,9 @@ async def test_logs_filter_and_page(sqlite_db: str) -> None:
         dedupe_key="b", account_ig_id="1784", kind="dm", payload={}, status="failed"
     )
     await WebhookEvent.create(dedupe_key="c", account_ig_id="other", kind="dm", payload={})
-    events = await logs.event_page(owner.workspace_id, logs.LogFilter())
+    events = await logs.event_page(Actor.system(owner.workspace_id), logs.LogFilter())
     assert {e.dedupe_key for e in events.items} == {"a", "b"}
-    failed = await logs.event_page(owner.workspace_id, logs.LogFilter(level="error"))
+    failed = await logs.event_page(Actor.system(owner.workspace_id), logs.LogFilter(level="error"))
     assert [e.dedupe_key for e in failed.items] == ["b"]
 
 

@@ -83,9 +83,9 @@ async def rig(
     account = await sandbox_account(container, sandbox, workspace, IG, "shop")
     storage = assemble_services(container).storage
     upload = media.upload_bytes
-    image = await upload(storage, workspace_id=workspace.id, data=image_bytes(1080, 1350))
-    square = await upload(storage, workspace_id=workspace.id, data=image_bytes(1080, 1080))
-    video = await upload(storage, workspace_id=workspace.id, data=video_bytes(9))
+    image = await upload(Actor.system(workspace.id), storage, image_bytes(1080, 1350))
+    square = await upload(Actor.system(workspace.id), storage, image_bytes(1080, 1080))
+    video = await upload(Actor.system(workspace.id), storage, video_bytes(9))
     async with serve_panel(settings, container, panel_port):
         yield Rig(settings, container, sandbox, workspace, account.id, image, square, video)
 
@@ -118,7 +118,7 @@ async def test_every_kind_publishes_end_to_end(rig: Rig) -> None:
 
 async def test_carousel_with_a_failing_child_fails_with_a_reason(rig: Rig) -> None:
     broken = await media.upload_bytes(
-        assemble_services(rig.container).storage, workspace_id=rig.workspace.id, data=video_bytes(4)
+        Actor.system(rig.workspace.id), assemble_services(rig.container).storage, video_bytes(4)
     )
     # The file goes bad on disk after upload: Instagram fetches something that is no video.
     path = assemble_services(rig.container).storage.local_path(broken.storage_key)

@@ -38,6 +38,7 @@ from core.db.models import (
     Workspace,
 )
 from core.domain.posts import Kind, Status
+from core.domain.scope import Actor
 from core.services import media, rule_editor, team, users
 from core.wiring import assemble_services
 from panel.rule_form import read_form
@@ -127,10 +128,10 @@ async def make_side(container: Any, name: str, ig_id: str, colour: tuple[int, in
     )
     rule = await rule_editor.save_rule(await acting(membership), definition)
     asset = await media.upload_bytes(
+        Actor.system(workspace.id),
         assemble_services(container).storage,
-        workspace_id=workspace.id,
-        data=jpeg(colour),
-        filename=f"{word}-photo.jpg",
+        jpeg(colour),
+        f"{word}-photo.jpg",
     )
     now = datetime.now(UTC)
     ig_media = f"179{ig_id[-6:]}0001"

@@ -29,6 +29,7 @@ from core.db.models import (
     Trigger,
     Workspace,
 )
+from core.domain.scope import Actor
 from core.services import analytics, users
 from tests.fake_meta_insights import FixedClock
 
@@ -292,7 +293,7 @@ async def test_post_csv_export_is_safe_for_spreadsheets(client: Any, shop: dict[
 
 
 async def test_summary_for_chat(container: Container, shop: dict[str, Any]) -> None:
-    stats = await analytics.summary(shop["workspace"], 7, clock=container.clock)
+    stats = await analytics.summary(Actor.system(shop["workspace"].id), 7, clock=container.clock)
     assert stats.days == 7 and stats.end == YESTERDAY
     assert stats.reach == 728 and stats.followers == 999 and stats.follower_change == 6
     assert stats.reach_change_percent == -6.3
@@ -302,7 +303,7 @@ async def test_summary_for_chat(container: Container, shop: dict[str, Any]) -> N
     assert stats.top_post.interactions == 40 and stats.top_post.engagement_rate == 10.0
 
     empty = await Workspace.create(name="Empty")
-    nothing = await analytics.summary(empty.id, 30, clock=container.clock)
+    nothing = await analytics.summary(Actor.system(empty.id), 30, clock=container.clock)
     assert nothing.accounts == 0 and nothing.reach is None and nothing.top_post is None
 
 

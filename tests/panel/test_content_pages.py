@@ -27,6 +27,7 @@ from core.db.models import (
     Workspace,
 )
 from core.domain.posts import Status
+from core.domain.scope import Actor
 from core.services import media
 from core.settings import Settings
 from core.wiring import assemble_services
@@ -52,10 +53,10 @@ async def images(container: Any, workspace_id: int, count: int) -> list[MediaAss
     storage = assemble_services(container).storage
     return [
         await media.upload_bytes(
+            Actor.system(workspace_id),
             storage,
-            workspace_id=workspace_id,
-            data=image_bytes(1080, 1080 + n),
-            filename=f"photo{n}.jpg",
+            image_bytes(1080, 1080 + n),
+            f"photo{n}.jpg",
         )
         for n in range(count)
     ]
