@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from core.db.models import Role, User
+from core.wiring import assemble_services
 from tests.panel.helpers import sign_in_as, team_of_four
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "panel" / "templates"
@@ -37,7 +38,8 @@ async def test_hsts_only_when_the_public_address_is_https(
     from panel.app import create_app
 
     https = create_app(
-        settings_factory(public_base_url="https://reelay.example.com"), container=container
+        settings_factory(public_base_url="https://reelay.example.com"),
+        services=assemble_services(container),
     )
     async with https.test_app() as app:
         response = await app.test_client().get("/login", scheme="https")

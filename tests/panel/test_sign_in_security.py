@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from core.db.models import PasswordReset, Role, User, UserSession
-from core.services import notifications, team, users
+from core.services import team, users
 from core.wiring import assemble_services
 from panel import login_throttle
 from panel.auth import safe_next
+from tests.actors import acting
 from tests.panel.helpers import CSRF, csrf_of, sign_in_as, team_of_four
 
 PASSWORD = "long enough pw"
@@ -344,11 +345,11 @@ async def test_changing_the_password_ends_the_other_sessions(
 
 
 async def test_password_reset_by_emailed_link(
-    app: Any, container: Any, sqlite_db: str, clock: MovableClock
+    app: Any, services: Any, sqlite_db: str, clock: MovableClock
 ) -> None:
     await team_of_four()
     outbox = Outbox()
-    notifications.install_mailer(container, outbox)
+    services.delivery.mailer = outbox
     phone = app.test_client()
     assert (await _login(phone, "editor@example.com", PASSWORD)).status_code == 302
 
@@ -394,11 +395,11 @@ async def test_password_reset_by_emailed_link(
 
 
 async def test_reset_links_expire(
-    app: Any, container: Any, sqlite_db: str, clock: MovableClock
+    app: Any, services: Any, sqlite_db: str, clock: MovableClock
 ) -> None:
     await team_of_four()
     outbox = Outbox()
-    notifications.install_mailer(container, outbox)
+    services.delivery.mailer = outbox
     client = app.test_client()
     await sign_in_as(client, None)
     await client.post("/login/forgot", form={"csrf_token": CSRF, "email": "viewer@example.com"})
@@ -443,7 +444,9 @@ async def test_first_run_refuses_a_common_password(client: Any, sqlite_db: str) 
 
 async def _invite_page(app: Any) -> tuple[Any, str, str]:
     members = await team_of_four()
-    made = await team.create_invite(members[Role.OWNER], Role.EDITOR, datetime.now(UTC))
+    made = await team.create_invite(
+        await acting(members[Role.OWNER]), Role.EDITOR, datetime.now(UTC)
+    )
     newcomer = app.test_client()
     page = await (await newcomer.get(f"/invite/{made.token}")).get_data(as_text=True)
     return newcomer, f"/invite/{made.token}", csrf_of(page)
