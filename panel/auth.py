@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 blueprint = Blueprint("auth", __name__)
 
-Page = str | tuple[str, int] | WerkzeugResponse
+Page = str | tuple[str, int] | tuple[str, int, dict[str, str]] | WerkzeugResponse
 
 
 def _new_account_problems(form: dict[str, str]) -> dict[str, str]:
@@ -120,7 +120,7 @@ async def login() -> Page:
         return redirect(url_for("home.index"))
     page = await render_template("login.html", error=error, form=form)
     headers = {"Retry-After": "60"} if status == 429 else {}
-    return page, status, headers  # type: ignore[return-value]
+    return page, status, headers
 
 
 @blueprint.post("/logout")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 
 from quart import Blueprint, Response, current_app, jsonify
 
@@ -20,9 +21,9 @@ blueprint = Blueprint("health", __name__)
 CHECK_TIMEOUT_S = 2.0
 
 
-async def _check(name: str, probe: asyncio.Future[object] | object) -> str:
+async def _check(name: str, probe: Awaitable[object]) -> str:
     try:
-        await asyncio.wait_for(probe, CHECK_TIMEOUT_S)  # type: ignore[arg-type]
+        await asyncio.wait_for(probe, CHECK_TIMEOUT_S)
     except Exception as exc:
         logger.warning("health check: %s is down: %s", name, exc)
         return "down"

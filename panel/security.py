@@ -7,17 +7,24 @@ import hmac
 import json
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from quart import abort, current_app, g, redirect, request, session, url_for
 from quart_auth import AuthUser, current_user, login_user, logout_user
 from werkzeug.exceptions import BadRequest
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from core.db.models import Membership, Role, User
 from core.domain.scope import Actor
 from core.services.users import role_allows
+from panel.declarations import declared, is_csrf_exempt
 
-F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+F = TypeVar("F", bound=Callable[..., Awaitable[object]])
+P = ParamSpec("P")
+R = TypeVar("R")
+# What a guarded view answers nobody signed in: the sign-in page, or (to htmx) a header
+# asking for it.
+SignInFirst = WerkzeugResponse | tuple[str, int, dict[str, str]]
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
@@ -95,7 +102,7 @@ async def check_csrf() -> None:
         # No route took the request: it ends in a 404 or 405 that changes nothing.
         return
     view = current_app.view_functions.get(request.endpoint or "")
-    if view is not None and getattr(view, "csrf_exempt", False):
+    if view is not None and is_csrf_exempt(view):
         return
     expected = session.get(CSRF_FIELD)
     sent = request.headers.get(CSRF_HEADER)
@@ -108,14 +115,15 @@ async def check_csrf() -> None:
 
 def csrf_exempt(view: F) -> F:
     """Mark a view that authenticates otherwise (webhook signature, API token)."""
-    view.csrf_exempt = True  # type: ignore[attr-defined]
+    declared(view).csrf_exempt = True
     return view
 
 
 async def load_user() -> User | None:
     """The signed-in user for this request (checked against their session epoch)."""
     if "user" in g:
-        return g.user  # type: ignore[no-any-return]
+        loaded: User | None = g.user
+        return loaded
     user = None
     auth_id = current_user.auth_id
     if auth_id:
@@ -150,7 +158,8 @@ def sign_out() -> None:
 
 async def load_membership(user: User) -> Membership | None:
     if "membership" in g:
-        return g.membership  # type: ignore[no-any-return]
+        loaded: Membership | None = g.membership
+        return loaded
     wanted = session.get("workspace_id")
     query = Membership.filter(user=user).prefetch_related("workspace").order_by("id")
     found = await query
@@ -165,12 +174,14 @@ def _this_page() -> str:
     return f"{request.path}?{query}" if query else request.path
 
 
-def requires(role: Role) -> Callable[[F], F]:
+def requires(
+    role: Role,
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R | SignInFirst]]]:
     """The view needs a signed-in member with at least ``role`` in the current workspace."""
 
-    def decorate(view: F) -> F:
+    def decorate(view: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R | SignInFirst]]:
         @functools.wraps(view)
-        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | SignInFirst:
             user = await load_user()
             if user is None:
                 if request.headers.get("HX-Request"):
@@ -181,15 +192,15 @@ def requires(role: Role) -> Callable[[F], F]:
                 abort(403)
             return await view(*args, **kwargs)
 
-        wrapper.required_role = role  # type: ignore[attr-defined]
-        return wrapper  # type: ignore[return-value]
+        declared(wrapper).required_role = role
+        return wrapper
 
     return decorate
 
 
 def public(view: F) -> F:
     """Mark a view that needs no sign-in (login, first run, health, webhooks)."""
-    view.required_role = None  # type: ignore[attr-defined]
+    declared(view).required_role = None
     return view
 
 
