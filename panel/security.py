@@ -7,7 +7,7 @@ import hmac
 import json
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 from quart import abort, current_app, g, redirect, request, session, url_for
 from quart_auth import AuthUser, current_user, login_user, logout_user
@@ -22,8 +22,8 @@ from panel.declarations import declared, is_csrf_exempt
 F = TypeVar("F", bound=Callable[..., Awaitable[object]])
 P = ParamSpec("P")
 R = TypeVar("R")
-# What a guarded view answers nobody signed in: the sign-in page, or (to htmx) a header
-# asking for it.
+# What a guarded view answers when nobody is signed in: a redirect to the sign-in page,
+# or (to htmx) a header asking for it.
 SignInFirst = WerkzeugResponse | tuple[str, int, dict[str, str]]
 
 CSRF_FIELD = "csrf_token"
@@ -56,7 +56,7 @@ async def refuse_nul_characters() -> None:
         abort(400, "Text may not contain NUL characters.")
 
 
-async def _json_body() -> Any:
+async def _json_body() -> object:
     """The parsed JSON body (Quart keeps it for the view), or None when the body is empty.
 
     A body that is not UTF-8, not JSON or nested too deeply for the parser is refused with
@@ -79,7 +79,7 @@ async def _json_body() -> Any:
         raise
 
 
-def _texts_in(document: Any) -> list[str]:
+def _texts_in(document: object) -> list[str]:
     """Every string in a parsed JSON document, keys included (without recursion: it may be
     nested as deep as the parser allows)."""
     texts: list[str] = []
