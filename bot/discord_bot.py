@@ -15,7 +15,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, cast
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -256,6 +256,13 @@ async def answer(interaction: discord.Interaction[Any], reply: Reply) -> None:
     await with_links_as_text_if_refused(rest)
 
 
+class _PostOptions(TypedDict, total=False):
+    """What ``_post`` passes to discord.py's send: a view only when there are buttons."""
+
+    ephemeral: bool
+    view: discord.ui.View
+
+
 async def _post(
     interaction: discord.Interaction[Any],
     text: str,
@@ -263,7 +270,7 @@ async def _post(
     private: bool,
     view: discord.ui.View | None = None,
 ) -> None:
-    kwargs: dict[str, Any] = {"ephemeral": private}
+    kwargs: _PostOptions = {"ephemeral": private}
     if view is not None:
         kwargs["view"] = view
     if interaction.response.is_done():
@@ -316,7 +323,8 @@ class ActionButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CUST
         return cls(label, match["action"])
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        chatops: ChatOps = interaction.client.chatops
+        # Only ReelayDiscordBot registers this button (setup_hook): it is the client here.
+        chatops = cast(ReelayDiscordBot, interaction.client).chatops
         try:
             await press(chatops, interaction, self.action)
         except Exception as exc:  # whatever failed, the presser hears of it and the log has it

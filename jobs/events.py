@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from arq import cron, func
+from arq.cron import CronJob
+from arq.worker import Function
 
 from core.wiring import Services
 
@@ -34,11 +36,11 @@ async def recover_automations(ctx: dict[str, Any]) -> None:
     await services.outbox.requeue_stuck()
 
 
-FUNCTIONS: list[Any] = [
+FUNCTIONS: list[Function] = [
     func(handle_event, timeout=60, max_tries=3),
     func(send_outbound, timeout=60, max_tries=3),
     func(deliver_lead_webhook, timeout=30, max_tries=3),
 ]
-CRON_JOBS: list[Any] = [
+CRON_JOBS: list[CronJob] = [
     cron(recover_automations, second={15}, unique=True, timeout=120),
 ]

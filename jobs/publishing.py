@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from arq import cron, func
+from arq.cron import CronJob
+from arq.worker import Function
 
 from core.services.post_versions import JOB_NAME
 from core.wiring import Services
@@ -25,9 +27,9 @@ async def reconcile_publishing(ctx: dict[str, Any]) -> None:
     await services.publishing.reconcile()
 
 
-FUNCTIONS: list[Any] = [
+FUNCTIONS: list[Function] = [
     func(publish_post, name=JOB_NAME, timeout=PUBLISH_TIMEOUT_S, max_tries=3),
 ]
-CRON_JOBS: list[Any] = [
+CRON_JOBS: list[CronJob] = [
     cron(reconcile_publishing, second=15, run_at_startup=True, unique=True, timeout=55),
 ]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypedDict
 
 from arq import cron
+from arq.connections import RedisSettings
 from arq.constants import in_progress_key_prefix
-from arq.worker import Worker
+from arq.cron import CronJob
+from arq.typing import StartupShutdown
+from arq.worker import Function, Worker
 
 from core.settings import Settings
 from core.wiring import Services
@@ -25,13 +28,13 @@ logger = logging.getLogger(__name__)
 
 ServicesFactory = Callable[[Settings], Awaitable[Services]]
 
-FUNCTIONS: list[Any] = [
+FUNCTIONS: list[Function] = [
     *event_jobs.FUNCTIONS,
     *insights.FUNCTIONS,
     *notification_jobs.FUNCTIONS,
     *publishing_jobs.FUNCTIONS,
 ]
-CRON_JOBS: list[Any] = [
+CRON_JOBS: list[CronJob] = [
     cron(heartbeat, second={0, 30}, run_at_startup=True, unique=True, timeout=10),
     *account_jobs.CRON_JOBS,
     *ai_jobs.CRON_JOBS,
@@ -42,13 +45,28 @@ CRON_JOBS: list[Any] = [
 ]
 
 
+class WorkerOptions(TypedDict):
+    """The keyword arguments of arq's ``Worker`` that Reelay sets."""
+
+    functions: Sequence[Function]
+    cron_jobs: Sequence[CronJob]
+    on_startup: StartupShutdown
+    on_shutdown: StartupShutdown
+    redis_settings: RedisSettings | None
+    poll_delay: float
+    max_jobs: int
+    handle_signals: bool
+    keep_result: int
+    job_timeout: int
+
+
 def worker_settings(
     settings: Settings,
     *,
     services: Services | None = None,
     services_factory: ServicesFactory | None = None,
-    redis_settings: Any = None,
-) -> dict[str, Any]:
+    redis_settings: RedisSettings | None = None,
+) -> WorkerOptions:
     """arq ``WorkerSettings`` as a dict: ``ctx['services']`` is filled on startup.
 
     Pass ``services`` to share them (``reelay run``), or ``services_factory`` to let the
@@ -58,7 +76,10 @@ def worker_settings(
         raise ValueError("worker_settings needs services or a services_factory")
 
     async def on_startup(ctx: dict[str, Any]) -> None:
-        ctx["services"] = services or await services_factory(settings)  # type: ignore[misc]
+        if services is not None:
+            ctx["services"] = services
+        elif services_factory is not None:
+            ctx["services"] = await services_factory(settings)
         ctx["owns_services"] = services is None
         logger.info("worker started")
 
@@ -112,6 +133,18 @@ class ReelayWorker(Worker):
         await super().start_jobs(free)
 
 
-def create_worker(settings: Settings, **kwargs: Any) -> Worker:
-    """An arq Worker for ``reelay worker`` and ``reelay run``."""
-    return ReelayWorker(**worker_settings(settings, **kwargs))
+def create_worker(
+    settings: Settings,
+    *,
+    services: Services | None = None,
+    services_factory: ServicesFactory | None = None,
+    redis_settings: RedisSettings | None = None,
+) -> Worker:
+    """An arq Worker for ``reelay worker`` and ``reelay run`` (arguments as ``worker_settings``)."""
+    options = worker_settings(
+        settings,
+        services=services,
+        services_factory=services_factory,
+        redis_settings=redis_settings,
+    )
+    return ReelayWorker(**options)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
 from quart import Blueprint, Response, flash, render_template, request
 
@@ -51,7 +52,7 @@ async def _ranges(workspace: Workspace) -> tuple[DateRange, DateRange | None, li
     return period, compare_to, problems
 
 
-def _local(workspace: Workspace) -> Any:
+def _local(workspace: Workspace) -> Callable[[datetime | None], str]:
     zone = analytics.workspace_zone(workspace)
 
     def local(moment: datetime | None) -> str:
@@ -62,7 +63,25 @@ def _local(workspace: Workspace) -> Any:
     return local
 
 
-def _chart_data(view: analytics.Overview) -> dict[str, Any]:
+class AutomationChart(TypedDict):
+    labels: list[str]
+    comments_replied: list[int]
+    dms_sent: list[int]
+    leads_by_rule: dict[str, list[int]]
+
+
+class ChartData(TypedDict):
+    """The overview charts' data, as the page's script reads it."""
+
+    labels: list[str]
+    followers: list[float | None]
+    new_follows: list[float | None]
+    reach: list[float | None]
+    views: list[float | None]
+    automation: AutomationChart
+
+
+def _chart_data(view: analytics.Overview) -> ChartData:
     series = view.series
     automation = view.automation
     return {

@@ -80,8 +80,8 @@ def create_app(
 
     @app.before_serving
     async def open_resources() -> None:
-        if services is None:
-            _attach(app, await services_factory(settings))  # type: ignore[misc]
+        if services is None and services_factory is not None:
+            _attach(app, await services_factory(settings))
 
     @app.after_serving
     async def close_resources() -> None:

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 blueprint = Blueprint("auth", __name__)
 
-Page = str | tuple[str, int] | WerkzeugResponse
+Page = str | tuple[str, int] | tuple[str, int, dict[str, str]] | WerkzeugResponse
 
 
 def _new_account_problems(form: dict[str, str]) -> dict[str, str]:
@@ -134,7 +134,7 @@ async def login() -> Page:
     elif await load_user() is not None:
         return redirect(url_for("home.index"))
     page = await render_template("login.html", error=error, form=form)
-    return page, status, headers  # type: ignore[return-value]
+    return page, status, headers
 
 
 @blueprint.post("/logout")

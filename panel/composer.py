@@ -3,7 +3,7 @@ caption, preview, and schedule / publish now / draft."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from quart import (
     Blueprint,
@@ -35,12 +35,27 @@ blueprint = Blueprint("composer", __name__, url_prefix="/compose")
 KINDS = [("image", "Image"), ("carousel", "Carousel"), ("reel", "Reel"), ("story", "Story")]
 
 
+class ComposerValues(TypedDict, total=False):
+    """The composer's form as sent (or its defaults), shown again with any errors."""
+
+    account_ids: list[int]
+    kind: str
+    media_ids: list[int]
+    caption: str
+    first_comment: str
+    alt_text: str
+    cover_id: int | None
+    share_to_feed: bool
+    action: str
+    scheduled_at: str
+
+
 def _ids(values: list[str]) -> list[int]:
     return [n for n in map(row_id, values) if n is not None]
 
 
 async def _page(
-    values: dict[str, Any], errors: dict[str, str] | None = None, status: int = 200
+    values: ComposerValues, errors: dict[str, str] | None = None, status: int = 200
 ) -> tuple[str, int]:
     membership = current_membership()
     workspace = membership.workspace
@@ -79,7 +94,7 @@ async def create() -> tuple[str, int] | WerkzeugResponse:
     """Create one post per chosen account (all checked first)."""
     form = await request.form
     cover = form.get("cover_id", "")
-    values: dict[str, Any] = {
+    values: ComposerValues = {
         "account_ids": _ids(form.getlist("account_ids")),
         "kind": form.get("kind", ""),
         "media_ids": _ids(form.getlist("media_ids")),

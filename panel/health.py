@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+from collections.abc import Awaitable
 
 from quart import Blueprint, Response, current_app, jsonify, request
 
@@ -24,9 +25,9 @@ CHECK_TIMEOUT_S = 2.0
 LOOPBACK = {"127.0.0.1", "::1", "<local>"}
 
 
-async def _check(name: str, probe: asyncio.Future[object] | object) -> str:
+async def _check(name: str, probe: Awaitable[object]) -> str:
     try:
-        await asyncio.wait_for(probe, CHECK_TIMEOUT_S)  # type: ignore[arg-type]
+        await asyncio.wait_for(probe, CHECK_TIMEOUT_S)
     except Exception as exc:
         logger.warning("health check: %s is down: %s", name, exc)
         return "down"

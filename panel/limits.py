@@ -164,6 +164,6 @@ async def allow_uploads_after_sign_in() -> None:
 def install(app: Quart) -> None:
     """Apply the limits to ``app``; the hook runs before any other reads the body."""
     app.request_class = LimitedRequest
-    app.asgi_http_class = LimitedConnection  # type: ignore[assignment]
+    app.asgi_http_class = LimitedConnection
     app.config.update(MAX_CONTENT_LENGTH=BODY_LIMIT, BODY_TIMEOUT=BODY_TIMEOUT_S)
     app.before_request(allow_uploads_after_sign_in)

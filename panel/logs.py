@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from quart import Blueprint, current_app, render_template, request, url_for
 
-from core.db.models import AuditLog, InstagramAccount, Role
+from core.db.models import AuditLog, InstagramAccount, Role, WebhookEvent
 from core.domain.ids import page_number, row_id
 from core.services import logs
 from panel.security import current_actor, current_membership, requires
@@ -70,15 +71,29 @@ def target_link(entry: AuditLog) -> str:
         return url_for(endpoint) + anchor
     if not entry.target_id.isdigit():
         return ""
-    return url_for(endpoint, **{argument: int(entry.target_id)})
+    # Typed as url_for's own **values: mypy checks a dict[str, int] against its _anchor too.
+    values: dict[str, Any] = {argument: int(entry.target_id)}
+    return url_for(endpoint, **values)
 
 
-async def _common(view: str, page: Any, shown: dict[str, str]) -> dict[str, Any]:
+class LogContext(TypedDict):
+    """What the audit and event log templates show around the entries."""
+
+    page: logs.Page[AuditLog] | logs.Page[WebhookEvent]
+    shown: dict[str, str]
+    accounts: list[InstagramAccount]
+    page_url: Callable[[int], str]
+
+
+async def _common(
+    view: str, page: logs.Page[AuditLog] | logs.Page[WebhookEvent], shown: dict[str, str]
+) -> LogContext:
     workspace_id = current_membership().workspace_id
     accounts = await InstagramAccount.filter(workspace_id=workspace_id).order_by("username")
 
     def page_url(number: int) -> str:
-        return url_for(view, **{k: v for k, v in shown.items() if v}, page=number)
+        values: dict[str, Any] = {k: v for k, v in shown.items() if v}  # as url_for's **values
+        return url_for(view, **values, page=number)
 
     return {"page": page, "shown": shown, "accounts": accounts, "page_url": page_url}
 

@@ -7,20 +7,27 @@ import hmac
 import json
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
 from quart import abort, current_app, g, redirect, request, session, url_for
 from quart_auth import AuthUser, current_user, login_user, logout_user
 from werkzeug.exceptions import BadRequest
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from core.db.models import Membership, Role, User
 from core.domain.scope import Actor
 from core.ports.clock import Clock
 from core.services import sessions
 from core.services.users import role_allows
+from panel.declarations import declared, is_csrf_exempt
 from panel.services import services
 
-F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+F = TypeVar("F", bound=Callable[..., Awaitable[object]])
+P = ParamSpec("P")
+R = TypeVar("R")
+# What a guarded view answers when nobody is signed in: a redirect to the sign-in page,
+# or (to htmx) a header asking for it.
+SignInFirst = WerkzeugResponse | tuple[str, int, dict[str, str]]
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
@@ -52,7 +59,7 @@ async def refuse_nul_characters() -> None:
         abort(400, "Text may not contain NUL characters.")
 
 
-async def _json_body() -> Any:
+async def _json_body() -> object:
     """The parsed JSON body (Quart keeps it for the view), or None when the body is empty.
 
     A body that is not UTF-8, not JSON or nested too deeply for the parser is refused with
@@ -75,7 +82,7 @@ async def _json_body() -> Any:
         raise
 
 
-def _texts_in(document: Any) -> list[str]:
+def _texts_in(document: object) -> list[str]:
     """Every string in a parsed JSON document, keys included (without recursion: it may be
     nested as deep as the parser allows)."""
     texts: list[str] = []
@@ -98,7 +105,7 @@ async def check_csrf() -> None:
         # No route took the request: it ends in a 404 or 405 that changes nothing.
         return
     view = current_app.view_functions.get(request.endpoint or "")
-    if view is not None and getattr(view, "csrf_exempt", False):
+    if view is not None and is_csrf_exempt(view):
         return
     expected = session.get(CSRF_FIELD)
     sent = request.headers.get(CSRF_HEADER)
@@ -111,7 +118,7 @@ async def check_csrf() -> None:
 
 def csrf_exempt(view: F) -> F:
     """Mark a view that authenticates otherwise (webhook signature, API token)."""
-    view.csrf_exempt = True  # type: ignore[attr-defined]
+    declared(view).csrf_exempt = True
     return view
 
 
@@ -122,7 +129,8 @@ def _clock() -> Clock:
 async def load_user() -> User | None:
     """The signed-in user for this request: the cookie's session must still be stored."""
     if "user" in g:
-        return g.user  # type: ignore[no-any-return]
+        loaded: User | None = g.user
+        return loaded
     user = None
     token = current_user.auth_id
     if token:
@@ -161,7 +169,8 @@ async def sign_out() -> None:
 
 async def load_membership(user: User) -> Membership | None:
     if "membership" in g:
-        return g.membership  # type: ignore[no-any-return]
+        loaded: Membership | None = g.membership
+        return loaded
     wanted = session.get("workspace_id")
     query = Membership.filter(user=user).prefetch_related("workspace").order_by("id")
     found = await query
@@ -176,12 +185,14 @@ def _this_page() -> str:
     return f"{request.path}?{query}" if query else request.path
 
 
-def requires(role: Role) -> Callable[[F], F]:
+def requires(
+    role: Role,
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R | SignInFirst]]]:
     """The view needs a signed-in member with at least ``role`` in the current workspace."""
 
-    def decorate(view: F) -> F:
+    def decorate(view: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R | SignInFirst]]:
         @functools.wraps(view)
-        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | SignInFirst:
             user = await load_user()
             if user is None:
                 if request.headers.get("HX-Request"):
@@ -192,15 +203,15 @@ def requires(role: Role) -> Callable[[F], F]:
                 abort(403)
             return await view(*args, **kwargs)
 
-        wrapper.required_role = role  # type: ignore[attr-defined]
-        return wrapper  # type: ignore[return-value]
+        declared(wrapper).required_role = role
+        return wrapper
 
     return decorate
 
 
 def public(view: F) -> F:
     """Mark a view that needs no sign-in (login, first run, health, webhooks)."""
-    view.required_role = None  # type: ignore[attr-defined]
+    declared(view).required_role = None
     return view
 
 

@@ -6,9 +6,9 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from quart import Blueprint, Quart, Response, current_app, request
 
@@ -19,6 +19,15 @@ from core.settings import Settings
 from panel.security import csrf_exempt, public
 from panel.services import EXTENSION as SERVICES
 from panel.services import services_of
+
+if TYPE_CHECKING:
+    from hypercorn.typing import (
+        ASGIReceiveCallable,
+        ASGISendCallable,
+        HTTPResponseBodyEvent,
+        HTTPResponseStartEvent,
+        Scope,
+    )
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +131,7 @@ async def verify() -> Response:
 @csrf_exempt
 async def receive() -> Response:
     """Verify the signature over the raw body, record new events, queue them, answer 200."""
-    body = await request.get_data(cache=False, as_text=False)
+    body = await request.get_data(cache=False, as_text=False, parse_form_data=False)
     status, text = await ingest(current_app, body, request.headers.get(SIGNATURE_HEADER))
     return Response(text, status=status, content_type="text/plain")
 
@@ -141,10 +150,6 @@ async def ingest(app: Quart, body: bytes, signature: str | None) -> tuple[int, s
     return 200, "ok"
 
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 MAX_BODY = 20 * 1024 * 1024  # Meta batches up to 1000 events
 
 
@@ -157,9 +162,9 @@ def install(app: Quart) -> None:
     """
     app.register_blueprint(blueprint)
     app.extensions["reelay.webhook_refusals"] = RefusalLog()
-    inner: ASGIApp = app.asgi_app
+    inner = app.asgi_app
 
-    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+    async def asgi(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         if not (
             scope["type"] == "http"
             and scope["method"] == "POST"
@@ -173,7 +178,8 @@ def install(app: Quart) -> None:
         more = True
         while more:
             message = await receive()
-            if message["type"] == "http.disconnect":
+            # An HTTP request receives its body or http.disconnect, nothing else.
+            if message["type"] != "http.request":
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
@@ -189,20 +195,20 @@ def install(app: Quart) -> None:
         status, text = await ingest(app, b"".join(chunks), signature)
         await _answer(send, status, text)
 
-    app.asgi_app = asgi  # type: ignore[method-assign]
+    app.asgi_app = asgi  # type: ignore[method-assign]  # how Quart takes ASGI middleware
 
 
-async def _answer(send: Send, status: int, text: str) -> None:
+async def _answer(send: ASGISendCallable, status: int, text: str) -> None:
     data = text.encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(data)).encode()),
-                (b"x-content-type-options", b"nosniff"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": data})
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(data)).encode()),
+            (b"x-content-type-options", b"nosniff"),
+        ],
+    }
+    body: HTTPResponseBodyEvent = {"type": "http.response.body", "body": data, "more_body": False}
+    await send(start)
+    await send(body)

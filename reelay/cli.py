@@ -10,8 +10,8 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine, Iterator
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
@@ -103,7 +103,7 @@ async def _serve_sandbox(settings: Settings, services: Services) -> None:
     await run_sandbox(services.container)
 
 
-Part = Callable[[Settings, "Services"], Awaitable[None]]
+Part = Callable[[Settings, "Services"], Coroutine[Any, Any, None]]
 
 PARTS: dict[str, list[Part]] = {
     "run": [_serve_panel, _run_worker, _run_bots],
@@ -124,8 +124,11 @@ async def _run_parts(settings: Settings, parts: list[Part]) -> None:
     try:
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
         for task in done:
-            if task is not stopper and not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+            if task is stopper or task.cancelled():
+                continue
+            error = task.exception()
+            if error is not None:
+                raise error
         logger.info("stopping")
     finally:
         for task in [*tasks, stopper]:

@@ -15,6 +15,7 @@ from werkzeug.routing import BaseConverter, IntegerConverter, Rule
 from core.db.models import Role
 from core.domain.ids import MAX_ROW_ID
 from panel.api.auth import api_requires, current_token
+from panel.declarations import conflict_of
 from panel.security import public
 
 PREFIX = "/api/v1"
@@ -93,7 +94,7 @@ class ApiOnlyProvider(OpenAPIProvider):
                 errors = dict(ERRORS)
                 if "requestBody" in operation:
                     errors.update(BODY_ERRORS)
-                conflict = getattr(self._app.view_functions[rule.endpoint], "conflict", None)
+                conflict = conflict_of(self._app.view_functions[rule.endpoint])
                 if conflict is not None:
                     errors[409] = conflict
                 for code, description in sorted(errors.items()):

@@ -4,26 +4,30 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
-from quart import g, request
+from quart import Response, g, request
 
 from core.db.models import ApiToken, Role
 from core.domain.scope import Actor
 from core.services import api_tokens
 from core.services.users import role_allows
+from panel.declarations import declared
 from panel.errors import json_error
 from panel.services import services
 
-F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def api_requires(role: Role) -> Callable[[F], F]:
+def api_requires(
+    role: Role,
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R | Response]]]:
     """The endpoint needs a live API token whose role is at least ``role``."""
 
-    def decorate(view: F) -> F:
+    def decorate(view: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R | Response]]:
         @functools.wraps(view)
-        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | Response:
             scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
             token = None
             if scheme.lower() == "bearer" and secret.strip():
@@ -43,10 +47,11 @@ def api_requires(role: Role) -> Callable[[F], F]:
             g.api_token = token
             return await view(*args, **kwargs)
 
-        wrapper.required_role = role  # type: ignore[attr-defined]
-        wrapper.csrf_exempt = True  # type: ignore[attr-defined]
-        wrapper.api = True  # type: ignore[attr-defined]
-        return wrapper  # type: ignore[return-value]
+        declarations = declared(wrapper)
+        declarations.required_role = role
+        declarations.csrf_exempt = True
+        declarations.api = True
+        return wrapper
 
     return decorate
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 from pydantic import AwareDatetime, BaseModel, Field
 from quart import Blueprint
@@ -102,10 +102,12 @@ def _publishing() -> Publishing:
 
 
 async def _out(post: Post) -> PostOut:
-    media = (
+    # flat=True gives the ids themselves; tortoise's types say a tuple per row.
+    media = cast(
+        list[int],
         await PostMedia.filter(post_id=post.id)
         .order_by("position")
-        .values_list("asset_id", flat=True)
+        .values_list("asset_id", flat=True),
     )
     return PostOut(
         id=post.id,
@@ -115,7 +117,7 @@ async def _out(post: Post) -> PostOut:
         caption=post.caption,
         first_comment=post.first_comment,
         alt_text=post.alt_text,
-        media_ids=[int(m) for m in media],
+        media_ids=media,
         scheduled_at=post.scheduled_at,
         published_at=post.published_at,
         permalink=post.permalink,

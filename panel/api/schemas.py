@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel, Field
 
-F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+from panel.declarations import declared
+
+F = TypeVar("F", bound=Callable[..., Awaitable[object]])
 
 
 class FieldErrors(BaseModel):
@@ -30,7 +32,7 @@ def may_conflict(why: str) -> Callable[[F], F]:
     """Document that the endpoint answers 409 (the object's state forbids it) and when."""
 
     def mark(view: F) -> F:
-        view.conflict = why  # type: ignore[attr-defined]
+        declared(view).conflict = why
         return view
 
     return mark

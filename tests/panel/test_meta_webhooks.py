@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from core.adapters.redis_server import RedisLocation
 from core.db.models import EventStatus, WebhookEvent
 from core.wiring import assemble_services
+from panel import webhooks
 from panel.webhooks import REFUSALS_LOGGED_EVERY_S
 from tests.automation_world import (
     ACCOUNT_IG_ID,
@@ -230,11 +231,22 @@ async def test_random_signed_json_never_500s_nor_breaks_the_worker(
 async def asgi_post(app: Any, body: bytes, headers: list[tuple[bytes, bytes]]) -> tuple[int, bytes]:
     """Call the app as uvicorn would (the POST fast path lives at the ASGI level)."""
     chunks = [body[: len(body) // 2], body[len(body) // 2 :]]
+    messages = [
+        {"type": "http.request", "body": chunk, "more_body": n < len(chunks) - 1}
+        for n, chunk in enumerate(chunks)
+    ]
+    sent = await asgi_call(app, messages, headers)
+    return sent[0]["status"], sent[1]["body"]
+
+
+async def asgi_call(
+    app: Any, messages: list[dict[str, Any]], headers: list[tuple[bytes, bytes]]
+) -> list[dict[str, Any]]:
+    """The messages the app sends for a POST to the webhook whose body comes as ``messages``."""
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
-        chunk = chunks.pop(0)
-        return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+        return messages.pop(0)
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
@@ -254,7 +266,7 @@ async def asgi_post(app: Any, body: bytes, headers: list[tuple[bytes, bytes]]) -
         "server": ("127.0.0.1", 8000),
     }
     await app.asgi_app(scope, receive, send)
-    return sent[0]["status"], sent[1]["body"]
+    return sent
 
 
 async def test_asgi_fast_path_checks_signatures_and_records(app: Any) -> None:
@@ -290,3 +302,24 @@ async def test_a_signed_body_nested_deep_with_nul_is_answered(client: Any) -> No
     body = ("[" * 700 + '"\\u0000"' + "]" * 700).encode()
     response = await post(client, body, sign(body))
     assert response.status_code == 200
+
+
+async def test_asgi_fast_path_stops_when_meta_goes_away_mid_body(app: Any) -> None:
+    body = body_of(comment_payload("c1", "price"))
+    messages = [
+        {"type": "http.request", "body": body[:10], "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    signed = [(b"x-hub-signature-256", sign(body).encode())]
+    assert await asgi_call(app.app, messages, signed) == []
+    assert await WebhookEvent.all().count() == 0
+
+
+async def test_asgi_fast_path_refuses_a_body_over_the_limit(
+    app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = body_of(comment_payload("c1", "price"))
+    monkeypatch.setattr(webhooks, "MAX_BODY", len(body) - 1)
+    status, text = await asgi_post(app.app, body, [(b"x-hub-signature-256", sign(body).encode())])
+    assert (status, text) == (413, b"too large")
+    assert await WebhookEvent.all().count() == 0
