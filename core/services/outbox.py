@@ -639,15 +639,20 @@ class Outbox:
     async def requeue_stuck(self, older_than: timedelta = timedelta(minutes=5)) -> int:
         """Queue pending actions overdue by ``older_than`` (job lost to a Redis flush or crash).
 
-        Sending is claimed and idempotent, so a duplicate job is harmless.
+        Sending is claimed and idempotent, so a duplicate job is harmless. An action already
+        claimed for a send (attempts > 0) may have reached Meta before its worker died, so it
+        is marked as such: the next send checks Instagram before repeating it.
         """
         cutoff = self.clock.now() - older_than
         rows = (
             await OutboundAction.filter(status=OutboundStatus.PENDING, created_at__lt=cutoff)
             .filter(Q(not_before__isnull=True) | Q(not_before__lt=cutoff))
-            .values_list("id", "attempts")
+            .values_list("id", "attempts", "payload")
         )
-        for action_id, attempts in rows:
+        for action_id, attempts, payload in rows:
+            if attempts and isinstance(payload, dict) and not payload.get(ANSWER_LOST):
+                marked = {**payload, ANSWER_LOST: self.clock.now().isoformat()}
+                await OutboundAction.filter(id=action_id).update(payload=marked)
             await self.queue.enqueue(
                 SEND_OUTBOUND, action_id, job_id=f"send:{action_id}:rq{attempts}"
             )

@@ -244,3 +244,25 @@ async def test_an_older_reply_with_the_same_text_is_not_taken_for_this_one(
     await world.run_sends()
     assert (await OutboundAction.get(id=action.id)).status is OutboundStatus.SENT
     assert len(world.effects(ActionKind.PUBLIC_REPLY)) == 2
+
+
+@pytest.mark.parametrize(("kind", "message", "path"), WRITES)
+async def test_a_send_whose_worker_died_after_instagram_acted_is_not_repeated(
+    world: World, kind: ActionKind, message: dict[str, Any], path: str
+) -> None:
+    """The worker sent, Meta acted, then the worker died before recording it: the action is
+    still pending and claimed once. The reconciler's re-queued send checks first."""
+    action = await world.submit(kind, message)
+    await world.run_sends()
+    assert len(world.effects(kind)) == 1
+    # As a dead worker leaves it: claimed once, nothing recorded.
+    await OutboundAction.filter(id=action.id).update(
+        status=OutboundStatus.PENDING, attempts=1, response=None
+    )
+    world.clock.advance(minutes=10)
+    assert await world.outbox.requeue_stuck() == 1
+    await world.run_sends()
+    row = await OutboundAction.get(id=action.id)
+    assert row.status is OutboundStatus.SENT, row.error
+    assert len(world.effects(kind)) == 1
+    assert row.response is not None and row.response.get("confirmed_by")
