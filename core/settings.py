@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -51,6 +52,14 @@ class Settings(BaseSettings):
         ),
     )
     panel_host: str = Field("127.0.0.1", description="Interface the panel listens on.")
+    trusted_proxies: str = Field(
+        "127.0.0.1,::1",
+        description=(
+            "Comma-separated addresses or networks (CIDR) of reverse proxies whose "
+            "X-Forwarded-For/-Proto headers the panel believes; sign-in limits count the "
+            "client address they report. Empty: trust no proxy."
+        ),
+    )
     panel_port: Annotated[int, Field(ge=1, le=65535)] = Field(8000, description="Panel port.")
     secret_key: SecretStr | None = Field(
         None, description="Signs session cookies and OAuth state. Empty: generated into VAR_DIR."
@@ -190,6 +199,17 @@ class Settings(BaseSettings):
     publish_status_timeout_s: Annotated[float, Field(gt=0, le=86400)] = Field(
         1800.0, description="Seconds to wait for Instagram to process media before failing."
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return ",".join(entries)
 
     @field_validator("log_level")
     @classmethod

@@ -26,6 +26,7 @@ from panel import (
     leads,
     library,
     logs,
+    passwords,
     rules,
     sandbox,
     setup,
@@ -34,6 +35,8 @@ from panel import (
 from panel import instagram as instagram_connect
 from panel import media as media_files
 from panel import webhooks as meta_webhooks
+from panel.clients import trust_proxies
+from panel.headers import harden, style_nonce
 from panel.metrics import PanelMetrics
 from panel.navigation import menu_for
 from panel.routing import refuse_ids_out_of_range
@@ -71,6 +74,7 @@ def create_app(
     app.extensions["reelay.settings"] = settings
     app.extensions["reelay.metrics"] = PanelMetrics()
     QuartAuth(app)
+    trust_proxies(app, settings)
     if services is not None:
         _attach(app, services)
 
@@ -94,6 +98,7 @@ def create_app(
         membership = await load_membership(user) if user is not None else None
         return {
             "csrf_token": csrf_token,
+            "csp_nonce": style_nonce,
             "current": user,
             "membership": membership,
             "menu": menu_for(membership),
@@ -105,15 +110,15 @@ def create_app(
     async def count_and_harden(response: Response) -> Response:
         metrics: PanelMetrics = app.extensions["reelay.metrics"]
         metrics.observe(request.endpoint or "unknown", response.status_code)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
+        return harden(
+            response, https=settings.base_url.startswith("https://"), endpoint=request.endpoint
+        )
 
     errors.install(app)
 
     app.register_blueprint(health.blueprint)
     app.register_blueprint(auth.blueprint)
+    app.register_blueprint(passwords.blueprint)
     app.register_blueprint(home.blueprint)
     app.register_blueprint(analytics.blueprint)
     app.register_blueprint(media_files.blueprint)

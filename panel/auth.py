@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit
+import math
+from urllib.parse import unquote, urlsplit
 
 from quart import (
     Blueprint,
@@ -20,8 +21,8 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from core.db.models import Membership, Role, User
 from core.domain.ids import row_id
 from core.errors import Conflict, NotFound, ValidationFailed
-from core.services import audit, team, users
-from panel import login_throttle
+from core.services import audit, sessions, team, users
+from panel import clients, login_throttle
 from panel.security import load_user, public, requires, sign_in, sign_out
 from panel.services import services
 
@@ -45,20 +46,31 @@ def _new_account_problems(form: dict[str, str]) -> dict[str, str]:
     return problems
 
 
-def _safe_next(target: str | None) -> str:
+def _leaves_site(target: str) -> bool:
+    return (
+        not target.startswith("/")
+        or target.startswith("//")
+        or any(char == "\\" or not char.isprintable() for char in target)
+        or bool(urlsplit(target).netloc)
+    )
+
+
+def safe_next(target: str | None) -> str:
     """``target`` when it is a path on this site, else the home page (no open redirect).
 
-    Browsers read a backslash as a slash and drop tabs and newlines, so a slash followed
-    by a backslash or a tab leaves the site just as "//evil.example" does.
+    Only "/" followed by something other than a slash will do: "//evil.example" and
+    "///evil.example" leave the site. Browsers read a backslash as a slash and drop tabs
+    and newlines, so any of those (or any other unprintable character) is refused too, and
+    so is a path that would leave once percent-decoded ("/%2F/evil.example").
     """
-    if (
-        target
-        and target.startswith("/")
-        and not urlsplit(target).netloc
-        and not any(char == "\\" or not char.isprintable() for char in target)
-    ):
+    if target and not _leaves_site(target) and not _leaves_site(unquote(target)):
         return target
     return url_for("home.index")
+
+
+def _too_many(wait: int) -> str:
+    minutes = max(1, math.ceil(wait / 60))
+    return f"Too many sign-in attempts. Try again in about {minutes} minute(s)."
 
 
 @blueprint.route("/setup/first-run", methods=["GET", "POST"])
@@ -81,7 +93,7 @@ async def first_run() -> Page:
             except Conflict:
                 return redirect(url_for("auth.login"))
             else:
-                sign_in(user)
+                await sign_in(user)
                 await flash("Welcome! Let's set Reelay up.", "success")
                 return redirect(url_for("setup.index"))
     page = await render_template("first_run.html", errors=errors, form=form)
@@ -91,35 +103,37 @@ async def first_run() -> Page:
 @blueprint.route("/login", methods=["GET", "POST"])
 @public
 async def login() -> Page:
-    """Email and password sign-in, limited per address and email."""
+    """Email and password sign-in, throttled per address, account and known device."""
     if not await users.has_users():
         return redirect(url_for("auth.first_run"))
     error = ""
     status = 200
+    headers: dict[str, str] = {}
     form = await request.form
     if request.method == "POST":
-        redis = services().container.redis
+        container = services().container
         email = form.get("email", "")
-        address = request.remote_addr or "unknown"
-        wait = await login_throttle.retry_after(redis, address, email)
+        address = clients.client_address()
+        device = clients.known_device(email)
+        wait = await login_throttle.reserve(
+            container.redis, address, email, device, container.clock.now().timestamp()
+        )
         if wait:
-            minutes = max(1, round(wait / 60))
-            error = f"Too many failed attempts. Try again in about {minutes} minute(s)."
-            status = 429
+            error, status, headers = _too_many(wait), 429, {"Retry-After": str(wait)}
         else:
             user = await users.authenticate(email, form.get("password", ""))
             if user is None:
-                await login_throttle.record_failure(redis, address, email)
                 error = "Wrong email or password."
                 status = 401
             else:
-                await login_throttle.clear(redis, address, email)
-                sign_in(user)
-                return redirect(_safe_next(request.args.get("next")))
+                await login_throttle.succeed(container.redis, address, email, device)
+                await sign_in(user)
+                response = redirect(safe_next(request.args.get("next")))
+                clients.remember_device(response, email, device)
+                return response
     elif await load_user() is not None:
         return redirect(url_for("home.index"))
     page = await render_template("login.html", error=error, form=form)
-    headers = {"Retry-After": "60"} if status == 429 else {}
     return page, status, headers  # type: ignore[return-value]
 
 
@@ -127,7 +141,7 @@ async def login() -> Page:
 @public
 async def logout() -> WerkzeugResponse:
     """Sign out of this browser."""
-    sign_out()
+    await sign_out()
     return redirect(url_for("auth.login"))
 
 
@@ -144,12 +158,11 @@ async def account() -> str:
 async def logout_everywhere() -> WerkzeugResponse:
     """End every session of the signed-in user, on every device."""
     user: User = g.user
-    user.session_epoch += 1
-    await user.save(update_fields=["session_epoch"])
+    await sessions.end_all(user)
     await audit.record(
         "user.logout_everywhere", actor=user.email, target_type="user", target_id=user.id
     )
-    sign_out()
+    await sign_out()
     await flash("You are signed out on every device.", "success")
     return redirect(url_for("auth.login"))
 
@@ -172,8 +185,9 @@ async def switch_workspace() -> WerkzeugResponse:
 @blueprint.route("/invite/<token>", methods=["GET", "POST"])
 @public
 async def accept_invite(token: str) -> Page:
-    """Join a workspace from an invitation link (signed in, or creating an account)."""
-    clock = services().container.clock
+    """Join a workspace from an invitation link (signed in, or with an email and password)."""
+    container = services().container
+    clock = container.clock
     try:
         invite = await team.find_invite(token, clock.now())
     except NotFound as exc:
@@ -190,14 +204,22 @@ async def accept_invite(token: str) -> Page:
                 problems = _new_account_problems(form)
                 if problems:
                     raise ValidationFailed("", problems)
-                user, membership = await team.accept_invite_as_new_user(
+                email, address = form.get("email", ""), clients.client_address()
+                # The form checks a password when the email is taken: throttled as sign-in is.
+                wait = await login_throttle.reserve(
+                    container.redis, address, email, None, clock.now().timestamp()
+                )
+                if wait:
+                    raise ValidationFailed("", {"email": _too_many(wait)})
+                user, membership = await team.accept_invite_with_credentials(
                     token,
-                    form.get("email", ""),
+                    email,
                     form.get("password", ""),
                     form.get("name", "").strip()[:120],
                     clock.now(),
                 )
-                sign_in(user)
+                await login_throttle.succeed(container.redis, address, email, None)
+                await sign_in(user)
         except ValidationFailed as exc:
             errors = exc.fields or {"email": exc.message}
         except (Conflict, NotFound) as exc:

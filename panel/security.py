@@ -15,7 +15,10 @@ from werkzeug.exceptions import BadRequest
 
 from core.db.models import Membership, Role, User
 from core.domain.scope import Actor
+from core.ports.clock import Clock
+from core.services import sessions
 from core.services.users import role_allows
+from panel.services import services
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
@@ -112,38 +115,46 @@ def csrf_exempt(view: F) -> F:
     return view
 
 
+def _clock() -> Clock:
+    return services().container.clock
+
+
 async def load_user() -> User | None:
-    """The signed-in user for this request (checked against their session epoch)."""
+    """The signed-in user for this request: the cookie's session must still be stored."""
     if "user" in g:
         return g.user  # type: ignore[no-any-return]
     user = None
-    auth_id = current_user.auth_id
-    if auth_id:
-        user_id, _, rest = auth_id.partition(":")
-        epoch = rest.partition(":")[0]
-        if user_id.isdigit():
-            user = await User.get_or_none(id=int(user_id), is_active=True)
-            if user is not None and str(user.session_epoch) != epoch:
-                user = None
+    token = current_user.auth_id
+    if token:
+        user = await sessions.user_of(token, _clock().now())
     g.user = user
     return user
 
 
-def sign_in(user: User) -> None:
+async def sign_in(user: User) -> None:
     """Start a fresh signed-in session for ``user``.
 
-    The old session (and its CSRF token) is dropped and the auth cookie carries a
-    new random nonce, so nothing set before sign-in survives it (no fixation). The
-    user's session epoch is part of it: "log out everywhere" bumps the epoch.
+    The old session (and its CSRF token) is dropped and the auth cookie carries a new
+    random session token, stored server-side (hashed), so nothing set before sign-in
+    survives it (no fixation) and signing out ends it for every copy of the cookie.
     """
     session.clear()
-    login_user(
-        AuthUser(f"{user.id}:{user.session_epoch}:{secrets.token_urlsafe(12)}"), remember=True
-    )
+    token = await sessions.start(user, _clock().now())
+    login_user(AuthUser(token), remember=True)
     g.user = user
 
 
-def sign_out() -> None:
+def session_token() -> str | None:
+    """The current request's session token (None when signed out)."""
+    token: str | None = current_user.auth_id
+    return token
+
+
+async def sign_out() -> None:
+    """End this browser's session: the stored session goes, not just the cookie."""
+    token = session_token()
+    if token:
+        await sessions.end(token)
     logout_user()
     session.clear()
 

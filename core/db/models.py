@@ -100,8 +100,6 @@ class User(Model):
     password_hash = fields.CharField(max_length=255)
     name = fields.CharField(max_length=120, default="")
     is_active = fields.BooleanField(default=True)
-    # Bumped by "log out everywhere": sessions carrying an older epoch are refused.
-    session_epoch = fields.IntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
 
 
@@ -613,3 +611,30 @@ class KeyValue(Model):
 
     key = fields.CharField(max_length=64, primary_key=True)
     value = fields.TextField()
+
+
+class UserSession(Model):
+    """A signed-in browser: the cookie holds the token, the row only its SHA-256."""
+
+    id = fields.IntField(primary_key=True)
+    user_id: int
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="sessions", on_delete=fields.CASCADE
+    )
+    token_hash = fields.CharField(max_length=64, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField(db_index=True)
+
+
+class PasswordReset(Model):
+    """An emailed password-reset link: single use, expiring, stored as its SHA-256."""
+
+    id = fields.IntField(primary_key=True)
+    user_id: int
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="password_resets", on_delete=fields.CASCADE
+    )
+    token_hash = fields.CharField(max_length=64, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)

@@ -135,13 +135,29 @@ async def accept_invite(token: str, user: User, now: datetime) -> Membership:
     return membership
 
 
-async def accept_invite_as_new_user(
+# One answer for a taken email with a wrong password, whoever owns it: the page must not
+# tell a holder of an invitation link which emails have an account elsewhere.
+CREDENTIALS_REFUSED = (
+    "These details cannot be used. If this email already has a Reelay account, "
+    "enter its password (or sign in first); otherwise use another email."
+)
+
+
+async def accept_invite_with_credentials(
     token: str, email: str, password: str, name: str, now: datetime
 ) -> tuple[User, Membership]:
-    """Create an account from an invitation link and join the workspace."""
+    """Join the workspace from an invitation link as the account these credentials open,
+    creating it when the email has none. The password must pass ``users.check_password``
+    either way, so a weak one is refused alike for taken and free emails."""
     await find_invite(token, now)
+    address = users.check_credentials(email, password)
+    if await User.exists(email=address):
+        user = await users.authenticate(address, password)
+        if user is None:
+            raise ValidationFailed(CREDENTIALS_REFUSED, {"email": CREDENTIALS_REFUSED})
+        return user, await accept_invite(token, user, now)
     async with in_transaction():
-        user = await users.create_user(email, password, name=name)
+        user = await users.create_user(address, password, name=name)
         membership = await accept_invite(token, user, now)
     return user, membership
 

@@ -8,6 +8,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 from tortoise.transactions import in_transaction
+from zxcvbn import zxcvbn
 
 from core.db.models import Membership, Role, User, Workspace
 from core.domain.scope import ROLE_RANK as ROLE_RANK
@@ -19,6 +20,10 @@ logger = logging.getLogger(__name__)
 
 _hasher = PasswordHasher()
 MIN_PASSWORD = 10
+# zxcvbn's score: 3 is "safely unguessable" against an online attack (about 10^8 guesses).
+MIN_STRENGTH = 3
+# zxcvbn's matching grows with length; the first characters are enough to judge.
+STRENGTH_PREFIX = 100
 
 
 def normalise_email(raw: str) -> str:
@@ -28,11 +33,22 @@ def normalise_email(raw: str) -> str:
         raise ValidationFailed("Invalid email address", {"email": str(exc)}) from None
 
 
-def check_password(password: str) -> None:
+def check_password(password: str, *user_inputs: str) -> None:
+    """Refuse a password that is short or easy to guess (common, a pattern, or made of
+    ``user_inputs`` such as the email and name). The one rule for every new password."""
     if len(password) < MIN_PASSWORD:
         raise ValidationFailed(
             "Password too short",
             {"password": f"Use at least {MIN_PASSWORD} characters."},
+        )
+    inputs = [part for text in user_inputs for part in text.replace("@", " ").split() if part]
+    verdict = zxcvbn(password[:STRENGTH_PREFIX], user_inputs=inputs)
+    if verdict["score"] < MIN_STRENGTH:
+        feedback = verdict["feedback"]
+        hint = feedback["warning"] or " ".join(feedback["suggestions"])
+        raise ValidationFailed(
+            "Password too easy to guess",
+            {"password": f"Too easy to guess. {hint}".strip()},
         )
 
 
@@ -45,7 +61,7 @@ def check_credentials(email: str, password: str) -> str:
     except ValidationFailed as exc:
         problems.update(exc.fields)
     try:
-        check_password(password)
+        check_password(password, email)
     except ValidationFailed as exc:
         problems.update(exc.fields)
     if problems:
@@ -101,14 +117,44 @@ async def authenticate(email: str, password: str) -> User | None:
         # Hash anyway so a missing account costs the same time as a wrong password.
         _hasher.hash(password)
         return None
-    try:
-        _hasher.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError):
+    if not password_matches(user, password):
         return None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
         await user.save(update_fields=["password_hash"])
     return user
+
+
+async def set_password(user: User, password: str) -> None:
+    """Store ``password`` for ``user`` (already checked by ``check_password``)."""
+    user.password_hash = _hasher.hash(password)
+    await user.save(update_fields=["password_hash"])
+
+
+def password_matches(user: User, password: str) -> bool:
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def change_password(user: User, current: str, new: str, confirm: str) -> None:
+    """Replace the signed-in user's password; raises ValidationFailed naming each bad field."""
+    problems: dict[str, str] = {}
+    if not password_matches(user, current):
+        problems["current_password"] = "This is not your current password."
+    try:
+        check_password(new, user.email, user.name)
+    except ValidationFailed as exc:
+        problems.update(exc.fields)
+    if new != confirm:
+        problems["password_confirm"] = "The passwords differ."
+    if problems:
+        raise ValidationFailed(" ".join(problems.values()), problems)
+    await set_password(user, new)
+    await audit.record(
+        "user.password_changed", actor=user.email, target_type="user", target_id=user.id
+    )
 
 
 async def memberships(user: User) -> list[Membership]:

@@ -43,7 +43,7 @@ async def test_invite_link_is_single_use_and_expires(sqlite_db: str) -> None:
     stored = (await Invite.get(id=made.invite.id)).token_hash
     assert made.token not in stored and stored == team.token_digest(made.token)
 
-    user, membership = await team.accept_invite_as_new_user(
+    user, membership = await team.accept_invite_with_credentials(
         made.token, "ed@example.com", "long enough pw", "Ed", NOW + timedelta(hours=1)
     )
     assert membership.role is Role.EDITOR and membership.workspace_id == owner.workspace_id

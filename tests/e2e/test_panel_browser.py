@@ -260,3 +260,52 @@ async def test_pages_fit_a_phone(panel_url: str, browser: Any) -> None:
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
     await _shot(page, "15-phone-account-menu")
     await context.close()
+
+
+# Collects every Content-Security-Policy violation the page reports.
+RECORD_CSP_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', (event) => {
+  window.__cspViolations.push(`${event.violatedDirective} ${event.blockedURI} ${event.sourceFile}`);
+});
+"""
+
+
+async def test_main_pages_work_under_the_content_security_policy(
+    panel_url: str, browser: Any
+) -> None:
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    await context.add_init_script(RECORD_CSP_VIOLATIONS)
+    page = await context.new_page()
+    page.set_default_timeout(15_000)
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+    await _sign_in_on(page, panel_url)
+    menu = page.locator('nav[aria-label="Main"] a')
+    paths = [await link.get_attribute("href") for link in await menu.all()]
+    assert len(paths) >= 10
+    visited = [*paths, "/compose", "/rules/new", "/posts/queue", "/account", "/account/password"]
+    for path in visited:
+        response = await page.goto(panel_url + str(path))
+        assert response is not None and response.status == 200, path
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        await page.wait_for_load_state("networkidle")
+        violations = await page.evaluate("window.__cspViolations")
+        assert violations == [], f"{path}: {violations}"
+    assert not [text for text in console if "Content Security Policy" in text], console
+
+    # Confirmations moved out of inline handlers still ask, and dismissing keeps the account.
+    await page.goto(panel_url + "/accounts")
+    questions: list[str] = []
+
+    async def dismiss(dialog: Any) -> None:
+        questions.append(dialog.message)
+        await dialog.dismiss()
+
+    page.on("dialog", dismiss)
+    await page.get_by_role("button", name="Disconnect").first.click()
+    await page.wait_for_timeout(300)
+    assert questions and questions[0].startswith("Disconnect @")
+    assert page.url.endswith("/accounts")
+    assert "Active" in await page.locator("article").first.inner_text()
+    await context.close()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from quart_auth import QuartAuth
 
 from core.db.models import ApiToken, Membership, Role, User
-from core.services import api_tokens, users
+from core.services import api_tokens, sessions, users
 
 CSRF = "test-csrf-token"
 
@@ -20,11 +21,11 @@ def csrf_of(page: str) -> str:
 
 
 async def sign_in_as(client: Any, user: User | None, workspace_id: int | None = None) -> None:
-    """Give ``client`` the auth cookie of ``user`` (current epoch) and a known CSRF token."""
+    """Give ``client`` the auth cookie of a new session of ``user`` and a known CSRF token."""
     extension: QuartAuth = client.app.extensions["QUART_AUTH"][0]
     if user is not None:
-        fresh = await User.get(id=user.id)
-        token = extension.dump_token(f"{fresh.id}:{fresh.session_epoch}:test", app=client.app)
+        session_token = await sessions.start(user, datetime.now(UTC))
+        token = extension.dump_token(session_token, app=client.app)
         client.set_cookie(
             extension.cookie_domain or "localhost", extension.cookie_name, token, path="/"
         )
