@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -18,7 +19,11 @@ from core.adapters.redis_server import RedisLocation
 from core.db import close_database, migrate_database, open_database
 from core.errors import InfrastructureError, ReelayError, SettingsError
 from core.settings import Settings, load_settings
-from core.wiring import Services, build_services
+
+if (
+    TYPE_CHECKING
+):  # the services pull in every adapter: imported when a command runs, not for --help
+    from core.wiring import Services
 
 logger = logging.getLogger("reelay")
 
@@ -32,6 +37,7 @@ async def open_services(
     """The services of a Reelay process (panel, worker, bots, or all three): the arq queue,
     and the chat notifiers so any process can deliver alerts."""
     from bot.notifiers import chat_notifiers
+    from core.wiring import build_services
     from reelay.queue import open_arq_queue
 
     return await build_services(
@@ -104,7 +110,7 @@ async def _serve_sandbox(settings: Settings, services: Services) -> None:
     await run_sandbox(services.container)
 
 
-Part = Callable[[Settings, Services], Awaitable[None]]
+Part = Callable[[Settings, "Services"], Awaitable[None]]
 
 PARTS: dict[str, list[Part]] = {
     "run": [_serve_panel, _run_worker, _run_bots],
