@@ -1,4 +1,4 @@
-"""Tortoise models for Reelay's whole data model (see DESIGN.md, "Data model").
+"""Tortoise models for Reelay's whole data model (see ARCHITECTURE.md, "Data model").
 
 This module is the persistence adapter: services use these models as their
 repositories. Secrets are stored encrypted (see ``core.adapters.crypto``).

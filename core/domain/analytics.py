@@ -16,7 +16,7 @@ from typing import Any
 
 from core.errors import ValidationFailed
 
-# Daily account metrics Reelay asks Meta for (META_API.md, "Insights").
+# Daily account metrics Reelay asks Meta for (ARCHITECTURE.md, "Meta's Graph API").
 ACCOUNT_DAILY_METRICS: tuple[str, ...] = (
     "reach",
     "views",

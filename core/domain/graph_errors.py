@@ -1,7 +1,8 @@
 """Graph API errors as data, and their classification (what Reelay does about each).
 
 ``classify`` is pure: it turns Meta's error envelope, the HTTP status and the usage headers
-into a ``GraphError``. The table below holds every code and subcode listed in META_API.md.
+into a ``GraphError``. The table below holds every code and subcode Meta documents for the
+calls Reelay makes (ARCHITECTURE.md, "Meta's Graph API").
 """
 
 from __future__ import annotations

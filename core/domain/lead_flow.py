@@ -1,6 +1,7 @@
 """Lead-capture flows: pure stepping through ``ask`` / ``save`` / ``send`` / ``branch`` steps.
 
-A flow is the rule's ``lead_capture_flow`` list (seed shape, see shared/seeds/004):
+A flow is the rule's ``lead_capture_flow`` list (the stored shape, which
+``RuleDefinition.stored_columns`` writes):
 
 - ``ask``: ``text``, ``field_type`` or ``field`` (``email``, ``phone``, ``name``, ``text`` or
   ``custom`` with ``key``), optional ``validation``, ``retry_message``, ``max_attempts``

@@ -1,9 +1,10 @@
 """Meta message payloads (text, button template, quick replies), placeholders, variations.
 
-Limits (META_API.md): text ≤ 1000 bytes UTF-8; button template ≤ 3 buttons (``web_url`` or
-``postback``); quick replies ≤ 13 with titles ≤ 20 characters. Text that is too long is cut
-at a character boundary with an ellipsis; lists that are too long raise ValidationFailed when a
-rule is saved (:func:`check_rule_messages`) and are cut when sending an old rule.
+Meta's limits (ARCHITECTURE.md, "Meta's Graph API"): text ≤ 1000 bytes UTF-8; button template
+≤ 3 buttons (``web_url`` or ``postback``); quick replies ≤ 13 with titles ≤ 20 characters.
+Text that is too long is cut at a character boundary with an ellipsis; lists that are too long
+raise ValidationFailed when a rule is saved (:func:`check_rule_messages`) and are cut when
+sending an old rule.
 """
 
 from __future__ import annotations

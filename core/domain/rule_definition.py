@@ -3,7 +3,7 @@ read it.
 
 :class:`RuleDefinition` is the typed rule. The JSON API validates bodies straight into it, the
 panel's form is converted to and from it, and the engine reads it. A stored
-``AutomationRule`` (its columns and seed-shaped ``config``, see shared/seeds/004) loads through
+``AutomationRule`` (its columns and the ``config`` JSON of the first release) loads through
 the same model: a row, or a mapping of columns with ``config``, is read leniently before
 validation, so configs in older shapes (``dmType``, ``message``, ``delay_seconds``,
 ``is_lead_capture``, ``[LINK]`` placeholders, ``smart_ai`` …) keep working and loading never

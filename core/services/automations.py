@@ -1,6 +1,6 @@
 """The automations engine: a recorded webhook event in, the right answer out (once).
 
-Order for an event (DESIGN.md, "Automations"): resolve the account from the entry id; ignore
+Order for an event (ARCHITECTURE.md, "Data path 1"): resolve the account from the entry id; ignore
 echoes and the account's own comments; record the person's conversation (the 24 h window
 starts at their last message); then
 

@@ -1,4 +1,4 @@
-"""The dependency rule of STYLE.md, checked on the source."""
+"""The dependency rule of ARCHITECTURE.md, checked on the source."""
 
 from __future__ import annotations
 

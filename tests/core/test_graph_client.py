@@ -110,7 +110,7 @@ async def test_facebook_login_accounts_use_the_facebook_host(graph: GraphClient,
     account = AccountRef(ig_id="1784", token="page-tok", login_kind="facebook", page_id="55")
     meta.post(re.compile(rf"{FB}/55/subscribed_apps\?.*"), payload={"success": True})
     assert await graph.subscribe_app(account, ["comments", "messages"]) is True
-    # In the query string, as META_API.md shows it: subscribed_apps?subscribed_fields=...
+    # In the query string, as Meta documents it: subscribed_apps?subscribed_fields=...
     assert query_of(meta, "POST", f"{FB}/55/subscribed_apps") == {
         "subscribed_fields": "comments,messages"
     }
@@ -237,7 +237,7 @@ async def test_status_publish_permalink_and_first_comment(graph: GraphClient, me
     assert (status.status_code, status.status) == ("FINISHED", "")
     assert query_of(meta, "GET", f"{IG}/c1") == {"fields": "status_code,status"}
     assert await graph.publish_container(ACCOUNT, "c1") == "m1"
-    # In the query string, as META_API.md shows it: media_publish?creation_id=...
+    # In the query string, as Meta documents it: media_publish?creation_id=...
     assert query_of(meta, "POST", f"{IG}/1784/media_publish") == {"creation_id": "c1"}
     fields = await graph.media_fields(ACCOUNT, "m1")
     assert fields["permalink"] == "https://instagram.com/p/x"

@@ -1,4 +1,4 @@
-"""Every Graph error code in META_API.md maps to what Reelay does about it."""
+"""Every Graph error code Meta documents for Reelay's calls maps to what Reelay does about it."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """A stand-in for Meta's Instagram Login endpoints and Graph API, written from the wire formats
-in META_API.md alone (it shares no code with Reelay's sandbox), so a live-mode Reelay can be
+Meta documents alone (it shares no code with Reelay's sandbox), so a live-mode Reelay can be
 driven end to end against something that refuses what Meta refuses.
 
 It records every call, fetches ``image_url``/``video_url`` over HTTP like Meta does, and
@@ -318,7 +318,7 @@ class FakeMeta:
         self, owner: str, node: str, call: Call, args: dict[str, str]
     ) -> web.Response:
         self._own(owner, node)
-        # META_API.md: POST /{ig-id}/subscribed_apps?subscribed_fields=... (query string).
+        # Meta documents: POST /{ig-id}/subscribed_apps?subscribed_fields=... (query string).
         raw = call.params.get("subscribed_fields", "")
         if not raw:
             raise missing("subscribed_fields")
@@ -491,7 +491,7 @@ class FakeMeta:
         self, owner: str, node: str, call: Call, args: dict[str, str]
     ) -> web.Response:
         self._own(owner, node)
-        # META_API.md: POST /{ig-id}/media_publish?creation_id=... (query string).
+        # Meta documents: POST /{ig-id}/media_publish?creation_id=... (query string).
         creation = call.params.get("creation_id", "")
         if not creation:
             raise missing("creation_id")

@@ -28,7 +28,7 @@ IG_EXAMPLES = "instagram-platform/webhooks/examples"
 # Instagram: entry id is the IG professional account, time and timestamp in ms).
 IG_MESSAGING = "instagram-messaging/webhooks"
 IG_ACCOUNT = "<YOUR_APP_USERS_INSTAGRAM_ACCOUNT_ID>"
-META_TIME_S = 1755779280  # a comment delivery's entry.time (seconds), META_API.md
+META_TIME_S = 1755779280  # a comment delivery's entry.time (seconds), as Meta documents it
 META_TIME_MS = 1569262486134  # entry.time of the messaging samples (milliseconds)
 
 
@@ -64,7 +64,7 @@ class Sample:
 
 
 SAMPLES = [
-    # /work/shared/META_API.md, "Comments" (Facebook Login shape, changes[]).
+    # Meta's comment sample (Facebook Login shape, changes[]).
     Sample(
         "comment in changes[]",
         {
