@@ -309,6 +309,9 @@ class Automations:
         if account is None:
             reason = f"no active account for entry {event.account_id!r}"
             return Outcome(EventStatus.IGNORED, reason)
+        if account.status is AccountStatus.NEEDS_RECONNECT:
+            reason = f"@{account.username} needs reconnecting: kept until then"
+            return Outcome(EventStatus.WAITING, reason)
         if not event.sender_id:
             return Outcome(EventStatus.IGNORED, "event without a sender")
         if event.sender_id == account.ig_id or (
@@ -347,15 +350,20 @@ class Automations:
         if cached is not None and cached[0] > now:
             return cached[1]
         found = await self._load_account(entry_id)
-        self._accounts[entry_id] = (now + ACCOUNT_CACHE_S, found)
+        if found is None or found.status is AccountStatus.ACTIVE:
+            self._accounts[entry_id] = (now + ACCOUNT_CACHE_S, found)
         return found
 
-    async def _load_account(self, entry_id: str) -> InstagramAccount | None:
-        found = await InstagramAccount.filter(ig_id=entry_id, status=AccountStatus.ACTIVE).first()
+    @staticmethod
+    async def _load_account(entry_id: str) -> InstagramAccount | None:
+        """The active account of a webhook entry, else one waiting for a reconnect.
+
+        A waiting account is not cached: its reconnect shows up with the next event.
+        """
+        statuses = (AccountStatus.ACTIVE, AccountStatus.NEEDS_RECONNECT)
+        found = await InstagramAccount.filter(ig_id=entry_id, status__in=statuses).first()
         if found is None:
-            found = await InstagramAccount.filter(
-                page_id=entry_id, status=AccountStatus.ACTIVE
-            ).first()
+            found = await InstagramAccount.filter(page_id=entry_id, status__in=statuses).first()
         return found
 
     @staticmethod

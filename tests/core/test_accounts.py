@@ -31,6 +31,7 @@ from core.domain.graph_errors import GraphError
 from core.errors import Forbidden, ValidationFailed
 from core.services import accounts
 from core.services.sandbox_keys import signing_secret, token_secret
+from core.services.reconnection import mark_needs_reconnect
 from core.settings import Settings
 from reelay.cli import open_services
 
@@ -198,7 +199,7 @@ async def test_reconnecting_updates_the_same_account(
     sandbox.state.add_account(IG_ID, "my_shop")
     sandbox.state.authorize_as = IG_ID
     first = await connect(meta_container, user, workspace)
-    await accounts.mark_needs_reconnect(meta_container, first, "token died")
+    await mark_needs_reconnect(first, "token died")
     second = await connect(meta_container, user, workspace)
     assert second.id == first.id and second.status is AccountStatus.ACTIVE
     assert await InstagramAccount.filter(workspace=workspace).count() == 1
@@ -502,8 +503,8 @@ async def test_needs_reconnect_is_recorded_once(container: Container) -> None:
         login_kind=LoginKind.INSTAGRAM,
         token_encrypted=container.secrets.encrypt("t"),
     )
-    assert await accounts.mark_needs_reconnect(container, account, "error 190") is True
-    assert await accounts.mark_needs_reconnect(container, account, "error 190") is False
+    assert await mark_needs_reconnect(account, "error 190") is True
+    assert await mark_needs_reconnect(account, "error 190") is False
     events = await DomainEvent.filter(kind="account.needs_reconnect")
     assert len(events) == 1 and events[0].payload["account_id"] == account.id
 
