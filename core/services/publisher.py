@@ -42,7 +42,6 @@ from core.errors import Conflict
 from core.ports.clock import Clock
 from core.ports.instagram import AccountRef, InstagramClient
 from core.ports.queue import JobQueue
-from core.services.reconnection import mark_needs_reconnect
 from core.services.post_versions import (
     PREFETCH,
     PublishPolicy,
@@ -50,6 +49,7 @@ from core.services.post_versions import (
     enqueue,
     follow_up_job_id,
 )
+from core.services.reconnection import mark_needs_reconnect
 
 logger = logging.getLogger(__name__)
 

@@ -98,9 +98,9 @@ async def resume_waiting(account: InstagramAccount, queue: JobQueue, now: dateti
         if now - event.received_at <= window:
             live.append(event.id)
             continue
-        hours = int(window.total_seconds() // 3600)
+        span = "7-day" if window == PRIVATE_REPLY_WINDOW else "24-hour"
         reason = (
-            f"the account was reconnected after Meta's {hours} h window to answer "
+            f"the account was reconnected after Meta's {span} window to answer "
             f"this {event.kind} had closed"
         )
         expired.setdefault(reason, []).append(event.id)

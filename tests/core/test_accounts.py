@@ -20,18 +20,20 @@ from core.db.models import (
     AccountStatus,
     AuditLog,
     DomainEvent,
+    EventStatus,
     InstagramAccount,
     LoginKind,
     Membership,
     Role,
     User,
+    WebhookEvent,
     Workspace,
 )
 from core.domain.graph_errors import GraphError
 from core.errors import Forbidden, ValidationFailed
 from core.services import accounts
-from core.services.sandbox_keys import signing_secret, token_secret
 from core.services.reconnection import mark_needs_reconnect
+from core.services.sandbox_keys import signing_secret, token_secret
 from core.settings import Settings
 from reelay.cli import open_services
 
@@ -200,8 +202,13 @@ async def test_reconnecting_updates_the_same_account(
     sandbox.state.authorize_as = IG_ID
     first = await connect(meta_container, user, workspace)
     await mark_needs_reconnect(first, "token died")
+    waiting = await WebhookEvent.create(
+        dedupe_key="c1", account_ig_id=IG_ID, kind="comment", payload={}, status="waiting"
+    )
     second = await connect(meta_container, user, workspace)
     assert second.id == first.id and second.status is AccountStatus.ACTIVE
+    await waiting.refresh_from_db()
+    assert waiting.status is EventStatus.PENDING  # handed back to the engine
     assert await InstagramAccount.filter(workspace=workspace).count() == 1
 
 

@@ -17,6 +17,8 @@ from core.adapters.graph import GraphClient, MemoryUsageStore
 from core.db.models import (
     AccountInsight,
     AccountStatus,
+    AuditLog,
+    DomainEvent,
     InstagramAccount,
     LoginKind,
     MediaInsight,
@@ -318,6 +320,8 @@ async def test_dead_token_marks_the_account_for_reconnect(
     assert account.status == AccountStatus.NEEDS_RECONNECT
     skipped = await insights_sync.sync_account(deps, account.id, insights_sync.COUNTS)
     assert skipped.calls == 0 and "needs reconnect" in skipped.error
+    assert await DomainEvent.filter(kind="account.needs_reconnect").count() == 1
+    assert await AuditLog.filter(action="account.needs_reconnect").count() == 1
 
 
 def _media(
