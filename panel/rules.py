@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from quart import Blueprint, flash, redirect, render_template, request, url_for
+from redis.asyncio import Redis
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from core.db.models import InstagramAccount, MatchMode, Role, Trigger
@@ -128,7 +129,11 @@ async def create() -> tuple[str, int] | WerkzeugResponse:
     definition, found = rule_form.read_form(form)
     try:
         rule = await rule_editor.save_rule(
-            current_membership().workspace_id, definition, actor=current_email(), found=found
+            current_membership().workspace_id,
+            definition,
+            actor=current_email(),
+            redis=_redis(),
+            found=found,
         )
     except ValidationFailed as exc:
         errors = rule_form.form_errors(exc.fields, form)
@@ -157,6 +162,7 @@ async def update(rule_id: int) -> tuple[str, int] | WerkzeugResponse:
             current_membership().workspace_id,
             definition,
             actor=current_email(),
+            redis=_redis(),
             rule_id=rule_id,
             found=found,
         )
@@ -174,7 +180,7 @@ async def toggle(rule_id: int) -> WerkzeugResponse:
     form = await request.form
     active = form.get("active") == "1"
     await rule_editor.set_active(
-        current_membership().workspace_id, rule_id, active, actor=current_email()
+        current_membership().workspace_id, rule_id, active, actor=current_email(), redis=_redis()
     )
     await flash("Rule switched on." if active else "Rule switched off.", "success")
     return redirect(url_for("rules.index"))
@@ -184,7 +190,9 @@ async def toggle(rule_id: int) -> WerkzeugResponse:
 @requires(Role.EDITOR)
 async def delete(rule_id: int) -> WerkzeugResponse:
     """Delete a rule (its leads stay)."""
-    await rule_editor.delete_rule(current_membership().workspace_id, rule_id, actor=current_email())
+    await rule_editor.delete_rule(
+        current_membership().workspace_id, rule_id, actor=current_email(), redis=_redis()
+    )
     await flash("Rule deleted.", "success")
     return redirect(url_for("rules.index"))
 
@@ -265,3 +273,8 @@ async def test_result(rule_id: int) -> str:
     return await render_template(
         "rules/_test_result.html", rule=rule, sent=sent, explanation=explanation, problem=""
     )
+
+
+def _redis() -> Redis:
+    """Where rule changes are announced to the workers."""
+    return services().container.redis

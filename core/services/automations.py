@@ -47,6 +47,7 @@ from core.domain.rules import RuleIndex, RuleSpec, spec_of
 from core.domain.webhooks import FLOW_ANSWER_KINDS, EventKind, InboundEvent
 from core.errors import ReelayError
 from core.ports.clock import Clock
+from core.services import rule_changes
 from core.services.inbox import HANDLE_EVENT, claim_events, event_job_id
 from core.services.leads import Leads
 from core.services.outbox import ActionKind, Held, Outbox, bump_stats
@@ -56,7 +57,7 @@ logger = logging.getLogger(__name__)
 
 FLOW_TTL = timedelta(hours=24)
 # How long a worker trusts what it read about accounts and rules (status and edits show
-# up within this time).
+# up within this time; rule editor changes are announced and seen at once).
 ACCOUNT_CACHE_S = 5.0
 RULES_CHECK_S = 1.0
 FIRST_COMMENT_TTL_S = 90 * 24 * 3600
@@ -102,13 +103,22 @@ class _CachedIndex:
 
 @dataclass
 class RuleCache:
-    """Each account's rule index, rebuilt when its rules change (checked each second).
+    """Each account's rule index, rebuilt when its rules change.
 
-    A rule change is seen through (count, highest id, latest ``updated_at``): rules edited with
-    ``save()`` (or a queryset update that sets ``updated_at``) are picked up on the next event.
+    Changes made through the rule editor are announced (``core.services.rule_changes``) and
+    seen by the next batch of events. Other writes are seen through (count, highest id,
+    latest ``updated_at``), checked each second.
     """
 
     _cache: dict[int, _CachedIndex] = field(default_factory=dict)
+    _version: int | None = None
+
+    async def follow(self, redis: Redis) -> None:
+        """Forget every index when a rule change was announced since the last batch."""
+        version = await rule_changes.current(redis)
+        if version != self._version:
+            self._cache.clear()
+            self._version = version
 
     async def get(self, account_id: int) -> _CachedIndex:
         cached = self._cache.get(account_id)
@@ -192,6 +202,7 @@ class Automations:
 
     async def _handle_batch(self, event_ids: list[int]) -> list[tuple[Outcome, asyncio.Task[None]]]:
         unique = list(dict.fromkeys(event_ids))
+        await self.rules.follow(self.redis)
         try:
             outcomes, held = await self._handle_together(unique)
         except Exception:

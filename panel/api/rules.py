@@ -17,11 +17,13 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
+from redis.asyncio import Redis
 
 from core.db.models import AutomationRule, InstagramAccount, Role, RuleStats
 from core.domain.rule_definition import MAX_ID, RuleDefinition, RuleFields
 from core.services import rule_editor
 from panel.api.auth import api_requires, current_token
+from panel.services import services
 
 blueprint = Blueprint("api_rules", __name__, url_prefix="/api/v1/rules")
 
@@ -110,7 +112,9 @@ async def _row(rule: AutomationRule) -> rule_editor.RuleRow:
 
 
 async def _save(body: RuleDefinition, rule_id: int | None = None) -> AutomationRule:
-    return await rule_editor.save_rule(_workspace(), body, actor=_actor(), rule_id=rule_id)
+    return await rule_editor.save_rule(
+        _workspace(), body, actor=_actor(), redis=_redis(), rule_id=rule_id
+    )
 
 
 @blueprint.get("")
@@ -157,7 +161,7 @@ async def replace_rule(rule_id: int, data: RuleDefinition) -> RuleOut:
 
 async def _switch(rule_id: int, active: bool) -> RuleOut:
     rule = await _own(rule_id)
-    await rule_editor.set_active(_workspace(), rule.id, active, actor=_actor())
+    await rule_editor.set_active(_workspace(), rule.id, active, actor=_actor(), redis=_redis())
     return _out(await _row(await _own(rule_id)))
 
 
@@ -182,5 +186,10 @@ async def deactivate_rule(rule_id: int) -> RuleOut:
 async def delete_rule(rule_id: int) -> tuple[str, int]:
     """Delete a rule (its leads stay)."""
     rule = await _own(rule_id)
-    await rule_editor.delete_rule(_workspace(), rule.id, actor=_actor())
+    await rule_editor.delete_rule(_workspace(), rule.id, actor=_actor(), redis=_redis())
     return "", 204
+
+
+def _redis() -> Redis:
+    """Where rule changes are announced to the workers."""
+    return services().container.redis

@@ -168,7 +168,7 @@ async def test_api_and_editor_store_the_same_rule(
     }
     definition, _ = read_form(form)
     panel_rule = await rule_editor.save_rule(
-        account.workspace_id, definition, actor="owner@example.com"
+        account.workspace_id, definition, actor="owner@example.com", redis=container.redis
     )
     body = {
         "name": "Buttons",
