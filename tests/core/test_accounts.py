@@ -326,7 +326,7 @@ async def test_facebook_login_takes_the_pages_instagram_account(
 ) -> None:
     container = meta_container
     user, workspace = admin
-    fb = "https://graph.facebook.com/v21.0"
+    fb = "https://graph.facebook.com/v25.0"
     url = await accounts.authorization_url(
         container,
         workspace_id=workspace.id,
