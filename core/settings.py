@@ -94,7 +94,8 @@ class Settings(BaseSettings):
     facebook_graph_host: AnyHttpUrl = Field(
         AnyHttpUrl("https://graph.facebook.com"), description="Facebook Login Graph host."
     )
-    graph_version: str = Field("v21.0", pattern=r"^v\d+\.\d+$", description="Graph API version.")
+    # The newest version whose shapes Reelay is checked against (README, "Graph API version").
+    graph_version: str = Field("v25.0", pattern=r"^v\d+\.\d+$", description="Graph API version.")
     instagram_oauth_url: AnyHttpUrl = Field(
         AnyHttpUrl("https://www.instagram.com/oauth/authorize"), description="Authorize dialog."
     )

@@ -24,7 +24,7 @@ from core.ports.instagram import AccountRef
 from core.ports.notifier import Notifier
 from core.ports.storage import MediaStorage
 from core.services import insights_sync, notifications
-from core.services.accounts import account_ref, mark_needs_reconnect
+from core.services.accounts import account_ref
 from core.services.automations import Automations
 from core.services.chatops import ChatOps
 from core.services.inbox import InboxWriter
@@ -162,9 +162,6 @@ def assemble_services(
         insights=insights_sync.SyncDeps(
             client=container.graph,
             account_ref=ref,
-            on_token_invalid=lambda account, reason: mark_needs_reconnect(
-                container, account, reason
-            ),
             clock=container.clock,
             budget=RedisCallBudget(
                 container.redis,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from quart import Blueprint, flash, redirect, render_template, request, url_for
+from redis.asyncio import Redis
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from core.db.models import InstagramAccount, MatchMode, Role, Trigger
@@ -125,7 +126,7 @@ async def create() -> tuple[str, int] | WerkzeugResponse:
     form = await _form()
     definition, found = rule_form.read_form(form)
     try:
-        rule = await rule_editor.save_rule(current_actor(), definition, found=found)
+        rule = await rule_editor.save_rule(current_actor(), definition, redis=_redis(), found=found)
     except ValidationFailed as exc:
         errors = rule_form.form_errors(exc.fields, form)
         return await _editor(form, rule_id=None, errors=errors, message=exc.message, status=422)
@@ -152,6 +153,7 @@ async def update(rule_id: int) -> tuple[str, int] | WerkzeugResponse:
         rule = await rule_editor.save_rule(
             current_actor(),
             definition,
+            redis=_redis(),
             rule_id=rule_id,
             found=found,
         )
@@ -168,7 +170,7 @@ async def toggle(rule_id: int) -> WerkzeugResponse:
     """Switch a rule on or off."""
     form = await request.form
     active = form.get("active") == "1"
-    await rule_editor.set_active(current_actor(), rule_id, active)
+    await rule_editor.set_active(current_actor(), rule_id, active, redis=_redis())
     await flash("Rule switched on." if active else "Rule switched off.", "success")
     return redirect(url_for("rules.index"))
 
@@ -177,7 +179,7 @@ async def toggle(rule_id: int) -> WerkzeugResponse:
 @requires(Role.EDITOR)
 async def delete(rule_id: int) -> WerkzeugResponse:
     """Delete a rule (its leads stay)."""
-    await rule_editor.delete_rule(current_actor(), rule_id)
+    await rule_editor.delete_rule(current_actor(), rule_id, redis=_redis())
     await flash("Rule deleted.", "success")
     return redirect(url_for("rules.index"))
 
@@ -254,3 +256,8 @@ async def test_result(rule_id: int) -> str:
     return await render_template(
         "rules/_test_result.html", rule=rule, sent=sent, explanation=explanation, problem=""
     )
+
+
+def _redis() -> Redis:
+    """Where rule changes are announced to the workers."""
+    return services().container.redis

@@ -1,5 +1,5 @@
 """The Graph API routes: profiles, content publishing, comments, the Send API, insights and
-webhook subscriptions, under Meta's paths (``/v21.0/{node}/{edge}``, version optional).
+webhook subscriptions, under Meta's paths (``/v25.0/{node}/{edge}``, version optional).
 
 Every answer is Meta's JSON; a rule the request breaks raises ``SandboxError``, which the
 server's middleware turns into Meta's error envelope.

@@ -66,7 +66,7 @@ class FakeMeta:
         return {"X-Business-Use-Case-Usage": json.dumps(usage)}
 
     def __call__(self, url: URL, **kwargs: Any) -> CallbackResult:
-        path = url.path.removeprefix("/v21.0/")
+        path = url.path.removeprefix("/v25.0/")
         query = dict(url.query)
         self.calls.append((path, query))
         if self.token_dead:

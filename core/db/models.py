@@ -54,6 +54,8 @@ class EventStatus(StrEnum):
     DONE = "done"
     IGNORED = "ignored"
     FAILED = "failed"
+    WAITING = "waiting"  # the account needs reconnecting: handled after the reconnect
+    EXPIRED = "expired"  # reconnected after Meta's window to answer it closed
 
 
 class OutboundStatus(StrEnum):

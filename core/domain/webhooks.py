@@ -93,6 +93,10 @@ class InboundEvent:
     title: str = ""
     story_id: str = ""
     attachment_types: tuple[str, ...] = ()
+    # A post the person shared in a DM: ``ig_post`` attachments (the legacy ``share`` one,
+    # removed on 2026-04-27, is still read when it is the only one).
+    shared_media_id: str = ""
+    shared_url: str = ""
     is_deleted: bool = False
     timestamp: datetime | None = None
     error: str = ""  # why a MALFORMED event could not be read
@@ -419,6 +423,7 @@ def _message_event(
         kind, prefix = EventKind.QUICK_REPLY, "message"
     else:
         kind, prefix = EventKind.MESSAGE, "message"
+    shared = _shared_post(attachments)
     story_id = _str(story.get("id"))
     if kind is EventKind.STORY_MENTION:
         mention = next((a for a in attachments if _str(a.get("type")) == "story_mention"), {})
@@ -431,6 +436,20 @@ def _message_event(
         payload=_str(quick.get("payload")),
         story_id=story_id,
         attachment_types=types,
+        shared_media_id=_ident(shared.get("ig_post_media_id"), 64),
+        shared_url=_str(shared.get("url")),
         is_deleted=message.get("is_deleted") is True,
         **common,
     )
+
+
+def _shared_post(attachments: list[dict[str, Any]]) -> dict[str, Any]:
+    """The payload of a shared post: its ``ig_post`` attachment, else a legacy ``share``.
+
+    During Meta's transition a share carried both, with the same post.
+    """
+    for kind in ("ig_post", "share"):
+        for attachment in attachments:
+            if _str(attachment.get("type")) == kind:
+                return _dict(attachment.get("payload"))
+    return {}

@@ -29,6 +29,7 @@ from core.errors import Forbidden, NotFound, SettingsError, ValidationFailed
 from core.ports.instagram import AccountRef, LoginFlavour
 from core.ports.oauth import Grant, OAuthClient
 from core.services import audit, meta_app, users
+from core.services.reconnection import mark_needs_reconnect, resume_waiting
 from core.services.sandbox_keys import demo_ig_id, sandbox_token, signing_secret, token_secret
 
 logger = logging.getLogger(__name__)
@@ -467,6 +468,7 @@ async def complete_connection(
         login_kind=str(app.login_kind),
     )
     await _subscribe_webhooks(container, account)
+    await resume_waiting(account, container.queue, now)
     return account
 
 
@@ -491,7 +493,7 @@ async def _subscribe_webhooks(container: Container, account: InstagramAccount) -
         logger.warning("webhook subscription failed for account %s: %s", account.id, exc)
         await _record_webhook_warning("account.webhooks_failed", account, exc.title)
         if exc.kind is ErrorKind.TOKEN_INVALID:
-            await mark_needs_reconnect(container, account, exc.title)
+            await mark_needs_reconnect(account, exc.title)
         ok = False
     account.webhook_subscribed = ok
     await account.save(update_fields=["webhook_subscribed"])
@@ -596,36 +598,6 @@ async def _event(account: InstagramAccount, kind: str, **payload: Any) -> Domain
     )
 
 
-@instance_level("flags an account any job's Graph call found dead")
-async def mark_needs_reconnect(
-    container: Container, account: InstagramAccount, reason: str
-) -> bool:
-    """Flag the account for reconnection and record ``account.needs_reconnect`` (once).
-
-    Call it on a TOKEN_INVALID GraphError. Returns False when it was already flagged.
-    """
-    updated = await InstagramAccount.filter(id=account.id, status=AccountStatus.ACTIVE).update(
-        status=AccountStatus.NEEDS_RECONNECT, status_reason=reason[:255]
-    )
-    account.status = AccountStatus.NEEDS_RECONNECT
-    account.status_reason = reason[:255]
-    if not updated:
-        return False
-    await _event(account, "account.needs_reconnect", reason=reason)
-    await audit.record(
-        "account.needs_reconnect",
-        actor="reelay",
-        workspace_id=account.workspace_id,
-        target_type="instagram_account",
-        target_id=account.id,
-        account_id=account.id,
-        level="warning",
-        reason=reason,
-    )
-    logger.warning("account %s needs reconnecting: %s", account.id, reason)
-    return True
-
-
 @dataclass
 class RefreshReport:
     refreshed: list[int] = field(default_factory=list)
@@ -663,7 +635,7 @@ async def refresh_tokens(
     for account in accounts:
         expires = account.token_expires_at
         if expires is not None and expires <= now:
-            await mark_needs_reconnect(container, account, "The Instagram token expired")
+            await mark_needs_reconnect(account, "The Instagram token expired")
             report.needs_reconnect.append(account.id)
             continue
         if not refresh_due(account, now, within):
@@ -674,7 +646,7 @@ async def refresh_tokens(
         except GraphError as exc:
             report.failed.append(account.id)
             if exc.kind is ErrorKind.TOKEN_INVALID or not exc.retryable:
-                await mark_needs_reconnect(container, account, exc.title)
+                await mark_needs_reconnect(account, exc.title)
                 report.needs_reconnect.append(account.id)
             elif expires is not None and expires - now <= EXPIRING_ALERT:
                 await _event(

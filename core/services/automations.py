@@ -48,6 +48,7 @@ from core.domain.scope import instance_level
 from core.domain.webhooks import FLOW_ANSWER_KINDS, EventKind, InboundEvent
 from core.errors import ReelayError
 from core.ports.clock import Clock
+from core.services import rule_changes
 from core.services.inbox import HANDLE_EVENT, claim_events, event_job_id
 from core.services.leads import Leads
 from core.services.outbox import ActionKind, Held, Outbox, bump_stats
@@ -57,7 +58,7 @@ logger = logging.getLogger(__name__)
 
 FLOW_TTL = timedelta(hours=24)
 # How long a worker trusts what it read about accounts and rules (status and edits show
-# up within this time).
+# up within this time; rule editor changes are announced and seen at once).
 ACCOUNT_CACHE_S = 5.0
 RULES_CHECK_S = 1.0
 FIRST_COMMENT_TTL_S = 90 * 24 * 3600
@@ -103,13 +104,23 @@ class _CachedIndex:
 
 @dataclass
 class RuleCache:
-    """Each account's rule index, rebuilt when its rules change (checked each second).
+    """Each account's rule index, rebuilt when its rules change.
 
-    A rule change is seen through (count, highest id, latest ``updated_at``): rules edited with
-    ``save()`` (or a queryset update that sets ``updated_at``) are picked up on the next event.
+    Changes made through the rule editor are announced (``core.services.rule_changes``) and
+    seen by the next batch of events. Other writes are seen through (count, highest id,
+    latest ``updated_at``), checked each second.
     """
 
     _cache: dict[int, _CachedIndex] = field(default_factory=dict)
+    _version: int | None = None
+
+    @instance_level("keeps the process's rule cache in step with every workspace's rule changes")
+    async def follow(self, redis: Redis) -> None:
+        """Forget every index when a rule change was announced since the last batch."""
+        version = await rule_changes.current(redis)
+        if version != self._version:
+            self._cache.clear()
+            self._version = version
 
     @instance_level("a cache of one account's rules, for webhook events of any account")
     async def get(self, account_id: int) -> _CachedIndex:
@@ -197,6 +208,7 @@ class Automations:
 
     async def _handle_batch(self, event_ids: list[int]) -> list[tuple[Outcome, asyncio.Task[None]]]:
         unique = list(dict.fromkeys(event_ids))
+        await self.rules.follow(self.redis)
         try:
             outcomes, held = await self._handle_together(unique)
         except Exception:
@@ -314,6 +326,9 @@ class Automations:
         if account is None:
             reason = f"no active account for entry {event.account_id!r}"
             return Outcome(EventStatus.IGNORED, reason)
+        if account.status is AccountStatus.NEEDS_RECONNECT:
+            reason = f"@{account.username} needs reconnecting: kept until then"
+            return Outcome(EventStatus.WAITING, reason)
         if not event.sender_id:
             return Outcome(EventStatus.IGNORED, "event without a sender")
         if event.sender_id == account.ig_id or (
@@ -352,15 +367,20 @@ class Automations:
         if cached is not None and cached[0] > now:
             return cached[1]
         found = await self._load_account(entry_id)
-        self._accounts[entry_id] = (now + ACCOUNT_CACHE_S, found)
+        if found is None or found.status is AccountStatus.ACTIVE:
+            self._accounts[entry_id] = (now + ACCOUNT_CACHE_S, found)
         return found
 
-    async def _load_account(self, entry_id: str) -> InstagramAccount | None:
-        found = await InstagramAccount.filter(ig_id=entry_id, status=AccountStatus.ACTIVE).first()
+    @staticmethod
+    async def _load_account(entry_id: str) -> InstagramAccount | None:
+        """The active account of a webhook entry, else one waiting for a reconnect.
+
+        A waiting account is not cached: its reconnect shows up with the next event.
+        """
+        statuses = (AccountStatus.ACTIVE, AccountStatus.NEEDS_RECONNECT)
+        found = await InstagramAccount.filter(ig_id=entry_id, status__in=statuses).first()
         if found is None:
-            found = await InstagramAccount.filter(
-                page_id=entry_id, status=AccountStatus.ACTIVE
-            ).first()
+            found = await InstagramAccount.filter(page_id=entry_id, status__in=statuses).first()
         return found
 
     @staticmethod

@@ -60,6 +60,7 @@ from core.ports.call_budget import CallBudget
 from core.ports.clock import Clock
 from core.ports.instagram import AccountRef, InstagramClient
 from core.ports.queue import JobQueue
+from core.services.reconnection import mark_needs_reconnect
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +98,6 @@ DEFAULT_RATE_LIMIT_WAIT_S = 3600.0
 
 
 AccountRefFactory = Callable[[InstagramAccount], AccountRef]
-TokenInvalidHandler = Callable[[InstagramAccount, str], Awaitable[object]]
 
 
 @dataclass(frozen=True)
@@ -108,8 +108,6 @@ class SyncDeps:
     account_ref: AccountRefFactory
     clock: Clock
     budget: CallBudget
-    # What to do when Meta says the token is dead: by default only flag the account.
-    on_token_invalid: TokenInvalidHandler | None = None
 
 
 @dataclass
@@ -439,12 +437,6 @@ async def _record_state(outcome: SyncOutcome, now: datetime) -> None:
     await state.save(update_fields=["last_success_at", "last_error", "next_run_at"])
 
 
-async def _flag_needs_reconnect(account: InstagramAccount, reason: str) -> None:
-    await InstagramAccount.filter(id=account.id, status=AccountStatus.ACTIVE).update(
-        status=AccountStatus.NEEDS_RECONNECT, status_reason=reason[:255]
-    )
-
-
 @instance_level("a job: syncs one account, by id, from the queue")
 async def sync_account(
     deps: SyncDeps, account_id: int, kind: str, *, backfill_days: int = BACKFILL_DAYS
@@ -481,7 +473,7 @@ async def sync_account(
             _defer(outcome, run.now, exc.retry_after_s or DEFAULT_RATE_LIMIT_WAIT_S, exc.title)
         elif exc.kind is ErrorKind.TOKEN_INVALID:
             outcome.error = exc.title
-            await (deps.on_token_invalid or _flag_needs_reconnect)(account, exc.title)
+            await mark_needs_reconnect(account, exc.title)
         else:
             outcome.error = exc.title
             outcome.next_run_at = (

@@ -22,6 +22,8 @@ EVENT_LEVEL = {
     EventStatus.DONE: "info",
     EventStatus.IGNORED: "info",
     EventStatus.FAILED: "error",
+    EventStatus.WAITING: "warning",
+    EventStatus.EXPIRED: "warning",
 }
 
 T = TypeVar("T", bound=Model)

@@ -54,6 +54,7 @@ from core.domain.scope import instance_level
 from core.ports.clock import Clock
 from core.ports.instagram import AccountRef, InstagramClient, Recipient
 from core.ports.queue import JobQueue
+from core.services.reconnection import mark_needs_reconnect
 from core.services.send_checks import Found, look_for_effect
 from core.settings import Settings
 
@@ -552,10 +553,7 @@ class Outbox:
         if exc.kind in {ErrorKind.ALREADY_DONE, ErrorKind.WINDOW_CLOSED}:
             return await self._skip(action, exc.title)
         if exc.kind is ErrorKind.TOKEN_INVALID:
-            await InstagramAccount.filter(id=account.id).update(
-                status=AccountStatus.NEEDS_RECONNECT, status_reason=exc.title[:255]
-            )
-            logger.warning("outbox: account %s needs reconnecting: %s", account.id, exc.title)
+            await mark_needs_reconnect(account, exc.title, actor="worker")
             return await self._fail(action, exc.title)
         retry = exc.retryable or exc.kind is ErrorKind.QUOTA
         if retry and action.attempts < MAX_ATTEMPTS:

@@ -43,7 +43,6 @@ from core.errors import Conflict
 from core.ports.clock import Clock
 from core.ports.instagram import AccountRef, InstagramClient
 from core.ports.queue import JobQueue
-from core.services import audit
 from core.services.post_versions import (
     PREFETCH,
     PublishPolicy,
@@ -51,6 +50,7 @@ from core.services.post_versions import (
     enqueue,
     follow_up_job_id,
 )
+from core.services.reconnection import mark_needs_reconnect
 
 logger = logging.getLogger(__name__)
 
@@ -470,7 +470,7 @@ class Publisher:
             await self._defer(post, until, exc.title)
         elif kind is ErrorKind.TOKEN_INVALID:
             await self._fail(post, exc.title)
-            await self._needs_reconnect(post, exc.title)
+            await mark_needs_reconnect(await _account_of(post), exc.title, actor="worker")
         else:
             await self._fail(post, exc.title)
 
@@ -594,27 +594,6 @@ class Publisher:
                 **payload,
             },
         )
-
-    async def _needs_reconnect(self, post: Post, reason: str) -> None:
-        account_id = post.account_id
-        changed = await InstagramAccount.filter(id=account_id, status=AccountStatus.ACTIVE).update(
-            status=AccountStatus.NEEDS_RECONNECT, status_reason=reason[:255]
-        )
-        if changed:
-            await audit.record(
-                "account.needs_reconnect",
-                actor="worker",
-                workspace_id=post.workspace_id,
-                target_type="account",
-                target_id=account_id,
-                level="warning",
-                reason=reason,
-            )
-            await DomainEvent.create(
-                workspace_id=post.workspace_id,
-                kind="account.disconnected",
-                payload={"account_id": account_id, "reason": reason},
-            )
 
 
 async def _account_of(post: Post) -> InstagramAccount:

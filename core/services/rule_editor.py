@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from redis.asyncio import Redis
 from tortoise.transactions import in_transaction
 
 from core.bootstrap import Container
@@ -39,7 +40,7 @@ from core.domain.scope import Actor
 from core.domain.webhooks import InboundEvent, parse_payload
 from core.errors import NotFound, ValidationFailed
 from core.ports.sandbox import SandboxUnavailable
-from core.services import audit
+from core.services import audit, rule_changes
 from core.services.accounts import account_ref
 from core.services.sandbox_console import dedupe_key
 from core.services.smart_replies import read_unanswered_note
@@ -93,11 +94,13 @@ async def save_rule(
     actor: Actor,
     definition: RuleDefinition,
     *,
+    redis: Redis,
     rule_id: int | None = None,
     found: Problems | None = None,
 ) -> AutomationRule:
     """Create (``rule_id`` None) or replace a rule, all or nothing; ``found`` are problems
-    the caller already found (by definition path), reported with the rest."""
+    the caller already found (by definition path), reported with the rest. Every worker
+    answers with it from the next event (announced through ``redis``)."""
     existing = await get_rule(actor, rule_id) if rule_id is not None else None
     try:
         draft = check(definition, found)
@@ -131,12 +134,13 @@ async def save_rule(
             trigger=draft.trigger,
             active=draft.active,
         )
+    await rule_changes.announce(redis)
     logger.info("rule %s saved (account %s, %s)", rule.id, account.id, draft.trigger)
     return rule
 
 
-async def set_active(actor: Actor, rule_id: int, active: bool) -> None:
-    """Switch a rule on or off (the engine sees it within a second)."""
+async def set_active(actor: Actor, rule_id: int, active: bool, *, redis: Redis) -> None:
+    """Switch a rule on or off (every worker sees it from the next event)."""
     rule = await get_rule(actor, rule_id)
     rule.active = active
     await rule.save(update_fields=["active", "updated_at"])
@@ -148,9 +152,10 @@ async def set_active(actor: Actor, rule_id: int, active: bool) -> None:
         target_type="rule",
         target_id=rule.id,
     )
+    await rule_changes.announce(redis)
 
 
-async def delete_rule(actor: Actor, rule_id: int) -> None:
+async def delete_rule(actor: Actor, rule_id: int, *, redis: Redis) -> None:
     """Delete a rule (its leads stay)."""
     rule = await get_rule(actor, rule_id)
     async with in_transaction():
@@ -164,6 +169,7 @@ async def delete_rule(actor: Actor, rule_id: int) -> None:
             target_id=rule_id,
             name=rule.name,
         )
+    await rule_changes.announce(redis)
 
 
 @dataclass(frozen=True)

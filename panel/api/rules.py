@@ -17,11 +17,13 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
+from redis.asyncio import Redis
 
 from core.db.models import AutomationRule, InstagramAccount, Role, RuleStats
 from core.domain.rule_definition import MAX_ID, RuleDefinition, RuleFields
 from core.services import rule_editor
 from panel.api.auth import api_requires, current_actor
+from panel.services import services
 
 blueprint = Blueprint("api_rules", __name__, url_prefix="/api/v1/rules")
 
@@ -97,7 +99,7 @@ async def _row(rule: AutomationRule) -> rule_editor.RuleRow:
 
 
 async def _save(body: RuleDefinition, rule_id: int | None = None) -> AutomationRule:
-    return await rule_editor.save_rule(current_actor(), body, rule_id=rule_id)
+    return await rule_editor.save_rule(current_actor(), body, redis=_redis(), rule_id=rule_id)
 
 
 @blueprint.get("")
@@ -144,7 +146,7 @@ async def replace_rule(rule_id: int, data: RuleDefinition) -> RuleOut:
 
 async def _switch(rule_id: int, active: bool) -> RuleOut:
     actor = current_actor()
-    await rule_editor.set_active(actor, rule_id, active)
+    await rule_editor.set_active(actor, rule_id, active, redis=_redis())
     return _out(await _row(await rule_editor.get_rule(actor, rule_id)))
 
 
@@ -168,5 +170,10 @@ async def deactivate_rule(rule_id: int) -> RuleOut:
 @api_requires(Role.EDITOR)
 async def delete_rule(rule_id: int) -> tuple[str, int]:
     """Delete a rule (its leads stay)."""
-    await rule_editor.delete_rule(current_actor(), rule_id)
+    await rule_editor.delete_rule(current_actor(), rule_id, redis=_redis())
     return "", 204
+
+
+def _redis() -> Redis:
+    """Where rule changes are announced to the workers."""
+    return services().container.redis

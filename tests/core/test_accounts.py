@@ -20,17 +20,20 @@ from core.db.models import (
     AccountStatus,
     AuditLog,
     DomainEvent,
+    EventStatus,
     InstagramAccount,
     LoginKind,
     Membership,
     Role,
     User,
+    WebhookEvent,
     Workspace,
 )
 from core.domain.graph_errors import GraphError
 from core.domain.scope import Actor
 from core.errors import Forbidden, ValidationFailed
 from core.services import accounts
+from core.services.reconnection import mark_needs_reconnect
 from core.services.sandbox_keys import signing_secret, token_secret
 from core.settings import Settings
 from reelay.cli import open_services
@@ -207,9 +210,14 @@ async def test_reconnecting_updates_the_same_account(
     sandbox.state.add_account(IG_ID, "my_shop")
     sandbox.state.authorize_as = IG_ID
     first = await connect(meta_container, user, workspace)
-    await accounts.mark_needs_reconnect(meta_container, first, "token died")
+    await mark_needs_reconnect(first, "token died")
+    waiting = await WebhookEvent.create(
+        dedupe_key="c1", account_ig_id=IG_ID, kind="comment", payload={}, status="waiting"
+    )
     second = await connect(meta_container, user, workspace)
     assert second.id == first.id and second.status is AccountStatus.ACTIVE
+    await waiting.refresh_from_db()
+    assert waiting.status is EventStatus.PENDING  # handed back to the engine
     assert await InstagramAccount.filter(workspace=workspace).count() == 1
 
 
@@ -327,7 +335,7 @@ async def test_facebook_login_takes_the_pages_instagram_account(
 ) -> None:
     container = meta_container
     user, workspace = admin
-    fb = "https://graph.facebook.com/v21.0"
+    fb = "https://graph.facebook.com/v25.0"
     url = await accounts.authorization_url(
         member(user, workspace),
         container,
@@ -504,8 +512,8 @@ async def test_needs_reconnect_is_recorded_once(container: Container) -> None:
         login_kind=LoginKind.INSTAGRAM,
         token_encrypted=container.secrets.encrypt("t"),
     )
-    assert await accounts.mark_needs_reconnect(container, account, "error 190") is True
-    assert await accounts.mark_needs_reconnect(container, account, "error 190") is False
+    assert await mark_needs_reconnect(account, "error 190") is True
+    assert await mark_needs_reconnect(account, "error 190") is False
     events = await DomainEvent.filter(kind="account.needs_reconnect")
     assert len(events) == 1 and events[0].payload["account_id"] == account.id
 

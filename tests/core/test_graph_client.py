@@ -18,8 +18,8 @@ from core.domain.graph_errors import ErrorKind, GraphError, Usage
 from core.ports.instagram import AccountRef, Recipient
 from core.settings import Settings
 
-IG = "https://graph.instagram.com/v21.0"
-FB = "https://graph.facebook.com/v21.0"
+IG = "https://graph.instagram.com/v25.0"
+FB = "https://graph.facebook.com/v25.0"
 ACCOUNT = AccountRef(ig_id="1784", token="tok-123", account_id=7)
 
 

@@ -17,6 +17,8 @@ from core.adapters.graph import GraphClient, MemoryUsageStore
 from core.db.models import (
     AccountInsight,
     AccountStatus,
+    AuditLog,
+    DomainEvent,
     InstagramAccount,
     LoginKind,
     MediaInsight,
@@ -24,7 +26,9 @@ from core.db.models import (
     SyncState,
     Workspace,
 )
+from core.domain import analytics
 from core.domain.analytics import ACCOUNT_DAILY_METRICS
+from core.domain.insights import MEDIA_FALLBACK_METRICS
 from core.domain.posts import Kind, Status
 from core.ports.instagram import AccountRef
 from core.services import insights_sync
@@ -318,6 +322,8 @@ async def test_dead_token_marks_the_account_for_reconnect(
     assert account.status == AccountStatus.NEEDS_RECONNECT
     skipped = await insights_sync.sync_account(deps, account.id, insights_sync.COUNTS)
     assert skipped.calls == 0 and "needs reconnect" in skipped.error
+    assert await DomainEvent.filter(kind="account.needs_reconnect").count() == 1
+    assert await AuditLog.filter(action="account.needs_reconnect").count() == 1
 
 
 def _media(
@@ -487,3 +493,29 @@ async def test_daily_sync_against_the_sandbox_stores_new_followers_per_day(
         day = TODAY - timedelta(days=n)
         assert isinstance(days[day].get("follower_count"), int), (day, days[day])
         assert days[day]["reach"] >= 0
+
+
+def test_only_metrics_valid_in_the_current_graph_version_are_asked() -> None:
+    # Removed by Meta: impressions, plays and the old reel counters (2025-04-21, every
+    # version), and the time-series profile metrics (v21).
+    removed = {
+        "impressions",
+        "plays",
+        "clips_replays_count",
+        "ig_reels_aggregated_all_plays_count",
+        "profile_views",
+        "website_clicks",
+        "email_contacts",
+        "phone_call_clicks",
+        "text_message_clicks",
+        "get_directions_clicks",
+    }
+    asked = {
+        *ACCOUNT_DAILY_METRICS,
+        *analytics.MEDIA_METRICS,
+        *analytics.REEL_EXTRA_METRICS,
+        *analytics.STORY_METRICS,
+        *MEDIA_FALLBACK_METRICS,
+    }
+    assert not asked & removed
+    assert {"views", "reach", "total_interactions"} <= set(ACCOUNT_DAILY_METRICS)

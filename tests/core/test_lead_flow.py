@@ -125,3 +125,32 @@ def test_goto_loops_stop() -> None:
     flow = LeadFlow.from_config([{"id": "a", "type": "send", "message": "x", "goto": "a"}])
     turn = lead_flow.start(flow, 1, PERSON, rng())
     assert turn.status == "completed" and len(turn.texts) == lead_flow.MAX_STEPS_PER_TURN
+
+
+def test_email_and_phone_are_asked_as_typed_text() -> None:
+    # Meta disabled the user_email / user_phone_number quick replies on 2026-10-05: a step
+    # stored with them still asks in plain text and reads what the person types.
+    flow = LeadFlow.from_config(
+        [
+            {
+                "type": "ask",
+                "text": "Your email?",
+                "field_type": "email",
+                "quick_replies": [{"content_type": "user_email"}],
+            },
+            {
+                "type": "ask",
+                "text": "Your phone?",
+                "field_type": "phone",
+                "quick_replies": [{"content_type": "user_phone_number"}],
+            },
+        ]
+    )
+    turn = lead_flow.start(flow, 1, PERSON, rng())
+    assert turn.message() == {"text": "Your email?"}
+    assert turn.state is not None
+    turn = lead_flow.answer(flow, turn.state, "alice@example.com", PERSON, rng())
+    assert turn.message() == {"text": "Your phone?"}
+    assert turn.state is not None
+    done = lead_flow.answer(flow, turn.state, "+44 20 7946 0958", PERSON, rng())
+    assert done.lead == {"email": "alice@example.com", "phone": "+442079460958"}

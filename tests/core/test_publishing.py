@@ -459,7 +459,7 @@ async def test_dead_token_fails_and_asks_to_reconnect(world: World) -> None:
     assert (await Post.get(id=first.id)).last_error == title
     second = await Post.get(id=second.id)
     assert second.status == Status.FAILED and "@shop needs to be reconnected" in second.last_error
-    assert len(await events("account.disconnected")) == 1
+    assert len(await events("account.needs_reconnect")) == 1
 
 
 # ---------------------------------------------------------------- the reconciler

@@ -19,7 +19,7 @@ from core.settings import Settings
 from tests.core.media_files import media_server
 
 IG_ID = "17841400000000001"
-META = "https://graph.instagram.com/v21.0"
+META = "https://graph.instagram.com/v25.0"
 
 
 @dataclass

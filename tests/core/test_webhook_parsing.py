@@ -119,6 +119,23 @@ def test_messaging_kinds() -> None:
     assert all(e.trigger is None for e in (reaction, read, edit))
 
 
+def _shared(*types: str, media_id: str = "18139494541428835") -> dict[str, Any]:
+    """A DM sharing a post, with Meta's attachments of ``types`` (payload as Meta sends it)."""
+    payload = {"ig_post_media_id": media_id, "title": "Caption", "url": f"https://cdn/{media_id}"}
+    attachments = [{"type": kind, "payload": payload} for kind in types]
+    return messaging_payload({"message": {"mid": "m-share", "attachments": attachments}})
+
+
+def test_shared_posts_are_read_from_ig_post_and_legacy_share() -> None:
+    for types in (("ig_post",), ("share", "ig_post"), ("share",)):
+        (event,) = parse_payload(_shared(*types))
+        assert (event.kind, event.attachment_types) == (EventKind.MESSAGE, types)
+        assert event.shared_media_id == "18139494541428835"
+        assert event.shared_url == "https://cdn/18139494541428835"
+    (plain,) = parse_payload(dm_payload("m1", "hello"))
+    assert (plain.shared_media_id, plain.shared_url) == ("", "")
+
+
 def test_other_fields_are_recorded_but_trigger_nothing() -> None:
     payload = {"object": "instagram", "entry": [{"id": "1", "changes": [{"field": "mentions"}]}]}
     (event,) = parse_payload(payload)

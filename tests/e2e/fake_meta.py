@@ -43,7 +43,7 @@ WEBHOOK_FIELDS_KNOWN = {
 class FakeMeta:
     """Meta as seen by one app (``app_id``/``app_secret``) with the accounts added to it."""
 
-    def __init__(self, *, app_id: str, app_secret: str, version: str = "v21.0") -> None:
+    def __init__(self, *, app_id: str, app_secret: str, version: str = "v25.0") -> None:
         self.app_id = app_id
         self.app_secret = app_secret
         self.version = version

@@ -169,7 +169,9 @@ async def test_api_and_editor_store_the_same_rule(
     }
     definition, _ = read_form(form)
     panel_rule = await rule_editor.save_rule(
-        Actor(account.workspace_id, Role.OWNER, "owner@example.com"), definition
+        Actor(account.workspace_id, Role.OWNER, "owner@example.com"),
+        definition,
+        redis=container.redis,
     )
     body = {
         "name": "Buttons",

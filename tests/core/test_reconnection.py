@@ -1,0 +1,107 @@
+"""A dead token: one alert on the transition, events kept while it lasts, handled after the
+reconnect when Meta's windows allow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from core.db.models import (
+    AccountStatus,
+    AuditLog,
+    DomainEvent,
+    EventStatus,
+    InstagramAccount,
+    WebhookEvent,
+)
+from core.domain.graph_errors import ErrorKind, GraphError
+from core.services.reconnection import mark_needs_reconnect, resume_waiting
+from tests.automation_world import comment_payload, dm_payload, make_account, make_rule
+from tests.core.test_automations import World
+
+
+@pytest.fixture
+async def world(container: Any) -> World:
+    return World(container)
+
+
+@pytest.fixture
+async def account(container: Any) -> InstagramAccount:
+    return await make_account(container)
+
+
+def dead_token() -> GraphError:
+    return GraphError(
+        code=190,
+        subcode=None,
+        message="Invalid OAuth access token",
+        kind=ErrorKind.TOKEN_INVALID,
+        title="token expired",
+    )
+
+
+async def test_dead_token_while_messaging_alerts_and_audits_once(
+    world: World, account: InstagramAccount
+) -> None:
+    await make_rule(account, keywords=["price"])
+    world.graph.errors = [dead_token(), dead_token()]
+    await world.deliver(comment_payload("c1", "price"))
+    await world.deliver(comment_payload("c2", "price", sender="igsid-2"))
+    refreshed = await InstagramAccount.get(id=account.id)
+    assert refreshed.status is AccountStatus.NEEDS_RECONNECT
+    assert refreshed.status_reason == "token expired"
+    events = await DomainEvent.filter(kind="account.needs_reconnect")
+    assert [e.payload["account_id"] for e in events] == [account.id]
+    assert await AuditLog.filter(action="account.needs_reconnect").count() == 1
+    assert await mark_needs_reconnect(refreshed, "token expired") is False
+    assert await DomainEvent.filter(kind="account.needs_reconnect").count() == 1
+
+
+async def test_events_wait_while_the_token_is_dead(world: World, account: InstagramAccount) -> None:
+    await make_rule(account, keywords=["price"])
+    await mark_needs_reconnect(account, "token expired")
+    (outcome,) = await world.deliver(comment_payload("c1", "price"))
+    assert outcome.status is EventStatus.WAITING and "reconnect" in outcome.reason
+    assert world.graph.calls == []
+    stored = await WebhookEvent.get(dedupe_key__contains="c1")
+    assert stored.status is EventStatus.WAITING
+
+
+async def test_reconnect_handles_waiting_events_inside_their_windows(
+    world: World, account: InstagramAccount
+) -> None:
+    await make_rule(account, keywords=["price"])
+    await mark_needs_reconnect(account, "token expired")
+    await world.deliver(comment_payload("old-comment", "price"))
+    await world.deliver(dm_payload("old-dm", "price"))
+    world.clock.advance(days=2)
+    await world.deliver(comment_payload("new-comment", "price", sender="igsid-2"))
+    world.clock.advance(hours=1)
+    await InstagramAccount.filter(id=account.id).update(status=AccountStatus.ACTIVE)
+
+    resumed = await resume_waiting(account, world.queue, world.clock.now())
+
+    assert (resumed.requeued, resumed.expired) == (2, 1)
+    outcomes = [await world.engine.handle_event(*j.args) for j in world.queue.take("handle_event")]
+    assert [o.status for o in outcomes] == [EventStatus.DONE, EventStatus.DONE]
+    await world.run_sends()
+    assert sorted(c.recipient["comment_id"] for c in world.graph.messages()) == [
+        "new-comment",
+        "old-comment",
+    ]
+    dm = await WebhookEvent.get(kind="message")
+    assert dm.status is EventStatus.EXPIRED and "24-hour window" in dm.error
+
+
+async def test_comment_waiting_past_seven_days_expires(
+    world: World, account: InstagramAccount
+) -> None:
+    await mark_needs_reconnect(account, "token expired")
+    await world.deliver(comment_payload("c1", "price"))
+    world.clock.advance(days=7, seconds=1)
+    resumed = await resume_waiting(account, world.queue, world.clock.now())
+    assert (resumed.requeued, resumed.expired) == (0, 1)
+    event = await WebhookEvent.get(kind="comment")
+    assert event.status is EventStatus.EXPIRED and "7-day window" in event.error
+    assert world.queue.take("handle_event") == []
