@@ -60,11 +60,11 @@ async def test_last_owner_cannot_be_demoted_or_removed(sqlite_db: str) -> None:
     with pytest.raises(Conflict):
         await team.change_role(owner, owner.id, Role.ADMIN)
     with pytest.raises(Conflict):
-        await team.remove_member(owner, owner.id)
+        await team.remove_member(owner, owner.id, now=NOW)
     second = await _member(owner, "two@example.com", Role.OWNER)
     await team.change_role(owner, owner.id, Role.ADMIN)
     assert (await Membership.get(id=owner.id)).role is Role.ADMIN
-    await team.remove_member(second, owner.id)
+    await team.remove_member(second, owner.id, now=NOW)
     assert not await Membership.exists(id=owner.id)
 
 
@@ -75,7 +75,7 @@ async def test_admins_cannot_touch_owners_or_make_owners(sqlite_db: str) -> None
     with pytest.raises(Forbidden):
         await team.change_role(admin, editor.id, Role.OWNER)
     with pytest.raises(Forbidden):
-        await team.remove_member(admin, owner.id)
+        await team.remove_member(admin, owner.id, now=NOW)
     with pytest.raises(Forbidden):
         await team.create_invite(editor, Role.VIEWER, NOW)
     changed = await team.change_role(admin, editor.id, Role.VIEWER)
@@ -106,6 +106,44 @@ async def test_api_token_cannot_outrank_its_creator(sqlite_db: str) -> None:
     assert "role" in caught.value.fields
     with pytest.raises(ValidationFailed):
         await api_tokens.create_token(admin, "  ", Role.VIEWER)
+
+
+async def test_api_token_acts_with_no_more_than_its_creator_now_holds(sqlite_db: str) -> None:
+    owner = await _owner()
+    admin = await _member(owner, "admin@example.com", Role.ADMIN)
+    made = await api_tokens.create_token(admin, "CI", Role.ADMIN)
+    await team.change_role(owner, admin.id, Role.EDITOR)
+    found = await api_tokens.authenticate(made.secret, NOW)
+    assert found is not None and found.role is Role.EDITOR
+    assert (await ApiToken.get(id=made.token.id)).role is Role.ADMIN
+
+
+async def test_removing_a_member_revokes_their_tokens_there(sqlite_db: str) -> None:
+    owner = await _owner()
+    admin = await _member(owner, "admin@example.com", Role.ADMIN)
+    made = await api_tokens.create_token(admin, "CI", Role.EDITOR)
+    kept = await api_tokens.create_token(owner, "owner's", Role.EDITOR)
+    await team.remove_member(owner, admin.id, now=NOW)
+    assert await api_tokens.authenticate(made.secret, NOW) is None
+    assert (await ApiToken.get(id=made.token.id)).revoked_at == NOW
+    assert await api_tokens.authenticate(kept.secret, NOW) is not None
+    entry = await AuditLog.get(action="api_token.revoked", target_id=made.token.id)
+    assert entry.actor == "owner@example.com" and entry.workspace_id == owner.workspace_id
+
+
+async def test_token_whose_creator_left_by_other_means_is_refused(sqlite_db: str) -> None:
+    owner = await _owner()
+    admin = await _member(owner, "admin@example.com", Role.ADMIN)
+    made = await api_tokens.create_token(admin, "CI", Role.EDITOR)
+    await Membership.filter(id=admin.id).delete()
+    assert await api_tokens.authenticate(made.secret, NOW) is None
+
+
+async def test_token_list_names_the_creator(sqlite_db: str) -> None:
+    owner = await _owner()
+    await api_tokens.create_token(owner, "CI", Role.EDITOR)
+    [listed] = await api_tokens.list_tokens(owner.workspace_id)
+    assert listed.created_by is not None and listed.created_by.email == "owner@example.com"
 
 
 async def test_link_code_links_a_chat_once(sqlite_db: str) -> None:
