@@ -102,7 +102,9 @@ async def check_webhook() -> Page:
     container = services().container
     token = await meta_app.ensure_verify_token(container.settings, container.secrets)
     url = meta_app.webhook_url(container.settings)
-    result = await probe_webhook(container.http, url, token)
+    result = await probe_webhook(
+        container.http, url, token, private_ok=container.settings.private_urls_ok
+    )
     await setup_wizard.record_webhook_check(url, result.ok, result.message, container.clock.now())
     await audit.record(
         "setup.webhook_checked",
