@@ -171,12 +171,15 @@ async def test_meta_app_from_wizard_is_encrypted_and_env_wins(
     sqlite_db: str, settings_factory: Any
 ) -> None:
     box = SecretBox(Fernet.generate_key().decode())
+    admin = await users.create_first_owner("owner@example.com", "long enough pw", "Shop")
     sandbox = settings_factory(meta_app_secret=None, meta_verify_token=None)
     assert (await meta_app.load(sandbox, box)).sandbox
     with pytest.raises(ValidationFailed) as caught:
-        await meta_app.save_app(box, app_id="abc", app_secret="", actor="o")
+        await meta_app.save_app(box, app_id="abc", app_secret="", by=admin, workspace_id=None)
     assert set(caught.value.fields) == {"app_id", "app_secret"}
-    await meta_app.save_app(box, app_id="123456789", app_secret="s3cret", actor="o")
+    await meta_app.save_app(
+        box, app_id="123456789", app_secret="s3cret", by=admin, workspace_id=None
+    )
     assert "s3cret" not in {row.value for row in await KeyValue.all()}
     loaded = await meta_app.load(sandbox, box)
     assert (loaded.app_id, loaded.app_secret, loaded.source) == ("123456789", "s3cret", "panel")
@@ -190,8 +193,30 @@ async def test_meta_app_from_wizard_is_encrypted_and_env_wins(
         "env-secret",
         "environment",
     )
-    await meta_app.use_sandbox(actor="o")
+    await meta_app.use_sandbox(by=admin, workspace_id=None)
     assert (await meta_app.load(sandbox, box)).sandbox
+
+
+async def test_only_an_instance_admin_changes_the_meta_app(
+    sqlite_db: str, settings_factory: Any
+) -> None:
+    box = SecretBox(Fernet.generate_key().decode())
+    first = await users.create_first_owner("first@example.com", "long enough pw", "A")
+    other, workspace_b = await users.create_owner("b@example.com", "long enough pw")
+    assert first.is_instance_admin and not other.is_instance_admin
+    app = {"app_id": "123456789", "app_secret": "attacker"}
+    with pytest.raises(Forbidden):
+        await meta_app.save_app(box, **app, by=other, workspace_id=workspace_b.id)
+    with pytest.raises(Forbidden):
+        await meta_app.use_sandbox(by=other, workspace_id=workspace_b.id)
+    with pytest.raises(Forbidden):
+        await meta_app.rotate_verify_token(box, by=other, workspace_id=workspace_b.id)
+    assert not await KeyValue.exists()
+
+    workspace_a = (await Membership.get(user=first)).workspace_id
+    await meta_app.save_app(box, **app, by=first, workspace_id=workspace_a)
+    entry = await AuditLog.get(action="setup.meta_app_saved")
+    assert (entry.actor, entry.workspace_id) == ("first@example.com", workspace_a)
 
 
 async def test_logs_filter_and_page(sqlite_db: str) -> None:
