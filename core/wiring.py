@@ -137,6 +137,7 @@ def assemble_services(
             clock=container.clock,
             poster=AiohttpWebhookPoster(container.http, private_ok=settings.private_urls_ok),
             secret_key=container.secret_key,
+            secrets=container.secrets,
         ),
         redis=container.redis,
         clock=container.clock,

@@ -128,7 +128,11 @@ async def create() -> tuple[str, int] | WerkzeugResponse:
     definition, found = rule_form.read_form(form)
     try:
         rule = await rule_editor.save_rule(
-            current_membership().workspace_id, definition, actor=current_email(), found=found
+            current_membership().workspace_id,
+            definition,
+            actor=current_email(),
+            found=found,
+            secrets=services().container.secrets,
         )
     except ValidationFailed as exc:
         errors = rule_form.form_errors(exc.fields, form)
@@ -159,6 +163,7 @@ async def update(rule_id: int) -> tuple[str, int] | WerkzeugResponse:
             actor=current_email(),
             rule_id=rule_id,
             found=found,
+            secrets=services().container.secrets,
         )
     except ValidationFailed as exc:
         errors = rule_form.form_errors(exc.fields, form)

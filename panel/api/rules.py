@@ -22,6 +22,7 @@ from core.db.models import AutomationRule, InstagramAccount, Role, RuleStats
 from core.domain.rule_definition import MAX_ID, RuleDefinition, RuleFields
 from core.services import rule_editor
 from panel.api.auth import api_requires, current_token
+from panel.services import services
 
 blueprint = Blueprint("api_rules", __name__, url_prefix="/api/v1/rules")
 
@@ -110,7 +111,13 @@ async def _row(rule: AutomationRule) -> rule_editor.RuleRow:
 
 
 async def _save(body: RuleDefinition, rule_id: int | None = None) -> AutomationRule:
-    return await rule_editor.save_rule(_workspace(), body, actor=_actor(), rule_id=rule_id)
+    return await rule_editor.save_rule(
+        _workspace(),
+        body,
+        actor=_actor(),
+        rule_id=rule_id,
+        secrets=services().container.secrets,
+    )
 
 
 @blueprint.get("")
@@ -148,9 +155,6 @@ async def create_rule(data: RuleDefinition) -> tuple[RuleOut, int]:
 async def replace_rule(rule_id: int, data: RuleDefinition) -> RuleOut:
     """Replace a rule whole (all or nothing); a null webhook secret keeps the stored one."""
     rule = await _own(rule_id)
-    if data.lead_settings.webhook_secret is None:
-        stored = RuleDefinition.from_stored(rule).lead_settings.webhook_secret
-        data.lead_settings.webhook_secret = stored or ""
     rule = await _save(data, rule_id=rule.id)
     return _out(await _row(rule))
 

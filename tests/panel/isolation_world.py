@@ -124,7 +124,9 @@ async def make_side(container: Any, name: str, ig_id: str, colour: tuple[int, in
             for k, v in rule_form(account.id, f"{name} rule").items()
         }
     )
-    rule = await rule_editor.save_rule(workspace.id, definition, actor=owner.email)
+    rule = await rule_editor.save_rule(
+        workspace.id, definition, actor=owner.email, secrets=container.secrets
+    )
     asset = await media.upload_bytes(
         assemble_services(container).storage,
         workspace_id=workspace.id,
