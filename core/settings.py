@@ -6,7 +6,7 @@ import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import SettingsError
@@ -45,11 +45,13 @@ class Settings(BaseSettings):
             "Empty: http://127.0.0.1:PANEL_PORT."
         ),
     )
-    media_links_private_ok: bool = Field(
+    private_urls_ok: bool = Field(
         False,
+        validation_alias=AliasChoices("private_urls_ok", "media_links_private_ok"),
         description=(
-            "Let media uploads from a link fetch private and local addresses (localhost, LAN). "
-            "Off: only public addresses."
+            "Let requests to addresses people enter (media links, lead webhooks, the setup "
+            "webhook check) reach private and local addresses (localhost, LAN). Off: only "
+            "public addresses. MEDIA_LINKS_PRIVATE_OK is the old name and still works."
         ),
     )
     panel_host: str = Field("127.0.0.1", description="Interface the panel listens on.")

@@ -135,8 +135,9 @@ def assemble_services(
         leads=Leads(
             queue=container.queue,
             clock=container.clock,
-            poster=AiohttpWebhookPoster(container.http),
+            poster=AiohttpWebhookPoster(container.http, private_ok=settings.private_urls_ok),
             secret_key=container.secret_key,
+            secrets=container.secrets,
         ),
         redis=container.redis,
         clock=container.clock,
@@ -156,9 +157,7 @@ def assemble_services(
             container, publishing=publishing, storage=storage, smart_replies=smart_replies
         ),
         storage=storage,
-        downloads=functools.partial(
-            download, container.http, private_ok=settings.media_links_private_ok
-        ),
+        downloads=functools.partial(download, container.http, private_ok=settings.private_urls_ok),
         insights=insights_sync.SyncDeps(
             client=container.graph,
             account_ref=ref,

@@ -143,12 +143,19 @@ def read_form(form: Form) -> tuple[RuleDefinition, Problems]:
         lead_flow=[_step(r, n, position) for position, n in enumerate(flow_step_numbers(form))],
         lead_settings=LeadSettings(
             webhook_url=r.one("webhook_url"),
-            webhook_secret=r.one("webhook_secret"),
+            webhook_secret=_written_secret(r),
             phone_region=r.one("phone_region"),
         ),
         ai=ai,
     )
     return definition, r.problems
+
+
+def _written_secret(r: _Reader) -> str | None:
+    """The webhook secret is write-only: empty keeps the stored one, "clear" removes it."""
+    if r.flag("webhook_secret_clear"):
+        return ""
+    return r.one("webhook_secret").strip() or None
 
 
 def _step(r: _Reader, n: int, position: int) -> FlowStep:
@@ -221,7 +228,7 @@ def form_of_definition(rule: RuleDefinition) -> dict[str, list[str]]:
         "dm_variation": list(rule.dm_variations),
         "link": [rule.link],
         "webhook_url": [rule.lead_settings.webhook_url],
-        "webhook_secret": [rule.lead_settings.webhook_secret or ""],
+        "webhook_secret_set": ["on"] if rule.lead_settings.webhook_secret else [],
         "phone_region": [rule.lead_settings.phone_region],
     }
     if rule.first_comment_only:

@@ -126,7 +126,13 @@ async def create() -> tuple[str, int] | WerkzeugResponse:
     form = await _form()
     definition, found = rule_form.read_form(form)
     try:
-        rule = await rule_editor.save_rule(current_actor(), definition, redis=_redis(), found=found)
+        rule = await rule_editor.save_rule(
+            current_actor(),
+            definition,
+            redis=_redis(),
+            found=found,
+            secrets=services().container.secrets,
+        )
     except ValidationFailed as exc:
         errors = rule_form.form_errors(exc.fields, form)
         return await _editor(form, rule_id=None, errors=errors, message=exc.message, status=422)
@@ -156,6 +162,7 @@ async def update(rule_id: int) -> tuple[str, int] | WerkzeugResponse:
             redis=_redis(),
             rule_id=rule_id,
             found=found,
+            secrets=services().container.secrets,
         )
     except ValidationFailed as exc:
         errors = rule_form.form_errors(exc.fields, form)

@@ -234,5 +234,10 @@ def current_actor() -> Actor:
 
 
 def current_email() -> str:
+    return signed_in_user().email
+
+
+def signed_in_user() -> User:
+    """The signed-in user (inside a view guarded by ``requires``)."""
     user: User = g.user
-    return user.email
+    return user

@@ -13,7 +13,13 @@ from core.db.models import Role, Workspace
 from core.domain.ai import AiError, ChatMessage
 from core.errors import ValidationFailed
 from core.services import accounts, audit, chat_links, meta_app, setup_wizard
-from panel.security import current_actor, current_email, current_membership, requires
+from panel.security import (
+    current_actor,
+    current_email,
+    current_membership,
+    requires,
+    signed_in_user,
+)
 from panel.services import services
 
 logger = logging.getLogger(__name__)
@@ -55,6 +61,7 @@ async def _page(status: int = 200, **extra: Any) -> tuple[str, int]:
         if "instagram.connect" in current_app.view_functions
         else "",
         is_owner=current_membership().role is Role.OWNER,
+        is_instance_admin=signed_in_user().is_instance_admin,
         **extra,
     )
     return page, status
@@ -78,7 +85,8 @@ async def save_meta_app() -> Page:
             app_id=form.get("app_id", ""),
             app_secret=form.get("app_secret", ""),
             facebook_app_secret=form.get("facebook_app_secret", ""),
-            actor=current_email(),
+            by=signed_in_user(),
+            workspace_id=current_membership().workspace_id,
         )
     except ValidationFailed as exc:
         return await _page(422, errors=exc.fields, meta_form=form)
@@ -90,7 +98,7 @@ async def save_meta_app() -> Page:
 @requires(Role.OWNER)
 async def use_sandbox() -> WerkzeugResponse:
     """Forget the panel's Meta app and stay on the sandbox."""
-    await meta_app.use_sandbox(actor=current_email())
+    await meta_app.use_sandbox(by=signed_in_user(), workspace_id=current_membership().workspace_id)
     await flash("Reelay uses the built-in sandbox.", "success")
     return redirect(url_for("setup.index") + "#step-meta")
 
@@ -102,7 +110,9 @@ async def check_webhook() -> Page:
     container = services().container
     token = await meta_app.ensure_verify_token(container.settings, container.secrets)
     url = meta_app.webhook_url(container.settings)
-    result = await probe_webhook(container.http, url, token)
+    result = await probe_webhook(
+        container.http, url, token, private_ok=container.settings.private_urls_ok
+    )
     await setup_wizard.record_webhook_check(url, result.ok, result.message, container.clock.now())
     await audit.record(
         "setup.webhook_checked",
@@ -126,7 +136,11 @@ async def rotate_verify_token() -> WerkzeugResponse:
     if services().container.settings.meta_verify_token is not None:
         await flash("The verify token is set by META_VERIFY_TOKEN; change it there.", "error")
     else:
-        await meta_app.rotate_verify_token(services().container.secrets, actor=current_email())
+        await meta_app.rotate_verify_token(
+            services().container.secrets,
+            by=signed_in_user(),
+            workspace_id=current_membership().workspace_id,
+        )
         await flash("New verify token made: paste it into Meta's dashboard.", "success")
     return redirect(url_for("setup.index") + "#step-webhook")
 

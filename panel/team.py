@@ -86,7 +86,9 @@ async def change_role(membership_id: int) -> WerkzeugResponse:
 async def remove(membership_id: int) -> WerkzeugResponse:
     """Take a member out of the workspace."""
     try:
-        await team.remove_member(current_actor(), membership_id)
+        await team.remove_member(
+            current_actor(), membership_id, now=services().container.clock.now()
+        )
     except (Forbidden, Conflict, NotFound) as exc:
         await flash(str(exc), "error")
     else:

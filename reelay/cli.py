@@ -144,16 +144,21 @@ async def _migrate(settings: Settings) -> None:
     print("database is up to date")
 
 
-async def _admin_create(settings: Settings, email: str, password: str, workspace: str) -> None:
+async def _admin_create(
+    settings: Settings, email: str, password: str, workspace: str, *, instance_admin: bool
+) -> None:
     from core.services.users import create_owner
 
     private_directory(settings.var_dir)
     await open_database(settings.resolved_database_url)
     try:
-        user, space = await create_owner(email, password, workspace_name=workspace)
+        user, space = await create_owner(
+            email, password, workspace_name=workspace, instance_admin=instance_admin
+        )
     finally:
         await close_database()
-    print(f"created owner {user.email} of workspace {space.name!r}")
+    role = "instance admin and owner" if instance_admin else "owner"
+    print(f"created {role} {user.email} of workspace {space.name!r}")
 
 
 async def _admin_reset_password(settings: Settings, email: str, password: str) -> None:
@@ -226,6 +231,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--email", required=True)
     create.add_argument("--workspace", default="My team", help="workspace name")
+    create.add_argument(
+        "--instance-admin",
+        action="store_true",
+        help="also let them change the install-wide settings (the Meta app)",
+    )
     reset = admin_sub.add_parser(
         "reset-password",
         help="set a user's password and end their sessions",
@@ -287,7 +297,15 @@ def main(argv: list[str] | None = None) -> None:
             if args.admin_command == "reset-password":
                 asyncio.run(_admin_reset_password(settings, args.email, password))
             else:
-                asyncio.run(_admin_create(settings, args.email, password, args.workspace))
+                asyncio.run(
+                    _admin_create(
+                        settings,
+                        args.email,
+                        password,
+                        args.workspace,
+                        instance_admin=args.instance_admin,
+                    )
+                )
     except SettingsError as exc:
         print(f"reelay: {exc}", file=sys.stderr)
         sys.exit(2)

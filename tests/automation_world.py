@@ -151,8 +151,9 @@ def build_engine(
     leads = Leads(
         queue=queue,
         clock=clock,
-        poster=poster or AiohttpWebhookPoster(container.http),
+        poster=poster or AiohttpWebhookPoster(container.http, private_ok=True),
         secret_key=container.secret_key,
+        secrets=container.secrets,
         backoff_base_s=1,
         jitter=lambda: 0.5,
     )

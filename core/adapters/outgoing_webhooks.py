@@ -1,4 +1,4 @@
-"""WebhookPoster over the process's aiohttp session."""
+"""WebhookPoster over the process's aiohttp session, through the public-address guard."""
 
 from __future__ import annotations
 
@@ -6,28 +6,40 @@ from collections.abc import Mapping
 
 import aiohttp
 
+from core.adapters.public_urls import REFUSED, check_url, guarded_session, refusal
 from core.ports.outgoing_webhooks import WebhookDeliveryError
 
 TIMEOUT_S = 10.0
 
 
 class AiohttpWebhookPoster:
-    def __init__(self, http: aiohttp.ClientSession, *, timeout_s: float = TIMEOUT_S) -> None:
+    """Posts to the customer's URL; ``private_ok`` lets it reach private and local addresses."""
+
+    def __init__(
+        self, http: aiohttp.ClientSession, *, private_ok: bool, timeout_s: float = TIMEOUT_S
+    ) -> None:
         self._http = http
+        self._private_ok = private_ok
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
         try:
-            async with self._http.post(
-                url,
-                data=body,
-                headers={"Content-Type": "application/json", **headers},
-                timeout=self._timeout,
-                allow_redirects=False,
-            ) as response:
+            check_url(url, private_ok=self._private_ok)
+            async with (
+                guarded_session(self._http, private_ok=self._private_ok) as http,
+                http.post(
+                    url,
+                    data=body,
+                    headers={"Content-Type": "application/json", **headers},
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                ) as response,
+            ):
                 await response.read()
                 if 200 <= response.status < 300:
                     return response.status
                 raise WebhookDeliveryError(f"HTTP {response.status}", response.status)
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            if refusal(exc) is not None:
+                raise WebhookDeliveryError(REFUSED) from exc
             raise WebhookDeliveryError(f"{type(exc).__name__}: {exc}"[:300]) from exc

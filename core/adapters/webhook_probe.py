@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from core.adapters.public_urls import REFUSED, check_url, guarded_session, refusal
+
 logger = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_S = 10.0
@@ -20,20 +22,35 @@ class ProbeResult:
     status: int | None = None
 
 
-async def probe_webhook(http: aiohttp.ClientSession, url: str, verify_token: str) -> ProbeResult:
-    """Send Meta's ``hub.mode=subscribe`` GET to ``url`` and check the challenge comes back."""
+async def probe_webhook(
+    http: aiohttp.ClientSession, url: str, verify_token: str, *, private_ok: bool
+) -> ProbeResult:
+    """Send Meta's ``hub.mode=subscribe`` GET to ``url`` and check the challenge comes back.
+
+    ``private_ok`` lets the check reach private and local addresses (``PRIVATE_URLS_OK``)."""
     challenge = secrets.token_hex(8)
     params = {"hub.mode": "subscribe", "hub.verify_token": verify_token, "hub.challenge": challenge}
     try:
-        async with http.get(
-            url,
-            params=params,
-            timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT_S),
-            allow_redirects=False,
-        ) as response:
+        check_url(url, private_ok=private_ok)
+        async with (
+            guarded_session(http, private_ok=private_ok) as session,
+            session.get(
+                url,
+                params=params,
+                timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT_S),
+                allow_redirects=False,
+            ) as response,
+        ):
             body = (await response.text())[:200]
             status = response.status
-    except (aiohttp.ClientError, TimeoutError) as exc:
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        if refusal(exc) is not None:
+            logger.info("webhook probe of %s refused: %s", url, exc)
+            return ProbeResult(
+                False,
+                f"{REFUSED} Meta cannot reach {url} either: set PUBLIC_BASE_URL to the "
+                "panel's public address (or PRIVATE_URLS_OK=true to check a LAN address).",
+            )
         logger.info("webhook probe of %s failed: %s", url, exc)
         return ProbeResult(
             False,

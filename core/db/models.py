@@ -104,6 +104,8 @@ class User(Model):
     password_hash = fields.CharField(max_length=255)
     name = fields.CharField(max_length=120, default="")
     is_active = fields.BooleanField(default=True)
+    # Instance-wide settings (the Meta app) serve every workspace; only these users change them.
+    is_instance_admin = fields.BooleanField(default=False, db_default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
 
 

@@ -1,7 +1,8 @@
 """Captured leads: stored, counted, announced (domain event), POSTed to the rule's webhook.
 
 The webhook body is JSON; ``X-Reelay-Signature-256: sha256=<hex HMAC-SHA256 of the body>``
-is keyed with the rule's ``lead_capture_settings.webhook_secret`` or, when it has none, with
+is keyed with the rule's ``lead_capture_settings.webhook_secret`` (stored sealed with the
+install's SecretBox, see :func:`seal_webhook_secret`) or, when it has none, with
 :func:`lead_webhook_secret` (derived from the install's secret key and the workspace, shown
 in the panel). Delivery is retried with exponential back-off until a 2xx answer or
 ``MAX_ATTEMPTS``, then given up with the reason logged and stored on the lead.
@@ -26,6 +27,7 @@ from core.domain.scope import instance_level
 from core.ports.clock import Clock
 from core.ports.outgoing_webhooks import WebhookDeliveryError, WebhookPoster
 from core.ports.queue import JobQueue
+from core.ports.secrets import SecretStore
 from core.services.outbox import bump_stats
 
 logger = logging.getLogger(__name__)
@@ -35,6 +37,19 @@ LEAD_CAPTURED = "lead.captured"
 SIGNATURE_HEADER = "X-Reelay-Signature-256"
 MAX_ATTEMPTS = 8
 MAX_BACKOFF_S = 3600.0
+
+
+SEALED = "sealed:"
+
+
+def seal_webhook_secret(box: SecretStore, secret: str) -> str:
+    """How a rule's webhook secret is stored: encrypted, marked as such."""
+    return SEALED + box.encrypt(secret)
+
+
+def open_webhook_secret(box: SecretStore, stored: str) -> str:
+    """The secret behind a stored value; a plain value (stored by an older release) as is."""
+    return box.decrypt(stored.removeprefix(SEALED)) if stored.startswith(SEALED) else stored
 
 
 def lead_webhook_secret(secret_key: str, workspace_id: int) -> str:
@@ -73,12 +88,14 @@ class Leads:
         clock: Clock,
         poster: WebhookPoster,
         secret_key: str,
+        secrets: SecretStore,
         backoff_base_s: float = 30.0,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.queue = queue
         self.clock = clock
         self.poster = poster
+        self._secrets = secrets
         self._secret_key = secret_key
         self._backoff_base_s = backoff_base_s
         self._jitter = jitter
@@ -144,7 +161,9 @@ class Leads:
         body = json.dumps(
             lead_document(lead, rule, lead.account), separators=(",", ":"), sort_keys=True
         ).encode()
-        secret = (settings.webhook_secret or "") or lead_webhook_secret(
+        secret = open_webhook_secret(
+            self._secrets, settings.webhook_secret or ""
+        ) or lead_webhook_secret(
             self._secret_key,
             lead.workspace_id,
         )

@@ -3,6 +3,9 @@
 A value set in the environment wins over the one stored by the wizard; the
 wizard's secrets are stored encrypted in ``KeyValue``. With no app id at all
 Reelay stays on its built-in sandbox.
+
+The app serves every workspace of the install (its secret signs every account's webhooks), so
+only an instance admin (``User.is_instance_admin``) changes it; workspace owners read it.
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
-from core.db.models import KeyValue
+from core.db.models import KeyValue, User
 from core.domain.scope import instance_level
-from core.errors import ValidationFailed
+from core.errors import Forbidden, ValidationFailed
 from core.ports.secrets import SecretStore
 from core.services import audit
 from core.settings import Settings
@@ -84,6 +87,11 @@ async def load(settings: Settings, box: SecretStore) -> MetaApp:
     )
 
 
+def _check_instance_admin(by: User) -> None:
+    if not by.is_instance_admin:
+        raise Forbidden("Only an instance admin changes the Meta app; it serves every workspace.")
+
+
 async def _put(key: str, value: str) -> None:
     await KeyValue.update_or_create(defaults={"value": value}, key=key)
 
@@ -95,9 +103,14 @@ async def save_app(
     app_id: str,
     app_secret: str,
     facebook_app_secret: str = "",
-    actor: str,
+    by: User,
+    workspace_id: int | None,
 ) -> None:
-    """Store the app entered in the wizard (secrets encrypted). Empty secrets keep the old ones."""
+    """Store the app entered in the wizard (secrets encrypted). Empty secrets keep the old ones.
+
+    ``by`` must be an instance admin; ``workspace_id`` is where they acted (for the audit log).
+    """
+    _check_instance_admin(by)
     app_id = app_id.strip()
     errors: dict[str, str] = {}
     if not re.fullmatch(r"\d{5,20}", app_id):
@@ -112,14 +125,23 @@ async def save_app(
         await _put(APP_SECRET_KEY, box.encrypt(app_secret.strip()))
     if facebook_app_secret.strip():
         await _put(FACEBOOK_SECRET_KEY, box.encrypt(facebook_app_secret.strip()))
-    await audit.record("setup.meta_app_saved", actor=actor, target_type="meta_app", app_id=app_id)
+    await audit.record(
+        "setup.meta_app_saved",
+        actor=by.email,
+        workspace_id=workspace_id,
+        target_type="meta_app",
+        app_id=app_id,
+    )
 
 
 @instance_level("instance settings: the one Meta app every workspace uses")
-async def use_sandbox(*, actor: str) -> None:
+async def use_sandbox(*, by: User, workspace_id: int | None) -> None:
     """Forget the wizard's Meta app: Reelay goes back to the sandbox (unless set in the env)."""
+    _check_instance_admin(by)
     await KeyValue.filter(key__in=[APP_ID_KEY, APP_SECRET_KEY, FACEBOOK_SECRET_KEY]).delete()
-    await audit.record("setup.sandbox_chosen", actor=actor, target_type="meta_app")
+    await audit.record(
+        "setup.sandbox_chosen", actor=by.email, workspace_id=workspace_id, target_type="meta_app"
+    )
 
 
 @instance_level("instance settings: the one Meta app every workspace uses")
@@ -134,10 +156,16 @@ async def ensure_verify_token(settings: Settings, box: SecretStore) -> str:
 
 
 @instance_level("instance settings: the one Meta app every workspace uses")
-async def rotate_verify_token(box: SecretStore, *, actor: str) -> str:
+async def rotate_verify_token(box: SecretStore, *, by: User, workspace_id: int | None) -> str:
+    _check_instance_admin(by)
     token = secrets.token_urlsafe(24)
     await _put(VERIFY_TOKEN_KEY, box.encrypt(token))
-    await audit.record("setup.verify_token_rotated", actor=actor, target_type="meta_app")
+    await audit.record(
+        "setup.verify_token_rotated",
+        actor=by.email,
+        workspace_id=workspace_id,
+        target_type="meta_app",
+    )
     return token
 
 

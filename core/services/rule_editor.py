@@ -40,8 +40,10 @@ from core.domain.scope import Actor
 from core.domain.webhooks import InboundEvent, parse_payload
 from core.errors import NotFound, ValidationFailed
 from core.ports.sandbox import SandboxUnavailable
+from core.ports.secrets import SecretStore
 from core.services import audit, rule_changes
 from core.services.accounts import account_ref
+from core.services.leads import SEALED, seal_webhook_secret
 from core.services.sandbox_console import dedupe_key
 from core.services.smart_replies import read_unanswered_note
 
@@ -97,11 +99,16 @@ async def save_rule(
     redis: Redis,
     rule_id: int | None = None,
     found: Problems | None = None,
+    secrets: SecretStore,
 ) -> AutomationRule:
     """Create (``rule_id`` None) or replace a rule, all or nothing; ``found`` are problems
     the caller already found (by definition path), reported with the rest. Every worker
-    answers with it from the next event (announced through ``redis``)."""
+    answers with it from the next event (announced through ``redis``).
+
+    The lead webhook secret is write-only: None keeps the stored one, empty clears it, and
+    whatever is stored is sealed with ``secrets`` (a plain one from an older release too)."""
     existing = await get_rule(actor, rule_id) if rule_id is not None else None
+    given_secret = definition.lead_settings.webhook_secret
     try:
         draft = check(definition, found)
     except ValidationFailed as exc:
@@ -113,15 +120,21 @@ async def save_rule(
                 exc.fields.update(missing.fields)
         raise
     account = await workspace_account(actor, draft.account_id)
+    columns = draft.stored_columns()
+    sealed = _sealed_secret(secrets, given_secret, existing)
+    lead_settings = columns["config"]["lead_capture_settings"]
+    lead_settings.pop("webhook_secret", None)
+    if sealed:
+        lead_settings["webhook_secret"] = sealed
     async with in_transaction():
         if existing is None:
             rule = await AutomationRule.create(
-                workspace_id=actor.workspace_id, account_id=account.id, **draft.stored_columns()
+                workspace_id=actor.workspace_id, account_id=account.id, **columns
             )
             await RuleStats.get_or_create(rule_id=rule.id)
         else:
             rule = existing
-            rule.update_from_dict({"account_id": account.id, **draft.stored_columns()})
+            rule.update_from_dict({"account_id": account.id, **columns})
             await rule.save()
         await audit.record(
             "rule.created" if existing is None else "rule.updated",
@@ -137,6 +150,15 @@ async def save_rule(
     await rule_changes.announce(redis)
     logger.info("rule %s saved (account %s, %s)", rule.id, account.id, draft.trigger)
     return rule
+
+
+def _sealed_secret(box: SecretStore, given: str | None, existing: AutomationRule | None) -> str:
+    if given is not None:
+        return seal_webhook_secret(box, given.strip()) if given.strip() else ""
+    stored = RuleDefinition.from_stored(existing).lead_settings.webhook_secret if existing else ""
+    if not stored or stored.startswith(SEALED):
+        return stored or ""
+    return seal_webhook_secret(box, stored)
 
 
 async def set_active(actor: Actor, rule_id: int, active: bool, *, redis: Redis) -> None:

@@ -17,7 +17,7 @@ from tortoise.transactions import in_transaction
 from core.db.models import Invite, Membership, Role, User
 from core.domain.scope import Actor, instance_level
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from core.services import audit, users
+from core.services import api_tokens, audit, users
 
 logger = logging.getLogger(__name__)
 
@@ -203,8 +203,9 @@ async def change_role(actor: Actor, membership_id: int, role: Role) -> Membershi
     return target
 
 
-async def remove_member(actor: Actor, membership_id: int) -> None:
-    """Take a member out of the workspace (their user account stays)."""
+async def remove_member(actor: Actor, membership_id: int, *, now: datetime) -> None:
+    """Take a member out of the workspace (their user account stays, their API tokens there
+    are revoked)."""
     _check_may_grant(actor, Role.VIEWER)
     target = await _target(actor, membership_id)
     if target.role is Role.OWNER:
@@ -212,7 +213,9 @@ async def remove_member(actor: Actor, membership_id: int) -> None:
             raise Forbidden("Only an owner can remove an owner.")
         if await _owner_count(actor.workspace_id) <= 1:
             raise Conflict("The last owner cannot be removed.")
-    await target.delete()
+    async with in_transaction():
+        await target.delete()
+        await api_tokens.revoke_members_tokens(actor, target.user_id, now)
     await audit.record(
         "team.member_removed",
         actor=actor.label,

@@ -85,11 +85,21 @@ async def create_user(email: str, password: str, name: str = "") -> User:
 
 @instance_level("a person's own account, across workspaces")
 async def create_owner(
-    email: str, password: str, *, workspace_name: str = "My team", timezone: str = "UTC"
+    email: str,
+    password: str,
+    *,
+    workspace_name: str = "My team",
+    timezone: str = "UTC",
+    instance_admin: bool = False,
 ) -> tuple[User, Workspace]:
-    """Create a workspace and its owner (first run, or ``reelay admin create``)."""
+    """Create a workspace and its owner (first run, or ``reelay admin create``).
+
+    ``instance_admin`` also lets them change the install-wide settings (the Meta app)."""
     async with in_transaction():
         user = await create_user(email, password)
+        if instance_admin:
+            user.is_instance_admin = True
+            await user.save(update_fields=["is_instance_admin"])
         workspace = await Workspace.create(name=workspace_name, timezone=timezone)
         await Membership.create(workspace=workspace, user=user, role=Role.OWNER)
     await audit.record(
@@ -104,10 +114,13 @@ async def create_owner(
 
 @instance_level("a person's own account, across workspaces")
 async def create_first_owner(email: str, password: str, workspace_name: str) -> User:
-    """The first-run page's action: only allowed while no user exists."""
+    """The first-run page's action: only allowed while no user exists. The first owner is the
+    install's instance admin."""
     if await has_users():
         raise Conflict("Reelay already has an owner; sign in instead.")
-    user, _ = await create_owner(email, password, workspace_name=workspace_name)
+    user, _ = await create_owner(
+        email, password, workspace_name=workspace_name, instance_admin=True
+    )
     return user
 
 

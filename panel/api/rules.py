@@ -99,7 +99,13 @@ async def _row(rule: AutomationRule) -> rule_editor.RuleRow:
 
 
 async def _save(body: RuleDefinition, rule_id: int | None = None) -> AutomationRule:
-    return await rule_editor.save_rule(current_actor(), body, redis=_redis(), rule_id=rule_id)
+    return await rule_editor.save_rule(
+        current_actor(),
+        body,
+        redis=_redis(),
+        rule_id=rule_id,
+        secrets=services().container.secrets,
+    )
 
 
 @blueprint.get("")
@@ -137,9 +143,6 @@ async def create_rule(data: RuleDefinition) -> tuple[RuleOut, int]:
 async def replace_rule(rule_id: int, data: RuleDefinition) -> RuleOut:
     """Replace a rule whole (all or nothing); a null webhook secret keeps the stored one."""
     rule = await rule_editor.get_rule(current_actor(), rule_id)
-    if data.lead_settings.webhook_secret is None:
-        stored = RuleDefinition.from_stored(rule).lead_settings.webhook_secret
-        data.lead_settings.webhook_secret = stored or ""
     rule = await _save(data, rule_id=rule.id)
     return _out(await _row(rule))
 

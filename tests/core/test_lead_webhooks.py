@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from core.db.models import Lead, Trigger
+from core.db.models import AutomationRule, Lead, Trigger
+from core.domain.rule_definition import RuleDefinition
+from core.services import rule_editor
 from core.services.leads import MAX_ATTEMPTS, lead_webhook_secret
 from tests.automation_world import (
     dm_payload,
@@ -100,6 +102,27 @@ async def test_lead_is_posted_with_a_signature_the_receiver_can_verify(
     assert document["event"] == "lead.captured"
     refreshed = await Lead.get(id=lead.id)
     assert refreshed.webhook_status == "delivered" and refreshed.delivered_at is not None
+
+
+async def test_plaintext_secret_of_an_older_release_is_encrypted_on_next_save(
+    container: Any, receiver: tuple[Receiver, str]
+) -> None:
+    endpoint, url = receiver
+    world = World(container)
+    account = await make_account(container)
+    rule = await make_rule(account, trigger=Trigger.DM, keywords=["join"], config=flow_config(url))
+    definition = RuleDefinition.from_stored(rule).model_copy(deep=True, update={"name": "Join"})
+    definition.lead_settings.webhook_secret = None  # keep the stored one
+    await rule_editor.save_rule(
+        account.workspace_id, definition, actor="o", rule_id=rule.id, secrets=container.secrets
+    )
+    stored = (await AutomationRule.get(id=rule.id)).config["lead_capture_settings"]
+    assert SECRET not in str(stored) and stored["webhook_secret"]
+    await capture(world, account)
+    assert await run_deliveries(world) == ["delivered"]
+    ((body, headers),) = endpoint.received
+    expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(headers["X-Reelay-Signature-256"], expected)
 
 
 async def test_default_secret_is_derived_per_workspace(

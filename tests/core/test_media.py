@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from PIL import Image
 
-from core.adapters.downloads import is_public_address
+from core.adapters.public_urls import is_public_address
 from core.adapters.storage import DiskStorage, is_valid_key, new_key
 from core.bootstrap import Container
 from core.db.models import MediaAsset, Workspace
@@ -202,7 +202,7 @@ async def _upload_link(container: Container, *, workspace_id: int, url: str) -> 
 
 
 async def test_upload_from_url(container: Container, linked_files: str) -> None:
-    container.settings = container.settings.model_copy(update={"media_links_private_ok": True})
+    container.settings = container.settings.model_copy(update={"private_urls_ok": True})
     workspace = await Workspace.create(name="w")
     base = f"http://{linked_files}"
     asset = await _upload_link(container, workspace_id=workspace.id, url=f"{base}/photo.webp?x=1")
@@ -230,7 +230,7 @@ async def test_upload_from_url(container: Container, linked_files: str) -> None:
 async def test_links_to_private_or_local_addresses_are_refused_by_default(
     container: Container, linked_files: str, link: str
 ) -> None:
-    assert container.settings.media_links_private_ok is False
+    assert container.settings.private_urls_ok is False
     workspace = await Workspace.create(name="w")
     url = link.format(files=linked_files, port=linked_files.rsplit(":", 1)[1])
     with pytest.raises(ValidationFailed, match="private or local address"):

@@ -75,3 +75,33 @@ async def test_the_migrations_describe_the_models_exactly() -> None:
         detector = MigrationAutodetector(context.apps, config["apps"])
         pending = await detector.changes()
     assert [writer.name for writer in pending] == []
+
+
+async def test_upgrade_makes_the_first_owner_the_instance_admin(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path / 'old.sqlite3'}"
+    await migrate(config=tortoise_config(url), target="models.0003_sessions_and_password_resets")
+    await Tortoise.init(config=tortoise_config(url))
+    try:
+        db = connections.get("default")
+        await db.execute_script(
+            "INSERT INTO workspace (id, name, timezone, ai_enabled, ai_monthly_token_quota,"
+            " created_at) VALUES (1, 'A', 'UTC', 0, 0, CURRENT_TIMESTAMP);"
+            "INSERT INTO user (id, email, password_hash, name, is_active, created_at) VALUES"
+            " (1, 'editor@x', 'h', '', 1, CURRENT_TIMESTAMP),"
+            " (2, 'first@x', 'h', '', 1, CURRENT_TIMESTAMP),"
+            " (3, 'later@x', 'h', '', 1, CURRENT_TIMESTAMP);"
+            "INSERT INTO membership (workspace_id, user_id, role, created_at) VALUES"
+            " (1, 1, 'editor', CURRENT_TIMESTAMP), (1, 2, 'owner', CURRENT_TIMESTAMP),"
+            " (1, 3, 'owner', CURRENT_TIMESTAMP);"
+        )
+    finally:
+        await Tortoise.close_connections()
+    await migrate_database(url)
+    await Tortoise.init(config=tortoise_config(url))
+    try:
+        _, rows = await connections.get("default").execute_query(
+            "SELECT email FROM user WHERE is_instance_admin"
+        )
+    finally:
+        await Tortoise.close_connections()
+    assert [row["email"] for row in rows] == ["first@x"]

@@ -71,11 +71,11 @@ async def test_last_owner_cannot_be_demoted_or_removed(sqlite_db: str) -> None:
     with pytest.raises(Conflict):
         await team.change_role(await acting(owner), owner.id, Role.ADMIN)
     with pytest.raises(Conflict):
-        await team.remove_member(await acting(owner), owner.id)
+        await team.remove_member(await acting(owner), owner.id, now=NOW)
     second = await _member(owner, "two@example.com", Role.OWNER)
     await team.change_role(await acting(owner), owner.id, Role.ADMIN)
     assert (await Membership.get(id=owner.id)).role is Role.ADMIN
-    await team.remove_member(await acting(second), owner.id)
+    await team.remove_member(await acting(second), owner.id, now=NOW)
     assert not await Membership.exists(id=owner.id)
 
 
@@ -86,7 +86,7 @@ async def test_admins_cannot_touch_owners_or_make_owners(sqlite_db: str) -> None
     with pytest.raises(Forbidden):
         await team.change_role(await acting(admin), editor.id, Role.OWNER)
     with pytest.raises(Forbidden):
-        await team.remove_member(await acting(admin), owner.id)
+        await team.remove_member(await acting(admin), owner.id, now=NOW)
     with pytest.raises(Forbidden):
         await team.create_invite(await acting(editor), Role.VIEWER, NOW)
     changed = await team.change_role(await acting(admin), editor.id, Role.VIEWER)
@@ -119,6 +119,44 @@ async def test_api_token_cannot_outrank_its_creator(sqlite_db: str) -> None:
         await api_tokens.create_token(await acting(admin), "  ", Role.VIEWER)
 
 
+async def test_api_token_acts_with_no_more_than_its_creator_now_holds(sqlite_db: str) -> None:
+    owner = await _owner()
+    admin = await _member(owner, "admin@example.com", Role.ADMIN)
+    made = await api_tokens.create_token(admin, "CI", Role.ADMIN)
+    await team.change_role(owner, admin.id, Role.EDITOR)
+    found = await api_tokens.authenticate(made.secret, NOW)
+    assert found is not None and found.role is Role.EDITOR
+    assert (await ApiToken.get(id=made.token.id)).role is Role.ADMIN
+
+
+async def test_removing_a_member_revokes_their_tokens_there(sqlite_db: str) -> None:
+    owner = await _owner()
+    admin = await _member(owner, "admin@example.com", Role.ADMIN)
+    made = await api_tokens.create_token(admin, "CI", Role.EDITOR)
+    kept = await api_tokens.create_token(owner, "owner's", Role.EDITOR)
+    await team.remove_member(owner, admin.id, now=NOW)
+    assert await api_tokens.authenticate(made.secret, NOW) is None
+    assert (await ApiToken.get(id=made.token.id)).revoked_at == NOW
+    assert await api_tokens.authenticate(kept.secret, NOW) is not None
+    entry = await AuditLog.get(action="api_token.revoked", target_id=made.token.id)
+    assert entry.actor == "owner@example.com" and entry.workspace_id == owner.workspace_id
+
+
+async def test_token_whose_creator_left_by_other_means_is_refused(sqlite_db: str) -> None:
+    owner = await _owner()
+    admin = await _member(owner, "admin@example.com", Role.ADMIN)
+    made = await api_tokens.create_token(admin, "CI", Role.EDITOR)
+    await Membership.filter(id=admin.id).delete()
+    assert await api_tokens.authenticate(made.secret, NOW) is None
+
+
+async def test_token_list_names_the_creator(sqlite_db: str) -> None:
+    owner = await _owner()
+    await api_tokens.create_token(owner, "CI", Role.EDITOR)
+    [listed] = await api_tokens.list_tokens(owner.workspace_id)
+    assert listed.created_by is not None and listed.created_by.email == "owner@example.com"
+
+
 async def test_link_code_links_a_chat_once(sqlite_db: str) -> None:
     owner = await _owner()
     made = await chat_links.create_code(await acting(owner), NOW)
@@ -144,12 +182,15 @@ async def test_meta_app_from_wizard_is_encrypted_and_env_wins(
     sqlite_db: str, settings_factory: Any
 ) -> None:
     box = SecretBox(Fernet.generate_key().decode())
+    admin = await users.create_first_owner("owner@example.com", "long enough pw", "Shop")
     sandbox = settings_factory(meta_app_secret=None, meta_verify_token=None)
     assert (await meta_app.load(sandbox, box)).sandbox
     with pytest.raises(ValidationFailed) as caught:
-        await meta_app.save_app(box, app_id="abc", app_secret="", actor="o")
+        await meta_app.save_app(box, app_id="abc", app_secret="", by=admin, workspace_id=None)
     assert set(caught.value.fields) == {"app_id", "app_secret"}
-    await meta_app.save_app(box, app_id="123456789", app_secret="s3cret", actor="o")
+    await meta_app.save_app(
+        box, app_id="123456789", app_secret="s3cret", by=admin, workspace_id=None
+    )
     assert "s3cret" not in {row.value for row in await KeyValue.all()}
     loaded = await meta_app.load(sandbox, box)
     assert (loaded.app_id, loaded.app_secret, loaded.source) == ("123456789", "s3cret", "panel")
@@ -163,8 +204,30 @@ async def test_meta_app_from_wizard_is_encrypted_and_env_wins(
         "env-secret",
         "environment",
     )
-    await meta_app.use_sandbox(actor="o")
+    await meta_app.use_sandbox(by=admin, workspace_id=None)
     assert (await meta_app.load(sandbox, box)).sandbox
+
+
+async def test_only_an_instance_admin_changes_the_meta_app(
+    sqlite_db: str, settings_factory: Any
+) -> None:
+    box = SecretBox(Fernet.generate_key().decode())
+    first = await users.create_first_owner("first@example.com", "long enough pw", "A")
+    other, workspace_b = await users.create_owner("b@example.com", "long enough pw")
+    assert first.is_instance_admin and not other.is_instance_admin
+    app = {"app_id": "123456789", "app_secret": "attacker"}
+    with pytest.raises(Forbidden):
+        await meta_app.save_app(box, **app, by=other, workspace_id=workspace_b.id)
+    with pytest.raises(Forbidden):
+        await meta_app.use_sandbox(by=other, workspace_id=workspace_b.id)
+    with pytest.raises(Forbidden):
+        await meta_app.rotate_verify_token(box, by=other, workspace_id=workspace_b.id)
+    assert not await KeyValue.exists()
+
+    workspace_a = (await Membership.get(user=first)).workspace_id
+    await meta_app.save_app(box, **app, by=first, workspace_id=workspace_a)
+    entry = await AuditLog.get(action="setup.meta_app_saved")
+    assert (entry.actor, entry.workspace_id) == ("first@example.com", workspace_a)
 
 
 async def test_logs_filter_and_page(sqlite_db: str) -> None:

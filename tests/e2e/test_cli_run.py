@@ -117,6 +117,25 @@ def test_admin_create_makes_an_owner(tmp_path: Path) -> None:
     )
     assert again.returncode == 1
     assert "Email taken" in again.stderr and "Traceback" not in again.stderr
+    instance_admin = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "reelay",
+            "admin",
+            "create",
+            "--instance-admin",
+            "--email",
+            "ops@example.com",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert instance_admin.returncode == 0, instance_admin.stderr
+    assert "created instance admin and owner ops@example.com" in instance_admin.stdout
 
 
 def test_unreachable_redis_is_a_clear_error(tmp_path: Path) -> None:

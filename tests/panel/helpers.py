@@ -37,8 +37,11 @@ async def sign_in_as(client: Any, user: User | None, workspace_id: int | None = 
 
 
 async def team_of_four() -> dict[Role, Membership]:
-    """An owner, admin, editor and viewer of one workspace."""
-    owner_user, workspace = await users.create_owner("owner@example.com", "long enough pw")
+    """An owner (the install's instance admin, as at first run), admin, editor and viewer of
+    one workspace."""
+    owner_user, workspace = await users.create_owner(
+        "owner@example.com", "long enough pw", instance_admin=True
+    )
     members = {Role.OWNER: await Membership.get(user=owner_user, workspace=workspace)}
     for role in (Role.ADMIN, Role.EDITOR, Role.VIEWER):
         user = await users.create_user(f"{role.value}@example.com", "long enough pw")

@@ -126,7 +126,9 @@ async def make_side(container: Any, name: str, ig_id: str, colour: tuple[int, in
             for k, v in rule_form(account.id, f"{name} rule").items()
         }
     )
-    rule = await rule_editor.save_rule(await acting(membership), definition, redis=container.redis)
+    rule = await rule_editor.save_rule(
+        await acting(membership), definition, redis=container.redis, secrets=container.secrets
+    )
     asset = await media.upload_bytes(
         Actor.system(workspace.id),
         assemble_services(container).storage,

@@ -23,7 +23,7 @@ from core.db.models import (
     User,
     WebhookEvent,
 )
-from core.services import audit, chat_links
+from core.services import audit, chat_links, users
 from tests.panel.helpers import CSRF, csrf_of, sign_in_as, team_of_four
 
 
@@ -133,6 +133,27 @@ async def test_admins_cannot_change_the_install_wide_meta_app(client: Any, sqlit
     )
     assert response.status_code == 403
     assert not await KeyValue.exists(key="meta.app_id")
+
+
+async def test_workspace_owners_see_the_instance_settings_read_only(
+    client: Any, sqlite_db: str
+) -> None:
+    await team_of_four()
+    other, workspace = await users.create_owner("b@example.com", "long enough pw")
+    await sign_in_as(client, other, workspace.id)
+    page = await (await client.get("/setup")).get_data(as_text=True)
+    assert "only an instance admin changes it" in page and 'action="/setup/meta"' not in page
+    for path in ("/setup/meta", "/setup/meta/sandbox"):
+        form = {"csrf_token": CSRF, "app_id": "1234567890", "app_secret": "x"}
+        assert (await client.post(path, form=form)).status_code == 403, path
+    assert not await KeyValue.exists(key="meta.app_id")
+
+
+async def test_team_page_names_the_instance_admins(client: Any, sqlite_db: str) -> None:
+    await _signed_in(client)
+    page = await (await client.get("/team")).get_data(as_text=True)
+    row = next(line for line in page.splitlines() if "instance admin<" in line)
+    assert page.count("instance admin<") == 1 and "owner" in row
 
 
 async def test_link_code_is_shown_once_and_only_its_hash_is_kept(

@@ -28,9 +28,9 @@ from core.db.models import (
     Role,
 )
 from core.domain.posts import Kind, Status
-from core.services import api_tokens
+from core.services import api_tokens, team
 from tests.actors import acting
-from tests.panel.helpers import team_of_four, token_for
+from tests.panel.helpers import sign_in_as, team_of_four, token_for
 
 
 def _bearer(secret: str) -> dict[str, str]:
@@ -77,6 +77,25 @@ async def test_tokens_authenticate_scope_and_revoke(client: Any, sqlite_db: str)
 
     await api_tokens.revoke_token(await acting(owner), editor_token.id, datetime.now(UTC))
     assert (await client.get("/api/v1/me", headers=_bearer(editor))).status_code == 401
+
+
+async def test_tokens_follow_their_makers_current_rights(client: Any, sqlite_db: str) -> None:
+    members = await team_of_four()
+    owner, admin = members[Role.OWNER], members[Role.ADMIN]
+    made = await api_tokens.create_token(admin, "admin's", Role.ADMIN)
+    await team.change_role(owner, admin.id, Role.VIEWER)
+    me = await client.get("/api/v1/me", headers=_bearer(made.secret))
+    assert (await me.get_json())["role"] == "viewer"
+    refused = await client.post("/api/v1/rules", json={}, headers=_bearer(made.secret))
+    assert refused.status_code == 403
+
+    await team.change_role(owner, admin.id, Role.ADMIN)
+    await sign_in_as(client, await owner.user)
+    page = await (await client.get("/settings/api-tokens")).get_data(as_text=True)
+    assert "admin@example.com" in page
+    await team.remove_member(owner, admin.id, now=datetime.now(UTC))
+    gone = await client.post("/api/v1/rules", json={}, headers=_bearer(made.secret))
+    assert gone.status_code == 401
 
 
 async def test_invalid_input_is_reported_per_field(client: Any, sqlite_db: str) -> None:

@@ -16,6 +16,7 @@ from core.db.models import (
     WebhookEvent,
     Workspace,
 )
+from core.services.leads import open_webhook_secret
 from core.settings import Settings
 from tests.panel.helpers import CSRF
 from tests.panel.sandbox_world import World, run_pending_events, sandbox_world, webhooks_into
@@ -90,6 +91,27 @@ async def test_lead_rule_is_stored_in_the_engine_shape(client: Any, world: World
     assert "And your phone number?" in page and 'value="s2"' in page
     listing = await (await client.get("/rules")).get_data(as_text=True)
     assert "Price lead" in listing and "lead flow (3 steps)" in listing
+
+
+async def test_lead_webhook_secret_is_write_only_and_encrypted(
+    client: Any, world: World, container: Any
+) -> None:
+    form = lead_rule_form(world.account.id, webhook_url="https://hooks.example/l")
+    await client.post("/rules/new", form={**form, "webhook_secret": "receiver-secret"})
+    rule = await AutomationRule.get(name="Price lead")
+    stored = rule.config["lead_capture_settings"]
+    assert "receiver-secret" not in str(rule.config)
+    assert open_webhook_secret(container.secrets, stored["webhook_secret"]) == "receiver-secret"
+    page = await (await client.get(f"/rules/{rule.id}")).get_data(as_text=True)
+    assert "receiver-secret" not in page and stored["webhook_secret"] not in page
+    assert "A secret is set" in page
+
+    await client.post(f"/rules/{rule.id}", form={**form, "name": "Kept"})
+    kept = (await AutomationRule.get(id=rule.id)).config["lead_capture_settings"]
+    assert open_webhook_secret(container.secrets, kept["webhook_secret"]) == "receiver-secret"
+    await client.post(f"/rules/{rule.id}", form={**form, "webhook_secret_clear": "on"})
+    cleared = (await AutomationRule.get(id=rule.id)).config["lead_capture_settings"]
+    assert "webhook_secret" not in cleared
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import pytest
 
 from core.adapters.redis_server import RedisLocation
 from core.db.models import WebhookEvent
-from core.services import meta_app
+from core.services import meta_app, users
 from core.services.sandbox_keys import signing_secret
 from core.settings import Settings
 from reelay.cli import open_services
@@ -64,8 +64,13 @@ async def test_wizard_verify_token_and_app_secret_are_used(
 ) -> None:
     client, container = bare_client
     token = await meta_app.ensure_verify_token(container.settings, container.secrets)
+    admin = await users.create_first_owner("owner@example.com", "long enough pw", "Shop")
     await meta_app.save_app(
-        container.secrets, app_id="1234567890", app_secret="panel-secret", actor="owner"
+        container.secrets,
+        app_id="1234567890",
+        app_secret="panel-secret",
+        by=admin,
+        workspace_id=None,
     )
     container_app = client.app
     container_app.extensions.pop("reelay.webhook_keys", None)  # as after the cache expires
