@@ -20,6 +20,7 @@ from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout
 
 from core.services import api_tokens
 from panel.security import load_user
+from panel.services import services
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
@@ -144,7 +145,7 @@ async def _signed_in(view: Any) -> bool:
         scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             return False
-        clock = current_app.extensions["reelay.container"].clock
+        clock = services().container.clock
         return await api_tokens.authenticate(secret.strip(), clock.now()) is not None
     return await load_user() is not None
 

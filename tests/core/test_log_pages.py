@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core.db.models import InstagramAccount, Workspace
+from core.domain.scope import Actor
 from core.services import logs
 
 
@@ -15,5 +16,5 @@ async def test_an_event_kind_longer_than_any_kind_finds_nothing(db: str) -> None
         login_kind="instagram",
         token_encrypted="x",
     )
-    page = await logs.event_page(workspace.id, logs.LogFilter(kind="k" * 64))
+    page = await logs.event_page(Actor.system(workspace.id), logs.LogFilter(kind="k" * 64))
     assert page.items == [] and not page.has_next

@@ -132,7 +132,7 @@ async def test_an_uploaded_video_is_stored_from_its_file_without_being_held_whol
     size = video.stat().st_size
     with peak_growth() as grown, video.open("rb") as source:
         asset = await media.upload_file(
-            storage, workspace_id=workspace.id, source=source, filename="long.mp4"
+            Actor.system(workspace.id), storage, source=source, filename="long.mp4"
         )
     assert (asset.mime, asset.size, asset.duration_s) == ("video/mp4", size, pytest.approx(12))
     assert await storage.size(asset.storage_key) == size

@@ -15,6 +15,7 @@ from core.adapters.redis_server import RedisLocation
 from core.bootstrap import Container
 from core.db.models import Post, Workspace
 from core.domain.posts import Status
+from core.domain.scope import Actor, Role
 from core.services import media
 from core.services.publishing import PostInput
 from core.settings import Settings
@@ -36,20 +37,18 @@ async def _published_once(
     workspace = await Workspace.create(name="Shop")
     account = await sandbox_account(container, sandbox, workspace, IG, "shop")
     services = assemble_services(container)
-    image = await media.upload_bytes(
-        services.storage, workspace_id=workspace.id, data=image_bytes(1080, 1350)
-    )
+    actor = Actor(workspace.id, Role.OWNER, "user:1")
+    image = await media.upload_bytes(actor, services.storage, image_bytes(1080, 1350))
     # A short wait for answers, so a held answer times out quickly.
     container.graph = GraphClient(
         container.http, settings, usage=MemoryUsageStore(), timeout_s=0.5, backoff_s=0.01
     )
     post = await services.publishing.create(
-        workspace_id=workspace.id,
+        actor,
         account_id=account.id,
         content=PostInput(
             kind="image", media_ids=[image.id], caption="lost answers", first_comment="first!"
         ),
-        actor="user:1",
         scheduled_at=container.clock.now() + timedelta(seconds=0.2),
     )
     async with serve_panel(settings, container, port):

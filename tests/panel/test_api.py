@@ -82,18 +82,19 @@ async def test_tokens_authenticate_scope_and_revoke(client: Any, sqlite_db: str)
 async def test_tokens_follow_their_makers_current_rights(client: Any, sqlite_db: str) -> None:
     members = await team_of_four()
     owner, admin = members[Role.OWNER], members[Role.ADMIN]
-    made = await api_tokens.create_token(admin, "admin's", Role.ADMIN)
-    await team.change_role(owner, admin.id, Role.VIEWER)
+    made = await api_tokens.create_token(await acting(admin), "admin's", Role.ADMIN)
+    as_owner = await acting(owner)
+    await team.change_role(as_owner, admin.id, Role.VIEWER)
     me = await client.get("/api/v1/me", headers=_bearer(made.secret))
     assert (await me.get_json())["role"] == "viewer"
     refused = await client.post("/api/v1/rules", json={}, headers=_bearer(made.secret))
     assert refused.status_code == 403
 
-    await team.change_role(owner, admin.id, Role.ADMIN)
+    await team.change_role(as_owner, admin.id, Role.ADMIN)
     await sign_in_as(client, await owner.user)
     page = await (await client.get("/settings/api-tokens")).get_data(as_text=True)
     assert "admin@example.com" in page
-    await team.remove_member(owner, admin.id, now=datetime.now(UTC))
+    await team.remove_member(as_owner, admin.id, now=datetime.now(UTC))
     gone = await client.post("/api/v1/rules", json={}, headers=_bearer(made.secret))
     assert gone.status_code == 401
 
