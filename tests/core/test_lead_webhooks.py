@@ -15,6 +15,7 @@ from aiohttp import web
 
 from core.db.models import AutomationRule, Lead, Trigger
 from core.domain.rule_definition import RuleDefinition
+from core.domain.scope import Actor, Role
 from core.services import rule_editor
 from core.services.leads import MAX_ATTEMPTS, lead_webhook_secret
 from tests.automation_world import (
@@ -114,7 +115,11 @@ async def test_plaintext_secret_of_an_older_release_is_encrypted_on_next_save(
     definition = RuleDefinition.from_stored(rule).model_copy(deep=True, update={"name": "Join"})
     definition.lead_settings.webhook_secret = None  # keep the stored one
     await rule_editor.save_rule(
-        account.workspace_id, definition, actor="o", rule_id=rule.id, secrets=container.secrets
+        Actor(account.workspace_id, Role.OWNER, "o"),
+        definition,
+        redis=container.redis,
+        rule_id=rule.id,
+        secrets=container.secrets,
     )
     stored = (await AutomationRule.get(id=rule.id)).config["lead_capture_settings"]
     assert SECRET not in str(stored) and stored["webhook_secret"]

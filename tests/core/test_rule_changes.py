@@ -31,7 +31,9 @@ async def test_a_comment_10_ms_after_a_rule_is_saved_gets_the_new_rule(container
         assert before.status is EventStatus.IGNORED
 
     actor = Actor(account.workspace_id, Role.ADMIN, "a@x")
-    rule = await rule_editor.save_rule(actor, _definition(account, "price"), redis=container.redis)
+    rule = await rule_editor.save_rule(
+        actor, _definition(account, "price"), redis=container.redis, secrets=container.secrets
+    )
     await asyncio.sleep(0.01)
     (outcome,) = await workers[1].deliver(comment_payload("c1", "price"))
 
@@ -42,7 +44,9 @@ async def test_switching_off_and_deleting_apply_at_once(container: Any) -> None:
     account = await make_account(container)
     worker = World(container)
     actor = Actor(account.workspace_id, Role.ADMIN, "a@x")
-    rule = await rule_editor.save_rule(actor, _definition(account, "price"), redis=container.redis)
+    rule = await rule_editor.save_rule(
+        actor, _definition(account, "price"), redis=container.redis, secrets=container.secrets
+    )
     (on,) = await worker.deliver(comment_payload("c1", "price", sender="p1"))
     assert on.rule_id == rule.id
 
