@@ -122,8 +122,8 @@ async def test_api_token_cannot_outrank_its_creator(sqlite_db: str) -> None:
 async def test_api_token_acts_with_no_more_than_its_creator_now_holds(sqlite_db: str) -> None:
     owner = await _owner()
     admin = await _member(owner, "admin@example.com", Role.ADMIN)
-    made = await api_tokens.create_token(admin, "CI", Role.ADMIN)
-    await team.change_role(owner, admin.id, Role.EDITOR)
+    made = await api_tokens.create_token(await acting(admin), "CI", Role.ADMIN)
+    await team.change_role(await acting(owner), admin.id, Role.EDITOR)
     found = await api_tokens.authenticate(made.secret, NOW)
     assert found is not None and found.role is Role.EDITOR
     assert (await ApiToken.get(id=made.token.id)).role is Role.ADMIN
@@ -132,9 +132,9 @@ async def test_api_token_acts_with_no_more_than_its_creator_now_holds(sqlite_db:
 async def test_removing_a_member_revokes_their_tokens_there(sqlite_db: str) -> None:
     owner = await _owner()
     admin = await _member(owner, "admin@example.com", Role.ADMIN)
-    made = await api_tokens.create_token(admin, "CI", Role.EDITOR)
-    kept = await api_tokens.create_token(owner, "owner's", Role.EDITOR)
-    await team.remove_member(owner, admin.id, now=NOW)
+    made = await api_tokens.create_token(await acting(admin), "CI", Role.EDITOR)
+    kept = await api_tokens.create_token(await acting(owner), "owner's", Role.EDITOR)
+    await team.remove_member(await acting(owner), admin.id, now=NOW)
     assert await api_tokens.authenticate(made.secret, NOW) is None
     assert (await ApiToken.get(id=made.token.id)).revoked_at == NOW
     assert await api_tokens.authenticate(kept.secret, NOW) is not None
@@ -145,15 +145,15 @@ async def test_removing_a_member_revokes_their_tokens_there(sqlite_db: str) -> N
 async def test_token_whose_creator_left_by_other_means_is_refused(sqlite_db: str) -> None:
     owner = await _owner()
     admin = await _member(owner, "admin@example.com", Role.ADMIN)
-    made = await api_tokens.create_token(admin, "CI", Role.EDITOR)
+    made = await api_tokens.create_token(await acting(admin), "CI", Role.EDITOR)
     await Membership.filter(id=admin.id).delete()
     assert await api_tokens.authenticate(made.secret, NOW) is None
 
 
 async def test_token_list_names_the_creator(sqlite_db: str) -> None:
     owner = await _owner()
-    await api_tokens.create_token(owner, "CI", Role.EDITOR)
-    [listed] = await api_tokens.list_tokens(owner.workspace_id)
+    await api_tokens.create_token(await acting(owner), "CI", Role.EDITOR)
+    [listed] = await api_tokens.list_tokens(await acting(owner))
     assert listed.created_by is not None and listed.created_by.email == "owner@example.com"
 
 
@@ -297,7 +297,7 @@ async def test_another_workspaces_team_tokens_chats_and_accounts_are_not_found(
     changes = [
         lambda: team.revoke_invite(stranger, invite.invite.id),
         lambda: team.change_role(stranger, editor.id, Role.VIEWER),
-        lambda: team.remove_member(stranger, editor.id),
+        lambda: team.remove_member(stranger, editor.id, now=NOW),
         lambda: api_tokens.revoke_token(stranger, token.token.id, NOW),
         lambda: chat_links.unlink_chat(stranger, link.id),
         lambda: account_settings.set_dm_pace(stranger, account.id, "10"),

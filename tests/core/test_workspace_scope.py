@@ -70,9 +70,16 @@ async def theirs(sqlite_db: str) -> Theirs:
 
 RULE_ACTIONS: dict[str, Callable[[Actor, AutomationRule], Awaitable[object]]] = {
     "get_rule": lambda a, r: rule_editor.get_rule(a, r.id),
-    "save_rule": lambda a, r: rule_editor.save_rule(a, RuleDefinition.from_stored(r), rule_id=r.id),
-    "set_active": lambda a, r: rule_editor.set_active(a, r.id, False),
-    "delete_rule": lambda a, r: rule_editor.delete_rule(a, r.id),
+    # Refused before Redis or the secret store is used: none is needed.
+    "save_rule": lambda a, r: rule_editor.save_rule(
+        a,
+        RuleDefinition.from_stored(r),
+        rule_id=r.id,
+        redis=cast(Any, None),
+        secrets=cast(Any, None),
+    ),
+    "set_active": lambda a, r: rule_editor.set_active(a, r.id, False, redis=cast(Any, None)),
+    "delete_rule": lambda a, r: rule_editor.delete_rule(a, r.id, redis=cast(Any, None)),
     "explain": lambda a, r: rule_editor.explain(a, r, "comment:1"),
     # Refused before the sandbox is asked anything: no container is needed.
     "send_sample": lambda a, r: rule_editor.send_sample(
