@@ -607,31 +607,23 @@ class Outbox:
         return OutboundStatus.PENDING
 
     async def _unconfirmed(self, action: OutboundAction, reason: str) -> OutboundStatus:
-        await OutboundAction.filter(id=action.id).update(
-            status=OutboundStatus.UNCONFIRMED, error=reason[:2000]
-        )
-        logger.warning(
-            "outbox: %s %s to %s unconfirmed: %s", action.kind, action.id, action.target, reason
-        )
-        return OutboundStatus.UNCONFIRMED
+        return await self._end(action, OutboundStatus.UNCONFIRMED, "unconfirmed", reason)
 
     async def _skip(self, action: OutboundAction, reason: str) -> OutboundStatus:
-        await OutboundAction.filter(id=action.id).update(
-            status=OutboundStatus.SKIPPED, error=reason[:2000]
-        )
-        logger.warning(
-            "outbox: %s %s to %s not sent: %s", action.kind, action.id, action.target, reason
-        )
-        return OutboundStatus.SKIPPED
+        return await self._end(action, OutboundStatus.SKIPPED, "not sent", reason)
 
     async def _fail(self, action: OutboundAction, reason: str) -> OutboundStatus:
-        await OutboundAction.filter(id=action.id).update(
-            status=OutboundStatus.FAILED, error=reason[:2000]
-        )
+        return await self._end(action, OutboundStatus.FAILED, "failed", reason)
+
+    async def _end(
+        self, action: OutboundAction, status: OutboundStatus, words: str, reason: str
+    ) -> OutboundStatus:
+        """Record that ``action`` ends without a send, and why."""
+        await OutboundAction.filter(id=action.id).update(status=status, error=reason[:2000])
         logger.warning(
-            "outbox: %s %s to %s failed: %s", action.kind, action.id, action.target, reason
+            "outbox: %s %s to %s %s: %s", action.kind, action.id, action.target, words, reason
         )
-        return OutboundStatus.FAILED
+        return status
 
     @instance_level("a sweep over every workspace's overdue actions")
     async def requeue_stuck(self, older_than: timedelta = timedelta(minutes=5)) -> int:
