@@ -127,11 +127,11 @@ class World:
         return workspace, made
 
     async def image(self, workspace: Workspace) -> MediaAsset:
+        from core.domain.scope import Actor
         from core.services import media
 
-        return await media.upload_bytes(
-            self.services.storage, workspace_id=workspace.id, data=jpeg()
-        )
+        bench = Actor.system(workspace.id, label="bench")
+        return await media.upload_bytes(bench, self.services.storage, jpeg())
 
     async def start_workers(self, count: int, settle_s: float = 3.0) -> None:
         """Start ``count`` worker processes and wait until each has beaten its heart."""
