@@ -12,6 +12,7 @@ from typing import Any
 from tortoise import fields
 from tortoise.models import Model
 
+from core.db.fields import UtcDatetimeField
 from core.domain.posts import Kind, Status
 from core.domain.scope import Role as Role
 
@@ -82,7 +83,7 @@ class Workspace(Model):
     ai_enabled = fields.BooleanField(default=True)
     ai_monthly_token_quota = fields.IntField(default=200_000)
     notification_email = fields.CharField(max_length=254, null=True)
-    created_at = fields.DatetimeField(auto_now_add=True)
+    created_at = UtcDatetimeField(auto_now_add=True)
 
 
 class AiUsage(Model):
@@ -106,7 +107,7 @@ class User(Model):
     is_active = fields.BooleanField(default=True)
     # Instance-wide settings (the Meta app) serve every workspace; only these users change them.
     is_instance_admin = fields.BooleanField(default=False, db_default=False)
-    created_at = fields.DatetimeField(auto_now_add=True)
+    created_at = UtcDatetimeField(auto_now_add=True)
 
 
 class Membership(Model):
@@ -120,7 +121,7 @@ class Membership(Model):
         "models.User", related_name="memberships", on_delete=fields.CASCADE
     )
     role = fields.CharEnumField(Role, max_length=16)
-    created_at = fields.DatetimeField(auto_now_add=True)
+    created_at = UtcDatetimeField(auto_now_add=True)
 
     class Meta:
         unique_together = (("workspace", "user"),)
@@ -138,8 +139,8 @@ class Invite(Model):
     created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name=False, null=True, on_delete=fields.SET_NULL
     )
-    expires_at = fields.DatetimeField()
-    used_at = fields.DatetimeField(null=True)
+    expires_at = UtcDatetimeField()
+    used_at = UtcDatetimeField(null=True)
 
 
 class ApiToken(Model):
@@ -155,9 +156,9 @@ class ApiToken(Model):
     created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name=False, null=True, on_delete=fields.SET_NULL
     )
-    created_at = fields.DatetimeField(auto_now_add=True)
-    last_used_at = fields.DatetimeField(null=True)
-    revoked_at = fields.DatetimeField(null=True)
+    created_at = UtcDatetimeField(auto_now_add=True)
+    last_used_at = UtcDatetimeField(null=True)
+    revoked_at = UtcDatetimeField(null=True)
 
 
 class ChatLink(Model):
@@ -171,7 +172,7 @@ class ChatLink(Model):
     title = fields.CharField(max_length=255, default="")
     purpose = fields.CharField(max_length=32, default="notifications")
     active = fields.BooleanField(default=True)
-    created_at = fields.DatetimeField(auto_now_add=True)
+    created_at = UtcDatetimeField(auto_now_add=True)
 
     class Meta:
         unique_together = (("platform", "chat_id"),)
@@ -185,7 +186,7 @@ class ChatIdentity(Model):
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="chat_identities", on_delete=fields.CASCADE
     )
-    created_at = fields.DatetimeField(auto_now_add=True)
+    created_at = UtcDatetimeField(auto_now_add=True)
 
     class Meta:
         unique_together = (("platform", "platform_user_id"),)
@@ -202,8 +203,8 @@ class LinkCode(Model):
     created_by: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name=False, on_delete=fields.CASCADE
     )
-    expires_at = fields.DatetimeField()
-    used_at = fields.DatetimeField(null=True)
+    expires_at = UtcDatetimeField()
+    used_at = UtcDatetimeField(null=True)
 
 
 class InstagramAccount(Model):
@@ -218,14 +219,14 @@ class InstagramAccount(Model):
     login_kind = fields.CharEnumField(LoginKind, max_length=16)
     page_id = fields.CharField(max_length=64, null=True)
     token_encrypted = fields.TextField()
-    token_expires_at = fields.DatetimeField(null=True)
-    token_refreshed_at = fields.DatetimeField(null=True)
+    token_expires_at = UtcDatetimeField(null=True)
+    token_refreshed_at = UtcDatetimeField(null=True)
     status = fields.CharEnumField(AccountStatus, max_length=20, default=AccountStatus.ACTIVE)
     status_reason = fields.CharField(max_length=255, default="")
     dm_pace_per_hour = fields.IntField(null=True)
     webhook_subscribed = fields.BooleanField(default=False)
     usage: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
-    created_at = fields.DatetimeField(auto_now_add=True)
+    created_at = UtcDatetimeField(auto_now_add=True)
 
     class Meta:
         unique_together = (("workspace", "ig_id"),)
@@ -245,7 +246,7 @@ class MediaAsset(Model):
     height = fields.IntField(null=True)
     duration_s = fields.FloatField(null=True)
     checksum = fields.CharField(max_length=64, db_index=True)
-    created_at = fields.DatetimeField(auto_now_add=True)
+    created_at = UtcDatetimeField(auto_now_add=True)
 
 
 class Post(Model):
@@ -271,23 +272,23 @@ class Post(Model):
     cover_asset: fields.ForeignKeyNullableRelation[MediaAsset] = fields.ForeignKeyField(
         "models.MediaAsset", related_name=False, null=True, on_delete=fields.SET_NULL
     )
-    scheduled_at = fields.DatetimeField(null=True, db_index=True)
+    scheduled_at = UtcDatetimeField(null=True, db_index=True)
     version = fields.IntField(default=1)
     container_id = fields.CharField(max_length=64, null=True)
     child_container_ids: fields.JSONField[list[Any]] = fields.JSONField(default=list)
-    container_created_at = fields.DatetimeField(null=True)
+    container_created_at = UtcDatetimeField(null=True)
     ig_media_id = fields.CharField(max_length=64, null=True)
     permalink = fields.CharField(max_length=512, null=True)
-    published_at = fields.DatetimeField(null=True)
+    published_at = UtcDatetimeField(null=True)
     attempts = fields.IntField(default=0)
     last_error = fields.TextField(default="")
-    next_attempt_at = fields.DatetimeField(null=True)
+    next_attempt_at = UtcDatetimeField(null=True)
     source = fields.CharField(max_length=16, default="panel")
     created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name=False, null=True, on_delete=fields.SET_NULL
     )
-    created_at = fields.DatetimeField(auto_now_add=True)
-    updated_at = fields.DatetimeField(auto_now=True)
+    created_at = UtcDatetimeField(auto_now_add=True)
+    updated_at = UtcDatetimeField(auto_now=True)
 
 
 class PostMedia(Model):
@@ -316,7 +317,7 @@ class PublishJob(Model):
     )
     version = fields.IntField()
     job_id = fields.CharField(max_length=128, unique=True)
-    created_at = fields.DatetimeField(auto_now_add=True)
+    created_at = UtcDatetimeField(auto_now_add=True)
 
     class Meta:
         unique_together = (("post", "version"),)
@@ -344,8 +345,8 @@ class AutomationRule(Model):
     # quick_replies, delay_minutes, lead_capture_flow, lead_capture_settings, ai.
     config: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     active = fields.BooleanField(default=True)
-    created_at = fields.DatetimeField(auto_now_add=True)
-    updated_at = fields.DatetimeField(auto_now=True)
+    created_at = UtcDatetimeField(auto_now_add=True)
+    updated_at = UtcDatetimeField(auto_now=True)
 
 
 class RuleStats(Model):
@@ -358,8 +359,8 @@ class RuleStats(Model):
     total_dms_sent = fields.IntField(default=0)
     total_comments_replied = fields.IntField(default=0)
     total_leads_captured = fields.IntField(default=0)
-    last_triggered_at = fields.DatetimeField(null=True)
-    last_lead_captured_at = fields.DatetimeField(null=True)
+    last_triggered_at = UtcDatetimeField(null=True)
+    last_lead_captured_at = UtcDatetimeField(null=True)
 
 
 class Conversation(Model):
@@ -372,12 +373,12 @@ class Conversation(Model):
     igsid = fields.CharField(max_length=64)
     username = fields.CharField(max_length=64, default="")
     first_name = fields.CharField(max_length=64, default="")
-    last_inbound_at = fields.DatetimeField(null=True)
+    last_inbound_at = UtcDatetimeField(null=True)
     flow_state: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)
     ai_rule: fields.ForeignKeyNullableRelation[AutomationRule] = fields.ForeignKeyField(
         "models.AutomationRule", related_name=False, null=True, on_delete=fields.SET_NULL
     )
-    created_at = fields.DatetimeField(auto_now_add=True)
+    created_at = UtcDatetimeField(auto_now_add=True)
 
     class Meta:
         unique_together = (("account", "igsid"),)
@@ -392,7 +393,7 @@ class Message(Model):
     direction = fields.CharField(max_length=3)  # "in" or "out"
     mid = fields.CharField(max_length=255, null=True)
     text = fields.TextField(default="")
-    created_at = fields.DatetimeField(auto_now_add=True)
+    created_at = UtcDatetimeField(auto_now_add=True)
 
 
 class Lead(Model):
@@ -422,8 +423,8 @@ class Lead(Model):
     webhook_status = fields.CharField(max_length=16, default="none")
     webhook_attempts = fields.IntField(default=0)
     webhook_error = fields.TextField(default="")
-    delivered_at = fields.DatetimeField(null=True)
-    created_at = fields.DatetimeField(auto_now_add=True)
+    delivered_at = UtcDatetimeField(null=True)
+    created_at = UtcDatetimeField(auto_now_add=True)
 
 
 class WebhookEvent(Model):
@@ -438,8 +439,8 @@ class WebhookEvent(Model):
     event: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)
     status = fields.CharEnumField(EventStatus, max_length=16, default=EventStatus.PENDING)
     error = fields.TextField(default="")
-    received_at = fields.DatetimeField(auto_now_add=True)
-    processed_at = fields.DatetimeField(null=True)
+    received_at = UtcDatetimeField(auto_now_add=True)
+    processed_at = UtcDatetimeField(null=True)
     rule_id: int | None
     # The rule that acted on the event (a matched rule or the lead flow it answered), None
     # when none did. Its name is kept too: the log still says which rule it was after the
@@ -478,10 +479,10 @@ class ReplyDraft(Model):
     decided_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name=False, null=True, on_delete=fields.SET_NULL
     )
-    decided_at = fields.DatetimeField(null=True)
-    expires_at = fields.DatetimeField()
+    decided_at = UtcDatetimeField(null=True)
+    expires_at = UtcDatetimeField()
     chat_refs: fields.JSONField[list[Any]] = fields.JSONField(default=list)
-    created_at = fields.DatetimeField(auto_now_add=True)
+    created_at = UtcDatetimeField(auto_now_add=True)
 
 
 class OutboundAction(Model):
@@ -496,11 +497,11 @@ class OutboundAction(Model):
     payload: fields.JSONField[dict[str, Any]] = fields.JSONField()
     status = fields.CharEnumField(OutboundStatus, max_length=16, default=OutboundStatus.PENDING)
     attempts = fields.IntField(default=0)
-    not_before = fields.DatetimeField(null=True)
+    not_before = UtcDatetimeField(null=True)
     response: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)
     error = fields.TextField(default="")
-    created_at = fields.DatetimeField(auto_now_add=True)
-    sent_at = fields.DatetimeField(null=True)
+    created_at = UtcDatetimeField(auto_now_add=True)
+    sent_at = UtcDatetimeField(null=True)
 
 
 class AccountInsight(Model):
@@ -511,7 +512,7 @@ class AccountInsight(Model):
     )
     date = fields.DateField()
     metrics: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
-    updated_at = fields.DatetimeField(auto_now=True)
+    updated_at = UtcDatetimeField(auto_now=True)
 
     class Meta:
         unique_together = (("account", "date"),)
@@ -528,7 +529,7 @@ class MediaInsight(Model):
     media_type = fields.CharField(max_length=32, default="")
     permalink = fields.CharField(max_length=512, default="")
     metrics: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
-    updated_at = fields.DatetimeField(auto_now=True)
+    updated_at = UtcDatetimeField(auto_now=True)
 
     class Meta:
         unique_together = (("ig_media_id", "date"),)
@@ -541,9 +542,9 @@ class SyncState(Model):
         "models.InstagramAccount", related_name="sync_states", on_delete=fields.CASCADE
     )
     kind = fields.CharField(max_length=32)
-    last_success_at = fields.DatetimeField(null=True)
+    last_success_at = UtcDatetimeField(null=True)
     last_error = fields.TextField(default="")
-    next_run_at = fields.DatetimeField(null=True)
+    next_run_at = UtcDatetimeField(null=True)
 
     class Meta:
         unique_together = (("account", "kind"),)
@@ -559,8 +560,8 @@ class DomainEvent(Model):
     )
     kind = fields.CharField(max_length=48, db_index=True)
     payload: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
-    created_at = fields.DatetimeField(auto_now_add=True)
-    delivered_at = fields.DatetimeField(null=True)
+    created_at = UtcDatetimeField(auto_now_add=True)
+    delivered_at = UtcDatetimeField(null=True)
 
 
 class DeliveryStatus(StrEnum):
@@ -589,11 +590,11 @@ class NotificationDelivery(Model):
     chat_link_id: int | None
     status = fields.CharEnumField(DeliveryStatus, max_length=8, default=DeliveryStatus.PENDING)
     attempts = fields.IntField(default=0)
-    next_attempt_at = fields.DatetimeField(null=True, db_index=True)
+    next_attempt_at = UtcDatetimeField(null=True, db_index=True)
     message_id = fields.CharField(max_length=64, null=True)
     error = fields.TextField(default="")
-    created_at = fields.DatetimeField(auto_now_add=True)
-    sent_at = fields.DatetimeField(null=True)
+    created_at = UtcDatetimeField(auto_now_add=True)
+    sent_at = UtcDatetimeField(null=True)
 
     class Meta:
         unique_together = (("event", "channel", "target"),)
@@ -613,7 +614,7 @@ class AuditLog(Model):
     account_id = fields.IntField(null=True, db_index=True)
     level = fields.CharField(max_length=8, default="info")
     details: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
-    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+    created_at = UtcDatetimeField(auto_now_add=True, db_index=True)
 
 
 class KeyValue(Model):
@@ -632,8 +633,8 @@ class UserSession(Model):
         "models.User", related_name="sessions", on_delete=fields.CASCADE
     )
     token_hash = fields.CharField(max_length=64, unique=True)
-    created_at = fields.DatetimeField(auto_now_add=True)
-    expires_at = fields.DatetimeField(db_index=True)
+    created_at = UtcDatetimeField(auto_now_add=True)
+    expires_at = UtcDatetimeField(db_index=True)
 
 
 class PasswordReset(Model):
@@ -645,6 +646,6 @@ class PasswordReset(Model):
         "models.User", related_name="password_resets", on_delete=fields.CASCADE
     )
     token_hash = fields.CharField(max_length=64, unique=True)
-    created_at = fields.DatetimeField(auto_now_add=True)
-    expires_at = fields.DatetimeField()
-    used_at = fields.DatetimeField(null=True)
+    created_at = UtcDatetimeField(auto_now_add=True)
+    expires_at = UtcDatetimeField()
+    used_at = UtcDatetimeField(null=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from cryptography.fernet import Fernet
@@ -109,3 +110,24 @@ async def test_tokens_are_encrypted_at_rest(db: str) -> None:
     stored = await InstagramAccount.get(id=account.id)
     assert secret not in stored.token_encrypted
     assert box.decrypt(stored.token_encrypted) == secret
+
+
+async def test_a_day_in_another_zone_finds_what_happened_in_it(db: str) -> None:
+    # 00:00 in Berlin is 23:00 UTC the evening before: a post at 23:40 UTC lies in Berlin's
+    # next day, and a filter by that day's bounds must find it on every database.
+    workspace = await Workspace.create(name="Berlin")
+    account = await _account(workspace)
+    post = await Post.create(
+        workspace=workspace,
+        account=account,
+        kind=Kind.IMAGE,
+        scheduled_at=datetime(2026, 12, 3, 23, 40, tzinfo=UTC),
+    )
+    berlin = ZoneInfo("Europe/Berlin")
+    start = datetime(2026, 12, 4, tzinfo=berlin)
+    end = datetime(2026, 12, 5, tzinfo=berlin)
+    found = await Post.filter(scheduled_at__gte=start, scheduled_at__lt=end)
+    assert [p.id for p in found] == [post.id]
+    assert await Post.filter(scheduled_at__lt=start).count() == 0
+    stored = await Post.get(id=post.id)
+    assert stored.scheduled_at == datetime(2026, 12, 3, 23, 40, tzinfo=UTC)
