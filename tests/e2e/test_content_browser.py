@@ -159,7 +159,12 @@ async def live(
 FITS = """selector => {
   const box = document.querySelector(selector);
   const edge = box.getBoundingClientRect().right + 1;
-  return [...box.querySelectorAll("*")].every(el => el.getBoundingClientRect().right <= edge);
+  return [...box.querySelectorAll("*")]
+    .filter(el => el.getBoundingClientRect().right > edge)
+    .map(el => {
+      const name = [el.tagName.toLowerCase(), ...el.classList].join(".");
+      return `${name} ends at ${Math.round(el.getBoundingClientRect().right)}px`;
+    });
 }"""
 
 
@@ -209,7 +214,8 @@ async def test_comment_rule_with_two_step_lead_flow_tried_in_the_sandbox(live: L
     assert "Price lead" in await result.locator(".matched-rule").inner_text()
     assert "Public reply" in await result.inner_text()
     # The outcome fits the side panel: no part of it is cut off at the panel's edge.
-    assert await page.evaluate(FITS, "aside.editor-side"), "the test result overflows its panel"
+    overflow = await page.evaluate(FITS, "aside.editor-side")
+    assert overflow == [], f"the test result overflows its panel: {overflow}"
     await page.get_by_label("Send a").select_option("dm")
     await page.get_by_label("Text").fill("ana@example.com")
     await page.get_by_role("button", name="Send test").click()
@@ -285,7 +291,8 @@ async def test_compose_a_carousel_schedule_it_and_drag_it_on_the_calendar(live: 
     await page.reload()
     await page.locator(".fc-toolbar-title").wait_for()
     await shot(page, "06-calendar-phone")
-    assert await page.evaluate(FITS, "#calendar"), "the calendar is wider than the phone"
+    overflow = await page.evaluate(FITS, "#calendar")
+    assert overflow == [], f"the calendar is wider than the phone: {overflow}"
     assert await page.evaluate("document.documentElement.scrollWidth") <= 390
 
 
