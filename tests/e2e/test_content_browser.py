@@ -252,7 +252,10 @@ async def test_compose_a_carousel_schedule_it_and_drag_it_on_the_calendar(live: 
     counts = page.locator("#caption-counts")
     assert "2 / 30 hashtags" in await counts.inner_text()
     assert "1 / 20 mentions" in await counts.inner_text()
-    day = datetime.now(ZoneInfo(TZ)).date() + timedelta(days=1)
+    # A Saturday: the drag below moves the post to Sunday, the calendar's last column, where
+    # an event's text would overflow the phone's screen if the grid let it.
+    tomorrow = datetime.now(ZoneInfo(TZ)).date() + timedelta(days=1)
+    day = tomorrow + timedelta(days=(5 - tomorrow.weekday()) % 7)
     await page.get_by_label(f"Day and time ({TZ})").fill(f"{day.isoformat()}T09:00")
     await shot(page, "03-composer")
     await page.get_by_role("button", name="Save").click()
@@ -290,6 +293,8 @@ async def test_compose_a_carousel_schedule_it_and_drag_it_on_the_calendar(live: 
     await page.set_viewport_size({"width": 390, "height": 844})
     await page.reload()
     await page.locator(".fc-toolbar-title").wait_for()
+    await page.evaluate("day => window.reelayCalendar.gotoDate(day)", day.isoformat())
+    await target.locator(".fc-event").wait_for()
     await shot(page, "06-calendar-phone")
     overflow = await page.evaluate(FITS, "#calendar")
     assert overflow == [], f"the calendar is wider than the phone: {overflow}"
