@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, TypeVar, overload
 
 from tortoise import fields
 
+T = TypeVar("T", datetime, datetime | None)
 
-class UtcDatetimeField(fields.DatetimeField):  # type: ignore[type-arg]
+
+class UtcDatetimeField(fields.DatetimeField[T]):
     """A timestamp written, and compared in filters, as UTC.
 
     SQLite keeps a timestamp as ISO text and compares text: an aware value in another zone
@@ -18,6 +20,30 @@ class UtcDatetimeField(fields.DatetimeField):  # type: ignore[type-arg]
     as it already is on PostgreSQL. Migrations see a plain ``DatetimeField``: the column is
     the same.
     """
+
+    @overload
+    def __init__(
+        self: UtcDatetimeField[datetime],
+        auto_now: bool = False,
+        auto_now_add: bool = False,
+        *,
+        null: Literal[False] = False,
+        **kwargs: Any,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: UtcDatetimeField[datetime | None],
+        auto_now: bool = False,
+        auto_now_add: bool = False,
+        *,
+        null: Literal[True],
+        **kwargs: Any,
+    ) -> None: ...
+
+    def __init__(self, auto_now: bool = False, auto_now_add: bool = False, **kwargs: Any) -> None:
+        # The parent's overloads bind ``self`` to a concrete parameter, not to ``T``.
+        super().__init__(auto_now=auto_now, auto_now_add=auto_now_add, **kwargs)  # type: ignore[misc]
 
     def to_db_value(self, value: Any, instance: Any) -> Any:
         stored = super().to_db_value(value, instance)
