@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
@@ -105,8 +105,13 @@ class Params:
         return f"${len(self.values)}{cast}" if self.postgres else "?"
 
     def time(self, value: datetime) -> str:
-        """A timestamp: the driver's own type on PostgreSQL, ISO text on SQLite."""
-        return self(value if self.postgres else value.isoformat(sep=" "))
+        """A timestamp: the driver's own type on PostgreSQL, UTC ISO text on SQLite.
+
+        As :class:`core.db.fields.UtcDatetimeField` does for the ORM: SQLite compares text.
+        """
+        if self.postgres:
+            return self(value)
+        return self((value.astimezone(UTC) if value.tzinfo else value).isoformat(sep=" "))
 
     def row(self, values: Sequence[Any]) -> str:
         """``(…)`` with a placeholder for each of ``values``."""
