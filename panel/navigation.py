@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from quart import current_app, request
 
 from core.db.models import Membership, Role
+from core.domain.chat import LINK_CODES_MENU
 from core.services.users import role_allows
 
 
@@ -32,7 +33,7 @@ MENU: list[NavItem] = [
     NavItem("sandbox.index", "Sandbox", Role.EDITOR),
     NavItem("logs.audit", "Logs", Role.VIEWER),
     NavItem("team.index", "Team", Role.VIEWER),
-    NavItem("setup.index", "Setup", Role.ADMIN),
+    NavItem("setup.index", LINK_CODES_MENU, Role.ADMIN),
     NavItem("api_tokens.index", "API", Role.ADMIN),
 ]
 

@@ -107,6 +107,8 @@ class User(Model):
     is_active = fields.BooleanField(default=True)
     # Instance-wide settings (the Meta app) serve every workspace; only these users change them.
     is_instance_admin = fields.BooleanField(default=False, db_default=False)
+    # The person's own IANA zone for the panel and chat; None: the workspace's.
+    timezone = fields.CharField(max_length=64, null=True)
     created_at = UtcDatetimeField(auto_now_add=True)
 
 

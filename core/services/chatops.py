@@ -32,12 +32,29 @@ from core.db.models import (
 )
 from core.domain import alerts
 from core.domain import commands as cmd
-from core.domain.chat import Action, ActionVerb, Button, ButtonStyle, Reply, decode_action
+from core.domain.chat import (
+    LINK_CODES_PATH,
+    Action,
+    ActionVerb,
+    Button,
+    ButtonStyle,
+    Reply,
+    decode_action,
+)
 from core.domain.posts import Kind, Status
 from core.domain.scope import Actor, instance_level
+from core.domain.zones import effective_zone
 from core.errors import Conflict, Forbidden, NotFound, ReelayError, ValidationFailed
 from core.ports.storage import MediaStorage
-from core.services import analytics, audit, chat_links, media, notifications, users
+from core.services import (
+    analytics,
+    audit,
+    chat_links,
+    media,
+    notifications,
+    time_zones,
+    users,
+)
 from core.services.captions import write_caption
 from core.services.publishing import PostInput, Publishing
 from core.services.smart_replies import SmartReplies
@@ -48,11 +65,11 @@ QUEUE_PAGE_SIZE = 5
 PENDING_EDIT_TTL_S = 15 * 60
 HOW_TO_LINK = (
     "I don't know you yet. Ask an admin of your Reelay workspace for a link code "
-    "(panel → Settings → Chats), then send /link CODE here."
+    f"(panel → {LINK_CODES_PATH}), then send /link CODE here."
 )
 NOT_LINKED_HERE = (
-    "This chat is not linked to a Reelay workspace, so I don't answer commands here. "
-    "An admin can make a link code in the panel (Settings → Chats) and send /link CODE here."
+    "This chat is not linked to a Reelay workspace, so I don't answer commands here. An admin "
+    f"can make a link code in the panel ({LINK_CODES_PATH}) and send /link CODE here."
 )
 
 # The least role each command needs.
@@ -62,6 +79,7 @@ NEEDS: dict[type[cmd.Command], Role] = {
     cmd.Leads: Role.VIEWER,
     cmd.Stats: Role.VIEWER,
     cmd.Approvals: Role.VIEWER,
+    cmd.TimeZone: Role.VIEWER,  # the team's zone needs an admin: checked by the service
     cmd.Schedule: Role.EDITOR,
     cmd.PostNow: Role.EDITOR,
     cmd.Cancel: Role.EDITOR,
@@ -80,7 +98,7 @@ PRESS_NEEDS: dict[ActionVerb, Role] = {
     ActionVerb.CANCEL: Role.EDITOR,
 }
 
-HELP_TEXT = """Reelay runs your Instagram from this chat.
+HELP_TEXT = f"""Reelay runs your Instagram from this chat.
 
 /schedule WHEN CAPTION: attach one photo or video (or several for a carousel); add "story" \
 after /schedule for a story. WHEN: "tomorrow 9am", "in 2h", "fri 18:00", "2025-03-07 09:00".
@@ -90,7 +108,8 @@ after /schedule for a story. WHEN: "tomorrow 9am", "in 2h", "fri 18:00", "2025-0
 /leads [n]: the latest leads
 /stats: this week in numbers
 /approvals: AI replies waiting for a decision (/approve ID, /reject ID, /edit ID TEXT)
-/link CODE: link this chat (code from the panel → Settings → Chats)"""
+/timezone [me] ZONE: the team's time zone (owners, admins) or yours, e.g. Europe/Berlin
+/link CODE: link this chat (code from the panel → {LINK_CODES_PATH})"""
 
 
 # (workspace id, topic, tone) -> the caption text with its hashtags
@@ -135,6 +154,11 @@ class ChatMember:
     @property
     def role(self) -> Role:
         return self.membership.role
+
+    @property
+    def zone(self) -> str:
+        """The zone this member reads and types times in: their own, else the team's."""
+        return effective_zone(self.workspace.timezone, self.user.timezone)
 
     @property
     def actor(self) -> Actor:
@@ -197,7 +221,7 @@ class ChatOps:
                 if cmd.command_name(text) in {"help", "start"}:
                     return Reply(f"{HELP_TEXT}\n\n{refusal}")
                 return Reply(refusal)
-            command = cmd.parse_command(text, now=now, timezone=member.workspace.timezone)
+            command = cmd.parse_command(text, now=now, timezone=member.zone)
             self._authorise(member, NEEDS[type(command)])
             return await self._run(member, who, command, files, now)
         except Forbidden as exc:
@@ -329,6 +353,8 @@ class ChatOps:
                 return await self.stats(member, days)
             case cmd.Approvals():
                 return await self.approvals(member)
+            case cmd.TimeZone():
+                return Reply(await time_zones.chat_answer(member.actor, command))
             case _:
                 return await self._run_change(member, who, command, files, now)
 
@@ -353,7 +379,7 @@ class ChatOps:
 
     async def queue(self, member: ChatMember, page: int, now: datetime) -> Reply:
         """The next scheduled posts, a page at a time, in the workspace's timezone."""
-        tz = member.workspace.timezone
+        tz = member.zone
         pending = Post.filter(
             workspace_id=member.workspace.id,
             status__in=[Status.SCHEDULED, Status.RETRYING, Status.PUBLISHING],
@@ -395,7 +421,7 @@ class ChatOps:
         )
         if not found:
             return Reply("No leads yet.")
-        tz = cmd.zone(member.workspace.timezone)
+        tz = cmd.zone(member.zone)
         lines = [f"Latest {len(found)} lead{'s' if len(found) != 1 else ''}:"]
         for lead in found:
             fields = [value for value in (lead.name, lead.email, lead.phone) if value] + [
@@ -492,7 +518,7 @@ class ChatOps:
         files: Sequence[IncomingFile],
         now: datetime,
     ) -> Reply:
-        tz = member.workspace.timezone
+        tz = member.zone
         match command:
             case cmd.Schedule():
                 return await self.schedule(member, command, files)
@@ -566,7 +592,7 @@ class ChatOps:
         items = f"{len(assets)} items" if len(assets) > 1 else "1 item"
         return Reply(
             f"Scheduled #{post.id} ({kind.value}, {items}) on @{account.username} for "
-            f"{cmd.describe_time(post.scheduled_at, member.workspace.timezone)}.",
+            f"{cmd.describe_time(post.scheduled_at, member.zone)}.",
             post_buttons(post.id),
         )
 
@@ -614,7 +640,7 @@ class ChatOps:
         if facts is None:
             raise NotFound(f"There is no draft #{draft_id}.")
         ctx = alerts.AlertContext(
-            timezone=member.workspace.timezone,
+            timezone=member.zone,
             panel_url=self.container.settings.base_url,
             workspace=member.workspace.name,
         )

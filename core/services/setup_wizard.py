@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from core.db.models import AccountStatus, ChatLink, InstagramAccount, KeyValue, Workspace
+from core.domain.chat import LINK_CODES_STEP
 from core.domain.scope import Actor, instance_level
 from core.errors import NotFound
 from core.ports.secrets import SecretStore
@@ -103,7 +104,7 @@ async def steps(
     result.append(
         Step(
             "chats",
-            "Team chat",
+            LINK_CODES_STEP,
             not chat_missing,
             f"{chats} chat{'s' if chats != 1 else ''} linked. Bots: {', '.join(bots) or 'none'}.",
             chat_missing,
