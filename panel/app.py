@@ -9,6 +9,7 @@ from typing import Any
 from quart import Quart, Response, request
 from quart_auth import QuartAuth
 
+from core.domain.zones import effective_zone
 from core.settings import Settings
 from core.wiring import Services
 from panel import (
@@ -41,7 +42,14 @@ from panel.headers import harden, style_nonce
 from panel.metrics import PanelMetrics
 from panel.navigation import menu_for
 from panel.routing import refuse_ids_out_of_range
-from panel.security import check_csrf, csrf_token, load_membership, load_user, refuse_nul_characters
+from panel.security import (
+    check_csrf,
+    csrf_token,
+    load_membership,
+    load_user,
+    refuse_nul_characters,
+    shown_to_viewer,
+)
 from panel.services import EXTENSION as SERVICES
 
 logger = logging.getLogger(__name__)
@@ -93,6 +101,8 @@ def create_app(
     app.before_request(refuse_nul_characters)
     app.before_request(check_csrf)
 
+    app.jinja_env.filters["when"] = shown_to_viewer
+
     @app.context_processor
     async def template_globals() -> dict[str, Any]:
         user = await load_user()
@@ -102,6 +112,9 @@ def create_app(
             "csp_nonce": style_nonce,
             "current": user,
             "membership": membership,
+            "viewer_zone": effective_zone(membership.workspace.timezone, user.timezone)
+            if membership is not None and user is not None
+            else "UTC",
             "menu": menu_for(membership),
             "view_endpoints": app.view_functions,
             "settings": settings,

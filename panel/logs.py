@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypedDict
 
 from quart import Blueprint, current_app, render_template, request, url_for
 
 from core.db.models import AuditLog, InstagramAccount, Role, WebhookEvent
 from core.domain.ids import page_number, row_id
+from core.domain.zones import zone_info
 from core.services import logs
-from panel.security import current_actor, current_membership, requires
+from panel.security import current_actor, current_membership, requires, viewer_zone
 
 blueprint = Blueprint("logs", __name__, url_prefix="/logs")
 
@@ -34,7 +35,7 @@ def _date(raw: str | None) -> datetime | None:
     if not raw:
         return None
     try:
-        return datetime.fromisoformat(raw).replace(tzinfo=UTC)
+        return datetime.fromisoformat(raw).replace(tzinfo=zone_info(viewer_zone()))
     except ValueError:
         return None
 

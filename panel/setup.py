@@ -12,7 +12,7 @@ from core.adapters.webhook_probe import probe_webhook
 from core.db.models import Role, Workspace
 from core.domain.ai import AiError, ChatMessage
 from core.errors import ValidationFailed
-from core.services import accounts, audit, chat_links, meta_app, setup_wizard
+from core.services import accounts, audit, chat_links, meta_app, setup_wizard, time_zones
 from panel.security import (
     current_actor,
     current_email,
@@ -46,6 +46,7 @@ async def _page(status: int = 200, **extra: Any) -> tuple[str, int]:
     now = container.clock.now()
     extra.setdefault("errors", {})
     extra.setdefault("ai_form", None)
+    extra.setdefault("zone_form", None)
     page = await render_template(
         "setup/index.html",
         steps=steps,
@@ -163,6 +164,20 @@ async def unlink_chat(chat_id: int) -> WerkzeugResponse:
     await chat_links.unlink_chat(current_actor(), chat_id)
     await flash("Chat unlinked.", "success")
     return redirect(url_for("setup.index") + "#step-chats")
+
+
+@blueprint.post("/timezone")
+@requires(Role.ADMIN)
+async def save_time_zone() -> Page:
+    """Set the team's time zone."""
+    form = await request.form
+    wanted = form.get("timezone", "")
+    try:
+        workspace = await time_zones.set_workspace_zone(current_actor(), wanted)
+    except ValidationFailed as exc:
+        return await _page(422, errors=exc.fields, zone_form=wanted)
+    await flash(f"The team's time zone is {workspace.timezone}.", "success")
+    return redirect(url_for("setup.index") + "#time-zone")
 
 
 @blueprint.post("/ai")

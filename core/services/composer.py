@@ -1,10 +1,10 @@
-"""The composer and the calendar: one post per chosen account, times in the workspace's
-timezone, and the calendar's view of posts.
+"""The composer and the calendar: one post per chosen account, times in the person's zone
+(their own, else the workspace's), and the calendar's view of posts.
 
 :func:`compose` checks everything (accounts, content, time) before it stores anything, then
 creates one post per account through the publishing service (which checks again and queues
-the publish job). Times a person types (``2025-03-07T09:00``) are read in the workspace's
-timezone; the calendar shows posts in it too.
+the publish job). Times a person types (``2025-03-07T09:00``) are read in their zone
+(``time_zones.zone_for``); the calendar shows posts in it too.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from core.domain.scope import Actor
 from core.errors import NotFound, ValidationFailed
 from core.services.media import assets_for, facts_of
 from core.services.publishing import PostInput, Publishing
+from core.services.time_zones import zone_for
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class Composition:
     account_ids: Sequence[int]
     content: PostInput
     action: str  # draft, schedule, now
-    local_time: str = ""  # "YYYY-MM-DDTHH:MM" in the workspace's timezone
+    local_time: str = ""  # "YYYY-MM-DDTHH:MM" in the person's zone
 
 
 def parse_local(text: str, timezone: str) -> datetime:
@@ -75,15 +76,16 @@ async def compose(actor: Actor, publishing: Publishing, composition: Composition
     if composition.content.kind not in {k.value for k in Kind}:
         errors["kind"] = "Choose the kind of post."
     when: datetime | None = None
+    local_zone = await zone_for(actor)
     if composition.action == "schedule":
         if not composition.local_time.strip():
             errors["scheduled_at"] = "Pick the day and time to publish."
         else:
             try:
                 when = validate_schedule(
-                    parse_local(composition.local_time, workspace.timezone),
+                    parse_local(composition.local_time, local_zone),
                     publishing.clock.now(),
-                    workspace.timezone,
+                    local_zone,
                 )
             except ValidationFailed as exc:
                 errors.update(exc.fields)

@@ -143,7 +143,7 @@ async def expect_json_body() -> None:
 
 def install(app: Quart) -> None:
     """Set up quart-schema for the API and register its endpoints."""
-    from panel.api import drafts, leads, media, posts, rules
+    from panel.api import drafts, leads, media, posts, rules, workspace
 
     extension = QuartSchema(
         app,
@@ -154,8 +154,9 @@ def install(app: Quart) -> None:
         info=Info(
             title="Reelay API",
             version="1",
-            description="Posts, media, automation rules, leads and AI reply drafts of one "
-            "workspace. Authenticate with an API token: `Authorization: Bearer rly_…`.",
+            description="Posts, media, automation rules, leads, AI reply drafts and the time "
+            "zone of one workspace. Times are ISO 8601 with their offset. Authenticate with an "
+            "API token: `Authorization: Bearer rly_…`.",
         ),
         security_schemes={"bearerAuth": {"type": "http", "scheme": "bearer"}},
         security=[{"bearerAuth": []}],
@@ -169,5 +170,5 @@ def install(app: Quart) -> None:
     app.view_functions["openapi"] = public(openapi_document)
     app.before_request(expect_json_body)
     app.register_blueprint(blueprint)
-    for resource in (posts, media, leads, drafts, rules):
+    for resource in (posts, media, leads, drafts, rules, workspace):
         app.register_blueprint(resource.blueprint)
