@@ -117,6 +117,10 @@ class GraphRoutes:
                 replies = [c for c in state.comments.values() if c.parent_id == comment.id]
                 wanted = params.get("fields") or "id,text,timestamp"
                 return {"data": [select_fields(wanted, comment_json(c)) for c in replies]}
+        if edge is None and method == "GET":
+            person = self._person(account, node, params)
+            if person is not None:
+                return person
         raise SandboxError(
             f"Unsupported {method.lower()} request. Object with ID '{node}' does not exist, "
             "cannot be loaded due to missing permissions, or does not support this operation",
@@ -246,6 +250,18 @@ class GraphRoutes:
                 }
             found.append(conversation)
         return found
+
+    def _person(
+        self, account: Account, igsid: str, params: dict[str, str]
+    ) -> dict[str, Any] | None:
+        """The user-profile API: a follower who wrote to the account, None for anyone else."""
+        person = self.state.follower_profile(account.ig_id, igsid)
+        if person is None:
+            return None
+        if not person.pop("consented"):
+            # Meta shows a profile only after the person messaged the account.
+            raise SandboxError("(#230) User consent is required to access user profile", code=230)
+        return select_fields(params.get("fields"), person)
 
     def _me(self, account: Account) -> dict[str, Any]:
         return {

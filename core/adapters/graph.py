@@ -46,6 +46,15 @@ Sleep = Callable[[float], Awaitable[None]]
 Method = Literal["GET", "POST", "DELETE"]
 
 PROFILE_FIELDS = ("id", "username", "followers_count", "follows_count", "media_count")
+# The user-profile API: a person who messaged the account.
+USER_PROFILE_FIELDS = (
+    "name",
+    "username",
+    "profile_pic",
+    "follower_count",
+    "is_user_follow_business",
+    "is_verified_user",
+)
 MEDIA_LIST_FIELDS = (
     "id",
     "caption",
@@ -488,6 +497,12 @@ class GraphClient:
         fields = (*PROFILE_FIELDS, "profile_picture_url")
         return await self.request(
             account, "GET", account.ig_id, params={"fields": ",".join(fields)}
+        )
+
+    async def user_profile(self, account: AccountRef, igsid: str) -> dict[str, Any]:
+        # GET /{ig-scoped-id}?fields=… : only after the person messaged the account (consent).
+        return await self.request(
+            account, "GET", igsid, params={"fields": ",".join(USER_PROFILE_FIELDS)}
         )
 
     async def media_list(self, account: AccountRef, limit: int = 25) -> list[dict[str, Any]]:

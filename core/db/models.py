@@ -375,6 +375,15 @@ class Conversation(Model):
     igsid = fields.CharField(max_length=64)
     username = fields.CharField(max_length=64, default="")
     first_name = fields.CharField(max_length=64, default="")
+    # The person's Instagram profile (user-profile API), fetched once they message and
+    # refreshed after a day: see core/services/followers.py.
+    profile_name = fields.CharField(max_length=255, default="", db_default="")
+    profile_pic = fields.TextField(default="", db_default="")
+    follower_count = fields.IntField(null=True)
+    is_verified_user = fields.BooleanField(default=False, db_default=False)
+    is_user_follow_business = fields.BooleanField(null=True)
+    profile_fetched_at = UtcDatetimeField(null=True)
+    profile_failed_at = UtcDatetimeField(null=True)
     last_inbound_at = UtcDatetimeField(null=True)
     flow_state: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)
     ai_rule: fields.ForeignKeyNullableRelation[AutomationRule] = fields.ForeignKeyField(

@@ -143,6 +143,10 @@ class InstagramClient(Protocol):
     # Profile and insights
     async def profile(self, account: AccountRef) -> dict[str, Any]: ...
 
+    async def user_profile(self, account: AccountRef, igsid: str) -> dict[str, Any]:
+        """A person's profile (user-profile API): allowed once they messaged the account."""
+        ...
+
     async def media_list(self, account: AccountRef, limit: int = 25) -> list[dict[str, Any]]: ...
 
     async def account_insights(

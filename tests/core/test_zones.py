@@ -39,9 +39,7 @@ def test_tomorrow_9am_in_berlin_around_dst_changes(now: datetime, expected: date
 def test_the_same_words_mean_each_persons_own_morning() -> None:
     now = datetime(2026, 10, 24, 12, 0, tzinfo=UTC)
     berlin = cmd.parse_command("/reschedule 4 tomorrow 9am", now=now, timezone="Europe/Berlin")
-    new_york = cmd.parse_command(
-        "/reschedule 4 tomorrow 9am", now=now, timezone="America/New_York"
-    )
+    new_york = cmd.parse_command("/reschedule 4 tomorrow 9am", now=now, timezone="America/New_York")
     assert isinstance(berlin, cmd.Reschedule) and isinstance(new_york, cmd.Reschedule)
     assert berlin.when == datetime(2026, 10, 25, 8, 0, tzinfo=UTC)
     assert new_york.when == datetime(2026, 10, 25, 13, 0, tzinfo=UTC)  # New York is still EDT
