@@ -117,16 +117,7 @@ class GraphRoutes:
                 replies = [c for c in state.comments.values() if c.parent_id == comment.id]
                 wanted = params.get("fields") or "id,text,timestamp"
                 return {"data": [select_fields(wanted, comment_json(c)) for c in replies]}
-        if edge is None and method == "GET":
-            person = self._person(account, node, params)
-            if person is not None:
-                return person
-        raise SandboxError(
-            f"Unsupported {method.lower()} request. Object with ID '{node}' does not exist, "
-            "cannot be loaded due to missing permissions, or does not support this operation",
-            code=100,
-            subcode=33,
-        )
+        return self._person_or_refuse(account, method, node, edge, params)
 
     async def _account_edge(
         self,
@@ -251,13 +242,19 @@ class GraphRoutes:
             found.append(conversation)
         return found
 
-    def _person(
-        self, account: Account, igsid: str, params: dict[str, str]
-    ) -> dict[str, Any] | None:
-        """The user-profile API: a follower who wrote to the account, None for anyone else."""
-        person = self.state.follower_profile(account.ig_id, igsid)
-        if person is None:
-            return None
+    def _person_or_refuse(
+        self, account: Account, method: str, node: str, edge: str | None, params: dict[str, str]
+    ) -> dict[str, Any]:
+        """The user-profile API for a follower who wrote to the account; any other node is
+        unknown, as Meta says it."""
+        person = self.state.follower_profile(account.ig_id, node)
+        if person is None or edge is not None or method != "GET":
+            raise SandboxError(
+                f"Unsupported {method.lower()} request. Object with ID '{node}' does not exist, "
+                "cannot be loaded due to missing permissions, or does not support this operation",
+                code=100,
+                subcode=33,
+            )
         if not person.pop("consented"):
             # Meta shows a profile only after the person messaged the account.
             raise SandboxError("(#230) User consent is required to access user profile", code=230)
