@@ -23,7 +23,7 @@ from core.db.models import InstagramAccount, MediaAsset
 from core.ports.instagram import AccountRef
 from core.ports.notifier import Notifier
 from core.ports.storage import MediaStorage
-from core.services import insights_sync, notifications
+from core.services import followers, insights_sync, notifications
 from core.services.accounts import account_ref
 from core.services.automations import Automations
 from core.services.chatops import ChatOps
@@ -143,6 +143,7 @@ def assemble_services(
         clock=container.clock,
         continuation=hooks.continue_conversation,
         ai_replies=hooks,
+        profiles=functools.partial(followers.queue_refreshes, container.queue, container.clock),
     )
     storage = DiskStorage(settings.var_dir / "media")
     delivery = Delivery(mailer=mailer_from_settings(settings))

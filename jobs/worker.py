@@ -19,6 +19,7 @@ from core.wiring import Services
 from jobs import accounts as account_jobs
 from jobs import ai as ai_jobs
 from jobs import events as event_jobs
+from jobs import followers as follower_jobs
 from jobs import insights
 from jobs import notifications as notification_jobs
 from jobs import publishing as publishing_jobs
@@ -30,6 +31,7 @@ ServicesFactory = Callable[[Settings], Awaitable[Services]]
 
 FUNCTIONS: list[Function] = [
     *event_jobs.FUNCTIONS,
+    *follower_jobs.FUNCTIONS,
     *insights.FUNCTIONS,
     *notification_jobs.FUNCTIONS,
     *publishing_jobs.FUNCTIONS,

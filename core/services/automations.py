@@ -41,6 +41,7 @@ from core.db.models import (
     WebhookEvent,
 )
 from core.domain import lead_flow
+from core.domain.followers import profile_due
 from core.domain.messages import Person, comment_reply, dm_message
 from core.domain.rule_definition import RuleDefinition
 from core.domain.rules import RuleIndex, RuleSpec, spec_of
@@ -64,6 +65,8 @@ RULES_CHECK_S = 1.0
 FIRST_COMMENT_TTL_S = 90 * 24 * 3600
 STUCK_AFTER = timedelta(minutes=5)
 MAX_EVENT_BATCH = 50
+# Asks for the profiles of these conversations' people (``followers.queue_refreshes``).
+ProfileHook = Callable[[set[int]], Awaitable[Any]]
 ALREADY_CLAIMED = "already handled or being handled"
 
 
@@ -170,6 +173,7 @@ class Automations:
         rng: random.Random | None = None,
         continuation: Continuation | None = None,
         ai_replies: EngineHooks | None = None,
+        profiles: ProfileHook | None = None,
     ) -> None:
         self.outbox = outbox
         self.leads = leads
@@ -186,6 +190,9 @@ class Automations:
         self.continuation = continuation
         self._accounts: dict[str, tuple[float, InstagramAccount | None]] = {}
         self.ai_replies = ai_replies
+        # People whose profile is due, asked for after the sends (never before the reply).
+        self.profiles = profiles
+        self._profiles_due: set[int] = set()
 
     # ---------------------------------------------------------------- entry point
 
@@ -277,6 +284,12 @@ class Automations:
             # The events are handled; an action whose send broke stays pending and is sent
             # again by ``requeue_stuck``.
             logger.exception("sending the answers of %d events failed", events)
+        due, self._profiles_due = self._profiles_due, set()
+        if due and self.profiles is not None:
+            try:
+                await self.profiles(due)
+            except Exception:
+                logger.exception("queueing %d follower profile reads failed", len(due))
 
     async def _finish(self, event_id: int, outcome: Outcome) -> None:
         await self._finish_many({event_id: outcome})
@@ -419,6 +432,8 @@ class Automations:
         if at is not None:
             if conversation.last_inbound_at is None or conversation.last_inbound_at < at:
                 changes["last_inbound_at"] = at
+            if profile_due(conversation.profile_fetched_at, conversation.profile_failed_at, now):
+                self._profiles_due.add(conversation.id)
             await Message.create(
                 conversation_id=conversation.id,
                 direction="in",

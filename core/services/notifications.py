@@ -40,11 +40,12 @@ from core.db.models import (
 from core.domain import alerts
 from core.domain.backoff import backoff_s
 from core.domain.chat import Reply
+from core.domain.followers import follower_label
 from core.domain.scope import Actor, instance_level
 from core.errors import ReelayError
 from core.ports.mailer import Mailer, MailError
 from core.ports.notifier import ChatDeliveryError, ChatGone, ChatRateLimited, Notifier
-from core.services import audit
+from core.services import audit, followers
 
 logger = logging.getLogger(__name__)
 
@@ -384,10 +385,21 @@ async def _gather_facts(event: DomainEvent) -> dict[str, Any]:
     if isinstance(facts.get("rule"), dict):
         facts.setdefault("rule_id", facts["rule"].get("id"))
         facts["rule"] = facts["rule"].get("name") or f"rule #{facts['rule'].get('id')}"
+    actor = Actor.system(workspace_id)
     if isinstance(facts.get("person"), dict):
         person = facts["person"]
-        facts["person"] = (
-            f"@{person['username']}" if person.get("username") else person.get("igsid")
+        facts["person"] = await followers.label(
+            actor,
+            _int(facts.get("account_id")),
+            str(person.get("igsid") or ""),
+            str(person.get("username") or ""),
+        )
+    elif facts.get("igsid") and not facts.get("person"):
+        facts["person"] = await followers.label(
+            actor,
+            _int(facts.get("account_id")),
+            str(facts["igsid"]),
+            str(facts.get("person_username") or ""),
         )
     if facts.get("post_id"):
         post = await Post.get_or_none(id=facts["post_id"], workspace_id=workspace_id)
@@ -404,7 +416,9 @@ async def _gather_facts(event: DomainEvent) -> dict[str, Any]:
             fields = {"name": lead.name, "email": lead.email, "phone": lead.phone}
             fields.update({str(k): v for k, v in lead.custom_fields.items()})
             facts["fields"] = fields
-            facts["person"] = f"@{lead.username}" if lead.username else lead.igsid
+            facts["person"] = await followers.label(
+                actor, lead.account_id, lead.igsid, lead.username
+            )
             facts.setdefault("account_id", lead.account_id)
             if lead.rule is not None:
                 facts["rule"] = lead.rule.name or f"rule #{lead.rule.id}"
@@ -421,6 +435,10 @@ async def _gather_facts(event: DomainEvent) -> dict[str, Any]:
     return facts
 
 
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) else None
+
+
 async def draft_facts(actor: Actor, draft_id: int) -> alerts.DraftFacts | None:
     """What a chat shows of one of the workspace's reply drafts; None when there is none."""
     return await _draft_facts(draft_id, actor.workspace_id)
@@ -431,7 +449,9 @@ async def _draft_facts(draft_id: int, workspace_id: int) -> alerts.DraftFacts | 
     if draft is None:
         return None
     await draft.fetch_related("rule", "conversation", "decided_by")
-    person = draft.conversation.username if draft.conversation else ""
+    person = follower_label(
+        followers.follower_of(draft.conversation, igsid=str(draft.target.get("igsid") or ""))
+    )
     channel = "comment" if draft.target.get("comment_id") else "DM"
     return alerts.DraftFacts(
         id=draft.id,
@@ -440,7 +460,7 @@ async def _draft_facts(draft_id: int, workspace_id: int) -> alerts.DraftFacts | 
         proposed_text=draft.proposed_text,
         final_text=draft.final_text,
         channel=channel,
-        person=f"@{person}" if person else "a follower",
+        person=person,
         rule=(draft.rule.name or f"#{draft.rule.id}") if draft.rule else "",
         decided_by=draft.decided_by.email if draft.decided_by else "",
         decided_at=draft.decided_at,
