@@ -10,6 +10,7 @@ from quart import Quart, Response, request
 from quart_auth import QuartAuth
 
 from core.domain.zones import effective_zone
+from core.services.followers import lead_label
 from core.settings import Settings
 from core.wiring import Services
 from panel import (
@@ -102,6 +103,7 @@ def create_app(
     app.before_request(check_csrf)
 
     app.jinja_env.filters["when"] = shown_to_viewer
+    app.jinja_env.filters["follower"] = lead_label
 
     @app.context_processor
     async def template_globals() -> dict[str, Any]:

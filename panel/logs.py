@@ -11,7 +11,7 @@ from quart import Blueprint, current_app, render_template, request, url_for
 from core.db.models import AuditLog, InstagramAccount, Role, WebhookEvent
 from core.domain.ids import page_number, row_id
 from core.domain.zones import zone_info
-from core.services import logs
+from core.services import followers, logs
 from panel.security import current_actor, current_membership, requires, viewer_zone
 
 blueprint = Blueprint("logs", __name__, url_prefix="/logs")
@@ -117,6 +117,11 @@ async def events() -> str:
     page = await logs.event_page(current_actor(), wanted, _page_number())
     context = await _common("logs.events", page, shown)
     by_ig_id = {account.ig_id: account for account in context["accounts"]}
+    people = await followers.event_people(current_actor(), page.items)
     return await render_template(
-        "logs/events.html", by_ig_id=by_ig_id, event_level=logs.EVENT_LEVEL, **context
+        "logs/events.html",
+        by_ig_id=by_ig_id,
+        people=people,
+        event_level=logs.EVENT_LEVEL,
+        **context,
     )

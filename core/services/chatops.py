@@ -50,6 +50,7 @@ from core.services import (
     analytics,
     audit,
     chat_links,
+    followers,
     media,
     notifications,
     time_zones,
@@ -417,7 +418,7 @@ class ChatOps:
             await Lead.filter(workspace_id=member.workspace.id)
             .order_by("-created_at", "-id")
             .limit(count)
-            .prefetch_related("rule")
+            .prefetch_related("rule", "conversation")
         )
         if not found:
             return Reply("No leads yet.")
@@ -428,7 +429,7 @@ class ChatOps:
                 f"{key}: {value}" for key, value in lead.custom_fields.items()
             ]
             source = f" via {lead.rule.name or f'rule #{lead.rule.id}'}" if lead.rule else ""
-            who = f"@{lead.username}" if lead.username else lead.igsid
+            who = followers.lead_label(lead)
             lines.append(
                 f"{lead.created_at.astimezone(tz):%d %b %H:%M} {who}{source}: "
                 f"{', '.join(fields) or '(no fields)'}"

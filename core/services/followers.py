@@ -14,7 +14,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from core.db.models import AccountStatus, Conversation
+from core.db.models import AccountStatus, Conversation, InstagramAccount, Lead, WebhookEvent
 from core.domain.followers import Follower, follower_label, profile_due
 from core.domain.graph_errors import GraphError
 from core.domain.scope import Actor, instance_level
@@ -40,6 +40,12 @@ def follower_of(conversation: Conversation | None, username: str = "", igsid: st
     )
 
 
+def lead_label(lead: Lead) -> str:
+    """The person of a lead whose ``conversation`` was read along (else what the lead says)."""
+    conversation = lead.conversation if isinstance(lead.conversation, Conversation) else None
+    return follower_label(follower_of(conversation, lead.username, lead.igsid))
+
+
 async def label(actor: Actor, account_id: int | None, igsid: str, username: str = "") -> str:
     """ "@username · Name · 12.3k followers" for a person of one of the workspace's accounts."""
     conversation = None
@@ -48,6 +54,33 @@ async def label(actor: Actor, account_id: int | None, igsid: str, username: str 
             account_id=account_id, account__workspace_id=actor.workspace_id, igsid=igsid
         )
     return follower_label(follower_of(conversation, username, igsid))
+
+
+async def event_people(actor: Actor, events: Iterable[WebhookEvent]) -> dict[int, str]:
+    """Who sent each of the workspace's webhook events, by event id (the event log's column)."""
+    accounts = {
+        a.ig_id: a.id for a in await InstagramAccount.filter(workspace_id=actor.workspace_id)
+    }
+    wanted: dict[int, tuple[int, str, str]] = {}
+    for event in events:
+        fields = event.event if isinstance(event.event, dict) else {}
+        sender = str(fields.get("sender_id") or "")
+        account_id = accounts.get(event.account_ig_id)
+        if sender and account_id is not None and sender != event.account_ig_id:
+            wanted[event.id] = (account_id, sender, str(fields.get("sender_username") or ""))
+    if not wanted:
+        return {}
+    found = {
+        (c.account_id, c.igsid): c
+        for c in await Conversation.filter(
+            account_id__in={a for a, _, _ in wanted.values()},
+            igsid__in={s for _, s, _ in wanted.values()},
+        )
+    }
+    return {
+        event_id: follower_label(follower_of(found.get((account_id, sender)), username, sender))
+        for event_id, (account_id, sender, username) in wanted.items()
+    }
 
 
 @instance_level("called by the engine after its sends, with the conversations it touched")

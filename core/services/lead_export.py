@@ -70,7 +70,7 @@ async def list_leads(actor: Actor, wanted: LeadQuery, page: int = 1) -> tuple[li
         .order_by("-created_at", "-id")
         .offset((page - 1) * PAGE_SIZE)
         .limit(PAGE_SIZE + 1)
-        .prefetch_related("account")
+        .prefetch_related("account", "conversation")
     )
     return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
 
