@@ -460,6 +460,16 @@ class ChatCommands(commands.Cog):
     async def approvals(self, interaction: discord.Interaction[Any]) -> None:
         await self.run(interaction, "/approvals")
 
+    @app_commands.command(name="timezone", description="The team's time zone, or your own")
+    @app_commands.describe(
+        zone="e.g. Europe/Berlin; empty: show the zones in use",
+        mine="set your own zone instead of the team's",
+    )
+    async def timezone(
+        self, interaction: discord.Interaction[Any], zone: str = "", mine: bool = False
+    ) -> None:
+        await self.run(interaction, f"/timezone {'me ' if mine else ''}{zone}".strip())
+
     @app_commands.command(name="approve", description="Send an AI reply as proposed")
     async def approve(self, interaction: discord.Interaction[Any], draft_id: int) -> None:
         await self.run(interaction, f"/approve {draft_id}")
