@@ -267,6 +267,7 @@ OWN_SESSION = {
     "auth.switch_workspace",
     "auth.login",
     "passwords.change",
+    "auth.save_time_zone",  # their own time zone, like their own password
 }
 
 
