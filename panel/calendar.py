@@ -3,7 +3,7 @@ with its error, retry and publishing progress."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from quart import (
     Blueprint,
@@ -21,6 +21,7 @@ from core.db.models import Role
 from core.domain.graph_errors import GraphError
 from core.domain.ids import row_id
 from core.domain.posts import Status
+from core.domain.zones import zone_info
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.services import account_settings, composer
 from core.services.accounts import account_ref
@@ -36,12 +37,18 @@ def _publishing() -> Publishing:
 
 
 def _when(text: str | None) -> datetime | None:
+    """A bound of the calendar's range. The calendar runs on the viewer's wall clock in
+    FullCalendar's "UTC" mode, so a bound without an offset, or in UTC, is a wall-clock time
+    in the viewer's zone."""
     if not text:
         return None
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
+    if parsed.utcoffset() in (None, timedelta(0)):
+        return parsed.replace(tzinfo=zone_info(viewer_zone()))
+    return parsed
 
 
 def _status(text: str | None) -> Status | None:

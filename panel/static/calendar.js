@@ -1,6 +1,7 @@
 // The posts calendar: FullCalendar (vendored) with month, week and list views. Event times
-// are the workspace's wall-clock times, so the calendar runs in "UTC" (no conversion) and a
-// drag sends the new wall-clock time back; a refused move is undone and the reason shown.
+// are wall-clock times in the viewer's zone (their own, else the team's; the page names it),
+// so the calendar runs in "UTC" (no conversion) and a drag sends the new wall-clock time
+// back; a refused move is undone and the reason shown.
 (function () {
   "use strict";
 

@@ -111,6 +111,14 @@ async def test_each_person_reads_times_in_their_own_zone(client: Any, sqlite_db:
     assert (await User.get(id=members[Role.EDITOR].user_id)).timezone == "America/New_York"
     mine = json.loads(await (await client.get(url)).get_data(as_text=True))
     assert [e["start"] for e in mine] == ["2030-03-31T03:00:00"]
+    # The calendar asks for its days on the viewer's wall clock ("…Z" in FullCalendar's
+    # UTC mode): 31 March in New York ends at 04:00 UTC on 1 April, and 03:00 is inside it.
+    day = "/posts/events?start=2030-03-31T00:00:00Z&end=2030-04-01T00:00:00Z"
+    inside = json.loads(await (await client.get(day)).get_data(as_text=True))
+    assert [e["start"] for e in inside] == ["2030-03-31T03:00:00"]
+    # From 05:00 New York time on, the post (03:00 there, 07:00 UTC) is no longer in range.
+    later = "/posts/events?start=2030-03-31T05:00:00Z&end=2030-04-01T00:00:00Z"
+    assert json.loads(await (await client.get(later)).get_data(as_text=True)) == []
     # A drag in the calendar sends the viewer's wall-clock time back.
     moved = await client.post(
         f"/posts/{post.id}/reschedule",
