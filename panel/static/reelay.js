@@ -23,7 +23,8 @@ document.addEventListener("DOMContentLoaded", () => {
   } catch (error) {
     zone = "";
   }
-  if (!zone) {
+  // A browser that cannot tell its zone says "Etc/Unknown": propose nothing then.
+  if (!zone || zone === "Etc/Unknown") {
     return;
   }
   document.querySelectorAll("input[data-browser-zone]").forEach((input) => {

@@ -122,6 +122,9 @@ async def test_first_run_setup_and_link_code(panel_url: str, browser: Any) -> No
     await page.goto(panel_url + "/")
     assert page.url.endswith("/setup/first-run")
     await _shot(page, "01-first-run")
+    # The team's zone is proposed from the browser.
+    proposed = await page.get_by_label("Time zone").input_value()
+    assert proposed == await page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone")
     await page.get_by_label("Team name").fill("Shop team")
     await page.get_by_label("Email").fill("owner@example.com")
     await page.get_by_label("Password", exact=True).fill("short")
