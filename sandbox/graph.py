@@ -16,6 +16,7 @@ from aiohttp import web
 from sandbox.insights import ACCOUNT_METRICS, MEDIA_METRICS, insights
 from sandbox.media import check_image, check_video
 from sandbox.oauth import OAuth
+from sandbox.people import follower_profile
 from sandbox.state import Account, Comment, MediaContainer, SandboxError
 from sandbox.wire import (
     comment_json,
@@ -247,7 +248,7 @@ class GraphRoutes:
     ) -> dict[str, Any]:
         """The user-profile API for a follower who wrote to the account; any other node is
         unknown, as Meta says it."""
-        person = self.state.follower_profile(account.ig_id, node)
+        person = follower_profile(self.state, account.ig_id, node)
         if person is None or edge is not None or method != "GET":
             raise SandboxError(
                 f"Unsupported {method.lower()} request. Object with ID '{node}' does not exist, "

@@ -32,10 +32,6 @@ MAX_HASHTAGS = 30
 MAX_MENTIONS = 20
 
 
-_FIRST_NAMES = ("Ana", "Ben", "Chiara", "Dev", "Emre", "Farah", "Gus", "Hana", "Ivo", "Jun")
-_LAST_NAMES = ("Adler", "Brandt", "Costa", "Dahl", "Evans", "Fischer", "Garcia", "Hoang")
-
-
 class SandboxError(Exception):
     """A Graph error the sandbox answers with (Meta's envelope)."""
 
@@ -555,29 +551,6 @@ class SandboxState:
 
     def note_inbound(self, ig_id: str, igsid: str) -> None:
         self.last_inbound[(ig_id, igsid)] = self.now()
-
-    def follower_profile(self, ig_id: str, igsid: str) -> dict[str, Any] | None:
-        """What the user-profile API shows of ``igsid`` to account ``ig_id``: a made-up but
-        steady profile. None when the person never wrote to the account; like Meta, the
-        profile is shown only once they messaged it (their consent)."""
-        commented = [c for c in self.comments.values() if c.ig_id == ig_id and c.from_id == igsid]
-        if (ig_id, igsid) not in self.last_inbound and not commented:
-            return None
-        seed = sum(igsid.encode()) * 7919 + len(igsid)
-        first = _FIRST_NAMES[seed % len(_FIRST_NAMES)]
-        last = _LAST_NAMES[(seed // 7) % len(_LAST_NAMES)]
-        username = commented[-1].username if commented else f"{first.lower()}.{igsid[-4:]}"
-        return {
-            "id": igsid,
-            "name": f"{first} {last}",
-            "username": username,
-            "profile_pic": f"https://sandbox.invalid/avatars/{igsid}.jpg",
-            "follower_count": (seed * 37) % 25_000,
-            "is_user_follow_business": seed % 3 != 0,
-            "is_business_follow_user": False,
-            "is_verified_user": seed % 11 == 0,
-            "consented": (ig_id, igsid) in self.last_inbound,
-        }
 
     def _check_message(self, message: dict[str, Any]) -> None:
         if not isinstance(message, dict) or not message:
