@@ -284,7 +284,6 @@ class SmartReplies:
                 "rule_name": rule.name,
                 "account_id": inbound.account_id,
                 "account_username": rule.account.username,
-                "username": rule.account.username,  # the shop's account; the follower is:
                 "person_username": inbound.username,
                 "igsid": inbound.igsid,
                 "channel": inbound.channel.value,
