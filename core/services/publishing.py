@@ -92,9 +92,13 @@ class PostEditor:
         account_id: int | None = None,
         offset: int = 0,
         limit: int = 50,
+        before_id: int | None = None,
     ) -> list[Post]:
-        """The workspace's posts, newest first, ``limit`` from ``offset``."""
+        """The workspace's posts, newest first, ``limit`` from ``offset`` (or after the post
+        ``before_id``, for a cursor)."""
         query = Post.filter(workspace_id=actor.workspace_id)
+        if before_id is not None:
+            query = query.filter(id__lt=before_id)
         if status is not None:
             query = query.filter(status=status)
         if account_id is not None:

@@ -63,6 +63,19 @@ BODY_ERRORS = {
 }
 
 
+IDEMPOTENCY_PARAMETER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": "Any unique text (a UUID) naming this request. A retry with the same key "
+    "within 24 hours gets the first answer back (status and body, with "
+    "`Idempotent-Replayed: true`) and changes nothing; the same key with a different request "
+    "is refused (422); while the first request still runs, a retry gets 409.",
+}
+IDEMPOTENCY_CONFLICT = "A request with this Idempotency-Key is still being processed."
+
+
 def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": ERROR_CONTENT}
 
@@ -95,6 +108,10 @@ class ApiOnlyProvider(OpenAPIProvider):
                 if "requestBody" in operation:
                     errors.update(BODY_ERRORS)
                 conflict = conflict_of(self._app.view_functions[rule.endpoint])
+                if method == "post":
+                    operation.setdefault("parameters", []).append(IDEMPOTENCY_PARAMETER)
+                    conflict = f"{conflict} {IDEMPOTENCY_CONFLICT}" if conflict else None
+                    conflict = conflict or IDEMPOTENCY_CONFLICT
                 if conflict is not None:
                     errors[409] = conflict
                 for code, description in sorted(errors.items()):
