@@ -27,6 +27,7 @@ from core.services import insights_sync, notifications
 from core.services.accounts import account_ref
 from core.services.automations import Automations
 from core.services.chatops import ChatOps
+from core.services.event_webhooks import EventWebhooks
 from core.services.inbox import InboxWriter
 from core.services.leads import Leads
 from core.services.media import Fetch, public_url
@@ -62,6 +63,8 @@ class Services:
     inbox_writer: InboxWriter
     # The notifiers and mailer alerts go out through.
     delivery: Delivery
+    # The workspaces' event webhooks: subscriptions and signed deliveries.
+    event_webhooks: EventWebhooks
 
     @property
     def outbox(self) -> Outbox:
@@ -130,12 +133,13 @@ def assemble_services(
         announce=functools.partial(notifications.record_event, container),
     )
     hooks = EngineHooks(smart_replies, container.clock)
+    poster = AiohttpWebhookPoster(container.http, private_ok=settings.private_urls_ok)
     automations = Automations(
         outbox=outbox,
         leads=Leads(
             queue=container.queue,
             clock=container.clock,
-            poster=AiohttpWebhookPoster(container.http, private_ok=settings.private_urls_ok),
+            poster=poster,
             secret_key=container.secret_key,
             secrets=container.secrets,
         ),
@@ -171,4 +175,7 @@ def assemble_services(
         ),
         inbox_writer=InboxWriter(container.queue),
         delivery=delivery,
+        event_webhooks=EventWebhooks(
+            queue=container.queue, clock=container.clock, poster=poster, secrets=container.secrets
+        ),
     )

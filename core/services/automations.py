@@ -49,6 +49,7 @@ from core.domain.webhooks import FLOW_ANSWER_KINDS, EventKind, InboundEvent
 from core.errors import ReelayError
 from core.ports.clock import Clock
 from core.services import rule_changes
+from core.services.event_webhooks import announce_comment
 from core.services.inbox import HANDLE_EVENT, claim_events, event_job_id
 from core.services.leads import Leads
 from core.services.outbox import ActionKind, Held, Outbox, bump_stats
@@ -303,6 +304,8 @@ class Automations:
         if isinstance(gated, Outcome):
             return gated
         event, account = gated
+        if event.kind is EventKind.COMMENT:
+            await announce_comment(account, event)
         conversation = await self._conversation(account, event)
         if event.kind in FLOW_ANSWER_KINDS and conversation.flow_state:
             outcome = await self._flow_answer(account, conversation, event, event_id)

@@ -138,7 +138,7 @@ async def _plan(event: DomainEvent) -> None:
             )
             if link is not None:
                 rows.append((CHAT, f"{link.id}:{ref.get('message_id')}", link.id))
-    else:
+    elif event.kind not in alerts.WEBHOOK_ONLY:
         for link in await ChatLink.filter(workspace_id=event.workspace.id, active=True):
             rows.append((CHAT, str(link.id), link.id))
         if event.kind in alerts.EMAIL_KINDS:
