@@ -21,6 +21,7 @@ from panel import (
     calendar,
     composer,
     errors,
+    event_webhooks,
     health,
     home,
     leads,
@@ -129,6 +130,7 @@ def create_app(
     app.register_blueprint(instagram_connect.blueprint)
     app.register_blueprint(logs.blueprint)
     app.register_blueprint(api_tokens.blueprint)
+    app.register_blueprint(event_webhooks.blueprint)
     meta_webhooks.install(app)
     app.register_blueprint(rules.blueprint)
     app.register_blueprint(composer.blueprint)

@@ -34,6 +34,7 @@ MENU: list[NavItem] = [
     NavItem("team.index", "Team", Role.VIEWER),
     NavItem("setup.index", "Setup", Role.ADMIN),
     NavItem("api_tokens.index", "API", Role.ADMIN),
+    NavItem("event_webhooks.index", "Webhooks", Role.ADMIN),
 ]
 
 

@@ -195,12 +195,18 @@ class EventWebhooks:
             query = query.filter(id__lt=before_id)
         return await query.order_by("-id").limit(limit)
 
-    async def resend(self, actor: Actor, delivery_id: int) -> EventWebhookDelivery:
-        """Send a delivery's event again, as a new delivery (the same envelope and id)."""
+    async def resend(
+        self, actor: Actor, delivery_id: int, *, webhook_id: int | None = None
+    ) -> EventWebhookDelivery:
+        """Send a delivery's event again, as a new delivery (the same envelope and id); with
+        ``webhook_id``, only a delivery of that subscription."""
         _check_role(actor)
-        earlier = await EventWebhookDelivery.get_or_none(
+        query = EventWebhookDelivery.filter(
             id=delivery_id, webhook__workspace_id=actor.workspace_id
         )
+        if webhook_id is not None:
+            query = query.filter(webhook_id=webhook_id)
+        earlier = await query.first()
         if earlier is None:
             raise NotFound(f"delivery {delivery_id} does not exist")
         return await self._start(earlier.webhook_id, None, earlier.kind, earlier.payload)

@@ -88,6 +88,13 @@ class ApiOnlyProvider(OpenAPIProvider):
             if rule.rule.startswith(PREFIX + "/") and rule.rule != OPENAPI_PATH:
                 yield rule
 
+    def schema(self) -> dict[str, Any]:
+        from panel.api.event_webhooks import webhooks_document
+
+        document = super().schema()
+        document["webhooks"] = webhooks_document()
+        return document
+
     def build_path_parameter(self, name: str, converter: BaseConverter) -> dict[str, Any]:
         parameter = super().build_path_parameter(name, converter)
         if isinstance(converter, IntegerConverter):
@@ -160,7 +167,7 @@ async def expect_json_body() -> None:
 
 def install(app: Quart) -> None:
     """Set up quart-schema for the API and register its endpoints."""
-    from panel.api import drafts, leads, media, posts, rules
+    from panel.api import drafts, event_webhooks, leads, media, posts, rules
 
     extension = QuartSchema(
         app,
@@ -171,8 +178,10 @@ def install(app: Quart) -> None:
         info=Info(
             title="Reelay API",
             version="1",
-            description="Posts, media, automation rules, leads and AI reply drafts of one "
-            "workspace. Authenticate with an API token: `Authorization: Bearer rly_…`.",
+            description="Posts, media, automation rules, leads, AI reply drafts and event "
+            "webhooks of one workspace. Authenticate with an API token: "
+            "`Authorization: Bearer rly_…`. Every POST takes an `Idempotency-Key`; every list "
+            "pages by `cursor`. The `webhooks` section shows what event webhooks receive.",
         ),
         security_schemes={"bearerAuth": {"type": "http", "scheme": "bearer"}},
         security=[{"bearerAuth": []}],
@@ -186,5 +195,5 @@ def install(app: Quart) -> None:
     app.view_functions["openapi"] = public(openapi_document)
     app.before_request(expect_json_body)
     app.register_blueprint(blueprint)
-    for resource in (posts, media, leads, drafts, rules):
+    for resource in (posts, media, leads, drafts, rules, event_webhooks):
         app.register_blueprint(resource.blueprint)
