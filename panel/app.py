@@ -28,6 +28,7 @@ from panel import (
     library,
     limits,
     logs,
+    mcp_server,
     passwords,
     rules,
     sandbox,
@@ -140,6 +141,7 @@ def create_app(
     app.register_blueprint(leads.blueprint)
     sandbox.install(app, settings)
     api.install(app)
+    mcp_server.install(app)
     return app
 
 
