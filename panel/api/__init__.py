@@ -71,7 +71,8 @@ IDEMPOTENCY_PARAMETER = {
     "description": "Any unique text (a UUID) naming this request. A retry with the same key "
     "within 24 hours gets the first answer back (status and body, with "
     "`Idempotent-Replayed: true`) and changes nothing; the same key with a different request "
-    "is refused (422); while the first request still runs, a retry gets 409.",
+    "is refused (422; a multipart upload is known by its path alone); while the first request "
+    "still runs, a retry gets 409.",
 }
 IDEMPOTENCY_CONFLICT = "A request with this Idempotency-Key is still being processed."
 
