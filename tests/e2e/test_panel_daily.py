@@ -1,0 +1,101 @@
+"""Daily-use panel pages in a real browser (Debian's Chromium through Playwright), on the same
+live panel, worker and sandbox as the weekly pages' tests: the automations list on a laptop
+screen, several photos chosen for an image post, an invite link copied.
+Screenshots land in test-artifacts/content/.
+"""
+
+from __future__ import annotations
+
+from core.db.models import AutomationRule, Post, PostMedia, Trigger
+from tests.e2e import test_content_browser as weekly
+from tests.e2e.test_content_browser import FITS, Live, shot
+from tests.media_samples import image_bytes
+
+pytestmark = weekly.pytestmark
+# The weekly pages' live panel, worker, sandbox and signed-in browser page.
+port = weekly.port
+settings = weekly.settings
+live = weekly.live
+
+
+async def test_automations_list_fits_a_laptop_screen(live: Live) -> None:
+    page = live.page
+    await page.set_viewport_size({"width": 1366, "height": 900})
+    for number in range(3):
+        await AutomationRule.create(
+            workspace_id=live.account.workspace_id,  # type: ignore[attr-defined]
+            account=live.account,
+            name=f"Spring sale price answers {number}",
+            trigger=Trigger.COMMENT,
+            keywords=["price", "cost", "how much", "shipping", "delivery time"],
+            config={"dmType": "text", "message_variations": ["Sent!"], "comment_replies": ["Hi"]},
+        )
+    rule = await AutomationRule.get(name="Spring sale price answers 0")
+    await page.goto(live.url + "/rules")
+    row = page.locator(f"#rule-{rule.id}")
+    await shot(page, "08-automations-1366")
+    overflow = await page.evaluate(FITS, "main")
+    assert overflow == [], f"the automations list is wider than the screen: {overflow}"
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 1366
+    # The switch sits beside the rule's name and turns the rule off.
+    switch = row.get_by_role("switch")
+    assert await switch.get_attribute("aria-checked") == "true"
+    name_box = await row.get_by_role("link", name=rule.name).bounding_box()
+    switch_box = await switch.bounding_box()
+    assert name_box and switch_box and switch_box["width"] > 20
+    middle = switch_box["y"] + switch_box["height"] / 2
+    assert name_box["y"] <= middle <= name_box["y"] + name_box["height"]
+    assert switch_box["x"] + switch_box["width"] <= name_box["x"]
+    await switch.focus()
+    await page.keyboard.press("Enter")
+    await page.locator("#flashes").get_by_text("Rule switched off.").wait_for()
+    assert await row.get_by_role("switch").get_attribute("aria-checked") == "false"
+    assert not (await AutomationRule.get(id=rule.id)).active
+    # The row's actions open from a menu reached by keyboard.
+    menu = row.locator("details.row-menu")
+    await menu.locator("summary").focus()
+    await page.keyboard.press("Enter")
+    delete = menu.get_by_role("button", name="Delete")
+    await delete.wait_for()
+    assert await page.evaluate(FITS, "main") == []
+    await shot(page, "09-automations-menu-open")
+    page.once("dialog", lambda dialog: dialog.accept())
+    await delete.click()
+    await page.locator("#flashes").get_by_text("Rule deleted.").wait_for()
+    assert not await AutomationRule.filter(id=rule.id).exists()
+
+
+async def test_several_photos_for_an_image_post_make_a_carousel(live: Live) -> None:
+    page = live.page
+    await page.goto(live.url + "/compose")
+    library = page.locator("details summary", has_text="From the library")
+    assert await library.inner_text() == "From the library (0)"
+    # The file chooser is a real control, reached with the keyboard through its label.
+    chooser = page.get_by_label("choose files")
+    await page.get_by_label("Kind").focus()
+    for _ in range(8):
+        await page.keyboard.press("Tab")
+        if await chooser.evaluate("el => el === document.activeElement"):
+            break
+    else:
+        raise AssertionError("Tab never reaches the file chooser")
+    assert await page.get_by_label("Kind").input_value() == "image"
+    await chooser.set_input_files(
+        [
+            {"name": f"{n}.jpg", "mimeType": "image/jpeg", "buffer": image_bytes(1080, 1080 + n)}
+            for n in range(3)
+        ]
+    )
+    await page.locator("#picked li").nth(2).wait_for()
+    assert await page.get_by_label("Kind").input_value() == "carousel"
+    assert "Carousel" in await page.locator("#kind-note").inner_text()
+    assert await page.locator("#picked li").count() == 3
+    await library.get_by_text("From the library (3)").wait_for()
+    await shot(page, "10-composer-three-photos")
+    await page.get_by_label("Caption").fill("Three looks")
+    await page.get_by_label("Save as draft").check()
+    await page.get_by_role("button", name="Save").click()
+    await page.wait_for_url("**/posts**")
+    post = await Post.get()
+    assert post.kind.value == "carousel"
+    assert await PostMedia.filter(post_id=post.id).count() == 3
