@@ -99,3 +99,16 @@ async def test_several_photos_for_an_image_post_make_a_carousel(live: Live) -> N
     post = await Post.get()
     assert post.kind.value == "carousel"
     assert await PostMedia.filter(post_id=post.id).count() == 3
+
+
+async def test_invite_link_copied_with_one_click(live: Live) -> None:
+    page = live.page
+    await page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live.url)
+    await page.goto(live.url + "/team")
+    await page.get_by_role("button", name="Make an invitation link").click()
+    link = await page.locator("#invite-link").inner_text()
+    assert "/invite/" in link
+    await page.get_by_role("button", name="Copy link").click()
+    await page.get_by_text("Copied.").wait_for()
+    assert await page.evaluate("navigator.clipboard.readText()") == link.strip()
+    await shot(page, "11-team-invite-copied")
