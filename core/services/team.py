@@ -101,7 +101,7 @@ async def email_invite(
     address = users.normalise_email(to)
     inviter = actor.label
     body = (
-        f"{inviter} invites you to join the team \"{team_name}\" on Reelay "
+        f'{inviter} invites you to join the team "{team_name}" on Reelay '
         f"as {made.invite.role.value}.\n\n"
         f"Accept within seven days (the link works once):\n{link}\n\n"
         "If you did not expect this, ignore this email."
