@@ -6,7 +6,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from core.db.models import AuditLog, Invite, Membership, Role, User
+import pytest
+from pydantic import SecretStr
+
+from core.adapters.webhook_probe import ProbeResult
+from core.db.models import AuditLog, Invite, LinkCode, Membership, Role, User
 from core.ports.mailer import MailError
 from tests.panel.helpers import CSRF, sign_in_as, team_of_four
 
@@ -78,3 +82,71 @@ async def test_a_bad_address_or_a_refusing_server_loses_nothing(
     assert re.search(r"http://[^<\s]+/invite/[\w-]+", page)
     assert await Invite.all().count() == 1
     assert not await AuditLog.filter(action="team.invite_emailed").exists()
+
+
+async def test_chat_step_without_a_bot_explains_how_to_make_one(
+    client: Any, sqlite_db: str
+) -> None:
+    await _signed_in(client, Role.ADMIN)
+    page = await (await client.get("/setup")).get_data(as_text=True)
+    assert "Make a link code" not in page and "No chat bot is configured" in page
+    # BotFather's steps, Discord's application, intents and invite link, and what to paste.
+    for words in ("@BotFather", "/newbot", "/setprivacy", "Disable", "Add members"):
+        assert words in page, words
+    assert "TELEGRAM_TOKEN=" in page and "DISCORD_TOKEN=" in page
+    assert "Privileged Gateway Intents" in page and "Message Content" in page
+    assert (
+        "https://discord.com/oauth2/authorize?client_id=APPLICATION_ID"
+        "&amp;scope=bot+applications.commands&amp;permissions=3072"
+    ) in page
+    refused = await client.post("/setup/chats/code", form={"csrf_token": CSRF})
+    assert refused.status_code == 302
+    assert not await LinkCode.exists()
+    page = await (await client.get("/setup")).get_data(as_text=True)
+    assert "set TELEGRAM_TOKEN or DISCORD_TOKEN" in page
+
+
+async def test_discord_invite_link_names_the_application(client: Any, sqlite_db: str) -> None:
+    await _signed_in(client, Role.ADMIN)
+    page = await (await client.get("/setup?discord_app_id=112233445566778899")).get_data(
+        as_text=True
+    )
+    assert "client_id=112233445566778899&amp;scope=bot+applications.commands" in page
+    assert "Open the invite link" in page
+    wrong = await (await client.get("/setup?discord_app_id=my-bot")).get_data(as_text=True)
+    assert "client_id=APPLICATION_ID" in wrong and 'aria-invalid="true"' in wrong
+
+
+async def test_chat_step_offers_link_codes_once_a_bot_is_set(
+    client: Any, container: Any, sqlite_db: str
+) -> None:
+    container.settings = container.settings.model_copy(
+        update={"telegram_token": SecretStr("123:telegram")}
+    )
+    await _signed_in(client, Role.ADMIN)
+    page = await (await client.get("/setup")).get_data(as_text=True)
+    assert "Make a link code" in page and "No chat bot is configured" not in page
+    made = await client.post("/setup/chats/code", form={"csrf_token": CSRF})
+    assert made.status_code == 201 and await LinkCode.exists()
+
+
+async def test_a_passing_webhook_check_marks_the_step_done_in_place(
+    client: Any, monkeypatch: pytest.MonkeyPatch, sqlite_db: str
+) -> None:
+    async def answered(*_: Any, **__: Any) -> ProbeResult:
+        return ProbeResult(True, "The URL answered the verification challenge.", 200)
+
+    monkeypatch.setattr("panel.setup.probe_webhook", answered)
+    await _signed_in(client, Role.ADMIN)
+    page = await (await client.get("/setup")).get_data(as_text=True)
+    assert re.search(r'id="status-webhook" class="badge missing">To do<', page)
+    response = await client.post(
+        "/setup/webhook/check", headers={"X-CSRF-Token": CSRF, "HX-Request": "true"}
+    )
+    fragment = await response.get_data(as_text=True)
+    assert "answered the verification challenge" in fragment
+    # The step's badge, its summary and the count are swapped in out of band.
+    assert re.search(r'id="status-webhook" class="badge done" hx-swap-oob="true">Done<', fragment)
+    assert 'id="summary-webhook" hx-swap-oob="true"' in fragment
+    assert "A passing check of the webhook URL." not in fragment
+    assert re.search(r'id="steps-done" hx-swap-oob="true">\d of 5 steps done', fragment)
