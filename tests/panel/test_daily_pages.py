@@ -10,9 +10,11 @@ import pytest
 from pydantic import SecretStr
 
 from core.adapters.webhook_probe import ProbeResult
-from core.db.models import AuditLog, Invite, LinkCode, Membership, Role, User
+from core.db.models import AuditLog, AutomationRule, Invite, Lead, LinkCode, Membership, Role, User
 from core.ports.mailer import MailError
 from tests.panel.helpers import CSRF, sign_in_as, team_of_four
+from tests.panel.sandbox_world import World, sandbox_world
+from tests.panel.test_rule_editor import lead_rule_form
 
 
 class Outbox:
@@ -24,6 +26,11 @@ class Outbox:
         if self.refuse:
             raise MailError("550 relay denied")
         self.sent.append((to, subject, body))
+
+
+@pytest.fixture
+async def world(client: Any, container: Any, sandbox: Any) -> World:
+    return await sandbox_world(client, container, sandbox)
 
 
 async def _signed_in(client: Any, role: Role = Role.OWNER) -> dict[Role, Membership]:
@@ -150,3 +157,37 @@ async def test_a_passing_webhook_check_marks_the_step_done_in_place(
     assert 'id="summary-webhook" hx-swap-oob="true"' in fragment
     assert "A passing check of the webhook URL." not in fragment
     assert re.search(r'id="steps-done" hx-swap-oob="true">\d of 5 steps done', fragment)
+
+
+async def test_new_lead_flow_offers_a_closing_message(client: Any, world: World) -> None:
+    page = await (await client.get("/rules/new")).get_data(as_text=True)
+    assert 'data-closing="Thank you, {first_name}! We have your details' in page
+    silent = lead_rule_form(world.account.id)
+    for name in ("flow-2-type", "flow-2-id", "flow-2-text"):
+        del silent[name]
+    shown = await (await client.post("/rules/preview", form=silent)).get_data(as_text=True)
+    assert "The flow ends here without a closing message" in shown
+    closed = lead_rule_form(world.account.id)
+    shown = await (await client.post("/rules/preview", form=closed)).get_data(as_text=True)
+    assert "without a closing message" not in shown
+
+
+async def test_free_text_answers_show_in_the_leads_table(client: Any, world: World) -> None:
+    assert (await client.post("/rules/new", form=lead_rule_form(world.account.id))).status_code
+    rule = await AutomationRule.get(name="Price lead")
+    await Lead.create(
+        workspace_id=world.account.workspace_id,  # type: ignore[attr-defined]
+        account=world.account,
+        rule=rule,
+        igsid="42",
+        username="ana",
+        email="ana@example.com",
+        custom_fields={"company": "Lumen <GmbH>", "budget": "5k"},
+    )
+    page = await (await client.get("/leads")).get_data(as_text=True)
+    assert "Other answers" in page
+    assert "<small>company:</small> Lumen &lt;GmbH&gt;" in page
+    assert "<small>budget:</small> 5k" in page
+    exported = await (await client.get("/leads/export.csv")).get_data(as_text=True)
+    header, row = exported.lstrip("\ufeff").splitlines()[:2]
+    assert header.endswith(",budget,company") and row.endswith(",5k,Lumen <GmbH>")
