@@ -191,3 +191,23 @@ async def test_free_text_answers_show_in_the_leads_table(client: Any, world: Wor
     exported = await (await client.get("/leads/export.csv")).get_data(as_text=True)
     header, row = exported.lstrip("\ufeff").splitlines()[:2]
     assert header.endswith(",budget,company") and row.endswith(",5k,Lumen <GmbH>")
+
+
+async def test_sandbox_asks_the_followers_name_once(client: Any, world: World) -> None:
+    page = await (
+        await client.get(f"/sandbox?account_id={world.account.id}&username=ana.silva")
+    ).get_data(as_text=True)
+    asked = re.findall(r'<input[^>]*name="username"[^>]*>', page)
+    assert len([field for field in asked if 'type="hidden"' not in field]) == 1
+    assert 'id="show-username" name="username" value="ana.silva"' in page
+    assert page.count('class="follower-name" value="ana.silva"') == 2
+    assert 'Comment as <span class="follower-shown">@ana.silva</span>' in page
+
+
+async def test_sandbox_says_why_comment_is_off_without_posts(client: Any, world: World) -> None:
+    world.sandbox.state.media.clear()
+    page = await (await client.get(f"/sandbox?account_id={world.account.id}")).get_data(
+        as_text=True
+    )
+    assert 'disabled aria-describedby="no-posts">Comment</button>' in page
+    assert "has no posts yet, so there is nothing to comment on" in page
