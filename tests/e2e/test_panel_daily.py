@@ -6,9 +6,17 @@ Screenshots land in test-artifacts/content/.
 
 from __future__ import annotations
 
-from core.db.models import AutomationRule, Post, PostMedia, Trigger
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from core.adapters.storage import DiskStorage
+from core.db.models import AutomationRule, Membership, Post, PostMedia, Trigger
+from core.services import media
+from core.services.publishing import PostInput
+from core.wiring import assemble_services
+from tests.actors import acting
 from tests.e2e import test_content_browser as weekly
-from tests.e2e.test_content_browser import FITS, Live, shot
+from tests.e2e.test_content_browser import FITS, TZ, Live, shot
 from tests.media_samples import image_bytes
 
 pytestmark = weekly.pytestmark
@@ -112,3 +120,49 @@ async def test_invite_link_copied_with_one_click(live: Live) -> None:
     await page.get_by_text("Copied.").wait_for()
     assert await page.evaluate("navigator.clipboard.readText()") == link.strip()
     await shot(page, "11-team-invite-copied")
+
+
+async def test_calendar_month_shows_thumbnail_words_and_account_with_a_preview(
+    live: Live,
+) -> None:
+    page = live.page
+    actor = await acting(await Membership.get(workspace_id=live.account.workspace_id))  # type: ignore[attr-defined]
+    storage = DiskStorage(live.container.settings.var_dir / "media")
+    asset = await media.upload_bytes(actor, storage, image_bytes(1080, 1080), "look.jpg")
+    day = datetime.now(ZoneInfo(TZ)).date() + timedelta(days=2)
+    when = datetime(day.year, day.month, day.day, 9, 30, tzinfo=ZoneInfo(TZ))
+    caption = "Spring drop is here: three new colours, limited run, order today #spring"
+    await assemble_services(live.container).publishing.create(
+        actor,
+        account_id=live.account.id,
+        content=PostInput(kind="image", media_ids=[asset.id], caption=caption),
+        scheduled_at=when,
+    )
+    await page.emulate_media(color_scheme="dark")
+    await page.goto(live.url + "/posts")
+    await page.evaluate("day => window.reelayCalendar.gotoDate(day)", day.isoformat())
+    event = page.locator(".fc-event.status-scheduled")
+    await event.locator(".cal-thumb").wait_for()
+    assert await event.locator("img.cal-thumb").get_attribute("src")
+    assert "09:30 @lumen_studio" in await event.locator(".cal-line").inner_text()
+    assert await event.locator(".cal-words").inner_text() == "Spring drop is here: three new…"
+    # Dark mode: nothing under the weekday header is painted white.
+    whites = await page.evaluate(
+        """() => [...document.querySelectorAll('#calendar .fc-scrollgrid-section *, #calendar th')]
+          .filter(el => getComputedStyle(el).backgroundColor === 'rgb(255, 255, 255)')
+          .map(el => el.className)"""
+    )
+    assert whites == [], f"white under the weekday header in dark mode: {whites}"
+    await event.hover()
+    preview = page.locator("#calendar-preview")
+    await preview.get_by_text("@lumen_studio").wait_for()
+    assert caption in await preview.inner_text()
+    assert await preview.locator("img").get_attribute("src")
+    await shot(page, "12-calendar-dark-preview")
+    # The keyboard reaches it too, and Escape closes it.
+    await page.mouse.move(0, 0)
+    await preview.wait_for(state="hidden")
+    await event.focus()
+    await preview.get_by_text("Open the post").wait_for()
+    await page.keyboard.press("Escape")
+    await preview.wait_for(state="hidden")

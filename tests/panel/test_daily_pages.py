@@ -211,3 +211,11 @@ async def test_sandbox_says_why_comment_is_off_without_posts(client: Any, world:
     )
     assert 'disabled aria-describedby="no-posts">Comment</button>' in page
     assert "has no posts yet, so there is nothing to comment on" in page
+
+
+def test_calendar_events_show_the_captions_first_words() -> None:
+    from core.services.composer import first_words
+
+    assert first_words("One two three four five six seven") == "One two three four five six…"
+    assert first_words("  Short\ncaption ") == "Short caption"
+    assert first_words("") == ""
