@@ -6,11 +6,19 @@ Screenshots land in test-artifacts/content/.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from core.adapters.storage import DiskStorage
-from core.db.models import AutomationRule, Membership, Post, PostMedia, Trigger
+from core.db.models import (
+    AutomationRule,
+    Conversation,
+    Membership,
+    Post,
+    PostMedia,
+    ReplyDraft,
+    Trigger,
+)
 from core.services import media
 from core.services.publishing import PostInput
 from core.wiring import assemble_services
@@ -166,3 +174,30 @@ async def test_calendar_month_shows_thumbnail_words_and_account_with_a_preview(
     await preview.get_by_text("Open the post").wait_for()
     await page.keyboard.press("Escape")
     await preview.wait_for(state="hidden")
+
+
+async def test_approval_buttons_have_one_width(live: Live) -> None:
+    page = live.page
+    conversation = await Conversation.create(
+        account_id=live.account.id, igsid="5550002", last_inbound_at=datetime.now(UTC)
+    )
+    draft = await ReplyDraft.create(
+        workspace_id=live.account.workspace_id,  # type: ignore[attr-defined]
+        account_id=live.account.id,
+        conversation=conversation,
+        inbound_text="Do you ship to Norway?",
+        proposed_text="Yes, in 3 to 5 days.",
+        target={"igsid": "5550002", "channel": "dm"},
+        expires_at=datetime.now(UTC) + timedelta(hours=20),
+    )
+    for width in (1366, 390):
+        await page.set_viewport_size({"width": width, "height": 900})
+        await page.goto(live.url + "/approvals")
+        card = page.locator(f"#draft-{draft.id}")
+        widths = set()
+        for name in ("Approve", "Send my edit", "Reject"):
+            box = await card.get_by_role("button", name=name).bounding_box()
+            assert box
+            widths.add(round(box["width"]))
+        assert len(widths) == 1, f"buttons of different widths at {width} px: {widths}"
+        await shot(page, f"13-approvals-{width}")
