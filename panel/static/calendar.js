@@ -96,6 +96,8 @@
       eventDidMount: function (info) {
         var el = info.el;
         el.setAttribute("aria-label", info.event.title + ", " + info.event.extendedProps.time);
+        // A tap also fires mouseenter and focus: on a touch screen only eventClick previews.
+        if (touch) { return; }
         el.addEventListener("mouseenter", function () { keep(); preview(box, info.event, el); });
         el.addEventListener("mouseleave", later);
         el.addEventListener("focus", function () { keep(); preview(box, info.event, el); });

@@ -201,3 +201,41 @@ async def test_approval_buttons_have_one_width(live: Live) -> None:
             widths.add(round(box["width"]))
         assert len(widths) == 1, f"buttons of different widths at {width} px: {widths}"
         await shot(page, f"13-approvals-{width}")
+
+
+async def test_calendar_preview_on_a_phone_opens_with_a_first_tap(live: Live) -> None:
+    actor = await acting(await Membership.get(workspace_id=live.account.workspace_id))  # type: ignore[attr-defined]
+    day = datetime.now(ZoneInfo(TZ)).date() + timedelta(days=2)
+    when = datetime(day.year, day.month, day.day, 18, 0, tzinfo=ZoneInfo(TZ))
+    storage = DiskStorage(live.container.settings.var_dir / "media")
+    asset = await media.upload_bytes(actor, storage, image_bytes(1080, 1350), "evening.jpg")
+    post = await assemble_services(live.container).publishing.create(
+        actor,
+        account_id=live.account.id,
+        content=PostInput(
+            kind="image", media_ids=[asset.id], caption="Evening light in the studio"
+        ),
+        scheduled_at=when,
+    )
+    browser = live.page.context.browser
+    assert browser is not None
+    phone = await browser.new_context(
+        viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True
+    )
+    try:
+        await phone.add_cookies(await live.page.context.cookies())
+        page = await phone.new_page()
+        await page.goto(live.url + "/posts")
+        await page.evaluate("day => window.reelayCalendar.gotoDate(day)", day.isoformat())
+        event = page.locator(".fc-event.status-scheduled")
+        await event.tap()
+        preview = page.locator("#calendar-preview")
+        await preview.get_by_text("Evening light in the studio").wait_for()
+        assert page.url.endswith("/posts")
+        overflow = await page.evaluate(FITS, "body")
+        assert overflow == [], f"the preview is wider than the phone: {overflow}"
+        await shot(page, "14-calendar-phone-preview")
+        await event.tap()
+        await page.wait_for_url(f"**/posts/{post.id}")
+    finally:
+        await phone.close()
