@@ -106,7 +106,8 @@ async def email_invite(
         f"Accept within seven days (the link works once):\n{link}\n\n"
         "If you did not expect this, ignore this email."
     )
-    await mailer.send(address, f"Join {team_name} on Reelay", body)
+    # A subject is one header line, whatever the team's name holds.
+    await mailer.send(address, f"Join {' '.join(team_name.split())} on Reelay", body)
     await audit.record(
         "team.invite_emailed",
         actor=actor.label,
