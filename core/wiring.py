@@ -169,6 +169,6 @@ def assemble_services(
                 prefix=insights_sync.BUDGET_PREFIX,
             ),
         ),
-        inbox_writer=InboxWriter(container.queue),
+        inbox_writer=InboxWriter(container.queue, container.clock.now),
         delivery=delivery,
     )

@@ -37,7 +37,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
-from core.db.bulk import GroupCommit, bump_many_stats, insert_returning, mark_sent
+from core.db.bulk import GroupCommit, bump_many_stats, insert_many_returning, mark_sent
 from core.db.models import (
     AccountStatus,
     Conversation,
@@ -253,19 +253,27 @@ class Outbox:
 
     @instance_level("sends what the webhook-driven engines held back")
     async def send_held(self, held: Sequence[Held]) -> None:
-        """Send held actions: one person's in order, different people's side by side."""
+        """Send held actions: one person's in order, different people's side by side.
+
+        Never raises: the events that made them are handled, and an action whose send broke
+        stays pending and is sent again by :meth:`requeue_stuck`; the failure is logged.
+        """
         lines: dict[tuple[int, str], list[Held]] = {}
         for item in held:
             lines.setdefault((item.account.id, item.line), []).append(item)
-        if len(lines) <= 1:
-            await self._send_line(held)
-            return
         results = await asyncio.gather(
             *(self._send_line(line) for line in lines.values()), return_exceptions=True
         )
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if errors:
-            raise errors[0]
+        for line, result in zip(lines.values(), results, strict=True):
+            if isinstance(result, Exception):
+                logger.error(
+                    "outbox: sending %d actions (from action %s) failed",
+                    len(line),
+                    line[0].action.id,
+                    exc_info=result,
+                )
+            elif isinstance(result, BaseException):
+                raise result
 
     async def _send_line(self, items: Sequence[Held]) -> OutboundStatus | None:
         """Send actions created for an inline send, in order: the last one's status. The
@@ -321,23 +329,26 @@ class Outbox:
         inline = not_before is None and send_now
         if kind is ActionKind.PRIVATE_REPLY:
             key = private_reply_key(account.id, target)
-        action = await insert_returning(
+        inserted = await insert_many_returning(
             OutboundAction,
-            {
-                "account_id": account.id,
-                "kind": kind.value,
-                "dedupe_key": key[:255],
-                "target": target[:128],
-                "payload": payload,
-                "status": OutboundStatus.PENDING,
-                # Sent inline by its creator: claimed from the start.
-                "attempts": 1 if inline else 0,
-                "not_before": not_before,
-                "error": "",
-                "created_at": now,
-            },
+            [
+                {
+                    "account_id": account.id,
+                    "kind": kind.value,
+                    "dedupe_key": key[:255],
+                    "target": target[:128],
+                    "payload": payload,
+                    "status": OutboundStatus.PENDING,
+                    # Sent inline by its creator: claimed from the start.
+                    "attempts": 1 if inline else 0,
+                    "not_before": not_before,
+                    "error": "",
+                    "created_at": now,
+                },
+            ],
             conflict=("dedupe_key",),
         )
+        action = inserted[0] if inserted else None
         if action is None:
             logger.info(
                 "outbox: %s %s already submitted (key %s, account %s): skipped",
