@@ -395,18 +395,59 @@ class Outbox:
             action = await OutboundAction.get_or_none(id=action_id)
         if action is None or action.status is not OutboundStatus.PENDING:
             return action.status if action else None
+        if account is None or account.id != action.account_id:
+            account = await InstagramAccount.get(id=action.account_id)
+        kind = ActionKind(action.kind)
+        not_yet = await self._not_yet(account, action, kind, conversation)
+        if not_yet is not None:
+            return not_yet
+        if not claimed:
+            attempt = action.attempts + 1
+            won = await OutboundAction.filter(
+                id=action.id, status=OutboundStatus.PENDING, attempts=action.attempts
+            ).update(attempts=attempt)
+            if not won:
+                return None  # another worker has it
+            action.attempts = attempt
+        ref = self._account_ref(account)
+        message = action.payload.get("message") or {}
+        lost = bool(action.payload.get(ANSWER_LOST))
+        try:
+            # After a lost answer: what the earlier send left on Instagram, if it arrived.
+            response = await self._settle(ref, kind, action) if lost else None
+            if response is None and kind is ActionKind.PUBLIC_REPLY:
+                text = str(message.get("text", ""))
+                response = {"id": await self.graph.reply_to_comment(ref, action.target, text)}
+            elif response is None:
+                recipient = (
+                    Recipient(comment_id=action.target)
+                    if kind is ActionKind.PRIVATE_REPLY
+                    else Recipient(igsid=action.target)
+                )
+                sent = await self.graph.send_message(ref, recipient, message)
+                response = {"recipient_id": sent.recipient_id, "message_id": sent.message_id}
+        except GraphError as exc:
+            return await self._failed_call(account, action, exc)
+        return await self._sent(action, kind, response, extra_stats)
+
+    async def _not_yet(
+        self,
+        account: InstagramAccount,
+        action: OutboundAction,
+        kind: ActionKind,
+        conversation: Conversation | None,
+    ) -> OutboundStatus | None:
+        """Why ``action`` is not sent now: put off to its time or its pace slot (pending), or
+        skipped (account not active, Meta's window closed); None when it may go."""
         now = self.clock.now()
         if action.not_before is not None and action.not_before > now + timedelta(seconds=1):
             await self._later(action, action.not_before, "d")
             return OutboundStatus.PENDING
-        if account is None or account.id != action.account_id:
-            account = await InstagramAccount.get(id=action.account_id)
         if account.status is not AccountStatus.ACTIVE:
             return await self._skip(action, f"account {account.username} is {account.status.value}")
         reason = await self._window_closed(action, now, conversation)
         if reason:
             return await self._skip(action, reason)
-        kind = ActionKind(action.kind)
         limit = self._limit(account, kind)
         slot = await self.pacer.reserve(
             account.id, PACE_BUCKET[kind], f"{action.id}:{action.attempts}", limit, now
@@ -422,19 +463,7 @@ class Outbox:
             )
             await self._later(action, slot, "p")
             return OutboundStatus.PENDING
-        if not claimed:
-            attempt = action.attempts + 1
-            won = await OutboundAction.filter(
-                id=action.id, status=OutboundStatus.PENDING, attempts=action.attempts
-            ).update(attempts=attempt)
-            if not won:
-                return None  # another worker has it
-            action.attempts = attempt
-        try:
-            response = await self._call(account, kind, action)
-        except GraphError as exc:
-            return await self._failed_call(account, action, exc)
-        return await self._sent(action, kind, response, extra_stats)
+        return None
 
     def _limit(self, account: InstagramAccount, kind: ActionKind) -> int:
         if kind is ActionKind.DM:
@@ -466,28 +495,6 @@ class Outbox:
                     f"last message from the person at {last.isoformat()}"
                 )
         return ""
-
-    async def _call(
-        self, account: InstagramAccount, kind: ActionKind, action: OutboundAction
-    ) -> dict[str, Any]:
-        ref = self._account_ref(account)
-        message = action.payload.get("message") or {}
-        if action.payload.get(ANSWER_LOST):
-            settled = await self._settle(ref, kind, action)
-            if settled is not None:
-                return settled
-        if kind is ActionKind.PUBLIC_REPLY:
-            reply_id = await self.graph.reply_to_comment(
-                ref, action.target, str(message.get("text", ""))
-            )
-            return {"id": reply_id}
-        recipient = (
-            Recipient(comment_id=action.target)
-            if kind is ActionKind.PRIVATE_REPLY
-            else Recipient(igsid=action.target)
-        )
-        sent = await self.graph.send_message(ref, recipient, message)
-        return {"recipient_id": sent.recipient_id, "message_id": sent.message_id}
 
     async def _sent(
         self,
