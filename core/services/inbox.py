@@ -118,9 +118,8 @@ class InboxWriter(GroupCommit[Sequence[InboundEvent], Recorded]):
                 await asyncio.gather(
                     *(self._queue.enqueue(HANDLE_EVENT, i, job_id=event_job_id(i)) for i in pending)
                 )
-        for _, key in new:
-            if unique[key].kind is EventKind.MALFORMED:
-                event = unique[key]
+        for event in (unique[key] for _, key in new):
+            if event.kind is EventKind.MALFORMED:
                 logger.warning(
                     "recorded a malformed webhook event %s: %s", event.dedupe_key, event.error
                 )

@@ -70,6 +70,21 @@ async def list_rules(actor: Actor, account_id: int | None = None) -> list[RuleRo
     return [RuleRow(rule, rule.account, stats.get(rule.id)) for rule in rules]
 
 
+async def rules_by_name(actor: Actor) -> list[AutomationRule]:
+    """The workspace's rules by name (filters and labels)."""
+    return await AutomationRule.filter(workspace_id=actor.workspace_id).order_by("name")
+
+
+async def rule_row(actor: Actor, rule: AutomationRule) -> RuleRow:
+    """``rule`` (one of the actor's workspace) with its account and counters."""
+    account = await InstagramAccount.get_or_none(
+        id=rule.account_id, workspace_id=actor.workspace_id
+    )
+    if account is None or rule.workspace_id != actor.workspace_id:
+        raise NotFound(f"rule {rule.id} does not exist")
+    return RuleRow(rule, account, await RuleStats.get_or_none(rule_id=rule.id))
+
+
 async def get_rule(actor: Actor, rule_id: int) -> AutomationRule:
     """The actor's workspace's rule ``rule_id``; NotFound for any other."""
     rule = await AutomationRule.get_or_none(id=rule_id, workspace_id=actor.workspace_id)
