@@ -172,8 +172,10 @@ class RuleFields(BaseModel):
     link: str = ""
     lead_flow: list[FlowStep] = Field(default_factory=list)
     ai: AiSettings | None = None
-    notification_email: str = Field(
-        default="", description="Also told of this rule's leads, beside the workspace's address."
+    notification_email: str | None = Field(
+        default=None,
+        description="Also told of this rule's leads, beside the workspace's address; null "
+        "keeps the stored one, empty clears it.",
     )
 
 
@@ -391,7 +393,7 @@ def _from_stored(columns: Mapping[str, Any]) -> dict[str, Any]:
             "phone_region": _text(settings.get("phone_region")).upper(),
         },
         "ai": ai,
-        "notification_email": _text(config.get("notification_email")),
+        "notification_email": _text(config.get("notification_email")) or None,
     }
 
 

@@ -163,7 +163,7 @@ async def _email_addresses(event: DomainEvent) -> list[str]:
         rule_id = lead.rule_id if lead else None
     if rule_id is not None:
         rule = await AutomationRule.get_or_none(id=rule_id, workspace_id=event.workspace.id)
-        rule_email = RuleDefinition.from_stored(rule).notification_email if rule else ""
+        rule_email = RuleDefinition.from_stored(rule).notification_email if rule else None
         if rule_email and rule_email not in addresses:
             addresses.append(rule_email)
     return addresses

@@ -136,6 +136,8 @@ async def save_rule(
         raise
     account = await workspace_account(actor, draft.account_id)
     columns = draft.stored_columns()
+    if existing is not None:
+        _keep_unset(columns["config"], definition, RuleDefinition.from_stored(existing))
     sealed = _sealed_secret(secrets, given_secret, existing)
     lead_settings = columns["config"]["lead_capture_settings"]
     lead_settings.pop("webhook_secret", None)
@@ -165,6 +167,19 @@ async def save_rule(
     await rule_changes.announce(redis)
     logger.info("rule %s saved (account %s, %s)", rule.id, account.id, draft.trigger)
     return rule
+
+
+def _keep_unset(config: dict[str, Any], given: RuleDefinition, stored: RuleDefinition) -> None:
+    """What the editor leaves unset (None) stays as stored: the rule's notification address,
+    and the AI action's limits the form does not show."""
+    if given.notification_email is None and stored.notification_email:
+        config["notification_email"] = stored.notification_email
+    if given.ai is None or stored.ai is None:
+        return
+    for name in ("max_sentences", "max_chars", "history_messages"):
+        value = getattr(stored.ai, name)
+        if getattr(given.ai, name) is None and value is not None:
+            config["ai"][name] = value
 
 
 def _sealed_secret(box: SecretStore, given: str | None, existing: AutomationRule | None) -> str:

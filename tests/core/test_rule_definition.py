@@ -95,7 +95,7 @@ def test_the_ai_settings_and_the_rules_address_are_read_through_the_definition()
     assert again.ai_reply() == reply and again.notification_email == "sales@example.com"
     plain = stored({"ai": {"prompt": "Sell."}, "notification_email": 7})
     assert plain.ai_reply() is not None and plain.ai_reply().max_sentences == 2  # type: ignore[union-attr]
-    assert plain.notification_email == ""
+    assert plain.notification_email is None
     assert "max_sentences" not in (plain.stored_columns()["config"]["ai"])
 
 
