@@ -173,7 +173,7 @@ def assemble_services(
                 prefix=insights_sync.BUDGET_PREFIX,
             ),
         ),
-        inbox_writer=InboxWriter(container.queue),
+        inbox_writer=InboxWriter(container.queue, container.clock.now),
         delivery=delivery,
         event_webhooks=EventWebhooks(
             queue=container.queue, clock=container.clock, poster=poster, secrets=container.secrets

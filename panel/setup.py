@@ -9,7 +9,7 @@ from quart import Blueprint, current_app, flash, redirect, render_template, requ
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from core.adapters.webhook_probe import probe_webhook
-from core.db.models import Role, Workspace
+from core.db.models import Role
 from core.domain.ai import AiError, ChatMessage
 from core.errors import ValidationFailed
 from core.services import accounts, audit, chat_links, meta_app, setup_wizard
@@ -73,7 +73,7 @@ def _htmx() -> bool:
 async def _page(status: int = 200, **extra: Any) -> tuple[str, int]:
     container = services().container
     settings = container.settings
-    workspace = await Workspace.get(id=current_membership().workspace_id)
+    workspace = await setup_wizard.workspace_of(current_actor())
     verify_token = await meta_app.ensure_verify_token(settings, container.secrets)
     # On the sandbox a new workspace gets its demo account now, not at the next sweep.
     await accounts.list_accounts(current_actor(), container)
@@ -239,10 +239,9 @@ async def save_ai() -> Page:
             errors={"ai_monthly_token_quota": "Enter a whole number of tokens (0 or more)."},
             ai_form={"enabled": form.get("ai_enabled") == "on", "quota": raw_quota},
         )
-    workspace = await Workspace.get(id=current_membership().workspace_id)
-    workspace.ai_enabled = form.get("ai_enabled") == "on"
-    workspace.ai_monthly_token_quota = int(raw_quota)
-    await workspace.save(update_fields=["ai_enabled", "ai_monthly_token_quota"])
+    workspace = await setup_wizard.save_ai_settings(
+        current_actor(), enabled=form.get("ai_enabled") == "on", monthly_token_quota=int(raw_quota)
+    )
     await audit.record(
         "setup.ai_saved",
         actor=current_email(),

@@ -84,6 +84,19 @@ class PostEditor:
             raise NotFound(f"There is no post #{post_id} in this workspace.")
         return post
 
+    async def media_ids(self, actor: Actor, post_id: int) -> list[int]:
+        """The media of the actor's workspace's post ``post_id``, in order (none for another's)."""
+        rows = await (
+            PostMedia.filter(post_id=post_id, post__workspace_id=actor.workspace_id)
+            .order_by("position")
+            .values_list("asset_id", flat=True)
+        )
+        return [int(asset_id) for asset_id in rows]  # type: ignore[call-overload]
+
+    async def scheduled_count(self, actor: Actor) -> int:
+        """How many of the workspace's posts wait for their time."""
+        return await Post.filter(workspace_id=actor.workspace_id, status=Status.SCHEDULED).count()
+
     async def page(
         self,
         actor: Actor,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal, cast
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
 
-from core.db.models import Post, PostMedia, Role
+from core.db.models import Post, Role
 from core.domain.posts import Status
 from core.services.publishing import PostInput, Publishing
 from panel.api.auth import api_requires, current_actor
@@ -101,13 +101,7 @@ def _publishing() -> Publishing:
 
 
 async def _out(post: Post) -> PostOut:
-    # flat=True gives the ids themselves; tortoise's types say a tuple per row.
-    media = cast(
-        list[int],
-        await PostMedia.filter(post_id=post.id)
-        .order_by("position")
-        .values_list("asset_id", flat=True),
-    )
+    media = await _publishing().media_ids(current_actor(), post.id)
     return PostOut(
         id=post.id,
         account_id=post.account_id,

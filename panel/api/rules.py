@@ -19,7 +19,7 @@ from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
 from redis.asyncio import Redis
 
-from core.db.models import AutomationRule, InstagramAccount, Role, RuleStats
+from core.db.models import AutomationRule, Role
 from core.domain.rule_definition import MAX_ID, RuleDefinition, RuleFields
 from core.services import rule_editor
 from panel.api.auth import api_requires, current_actor
@@ -97,9 +97,7 @@ def _out(row: rule_editor.RuleRow) -> RuleOut:
 
 
 async def _row(rule: AutomationRule) -> rule_editor.RuleRow:
-    account = await InstagramAccount.get(id=rule.account_id)
-    stats = await RuleStats.get_or_none(rule_id=rule.id)
-    return rule_editor.RuleRow(rule, account, stats)
+    return await rule_editor.rule_row(current_actor(), rule)
 
 
 async def _save(body: RuleDefinition, rule_id: int | None = None) -> AutomationRule:
