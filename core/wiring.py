@@ -30,6 +30,7 @@ from core.services.accounts import account_ref
 from core.services.automations import Automations
 from core.services.chatops import ChatOps
 from core.services.comment_sweep import CommentSweep
+from core.services.health import Health
 from core.services.inbox import InboxWriter
 from core.services.leads import Leads
 from core.services.media import Fetch, public_url
@@ -65,6 +66,8 @@ class Services:
     inbox_writer: InboxWriter
     # Reads recent comments and records those whose webhook never came.
     comment_sweep: CommentSweep
+    # Each account's health at a glance (the panel's Health page, /health in chat).
+    health: Health
     # The notifiers and mailer alerts go out through.
     delivery: Delivery
 
@@ -154,6 +157,7 @@ def assemble_services(
         ai_replies=hooks,
     )
     storage = DiskStorage(settings.var_dir / "media")
+    health = Health(instagram=container.graph, account_ref=ref, clock=container.clock)
     delivery = Delivery(mailer=mailer_from_settings(settings))
     for notifier in chat_notifiers(container) if chat_notifiers is not None else ():
         delivery.notifiers[notifier.platform] = notifier
@@ -163,7 +167,11 @@ def assemble_services(
         automations=automations,
         smart_replies=smart_replies,
         chatops=ChatOps(
-            container, publishing=publishing, storage=storage, smart_replies=smart_replies
+            container,
+            publishing=publishing,
+            storage=storage,
+            smart_replies=smart_replies,
+            health=health,
         ),
         storage=storage,
         downloads=functools.partial(download, container.http, private_ok=settings.private_urls_ok),
@@ -179,6 +187,7 @@ def assemble_services(
             ),
         ),
         inbox_writer=InboxWriter(container.queue),
+        health=health,
         comment_sweep=CommentSweep(
             instagram=container.graph,
             account_ref=ref,
