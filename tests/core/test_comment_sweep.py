@@ -200,6 +200,14 @@ async def test_quiet_media_cost_no_comment_reads(world: World) -> None:
     assert int(await world.services.container.redis.get(budget_key)) == before + 1
 
 
+async def test_comments_past_the_first_page_are_caught_too(world: World) -> None:
+    world.sandbox.faults.lose_webhooks("comments")
+    for n in range(comment_sweep.COMMENTS_PER_PAGE + 5):
+        comment, _ = await world.sandbox.comment(IG_ID, f"price {n}?", from_id=f"99{n:03}")
+        comment.created_at -= timedelta(minutes=5)
+    assert await world.sweep() == comment_sweep.COMMENTS_PER_PAGE + 5
+
+
 async def test_sweep_all_covers_each_active_account(world: World) -> None:
     await world.lost_comment("price?", from_id=FOLLOWER)
     assert await world.services.comment_sweep.sweep_all() == {world.account.id: 1}
