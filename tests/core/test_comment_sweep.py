@@ -27,10 +27,14 @@ from core.domain.scope import Actor
 from core.domain.webhooks import parse_body
 from core.services import comment_sweep
 from core.services.comment_sweep import SWEEP_JOB, CommentSweep
+from core.settings import Settings
 from core.wiring import Services
+from jobs import events as event_jobs
+from panel.app import create_app
 from reelay.cli import open_services
 from tests.automation_world import FakeClock, RecordingQueue
 from tests.conftest import _truncate_postgres
+from tests.panel.sandbox_world import webhooks_into
 from tests.publishing_world import sandbox_account
 
 IG_ID = "17841400000000055"
@@ -42,6 +46,7 @@ class World:
     services: Services
     sandbox: Any
     account: InstagramAccount
+    settings: Settings
 
     @property
     def actor(self) -> Actor:
@@ -100,7 +105,7 @@ async def world(
         keywords=["price"],
         config={"message_variations": ["Prices inside!"], "comment_replies": ["Sent you a DM"]},
     )
-    yield World(services, sandbox, account)
+    yield World(services, sandbox, account, settings)
     await services.close()
 
 
@@ -235,3 +240,50 @@ async def test_the_cron_queues_a_sweep_every_few_minutes(
     jobs = queue.take(SWEEP_JOB)
     expected = [(world.account.workspace_id, world.account.id)]  # type: ignore[attr-defined]
     assert [j.args for j in jobs] == (expected if queued else [])
+
+
+async def test_end_to_end_signed_webhooks_the_sweep_job_a_late_webhook_and_the_health_view(
+    world: World,
+) -> None:
+    """Through the panel's signed webhook endpoint and the worker's jobs: one comment's
+    webhook arrives, another's is lost; the sweep job catches the lost one; its webhook, when
+    it finally comes, is a duplicate; each comment gets one private and one public reply."""
+    ctx = {"services": world.services}
+    workspace_id = world.account.workspace_id  # type: ignore[attr-defined]
+
+    async def handle_pending() -> None:
+        pending = await WebhookEvent.filter(status=EventStatus.PENDING).values_list("id", flat=True)
+        if pending:
+            await event_jobs.handle_event(ctx, *pending)
+
+    app = create_app(world.settings, services=world.services)
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        async with webhooks_into(client, world.sandbox):
+            seen, delivered = await world.sandbox.comment(IG_ID, "price?", from_id="9990001")
+            assert delivered.status == 200
+            world.sandbox.faults.lose_webhooks("comments", times=1)
+            missed, lost = await world.sandbox.comment(IG_ID, "price too?", from_id="9990002")
+            assert lost.status is None and lost in world.sandbox.lost
+            for comment in (seen, missed):
+                comment.created_at -= timedelta(minutes=5)
+            await handle_pending()
+
+            await event_jobs.sweep_account_comments(ctx, workspace_id, world.account.id)
+            sources = await WebhookEvent.all().order_by("id").values_list("source", flat=True)
+            assert sources == ["webhook", "sweep"]
+            await handle_pending()
+
+            late = await world.sandbox.deliver(lost.payload)
+            assert late.status == 200
+            assert await WebhookEvent.all().count() == 2
+            await handle_pending()
+
+    replied = sorted(str(s.target) for s in world.sent("private_reply"))
+    assert replied == sorted([str(seen.id), str(missed.id)])
+    assert sorted(str(s.target) for s in world.sent("comment_reply")) == replied
+
+    (health,) = await world.services.health.accounts(world.actor)
+    assert (health.figures.comments, health.figures.swept) == (2, 1)
+    assert health.figures.last_webhook_at is not None
+    assert health.figures.events == 1  # the late webhook was a duplicate: not stored again
