@@ -205,6 +205,14 @@ async def test_quiet_media_cost_no_comment_reads(world: World) -> None:
     assert int(await world.services.container.redis.get(budget_key)) == before + 1
 
 
+async def test_a_reply_under_a_comment_is_caught_too(world: World) -> None:
+    parent = await world.lost_comment("love it", from_id="9990003")
+    reply = await world.lost_comment("price?", from_id=FOLLOWER, parent_id=parent)
+    assert await world.sweep() == 2
+    event = await WebhookEvent.get(dedupe_key=f"{IG_ID}:comment:{reply}")
+    assert event.event is not None and event.event["parent_id"] == parent
+
+
 async def test_comments_past_the_first_page_are_caught_too(world: World) -> None:
     world.sandbox.faults.lose_webhooks("comments")
     for n in range(comment_sweep.COMMENTS_PER_PAGE + 5):
