@@ -15,7 +15,9 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 from core.adapters.graph import GraphClient
 from core.adapters.redis_server import RedisLocation
 from core.db.models import (
+    AccountStatus,
     AutomationRule,
+    DomainEvent,
     EventStatus,
     InstagramAccount,
     Trigger,
@@ -27,6 +29,7 @@ from core.domain.scope import Actor
 from core.domain.webhooks import parse_body
 from core.services import comment_sweep
 from core.services.comment_sweep import SWEEP_JOB, CommentSweep
+from core.services.reconnection import NEEDS_RECONNECT
 from core.settings import Settings
 from core.wiring import Services
 from jobs import events as event_jobs
@@ -219,6 +222,30 @@ async def test_comments_past_the_first_page_are_caught_too(world: World) -> None
         comment, _ = await world.sandbox.comment(IG_ID, f"price {n}?", from_id=f"99{n:03}")
         comment.created_at -= timedelta(minutes=5)
     assert await world.sweep() == comment_sweep.COMMENTS_PER_PAGE + 5
+
+
+async def test_a_dead_token_takes_the_one_reconnect_path_and_later_sweeps_skip_it(
+    world: World,
+) -> None:
+    await world.lost_comment("price?", from_id=FOLLOWER)
+    world.sandbox.faults.fail(400, code=190, message="Error validating access token", path="/media")
+    assert await world.sweep() == 0
+    account = await InstagramAccount.get(id=world.account.id)
+    assert account.status is AccountStatus.NEEDS_RECONNECT
+    assert await DomainEvent.filter(kind=NEEDS_RECONNECT).count() == 1
+    assert await world.sweep() == 0
+    assert await world.services.comment_sweep.sweep_all() == {}
+
+
+async def test_a_rate_limit_stops_the_sweep_until_meta_allows_calls_again(world: World) -> None:
+    await world.lost_comment("price?", from_id=FOLLOWER)
+    world.sandbox.faults.rate_limit(path="/comments")
+    assert await world.sweep() == 0
+    assert await world.sweep() == 0  # Meta reported the budget used up: no call is made
+    graph = world.services.container.graph
+    assert isinstance(graph, GraphClient)
+    await graph.usage.put(str(world.account.id), Usage(app_pct=5))
+    assert await world.sweep() == 1
 
 
 async def test_sweep_all_covers_each_active_account(world: World) -> None:
