@@ -106,6 +106,7 @@ class CommentSweep:
         budget: CallBudget,
         usage: UsageReader,
         every_minutes: int,
+        grace: timedelta = GRACE,
     ) -> None:
         self.instagram = instagram
         self.account_ref = account_ref
@@ -115,6 +116,8 @@ class CommentSweep:
         self.budget = budget
         self.usage = usage
         self.every_minutes = every_minutes
+        # How old a comment must be before the sweep takes it (its webhook may be on its way).
+        self.grace = grace
 
     @instance_level("a cron: finds every active account due a sweep and queues it")
     async def queue_due(self) -> int:
@@ -156,7 +159,7 @@ class CommentSweep:
             account=account,
             ref=self.account_ref(account),
             since=max(now - WINDOW, account.created_at),
-            until=now - GRACE,
+            until=now - self.grace,
         )
         try:
             await self._sweep_media(run)
