@@ -8,6 +8,7 @@ Every query is scoped by the ``Actor``'s workspace: its accounts, then their web
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -31,6 +32,8 @@ from core.ports.instagram import AccountRef, InstagramClient
 logger = logging.getLogger(__name__)
 
 HOURS = 24
+# The page waits this long for Meta's quota answer, then shows the rest without it.
+QUOTA_TIMEOUT_S = 5.0
 REASON_LENGTH = 120
 
 
@@ -106,11 +109,16 @@ class Health:
         quota_error = ""
         if active:
             try:
-                limit = await self.instagram.publishing_limit(self.account_ref(account))
+                limit = await asyncio.wait_for(
+                    self.instagram.publishing_limit(self.account_ref(account)), QUOTA_TIMEOUT_S
+                )
                 quota_used, quota_total = limit.quota_usage, limit.quota_total
             except GraphError as exc:
                 quota_error = exc.title
                 logger.info("health: quota of account %s not read: %s", account.id, exc.title)
+            except TimeoutError:
+                quota_error = f"Instagram did not answer within {QUOTA_TIMEOUT_S:g} s"
+                logger.info("health: quota of account %s not read in time", account.id)
         return Figures(
             now=now,
             active=active,

@@ -101,3 +101,17 @@ async def test_a_working_account_says_so(client: Any, world: World) -> None:
     page = html.unescape(await (await client.get("/health")).get_data(as_text=True))
     assert ">Working</span>" in page
     assert "Webhooks missing" not in page
+
+
+async def test_a_slow_quota_answer_leaves_the_rest_of_the_page(
+    client: Any, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.services import health
+
+    monkeypatch.setattr(health, "QUOTA_TIMEOUT_S", 0.2)
+    world.sandbox.faults.latency(2, path="content_publishing_limit")
+    response = await client.get("/health")
+    assert response.status_code == 200
+    page = html.unescape(await response.get_data(as_text=True))
+    assert "unknown: Instagram did not answer within 0.2 s" in page
+    assert ">Working</span>" in page
