@@ -12,6 +12,7 @@ from quart_auth import QuartAuth
 from core.settings import Settings
 from core.wiring import Services
 from panel import (
+    account_health,
     accounts,
     analytics,
     api,
@@ -128,6 +129,7 @@ def create_app(
     app.register_blueprint(team.blueprint)
     app.register_blueprint(setup.blueprint)
     app.register_blueprint(accounts.blueprint)
+    app.register_blueprint(account_health.blueprint)
     app.register_blueprint(instagram_connect.blueprint)
     app.register_blueprint(logs.blueprint)
     app.register_blueprint(api_tokens.blueprint)

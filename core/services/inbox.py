@@ -84,10 +84,13 @@ class InboxWriter(GroupCommit[Sequence[InboundEvent], Recorded]):
     one statement (one transaction) and queued together; each request, by :meth:`submit`,
     waits until its events are stored before it is answered."""
 
-    def __init__(self, queue: JobQueue, now: Callable[[], datetime]) -> None:
+    def __init__(
+        self, queue: JobQueue, now: Callable[[], datetime], *, source: str = "webhook"
+    ) -> None:
         super().__init__(self._record)
         self._queue = queue
         self._now = now
+        self._source = source
 
     async def _record(self, requests: list[Sequence[InboundEvent]]) -> list[Recorded]:
         """Store the requests' events not seen before, queue the actionable ones, and tell
@@ -101,7 +104,7 @@ class InboxWriter(GroupCommit[Sequence[InboundEvent], Recorded]):
         new: list[tuple[int, str]] = []
         for start in range(0, len(rows), ROWS_PER_STATEMENT):
             chunk = rows[start : start + ROWS_PER_STATEMENT]
-            new.extend(await insert_events([_row(e) for e in chunk], now))
+            new.extend(await insert_events([_row(e) for e in chunk], now, self._source))
         pending = [i for i, key in new if _status(unique[key])[0] is EventStatus.PENDING]
         if pending:
             if isinstance(self._queue, BulkQueue):
@@ -142,10 +145,14 @@ class InboxWriter(GroupCommit[Sequence[InboundEvent], Recorded]):
 
 
 @instance_level("the webhook inbox: Meta's events name accounts, not workspaces")
-async def record_events(events: Sequence[InboundEvent], queue: JobQueue, now: datetime) -> Recorded:
+async def record_events(
+    events: Sequence[InboundEvent], queue: JobQueue, now: datetime, *, source: str = "webhook"
+) -> Recorded:
     """Store one request's events not seen before and queue the actionable ones, at ``now``
-    and on their own (scripts and tests; the endpoint goes through an :class:`InboxWriter`)."""
-    writer = InboxWriter(queue, lambda: now)
+    and on their own (the comment sweep, scripts and tests; the endpoint goes through an
+    :class:`InboxWriter`). ``source`` is how they came: ``webhook``, or ``sweep`` for comments
+    the comment sweep read."""
+    writer = InboxWriter(queue, lambda: now, source=source)
     (recorded,) = await writer._record([events])
     return recorded
 

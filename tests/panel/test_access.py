@@ -39,6 +39,7 @@ DECLARED = {
     "accounts.set_pace": Role.ADMIN,
     "accounts.disconnect": Role.ADMIN,
     "accounts.subscribe": Role.ADMIN,
+    "account_health.index": Role.VIEWER,
     "logs.audit": Role.VIEWER,
     "logs.events": Role.VIEWER,
     "api_tokens.index": Role.ADMIN,

@@ -60,7 +60,7 @@ LATER = "2030-06-01T10:00:00+00:00"
 INDEXES = [
     "/", "/accounts", "/analytics/", "/approvals", "/posts/queue", "/leads", "/leads/export.csv",
     "/library", "/logs/audit", "/logs/events", "/rules", "/team", "/settings/api-tokens",
-    "/setup", "/sandbox", "/compose", "/account", "/settings/webhooks",
+    "/setup", "/sandbox", "/compose", "/account", "/settings/webhooks", "/health",
 ]  # fmt: skip
 API_INDEXES = [
     "/api/v1/posts", "/api/v1/rules", "/api/v1/leads", "/api/v1/drafts", "/api/v1/webhooks",
