@@ -77,6 +77,7 @@ BOT_COMMANDS = [
     BotCommand(command="caption", description="Write a caption: TOPIC"),
     BotCommand(command="leads", description="The latest leads"),
     BotCommand(command="stats", description="Posts, automations and leads in numbers"),
+    BotCommand(command="health", description="Whether each account is working"),
     BotCommand(command="approvals", description="AI replies waiting for approval"),
     BotCommand(command="timezone", description="Time zones: ZONE (team's) or me ZONE (yours)"),
     BotCommand(command="link", description="Link this chat: CODE from the panel"),
@@ -393,9 +394,10 @@ def approvals_router() -> Router:
 def insights_router() -> Router:
     router = Router(name="insights")
 
-    @router.message(Command("leads", "stats", "caption"))
+    @router.message(Command("leads", "stats", "health", "caption"))
     async def insights(message: Message, bot: Bot, chatops: ChatOps, who: ChatUser) -> None:
-        """Leads, stats and the caption writer (which may take a minute: "typing…" meanwhile)."""
+        """Leads, stats, account health and the caption writer (which may take a minute:
+        "typing…" meanwhile)."""
         async with typing(bot, message.chat.id):
             reply = await chatops.handle_command(who, message.text or "")
         await answer(message, reply)

@@ -20,7 +20,9 @@ from sandbox.people import follower_profile
 from sandbox.state import Account, Comment, MediaContainer, SandboxError
 from sandbox.wire import (
     comment_json,
+    expansion,
     media_json,
+    paged,
     request_params,
     request_token,
     select_fields,
@@ -96,8 +98,15 @@ class GraphRoutes:
                 made = state.comment_as_account(account, media.id, params.get("message", ""))
                 return {"id": made.id}
             if edge == "comments" and method == "GET":
-                items = [c for c in state.comments.values() if c.media_id == media.id]
-                return {"data": [comment_json(c) for c in items]}
+                # Top-level comments, as Meta lists them; replies through ``replies{…}``.
+                items = [
+                    c for c in state.comments.values() if c.media_id == media.id and not c.parent_id
+                ]
+                return paged(
+                    [self._comment(c, params.get("fields")) for c in items],
+                    params,
+                    default_limit=50,
+                )
             if edge == "insights" and method == "GET":
                 today = state.now().date()
                 return {"data": insights(media.id, params, MEDIA_METRICS, "lifetime", today)}
@@ -120,6 +129,19 @@ class GraphRoutes:
                 return {"data": [select_fields(wanted, comment_json(c)) for c in replies]}
         return self._person_or_refuse(account, method, node, edge, params)
 
+    def _comment(self, comment: Comment, wanted: str | None) -> dict[str, Any]:
+        """A comment with the fields asked for, its replies expanded when ``replies{…}`` is."""
+        shown = select_fields(wanted, comment_json(comment)) if wanted else comment_json(comment)
+        sub = expansion(wanted, "replies")
+        if sub is not None:
+            replies = [c for c in self.state.comments.values() if c.parent_id == comment.id]
+            shown["replies"] = {
+                "data": [
+                    select_fields(sub or "id,text,timestamp", comment_json(r)) for r in replies
+                ]
+            }
+        return shown
+
     async def _account_edge(
         self,
         account: Account,
@@ -134,9 +156,9 @@ class GraphRoutes:
         if edge == "media" and method == "POST":
             return {"id": (await self._create_container(account, params)).id}
         if edge == "media" and method == "GET":
-            limit = int(params.get("limit") or 25)
-            items = [media_json(state, m) for m in state.feed(account.ig_id)[:limit]]
-            return {"data": [select_fields(params.get("fields"), item) for item in items]}
+            items = [media_json(state, m) for m in state.feed(account.ig_id)]
+            shown = [select_fields(params.get("fields"), item) for item in items]
+            return paged(shown, params, default_limit=25)
         if edge == "media_publish" and method == "POST":
             media = state.publish(account.ig_id, params.get("creation_id", ""))
             return {"id": media.id}

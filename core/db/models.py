@@ -452,6 +452,9 @@ class WebhookEvent(Model):
     error = fields.TextField(default="")
     received_at = UtcDatetimeField(auto_now_add=True)
     processed_at = UtcDatetimeField(null=True)
+    # How it reached Reelay: "webhook" (Meta sent it) or "sweep" (the comment sweep read a
+    # comment whose webhook had not come; core/services/comment_sweep.py).
+    source = fields.CharField(max_length=8, default="webhook", db_default="webhook")
     rule_id: int | None
     # The rule that acted on the event (a matched rule or the lead flow it answered), None
     # when none did. Its name is kept too: the log still says which rule it was after the
@@ -660,3 +663,18 @@ class PasswordReset(Model):
     created_at = UtcDatetimeField(auto_now_add=True)
     expires_at = UtcDatetimeField()
     used_at = UtcDatetimeField(null=True)
+
+
+# Re-exported so Tortoise finds them in this, the one models module.
+from core.db.integrations import (  # noqa: E402
+    EventWebhook as EventWebhook,
+)
+from core.db.integrations import (  # noqa: E402
+    EventWebhookDelivery as EventWebhookDelivery,
+)
+from core.db.integrations import (  # noqa: E402
+    IdempotentRequest as IdempotentRequest,
+)
+from core.db.integrations import (  # noqa: E402
+    WebhookDeliveryStatus as WebhookDeliveryStatus,
+)

@@ -29,8 +29,14 @@ PUBLISHING_QUOTA_REACHED = "publishing.quota_reached"
 DRAFT_APPROVAL_NEEDED = "draft.approval_needed"
 DRAFT_DECIDED = "draft.decided"
 DRAFT_EXPIRED = "draft.expired"
+COMMENT_RECEIVED = "comment.received"
+# Reserved for the shared inbox: no release records it yet.
+CONVERSATION_ASSIGNED = "conversation.assigned"
 # Kinds that edit the chat messages that showed a draft instead of sending new ones.
 DRAFT_UPDATES = frozenset({DRAFT_DECIDED, DRAFT_EXPIRED})
+
+# Kinds only event webhooks receive: a chat would drown in them.
+WEBHOOK_ONLY = frozenset({COMMENT_RECEIVED, CONVERSATION_ASSIGNED})
 
 # Kinds that also go by email when a notification address is set.
 EMAIL_KINDS = frozenset({LEAD_CAPTURED, POST_FAILED, ACCOUNT_NEEDS_RECONNECT, ACCOUNT_DISCONNECTED})
@@ -202,6 +208,19 @@ def _draft_decided(facts: Facts, ctx: AlertContext) -> Reply:
     return Reply(f"{decision}: {draft} to {_person(facts)}.")
 
 
+def _comment_received(facts: Facts, ctx: AlertContext) -> Reply:
+    who = f"@{facts['from_username']}" if facts.get("from_username") else "Someone"
+    text = facts.get("text") or ""
+    return Reply(f"💬 {who} commented on {_account(facts)}" + (f": {text}" if text else "."))
+
+
+def _conversation_assigned(facts: Facts, ctx: AlertContext) -> Reply:
+    return Reply(
+        f"👤 A conversation on {_account(facts)} was assigned to "
+        f"{facts.get('assignee') or 'a team member'}."
+    )
+
+
 # Every event kind a service records, with the sentence the team reads for it. The test
 # tests/core/test_alerts.py finds the kinds recorded anywhere in the code and holds each here.
 SENTENCES: dict[str, Sentence] = {
@@ -220,6 +239,8 @@ SENTENCES: dict[str, Sentence] = {
     DRAFT_APPROVAL_NEEDED: _approval_needed,
     DRAFT_DECIDED: _draft_decided,
     DRAFT_EXPIRED: _draft_decided,
+    COMMENT_RECEIVED: _comment_received,
+    CONVERSATION_ASSIGNED: _conversation_assigned,
 }
 
 

@@ -1,4 +1,4 @@
-"""The chat's reading commands: /queue, /leads and /stats, worded for a chat.
+"""The chat's reading commands: /queue, /leads, /stats and /health, worded for a chat.
 
 Each takes the member's scope (``Actor``) and the zone they read times in; ``ChatOps``
 authorises and calls them.
@@ -9,10 +9,12 @@ from __future__ import annotations
 from core.db.models import DraftStatus, Lead, Post, ReplyDraft
 from core.domain import commands as cmd
 from core.domain.chat import Action, ActionVerb, Button, Reply
+from core.domain.health import chat_lines
 from core.domain.posts import Status
 from core.domain.scope import Actor
 from core.ports.clock import Clock
 from core.services import analytics, followers
+from core.services.health import Health
 
 QUEUE_PAGE_SIZE = 5
 
@@ -126,3 +128,13 @@ def snippet(text: str, limit: int = 60) -> str:
     """``text`` on one line, cut to ``limit`` characters."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+async def health(actor: Actor, zone: str, checks: Health) -> Reply:
+    """Each account's health at a glance, times in the reader's zone."""
+    reports = await checks.accounts(actor)
+    if not reports:
+        return Reply("No Instagram account is connected.")
+    tz = cmd.zone(zone)
+    blocks = ["\n".join(chat_lines(r.account.username, r.figures, tz)) for r in reports]
+    return Reply("\n\n".join(blocks))

@@ -55,8 +55,10 @@ from core.services import (
     time_zones,
     users,
 )
+from core.services.accounts import account_ref
 from core.services.captions import write_caption
 from core.services.chat_reads import snippet
+from core.services.health import Health
 from core.services.publishing import PostInput, Publishing
 from core.services.smart_replies import SmartReplies
 
@@ -78,6 +80,7 @@ NEEDS: dict[type[cmd.Command], Role] = {
     cmd.Queue: Role.VIEWER,
     cmd.Leads: Role.VIEWER,
     cmd.Stats: Role.VIEWER,
+    cmd.Health: Role.VIEWER,
     cmd.Approvals: Role.VIEWER,
     cmd.TimeZone: Role.VIEWER,  # the team's zone needs an admin: checked by the service
     cmd.Schedule: Role.EDITOR,
@@ -107,6 +110,7 @@ after /schedule for a story. WHEN: "tomorrow 9am", "in 2h", "fri 18:00", "2025-0
 /caption [witty|professional|casual|urgent] TOPIC: a caption with hashtags
 /leads [n]: the latest leads
 /stats: this week in numbers
+/health: whether each account is working (webhooks, sends, token, quota)
 /approvals: AI replies waiting for a decision (/approve ID, /reject ID, /edit ID TEXT)
 /timezone [me] ZONE: the team's time zone (owners, admins) or yours, e.g. Europe/Berlin
 /link CODE: link this chat (code from the panel → {LINK_CODES_PATH})"""
@@ -182,8 +186,10 @@ class ChatOps:
         storage: MediaStorage,
         smart_replies: SmartReplies | None = None,
         captions: CaptionWriter | None = None,
+        health: Health | None = None,
     ) -> None:
         self.container = container
+        self.health = health
         self.publishing = publishing
         self.storage = storage
         self.smart_replies = smart_replies
@@ -352,6 +358,8 @@ class ChatOps:
                 return await chat_reads.stats(
                     member.actor, member.workspace.name, days, self.container.clock
                 )
+            case cmd.Health():
+                return await chat_reads.health(member.actor, member.zone, self._health())
             case cmd.Approvals():
                 return await self.approvals(member)
             case cmd.TimeZone():
@@ -377,6 +385,13 @@ class ChatOps:
         else:
             command = cmd.Cancel(action.target)
         return await self._run_change(member, who, command, (), now)
+
+    def _health(self) -> Health:
+        return self.health or Health(
+            instagram=self.container.graph,
+            account_ref=lambda account: account_ref(self.container, account),
+            clock=self.container.clock,
+        )
 
     async def approvals(self, member: ChatMember) -> Reply:
         """Drafts waiting for a decision, each with its buttons."""
