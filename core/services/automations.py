@@ -48,10 +48,10 @@ from core.domain.scope import instance_level
 from core.domain.webhooks import FLOW_ANSWER_KINDS, EventKind, InboundEvent
 from core.errors import ReelayError
 from core.ports.clock import Clock
-from core.services import rule_changes
+from core.services import echoes, rule_changes
 from core.services.inbox import HANDLE_EVENT, claim_events, event_job_id
 from core.services.leads import Leads
-from core.services.outbox import ActionKind, Held, Outbox, bump_stats
+from core.services.outbox import ActionKind, Held, Outbox, SentAction, bump_stats, write_sent
 from core.services.smart_replies import EngineHooks, unanswered_note
 
 logger = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ FIRST_COMMENT_TTL_S = 90 * 24 * 3600
 STUCK_AFTER = timedelta(minutes=5)
 MAX_EVENT_BATCH = 50
 ALREADY_CLAIMED = "already handled or being handled"
+ECHO = "echo of a message the account sent"
 
 
 class Continuation(Protocol):
@@ -303,6 +304,8 @@ class Automations:
         if isinstance(gated, Outcome):
             return gated
         event, account = gated
+        if event.kind is EventKind.ECHO:
+            return await self._echo(account, event)
         conversation = await self._conversation(account, event)
         if event.kind in FLOW_ANSWER_KINDS and conversation.flow_state:
             outcome = await self._flow_answer(account, conversation, event, event_id)
@@ -320,9 +323,11 @@ class Automations:
         """The claimed event and its account, or why it is not acted on."""
         if event is None:
             return Outcome(EventStatus.FAILED, "stored payload is not one event")
-        if event.kind is EventKind.ECHO:
-            return Outcome(EventStatus.IGNORED, "echo of a message the account sent")
         account = await self._account(event.account_id)
+        if event.kind is EventKind.ECHO and account is not None:
+            return event, account  # settles a send whose answer was lost, if any
+        if event.kind is EventKind.ECHO:
+            return Outcome(EventStatus.IGNORED, ECHO)
         if account is None:
             reason = f"no active account for entry {event.account_id!r}"
             return Outcome(EventStatus.IGNORED, reason)
@@ -341,12 +346,24 @@ class Automations:
             return Outcome(EventStatus.IGNORED, "deleted message")
         return event, account
 
+    async def _echo(self, account: InstagramAccount, event: InboundEvent) -> Outcome:
+        """An echo of a message the account sent settles the DM or private reply whose
+        answer was lost that waited for it: recorded sent, never sent again."""
+        now = self.clock.now()
+        for action in await echoes.awaiting(self.redis, account.id, event, now):
+            response = {"recipient_id": event.recipient_id, "message_id": event.mid}
+            response["confirmed_by"] = "echo"
+            if await write_sent([SentAction(action, ActionKind(action.kind), response, {}, now)]):
+                logger.info("outbox: %s %s confirmed by its echo", action.kind, action.id)
+                return Outcome(EventStatus.DONE, f"echo: the {action.kind} {action.id} arrived")
+        return Outcome(EventStatus.IGNORED, ECHO)
+
     async def _prefetch_people(self, batch: list[Gated]) -> dict[Person_, Conversation]:
         """The conversations of a batch's people, found or created in one statement."""
         rows: dict[Person_, dict[str, Any]] = {}
         now = self.clock.now()
         for gated in batch:
-            if not isinstance(gated, Outcome):
+            if not isinstance(gated, Outcome) and gated[0].kind is not EventKind.ECHO:
                 event, account = gated
                 key = (account.id, event.sender_id)
                 rows.setdefault(key, self._conversation_row(account, event, now))

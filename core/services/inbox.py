@@ -36,7 +36,6 @@ logger = logging.getLogger(__name__)
 HANDLE_EVENT = "handle_event"
 # Kinds recorded for the record but never acted on.
 IGNORED_REASONS: dict[EventKind, str] = {
-    EventKind.ECHO: "echo of a message the account sent",
     EventKind.REACTION: "reactions trigger nothing",
     EventKind.READ: "read receipts trigger nothing",
     EventKind.EDIT: "edits trigger nothing",
@@ -73,7 +72,8 @@ def event_job_id(event_id: int) -> str:
 def _status(event: InboundEvent) -> tuple[EventStatus, str]:
     if event.kind is EventKind.MALFORMED:
         return EventStatus.FAILED, event.error or "malformed event"
-    if event.kind in TRIGGER_OF:
+    if event.kind in TRIGGER_OF or event.kind is EventKind.ECHO:
+        # An echo may settle a message whose answer was lost (core.services.echoes).
         return EventStatus.PENDING, ""
     if event.kind is EventKind.OTHER and event.field == "standby":
         return EventStatus.IGNORED, "another app controls this conversation (standby)"

@@ -54,8 +54,9 @@ from core.domain.scope import instance_level
 from core.ports.clock import Clock
 from core.ports.instagram import AccountRef, InstagramClient, Recipient
 from core.ports.queue import JobQueue
+from core.services import echoes
 from core.services.reconnection import mark_needs_reconnect
-from core.services.send_checks import Found, look_for_effect
+from core.services.send_checks import Check, Found, look_for_effect
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -175,7 +176,7 @@ async def bump_stats(rule_id: int, **changes: Any) -> None:
 
 
 @dataclass(frozen=True)
-class _Sent:
+class SentAction:
     action: OutboundAction
     kind: ActionKind
     response: dict[str, Any]
@@ -183,10 +184,14 @@ class _Sent:
     at: datetime
 
 
-async def _write_sent(batch: list[_Sent]) -> None:
+async def write_sent(batch: Sequence[SentAction]) -> list[SentAction]:
     """Mark ``batch`` sent, add their messages and the rules' counts: three statements
-    whatever the batch size."""
-    await mark_sent({s.action.id: s.response for s in batch}, max(s.at for s in batch))
+    whatever the batch size. Returns the sends recorded now: one recorded before (by its
+    echo, or by its answer when the echo came first) is not recorded or counted again."""
+    if not batch:
+        return []
+    marked = await mark_sent({s.action.id: s.response for s in batch}, max(s.at for s in batch))
+    batch = [s for s in batch if s.action.id in marked]
     messages = [
         Message(
             conversation_id=s.action.payload["conversation_id"],
@@ -212,6 +217,7 @@ async def _write_sent(batch: list[_Sent]) -> None:
                 merged[name] = value  # the latest time
     if counts:
         await bump_many_stats(counts)
+    return batch
 
 
 class Outbox:
@@ -231,10 +237,11 @@ class Outbox:
         self.queue = queue
         self.clock = clock
         self.settings = settings
+        self.redis = redis
         self.pacer = Pacer(redis)
         self._account_ref = account_ref
         self._retry_base_s = retry_base_s
-        self._sent_writer: GroupCommit[_Sent, None] = GroupCommit(self._record_sent, limit=100)
+        self._sent_writer: GroupCommit[SentAction, None] = GroupCommit(self._record_sent, limit=100)
         self._jitter = jitter
 
     # ---------------------------------------------------------------- submitting
@@ -487,7 +494,7 @@ class Outbox:
     ) -> OutboundStatus:
         """Record a send: the action sent, the message in the conversation, the rule's counts
         (in one transaction with the other sends finishing at the same time)."""
-        sent = _Sent(action, kind, response, dict(extra_stats or {}), self.clock.now())
+        sent = SentAction(action, kind, response, dict(extra_stats or {}), self.clock.now())
         await self._sent_writer.submit(sent)
         logger.info(
             "outbox: sent %s %s to %s (account %s)",
@@ -498,17 +505,17 @@ class Outbox:
         )
         return OutboundStatus.SENT
 
-    async def _record_sent(self, batch: list[_Sent]) -> list[None]:
+    async def _record_sent(self, batch: list[SentAction]) -> list[None]:
         if len(batch) > 1:
             try:
                 async with in_transaction():
-                    await _write_sent(batch)
+                    await write_sent(batch)
                 return [None] * len(batch)
             except Exception:
                 logger.info("recording %d sends together failed: one at a time", len(batch))
         for sent in batch:
             async with in_transaction():
-                await _write_sent([sent])
+                await write_sent([sent])
         return [None] * len(batch)
 
     async def _settle(
@@ -517,9 +524,14 @@ class Outbox:
         """Before sending again what may have been sent: what the earlier send left on
         Instagram (the answer to record), or None when sending again is safe. Raises a
         maybe-sent ``GraphError`` when it cannot tell yet."""
-        check = await look_for_effect(
-            self.graph, ref, kind.value, action.target, action.payload, action.created_at
-        )
+        mid = await echoes.seen(self.redis, action)
+        if mid is not None:
+            echo = {"message_id": mid, "confirmed_by": "echo"}
+            check = Check(Found.DELIVERED, "its echo came", echo)
+        else:
+            check = await look_for_effect(
+                self.graph, ref, kind.value, action.target, action.payload, action.created_at
+            )
         logger.info(
             "outbox: %s %s after a lost answer: %s, %s (account %s)",
             action.kind,
@@ -591,6 +603,7 @@ class Outbox:
         if not action.payload.get(ANSWER_LOST):
             action.payload = {**action.payload, ANSWER_LOST: self.clock.now().isoformat()}
             changes["payload"] = action.payload
+            await echoes.expect(self.redis, action)
         await OutboundAction.filter(id=action.id).update(**changes)
         delay = backoff_s(
             action.attempts, base_s=self._retry_base_s, spread=(0.75, 1.25), rng=self._jitter
@@ -634,17 +647,16 @@ class Outbox:
         is marked as such: the next send checks Instagram before repeating it.
         """
         cutoff = self.clock.now() - older_than
-        rows = (
-            await OutboundAction.filter(status=OutboundStatus.PENDING, created_at__lt=cutoff)
-            .filter(Q(not_before__isnull=True) | Q(not_before__lt=cutoff))
-            .values_list("id", "attempts", "payload")
-        )
-        for action_id, attempts, payload in rows:
-            if attempts and isinstance(payload, dict) and not payload.get(ANSWER_LOST):
-                marked = {**payload, ANSWER_LOST: self.clock.now().isoformat()}
-                await OutboundAction.filter(id=action_id).update(payload=marked)
+        rows = await OutboundAction.filter(
+            status=OutboundStatus.PENDING, created_at__lt=cutoff
+        ).filter(Q(not_before__isnull=True) | Q(not_before__lt=cutoff))
+        for action in rows:
+            if action.attempts and not action.payload.get(ANSWER_LOST):
+                action.payload = {**action.payload, ANSWER_LOST: self.clock.now().isoformat()}
+                await OutboundAction.filter(id=action.id).update(payload=action.payload)
+                await echoes.expect(self.redis, action)
             await self.queue.enqueue(
-                SEND_OUTBOUND, action_id, job_id=f"send:{action_id}:rq{attempts}"
+                SEND_OUTBOUND, action.id, job_id=f"send:{action.id}:rq{action.attempts}"
             )
         return len(rows)
 
