@@ -113,6 +113,7 @@ def assemble_services(
         account_ref=ref,
         media_url=media_url,
         policy=PublishPolicy.from_settings(settings),
+        redis=container.redis,
     )
     outbox = Outbox(
         graph=container.graph,
@@ -168,6 +169,7 @@ def assemble_services(
                 per_hour=insights_sync.CALLS_PER_HOUR,
                 prefix=insights_sync.BUDGET_PREFIX,
             ),
+            redis=container.redis,
         ),
         inbox_writer=InboxWriter(container.queue),
         delivery=delivery,

@@ -21,12 +21,11 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
-from tortoise.functions import Count, Max
 from tortoise.transactions import in_transaction
 
 from core.db.bulk import GroupCommit, insert_many_returning, insert_returning
@@ -43,24 +42,26 @@ from core.db.models import (
 from core.domain import lead_flow
 from core.domain.messages import Person, comment_reply, dm_message
 from core.domain.rule_definition import RuleDefinition
-from core.domain.rules import RuleIndex, RuleSpec, spec_of
+from core.domain.rules import RuleSpec
 from core.domain.scope import instance_level
 from core.domain.webhooks import FLOW_ANSWER_KINDS, EventKind, InboundEvent
 from core.errors import ReelayError
 from core.ports.clock import Clock
-from core.services import echoes, rule_changes
+from core.services import echoes
+from core.services.account_changes import ACCOUNTS_VERSION_KEY
 from core.services.inbox import HANDLE_EVENT, claim_events, event_job_id
 from core.services.leads import Leads
 from core.services.outbox import ActionKind, Held, Outbox, SentAction, bump_stats, write_sent
+from core.services.rule_cache import RuleCache
+from core.services.rule_changes import RULES_VERSION_KEY
 from core.services.smart_replies import EngineHooks, unanswered_note
 
 logger = logging.getLogger(__name__)
 
 FLOW_TTL = timedelta(hours=24)
-# How long a worker trusts what it read about accounts and rules (status and edits show
-# up within this time; rule editor changes are announced and seen at once).
+# How long a worker trusts what it read about an account (other writes show up within this
+# time; an announced change of an account's state is seen by the next batch).
 ACCOUNT_CACHE_S = 5.0
-RULES_CHECK_S = 1.0
 FIRST_COMMENT_TTL_S = 90 * 24 * 3600
 STUCK_AFTER = timedelta(minutes=5)
 MAX_EVENT_BATCH = 50
@@ -95,71 +96,6 @@ _PEOPLE: ContextVar[dict[Person_, Conversation] | None] = ContextVar(
 Handled = tuple[dict[int, Outcome], list[Held]]
 
 
-@dataclass
-class _CachedIndex:
-    signature: tuple[Any, ...]
-    index: RuleIndex
-    rules: dict[int, AutomationRule]
-    checked_at: float = 0.0
-
-
-@dataclass
-class RuleCache:
-    """Each account's rule index, rebuilt when its rules change.
-
-    Changes made through the rule editor are announced (``core.services.rule_changes``) and
-    seen by the next batch of events. Other writes are seen through (count, highest id,
-    latest ``updated_at``), checked each second.
-    """
-
-    _cache: dict[int, _CachedIndex] = field(default_factory=dict)
-    _version: int | None = None
-
-    @instance_level("keeps the process's rule cache in step with every workspace's rule changes")
-    async def follow(self, redis: Redis) -> None:
-        """Forget every index when a rule change was announced since the last batch."""
-        version = await rule_changes.current(redis)
-        if version != self._version:
-            self._cache.clear()
-            self._version = version
-
-    @instance_level("a cache of one account's rules, for webhook events of any account")
-    async def get(self, account_id: int) -> _CachedIndex:
-        cached = self._cache.get(account_id)
-        now = time.monotonic()
-        if cached is not None and now - cached.checked_at < RULES_CHECK_S:
-            return cached
-        row = (
-            await AutomationRule.filter(account_id=account_id)
-            .annotate(n=Count("id"), top=Max("id"), last=Max("updated_at"))
-            .values("n", "top", "last")
-        )
-        first = row[0] if row else {}
-        signature = (first.get("n"), first.get("top"), str(first.get("last")))
-        if cached is not None and cached.signature == signature:
-            cached.checked_at = now
-            return cached
-        rules = await AutomationRule.filter(account_id=account_id, active=True)
-        index = RuleIndex(
-            spec_of(
-                id=r.id,
-                trigger=r.trigger.value,
-                keywords=r.keywords,
-                match_mode=r.match_mode.value,
-                priority=r.priority,
-                media_ids=r.media_ids,
-                cooldown_s=r.cooldown_s,
-                first_comment_only=r.first_comment_only,
-                active=r.active,
-                config=r.config,
-            )
-            for r in rules
-        )
-        cached = _CachedIndex(signature, index, {r.id: r for r in rules}, now)
-        self._cache[account_id] = cached
-        return cached
-
-
 class Automations:
     def __init__(
         self,
@@ -186,6 +122,7 @@ class Automations:
         self._sending: set[asyncio.Task[None]] = set()
         self.continuation = continuation
         self._accounts: dict[str, tuple[float, InstagramAccount | None]] = {}
+        self._accounts_version: bytes | None = None
         self.ai_replies = ai_replies
 
     # ---------------------------------------------------------------- entry point
@@ -209,7 +146,7 @@ class Automations:
 
     async def _handle_batch(self, event_ids: list[int]) -> list[tuple[Outcome, asyncio.Task[None]]]:
         unique = list(dict.fromkeys(event_ids))
-        await self.rules.follow(self.redis)
+        await self._follow_changes()
         try:
             outcomes, held = await self._handle_together(unique)
         except Exception:
@@ -224,6 +161,14 @@ class Automations:
         self._sending.add(sending)
         sending.add_done_callback(self._sending.discard)
         return [(outcomes[event_id], sending) for event_id in event_ids]
+
+    async def _follow_changes(self) -> None:
+        """Forget the rules and accounts announced changed since the last batch (one MGET)."""
+        rules, accounts = await self.redis.mget(RULES_VERSION_KEY, ACCOUNTS_VERSION_KEY)
+        self.rules.follow(int(rules or 0))
+        if accounts != self._accounts_version:
+            self._accounts.clear()
+            self._accounts_version = accounts
 
     async def _handle_together(self, event_ids: list[int]) -> Handled:
         outcomes: dict[int, Outcome] = {}

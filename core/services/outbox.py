@@ -565,7 +565,7 @@ class Outbox:
         if exc.kind in {ErrorKind.ALREADY_DONE, ErrorKind.WINDOW_CLOSED}:
             return await self._skip(action, exc.title)
         if exc.kind is ErrorKind.TOKEN_INVALID:
-            await mark_needs_reconnect(account, exc.title, actor="worker")
+            await mark_needs_reconnect(account, exc.title, redis=self.redis, actor="worker")
             return await self._fail(action, exc.title)
         retry = exc.retryable or exc.kind is ErrorKind.QUOTA
         if retry and action.attempts < MAX_ATTEMPTS:
