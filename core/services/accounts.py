@@ -31,6 +31,7 @@ from core.ports.oauth import Grant, OAuthClient
 from core.services import account_changes, audit, meta_app, users
 from core.services.reconnection import mark_needs_reconnect, resume_waiting
 from core.services.sandbox_keys import demo_ig_id, sandbox_token, signing_secret, token_secret
+from core.services.waiting_sends import resume_sends
 
 logger = logging.getLogger(__name__)
 
@@ -470,6 +471,7 @@ async def complete_connection(
     await account_changes.announce(container.redis)
     await _subscribe_webhooks(container, account)
     await resume_waiting(account, container.queue, now)
+    await resume_sends(account, container.queue, now)
     return account
 
 

@@ -11,7 +11,8 @@
   a deferred job, it is never dropped.
 - **Graph errors** by classification: retried with back-off (transient, rate limits), skipped
   (private reply already used, window closed), failed with a human message (permanent), or
-  the account marked ``needs_reconnect`` (token dead).
+  the account marked ``needs_reconnect`` (token dead): then the action is kept ``waiting``
+  and sent after the reconnect while Meta's window allows (``waiting_sends``).
 - **Exactly once in effect**: a send whose answer was lost after it may have reached Meta is
   never repeated blindly. The next attempt first looks for its effect (:mod:`send_checks`):
   found, it is recorded sent; absent, it is sent again; unknown after the last attempt, it is
@@ -184,6 +185,7 @@ class SentAction:
     at: datetime
 
 
+@instance_level("records sends of actions the outbox or the engine already holds")
 async def write_sent(batch: Sequence[SentAction]) -> list[SentAction]:
     """Mark ``batch`` sent, add their messages and the rules' counts: three statements
     whatever the batch size. Returns the sends recorded now: one recorded before (by its
@@ -397,9 +399,11 @@ class Outbox:
             return OutboundStatus.PENDING
         if account is None or account.id != action.account_id:
             account = await InstagramAccount.get(id=action.account_id)
+        if account.status is AccountStatus.NEEDS_RECONNECT:
+            return await self._wait(action, account)
         if account.status is not AccountStatus.ACTIVE:
             return await self._skip(action, f"account {account.username} is {account.status.value}")
-        reason = await self._window_closed(action, now, conversation)
+        reason = await window_closed(action, now, conversation)
         if reason:
             return await self._skip(action, reason)
         kind = ActionKind(action.kind)
@@ -436,32 +440,6 @@ class Outbox:
         if kind is ActionKind.DM:
             return account.dm_pace_per_hour or self.settings.dm_pace_per_hour
         return self.settings.private_reply_per_hour
-
-    async def _window_closed(
-        self, action: OutboundAction, now: datetime, known: Conversation | None
-    ) -> str:
-        payload = action.payload
-        if action.kind == ActionKind.PRIVATE_REPLY:
-            anchor = payload.get("anchor_at")
-            if anchor and now - datetime.fromisoformat(anchor) > PRIVATE_REPLY_WINDOW:
-                return f"private reply window closed: comment made {anchor}, over 7 days ago"
-            return ""
-        if action.kind == ActionKind.DM:
-            conversation = None
-            wanted = payload.get("conversation_id")
-            if known is not None and known.id == wanted:
-                conversation = known
-            elif wanted:
-                conversation = await Conversation.get_or_none(id=wanted)
-            last = conversation.last_inbound_at if conversation else None
-            if last is None:
-                return "DM not allowed: the person never wrote to the account"
-            if now - last > DM_WINDOW:
-                return (
-                    "24 h messaging window closed: "
-                    f"last message from the person at {last.isoformat()}"
-                )
-        return ""
 
     async def _call(
         self, account: InstagramAccount, kind: ActionKind, action: OutboundAction
@@ -566,7 +544,7 @@ class Outbox:
             return await self._skip(action, exc.title)
         if exc.kind is ErrorKind.TOKEN_INVALID:
             await mark_needs_reconnect(account, exc.title, redis=self.redis, actor="worker")
-            return await self._fail(action, exc.title)
+            return await self._wait(action, account)
         retry = exc.retryable or exc.kind is ErrorKind.QUOTA
         if retry and action.attempts < MAX_ATTEMPTS:
             delay = backoff_s(
@@ -622,6 +600,11 @@ class Outbox:
     async def _unconfirmed(self, action: OutboundAction, reason: str) -> OutboundStatus:
         return await self._end(action, OutboundStatus.UNCONFIRMED, "unconfirmed", reason)
 
+    async def _wait(self, action: OutboundAction, account: InstagramAccount) -> OutboundStatus:
+        """Keep ``action`` until the account is reconnected (``core.services.waiting_sends``)."""
+        reason = f"@{account.username} needs reconnecting: sent after it if Meta's window allows"
+        return await self._end(action, OutboundStatus.WAITING, "waits", reason)
+
     async def _skip(self, action: OutboundAction, reason: str) -> OutboundStatus:
         return await self._end(action, OutboundStatus.SKIPPED, "not sent", reason)
 
@@ -669,6 +652,36 @@ class Outbox:
             job_id=f"send:{action.id}:{why}{action.attempts}:{stamp}",
             defer_until=when,
         )
+
+
+@instance_level("Meta's windows for an action the outbox already holds")
+async def window_closed(
+    action: OutboundAction, now: datetime, known: Conversation | None = None
+) -> str:
+    """Why Meta no longer lets ``action`` be sent at ``now`` ('' when it still does).
+
+    ``known``: the person's conversation as just read (saves a query)."""
+    payload = action.payload
+    if action.kind == ActionKind.PRIVATE_REPLY:
+        anchor = payload.get("anchor_at")
+        if anchor and now - datetime.fromisoformat(anchor) > PRIVATE_REPLY_WINDOW:
+            return f"private reply window closed: comment made {anchor}, over 7 days ago"
+        return ""
+    if action.kind == ActionKind.DM:
+        conversation = None
+        wanted = payload.get("conversation_id")
+        if known is not None and known.id == wanted:
+            conversation = known
+        elif wanted:
+            conversation = await Conversation.get_or_none(id=wanted)
+        last = conversation.last_inbound_at if conversation else None
+        if last is None:
+            return "DM not allowed: the person never wrote to the account"
+        if now - last > DM_WINDOW:
+            return (
+                f"24 h messaging window closed: last message from the person at {last.isoformat()}"
+            )
+    return ""
 
 
 def private_reply_key(account_id: int, comment_id: str) -> str:

@@ -10,14 +10,19 @@ import pytest
 from core.db.models import (
     AccountStatus,
     AuditLog,
+    Conversation,
     DomainEvent,
     EventStatus,
     InstagramAccount,
+    OutboundAction,
+    OutboundStatus,
     WebhookEvent,
 )
 from core.domain.graph_errors import ErrorKind, GraphError
 from core.services import account_changes
+from core.services.outbox import ActionKind
 from core.services.reconnection import mark_needs_reconnect, resume_waiting
+from core.services.waiting_sends import resume_sends
 from tests.automation_world import comment_payload, dm_payload, make_account, make_rule
 from tests.core.test_automations import World
 
@@ -136,3 +141,53 @@ async def test_an_account_connected_meanwhile_is_seen_by_the_next_event(
     await account_changes.announce(container.redis)
     (second,) = await world.deliver(comment_payload("c2", "price"))
     assert second.status is EventStatus.DONE
+
+
+async def test_sends_kept_while_the_token_was_dead_go_out_after_the_reconnect(
+    world: World, account: InstagramAccount
+) -> None:
+    await make_rule(
+        account,
+        keywords=["price"],
+        config={"comment_replies": ["Sent you a DM!"], "message_variations": ["Prices: …"]},
+    )
+    outbox = world.engine.outbox
+    person = await Conversation.create(
+        account=account, igsid="igsid-9", last_inbound_at=world.clock.now()
+    )
+    queued = await outbox.submit(
+        account=account,
+        kind=ActionKind.DM,
+        target="igsid-9",
+        message={"text": "Still there?"},
+        key="follow-up",
+        conversation_id=person.id,
+        delay_s=600,
+    )
+    world.graph.errors = [dead_token(), dead_token()]
+    await world.deliver(comment_payload("c1", "price"))  # both replies meet error 190
+    world.clock.advance(minutes=10)
+    await world.run_sends()  # the delayed DM finds the account flagged: no call
+    kept = await OutboundAction.all().order_by("id")
+    assert [a.status for a in kept] == [OutboundStatus.WAITING] * 3
+    assert "needs reconnecting" in kept[0].error
+    calls = len(world.graph.calls)
+    assert calls == 2
+
+    world.clock.advance(days=2)  # the private reply's 7 days still run, the DM's 24 h do not
+    await InstagramAccount.filter(id=account.id).update(status=AccountStatus.ACTIVE)
+    resumed = await resume_sends(account, world.queue, world.clock.now())
+    await world.run_sends()
+
+    assert (resumed.requeued, resumed.expired) == (2, 1)
+    assert [c.recipient for c in world.graph.calls[calls:]] == [
+        {"comment_id": "c1"},
+        {"comment_id": "c1"},
+    ]
+    assert {a.kind: a.status for a in await OutboundAction.all()} == {
+        "public_reply": OutboundStatus.SENT,
+        "private_reply": OutboundStatus.SENT,
+        "dm": OutboundStatus.EXPIRED,
+    }
+    dm = await OutboundAction.get(id=queued.action.id if queued.action else 0)
+    assert "reconnected too late" in dm.error and "24 h messaging window closed" in dm.error
