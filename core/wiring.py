@@ -122,6 +122,7 @@ def assemble_services(
         clock=container.clock,
         settings=settings,
         account_ref=ref,
+        retry_base_s=settings.send_retry_base_s,
     )
     smart_replies = SmartReplies(
         ai=container.ai,

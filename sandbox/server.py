@@ -238,10 +238,13 @@ class Sandbox:
         shape: str = "entry",
         id_key: str = "id",
         field_name: str = "comments",
+        deliver: bool = True,
     ) -> tuple[Comment, Delivery]:
         """A follower comments on ``media_id`` (default: the latest post); Meta tells Reelay.
 
         ``shape`` is ``entry`` (field/value on the entry, Instagram Login) or ``changes``.
+        ``deliver=False``: Meta never sends the webhook (the comment is only on Instagram);
+        the returned delivery is not made and says so in ``error``.
         """
         if media_id is None:
             feed = self.state.feed(ig_id) or [self.state.add_media(ig_id, caption="A post")]
@@ -266,7 +269,13 @@ class Sandbox:
             entry["changes"] = [{"field": field_name, "value": value}]
         else:
             entry.update(field=field_name, value=value)
-        return comment, await self.deliver({"object": "instagram", "entry": [entry]})
+        payload = {"object": "instagram", "entry": [entry]}
+        if not deliver:
+            body = json.dumps(payload, separators=(",", ":")).encode()
+            lost = Delivery(payload, body, sign(self.state.app_secret, body), None)
+            lost.error = "not sent: the webhook went missing"
+            return comment, lost
+        return comment, await self.deliver(payload)
 
     async def dm(
         self,
