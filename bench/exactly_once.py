@@ -5,8 +5,8 @@ button; each follower who got it taps the button and receives a DM follow-up.
 
 Meanwhile the sandbox loses the answer of 20 % of all writes after acting on them (a dropped
 connection, a bare 502 or 504, a third each) and never delivers 30 % of the comment webhooks
-(the comment sweep finds those when ``core/services/comment_sweep.py`` is present). The
-sandbox echoes every message it sends, as Meta does. Send retries and checks start after
+(the comment sweep, run once as it would run minutes later, finds those). The sandbox
+echoes every message it sends, as Meta does. Send retries and checks start after
 0.2 s (SEND_RETRY_BASE_S) instead of 5 s.
 
 Last line: {"comments", "public_replies_once", "private_replies_once", "dms_once",
@@ -16,14 +16,13 @@ Last line: {"comments", "public_replies_once", "private_replies_once", "dms_once
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from automation_rig import APP_SECRET, rig
+from automation_rig import APP_SECRET, location_for, rig
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -33,13 +32,13 @@ COMMENTS = 1000
 ACCOUNTS = 10
 WORKERS = 2
 TIMEOUT_S = 180
-HAS_SWEEP = importlib.util.find_spec("core.services.comment_sweep") is not None
 
 
 async def main() -> dict[str, Any]:
     from core.adapters.crypto import SecretBox
     from core.db import close_database, open_database
     from core.db.models import InstagramAccount, LoginKind, Workspace
+    from reelay.cli import open_services
     from sandbox.server import Sandbox
     from sandbox.state import SandboxState
     from tests.e2e import exactly_once_world as scenario
@@ -68,6 +67,11 @@ async def main() -> dict[str, Any]:
                 )
                 await scenario.make_rules(account)
                 ig_ids.append(ig_id)
+            await close_database()
+            # This process's services: the comment sweep, and the database the drain reads.
+            services = await open_services(
+                bench.settings, run_migrations=False, redis_location=location_for(bench.config)
+            )
             port = await bench.panel()
             bench.workers(WORKERS)
             sandbox.state.webhook_url = f"http://127.0.0.1:{port}/webhooks/meta"
@@ -85,26 +89,14 @@ async def main() -> dict[str, Any]:
                     seen = now_seen
                 raise RuntimeError(f"work still left after {TIMEOUT_S}s")
 
-            sweep = None
-            if HAS_SWEEP:
-                from reelay.cli import open_services
-
-                services = await open_services(bench.settings, run_migrations=False)
-                from core.services.comment_sweep import CommentSweep  # type: ignore
-
-                async def sweep() -> int:
-                    caught: int = await CommentSweep.for_services(services).sweep_all()
-                    return caught
-
             counts = await scenario.run(
                 sandbox,
                 ig_ids,
                 comments=COMMENTS,
                 drain=drain,
-                sweep=sweep,
-                missing_share=0.3 if HAS_SWEEP else 0.0,
+                sweep=services.comment_sweep,
             )
-            await close_database()
+            await services.close()
     finally:
         await sandbox.stop()
     print(

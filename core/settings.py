@@ -200,6 +200,11 @@ class Settings(BaseSettings):
     worker_max_jobs: Annotated[int, Field(ge=1, le=10000)] = Field(
         50, description="Concurrent jobs per worker."
     )
+    comment_sweep_minutes: Annotated[int, Field(ge=0, le=1440)] = Field(
+        10,
+        description="Minutes between reads of recent comments that catch those whose webhook "
+        "never came (0 turns the sweep off).",
+    )
 
     # Publishing
     publish_max_attempts: Annotated[int, Field(ge=1, le=20)] = Field(

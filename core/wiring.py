@@ -14,19 +14,22 @@ from dataclasses import dataclass
 
 from core.adapters.call_budget import RedisCallBudget
 from core.adapters.downloads import download
+from core.adapters.graph import GraphClient, usage_key
 from core.adapters.outgoing_webhooks import AiohttpWebhookPoster
 from core.adapters.redis_server import RedisLocation
 from core.adapters.smtp import mailer_from_settings
 from core.adapters.storage import DiskStorage
 from core.bootstrap import Container, QueueFactory, build_container
 from core.db.models import InstagramAccount, MediaAsset
+from core.domain.graph_errors import Usage
 from core.ports.instagram import AccountRef
 from core.ports.notifier import Notifier
 from core.ports.storage import MediaStorage
-from core.services import insights_sync, notifications
+from core.services import comment_sweep, insights_sync, notifications
 from core.services.accounts import account_ref
 from core.services.automations import Automations
 from core.services.chatops import ChatOps
+from core.services.comment_sweep import CommentSweep
 from core.services.inbox import InboxWriter
 from core.services.leads import Leads
 from core.services.media import Fetch, public_url
@@ -60,6 +63,8 @@ class Services:
     insights: insights_sync.SyncDeps
     # Group commit for the webhook endpoint.
     inbox_writer: InboxWriter
+    # Reads recent comments and records those whose webhook never came.
+    comment_sweep: CommentSweep
     # The notifiers and mailer alerts go out through.
     delivery: Delivery
 
@@ -105,6 +110,10 @@ def assemble_services(
 
     def media_url(asset: MediaAsset) -> str:
         return public_url(settings, asset)
+
+    async def usage(account: AccountRef) -> Usage | None:
+        graph = container.graph
+        return await graph.usage.get(usage_key(account)) if isinstance(graph, GraphClient) else None
 
     publishing = Publishing(
         instagram=container.graph,
@@ -173,5 +182,20 @@ def assemble_services(
             redis=container.redis,
         ),
         inbox_writer=InboxWriter(container.queue),
+        comment_sweep=CommentSweep(
+            instagram=container.graph,
+            account_ref=ref,
+            queue=container.queue,
+            redis=container.redis,
+            clock=container.clock,
+            budget=RedisCallBudget(
+                container.redis,
+                container.clock,
+                per_hour=comment_sweep.CALLS_PER_HOUR,
+                prefix=comment_sweep.BUDGET_PREFIX,
+            ),
+            usage=usage,
+            every_minutes=settings.comment_sweep_minutes,
+        ),
         delivery=delivery,
     )

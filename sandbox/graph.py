@@ -20,6 +20,7 @@ from sandbox.state import Account, Comment, MediaContainer, SandboxError
 from sandbox.wire import (
     comment_json,
     media_json,
+    paged,
     request_params,
     request_token,
     select_fields,
@@ -96,7 +97,12 @@ class GraphRoutes:
                 return {"id": made.id}
             if edge == "comments" and method == "GET":
                 items = [c for c in state.comments.values() if c.media_id == media.id]
-                return {"data": [comment_json(c) for c in items]}
+                wanted = params.get("fields")
+                shown = [
+                    select_fields(wanted, comment_json(c)) if wanted else comment_json(c)
+                    for c in items
+                ]
+                return paged(shown, params, default_limit=50)
             if edge == "insights" and method == "GET":
                 today = state.now().date()
                 return {"data": insights(media.id, params, MEDIA_METRICS, "lifetime", today)}
@@ -138,9 +144,9 @@ class GraphRoutes:
         if edge == "media" and method == "POST":
             return {"id": (await self._create_container(account, params)).id}
         if edge == "media" and method == "GET":
-            limit = int(params.get("limit") or 25)
-            items = [media_json(state, m) for m in state.feed(account.ig_id)[:limit]]
-            return {"data": [select_fields(params.get("fields"), item) for item in items]}
+            items = [media_json(state, m) for m in state.feed(account.ig_id)]
+            shown = [select_fields(params.get("fields"), item) for item in items]
+            return paged(shown, params, default_limit=25)
         if edge == "media_publish" and method == "POST":
             media = state.publish(account.ig_id, params.get("creation_id", ""))
             return {"id": media.id}

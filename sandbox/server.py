@@ -50,6 +50,9 @@ class Sandbox:
         self.state = state
         self.faults = Faults()
         self.deliveries: list[Delivery] = []
+        # Webhooks a fault kept from being sent (``faults.lose_webhooks``); ``deliver`` one
+        # again to play it arriving late.
+        self.lost: list[Delivery] = []
         self.host = host
         self.port = port
         self.fetch_timeout_s = fetch_timeout_s
@@ -188,7 +191,8 @@ class Sandbox:
         """POST ``payload`` to the webhook URL, signed with the app secret.
 
         Like Meta, nothing is sent for an account that unsubscribed the app: the returned
-        delivery says so in ``error`` and is not counted in ``deliveries``.
+        delivery says so in ``error`` and is not counted in ``deliveries``. A webhook a
+        fault loses is not sent either; it is kept in ``lost``.
         """
         body = json.dumps(payload, separators=(",", ":")).encode()
         signature = sign(self.state.app_secret, body)
@@ -197,6 +201,10 @@ class Sandbox:
         if silenced:
             delivery.error = f"not sent: account {', '.join(silenced)} unsubscribed the app"
             logger.info("sandbox webhook not sent: %s", delivery.error)
+            return delivery
+        if self.faults.webhook_lost(payload):
+            delivery.error = "not sent: the webhook was lost (fault)"
+            self.lost.append(delivery)
             return delivery
         self.deliveries.append(delivery)
         if not self.state.webhook_url:
@@ -248,13 +256,10 @@ class Sandbox:
         shape: str = "entry",
         id_key: str = "id",
         field_name: str = "comments",
-        deliver: bool = True,
     ) -> tuple[Comment, Delivery]:
         """A follower comments on ``media_id`` (default: the latest post); Meta tells Reelay.
 
         ``shape`` is ``entry`` (field/value on the entry, Instagram Login) or ``changes``.
-        ``deliver=False``: Meta never sends the webhook (the comment is only on Instagram);
-        the returned delivery is not made and says so in ``error``.
         """
         if media_id is None:
             feed = self.state.feed(ig_id) or [self.state.add_media(ig_id, caption="A post")]
@@ -279,13 +284,7 @@ class Sandbox:
             entry["changes"] = [{"field": field_name, "value": value}]
         else:
             entry.update(field=field_name, value=value)
-        payload = {"object": "instagram", "entry": [entry]}
-        if not deliver:
-            body = json.dumps(payload, separators=(",", ":")).encode()
-            lost = Delivery(payload, body, sign(self.state.app_secret, body), None)
-            lost.error = "not sent: the webhook went missing"
-            return comment, lost
-        return comment, await self.deliver(payload)
+        return comment, await self.deliver({"object": "instagram", "entry": [entry]})
 
     async def dm(
         self,

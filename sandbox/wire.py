@@ -3,6 +3,7 @@ parameters) and writing the sandbox's objects as the JSON Meta sends."""
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from typing import Any
 
@@ -57,6 +58,31 @@ def select_fields(request_fields: str | None, full: dict[str, Any]) -> dict[str,
         if name in full:
             result[name] = full[name]
     return result
+
+
+def paged(
+    items: list[dict[str, Any]], params: dict[str, str], *, default_limit: int
+) -> dict[str, Any]:
+    """One page of ``items`` as Meta pages a list: ``limit`` items from the ``after`` cursor,
+    ``paging.cursors`` and, while more follow, ``paging.next``."""
+    try:
+        limit = max(1, min(100, int(params.get("limit") or default_limit)))
+        start = (
+            int(base64.urlsafe_b64decode(params["after"]).decode()) if params.get("after") else 0
+        )
+    except ValueError:
+        raise SandboxError("(#100) Invalid paging parameter", code=100) from None
+    page = items[start : start + limit]
+    body: dict[str, Any] = {"data": page}
+    if page:
+
+        def cursor(offset: int) -> str:
+            return base64.urlsafe_b64encode(str(offset).encode()).decode()
+
+        body["paging"] = {"cursors": {"before": cursor(start), "after": cursor(start + len(page))}}
+        if start + len(page) < len(items):
+            body["paging"]["next"] = f"?limit={limit}&after={cursor(start + len(page))}"
+    return body
 
 
 def media_json(state: SandboxState, media: Media) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from core.domain.graph_errors import (
 from core.ports.instagram import (
     AccountRef,
     ContainerStatus,
+    Page,
     PublishingLimit,
     Recipient,
     SentMessage,
@@ -58,6 +59,8 @@ MEDIA_LIST_FIELDS = (
     "like_count",
     "comments_count",
 )
+SWEEP_MEDIA_FIELDS = ("id", "timestamp", "comments_count", "media_product_type")
+SWEEP_COMMENT_FIELDS = ("id", "text", "timestamp", "from", "username", "parent_id")
 USAGE_TTL_S = 3600
 
 
@@ -156,6 +159,18 @@ def _id_of(body: dict[str, Any]) -> str:
     if isinstance(found, str | int) and not isinstance(found, bool) and str(found):
         return str(found)
     raise transport_error(f"Meta answered without an id: {str(body)[:200]}", sent=True)
+
+
+def _page(body: dict[str, Any]) -> Page:
+    """A Graph list's items and, when Meta names a next page, the cursor to it."""
+    items = [item for item in body.get("data") or [] if isinstance(item, dict)]
+    paging = body.get("paging")
+    after = None
+    if isinstance(paging, dict) and paging.get("next"):
+        cursors = paging.get("cursors")
+        found = cursors.get("after") if isinstance(cursors, dict) else None
+        after = str(found) if found else None
+    return Page(items=items, after=after)
 
 
 def _unix(day: date) -> int:
@@ -475,6 +490,22 @@ class GraphClient:
             if isinstance(messages, dict):
                 found.extend(m for m in messages.get("data") or [] if isinstance(m, dict))
         return found
+
+    async def recent_media(
+        self, account: AccountRef, *, after: str | None = None, limit: int = 25
+    ) -> Page:
+        params = {"fields": ",".join(SWEEP_MEDIA_FIELDS), "limit": str(limit)}
+        if after:
+            params["after"] = after
+        return _page(await self.request(account, "GET", f"{account.ig_id}/media", params=params))
+
+    async def media_comments(
+        self, account: AccountRef, media_id: str, *, after: str | None = None, limit: int = 50
+    ) -> Page:
+        params = {"fields": ",".join(SWEEP_COMMENT_FIELDS), "limit": str(limit)}
+        if after:
+            params["after"] = after
+        return _page(await self.request(account, "GET", f"{media_id}/comments", params=params))
 
     async def hide_comment(self, account: AccountRef, comment_id: str, hide: bool = True) -> None:
         await self.request(account, "POST", comment_id, data={"hide": "true" if hide else "false"})

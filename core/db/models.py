@@ -443,6 +443,9 @@ class WebhookEvent(Model):
     error = fields.TextField(default="")
     received_at = UtcDatetimeField(auto_now_add=True)
     processed_at = UtcDatetimeField(null=True)
+    # How it reached Reelay: "webhook" (Meta sent it) or "sweep" (the comment sweep read a
+    # comment whose webhook had not come; core/services/comment_sweep.py).
+    source = fields.CharField(max_length=8, default="webhook", db_default="webhook")
     rule_id: int | None
     # The rule that acted on the event (a matched rule or the lead flow it answered), None
     # when none did. Its name is kept too: the log still says which rule it was after the

@@ -54,6 +54,14 @@ class PublishingLimit:
 
 
 @dataclass(frozen=True)
+class Page:
+    """One page of a Graph list: its items, and the cursor of the next page (None at the end)."""
+
+    items: list[dict[str, Any]]
+    after: str | None = None
+
+
+@dataclass(frozen=True)
 class SentMessage:
     recipient_id: str
     message_id: str
@@ -132,6 +140,20 @@ class InstagramClient(Protocol):
     async def conversation_messages(self, account: AccountRef, igsid: str) -> list[dict[str, Any]]:
         """The messages of the account's conversation with ``igsid`` (newest first): ``id``,
         ``message`` (its text), ``from {id}``, ``created_time``."""
+        ...
+
+    async def recent_media(
+        self, account: AccountRef, *, after: str | None = None, limit: int = 25
+    ) -> Page:
+        """The account's media, newest first: ``id``, ``timestamp``, ``comments_count``,
+        ``media_product_type``; ``after`` is the cursor of the page wanted."""
+        ...
+
+    async def media_comments(
+        self, account: AccountRef, media_id: str, *, after: str | None = None, limit: int = 50
+    ) -> Page:
+        """A media's comments: ``id``, ``text``, ``timestamp``, ``from {id, username}``,
+        ``username``, ``parent_id``; ``after`` is the cursor of the page wanted."""
         ...
 
     async def hide_comment(

@@ -83,8 +83,11 @@ def _status(event: InboundEvent) -> tuple[EventStatus, str]:
 
 
 @instance_level("the webhook inbox: Meta's events name accounts, not workspaces")
-async def record_events(events: Sequence[InboundEvent], queue: JobQueue, now: datetime) -> Recorded:
-    """Store the events not seen before and queue the actionable ones."""
+async def record_events(
+    events: Sequence[InboundEvent], queue: JobQueue, now: datetime, *, source: str = "webhook"
+) -> Recorded:
+    """Store the events not seen before and queue the actionable ones; ``source`` is how
+    they came (``webhook``, or ``sweep`` for comments the comment sweep read)."""
     unique: dict[str, InboundEvent] = {}
     for event in events:
         unique.setdefault(event.dedupe_key, event)
@@ -92,7 +95,9 @@ async def record_events(events: Sequence[InboundEvent], queue: JobQueue, now: da
     new: list[tuple[int, str]] = []
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
         new.extend(
-            await insert_events([_row(e) for e in rows[start : start + ROWS_PER_STATEMENT]], now)
+            await insert_events(
+                [_row(e) for e in rows[start : start + ROWS_PER_STATEMENT]], now, source
+            )
         )
     pending = [event_id for event_id, key in new if _status(unique[key])[0] is EventStatus.PENDING]
     if pending:

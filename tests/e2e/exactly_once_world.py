@@ -5,8 +5,9 @@ Followers comment a keyword on the accounts' posts; the rule answers each with a
 reply and a private reply carrying a button; a follower who got it taps the button and the
 postback rule sends a DM follow-up. Meanwhile the sandbox Instagram loses the answer of a
 share of every write after acting on it (a dropped connection, a gateway's 502 or 504) and
-never delivers a share of the comment webhooks. In the end each follower must have exactly
-one public reply, one private reply and one DM follow-up on the sandbox's side.
+never delivers a share of the comment webhooks, which the comment sweep finds. In the end
+each follower must have exactly one public reply, one private reply and one DM follow-up
+on the sandbox's side.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from core.db.models import (
@@ -29,6 +31,8 @@ from core.db.models import (
     Trigger,
     WebhookEvent,
 )
+from core.ports.clock import Clock
+from core.services.comment_sweep import GRACE, CommentSweep
 
 KEYWORD = "price"
 BUTTON = "MORE"
@@ -39,7 +43,10 @@ WRITES = r"/(replies|messages)$"
 
 
 async def make_rules(account: InstagramAccount) -> None:
-    """A keyword rule (public reply + private reply with a button) and the button's rule."""
+    """A keyword rule (public reply + private reply with a button) and the button's rule,
+    on an account connected an hour ago (the sweep reads no comment from before that)."""
+    connected = account.created_at - timedelta(hours=1)
+    await InstagramAccount.filter(id=account.id).update(created_at=connected)
     common: dict[str, Any] = {"workspace_id": account.workspace_id, "account": account}
     await AutomationRule.create(
         **common,
@@ -90,25 +97,23 @@ async def comment(
     followers = Followers()
     gate = asyncio.Semaphore(16)
 
+    loss = sandbox.faults.lose_webhooks("comments", share=missing, seed=rng.randrange(1 << 30))
+
     async def one(n: int) -> None:
         ig_id = ig_ids[n % len(ig_ids)]
         igsid = f"77{n:08d}"
-        deliver = rng.random() >= missing
         async with gate:
             made, delivery = await sandbox.comment(
-                ig_id,
-                f"What's the {KEYWORD}?",
-                from_id=igsid,
-                username=f"follower{n}",
-                deliver=deliver,
+                ig_id, f"What's the {KEYWORD}?", from_id=igsid, username=f"follower{n}"
             )
         followers.comments[igsid] = (ig_id, made.id)
-        if not deliver:
+        if delivery in sandbox.lost:
             followers.missing_webhooks += 1
         elif delivery.status != 200:
             raise AssertionError(f"webhook refused: {delivery.status} {delivery.error}")
 
     await asyncio.gather(*(one(n) for n in range(count)))
+    sandbox.faults.webhook_losses.remove(loss)
     return followers
 
 
@@ -139,13 +144,36 @@ async def settled() -> bool:
     return busy == 0 and await OutboundAction.filter(status=OutboundStatus.PENDING).count() == 0
 
 
+class Later:
+    """Reelay's clock some minutes on: the comment sweep runs after the grace it gives a
+    webhook (``comment_sweep.GRACE``), as the cron would a few minutes later."""
+
+    def __init__(self, clock: Clock, by: timedelta = GRACE + timedelta(minutes=1)) -> None:
+        self.clock = clock
+        self.by = by
+
+    def now(self) -> datetime:
+        return self.clock.now() + self.by
+
+
+async def sweep_later(sweep: CommentSweep) -> int:
+    """Run the comment sweep over every account as it would run minutes later; how many
+    comments it caught."""
+    clock = sweep.clock
+    sweep.clock = Later(clock)
+    try:
+        return sum((await sweep.sweep_all()).values())
+    finally:
+        sweep.clock = clock
+
+
 async def run(
     sandbox: Any,
     ig_ids: list[str],
     *,
     comments: int,
     drain: Callable[[], Awaitable[None]],
-    sweep: Callable[[], Awaitable[int]] | None,
+    sweep: CommentSweep,
     lost_share: float = 0.2,
     missing_share: float = 0.3,
     seed: int = 15,
@@ -153,7 +181,7 @@ async def run(
     """Play the scenario; the counts (``duplicates`` and ``missing`` must be 0).
 
     ``drain``: returns once the workers have handled everything queued so far.
-    ``sweep``: runs the comment sweep once over every account; how many comments it caught.
+    ``sweep``: the comment sweep (its queue must reach the workers ``drain`` waits for).
     """
     started = time.monotonic()
     rng = random.Random(seed)
@@ -161,7 +189,7 @@ async def run(
     faults = lose_answers(sandbox, lost_share)
     followers = await comment(sandbox, ig_ids, comments, missing=missing_share, rng=rng)
     await drain()
-    caught = await sweep() if sweep is not None else 0
+    caught = await sweep_later(sweep)
     await drain()
     tapped = await tap_buttons(sandbox, followers)
     await drain()
