@@ -181,7 +181,7 @@ def assemble_services(
             ),
             redis=container.redis,
         ),
-        inbox_writer=InboxWriter(container.queue),
+        inbox_writer=InboxWriter(container.queue, container.redis),
         comment_sweep=CommentSweep(
             instagram=container.graph,
             account_ref=ref,

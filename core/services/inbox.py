@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
+
+from redis.asyncio import Redis
 
 from core.db import bulk
 from core.db.bulk import GroupCommit, insert_events
@@ -30,12 +32,14 @@ from core.domain.webhooks import (
     stored_fields,
 )
 from core.ports.queue import JobQueue
+from core.services import echoes
 
 logger = logging.getLogger(__name__)
 
 HANDLE_EVENT = "handle_event"
 # Kinds recorded for the record but never acted on.
 IGNORED_REASONS: dict[EventKind, str] = {
+    EventKind.ECHO: "echo of a message the account sent",
     EventKind.REACTION: "reactions trigger nothing",
     EventKind.READ: "read receipts trigger nothing",
     EventKind.EDIT: "edits trigger nothing",
@@ -69,11 +73,11 @@ def event_job_id(event_id: int) -> str:
     return f"event:{event_id}"
 
 
-def _status(event: InboundEvent) -> tuple[EventStatus, str]:
+def _status(event: InboundEvent, awaited: Set[str] = frozenset()) -> tuple[EventStatus, str]:
+    """``awaited``: the dedupe keys of echoes a send whose answer was lost waits for."""
     if event.kind is EventKind.MALFORMED:
         return EventStatus.FAILED, event.error or "malformed event"
-    if event.kind in TRIGGER_OF or event.kind is EventKind.ECHO:
-        # An echo may settle a message whose answer was lost (core.services.echoes).
+    if event.kind in TRIGGER_OF or event.dedupe_key in awaited:
         return EventStatus.PENDING, ""
     if event.kind is EventKind.OTHER and event.field == "standby":
         return EventStatus.IGNORED, "another app controls this conversation (standby)"
@@ -84,22 +88,34 @@ def _status(event: InboundEvent) -> tuple[EventStatus, str]:
 
 @instance_level("the webhook inbox: Meta's events name accounts, not workspaces")
 async def record_events(
-    events: Sequence[InboundEvent], queue: JobQueue, now: datetime, *, source: str = "webhook"
+    events: Sequence[InboundEvent],
+    queue: JobQueue,
+    now: datetime,
+    *,
+    source: str = "webhook",
+    redis: Redis | None = None,
 ) -> Recorded:
     """Store the events not seen before and queue the actionable ones; ``source`` is how
-    they came (``webhook``, or ``sweep`` for comments the comment sweep read)."""
+    they came (``webhook``, or ``sweep`` for comments the comment sweep read).
+
+    ``redis``: where echoes are noted (``core.services.echoes``); an echo that a send whose
+    answer was lost waits for is queued for the engine to settle that send."""
     unique: dict[str, InboundEvent] = {}
     for event in events:
         unique.setdefault(event.dedupe_key, event)
     rows = list(unique.values())
+    echoed = [e for e in rows if e.kind is EventKind.ECHO]
+    awaited = await echoes.note(redis, echoed, now) if redis is not None and echoed else set()
     new: list[tuple[int, str]] = []
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
         new.extend(
             await insert_events(
-                [_row(e) for e in rows[start : start + ROWS_PER_STATEMENT]], now, source
+                [_row(e, awaited) for e in rows[start : start + ROWS_PER_STATEMENT]], now, source
             )
         )
-    pending = [event_id for event_id, key in new if _status(unique[key])[0] is EventStatus.PENDING]
+    pending = [
+        event_id for event_id, key in new if _status(unique[key], awaited)[0] is EventStatus.PENDING
+    ]
     if pending:
         if isinstance(queue, BulkQueue):
             # A job per group of events (named after its first): the worker handles a job's
@@ -124,8 +140,8 @@ async def record_events(
     )
 
 
-def _row(event: InboundEvent) -> tuple[str, str, str, str, str, str, str]:
-    status, error = _status(event)
+def _row(event: InboundEvent, awaited: Set[str]) -> tuple[str, str, str, str, str, str, str]:
+    status, error = _status(event, awaited)
     return (
         event.dedupe_key,
         event.account_id[:64],
@@ -160,8 +176,9 @@ class InboxWriter:
     statement (one transaction) and queued together; each request still waits until its
     events are stored before it is answered."""
 
-    def __init__(self, queue: JobQueue) -> None:
+    def __init__(self, queue: JobQueue, redis: Redis | None = None) -> None:
         self._queue = queue
+        self._redis = redis
         self._writes: GroupCommit[tuple[Sequence[InboundEvent], datetime], Recorded] = GroupCommit(
             self._write
         )
@@ -176,7 +193,8 @@ class InboxWriter:
 
     async def _write(self, batch: list[tuple[Sequence[InboundEvent], datetime]]) -> list[Recorded]:
         combined = [event for events, _ in batch for event in events]
-        new_keys = (await record_events(combined, self._queue, batch[0][1])).new_keys
+        written = await record_events(combined, self._queue, batch[0][1], redis=self._redis)
+        new_keys = written.new_keys
         recorded = []
         for events, _ in batch:
             mine = {e.dedupe_key for e in events} & new_keys

@@ -39,12 +39,16 @@ async def deliver_echoes(world: World, redis: Redis) -> list[str]:
     for delivery in world.sandbox.deliveries:
         events.extend(parse_body(json.dumps(delivery.payload).encode()))
     world.sandbox.deliveries.clear()
-    await record_events(events, world.queue, world.clock.now())
+    await record_events(events, world.queue, world.clock.now(), redis=redis)
     automations = engine(world, redis)
-    return [
+    reasons = [
         (await automations.handle_event(*job.args)).reason
         for job in world.queue.take("handle_event")
     ]
+    ignored = await WebhookEvent.filter(kind="echo", status="ignored").values_list(
+        "error", flat=True
+    )
+    return reasons + [f"not queued: {reason}" for reason in ignored]
 
 
 @pytest.mark.parametrize(
@@ -88,7 +92,7 @@ async def test_an_echo_that_came_before_the_answer_was_lost_is_found(
     await OutboundAction.filter(id=action.id).update(
         status=OutboundStatus.PENDING, attempts=1, response=None
     )
-    assert await deliver_echoes(world, redis) == ["echo of a message the account sent"]
+    assert await deliver_echoes(world, redis) == ["not queued: echo of a message the account sent"]
     world.sandbox.faults.fail(500, code=None, method="GET", path=CONVERSATIONS, times=None)
     world.clock.advance(minutes=10)
 
