@@ -456,6 +456,10 @@ class ChatCommands(commands.Cog):
     async def stats(self, interaction: discord.Interaction[Any], days: int = 7) -> None:
         await self.run(interaction, f"/stats {days}")
 
+    @app_commands.command(name="health", description="Whether each account is working")
+    async def health(self, interaction: discord.Interaction[Any]) -> None:
+        await self.run(interaction, "/health")
+
     @app_commands.command(name="approvals", description="AI replies waiting for approval")
     async def approvals(self, interaction: discord.Interaction[Any]) -> None:
         await self.run(interaction, "/approvals")

@@ -72,6 +72,7 @@ BOT_COMMANDS = [
     BotCommand(command="caption", description="Write a caption: TOPIC"),
     BotCommand(command="leads", description="The latest leads"),
     BotCommand(command="stats", description="Posts, automations and leads in numbers"),
+    BotCommand(command="health", description="Whether each account is working"),
     BotCommand(command="approvals", description="AI replies waiting for approval"),
     BotCommand(command="link", description="Link this chat: CODE from the panel"),
     BotCommand(command="help", description="What Reelay can do"),
@@ -346,9 +347,9 @@ def approvals_router() -> Router:
 def insights_router() -> Router:
     router = Router(name="insights")
 
-    @router.message(Command("leads", "stats", "caption"))
+    @router.message(Command("leads", "stats", "health", "caption"))
     async def insights(message: Message, chatops: ChatOps, who: ChatUser) -> None:
-        """Leads, stats and the caption writer."""
+        """Leads, stats, account health and the caption writer."""
         await answer(message, await chatops.handle_command(who, message.text or ""))
 
     return router

@@ -30,6 +30,8 @@ from core.services.accounts import account_ref
 from core.services.automations import Automations
 from core.services.chatops import ChatOps
 from core.services.comment_sweep import CommentSweep
+from core.services.event_webhooks import EventWebhooks
+from core.services.health import Health
 from core.services.inbox import InboxWriter
 from core.services.leads import Leads
 from core.services.media import Fetch, public_url
@@ -65,8 +67,12 @@ class Services:
     inbox_writer: InboxWriter
     # Reads recent comments and records those whose webhook never came.
     comment_sweep: CommentSweep
+    # Each account's health at a glance (the panel's Health page, /health in chat).
+    health: Health
     # The notifiers and mailer alerts go out through.
     delivery: Delivery
+    # The workspaces' event webhooks: subscriptions and signed deliveries.
+    event_webhooks: EventWebhooks
 
     @property
     def outbox(self) -> Outbox:
@@ -141,12 +147,13 @@ def assemble_services(
         announce=functools.partial(notifications.record_event, container),
     )
     hooks = EngineHooks(smart_replies, container.clock)
+    poster = AiohttpWebhookPoster(container.http, private_ok=settings.private_urls_ok)
     automations = Automations(
         outbox=outbox,
         leads=Leads(
             queue=container.queue,
             clock=container.clock,
-            poster=AiohttpWebhookPoster(container.http, private_ok=settings.private_urls_ok),
+            poster=poster,
             secret_key=container.secret_key,
             secrets=container.secrets,
         ),
@@ -156,6 +163,7 @@ def assemble_services(
         ai_replies=hooks,
     )
     storage = DiskStorage(settings.var_dir / "media")
+    health = Health(instagram=container.graph, account_ref=ref, clock=container.clock)
     delivery = Delivery(mailer=mailer_from_settings(settings))
     for notifier in chat_notifiers(container) if chat_notifiers is not None else ():
         delivery.notifiers[notifier.platform] = notifier
@@ -165,7 +173,11 @@ def assemble_services(
         automations=automations,
         smart_replies=smart_replies,
         chatops=ChatOps(
-            container, publishing=publishing, storage=storage, smart_replies=smart_replies
+            container,
+            publishing=publishing,
+            storage=storage,
+            smart_replies=smart_replies,
+            health=health,
         ),
         storage=storage,
         downloads=functools.partial(download, container.http, private_ok=settings.private_urls_ok),
@@ -181,7 +193,8 @@ def assemble_services(
             ),
             redis=container.redis,
         ),
-        inbox_writer=InboxWriter(container.queue, container.redis),
+        inbox_writer=InboxWriter(container.queue, container.clock.now, redis=container.redis),
+        health=health,
         comment_sweep=CommentSweep(
             instagram=container.graph,
             account_ref=ref,
@@ -198,4 +211,7 @@ def assemble_services(
             every_minutes=settings.comment_sweep_minutes,
         ),
         delivery=delivery,
+        event_webhooks=EventWebhooks(
+            queue=container.queue, clock=container.clock, poster=poster, secrets=container.secrets
+        ),
     )

@@ -12,6 +12,7 @@ from quart_auth import QuartAuth
 from core.settings import Settings
 from core.wiring import Services
 from panel import (
+    account_health,
     accounts,
     analytics,
     api,
@@ -21,12 +22,14 @@ from panel import (
     calendar,
     composer,
     errors,
+    event_webhooks,
     health,
     home,
     leads,
     library,
     limits,
     logs,
+    mcp_server,
     passwords,
     rules,
     sandbox,
@@ -126,9 +129,11 @@ def create_app(
     app.register_blueprint(team.blueprint)
     app.register_blueprint(setup.blueprint)
     app.register_blueprint(accounts.blueprint)
+    app.register_blueprint(account_health.blueprint)
     app.register_blueprint(instagram_connect.blueprint)
     app.register_blueprint(logs.blueprint)
     app.register_blueprint(api_tokens.blueprint)
+    app.register_blueprint(event_webhooks.blueprint)
     meta_webhooks.install(app)
     app.register_blueprint(rules.blueprint)
     app.register_blueprint(composer.blueprint)
@@ -138,6 +143,7 @@ def create_app(
     app.register_blueprint(leads.blueprint)
     sandbox.install(app, settings)
     api.install(app)
+    mcp_server.install(app)
     return app
 
 

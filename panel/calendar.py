@@ -17,7 +17,7 @@ from quart import (
 )
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from core.db.models import Role
+from core.db.models import MediaAsset, Role
 from core.domain.graph_errors import GraphError
 from core.domain.ids import row_id
 from core.domain.posts import Status
@@ -33,6 +33,10 @@ blueprint = Blueprint("posts", __name__, url_prefix="/posts")
 
 def _publishing() -> Publishing:
     return services().publishing
+
+
+def _media_url(asset: MediaAsset) -> str:
+    return url_for("media.media_file", key=asset.storage_key)
 
 
 def _when(text: str | None) -> datetime | None:
@@ -80,7 +84,9 @@ async def events() -> Response:
     timezone = membership.workspace.timezone
     return jsonify(
         [
-            composer.calendar_event(v, timezone, url_for("posts.detail", post_id=v.post.id))
+            composer.calendar_event(
+                v, timezone, url_for("posts.detail", post_id=v.post.id), media_url=_media_url
+            )
             for v in views
         ]
     )

@@ -16,11 +16,11 @@ from quart import (
 )
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from core.db.models import AutomationRule, InstagramAccount, Role
+from core.db.models import Role
 from core.domain.ids import page_number, row_id
 from core.domain.posts import zone
 from core.errors import Conflict
-from core.services import lead_export, lead_review
+from core.services import account_settings, lead_export, lead_review, rule_editor
 from panel.security import current_actor, current_membership, requires
 from panel.services import services
 
@@ -74,15 +74,16 @@ async def index() -> str:
     query, shown = _query()
     page_raw = request.args.get("page", "1")
     page = page_number(page_raw)
-    leads, has_next = await lead_export.list_leads(current_actor(), query, page)
-    rules = await AutomationRule.filter(workspace_id=membership.workspace_id).order_by("name")
+    actor = current_actor()
+    leads, has_next = await lead_export.list_leads(actor, query, page)
+    rules = await rule_editor.rules_by_name(actor)
     return await render_template(
         "leads/index.html",
         leads=leads,
         has_next=has_next,
         page=page,
         shown=shown,
-        accounts=await InstagramAccount.filter(workspace_id=membership.workspace_id),
+        accounts=await account_settings.workspace_accounts(actor),
         rules=rules,
         rule_names={r.id: r.name for r in rules},
         timezone=membership.workspace.timezone,

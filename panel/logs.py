@@ -10,8 +10,8 @@ from quart import Blueprint, current_app, render_template, request, url_for
 
 from core.db.models import AuditLog, InstagramAccount, Role, WebhookEvent
 from core.domain.ids import page_number, row_id
-from core.services import logs
-from panel.security import current_actor, current_membership, requires
+from core.services import account_settings, logs
+from panel.security import current_actor, requires
 
 blueprint = Blueprint("logs", __name__, url_prefix="/logs")
 
@@ -88,8 +88,7 @@ class LogContext(TypedDict):
 async def _common(
     view: str, page: logs.Page[AuditLog] | logs.Page[WebhookEvent], shown: dict[str, str]
 ) -> LogContext:
-    workspace_id = current_membership().workspace_id
-    accounts = await InstagramAccount.filter(workspace_id=workspace_id).order_by("username")
+    accounts = await account_settings.workspace_accounts(current_actor())
 
     def page_url(number: int) -> str:
         values: dict[str, Any] = {k: v for k, v in shown.items() if v}  # as url_for's **values

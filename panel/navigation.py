@@ -29,11 +29,13 @@ MENU: list[NavItem] = [
     NavItem("drafts.index", "Approvals", Role.VIEWER),
     NavItem("analytics.index", "Analytics", Role.VIEWER),
     NavItem("accounts.index", "Accounts", Role.VIEWER),
+    NavItem("account_health.index", "Health", Role.VIEWER),
     NavItem("sandbox.index", "Sandbox", Role.EDITOR),
     NavItem("logs.audit", "Logs", Role.VIEWER),
     NavItem("team.index", "Team", Role.VIEWER),
     NavItem("setup.index", "Setup", Role.ADMIN),
     NavItem("api_tokens.index", "API", Role.ADMIN),
+    NavItem("event_webhooks.index", "Webhooks", Role.ADMIN),
 ]
 
 

@@ -19,6 +19,7 @@ from sandbox.oauth import OAuth
 from sandbox.state import Account, Comment, MediaContainer, SandboxError
 from sandbox.wire import (
     comment_json,
+    expansion,
     media_json,
     paged,
     request_params,
@@ -96,13 +97,15 @@ class GraphRoutes:
                 made = state.comment_as_account(account, media.id, params.get("message", ""))
                 return {"id": made.id}
             if edge == "comments" and method == "GET":
-                items = [c for c in state.comments.values() if c.media_id == media.id]
-                wanted = params.get("fields")
-                shown = [
-                    select_fields(wanted, comment_json(c)) if wanted else comment_json(c)
-                    for c in items
+                # Top-level comments, as Meta lists them; replies through ``replies{…}``.
+                items = [
+                    c for c in state.comments.values() if c.media_id == media.id and not c.parent_id
                 ]
-                return paged(shown, params, default_limit=50)
+                return paged(
+                    [self._comment(c, params.get("fields")) for c in items],
+                    params,
+                    default_limit=50,
+                )
             if edge == "insights" and method == "GET":
                 today = state.now().date()
                 return {"data": insights(media.id, params, MEDIA_METRICS, "lifetime", today)}
@@ -129,6 +132,19 @@ class GraphRoutes:
             code=100,
             subcode=33,
         )
+
+    def _comment(self, comment: Comment, wanted: str | None) -> dict[str, Any]:
+        """A comment with the fields asked for, its replies expanded when ``replies{…}`` is."""
+        shown = select_fields(wanted, comment_json(comment)) if wanted else comment_json(comment)
+        sub = expansion(wanted, "replies")
+        if sub is not None:
+            replies = [c for c in self.state.comments.values() if c.parent_id == comment.id]
+            shown["replies"] = {
+                "data": [
+                    select_fields(sub or "id,text,timestamp", comment_json(r)) for r in replies
+                ]
+            }
+        return shown
 
     async def _account_edge(
         self,

@@ -46,13 +46,39 @@ async def request_params(request: web.Request) -> tuple[dict[str, str], dict[str
     return params, body
 
 
+def split_fields(request_fields: str) -> list[str]:
+    """``fields=`` split at the commas outside braces: ``id,replies{id,text}`` is two."""
+    found: list[str] = []
+    depth = 0
+    current = ""
+    for char in request_fields:
+        if char == "," and depth == 0:
+            found.append(current.strip())
+            current = ""
+            continue
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        current += char
+    found.append(current.strip())
+    return [name for name in found if name]
+
+
+def expansion(request_fields: str | None, edge: str) -> str | None:
+    """The sub-fields asked for an edge (``replies{id,text}`` → ``id,text``); None if not."""
+    for name in split_fields(request_fields or ""):
+        if name == edge:
+            return ""
+        if name.startswith(edge + "{") and name.endswith("}"):
+            return name[len(edge) + 1 : -1]
+    return None
+
+
 def select_fields(request_fields: str | None, full: dict[str, Any]) -> dict[str, Any]:
     """The ``fields=`` a request asked for (Meta's default few when it named none)."""
     if not request_fields:
         return {k: v for k, v in full.items() if k in {"id", "username", "caption"}} or {
             "id": full.get("id")
         }
-    wanted = [f.strip() for f in request_fields.split(",") if f.strip()]
+    wanted = split_fields(request_fields)
     result = {"id": full.get("id")} if "id" in full else {}
     for name in wanted:
         if name in full:

@@ -61,6 +61,8 @@ MEDIA_LIST_FIELDS = (
 )
 SWEEP_MEDIA_FIELDS = ("id", "timestamp", "comments_count", "media_product_type")
 SWEEP_COMMENT_FIELDS = ("id", "text", "timestamp", "from", "username", "parent_id")
+# A media's comments list only top-level comments: their replies come expanded in each.
+SWEEP_COMMENT_QUERY = (*SWEEP_COMMENT_FIELDS, f"replies{{{','.join(SWEEP_COMMENT_FIELDS)}}}")
 USAGE_TTL_S = 3600
 
 
@@ -502,7 +504,7 @@ class GraphClient:
     async def media_comments(
         self, account: AccountRef, media_id: str, *, after: str | None = None, limit: int = 50
     ) -> Page:
-        params = {"fields": ",".join(SWEEP_COMMENT_FIELDS), "limit": str(limit)}
+        params = {"fields": ",".join(SWEEP_COMMENT_QUERY), "limit": str(limit)}
         if after:
             params["after"] = after
         return _page(await self.request(account, "GET", f"{media_id}/comments", params=params))

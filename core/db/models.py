@@ -654,3 +654,18 @@ class PasswordReset(Model):
     created_at = UtcDatetimeField(auto_now_add=True)
     expires_at = UtcDatetimeField()
     used_at = UtcDatetimeField(null=True)
+
+
+# Re-exported so Tortoise finds them in this, the one models module.
+from core.db.integrations import (  # noqa: E402
+    EventWebhook as EventWebhook,
+)
+from core.db.integrations import (  # noqa: E402
+    EventWebhookDelivery as EventWebhookDelivery,
+)
+from core.db.integrations import (  # noqa: E402
+    IdempotentRequest as IdempotentRequest,
+)
+from core.db.integrations import (  # noqa: E402
+    WebhookDeliveryStatus as WebhookDeliveryStatus,
+)

@@ -28,8 +28,14 @@ PUBLISHING_QUOTA_REACHED = "publishing.quota_reached"
 DRAFT_APPROVAL_NEEDED = "draft.approval_needed"
 DRAFT_DECIDED = "draft.decided"
 DRAFT_EXPIRED = "draft.expired"
+COMMENT_RECEIVED = "comment.received"
+# Reserved for the shared inbox: no release records it yet.
+CONVERSATION_ASSIGNED = "conversation.assigned"
 # Kinds that edit the chat messages that showed a draft instead of sending new ones.
 DRAFT_UPDATES = frozenset({DRAFT_DECIDED, DRAFT_EXPIRED})
+
+# Kinds only event webhooks receive: a chat would drown in them.
+WEBHOOK_ONLY = frozenset({COMMENT_RECEIVED, CONVERSATION_ASSIGNED})
 
 # Kinds that also go by email when a notification address is set.
 EMAIL_KINDS = frozenset({LEAD_CAPTURED, POST_FAILED, ACCOUNT_NEEDS_RECONNECT, ACCOUNT_DISCONNECTED})
@@ -137,6 +143,14 @@ def render_event(kind: str, facts: Mapping[str, Any], ctx: AlertContext) -> Repl
         return Reply(
             f"📈 {account} reached Instagram's daily publishing limit. Posts due now wait "
             "until the limit frees up."
+        )
+    if kind == COMMENT_RECEIVED:
+        who = f"@{facts['from_username']}" if facts.get("from_username") else "Someone"
+        return Reply(f"💬 {who} commented on {account}: {facts.get('text') or ''}".rstrip(": "))
+    if kind == CONVERSATION_ASSIGNED:
+        return Reply(
+            f"👤 A conversation on {account} was assigned to "
+            f"{facts.get('assignee') or 'a team member'}."
         )
     summary = ", ".join(f"{k}: {v}" for k, v in facts.items() if not isinstance(v, dict | list))
     return Reply(f"🔔 {kind}" + (f": {summary}" if summary else ""))

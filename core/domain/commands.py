@@ -134,6 +134,11 @@ class Approvals:
 
 
 @dataclass(frozen=True)
+class Health:
+    pass
+
+
+@dataclass(frozen=True)
 class Approve:
     draft_id: int
 
@@ -160,6 +165,7 @@ Command = (
     | Caption
     | Leads
     | Stats
+    | Health
     | Approvals
     | Approve
     | Reject
@@ -177,6 +183,7 @@ USAGE = {
     "caption": "/caption [witty|professional|casual|urgent] topic",
     "leads": "/leads [how many]",
     "stats": "/stats [7d|30d]",
+    "health": "/health",
     "approvals": "/approvals",
     "approve": "/approve 7",
     "reject": "/reject 7",
@@ -313,6 +320,10 @@ def _parse_stats(rest: str, now: datetime, timezone: str) -> Command:
     return Stats(int(token))
 
 
+def _parse_health(rest: str, now: datetime, timezone: str) -> Command:
+    return Health()
+
+
 def _parse_approvals(rest: str, now: datetime, timezone: str) -> Command:
     return Approvals()
 
@@ -344,6 +355,7 @@ _PARSERS = {
     "caption": _parse_caption,
     "leads": _parse_leads,
     "stats": _parse_stats,
+    "health": _parse_health,
     "approvals": _parse_approvals,
     "approve": _parse_approve,
     "reject": _parse_reject,

@@ -118,10 +118,15 @@ def stored_fields(event: InboundEvent) -> dict[str, Any]:
     return values
 
 
-def from_stored(values: Any) -> InboundEvent | None:
-    """The event :func:`stored_fields` kept, without parsing its payload again; None when
-    ``values`` is not such fields. Its ``raw`` is left empty: the stored payload holds it."""
+def from_stored(values: Any, payload: Any = None) -> InboundEvent | None:
+    """The event :func:`stored_fields` kept, without parsing its payload again. A row
+    recorded before parsed events were kept has no such fields: its ``payload`` is parsed
+    instead. None when neither holds one event. Its ``raw`` is left empty: the stored
+    payload holds it."""
     if not isinstance(values, dict):
+        if isinstance(payload, dict):
+            events = parse_payload(payload)
+            return events[0] if len(events) == 1 else None
         return None
     try:
         found = {name: values[name] for name in _STORED if name in values}

@@ -152,8 +152,9 @@ class InstagramClient(Protocol):
     async def media_comments(
         self, account: AccountRef, media_id: str, *, after: str | None = None, limit: int = 50
     ) -> Page:
-        """A media's comments: ``id``, ``text``, ``timestamp``, ``from {id, username}``,
-        ``username``, ``parent_id``; ``after`` is the cursor of the page wanted."""
+        """A media's top-level comments: ``id``, ``text``, ``timestamp``, ``from {id,
+        username}``, ``username``, and ``replies {data: [...]}`` with the same fields and
+        ``parent_id``; ``after`` is the cursor of the page wanted."""
         ...
 
     async def hide_comment(

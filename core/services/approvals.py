@@ -72,10 +72,18 @@ async def decided_since(actor: Actor, since: datetime, limit: int = 20) -> list[
 
 
 async def drafts_page(
-    actor: Actor, *, status: DraftStatus | None, offset: int, limit: int
+    actor: Actor,
+    *,
+    status: DraftStatus | None,
+    offset: int,
+    limit: int,
+    before_id: int | None = None,
 ) -> list[ReplyDraft]:
-    """The workspace's drafts (of ``status``, any when None), newest first."""
+    """The workspace's drafts (of ``status``, any when None), newest first; those older than
+    ``before_id`` when given (a cursor)."""
     query = ReplyDraft.filter(workspace_id=actor.workspace_id)
+    if before_id is not None:
+        query = query.filter(id__lt=before_id)
     if status is not None:
         query = query.filter(status=status)
     return await query.order_by("-id").offset(offset).limit(limit)

@@ -33,12 +33,15 @@ from core.db.models import (
 from core.domain import alerts
 from core.domain import commands as cmd
 from core.domain.chat import Action, ActionVerb, Button, ButtonStyle, Reply, decode_action
+from core.domain.health import chat_lines
 from core.domain.posts import Kind, Status
 from core.domain.scope import Actor, instance_level
 from core.errors import Conflict, Forbidden, NotFound, ReelayError, ValidationFailed
 from core.ports.storage import MediaStorage
 from core.services import analytics, audit, chat_links, media, notifications, users
+from core.services.accounts import account_ref
 from core.services.captions import write_caption
+from core.services.health import Health
 from core.services.publishing import PostInput, Publishing
 from core.services.smart_replies import SmartReplies
 
@@ -61,6 +64,7 @@ NEEDS: dict[type[cmd.Command], Role] = {
     cmd.Queue: Role.VIEWER,
     cmd.Leads: Role.VIEWER,
     cmd.Stats: Role.VIEWER,
+    cmd.Health: Role.VIEWER,
     cmd.Approvals: Role.VIEWER,
     cmd.Schedule: Role.EDITOR,
     cmd.PostNow: Role.EDITOR,
@@ -89,6 +93,7 @@ after /schedule for a story. WHEN: "tomorrow 9am", "in 2h", "fri 18:00", "2025-0
 /caption [witty|professional|casual|urgent] TOPIC: a caption with hashtags
 /leads [n]: the latest leads
 /stats: this week in numbers
+/health: whether each account is working (webhooks, sends, token, quota)
 /approvals: AI replies waiting for a decision (/approve ID, /reject ID, /edit ID TEXT)
 /link CODE: link this chat (code from the panel → Settings → Chats)"""
 
@@ -158,8 +163,10 @@ class ChatOps:
         storage: MediaStorage,
         smart_replies: SmartReplies | None = None,
         captions: CaptionWriter | None = None,
+        health: Health | None = None,
     ) -> None:
         self.container = container
+        self.health = health
         self.publishing = publishing
         self.storage = storage
         self.smart_replies = smart_replies
@@ -327,6 +334,8 @@ class ChatOps:
                 return await self.leads(member, count)
             case cmd.Stats(days=days):
                 return await self.stats(member, days)
+            case cmd.Health():
+                return await self.health_report(member)
             case cmd.Approvals():
                 return await self.approvals(member)
             case _:
@@ -384,6 +393,20 @@ class ChatOps:
         if pages > 1:
             lines.append(f"Page {page} of {pages}")
         return Reply("\n".join(lines), (tuple(nav),) if nav else ())
+
+    async def health_report(self, member: ChatMember) -> Reply:
+        """Each account's health at a glance, times in the workspace's zone."""
+        health = self.health or Health(
+            instagram=self.container.graph,
+            account_ref=lambda account: account_ref(self.container, account),
+            clock=self.container.clock,
+        )
+        reports = await health.accounts(member.actor)
+        if not reports:
+            return Reply("No Instagram account is connected.")
+        tz = cmd.zone(member.workspace.timezone)
+        blocks = ["\n".join(chat_lines(r.account.username, r.figures, tz)) for r in reports]
+        return Reply("\n\n".join(blocks))
 
     async def leads(self, member: ChatMember, count: int) -> Reply:
         """The latest leads with their fields and source rule."""

@@ -1,7 +1,8 @@
 """The comment sweep: a safety net for comment webhooks Meta never delivered.
 
 Every ``COMMENT_SWEEP_MINUTES`` the worker reads, for each active account, the comments of
-its recent media (``GET /{ig-id}/media``, then ``GET /{media-id}/comments``, page by page)
+its recent media (``GET /{ig-id}/media``, then ``GET /{media-id}/comments`` with each
+comment's replies expanded, page by page)
 and hands each comment from the last 7 days (Meta's private-reply window, and never before
 the account was connected) to the webhook inbox as the event Meta would have sent:
 :func:`core.domain.webhooks.comment_from_graph` builds it with the same parser and the same
@@ -105,6 +106,7 @@ class CommentSweep:
         budget: CallBudget,
         usage: UsageReader,
         every_minutes: int,
+        grace: timedelta = GRACE,
     ) -> None:
         self.instagram = instagram
         self.account_ref = account_ref
@@ -114,6 +116,8 @@ class CommentSweep:
         self.budget = budget
         self.usage = usage
         self.every_minutes = every_minutes
+        # How old a comment must be before the sweep takes it (its webhook may be on its way).
+        self.grace = grace
 
     @instance_level("a cron: finds every active account due a sweep and queues it")
     async def queue_due(self) -> int:
@@ -155,7 +159,7 @@ class CommentSweep:
             account=account,
             ref=self.account_ref(account),
             since=max(now - WINDOW, account.created_at),
-            until=now - GRACE,
+            until=now - self.grace,
         )
         try:
             await self._sweep_media(run)
@@ -224,7 +228,7 @@ class CommentSweep:
                 )
             )
             events: list[InboundEvent] = []
-            for comment in page.items:
+            for comment in _with_replies(page.items):
                 at = graph_time(comment.get("timestamp"))
                 if at is not None and at > run.until:
                     complete = False
@@ -253,3 +257,16 @@ class CommentSweep:
         return sender_id == account.ig_id or (
             isinstance(name, str) and bool(name) and name.casefold() == account.username.casefold()
         )
+
+
+def _with_replies(comments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each top-level comment followed by its replies (Meta expands them in ``replies``)."""
+    found: list[dict[str, Any]] = []
+    for comment in comments:
+        found.append(comment)
+        replies = comment.get("replies")
+        items = replies.get("data") if isinstance(replies, dict) else None
+        for reply in items if isinstance(items, list) else []:
+            if isinstance(reply, dict):
+                found.append({"parent_id": comment.get("id"), **reply})
+    return found

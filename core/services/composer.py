@@ -10,7 +10,7 @@ timezone; the calendar shows posts in it too.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 ACTIONS = ("draft", "schedule", "now")
 CALENDAR_LIMIT = 2000
+CALENDAR_WORDS = 6  # of the caption, on a month view's event
+CALENDAR_PREVIEW_CHARS = 300  # of the caption, in an event's preview
 
 
 @dataclass(frozen=True)
@@ -190,12 +192,23 @@ async def post_view(actor: Actor, post_id: int) -> PostView:
     return (await _with_media([post]))[0]
 
 
-def calendar_event(view: PostView, timezone: str, url: str) -> dict[str, Any]:
-    """One FullCalendar event (times in the workspace's timezone, no offset)."""
+def calendar_event(
+    view: PostView,
+    timezone: str,
+    url: str,
+    media_url: Callable[[MediaAsset], str] | None = None,
+) -> dict[str, Any]:
+    """One FullCalendar event (times in the workspace's timezone, no offset).
+
+    ``media_url`` gives an asset's address: the event then carries a thumbnail (the reel's
+    first image, else the first video) for the month view and its preview.
+    """
     post = view.post
     when = post.published_at or post.scheduled_at or post.created_at
     local = when.astimezone(zone(timezone))
-    title = (post.caption.splitlines()[0] if post.caption else post.kind.value)[:60]
+    first_line = post.caption.splitlines()[0] if post.caption.strip() else ""
+    title = (first_line or post.kind.value)[:60]
+    thumb = _thumbnail(view) if media_url is not None else None
     return {
         "id": str(post.id),
         "title": f"@{view.account.username} · {title}",
@@ -203,5 +216,28 @@ def calendar_event(view: PostView, timezone: str, url: str) -> dict[str, Any]:
         "url": url,
         "classNames": [f"status-{post.status.value}"],
         "editable": post.status in (Status.SCHEDULED, Status.DRAFT, Status.FAILED),
-        "extendedProps": {"status": post.status.value, "kind": post.kind.value},
+        "extendedProps": {
+            "status": post.status.value,
+            "kind": post.kind.value,
+            "account": view.account.username,
+            "words": first_words(post.caption),
+            "caption": post.caption[:CALENDAR_PREVIEW_CHARS],
+            "time": local.strftime("%Y-%m-%d %H:%M"),
+            "timezone": timezone,
+            "thumb": media_url(thumb) if thumb is not None and media_url is not None else "",
+            "thumb_video": thumb is not None and thumb.mime.startswith("video/"),
+            "items": len(view.media),
+        },
     }
+
+
+def first_words(caption: str, count: int = CALENDAR_WORDS) -> str:
+    """The caption's first ``count`` words (an ellipsis when there are more)."""
+    words = caption.split()
+    shown = " ".join(words[:count])
+    return shown + "…" if len(words) > count else shown
+
+
+def _thumbnail(view: PostView) -> MediaAsset | None:
+    image = next((a for a in view.media if a.mime.startswith("image/")), None)
+    return image or (view.media[0] if view.media else None)

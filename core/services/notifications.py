@@ -40,6 +40,7 @@ from core.db.models import (
 from core.domain import alerts
 from core.domain.backoff import backoff_s
 from core.domain.chat import Reply
+from core.domain.rule_definition import RuleDefinition
 from core.domain.scope import Actor, instance_level
 from core.errors import ReelayError
 from core.ports.mailer import Mailer, MailError
@@ -138,7 +139,7 @@ async def _plan(event: DomainEvent) -> None:
             )
             if link is not None:
                 rows.append((CHAT, f"{link.id}:{ref.get('message_id')}", link.id))
-    else:
+    elif event.kind not in alerts.WEBHOOK_ONLY:
         for link in await ChatLink.filter(workspace_id=event.workspace.id, active=True):
             rows.append((CHAT, str(link.id), link.id))
         if event.kind in alerts.EMAIL_KINDS:
@@ -162,8 +163,8 @@ async def _email_addresses(event: DomainEvent) -> list[str]:
         rule_id = lead.rule_id if lead else None
     if rule_id is not None:
         rule = await AutomationRule.get_or_none(id=rule_id, workspace_id=event.workspace.id)
-        rule_email = (rule.config or {}).get("notification_email") if rule else None
-        if isinstance(rule_email, str) and rule_email and rule_email not in addresses:
+        rule_email = RuleDefinition.from_stored(rule).notification_email if rule else None
+        if rule_email and rule_email not in addresses:
             addresses.append(rule_email)
     return addresses
 

@@ -38,7 +38,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
-from core.db.bulk import GroupCommit, bump_many_stats, insert_returning, mark_sent
+from core.db.bulk import GroupCommit, bump_many_stats, insert_many_returning, mark_sent
 from core.db.models import (
     AccountStatus,
     Conversation,
@@ -56,6 +56,7 @@ from core.ports.clock import Clock
 from core.ports.instagram import AccountRef, InstagramClient, Recipient
 from core.ports.queue import JobQueue
 from core.services import echoes
+from core.services.pacer import Pacer
 from core.services.reconnection import mark_needs_reconnect
 from core.services.send_checks import Check, Found, look_for_effect
 from core.settings import Settings
@@ -66,7 +67,6 @@ SEND_OUTBOUND = "send_outbound"
 DM_WINDOW = timedelta(hours=24)
 PRIVATE_REPLY_WINDOW = timedelta(days=7)
 MAX_ATTEMPTS = 5
-HOUR_MS = 3_600_000
 # Set in an action's payload once a send of it may have reached Meta without an answer.
 ANSWER_LOST = "answer_lost_at"
 
@@ -83,51 +83,6 @@ PACE_BUCKET = {
     ActionKind.PRIVATE_REPLY: "private_reply",
     ActionKind.DM: "dm",
 }
-
-# Reserve the earliest slot ≥ now (and ≥ the last reservation: first come, first served) that
-# keeps at most ``limit`` reservations in any window; idempotent per member.
-_RESERVE = """
-local key = KEYS[1]
-local now = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-local window = tonumber(ARGV[3])
-local member = ARGV[4]
-local existing = redis.call('ZSCORE', key, member)
-if existing then return tonumber(existing) end
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-local n = redis.call('ZCARD', key)
-local slot = now
-if n > 0 then
-  local last = tonumber(redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')[2])
-  if last > slot then slot = last end
-end
-if n >= limit then
-  local kth = tonumber(redis.call('ZRANGE', key, n - limit, n - limit, 'WITHSCORES')[2]) + window
-  if kth > slot then slot = kth end
-end
-redis.call('ZADD', key, slot, member)
-redis.call('PEXPIRE', key, slot - now + window + 60000)
-return slot
-"""
-
-
-class Pacer:
-    """At most ``limit`` sends per rolling window per (account, bucket), shared by all workers."""
-
-    def __init__(self, redis: Redis, *, window_ms: int = HOUR_MS) -> None:
-        self._redis = redis
-        self._window_ms = window_ms
-        self._script = redis.register_script(_RESERVE)
-
-    @instance_level("paces one account's sends for the engines driven by webhooks")
-    async def reserve(
-        self, account_id: int, bucket: str, member: str, limit: int, now: datetime
-    ) -> datetime:
-        """The time ``member`` may be sent (now, or a later free slot it now holds)."""
-        now_ms = int(now.timestamp() * 1000)
-        key = f"reelay:pace:{account_id}:{bucket}"
-        slot = await self._script(keys=[key], args=[now_ms, max(1, limit), self._window_ms, member])
-        return datetime.fromtimestamp(int(slot) / 1000, now.tzinfo)
 
 
 @dataclass(frozen=True)
@@ -262,19 +217,27 @@ class Outbox:
 
     @instance_level("sends what the webhook-driven engines held back")
     async def send_held(self, held: Sequence[Held]) -> None:
-        """Send held actions: one person's in order, different people's side by side."""
+        """Send held actions: one person's in order, different people's side by side.
+
+        Never raises: the events that made them are handled, and an action whose send broke
+        stays pending and is sent again by :meth:`requeue_stuck`; the failure is logged.
+        """
         lines: dict[tuple[int, str], list[Held]] = {}
         for item in held:
             lines.setdefault((item.account.id, item.line), []).append(item)
-        if len(lines) <= 1:
-            await self._send_line(held)
-            return
         results = await asyncio.gather(
             *(self._send_line(line) for line in lines.values()), return_exceptions=True
         )
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if errors:
-            raise errors[0]
+        for line, result in zip(lines.values(), results, strict=True):
+            if isinstance(result, Exception):
+                logger.error(
+                    "outbox: sending %d actions (from action %s) failed",
+                    len(line),
+                    line[0].action.id,
+                    exc_info=result,
+                )
+            elif isinstance(result, BaseException):
+                raise result
 
     async def _send_line(self, items: Sequence[Held]) -> OutboundStatus | None:
         """Send actions created for an inline send, in order: the last one's status. The
@@ -330,23 +293,26 @@ class Outbox:
         inline = not_before is None and send_now
         if kind is ActionKind.PRIVATE_REPLY:
             key = private_reply_key(account.id, target)
-        action = await insert_returning(
+        inserted = await insert_many_returning(
             OutboundAction,
-            {
-                "account_id": account.id,
-                "kind": kind.value,
-                "dedupe_key": key[:255],
-                "target": target[:128],
-                "payload": payload,
-                "status": OutboundStatus.PENDING,
-                # Sent inline by its creator: claimed from the start.
-                "attempts": 1 if inline else 0,
-                "not_before": not_before,
-                "error": "",
-                "created_at": now,
-            },
+            [
+                {
+                    "account_id": account.id,
+                    "kind": kind.value,
+                    "dedupe_key": key[:255],
+                    "target": target[:128],
+                    "payload": payload,
+                    "status": OutboundStatus.PENDING,
+                    # Sent inline by its creator: claimed from the start.
+                    "attempts": 1 if inline else 0,
+                    "not_before": not_before,
+                    "error": "",
+                    "created_at": now,
+                },
+            ],
             conflict=("dedupe_key",),
         )
+        action = inserted[0] if inserted else None
         if action is None:
             logger.info(
                 "outbox: %s %s already submitted (key %s, account %s): skipped",
@@ -393,12 +359,55 @@ class Outbox:
             action = await OutboundAction.get_or_none(id=action_id)
         if action is None or action.status is not OutboundStatus.PENDING:
             return action.status if action else None
+        if account is None or account.id != action.account_id:
+            account = await InstagramAccount.get(id=action.account_id)
+        kind = ActionKind(action.kind)
+        not_yet = await self._not_yet(account, action, kind, conversation)
+        if not_yet is not None:
+            return not_yet
+        if not claimed:
+            attempt = action.attempts + 1
+            won = await OutboundAction.filter(
+                id=action.id, status=OutboundStatus.PENDING, attempts=action.attempts
+            ).update(attempts=attempt)
+            if not won:
+                return None  # another worker has it
+            action.attempts = attempt
+        ref = self._account_ref(account)
+        message = action.payload.get("message") or {}
+        lost = bool(action.payload.get(ANSWER_LOST))
+        try:
+            # After a lost answer: what the earlier send left on Instagram, if it arrived.
+            response = await self._settle(ref, kind, action) if lost else None
+            if response is None and kind is ActionKind.PUBLIC_REPLY:
+                text = str(message.get("text", ""))
+                response = {"id": await self.graph.reply_to_comment(ref, action.target, text)}
+            elif response is None:
+                recipient = (
+                    Recipient(comment_id=action.target)
+                    if kind is ActionKind.PRIVATE_REPLY
+                    else Recipient(igsid=action.target)
+                )
+                sent = await self.graph.send_message(ref, recipient, message)
+                response = {"recipient_id": sent.recipient_id, "message_id": sent.message_id}
+        except GraphError as exc:
+            return await self._failed_call(account, action, exc)
+        return await self._sent(action, kind, response, extra_stats)
+
+    async def _not_yet(
+        self,
+        account: InstagramAccount,
+        action: OutboundAction,
+        kind: ActionKind,
+        conversation: Conversation | None,
+    ) -> OutboundStatus | None:
+        """Why ``action`` is not sent now: put off to its time or its pace slot (pending), kept
+        until a reconnect (waiting), or skipped (account not active, Meta's window closed);
+        None when it may go."""
         now = self.clock.now()
         if action.not_before is not None and action.not_before > now + timedelta(seconds=1):
             await self._later(action, action.not_before, "d")
             return OutboundStatus.PENDING
-        if account is None or account.id != action.account_id:
-            account = await InstagramAccount.get(id=action.account_id)
         if account.status is AccountStatus.NEEDS_RECONNECT:
             return await self._wait(action, account)
         if account.status is not AccountStatus.ACTIVE:
@@ -406,7 +415,6 @@ class Outbox:
         reason = await window_closed(action, now, conversation)
         if reason:
             return await self._skip(action, reason)
-        kind = ActionKind(action.kind)
         limit = self._limit(account, kind)
         slot = await self.pacer.reserve(
             account.id, PACE_BUCKET[kind], f"{action.id}:{action.attempts}", limit, now
@@ -422,46 +430,12 @@ class Outbox:
             )
             await self._later(action, slot, "p")
             return OutboundStatus.PENDING
-        if not claimed:
-            attempt = action.attempts + 1
-            won = await OutboundAction.filter(
-                id=action.id, status=OutboundStatus.PENDING, attempts=action.attempts
-            ).update(attempts=attempt)
-            if not won:
-                return None  # another worker has it
-            action.attempts = attempt
-        try:
-            response = await self._call(account, kind, action)
-        except GraphError as exc:
-            return await self._failed_call(account, action, exc)
-        return await self._sent(action, kind, response, extra_stats)
+        return None
 
     def _limit(self, account: InstagramAccount, kind: ActionKind) -> int:
         if kind is ActionKind.DM:
             return account.dm_pace_per_hour or self.settings.dm_pace_per_hour
         return self.settings.private_reply_per_hour
-
-    async def _call(
-        self, account: InstagramAccount, kind: ActionKind, action: OutboundAction
-    ) -> dict[str, Any]:
-        ref = self._account_ref(account)
-        message = action.payload.get("message") or {}
-        if action.payload.get(ANSWER_LOST):
-            settled = await self._settle(ref, kind, action)
-            if settled is not None:
-                return settled
-        if kind is ActionKind.PUBLIC_REPLY:
-            reply_id = await self.graph.reply_to_comment(
-                ref, action.target, str(message.get("text", ""))
-            )
-            return {"id": reply_id}
-        recipient = (
-            Recipient(comment_id=action.target)
-            if kind is ActionKind.PRIVATE_REPLY
-            else Recipient(igsid=action.target)
-        )
-        sent = await self.graph.send_message(ref, recipient, message)
-        return {"recipient_id": sent.recipient_id, "message_id": sent.message_id}
 
     async def _sent(
         self,

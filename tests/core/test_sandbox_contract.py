@@ -236,6 +236,42 @@ def read_back_a_reply_and_a_dm_stub(meta: Any) -> None:
     meta.get(q(f"{IG_ID}/conversations"), payload={"data": [conversation]})
 
 
+async def read_recent_comments(env: Env) -> Outcome:
+    """What the comment sweep reads: the media list, then a media's comments, page by page."""
+    media = await env.graph.recent_media(env.account, limit=1)
+    (first,) = media.items
+    comments = await env.graph.media_comments(env.account, str(first["id"]), limit=1)
+    return (
+        media.after,
+        first["comments_count"],
+        bool(first["timestamp"]),
+        [
+            (c["id"] == env.comment_id, c["text"], c["from"], c["username"], bool(c["timestamp"]))
+            for c in comments.items
+        ],
+        comments.after,
+    )
+
+
+def read_recent_comments_stub(meta: Any) -> None:
+    post = {
+        "id": "17920238422030506",
+        "timestamp": "2025-06-01T12:00:00+0000",
+        "comments_count": 1,
+        "media_product_type": "FEED",
+    }
+    last_page = {"cursors": {"before": "QVFIUm", "after": "QVFIUn"}}
+    meta.get(q(f"{IG_ID}/media"), payload={"data": [post], "paging": last_page})
+    comment = {
+        "id": "18000000000000001",
+        "text": "price?",
+        "timestamp": "2025-06-01T12:05:00+0000",
+        "from": {"id": "555", "username": "ann"},
+        "username": "ann",
+    }
+    meta.get(q("17920238422030506/comments"), payload={"data": [comment], "paging": last_page})
+
+
 async def bad_token(env: Env) -> Outcome:
     stranger = AccountRef(ig_id=IG_ID, token="EAAbad", login_kind=env.account.login_kind)
     await env.graph.profile(stranger)
@@ -314,6 +350,11 @@ SCENARIOS: dict[str, tuple[Run, Stub, Outcome]] = {
             [("Thanks!", IG_ID, True)],
             [("Hi there", True, True)],
         ),
+    ),
+    "read_recent_comments": (
+        read_recent_comments,
+        read_recent_comments_stub,
+        (None, 1, True, [(True, "price?", {"id": "555", "username": "ann"}, "ann", True)], None),
     ),
     "bad_token": (bad_token, bad_token_stub, ("error", 190, None, "token_invalid")),
     "removed_metric": (removed_metric, removed_metric_stub, ("error", 100, None, "permanent")),

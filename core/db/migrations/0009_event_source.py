@@ -4,7 +4,7 @@ from tortoise import fields
 
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0007_instance_admin')]
+    dependencies = [('models', '0008_integrations')]
 
     initial = False
 

@@ -4,7 +4,7 @@ from core.db.models import OutboundStatus
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0008_event_source')]
+    dependencies = [('models', '0009_event_source')]
 
     initial = False
 
