@@ -49,6 +49,7 @@ def settings_for(config: dict[str, Any]) -> Settings:
         sandbox_url=config.get("sandbox_url", "http://127.0.0.1:8010"),
         worker_poll_delay=config.get("poll_delay", 0.05),
         worker_max_jobs=config.get("max_jobs", 50),
+        send_retry_base_s=config.get("send_retry_base_s", 5.0),
         log_level="WARNING",
     )
 

@@ -189,6 +189,13 @@ class Settings(BaseSettings):
     private_reply_per_hour: Annotated[int, Field(ge=1, le=750)] = Field(
         750, description="Private replies per hour per account (Meta's cap is 750)."
     )
+    send_retry_base_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        5.0,
+        description=(
+            "First delay in seconds before a failed send is retried, or checked on Instagram "
+            "when its answer was lost (doubles each try, with jitter)."
+        ),
+    )
     worker_poll_delay: Annotated[float, Field(gt=0, le=10)] = Field(
         0.05, description="Seconds between the worker's queue polls."
     )

@@ -128,6 +128,7 @@ def assemble_services(
         account_ref=ref,
         media_url=media_url,
         policy=PublishPolicy.from_settings(settings),
+        redis=container.redis,
     )
     outbox = Outbox(
         graph=container.graph,
@@ -136,6 +137,7 @@ def assemble_services(
         clock=container.clock,
         settings=settings,
         account_ref=ref,
+        retry_base_s=settings.send_retry_base_s,
     )
     smart_replies = SmartReplies(
         ai=container.ai,
@@ -190,8 +192,9 @@ def assemble_services(
                 per_hour=insights_sync.CALLS_PER_HOUR,
                 prefix=insights_sync.BUDGET_PREFIX,
             ),
+            redis=container.redis,
         ),
-        inbox_writer=InboxWriter(container.queue, container.clock.now),
+        inbox_writer=InboxWriter(container.queue, container.clock.now, redis=container.redis),
         health=health,
         comment_sweep=CommentSweep(
             instagram=container.graph,

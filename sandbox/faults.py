@@ -4,6 +4,7 @@ Tests add a ``Fault`` (or use the ``Faults`` shortcuts); the server's middleware
 first matching one for each Graph request and either answers with it or delays the real answer.
 A fault with ``after`` lets the request take effect first and then loses the answer
 (``Faults.lost_answer``): what a dropped connection or a gateway's 502/504 does to a write.
+A fault with a ``chance`` strikes that share of the matching requests (seeded: ``Faults(seed=)``).
 A ``WebhookLoss`` (``Faults.lose_webhooks``) keeps webhooks of a field from ever being sent,
 as when Meta's delivery fails or a field is not subscribed.
 """
@@ -35,6 +36,8 @@ class Fault:
     times: int | None = 1
     after: bool = False  # act on the request first, then answer with the fault
     drop: bool = False  # close the connection instead of answering
+    chance: float = 1.0  # the share of matching requests it strikes (a random draw each)
+    struck: int = 0  # requests it struck so far
 
     def matches(self, method: str, path: str) -> bool:
         if self.method and self.method.upper() != method:
@@ -85,9 +88,10 @@ class WebhookLoss:
 class Faults:
     """Fault controls for tests: errors, rate limits, timeouts and slow answers."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, seed: int | None = None) -> None:
         self.active: list[Fault] = []
         self.usage_headers: dict[str, str] = {}
+        self.rng = random.Random(seed)
         self.webhook_losses: list[WebhookLoss] = []
 
     def add(self, fault: Fault) -> Fault:
@@ -166,10 +170,12 @@ class Faults:
         path: str | None = None,
         seconds: float = 30.0,
         times: int | None = 1,
+        chance: float = 1.0,
     ) -> Fault:
         """Act on the request, then lose the answer: ``drop`` the connection, answer a bare
         ``502`` or ``504`` (a gateway's page, not Meta's error), or ``timeout`` (hold the
-        answer ``seconds``, longer than the client waits)."""
+        answer ``seconds``, longer than the client waits). ``chance``: the share of matching
+        requests that lose their answer (with ``times=None``: for as long as it stays)."""
         if how not in {"drop", "502", "504", "timeout"}:
             raise ValueError(f"unknown way to lose an answer: {how}")
         return self.add(
@@ -182,6 +188,7 @@ class Faults:
                 after=True,
                 drop=how == "drop",
                 times=times,
+                chance=chance,
             )
         )
 
@@ -248,9 +255,12 @@ class Faults:
     def take(self, method: str, path: str) -> Fault | None:
         for fault in self.active:
             if fault.matches(method, path):
+                if fault.chance < 1.0 and self.rng.random() >= fault.chance:
+                    continue
                 if fault.times is not None:
                     fault.times -= 1
                     if fault.times <= 0:
                         self.active.remove(fault)
+                fault.struck += 1
                 return fault
         return None

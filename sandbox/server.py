@@ -30,6 +30,9 @@ from sandbox.wire import request_token
 
 logger = logging.getLogger(__name__)
 
+# A delivery whose kept-alive connection was closed under it is sent again this many times.
+DISCONNECT_RETRIES = 2
+
 
 class Sandbox:
     """A running (or startable) sandbox Instagram."""
@@ -207,16 +210,23 @@ class Sandbox:
         if not self.state.webhook_url:
             return delivery
         try:
-            async with self.http.post(
-                self.state.webhook_url,
-                data=body,
-                headers={
-                    "Content-Type": "application/json",
-                    "X-Hub-Signature-256": signature,
-                },
-                timeout=aiohttp.ClientTimeout(total=20),
-            ) as response:
-                delivery.status = response.status
+            for tries_left in range(DISCONNECT_RETRIES, -1, -1):
+                try:
+                    async with self.http.post(
+                        self.state.webhook_url,
+                        data=body,
+                        headers={
+                            "Content-Type": "application/json",
+                            "X-Hub-Signature-256": signature,
+                        },
+                        timeout=aiohttp.ClientTimeout(total=20),
+                    ) as response:
+                        delivery.status = response.status
+                    break
+                except aiohttp.ServerDisconnectedError:
+                    # A kept-alive connection the receiver closed meanwhile: Meta sends again.
+                    if not tries_left:
+                        raise
         except (TimeoutError, aiohttp.ClientError) as exc:
             delivery.error = f"{type(exc).__name__}: {exc}"
             logger.warning("sandbox webhook to %s failed: %s", self.state.webhook_url, exc)

@@ -182,8 +182,12 @@ def _loaded(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
-async def mark_sent(responses: Mapping[int, dict[str, Any]], sent_at: datetime) -> None:
-    """Mark outbound actions sent, each with its own Graph response, in one statement."""
+async def mark_sent(responses: Mapping[int, dict[str, Any]], sent_at: datetime) -> set[int]:
+    """Mark outbound actions sent, each with its own Graph response, in one statement.
+
+    Only actions not yet settled move (pending, or unconfirmed until an echo shows up): the
+    ids returned are those this call marked, so a send recorded twice (its answer and its
+    echo) is counted once."""
     conn, params = _connection()
     head = f"UPDATE {OutboundAction._meta.db_table} SET "  # noqa: S608
     head += f"status = {params(OutboundStatus.SENT.value)}, sent_at = {params(sent_at)}, "
@@ -192,8 +196,12 @@ async def mark_sent(responses: Mapping[int, dict[str, Any]], sent_at: datetime) 
         for action_id, response in responses.items()
     )
     ids = params.row(list(responses))
-    sql = f"{head}error = '', response = CASE id {cases} END WHERE id IN {ids}"
-    await conn.execute_query(sql, params.values)
+    open_ = params.row([OutboundStatus.PENDING.value, OutboundStatus.UNCONFIRMED.value])
+    sql = (
+        f"{head}error = '', response = CASE id {cases} END "
+        f"WHERE id IN {ids} AND status IN {open_} RETURNING id"
+    )
+    return {int(row["id"]) for row in await conn.execute_query_dict(sql, params.values)}
 
 
 async def bump_many_stats(counts: Mapping[int, Mapping[str, Any]]) -> None:

@@ -66,6 +66,8 @@ class OutboundStatus(StrEnum):
     FAILED = "failed"
     # Instagram may have acted, no answer said so and a check could not settle it: not resent.
     UNCONFIRMED = "unconfirmed"
+    WAITING = "waiting"  # the account needs reconnecting: sent after it if Meta's window allows
+    EXPIRED = "expired"  # reconnected after Meta's window to send it had closed
 
 
 class DraftStatus(StrEnum):

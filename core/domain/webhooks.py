@@ -433,11 +433,14 @@ def _message_event(
     if kind is EventKind.STORY_MENTION:
         mention = next((a for a in attachments if _str(a.get("type")) == "story_mention"), {})
         story_id = story_id or _str(_dict(mention.get("payload")).get("id"))
+    text = _str(message.get("text"))
+    if kind is EventKind.ECHO and not text:
+        text = _template_text(message, attachments)
     return InboundEvent(
         kind=kind,
         dedupe_key=_key(account_id, prefix, mid or content_hash(message)),
         mid=mid,
-        text=_str(message.get("text")),
+        text=text,
         payload=_str(quick.get("payload")),
         story_id=story_id,
         attachment_types=types,
@@ -446,6 +449,16 @@ def _message_event(
         is_deleted=message.get("is_deleted") is True,
         **common,
     )
+
+
+def _template_text(message: dict[str, Any], attachments: list[dict[str, Any]]) -> str:
+    """The text of a template the account sent (buttons), as its echo carries it: in the
+    ``attachment`` it was sent with, or among the ``attachments``."""
+    for attachment in [_dict(message.get("attachment")), *attachments]:
+        text = _str(_dict(attachment.get("payload")).get("text"))
+        if text:
+            return text
+    return ""
 
 
 def _shared_post(attachments: list[dict[str, Any]]) -> dict[str, Any]:

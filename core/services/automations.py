@@ -21,12 +21,11 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
-from tortoise.functions import Count, Max
 from tortoise.transactions import in_transaction
 
 from core.db.bulk import GroupCommit, claim_events, insert_many_returning, insert_returning
@@ -44,31 +43,34 @@ from core.domain import lead_flow
 from core.domain.followers import profile_due
 from core.domain.messages import Person, comment_reply, dm_message
 from core.domain.rule_definition import RuleDefinition
-from core.domain.rules import RuleIndex, RuleSpec, spec_of
+from core.domain.rules import RuleSpec
 from core.domain.scope import instance_level
 from core.domain.webhooks import FLOW_ANSWER_KINDS, EventKind, InboundEvent, from_stored
 from core.errors import ReelayError
 from core.ports.clock import Clock
-from core.services import rule_changes
+from core.services import echoes
+from core.services.account_changes import ACCOUNTS_VERSION_KEY
 from core.services.event_webhooks import announce_comment
 from core.services.inbox import HANDLE_EVENT, event_job_id
 from core.services.leads import Leads
-from core.services.outbox import ActionKind, Held, Outbox, bump_stats
+from core.services.outbox import ActionKind, Held, Outbox, SentAction, bump_stats, write_sent
+from core.services.rule_cache import RuleCache
+from core.services.rule_changes import RULES_VERSION_KEY
 from core.services.smart_replies import EngineHooks, unanswered_note
 
 logger = logging.getLogger(__name__)
 
 FLOW_TTL = timedelta(hours=24)
-# How long a worker trusts what it read about accounts and rules (status and edits show
-# up within this time; rule editor changes are announced and seen at once).
+# How long a worker trusts what it read about an account (other writes show up within this
+# time; an announced change of an account's state is seen by the next batch).
 ACCOUNT_CACHE_S = 5.0
-RULES_CHECK_S = 1.0
 FIRST_COMMENT_TTL_S = 90 * 24 * 3600
 STUCK_AFTER = timedelta(minutes=5)
 MAX_EVENT_BATCH = 50
 # Asks for the profiles of these conversations' people (``followers.queue_refreshes``).
 ProfileHook = Callable[[set[int]], Awaitable[Any]]
 ALREADY_CLAIMED = "already handled or being handled"
+ECHO = "echo of a message the account sent"
 
 
 class Continuation(Protocol):
@@ -94,71 +96,6 @@ Person_ = tuple[int, str]  # (account id, IGSID)
 _PEOPLE: ContextVar[dict[Person_, Conversation] | None] = ContextVar(
     "reelay_batch_people", default=None
 )
-
-
-@dataclass
-class _CachedIndex:
-    signature: tuple[Any, ...]
-    index: RuleIndex
-    rules: dict[int, AutomationRule]
-    checked_at: float = 0.0
-
-
-@dataclass
-class RuleCache:
-    """Each account's rule index, rebuilt when its rules change.
-
-    Changes made through the rule editor are announced (``core.services.rule_changes``) and
-    seen by the next batch of events. Other writes are seen through (count, highest id,
-    latest ``updated_at``), checked each second.
-    """
-
-    _cache: dict[int, _CachedIndex] = field(default_factory=dict)
-    _version: int | None = None
-
-    @instance_level("keeps the process's rule cache in step with every workspace's rule changes")
-    async def follow(self, redis: Redis) -> None:
-        """Forget every index when a rule change was announced since the last batch."""
-        version = await rule_changes.current(redis)
-        if version != self._version:
-            self._cache.clear()
-            self._version = version
-
-    @instance_level("a cache of one account's rules, for webhook events of any account")
-    async def get(self, account_id: int) -> _CachedIndex:
-        cached = self._cache.get(account_id)
-        now = time.monotonic()
-        if cached is not None and now - cached.checked_at < RULES_CHECK_S:
-            return cached
-        row = (
-            await AutomationRule.filter(account_id=account_id)
-            .annotate(n=Count("id"), top=Max("id"), last=Max("updated_at"))
-            .values("n", "top", "last")
-        )
-        first = row[0] if row else {}
-        signature = (first.get("n"), first.get("top"), str(first.get("last")))
-        if cached is not None and cached.signature == signature:
-            cached.checked_at = now
-            return cached
-        rules = await AutomationRule.filter(account_id=account_id, active=True)
-        index = RuleIndex(
-            spec_of(
-                id=r.id,
-                trigger=r.trigger.value,
-                keywords=r.keywords,
-                match_mode=r.match_mode.value,
-                priority=r.priority,
-                media_ids=r.media_ids,
-                cooldown_s=r.cooldown_s,
-                first_comment_only=r.first_comment_only,
-                active=r.active,
-                config=r.config,
-            )
-            for r in rules
-        )
-        cached = _CachedIndex(signature, index, {r.id: r for r in rules}, now)
-        self._cache[account_id] = cached
-        return cached
 
 
 class Automations:
@@ -188,6 +125,7 @@ class Automations:
         self._sending: set[asyncio.Task[None]] = set()
         self.continuation = continuation
         self._accounts: dict[str, tuple[float, InstagramAccount | None]] = {}
+        self._accounts_version: bytes | None = None
         self.ai_replies = ai_replies
         # People whose profile is due, asked for after the sends (never before the reply).
         self.profiles = profiles
@@ -217,7 +155,7 @@ class Automations:
         lock at once), the events' writes and their "done" commit together; the sends follow
         the commit, in a task of their own."""
         unique = list(dict.fromkeys(event_ids))
-        await self.rules.follow(self.redis)
+        await self._follow_changes()
         outcomes: dict[int, Outcome] = {}
         try:
             with self.outbox.holding() as held:
@@ -248,6 +186,14 @@ class Automations:
         self._sending.add(sending)
         sending.add_done_callback(self._sending.discard)
         return [(outcomes[event_id], sending) for event_id in event_ids]
+
+    async def _follow_changes(self) -> None:
+        """Forget the rules and accounts announced changed since the last batch (one MGET)."""
+        rules, accounts = await self.redis.mget(RULES_VERSION_KEY, ACCOUNTS_VERSION_KEY)
+        self.rules.follow(int(rules or 0))
+        if accounts != self._accounts_version:
+            self._accounts.clear()
+            self._accounts_version = accounts
 
     async def _handle_alone(self, event_id: int) -> Outcome:
         try:
@@ -308,6 +254,8 @@ class Automations:
         if isinstance(gated, Outcome):
             return gated
         event, account = gated
+        if event.kind is EventKind.ECHO:
+            return await self._echo(account, event)
         if event.kind is EventKind.COMMENT:
             await announce_comment(account, event)
         conversation = await self._conversation(account, event)
@@ -327,9 +275,11 @@ class Automations:
         """The claimed event and its account, or why it is not acted on."""
         if event is None:
             return Outcome(EventStatus.FAILED, "stored payload is not one event")
-        if event.kind is EventKind.ECHO:
-            return Outcome(EventStatus.IGNORED, "echo of a message the account sent")
         account = await self._account(event.account_id)
+        if event.kind is EventKind.ECHO and account is not None:
+            return event, account  # settles a send whose answer was lost, if any
+        if event.kind is EventKind.ECHO:
+            return Outcome(EventStatus.IGNORED, ECHO)
         if account is None:
             reason = f"no active account for entry {event.account_id!r}"
             return Outcome(EventStatus.IGNORED, reason)
@@ -348,12 +298,24 @@ class Automations:
             return Outcome(EventStatus.IGNORED, "deleted message")
         return event, account
 
+    async def _echo(self, account: InstagramAccount, event: InboundEvent) -> Outcome:
+        """An echo of a message the account sent settles the DM or private reply whose
+        answer was lost that waited for it: recorded sent, never sent again."""
+        now = self.clock.now()
+        for action in await echoes.awaiting(self.redis, account.id, event, now):
+            response = {"recipient_id": event.recipient_id, "message_id": event.mid}
+            response["confirmed_by"] = "echo"
+            if await write_sent([SentAction(action, ActionKind(action.kind), response, {}, now)]):
+                logger.info("outbox: %s %s confirmed by its echo", action.kind, action.id)
+                return Outcome(EventStatus.DONE, f"echo: the {action.kind} {action.id} arrived")
+        return Outcome(EventStatus.IGNORED, ECHO)
+
     async def _prefetch_people(self, batch: list[Gated]) -> dict[Person_, Conversation]:
         """The conversations of a batch's people, found or created in one statement."""
         rows: dict[Person_, dict[str, Any]] = {}
         now = self.clock.now()
         for gated in batch:
-            if not isinstance(gated, Outcome):
+            if not isinstance(gated, Outcome) and gated[0].kind is not EventKind.ECHO:
                 event, account = gated
                 key = (account.id, event.sender_id)
                 rows.setdefault(key, self._conversation_row(account, event, now))

@@ -177,7 +177,7 @@ class CommentSweep:
 
     async def _on_graph_error(self, run: _Run, exc: GraphError) -> None:
         if exc.kind is ErrorKind.TOKEN_INVALID:
-            await mark_needs_reconnect(run.account, exc.title)
+            await mark_needs_reconnect(run.account, exc.title, redis=self.redis)
             return
         level = logging.INFO if exc.kind is ErrorKind.RATE_LIMITED else logging.WARNING
         logger.log(

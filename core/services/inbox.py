@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
+
+from redis.asyncio import Redis
 
 from core.db.bulk import GroupCommit, insert_events
 from core.db.models import EventStatus
@@ -27,6 +29,7 @@ from core.domain.webhooks import (
     stored_fields,
 )
 from core.ports.queue import JobQueue
+from core.services import echoes
 
 logger = logging.getLogger(__name__)
 
@@ -67,10 +70,11 @@ def event_job_id(event_id: int) -> str:
     return f"event:{event_id}"
 
 
-def _status(event: InboundEvent) -> tuple[EventStatus, str]:
+def _status(event: InboundEvent, awaited: Set[str] = frozenset()) -> tuple[EventStatus, str]:
+    """``awaited``: the dedupe keys of echoes a send whose answer was lost waits for."""
     if event.kind is EventKind.MALFORMED:
         return EventStatus.FAILED, event.error or "malformed event"
-    if event.kind in TRIGGER_OF:
+    if event.kind in TRIGGER_OF or event.dedupe_key in awaited:
         return EventStatus.PENDING, ""
     if event.kind is EventKind.OTHER and event.field == "standby":
         return EventStatus.IGNORED, "another app controls this conversation (standby)"
@@ -82,30 +86,45 @@ def _status(event: InboundEvent) -> tuple[EventStatus, str]:
 class InboxWriter(GroupCommit[Sequence[InboundEvent], Recorded]):
     """The webhook endpoint's group commit: the events of concurrent requests are written in
     one statement (one transaction) and queued together; each request, by :meth:`submit`,
-    waits until its events are stored before it is answered."""
+    waits until its events are stored before it is answered.
+
+    ``redis``: where echoes are noted (:mod:`core.services.echoes`); an echo that a send
+    whose answer was lost waits for is queued for the engine to settle that send."""
 
     def __init__(
-        self, queue: JobQueue, now: Callable[[], datetime], *, source: str = "webhook"
+        self,
+        queue: JobQueue,
+        now: Callable[[], datetime],
+        *,
+        source: str = "webhook",
+        redis: Redis | None = None,
     ) -> None:
         super().__init__(self._record)
         self._queue = queue
         self._now = now
         self._source = source
+        self._redis = redis
 
     async def _record(self, requests: list[Sequence[InboundEvent]]) -> list[Recorded]:
-        """Store the requests' events not seen before, queue the actionable ones, and tell
-        each request what became of its own."""
+        """Store the requests' events not seen before, queue the actionable ones (and the
+        echoes a send waits for), and tell each request what became of its own."""
         now = self._now()
         unique: dict[str, InboundEvent] = {}
         for events in requests:
             for event in events:
                 unique.setdefault(event.dedupe_key, event)
         rows = list(unique.values())
+        echoed = [e for e in rows if e.kind is EventKind.ECHO]
+        awaited: Set[str] = (
+            await echoes.note(self._redis, echoed, now)
+            if self._redis is not None and echoed
+            else frozenset()
+        )
         new: list[tuple[int, str]] = []
         for start in range(0, len(rows), ROWS_PER_STATEMENT):
             chunk = rows[start : start + ROWS_PER_STATEMENT]
-            new.extend(await insert_events([_row(e) for e in chunk], now, self._source))
-        pending = [i for i, key in new if _status(unique[key])[0] is EventStatus.PENDING]
+            new.extend(await insert_events([_row(e, awaited) for e in chunk], now, self._source))
+        pending = [i for i, key in new if _status(unique[key], awaited)[0] is EventStatus.PENDING]
         if pending:
             if isinstance(self._queue, BulkQueue):
                 # A job per group of events (named after its first): the worker handles a
@@ -146,19 +165,24 @@ class InboxWriter(GroupCommit[Sequence[InboundEvent], Recorded]):
 
 @instance_level("the webhook inbox: Meta's events name accounts, not workspaces")
 async def record_events(
-    events: Sequence[InboundEvent], queue: JobQueue, now: datetime, *, source: str = "webhook"
+    events: Sequence[InboundEvent],
+    queue: JobQueue,
+    now: datetime,
+    *,
+    source: str = "webhook",
+    redis: Redis | None = None,
 ) -> Recorded:
     """Store one request's events not seen before and queue the actionable ones, at ``now``
     and on their own (the comment sweep, scripts and tests; the endpoint goes through an
     :class:`InboxWriter`). ``source`` is how they came: ``webhook``, or ``sweep`` for comments
-    the comment sweep read."""
-    writer = InboxWriter(queue, lambda: now, source=source)
+    the comment sweep read; ``redis``: where echoes are noted, as by :class:`InboxWriter`."""
+    writer = InboxWriter(queue, lambda: now, source=source, redis=redis)
     (recorded,) = await writer._record([events])
     return recorded
 
 
-def _row(event: InboundEvent) -> tuple[str, str, str, str, str, str, str]:
-    status, error = _status(event)
+def _row(event: InboundEvent, awaited: Set[str]) -> tuple[str, str, str, str, str, str, str]:
+    status, error = _status(event, awaited)
     return (
         event.dedupe_key,
         event.account_id[:64],

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from redis.asyncio import Redis
 from tortoise.transactions import in_transaction
 
 from core.db.models import InstagramAccount, MediaAsset, Post, PostMedia, Workspace
@@ -416,6 +417,7 @@ class Publishing(PostEditor):
         policy: PublishPolicy | None = None,
         jitter: Callable[[], float] = random.random,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        redis: Redis | None = None,
     ) -> None:
         super().__init__(queue=queue, clock=clock)
         self.policy = policy or PublishPolicy()
@@ -428,6 +430,7 @@ class Publishing(PostEditor):
             policy=self.policy,
             jitter=jitter,
             sleep=sleep,
+            redis=redis,
         )
         self.reconciler = Reconciler(queue=queue, clock=clock, policy=self.policy)
 
