@@ -175,7 +175,6 @@ async def _run_bare(config: dict[str, Any]) -> None:
 async def _run_worker(config: dict[str, Any]) -> None:
     from arq.worker import Worker
 
-    from jobs import events as event_jobs
     from jobs.worker import worker_settings
     from reelay.cli import open_services
     from reelay.queue import arq_settings
@@ -184,7 +183,9 @@ async def _run_worker(config: dict[str, Any]) -> None:
     location = location_for(config)
     services = await open_services(settings, run_migrations=False, redis_location=location)
     options = worker_settings(settings, services=services, redis_settings=arq_settings(location))
-    options.update(functions=event_jobs.FUNCTIONS, cron_jobs=[])
+    # Every job a worker runs (replies queue others, e.g. follower profiles); no crons, whose
+    # sweeps would only add noise to a measurement.
+    options.update(cron_jobs=[])
     started = options["on_startup"]
 
     async def on_startup(ctx: dict[str, Any]) -> None:
