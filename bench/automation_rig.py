@@ -33,7 +33,7 @@ from cryptography.fernet import Fernet  # noqa: E402
 from core.adapters.redis_server import RedisLocation, locate_redis  # noqa: E402
 from core.settings import Settings  # noqa: E402
 
-__all__ = ["APP_SECRET", "Rig", "rig", "sign"]
+__all__ = ["APP_SECRET", "Rig", "dm_accounts", "rig", "sign"]
 
 
 def settings_for(config: dict[str, Any]) -> Settings:
@@ -114,6 +114,39 @@ class Rig:
             except subprocess.TimeoutExpired:
                 child.kill()
         self.children.clear()
+
+
+async def dm_accounts(
+    rig: Rig, sandbox: Any, workspace: Any, count: int, *, first_id: int, name: str
+) -> list[str]:
+    """``count`` sandbox accounts of ``workspace``, each with a rule answering "price" in DMs
+    (paced far above any benchmark's rate); their Instagram ids. The database must be open."""
+    from core.adapters.crypto import SecretBox
+    from core.db.models import AutomationRule, InstagramAccount, LoginKind, MatchMode, Trigger
+
+    box = SecretBox(rig.config["encryption_key"])
+    ig_ids = []
+    for n in range(count):
+        ig_id = str(first_id + n)
+        sandbox.state.add_account(ig_id, f"{name}{n}")
+        account = await InstagramAccount.create(
+            workspace=workspace,
+            ig_id=ig_id,
+            username=f"{name}{n}",
+            login_kind=LoginKind.SANDBOX,
+            token_encrypted=box.encrypt(sandbox.state.issue_token(ig_id)),
+            dm_pace_per_hour=360_000,
+        )
+        await AutomationRule.create(
+            workspace=workspace,
+            account=account,
+            trigger=Trigger.DM,
+            keywords=["price", "menu"],
+            match_mode=MatchMode.WHOLE_WORD,
+            config={"message_variations": ["Hi {username}! Prices: https://shop.example"]},
+        )
+        ig_ids.append(ig_id)
+    return ig_ids
 
 
 @asynccontextmanager

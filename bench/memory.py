@@ -22,7 +22,7 @@ from typing import Any
 
 import aiohttp
 import psutil
-from automation_rig import APP_SECRET, rig
+from automation_rig import APP_SECRET, dm_accounts, rig
 from PIL import Image
 
 LOAD_S = 20.0
@@ -46,12 +46,7 @@ def rss_mb(process: psutil.Process) -> float:
 async def main() -> dict[str, Any]:
     from core.db import close_database, open_database
     from core.db.models import (
-        AutomationRule,
-        InstagramAccount,
-        LoginKind,
-        MatchMode,
         Role,
-        Trigger,
     )
     from core.domain.scope import Actor
     from core.services import api_tokens, users
@@ -63,34 +58,13 @@ async def main() -> dict[str, Any]:
     await sandbox.start()
     try:
         async with rig(sandbox_url=sandbox.url, poll_delay=0.01) as bench:
-            from core.adapters.crypto import SecretBox
-
-            box = SecretBox(bench.config["encryption_key"])
             await open_database(bench.config["database_url"], run_migrations=False)
             owner, workspace = await users.create_owner("bench@example.com", "bench-password-1")
             actor = Actor(workspace.id, Role.OWNER, owner.email, owner.id)
             token = (await api_tokens.create_token(actor, "bench", Role.EDITOR)).secret
-            ig_ids = []
-            for n in range(ACCOUNTS):
-                ig_id = f"1784170000{n:07d}"
-                sandbox.state.add_account(ig_id, f"mem{n}")
-                account = await InstagramAccount.create(
-                    workspace=workspace,
-                    ig_id=ig_id,
-                    username=f"mem{n}",
-                    login_kind=LoginKind.SANDBOX,
-                    token_encrypted=box.encrypt(sandbox.state.issue_token(ig_id)),
-                    dm_pace_per_hour=360_000,
-                )
-                await AutomationRule.create(
-                    workspace=workspace,
-                    account=account,
-                    trigger=Trigger.DM,
-                    keywords=["price"],
-                    match_mode=MatchMode.WHOLE_WORD,
-                    config={"message_variations": ["Hi {username}! Prices: https://shop.example"]},
-                )
-                ig_ids.append(ig_id)
+            ig_ids = await dm_accounts(
+                bench, sandbox, workspace, ACCOUNTS, first_id=17841700000000000, name="mem"
+            )
             await close_database()
             port = await bench.panel()
             bench.workers(1)

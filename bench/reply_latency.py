@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from automation_rig import APP_SECRET, rig
+from automation_rig import APP_SECRET, dm_accounts, rig
 from calibration import measure_bare_rps
 
 RATE_SHARE = 0.04
@@ -80,11 +80,6 @@ async def main() -> dict[str, Any]:
     print(f"bare reference {bare_rps:.0f} req/s -> {rate} DMs/s (x {RATE_SHARE})")
     from core.db import close_database, open_database
     from core.db.models import (
-        AutomationRule,
-        InstagramAccount,
-        LoginKind,
-        MatchMode,
-        Trigger,
         Workspace,
     )
     from sandbox.server import Sandbox
@@ -94,32 +89,11 @@ async def main() -> dict[str, Any]:
     await sandbox.start()
     try:
         async with rig(sandbox_url=sandbox.url, poll_delay=0.01, max_jobs=100) as bench:
-            from core.adapters.crypto import SecretBox
-
-            box = SecretBox(bench.config["encryption_key"])
             await open_database(bench.config["database_url"], run_migrations=False)
             workspace = await Workspace.create(name="Bench")
-            ig_ids = []
-            for n in range(ACCOUNTS):
-                ig_id = f"1784160000{n:07d}"
-                sandbox.state.add_account(ig_id, f"bench{n}")
-                account = await InstagramAccount.create(
-                    workspace=workspace,
-                    ig_id=ig_id,
-                    username=f"bench{n}",
-                    login_kind=LoginKind.SANDBOX,
-                    token_encrypted=box.encrypt(sandbox.state.issue_token(ig_id)),
-                    dm_pace_per_hour=360_000,
-                )
-                await AutomationRule.create(
-                    workspace=workspace,
-                    account=account,
-                    trigger=Trigger.DM,
-                    keywords=["price", "menu"],
-                    match_mode=MatchMode.WHOLE_WORD,
-                    config={"message_variations": ["Hi {username}! Prices: https://shop.example"]},
-                )
-                ig_ids.append(ig_id)
+            ig_ids = await dm_accounts(
+                bench, sandbox, workspace, ACCOUNTS, first_id=17841600000000000, name="bench"
+            )
             await close_database()
             port = await bench.panel()
             bench.workers(WORKERS)

@@ -29,7 +29,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-from automation_rig import APP_SECRET, rig, sign
+from automation_rig import APP_SECRET, dm_accounts, rig, sign
 from calibration import measure_bare_rps, post
 
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/test"
@@ -52,11 +52,6 @@ async def admin(url: str, sql: str) -> None:
 async def main() -> dict[str, Any]:
     from core.db import close_database, open_database
     from core.db.models import (
-        AutomationRule,
-        InstagramAccount,
-        LoginKind,
-        MatchMode,
-        Trigger,
         Workspace,
     )
     from sandbox.server import Sandbox
@@ -84,32 +79,11 @@ async def main() -> dict[str, Any]:
         async with rig(
             sandbox_url=sandbox.url, poll_delay=0.01, database_url=database_url
         ) as bench:
-            from core.adapters.crypto import SecretBox
-
-            box = SecretBox(bench.config["encryption_key"])
             await open_database(database_url, run_migrations=False)
             workspace = await Workspace.create(name="Bench")
-            ig_ids = []
-            for n in range(ACCOUNTS):
-                ig_id = f"1784180000{n:07d}"
-                sandbox.state.add_account(ig_id, f"scale{n}")
-                account = await InstagramAccount.create(
-                    workspace=workspace,
-                    ig_id=ig_id,
-                    username=f"scale{n}",
-                    login_kind=LoginKind.SANDBOX,
-                    token_encrypted=box.encrypt(sandbox.state.issue_token(ig_id)),
-                    dm_pace_per_hour=360_000,
-                )
-                await AutomationRule.create(
-                    workspace=workspace,
-                    account=account,
-                    trigger=Trigger.DM,
-                    keywords=["price"],
-                    match_mode=MatchMode.WHOLE_WORD,
-                    config={"message_variations": ["Hi {username}! Prices: https://shop.example"]},
-                )
-                ig_ids.append(ig_id)
+            ig_ids = await dm_accounts(
+                bench, sandbox, workspace, ACCOUNTS, first_id=17841800000000000, name="scale"
+            )
             await close_database()
             ports = [await bench.panel() for _ in range(PANELS)]
             urls = itertools.cycle(f"http://127.0.0.1:{p}/webhooks/meta" for p in ports)
