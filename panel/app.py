@@ -31,7 +31,7 @@ from panel import (
     library,
     limits,
     logs,
-    mcp_server,
+    mcp_mount,
     passwords,
     rules,
     sandbox,
@@ -158,7 +158,7 @@ def create_app(
     app.register_blueprint(leads.blueprint)
     sandbox.install(app, settings)
     api.install(app)
-    mcp_server.install(app)
+    mcp_mount.install(app)
     return app
 
 

@@ -1,12 +1,12 @@
 """The MCP server at ``/mcp``: AI agents act on a workspace with an API token.
 
 The official ``mcp`` SDK serves it over streamable HTTP, stateless (each POST stands alone,
-so any panel process answers any request) with JSON answers. The ASGI wrapper installed by
-:func:`install` answers ``/mcp`` outside Quart, like the Meta webhook's fast path: it checks
-the bearer token (``api_tokens.authenticate``, as the JSON API does, so a revoked token stops
-at once) and hands the request to the SDK with the token's ``Actor`` in the ASGI scope. The
-tools call the same core services as the API, with that actor; a tool that changes anything
-needs an editor token, so a viewer token reads and is refused the rest.
+so any panel process answers any request) with JSON answers. The ASGI wrapper of
+:mod:`panel.mcp_mount` answers ``/mcp`` outside Quart, like the Meta webhook's fast path: it
+checks the bearer token (``api_tokens.authenticate``, as the JSON API does, so a revoked token
+stops at once) and hands the request to the SDK with the token's ``Actor`` in the ASGI scope.
+The tools call the same core services as the API, with that actor; a tool that changes
+anything needs an editor token, so a viewer token reads and is refused the rest.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
-from quart import Quart
 
 from core.db.models import DraftStatus, Lead, MediaAsset, Post, PostMedia, ReplyDraft, Role
 from core.domain.analytics import DateRange
@@ -32,9 +31,10 @@ from core.domain.posts import Status
 from core.domain.rule_definition import RuleDefinition
 from core.domain.scope import Actor
 from core.errors import Forbidden, ReelayError, ValidationFailed
-from core.services import analytics, api_tokens, approvals, lead_export, media, rule_editor
+from core.services import analytics, approvals, lead_export, media, rule_editor
 from core.services.publishing import PostInput
 from core.wiring import Services
+from panel.mcp_mount import ACTOR
 from panel.services import EXTENSION as SERVICES
 
 if TYPE_CHECKING:
@@ -42,8 +42,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-PATH = "/mcp"
-ACTOR = "reelay.actor"
 LIST_LIMIT = 50
 
 
@@ -392,54 +390,3 @@ class McpEndpoint:
         await self.server.session_manager.handle_request(
             cast(Any, scope), cast(Any, receive), cast(Any, send)
         )
-
-
-async def _refuse(send: ASGISendCallable, status: int, message: str) -> None:
-    body = json.dumps({"error": {"status": status, "message": message, "fields": {}}}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if status == 401:
-        headers.append((b"www-authenticate", b'Bearer realm="reelay"'))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
-
-
-def install(app: Quart) -> None:
-    """Answer ``/mcp`` from ASGI, with the caller's API token checked first."""
-    endpoint = McpEndpoint()
-    app.extensions["reelay.mcp"] = endpoint
-    inner = app.asgi_app
-
-    @app.after_serving
-    async def stop_mcp() -> None:
-        await endpoint.close()
-
-    async def asgi(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
-        if not (
-            scope["type"] == "http"
-            and scope["path"] in (PATH, PATH + "/")
-            and SERVICES in app.extensions
-        ):
-            await inner(scope, receive, send)
-            return
-        services: Services = app.extensions[SERVICES]
-        token = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                scheme, _, secret = value.decode("latin-1").partition(" ")
-                if scheme.lower() == "bearer" and secret.strip():
-                    token = await api_tokens.authenticate(
-                        secret.strip(), services.container.clock.now()
-                    )
-        if token is None:
-            await _refuse(send, 401, "A valid API token is required (Authorization: Bearer …).")
-            return
-        actor = Actor(
-            workspace_id=token.workspace_id,
-            role=token.role,
-            label=f"mcp:{token.name}",
-            user_id=token.created_by_id,
-        )
-        scoped = cast("Scope", {**scope, ACTOR: actor, SERVICES: services})
-        await endpoint.handle(scoped, receive, send)
-
-    app.asgi_app = asgi  # type: ignore[method-assign]
