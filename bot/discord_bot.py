@@ -27,7 +27,8 @@ from core.db.models import Platform
 from core.domain.chat import ActionVerb, ButtonStyle, Reply, decode_action
 from core.errors import SettingsError
 from core.ports.notifier import ChatDeliveryError, ChatGone, ChatRateLimited
-from core.services.chatops import ChatOps, ChatUser, IncomingFile
+from core.services.chat_members import ChatUser
+from core.services.chatops import ChatOps, IncomingFile
 from core.wiring import Services
 
 logger = logging.getLogger(__name__)
@@ -396,9 +397,14 @@ class ChatCommands(commands.Cog):
     async def help(self, interaction: discord.Interaction[Any]) -> None:
         await self.run(interaction, "/help")
 
-    @app_commands.command(name="link", description="Link this channel with a code from the panel")
-    async def link(self, interaction: discord.Interaction[Any], code: str) -> None:
-        await self.run(interaction, f"/link {code}")
+    @app_commands.command(
+        name="link", description="Link yourself (personal code) or this channel (chat code)"
+    )
+    @app_commands.describe(
+        code="your personal code (Your account → Chat accounts) or a chat code (Setup → Chats)"
+    )
+    async def link(self, interaction: discord.Interaction[Any], code: str = "") -> None:
+        await self.run(interaction, f"/link {code}".strip())
 
     @app_commands.command(name="schedule", description="Schedule the attached media")
     @app_commands.describe(

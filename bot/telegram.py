@@ -51,7 +51,9 @@ from core.db.models import Platform
 from core.domain.chat import Reply
 from core.errors import SettingsError
 from core.ports.notifier import ChatDeliveryError, ChatGone, ChatRateLimited
-from core.services.chatops import ChatOps, ChatUser, IncomingFile
+from core.services import chat_links
+from core.services.chat_members import ChatUser
+from core.services.chatops import ChatOps, IncomingFile
 from core.wiring import Services
 
 logger = logging.getLogger(__name__)
@@ -143,7 +145,7 @@ def _utf16_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def chat_user(chat: Chat, user: User) -> ChatUser:
+def chat_user(chat: Chat, user: User, bot_username: str = "") -> ChatUser:
     title = chat.title or user.full_name
     return ChatUser(
         platform=Platform.TELEGRAM,
@@ -152,6 +154,7 @@ def chat_user(chat: Chat, user: User) -> ChatUser:
         name=user.username or user.full_name,
         chat_title=title,
         direct=chat.type == "private",
+        bot_username=bot_username,
     )
 
 
@@ -235,7 +238,11 @@ def not_modified(exc: TelegramBadRequest) -> bool:
 
 
 class ReelayMiddleware(BaseMiddleware):
-    """Injects the command layer and ``who`` (the chat user) by name."""
+    """Injects the command layer and ``who`` (the chat user) by name.
+
+    ``who`` carries the bot's username (``getMe``, asked once and kept by aiogram) for the
+    deep link that lets a person link themselves privately.
+    """
 
     def __init__(self, chatops: ChatOps) -> None:
         self.chatops = chatops
@@ -249,8 +256,10 @@ class ReelayMiddleware(BaseMiddleware):
         data["chatops"] = self.chatops
         chat: Chat | None = data.get("event_chat")
         user: User | None = data.get("event_from_user")
+        bot: Bot | None = data.get("bot")
         if chat is not None and user is not None:
-            data["who"] = chat_user(chat, user)
+            me = await bot.me() if bot is not None else None
+            data["who"] = chat_user(chat, user, (me.username or "") if me else "")
         return await handler(event, data)
 
 
@@ -514,7 +523,8 @@ async def run_telegram(services: Services, token: str) -> None:
     bot = create_bot(token, api_server)
     dispatcher = create_dispatcher(services)
     try:
-        await _reach(api_server, bot.me)
+        me = await _reach(api_server, bot.me)
+        await chat_links.remember_bot_username(me.username or "")
         if settings.telegram_webhook_url is None:
             await _reach(api_server, bot.delete_webhook)
             await dispatcher.start_polling(bot, handle_signals=False, close_bot_session=False)

@@ -156,6 +156,16 @@ async def make_link_code() -> Page:
     return await _page(201, new_code=made)
 
 
+@blueprint.post("/chats/readers")
+@requires(Role.ADMIN)
+async def chat_readers() -> WerkzeugResponse:
+    """Whether members of linked chats who have not linked themselves may read."""
+    form = await request.form
+    await chat_links.set_chat_readers_unlinked(current_actor(), form.get("allowed") == "on")
+    await flash("Saved who may read in linked chats.", "success")
+    return redirect(url_for("setup.index") + "#step-chats")
+
+
 @blueprint.post("/chats/<int:chat_id>/unlink")
 @requires(Role.ADMIN)
 async def unlink_chat(chat_id: int) -> WerkzeugResponse:

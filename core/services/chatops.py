@@ -16,19 +16,12 @@ from datetime import datetime
 from core.bootstrap import Container
 from core.db.models import (
     AccountStatus,
-    ChatIdentity,
-    ChatLink,
     DraftStatus,
     InstagramAccount,
     Lead,
-    LinkCode,
-    Membership,
-    Platform,
     Post,
     ReplyDraft,
     Role,
-    User,
-    Workspace,
 )
 from core.domain import alerts
 from core.domain import commands as cmd
@@ -37,8 +30,12 @@ from core.domain.posts import Kind, Status
 from core.domain.scope import Actor, instance_level
 from core.errors import Conflict, Forbidden, NotFound, ReelayError, ValidationFailed
 from core.ports.storage import MediaStorage
-from core.services import analytics, audit, chat_links, media, notifications, users
+from core.services import analytics, chat_members, media, notifications
 from core.services.captions import write_caption
+from core.services.chat_members import (
+    ChatMember,
+    ChatUser,
+)
 from core.services.publishing import PostInput, Publishing
 from core.services.smart_replies import SmartReplies
 
@@ -46,14 +43,6 @@ logger = logging.getLogger(__name__)
 
 QUEUE_PAGE_SIZE = 5
 PENDING_EDIT_TTL_S = 15 * 60
-HOW_TO_LINK = (
-    "I don't know you yet. Ask an admin of your Reelay workspace for a link code "
-    "(panel → Settings → Chats), then send /link CODE here."
-)
-NOT_LINKED_HERE = (
-    "This chat is not linked to a Reelay workspace, so I don't answer commands here. "
-    "An admin can make a link code in the panel (Settings → Chats) and send /link CODE here."
-)
 
 # The least role each command needs.
 NEEDS: dict[type[cmd.Command], Role] = {
@@ -90,27 +79,12 @@ after /schedule for a story. WHEN: "tomorrow 9am", "in 2h", "fri 18:00", "2025-0
 /leads [n]: the latest leads
 /stats: this week in numbers
 /approvals: AI replies waiting for a decision (/approve ID, /reject ID, /edit ID TEXT)
-/link CODE: link this chat (code from the panel → Settings → Chats)"""
+/link CODE: link yourself (personal code from Your account → Chat accounts) or, \
+as an admin, this chat (code from Setup → Chats)"""
 
 
 # (workspace id, topic, tone) -> the caption text with its hashtags
 CaptionWriter = Callable[[int, str, str], Awaitable[str]]
-
-
-@dataclass(frozen=True)
-class ChatUser:
-    """Who wrote, where: platform ids as strings, names for replies and audit entries."""
-
-    platform: Platform
-    chat_id: str
-    user_id: str
-    name: str = ""
-    chat_title: str = ""
-    direct: bool = False  # a one-to-one chat with the bot, not a group or channel
-
-    @property
-    def label(self) -> str:
-        return f"{self.platform.value}:{self.name or self.user_id}"
 
 
 @dataclass(frozen=True)
@@ -121,30 +95,6 @@ class IncomingFile:
     mime: str
     fetch: Callable[[], Awaitable[bytes]]
     size: int | None = None
-
-
-@dataclass(frozen=True)
-class ChatMember:
-    """A chat user resolved to a panel user and their membership in one workspace."""
-
-    user: User
-    membership: Membership
-    workspace: Workspace
-    platform: Platform
-
-    @property
-    def role(self) -> Role:
-        return self.membership.role
-
-    @property
-    def actor(self) -> Actor:
-        """The member as the services' scope, named "email via platform" in audit entries."""
-        return Actor(
-            workspace_id=self.workspace.id,
-            role=self.membership.role,
-            label=f"{self.user.email} via {self.platform.value}",
-            user_id=self.user.id,
-        )
 
 
 class ChatOps:
@@ -187,18 +137,18 @@ class ChatOps:
         """Parse, authorise and run one command; every failure becomes a polite reply."""
         now = self.container.clock.now()
         try:
-            if cmd.command_name(text) == "link":
-                parsed_link = cmd.parse_command(text, now=now, timezone="UTC")
-                assert isinstance(parsed_link, cmd.Link)
-                return await self._link(who, parsed_link, now)
+            name = cmd.command_name(text)
+            argument = text.strip().partition(" ")[2].strip()
+            if name == "link" or (name == "start" and who.direct and argument):
+                return await chat_members.link(who, argument, now)
             member = await self.resolve(who)
             if member is None:
-                refusal = await self._refusal(who)
-                if cmd.command_name(text) in {"help", "start"}:
-                    return Reply(f"{HELP_TEXT}\n\n{refusal}")
-                return Reply(refusal)
+                refusal = await chat_members.refusal(who)
+                if name in {"help", "start"}:
+                    return Reply(f"{HELP_TEXT}\n\n{refusal.text}", refusal.buttons)
+                return refusal
             command = cmd.parse_command(text, now=now, timezone=member.workspace.timezone)
-            self._authorise(member, NEEDS[type(command)])
+            chat_members.authorise(member, NEEDS[type(command)], who)
             return await self._run(member, who, command, files, now)
         except Forbidden as exc:
             return Reply(str(exc), private=True)
@@ -216,8 +166,9 @@ class ChatOps:
             action = decode_action(data)
             member = await self.resolve(who)
             if member is None:
-                return Reply(await self._refusal(who), private=True)
-            self._authorise(member, PRESS_NEEDS[action.verb])
+                refusal = await chat_members.refusal(who)
+                return Reply(refusal.text, private=True)
+            chat_members.authorise(member, PRESS_NEEDS[action.verb], who)
             return await self._run_action(member, who, action, now)
         except Forbidden as exc:
             return Reply(str(exc), private=True)
@@ -230,83 +181,8 @@ class ChatOps:
 
     @instance_level("a chat entry point: it finds the sender's membership first")
     async def resolve(self, who: ChatUser) -> ChatMember | None:
-        """The panel user behind ``who`` and their membership in this chat's workspace.
-
-        A group must be linked: whatever is said there is seen by everyone in it. A direct
-        chat with the bot acts in the user's (first) workspace when it is not linked.
-        """
-        identity = await ChatIdentity.get_or_none(
-            platform=who.platform, platform_user_id=who.user_id
-        ).prefetch_related("user")
-        if identity is None or not identity.user.is_active:
-            return None
-        link = await ChatLink.get_or_none(platform=who.platform, chat_id=who.chat_id, active=True)
-        if link is None and not who.direct:
-            return None
-        query = Membership.filter(user_id=identity.user.id)
-        if link is not None:
-            query = query.filter(workspace_id=link.workspace_id)
-        membership = await query.order_by("id").prefetch_related("workspace").first()
-        if membership is None:
-            return None
-        return ChatMember(
-            user=identity.user,
-            membership=membership,
-            workspace=membership.workspace,
-            platform=who.platform,
-        )
-
-    async def _refusal(self, who: ChatUser) -> str:
-        """Why a command from ``who`` is not run: an unknown user, or a chat nobody linked."""
-        known = await ChatIdentity.exists(platform=who.platform, platform_user_id=who.user_id)
-        linked = await ChatLink.exists(platform=who.platform, chat_id=who.chat_id, active=True)
-        return NOT_LINKED_HERE if known and not linked and not who.direct else HOW_TO_LINK
-
-    @staticmethod
-    def _authorise(member: ChatMember, needed: Role) -> None:
-        if not users.role_allows(member.role, needed):
-            raise Forbidden(
-                f"Your role ({member.role.value}) can't do that here; "
-                f"it needs {needed.value} or above. An admin can change roles in the panel."
-            )
-
-    async def _link(self, who: ChatUser, command: cmd.Link, now: datetime) -> Reply:
-        code = await LinkCode.get_or_none(
-            code_hash=chat_links.code_digest(command.code), used_at__isnull=True, expires_at__gt=now
-        ).prefetch_related("created_by", "workspace")
-        if code is None:
-            raise NotFound(
-                "This link code is unknown, used or expired; make a new one in the panel."
-            )
-        creator = await Membership.get_or_none(
-            workspace_id=code.workspace.id, user_id=code.created_by.id
-        )
-        if creator is None or not users.role_allows(creator.role, Role.ADMIN):
-            raise Forbidden("Only owners and admins can link chats; ask one for a new code.")
-        title = who.chat_title or who.name or who.chat_id
-        link = await chat_links.redeem_code(command.code, who.platform, who.chat_id, title, now)
-        identity = await ChatIdentity.get_or_none(
-            platform=who.platform, platform_user_id=who.user_id
-        )
-        if identity is None:
-            await ChatIdentity.create(
-                platform=who.platform, platform_user_id=who.user_id, user=code.created_by
-            )
-        elif identity.user_id != code.created_by.id:
-            identity.user = code.created_by
-            await identity.save(update_fields=["user_id"])
-        await audit.record(
-            "chat.identity_linked",
-            actor=who.label,
-            workspace_id=code.workspace.id,
-            target_type="user",
-            target_id=code.created_by.id,
-            chat_link=link.id,
-        )
-        return Reply(
-            f"Linked to {code.workspace.name}. This chat now gets Reelay alerts, and you act as "
-            f"{code.created_by.email} ({creator.role.value}). Send /help to see the commands."
-        )
+        """The person behind ``who`` and their role in this chat's workspace."""
+        return await chat_members.resolve(who)
 
     # ------------------------------------------------------------ commands
 

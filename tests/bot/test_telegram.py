@@ -35,7 +35,8 @@ from core.domain.posts import Kind, Status
 from core.errors import SettingsError
 from core.ports.notifier import ChatGone, ChatRateLimited
 from core.services import chat_links
-from core.services.chatops import HOW_TO_LINK, ChatOps
+from core.services.chat_members import HOW_TO_LINK
+from core.services.chatops import ChatOps
 from core.services.reply_sending import OutgoingReply
 from core.services.smart_replies import SmartReplies
 from core.wiring import assemble_services
@@ -229,19 +230,24 @@ async def test_unlinked_user_is_refused_and_nothing_is_stored(
     assert not await Post.exists()
     assert fake.sent("getFile") == []
     [reply] = fake.sent("sendMessage")
-    assert reply["text"] == HOW_TO_LINK
+    assert reply["text"].startswith("S, I don't know you yet")
+    [[button]] = reply["reply_markup"]["inline_keyboard"]
+    assert button["url"] == "https://t.me/ReelayBot?start=link"
 
 
-async def test_link_command_links_the_group(
+async def test_link_command_links_the_group_not_the_person(
     world: World, fake: FakeTelegram, bot: Bot, dispatcher: Dispatcher
 ) -> None:
     admin = await Membership.get(user=world.admin)
     code = await chat_links.create_code(await acting(admin), NOW)
-    await dispatcher.feed_raw_update(bot, message(f"/link {code.code}", user=STRANGER_TG))
+    await dispatcher.feed_raw_update(
+        bot, message(f"/link {code.code}", user=STRANGER_TG, chat={"id": -1007, "type": "group"})
+    )
     [reply] = fake.sent("sendMessage")
     assert reply["text"].startswith("Linked to Cafe Crema")
-    identity = await ChatIdentity.get(platform=Platform.TELEGRAM, platform_user_id=str(STRANGER_TG))
-    assert identity.user_id == world.admin.id  # type: ignore[attr-defined]
+    [[button]] = reply["reply_markup"]["inline_keyboard"]
+    assert button == {"text": "Link privately", "url": "https://t.me/ReelayBot?start=link"}
+    assert not await ChatIdentity.exists(platform_user_id=str(STRANGER_TG))
 
 
 async def test_approve_button_sends_the_draft_and_edits_the_message(

@@ -11,7 +11,6 @@ import pytest
 from core.adapters.openai_ai import OpenAiClient
 from core.bootstrap import Container
 from core.db.models import (
-    AuditLog,
     AutomationRule,
     ChatIdentity,
     ChatLink,
@@ -32,7 +31,8 @@ from core.db.models import (
 from core.domain.chat import Action, ActionVerb
 from core.domain.posts import Kind, Status
 from core.services import chat_links
-from core.services.chatops import HOW_TO_LINK, NOT_LINKED_HERE, ChatOps, ChatUser, IncomingFile
+from core.services.chat_members import HOW_TO_LINK, NOT_LINKED_HERE
+from core.services.chatops import ChatOps, ChatUser, IncomingFile
 from core.services.reply_sending import OutgoingReply
 from core.services.smart_replies import SmartReplies
 from core.wiring import assemble_services
@@ -79,21 +79,67 @@ async def as_role(world: World, role: Role, user_id: str = "501") -> ChatUser:
 # ---------------------------------------------------------------- linking
 
 
-async def test_link_code_links_the_chat_and_maps_the_user_to_its_creator(
+async def test_a_chat_code_links_the_chat_but_not_the_person_who_sent_it(
     world: World, chatops: ChatOps
 ) -> None:
     admin = await Membership.get(user=world.admin)
     code = await chat_links.create_code(await acting(admin), NOW)
     reply = await chatops.handle_command(who("42"), f"/link {code.code}")
-    assert "Linked to Cafe Crema" in reply.text
-    assert "admin@example.com (admin)" in reply.text
+    assert "Linked to Cafe Crema" in reply.text and "as yourself" in reply.text
     link = await ChatLink.get(platform=Platform.TELEGRAM, chat_id=CHAT)
     assert link.workspace_id == world.workspace.id and link.active
-    identity = await ChatIdentity.get(platform=Platform.TELEGRAM, platform_user_id="42")
-    assert identity.user_id == world.admin.id  # type: ignore[attr-defined]
-    assert await AuditLog.filter(action="chat.identity_linked").count() == 1
-    # now that user is known: a read command works
-    assert "Nothing is scheduled" in (await chatops.handle_command(who("42"), "/queue")).text
+    # whoever typed the code does not become the admin who made it
+    assert not await ChatIdentity.exists(platform=Platform.TELEGRAM, platform_user_id="42")
+    refused = await chatops.handle_command(who("42"), "/queue")
+    assert "I don't know you yet" in refused.text and refused.private
+
+
+async def test_a_personal_code_makes_the_chat_user_act_as_that_person(
+    world: World, chatops: ChatOps
+) -> None:
+    await link(world, world.owner, platform=Platform.TELEGRAM, chat_id=CHAT, user_id="1")
+    viewer = await Membership.get(user=world.viewer)
+    code = await chat_links.create_personal_code(await acting(viewer), NOW)
+    direct = ChatUser(Platform.TELEGRAM, "77", "77", name="vic", direct=True)
+    reply = await chatops.handle_command(direct, f"/start {code.code.replace('-', '')}")
+    assert "act as yourself (viewer in Cafe Crema)" in reply.text
+    identity = await ChatIdentity.get(platform=Platform.TELEGRAM, platform_user_id="77")
+    assert identity.user_id == world.viewer.id  # type: ignore[attr-defined]
+    # in the group, the viewer reads and is refused changes as a viewer
+    assert "Nothing is scheduled" in (await chatops.handle_command(who("77"), "/queue")).text
+    refused = await chatops.handle_command(who("77"), "/cancel 1")
+    assert "Your role (viewer)" in refused.text
+    again = await chatops.handle_command(direct, f"/link {code.code}")
+    assert "used or expired" in again.text
+
+
+async def test_link_without_a_code_in_a_group_offers_the_private_deep_link(
+    world: World, chatops: ChatOps
+) -> None:
+    asker = ChatUser(Platform.TELEGRAM, CHAT, "55", name="ana", bot_username="ReelayBot")
+    reply = await chatops.handle_command(asker, "/link")
+    [button] = reply.all_buttons()
+    assert button.url == "https://t.me/ReelayBot?start=link"
+    opened = await chatops.handle_command(
+        ChatUser(Platform.TELEGRAM, "55", "55", direct=True), "/start link"
+    )
+    assert "Send /link CODE here with the personal code" in opened.text
+
+
+async def test_unlinked_members_read_only_where_the_workspace_allows_it(
+    world: World, chatops: ChatOps
+) -> None:
+    await link(world, world.owner, platform=Platform.TELEGRAM, chat_id=CHAT, user_id="1")
+    refused = await chatops.handle_command(who("66"), "/queue")
+    assert "I don't know you yet" in refused.text
+    owner = await Membership.get(user=world.owner)
+    await chat_links.set_chat_readers_unlinked(await acting(owner), True)
+    assert "Nothing is scheduled" in (await chatops.handle_command(who("66"), "/queue")).text
+    change = await chatops.handle_command(who("66"), "/cancel 1")
+    assert "I don't know you yet" in change.text
+    # a direct chat is never read for an unknown person
+    direct = ChatUser(Platform.TELEGRAM, "66", "66", direct=True)
+    assert (await chatops.handle_command(direct, "/queue")).text == HOW_TO_LINK
 
 
 async def test_link_code_is_one_time_and_expires(world: World, chatops: ChatOps) -> None:
@@ -162,7 +208,7 @@ async def test_a_chat_of_another_workspace_does_not_lend_its_roles(
     await ChatLink.create(workspace=other, platform=Platform.TELEGRAM, chat_id="-999")
     await ChatIdentity.create(platform=Platform.TELEGRAM, platform_user_id="501", user=world.editor)
     reply = await chatops.handle_command(who("501", "-999"), "/queue")
-    assert reply.text == HOW_TO_LINK
+    assert "I don't know you yet" in reply.text
 
 
 async def test_a_chat_nobody_linked_is_refused_even_to_a_linked_teammate(

@@ -24,7 +24,8 @@ import pytest
 from core.db.models import DraftStatus, Membership, Post, ReplyDraft
 from core.domain.posts import Status
 from core.services import chat_links
-from core.services.chatops import HELP_TEXT, HOW_TO_LINK, NOT_LINKED_HERE
+from core.services.chat_members import HOW_TO_LINK, NOT_LINKED_HERE
+from core.services.chatops import HELP_TEXT
 from tests.actors import acting
 from tests.bot.fake_telegram import BOT_ID, FakeTelegram, running_fake_telegram
 from tests.chatops_world import World, make_draft, make_world

@@ -383,3 +383,31 @@ async def test_event_log_shows_only_failures_as_errors(client: Any, sqlite_db: s
     page = await (await client.get("/logs/events")).get_data(as_text=True)
     assert '<small class="event-note">lead flow completed</small>' in page
     assert '<small class="event-note error">token expired</small>' in page
+
+
+async def test_a_personal_code_from_the_account_page_links_a_chat_account_to_its_maker(
+    client: Any, sqlite_db: str
+) -> None:
+    from core.db.models import ChatIdentity, Platform, User, Workspace
+
+    await _signed_in(client, Role.VIEWER)
+    await chat_links.remember_bot_username("ReelayBot")
+    page = await (await client.post("/account/chat-code", form={"csrf_token": CSRF})).get_data(
+        as_text=True
+    )
+    code = re.search(r"/link ([A-Z0-9]{5}-[A-Z0-9]{5})", page)
+    assert code
+    raw = code.group(1).replace("-", "")
+    assert f'href="https://t.me/ReelayBot?start={raw}"' in page
+    assert raw not in await (await client.get("/account")).get_data(as_text=True)
+    viewer = await User.get(memberships__role=Role.VIEWER)
+    person = await chat_links.redeem_personal_code(
+        raw, Platform.TELEGRAM, "4711", "telegram:vic", datetime.now(UTC)
+    )
+    assert person is not None and person.id == viewer.id
+    assert await ChatIdentity.exists(user=viewer, platform_user_id="4711")
+    assert "Telegram user 4711" in await (await client.get("/account")).get_data(as_text=True)
+    # a viewer cannot open the reading switch for unlinked members
+    refused = await client.post("/setup/chats/readers", form={"csrf_token": CSRF, "allowed": "on"})
+    assert refused.status_code == 403
+    assert not (await Workspace.first()).chat_readers_unlinked  # type: ignore[union-attr]

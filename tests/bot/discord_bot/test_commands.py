@@ -16,7 +16,8 @@ from core.bootstrap import Container
 from core.db.models import DraftStatus, Platform, Post, PostMedia
 from core.domain.chat import Reply
 from core.domain.posts import Kind
-from core.services.chatops import HOW_TO_LINK, NOT_LINKED_HERE, ChatOps
+from core.services.chat_members import NOT_LINKED_HERE
+from core.services.chatops import ChatOps
 from core.wiring import assemble_services
 from tests.bot.discord_bot.interactions import (
     CHANNEL,
@@ -61,7 +62,8 @@ async def test_unlinked_user_is_refused(world: World, cog: ChatCommands) -> None
     interaction = Interaction(user_id=123)
     await cog.queue.callback(cog, interaction, 1)  # type: ignore[call-arg]
     [answer] = interaction.log
-    assert answer.kind == "send" and answer.content == HOW_TO_LINK
+    assert answer.kind == "send" and answer.kwargs["ephemeral"] is True
+    assert "I don't know you yet" in (answer.content or "") and "/link" in (answer.content or "")
 
 
 async def test_only_a_dm_with_the_bot_acts_without_a_linked_channel(

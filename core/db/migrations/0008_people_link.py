@@ -1,0 +1,22 @@
+from tortoise import migrations
+from tortoise.migrations import operations as ops
+from core.db.models import LinkCodeKind
+from tortoise import fields
+
+class Migration(migrations.Migration):
+    dependencies = [('models', '0007_instance_admin')]
+
+    initial = False
+
+    operations = [
+        ops.AddField(
+            model_name='LinkCode',
+            name='kind',
+            field=fields.CharEnumField(default=LinkCodeKind.CHAT, description='CHAT: chat\nPERSON: person', db_default='chat', enum_type=LinkCodeKind, max_length=16),
+        ),
+        ops.AddField(
+            model_name='Workspace',
+            name='chat_readers_unlinked',
+            field=fields.BooleanField(default=False, db_default=False),
+        ),
+    ]
