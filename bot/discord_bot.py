@@ -206,7 +206,7 @@ def incoming(attachment: discord.Attachment) -> IncomingFile:
     )
 
 
-async def in_time(interaction: discord.Interaction[Any], work: Coroutine[Any, Any, Reply]) -> Reply:
+async def in_time(interaction: discord.Interaction[Any], work: Coroutine[Any, Any, T]) -> T:
     """``work``'s reply; when it takes longer than Discord waits for an answer, the interaction
     is deferred first (a "thinking…" note, or the button's message waits) and answered later."""
     task = asyncio.ensure_future(work)
@@ -390,8 +390,11 @@ class ChatCommands(commands.Cog):
         attachments: list[discord.Attachment | None] | None = None,
     ) -> None:
         files = [incoming(a) for a in attachments or [] if a is not None]
-        work = self.chatops.handle_command(chat_user(interaction), text, files)
-        await answer(interaction, await in_time(interaction, work))
+        # keyed by the interaction: a repeated delivery gets the first reply, acts not twice
+        work = self.chatops.handle_once(chat_user(interaction), str(interaction.id), text, files)
+        reply = await in_time(interaction, work)
+        if reply is not None:
+            await answer(interaction, reply)
 
     @app_commands.command(name="help", description="What Reelay can do from this chat")
     async def help(self, interaction: discord.Interaction[Any]) -> None:

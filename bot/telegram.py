@@ -42,6 +42,7 @@ from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
+    MessageEntity,
     TelegramObject,
     User,
 )
@@ -64,6 +65,10 @@ STARTUP_RETRY_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 # Seconds to wait for the rest of an album (Telegram sends each item as its own message).
 ALBUM_WAIT_S = 1.0
 MAX_TEXT = 4096
+# A reply refused with 429 is sent again after Telegram's retry_after, this many times in
+# all, unless Telegram asks for a longer wait than this.
+REPLY_TRIES = 3
+MAX_REPLY_WAIT_S = 30.0
 
 BOT_COMMANDS = [
     BotCommand(command="schedule", description="Schedule the attached photo/video: WHEN CAPTION"),
@@ -199,17 +204,71 @@ def _file(bot: Bot, file_id: str, filename: str, mime: str, size: int | None) ->
     return IncomingFile(filename=filename, mime=mime, fetch=fetch, size=size)
 
 
+class ReplyNotSent(Exception):
+    """The command ran, but its answer could not be shown: never ask to try it again."""
+
+
 async def answer(message: Message, reply: Reply) -> Message:
-    """Send ``reply`` in the message's chat, as an answer to it."""
+    """Send ``reply`` in the message's chat, as an answer to it.
+
+    A 429 is waited out (``retry_after``) and the reply sent again. Whatever still fails is
+    ``ReplyNotSent``: the command behind it has run, so nobody is told to try again (a
+    repeated delivery of the message gets this reply back instead).
+    """
 
     async def send(links_as_text: bool) -> Message:
         text, keyboard = rendered(reply, links_as_text=links_as_text)
         markup: InlineKeyboardMarkup | ForceReply | None = keyboard
         if reply.awaits_reply and markup is None:
+            # selective: the box opens for the mentioned person only
             markup = ForceReply(selective=True)
-        return await message.reply(text, reply_markup=markup)
+        return await message.reply(text, reply_markup=markup, entities=mention_entities(reply))
 
-    return await with_links_as_text_if_refused(send)
+    try:
+        return await retrying_after(lambda: with_links_as_text_if_refused(send))
+    except TelegramAPIError as exc:
+        raise ReplyNotSent(exc.message) from exc
+
+
+def mention_entities(reply: Reply) -> list[MessageEntity] | None:
+    """A mention of ``reply.mention`` over the name the text starts with: it notifies that
+    person and lets a selective reply box reach them, with or without a username."""
+    if reply.mention is None:
+        return None
+    user_id, name = reply.mention
+    if not reply.text.startswith(name) or not user_id.isdigit():
+        return None
+    return [
+        MessageEntity(
+            type="text_mention",
+            offset=0,
+            length=_utf16_length(name),
+            user=User(id=int(user_id), is_bot=False, first_name=name),
+        )
+    ]
+
+
+async def retrying_after(call: Callable[[], Awaitable[T]]) -> T:
+    """``call()``, again after Telegram's ``retry_after`` when it answers 429."""
+    for attempt in itertools.count(1):
+        try:
+            return await call()
+        except TelegramRetryAfter as exc:
+            if attempt >= REPLY_TRIES or exc.retry_after > MAX_REPLY_WAIT_S:
+                raise
+            logger.info("telegram: 429 on a reply; sending again in %s s", exc.retry_after)
+            await asyncio.sleep(exc.retry_after)
+    raise AssertionError("unreachable")
+
+
+async def respond(message: Message, reply: Reply | None, chatops: ChatOps, who: ChatUser) -> None:
+    """Show a command's reply (None: a repeated delivery still at work says nothing); an
+    edit prompt's message id is handed back, so only replies to it count."""
+    if reply is None:
+        return
+    sent = await answer(message, reply)
+    if reply.awaits_reply:
+        await chatops.prompt_sent(who, str(sent.message_id))
 
 
 async def with_links_as_text_if_refused(send: Callable[[bool], Awaitable[T]]) -> T:
@@ -289,8 +348,9 @@ def linking_router() -> Router:
     @router.message(CommandStart())
     @router.message(Command("help", "link"))
     async def linking(message: Message, chatops: ChatOps, who: ChatUser) -> None:
-        """Help and /link CODE."""
-        await answer(message, await chatops.handle_command(who, message.text or ""))
+        """Help, /link CODE and /start CODE (the deep link that links a person)."""
+        reply = await chatops.handle_once(who, str(message.message_id), message.text or "")
+        await respond(message, reply, chatops, who)
 
     return router
 
@@ -307,15 +367,17 @@ def posts_router(albums: AlbumCollector) -> Router:
         command = next((item.caption for item in items if item.caption), None)
         if command is None or not command.lstrip().startswith("/"):
             return
-        reply = await chatops.handle_command(who, command, attached_files(bot, items))
-        await answer(message, reply)
+        files = attached_files(bot, items)
+        reply = await chatops.handle_once(who, str(items[0].message_id), command, files)
+        await respond(message, reply, chatops, who)
 
     @router.message(Command("schedule", "queue", "post", "cancel", "reschedule"))
     async def posts(message: Message, bot: Bot, chatops: ChatOps, who: ChatUser) -> None:
         """Schedule (with attached media), queue, post now, cancel, reschedule."""
         text = message.text or message.caption or ""
-        reply = await chatops.handle_command(who, text, attached_files(bot, [message]))
-        await answer(message, reply)
+        files = attached_files(bot, [message])
+        reply = await chatops.handle_once(who, str(message.message_id), text, files)
+        await respond(message, reply, chatops, who)
 
     return router
 
@@ -326,7 +388,8 @@ def approvals_router() -> Router:
     @router.message(Command("approvals", "approve", "reject", "edit"))
     async def approvals(message: Message, chatops: ChatOps, who: ChatUser) -> None:
         """List drafts and decide them by command."""
-        await answer(message, await chatops.handle_command(who, message.text or ""))
+        reply = await chatops.handle_once(who, str(message.message_id), message.text or "")
+        await respond(message, reply, chatops, who)
 
     @router.callback_query(F.data)
     async def pressed(query: CallbackQuery, chatops: ChatOps, who: ChatUser) -> None:
@@ -340,16 +403,33 @@ def approvals_router() -> Router:
         # answers with an alert instead (a query cannot be answered twice).
         if reply.replace:
             text, markup = rendered(reply)
+            if reply.line_of is not None:
+                text, markup = with_line_replaced(message, reply.line_of, text)
             try:
-                await message.edit_text(text, reply_markup=markup)
+                await retrying_after(lambda: message.edit_text(text, reply_markup=markup))
             except TelegramBadRequest as exc:
                 if not not_modified(exc):
                     raise
         else:
-            await answer(message, reply)
+            await respond(message, reply, chatops, who)
         await query.answer()
 
     return router
+
+
+def with_line_replaced(
+    message: Message, target: int, line: str
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    """``message`` with the line of ``target`` (``#<target>: …``) replaced by ``line`` and the
+    buttons acting on ``target`` dropped; every other line and button stays as it is."""
+    prefix = f"#{target}:"
+    lines = [line if old.startswith(prefix) else old for old in (message.text or "").split("\n")]
+    rows = []
+    for row in message.reply_markup.inline_keyboard if message.reply_markup else []:
+        kept = [b for b in row if not (b.callback_data or "").endswith(f":{target}")]
+        if kept:
+            rows.append(kept)
+    return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
 
 def insights_router() -> Router:
@@ -358,7 +438,8 @@ def insights_router() -> Router:
     @router.message(Command("leads", "stats", "caption"))
     async def insights(message: Message, chatops: ChatOps, who: ChatUser) -> None:
         """Leads, stats and the caption writer."""
-        await answer(message, await chatops.handle_command(who, message.text or ""))
+        reply = await chatops.handle_once(who, str(message.message_id), message.text or "")
+        await respond(message, reply, chatops, who)
 
     return router
 
@@ -368,10 +449,15 @@ def conversation_router() -> Router:
 
     @router.message(F.text)
     async def text(message: Message, chatops: ChatOps, who: ChatUser) -> None:
-        """Plain text: the new text of a draft being edited, or an unknown command."""
-        reply = await chatops.handle_message(who, message.text or "")
-        if reply is not None:
-            await answer(message, reply)
+        """Plain text: a reply to an edit prompt, or an unknown command; else nothing."""
+        replied = message.reply_to_message
+        reply = await chatops.handle_message(
+            who,
+            message.text or "",
+            message_id=str(message.message_id),
+            reply_to=str(replied.message_id) if replied is not None else "",
+        )
+        await respond(message, reply, chatops, who)
 
     return router
 
@@ -381,7 +467,15 @@ def errors_router() -> Router:
 
     @router.error()
     async def failed(event: ErrorEvent) -> None:
-        """Log what went wrong and tell the user, once, in plain words."""
+        """Log what went wrong and tell the user, once, in plain words: "try again" only when
+        nothing happened (an answer that could not be shown is only logged)."""
+        if isinstance(event.exception, ReplyNotSent):
+            logger.error(
+                "telegram update %s: the command ran but its answer could not be sent (%s)",
+                event.update.update_id,
+                event.exception,
+            )
+            return
         logger.error("telegram update %s failed", event.update.update_id, exc_info=event.exception)
         message = event.update.message
         query = event.update.callback_query

@@ -36,13 +36,13 @@ from core.services.chat_members import (
     ChatMember,
     ChatUser,
 )
+from core.services.chat_state import CommandResults, PendingEdit, PendingEdits
 from core.services.publishing import PostInput, Publishing
 from core.services.smart_replies import SmartReplies
 
 logger = logging.getLogger(__name__)
 
 QUEUE_PAGE_SIZE = 5
-PENDING_EDIT_TTL_S = 15 * 60
 
 # The least role each command needs.
 NEEDS: dict[type[cmd.Command], Role] = {
@@ -67,6 +67,10 @@ PRESS_NEEDS: dict[ActionVerb, Role] = {
     ActionVerb.REJECT: Role.EDITOR,
     ActionVerb.POST_NOW: Role.EDITOR,
     ActionVerb.CANCEL: Role.EDITOR,
+    ActionVerb.LIST_APPROVE: Role.EDITOR,
+    ActionVerb.LIST_REJECT: Role.EDITOR,
+    ActionVerb.SEND_EDIT: Role.EDITOR,
+    ActionVerb.DROP_EDIT: Role.EDITOR,
 }
 
 HELP_TEXT = """Reelay runs your Instagram from this chat.
@@ -114,21 +118,53 @@ class ChatOps:
         self.storage = storage
         self.smart_replies = smart_replies
         self.captions = captions or self._write_caption
+        self.results = CommandResults(container.redis)
+        self.edits = PendingEdits(container.redis)
 
     # ------------------------------------------------------------ entry points
 
     @instance_level("a chat entry point: it finds the sender's membership first")
     async def handle_message(
-        self, who: ChatUser, text: str, files: Sequence[IncomingFile] = ()
+        self,
+        who: ChatUser,
+        text: str,
+        files: Sequence[IncomingFile] = (),
+        *,
+        message_id: str = "",
+        reply_to: str = "",
     ) -> Reply | None:
-        """Answer a chat message; None when it is neither a command nor an awaited edit."""
+        """Answer a chat message; None when it is neither a command nor an awaited edit.
+
+        ``message_id`` makes a repeated delivery return the first reply (see
+        ``handle_once``); ``reply_to`` is the id of the message it replies to: only a reply
+        to an edit prompt, by the person who pressed Edit, is taken as the new text.
+        """
         if cmd.command_name(text) is not None and text.strip().startswith("/"):
+            if message_id:
+                return await self.handle_once(who, message_id, text, files)
             return await self.handle_command(who, text, files)
-        pending = await self._pending_edit(who)
-        if pending is None:
+        pending = await self.edits.get(who)
+        if pending is None or not reply_to or reply_to != pending.prompt_id or pending.text:
             return None
-        await self.container.redis.delete(self._edit_key(who))
-        return await self.handle_command(who, f"/edit {pending} {text}", ())
+        await self.edits.put(who, PendingEdit(pending.draft_id, pending.prompt_id, text))
+        return edit_preview(pending.draft_id, text)
+
+    @instance_level("a chat entry point: it finds the sender's membership first")
+    async def handle_once(
+        self, who: ChatUser, message_id: str, text: str, files: Sequence[IncomingFile] = ()
+    ) -> Reply | None:
+        """``handle_command`` keyed by (platform, chat, message id): a repeated delivery gets
+        the first reply back and acts no second time; None while the first is at work."""
+        return await self.results.once(
+            who, message_id, lambda: self.handle_command(who, text, files)
+        )
+
+    @instance_level("a chat entry point: it finds the sender's membership first")
+    async def prompt_sent(self, who: ChatUser, message_id: str) -> None:
+        """The edit prompt for ``who`` went out as ``message_id``: only replies to it count."""
+        pending = await self.edits.get(who)
+        if pending is not None and not pending.prompt_id:
+            await self.edits.put(who, PendingEdit(pending.draft_id, message_id))
 
     @instance_level("a chat entry point: it finds the sender's membership first")
     async def handle_command(
@@ -216,6 +252,15 @@ class ChatOps:
             return Reply(reply.text, reply.buttons, replace=True)
         if action.verb is ActionVerb.EDIT:
             return await self.start_edit(member, who, action.target)
+        if action.verb in (ActionVerb.SEND_EDIT, ActionVerb.DROP_EDIT):
+            return await self._finish_edit(member, who, action)
+        if action.verb in (ActionVerb.LIST_APPROVE, ActionVerb.LIST_REJECT):
+            drafts = self._drafts()
+            if action.verb is ActionVerb.LIST_APPROVE:
+                await drafts.approve(member.actor, action.target)
+            else:
+                await drafts.reject(member.actor, action.target)
+            return await self._decided_line(member, action.target)
         command: cmd.Command
         if action.verb is ActionVerb.APPROVE:
             command = cmd.Approve(action.target)
@@ -319,7 +364,7 @@ class ChatOps:
         return Reply("\n".join(lines))
 
     async def approvals(self, member: ChatMember) -> Reply:
-        """Drafts waiting for a decision, each with its buttons."""
+        """Drafts waiting for a decision, each on its own line with its own buttons."""
         drafts = (
             await ReplyDraft.filter(workspace_id=member.workspace.id, status=DraftStatus.PENDING)
             .order_by("created_at", "id")
@@ -330,35 +375,52 @@ class ChatOps:
         lines = [f"{len(drafts)} AI repl{'ies' if len(drafts) != 1 else 'y'} waiting:"]
         rows: list[tuple[Button, ...]] = []
         for draft in drafts:
-            lines.append(
-                f"#{draft.id}: they wrote {_snippet(draft.inbound_text)!r} → "
-                f"{_snippet(draft.proposed_text)!r}"
-            )
-            rows.append(draft_buttons(draft.id, label_suffix=f" #{draft.id}"))
+            lines.append(_draft_line(draft))
+            rows.append(list_buttons(draft.id))
         return Reply("\n".join(lines), tuple(rows))
 
     async def start_edit(self, member: ChatMember, who: ChatUser, draft_id: int) -> Reply:
-        """Remember that this user's next message in this chat is the new text of the draft."""
+        """Ask the presser (by name) to reply to the prompt with the draft's new text."""
         draft = await ReplyDraft.get_or_none(id=draft_id, workspace_id=member.workspace.id)
         if draft is None:
             raise NotFound(f"There is no draft #{draft_id}.")
         if draft.status is not DraftStatus.PENDING:
             raise Conflict(f"Draft #{draft_id} was already {draft.status.value}.")
-        await self.container.redis.set(self._edit_key(who), str(draft_id), ex=PENDING_EDIT_TTL_S)
+        await self.edits.put(who, PendingEdit(draft_id))
+        name = who.name or "you"
         return Reply(
-            f"Send the new reply text for draft #{draft_id} as your next message "
-            f"(within 15 minutes). It currently says:\n{draft.proposed_text}",
+            f"{name}: reply to this message with the new text for draft #{draft_id} (within "
+            f"15 minutes); I'll show it to you before it is sent. It currently says:\n"
+            f"{draft.proposed_text}",
             awaits_reply=True,
+            mention=(who.user_id, name),
         )
 
-    def _edit_key(self, who: ChatUser) -> str:
-        return f"reelay:chatops:edit:{who.platform.value}:{who.chat_id}:{who.user_id}"
+    async def _finish_edit(self, member: ChatMember, who: ChatUser, action: Action) -> Reply:
+        """Send or drop the presser's own edited text; anyone else's press changes nothing."""
+        pending = await self.edits.get(who)
+        if pending is None or pending.draft_id != action.target or not pending.text:
+            raise Conflict(
+                "Only the person who wrote this text can send or cancel it, within 15 minutes "
+                "of pressing Edit."
+            )
+        await self.edits.drop(who)
+        if action.verb is ActionVerb.DROP_EDIT:
+            return Reply(
+                f"Not sent. Draft #{action.target} still waits for a decision.", replace=True
+            )
+        await self._drafts().edit(member.actor, action.target, pending.text)
+        return await self._decided(member, action.target)
 
-    async def _pending_edit(self, who: ChatUser) -> int | None:
-        raw = await self.container.redis.get(self._edit_key(who))
-        if raw is None:
-            return None
-        return int(raw)
+    async def _decided_line(self, member: ChatMember, draft_id: int) -> Reply:
+        """The decided draft's own line in the /approvals list, for that line only."""
+        draft = await ReplyDraft.get(id=draft_id, workspace_id=member.workspace.id)
+        who = member.user.name or member.user.email if member.user else member.chat_name
+        return Reply(
+            f"{_draft_line(draft)} · {draft.status.value} by {who}",
+            replace=True,
+            line_of=draft_id,
+        )
 
     async def _run_change(
         self,
@@ -507,17 +569,40 @@ def post_buttons(post_id: int) -> tuple[tuple[Button, ...], ...]:
     )
 
 
-def draft_buttons(draft_id: int, label_suffix: str = "") -> tuple[Button, ...]:
+def list_buttons(draft_id: int) -> tuple[Button, ...]:
+    """A draft's buttons in the /approvals list: deciding changes only its line."""
     return (
         Button(
-            f"Approve{label_suffix}",
-            Action(ActionVerb.APPROVE, draft_id),
+            f"Approve #{draft_id}",
+            Action(ActionVerb.LIST_APPROVE, draft_id),
             style=ButtonStyle.SUCCESS,
         ),
-        Button(f"Edit{label_suffix}", Action(ActionVerb.EDIT, draft_id), style=ButtonStyle.PRIMARY),
+        Button(f"Edit #{draft_id}", Action(ActionVerb.EDIT, draft_id), style=ButtonStyle.PRIMARY),
         Button(
-            f"Reject{label_suffix}", Action(ActionVerb.REJECT, draft_id), style=ButtonStyle.DANGER
+            f"Reject #{draft_id}",
+            Action(ActionVerb.LIST_REJECT, draft_id),
+            style=ButtonStyle.DANGER,
         ),
+    )
+
+
+def edit_preview(draft_id: int, text: str) -> Reply:
+    """The new text shown back to its writer, with Send / Cancel, before anything goes out."""
+    return Reply(
+        f"This goes to the follower instead of draft #{draft_id}'s reply:\n{text}",
+        (
+            (
+                Button("Send", Action(ActionVerb.SEND_EDIT, draft_id), style=ButtonStyle.SUCCESS),
+                Button("Cancel", Action(ActionVerb.DROP_EDIT, draft_id), style=ButtonStyle.DANGER),
+            ),
+        ),
+    )
+
+
+def _draft_line(draft: ReplyDraft) -> str:
+    return (
+        f"#{draft.id}: they wrote {_snippet(draft.inbound_text)!r} → "
+        f"{_snippet(draft.proposed_text)!r}"
     )
 
 

@@ -325,24 +325,30 @@ async def test_approvals_list_pending_drafts_with_buttons(world: World, chatops:
     reply = await chatops.handle_command(user, "/approvals")
     assert f"#{draft.id}: they wrote 'Do you have oat milk?'" in reply.text
     assert [b.action for b in reply.all_buttons()] == [
-        Action(ActionVerb.APPROVE, draft.id),
+        Action(ActionVerb.LIST_APPROVE, draft.id),
         Action(ActionVerb.EDIT, draft.id),
-        Action(ActionVerb.REJECT, draft.id),
+        Action(ActionVerb.LIST_REJECT, draft.id),
     ]
 
 
-async def test_edit_button_takes_the_next_message_from_that_user(
+async def test_edit_takes_only_the_pressers_reply_to_the_prompt(
     world: World, chatops: ChatOps
 ) -> None:
     editor = await as_role(world, Role.EDITOR)
     draft = await make_draft(world)
     prompt = await chatops.press(editor, Action(ActionVerb.EDIT, draft.id).encode())
-    assert prompt.awaits_reply and "Send the new reply text" in prompt.text
-    # someone else's chatter in the chat is not taken as the edit
-    assert await chatops.handle_message(who("777"), "lol") is None
-    assert await chatops.handle_message(who("501", "-1009"), "other chat") is None
-    assert await chatops.handle_message(editor, "hello") is not None
-    assert await chatops.handle_message(editor, "after the edit") is None
+    assert prompt.awaits_reply and "reply to this message with the new text" in prompt.text
+    assert prompt.mention == ("501", "tg501") and prompt.text.startswith("tg501: ")
+    await chatops.prompt_sent(editor, "900")
+    # someone else's chatter, or the presser's message that is no reply to the prompt
+    assert await chatops.handle_message(who("777"), "lol", reply_to="900") is None
+    assert await chatops.handle_message(who("501", "-1009"), "other chat", reply_to="900") is None
+    assert await chatops.handle_message(editor, "unrelated aside") is None
+    assert await chatops.handle_message(editor, "a reply to something else", reply_to="5") is None
+    preview = await chatops.handle_message(editor, "hello", reply_to="900")
+    assert preview is not None and preview.text.endswith("\nhello")
+    assert [b.label for b in preview.all_buttons()] == ["Send", "Cancel"]
+    assert await chatops.handle_message(editor, "after the edit", reply_to="900") is None
 
 
 async def test_unknown_text_is_ignored_and_bad_commands_explain(
@@ -538,8 +544,17 @@ async def test_edit_flow_sends_the_next_message_as_the_reply(
     draft = await make_draft(world, now=NOW)
     prompt = await deciding.press(editor, Action(ActionVerb.EDIT, draft.id).encode())
     assert prompt.awaits_reply
-    reply = await deciding.handle_message(editor, "Yes, oat milk is free. See you soon!")
-    assert reply is not None and "Edited and sent" in reply.text
+    await deciding.prompt_sent(editor, "901")
+    preview = await deciding.handle_message(
+        editor, "Yes, oat milk is free. See you soon!", reply_to="901"
+    )
+    assert preview is not None and sender.sent == []
+    # a teammate cannot send someone else's text
+    teammate = await as_role(world, Role.OWNER, user_id="502")
+    stolen = await deciding.press(teammate, Action(ActionVerb.SEND_EDIT, draft.id).encode())
+    assert "Only the person who wrote this text" in stolen.text and sender.sent == []
+    reply = await deciding.press(editor, Action(ActionVerb.SEND_EDIT, draft.id).encode())
+    assert reply.replace and "Edited and sent" in reply.text
     assert "Sent instead: Yes, oat milk is free. See you soon!" in reply.text
     assert [s.text for s in sender.sent] == ["Yes, oat milk is free. See you soon!"]
     await draft.refresh_from_db()
