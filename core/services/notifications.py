@@ -36,6 +36,7 @@ from core.db.models import (
     Platform,
     Post,
     ReplyDraft,
+    User,
 )
 from core.domain import alerts
 from core.domain.backoff import backoff_s
@@ -426,6 +427,11 @@ async def draft_facts(actor: Actor, draft_id: int) -> alerts.DraftFacts | None:
     return await _draft_facts(draft_id, actor.workspace_id)
 
 
+def _person(user: User) -> str:
+    """A teammate as chats name them: "Olga (olga@example.com)", or the email alone."""
+    return f"{user.name} ({user.email})" if user.name else user.email
+
+
 async def _draft_facts(draft_id: int, workspace_id: int) -> alerts.DraftFacts | None:
     draft = await ReplyDraft.get_or_none(id=draft_id, workspace_id=workspace_id)
     if draft is None:
@@ -442,6 +448,6 @@ async def _draft_facts(draft_id: int, workspace_id: int) -> alerts.DraftFacts | 
         channel=channel,
         person=f"@{person}" if person else "a follower",
         rule=(draft.rule.name or f"#{draft.rule.id}") if draft.rule else "",
-        decided_by=draft.decided_by.email if draft.decided_by else "",
+        decided_by=_person(draft.decided_by) if draft.decided_by else "",
         decided_at=draft.decided_at,
     )

@@ -154,3 +154,30 @@ async def test_a_failing_slash_command_tells_the_user_privately(
     assert [sent.kind for sent in interaction.log] == ["defer", "delete-original", "followup"]
     sorry = interaction.log[-1]
     assert sorry.kwargs["ephemeral"] is True and "went wrong" in (sorry.content or "")
+
+
+async def test_a_personal_code_makes_each_discord_user_act_with_their_own_role(
+    world: World, cog: ChatCommands
+) -> None:
+    from core.db.models import Membership
+    from core.services import chat_links
+    from tests.actors import acting
+
+    viewer = await Membership.get(user=world.viewer)
+    code = await chat_links.create_personal_code(await acting(viewer), NOW)
+    asking = Interaction(user_id=31)
+    await cog.link.callback(cog, asking, code.code)  # type: ignore[call-arg]
+    [linked] = asking.log
+    assert linked.kwargs["ephemeral"] is True  # a code in a channel is answered privately
+    assert "act as yourself (viewer in Cafe Crema)" in (linked.content or "")
+    cancelling = Interaction(user_id=31)
+    await cog.cancel.callback(cog, cancelling, 1)  # type: ignore[call-arg]
+    assert "Your role (viewer)" in (cancelling.log[0].content or "")
+    # the editor linked in the channel still acts as the editor
+    editing = Interaction()
+    await cog.cancel.callback(cog, editing, 999)  # type: ignore[call-arg]
+    assert "can't do that" not in (editing.log[0].content or "")
+    # /link alone in a channel tells the asker privately how to link
+    bare = Interaction(user_id=32)
+    await cog.link.callback(cog, bare)  # type: ignore[call-arg]
+    assert bare.log[0].kwargs["ephemeral"] is True and "/link CODE" in (bare.log[0].content or "")
