@@ -229,13 +229,17 @@ async def answer(interaction: discord.Interaction[Any], reply: Reply) -> None:
     "thinking…" note, a private reply replaces it with one only the asker sees.
     """
     if reply.replace and not reply.private and interaction.message is not None:
+        message = interaction.message
 
         async def replace(links_as_text: bool) -> None:
             shown = rendered(reply, links_as_text=links_as_text)
+            content, view = shown.text(), shown.view
+            if reply.line_of is not None:
+                content, view = line_replaced(message, reply.line_of, reply.text)
             if interaction.response.is_done():
-                await interaction.edit_original_response(content=shown.text(), view=shown.view)
+                await interaction.edit_original_response(content=content, view=view)
             else:
-                await interaction.response.edit_message(content=shown.text(), view=shown.view)
+                await interaction.response.edit_message(content=content, view=view)
 
         await with_links_as_text_if_refused(replace)
         return
@@ -255,6 +259,20 @@ async def answer(interaction: discord.Interaction[Any], reply: Reply) -> None:
         await _post(interaction, last[-1], private=reply.private, view=final.view)
 
     await with_links_as_text_if_refused(rest)
+
+
+def line_replaced(
+    message: discord.Message, target: int, line: str
+) -> tuple[str, discord.ui.View | None]:
+    """``message`` with the line of ``target`` (``#<target>: …``) replaced by ``line`` and the
+    buttons acting on ``target`` dropped; every other line and button stays as it is."""
+    prefix = f"#{target}:"
+    lines = [line if old.startswith(prefix) else old for old in message.content.split("\n")]
+    view = discord.ui.View.from_message(message, timeout=None)
+    for item in list(view.children):
+        if str(getattr(item, "custom_id", None) or "").endswith(f":{target}"):
+            view.remove_item(item)
+    return fit_text("\n".join(lines)), view if view.children else None
 
 
 class _PostOptions(TypedDict, total=False):
