@@ -47,6 +47,8 @@ class DraftFacts:
     rule: str
     decided_by: str
     decided_at: datetime | None
+    post_link: str = ""  # the post a comment is under
+    window_closes_at: datetime | None = None  # when Instagram stops taking the reply
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,19 @@ class AlertContext:
     timezone: str
     panel_url: str
     workspace: str
+    now: datetime | None = None  # for "closes in 3 h"; None leaves such lines out
+
+
+def window_left(closes_at: datetime, now: datetime) -> str:
+    """How long until ``closes_at``, in the unit a person reads at a glance."""
+    left = (closes_at - now).total_seconds()
+    if left <= 0:
+        return "closed"
+    if left < 3600:
+        return f"closes in {max(int(left // 60), 1)} min"
+    if left < 48 * 3600:
+        return f"closes in {int(left // 3600)} h"
+    return f"closes in {int(left // 86400)} days"
 
 
 def _when(value: Any, ctx: AlertContext) -> str:
@@ -157,8 +172,14 @@ def render_draft(draft: DraftFacts, ctx: AlertContext) -> Reply:
         + (f", rule “{draft.rule}”" if draft.rule else "")
         + ")"
     )
-    body = f"They wrote: {draft.inbound_text}\nProposed reply: {draft.proposed_text}"
+    body = f"They wrote: {draft.inbound_text}"
+    if draft.post_link:
+        body += f"\nUnder the post: {draft.post_link}"
+    body += f"\nProposed reply: {draft.proposed_text}"
     if draft.status == "pending":
+        if draft.window_closes_at is not None and ctx.now is not None:
+            window = "DM window" if draft.channel == "DM" else "Private-reply window"
+            body += f"\n{window} {window_left(draft.window_closes_at, ctx.now)}"
         buttons = (
             Button("Approve", Action(ActionVerb.APPROVE, draft.id), style=ButtonStyle.SUCCESS),
             Button("Edit", Action(ActionVerb.EDIT, draft.id), style=ButtonStyle.PRIMARY),

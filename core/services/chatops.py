@@ -555,6 +555,7 @@ class ChatOps:
             timezone=member.workspace.timezone,
             panel_url=self.container.settings.base_url,
             workspace=member.workspace.name,
+            now=self.container.clock.now(),
         )
         reply = alerts.render_draft(facts, ctx)
         return Reply(reply.text, reply.buttons, replace=True)

@@ -582,3 +582,27 @@ async def test_caption_uses_the_ai_caption_writer(
     container.ai = None
     off = await _chatops(container).handle_command(editor, "/caption pastries")
     assert off.private and off.text
+
+
+async def test_a_comment_drafts_card_links_the_post_it_is_under(world: World) -> None:
+    from core.db.models import WebhookEvent
+    from core.services import notifications
+
+    await WebhookEvent.create(
+        dedupe_key="e-77", kind="comment", payload={}, event={"media_id": "m-77"}
+    )
+    await _post(
+        world,
+        -60,
+        "Cake day",
+        status=Status.PUBLISHED,
+        ig_media_id="m-77",
+        permalink="https://www.instagram.com/p/cake/",
+    )
+    draft = await make_draft(
+        world, now=NOW, target={"comment_id": "c-1", "igsid": "9001", "event_key": "e-77"}
+    )
+    owner = await Membership.get(user=world.owner)
+    facts = await notifications.draft_facts(await acting(owner), draft.id)
+    assert facts is not None and facts.post_link == "https://www.instagram.com/p/cake/"
+    assert facts.window_closes_at == draft.expires_at
