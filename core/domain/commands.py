@@ -168,7 +168,7 @@ Command = (
 
 USAGE = {
     "help": "/help",
-    "link": "/link CODE (get a code in the panel: Settings → Chats)",
+    "link": "/link CODE (a personal code: Your account → Chat accounts)",
     "schedule": "/schedule [story] [@account] tomorrow 9am Your caption (attach the media)",
     "queue": "/queue [page]",
     "post": "/post 12 now",
