@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from core.domain.chat import Reply
+from core.domain.scope import instance_level
 from core.services.chat_members import ChatUser
 
 # Telegram redelivers an unconfirmed update for up to 24 hours.
@@ -39,6 +40,7 @@ class CommandResults:
     def key(who: ChatUser, message_id: str) -> str:
         return f"reelay:chatops:done:{who.platform.value}:{who.chat_id}:{message_id}"
 
+    @instance_level("keyed by the chat message, before anyone's workspace is known")
     async def once(
         self, who: ChatUser, message_id: str, run: Callable[[], Awaitable[Reply]]
     ) -> Reply | None:
@@ -75,6 +77,7 @@ class PendingEdits:
     def key(who: ChatUser) -> str:
         return f"reelay:chatops:edit:{who.platform.value}:{who.chat_id}:{who.user_id}"
 
+    @instance_level("keyed by the chat and the person in it, who edits only their own")
     async def get(self, who: ChatUser) -> PendingEdit | None:
         raw = await self.redis.get(self.key(who))
         if raw is None:
@@ -82,10 +85,12 @@ class PendingEdits:
         data = json.loads(_text(raw))
         return PendingEdit(int(data["draft_id"]), str(data["prompt_id"]), str(data["text"]))
 
+    @instance_level("keyed by the chat and the person in it, who edits only their own")
     async def put(self, who: ChatUser, edit: PendingEdit) -> None:
         payload = {"draft_id": edit.draft_id, "prompt_id": edit.prompt_id, "text": edit.text}
         await self.redis.set(self.key(who), json.dumps(payload), ex=PENDING_EDIT_TTL_S)
 
+    @instance_level("keyed by the chat and the person in it, who edits only their own")
     async def drop(self, who: ChatUser) -> None:
         await self.redis.delete(self.key(who))
 
