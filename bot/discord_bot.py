@@ -495,6 +495,19 @@ class ChatCommands(commands.Cog):
     async def reject(self, interaction: discord.Interaction[Any], draft_id: int) -> None:
         await self.run(interaction, f"/reject {draft_id}")
 
+    @app_commands.command(name="approvepost", description="Approve an editor's post")
+    @app_commands.describe(when='a new time if the planned one has passed, e.g. "tomorrow 9am"')
+    async def approvepost(
+        self, interaction: discord.Interaction[Any], post_id: int, when: str = ""
+    ) -> None:
+        await self.run(interaction, f"/approvepost {post_id} {when}".strip())
+
+    @app_commands.command(name="rejectpost", description="Reject an editor's post, saying why")
+    async def rejectpost(
+        self, interaction: discord.Interaction[Any], post_id: int, reason: str
+    ) -> None:
+        await self.run(interaction, f"/rejectpost {post_id} {reason}")
+
     @app_commands.command(name="edit", description="Send your own text instead of an AI reply")
     async def edit(self, interaction: discord.Interaction[Any], draft_id: int, text: str) -> None:
         await self.run(interaction, f"/edit {draft_id} {text}")

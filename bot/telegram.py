@@ -80,7 +80,9 @@ BOT_COMMANDS = [
     BotCommand(command="leads", description="The latest leads"),
     BotCommand(command="stats", description="Posts, automations and leads in numbers"),
     BotCommand(command="approvals", description="AI replies waiting for approval"),
-    BotCommand(command="link", description="Link this chat: CODE from the panel"),
+    BotCommand(command="approvepost", description="Approve an editor's post: ID [WHEN]"),
+    BotCommand(command="rejectpost", description="Reject an editor's post: ID REASON"),
+    BotCommand(command="link", description="Link yourself: your personal CODE"),
     BotCommand(command="help", description="What Reelay can do"),
 ]
 
@@ -385,7 +387,7 @@ def posts_router(albums: AlbumCollector) -> Router:
 def approvals_router() -> Router:
     router = Router(name="approvals")
 
-    @router.message(Command("approvals", "approve", "reject", "edit"))
+    @router.message(Command("approvals", "approve", "reject", "edit", "approvepost", "rejectpost"))
     async def approvals(message: Message, chatops: ChatOps, who: ChatUser) -> None:
         """List drafts and decide them by command."""
         reply = await chatops.handle_once(who, str(message.message_id), message.text or "")

@@ -92,6 +92,8 @@ class Workspace(Model):
     notification_email = fields.CharField(max_length=254, null=True)
     # Whether members of a linked chat who have not linked themselves may read (queue, stats…).
     chat_readers_unlinked = fields.BooleanField(default=False, db_default=False)
+    # Whether an editor's scheduled post waits for an owner's or admin's approval.
+    editor_posts_need_approval = fields.BooleanField(default=False, db_default=False)
     created_at = UtcDatetimeField(auto_now_add=True)
 
 

@@ -26,6 +26,8 @@ TOKEN_EXPIRING = "token.expiring"
 AI_QUOTA_REACHED = "ai.quota_reached"
 PUBLISHING_QUOTA_REACHED = "publishing.quota_reached"
 DRAFT_APPROVAL_NEEDED = "draft.approval_needed"
+POST_APPROVAL_NEEDED = "post.approval_needed"
+POST_APPROVAL_DECIDED = "post.approval_decided"
 DRAFT_DECIDED = "draft.decided"
 DRAFT_EXPIRED = "draft.expired"
 # Kinds that edit the chat messages that showed a draft instead of sending new ones.
@@ -86,6 +88,32 @@ def _link(label: str, url: str) -> tuple[tuple[Button, ...], ...]:
     return ((Button(label, url=url),),)
 
 
+def _post_approval(kind: str, facts: Mapping[str, Any], ctx: AlertContext) -> Reply:
+    """An editor's post that waits for an owner or admin, or their decision on it."""
+    post_id = int(facts.get("post_id") or 0)
+    account = f"@{facts['username']}" if facts.get("username") else "an Instagram account"
+    when = _when(facts.get("scheduled_at"), ctx)
+    who = facts.get("by") or "an admin"
+    if kind == POST_APPROVAL_NEEDED:
+        caption = facts.get("caption_snippet") or ""
+        text = (
+            f"📝 Post #{post_id} by {facts.get('by') or 'an editor'} waits for approval: "
+            f"{facts.get('post_kind') or 'post'} on {account} for {when}"
+            + (f"\n{caption}" if caption else "")
+            + f"\nApprove it below (or /approvepost {post_id} WHEN for another time), or "
+            f"/rejectpost {post_id} REASON."
+        )
+        approve = Button("Approve", Action(ActionVerb.POST_APPROVE, post_id), ButtonStyle.SUCCESS)
+        panel = Button("Open in the panel", url=f"{ctx.panel_url}/posts/{post_id}")
+        return Reply(text, ((approve, panel),))
+    if facts.get("decision") == "approved":
+        return Reply(f"👍 Post #{post_id} on {account} was approved by {who}; it goes out {when}.")
+    return Reply(
+        f"👎 Post #{post_id} on {account} was rejected by {who}: "
+        f"{facts.get('reason') or 'no reason given'}. It will not be published."
+    )
+
+
 def render_event(kind: str, facts: Mapping[str, Any], ctx: AlertContext) -> Reply:
     """The chat message for an event; ``facts`` is its payload plus what it refers to."""
     post = f"post #{facts['post_id']}" if facts.get("post_id") else "a post"
@@ -106,6 +134,8 @@ def render_event(kind: str, facts: Mapping[str, Any], ctx: AlertContext) -> Repl
             f"or /reschedule {facts.get('post_id', 'ID')} WHEN once the cause is gone."
         )
         return Reply(text, _link("Open in the panel", f"{panel}/posts/{facts.get('post_id', '')}"))
+    if kind in (POST_APPROVAL_NEEDED, POST_APPROVAL_DECIDED):
+        return _post_approval(kind, facts, ctx)
     if kind == POST_DEFERRED:
         reason = facts.get("reason") or "Instagram's publishing limit"
         until = facts.get("until") or facts.get("next_attempt_at")

@@ -34,6 +34,8 @@ class ActionVerb(StrEnum):
     # the new text of an edited draft, shown back before it goes out
     SEND_EDIT = "sendedit"
     DROP_EDIT = "dropedit"
+    # an editor's post that waits for an admin
+    POST_APPROVE = "postok"
     POST_NOW = "postnow"
     CANCEL = "cancel"
     QUEUE = "queue"

@@ -144,6 +144,18 @@ class Reject:
 
 
 @dataclass(frozen=True)
+class ApprovePost:
+    post_id: int
+    when: datetime | None = None  # UTC; None: at the planned time
+
+
+@dataclass(frozen=True)
+class RejectPost:
+    post_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class Edit:
     draft_id: int
     text: str = ""  # empty: the next message from this user is the new text
@@ -164,6 +176,8 @@ Command = (
     | Approve
     | Reject
     | Edit
+    | ApprovePost
+    | RejectPost
 )
 
 USAGE = {
@@ -178,6 +192,8 @@ USAGE = {
     "leads": "/leads [how many]",
     "stats": "/stats [7d|30d]",
     "approvals": "/approvals",
+    "approvepost": "/approvepost 12 [tomorrow 9am]",
+    "rejectpost": "/rejectpost 12 The price is wrong",
     "approve": "/approve 7",
     "reject": "/reject 7",
     "edit": "/edit 7 the new reply text",
@@ -332,6 +348,26 @@ def _parse_edit(rest: str, now: datetime, timezone: str) -> Command:
     return Edit(_id("edit", words[0]), words[1].strip() if len(words) > 1 else "")
 
 
+def _parse_approvepost(rest: str, now: datetime, timezone: str) -> Command:
+    words = rest.split(maxsplit=1)
+    if not words:
+        raise _usage("approvepost", "Say which post to approve.")
+    post_id = _id("approvepost", words[0])
+    if len(words) == 1:
+        return ApprovePost(post_id)
+    when, extra = split_when(words[1], now=now, timezone=timezone)
+    if extra:
+        raise _usage("approvepost", f'I read the time as far as "{extra}" and stopped.')
+    return ApprovePost(post_id, when)
+
+
+def _parse_rejectpost(rest: str, now: datetime, timezone: str) -> Command:
+    words = rest.split(maxsplit=1)
+    if len(words) != 2:
+        raise _usage("rejectpost", "Say which post and why it is rejected.")
+    return RejectPost(_id("rejectpost", words[0]), words[1].strip())
+
+
 _PARSERS = {
     "start": _parse_help,
     "help": _parse_help,
@@ -348,6 +384,8 @@ _PARSERS = {
     "approve": _parse_approve,
     "reject": _parse_reject,
     "edit": _parse_edit,
+    "approvepost": _parse_approvepost,
+    "rejectpost": _parse_rejectpost,
 }
 
 

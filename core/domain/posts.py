@@ -61,6 +61,8 @@ class Status(StrEnum):
     PUBLISHED = "published"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # an editor's post in a workspace where editors' posts need an admin's approval
+    PENDING_APPROVAL = "pending_approval"
 
 
 # Which status may follow which. Scheduled -> scheduled is a reschedule; publishing ->
@@ -79,6 +81,7 @@ TRANSITIONS: Mapping[Status, frozenset[Status]] = {
     Status.FAILED: frozenset({Status.SCHEDULED, Status.DRAFT, Status.CANCELLED}),
     Status.CANCELLED: frozenset({Status.SCHEDULED, Status.DRAFT}),
     Status.PUBLISHED: frozenset(),
+    Status.PENDING_APPROVAL: frozenset({Status.SCHEDULED, Status.CANCELLED}),
 }
 
 # Statuses a person may change the content of (a post being published is the worker's).
@@ -92,6 +95,7 @@ _STATUS_WORDS = {
     Status.PUBLISHED: "already published",
     Status.FAILED: "failed",
     Status.CANCELLED: "cancelled",
+    Status.PENDING_APPROVAL: "waiting for an admin's approval",
 }
 
 

@@ -59,6 +59,8 @@ NEEDS: dict[type[cmd.Command], Role] = {
     cmd.Approve: Role.EDITOR,
     cmd.Reject: Role.EDITOR,
     cmd.Edit: Role.EDITOR,
+    cmd.ApprovePost: Role.ADMIN,
+    cmd.RejectPost: Role.ADMIN,
 }
 PRESS_NEEDS: dict[ActionVerb, Role] = {
     ActionVerb.QUEUE: Role.VIEWER,
@@ -71,6 +73,7 @@ PRESS_NEEDS: dict[ActionVerb, Role] = {
     ActionVerb.LIST_REJECT: Role.EDITOR,
     ActionVerb.SEND_EDIT: Role.EDITOR,
     ActionVerb.DROP_EDIT: Role.EDITOR,
+    ActionVerb.POST_APPROVE: Role.ADMIN,
 }
 
 HELP_TEXT = """Reelay runs your Instagram from this chat.
@@ -83,6 +86,7 @@ after /schedule for a story. WHEN: "tomorrow 9am", "in 2h", "fri 18:00", "2025-0
 /leads [n]: the latest leads
 /stats: this week in numbers
 /approvals: AI replies waiting for a decision (/approve ID, /reject ID, /edit ID TEXT)
+/approvepost ID [WHEN], /rejectpost ID REASON: an editor's post waiting for approval
 /link CODE: link yourself (personal code from Your account → Chat accounts) or, \
 as an admin, this chat (code from Setup → Chats)"""
 
@@ -268,6 +272,8 @@ class ChatOps:
             command = cmd.Reject(action.target)
         elif action.verb is ActionVerb.POST_NOW:
             command = cmd.PostNow(action.target)
+        elif action.verb is ActionVerb.POST_APPROVE:
+            command = cmd.ApprovePost(action.target)
         else:
             command = cmd.Cancel(action.target)
         return await self._run_change(member, who, command, (), now)
@@ -462,6 +468,18 @@ class ChatOps:
                 return await self._decided(member, draft.id)
             case cmd.Caption(topic=topic, tone=tone):
                 return await self.caption(member, topic, tone)
+            case cmd.ApprovePost(post_id=post_id, when=when):
+                post = await self.publishing.approve(member.actor, post_id, when)
+                assert post.scheduled_at is not None
+                return Reply(
+                    f"Approved post #{post_id}: it goes out "
+                    f"{cmd.describe_time(post.scheduled_at, tz)}.",
+                    post_buttons(post_id),
+                    replace=True,
+                )
+            case cmd.RejectPost(post_id=post_id, reason=reason):
+                await self.publishing.reject(member.actor, post_id, reason)
+                return Reply(f"Rejected post #{post_id}: {reason}. It will not be published.")
         raise ValidationFailed(f"/{type(command).__name__.lower()} is not something I can do.")
 
     async def schedule(
@@ -502,6 +520,12 @@ class ChatOps:
         )
         assert post.scheduled_at is not None
         items = f"{len(assets)} items" if len(assets) > 1 else "1 item"
+        if post.status is Status.PENDING_APPROVAL:
+            return Reply(
+                f"Post #{post.id} ({kind.value}, {items}) on @{account.username} for "
+                f"{cmd.describe_time(post.scheduled_at, member.workspace.timezone)} waits for "
+                "an owner's or admin's approval; it is published only once approved."
+            )
         return Reply(
             f"Scheduled #{post.id} ({kind.value}, {items}) on @{account.username} for "
             f"{cmd.describe_time(post.scheduled_at, member.workspace.timezone)}.",

@@ -411,3 +411,44 @@ async def test_a_personal_code_from_the_account_page_links_a_chat_account_to_its
     refused = await client.post("/setup/chats/readers", form={"csrf_token": CSRF, "allowed": "on"})
     assert refused.status_code == 403
     assert not (await Workspace.first()).chat_readers_unlinked  # type: ignore[union-attr]
+
+
+async def test_an_admin_approves_or_rejects_an_editors_post_in_the_panel(
+    client: Any, sqlite_db: str
+) -> None:
+    from core.db.models import InstagramAccount, LoginKind, Post, Workspace
+    from core.domain.posts import Kind, Status
+
+    members = await _signed_in(client, Role.ADMIN)
+    saved = await client.post("/setup/posts-approval", form={"csrf_token": CSRF, "required": "on"})
+    assert saved.status_code == 302
+    workspace = await Workspace.get(id=members[Role.ADMIN].workspace_id)
+    assert workspace.editor_posts_need_approval
+    account = await InstagramAccount.create(
+        workspace=workspace,
+        ig_id="1784",
+        username="shop",
+        login_kind=LoginKind.SANDBOX,
+        token_encrypted="x",
+    )
+    later = datetime.now(UTC) + timedelta(days=1)
+    waiting = [
+        await Post.create(
+            workspace=workspace,
+            account=account,
+            kind=Kind.IMAGE,
+            caption=caption,
+            status=Status.PENDING_APPROVAL,
+            scheduled_at=later,
+        )
+        for caption in ("Cake day", "Wrong price")
+    ]
+    page = await (await client.get("/approvals")).get_data(as_text=True)
+    assert "Posts waiting for approval" in page and "Cake day" in page
+    await client.post(f"/approvals/posts/{waiting[0].id}/approve", form={"csrf_token": CSRF})
+    await client.post(
+        f"/approvals/posts/{waiting[1].id}/reject", form={"csrf_token": CSRF, "reason": "Typo"}
+    )
+    first, second = [await Post.get(id=p.id) for p in waiting]
+    assert first.status is Status.SCHEDULED
+    assert second.status is Status.CANCELLED and second.last_error == "Rejected: Typo"
