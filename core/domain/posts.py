@@ -68,9 +68,15 @@ class Status(StrEnum):
 # Which status may follow which. Scheduled -> scheduled is a reschedule; publishing ->
 # publishing is a worker resuming a post whose lease ran out.
 TRANSITIONS: Mapping[Status, frozenset[Status]] = {
-    Status.DRAFT: frozenset({Status.SCHEDULED, Status.CANCELLED}),
+    Status.DRAFT: frozenset({Status.SCHEDULED, Status.CANCELLED, Status.PENDING_APPROVAL}),
     Status.SCHEDULED: frozenset(
-        {Status.SCHEDULED, Status.DRAFT, Status.PUBLISHING, Status.CANCELLED}
+        {
+            Status.SCHEDULED,
+            Status.DRAFT,
+            Status.PUBLISHING,
+            Status.CANCELLED,
+            Status.PENDING_APPROVAL,
+        }
     ),
     Status.PUBLISHING: frozenset(
         {Status.PUBLISHING, Status.PUBLISHED, Status.RETRYING, Status.FAILED}
@@ -78,10 +84,15 @@ TRANSITIONS: Mapping[Status, frozenset[Status]] = {
     Status.RETRYING: frozenset(
         {Status.PUBLISHING, Status.SCHEDULED, Status.CANCELLED, Status.FAILED}
     ),
-    Status.FAILED: frozenset({Status.SCHEDULED, Status.DRAFT, Status.CANCELLED}),
-    Status.CANCELLED: frozenset({Status.SCHEDULED, Status.DRAFT}),
+    Status.FAILED: frozenset(
+        {Status.SCHEDULED, Status.DRAFT, Status.CANCELLED, Status.PENDING_APPROVAL}
+    ),
+    Status.CANCELLED: frozenset({Status.SCHEDULED, Status.DRAFT, Status.PENDING_APPROVAL}),
     Status.PUBLISHED: frozenset(),
-    Status.PENDING_APPROVAL: frozenset({Status.SCHEDULED, Status.CANCELLED}),
+    # an editor may move the time of their waiting post; it still waits
+    Status.PENDING_APPROVAL: frozenset(
+        {Status.SCHEDULED, Status.CANCELLED, Status.PENDING_APPROVAL}
+    ),
 }
 
 # Statuses a person may change the content of (a post being published is the worker's).

@@ -451,6 +451,11 @@ class ChatOps:
             case cmd.Reschedule(post_id=post_id, when=when):
                 post = await self.publishing.reschedule(member.actor, post_id, when)
                 assert post.scheduled_at is not None
+                if post.status is Status.PENDING_APPROVAL:
+                    return Reply(
+                        f"Post #{post_id} is planned for {cmd.describe_time(post.scheduled_at, tz)}"
+                        " and waits for an owner's or admin's approval."
+                    )
                 return Reply(
                     f"Post #{post_id} moved to {cmd.describe_time(post.scheduled_at, tz)}.",
                     post_buttons(post_id),

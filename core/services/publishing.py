@@ -157,17 +157,7 @@ class PostEditor:
                 source=source,
             )
             if waits:
-                await DomainEvent.create(
-                    workspace_id=workspace_id,
-                    kind=POST_APPROVAL_NEEDED,
-                    payload={
-                        "post_id": post.id,
-                        "account_id": account_id,
-                        "post_kind": post.kind.value,
-                        "scheduled_at": when.isoformat() if when else None,
-                        "by": actor.label,
-                    },
-                )
+                await _approval_needed(post, actor)
         if when is not None and not waits:
             await enqueue(self.queue, post.id, post.version, when)
         return post
@@ -220,6 +210,21 @@ class PostEditor:
         await Post.filter(id=moved.id).update(last_error=f"Rejected: {reason.strip()}")
         await self._decided(moved, "rejected", actor, reason=reason.strip())
         return await self.get(actor, post_id)
+
+    async def _wait_for_approval(
+        self, post: Post, actor: Actor, when: datetime, timezone: str
+    ) -> Post:
+        """An editor's (re)scheduled post waits for an owner or admin; no job is queued."""
+        moved = await self._person_moves(
+            post,
+            Status.PENDING_APPROVAL,
+            action="submitted for approval",
+            actor=actor,
+            reason=f"waits for approval, planned for {local_time(when, timezone)}",
+            scheduled_at=when,
+        )
+        await _approval_needed(moved, actor)
+        return moved
 
     async def _decided(self, post: Post, decision: str, actor: Actor, reason: str = "") -> None:
         await DomainEvent.create(
@@ -282,6 +287,8 @@ class PostEditor:
         post = await self.get(actor, post_id)
         workspace = await Workspace.get(id=post.workspace_id)
         when = validate_schedule(when, self.clock.now(), workspace.timezone)
+        if needs_approval(workspace, actor):
+            return await self._wait_for_approval(post, actor, when, workspace.timezone)
         verb = "rescheduled" if post.status == Status.SCHEDULED else "scheduled"
         moved = await self._person_moves(
             post,
@@ -300,6 +307,12 @@ class PostEditor:
         """Publish as soon as a worker is free (the post is scheduled for now)."""
         post = await self.get(actor, post_id)
         now = self.clock.now()
+        workspace = await Workspace.get(id=post.workspace_id)
+        if needs_approval(workspace, actor):
+            raise Forbidden(
+                "Editors' posts need an owner's or admin's approval in this workspace: "
+                "schedule it for a time instead, and it waits for their approval."
+            )
         moved = await self._person_moves(
             post,
             Status.SCHEDULED,
@@ -469,6 +482,20 @@ class PostEditor:
             check_transition(fresh.status, target, action)
             raise Conflict("This post changed meanwhile; reload it and try again.")
         return await self.get(actor, post.id)
+
+
+async def _approval_needed(post: Post, actor: Actor) -> None:
+    await DomainEvent.create(
+        workspace_id=post.workspace_id,
+        kind=POST_APPROVAL_NEEDED,
+        payload={
+            "post_id": post.id,
+            "account_id": post.account_id,
+            "post_kind": post.kind.value,
+            "scheduled_at": post.scheduled_at.isoformat() if post.scheduled_at else None,
+            "by": actor.label,
+        },
+    )
 
 
 async def set_posts_need_approval(actor: Actor, required: bool) -> None:

@@ -128,3 +128,44 @@ async def test_owners_posts_and_workspaces_without_the_rule_publish_as_before(
     await set_posts_need_approval(await acting(owner), False)
     await chatops.handle_command(person("2"), "/schedule tomorrow 9am Editor", [photo()])
     assert (await Post.get(caption="Editor")).status is Status.SCHEDULED
+
+
+async def test_an_editor_cannot_get_around_approval_by_rescheduling_or_posting_now(
+    world: World, chatops: ChatOps
+) -> None:
+    await chatops.handle_command(person("2"), "/schedule tomorrow 9am Cake", [photo()])
+    post = await Post.get(workspace=world.workspace)
+    now = await chatops.handle_command(person("2"), f"/post {post.id} now")
+    assert "need an owner's or admin's approval" in now.text
+    moved = await chatops.handle_command(person("2"), f"/reschedule {post.id} fri 18:00")
+    assert "waits for an owner's or admin's approval" in moved.text
+    await post.refresh_from_db()
+    assert post.status is Status.PENDING_APPROVAL
+    assert not await PublishJob.filter(post_id=post.id).exists()
+    # an owner's post moved by an editor waits too
+    await chatops.handle_command(person("1"), "/schedule tomorrow 10am Owner", [photo()])
+    owners = await Post.get(caption="Owner")
+    await chatops.handle_command(person("2"), f"/reschedule {owners.id} fri 18:00")
+    await owners.refresh_from_db()
+    assert owners.status is Status.PENDING_APPROVAL
+    assert await DomainEvent.filter(kind=alerts.POST_APPROVAL_NEEDED).count() == 3
+
+
+async def test_the_composer_refuses_publish_now_to_an_editor_who_needs_approval(
+    world: World, container: Container
+) -> None:
+    from core.errors import ValidationFailed
+    from core.services.composer import Composition, compose
+    from core.services.publishing import PostInput
+
+    services = assemble_services(container)
+    editor = await Membership.get(user=world.editor)
+    composition = Composition(
+        account_ids=[world.account.id],
+        content=PostInput(kind="image", media_ids=(), caption="Now!"),
+        action="now",
+    )
+    with pytest.raises(ValidationFailed) as refused:
+        await compose(await acting(editor), services.publishing, composition)
+    assert "approval" in refused.value.fields["action"]
+    assert not await Post.exists()
