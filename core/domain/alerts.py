@@ -103,7 +103,9 @@ def _post_approval(kind: str, facts: Mapping[str, Any], ctx: AlertContext) -> Re
             + f"\nApprove it below (or /approvepost {post_id} WHEN for another time), or "
             f"/rejectpost {post_id} REASON."
         )
-        approve = Button("Approve", Action(ActionVerb.POST_APPROVE, post_id), ButtonStyle.SUCCESS)
+        approve = Button(
+            "Approve", Action(ActionVerb.POST_APPROVE, post_id), style=ButtonStyle.SUCCESS
+        )
         panel = Button("Open in the panel", url=f"{ctx.panel_url}/posts/{post_id}")
         return Reply(text, ((approve, panel),))
     if facts.get("decision") == "approved":

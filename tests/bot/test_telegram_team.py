@@ -243,3 +243,40 @@ async def test_an_answer_that_cannot_be_sent_is_not_followed_by_try_again(
     [reply] = fake.sent("sendMessage")
     assert reply["text"].startswith(f"Scheduled #{post.id}")
     assert await Post.filter(workspace=world.workspace).count() == 1
+
+
+async def test_an_editors_post_waits_until_the_owner_approves_its_card(
+    world: World, fake: FakeTelegram, bot: Bot, dispatcher: Dispatcher
+) -> None:
+    from bot.telegram import TelegramNotifier
+    from core.db.models import DomainEvent
+    from core.domain import alerts
+    from core.domain.posts import Status
+    from core.services.publishing import set_posts_need_approval
+
+    for name, user in (("Olga", world.owner), ("Eda", world.editor), ("Vic", world.viewer)):
+        await link(
+            world, user, platform=Platform.TELEGRAM, chat_id=str(TEAM), user_id=str(PEOPLE[name])
+        )
+    await set_posts_need_approval(await acting(await Membership.get(user=world.owner)), True)
+    team = Session(dispatcher, bot, fake)
+    fake.add_file("p", image_bytes(1080, 1080))
+    sizes = [{"file_id": "p", "file_unique_id": "p", "width": 1080, "height": 1080}]
+    command = "/schedule tomorrow 9am Cake day"
+    await team.says("Eda", command, photo=sizes, caption=command)
+    post = await Post.get(workspace=world.workspace)
+    assert post.status is Status.PENDING_APPROVAL and "waits for an owner's" in team.last()
+    # the worker delivers the card to the linked chat
+    event = await DomainEvent.get(kind=alerts.POST_APPROVAL_NEEDED)
+    ctx = alerts.AlertContext("Europe/Berlin", "https://reelay.example.com", "Cafe Crema")
+    facts = {**event.payload, "username": "cafecrema", "caption_snippet": post.caption}
+    await TelegramNotifier(bot).send(str(TEAM), alerts.render_event(event.kind, facts, ctx))
+    team._record()
+    card = team.last()
+    assert card.startswith(f"📝 Post #{post.id} by editor@example.com via telegram waits")
+    await team.presses("Eda", "Approve", on=card)
+    await team.presses("Olga", "Approve", on=card)
+    await post.refresh_from_db()
+    assert post.status is Status.SCHEDULED
+    assert fake.sent("editMessageText")[-1]["text"].startswith(f"Approved post #{post.id}")
+    print("\n".join(team.lines))
