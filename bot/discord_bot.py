@@ -24,7 +24,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from core.db.models import Platform
-from core.domain.chat import ActionVerb, ButtonStyle, Reply, decode_action
+from core.domain.chat import (
+    LINK_CODES_PATH,
+    PERSONAL_CODES_PATH,
+    ActionVerb,
+    ButtonStyle,
+    Reply,
+    decode_action,
+)
 from core.errors import SettingsError
 from core.ports.notifier import ChatDeliveryError, ChatGone, ChatRateLimited
 from core.services.chat_members import ChatUser
@@ -422,7 +429,7 @@ class ChatCommands(commands.Cog):
         name="link", description="Link yourself (personal code) or this channel (chat code)"
     )
     @app_commands.describe(
-        code="your personal code (Your account → Chat accounts) or a chat code (Setup → Chats)"
+        code=f"your personal code ({PERSONAL_CODES_PATH}) or a chat code ({LINK_CODES_PATH})"
     )
     async def link(self, interaction: discord.Interaction[Any], code: str = "") -> None:
         await self.run(interaction, f"/link {code}".strip())
@@ -483,9 +490,23 @@ class ChatCommands(commands.Cog):
     async def stats(self, interaction: discord.Interaction[Any], days: int = 7) -> None:
         await self.run(interaction, f"/stats {days}")
 
+    @app_commands.command(name="health", description="Whether each account is working")
+    async def health(self, interaction: discord.Interaction[Any]) -> None:
+        await self.run(interaction, "/health")
+
     @app_commands.command(name="approvals", description="AI replies waiting for approval")
     async def approvals(self, interaction: discord.Interaction[Any]) -> None:
         await self.run(interaction, "/approvals")
+
+    @app_commands.command(name="timezone", description="The team's time zone, or your own")
+    @app_commands.describe(
+        zone="e.g. Europe/Berlin; empty: show the zones in use",
+        mine="set your own zone instead of the team's",
+    )
+    async def timezone(
+        self, interaction: discord.Interaction[Any], zone: str = "", mine: bool = False
+    ) -> None:
+        await self.run(interaction, f"/timezone {'me ' if mine else ''}{zone}".strip())
 
     @app_commands.command(name="approve", description="Send an AI reply as proposed")
     async def approve(self, interaction: discord.Interaction[Any], draft_id: int) -> None:

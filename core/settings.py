@@ -140,7 +140,9 @@ class Settings(BaseSettings):
     discord_api_url: AnyHttpUrl = Field(
         AnyHttpUrl("https://discord.com/api/v10"), description="Discord REST API base URL."
     )
-    smtp_host: str = Field("", description="SMTP server for alert emails. Empty: no email.")
+    smtp_host: str = Field(
+        "", description="SMTP server for alerts, password resets and invitations. Empty: no email."
+    )
     smtp_port: Annotated[int, Field(ge=1, le=65535)] = Field(587, description="SMTP port.")
     smtp_username: str = Field("", description="SMTP user name. Empty: no login.")
     smtp_password: SecretStr | None = Field(None, description="SMTP password.")
@@ -192,6 +194,11 @@ class Settings(BaseSettings):
     )
     worker_max_jobs: Annotated[int, Field(ge=1, le=10000)] = Field(
         50, description="Concurrent jobs per worker."
+    )
+    comment_sweep_minutes: Annotated[int, Field(ge=0, le=1440)] = Field(
+        10,
+        description="Minutes between reads of recent comments that catch those whose webhook "
+        "never came (0 turns the sweep off).",
     )
 
     # Publishing

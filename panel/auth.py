@@ -20,8 +20,9 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from core.db.models import Membership, Role, User
 from core.domain.ids import row_id
+from core.domain.zones import checked_zone
 from core.errors import Conflict, NotFound, ValidationFailed
-from core.services import audit, chat_links, sessions, team, users
+from core.services import audit, chat_links, sessions, team, time_zones, users
 from panel import clients, login_throttle
 from panel.security import current_actor, load_user, public, requires, sign_in, sign_out
 from panel.services import services
@@ -83,10 +84,18 @@ async def first_run() -> Page:
     form = await request.form
     if request.method == "POST":
         errors = _new_account_problems(form)
+        zone = form.get("timezone", "").strip() or "UTC"
+        try:
+            zone = checked_zone(zone)
+        except ValidationFailed as exc:
+            errors.update(exc.fields)
         if not errors:
             try:
                 user = await users.create_first_owner(
-                    form["email"], form["password"], form.get("workspace", "").strip() or "My team"
+                    form["email"],
+                    form["password"],
+                    form.get("workspace", "").strip() or "My team",
+                    timezone=zone,
                 )
             except ValidationFailed as exc:
                 errors = exc.fields or {"email": exc.message}
@@ -148,11 +157,15 @@ async def logout() -> WerkzeugResponse:
 @blueprint.get("/account")
 @requires(Role.VIEWER)
 async def account() -> str:
-    """The signed-in user's own account: workspaces, chat accounts and sessions."""
+    """The signed-in user's own account: workspaces, time zone, chat accounts and sessions."""
     return await _account_page()
 
 
-async def _account_page(personal_code: chat_links.NewCode | None = None) -> str:
+async def _account_page(
+    personal_code: chat_links.NewCode | None = None,
+    errors: dict[str, str] | None = None,
+    zone_form: str | None = None,
+) -> str:
     user: User = g.user
     bot = await chat_links.bot_username()
     return await render_template(
@@ -161,6 +174,8 @@ async def _account_page(personal_code: chat_links.NewCode | None = None) -> str:
         identities=await chat_links.linked_identities(current_actor()),
         personal_code=personal_code,
         deep_link=chat_links.deep_link(bot, personal_code.code) if bot and personal_code else "",
+        errors=errors,
+        zone_form=zone_form,
     )
 
 
@@ -179,6 +194,20 @@ async def unlink_chat_account(identity_id: int) -> WerkzeugResponse:
     await chat_links.unlink_identity(current_actor(), identity_id)
     await flash("That chat account no longer acts as you.", "success")
     return redirect(url_for("auth.account") + "#chat-accounts")
+
+
+@blueprint.post("/account/timezone")
+@requires(Role.VIEWER)
+async def save_time_zone() -> Page:
+    """Set (or clear) the signed-in person's own time zone."""
+    form = await request.form
+    wanted = form.get("timezone", "")
+    try:
+        g.user = await time_zones.set_own_zone(current_actor(), wanted)
+    except ValidationFailed as exc:
+        return await _account_page(errors=exc.fields, zone_form=wanted), 422
+    await flash("Your time zone is saved.", "success")
+    return redirect(url_for("auth.account") + "#time-zone")
 
 
 @blueprint.post("/account/logout-everywhere")

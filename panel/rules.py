@@ -78,6 +78,7 @@ async def _editor(
         person_id=rule_editor.new_test_person(),
         sample_kinds=rule_editor.sample_kinds_for(draft.trigger),
         ai_ready=services().container.ai is not None,
+        closing_message=rule_preview.CLOSING_MESSAGE,
     )
     return page, status
 

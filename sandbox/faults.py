@@ -4,11 +4,14 @@ Tests add a ``Fault`` (or use the ``Faults`` shortcuts); the server's middleware
 first matching one for each Graph request and either answers with it or delays the real answer.
 A fault with ``after`` lets the request take effect first and then loses the answer
 (``Faults.lost_answer``): what a dropped connection or a gateway's 502/504 does to a write.
+A ``WebhookLoss`` (``Faults.lose_webhooks``) keeps webhooks of a field from ever being sent,
+as when Meta's delivery fails or a field is not subscribed.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -52,12 +55,40 @@ class Fault:
         )
 
 
+@dataclass
+class WebhookLoss:
+    """Webhooks of ``field_name`` (any field when None) never delivered: each with chance
+    ``share``, at most ``times`` of them (None: until cleared)."""
+
+    field_name: str | None = "comments"
+    share: float = 1.0
+    times: int | None = None
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
+
+    def matches(self, payload: dict[str, Any]) -> bool:
+        if self.field_name is None:
+            return True
+        for entry in payload.get("entry") or []:
+            if not isinstance(entry, dict):
+                continue
+            names = [entry.get("field")] + [
+                change.get("field")
+                for change in entry.get("changes") or []
+                if isinstance(change, dict)
+            ]
+            messaging = self.field_name == "messages" and entry.get("messaging")
+            if self.field_name in names or messaging:
+                return True
+        return False
+
+
 class Faults:
     """Fault controls for tests: errors, rate limits, timeouts and slow answers."""
 
     def __init__(self) -> None:
         self.active: list[Fault] = []
         self.usage_headers: dict[str, str] = {}
+        self.webhook_losses: list[WebhookLoss] = []
 
     def add(self, fault: Fault) -> Fault:
         self.active.append(fault)
@@ -185,9 +216,34 @@ class Faults:
             ),
         }
 
+    def lose_webhooks(
+        self,
+        field: str | None = "comments",
+        *,
+        share: float = 1.0,
+        times: int | None = None,
+        seed: int = 7,
+    ) -> WebhookLoss:
+        """Never deliver webhooks of ``field`` (a ``share`` of them, ``times`` at most)."""
+        loss = WebhookLoss(field_name=field, share=share, times=times, rng=random.Random(seed))
+        self.webhook_losses.append(loss)
+        return loss
+
+    def webhook_lost(self, payload: dict[str, Any]) -> bool:
+        """Whether the webhook ``payload`` is lost (spends one of a loss's ``times``)."""
+        for loss in self.webhook_losses:
+            if loss.matches(payload) and loss.rng.random() < loss.share:
+                if loss.times is not None:
+                    loss.times -= 1
+                    if loss.times <= 0:
+                        self.webhook_losses.remove(loss)
+                return True
+        return False
+
     def clear(self) -> None:
         self.active.clear()
         self.usage_headers = {}
+        self.webhook_losses.clear()
 
     def take(self, method: str, path: str) -> Fault | None:
         for fault in self.active:

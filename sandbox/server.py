@@ -47,6 +47,9 @@ class Sandbox:
         self.state = state
         self.faults = Faults()
         self.deliveries: list[Delivery] = []
+        # Webhooks a fault kept from being sent (``faults.lose_webhooks``); ``deliver`` one
+        # again to play it arriving late.
+        self.lost: list[Delivery] = []
         self.host = host
         self.port = port
         self.fetch_timeout_s = fetch_timeout_s
@@ -185,7 +188,8 @@ class Sandbox:
         """POST ``payload`` to the webhook URL, signed with the app secret.
 
         Like Meta, nothing is sent for an account that unsubscribed the app: the returned
-        delivery says so in ``error`` and is not counted in ``deliveries``.
+        delivery says so in ``error`` and is not counted in ``deliveries``. A webhook a
+        fault loses is not sent either; it is kept in ``lost``.
         """
         body = json.dumps(payload, separators=(",", ":")).encode()
         signature = sign(self.state.app_secret, body)
@@ -194,6 +198,10 @@ class Sandbox:
         if silenced:
             delivery.error = f"not sent: account {', '.join(silenced)} unsubscribed the app"
             logger.info("sandbox webhook not sent: %s", delivery.error)
+            return delivery
+        if self.faults.webhook_lost(payload):
+            delivery.error = "not sent: the webhook was lost (fault)"
+            self.lost.append(delivery)
             return delivery
         self.deliveries.append(delivery)
         if not self.state.webhook_url:

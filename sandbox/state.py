@@ -71,6 +71,14 @@ def sandbox_token(secret: str, ig_id: str, *, generation: int = 0) -> str:
     return f"SBX.{ig_id}.{generation}.{mac.hexdigest()[:32]}"
 
 
+# The posts a new account starts with, oldest first (the welcome post is newest).
+SAMPLE_POSTS = (
+    ("Behind the scenes at the studio. Comment INFO for the details.", "VIDEO", "REELS"),
+    ("Our spring collection is here. Comment PRICE for the price list.", "IMAGE", "FEED"),
+    ("Welcome to the Reelay sandbox! Comment below to try.", "IMAGE", "FEED"),
+)
+
+
 @dataclass
 class Account:
     ig_id: str
@@ -278,12 +286,14 @@ class SandboxState:
         raise invalid_token()
 
     def ensure_account(self, ig_id: str, username: str = "reelay_demo") -> Account:
-        """The account ``ig_id``, created with a welcome post when the sandbox first sees it."""
+        """The account ``ig_id``, created with a few sample posts when the sandbox first sees
+        it, so a follower has something to comment on at once."""
         found = self.accounts.get(ig_id)
         if found is not None:
             return found
         account = self.add_account(ig_id, username)
-        self.add_media(ig_id, caption="Welcome to the Reelay sandbox! Comment below to try.")
+        for caption, media_type, product in SAMPLE_POSTS:
+            self.add_media(ig_id, caption=caption, media_type=media_type, product=product)
         return account
 
     # ------------------------------------------------------------------ OAuth

@@ -4,6 +4,7 @@ queue, a movable clock, Meta-shaped payloads and signatures."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import itertools
@@ -137,6 +138,7 @@ def build_engine(
     poster: Any = None,
 ) -> Automations:
     from core.adapters.outgoing_webhooks import AiohttpWebhookPoster
+    from core.services import followers
     from core.services.accounts import account_ref
 
     outbox = Outbox(
@@ -158,7 +160,12 @@ def build_engine(
         jitter=lambda: 0.5,
     )
     return Automations(
-        outbox=outbox, leads=leads, redis=container.redis, clock=clock, rng=random.Random(seed)
+        outbox=outbox,
+        leads=leads,
+        redis=container.redis,
+        clock=clock,
+        rng=random.Random(seed),
+        profiles=functools.partial(followers.queue_refreshes, queue, clock),
     )
 
 

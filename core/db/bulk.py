@@ -124,20 +124,23 @@ def _connection() -> tuple[BaseDBAsyncClient, Params]:
 
 
 async def insert_events(
-    rows: Sequence[tuple[str, str, str, str, str, str, str]], received_at: datetime
+    rows: Sequence[tuple[str, str, str, str, str, str, str]],
+    received_at: datetime,
+    source: str = "webhook",
 ) -> list[tuple[int, str]]:
     """Insert webhook events (dedupe key, account, kind, payload JSON, parsed event JSON,
-    status, error) not stored before, in one statement: (id, dedupe key) of the new ones."""
+    status, error) not stored before, in one statement: (id, dedupe key) of the new ones.
+    ``source`` says how they came: ``webhook``, or ``sweep`` for comments read by the sweep."""
     conn, params = _connection()
     groups = []
     for key, account, kind, payload, event, status, error in rows:
         slots = [params(key), params(account), params(kind), params(payload, "::jsonb")]
         slots += [params(event, "::jsonb"), params(status), params(error)]
-        slots.append(params.time(received_at))
+        slots += [params.time(received_at), params(source)]
         groups.append(f"({', '.join(slots)})")
     sql = (
         f"INSERT INTO {WebhookEvent._meta.db_table} "  # noqa: S608
-        "(dedupe_key, account_ig_id, kind, payload, event, status, error, received_at) "
+        "(dedupe_key, account_ig_id, kind, payload, event, status, error, received_at, source) "
         f"VALUES {', '.join(groups)} ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key"
     )
     return [

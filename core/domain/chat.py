@@ -14,6 +14,17 @@ from typing import Any
 
 from core.errors import ValidationFailed
 
+# Where the panel makes link codes: its menu item (``panel/navigation.py`` labels it with this)
+# and the setup step (``core/services/setup_wizard.py`` titles it with this). Chat replies name
+# this path, so they never send anyone to a page that does not exist.
+LINK_CODES_MENU = "Setup"
+LINK_CODES_STEP = "Team chat"
+LINK_CODES_PATH = f"{LINK_CODES_MENU} → {LINK_CODES_STEP}"
+# Where a person makes their own personal code: their account page (``panel/auth.py``), whose
+# section carries this title (``panel/templates/account.html``).
+PERSONAL_CODES_SECTION = "Chat accounts"
+PERSONAL_CODES_PATH = f"Your account → {PERSONAL_CODES_SECTION}"
+
 
 class ButtonStyle(StrEnum):
     PRIMARY = "primary"

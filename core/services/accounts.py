@@ -96,6 +96,14 @@ async def ensure_demo_accounts(container: Container) -> list[InstagramAccount]:
     return made
 
 
+@instance_level("the sandbox serves every workspace's sandbox accounts")
+async def sandbox_accounts_everywhere() -> list[InstagramAccount]:
+    """Every connected sandbox account of the install (the sandbox seeds their posts)."""
+    return await InstagramAccount.filter(login_kind=LoginKind.SANDBOX).exclude(
+        status=AccountStatus.DISCONNECTED
+    )
+
+
 # ---------------------------------------------------------------------- OAuth state
 
 STATE_MAX_AGE_S = 600

@@ -29,7 +29,7 @@ from redis.asyncio import Redis
 from tortoise.functions import Count, Max
 from tortoise.transactions import in_transaction
 
-from core.db.bulk import GroupCommit, insert_many_returning, insert_returning
+from core.db.bulk import GroupCommit, claim_events, insert_many_returning, insert_returning
 from core.db.models import (
     AccountStatus,
     AutomationRule,
@@ -41,15 +41,17 @@ from core.db.models import (
     WebhookEvent,
 )
 from core.domain import lead_flow
+from core.domain.followers import profile_due
 from core.domain.messages import Person, comment_reply, dm_message
 from core.domain.rule_definition import RuleDefinition
 from core.domain.rules import RuleIndex, RuleSpec, spec_of
 from core.domain.scope import instance_level
-from core.domain.webhooks import FLOW_ANSWER_KINDS, EventKind, InboundEvent
+from core.domain.webhooks import FLOW_ANSWER_KINDS, EventKind, InboundEvent, from_stored
 from core.errors import ReelayError
 from core.ports.clock import Clock
 from core.services import rule_changes
-from core.services.inbox import HANDLE_EVENT, claim_events, event_job_id
+from core.services.event_webhooks import announce_comment
+from core.services.inbox import HANDLE_EVENT, event_job_id
 from core.services.leads import Leads
 from core.services.outbox import ActionKind, Held, Outbox, bump_stats
 from core.services.smart_replies import EngineHooks, unanswered_note
@@ -64,6 +66,8 @@ RULES_CHECK_S = 1.0
 FIRST_COMMENT_TTL_S = 90 * 24 * 3600
 STUCK_AFTER = timedelta(minutes=5)
 MAX_EVENT_BATCH = 50
+# Asks for the profiles of these conversations' people (``followers.queue_refreshes``).
+ProfileHook = Callable[[set[int]], Awaitable[Any]]
 ALREADY_CLAIMED = "already handled or being handled"
 
 
@@ -90,8 +94,6 @@ Person_ = tuple[int, str]  # (account id, IGSID)
 _PEOPLE: ContextVar[dict[Person_, Conversation] | None] = ContextVar(
     "reelay_batch_people", default=None
 )
-# Outcomes by event id, and the sends still to make for them.
-Handled = tuple[dict[int, Outcome], list[Held]]
 
 
 @dataclass
@@ -170,6 +172,7 @@ class Automations:
         rng: random.Random | None = None,
         continuation: Continuation | None = None,
         ai_replies: EngineHooks | None = None,
+        profiles: ProfileHook | None = None,
     ) -> None:
         self.outbox = outbox
         self.leads = leads
@@ -186,6 +189,9 @@ class Automations:
         self.continuation = continuation
         self._accounts: dict[str, tuple[float, InstagramAccount | None]] = {}
         self.ai_replies = ai_replies
+        # People whose profile is due, asked for after the sends (never before the reply).
+        self.profiles = profiles
+        self._profiles_due: set[int] = set()
 
     # ---------------------------------------------------------------- entry point
 
@@ -207,45 +213,41 @@ class Automations:
         return outcome
 
     async def _handle_batch(self, event_ids: list[int]) -> list[tuple[Outcome, asyncio.Task[None]]]:
+        """Handle a batch in one transaction: the claim (a write first: SQLite takes its write
+        lock at once), the events' writes and their "done" commit together; the sends follow
+        the commit, in a task of their own."""
         unique = list(dict.fromkeys(event_ids))
         await self.rules.follow(self.redis)
+        outcomes: dict[int, Outcome] = {}
         try:
-            outcomes, held = await self._handle_together(unique)
+            with self.outbox.holding() as held:
+                async with in_transaction():
+                    claimed = await claim_events(unique, self.clock.now())
+                    gated = {i: await self._gate(from_stored(*row)) for i, row in claimed.items()}
+                    token = _PEOPLE.set(await self._prefetch_people(list(gated.values())))
+                    try:
+                        for event_id in unique:
+                            outcomes[event_id] = (
+                                await self._handle(event_id, gated[event_id])
+                                if event_id in gated
+                                else Outcome(EventStatus.IGNORED, ALREADY_CLAIMED)
+                            )
+                    finally:
+                        _PEOPLE.reset(token)
+                    await self._finish_many({i: o for i, o in outcomes.items() if i in claimed})
         except Exception:
             # Rolled back as a whole: each event again on its own, so one bad event fails
             # alone (and is recorded as failed, with its reason) while the others go through.
             logger.info("handling %d events together failed: one at a time", len(unique))
-            outcomes, held = (
-                {event_id: await self._handle_alone(event_id) for event_id in unique},
-                [],
-            )
-        sending = asyncio.create_task(self._send(held, len(unique)))
-        self._sending.add(sending)
-        sending.add_done_callback(self._sending.discard)
-        return [(outcomes[event_id], sending) for event_id in event_ids]
-
-    async def _handle_together(self, event_ids: list[int]) -> Handled:
-        outcomes: dict[int, Outcome] = {}
-        # The claim (a write first: SQLite takes its write lock at once), the events' writes
-        # and their "done" commit together; sends follow the commit.
-        with self.outbox.holding() as held:
-            async with in_transaction():
-                claimed = await claim_events(event_ids, self.clock.now())
-                gated = {event_id: await self._gate(event) for event_id, event in claimed.items()}
-                token = _PEOPLE.set(await self._prefetch_people(list(gated.values())))
-                try:
-                    for event_id in event_ids:
-                        if event_id not in gated:
-                            outcomes[event_id] = Outcome(EventStatus.IGNORED, ALREADY_CLAIMED)
-                            continue
-                        outcomes[event_id] = await self._handle(event_id, gated[event_id])
-                finally:
-                    _PEOPLE.reset(token)
-                await self._finish_many({i: o for i, o in outcomes.items() if i in claimed})
+            outcomes = {event_id: await self._handle_alone(event_id) for event_id in unique}
+            held = []
         for event_id, outcome in outcomes.items():
             if outcome.status is EventStatus.IGNORED:
                 logger.debug("event %s ignored: %s", event_id, outcome.reason)
-        return outcomes, held
+        sending = asyncio.create_task(self._send(held))
+        self._sending.add(sending)
+        sending.add_done_callback(self._sending.discard)
+        return [(outcomes[event_id], sending) for event_id in event_ids]
 
     async def _handle_alone(self, event_id: int) -> Outcome:
         try:
@@ -254,29 +256,32 @@ class Automations:
                     claimed = await claim_events([event_id], self.clock.now())
                     if event_id not in claimed:
                         return Outcome(EventStatus.IGNORED, ALREADY_CLAIMED)
-                    outcome = await self._handle(event_id, await self._gate(claimed[event_id]))
+                    gated = await self._gate(from_stored(*claimed[event_id]))
+                    outcome = await self._handle(event_id, gated)
                     await self._finish(event_id, outcome)
-            await self.outbox.send_held(held)
         except ReelayError as exc:
             logger.warning("event %s failed: %s", event_id, exc)
             outcome = Outcome(EventStatus.FAILED, str(exc))
             await self._finish(event_id, outcome)
+            return outcome
         except Exception as exc:
             # Recorded and logged with its traceback (its writes were rolled back).
             logger.exception("event %s failed unexpectedly", event_id)
             outcome = Outcome(EventStatus.FAILED, f"{type(exc).__name__}: {exc}")
             await self._finish(event_id, outcome)
-        if outcome.status is EventStatus.IGNORED:
-            logger.debug("event %s ignored: %s", event_id, outcome.reason)
+            return outcome
+        await self._send(held)
         return outcome
 
-    async def _send(self, held: list[Held], events: int) -> None:
-        try:
-            await self.outbox.send_held(held)
-        except Exception:
-            # The events are handled; an action whose send broke stays pending and is sent
-            # again by ``requeue_stuck``.
-            logger.exception("sending the answers of %d events failed", events)
+    async def _send(self, held: Sequence[Held]) -> None:
+        """Send the held answers (never raises), then ask for the profiles that are due."""
+        await self.outbox.send_held(held)
+        due, self._profiles_due = self._profiles_due, set()
+        if due and self.profiles is not None:
+            try:
+                await self.profiles(due)
+            except Exception:
+                logger.exception("queueing %d follower profile reads failed", len(due))
 
     async def _finish(self, event_id: int, outcome: Outcome) -> None:
         await self._finish_many({event_id: outcome})
@@ -303,6 +308,8 @@ class Automations:
         if isinstance(gated, Outcome):
             return gated
         event, account = gated
+        if event.kind is EventKind.COMMENT:
+            await announce_comment(account, event)
         conversation = await self._conversation(account, event)
         if event.kind in FLOW_ANSWER_KINDS and conversation.flow_state:
             outcome = await self._flow_answer(account, conversation, event, event_id)
@@ -419,6 +426,8 @@ class Automations:
         if at is not None:
             if conversation.last_inbound_at is None or conversation.last_inbound_at < at:
                 changes["last_inbound_at"] = at
+            if profile_due(conversation.profile_fetched_at, conversation.profile_failed_at, now):
+                self._profiles_due.add(conversation.id)
             await Message.create(
                 conversation_id=conversation.id,
                 direction="in",
@@ -515,62 +524,19 @@ class Automations:
             if trigger_stats:
                 await bump_stats(rule.id, **trigger_stats)
             return ""
-        await self._send_dm(
-            account,
-            conversation,
-            event,
-            event_id,
-            message,
+        await self.outbox.submit(
+            account=account,
+            **_answer_to(event, conversation, now),
+            message=message,
             key=f"{rule.id}:{event.dedupe_key}:dm",
             rule_id=rule.id,
+            conversation_id=conversation.id,
+            event_id=event_id,
             delay_s=actions.delay_s,
+            conversation=conversation,
             extra_stats=trigger_stats,
         )
         return ""
-
-    async def _send_dm(
-        self,
-        account: InstagramAccount,
-        conversation: Conversation,
-        event: InboundEvent,
-        event_id: int,
-        message: dict[str, Any],
-        *,
-        key: str,
-        rule_id: int | None,
-        delay_s: float = 0,
-        extra_stats: dict[str, Any] | None = None,
-    ) -> None:
-        """A private reply when answering a comment, otherwise a DM to the person."""
-        if event.kind is EventKind.COMMENT:
-            await self.outbox.submit(
-                account=account,
-                kind=ActionKind.PRIVATE_REPLY,
-                target=event.comment_id,
-                message=message,
-                key=key,
-                rule_id=rule_id,
-                conversation_id=conversation.id,
-                event_id=event_id,
-                anchor_at=event.timestamp or self.clock.now(),
-                delay_s=delay_s,
-                conversation=conversation,
-                extra_stats=extra_stats,
-            )
-            return
-        await self.outbox.submit(
-            account=account,
-            kind=ActionKind.DM,
-            target=conversation.igsid,
-            message=message,
-            key=key,
-            rule_id=rule_id,
-            conversation_id=conversation.id,
-            event_id=event_id,
-            delay_s=delay_s,
-            conversation=conversation,
-            extra_stats=extra_stats,
-        )
 
     # ---------------------------------------------------------------- lead flows
 
@@ -627,14 +593,15 @@ class Automations:
             )
         message = turn.message()
         if message is not None:
-            await self._send_dm(
-                account,
-                conversation,
-                event,
-                event_id,
-                message,
+            await self.outbox.submit(
+                account=account,
+                **_answer_to(event, conversation, now),
+                message=message,
                 key=f"flow:{conversation.id}:{event.dedupe_key}",
                 rule_id=rule.id,
+                conversation_id=conversation.id,
+                event_id=event_id,
+                conversation=conversation,
             )
         return Outcome(EventStatus.DONE, f"lead flow {turn.status}", rule.id, rule.name)
 
@@ -670,6 +637,18 @@ def _match_inputs(event: InboundEvent) -> list[tuple[str, str]]:
         return [(Trigger.POSTBACK.value, event.payload or event.title)]
     trigger = event.trigger
     return [(trigger, event.text)] if trigger else []
+
+
+def _answer_to(event: InboundEvent, conversation: Conversation, now: datetime) -> dict[str, Any]:
+    """Where a message answering ``event`` goes: a comment gets a private reply (its 7-day
+    window runs from the comment), anything else a DM in the person's conversation."""
+    if event.kind is EventKind.COMMENT:
+        return {
+            "kind": ActionKind.PRIVATE_REPLY,
+            "target": event.comment_id,
+            "anchor_at": event.timestamp or now,
+        }
+    return {"kind": ActionKind.DM, "target": conversation.igsid}
 
 
 def _parse_time(value: Any) -> datetime | None:

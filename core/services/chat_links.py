@@ -30,6 +30,7 @@ from core.db.models import (
     User,
     Workspace,
 )
+from core.domain.chat import LINK_CODES_PATH, PERSONAL_CODES_PATH
 from core.domain.scope import Actor, instance_level
 from core.errors import Conflict, Forbidden, NotFound
 from core.services import audit
@@ -129,7 +130,7 @@ async def redeem_code(
             # Whoever holds a code may be in a chat another workspace relies on.
             raise Conflict(
                 "This chat is linked to another workspace: an admin there has to unlink "
-                "it first (panel → Setup → Chats)."
+                f"it first ({LINK_CODES_PATH})."
             )
         else:
             link.workspace_id = link_code.workspace_id
@@ -210,7 +211,7 @@ async def redeem_personal_code(
     if link_code.used_at is not None or link_code.expires_at <= now:
         raise NotFound(
             "This personal code is used or expired; make a new one on your account page "
-            "in the panel (Account → Chats)."
+            f"in the panel ({PERSONAL_CODES_PATH})."
         )
     person = link_code.created_by
     if not person.is_active:

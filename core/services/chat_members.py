@@ -23,19 +23,26 @@ from core.db.models import (
     User,
     Workspace,
 )
-from core.domain.chat import Button, ButtonStyle, Reply
+from core.domain.chat import (
+    LINK_CODES_PATH,
+    PERSONAL_CODES_SECTION,
+    Button,
+    ButtonStyle,
+    Reply,
+)
 from core.domain.scope import Actor, instance_level
+from core.domain.zones import effective_zone
 from core.errors import Forbidden, NotFound
 from core.services import chat_links, users
 
-ACCOUNT_PAGE = "the panel: Your account (under your email, top right) → Chat accounts"
+ACCOUNT_PAGE = f"the panel: Your account (under your email, top right) → {PERSONAL_CODES_SECTION}"
 HOW_TO_LINK = (
     "I don't know you yet. Link your chat account once: make a personal code on your account "
     f"page in {ACCOUNT_PAGE}, then send /link CODE to me in a private chat."
 )
 NOT_LINKED_HERE = (
     "This chat is not linked to a Reelay workspace, so I don't answer commands here. "
-    "An admin can make a chat code in the panel (Setup → Chats) and send /link CODE here."
+    f"An admin can make a chat code in the panel ({LINK_CODES_PATH}) and send /link CODE here."
 )
 LINK_PRIVATELY = "Link privately"
 
@@ -86,6 +93,11 @@ class ChatMember:
             label=f"{self.user.email} via {self.platform.value}",
             user_id=self.user.id,
         )
+
+    @property
+    def zone(self) -> str:
+        """The zone this member reads and types times in: their own, else the team's."""
+        return effective_zone(self.workspace.timezone, self.user.timezone if self.user else None)
 
     @property
     def linked(self) -> bool:
@@ -204,7 +216,7 @@ async def _link_chat(who: ChatUser, code: str, now: datetime) -> Reply:
     if link_code is None:
         raise NotFound(
             "This code is unknown, used or expired. A personal code comes from your account "
-            f"page ({ACCOUNT_PAGE}); a code that links a chat from Setup → Chats."
+            f"page ({ACCOUNT_PAGE}); a code that links a chat from {LINK_CODES_PATH}."
         )
     creator = await Membership.get_or_none(
         workspace_id=link_code.workspace.id, user_id=link_code.created_by.id

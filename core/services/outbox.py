@@ -37,7 +37,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
-from core.db.bulk import GroupCommit, bump_many_stats, insert_returning, mark_sent
+from core.db.bulk import GroupCommit, bump_many_stats, insert_many_returning, mark_sent
 from core.db.models import (
     AccountStatus,
     Conversation,
@@ -253,19 +253,27 @@ class Outbox:
 
     @instance_level("sends what the webhook-driven engines held back")
     async def send_held(self, held: Sequence[Held]) -> None:
-        """Send held actions: one person's in order, different people's side by side."""
+        """Send held actions: one person's in order, different people's side by side.
+
+        Never raises: the events that made them are handled, and an action whose send broke
+        stays pending and is sent again by :meth:`requeue_stuck`; the failure is logged.
+        """
         lines: dict[tuple[int, str], list[Held]] = {}
         for item in held:
             lines.setdefault((item.account.id, item.line), []).append(item)
-        if len(lines) <= 1:
-            await self._send_line(held)
-            return
         results = await asyncio.gather(
             *(self._send_line(line) for line in lines.values()), return_exceptions=True
         )
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if errors:
-            raise errors[0]
+        for line, result in zip(lines.values(), results, strict=True):
+            if isinstance(result, Exception):
+                logger.error(
+                    "outbox: sending %d actions (from action %s) failed",
+                    len(line),
+                    line[0].action.id,
+                    exc_info=result,
+                )
+            elif isinstance(result, BaseException):
+                raise result
 
     async def _send_line(self, items: Sequence[Held]) -> OutboundStatus | None:
         """Send actions created for an inline send, in order: the last one's status. The
@@ -321,23 +329,26 @@ class Outbox:
         inline = not_before is None and send_now
         if kind is ActionKind.PRIVATE_REPLY:
             key = private_reply_key(account.id, target)
-        action = await insert_returning(
+        inserted = await insert_many_returning(
             OutboundAction,
-            {
-                "account_id": account.id,
-                "kind": kind.value,
-                "dedupe_key": key[:255],
-                "target": target[:128],
-                "payload": payload,
-                "status": OutboundStatus.PENDING,
-                # Sent inline by its creator: claimed from the start.
-                "attempts": 1 if inline else 0,
-                "not_before": not_before,
-                "error": "",
-                "created_at": now,
-            },
+            [
+                {
+                    "account_id": account.id,
+                    "kind": kind.value,
+                    "dedupe_key": key[:255],
+                    "target": target[:128],
+                    "payload": payload,
+                    "status": OutboundStatus.PENDING,
+                    # Sent inline by its creator: claimed from the start.
+                    "attempts": 1 if inline else 0,
+                    "not_before": not_before,
+                    "error": "",
+                    "created_at": now,
+                },
+            ],
             conflict=("dedupe_key",),
         )
+        action = inserted[0] if inserted else None
         if action is None:
             logger.info(
                 "outbox: %s %s already submitted (key %s, account %s): skipped",
@@ -384,18 +395,59 @@ class Outbox:
             action = await OutboundAction.get_or_none(id=action_id)
         if action is None or action.status is not OutboundStatus.PENDING:
             return action.status if action else None
+        if account is None or account.id != action.account_id:
+            account = await InstagramAccount.get(id=action.account_id)
+        kind = ActionKind(action.kind)
+        not_yet = await self._not_yet(account, action, kind, conversation)
+        if not_yet is not None:
+            return not_yet
+        if not claimed:
+            attempt = action.attempts + 1
+            won = await OutboundAction.filter(
+                id=action.id, status=OutboundStatus.PENDING, attempts=action.attempts
+            ).update(attempts=attempt)
+            if not won:
+                return None  # another worker has it
+            action.attempts = attempt
+        ref = self._account_ref(account)
+        message = action.payload.get("message") or {}
+        lost = bool(action.payload.get(ANSWER_LOST))
+        try:
+            # After a lost answer: what the earlier send left on Instagram, if it arrived.
+            response = await self._settle(ref, kind, action) if lost else None
+            if response is None and kind is ActionKind.PUBLIC_REPLY:
+                text = str(message.get("text", ""))
+                response = {"id": await self.graph.reply_to_comment(ref, action.target, text)}
+            elif response is None:
+                recipient = (
+                    Recipient(comment_id=action.target)
+                    if kind is ActionKind.PRIVATE_REPLY
+                    else Recipient(igsid=action.target)
+                )
+                sent = await self.graph.send_message(ref, recipient, message)
+                response = {"recipient_id": sent.recipient_id, "message_id": sent.message_id}
+        except GraphError as exc:
+            return await self._failed_call(account, action, exc)
+        return await self._sent(action, kind, response, extra_stats)
+
+    async def _not_yet(
+        self,
+        account: InstagramAccount,
+        action: OutboundAction,
+        kind: ActionKind,
+        conversation: Conversation | None,
+    ) -> OutboundStatus | None:
+        """Why ``action`` is not sent now: put off to its time or its pace slot (pending), or
+        skipped (account not active, Meta's window closed); None when it may go."""
         now = self.clock.now()
         if action.not_before is not None and action.not_before > now + timedelta(seconds=1):
             await self._later(action, action.not_before, "d")
             return OutboundStatus.PENDING
-        if account is None or account.id != action.account_id:
-            account = await InstagramAccount.get(id=action.account_id)
         if account.status is not AccountStatus.ACTIVE:
             return await self._skip(action, f"account {account.username} is {account.status.value}")
         reason = await self._window_closed(action, now, conversation)
         if reason:
             return await self._skip(action, reason)
-        kind = ActionKind(action.kind)
         limit = self._limit(account, kind)
         slot = await self.pacer.reserve(
             account.id, PACE_BUCKET[kind], f"{action.id}:{action.attempts}", limit, now
@@ -411,19 +463,7 @@ class Outbox:
             )
             await self._later(action, slot, "p")
             return OutboundStatus.PENDING
-        if not claimed:
-            attempt = action.attempts + 1
-            won = await OutboundAction.filter(
-                id=action.id, status=OutboundStatus.PENDING, attempts=action.attempts
-            ).update(attempts=attempt)
-            if not won:
-                return None  # another worker has it
-            action.attempts = attempt
-        try:
-            response = await self._call(account, kind, action)
-        except GraphError as exc:
-            return await self._failed_call(account, action, exc)
-        return await self._sent(action, kind, response, extra_stats)
+        return None
 
     def _limit(self, account: InstagramAccount, kind: ActionKind) -> int:
         if kind is ActionKind.DM:
@@ -455,28 +495,6 @@ class Outbox:
                     f"last message from the person at {last.isoformat()}"
                 )
         return ""
-
-    async def _call(
-        self, account: InstagramAccount, kind: ActionKind, action: OutboundAction
-    ) -> dict[str, Any]:
-        ref = self._account_ref(account)
-        message = action.payload.get("message") or {}
-        if action.payload.get(ANSWER_LOST):
-            settled = await self._settle(ref, kind, action)
-            if settled is not None:
-                return settled
-        if kind is ActionKind.PUBLIC_REPLY:
-            reply_id = await self.graph.reply_to_comment(
-                ref, action.target, str(message.get("text", ""))
-            )
-            return {"id": reply_id}
-        recipient = (
-            Recipient(comment_id=action.target)
-            if kind is ActionKind.PRIVATE_REPLY
-            else Recipient(igsid=action.target)
-        )
-        sent = await self.graph.send_message(ref, recipient, message)
-        return {"recipient_id": sent.recipient_id, "message_id": sent.message_id}
 
     async def _sent(
         self,

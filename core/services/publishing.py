@@ -93,6 +93,19 @@ class PostEditor:
             raise NotFound(f"There is no post #{post_id} in this workspace.")
         return post
 
+    async def media_ids(self, actor: Actor, post_id: int) -> list[int]:
+        """The media of the actor's workspace's post ``post_id``, in order (none for another's)."""
+        rows = await (
+            PostMedia.filter(post_id=post_id, post__workspace_id=actor.workspace_id)
+            .order_by("position")
+            .values_list("asset_id", flat=True)
+        )
+        return [int(asset_id) for asset_id in rows]  # type: ignore[call-overload]
+
+    async def scheduled_count(self, actor: Actor) -> int:
+        """How many of the workspace's posts wait for their time."""
+        return await Post.filter(workspace_id=actor.workspace_id, status=Status.SCHEDULED).count()
+
     async def page(
         self,
         actor: Actor,
@@ -101,9 +114,13 @@ class PostEditor:
         account_id: int | None = None,
         offset: int = 0,
         limit: int = 50,
+        before_id: int | None = None,
     ) -> list[Post]:
-        """The workspace's posts, newest first, ``limit`` from ``offset``."""
+        """The workspace's posts, newest first, ``limit`` from ``offset`` (or after the post
+        ``before_id``, for a cursor)."""
         query = Post.filter(workspace_id=actor.workspace_id)
+        if before_id is not None:
+            query = query.filter(id__lt=before_id)
         if status is not None:
             query = query.filter(status=status)
         if account_id is not None:

@@ -114,7 +114,7 @@ class FakeTelegram:
                 raise BotApiError(502, "Bad Gateway")
             if self.token and request.match_info["token"] != self.token:
                 raise BotApiError(401, "Unauthorized")
-            self._check_chat(params)
+            self._check_chat(method, params)
             check = getattr(self, f"_check_{method.lower()}", None)
             if check is not None:
                 check(params)
@@ -138,11 +138,12 @@ class FakeTelegram:
 
     # ------------------------------------------------------------ checks
 
-    def _check_chat(self, params: dict[str, Any]) -> None:
+    def _check_chat(self, method: str, params: dict[str, Any]) -> None:
         chat_id = int(params["chat_id"]) if "chat_id" in params else None
         if chat_id is not None and chat_id in self.gone_chats:
             raise BotApiError(403, "Forbidden: bot was kicked from the group chat")
-        if chat_id is not None and chat_id in self.retry_after:
+        # The 429 falls on a message sent, not on the "typing…" shown while a command works.
+        if chat_id is not None and chat_id in self.retry_after and method != "sendChatAction":
             wait = self.retry_after.pop(chat_id)
             raise BotApiError(429, f"Too Many Requests: retry after {wait}", {"retry_after": wait})
 

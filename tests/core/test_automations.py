@@ -573,10 +573,12 @@ async def test_the_worker_acts_on_the_event_as_parsed_at_the_endpoint(
     def parse_again(document: Any) -> list[Any]:
         raise AssertionError("the stored payload was parsed again")
 
-    monkeypatch.setattr("core.services.inbox.parse_payload", parse_again)
     await make_rule(account, keywords=["price"])
     delivered = comment_payload("c1", "price?")
-    (outcome,) = await world.deliver(delivered)
+    await record_events(parse_body(body_of(delivered)), world.queue, world.clock.now())
+    monkeypatch.setattr("core.domain.webhooks.parse_payload", parse_again)
+    (job,) = world.queue.take("handle_event")
+    outcome = await world.engine.handle_event(*job.args)
     assert outcome.status is EventStatus.DONE
     assert [m.recipient for m in world.graph.messages()] == [{"comment_id": "c1"}]
     stored = await WebhookEvent.get(dedupe_key__endswith=":c1")

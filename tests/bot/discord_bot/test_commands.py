@@ -181,3 +181,18 @@ async def test_a_personal_code_makes_each_discord_user_act_with_their_own_role(
     bare = Interaction(user_id=32)
     await cog.link.callback(cog, bare)  # type: ignore[call-arg]
     assert bare.log[0].kwargs["ephemeral"] is True and "/link CODE" in (bare.log[0].content or "")
+
+
+async def test_timezone_sets_the_members_own_zone_and_refuses_the_teams_to_an_editor(
+    world: World, cog: ChatCommands
+) -> None:
+    team = Interaction()
+    await cog.timezone.callback(cog, team, "Asia/Tokyo", False)  # type: ignore[call-arg]
+    assert team.log[0].content == "Only owners and admins change the team's time zone."
+    own = Interaction()
+    await cog.timezone.callback(cog, own, "Asia/Tokyo", True)  # type: ignore[call-arg]
+    assert "Yours is Asia/Tokyo" in (own.log[0].content or "")
+    await world.editor.refresh_from_db()
+    assert world.editor.timezone == "Asia/Tokyo"
+    await world.workspace.refresh_from_db()
+    assert world.workspace.timezone == "Europe/Berlin"
