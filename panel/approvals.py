@@ -17,7 +17,7 @@ from core.errors import Conflict, ValidationFailed
 from core.services import approvals
 from core.services.composer import parse_local
 from core.services.smart_replies import SmartReplies
-from panel.security import current_actor, current_membership, requires
+from panel.security import current_actor, current_membership, requires, viewer_zone
 from panel.services import services
 
 blueprint = Blueprint("drafts", __name__, url_prefix="/approvals")
@@ -41,7 +41,7 @@ async def index() -> str:
     pending = await approvals.pending(actor)
     since = services().container.clock.now() - timedelta(days=1)
     posts = await services().publishing.page(actor, status=Status.PENDING_APPROVAL, limit=50)
-    timezone = current_membership().workspace.timezone
+    timezone = viewer_zone()
     return await render_template(
         "approvals/index.html",
         pending_posts=[
@@ -147,7 +147,7 @@ async def approve_post(post_id: int) -> WerkzeugResponse:
     actor = current_actor()
     raw = (form.get("when") or "").strip()
     try:
-        when = parse_local(raw, current_membership().workspace.timezone) if raw else None
+        when = parse_local(raw, viewer_zone()) if raw else None
         await services().publishing.approve(actor, post_id, when)
         await flash(f"Post #{post_id} is approved and scheduled.", "success")
     except (ValidationFailed, Conflict) as exc:

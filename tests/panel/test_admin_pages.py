@@ -447,8 +447,14 @@ async def test_an_admin_approves_or_rejects_an_editors_post_in_the_panel(
         )
         for caption in ("Cake day", "Wrong price")
     ]
+    from core.db.models import User
+
+    # the planned time is shown (and a new one read) in the viewer's own zone
+    await User.filter(id=members[Role.ADMIN].user_id).update(timezone="Asia/Tokyo")
     page = await (await client.get("/approvals")).get_data(as_text=True)
     assert "Posts waiting for approval" in page and "Cake day" in page
+    card = page.split("Cake day")[0].rsplit("<strong>", 1)[-1]
+    assert "Asia/Tokyo" in card and "New time (Asia/Tokyo)" in page
     await client.post(f"/approvals/posts/{waiting[0].id}/approve", form={"csrf_token": CSRF})
     await client.post(
         f"/approvals/posts/{waiting[1].id}/reject", form={"csrf_token": CSRF, "reason": "Typo"}
