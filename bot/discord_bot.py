@@ -4,7 +4,8 @@ Slash commands (with attachments for /schedule) become the same command text the
 adapter hands to ``ChatOps``; buttons are ``DynamicItem``s whose custom id carries the action
 (``reelay:approve:12``), so they keep working after a restart without any stored view. The
 Edit button opens a modal with the proposed text (Discord's own way to take the next text
-from that person). ``DiscordNotifier`` is the notifier port over Discord's REST API.
+from that person). ``DiscordNotifier`` (``bot/discord_notifier.py``) is the notifier port over
+Discord's REST API.
 """
 
 from __future__ import annotations
@@ -24,10 +25,17 @@ from discord import app_commands
 from discord.ext import commands
 
 from core.db.models import Platform
-from core.domain.chat import ActionVerb, ButtonStyle, Reply, decode_action
+from core.domain.chat import (
+    LINK_CODES_PATH,
+    PERSONAL_CODES_PATH,
+    ActionVerb,
+    ButtonStyle,
+    Reply,
+    decode_action,
+)
 from core.errors import SettingsError
-from core.ports.notifier import ChatDeliveryError, ChatGone, ChatRateLimited
-from core.services.chatops import ChatOps, ChatUser, IncomingFile
+from core.services.chat_members import ChatUser
+from core.services.chatops import ChatOps, IncomingFile
 from core.wiring import Services
 
 logger = logging.getLogger(__name__)
@@ -205,7 +213,7 @@ def incoming(attachment: discord.Attachment) -> IncomingFile:
     )
 
 
-async def in_time(interaction: discord.Interaction[Any], work: Coroutine[Any, Any, Reply]) -> Reply:
+async def in_time(interaction: discord.Interaction[Any], work: Coroutine[Any, Any, T]) -> T:
     """``work``'s reply; when it takes longer than Discord waits for an answer, the interaction
     is deferred first (a "thinking…" note, or the button's message waits) and answered later."""
     task = asyncio.ensure_future(work)
@@ -228,13 +236,17 @@ async def answer(interaction: discord.Interaction[Any], reply: Reply) -> None:
     "thinking…" note, a private reply replaces it with one only the asker sees.
     """
     if reply.replace and not reply.private and interaction.message is not None:
+        message = interaction.message
 
         async def replace(links_as_text: bool) -> None:
             shown = rendered(reply, links_as_text=links_as_text)
+            content, view = shown.text(), shown.view
+            if reply.line_of is not None:
+                content, view = line_replaced(message, reply.line_of, reply.text)
             if interaction.response.is_done():
-                await interaction.edit_original_response(content=shown.text(), view=shown.view)
+                await interaction.edit_original_response(content=content, view=view)
             else:
-                await interaction.response.edit_message(content=shown.text(), view=shown.view)
+                await interaction.response.edit_message(content=content, view=view)
 
         await with_links_as_text_if_refused(replace)
         return
@@ -254,6 +266,20 @@ async def answer(interaction: discord.Interaction[Any], reply: Reply) -> None:
         await _post(interaction, last[-1], private=reply.private, view=final.view)
 
     await with_links_as_text_if_refused(rest)
+
+
+def line_replaced(
+    message: discord.Message, target: int, line: str
+) -> tuple[str, discord.ui.View | None]:
+    """``message`` with the line of ``target`` (``#<target>: …``) replaced by ``line`` and the
+    buttons acting on ``target`` dropped; every other line and button stays as it is."""
+    prefix = f"#{target}:"
+    lines = [line if old.startswith(prefix) else old for old in message.content.split("\n")]
+    view = discord.ui.View.from_message(message, timeout=None)
+    for item in list(view.children):
+        if str(getattr(item, "custom_id", None) or "").endswith(f":{target}"):
+            view.remove_item(item)
+    return fit_text("\n".join(lines)), view if view.children else None
 
 
 class _PostOptions(TypedDict, total=False):
@@ -389,16 +415,24 @@ class ChatCommands(commands.Cog):
         attachments: list[discord.Attachment | None] | None = None,
     ) -> None:
         files = [incoming(a) for a in attachments or [] if a is not None]
-        work = self.chatops.handle_command(chat_user(interaction), text, files)
-        await answer(interaction, await in_time(interaction, work))
+        # keyed by the interaction: a repeated delivery gets the first reply, acts not twice
+        work = self.chatops.handle_once(chat_user(interaction), str(interaction.id), text, files)
+        reply = await in_time(interaction, work)
+        if reply is not None:
+            await answer(interaction, reply)
 
     @app_commands.command(name="help", description="What Reelay can do from this chat")
     async def help(self, interaction: discord.Interaction[Any]) -> None:
         await self.run(interaction, "/help")
 
-    @app_commands.command(name="link", description="Link this channel with a code from the panel")
-    async def link(self, interaction: discord.Interaction[Any], code: str) -> None:
-        await self.run(interaction, f"/link {code}")
+    @app_commands.command(
+        name="link", description="Link yourself (personal code) or this channel (chat code)"
+    )
+    @app_commands.describe(
+        code=f"your personal code ({PERSONAL_CODES_PATH}) or a chat code ({LINK_CODES_PATH})"
+    )
+    async def link(self, interaction: discord.Interaction[Any], code: str = "") -> None:
+        await self.run(interaction, f"/link {code}".strip())
 
     @app_commands.command(name="schedule", description="Schedule the attached media")
     @app_commands.describe(
@@ -481,6 +515,19 @@ class ChatCommands(commands.Cog):
     @app_commands.command(name="reject", description="Drop an AI reply")
     async def reject(self, interaction: discord.Interaction[Any], draft_id: int) -> None:
         await self.run(interaction, f"/reject {draft_id}")
+
+    @app_commands.command(name="approvepost", description="Approve an editor's post")
+    @app_commands.describe(when='a new time if the planned one has passed, e.g. "tomorrow 9am"')
+    async def approvepost(
+        self, interaction: discord.Interaction[Any], post_id: int, when: str = ""
+    ) -> None:
+        await self.run(interaction, f"/approvepost {post_id} {when}".strip())
+
+    @app_commands.command(name="rejectpost", description="Reject an editor's post, saying why")
+    async def rejectpost(
+        self, interaction: discord.Interaction[Any], post_id: int, reason: str
+    ) -> None:
+        await self.run(interaction, f"/rejectpost {post_id} {reason}")
 
     @app_commands.command(name="edit", description="Send your own text instead of an AI reply")
     async def edit(self, interaction: discord.Interaction[Any], draft_id: int, text: str) -> None:
@@ -577,89 +624,3 @@ async def _wait_before_retry(api_url: str, attempt: int, problem: str) -> None:
 def use_api_url(url: str) -> None:
     """Point discord.py's REST client at ``url`` (DISCORD_API_URL; one Discord per process)."""
     discord.http.Route.BASE = url.rstrip("/")
-
-
-# ---------------------------------------------------------------- notifier
-
-
-class DiscordNotifier:
-    """The notifier port over Discord's REST API (no gateway connection needed)."""
-
-    platform = Platform.DISCORD
-
-    def __init__(self, token: str, api_url: str) -> None:
-        self.token = token
-        self.api_url = api_url
-        self.client: discord.Client | None = None
-
-    async def _client(self) -> discord.Client:
-        if self.client is None:
-            use_api_url(self.api_url)
-            client = discord.Client(
-                intents=discord.Intents.none(), max_ratelimit_timeout=MAX_RATELIMIT_WAIT_S
-            )
-            # REST only: no gateway, and no application lookup that login() would add. Kept
-            # only once logged in, so a failed login is tried again by the next delivery.
-            try:
-                await client.http.static_login(self.token)
-            except BaseException:
-                await client.close()
-                raise
-            self.client = client
-        return self.client
-
-    async def send(self, chat_id: str, reply: Reply) -> str:
-        async def send(links_as_text: bool) -> discord.Message:
-            shown = rendered(reply, links_as_text=links_as_text)
-            channel = (await self._client()).get_partial_messageable(int(chat_id))
-            if shown.view is None:
-                return await channel.send(shown.text())
-            return await channel.send(shown.text(), view=shown.view)
-
-        try:
-            message = await with_links_as_text_if_refused(send)
-        except (discord.DiscordException, *NETWORK_ERRORS) as exc:
-            raise _delivery_error(exc) from exc
-        return str(message.id)
-
-    async def edit(self, chat_id: str, message_id: str, reply: Reply) -> None:
-        async def edit(links_as_text: bool) -> None:
-            shown = rendered(reply, links_as_text=links_as_text)
-            channel = (await self._client()).get_partial_messageable(int(chat_id))
-            await channel.get_partial_message(int(message_id)).edit(
-                content=shown.text(), view=shown.view
-            )
-
-        try:
-            await with_links_as_text_if_refused(edit)
-        except (discord.DiscordException, *NETWORK_ERRORS) as exc:
-            raise _delivery_error(exc) from exc
-
-    async def close(self) -> None:
-        if self.client is not None:
-            await self.client.close()
-            self.client = None
-
-
-def _delivery_error(exc: BaseException) -> ChatDeliveryError:
-    if isinstance(exc, discord.RateLimited):
-        return ChatRateLimited(str(exc), exc.retry_after)
-    if isinstance(exc, discord.LoginFailure):
-        return ChatDeliveryError("Discord refused DISCORD_TOKEN (401 Unauthorized)")
-    if not isinstance(exc, discord.HTTPException):
-        return ChatDeliveryError(f"Discord could not be reached: {type(exc).__name__}: {exc}")
-    if exc.status == 429:  # refused before Discord's own rate limits, e.g. by Cloudflare
-        return ChatRateLimited(str(exc), _retry_after(exc))
-    if exc.code == UNKNOWN_MESSAGE:  # the message was deleted, the chat is still there
-        return ChatDeliveryError(str(exc))
-    if isinstance(exc, discord.Forbidden | discord.NotFound):
-        return ChatGone(str(exc))
-    return ChatDeliveryError(str(exc))
-
-
-def _retry_after(exc: discord.HTTPException) -> float:
-    headers = getattr(exc.response, "headers", None) or {}
-    try:
-        return max(float(headers.get("Retry-After", "")), 1.0)
-    except ValueError:
-        return DEFAULT_RETRY_AFTER_S

@@ -24,7 +24,7 @@ def chat_notifiers(container: Container) -> list[Notifier]:
         notifiers.append(TelegramNotifier(bot))
         container.on_close(bot.session.close)
     if settings.discord_token is not None:
-        from bot.discord_bot import DiscordNotifier  # discord.py is heavy: only when used
+        from bot.discord_notifier import DiscordNotifier  # discord.py is heavy: only when used
 
         discord = DiscordNotifier(
             settings.discord_token.get_secret_value(), str(settings.discord_api_url)

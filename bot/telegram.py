@@ -16,7 +16,6 @@ import itertools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from aiogram import BaseMiddleware, Bot, Dispatcher, F, Router
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -40,21 +39,29 @@ from aiogram.types import (
     CallbackQuery,
     Chat,
     ErrorEvent,
-    ForceReply,
-    InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
     TelegramObject,
     User,
 )
 
+from bot.telegram_replies import (
+    ReplyNotSent,
+    answer,
+    not_modified,
+    rendered,
+    retrying_after,
+    with_links_as_text_if_refused,
+)
 from core.bootstrap import Container
 from core.db.models import Platform
 from core.domain.chat import Reply
 from core.domain.commands import command_name
 from core.errors import SettingsError
 from core.ports.notifier import ChatDeliveryError, ChatGone, ChatRateLimited
-from core.services.chatops import ChatOps, ChatUser, IncomingFile
+from core.services import chat_links
+from core.services.chat_members import ChatUser
+from core.services.chatops import ChatOps, IncomingFile
 from core.wiring import Services
 
 logger = logging.getLogger(__name__)
@@ -64,7 +71,6 @@ T = TypeVar("T")
 STARTUP_RETRY_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 # Seconds to wait for the rest of an album (Telegram sends each item as its own message).
 ALBUM_WAIT_S = 1.0
-MAX_TEXT = 4096
 # Telegram shows "typing…" for about 5 s per sendChatAction: sent again while work goes on.
 TYPING_EVERY_S = 4.0
 
@@ -79,8 +85,10 @@ BOT_COMMANDS = [
     BotCommand(command="stats", description="Posts, automations and leads in numbers"),
     BotCommand(command="health", description="Whether each account is working"),
     BotCommand(command="approvals", description="AI replies waiting for approval"),
+    BotCommand(command="approvepost", description="Approve an editor's post: ID [WHEN]"),
+    BotCommand(command="rejectpost", description="Reject an editor's post: ID REASON"),
     BotCommand(command="timezone", description="Time zones: ZONE (team's) or me ZONE (yours)"),
-    BotCommand(command="link", description="Link this chat: CODE from the panel"),
+    BotCommand(command="link", description="Link yourself: your personal CODE"),
     BotCommand(command="help", description="What Reelay can do"),
 ]
 
@@ -91,66 +99,7 @@ def create_bot(token: str, api_server: str) -> Bot:
     return Bot(token=token, session=session)
 
 
-# ---------------------------------------------------------------- translation
-
-
-def rendered(
-    reply: Reply, *, links_as_text: bool = False
-) -> tuple[str, InlineKeyboardMarkup | None]:
-    """The reply's text and inline keyboard as Telegram takes them.
-
-    Callback data is the encoded action. A link Telegram refuses as a button (a host without a
-    dot, like ``localhost`` or a container name; every link with ``links_as_text``, used when
-    Telegram refused one anyway) is written out under the text instead, so the message still
-    goes out. The text is cut to fit Telegram's 4096-character limit.
-    """
-    rows = []
-    links: list[str] = []
-    for row in reply.buttons:
-        buttons = []
-        for button in row:
-            if button.url and not links_as_text and telegram_takes_url(button.url):
-                buttons.append(InlineKeyboardButton(text=button.label, url=button.url))
-            elif button.url:
-                links.append(f"{button.label}: {button.url}")
-            elif button.action is not None:
-                buttons.append(
-                    InlineKeyboardButton(text=button.label, callback_data=button.action.encode())
-                )
-        if buttons:
-            rows.append(buttons)
-    tail = "".join(f"\n{link}" for link in links)
-    text = fit_text(reply.text, MAX_TEXT - _utf16_length(tail)) + tail
-    return text, InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
-
-
-def telegram_takes_url(url: str) -> bool:
-    """Whether Telegram accepts ``url`` on a button (its check: http(s) or tg, a dotted host)."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme == "tg":
-        return True
-    host = parts.hostname or ""
-    return scheme in {"http", "https"} and ("." in host or ":" in host)
-
-
-def fit_text(text: str, limit: int = MAX_TEXT) -> str:
-    """``text`` cut to ``limit`` UTF-16 code units, with an ellipsis when cut.
-
-    Telegram words its limit in characters; counting UTF-16 code units (two per emoji, as its
-    entity offsets do) is the stricter reading, so a cut text fits either way.
-    """
-    if _utf16_length(text) <= limit:
-        return text
-    encoded = text.encode("utf-16-le")[: (limit - 1) * 2]
-    return encoded.decode("utf-16-le", errors="ignore") + "…"
-
-
-def _utf16_length(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
-def chat_user(chat: Chat, user: User) -> ChatUser:
+def chat_user(chat: Chat, user: User, bot_username: str = "") -> ChatUser:
     title = chat.title or user.full_name
     return ChatUser(
         platform=Platform.TELEGRAM,
@@ -159,6 +108,7 @@ def chat_user(chat: Chat, user: User) -> ChatUser:
         name=user.username or user.full_name,
         chat_title=title,
         direct=chat.type == "private",
+        bot_username=bot_username,
     )
 
 
@@ -203,46 +153,25 @@ def _file(bot: Bot, file_id: str, filename: str, mime: str, size: int | None) ->
     return IncomingFile(filename=filename, mime=mime, fetch=fetch, size=size)
 
 
-async def answer(message: Message, reply: Reply) -> Message:
-    """Send ``reply`` in the message's chat, as an answer to it."""
-
-    async def send(links_as_text: bool) -> Message:
-        text, keyboard = rendered(reply, links_as_text=links_as_text)
-        markup: InlineKeyboardMarkup | ForceReply | None = keyboard
-        if reply.awaits_reply and markup is None:
-            markup = ForceReply(selective=True)
-        return await message.reply(text, reply_markup=markup)
-
-    return await with_links_as_text_if_refused(send)
-
-
-async def with_links_as_text_if_refused(send: Callable[[bool], Awaitable[T]]) -> T:
-    """``send(False)``; if Telegram refuses a link button (e.g. a private address), the same
-    message again with its links written in the text, rather than losing it."""
-    try:
-        return await send(False)
-    except TelegramBadRequest as exc:
-        if not refused_button_url(exc):
-            raise
-        logger.info("Telegram refused a link button (%s); links go in the text", exc.message)
-        return await send(True)
-
-
-def refused_button_url(exc: TelegramBadRequest) -> bool:
-    message = exc.message.lower()
-    return "button_url_invalid" in message or ("button url" in message and "invalid" in message)
-
-
-def not_modified(exc: TelegramBadRequest) -> bool:
-    """Telegram refused an edit that would change nothing (a double tap, a repeated alert)."""
-    return "message is not modified" in exc.message
+async def respond(message: Message, reply: Reply | None, chatops: ChatOps, who: ChatUser) -> None:
+    """Show a command's reply (None: a repeated delivery still at work says nothing); an
+    edit prompt's message id is handed back, so only replies to it count."""
+    if reply is None:
+        return
+    sent = await answer(message, reply)
+    if reply.awaits_reply:
+        await chatops.prompt_sent(who, str(sent.message_id))
 
 
 # ---------------------------------------------------------------- middleware and routers
 
 
 class ReelayMiddleware(BaseMiddleware):
-    """Injects the command layer and ``who`` (the chat user) by name."""
+    """Injects the command layer and ``who`` (the chat user) by name.
+
+    ``who`` carries the bot's username (``getMe``, asked once and kept by aiogram) for the
+    deep link that lets a person link themselves privately.
+    """
 
     def __init__(self, chatops: ChatOps) -> None:
         self.chatops = chatops
@@ -256,8 +185,10 @@ class ReelayMiddleware(BaseMiddleware):
         data["chatops"] = self.chatops
         chat: Chat | None = data.get("event_chat")
         user: User | None = data.get("event_from_user")
+        bot: Bot | None = data.get("bot")
         if chat is not None and user is not None:
-            data["who"] = chat_user(chat, user)
+            me = await bot.me() if bot is not None else None
+            data["who"] = chat_user(chat, user, (me.username or "") if me else "")
         return await handler(event, data)
 
 
@@ -287,8 +218,9 @@ def linking_router() -> Router:
     @router.message(CommandStart())
     @router.message(Command("help", "link"))
     async def linking(message: Message, chatops: ChatOps, who: ChatUser) -> None:
-        """Help and /link CODE."""
-        await answer(message, await chatops.handle_command(who, message.text or ""))
+        """Help, /link CODE and /start CODE (the deep link that links a person)."""
+        reply = await chatops.handle_once(who, str(message.message_id), message.text or "")
+        await respond(message, reply, chatops, who)
 
     return router
 
@@ -340,9 +272,10 @@ def posts_router(albums: AlbumCollector) -> Router:
         if captioned is None or not (captioned.caption or "").lstrip().startswith("/"):
             return
         command = with_quoted_caption(captioned.caption or "", captioned)
+        files = attached_files(bot, items)
         async with typing(bot, message.chat.id):
-            reply = await chatops.handle_command(who, command, attached_files(bot, items))
-        await answer(message, reply)
+            reply = await chatops.handle_once(who, str(items[0].message_id), command, files)
+        await respond(message, reply, chatops, who)
 
     @router.message(Command("schedule", "queue", "post", "cancel", "reschedule"))
     async def posts(message: Message, bot: Bot, chatops: ChatOps, who: ChatUser) -> None:
@@ -351,10 +284,10 @@ def posts_router(albums: AlbumCollector) -> Router:
         files = attached_files(bot, [message])
         if files:  # downloading and storing media takes a while
             async with typing(bot, message.chat.id):
-                reply = await chatops.handle_command(who, text, files)
+                reply = await chatops.handle_once(who, str(message.message_id), text, files)
         else:
-            reply = await chatops.handle_command(who, text, files)
-        await answer(message, reply)
+            reply = await chatops.handle_once(who, str(message.message_id), text, files)
+        await respond(message, reply, chatops, who)
 
     return router
 
@@ -362,10 +295,11 @@ def posts_router(albums: AlbumCollector) -> Router:
 def approvals_router() -> Router:
     router = Router(name="approvals")
 
-    @router.message(Command("approvals", "approve", "reject", "edit"))
+    @router.message(Command("approvals", "approve", "reject", "edit", "approvepost", "rejectpost"))
     async def approvals(message: Message, chatops: ChatOps, who: ChatUser) -> None:
         """List drafts and decide them by command."""
-        await answer(message, await chatops.handle_command(who, message.text or ""))
+        reply = await chatops.handle_once(who, str(message.message_id), message.text or "")
+        await respond(message, reply, chatops, who)
 
     @router.callback_query(F.data)
     async def pressed(query: CallbackQuery, chatops: ChatOps, who: ChatUser) -> None:
@@ -379,16 +313,33 @@ def approvals_router() -> Router:
         # answers with an alert instead (a query cannot be answered twice).
         if reply.replace:
             text, markup = rendered(reply)
+            if reply.line_of is not None:
+                text, markup = with_line_replaced(message, reply.line_of, text)
             try:
-                await message.edit_text(text, reply_markup=markup)
+                await retrying_after(lambda: message.edit_text(text, reply_markup=markup))
             except TelegramBadRequest as exc:
                 if not not_modified(exc):
                     raise
         else:
-            await answer(message, reply)
+            await respond(message, reply, chatops, who)
         await query.answer()
 
     return router
+
+
+def with_line_replaced(
+    message: Message, target: int, line: str
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    """``message`` with the line of ``target`` (``#<target>: …``) replaced by ``line`` and the
+    buttons acting on ``target`` dropped; every other line and button stays as it is."""
+    prefix = f"#{target}:"
+    lines = [line if old.startswith(prefix) else old for old in (message.text or "").split("\n")]
+    rows = []
+    for row in message.reply_markup.inline_keyboard if message.reply_markup else []:
+        kept = [b for b in row if not (b.callback_data or "").endswith(f":{target}")]
+        if kept:
+            rows.append(kept)
+    return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
 
 def insights_router() -> Router:
@@ -399,8 +350,8 @@ def insights_router() -> Router:
         """Leads, stats, account health and the caption writer (which may take a minute:
         "typing…" meanwhile)."""
         async with typing(bot, message.chat.id):
-            reply = await chatops.handle_command(who, message.text or "")
-        await answer(message, reply)
+            reply = await chatops.handle_once(who, str(message.message_id), message.text or "")
+        await respond(message, reply, chatops, who)
 
     return router
 
@@ -410,10 +361,15 @@ def conversation_router() -> Router:
 
     @router.message(F.text)
     async def text(message: Message, chatops: ChatOps, who: ChatUser) -> None:
-        """Plain text: the new text of a draft being edited, or an unknown command."""
-        reply = await chatops.handle_message(who, message.text or "")
-        if reply is not None:
-            await answer(message, reply)
+        """Plain text: a reply to an edit prompt, or an unknown command; else nothing."""
+        replied = message.reply_to_message
+        reply = await chatops.handle_message(
+            who,
+            message.text or "",
+            message_id=str(message.message_id),
+            reply_to=str(replied.message_id) if replied is not None else "",
+        )
+        await respond(message, reply, chatops, who)
 
     return router
 
@@ -423,7 +379,15 @@ def errors_router() -> Router:
 
     @router.error()
     async def failed(event: ErrorEvent) -> None:
-        """Log what went wrong and tell the user, once, in plain words."""
+        """Log what went wrong and tell the user, once, in plain words: "try again" only when
+        nothing happened (an answer that could not be shown is only logged)."""
+        if isinstance(event.exception, ReplyNotSent):
+            logger.error(
+                "telegram update %s: the command ran but its answer could not be sent (%s)",
+                event.update.update_id,
+                event.exception,
+            )
+            return
         logger.error("telegram update %s failed", event.update.update_id, exc_info=event.exception)
         message = event.update.message
         query = event.update.callback_query
@@ -565,7 +529,8 @@ async def run_telegram(services: Services, token: str) -> None:
     bot = create_bot(token, api_server)
     dispatcher = create_dispatcher(services)
     try:
-        await _reach(api_server, bot.me)
+        me = await _reach(api_server, bot.me)
+        await chat_links.remember_bot_username(me.username or "")
         if settings.telegram_webhook_url is None:
             await _reach(api_server, bot.delete_webhook)
             await dispatcher.start_polling(bot, handle_signals=False, close_bot_session=False)

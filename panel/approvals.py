@@ -5,15 +5,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from quart import Blueprint, Response, render_template, request
+from quart import Blueprint, Response, flash, redirect, render_template, request, url_for
 from werkzeug.exceptions import abort
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from core.db.models import Role
+from core.domain.commands import describe_time
 from core.domain.ids import row_id
+from core.domain.posts import Status
 from core.errors import Conflict, ValidationFailed
 from core.services import approvals
+from core.services.composer import parse_local
 from core.services.smart_replies import SmartReplies
-from panel.security import current_actor, current_membership, requires
+from panel.security import current_actor, current_membership, requires, viewer_zone
 from panel.services import services
 
 blueprint = Blueprint("drafts", __name__, url_prefix="/approvals")
@@ -36,8 +40,16 @@ async def index() -> str:
     actor = current_actor()
     pending = await approvals.pending(actor)
     since = services().container.clock.now() - timedelta(days=1)
+    posts = await services().publishing.page(actor, status=Status.PENDING_APPROVAL, limit=50)
+    timezone = viewer_zone()
     return await render_template(
         "approvals/index.html",
+        pending_posts=[
+            (post, describe_time(post.scheduled_at, timezone) if post.scheduled_at else "")
+            for post in posts
+        ],
+        can_approve_posts=actor.allows(Role.ADMIN),
+        timezone=timezone,
         pending=pending,
         decided=await approvals.decided_since(actor, since),
         after=max((v.draft.id for v in pending), default=0),
@@ -125,3 +137,32 @@ async def edit(draft_id: int) -> tuple[str, int]:
 async def reject(draft_id: int) -> tuple[str, int]:
     """Send nothing (or a short static reply)."""
     return await _decide(draft_id, "reject")
+
+
+@blueprint.post("/posts/<int:post_id>/approve")
+@requires(Role.ADMIN)
+async def approve_post(post_id: int) -> WerkzeugResponse:
+    """Let an editor's post publish, at its planned time or a new one."""
+    form = await request.form
+    actor = current_actor()
+    raw = (form.get("when") or "").strip()
+    try:
+        when = parse_local(raw, viewer_zone()) if raw else None
+        await services().publishing.approve(actor, post_id, when)
+        await flash(f"Post #{post_id} is approved and scheduled.", "success")
+    except (ValidationFailed, Conflict) as exc:
+        await flash(str(exc), "error")
+    return redirect(url_for("drafts.index") + "#posts")
+
+
+@blueprint.post("/posts/<int:post_id>/reject")
+@requires(Role.ADMIN)
+async def reject_post(post_id: int) -> WerkzeugResponse:
+    """Turn an editor's post down, saying why."""
+    form = await request.form
+    try:
+        await services().publishing.reject(current_actor(), post_id, form.get("reason", ""))
+        await flash(f"Post #{post_id} is rejected; it will not be published.", "success")
+    except (ValidationFailed, Conflict) as exc:
+        await flash(str(exc), "error")
+    return redirect(url_for("drafts.index") + "#posts")

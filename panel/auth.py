@@ -22,7 +22,7 @@ from core.db.models import Membership, Role, User
 from core.domain.ids import row_id
 from core.domain.zones import checked_zone
 from core.errors import Conflict, NotFound, ValidationFailed
-from core.services import audit, sessions, team, time_zones, users
+from core.services import audit, chat_links, sessions, team, time_zones, users
 from panel import clients, login_throttle
 from panel.security import current_actor, load_user, public, requires, sign_in, sign_out
 from panel.services import services
@@ -157,9 +157,43 @@ async def logout() -> WerkzeugResponse:
 @blueprint.get("/account")
 @requires(Role.VIEWER)
 async def account() -> str:
-    """The signed-in user's own account: workspaces, time zone and sessions."""
+    """The signed-in user's own account: workspaces, time zone, chat accounts and sessions."""
+    return await _account_page()
+
+
+async def _account_page(
+    personal_code: chat_links.NewCode | None = None,
+    errors: dict[str, str] | None = None,
+    zone_form: str | None = None,
+) -> str:
     user: User = g.user
-    return await render_template("account.html", memberships=await users.memberships(user))
+    bot = await chat_links.bot_username()
+    return await render_template(
+        "account.html",
+        memberships=await users.memberships(user),
+        identities=await chat_links.linked_identities(current_actor()),
+        personal_code=personal_code,
+        deep_link=chat_links.deep_link(bot, personal_code.code) if bot and personal_code else "",
+        errors=errors,
+        zone_form=zone_form,
+    )
+
+
+@blueprint.post("/account/chat-code")
+@requires(Role.VIEWER)
+async def make_personal_code() -> str:
+    """A one-time personal code that makes a Telegram or Discord account act as you."""
+    made = await chat_links.create_personal_code(current_actor(), services().container.clock.now())
+    return await _account_page(made)
+
+
+@blueprint.post("/account/chat-accounts/<int:identity_id>/unlink")
+@requires(Role.VIEWER)
+async def unlink_chat_account(identity_id: int) -> WerkzeugResponse:
+    """Stop one of your chat accounts acting as you."""
+    await chat_links.unlink_identity(current_actor(), identity_id)
+    await flash("That chat account no longer acts as you.", "success")
+    return redirect(url_for("auth.account") + "#chat-accounts")
 
 
 @blueprint.post("/account/timezone")
@@ -171,14 +205,7 @@ async def save_time_zone() -> Page:
     try:
         g.user = await time_zones.set_own_zone(current_actor(), wanted)
     except ValidationFailed as exc:
-        user: User = g.user
-        page = await render_template(
-            "account.html",
-            memberships=await users.memberships(user),
-            errors=exc.fields,
-            zone_form=wanted,
-        )
-        return page, 422
+        return await _account_page(errors=exc.fields, zone_form=wanted), 422
     await flash("Your time zone is saved.", "success")
     return redirect(url_for("auth.account") + "#time-zone")
 

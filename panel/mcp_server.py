@@ -219,7 +219,8 @@ def _publishing_tools(server: MCPServer) -> None:
         first_comment: str = "",
     ) -> dict[str, Any]:
         """Schedule a post (a carousel takes 2 to 10 media ids) at an ISO 8601 time with
-        its zone."""
+        its zone. Where editors' posts need approval, an editor's post comes back with status
+        pending_approval and is published only once an owner or admin approves it."""
         actor = _editor(ctx)
         post = await _services(ctx).publishing.create(
             actor,

@@ -13,6 +13,7 @@ from core.db.models import Role
 from core.domain.ai import AiError, ChatMessage
 from core.errors import ValidationFailed
 from core.services import accounts, audit, chat_links, meta_app, setup_wizard, time_zones
+from core.services.publishing import set_posts_need_approval
 from panel.security import (
     current_actor,
     current_email,
@@ -213,6 +214,26 @@ async def make_link_code() -> Page:
     if _htmx():
         return await render_template("setup/_link_code.html", made=made), 201
     return await _page(201, new_code=made)
+
+
+@blueprint.post("/chats/readers")
+@requires(Role.ADMIN)
+async def chat_readers() -> WerkzeugResponse:
+    """Whether members of linked chats who have not linked themselves may read."""
+    form = await request.form
+    await chat_links.set_chat_readers_unlinked(current_actor(), form.get("allowed") == "on")
+    await flash("Saved who may read in linked chats.", "success")
+    return redirect(url_for("setup.index") + "#step-chats")
+
+
+@blueprint.post("/posts-approval")
+@requires(Role.ADMIN)
+async def posts_approval() -> WerkzeugResponse:
+    """Whether editors' scheduled posts wait for an owner's or admin's approval."""
+    form = await request.form
+    await set_posts_need_approval(current_actor(), form.get("required") == "on")
+    await flash("Saved whether editors' posts need approval.", "success")
+    return redirect(url_for("setup.index") + "#step-chats")
 
 
 @blueprint.post("/chats/<int:chat_id>/unlink")

@@ -22,6 +22,13 @@ class Platform(StrEnum):
     DISCORD = "discord"
 
 
+class LinkCodeKind(StrEnum):
+    """What a link code links: a chat to a workspace (an admin's), or a chat user to a person."""
+
+    CHAT = "chat"
+    PERSON = "person"
+
+
 class LoginKind(StrEnum):
     INSTAGRAM = "instagram"
     FACEBOOK = "facebook"
@@ -85,6 +92,10 @@ class Workspace(Model):
     ai_enabled = fields.BooleanField(default=True)
     ai_monthly_token_quota = fields.IntField(default=200_000)
     notification_email = fields.CharField(max_length=254, null=True)
+    # Whether members of a linked chat who have not linked themselves may read (queue, stats…).
+    chat_readers_unlinked = fields.BooleanField(default=False, db_default=False)
+    # Whether an editor's scheduled post waits for an owner's or admin's approval.
+    editor_posts_need_approval = fields.BooleanField(default=False, db_default=False)
     created_at = UtcDatetimeField(auto_now_add=True)
 
 
@@ -209,6 +220,9 @@ class LinkCode(Model):
     )
     expires_at = UtcDatetimeField()
     used_at = UtcDatetimeField(null=True)
+    kind = fields.CharEnumField(
+        LinkCodeKind, max_length=16, default=LinkCodeKind.CHAT, db_default="chat"
+    )
 
 
 class InstagramAccount(Model):

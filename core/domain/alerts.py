@@ -27,6 +27,8 @@ AI_QUOTA_REACHED = "ai.quota_reached"
 AI_REPLY_FAILED = "ai.reply_failed"
 PUBLISHING_QUOTA_REACHED = "publishing.quota_reached"
 DRAFT_APPROVAL_NEEDED = "draft.approval_needed"
+POST_APPROVAL_NEEDED = "post.approval_needed"
+POST_APPROVAL_DECIDED = "post.approval_decided"
 DRAFT_DECIDED = "draft.decided"
 DRAFT_EXPIRED = "draft.expired"
 COMMENT_RECEIVED = "comment.received"
@@ -54,6 +56,8 @@ class DraftFacts:
     rule: str
     decided_by: str
     decided_at: datetime | None
+    post_link: str = ""  # the post a comment is under
+    window_closes_at: datetime | None = None  # when Instagram stops taking the reply
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,19 @@ class AlertContext:
     timezone: str
     panel_url: str
     workspace: str
+    now: datetime | None = None  # for "closes in 3 h"; None leaves such lines out
+
+
+def window_left(closes_at: datetime, now: datetime) -> str:
+    """How long until ``closes_at``, in the unit a person reads at a glance."""
+    left = (closes_at - now).total_seconds()
+    if left <= 0:
+        return "closed"
+    if left < 3600:
+        return f"closes in {max(int(left // 60), 1)} min"
+    if left < 48 * 3600:
+        return f"closes in {int(left // 3600)} h"
+    return f"closes in {int(left // 86400)} days"
 
 
 def _when(value: Any, ctx: AlertContext) -> str:
@@ -115,6 +132,36 @@ def _failed(facts: Facts, ctx: AlertContext) -> Reply:
     )
     url = f"{ctx.panel_url}/posts/{facts.get('post_id', '')}"
     return Reply(text, _link("Open in the panel", url))
+
+
+def _post_approval_needed(facts: Facts, ctx: AlertContext) -> Reply:
+    """An editor's post that waits for an owner or admin."""
+    post_id = int(facts.get("post_id") or 0)
+    caption = facts.get("caption_snippet") or ""
+    text = (
+        f"📝 {_post(facts).capitalize()} by {facts.get('by') or 'an editor'} waits for approval: "
+        f"{facts.get('post_kind') or 'post'} on {_account(facts)} for "
+        f"{_when(facts.get('scheduled_at'), ctx)}"
+        + (f"\n{caption}" if caption else "")
+        + f"\nApprove it below (or /approvepost {post_id} WHEN for another time), or "
+        f"/rejectpost {post_id} REASON."
+    )
+    approve = Button("Approve", Action(ActionVerb.POST_APPROVE, post_id), style=ButtonStyle.SUCCESS)
+    panel = Button("Open in the panel", url=f"{ctx.panel_url}/posts/{post_id}")
+    return Reply(text, ((approve, panel),))
+
+
+def _post_approval_decided(facts: Facts, ctx: AlertContext) -> Reply:
+    """An owner's or admin's decision on an editor's post."""
+    post = _post(facts).capitalize()
+    who = facts.get("by") or "an admin"
+    if facts.get("decision") == "approved":
+        when = _when(facts.get("scheduled_at"), ctx)
+        return Reply(f"👍 {post} on {_account(facts)} was approved by {who}; it goes out {when}.")
+    return Reply(
+        f"👎 {post} on {_account(facts)} was rejected by {who}: "
+        f"{facts.get('reason') or 'no reason given'}. It will not be published."
+    )
 
 
 def _deferred(facts: Facts, ctx: AlertContext) -> Reply:
@@ -227,6 +274,8 @@ SENTENCES: dict[str, Sentence] = {
     POST_PUBLISHED: _published,
     POST_FAILED: _failed,
     POST_DEFERRED: _deferred,
+    POST_APPROVAL_NEEDED: _post_approval_needed,
+    POST_APPROVAL_DECIDED: _post_approval_decided,
     LEAD_CAPTURED: _lead,
     ACCOUNT_NEEDS_RECONNECT: _needs_reconnect,
     ACCOUNT_DISCONNECTED: _disconnected,
@@ -268,8 +317,14 @@ def render_draft(draft: DraftFacts, ctx: AlertContext) -> Reply:
         + (f", rule “{draft.rule}”" if draft.rule else "")
         + ")"
     )
-    body = f"They wrote: {draft.inbound_text}\nProposed reply: {draft.proposed_text}"
+    body = f"They wrote: {draft.inbound_text}"
+    if draft.post_link:
+        body += f"\nUnder the post: {draft.post_link}"
+    body += f"\nProposed reply: {draft.proposed_text}"
     if draft.status == "pending":
+        if draft.window_closes_at is not None and ctx.now is not None:
+            window = "DM window" if draft.channel == "DM" else "Private-reply window"
+            body += f"\n{window} {window_left(draft.window_closes_at, ctx.now)}"
         buttons = (
             Button("Approve", Action(ActionVerb.APPROVE, draft.id), style=ButtonStyle.SUCCESS),
             Button("Edit", Action(ActionVerb.EDIT, draft.id), style=ButtonStyle.PRIMARY),

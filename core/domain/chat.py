@@ -6,9 +6,11 @@ and a button press back into its ``Action``.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from core.errors import ValidationFailed
 
@@ -18,6 +20,10 @@ from core.errors import ValidationFailed
 LINK_CODES_MENU = "Setup"
 LINK_CODES_STEP = "Team chat"
 LINK_CODES_PATH = f"{LINK_CODES_MENU} → {LINK_CODES_STEP}"
+# Where a person makes their own personal code: their account page (``panel/auth.py``), whose
+# section carries this title (``panel/templates/account.html``).
+PERSONAL_CODES_SECTION = "Chat accounts"
+PERSONAL_CODES_PATH = f"Your account → {PERSONAL_CODES_SECTION}"
 
 
 class ButtonStyle(StrEnum):
@@ -33,6 +39,14 @@ class ActionVerb(StrEnum):
     APPROVE = "approve"
     EDIT = "edit"
     REJECT = "reject"
+    # the same decisions from the /approvals list: only the draft's own line changes
+    LIST_APPROVE = "lapprove"
+    LIST_REJECT = "lreject"
+    # the new text of an edited draft, shown back before it goes out
+    SEND_EDIT = "sendedit"
+    DROP_EDIT = "dropedit"
+    # an editor's post that waits for an admin
+    POST_APPROVE = "postok"
     POST_NOW = "postnow"
     CANCEL = "cancel"
     QUEUE = "queue"
@@ -81,7 +95,11 @@ class Reply:
 
     ``private``: only the asker should see it where the platform allows (Discord).
     ``replace``: the answer to a button press replaces the message the button was on.
-    ``awaits_reply``: the asker's next message answers it (Telegram shows a reply box).
+    ``line_of``: with ``replace``, only the line of that target (``#<target>: …``) is
+    replaced by ``text``, and only the buttons acting on it are dropped; the rest stays.
+    ``awaits_reply``: a reply to this message answers it (Telegram shows a reply box).
+    ``mention``: the chat user id (and name) the message is addressed to, so that a
+    reply box reaches them even where the bot sees only replies and commands.
     """
 
     text: str
@@ -89,6 +107,56 @@ class Reply:
     private: bool = False
     replace: bool = False
     awaits_reply: bool = False
+    line_of: int | None = None
+    mention: tuple[str, str] | None = None
 
     def all_buttons(self) -> list[Button]:
         return [button for row in self.buttons for button in row]
+
+    def to_json(self) -> str:
+        """The reply as stored for a repeated delivery of the same command."""
+        rows = [
+            [
+                {
+                    "label": b.label,
+                    "action": b.action.encode() if b.action else "",
+                    "url": b.url,
+                    "style": b.style.value,
+                }
+                for b in row
+            ]
+            for row in self.buttons
+        ]
+        return json.dumps(
+            {
+                "text": self.text,
+                "buttons": rows,
+                "private": self.private,
+                "awaits_reply": self.awaits_reply,
+                "mention": list(self.mention) if self.mention else None,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, raw: str) -> Reply:
+        data: dict[str, Any] = json.loads(raw)
+        rows = tuple(
+            tuple(
+                Button(
+                    b["label"],
+                    decode_action(b["action"]) if b["action"] else None,
+                    b["url"],
+                    ButtonStyle(b["style"]),
+                )
+                for b in row
+            )
+            for row in data["buttons"]
+        )
+        mention = data.get("mention")
+        return cls(
+            data["text"],
+            rows,
+            private=data["private"],
+            awaits_reply=data["awaits_reply"],
+            mention=(mention[0], mention[1]) if mention else None,
+        )

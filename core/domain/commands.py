@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dateparser
 
-from core.domain.chat import LINK_CODES_PATH
+from core.domain.chat import LINK_CODES_PATH, PERSONAL_CODES_PATH
 from core.domain.ids import row_id
 from core.domain.zones import checked_zone
 from core.errors import ValidationFailed
@@ -151,6 +151,18 @@ class Reject:
 
 
 @dataclass(frozen=True)
+class ApprovePost:
+    post_id: int
+    when: datetime | None = None  # UTC; None: at the planned time
+
+
+@dataclass(frozen=True)
+class RejectPost:
+    post_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class Edit:
     draft_id: int
     text: str = ""  # empty: the next message from this user is the new text
@@ -179,12 +191,16 @@ Command = (
     | Approve
     | Reject
     | Edit
+    | ApprovePost
+    | RejectPost
     | TimeZone
 )
 
 USAGE = {
     "help": "/help",
-    "link": f"/link CODE (an admin makes the code in the panel: {LINK_CODES_PATH})",
+    "link": (
+        f"/link CODE (your personal code: {PERSONAL_CODES_PATH}; a chat code: {LINK_CODES_PATH})"
+    ),
     "schedule": "/schedule [story] [@account] tomorrow 9am Your caption (attach the media)",
     "queue": "/queue [page]",
     "post": "/post 12 now",
@@ -195,6 +211,8 @@ USAGE = {
     "stats": "/stats [7d|30d]",
     "health": "/health",
     "approvals": "/approvals",
+    "approvepost": "/approvepost 12 [tomorrow 9am]",
+    "rejectpost": "/rejectpost 12 The price is wrong",
     "approve": "/approve 7",
     "reject": "/reject 7",
     "edit": "/edit 7 the new reply text",
@@ -355,6 +373,26 @@ def _parse_edit(rest: str, now: datetime, timezone: str) -> Command:
     return Edit(_id("edit", words[0]), words[1].strip() if len(words) > 1 else "")
 
 
+def _parse_approvepost(rest: str, now: datetime, timezone: str) -> Command:
+    words = rest.split(maxsplit=1)
+    if not words:
+        raise _usage("approvepost", "Say which post to approve.")
+    post_id = _id("approvepost", words[0])
+    if len(words) == 1:
+        return ApprovePost(post_id)
+    when, extra = split_when(words[1], now=now, timezone=timezone)
+    if extra:
+        raise _usage("approvepost", f'I read the time as far as "{extra}" and stopped.')
+    return ApprovePost(post_id, when)
+
+
+def _parse_rejectpost(rest: str, now: datetime, timezone: str) -> Command:
+    words = rest.split(maxsplit=1)
+    if len(words) != 2:
+        raise _usage("rejectpost", "Say which post and why it is rejected.")
+    return RejectPost(_id("rejectpost", words[0]), words[1].strip())
+
+
 def _parse_timezone(rest: str, now: datetime, timezone: str) -> Command:
     words = rest.split()
     own = bool(words) and words[0].lower() in {"me", "mine", "my"}
@@ -392,6 +430,8 @@ _PARSERS = {
     "approve": _parse_approve,
     "reject": _parse_reject,
     "edit": _parse_edit,
+    "approvepost": _parse_approvepost,
+    "rejectpost": _parse_rejectpost,
     "timezone": _parse_timezone,
 }
 

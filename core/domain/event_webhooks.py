@@ -32,6 +32,8 @@ EVENTS: dict[str, str] = {
     alerts.LEAD_CAPTURED: "A lead flow finished: the person's answers are stored.",
     alerts.DRAFT_APPROVAL_NEEDED: "An AI reply waits for a person to approve it.",
     alerts.DRAFT_DECIDED: "An AI reply draft was approved, edited or rejected.",
+    alerts.POST_APPROVAL_NEEDED: "An editor's post waits for an owner's or admin's approval.",
+    alerts.POST_APPROVAL_DECIDED: "An owner or admin approved or rejected an editor's post.",
     alerts.COMMENT_RECEIVED: "Someone commented on one of the workspace's posts.",
     alerts.ACCOUNT_NEEDS_RECONNECT: "Instagram no longer accepts an account's access token.",
     alerts.CONVERSATION_ASSIGNED: "A conversation was assigned to a team member (inbox).",

@@ -61,14 +61,22 @@ class Status(StrEnum):
     PUBLISHED = "published"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # an editor's post in a workspace where editors' posts need an admin's approval
+    PENDING_APPROVAL = "pending_approval"
 
 
 # Which status may follow which. Scheduled -> scheduled is a reschedule; publishing ->
 # publishing is a worker resuming a post whose lease ran out.
 TRANSITIONS: Mapping[Status, frozenset[Status]] = {
-    Status.DRAFT: frozenset({Status.SCHEDULED, Status.CANCELLED}),
+    Status.DRAFT: frozenset({Status.SCHEDULED, Status.CANCELLED, Status.PENDING_APPROVAL}),
     Status.SCHEDULED: frozenset(
-        {Status.SCHEDULED, Status.DRAFT, Status.PUBLISHING, Status.CANCELLED}
+        {
+            Status.SCHEDULED,
+            Status.DRAFT,
+            Status.PUBLISHING,
+            Status.CANCELLED,
+            Status.PENDING_APPROVAL,
+        }
     ),
     Status.PUBLISHING: frozenset(
         {Status.PUBLISHING, Status.PUBLISHED, Status.RETRYING, Status.FAILED}
@@ -76,9 +84,15 @@ TRANSITIONS: Mapping[Status, frozenset[Status]] = {
     Status.RETRYING: frozenset(
         {Status.PUBLISHING, Status.SCHEDULED, Status.CANCELLED, Status.FAILED}
     ),
-    Status.FAILED: frozenset({Status.SCHEDULED, Status.DRAFT, Status.CANCELLED}),
-    Status.CANCELLED: frozenset({Status.SCHEDULED, Status.DRAFT}),
+    Status.FAILED: frozenset(
+        {Status.SCHEDULED, Status.DRAFT, Status.CANCELLED, Status.PENDING_APPROVAL}
+    ),
+    Status.CANCELLED: frozenset({Status.SCHEDULED, Status.DRAFT, Status.PENDING_APPROVAL}),
     Status.PUBLISHED: frozenset(),
+    # an editor may move the time of their waiting post; it still waits
+    Status.PENDING_APPROVAL: frozenset(
+        {Status.SCHEDULED, Status.CANCELLED, Status.PENDING_APPROVAL}
+    ),
 }
 
 # Statuses a person may change the content of (a post being published is the worker's).
@@ -92,6 +106,7 @@ _STATUS_WORDS = {
     Status.PUBLISHED: "already published",
     Status.FAILED: "failed",
     Status.CANCELLED: "cancelled",
+    Status.PENDING_APPROVAL: "waiting for an admin's approval",
 }
 
 

@@ -16,23 +16,18 @@ from datetime import datetime
 from core.bootstrap import Container
 from core.db.models import (
     AccountStatus,
-    ChatIdentity,
     ChatLink,
     DraftStatus,
     InstagramAccount,
-    LinkCode,
     MediaAsset,
-    Membership,
-    Platform,
     ReplyDraft,
     Role,
-    User,
-    Workspace,
 )
 from core.domain import alerts
 from core.domain import commands as cmd
 from core.domain.chat import (
     LINK_CODES_PATH,
+    PERSONAL_CODES_PATH,
     Action,
     ActionVerb,
     Button,
@@ -42,37 +37,23 @@ from core.domain.chat import (
 )
 from core.domain.posts import Kind, Status, check_caption, validate_schedule
 from core.domain.scope import Actor, instance_level
-from core.domain.zones import effective_zone
 from core.errors import Conflict, Forbidden, NotFound, ReelayError, ValidationFailed
 from core.ports.storage import MediaStorage
-from core.services import (
-    audit,
-    chat_links,
-    chat_reads,
-    library,
-    media,
-    notifications,
-    time_zones,
-    users,
-)
+from core.services import chat_members, chat_reads, library, media, notifications, time_zones
 from core.services.accounts import account_ref
 from core.services.captions import write_caption
+from core.services.chat_members import (
+    ChatMember,
+    ChatUser,
+)
 from core.services.chat_reads import snippet
+from core.services.chat_state import CommandResults, PendingEdit, PendingEdits
 from core.services.health import Health
 from core.services.publishing import PostInput, Publishing
 from core.services.smart_replies import SmartReplies
 
 logger = logging.getLogger(__name__)
 
-PENDING_EDIT_TTL_S = 15 * 60
-HOW_TO_LINK = (
-    "I don't know you yet. Ask an admin of your Reelay workspace for a link code "
-    f"(panel → {LINK_CODES_PATH}), then send /link CODE here."
-)
-NOT_LINKED_HERE = (
-    "This chat is not linked to a Reelay workspace, so I don't answer commands here. An admin "
-    f"can make a link code in the panel ({LINK_CODES_PATH}) and send /link CODE here."
-)
 
 # The least role each command needs.
 NEEDS: dict[type[cmd.Command], Role] = {
@@ -91,6 +72,8 @@ NEEDS: dict[type[cmd.Command], Role] = {
     cmd.Approve: Role.EDITOR,
     cmd.Reject: Role.EDITOR,
     cmd.Edit: Role.EDITOR,
+    cmd.ApprovePost: Role.ADMIN,
+    cmd.RejectPost: Role.ADMIN,
 }
 PRESS_NEEDS: dict[ActionVerb, Role] = {
     ActionVerb.QUEUE: Role.VIEWER,
@@ -99,6 +82,11 @@ PRESS_NEEDS: dict[ActionVerb, Role] = {
     ActionVerb.REJECT: Role.EDITOR,
     ActionVerb.POST_NOW: Role.EDITOR,
     ActionVerb.CANCEL: Role.EDITOR,
+    ActionVerb.LIST_APPROVE: Role.EDITOR,
+    ActionVerb.LIST_REJECT: Role.EDITOR,
+    ActionVerb.SEND_EDIT: Role.EDITOR,
+    ActionVerb.DROP_EDIT: Role.EDITOR,
+    ActionVerb.POST_APPROVE: Role.ADMIN,
 }
 
 HELP_TEXT = f"""Reelay runs your Instagram from this chat.
@@ -112,28 +100,14 @@ after /schedule for a story. WHEN: "tomorrow 9am", "in 2h", "fri 18:00", "2025-0
 /stats: this week in numbers
 /health: whether each account is working (webhooks, sends, token, quota)
 /approvals: AI replies waiting for a decision (/approve ID, /reject ID, /edit ID TEXT)
+/approvepost ID [WHEN], /rejectpost ID REASON: an editor's post waiting for approval
 /timezone [me] ZONE: the team's time zone (owners, admins) or yours, e.g. Europe/Berlin
-/link CODE: link this chat (code from the panel → {LINK_CODES_PATH})"""
+/link CODE: link yourself (personal code from {PERSONAL_CODES_PATH}) or, \
+as an admin, this chat (code from the panel → {LINK_CODES_PATH})"""
 
 
 # (workspace id, topic, tone) -> the caption text with its hashtags
 CaptionWriter = Callable[[int, str, str], Awaitable[str]]
-
-
-@dataclass(frozen=True)
-class ChatUser:
-    """Who wrote, where: platform ids as strings, names for replies and audit entries."""
-
-    platform: Platform
-    chat_id: str
-    user_id: str
-    name: str = ""
-    chat_title: str = ""
-    direct: bool = False  # a one-to-one chat with the bot, not a group or channel
-
-    @property
-    def label(self) -> str:
-        return f"{self.platform.value}:{self.name or self.user_id}"
 
 
 @dataclass(frozen=True)
@@ -144,35 +118,6 @@ class IncomingFile:
     mime: str
     fetch: Callable[[], Awaitable[bytes]]
     size: int | None = None
-
-
-@dataclass(frozen=True)
-class ChatMember:
-    """A chat user resolved to a panel user and their membership in one workspace."""
-
-    user: User
-    membership: Membership
-    workspace: Workspace
-    platform: Platform
-
-    @property
-    def role(self) -> Role:
-        return self.membership.role
-
-    @property
-    def zone(self) -> str:
-        """The zone this member reads and types times in: their own, else the team's."""
-        return effective_zone(self.workspace.timezone, self.user.timezone)
-
-    @property
-    def actor(self) -> Actor:
-        """The member as the services' scope, named "email via platform" in audit entries."""
-        return Actor(
-            workspace_id=self.workspace.id,
-            role=self.membership.role,
-            label=f"{self.user.email} via {self.platform.value}",
-            user_id=self.user.id,
-        )
 
 
 class ChatOps:
@@ -194,21 +139,53 @@ class ChatOps:
         self.storage = storage
         self.smart_replies = smart_replies
         self.captions = captions or self._write_caption
+        self.results = CommandResults(container.redis)
+        self.edits = PendingEdits(container.redis)
 
     # ------------------------------------------------------------ entry points
 
     @instance_level("a chat entry point: it finds the sender's membership first")
     async def handle_message(
-        self, who: ChatUser, text: str, files: Sequence[IncomingFile] = ()
+        self,
+        who: ChatUser,
+        text: str,
+        files: Sequence[IncomingFile] = (),
+        *,
+        message_id: str = "",
+        reply_to: str = "",
     ) -> Reply | None:
-        """Answer a chat message; None when it is neither a command nor an awaited edit."""
+        """Answer a chat message; None when it is neither a command nor an awaited edit.
+
+        ``message_id`` makes a repeated delivery return the first reply (see
+        ``handle_once``); ``reply_to`` is the id of the message it replies to: only a reply
+        to an edit prompt, by the person who pressed Edit, is taken as the new text.
+        """
         if cmd.command_name(text) is not None and text.strip().startswith("/"):
+            if message_id:
+                return await self.handle_once(who, message_id, text, files)
             return await self.handle_command(who, text, files)
-        pending = await self._pending_edit(who)
-        if pending is None:
+        pending = await self.edits.get(who)
+        if pending is None or not reply_to or reply_to != pending.prompt_id or pending.text:
             return None
-        await self.container.redis.delete(self._edit_key(who))
-        return await self.handle_command(who, f"/edit {pending} {text}", ())
+        await self.edits.put(who, PendingEdit(pending.draft_id, pending.prompt_id, text))
+        return edit_preview(pending.draft_id, text)
+
+    @instance_level("a chat entry point: it finds the sender's membership first")
+    async def handle_once(
+        self, who: ChatUser, message_id: str, text: str, files: Sequence[IncomingFile] = ()
+    ) -> Reply | None:
+        """``handle_command`` keyed by (platform, chat, message id): a repeated delivery gets
+        the first reply back and acts no second time; None while the first is at work."""
+        return await self.results.once(
+            who, message_id, lambda: self.handle_command(who, text, files)
+        )
+
+    @instance_level("a chat entry point: it finds the sender's membership first")
+    async def prompt_sent(self, who: ChatUser, message_id: str) -> None:
+        """The edit prompt for ``who`` went out as ``message_id``: only replies to it count."""
+        pending = await self.edits.get(who)
+        if pending is not None and not pending.prompt_id:
+            await self.edits.put(who, PendingEdit(pending.draft_id, message_id))
 
     @instance_level("a chat entry point: it finds the sender's membership first")
     async def handle_command(
@@ -217,18 +194,18 @@ class ChatOps:
         """Parse, authorise and run one command; every failure becomes a polite reply."""
         now = self.container.clock.now()
         try:
-            if cmd.command_name(text) == "link":
-                parsed_link = cmd.parse_command(text, now=now, timezone="UTC")
-                assert isinstance(parsed_link, cmd.Link)
-                return await self._link(who, parsed_link, now)
+            name = cmd.command_name(text)
+            argument = text.strip().partition(" ")[2].strip()
+            if name == "link" or (name == "start" and who.direct and argument):
+                return await chat_members.link(who, argument, now)
             member = await self.resolve(who)
             if member is None:
-                refusal = await self._refusal(who)
-                if cmd.command_name(text) in {"help", "start"}:
-                    return Reply(f"{HELP_TEXT}\n\n{refusal}")
-                return Reply(refusal)
+                refusal = await chat_members.refusal(who)
+                if name in {"help", "start"}:
+                    return Reply(f"{HELP_TEXT}\n\n{refusal.text}", refusal.buttons)
+                return refusal
             command = cmd.parse_command(text, now=now, timezone=member.zone)
-            self._authorise(member, NEEDS[type(command)])
+            chat_members.authorise(member, NEEDS[type(command)], who)
             return await self._run(member, who, command, files, now)
         except Forbidden as exc:
             return Reply(str(exc), private=True)
@@ -245,8 +222,9 @@ class ChatOps:
             action = decode_action(data)
             member = await self.resolve(who)
             if member is None:
-                return Reply(await self._refusal(who), private=True)
-            self._authorise(member, PRESS_NEEDS[action.verb])
+                refusal = await chat_members.refusal(who)
+                return Reply(refusal.text, private=True)
+            chat_members.authorise(member, PRESS_NEEDS[action.verb], who)
             return await self._run_action(member, who, action, now)
         except Forbidden as exc:
             return Reply(str(exc), private=True)
@@ -259,83 +237,8 @@ class ChatOps:
 
     @instance_level("a chat entry point: it finds the sender's membership first")
     async def resolve(self, who: ChatUser) -> ChatMember | None:
-        """The panel user behind ``who`` and their membership in this chat's workspace.
-
-        A group must be linked: whatever is said there is seen by everyone in it. A direct
-        chat with the bot acts in the user's (first) workspace when it is not linked.
-        """
-        identity = await ChatIdentity.get_or_none(
-            platform=who.platform, platform_user_id=who.user_id
-        ).prefetch_related("user")
-        if identity is None or not identity.user.is_active:
-            return None
-        link = await ChatLink.get_or_none(platform=who.platform, chat_id=who.chat_id, active=True)
-        if link is None and not who.direct:
-            return None
-        query = Membership.filter(user_id=identity.user.id)
-        if link is not None:
-            query = query.filter(workspace_id=link.workspace_id)
-        membership = await query.order_by("id").prefetch_related("workspace").first()
-        if membership is None:
-            return None
-        return ChatMember(
-            user=identity.user,
-            membership=membership,
-            workspace=membership.workspace,
-            platform=who.platform,
-        )
-
-    async def _refusal(self, who: ChatUser) -> str:
-        """Why a command from ``who`` is not run: an unknown user, or a chat nobody linked."""
-        known = await ChatIdentity.exists(platform=who.platform, platform_user_id=who.user_id)
-        linked = await ChatLink.exists(platform=who.platform, chat_id=who.chat_id, active=True)
-        return NOT_LINKED_HERE if known and not linked and not who.direct else HOW_TO_LINK
-
-    @staticmethod
-    def _authorise(member: ChatMember, needed: Role) -> None:
-        if not users.role_allows(member.role, needed):
-            raise Forbidden(
-                f"Your role ({member.role.value}) can't do that here; "
-                f"it needs {needed.value} or above. An admin can change roles in the panel."
-            )
-
-    async def _link(self, who: ChatUser, command: cmd.Link, now: datetime) -> Reply:
-        code = await LinkCode.get_or_none(
-            code_hash=chat_links.code_digest(command.code), used_at__isnull=True, expires_at__gt=now
-        ).prefetch_related("created_by", "workspace")
-        if code is None:
-            raise NotFound(
-                "This link code is unknown, used or expired; make a new one in the panel."
-            )
-        creator = await Membership.get_or_none(
-            workspace_id=code.workspace.id, user_id=code.created_by.id
-        )
-        if creator is None or not users.role_allows(creator.role, Role.ADMIN):
-            raise Forbidden("Only owners and admins can link chats; ask one for a new code.")
-        title = who.chat_title or who.name or who.chat_id
-        link = await chat_links.redeem_code(command.code, who.platform, who.chat_id, title, now)
-        identity = await ChatIdentity.get_or_none(
-            platform=who.platform, platform_user_id=who.user_id
-        )
-        if identity is None:
-            await ChatIdentity.create(
-                platform=who.platform, platform_user_id=who.user_id, user=code.created_by
-            )
-        elif identity.user_id != code.created_by.id:
-            identity.user = code.created_by
-            await identity.save(update_fields=["user_id"])
-        await audit.record(
-            "chat.identity_linked",
-            actor=who.label,
-            workspace_id=code.workspace.id,
-            target_type="user",
-            target_id=code.created_by.id,
-            chat_link=link.id,
-        )
-        return Reply(
-            f"Linked to {code.workspace.name}. This chat now gets Reelay alerts, and you act as "
-            f"{code.created_by.email} ({creator.role.value}). Send /help to see the commands."
-        )
+        """The person behind ``who`` and their role in this chat's workspace."""
+        return await chat_members.resolve(who)
 
     # ------------------------------------------------------------ commands
 
@@ -375,6 +278,15 @@ class ChatOps:
             return Reply(reply.text, reply.buttons, replace=True)
         if action.verb is ActionVerb.EDIT:
             return await self.start_edit(member, who, action.target)
+        if action.verb in (ActionVerb.SEND_EDIT, ActionVerb.DROP_EDIT):
+            return await self._finish_edit(member, who, action)
+        if action.verb in (ActionVerb.LIST_APPROVE, ActionVerb.LIST_REJECT):
+            drafts = self._drafts()
+            if action.verb is ActionVerb.LIST_APPROVE:
+                await drafts.approve(member.actor, action.target)
+            else:
+                await drafts.reject(member.actor, action.target)
+            return await self._decided_line(member, action.target)
         command: cmd.Command
         if action.verb is ActionVerb.APPROVE:
             command = cmd.Approve(action.target)
@@ -382,6 +294,8 @@ class ChatOps:
             command = cmd.Reject(action.target)
         elif action.verb is ActionVerb.POST_NOW:
             command = cmd.PostNow(action.target)
+        elif action.verb is ActionVerb.POST_APPROVE:
+            command = cmd.ApprovePost(action.target)
         else:
             command = cmd.Cancel(action.target)
         return await self._run_change(member, who, command, (), now)
@@ -394,7 +308,7 @@ class ChatOps:
         )
 
     async def approvals(self, member: ChatMember) -> Reply:
-        """Drafts waiting for a decision, each with its buttons."""
+        """Drafts waiting for a decision, each on its own line with its own buttons."""
         drafts = (
             await ReplyDraft.filter(workspace_id=member.workspace.id, status=DraftStatus.PENDING)
             .order_by("created_at", "id")
@@ -405,35 +319,52 @@ class ChatOps:
         lines = [f"{len(drafts)} AI repl{'ies' if len(drafts) != 1 else 'y'} waiting:"]
         rows: list[tuple[Button, ...]] = []
         for draft in drafts:
-            lines.append(
-                f"#{draft.id}: they wrote {snippet(draft.inbound_text)!r} → "
-                f"{snippet(draft.proposed_text)!r}"
-            )
-            rows.append(draft_buttons(draft.id, label_suffix=f" #{draft.id}"))
+            lines.append(_draft_line(draft))
+            rows.append(list_buttons(draft.id))
         return Reply("\n".join(lines), tuple(rows))
 
     async def start_edit(self, member: ChatMember, who: ChatUser, draft_id: int) -> Reply:
-        """Remember that this user's next message in this chat is the new text of the draft."""
+        """Ask the presser (by name) to reply to the prompt with the draft's new text."""
         draft = await ReplyDraft.get_or_none(id=draft_id, workspace_id=member.workspace.id)
         if draft is None:
             raise NotFound(f"There is no draft #{draft_id}.")
         if draft.status is not DraftStatus.PENDING:
             raise Conflict(f"Draft #{draft_id} was already {draft.status.value}.")
-        await self.container.redis.set(self._edit_key(who), str(draft_id), ex=PENDING_EDIT_TTL_S)
+        await self.edits.put(who, PendingEdit(draft_id))
+        name = who.name or "you"
         return Reply(
-            f"Send the new reply text for draft #{draft_id} as your next message "
-            f"(within 15 minutes). It currently says:\n{draft.proposed_text}",
+            f"{name}: reply to this message with the new text for draft #{draft_id} (within "
+            f"15 minutes); I'll show it to you before it is sent. It currently says:\n"
+            f"{draft.proposed_text}",
             awaits_reply=True,
+            mention=(who.user_id, name),
         )
 
-    def _edit_key(self, who: ChatUser) -> str:
-        return f"reelay:chatops:edit:{who.platform.value}:{who.chat_id}:{who.user_id}"
+    async def _finish_edit(self, member: ChatMember, who: ChatUser, action: Action) -> Reply:
+        """Send or drop the presser's own edited text; anyone else's press changes nothing."""
+        pending = await self.edits.get(who)
+        if pending is None or pending.draft_id != action.target or not pending.text:
+            raise Conflict(
+                "Only the person who wrote this text can send or cancel it, within 15 minutes "
+                "of pressing Edit."
+            )
+        await self.edits.drop(who)
+        if action.verb is ActionVerb.DROP_EDIT:
+            return Reply(
+                f"Not sent. Draft #{action.target} still waits for a decision.", replace=True
+            )
+        await self._drafts().edit(member.actor, action.target, pending.text)
+        return await self._decided(member, action.target)
 
-    async def _pending_edit(self, who: ChatUser) -> int | None:
-        raw = await self.container.redis.get(self._edit_key(who))
-        if raw is None:
-            return None
-        return int(raw)
+    async def _decided_line(self, member: ChatMember, draft_id: int) -> Reply:
+        """The decided draft's own line in the /approvals list, for that line only."""
+        draft = await ReplyDraft.get(id=draft_id, workspace_id=member.workspace.id)
+        who = member.user.name or member.user.email if member.user else member.chat_name
+        return Reply(
+            f"{_draft_line(draft)} · {draft.status.value} by {who}",
+            replace=True,
+            line_of=draft_id,
+        )
 
     async def _run_change(
         self,
@@ -468,6 +399,11 @@ class ChatOps:
                     )
                 post = await self.publishing.reschedule(member.actor, post_id, when)
                 assert post.scheduled_at is not None
+                if post.status is Status.PENDING_APPROVAL:
+                    return Reply(
+                        f"Post #{post_id} is planned for {cmd.describe_time(post.scheduled_at, tz)}"
+                        " and waits for an owner's or admin's approval."
+                    )
                 return Reply(
                     f"Post #{post_id} moved to {cmd.describe_time(post.scheduled_at, tz)}.",
                     post_buttons(post_id),
@@ -485,6 +421,18 @@ class ChatOps:
                 return await self._decided(member, draft.id)
             case cmd.Caption(topic=topic, tone=tone):
                 return await self.caption(member, topic, tone)
+            case cmd.ApprovePost(post_id=post_id, when=when):
+                post = await self.publishing.approve(member.actor, post_id, when)
+                assert post.scheduled_at is not None
+                return Reply(
+                    f"Approved post #{post_id}: it goes out "
+                    f"{cmd.describe_time(post.scheduled_at, tz)}.",
+                    post_buttons(post_id),
+                    replace=True,
+                )
+            case cmd.RejectPost(post_id=post_id, reason=reason):
+                await self.publishing.reject(member.actor, post_id, reason)
+                return Reply(f"Rejected post #{post_id}: {reason}. It will not be published.")
         raise ValidationFailed(f"/{type(command).__name__.lower()} is not something I can do.")
 
     async def schedule(
@@ -528,6 +476,12 @@ class ChatOps:
             raise
         assert post.scheduled_at is not None
         items = f"{len(assets)} items" if len(assets) > 1 else "1 item"
+        if post.status is Status.PENDING_APPROVAL:
+            return Reply(
+                f"Post #{post.id} ({kind.value}, {items}) on @{account.username} for "
+                f"{cmd.describe_time(post.scheduled_at, member.zone)} waits for "
+                "an owner's or admin's approval; it is published only once approved."
+            )
         return Reply(
             f"Scheduled #{post.id} ({kind.value}, {items}) on @{account.username} for "
             f"{cmd.describe_time(post.scheduled_at, member.zone)}.",
@@ -616,6 +570,7 @@ class ChatOps:
             timezone=member.zone,
             panel_url=self.container.settings.base_url,
             workspace=member.workspace.name,
+            now=self.container.clock.now(),
         )
         reply = alerts.render_draft(facts, ctx)
         return Reply(reply.text, reply.buttons, replace=True)
@@ -630,17 +585,40 @@ def post_buttons(post_id: int) -> tuple[tuple[Button, ...], ...]:
     )
 
 
-def draft_buttons(draft_id: int, label_suffix: str = "") -> tuple[Button, ...]:
+def list_buttons(draft_id: int) -> tuple[Button, ...]:
+    """A draft's buttons in the /approvals list: deciding changes only its line."""
     return (
         Button(
-            f"Approve{label_suffix}",
-            Action(ActionVerb.APPROVE, draft_id),
+            f"Approve #{draft_id}",
+            Action(ActionVerb.LIST_APPROVE, draft_id),
             style=ButtonStyle.SUCCESS,
         ),
-        Button(f"Edit{label_suffix}", Action(ActionVerb.EDIT, draft_id), style=ButtonStyle.PRIMARY),
+        Button(f"Edit #{draft_id}", Action(ActionVerb.EDIT, draft_id), style=ButtonStyle.PRIMARY),
         Button(
-            f"Reject{label_suffix}", Action(ActionVerb.REJECT, draft_id), style=ButtonStyle.DANGER
+            f"Reject #{draft_id}",
+            Action(ActionVerb.LIST_REJECT, draft_id),
+            style=ButtonStyle.DANGER,
         ),
+    )
+
+
+def edit_preview(draft_id: int, text: str) -> Reply:
+    """The new text shown back to its writer, with Send / Cancel, before anything goes out."""
+    return Reply(
+        f"This goes to the follower instead of draft #{draft_id}'s reply:\n{text}",
+        (
+            (
+                Button("Send", Action(ActionVerb.SEND_EDIT, draft_id), style=ButtonStyle.SUCCESS),
+                Button("Cancel", Action(ActionVerb.DROP_EDIT, draft_id), style=ButtonStyle.DANGER),
+            ),
+        ),
+    )
+
+
+def _draft_line(draft: ReplyDraft) -> str:
+    return (
+        f"#{draft.id}: they wrote {snippet(draft.inbound_text)!r} → "
+        f"{snippet(draft.proposed_text)!r}"
     )
 
 

@@ -20,7 +20,7 @@ from core.domain.posts import Kind, PostContent, Status, validate_content, valid
 from core.domain.scope import Actor
 from core.errors import NotFound, ValidationFailed
 from core.services.media import assets_for, facts_of
-from core.services.publishing import PostInput, Publishing
+from core.services.publishing import PostInput, Publishing, needs_approval
 from core.services.time_zones import zone_for
 
 logger = logging.getLogger(__name__)
@@ -75,6 +75,11 @@ async def compose(actor: Actor, publishing: Publishing, composition: Composition
         errors["accounts"] = "One of the accounts is not in this workspace."
     if composition.action not in ACTIONS:
         errors["action"] = "Choose to save a draft, schedule or publish now."
+    elif composition.action == "now" and needs_approval(workspace, actor):
+        errors["action"] = (
+            "Editors' posts need an owner's or admin's approval here: schedule it, and it "
+            "waits for their approval."
+        )
     if composition.content.kind not in {k.value for k in Kind}:
         errors["kind"] = "Choose the kind of post."
     when: datetime | None = None

@@ -32,10 +32,13 @@ from core.db.models import (
     DomainEvent,
     InstagramAccount,
     Lead,
+    MediaInsight,
     NotificationDelivery,
     Platform,
     Post,
     ReplyDraft,
+    User,
+    WebhookEvent,
 )
 from core.domain import alerts
 from core.domain.backoff import backoff_s
@@ -99,6 +102,7 @@ async def deliver(container: Container, delivery: Delivery, event_id: int) -> No
         timezone=event.workspace.timezone,
         panel_url=container.settings.base_url,
         workspace=event.workspace.name,
+        now=container.clock.now(),
     )
     facts = await _gather_facts(event)
     due = (
@@ -445,6 +449,11 @@ async def draft_facts(actor: Actor, draft_id: int) -> alerts.DraftFacts | None:
     return await _draft_facts(draft_id, actor.workspace_id)
 
 
+def _person(user: User) -> str:
+    """A teammate as chats name them: "Olga (olga@example.com)", or the email alone."""
+    return f"{user.name} ({user.email})" if user.name else user.email
+
+
 async def _draft_facts(draft_id: int, workspace_id: int) -> alerts.DraftFacts | None:
     draft = await ReplyDraft.get_or_none(id=draft_id, workspace_id=workspace_id)
     if draft is None:
@@ -463,6 +472,24 @@ async def _draft_facts(draft_id: int, workspace_id: int) -> alerts.DraftFacts | 
         channel=channel,
         person=person,
         rule=(draft.rule.name or f"#{draft.rule.id}") if draft.rule else "",
-        decided_by=draft.decided_by.email if draft.decided_by else "",
+        decided_by=_person(draft.decided_by) if draft.decided_by else "",
         decided_at=draft.decided_at,
+        post_link=await _post_link(draft),
+        window_closes_at=draft.expires_at,
     )
+
+
+async def _post_link(draft: ReplyDraft) -> str:
+    """The permalink of the post a drafted comment reply is under ("" for a DM or unknown)."""
+    event_key = draft.target.get("event_key")
+    if not draft.target.get("comment_id") or not event_key:
+        return ""
+    event = await WebhookEvent.get_or_none(dedupe_key=event_key)
+    media_id = str((event.event or {}).get("media_id") or "") if event else ""
+    if not media_id:
+        return ""
+    post = await Post.get_or_none(workspace_id=draft.workspace_id, ig_media_id=media_id)
+    if post is not None and post.permalink:
+        return post.permalink
+    seen = await MediaInsight.filter(account_id=draft.account_id, ig_media_id=media_id).first()
+    return seen.permalink if seen is not None and seen.permalink else ""

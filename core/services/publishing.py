@@ -27,7 +27,16 @@ from typing import Any
 from redis.asyncio import Redis
 from tortoise.transactions import in_transaction
 
-from core.db.models import InstagramAccount, MediaAsset, Post, PostMedia, Workspace
+from core.db.models import (
+    DomainEvent,
+    InstagramAccount,
+    MediaAsset,
+    Post,
+    PostMedia,
+    Role,
+    Workspace,
+)
+from core.domain.alerts import POST_APPROVAL_DECIDED, POST_APPROVAL_NEEDED
 from core.domain.posts import (
     Kind,
     PostContent,
@@ -39,7 +48,7 @@ from core.domain.posts import (
     validate_schedule,
 )
 from core.domain.scope import Actor, instance_level
-from core.errors import Conflict, NotFound
+from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.ports.clock import Clock
 from core.ports.instagram import AccountRef, InstagramClient
 from core.ports.queue import JobQueue
@@ -139,6 +148,9 @@ class PostEditor:
         if scheduled_at is not None:
             when = validate_schedule(scheduled_at, self.clock.now(), workspace.timezone)
         status = Status.SCHEDULED if when is not None else Status.DRAFT
+        waits = when is not None and needs_approval(workspace, actor)
+        if waits:
+            status = Status.PENDING_APPROVAL
         async with in_transaction():
             post = await Post.create(
                 workspace_id=workspace_id,
@@ -162,9 +174,89 @@ class PostEditor:
                 scheduled_at=when.isoformat() if when else None,
                 source=source,
             )
-        if when is not None:
+            if waits:
+                await _approval_needed(post, actor)
+        if when is not None and not waits:
             await enqueue(self.queue, post.id, post.version, when)
         return post
+
+    async def approve(self, actor: Actor, post_id: int, when: datetime | None = None) -> Post:
+        """An owner or admin lets an editor's post publish, at its planned time or ``when``.
+
+        A planned time that has passed is not used: the approver is asked for a new one.
+        """
+        if not actor.allows(Role.ADMIN):
+            raise Forbidden("Only owners and admins approve posts.")
+        post = await self.get(actor, post_id)
+        check_transition(post.status, Status.SCHEDULED, "approved")
+        workspace = await Workspace.get(id=post.workspace_id)
+        planned = when or post.scheduled_at
+        if planned is None or planned <= self.clock.now():
+            shown = local_time(post.scheduled_at, workspace.timezone) if post.scheduled_at else ""
+            raise ValidationFailed(
+                f"Post #{post.id} was planned for {shown or 'a time'} that has passed: approve "
+                f"it with a new time, e.g. /approvepost {post.id} tomorrow 9am"
+            )
+        planned = validate_schedule(planned, self.clock.now(), workspace.timezone)
+        moved = await self._person_moves(
+            post,
+            Status.SCHEDULED,
+            action="approved",
+            actor=actor,
+            reason=f"approved for {local_time(planned, workspace.timezone)}",
+            scheduled_at=planned,
+        )
+        await self._decided(moved, "approved", actor)
+        await enqueue(self.queue, moved.id, moved.version, planned)
+        return moved
+
+    async def reject(self, actor: Actor, post_id: int, reason: str) -> Post:
+        """An owner or admin turns an editor's post down, saying why; it is not published."""
+        if not actor.allows(Role.ADMIN):
+            raise Forbidden("Only owners and admins reject posts.")
+        if not reason.strip():
+            raise ValidationFailed("Say why the post is rejected, so its author can fix it.")
+        post = await self.get(actor, post_id)
+        if post.status != Status.PENDING_APPROVAL:
+            raise Conflict(
+                f"Post #{post_id} is not waiting for approval, so it cannot be rejected; "
+                "cancel it instead."
+            )
+        moved = await self._person_moves(
+            post, Status.CANCELLED, action="rejected", actor=actor, reason=f"rejected: {reason}"
+        )
+        await Post.filter(id=moved.id).update(last_error=f"Rejected: {reason.strip()}")
+        await self._decided(moved, "rejected", actor, reason=reason.strip())
+        return await self.get(actor, post_id)
+
+    async def _wait_for_approval(
+        self, post: Post, actor: Actor, when: datetime, timezone: str
+    ) -> Post:
+        """An editor's (re)scheduled post waits for an owner or admin; no job is queued."""
+        moved = await self._person_moves(
+            post,
+            Status.PENDING_APPROVAL,
+            action="submitted for approval",
+            actor=actor,
+            reason=f"waits for approval, planned for {local_time(when, timezone)}",
+            scheduled_at=when,
+        )
+        await _approval_needed(moved, actor)
+        return moved
+
+    async def _decided(self, post: Post, decision: str, actor: Actor, reason: str = "") -> None:
+        await DomainEvent.create(
+            workspace_id=post.workspace_id,
+            kind=POST_APPROVAL_DECIDED,
+            payload={
+                "post_id": post.id,
+                "account_id": post.account_id,
+                "scheduled_at": post.scheduled_at.isoformat() if post.scheduled_at else None,
+                "decision": decision,
+                "by": actor.label,
+                "reason": reason,
+            },
+        )
 
     async def edit(
         self,
@@ -213,6 +305,8 @@ class PostEditor:
         post = await self.get(actor, post_id)
         workspace = await Workspace.get(id=post.workspace_id)
         when = validate_schedule(when, self.clock.now(), workspace.timezone)
+        if needs_approval(workspace, actor):
+            return await self._wait_for_approval(post, actor, when, workspace.timezone)
         verb = "rescheduled" if post.status == Status.SCHEDULED else "scheduled"
         moved = await self._person_moves(
             post,
@@ -231,6 +325,12 @@ class PostEditor:
         """Publish as soon as a worker is free (the post is scheduled for now)."""
         post = await self.get(actor, post_id)
         now = self.clock.now()
+        workspace = await Workspace.get(id=post.workspace_id)
+        if needs_approval(workspace, actor):
+            raise Forbidden(
+                "Editors' posts need an owner's or admin's approval in this workspace: "
+                "schedule it for a time instead, and it waits for their approval."
+            )
         moved = await self._person_moves(
             post,
             Status.SCHEDULED,
@@ -400,6 +500,40 @@ class PostEditor:
             check_transition(fresh.status, target, action)
             raise Conflict("This post changed meanwhile; reload it and try again.")
         return await self.get(actor, post.id)
+
+
+async def _approval_needed(post: Post, actor: Actor) -> None:
+    await DomainEvent.create(
+        workspace_id=post.workspace_id,
+        kind=POST_APPROVAL_NEEDED,
+        payload={
+            "post_id": post.id,
+            "account_id": post.account_id,
+            "post_kind": post.kind.value,
+            "scheduled_at": post.scheduled_at.isoformat() if post.scheduled_at else None,
+            "by": actor.label,
+        },
+    )
+
+
+async def set_posts_need_approval(actor: Actor, required: bool) -> None:
+    """Whether editors' scheduled posts wait for an owner's or admin's approval."""
+    if not actor.allows(Role.ADMIN):
+        raise Forbidden("Only owners and admins decide whether editors' posts need approval.")
+    await Workspace.filter(id=actor.workspace_id).update(editor_posts_need_approval=required)
+    await audit.record(
+        "workspace.posts_approval_changed",
+        actor=actor.label,
+        workspace_id=actor.workspace_id,
+        target_type="workspace",
+        target_id=actor.workspace_id,
+        required=required,
+    )
+
+
+def needs_approval(workspace: Workspace, actor: Actor) -> bool:
+    """Whether ``actor``'s scheduled post waits for an owner's or admin's approval."""
+    return workspace.editor_posts_need_approval and not actor.allows(Role.ADMIN)
 
 
 class Publishing(PostEditor):

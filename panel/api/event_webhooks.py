@@ -280,6 +280,27 @@ DATA: dict[str, dict[str, Any]] = {
         ["draft_id", "proposed_text"],
     ),
     "draft.decided": _DRAFT,
+    "post.approval_needed": _object(
+        {
+            "post_id": _INT,
+            "account_id": _INT,
+            "post_kind": _STR,
+            "scheduled_at": _TIME,
+            "by": _STR,
+        },
+        ["post_id", "account_id"],
+    ),
+    "post.approval_decided": _object(
+        {
+            "post_id": _INT,
+            "account_id": _INT,
+            "scheduled_at": _TIME,
+            "decision": {"enum": ["approved", "rejected"]},
+            "by": _STR,
+            "reason": _STR,
+        },
+        ["post_id", "decision"],
+    ),
     "comment.received": _object(
         {
             "account_id": _INT,

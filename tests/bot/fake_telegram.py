@@ -81,6 +81,10 @@ class FakeTelegram:
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
     _answered_queries: set[str] = field(default_factory=set)
 
+    def message_id(self, text: str) -> int:
+        """The id of the message the bot sent with ``text`` (the last one)."""
+        return [mid for (_, mid), (shown, _) in self.messages.items() if shown == text][-1]
+
     def sent(self, method: str) -> list[dict[str, Any]]:
         """The successful calls of ``method``."""
         return [params for name, params in self.answered if name == method]
@@ -110,7 +114,7 @@ class FakeTelegram:
                 raise BotApiError(502, "Bad Gateway")
             if self.token and request.match_info["token"] != self.token:
                 raise BotApiError(401, "Unauthorized")
-            self._check_chat(params)
+            self._check_chat(method, params)
             check = getattr(self, f"_check_{method.lower()}", None)
             if check is not None:
                 check(params)
@@ -134,11 +138,12 @@ class FakeTelegram:
 
     # ------------------------------------------------------------ checks
 
-    def _check_chat(self, params: dict[str, Any]) -> None:
+    def _check_chat(self, method: str, params: dict[str, Any]) -> None:
         chat_id = int(params["chat_id"]) if "chat_id" in params else None
         if chat_id is not None and chat_id in self.gone_chats:
             raise BotApiError(403, "Forbidden: bot was kicked from the group chat")
-        if chat_id is not None and chat_id in self.retry_after:
+        # The 429 falls on a message sent, not on the "typing…" shown while a command works.
+        if chat_id is not None and chat_id in self.retry_after and method != "sendChatAction":
             wait = self.retry_after.pop(chat_id)
             raise BotApiError(429, f"Too Many Requests: retry after {wait}", {"retry_after": wait})
 
@@ -154,6 +159,7 @@ class FakeTelegram:
         if "chat_id" not in params:
             raise BotApiError(400, "Bad Request: chat_id is empty")
         _check_text(params)
+        _check_entities(params)
         _check_markup(params.get("reply_markup"))
         self._check_url_hosts(params.get("reply_markup"))
 
@@ -276,6 +282,17 @@ def _check_text(params: dict[str, Any]) -> None:
     # the stricter reading and keeps every emoji-heavy text inside the limit either way.
     if utf16_length(text) > MAX_TEXT:
         raise BotApiError(400, "Bad Request: message is too long")
+
+
+def _check_entities(params: dict[str, Any]) -> None:
+    """Entities must lie inside the text; a text_mention names its user."""
+    text_length = utf16_length(str(params.get("text") or ""))
+    for entity in params.get("entities") or []:
+        offset, length = int(entity.get("offset", -1)), int(entity.get("length", 0))
+        if offset < 0 or length <= 0 or offset + length > text_length:
+            raise BotApiError(400, "Bad Request: can't parse entities: entity beyond the text")
+        if entity.get("type") == "text_mention" and not entity.get("user", {}).get("id"):
+            raise BotApiError(400, "Bad Request: can't parse entities: mention without a user")
 
 
 def _check_markup(markup: Any, *, inline_only: bool = False) -> None:

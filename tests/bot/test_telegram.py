@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,8 +14,6 @@ from pydantic import AnyHttpUrl
 from bot.telegram import (
     BOT_COMMANDS,
     TelegramNotifier,
-    create_bot,
-    create_dispatcher,
     run_telegram,
 )
 from core.bootstrap import Container
@@ -35,38 +31,26 @@ from core.domain.posts import Kind, Status
 from core.errors import SettingsError
 from core.ports.notifier import ChatGone, ChatRateLimited
 from core.services import chat_links
-from core.services.chatops import HOW_TO_LINK, ChatOps
-from core.services.reply_sending import OutgoingReply
-from core.services.smart_replies import SmartReplies
+from core.services.chat_members import HOW_TO_LINK
 from core.wiring import assemble_services
 from tests.actors import acting
 from tests.bot.fake_telegram import (
     FakeTelegram,
     _free_port,
-    running_fake_telegram,
     utf16_length,
+)
+from tests.bot.telegram_updates import (
+    EDITOR_TG,
+    GROUP,
+    NOW,
+    STRANGER_TG,
+    RecordingSender,
+    message,
+    photo_message,
+    pressed,
 )
 from tests.chatops_world import FixedClock, World, link, make_draft, make_world
 from tests.media_samples import image_bytes
-
-NOW = datetime(2025, 3, 5, 9, 0, tzinfo=UTC)
-GROUP = -100555
-EDITOR_TG = 4242
-STRANGER_TG = 9999
-
-
-class RecordingSender:
-    def __init__(self) -> None:
-        self.sent: list[OutgoingReply] = []
-
-    async def send_reply(self, reply: OutgoingReply) -> None:
-        self.sent.append(reply)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    async with running_fake_telegram() as server:
-        yield server
 
 
 @pytest.fixture
@@ -77,80 +61,6 @@ async def world(container: Container) -> World:
         made, made.editor, platform=Platform.TELEGRAM, chat_id=str(GROUP), user_id=str(EDITOR_TG)
     )
     return made
-
-
-@pytest.fixture
-def sender() -> RecordingSender:
-    return RecordingSender()
-
-
-@pytest.fixture
-async def bot(fake: FakeTelegram) -> AsyncIterator[Bot]:
-    made = create_bot("123456:TEST-TOKEN", fake.base_url)
-    yield made
-    await made.session.close()
-
-
-@pytest.fixture
-def dispatcher(container: Container, sender: RecordingSender) -> Dispatcher:
-    drafts = SmartReplies(ai=None, sender=sender, clock=container.clock)
-    services = assemble_services(container)
-    chatops = ChatOps(
-        container, publishing=services.publishing, storage=services.storage, smart_replies=drafts
-    )
-    return create_dispatcher(services, chatops=chatops, album_wait_s=0.2)
-
-
-_ids = iter(range(1, 10**6))
-
-
-def message(text: str | None = None, *, user: int = EDITOR_TG, **extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "message_id": next(_ids),
-        "date": 1_741_165_200,
-        "chat": {"id": GROUP, "type": "supergroup", "title": "Cafe team"},
-        "from": {"id": user, "is_bot": False, "first_name": "Eda", "username": f"u{user}"},
-    }
-    if text is not None:
-        body["text"] = text
-        if text.startswith("/"):
-            length = len(text.split()[0])
-            body["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
-    body.update(extra)
-    return {"update_id": next(_ids), "message": body}
-
-
-def photo_message(caption: str, file_id: str, **extra: Any) -> dict[str, Any]:
-    sizes = [
-        {"file_id": f"{file_id}-small", "file_unique_id": "s", "width": 90, "height": 90},
-        {"file_id": file_id, "file_unique_id": file_id, "width": 1080, "height": 1080},
-        {"file_id": f"{file_id}-mid", "file_unique_id": "m", "width": 320, "height": 320},
-    ]
-    length = len(caption.split()[0]) if caption else 0
-    fields: dict[str, Any] = {"photo": sizes, **extra}
-    if caption:
-        fields["caption"] = caption
-        fields["caption_entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
-    return message(**fields)
-
-
-def pressed(data: str, *, user: int = EDITOR_TG, message_id: int = 77) -> dict[str, Any]:
-    return {
-        "update_id": next(_ids),
-        "callback_query": {
-            "id": f"cb{next(_ids)}",
-            "from": {"id": user, "is_bot": False, "first_name": "Eda"},
-            "chat_instance": "ci",
-            "data": data,
-            "message": {
-                "message_id": message_id,
-                "date": 1_741_165_200,
-                "chat": {"id": GROUP, "type": "supergroup", "title": "Cafe team"},
-                "from": {"id": 777000, "is_bot": True, "first_name": "Reelay"},
-                "text": "approval",
-            },
-        },
-    }
 
 
 async def test_schedule_with_a_photo_creates_a_scheduled_post_with_that_media(
@@ -229,19 +139,24 @@ async def test_unlinked_user_is_refused_and_nothing_is_stored(
     assert not await Post.exists()
     assert fake.sent("getFile") == []
     [reply] = fake.sent("sendMessage")
-    assert reply["text"] == HOW_TO_LINK
+    assert reply["text"].startswith("S, I don't know you yet")
+    [[button]] = reply["reply_markup"]["inline_keyboard"]
+    assert button["url"] == "https://t.me/ReelayBot?start=link"
 
 
-async def test_link_command_links_the_group(
+async def test_link_command_links_the_group_not_the_person(
     world: World, fake: FakeTelegram, bot: Bot, dispatcher: Dispatcher
 ) -> None:
     admin = await Membership.get(user=world.admin)
     code = await chat_links.create_code(await acting(admin), NOW)
-    await dispatcher.feed_raw_update(bot, message(f"/link {code.code}", user=STRANGER_TG))
+    await dispatcher.feed_raw_update(
+        bot, message(f"/link {code.code}", user=STRANGER_TG, chat={"id": -1007, "type": "group"})
+    )
     [reply] = fake.sent("sendMessage")
     assert reply["text"].startswith("Linked to Cafe Crema")
-    identity = await ChatIdentity.get(platform=Platform.TELEGRAM, platform_user_id=str(STRANGER_TG))
-    assert identity.user_id == world.admin.id  # type: ignore[attr-defined]
+    [[button]] = reply["reply_markup"]["inline_keyboard"]
+    assert button == {"text": "Link privately", "url": "https://t.me/ReelayBot?start=link"}
+    assert not await ChatIdentity.exists(platform_user_id=str(STRANGER_TG))
 
 
 async def test_approve_button_sends_the_draft_and_edits_the_message(
@@ -263,19 +178,36 @@ async def test_approve_button_sends_the_draft_and_edits_the_message(
     assert len(sender.sent) == 1
 
 
-async def test_edit_button_then_next_message_is_sent(
+async def test_edit_takes_only_the_pressers_reply_and_shows_it_back_before_sending(
     world: World, fake: FakeTelegram, bot: Bot, dispatcher: Dispatcher, sender: RecordingSender
 ) -> None:
     draft = await make_draft(world, now=NOW)
     await dispatcher.feed_raw_update(bot, pressed(f"edit:{draft.id}"))
     [prompt] = fake.sent("sendMessage")
-    assert "Send the new reply text" in prompt["text"]
+    # the prompt names the presser, so the selective reply box reaches them in privacy mode
+    assert prompt["text"].startswith("Eda: reply to this message with the new text")
     assert prompt["reply_markup"]["force_reply"] in (True, "true")
-    await dispatcher.feed_raw_update(bot, message("Oat milk is free, see you!"))
+    assert prompt["reply_markup"]["selective"] in (True, "true")
+    [mention] = prompt["entities"]
+    assert mention["type"] == "text_mention" and mention["user"]["id"] == EDITOR_TG
+    prompt_id = fake.message_id(prompt["text"])
+    # a teammate's aside, and the presser's own message that is no reply, are ignored
+    await dispatcher.feed_raw_update(bot, message("Coffee anyone?", user=STRANGER_TG))
+    await dispatcher.feed_raw_update(bot, message("brb"))
+    assert len(fake.sent("sendMessage")) == 1 and sender.sent == []
+    replied = {"message_id": prompt_id, "date": 1, "chat": {"id": GROUP, "type": "supergroup"}}
+    await dispatcher.feed_raw_update(
+        bot, message("Oat milk is free, see you!", reply_to_message=replied)
+    )
+    preview = fake.sent("sendMessage")[-1]
+    assert preview["text"].endswith("\nOat milk is free, see you!") and sender.sent == []
+    [[send, cancel]] = preview["reply_markup"]["inline_keyboard"]
+    assert (send["text"], cancel["text"]) == ("Send", "Cancel")
+    await dispatcher.feed_raw_update(bot, pressed(send["callback_data"], message_id=88))
     assert [s.text for s in sender.sent] == ["Oat milk is free, see you!"]
     await draft.refresh_from_db()
     assert draft.status is DraftStatus.EDITED
-    assert "Edited and sent" in fake.sent("sendMessage")[-1]["text"]
+    assert "Edited and sent" in fake.sent("editMessageText")[-1]["text"]
 
 
 async def test_viewer_button_press_is_refused_with_an_alert(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -121,6 +121,35 @@ def test_draft_pending_has_buttons_and_decided_has_none() -> None:
     assert "Sent instead: €5, see you" in done.text and not done.buttons
     expired = alerts.render_draft(replace(facts, status="expired"), CTX)
     assert expired.text.startswith("⌛ Expired, nothing was sent")
+
+
+def test_a_pending_card_shows_the_post_and_the_window_left() -> None:
+    now = datetime(2025, 3, 5, 9, 0, tzinfo=UTC)
+    facts = alerts.DraftFacts(
+        id=6,
+        status="pending",
+        inbound_text="How much is the cake?",
+        proposed_text="€4 a slice",
+        final_text=None,
+        channel="comment",
+        person="@fan",
+        rule="Prices",
+        decided_by="",
+        decided_at=None,
+        post_link="https://www.instagram.com/p/abc/",
+        window_closes_at=now + timedelta(hours=3, minutes=20),
+    )
+    card = alerts.render_draft(facts, replace(CTX, now=now)).text
+    assert (
+        "They wrote: How much is the cake?\nUnder the post: https://www.instagram.com/p/abc/"
+        in card
+    )
+    assert "rule “Prices”" in card and "Proposed reply: €4 a slice" in card
+    assert card.endswith("Private-reply window closes in 3 h")
+    dm = alerts.render_draft(replace(facts, channel="DM", post_link=""), replace(CTX, now=now))
+    assert dm.text.endswith("DM window closes in 3 h") and "Under the post" not in dm.text
+    assert alerts.window_left(now + timedelta(minutes=25), now) == "closes in 25 min"
+    assert alerts.window_left(now - timedelta(minutes=1), now) == "closed"
 
 
 def _recorded_kinds() -> set[str]:

@@ -9,9 +9,15 @@ import pytest
 
 from core.bootstrap import Container
 from core.db.models import MediaAsset, Platform, Post, Role
-from core.domain.chat import LINK_CODES_MENU, LINK_CODES_PATH
+from core.domain.chat import (
+    LINK_CODES_MENU,
+    LINK_CODES_PATH,
+    PERSONAL_CODES_PATH,
+    PERSONAL_CODES_SECTION,
+)
 from core.domain.posts import Status
-from core.services.chatops import HELP_TEXT, HOW_TO_LINK, ChatOps, ChatUser, IncomingFile
+from core.services.chat_members import HOW_TO_LINK, NOT_LINKED_HERE
+from core.services.chatops import HELP_TEXT, ChatOps, ChatUser, IncomingFile
 from tests.chatops_world import FixedClock, World, make_world
 from tests.core.test_chatops import _chatops, as_role, photo
 
@@ -105,6 +111,8 @@ async def test_reschedule_refuses_a_cancelled_post(world: World, chatops: ChatOp
 
 
 def test_the_help_names_the_panels_real_place_for_link_codes() -> None:
-    assert LINK_CODES_PATH in HELP_TEXT and LINK_CODES_PATH in HOW_TO_LINK
-    assert "Settings" not in HELP_TEXT + HOW_TO_LINK
+    # A chat code (Setup) links a chat; a personal code (your account page) links a person.
+    assert LINK_CODES_PATH in HELP_TEXT and LINK_CODES_PATH in NOT_LINKED_HERE
+    assert PERSONAL_CODES_PATH in HELP_TEXT and PERSONAL_CODES_SECTION in HOW_TO_LINK
+    assert "Settings" not in HELP_TEXT + HOW_TO_LINK + NOT_LINKED_HERE
     assert LINK_CODES_PATH.startswith(f"{LINK_CODES_MENU} → ")

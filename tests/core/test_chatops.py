@@ -11,7 +11,6 @@ import pytest
 from core.adapters.openai_ai import OpenAiClient
 from core.bootstrap import Container
 from core.db.models import (
-    AuditLog,
     AutomationRule,
     ChatIdentity,
     ChatLink,
@@ -32,7 +31,8 @@ from core.db.models import (
 from core.domain.chat import Action, ActionVerb
 from core.domain.posts import Kind, Status
 from core.services import chat_links
-from core.services.chatops import HOW_TO_LINK, NOT_LINKED_HERE, ChatOps, ChatUser, IncomingFile
+from core.services.chat_members import HOW_TO_LINK, NOT_LINKED_HERE
+from core.services.chatops import ChatOps, ChatUser, IncomingFile
 from core.services.reply_sending import OutgoingReply
 from core.services.smart_replies import SmartReplies
 from core.wiring import assemble_services
@@ -79,21 +79,67 @@ async def as_role(world: World, role: Role, user_id: str = "501") -> ChatUser:
 # ---------------------------------------------------------------- linking
 
 
-async def test_link_code_links_the_chat_and_maps_the_user_to_its_creator(
+async def test_a_chat_code_links_the_chat_but_not_the_person_who_sent_it(
     world: World, chatops: ChatOps
 ) -> None:
     admin = await Membership.get(user=world.admin)
     code = await chat_links.create_code(await acting(admin), NOW)
     reply = await chatops.handle_command(who("42"), f"/link {code.code}")
-    assert "Linked to Cafe Crema" in reply.text
-    assert "admin@example.com (admin)" in reply.text
+    assert "Linked to Cafe Crema" in reply.text and "as yourself" in reply.text
     link = await ChatLink.get(platform=Platform.TELEGRAM, chat_id=CHAT)
     assert link.workspace_id == world.workspace.id and link.active
-    identity = await ChatIdentity.get(platform=Platform.TELEGRAM, platform_user_id="42")
-    assert identity.user_id == world.admin.id  # type: ignore[attr-defined]
-    assert await AuditLog.filter(action="chat.identity_linked").count() == 1
-    # now that user is known: a read command works
-    assert "Nothing is scheduled" in (await chatops.handle_command(who("42"), "/queue")).text
+    # whoever typed the code does not become the admin who made it
+    assert not await ChatIdentity.exists(platform=Platform.TELEGRAM, platform_user_id="42")
+    refused = await chatops.handle_command(who("42"), "/queue")
+    assert "I don't know you yet" in refused.text and refused.private
+
+
+async def test_a_personal_code_makes_the_chat_user_act_as_that_person(
+    world: World, chatops: ChatOps
+) -> None:
+    await link(world, world.owner, platform=Platform.TELEGRAM, chat_id=CHAT, user_id="1")
+    viewer = await Membership.get(user=world.viewer)
+    code = await chat_links.create_personal_code(await acting(viewer), NOW)
+    direct = ChatUser(Platform.TELEGRAM, "77", "77", name="vic", direct=True)
+    reply = await chatops.handle_command(direct, f"/start {code.code.replace('-', '')}")
+    assert "act as yourself (viewer in Cafe Crema)" in reply.text
+    identity = await ChatIdentity.get(platform=Platform.TELEGRAM, platform_user_id="77")
+    assert identity.user_id == world.viewer.id  # type: ignore[attr-defined]
+    # in the group, the viewer reads and is refused changes as a viewer
+    assert "Nothing is scheduled" in (await chatops.handle_command(who("77"), "/queue")).text
+    refused = await chatops.handle_command(who("77"), "/cancel 1")
+    assert "Your role (viewer)" in refused.text
+    again = await chatops.handle_command(direct, f"/link {code.code}")
+    assert "used or expired" in again.text
+
+
+async def test_link_without_a_code_in_a_group_offers_the_private_deep_link(
+    world: World, chatops: ChatOps
+) -> None:
+    asker = ChatUser(Platform.TELEGRAM, CHAT, "55", name="ana", bot_username="ReelayBot")
+    reply = await chatops.handle_command(asker, "/link")
+    [button] = reply.all_buttons()
+    assert button.url == "https://t.me/ReelayBot?start=link"
+    opened = await chatops.handle_command(
+        ChatUser(Platform.TELEGRAM, "55", "55", direct=True), "/start link"
+    )
+    assert "Send /link CODE here with the personal code" in opened.text
+
+
+async def test_unlinked_members_read_only_where_the_workspace_allows_it(
+    world: World, chatops: ChatOps
+) -> None:
+    await link(world, world.owner, platform=Platform.TELEGRAM, chat_id=CHAT, user_id="1")
+    refused = await chatops.handle_command(who("66"), "/queue")
+    assert "I don't know you yet" in refused.text
+    owner = await Membership.get(user=world.owner)
+    await chat_links.set_chat_readers_unlinked(await acting(owner), True)
+    assert "Nothing is scheduled" in (await chatops.handle_command(who("66"), "/queue")).text
+    change = await chatops.handle_command(who("66"), "/cancel 1")
+    assert "I don't know you yet" in change.text
+    # a direct chat is never read for an unknown person
+    direct = ChatUser(Platform.TELEGRAM, "66", "66", direct=True)
+    assert (await chatops.handle_command(direct, "/queue")).text == HOW_TO_LINK
 
 
 async def test_link_code_is_one_time_and_expires(world: World, chatops: ChatOps) -> None:
@@ -162,7 +208,7 @@ async def test_a_chat_of_another_workspace_does_not_lend_its_roles(
     await ChatLink.create(workspace=other, platform=Platform.TELEGRAM, chat_id="-999")
     await ChatIdentity.create(platform=Platform.TELEGRAM, platform_user_id="501", user=world.editor)
     reply = await chatops.handle_command(who("501", "-999"), "/queue")
-    assert reply.text == HOW_TO_LINK
+    assert "I don't know you yet" in reply.text
 
 
 async def test_a_chat_nobody_linked_is_refused_even_to_a_linked_teammate(
@@ -279,24 +325,30 @@ async def test_approvals_list_pending_drafts_with_buttons(world: World, chatops:
     reply = await chatops.handle_command(user, "/approvals")
     assert f"#{draft.id}: they wrote 'Do you have oat milk?'" in reply.text
     assert [b.action for b in reply.all_buttons()] == [
-        Action(ActionVerb.APPROVE, draft.id),
+        Action(ActionVerb.LIST_APPROVE, draft.id),
         Action(ActionVerb.EDIT, draft.id),
-        Action(ActionVerb.REJECT, draft.id),
+        Action(ActionVerb.LIST_REJECT, draft.id),
     ]
 
 
-async def test_edit_button_takes_the_next_message_from_that_user(
+async def test_edit_takes_only_the_pressers_reply_to_the_prompt(
     world: World, chatops: ChatOps
 ) -> None:
     editor = await as_role(world, Role.EDITOR)
     draft = await make_draft(world)
     prompt = await chatops.press(editor, Action(ActionVerb.EDIT, draft.id).encode())
-    assert prompt.awaits_reply and "Send the new reply text" in prompt.text
-    # someone else's chatter in the chat is not taken as the edit
-    assert await chatops.handle_message(who("777"), "lol") is None
-    assert await chatops.handle_message(who("501", "-1009"), "other chat") is None
-    assert await chatops.handle_message(editor, "hello") is not None
-    assert await chatops.handle_message(editor, "after the edit") is None
+    assert prompt.awaits_reply and "reply to this message with the new text" in prompt.text
+    assert prompt.mention == ("501", "tg501") and prompt.text.startswith("tg501: ")
+    await chatops.prompt_sent(editor, "900")
+    # someone else's chatter, or the presser's message that is no reply to the prompt
+    assert await chatops.handle_message(who("777"), "lol", reply_to="900") is None
+    assert await chatops.handle_message(who("501", "-1009"), "other chat", reply_to="900") is None
+    assert await chatops.handle_message(editor, "unrelated aside") is None
+    assert await chatops.handle_message(editor, "a reply to something else", reply_to="5") is None
+    preview = await chatops.handle_message(editor, "hello", reply_to="900")
+    assert preview is not None and preview.text.endswith("\nhello")
+    assert [b.label for b in preview.all_buttons()] == ["Send", "Cancel"]
+    assert await chatops.handle_message(editor, "after the edit", reply_to="900") is None
 
 
 async def test_unknown_text_is_ignored_and_bad_commands_explain(
@@ -492,8 +544,17 @@ async def test_edit_flow_sends_the_next_message_as_the_reply(
     draft = await make_draft(world, now=NOW)
     prompt = await deciding.press(editor, Action(ActionVerb.EDIT, draft.id).encode())
     assert prompt.awaits_reply
-    reply = await deciding.handle_message(editor, "Yes, oat milk is free. See you soon!")
-    assert reply is not None and "Edited and sent" in reply.text
+    await deciding.prompt_sent(editor, "901")
+    preview = await deciding.handle_message(
+        editor, "Yes, oat milk is free. See you soon!", reply_to="901"
+    )
+    assert preview is not None and sender.sent == []
+    # a teammate cannot send someone else's text
+    teammate = await as_role(world, Role.OWNER, user_id="502")
+    stolen = await deciding.press(teammate, Action(ActionVerb.SEND_EDIT, draft.id).encode())
+    assert "Only the person who wrote this text" in stolen.text and sender.sent == []
+    reply = await deciding.press(editor, Action(ActionVerb.SEND_EDIT, draft.id).encode())
+    assert reply.replace and "Edited and sent" in reply.text
     assert "Sent instead: Yes, oat milk is free. See you soon!" in reply.text
     assert [s.text for s in sender.sent] == ["Yes, oat milk is free. See you soon!"]
     await draft.refresh_from_db()
@@ -521,6 +582,30 @@ async def test_caption_uses_the_ai_caption_writer(
     container.ai = None
     off = await _chatops(container).handle_command(editor, "/caption pastries")
     assert off.private and off.text
+
+
+async def test_a_comment_drafts_card_links_the_post_it_is_under(world: World) -> None:
+    from core.db.models import WebhookEvent
+    from core.services import notifications
+
+    await WebhookEvent.create(
+        dedupe_key="e-77", kind="comment", payload={}, event={"media_id": "m-77"}
+    )
+    await _post(
+        world,
+        -60,
+        "Cake day",
+        status=Status.PUBLISHED,
+        ig_media_id="m-77",
+        permalink="https://www.instagram.com/p/cake/",
+    )
+    draft = await make_draft(
+        world, now=NOW, target={"comment_id": "c-1", "igsid": "9001", "event_key": "e-77"}
+    )
+    owner = await Membership.get(user=world.owner)
+    facts = await notifications.draft_facts(await acting(owner), draft.id)
+    assert facts is not None and facts.post_link == "https://www.instagram.com/p/cake/"
+    assert facts.window_closes_at == draft.expires_at
 
 
 # ---------------------------------------------------------------- health

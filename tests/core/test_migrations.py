@@ -105,3 +105,36 @@ async def test_upgrade_makes_the_first_owner_the_instance_admin(tmp_path: Path) 
     finally:
         await Tortoise.close_connections()
     assert [row["email"] for row in rows] == ["first@x"]
+
+
+async def test_upgrade_keeps_who_each_chat_account_acts_as(tmp_path: Path) -> None:
+    """Existing codes link chats, existing chat accounts keep their person, and unlinked
+    members of linked chats read nothing until a workspace says so."""
+    url = f"sqlite://{tmp_path / 'old.sqlite3'}"
+    await migrate(config=tortoise_config(url), target="models.0007_instance_admin")
+    await Tortoise.init(config=tortoise_config(url))
+    try:
+        await connections.get("default").execute_script(
+            "INSERT INTO workspace (id, name, timezone, ai_enabled, ai_monthly_token_quota,"
+            " created_at) VALUES (1, 'A', 'UTC', 0, 0, CURRENT_TIMESTAMP);"
+            "INSERT INTO user (id, email, password_hash, name, is_active, is_instance_admin,"
+            " created_at) VALUES (1, 'admin@x', 'h', '', 1, 0, CURRENT_TIMESTAMP);"
+            "INSERT INTO linkcode (workspace_id, created_by_id, code_hash, expires_at) VALUES"
+            " (1, 1, 'abc', CURRENT_TIMESTAMP);"
+            "INSERT INTO chatidentity (user_id, platform, platform_user_id, created_at) VALUES"
+            " (1, 'telegram', '42', CURRENT_TIMESTAMP);"
+        )
+    finally:
+        await Tortoise.close_connections()
+    await migrate_database(url)
+    await Tortoise.init(config=tortoise_config(url))
+    try:
+        db = connections.get("default")
+        _, codes = await db.execute_query("SELECT kind FROM linkcode")
+        _, spaces = await db.execute_query("SELECT chat_readers_unlinked FROM workspace")
+        _, people = await db.execute_query("SELECT user_id, platform_user_id FROM chatidentity")
+    finally:
+        await Tortoise.close_connections()
+    assert [row["kind"] for row in codes] == ["chat"]
+    assert [bool(row["chat_readers_unlinked"]) for row in spaces] == [False]
+    assert [(row["user_id"], row["platform_user_id"]) for row in people] == [(1, "42")]

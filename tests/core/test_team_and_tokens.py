@@ -10,6 +10,7 @@ from core.adapters.crypto import SecretBox
 from core.db.models import (
     ApiToken,
     AuditLog,
+    ChatIdentity,
     ChatLink,
     InstagramAccount,
     Invite,
@@ -316,3 +317,36 @@ async def test_another_workspaces_team_tokens_chats_and_accounts_are_not_found(
     assert await api_tokens.list_tokens(stranger) == []
     assert await chat_links.linked_chats(stranger) == []
     assert await account_settings.workspace_accounts(stranger) == []
+
+
+async def test_a_personal_code_links_one_chat_account_to_its_maker_once(db: str) -> None:
+    owner = await _owner()
+    made = await chat_links.create_personal_code(await acting(owner), NOW)
+    # a chat code's redemption does not take a personal code, and the other way round
+    with pytest.raises(NotFound):
+        await chat_links.redeem_code(made.code, Platform.TELEGRAM, "-100", "x", NOW)
+    chat_code = await chat_links.create_code(await acting(owner), NOW)
+    assert (
+        await chat_links.redeem_personal_code(
+            chat_code.code, Platform.TELEGRAM, "42", "telegram:42", NOW
+        )
+        is None
+    )
+    await ChatIdentity.create(
+        platform=Platform.TELEGRAM, platform_user_id="42", user_id=owner.user_id
+    )
+    person = await chat_links.redeem_personal_code(
+        made.code.lower(), Platform.TELEGRAM, "42", "telegram:42", NOW + timedelta(minutes=59)
+    )
+    assert person is not None and person.id == owner.user_id
+    assert await ChatIdentity.filter(platform_user_id="42").count() == 1
+    with pytest.raises(NotFound, match="used or expired"):
+        await chat_links.redeem_personal_code(made.code, Platform.DISCORD, "7", "d:7", NOW)
+    late = await chat_links.create_personal_code(await acting(owner), NOW)
+    with pytest.raises(NotFound, match="used or expired"):
+        await chat_links.redeem_personal_code(
+            late.code, Platform.DISCORD, "7", "d:7", NOW + chat_links.PERSONAL_CODE_TTL
+        )
+    [identity] = await chat_links.linked_identities(await acting(owner))
+    await chat_links.unlink_identity(await acting(owner), identity.id)
+    assert not await ChatIdentity.exists()

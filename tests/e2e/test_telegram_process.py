@@ -24,7 +24,8 @@ import pytest
 from core.db.models import DraftStatus, Membership, Post, ReplyDraft
 from core.domain.posts import Status
 from core.services import chat_links
-from core.services.chatops import HELP_TEXT, HOW_TO_LINK, NOT_LINKED_HERE
+from core.services.chat_members import HOW_TO_LINK, NOT_LINKED_HERE
+from core.services.chatops import HELP_TEXT
 from tests.actors import acting
 from tests.bot.fake_telegram import BOT_ID, FakeTelegram, running_fake_telegram
 from tests.chatops_world import World, make_draft, make_world
@@ -116,6 +117,8 @@ _message_ids = iter(range(1, 10**6))
 
 
 def _chat(chat_id: int) -> dict[str, Any]:
+    if chat_id > 0:  # a private chat with the bot has the person's id
+        return {"id": chat_id, "type": "private", "first_name": "Eda"}
     return {"id": chat_id, "type": "supergroup", "title": "Cafe <team> & friends"}
 
 
@@ -203,6 +206,17 @@ async def test_a_team_links_its_group_and_runs_instagram_from_it(
         fake.push_update("message", linking)
         linked = await _until(bot, "the link answer", _replies_to(fake, linking))
         assert linked["text"].startswith("Linked to Cafe Crema")
+        assert linked["reply_markup"]["inline_keyboard"] == [
+            [{"text": "Link privately", "url": "https://t.me/ReelayBot?start=link"}]
+        ]
+
+        # Linking the group says nothing of who writes: the teammate links themselves once,
+        # privately, with the personal code (deep link) from their account page.
+        personal = await chat_links.create_personal_code(await acting(admin), datetime.now(UTC))
+        starting = message(f"/start {personal.code.replace('-', '')}", chat=TEAMMATE)
+        fake.push_update("message", starting)
+        started = await _until(bot, "the personal link", _replies_to(fake, starting))
+        assert started["text"].startswith("Hello admin@example.com: you are linked")
 
         # The same teammate in a group nobody linked: refused, nothing of the team shown there.
         elsewhere = message("/leads", chat=OTHER_GROUP)

@@ -267,8 +267,10 @@ async def test_removed_member_loses_access(client: Any, sqlite_db: str) -> None:
     assert (await client.get("/team")).status_code == 403
 
 
-# Routes a viewer may POST to: they change only the viewer's own session.
+# Routes a viewer may POST to: they change only the viewer's own session or chat accounts.
 OWN_SESSION = {
+    "auth.make_personal_code",
+    "auth.unlink_chat_account",
     "auth.logout",
     "auth.logout_everywhere",
     "auth.switch_workspace",

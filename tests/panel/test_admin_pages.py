@@ -387,3 +387,78 @@ async def test_event_log_shows_only_failures_as_errors(client: Any, sqlite_db: s
     page = await (await client.get("/logs/events")).get_data(as_text=True)
     assert '<small class="event-note">lead flow completed</small>' in page
     assert '<small class="event-note error">token expired</small>' in page
+
+
+async def test_a_personal_code_from_the_account_page_links_a_chat_account_to_its_maker(
+    client: Any, sqlite_db: str
+) -> None:
+    from core.db.models import ChatIdentity, Platform, User, Workspace
+
+    await _signed_in(client, Role.VIEWER)
+    await chat_links.remember_bot_username("ReelayBot")
+    page = await (await client.post("/account/chat-code", form={"csrf_token": CSRF})).get_data(
+        as_text=True
+    )
+    code = re.search(r"/link ([A-Z0-9]{5}-[A-Z0-9]{5})", page)
+    assert code
+    raw = code.group(1).replace("-", "")
+    assert f'href="https://t.me/ReelayBot?start={raw}"' in page
+    assert raw not in await (await client.get("/account")).get_data(as_text=True)
+    viewer = await User.get(memberships__role=Role.VIEWER)
+    person = await chat_links.redeem_personal_code(
+        raw, Platform.TELEGRAM, "4711", "telegram:vic", datetime.now(UTC)
+    )
+    assert person is not None and person.id == viewer.id
+    assert await ChatIdentity.exists(user=viewer, platform_user_id="4711")
+    assert "Telegram user 4711" in await (await client.get("/account")).get_data(as_text=True)
+    # a viewer cannot open the reading switch for unlinked members
+    refused = await client.post("/setup/chats/readers", form={"csrf_token": CSRF, "allowed": "on"})
+    assert refused.status_code == 403
+    assert not (await Workspace.first()).chat_readers_unlinked  # type: ignore[union-attr]
+
+
+async def test_an_admin_approves_or_rejects_an_editors_post_in_the_panel(
+    client: Any, sqlite_db: str
+) -> None:
+    from core.db.models import InstagramAccount, LoginKind, Post, Workspace
+    from core.domain.posts import Kind, Status
+
+    members = await _signed_in(client, Role.ADMIN)
+    saved = await client.post("/setup/posts-approval", form={"csrf_token": CSRF, "required": "on"})
+    assert saved.status_code == 302
+    workspace = await Workspace.get(id=members[Role.ADMIN].workspace_id)
+    assert workspace.editor_posts_need_approval
+    account = await InstagramAccount.create(
+        workspace=workspace,
+        ig_id="1784",
+        username="shop",
+        login_kind=LoginKind.SANDBOX,
+        token_encrypted="x",
+    )
+    later = datetime.now(UTC) + timedelta(days=1)
+    waiting = [
+        await Post.create(
+            workspace=workspace,
+            account=account,
+            kind=Kind.IMAGE,
+            caption=caption,
+            status=Status.PENDING_APPROVAL,
+            scheduled_at=later,
+        )
+        for caption in ("Cake day", "Wrong price")
+    ]
+    from core.db.models import User
+
+    # the planned time is shown (and a new one read) in the viewer's own zone
+    await User.filter(id=members[Role.ADMIN].user_id).update(timezone="Asia/Tokyo")
+    page = await (await client.get("/approvals")).get_data(as_text=True)
+    assert "Posts waiting for approval" in page and "Cake day" in page
+    card = page.split("Cake day")[0].rsplit("<strong>", 1)[-1]
+    assert "Asia/Tokyo" in card and "New time (Asia/Tokyo)" in page
+    await client.post(f"/approvals/posts/{waiting[0].id}/approve", form={"csrf_token": CSRF})
+    await client.post(
+        f"/approvals/posts/{waiting[1].id}/reject", form={"csrf_token": CSRF, "reason": "Typo"}
+    )
+    first, second = [await Post.get(id=p.id) for p in waiting]
+    assert first.status is Status.SCHEDULED
+    assert second.status is Status.CANCELLED and second.last_error == "Rejected: Typo"

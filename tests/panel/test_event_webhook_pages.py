@@ -121,6 +121,8 @@ async def test_openapi_documents_each_event_as_a_webhook(client: Any, app: Any) 
         "lead.captured",
         "draft.approval_needed",
         "draft.decided",
+        "post.approval_needed",
+        "post.approval_decided",
         "comment.received",
         "account.needs_reconnect",
         "conversation.assigned",

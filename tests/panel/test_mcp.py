@@ -233,3 +233,49 @@ async def test_a_viewer_token_reads_but_is_refused_changes(panel_url: str, conta
             f"{panel_url}/mcp", json={}, headers={"Authorization": "Bearer rly_nope"}
         )
         assert wrong.status_code == 401
+
+
+async def test_an_editors_post_through_mcp_waits_for_approval_when_the_team_wants_it(
+    panel_url: str, images: list[str], container: Any
+) -> None:
+    from core.db.models import DomainEvent, Workspace
+
+    members = await team_of_four()
+    owner = members[Role.OWNER]
+    await Workspace.filter(id=owner.workspace_id).update(editor_posts_need_approval=True)
+    account = await InstagramAccount.create(
+        workspace_id=owner.workspace_id,
+        ig_id="17841400000000002",
+        username="shop",
+        login_kind=LoginKind.SANDBOX,
+        token_encrypted=container.secrets.encrypt("token"),
+    )
+    _, editor = await token_for(owner, Role.EDITOR)
+    when = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    async with mcp_session(panel_url, editor) as session:
+        asset = _data(await session.call_tool("add_media_from_url", {"url": images[0]}))
+        post = _data(
+            await session.call_tool(
+                "schedule_post",
+                {
+                    "account_id": account.id,
+                    "kind": "image",
+                    "media_ids": [asset["id"]],
+                    "caption": "Waits for the owner",
+                    "scheduled_at": when.isoformat(),
+                },
+            )
+        )
+        moved = _data(
+            await session.call_tool(
+                "reschedule_post",
+                {"post_id": post["id"], "scheduled_at": (when + timedelta(hours=1)).isoformat()},
+            )
+        )
+        queue = await session.read_resource("reelay://queue")
+
+    assert post["status"] == moved["status"] == "pending_approval"
+    stored = await Post.get(id=post["id"])
+    assert stored.status is Status.PENDING_APPROVAL and stored.source == "mcp"
+    assert json.loads(queue.contents[0].text) == []  # nothing goes out before approval
+    assert await DomainEvent.filter(kind="post.approval_needed").count() == 2

@@ -9,11 +9,14 @@ import discord
 import pytest
 
 from bot.discord_bot import ActionButton, ChatCommands, EditModal, press, rendered
-from core.db.models import DraftStatus, Lead
+from core.db.models import DraftStatus, Lead, Platform
 from core.domain.chat import Action, ActionVerb, Button, ButtonStyle, Reply
+from core.services.chat_members import ChatUser
 from core.services.chatops import ChatOps
 from tests.bot.discord_bot.interactions import (
+    CHANNEL,
     DISCORD_WAITS_S,
+    EDITOR,
     NOW,
     Interaction,
     RecordingSender,
@@ -151,3 +154,42 @@ def test_a_reply_with_more_buttons_than_discord_shows_is_cut_to_its_limits() -> 
     assert len(shown.view.to_components()) == 5
     assert "Open: ftp://example.com/file" in shown.text()
     assert "25 buttons at most" in shown.text()
+
+
+async def test_deciding_in_the_approvals_list_changes_only_that_line(
+    world: World, chatops: ChatOps, sender: RecordingSender
+) -> None:
+    first = await make_draft(world, now=NOW)
+    second = await make_draft(world, now=NOW, inbound_text="Open on Sunday?")
+    editor = ChatUser(Platform.DISCORD, str(CHANNEL), str(EDITOR), name="eda")
+    listing = await chatops.handle_command(editor, "/approvals")
+    view = rendered(listing).view
+    assert view is not None
+    rows = [
+        discord.ActionRow(
+            {
+                "type": 1,
+                "components": [
+                    item.to_component_dict() for item in view.children if item.row == row
+                ],
+            }  # type: ignore[typeddict-item]
+        )
+        for row in sorted({item.row for item in view.children if item.row is not None})
+    ]
+    interaction = Interaction(on_message=True)
+    interaction.message = SimpleNamespace(id=4242, content=listing.text, components=rows)
+    await press(chatops, interaction, f"lapprove:{first.id}")  # type: ignore[arg-type]
+    [edited] = interaction.log
+    assert edited.kind == "edit"
+    lines = (edited.content or "").split("\n")
+    assert lines[1].startswith(f"#{first.id}: ") and lines[1].endswith(
+        "approved by editor@example.com"
+    )
+    assert lines[2].startswith(f"#{second.id}: they wrote 'Open on Sunday?'")
+    left = [item.custom_id for item in edited.kwargs["view"].children]  # type: ignore[attr-defined]
+    assert left == [
+        f"reelay:lapprove:{second.id}",
+        f"reelay:edit:{second.id}",
+        f"reelay:lreject:{second.id}",
+    ]
+    assert [s.text for s in sender.sent] == [first.proposed_text]

@@ -16,7 +16,8 @@ from core.bootstrap import Container
 from core.db.models import DraftStatus, Platform, Post, PostMedia
 from core.domain.chat import Reply
 from core.domain.posts import Kind
-from core.services.chatops import HOW_TO_LINK, NOT_LINKED_HERE, ChatOps
+from core.services.chat_members import NOT_LINKED_HERE
+from core.services.chatops import ChatOps
 from core.wiring import assemble_services
 from tests.bot.discord_bot.interactions import (
     CHANNEL,
@@ -61,7 +62,8 @@ async def test_unlinked_user_is_refused(world: World, cog: ChatCommands) -> None
     interaction = Interaction(user_id=123)
     await cog.queue.callback(cog, interaction, 1)  # type: ignore[call-arg]
     [answer] = interaction.log
-    assert answer.kind == "send" and answer.content == HOW_TO_LINK
+    assert answer.kind == "send" and answer.kwargs["ephemeral"] is True
+    assert "I don't know you yet" in (answer.content or "") and "/link" in (answer.content or "")
 
 
 async def test_only_a_dm_with_the_bot_acts_without_a_linked_channel(
@@ -152,6 +154,33 @@ async def test_a_failing_slash_command_tells_the_user_privately(
     assert [sent.kind for sent in interaction.log] == ["defer", "delete-original", "followup"]
     sorry = interaction.log[-1]
     assert sorry.kwargs["ephemeral"] is True and "went wrong" in (sorry.content or "")
+
+
+async def test_a_personal_code_makes_each_discord_user_act_with_their_own_role(
+    world: World, cog: ChatCommands
+) -> None:
+    from core.db.models import Membership
+    from core.services import chat_links
+    from tests.actors import acting
+
+    viewer = await Membership.get(user=world.viewer)
+    code = await chat_links.create_personal_code(await acting(viewer), NOW)
+    asking = Interaction(user_id=31)
+    await cog.link.callback(cog, asking, code.code)  # type: ignore[call-arg]
+    [linked] = asking.log
+    assert linked.kwargs["ephemeral"] is True  # a code in a channel is answered privately
+    assert "act as yourself (viewer in Cafe Crema)" in (linked.content or "")
+    cancelling = Interaction(user_id=31)
+    await cog.cancel.callback(cog, cancelling, 1)  # type: ignore[call-arg]
+    assert "Your role (viewer)" in (cancelling.log[0].content or "")
+    # the editor linked in the channel still acts as the editor
+    editing = Interaction()
+    await cog.cancel.callback(cog, editing, 999)  # type: ignore[call-arg]
+    assert "can't do that" not in (editing.log[0].content or "")
+    # /link alone in a channel tells the asker privately how to link
+    bare = Interaction(user_id=32)
+    await cog.link.callback(cog, bare)  # type: ignore[call-arg]
+    assert bare.log[0].kwargs["ephemeral"] is True and "/link CODE" in (bare.log[0].content or "")
 
 
 async def test_timezone_sets_the_members_own_zone_and_refuses_the_teams_to_an_editor(

@@ -7,7 +7,7 @@ import socket
 import discord
 import pytest
 
-from bot.discord_bot import DiscordNotifier
+from bot.discord_notifier import DiscordNotifier
 from core.domain.chat import Action, ActionVerb, Button, Reply
 from core.ports.notifier import ChatDeliveryError, ChatGone, ChatRateLimited
 from tests.bot.discord_bot.fake_discord import FakeDiscord
