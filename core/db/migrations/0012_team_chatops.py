@@ -5,7 +5,7 @@ from core.domain.posts import Status
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0010_zones_and_followers')]
+    dependencies = [('models', '0011_outbound_waiting')]
 
     initial = False
 
