@@ -36,6 +36,7 @@ from core.services.post_versions import PublishPolicy
 from core.services.publishing import Publishing
 from core.services.reply_sending import OutboxReplySender
 from core.services.smart_replies import EngineHooks, SmartReplies
+from core.services.tracked_links import LinkTracker
 from core.settings import Settings
 
 # The chat notifiers for the tokens set; it registers their closers with the container.
@@ -62,6 +63,14 @@ class Services:
     inbox_writer: InboxWriter
     # The notifiers and mailer alerts go out through.
     delivery: Delivery
+
+    @property
+    def links(self) -> LinkTracker:
+        """Tracked links: the engine rewrites with it, the ``/l/<code>`` route counts clicks."""
+        tracker = self.automations.links
+        if tracker is None:  # pragma: no cover - assemble_services always gives one
+            raise RuntimeError("the automations engine has no link tracker")
+        return tracker
 
     @property
     def outbox(self) -> Outbox:
@@ -143,6 +152,7 @@ def assemble_services(
         clock=container.clock,
         continuation=hooks.continue_conversation,
         ai_replies=hooks,
+        links=LinkTracker(base_url=settings.base_url),
     )
     storage = DiskStorage(settings.var_dir / "media")
     delivery = Delivery(mailer=mailer_from_settings(settings))

@@ -140,6 +140,8 @@ def read_form(form: Form) -> tuple[RuleDefinition, Problems]:
             for n in rows
         ],
         link=r.one("link"),
+        track_links=r.flag("track_links"),
+        utm_tags=r.flag("utm_tags"),
         lead_flow=[_step(r, n, position) for position, n in enumerate(flow_step_numbers(form))],
         lead_settings=LeadSettings(
             webhook_url=r.one("webhook_url"),
@@ -233,6 +235,10 @@ def form_of_definition(rule: RuleDefinition) -> dict[str, list[str]]:
     }
     if rule.first_comment_only:
         form["first_comment_only"] = ["on"]
+    if rule.track_links:
+        form["track_links"] = ["on"]
+    if rule.utm_tags:
+        form["utm_tags"] = ["on"]
     if rule.active:
         form["active"] = ["on"]
     for n, button in enumerate(rule.buttons[:EDITOR_BUTTONS]):

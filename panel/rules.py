@@ -26,6 +26,7 @@ TRIGGER_WORDS = {
     "story_reply": "A reply to a story",
     "story_mention": "A mention in someone's story",
     "postback": "A tap on a button or quick reply",
+    "ref_link": "Someone opening the rule's ig.me link",
 }
 MATCH_WORDS = {
     "whole_word": "Whole word",
@@ -60,6 +61,7 @@ async def _editor(
     status: int = 200,
 ) -> tuple[str, int]:
     draft, _ = review(rule_form.read_form(form)[0])
+    funnel = await services().links.funnel(current_actor(), rule_id) if rule_id else None
     page = await render_template(
         "rules/edit.html",
         form=form,
@@ -78,6 +80,7 @@ async def _editor(
         person_id=rule_editor.new_test_person(),
         sample_kinds=rule_editor.sample_kinds_for(draft.trigger),
         ai_ready=services().container.ai is not None,
+        funnel=funnel,
     )
     return page, status
 

@@ -26,9 +26,11 @@ from core.ports.instagram import AccountRef, Recipient, SentMessage
 from core.services.automations import Automations
 from core.services.leads import Leads
 from core.services.outbox import Outbox
+from core.services.tracked_links import LinkTracker
 
 ACCOUNT_IG_ID = "17841400000000001"
 APP_SECRET = "app-secret"
+PUBLIC_BASE_URL = "https://reelay.example"
 
 
 def sign(body: bytes, secret: str = APP_SECRET) -> str:
@@ -158,7 +160,12 @@ def build_engine(
         jitter=lambda: 0.5,
     )
     return Automations(
-        outbox=outbox, leads=leads, redis=container.redis, clock=clock, rng=random.Random(seed)
+        outbox=outbox,
+        leads=leads,
+        redis=container.redis,
+        clock=clock,
+        rng=random.Random(seed),
+        links=LinkTracker(base_url=PUBLIC_BASE_URL),
     )
 
 

@@ -40,6 +40,7 @@ class Trigger(StrEnum):
     STORY_REPLY = "story_reply"
     STORY_MENTION = "story_mention"
     POSTBACK = "postback"
+    REF_LINK = "ref_link"
 
 
 class MatchMode(StrEnum):
@@ -359,6 +360,8 @@ class RuleStats(Model):
     total_dms_sent = fields.IntField(default=0)
     total_comments_replied = fields.IntField(default=0)
     total_leads_captured = fields.IntField(default=0)
+    # DMs and private replies Meta reported read (``read`` messaging webhooks).
+    total_dms_opened = fields.IntField(default=0, db_default=0)
     last_triggered_at = UtcDatetimeField(null=True)
     last_lead_captured_at = UtcDatetimeField(null=True)
 
@@ -393,6 +396,44 @@ class Message(Model):
     direction = fields.CharField(max_length=3)  # "in" or "out"
     mid = fields.CharField(max_length=255, null=True)
     text = fields.TextField(default="")
+    # An outgoing message's rule, and when Meta reported it read (the rule's funnel).
+    rule_id = fields.IntField(null=True)
+    read_at = UtcDatetimeField(null=True)
+    created_at = UtcDatetimeField(auto_now_add=True)
+
+
+class TrackedLink(Model):
+    """A link a rule sent one person, rewritten to ``/l/<code>``: its clicks are counted.
+
+    One per (rule, step, variant, person, target), found again by ``key`` (their hash).
+    """
+
+    id = fields.IntField(primary_key=True)
+    workspace_id: int
+    account_id: int
+    rule_id: int
+    conversation_id: int | None
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
+        "models.Workspace", related_name=False, on_delete=fields.CASCADE
+    )
+    account: fields.ForeignKeyRelation[InstagramAccount] = fields.ForeignKeyField(
+        "models.InstagramAccount", related_name=False, on_delete=fields.CASCADE
+    )
+    rule: fields.ForeignKeyRelation[AutomationRule] = fields.ForeignKeyField(
+        "models.AutomationRule", related_name="tracked_links", on_delete=fields.CASCADE
+    )
+    conversation: fields.ForeignKeyNullableRelation[Conversation] = fields.ForeignKeyField(
+        "models.Conversation", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    code = fields.CharField(max_length=32, unique=True)
+    key = fields.CharField(max_length=64, unique=True)
+    step = fields.CharField(max_length=64, default="")
+    variant = fields.CharField(max_length=16, default="")
+    igsid = fields.CharField(max_length=64, default="")
+    target = fields.TextField()
+    clicks = fields.IntField(default=0)
+    first_clicked_at = UtcDatetimeField(null=True)
+    last_clicked_at = UtcDatetimeField(null=True)
     created_at = UtcDatetimeField(auto_now_add=True)
 
 

@@ -164,6 +164,8 @@ def review(d: RuleDefinition) -> tuple[RuleDefinition, Problems]:
         buttons=buttons,
         quick_replies=quick,
         link=link,
+        track_links=d.track_links,
+        utm_tags=d.utm_tags and d.track_links,
         lead_flow=flow,
         lead_settings=settings,
         ai=ai,

@@ -160,6 +160,16 @@ class RuleFields(BaseModel):
     buttons: list[DmButton] = Field(default_factory=list)
     quick_replies: list[QuickReply] = Field(default_factory=list)
     link: str = ""
+    track_links: bool = Field(
+        default=False,
+        description="Rewrite each link the rule sends to PUBLIC_BASE_URL/l/<code>, counting "
+        "clicks per step, variant and person.",
+    )
+    utm_tags: bool = Field(
+        default=False,
+        description="Add utm_source=instagram, utm_medium and utm_campaign=<rule slug> to "
+        "tracked links.",
+    )
     lead_flow: list[FlowStep] = Field(default_factory=list)
     ai: AiSettings | None = None
 
@@ -265,6 +275,8 @@ class RuleDefinition(RuleFields):
             ],
             "delay_minutes": self.delay_minutes,
             "link": self.link,
+            "track_links": self.track_links,
+            "utm_tags": self.utm_tags,
             "is_lead_capture": self.dm_type == "lead_capture",
             "lead_capture_flow": [s.stored(i) for i, s in enumerate(self.lead_flow)],
             "lead_capture_settings": settings,
@@ -369,6 +381,8 @@ def _from_stored(columns: Mapping[str, Any]) -> dict[str, Any]:
         "buttons": [{"title": b.title, "target": b.url or b.payload} for b in buttons],
         "quick_replies": [{"title": q.title, "payload": q.payload} for q in quick],
         "link": _text(config.get("link") or settings.get("link")),
+        "track_links": config.get("track_links") is True,
+        "utm_tags": config.get("utm_tags") is True,
         "lead_flow": [_flow_step(s, n) for n, s in enumerate(flow)],
         "lead_settings": {
             "webhook_url": _text(settings.get("webhook_url")),

@@ -41,10 +41,11 @@ from core.db.models import (
     WebhookEvent,
 )
 from core.domain import lead_flow
-from core.domain.messages import Person, comment_reply, dm_message
+from core.domain.messages import Person, comment_reply, dm_message, message_text, render
 from core.domain.rule_definition import RuleDefinition
 from core.domain.rules import RuleIndex, RuleSpec, spec_of
 from core.domain.scope import instance_level
+from core.domain.tracked_links import MEDIUM_COMMENT, variant_of
 from core.domain.webhooks import FLOW_ANSWER_KINDS, EventKind, InboundEvent
 from core.errors import ReelayError
 from core.ports.clock import Clock
@@ -53,6 +54,7 @@ from core.services.inbox import HANDLE_EVENT, claim_events, event_job_id
 from core.services.leads import Leads
 from core.services.outbox import ActionKind, Held, Outbox, bump_stats
 from core.services.smart_replies import EngineHooks, unanswered_note
+from core.services.tracked_links import LinkTracker, Sending
 
 logger = logging.getLogger(__name__)
 
@@ -170,6 +172,7 @@ class Automations:
         rng: random.Random | None = None,
         continuation: Continuation | None = None,
         ai_replies: EngineHooks | None = None,
+        links: LinkTracker | None = None,
     ) -> None:
         self.outbox = outbox
         self.leads = leads
@@ -186,6 +189,7 @@ class Automations:
         self.continuation = continuation
         self._accounts: dict[str, tuple[float, InstagramAccount | None]] = {}
         self.ai_replies = ai_replies
+        self.links = links
 
     # ---------------------------------------------------------------- entry point
 
@@ -308,6 +312,8 @@ class Automations:
             outcome = await self._flow_answer(account, conversation, event, event_id)
             if outcome is not None:
                 return outcome
+        if event.kind is EventKind.READ:
+            return await self._read(conversation, event)
         rule = await self._match(account, event, event_id)
         if rule is not None:
             note = await self._run_rule(rule, account, conversation, event, event_id)
@@ -388,8 +394,10 @@ class Automations:
         account: InstagramAccount, event: InboundEvent, now: datetime
     ) -> dict[str, Any]:
         """A new person's conversation row (their message opens the 24 h window at once)."""
-        # Meta's retries carry the old time; a comment does not open the window.
-        at = min(event.timestamp or now, now) if event.kind is not EventKind.COMMENT else None
+        # Meta's retries carry the old time; a comment or a read receipt does not open the
+        # window.
+        opens = event.kind not in {EventKind.COMMENT, EventKind.READ}
+        at = min(event.timestamp or now, now) if opens else None
         return {
             "account_id": account.id,
             "igsid": event.sender_id,
@@ -486,11 +494,14 @@ class Automations:
         if event.kind is EventKind.COMMENT:
             reply = comment_reply(actions, person, self.rng)
             if reply:
+                public = await self._tracked(
+                    actions, rule, conversation, {"text": reply}, "reply", person
+                )
                 await self.outbox.submit(
                     account=account,
                     kind=ActionKind.PUBLIC_REPLY,
                     target=event.comment_id,
-                    message={"text": reply},
+                    message=public,
                     key=f"{rule.id}:{event.dedupe_key}:public_reply",
                     rule_id=rule.id,
                     event_id=event_id,
@@ -509,12 +520,15 @@ class Automations:
                     account=account, rule=rule, conversation=conversation, answers=turn.lead
                 )
             message = turn.message()
+            step = "flow"
         else:
             message = dm_message(actions, person, self.rng)
+            step = "dm"
         if message is None:
             if trigger_stats:
                 await bump_stats(rule.id, **trigger_stats)
             return ""
+        message = await self._tracked(actions, rule, conversation, message, step, person)
         await self._send_dm(
             account,
             conversation,
@@ -572,6 +586,44 @@ class Automations:
             extra_stats=extra_stats,
         )
 
+    async def _tracked(
+        self,
+        actions: RuleDefinition,
+        rule: AutomationRule,
+        conversation: Conversation,
+        message: dict[str, Any],
+        step: str,
+        person: Person,
+    ) -> dict[str, Any]:
+        """``message`` with its links tracked when the rule asks for it (else unchanged)."""
+        if not actions.track_links or self.links is None:
+            return message
+        variations = {"reply": actions.comment_replies, "dm": actions.dm_variations}
+        variant = variant_of(
+            variations.get(step, []), message_text(message), lambda t: render(t, person)
+        )
+        sending = Sending(
+            workspace_id=rule.workspace_id,
+            account_id=rule.account_id,
+            rule_id=rule.id,
+            rule_name=rule.name,
+            conversation_id=conversation.id,
+            igsid=conversation.igsid,
+            step=step,
+            at=self.clock.now(),
+            variant=variant,
+            medium=MEDIUM_COMMENT if step == "reply" else "dm",
+        )
+        return await self.links.track(sending, message, utm=actions.utm_tags)
+
+    async def _read(self, conversation: Conversation, event: InboundEvent) -> Outcome:
+        """Meta's read receipt: the rule whose message was read counts a DM opened."""
+        if self.links is not None and await self.links.record_read(
+            conversation.id, event.mid, self.clock.now()
+        ):
+            return Outcome(EventStatus.DONE, "message read")
+        return Outcome(EventStatus.IGNORED, "read receipt for no rule's message")
+
     # ---------------------------------------------------------------- lead flows
 
     async def _save_flow(
@@ -627,6 +679,7 @@ class Automations:
             )
         message = turn.message()
         if message is not None:
+            message = await self._tracked(actions, rule, conversation, message, "flow", person)
             await self._send_dm(
                 account,
                 conversation,
