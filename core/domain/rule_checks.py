@@ -42,6 +42,8 @@ ATTEMPTS_RANGE = (1, 10)
 EDITOR_BUTTONS = MAX_BUTTONS  # rows the editor offers for buttons and for quick replies
 VARIATION_BREAK = "---"
 _KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+# Lowercase, and no edge punctuation: keyword matching would drop it.
+REF_CODE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,38}[a-z0-9])?$")
 _REGION = re.compile(r"^[A-Z]{2}$")
 _URL = re.compile(r"^https?://[^\s]+$", re.IGNORECASE)
 _NOT_IN_LINE = ("->", "\n", "\r")
@@ -94,7 +96,15 @@ def review(d: RuleDefinition) -> tuple[RuleDefinition, Problems]:
     if match_mode not in MATCH_MODES:
         p["match_mode"] = "Choose how keywords match."
         match_mode = "whole_word"
-    keywords = _keywords(d, match_mode, trigger, p)
+    ref_code = d.ref_code.strip().lower() if trigger == "ref_link" else ""
+    if trigger == "ref_link":
+        match_mode = "exact"
+        if not REF_CODE.match(ref_code):
+            p["ref_code"] = (
+                "Give the link a ref of letters, digits, - or _ (up to 40), "
+                "starting and ending with a letter or digit."
+            )
+    keywords = _keywords(d, match_mode, trigger, p) if trigger != "ref_link" else []
     for path, value, (low, high) in (
         ("priority", d.priority, PRIORITY_RANGE),
         ("cooldown_minutes", d.cooldown_minutes, (0, COOLDOWN_MAX_MINUTES)),
@@ -150,6 +160,7 @@ def review(d: RuleDefinition) -> tuple[RuleDefinition, Problems]:
         name=name,
         account_id=d.account_id,
         trigger=trigger,
+        ref_code=ref_code,
         keywords=keywords,
         match_mode=match_mode,
         media_ids=media_ids,

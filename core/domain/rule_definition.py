@@ -139,6 +139,11 @@ class RuleFields(BaseModel):
     name: str
     account_id: int | None = Field(ge=1, le=MAX_ID)
     trigger: str = Field(json_schema_extra=_one_of(TRIGGERS))
+    ref_code: str = Field(
+        default="",
+        description="The ref of the rule's ig.me link (trigger ref_link): "
+        "https://ig.me/m/<username>?ref=<ref_code>; unique per account.",
+    )
     keywords: list[str] = Field(default_factory=list)
     match_mode: str = Field("whole_word", json_schema_extra=_one_of(MATCH_MODES))
     media_ids: list[str] = Field(
@@ -222,6 +227,12 @@ class RuleDefinition(RuleFields):
     def starts_flow(self) -> bool:
         return self.dm_type == "lead_capture" and bool(self.lead_flow)
 
+    def ig_me_link(self, username: str) -> str:
+        """The rule's ig.me link (a ref-link rule's), or empty."""
+        if self.trigger != "ref_link" or not self.ref_code or not username:
+            return ""
+        return f"https://ig.me/m/{username}?ref={self.ref_code}"
+
     @property
     def webhook_url(self) -> str:
         return self.lead_settings.webhook_url
@@ -283,12 +294,17 @@ class RuleDefinition(RuleFields):
         }
         if self.ai is not None:
             config["ai"] = self.ai.model_dump()
+        keywords, match_mode = list(self.keywords), self.match_mode
+        if self.trigger == "ref_link":
+            # Matched as an exact keyword: the index finds the rule by its ref.
+            config["ref_code"] = self.ref_code
+            keywords, match_mode = [self.ref_code], "exact"
         return {
             "name": self.name,
             "trigger": self.trigger,
             "media_ids": list(self.media_ids),
-            "keywords": list(self.keywords),
-            "match_mode": self.match_mode,
+            "keywords": keywords,
+            "match_mode": match_mode,
             "priority": self.priority,
             "cooldown_s": self.cooldown_s,
             "first_comment_only": self.first_comment_only,
@@ -363,12 +379,20 @@ def _from_stored(columns: Mapping[str, Any]) -> dict[str, Any]:
     elif dm_type.lower() in _AI_DM_TYPES or (dm_type == "text" and not dms):
         dm_type = "none"
     keywords = [k for k in _list(columns.get("keywords")) if isinstance(k, str)]
+    keywords = keywords or _texts(config.get("keywords"))
+    trigger = _text(columns.get("trigger")) or "comment"
+    match_mode = _text(columns.get("match_mode")) or "whole_word"
+    ref_code = ""
+    if trigger == "ref_link":
+        ref_code = _text(config.get("ref_code")) or (keywords[0] if keywords else "")
+        keywords, match_mode = [], "exact"
     return {
         "name": _text(columns.get("name")),
         "account_id": columns.get("account_id"),
-        "trigger": _text(columns.get("trigger")) or "comment",
-        "keywords": keywords or _texts(config.get("keywords")),
-        "match_mode": _text(columns.get("match_mode")) or "whole_word",
+        "trigger": trigger,
+        "ref_code": ref_code,
+        "keywords": keywords,
+        "match_mode": match_mode,
         "media_ids": [str(m) for m in _list(columns.get("media_ids")) if m],
         "priority": _whole(columns.get("priority")) or 0,
         "cooldown_minutes": (_whole(columns.get("cooldown_s")) or 0) // 60,

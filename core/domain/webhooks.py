@@ -51,6 +51,7 @@ TRIGGER_OF: dict[EventKind, str] = {
     EventKind.STORY_REPLY: "story_reply",
     EventKind.STORY_MENTION: "story_mention",
     EventKind.POSTBACK: "postback",
+    EventKind.REFERRAL: "ref_link",
 }
 
 # Events a conversation waiting for a lead-flow answer may consume.
@@ -90,6 +91,7 @@ class InboundEvent:
     media_id: str = ""
     media_product_type: str = ""
     payload: str = ""  # postback or quick-reply payload
+    ref: str = ""  # an ig.me link's ref: a referral's, or a postback's ``referral.ref``
     title: str = ""
     story_id: str = ""
     attachment_types: tuple[str, ...] = ()
@@ -376,6 +378,7 @@ def _messaging_event(account_id: str, item: Any, raw: dict[str, Any]) -> Inbound
             dedupe_key=_key(account_id, "postback", mid or content_hash(item)),
             mid=mid,
             payload=payload,
+            ref=_str(_dict(postback.get("referral")).get("ref")),
             title=_str(postback.get("title")),
             text=_str(postback.get("title")),
             **common,
@@ -394,6 +397,7 @@ def _messaging_event(account_id: str, item: Any, raw: dict[str, Any]) -> Inbound
                 dedupe_key=_key(account_id, name, content_hash(item)),
                 mid=mid,
                 text=_str(part.get("text")),
+                ref=_str(part.get("ref")) if kind is EventKind.REFERRAL else "",
                 **common,
             )
     return InboundEvent(

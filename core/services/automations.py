@@ -720,7 +720,10 @@ def _match_inputs(event: InboundEvent) -> list[tuple[str, str]]:
     if event.kind is EventKind.QUICK_REPLY:
         return [(Trigger.POSTBACK.value, event.payload), (Trigger.DM.value, event.text)]
     if event.kind is EventKind.POSTBACK:
-        return [(Trigger.POSTBACK.value, event.payload or event.title)]
+        tap = (Trigger.POSTBACK.value, event.payload or event.title)
+        return [(Trigger.REF_LINK.value, event.ref), tap] if event.ref else [tap]
+    if event.kind is EventKind.REFERRAL:
+        return [(Trigger.REF_LINK.value, event.ref)] if event.ref else []
     trigger = event.trigger
     return [(trigger, event.text)] if trigger else []
 

@@ -39,7 +39,6 @@ IGNORED_REASONS: dict[EventKind, str] = {
     EventKind.ECHO: "echo of a message the account sent",
     EventKind.REACTION: "reactions trigger nothing",
     EventKind.EDIT: "edits trigger nothing",
-    EventKind.REFERRAL: "referrals trigger nothing",
     EventKind.OTHER: "field not handled",
 }
 # Kinds that trigger no rule but are acted on: a read receipt counts in a rule's funnel.

@@ -59,6 +59,9 @@ class RuleOut(RuleFields):
     account_username: str
     lead_settings: LeadSettingsOut
     does: str = Field(description="A few words about what the rule does.")
+    ig_me_link: str = Field(
+        description="A ref-link rule's https://ig.me/m/<username>?ref=<ref_code> (else empty)."
+    )
     stats: RuleCounters
     created_at: datetime
     updated_at: datetime
@@ -86,6 +89,7 @@ def _out(row: rule_editor.RuleRow) -> RuleOut:
                 phone_region=rule.lead_settings.phone_region,
             ),
             "does": str(rule_editor.rule_summary(row.rule)["does"]),
+            "ig_me_link": rule.ig_me_link(row.account.username),
             "stats": RuleCounters(
                 total_triggers=stats.total_triggers if stats else 0,
                 total_dms_sent=stats.total_dms_sent if stats else 0,

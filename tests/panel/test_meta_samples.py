@@ -414,7 +414,7 @@ SAMPLES = [
         ),
         "IGID",
         EventKind.REFERRAL,
-        ignored="referrals trigger nothing",
+        fires=Trigger.REF_LINK,
     ),
     # IG_EXAMPLES, "message_edit".
     Sample(
