@@ -54,6 +54,22 @@ TRIGGER_OF: dict[EventKind, str] = {
     EventKind.REFERRAL: "ref_link",
 }
 
+
+def match_inputs(event: InboundEvent) -> list[tuple[str, str]]:
+    """(trigger, text) pairs a rule is looked for with, in order: a quick-reply tap is a
+    postback, then a DM; a referral or a postback carrying an ig.me ref first tries the
+    ``ref_link`` rules."""
+    if event.kind is EventKind.QUICK_REPLY:
+        return [("postback", event.payload), ("dm", event.text)]
+    if event.kind is EventKind.POSTBACK:
+        tap = ("postback", event.payload or event.title)
+        return [("ref_link", event.ref), tap] if event.ref else [tap]
+    if event.kind is EventKind.REFERRAL:
+        return [("ref_link", event.ref)] if event.ref else []
+    trigger = event.trigger
+    return [(trigger, event.text)] if trigger else []
+
+
 # Events a conversation waiting for a lead-flow answer may consume.
 FLOW_ANSWER_KINDS = frozenset({EventKind.MESSAGE, EventKind.QUICK_REPLY, EventKind.POSTBACK})
 

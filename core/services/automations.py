@@ -37,16 +37,14 @@ from core.db.models import (
     EventStatus,
     InstagramAccount,
     Message,
-    Trigger,
     WebhookEvent,
 )
 from core.domain import lead_flow
-from core.domain.messages import Person, comment_reply, dm_message, message_text, render
+from core.domain.messages import Person, comment_reply, dm_message
 from core.domain.rule_definition import RuleDefinition
 from core.domain.rules import RuleIndex, RuleSpec, spec_of
 from core.domain.scope import instance_level
-from core.domain.tracked_links import MEDIUM_COMMENT, variant_of
-from core.domain.webhooks import FLOW_ANSWER_KINDS, EventKind, InboundEvent
+from core.domain.webhooks import FLOW_ANSWER_KINDS, EventKind, InboundEvent, match_inputs
 from core.errors import ReelayError
 from core.ports.clock import Clock
 from core.services import rule_changes
@@ -54,7 +52,7 @@ from core.services.inbox import HANDLE_EVENT, claim_events, event_job_id
 from core.services.leads import Leads
 from core.services.outbox import ActionKind, Held, Outbox, bump_stats
 from core.services.smart_replies import EngineHooks, unanswered_note
-from core.services.tracked_links import LinkTracker, Sending
+from core.services.tracked_links import LinkTracker
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +170,7 @@ class Automations:
         rng: random.Random | None = None,
         continuation: Continuation | None = None,
         ai_replies: EngineHooks | None = None,
-        links: LinkTracker | None = None,
+        links: LinkTracker,
     ) -> None:
         self.outbox = outbox
         self.leads = leads
@@ -394,8 +392,7 @@ class Automations:
         account: InstagramAccount, event: InboundEvent, now: datetime
     ) -> dict[str, Any]:
         """A new person's conversation row (their message opens the 24 h window at once)."""
-        # Meta's retries carry the old time; a comment or a read receipt does not open the
-        # window.
+        # Meta's retries carry the old time; a comment or a read receipt opens no window.
         opens = event.kind not in {EventKind.COMMENT, EventKind.READ}
         at = min(event.timestamp or now, now) if opens else None
         return {
@@ -443,7 +440,7 @@ class Automations:
         self, account: InstagramAccount, event: InboundEvent, event_id: int
     ) -> AutomationRule | None:
         cached = await self.rules.get(account.id)
-        for trigger, text in _match_inputs(event):
+        for trigger, text in match_inputs(event):
             for spec in cached.index.match(trigger, text, event.media_id):
                 if await self._allowed(spec, event, event_id):
                     return cached.rules.get(spec.id)
@@ -494,8 +491,8 @@ class Automations:
         if event.kind is EventKind.COMMENT:
             reply = comment_reply(actions, person, self.rng)
             if reply:
-                public = await self._tracked(
-                    actions, rule, conversation, {"text": reply}, "reply", person
+                public = await self.links.rule_message(
+                    actions, rule, conversation, {"text": reply}, "reply", person=person, at=now
                 )
                 await self.outbox.submit(
                     account=account,
@@ -528,7 +525,9 @@ class Automations:
             if trigger_stats:
                 await bump_stats(rule.id, **trigger_stats)
             return ""
-        message = await self._tracked(actions, rule, conversation, message, step, person)
+        message = await self.links.rule_message(
+            actions, rule, conversation, message, step, person=person, at=now
+        )
         await self._send_dm(
             account,
             conversation,
@@ -586,41 +585,9 @@ class Automations:
             extra_stats=extra_stats,
         )
 
-    async def _tracked(
-        self,
-        actions: RuleDefinition,
-        rule: AutomationRule,
-        conversation: Conversation,
-        message: dict[str, Any],
-        step: str,
-        person: Person,
-    ) -> dict[str, Any]:
-        """``message`` with its links tracked when the rule asks for it (else unchanged)."""
-        if not actions.track_links or self.links is None:
-            return message
-        variations = {"reply": actions.comment_replies, "dm": actions.dm_variations}
-        variant = variant_of(
-            variations.get(step, []), message_text(message), lambda t: render(t, person)
-        )
-        sending = Sending(
-            workspace_id=rule.workspace_id,
-            account_id=rule.account_id,
-            rule_id=rule.id,
-            rule_name=rule.name,
-            conversation_id=conversation.id,
-            igsid=conversation.igsid,
-            step=step,
-            at=self.clock.now(),
-            variant=variant,
-            medium=MEDIUM_COMMENT if step == "reply" else "dm",
-        )
-        return await self.links.track(sending, message, utm=actions.utm_tags)
-
     async def _read(self, conversation: Conversation, event: InboundEvent) -> Outcome:
         """Meta's read receipt: the rule whose message was read counts a DM opened."""
-        if self.links is not None and await self.links.record_read(
-            conversation.id, event.mid, self.clock.now()
-        ):
+        if await self.links.record_read(conversation.id, event.mid, self.clock.now()):
             return Outcome(EventStatus.DONE, "message read")
         return Outcome(EventStatus.IGNORED, "read receipt for no rule's message")
 
@@ -679,7 +646,9 @@ class Automations:
             )
         message = turn.message()
         if message is not None:
-            message = await self._tracked(actions, rule, conversation, message, "flow", person)
+            message = await self.links.rule_message(
+                actions, rule, conversation, message, "flow", person=person, at=now
+            )
             await self._send_dm(
                 account,
                 conversation,
@@ -695,7 +664,7 @@ class Automations:
         cached = await self.rules.get(account.id)
         return any(
             cached.index.match_keywords(trigger, text, event.media_id)
-            for trigger, text in _match_inputs(event)
+            for trigger, text in match_inputs(event)
         )
 
     # ---------------------------------------------------------------- recovery
@@ -713,19 +682,6 @@ class Automations:
         for event_id in ids:
             await enqueue(HANDLE_EVENT, event_id, job_id=event_job_id(event_id))
         return len(ids)
-
-
-def _match_inputs(event: InboundEvent) -> list[tuple[str, str]]:
-    """(trigger, text) pairs to try, in order: a quick-reply tap is a postback, then a DM."""
-    if event.kind is EventKind.QUICK_REPLY:
-        return [(Trigger.POSTBACK.value, event.payload), (Trigger.DM.value, event.text)]
-    if event.kind is EventKind.POSTBACK:
-        tap = (Trigger.POSTBACK.value, event.payload or event.title)
-        return [(Trigger.REF_LINK.value, event.ref), tap] if event.ref else [tap]
-    if event.kind is EventKind.REFERRAL:
-        return [(Trigger.REF_LINK.value, event.ref)] if event.ref else []
-    trigger = event.trigger
-    return [(trigger, event.text)] if trigger else []
 
 
 def _parse_time(value: Any) -> datetime | None:

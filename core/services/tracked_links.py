@@ -23,8 +23,10 @@ from tortoise.expressions import F
 from tortoise.functions import Count, Sum
 
 from core.db.bulk import insert_returning
-from core.db.models import AutomationRule, Message, RuleStats, TrackedLink
+from core.db.models import AutomationRule, Conversation, Message, RuleStats, TrackedLink
 from core.domain import tracked_links as links
+from core.domain.messages import Person, message_text, render
+from core.domain.rule_definition import RuleDefinition
 from core.domain.scope import Actor, instance_level
 from core.errors import NotFound
 from core.services.outbox import bump_stats
@@ -98,6 +100,40 @@ class LinkTracker:
         if row is None:  # pragma: no cover - keep=True always returns the row
             raise NotFound("tracked link not stored")
         return row.code
+
+    @instance_level("the engine's send path, for a rule it already holds")
+    async def rule_message(
+        self,
+        actions: RuleDefinition,
+        rule: AutomationRule,
+        conversation: Conversation,
+        message: dict[str, Any],
+        step: str,
+        *,
+        person: Person,
+        at: datetime,
+    ) -> dict[str, Any]:
+        """A rule's ``message`` to ``conversation``, its links tracked when the rule tracks
+        them (else unchanged); ``step`` is ``reply`` (public reply), ``dm`` or ``flow``."""
+        if not actions.track_links:
+            return message
+        variations = {"reply": actions.comment_replies, "dm": actions.dm_variations}
+        variant = links.variant_of(
+            variations.get(step, []), message_text(message), lambda t: render(t, person)
+        )
+        sending = Sending(
+            workspace_id=rule.workspace_id,
+            account_id=rule.account_id,
+            rule_id=rule.id,
+            rule_name=rule.name,
+            conversation_id=conversation.id,
+            igsid=conversation.igsid,
+            step=step,
+            at=at,
+            variant=variant,
+            medium=links.MEDIUM_COMMENT if step == "reply" else links.MEDIUM_DM,
+        )
+        return await self.track(sending, message, utm=actions.utm_tags)
 
     @instance_level("a public link: the visitor is no member of any workspace")
     async def click(self, code: str, *, user_agent: str, now: datetime) -> str | None:
