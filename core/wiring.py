@@ -27,6 +27,7 @@ from core.services import insights_sync, notifications
 from core.services.accounts import account_ref
 from core.services.automations import Automations
 from core.services.chatops import ChatOps
+from core.services.follow_gate import FollowGate
 from core.services.inbox import InboxWriter
 from core.services.leads import Leads
 from core.services.media import Fetch, public_url
@@ -59,6 +60,8 @@ class Services:
     downloads: Fetch
     # What the insights syncs run with (the Graph client and a per-account call budget).
     insights: insights_sync.SyncDeps
+    # The lead flows' follow step (asks Meta whether a person follows, after the commit).
+    follow_gate: FollowGate
     # Group commit for the webhook endpoint.
     inbox_writer: InboxWriter
     # The notifiers and mailer alerts go out through.
@@ -139,20 +142,30 @@ def assemble_services(
         announce=functools.partial(notifications.record_event, container),
     )
     hooks = EngineHooks(smart_replies, container.clock)
+    leads = Leads(
+        queue=container.queue,
+        clock=container.clock,
+        poster=AiohttpWebhookPoster(container.http, private_ok=settings.private_urls_ok),
+        secret_key=container.secret_key,
+        secrets=container.secrets,
+    )
+    links = LinkTracker(base_url=settings.base_url)
     automations = Automations(
         outbox=outbox,
-        leads=Leads(
-            queue=container.queue,
-            clock=container.clock,
-            poster=AiohttpWebhookPoster(container.http, private_ok=settings.private_urls_ok),
-            secret_key=container.secret_key,
-            secrets=container.secrets,
-        ),
+        leads=leads,
         redis=container.redis,
         clock=container.clock,
         continuation=hooks.continue_conversation,
         ai_replies=hooks,
-        links=LinkTracker(base_url=settings.base_url),
+        links=links,
+    )
+    follow = FollowGate(
+        graph=container.graph,
+        account_ref=ref,
+        outbox=outbox,
+        leads=leads,
+        links=links,
+        clock=container.clock,
     )
     storage = DiskStorage(settings.var_dir / "media")
     delivery = Delivery(mailer=mailer_from_settings(settings))
@@ -179,6 +192,7 @@ def assemble_services(
                 prefix=insights_sync.BUDGET_PREFIX,
             ),
         ),
+        follow_gate=follow,
         inbox_writer=InboxWriter(container.queue),
         delivery=delivery,
     )

@@ -280,6 +280,8 @@ def _step_form(n: int, step: FlowStep) -> dict[str, list[str]]:
         )
     elif kind == "branch":
         out.update({p + "text": [step.text], p + "options": [options]})
+    elif kind == "follow":
+        out[p + "text"] = [step.text]
     elif kind == "send":
         out[p + "text"] = [_VARIATIONS.join(step.messages)]
     return out

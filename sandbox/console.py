@@ -108,7 +108,8 @@ class FollowerConsole:
 
     async def event(self, request: web.Request) -> web.StreamResponse:
         """Act as a follower: POST /_sandbox/{comment,dm,postback,ig_me,story_reply,
-        story_mention} (``ig_me`` opens an ig.me link: ``ref``, or the whole ``link``)."""
+        story_mention,follow,unfollow} (``ig_me`` opens an ig.me link: ``ref``, or the whole
+        ``link``; ``follow`` and ``unfollow`` change whether ``from_id`` follows the account)."""
         try:
             data = await request.json()
         except ValueError:
@@ -146,6 +147,9 @@ class FollowerConsole:
             )
         elif event == "ig_me":
             ref, delivery = await self.sandbox.open_link(ig_id, ig_me_ref(data), from_id=from_id)
+        elif event in {"follow", "unfollow"}:
+            self.state.set_following(ig_id, from_id, event == "follow")
+            return web.json_response({"id": from_id, "following": event == "follow"})
         elif event == "story_reply":
             ref, delivery = await self.sandbox.story_reply(
                 ig_id, str(data.get("text") or ""), from_id=from_id

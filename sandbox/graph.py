@@ -117,6 +117,15 @@ class GraphRoutes:
                 replies = [c for c in state.comments.values() if c.parent_id == comment.id]
                 wanted = params.get("fields") or "id,text,timestamp"
                 return {"data": [select_fields(wanted, comment_json(c)) for c in replies]}
+        return self._person(account, method, node, edge, params)
+
+    def _person(
+        self, account: Account, method: str, node: str, edge: str | None, params: dict[str, str]
+    ) -> dict[str, Any]:
+        """The user-profile API (``GET /{igsid}``), else Meta's error for an unknown object."""
+        profile = self.state.user_profile(account, node) if edge is None else None
+        if profile is not None and method == "GET":
+            return select_fields(params.get("fields"), profile)
         raise SandboxError(
             f"Unsupported {method.lower()} request. Object with ID '{node}' does not exist, "
             "cannot be loaded due to missing permissions, or does not support this operation",

@@ -218,6 +218,7 @@ class SandboxState:
         self.media: dict[str, Media] = {}
         self.comments: dict[str, Comment] = {}
         self.last_inbound: dict[tuple[str, str], datetime] = {}
+        self.followers: dict[str, set[str]] = {}  # ig_id → IGSIDs following it
         self.sent: list[Sent] = []
         self.inbound: list[Inbound] = []
         self._seq = itertools.count(1)
@@ -551,6 +552,28 @@ class SandboxState:
 
     def note_inbound(self, ig_id: str, igsid: str) -> None:
         self.last_inbound[(ig_id, igsid)] = self.now()
+
+    def set_following(self, ig_id: str, igsid: str, following: bool) -> None:
+        """A follower follows (or unfollows) the account."""
+        people = self.followers.setdefault(ig_id, set())
+        if following:
+            people.add(igsid)
+        else:
+            people.discard(igsid)
+
+    def user_profile(self, account: Account, igsid: str) -> dict[str, Any] | None:
+        """The user-profile API's answer about ``igsid``: only once they wrote to the account
+        or tapped (Meta's consent rule); None for a person the account never heard from."""
+        if (account.ig_id, igsid) not in self.last_inbound:
+            return None
+        return {
+            "id": igsid,
+            "username": f"follower_{igsid[-4:]}",
+            "name": "",
+            "is_user_follow_business": igsid in self.followers.get(account.ig_id, set()),
+            "is_business_follow_user": False,
+            "is_verified_user": False,
+        }
 
     def _check_message(self, message: dict[str, Any]) -> None:
         if not isinstance(message, dict) or not message:

@@ -63,6 +63,7 @@ class FakeMessaging:
     calls: list[Call] = field(default_factory=list)
     errors: list[GraphError] = field(default_factory=list)  # raised by the next calls, in order
     latency_s: float = 0.0
+    following: set[str] = field(default_factory=set)  # IGSIDs that follow the account
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def _maybe_fail(self) -> None:
@@ -85,6 +86,11 @@ class FakeMessaging:
         )
         await self._maybe_fail()
         return f"reply-{next(self._ids)}"
+
+    async def follows_account(self, account: AccountRef, igsid: str) -> bool:
+        self.calls.append(Call("follows", account.ig_id, {"id": igsid}, {}))
+        await self._maybe_fail()
+        return igsid in self.following
 
     def messages(self) -> list[Call]:
         return [c for c in self.calls if c.kind == "message"]

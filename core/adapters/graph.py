@@ -490,6 +490,11 @@ class GraphClient:
             account, "GET", account.ig_id, params={"fields": ",".join(fields)}
         )
 
+    async def follows_account(self, account: AccountRef, igsid: str) -> bool:
+        fields = "username,is_user_follow_business"
+        body = await self.request(account, "GET", igsid, params={"fields": fields})
+        return body.get("is_user_follow_business") is True
+
     async def media_list(self, account: AccountRef, limit: int = 25) -> list[dict[str, Any]]:
         body = await self.request(
             account,

@@ -351,6 +351,9 @@ def _flow(given: list[FlowStep], p: Problems) -> list[FlowStep]:
             step.options = _choices(at, raw.options, p)
             if not step.options:
                 p.setdefault(at + "options", "Add the choices, one per line.")
+        elif kind == "follow":
+            _message(p, at + "text", text)
+            step.text = text
         _choice_problems(at, raw.options, p)
         steps.append((position, step))
     if steps and not any(s.type in {"ask", "branch"} for _, s in steps):

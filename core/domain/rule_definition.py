@@ -25,7 +25,7 @@ from core.domain.rules import MATCH_MODES, TRIGGERS, Button, RuleSpec, spec_of
 
 DM_TYPES = ("none", "text", "text_button", "quick_replies", "lead_capture", "ai")
 ANSWER_KINDS = ("email", "phone", "name", "custom")
-STEP_KINDS = ("ask", "send", "branch", "save")
+STEP_KINDS = ("ask", "send", "branch", "save", "follow")
 MAX_ID = 2**31 - 1
 _AI_DM_TYPES = {"ai", "smart_ai", "smartai"}
 _LINK_PREFIXES = ("http://", "https://")
@@ -66,7 +66,11 @@ class Choice(BaseModel):
 class FlowStep(BaseModel):
     type: str = Field(json_schema_extra=_one_of(STEP_KINDS))
     id: str = Field(default="", description="Short id that branches point to (s1, s2 … if empty).")
-    text: str = Field(default="", description="The question (ask and branch steps).")
+    text: str = Field(
+        default="",
+        description="The question (ask and branch steps); a follow step's request to follow "
+        '(default "Follow us, then tap Done to continue.").',
+    )
     messages: list[str] = Field(
         default_factory=list, description="What a send step says; one variation is picked."
     )
@@ -108,6 +112,8 @@ class FlowStep(BaseModel):
             step["message_variations"] = list(self.messages)
         elif self.type == "branch":
             step.update(text=self.text, options=options)
+        elif self.type == "follow" and self.text:
+            step["text"] = self.text
         if self.goto:
             step["goto"] = self.goto
         return step
@@ -441,7 +447,7 @@ def _ai(config: Mapping[str, Any], dm_type: str) -> dict[str, Any] | None:
 def _flow_step(raw: Mapping[str, Any], n: int) -> dict[str, Any]:
     step = lead_flow.read_step(raw, n)
     ident = step.id if lead_flow.STEP_ID.match(step.id) else f"s{n + 1}"
-    asks = step.kind in {"ask", "branch"}
+    asks = step.kind in {"ask", "branch", "follow"}
     return {
         "type": step.kind,
         "id": ident,

@@ -143,6 +143,11 @@ class InstagramClient(Protocol):
     # Profile and insights
     async def profile(self, account: AccountRef) -> dict[str, Any]: ...
 
+    async def follows_account(self, account: AccountRef, igsid: str) -> bool:
+        """Whether ``igsid`` follows the account (the user-profile API's
+        ``is_user_follow_business``; Meta answers only after the person wrote or tapped)."""
+        ...
+
     async def media_list(self, account: AccountRef, limit: int = 25) -> list[dict[str, Any]]: ...
 
     async def account_insights(

@@ -47,7 +47,7 @@ from core.domain.scope import instance_level
 from core.domain.webhooks import FLOW_ANSWER_KINDS, EventKind, InboundEvent, match_inputs
 from core.errors import ReelayError
 from core.ports.clock import Clock
-from core.services import rule_changes
+from core.services import follow_gate, rule_changes
 from core.services.inbox import HANDLE_EVENT, claim_events, event_job_id
 from core.services.leads import Leads
 from core.services.outbox import ActionKind, Held, Outbox, bump_stats
@@ -510,7 +510,8 @@ class Automations:
                 return unanswered_note(answered)
         message: dict[str, Any] | None
         if actions.starts_flow:
-            turn = lead_flow.start(actions.flow(), rule.id, person, self.rng)
+            consented = event.kind is not EventKind.COMMENT
+            turn = lead_flow.start(actions.flow(), rule.id, person, self.rng, consented=consented)
             await self._save_flow(conversation, turn.state, now)
             if turn.lead is not None:
                 await self.leads.capture(
@@ -600,6 +601,8 @@ class Automations:
             state = {**state, "updated_at": now.isoformat()}
         await Conversation.filter(id=conversation.id).update(flow_state=state)
         conversation.flow_state = state
+        if state is not None and state.get("check_follow"):  # Meta is asked after the commit
+            await follow_gate.queue_check(self.outbox.queue, conversation.id, now)
 
     async def _flow_answer(
         self,

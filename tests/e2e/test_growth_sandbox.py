@@ -44,3 +44,36 @@ async def test_a_follower_opening_the_ig_me_link_gets_the_rules_dm(
     await stack.drain()
     (sent,) = stack.sent("message")
     assert sent.target == "9990011" and sent.payload["message"] == {"text": "Hi from the poster!"}
+
+
+async def test_the_follow_gate_asks_the_sandbox_who_follows(
+    stack: Stack,  # noqa: F811
+) -> None:
+    account = await InstagramAccount.get(ig_id=IG_ID)
+    await _rule(
+        account,
+        Trigger.POSTBACK,
+        {
+            "keywords": ["GUIDE"],
+            "match_mode": "exact",
+            "dm_type": "lead_capture",
+            "lead_flow": [
+                {"type": "follow"},
+                {"type": "ask", "text": "Your email?", "field": "email"},
+            ],
+        },
+    )
+    sandbox = stack.sandbox
+    await sandbox.postback(IG_ID, "GUIDE", title="Get the guide", from_id="9990021")
+    await stack.drain()
+    (gate,) = stack.sent("message")
+    buttons = gate.payload["message"]["attachment"]["payload"]["buttons"]
+    assert [b["title"] for b in buttons] == ["Done"]
+
+    await sandbox.postback(IG_ID, buttons[0]["payload"], title="Done", from_id="9990021")
+    await stack.drain()
+    assert len(stack.sent("message")) == 2  # still not following: asked again
+    sandbox.state.set_following(IG_ID, "9990021", True)
+    await sandbox.postback(IG_ID, buttons[0]["payload"], title="Done", from_id="9990021")
+    await stack.drain()
+    assert stack.sent("message")[-1].payload["message"] == {"text": "Your email?"}
