@@ -16,11 +16,13 @@ from typing import Any
 
 from core.domain import lead_flow
 from core.domain.ids import row_id
+from core.domain.messages import MAX_CARDS
 from core.domain.rule_checks import EDITOR_BUTTONS, VARIATION_BREAK, Problems
 from core.domain.rule_definition import (
     MAX_ID,
     STEP_KINDS,
     AiSettings,
+    Card,
     Choice,
     DmButton,
     FlowStep,
@@ -140,6 +142,7 @@ def read_form(form: Form) -> tuple[RuleDefinition, Problems]:
             QuickReply(title=r.one(f"quick-{n}-title"), payload=r.one(f"quick-{n}-payload"))
             for n in rows
         ],
+        cards=[_card(r, n) for n in range(MAX_CARDS)],
         link=r.one("link"),
         track_links=r.flag("track_links"),
         utm_tags=r.flag("utm_tags"),
@@ -152,6 +155,20 @@ def read_form(form: Form) -> tuple[RuleDefinition, Problems]:
         ai=ai,
     )
     return definition, r.problems
+
+
+def _card(r: _Reader, n: int) -> Card:
+    p = f"card-{n}-"
+    return Card(
+        title=r.one(p + "title"),
+        subtitle=r.one(p + "subtitle"),
+        image_url=r.one(p + "image_url"),
+        url=r.one(p + "url"),
+        buttons=[
+            DmButton(title=r.one(f"{p}button-{m}-title"), target=r.one(f"{p}button-{m}-target"))
+            for m in range(EDITOR_BUTTONS)
+        ],
+    )
 
 
 def _written_secret(r: _Reader) -> str | None:
@@ -208,6 +225,11 @@ def _form_field(path: str, numbers: list[int]) -> str:
     row, _, name = rest.partition(".")
     if head in _ROWS and row.isdigit():
         return f"{_ROWS[head]}-{row}-{name}"
+    if head == "cards" and row.isdigit():
+        inner, _, rest = name.partition(".")
+        if inner == "buttons" and rest:
+            return f"card-{row}-button-{rest.replace('.', '-')}"
+        return f"card-{row}-{name}"
     if head == "lead_flow" and row.isdigit() and int(row) < len(numbers):
         name = name.partition(".")[0]
         return f"flow-{numbers[int(row)]}-{'text' if name == 'messages' else name}"
@@ -246,6 +268,19 @@ def form_of_definition(rule: RuleDefinition) -> dict[str, list[str]]:
     for n, button in enumerate(rule.buttons[:EDITOR_BUTTONS]):
         form[f"button-{n}-title"] = [button.title]
         form[f"button-{n}-target"] = [button.target]
+    for n, card in enumerate(rule.cards[:MAX_CARDS]):
+        p = f"card-{n}-"
+        form.update(
+            {
+                p + "title": [card.title],
+                p + "subtitle": [card.subtitle],
+                p + "image_url": [card.image_url],
+                p + "url": [card.url],
+            }
+        )
+        for m, button in enumerate(card.buttons[:EDITOR_BUTTONS]):
+            form[f"{p}button-{m}-title"] = [button.title]
+            form[f"{p}button-{m}-target"] = [button.target]
     for n, quick in enumerate(rule.quick_replies[:EDITOR_BUTTONS]):
         form[f"quick-{n}-title"] = [quick.title]
         form[f"quick-{n}-payload"] = [quick.payload]

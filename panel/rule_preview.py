@@ -34,6 +34,15 @@ class Bubble:
     text: str
     buttons: tuple[str, ...] = ()
     quick_replies: tuple[str, ...] = ()
+    cards: tuple[PreviewCard, ...] = ()
+
+
+@dataclass(frozen=True)
+class PreviewCard:
+    title: str
+    subtitle: str = ""
+    image_url: str = ""
+    buttons: tuple[str, ...] = ()
 
 
 def preview(
@@ -131,6 +140,20 @@ def _turn_bubbles(turn: lead_flow.FlowTurn) -> list[Bubble]:
 def _bubble(message: Mapping[str, Any]) -> Bubble:
     if "attachment" in message:
         payload = message["attachment"]["payload"]
+        if isinstance(payload.get("elements"), list):
+            return Bubble(
+                "dm",
+                "",
+                cards=tuple(
+                    PreviewCard(
+                        title=str(e.get("title", "")),
+                        subtitle=str(e.get("subtitle", "")),
+                        image_url=str(e.get("image_url", "")),
+                        buttons=tuple(str(b.get("title", "")) for b in e.get("buttons", [])),
+                    )
+                    for e in payload["elements"]
+                ),
+            )
         return Bubble(
             "dm",
             str(payload.get("text", "")),

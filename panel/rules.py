@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from core.db.models import InstagramAccount, MatchMode, Role, Trigger
 from core.domain.ids import row_id
+from core.domain.messages import MAX_CARDS
 from core.domain.rule_checks import EDITOR_BUTTONS, review
 from core.domain.rule_definition import RuleDefinition
 from core.errors import ValidationFailed
@@ -43,6 +44,7 @@ DM_TYPE_WORDS = {
     "text": "Text",
     "text_button": "Text with buttons",
     "quick_replies": "Text with quick replies",
+    "cards": "Card carousel",
     "lead_capture": "Lead flow",
     "ai": "AI reply",
 }
@@ -86,6 +88,7 @@ async def _editor(
         steps=rule_form.flow_step_numbers(form),
         bubbles=rule_preview.preview(draft),
         buttons=range(EDITOR_BUTTONS),
+        cards=range(MAX_CARDS),
         person_id=rule_editor.new_test_person(),
         sample_kinds=rule_editor.sample_kinds_for(draft.trigger),
         ai_ready=services().container.ai is not None,

@@ -27,6 +27,9 @@ SHORT_LIVED_S = 3600
 MAX_TEXT_BYTES = 1000
 MAX_QUICK_REPLIES = 13
 MAX_BUTTONS = 3
+MAX_CARDS = 10
+CARD_TEXT_MAX = 80
+BUTTON_TYPES = {"web_url", "postback"}
 MAX_CAPTION = 2200
 MAX_HASHTAGS = 30
 MAX_MENTIONS = 20
@@ -176,6 +179,32 @@ class DirectMessage:
 
 
 DM_KINDS = {"dm", "quick_reply", "postback", "story_reply", "story_mention"}
+
+
+def _check_generic(payload: dict[str, Any]) -> None:
+    """Meta's generic template: 1 to 10 cards, each a title (≤ 80), an optional subtitle
+    (≤ 80), image and default action, and at most 3 web_url or postback buttons."""
+    elements = payload.get("elements")
+    if not isinstance(elements, list) or not 1 <= len(elements) <= MAX_CARDS:
+        raise SandboxError("(#100) A generic template has 1 to 10 elements", code=100)
+    for n, card in enumerate(elements):
+        where = f"(#100) param message[attachment][payload][elements][{n}]"
+        if not isinstance(card, dict) or not str(card.get("title") or "").strip():
+            raise SandboxError(f"{where}[title] is required", code=100)
+        for name in ("title", "subtitle"):
+            if len(str(card.get(name) or "")) > CARD_TEXT_MAX:
+                raise SandboxError(f"{where}[{name}] must be at most 80 characters", code=100)
+        buttons = card.get("buttons") or []
+        if not isinstance(buttons, list) or len(buttons) > MAX_BUTTONS:
+            raise SandboxError(f"{where}[buttons] has at most 3 buttons", code=100)
+        for button in buttons:
+            kind = button.get("type") if isinstance(button, dict) else None
+            if kind not in BUTTON_TYPES or not button.get("title"):
+                raise SandboxError(f"{where}[buttons] has a button Instagram cannot show", code=100)
+            if kind == "web_url" and not str(button.get("url") or "").startswith("http"):
+                raise SandboxError(f"{where}[buttons] needs a url", code=100)
+            if kind == "postback" and not button.get("payload"):
+                raise SandboxError(f"{where}[buttons] needs a payload", code=100)
 
 
 def _text_of(message: dict[str, Any]) -> str:
@@ -589,6 +618,8 @@ class SandboxState:
         payload = (message.get("attachment") or {}).get("payload") or {}
         if len(payload.get("buttons") or []) > MAX_BUTTONS:
             raise SandboxError("(#100) A button template has at most 3 buttons", code=100)
+        if payload.get("template_type") == "generic":
+            _check_generic(payload)
         if text is None and "attachment" not in message:
             raise SandboxError("(#100) The message needs text or an attachment", code=100)
 

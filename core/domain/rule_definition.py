@@ -23,7 +23,7 @@ from core.domain import lead_flow
 from core.domain.ai_replies import AiReplyConfig, ApprovalMode, ai_config_of
 from core.domain.rules import MATCH_MODES, TRIGGERS, Button, RuleSpec, spec_of
 
-DM_TYPES = ("none", "text", "text_button", "quick_replies", "lead_capture", "ai")
+DM_TYPES = ("none", "text", "text_button", "quick_replies", "cards", "lead_capture", "ai")
 ANSWER_KINDS = ("email", "phone", "name", "custom")
 STEP_KINDS = ("ask", "send", "branch", "save", "follow")
 MAX_ID = 2**31 - 1
@@ -49,6 +49,16 @@ class DmButton(BaseModel):
     @property
     def payload(self) -> str:
         return "" if self.url else (self.target or self.title)
+
+
+class Card(BaseModel):
+    """One card of a carousel (Meta's generic template element)."""
+
+    title: str = Field(default="", description="Required, at most 80 characters.")
+    subtitle: str = ""
+    image_url: str = Field(default="", description="An http(s) image shown on the card.")
+    url: str = Field(default="", description="The http(s) page a tap on the card opens.")
+    buttons: list[DmButton] = Field(default_factory=list, description="At most 3.")
 
 
 class QuickReply(BaseModel):
@@ -170,6 +180,9 @@ class RuleFields(BaseModel):
     )
     buttons: list[DmButton] = Field(default_factory=list)
     quick_replies: list[QuickReply] = Field(default_factory=list)
+    cards: list[Card] = Field(
+        default_factory=list, description="A carousel of up to 10 cards (dm_type cards)."
+    )
     link: str = ""
     track_links: bool = Field(
         default=False,
@@ -290,6 +303,7 @@ class RuleDefinition(RuleFields):
             "quick_replies": [
                 {"title": q.title, "payload": q.payload or q.title} for q in self.quick_replies
             ],
+            "cards": [_stored_card(c) for c in self.cards],
             "delay_minutes": self.delay_minutes,
             "link": self.link,
             "track_links": self.track_links,
@@ -323,6 +337,16 @@ def _stored_button(button: DmButton) -> dict[str, str]:
     if button.url:
         return {"text": button.title, "url": button.url}
     return {"text": button.title, "payload": button.payload}
+
+
+def _stored_card(card: Card) -> dict[str, Any]:
+    return {
+        "title": card.title,
+        "subtitle": card.subtitle,
+        "image_url": card.image_url,
+        "url": card.url,
+        "buttons": [_stored_button(b) for b in card.buttons],
+    }
 
 
 def _stored_option(choice: Choice) -> dict[str, str]:
@@ -376,13 +400,16 @@ def _from_stored(columns: Mapping[str, Any]) -> dict[str, Any]:
     quick = [b for b in (_button(x) for x in _list(config.get("quick_replies"))) if b]
     if dm_type == "text" and quick:
         dm_type = "quick_replies"
+    cards = [c for c in (_card(x) for x in _list(config.get("cards"))) if c]
+    if dm_type == "cards" and not cards:
+        dm_type = "text"
     delay = _number(config.get("delay_seconds"))
     if delay is None:
         delay = (_number(config.get("delay_minutes")) or 0) * 60
     ai = _ai(config, dm_type)
     if ai is not None:
         dm_type = "ai"
-    elif dm_type.lower() in _AI_DM_TYPES or (dm_type == "text" and not dms):
+    elif dm_type.lower() in _AI_DM_TYPES or (dm_type == "text" and not dms and not cards):
         dm_type = "none"
     keywords = [k for k in _list(columns.get("keywords")) if isinstance(k, str)]
     keywords = keywords or _texts(config.get("keywords"))
@@ -410,6 +437,7 @@ def _from_stored(columns: Mapping[str, Any]) -> dict[str, Any]:
         "dm_variations": dms,
         "buttons": [{"title": b.title, "target": b.url or b.payload} for b in buttons],
         "quick_replies": [{"title": q.title, "payload": q.payload} for q in quick],
+        "cards": cards,
         "link": _text(config.get("link") or settings.get("link")),
         "track_links": config.get("track_links") is True,
         "utm_tags": config.get("utm_tags") is True,
@@ -492,6 +520,19 @@ def _number(value: Any) -> float | None:
 def _whole(value: Any) -> int | None:
     number = _number(value)
     return int(number) if number is not None else None
+
+
+def _card(value: Any) -> dict[str, Any] | None:
+    if not isinstance(value, Mapping) or not _text(value.get("title")):
+        return None
+    buttons = [b for b in (_button(x) for x in _list(value.get("buttons"))) if b]
+    return {
+        "title": _text(value.get("title")),
+        "subtitle": _text(value.get("subtitle")),
+        "image_url": _text(value.get("image_url")),
+        "url": _text(value.get("url")),
+        "buttons": [{"title": b.title, "target": b.url or b.payload} for b in buttons],
+    }
 
 
 def _button(value: Any) -> Button | None:

@@ -44,3 +44,41 @@ def test_from_a_comment_the_preview_sends_the_gate_without_a_check() -> None:
     bubbles = rule_preview.preview(review(_gate_rule("comment"))[0])
     assert [b.who for b in bubbles][:2] == ["person", "dm"]
     assert bubbles[1].buttons == ("Done",)
+
+
+def test_cards_survive_the_form_are_previewed_and_problems_sit_by_their_field() -> None:
+    rule = RuleDefinition.model_validate(
+        {
+            "name": "Catalog",
+            "account_id": 1,
+            "trigger": "comment",
+            "keywords": ["shoes"],
+            "dm_type": "cards",
+            "cards": [
+                {
+                    "title": "Runner",
+                    "subtitle": "Light",
+                    "image_url": "https://cdn.example/r.jpg",
+                    "buttons": [{"title": "Get the guide", "target": "GUIDE"}],
+                },
+                {"title": "Sandal"},
+            ],
+        }
+    )
+    form = rule_form.form_of_definition(rule)
+    assert form["card-1-title"] == ["Sandal"]
+    read, problems = rule_form.read_form(form)
+    tidy, found = review(read)
+    assert problems == {} and found == {} and tidy.cards == rule.cards
+
+    (said, bubble) = rule_preview.preview(tidy, "shoes")
+    assert said.who == "person" and bubble.who == "dm"
+    assert [c.title for c in bubble.cards] == ["Runner", "Sandal"]
+    assert bubble.cards[0].buttons == ("Get the guide",) and bubble.cards[0].subtitle == "Light"
+
+    form["card-0-subtitle"] = ["s" * 81]
+    form["card-1-button-0-title"] = ["t" * 21]
+    form["card-1-button-0-target"] = ["X"]
+    _, problems = review(rule_form.read_form(form)[0])
+    errors = rule_form.form_errors(problems, form)
+    assert "card-0-subtitle" in errors and "card-1-button-0-title" in errors
