@@ -183,3 +183,18 @@ async def test_a_comment_gets_the_gate_in_its_private_reply(container: Any, acco
     assert private.payload["attachment"]["payload"]["buttons"][0]["title"] == "Done"
     assert not [c for c in graph.calls if c.kind == "follows"]
     assert queue.take(CHECK_FOLLOW) == []
+
+
+def test_the_sandbox_answers_the_profile_only_after_the_person_wrote() -> None:
+    from sandbox.state import SandboxState
+
+    state = SandboxState(secret="s", app_secret="a")
+    account = state.add_account("1784", "shop")
+    assert state.user_profile(account, "p1") is None  # no consent yet
+    state.note_inbound("1784", "p1")
+    profile = state.user_profile(account, "p1")
+    assert profile is not None and profile["is_user_follow_business"] is False
+    state.set_following("1784", "p1", True)
+    assert state.user_profile(account, "p1")["is_user_follow_business"] is True  # type: ignore[index]
+    state.set_following("1784", "p1", False)
+    assert state.user_profile(account, "p1")["is_user_follow_business"] is False  # type: ignore[index]

@@ -11,7 +11,7 @@ from core.db.models import EventStatus, InstagramAccount, Lead, TrackedLink
 from core.domain.scope import Actor
 from core.domain.webhooks import parse_body
 from core.services.inbox import record_events
-from core.services.tracked_links import LinkTracker
+from core.services.tracked_links import LinkTracker, Sending
 from tests.automation_world import (
     PUBLIC_BASE_URL,
     FakeClock,
@@ -167,3 +167,46 @@ async def test_reads_and_leads_complete_the_funnel(world: World, account: Any) -
     funnel = await world.links.funnel(Actor.system(account.workspace_id), rule.id)
     assert [count for _, count in funnel.stages()] == [1, 1, 1, 1, 1]
     assert [name for name, _ in funnel.stages()][2] == "DM opened"
+
+
+async def test_links_clicks_and_the_funnel_on_each_database(db: str) -> None:
+    """The link tracker's own SQL (insert-or-keep, counts, distinct people) on SQLite and
+    PostgreSQL."""
+    from datetime import UTC, datetime
+
+    from core.db.models import AutomationRule, Conversation, LoginKind, RuleStats, Workspace
+
+    workspace = await Workspace.create(name="Shop")
+    account = await InstagramAccount.create(
+        workspace=workspace,
+        ig_id="1784",
+        username="shop",
+        login_kind=LoginKind.SANDBOX,
+        token_encrypted="x",
+    )
+    rule = await AutomationRule.create(
+        workspace=workspace, account=account, name="Sale", trigger="comment", config={}
+    )
+    await RuleStats.create(rule=rule, total_triggers=2, total_dms_sent=2)
+    tracker = LinkTracker(base_url=PUBLIC_BASE_URL)
+    now = datetime.now(UTC)
+    codes = []
+    for igsid in ("p1", "p2", "p1"):
+        conversation, _ = await Conversation.get_or_create(account=account, igsid=igsid)
+        sending = Sending(
+            workspace_id=workspace.id,
+            account_id=account.id,
+            rule_id=rule.id,
+            rule_name=rule.name,
+            conversation_id=conversation.id,
+            igsid=igsid,
+            step="dm",
+            at=now,
+        )
+        sent = await tracker.track(sending, {"text": "Go https://shop.example/x"}, utm=False)
+        codes.append(sent["text"].rsplit("/", 1)[1])
+    assert codes[0] == codes[2] != codes[1]
+    for code in (codes[0], codes[0], codes[1]):
+        assert await tracker.click(code, user_agent=BROWSER, now=now) == "https://shop.example/x"
+    funnel = await tracker.funnel(Actor.system(workspace.id), rule.id)
+    assert (funnel.clicked, funnel.clicks, funnel.triggered) == (2, 3, 2)
