@@ -108,8 +108,9 @@ class FollowerConsole:
 
     async def event(self, request: web.Request) -> web.StreamResponse:
         """Act as a follower: POST /_sandbox/{comment,dm,postback,ig_me,story_reply,
-        story_mention,follow,unfollow} (``ig_me`` opens an ig.me link: ``ref``, or the whole
-        ``link``; ``follow`` and ``unfollow`` change whether ``from_id`` follows the account)."""
+        story_mention,follow,unfollow,read} (``ig_me`` opens an ig.me link: ``ref``, or the whole
+        ``link``; ``follow`` and ``unfollow`` change whether ``from_id`` follows the account;
+        ``read`` reads the account's message ``mid``)."""
         try:
             data = await request.json()
         except ValueError:
@@ -147,6 +148,10 @@ class FollowerConsole:
             )
         elif event == "ig_me":
             ref, delivery = await self.sandbox.open_link(ig_id, ig_me_ref(data), from_id=from_id)
+        elif event == "read":
+            ref, delivery = await self.sandbox.read(
+                ig_id, str(data.get("mid") or ""), from_id=from_id
+            )
         elif event in {"follow", "unfollow"}:
             self.state.set_following(ig_id, from_id, event == "follow")
             return web.json_response({"id": from_id, "following": event == "follow"})

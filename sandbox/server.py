@@ -327,6 +327,11 @@ class Sandbox:
         self.state.note_follower("referral", ig_id, from_id, text=ref, ref=ref, payload=ref)
         return ref, await self.deliver(messaging_event(ig_id, from_id, item, self.state.now()))
 
+    async def read(self, ig_id: str, mid: str, *, from_id: str = "9990001") -> tuple[str, Delivery]:
+        """The person reads the account's message ``mid`` (Meta's ``messaging_seen``)."""
+        item = {"read": {"mid": mid}}
+        return mid, await self.deliver(messaging_event(ig_id, from_id, item, self.state.now()))
+
     async def story_reply(
         self,
         ig_id: str,

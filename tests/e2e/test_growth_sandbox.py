@@ -144,6 +144,10 @@ async def test_a_followers_journey_from_a_comment_to_a_clicked_link(
     last = stack.sent("message")[-1].payload["message"]["text"]
     assert last.startswith("Your guide: ") and "/l/" in last
 
+    _, seen = await sandbox.read(IG_ID, private.id, from_id=person)  # the carousel was read
+    assert seen.status == 200
+    await stack.drain()
+
     links = stack.services.links
     now = stack.services.container.clock.now()
     browser = "Mozilla/5.0 (iPhone) Instagram 300.0"
@@ -152,6 +156,12 @@ async def test_a_followers_journey_from_a_comment_to_a_clicked_link(
         assert await links.click(link.rsplit("/", 1)[1], user_agent=browser, now=now)
     actor = Actor.system(account.workspace_id)
     shown = await links.funnel(actor, catalog.id)
-    assert dict(shown.stages()) == {"Triggered": 1, "Replied": 1, "Clicked": 1, "Lead": 0}
+    assert dict(shown.stages()) == {
+        "Triggered": 1,
+        "Replied": 1,
+        "DM opened": 1,
+        "Clicked": 1,
+        "Lead": 0,
+    }
     shown = await links.funnel(actor, guide.id)
     assert dict(shown.stages()) == {"Triggered": 1, "Replied": 1, "Clicked": 1, "Lead": 1}
