@@ -23,9 +23,12 @@ blueprint = Blueprint("links", __name__)
 CLICKS_PER_MINUTE = 120
 
 
+def _minute() -> int:
+    return int(time.time() // 60)
+
+
 async def _over_limit() -> bool:
-    minute = int(time.time() // 60)
-    key = f"reelay:link-hits:{client_address()}:{minute}"
+    key = f"reelay:link-hits:{client_address()}:{_minute()}"
     redis = services().container.redis
     hits = int(await redis.incr(key))
     if hits == 1:

@@ -100,3 +100,19 @@ async def test_another_workspace_does_not_see_the_funnel(
     secret = (await token_for(membership, Role.VIEWER))[1]
     answer = await client.get(f"/api/v1/rules/{rule_id}/funnel", headers=_bearer(secret))
     assert answer.status_code == 404
+
+
+async def test_tracked_links_are_limited_per_address(
+    client: Any, services: Any, monkeypatch: Any
+) -> None:
+    from panel import links
+
+    monkeypatch.setattr(links, "CLICKS_PER_MINUTE", 2)
+    monkeypatch.setattr(links, "_minute", lambda: 12345)  # one minute throughout
+    redis = services.container.redis
+    for key in await redis.keys("reelay:link-hits:*"):  # Redis outlives each test
+        await redis.delete(key)
+    answers = [(await client.get("/l/AAAAAAAAAAAAAAAA")).status_code for _ in range(3)]
+    assert answers == [404, 404, 429]
+    monkeypatch.setattr(links, "_minute", lambda: 12346)
+    assert (await client.get("/l/AAAAAAAAAAAAAAAA")).status_code == 404  # the next minute
