@@ -35,6 +35,10 @@ from core.services.tracked_links import LinkTracker
 logger = logging.getLogger(__name__)
 
 CHECK_FOLLOW = "check_follow"
+# The engine queues the check inside its transaction: a moment later, the state it checks
+# has been committed (a check that still finds the old state does nothing, and the person's
+# next tap or message checks again).
+CHECK_AFTER_S = 1.0
 
 
 @instance_level("the engine's lead flows, for an account it already holds")
@@ -42,7 +46,11 @@ async def queue_check(queue: JobQueue, conversation_id: int, at: datetime) -> No
     """Queue the follow check of a conversation whose flow waits at a follow step."""
     stamp = int(at.timestamp() * 1000)
     await queue.enqueue(
-        CHECK_FOLLOW, conversation_id, at.isoformat(), job_id=f"follow:{conversation_id}:{stamp}"
+        CHECK_FOLLOW,
+        conversation_id,
+        at.isoformat(),
+        job_id=f"follow:{conversation_id}:{stamp}",
+        defer_by_s=CHECK_AFTER_S,
     )
 
 
