@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sandbox.errors import SandboxError as SandboxError  # re-exported: the sandbox raises it
+from sandbox.message_shapes import check_message
+
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 MESSAGE_WINDOW = DAY
@@ -24,42 +27,9 @@ PRIVATE_REPLY_WINDOW = timedelta(days=7)
 CONTAINER_TTL = DAY
 LONG_LIVED_S = 60 * 24 * 3600
 SHORT_LIVED_S = 3600
-MAX_TEXT_BYTES = 1000
-MAX_QUICK_REPLIES = 13
-MAX_BUTTONS = 3
-MAX_CARDS = 10
-CARD_TEXT_MAX = 80
-BUTTON_TYPES = {"web_url", "postback"}
 MAX_CAPTION = 2200
 MAX_HASHTAGS = 30
 MAX_MENTIONS = 20
-
-
-class SandboxError(Exception):
-    """A Graph error the sandbox answers with (Meta's envelope)."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: int,
-        subcode: int | None = None,
-        status: int = 400,
-        type_: str = "OAuthException",
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.subcode = subcode
-        self.status = status
-        self.type = type_
-
-    def envelope(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"message": self.message, "type": self.type, "code": self.code}
-        if self.subcode is not None:
-            error["error_subcode"] = self.subcode
-        error["fbtrace_id"] = "Sbx" + secrets.token_hex(8)
-        return {"error": error}
 
 
 def invalid_token() -> SandboxError:
@@ -179,32 +149,6 @@ class DirectMessage:
 
 
 DM_KINDS = {"dm", "quick_reply", "postback", "story_reply", "story_mention"}
-
-
-def _check_generic(payload: dict[str, Any]) -> None:
-    """Meta's generic template: 1 to 10 cards, each a title (≤ 80), an optional subtitle
-    (≤ 80), image and default action, and at most 3 web_url or postback buttons."""
-    elements = payload.get("elements")
-    if not isinstance(elements, list) or not 1 <= len(elements) <= MAX_CARDS:
-        raise SandboxError("(#100) A generic template has 1 to 10 elements", code=100)
-    for n, card in enumerate(elements):
-        where = f"(#100) param message[attachment][payload][elements][{n}]"
-        if not isinstance(card, dict) or not str(card.get("title") or "").strip():
-            raise SandboxError(f"{where}[title] is required", code=100)
-        for name in ("title", "subtitle"):
-            if len(str(card.get(name) or "")) > CARD_TEXT_MAX:
-                raise SandboxError(f"{where}[{name}] must be at most 80 characters", code=100)
-        buttons = card.get("buttons") or []
-        if not isinstance(buttons, list) or len(buttons) > MAX_BUTTONS:
-            raise SandboxError(f"{where}[buttons] has at most 3 buttons", code=100)
-        for button in buttons:
-            kind = button.get("type") if isinstance(button, dict) else None
-            if kind not in BUTTON_TYPES or not button.get("title"):
-                raise SandboxError(f"{where}[buttons] has a button Instagram cannot show", code=100)
-            if kind == "web_url" and not str(button.get("url") or "").startswith("http"):
-                raise SandboxError(f"{where}[buttons] needs a url", code=100)
-            if kind == "postback" and not button.get("payload"):
-                raise SandboxError(f"{where}[buttons] needs a payload", code=100)
 
 
 def _text_of(message: dict[str, Any]) -> str:
@@ -604,29 +548,10 @@ class SandboxState:
             "is_verified_user": False,
         }
 
-    def _check_message(self, message: dict[str, Any]) -> None:
-        if not isinstance(message, dict) or not message:
-            raise SandboxError("(#100) The parameter message is required", code=100)
-        text = message.get("text")
-        if text is not None and len(str(text).encode()) > MAX_TEXT_BYTES:
-            raise SandboxError(
-                "(#100) Length of param message[text] must be less than or equal to 1000",
-                code=100,
-            )
-        if len(message.get("quick_replies") or []) > MAX_QUICK_REPLIES:
-            raise SandboxError("(#100) Too many quick replies (at most 13)", code=100)
-        payload = (message.get("attachment") or {}).get("payload") or {}
-        if len(payload.get("buttons") or []) > MAX_BUTTONS:
-            raise SandboxError("(#100) A button template has at most 3 buttons", code=100)
-        if payload.get("template_type") == "generic":
-            _check_generic(payload)
-        if text is None and "attachment" not in message:
-            raise SandboxError("(#100) The message needs text or an attachment", code=100)
-
     def send_message(
         self, account: Account, recipient: dict[str, Any], message: dict[str, Any], tag: str | None
     ) -> Sent:
-        self._check_message(message)
+        check_message(message)
         now = self.now()
         comment_id = recipient.get("comment_id")
         if comment_id:

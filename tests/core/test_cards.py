@@ -10,7 +10,8 @@ import pytest
 from core.domain.messages import Person, dm_message
 from core.domain.rule_checks import review
 from core.domain.rule_definition import RuleDefinition
-from sandbox.state import SandboxError, _check_generic
+from sandbox.errors import SandboxError
+from sandbox.message_shapes import check_generic
 
 
 def _cards_rule(cards: list[dict[str, Any]]) -> RuleDefinition:
@@ -60,7 +61,7 @@ def test_cards_become_a_generic_template_and_survive_storage() -> None:
         ],
     }
     assert second == {"title": "Sandal"}
-    _check_generic(payload)  # what the sandbox accepts, as Meta does
+    check_generic(payload)  # what the sandbox accepts, as Meta does
 
 
 @pytest.mark.parametrize(
@@ -99,4 +100,4 @@ def test_cards_beyond_metas_limits_are_refused(cards: list[dict[str, Any]], path
 )
 def test_the_sandbox_refuses_a_generic_template_meta_would_refuse(payload: dict[str, Any]) -> None:
     with pytest.raises(SandboxError):
-        _check_generic(payload)
+        check_generic(payload)
