@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,23 +27,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from calibration import APP_SECRET, free_port, serve, sign, wait_port  # noqa: E402
 from cryptography.fernet import Fernet  # noqa: E402
 
 from core.adapters.redis_server import RedisLocation, locate_redis  # noqa: E402
 from core.settings import Settings  # noqa: E402
 
-APP_SECRET = "bench-app-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def sign(body: bytes, secret: str = APP_SECRET) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+__all__ = ["APP_SECRET", "Rig", "rig", "sign"]
 
 
 def settings_for(config: dict[str, Any]) -> Settings:
@@ -62,6 +49,7 @@ def settings_for(config: dict[str, Any]) -> Settings:
         sandbox_url=config.get("sandbox_url", "http://127.0.0.1:8010"),
         worker_poll_delay=config.get("poll_delay", 0.05),
         worker_max_jobs=config.get("max_jobs", 50),
+        send_retry_base_s=config.get("send_retry_base_s", 5.0),
         log_level="WARNING",
     )
 
@@ -70,20 +58,6 @@ def location_for(config: dict[str, Any]) -> RedisLocation:
     return RedisLocation(
         url=config.get("redis_url", ""), unix_socket_path=config.get("redis_socket", "")
     )
-
-
-async def wait_port(port: int, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            await asyncio.sleep(0.05)
-            continue
-        writer.close()
-        await writer.wait_closed()
-        return
-    raise RuntimeError(f"nothing listens on port {port}")
 
 
 @dataclass
@@ -195,24 +169,7 @@ async def _run_panel(config: dict[str, Any]) -> None:
 
 
 async def _run_bare(config: dict[str, Any]) -> None:
-    from aiohttp import web
-
-    secret = APP_SECRET.encode()
-
-    async def receive(request: web.Request) -> web.Response:
-        body = await request.read()
-        sent = request.headers.get("X-Hub-Signature-256", "").removeprefix("sha256=")
-        expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, sent):
-            return web.Response(status=403)
-        return web.Response(text="ok")
-
-    app = web.Application(client_max_size=10 * 1024 * 1024)
-    app.router.add_post("/webhooks/meta", receive)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", config["port"]).start()
-    await asyncio.Event().wait()
+    await serve(config["port"])
 
 
 async def _run_worker(config: dict[str, Any]) -> None:

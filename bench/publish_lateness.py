@@ -2,7 +2,9 @@
 against the sandbox, one worker process with default settings.
 
 Lateness = the moment the publish job starts working on the post minus its scheduled time.
-Last line: {"p50_s", "p99_s", "max_s"}. Target: p99_s < 0.1.
+The target, 0.1 s on the machine where the bare reference (bench/calibration.py, measured first
+in the same run) did 5000 req/s, is scaled by 5000 / bare_rps on a slower machine (``target_s``).
+Last line: {"p50_s", "p99_s", "max_s", "target_s", "bare_rps"}. Target: p99_s < target_s.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import statistics
 import time
 from datetime import timedelta
 
+from calibration import measure_bare_rps, scaled_target
 from publishing_rig import world
 
+TARGET_S = 0.1
 POSTS = 200
 SPREAD_S = 60.0
 ACCOUNTS = 10
@@ -26,6 +30,7 @@ async def main() -> dict[str, float]:
     from core.domain.scope import Actor
     from core.services.publishing import PostInput
 
+    bare_rps = await measure_bare_rps()
     async with world() as rig:
         await rig.start_workers(1)
         workspace, accounts = await rig.accounts(ACCOUNTS)
@@ -57,7 +62,13 @@ async def main() -> dict[str, float]:
         published = await Post.filter(status=Status.PUBLISHED).count()
         print(f"published {published} of {POSTS}; {len(late)} publish jobs measured")
     q = statistics.quantiles(late, n=100, method="inclusive")
-    return {"p50_s": round(q[49], 4), "p99_s": round(q[98], 4), "max_s": round(late[-1], 4)}
+    return {
+        "p50_s": round(q[49], 4),
+        "p99_s": round(q[98], 4),
+        "max_s": round(late[-1], 4),
+        "target_s": scaled_target(TARGET_S, bare_rps),
+        "bare_rps": round(bare_rps, 1),
+    }
 
 
 if __name__ == "__main__":

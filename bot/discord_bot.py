@@ -456,9 +456,23 @@ class ChatCommands(commands.Cog):
     async def stats(self, interaction: discord.Interaction[Any], days: int = 7) -> None:
         await self.run(interaction, f"/stats {days}")
 
+    @app_commands.command(name="health", description="Whether each account is working")
+    async def health(self, interaction: discord.Interaction[Any]) -> None:
+        await self.run(interaction, "/health")
+
     @app_commands.command(name="approvals", description="AI replies waiting for approval")
     async def approvals(self, interaction: discord.Interaction[Any]) -> None:
         await self.run(interaction, "/approvals")
+
+    @app_commands.command(name="timezone", description="The team's time zone, or your own")
+    @app_commands.describe(
+        zone="e.g. Europe/Berlin; empty: show the zones in use",
+        mine="set your own zone instead of the team's",
+    )
+    async def timezone(
+        self, interaction: discord.Interaction[Any], zone: str = "", mine: bool = False
+    ) -> None:
+        await self.run(interaction, f"/timezone {'me ' if mine else ''}{zone}".strip())
 
     @app_commands.command(name="approve", description="Send an AI reply as proposed")
     async def approve(self, interaction: discord.Interaction[Any], draft_id: int) -> None:

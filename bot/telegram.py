@@ -9,17 +9,19 @@ worker to deliver alerts without the polling process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import itertools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from aiogram import BaseMiddleware, Bot, Dispatcher, F, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ChatAction
 from aiogram.exceptions import (
     ClientDecodeError,
     TelegramAPIError,
@@ -49,6 +51,7 @@ from aiogram.types import (
 from core.bootstrap import Container
 from core.db.models import Platform
 from core.domain.chat import Reply
+from core.domain.commands import command_name
 from core.errors import SettingsError
 from core.ports.notifier import ChatDeliveryError, ChatGone, ChatRateLimited
 from core.services.chatops import ChatOps, ChatUser, IncomingFile
@@ -62,6 +65,8 @@ STARTUP_RETRY_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 # Seconds to wait for the rest of an album (Telegram sends each item as its own message).
 ALBUM_WAIT_S = 1.0
 MAX_TEXT = 4096
+# Telegram shows "typing…" for about 5 s per sendChatAction: sent again while work goes on.
+TYPING_EVERY_S = 4.0
 
 BOT_COMMANDS = [
     BotCommand(command="schedule", description="Schedule the attached photo/video: WHEN CAPTION"),
@@ -72,7 +77,9 @@ BOT_COMMANDS = [
     BotCommand(command="caption", description="Write a caption: TOPIC"),
     BotCommand(command="leads", description="The latest leads"),
     BotCommand(command="stats", description="Posts, automations and leads in numbers"),
+    BotCommand(command="health", description="Whether each account is working"),
     BotCommand(command="approvals", description="AI replies waiting for approval"),
+    BotCommand(command="timezone", description="Time zones: ZONE (team's) or me ZONE (yours)"),
     BotCommand(command="link", description="Link this chat: CODE from the panel"),
     BotCommand(command="help", description="What Reelay can do"),
 ]
@@ -286,6 +293,40 @@ def linking_router() -> Router:
     return router
 
 
+@contextlib.asynccontextmanager
+async def typing(bot: Bot, chat_id: int) -> AsyncIterator[None]:
+    """Show "typing…" in the chat while slow work runs (Telegram shows it about 5 s a call).
+
+    A refused action only costs the indicator: the command goes on."""
+
+    async def keep_typing() -> None:
+        while True:
+            try:
+                await bot.send_chat_action(chat_id=chat_id, action=ChatAction.TYPING)
+            except TelegramAPIError as exc:
+                logger.info("typing action refused in chat %s: %s", chat_id, exc)
+                return
+            await asyncio.sleep(TYPING_EVERY_S)
+
+    task = asyncio.create_task(keep_typing())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def with_quoted_caption(text: str, message: Message) -> str:
+    """``/schedule WHEN`` sent as a reply to a text message takes that text as its caption, so
+    a caption longer than Telegram's 1024 characters for media can still be scheduled."""
+    quoted = message.reply_to_message
+    long_caption = (quoted.text or quoted.caption or "") if quoted is not None else ""
+    if not long_caption or command_name(text) != "schedule" or long_caption.startswith("/"):
+        return text
+    return f"{text.rstrip()}\n{long_caption}"
+
+
 def posts_router(albums: AlbumCollector) -> Router:
     router = Router(name="posts")
 
@@ -295,17 +336,24 @@ def posts_router(albums: AlbumCollector) -> Router:
         items = await albums.collect(message)
         if items is None:
             return
-        command = next((item.caption for item in items if item.caption), None)
-        if command is None or not command.lstrip().startswith("/"):
+        captioned = next((item for item in items if item.caption), None)
+        if captioned is None or not (captioned.caption or "").lstrip().startswith("/"):
             return
-        reply = await chatops.handle_command(who, command, attached_files(bot, items))
+        command = with_quoted_caption(captioned.caption or "", captioned)
+        async with typing(bot, message.chat.id):
+            reply = await chatops.handle_command(who, command, attached_files(bot, items))
         await answer(message, reply)
 
     @router.message(Command("schedule", "queue", "post", "cancel", "reschedule"))
     async def posts(message: Message, bot: Bot, chatops: ChatOps, who: ChatUser) -> None:
         """Schedule (with attached media), queue, post now, cancel, reschedule."""
-        text = message.text or message.caption or ""
-        reply = await chatops.handle_command(who, text, attached_files(bot, [message]))
+        text = with_quoted_caption(message.text or message.caption or "", message)
+        files = attached_files(bot, [message])
+        if files:  # downloading and storing media takes a while
+            async with typing(bot, message.chat.id):
+                reply = await chatops.handle_command(who, text, files)
+        else:
+            reply = await chatops.handle_command(who, text, files)
         await answer(message, reply)
 
     return router
@@ -346,10 +394,13 @@ def approvals_router() -> Router:
 def insights_router() -> Router:
     router = Router(name="insights")
 
-    @router.message(Command("leads", "stats", "caption"))
-    async def insights(message: Message, chatops: ChatOps, who: ChatUser) -> None:
-        """Leads, stats and the caption writer."""
-        await answer(message, await chatops.handle_command(who, message.text or ""))
+    @router.message(Command("leads", "stats", "health", "caption"))
+    async def insights(message: Message, bot: Bot, chatops: ChatOps, who: ChatUser) -> None:
+        """Leads, stats, account health and the caption writer (which may take a minute:
+        "typing…" meanwhile)."""
+        async with typing(bot, message.chat.id):
+            reply = await chatops.handle_command(who, message.text or "")
+        await answer(message, reply)
 
     return router
 

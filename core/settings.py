@@ -140,7 +140,9 @@ class Settings(BaseSettings):
     discord_api_url: AnyHttpUrl = Field(
         AnyHttpUrl("https://discord.com/api/v10"), description="Discord REST API base URL."
     )
-    smtp_host: str = Field("", description="SMTP server for alert emails. Empty: no email.")
+    smtp_host: str = Field(
+        "", description="SMTP server for alerts, password resets and invitations. Empty: no email."
+    )
     smtp_port: Annotated[int, Field(ge=1, le=65535)] = Field(587, description="SMTP port.")
     smtp_username: str = Field("", description="SMTP user name. Empty: no login.")
     smtp_password: SecretStr | None = Field(None, description="SMTP password.")
@@ -187,11 +189,23 @@ class Settings(BaseSettings):
     private_reply_per_hour: Annotated[int, Field(ge=1, le=750)] = Field(
         750, description="Private replies per hour per account (Meta's cap is 750)."
     )
+    send_retry_base_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        5.0,
+        description=(
+            "First delay in seconds before a failed send is retried, or checked on Instagram "
+            "when its answer was lost (doubles each try, with jitter)."
+        ),
+    )
     worker_poll_delay: Annotated[float, Field(gt=0, le=10)] = Field(
         0.05, description="Seconds between the worker's queue polls."
     )
     worker_max_jobs: Annotated[int, Field(ge=1, le=10000)] = Field(
         50, description="Concurrent jobs per worker."
+    )
+    comment_sweep_minutes: Annotated[int, Field(ge=0, le=1440)] = Field(
+        10,
+        description="Minutes between reads of recent comments that catch those whose webhook "
+        "never came (0 turns the sweep off).",
     )
 
     # Publishing

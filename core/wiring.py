@@ -14,20 +14,25 @@ from dataclasses import dataclass
 
 from core.adapters.call_budget import RedisCallBudget
 from core.adapters.downloads import download
+from core.adapters.graph import GraphClient, usage_key
 from core.adapters.outgoing_webhooks import AiohttpWebhookPoster
 from core.adapters.redis_server import RedisLocation
 from core.adapters.smtp import mailer_from_settings
 from core.adapters.storage import DiskStorage
 from core.bootstrap import Container, QueueFactory, build_container
 from core.db.models import InstagramAccount, MediaAsset
+from core.domain.graph_errors import Usage
 from core.ports.instagram import AccountRef
 from core.ports.notifier import Notifier
 from core.ports.storage import MediaStorage
-from core.services import insights_sync, notifications
+from core.services import comment_sweep, followers, insights_sync, notifications
 from core.services.accounts import account_ref
 from core.services.automations import Automations
 from core.services.chatops import ChatOps
+from core.services.comment_sweep import CommentSweep
+from core.services.event_webhooks import EventWebhooks
 from core.services.follow_gate import FollowGate
+from core.services.health import Health
 from core.services.inbox import InboxWriter
 from core.services.leads import Leads
 from core.services.media import Fetch, public_url
@@ -64,8 +69,14 @@ class Services:
     follow_gate: FollowGate
     # Group commit for the webhook endpoint.
     inbox_writer: InboxWriter
+    # Reads recent comments and records those whose webhook never came.
+    comment_sweep: CommentSweep
+    # Each account's health at a glance (the panel's Health page, /health in chat).
+    health: Health
     # The notifiers and mailer alerts go out through.
     delivery: Delivery
+    # The workspaces' event webhooks: subscriptions and signed deliveries.
+    event_webhooks: EventWebhooks
 
     @property
     def links(self) -> LinkTracker:
@@ -118,6 +129,10 @@ def assemble_services(
     def media_url(asset: MediaAsset) -> str:
         return public_url(settings, asset)
 
+    async def usage(account: AccountRef) -> Usage | None:
+        graph = container.graph
+        return await graph.usage.get(usage_key(account)) if isinstance(graph, GraphClient) else None
+
     publishing = Publishing(
         instagram=container.graph,
         queue=container.queue,
@@ -125,6 +140,7 @@ def assemble_services(
         account_ref=ref,
         media_url=media_url,
         policy=PublishPolicy.from_settings(settings),
+        redis=container.redis,
     )
     outbox = Outbox(
         graph=container.graph,
@@ -133,6 +149,7 @@ def assemble_services(
         clock=container.clock,
         settings=settings,
         account_ref=ref,
+        retry_base_s=settings.send_retry_base_s,
     )
     smart_replies = SmartReplies(
         ai=container.ai,
@@ -142,10 +159,11 @@ def assemble_services(
         announce=functools.partial(notifications.record_event, container),
     )
     hooks = EngineHooks(smart_replies, container.clock)
+    poster = AiohttpWebhookPoster(container.http, private_ok=settings.private_urls_ok)
     leads = Leads(
         queue=container.queue,
         clock=container.clock,
-        poster=AiohttpWebhookPoster(container.http, private_ok=settings.private_urls_ok),
+        poster=poster,
         secret_key=container.secret_key,
         secrets=container.secrets,
     )
@@ -158,6 +176,7 @@ def assemble_services(
         continuation=hooks.continue_conversation,
         ai_replies=hooks,
         links=links,
+        profiles=functools.partial(followers.queue_refreshes, container.queue, container.clock),
     )
     follow = FollowGate(
         graph=container.graph,
@@ -168,6 +187,7 @@ def assemble_services(
         clock=container.clock,
     )
     storage = DiskStorage(settings.var_dir / "media")
+    health = Health(instagram=container.graph, account_ref=ref, clock=container.clock)
     delivery = Delivery(mailer=mailer_from_settings(settings))
     for notifier in chat_notifiers(container) if chat_notifiers is not None else ():
         delivery.notifiers[notifier.platform] = notifier
@@ -177,7 +197,11 @@ def assemble_services(
         automations=automations,
         smart_replies=smart_replies,
         chatops=ChatOps(
-            container, publishing=publishing, storage=storage, smart_replies=smart_replies
+            container,
+            publishing=publishing,
+            storage=storage,
+            smart_replies=smart_replies,
+            health=health,
         ),
         storage=storage,
         downloads=functools.partial(download, container.http, private_ok=settings.private_urls_ok),
@@ -191,8 +215,28 @@ def assemble_services(
                 per_hour=insights_sync.CALLS_PER_HOUR,
                 prefix=insights_sync.BUDGET_PREFIX,
             ),
+            redis=container.redis,
+        ),
+        inbox_writer=InboxWriter(container.queue, container.clock.now, redis=container.redis),
+        health=health,
+        comment_sweep=CommentSweep(
+            instagram=container.graph,
+            account_ref=ref,
+            queue=container.queue,
+            redis=container.redis,
+            clock=container.clock,
+            budget=RedisCallBudget(
+                container.redis,
+                container.clock,
+                per_hour=comment_sweep.CALLS_PER_HOUR,
+                prefix=comment_sweep.BUDGET_PREFIX,
+            ),
+            usage=usage,
+            every_minutes=settings.comment_sweep_minutes,
         ),
         follow_gate=follow,
-        inbox_writer=InboxWriter(container.queue),
         delivery=delivery,
+        event_webhooks=EventWebhooks(
+            queue=container.queue, clock=container.clock, poster=poster, secrets=container.secrets
+        ),
     )

@@ -1,4 +1,5 @@
-"""Automation jobs: handle a webhook event, send an outbound action, deliver a lead webhook."""
+"""Automation jobs: handle a webhook event, send an outbound action, deliver a lead webhook,
+check a lead flow's follow step, sweep recent comments for those whose webhook never came."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from arq import cron, func
 from arq.cron import CronJob
 from arq.worker import Function
 
+from core.domain.scope import Actor
 from core.wiring import Services
 
 logger = logging.getLogger(__name__)
@@ -46,12 +48,26 @@ async def recover_automations(ctx: dict[str, Any]) -> None:
     await services.outbox.requeue_stuck()
 
 
+async def sweep_comments(ctx: dict[str, Any]) -> None:
+    """Queue the comment sweep of every active account when one is due (COMMENT_SWEEP_MINUTES)."""
+    services: Services = ctx["services"]
+    await services.comment_sweep.queue_due()
+
+
+async def sweep_account_comments(ctx: dict[str, Any], workspace_id: int, account_id: int) -> None:
+    """Read one account's recent comments and record those whose webhook never came."""
+    services: Services = ctx["services"]
+    await services.comment_sweep.sweep_account(Actor.system(workspace_id), account_id)
+
+
 FUNCTIONS: list[Function] = [
     func(handle_event, timeout=60, max_tries=3),
     func(send_outbound, timeout=60, max_tries=3),
     func(deliver_lead_webhook, timeout=30, max_tries=3),
     func(check_follow, timeout=60, max_tries=3),
+    func(sweep_account_comments, timeout=300, max_tries=1),
 ]
 CRON_JOBS: list[CronJob] = [
     cron(recover_automations, second={15}, unique=True, timeout=120),
+    cron(sweep_comments, second={40}, unique=True, timeout=60),
 ]

@@ -11,8 +11,10 @@ from core.wiring import Services
 
 
 async def deliver_event(ctx: dict[str, Any], event_id: int) -> None:
-    """Deliver one domain event to its chats and email addresses (retries are re-queued)."""
+    """Deliver one domain event to its chats and email addresses (retries are re-queued),
+    after planning its event-webhook deliveries (once, however often the job runs)."""
     services: Services = ctx["services"]
+    await services.event_webhooks.plan(event_id)
     await notifications.deliver(services.container, services.delivery, event_id)
 
 

@@ -19,7 +19,9 @@ from core.wiring import Services
 from jobs import accounts as account_jobs
 from jobs import ai as ai_jobs
 from jobs import events as event_jobs
+from jobs import followers as follower_jobs
 from jobs import insights
+from jobs import integrations as integration_jobs
 from jobs import notifications as notification_jobs
 from jobs import publishing as publishing_jobs
 from jobs.heartbeat import heartbeat
@@ -30,7 +32,9 @@ ServicesFactory = Callable[[Settings], Awaitable[Services]]
 
 FUNCTIONS: list[Function] = [
     *event_jobs.FUNCTIONS,
+    *follower_jobs.FUNCTIONS,
     *insights.FUNCTIONS,
+    *integration_jobs.FUNCTIONS,
     *notification_jobs.FUNCTIONS,
     *publishing_jobs.FUNCTIONS,
 ]
@@ -40,6 +44,7 @@ CRON_JOBS: list[CronJob] = [
     *ai_jobs.CRON_JOBS,
     *event_jobs.CRON_JOBS,
     *insights.CRON_JOBS,
+    *integration_jobs.CRON_JOBS,
     *notification_jobs.CRON_JOBS,
     *publishing_jobs.CRON_JOBS,
 ]

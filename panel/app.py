@@ -9,9 +9,12 @@ from typing import Any
 from quart import Quart, Response, request
 from quart_auth import QuartAuth
 
+from core.domain.zones import effective_zone
+from core.services.followers import lead_label
 from core.settings import Settings
 from core.wiring import Services
 from panel import (
+    account_health,
     accounts,
     analytics,
     api,
@@ -21,6 +24,7 @@ from panel import (
     calendar,
     composer,
     errors,
+    event_webhooks,
     health,
     home,
     leads,
@@ -28,6 +32,7 @@ from panel import (
     limits,
     links,
     logs,
+    mcp_server,
     passwords,
     rules,
     sandbox,
@@ -42,7 +47,14 @@ from panel.headers import harden, style_nonce
 from panel.metrics import PanelMetrics
 from panel.navigation import menu_for
 from panel.routing import refuse_ids_out_of_range
-from panel.security import check_csrf, csrf_token, load_membership, load_user, refuse_nul_characters
+from panel.security import (
+    check_csrf,
+    csrf_token,
+    load_membership,
+    load_user,
+    refuse_nul_characters,
+    shown_to_viewer,
+)
 from panel.services import EXTENSION as SERVICES
 
 logger = logging.getLogger(__name__)
@@ -94,6 +106,9 @@ def create_app(
     app.before_request(refuse_nul_characters)
     app.before_request(check_csrf)
 
+    app.jinja_env.filters["when"] = shown_to_viewer
+    app.jinja_env.filters["follower"] = lead_label
+
     @app.context_processor
     async def template_globals() -> dict[str, Any]:
         user = await load_user()
@@ -103,6 +118,9 @@ def create_app(
             "csp_nonce": style_nonce,
             "current": user,
             "membership": membership,
+            "viewer_zone": effective_zone(membership.workspace.timezone, user.timezone)
+            if membership is not None and user is not None
+            else "UTC",
             "menu": menu_for(membership),
             "view_endpoints": app.view_functions,
             "settings": settings,
@@ -128,9 +146,11 @@ def create_app(
     app.register_blueprint(team.blueprint)
     app.register_blueprint(setup.blueprint)
     app.register_blueprint(accounts.blueprint)
+    app.register_blueprint(account_health.blueprint)
     app.register_blueprint(instagram_connect.blueprint)
     app.register_blueprint(logs.blueprint)
     app.register_blueprint(api_tokens.blueprint)
+    app.register_blueprint(event_webhooks.blueprint)
     meta_webhooks.install(app)
     app.register_blueprint(rules.blueprint)
     app.register_blueprint(composer.blueprint)
@@ -140,6 +160,7 @@ def create_app(
     app.register_blueprint(leads.blueprint)
     sandbox.install(app, settings)
     api.install(app)
+    mcp_server.install(app)
     return app
 
 

@@ -20,10 +20,11 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from core.db.models import Membership, Role, User
 from core.domain.ids import row_id
+from core.domain.zones import checked_zone
 from core.errors import Conflict, NotFound, ValidationFailed
-from core.services import audit, sessions, team, users
+from core.services import audit, sessions, team, time_zones, users
 from panel import clients, login_throttle
-from panel.security import load_user, public, requires, sign_in, sign_out
+from panel.security import current_actor, load_user, public, requires, sign_in, sign_out
 from panel.services import services
 
 logger = logging.getLogger(__name__)
@@ -83,10 +84,18 @@ async def first_run() -> Page:
     form = await request.form
     if request.method == "POST":
         errors = _new_account_problems(form)
+        zone = form.get("timezone", "").strip() or "UTC"
+        try:
+            zone = checked_zone(zone)
+        except ValidationFailed as exc:
+            errors.update(exc.fields)
         if not errors:
             try:
                 user = await users.create_first_owner(
-                    form["email"], form["password"], form.get("workspace", "").strip() or "My team"
+                    form["email"],
+                    form["password"],
+                    form.get("workspace", "").strip() or "My team",
+                    timezone=zone,
                 )
             except ValidationFailed as exc:
                 errors = exc.fields or {"email": exc.message}
@@ -148,9 +157,30 @@ async def logout() -> WerkzeugResponse:
 @blueprint.get("/account")
 @requires(Role.VIEWER)
 async def account() -> str:
-    """The signed-in user's own account: workspaces and sessions."""
+    """The signed-in user's own account: workspaces, time zone and sessions."""
     user: User = g.user
     return await render_template("account.html", memberships=await users.memberships(user))
+
+
+@blueprint.post("/account/timezone")
+@requires(Role.VIEWER)
+async def save_time_zone() -> Page:
+    """Set (or clear) the signed-in person's own time zone."""
+    form = await request.form
+    wanted = form.get("timezone", "")
+    try:
+        g.user = await time_zones.set_own_zone(current_actor(), wanted)
+    except ValidationFailed as exc:
+        user: User = g.user
+        page = await render_template(
+            "account.html",
+            memberships=await users.memberships(user),
+            errors=exc.fields,
+            zone_form=wanted,
+        )
+        return page, 422
+    await flash("Your time zone is saved.", "success")
+    return redirect(url_for("auth.account") + "#time-zone")
 
 
 @blueprint.post("/account/logout-everywhere")

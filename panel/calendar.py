@@ -3,7 +3,7 @@ with its error, retry and publishing progress."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from quart import (
     Blueprint,
@@ -17,15 +17,16 @@ from quart import (
 )
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from core.db.models import Role
+from core.db.models import MediaAsset, Role
 from core.domain.graph_errors import GraphError
 from core.domain.ids import row_id
 from core.domain.posts import Status
+from core.domain.zones import zone_info
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.services import account_settings, composer
 from core.services.accounts import account_ref
 from core.services.publishing import Publishing
-from panel.security import current_actor, current_membership, requires
+from panel.security import current_actor, current_membership, requires, viewer_zone
 from panel.services import services
 
 blueprint = Blueprint("posts", __name__, url_prefix="/posts")
@@ -35,13 +36,23 @@ def _publishing() -> Publishing:
     return services().publishing
 
 
+def _media_url(asset: MediaAsset) -> str:
+    return url_for("media.media_file", key=asset.storage_key)
+
+
 def _when(text: str | None) -> datetime | None:
+    """A bound of the calendar's range. The calendar runs on the viewer's wall clock in
+    FullCalendar's "UTC" mode, so a bound without an offset, or in UTC, is a wall-clock time
+    in the viewer's zone."""
     if not text:
         return None
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
+    if parsed.utcoffset() in (None, timedelta(0)):
+        return parsed.replace(tzinfo=zone_info(viewer_zone()))
+    return parsed
 
 
 def _status(text: str | None) -> Status | None:
@@ -57,7 +68,7 @@ async def index() -> str:
     accounts = await account_settings.workspace_accounts(current_actor())
     return await render_template(
         "posts/calendar.html",
-        timezone=membership.workspace.timezone,
+        timezone=viewer_zone(),
         accounts=accounts,
         statuses=[s.value for s in Status],
         can_edit=membership.role in (Role.OWNER, Role.ADMIN, Role.EDITOR),
@@ -67,8 +78,7 @@ async def index() -> str:
 @blueprint.get("/events")
 @requires(Role.VIEWER)
 async def events() -> Response:
-    """Posts between ``start`` and ``end`` as FullCalendar events (workspace time)."""
-    membership = current_membership()
+    """Posts between ``start`` and ``end`` as FullCalendar events (in the viewer's zone)."""
     account = request.args.get("account_id", "")
     views = await composer.posts_between(
         current_actor(),
@@ -77,10 +87,12 @@ async def events() -> Response:
         account_id=row_id(account),
         status=_status(request.args.get("status")),
     )
-    timezone = membership.workspace.timezone
+    timezone = viewer_zone()
     return jsonify(
         [
-            composer.calendar_event(v, timezone, url_for("posts.detail", post_id=v.post.id))
+            composer.calendar_event(
+                v, timezone, url_for("posts.detail", post_id=v.post.id), media_url=_media_url
+            )
             for v in views
         ]
     )
@@ -90,11 +102,10 @@ async def events() -> Response:
 @requires(Role.EDITOR)
 async def reschedule(post_id: int) -> tuple[Response, int]:
     """Move a post to another time (calendar drag): the API's checks, the message on refusal."""
-    membership = current_membership()
     data = await request.get_json(silent=True)
     start = data.get("start") if isinstance(data, dict) else None
     try:
-        when = composer.parse_local(str(start or ""), membership.workspace.timezone)
+        when = composer.parse_local(str(start or ""), viewer_zone())
         post = await _publishing().schedule(current_actor(), post_id, when)
     except (ValidationFailed, Conflict) as exc:
         return jsonify({"error": str(exc)}), 422 if isinstance(exc, ValidationFailed) else 409
@@ -104,7 +115,7 @@ async def reschedule(post_id: int) -> tuple[Response, int]:
         {
             "id": post.id,
             "status": post.status.value,
-            "scheduled_at": composer.local_input(post.scheduled_at, membership.workspace.timezone),
+            "scheduled_at": composer.local_input(post.scheduled_at, viewer_zone()),
         }
     ), 200
 
@@ -131,7 +142,7 @@ async def queue() -> str:
         status=status,
         account_id=account,
         statuses=[s.value for s in Status],
-        timezone=membership.workspace.timezone,
+        timezone=viewer_zone(),
         local=composer.local_input,
         can_edit=membership.role in (Role.OWNER, Role.ADMIN, Role.EDITOR),
     )
@@ -146,7 +157,7 @@ async def detail(post_id: int) -> str:
     return await render_template(
         "posts/detail.html",
         view=view,
-        timezone=membership.workspace.timezone,
+        timezone=viewer_zone(),
         local=composer.local_input,
         can_edit=membership.role in (Role.OWNER, Role.ADMIN, Role.EDITOR),
     )

@@ -27,7 +27,7 @@ from core.services import account_settings, composer, library, media
 from core.services.captions import write_caption
 from core.services.publishing import PostInput
 from panel.limits import accepts_upload
-from panel.security import current_actor, current_membership, requires
+from panel.security import current_actor, requires, viewer_zone
 from panel.services import services
 
 blueprint = Blueprint("composer", __name__, url_prefix="/compose")
@@ -57,8 +57,6 @@ def _ids(values: list[str]) -> list[int]:
 async def _page(
     values: ComposerValues, errors: dict[str, str] | None = None, status: int = 200
 ) -> tuple[str, int]:
-    membership = current_membership()
-    workspace = membership.workspace
     accounts = await account_settings.workspace_accounts(current_actor())
     items, _ = await library.list_media(current_actor())
     picked_ids = values.get("media_ids", [])
@@ -72,7 +70,7 @@ async def _page(
         kinds=KINDS,
         library=items,
         picked=picked,
-        timezone=workspace.timezone,
+        timezone=viewer_zone(),
         tones=[t.value for t in CaptionTone],
         limits={"caption": CAPTION_MAX, "hashtags": HASHTAGS_MAX, "mentions": MENTIONS_MAX},
         ai_ready=services().container.ai is not None,

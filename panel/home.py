@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from quart import Blueprint, g, render_template
 
-from core.db.models import InstagramAccount, Post, Role
-from core.domain.posts import Status
-from panel.security import requires
+from core.db.models import Role
+from core.services import account_settings
+from panel.security import current_actor, requires
+from panel.services import services
 
 blueprint = Blueprint("home", __name__)
 
@@ -16,6 +17,7 @@ blueprint = Blueprint("home", __name__)
 async def index() -> str:
     """Overview of the current workspace."""
     workspace = g.membership.workspace
-    accounts = await InstagramAccount.filter(workspace=workspace).order_by("username")
-    queued = await Post.filter(workspace=workspace, status=Status.SCHEDULED).count()
+    actor = current_actor()
+    accounts = await account_settings.workspace_accounts(actor)
+    queued = await services().publishing.scheduled_count(actor)
     return await render_template("home.html", workspace=workspace, accounts=accounts, queued=queued)

@@ -16,12 +16,12 @@ from quart import (
 )
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from core.db.models import AutomationRule, InstagramAccount, Role
+from core.db.models import Role
 from core.domain.ids import page_number, row_id
 from core.domain.posts import zone
 from core.errors import Conflict
-from core.services import lead_export, lead_review
-from panel.security import current_actor, current_membership, requires
+from core.services import account_settings, lead_export, lead_review, rule_editor
+from panel.security import current_actor, current_membership, requires, viewer_zone
 from panel.services import services
 
 blueprint = Blueprint("leads", __name__, url_prefix="/leads")
@@ -46,7 +46,7 @@ def _day(text: str) -> date | None:
 def _query() -> tuple[lead_export.LeadQuery, dict[str, str]]:
     """The filters from the query string (dates are days in the workspace's timezone)."""
     args = request.args
-    tz = zone(current_membership().workspace.timezone)
+    tz = zone(viewer_zone())
     since_day, until_day = _day(args.get("since", "")), _day(args.get("until", ""))
     account, rule = args.get("account_id", ""), args.get("rule_id", "")
     query = lead_export.LeadQuery(
@@ -70,23 +70,23 @@ def _query() -> tuple[lead_export.LeadQuery, dict[str, str]]:
 @requires(Role.VIEWER)
 async def index() -> str:
     """The leads table."""
-    membership = current_membership()
     query, shown = _query()
     page_raw = request.args.get("page", "1")
     page = page_number(page_raw)
-    leads, has_next = await lead_export.list_leads(current_actor(), query, page)
-    rules = await AutomationRule.filter(workspace_id=membership.workspace_id).order_by("name")
+    actor = current_actor()
+    leads, has_next = await lead_export.list_leads(actor, query, page)
+    rules = await rule_editor.rules_by_name(actor)
     return await render_template(
         "leads/index.html",
         leads=leads,
         has_next=has_next,
         page=page,
         shown=shown,
-        accounts=await InstagramAccount.filter(workspace_id=membership.workspace_id),
+        accounts=await account_settings.workspace_accounts(actor),
         rules=rules,
         rule_names={r.id: r.name for r in rules},
-        timezone=membership.workspace.timezone,
-        tz=zone(membership.workspace.timezone),
+        timezone=viewer_zone(),
+        tz=zone(viewer_zone()),
     )
 
 
@@ -113,7 +113,7 @@ async def detail(lead_id: int) -> str:
     return await render_template(
         "leads/detail.html",
         detail=found,
-        tz=zone(membership.workspace.timezone),
+        tz=zone(viewer_zone()),
         can_edit=membership.role in (Role.OWNER, Role.ADMIN, Role.EDITOR),
     )
 

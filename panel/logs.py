@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypedDict
 
 from quart import Blueprint, current_app, render_template, request, url_for
 
 from core.db.models import AuditLog, InstagramAccount, Role, WebhookEvent
 from core.domain.ids import page_number, row_id
-from core.services import logs
-from panel.security import current_actor, current_membership, requires
+from core.domain.zones import zone_info
+from core.services import account_settings, followers, logs
+from panel.security import current_actor, requires, viewer_zone
 
 blueprint = Blueprint("logs", __name__, url_prefix="/logs")
 
@@ -34,7 +35,7 @@ def _date(raw: str | None) -> datetime | None:
     if not raw:
         return None
     try:
-        return datetime.fromisoformat(raw).replace(tzinfo=UTC)
+        return datetime.fromisoformat(raw).replace(tzinfo=zone_info(viewer_zone()))
     except ValueError:
         return None
 
@@ -88,8 +89,7 @@ class LogContext(TypedDict):
 async def _common(
     view: str, page: logs.Page[AuditLog] | logs.Page[WebhookEvent], shown: dict[str, str]
 ) -> LogContext:
-    workspace_id = current_membership().workspace_id
-    accounts = await InstagramAccount.filter(workspace_id=workspace_id).order_by("username")
+    accounts = await account_settings.workspace_accounts(current_actor())
 
     def page_url(number: int) -> str:
         values: dict[str, Any] = {k: v for k, v in shown.items() if v}  # as url_for's **values
@@ -116,6 +116,11 @@ async def events() -> str:
     page = await logs.event_page(current_actor(), wanted, _page_number())
     context = await _common("logs.events", page, shown)
     by_ig_id = {account.ig_id: account for account in context["accounts"]}
+    people = await followers.event_people(current_actor(), page.items)
     return await render_template(
-        "logs/events.html", by_ig_id=by_ig_id, event_level=logs.EVENT_LEVEL, **context
+        "logs/events.html",
+        by_ig_id=by_ig_id,
+        people=people,
+        event_level=logs.EVENT_LEVEL,
+        **context,
     )

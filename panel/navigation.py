@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from quart import current_app, request
 
 from core.db.models import Membership, Role
+from core.domain.chat import LINK_CODES_MENU
 from core.services.users import role_allows
 
 
@@ -29,11 +30,13 @@ MENU: list[NavItem] = [
     NavItem("drafts.index", "Approvals", Role.VIEWER),
     NavItem("analytics.index", "Analytics", Role.VIEWER),
     NavItem("accounts.index", "Accounts", Role.VIEWER),
+    NavItem("account_health.index", "Health", Role.VIEWER),
     NavItem("sandbox.index", "Sandbox", Role.EDITOR),
     NavItem("logs.audit", "Logs", Role.VIEWER),
     NavItem("team.index", "Team", Role.VIEWER),
-    NavItem("setup.index", "Setup", Role.ADMIN),
+    NavItem("setup.index", LINK_CODES_MENU, Role.ADMIN),
     NavItem("api_tokens.index", "API", Role.ADMIN),
+    NavItem("event_webhooks.index", "Webhooks", Role.ADMIN),
 ]
 
 

@@ -24,6 +24,13 @@ SAMPLE_ANSWERS = {
     "custom": "Sample answer",
 }
 
+# What a new lead flow's last step says (the builder adds it; the preview notes its absence).
+CLOSING_MESSAGE = "Thank you, {first_name}! We have your details and will be in touch soon."
+SILENT_END = (
+    "The flow ends here without a closing message: the person hears nothing after their "
+    "last answer. Add a step that sends one."
+)
+
 
 @dataclass(frozen=True)
 class Bubble:
@@ -90,6 +97,8 @@ def preview(
             if turn.status not in {"waiting", "check_follow"}:
                 bubbles.extend(_turn_bubbles(turn))
                 break
+        if turn.status == "completed" and turn.message() is None:
+            bubbles.append(Bubble("note", SILENT_END))
         return bubbles
     message = dm_message(rule, person, rng)
     if message is not None:

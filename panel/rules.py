@@ -94,6 +94,7 @@ async def _editor(
         ai_ready=services().container.ai is not None,
         funnel=funnel,
         ig_me_link=ig_me_link,
+        closing_message=rule_preview.CLOSING_MESSAGE,
     )
     return page, status
 

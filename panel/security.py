@@ -7,6 +7,7 @@ import hmac
 import json
 import secrets
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import ParamSpec, TypeVar
 
 from quart import abort, current_app, g, redirect, request, session, url_for
@@ -16,6 +17,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from core.db.models import Membership, Role, User
 from core.domain.scope import Actor
+from core.domain.zones import effective_zone, shown
 from core.ports.clock import Clock
 from core.services import sessions
 from core.services.users import role_allows
@@ -231,6 +233,18 @@ def current_actor() -> Actor:
         label=user.email,
         user_id=user.id,
     )
+
+
+def viewer_zone() -> str:
+    """The zone the signed-in person reads and types times in: their own, else the team's."""
+    membership = current_membership()
+    return effective_zone(membership.workspace.timezone, signed_in_user().timezone)
+
+
+def shown_to_viewer(moment: datetime | None, seconds: bool = False) -> str:
+    """The templates' ``when`` filter: a stored time in the viewer's zone, the zone named."""
+    signed_in = g.get("membership") is not None and g.get("user") is not None
+    return shown(moment, viewer_zone() if signed_in else "UTC", seconds=seconds)
 
 
 def current_email() -> str:

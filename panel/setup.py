@@ -9,10 +9,10 @@ from quart import Blueprint, current_app, flash, redirect, render_template, requ
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from core.adapters.webhook_probe import probe_webhook
-from core.db.models import Role, Workspace
+from core.db.models import Role
 from core.domain.ai import AiError, ChatMessage
 from core.errors import ValidationFailed
-from core.services import accounts, audit, chat_links, meta_app, setup_wizard
+from core.services import accounts, audit, chat_links, meta_app, setup_wizard, time_zones
 from panel.security import (
     current_actor,
     current_email,
@@ -28,6 +28,43 @@ blueprint = Blueprint("setup", __name__, url_prefix="/setup")
 
 Page = str | tuple[str, int] | WerkzeugResponse
 
+# What the Discord bot (bot/discord_bot.py) needs on a server: slash commands, and to see and
+# post in the linked channel (replies with buttons, notifications, edits of its own messages).
+# No privileged gateway intent: it runs with discord.Intents.default().
+DISCORD_SCOPES = "bot+applications.commands"
+DISCORD_PERMISSIONS = {"View Channels": 1 << 10, "Send Messages": 1 << 11}
+DISCORD_AUTHORIZE_URL = "https://discord.com/oauth2/authorize"
+
+
+def discord_invite_url(application_id: str) -> str:
+    """The link that adds the bot to a server with exactly the scopes and permissions it uses."""
+    return (
+        f"{DISCORD_AUTHORIZE_URL}?client_id={application_id}"
+        f"&scope={DISCORD_SCOPES}&permissions={sum(DISCORD_PERMISSIONS.values())}"
+    )
+
+
+def _discord_app_id() -> tuple[str, str]:
+    """The Application ID typed into the chat step (a Discord snowflake), and any error."""
+    raw = request.args.get("discord_app_id", "").strip()
+    if not raw:
+        return "", ""
+    if raw.isascii() and raw.isdigit() and 15 <= len(raw) <= 21:
+        return raw, ""
+    return "", "An Application ID is the long number on the General Information page."
+
+
+def _bots() -> list[str]:
+    settings = services().container.settings
+    return [
+        name
+        for name, token in (
+            ("Telegram", settings.telegram_token),
+            ("Discord", settings.discord_token),
+        )
+        if token
+    ]
+
 
 def _htmx() -> bool:
     return bool(request.headers.get("HX-Request"))
@@ -36,7 +73,7 @@ def _htmx() -> bool:
 async def _page(status: int = 200, **extra: Any) -> tuple[str, int]:
     container = services().container
     settings = container.settings
-    workspace = await Workspace.get(id=current_membership().workspace_id)
+    workspace = await setup_wizard.workspace_of(current_actor())
     verify_token = await meta_app.ensure_verify_token(settings, container.secrets)
     # On the sandbox a new workspace gets its demo account now, not at the next sweep.
     await accounts.list_accounts(current_actor(), container)
@@ -44,8 +81,10 @@ async def _page(status: int = 200, **extra: Any) -> tuple[str, int]:
         current_actor(), settings, container.secrets, ai_available=container.ai is not None
     )
     now = container.clock.now()
+    app_id, app_id_error = _discord_app_id()
     extra.setdefault("errors", {})
     extra.setdefault("ai_form", None)
+    extra.setdefault("zone_form", None)
     page = await render_template(
         "setup/index.html",
         steps=steps,
@@ -62,6 +101,12 @@ async def _page(status: int = 200, **extra: Any) -> tuple[str, int]:
         else "",
         is_owner=current_membership().role is Role.OWNER,
         is_instance_admin=signed_in_user().is_instance_admin,
+        bots=_bots(),
+        discord_app_id=app_id,
+        discord_app_id_error=app_id_error,
+        discord_invite_url=discord_invite_url(app_id or "APPLICATION_ID"),
+        discord_permissions=sum(DISCORD_PERMISSIONS.values()),
+        discord_permission_names=" and ".join(DISCORD_PERMISSIONS),
         **extra,
     )
     return page, status
@@ -124,7 +169,15 @@ async def check_webhook() -> Page:
         message=result.message,
     )
     if _htmx():
-        return await render_template("setup/_webhook_check.html", check=result, url=url)
+        steps = await setup_wizard.steps(
+            current_actor(),
+            container.settings,
+            container.secrets,
+            ai_available=container.ai is not None,
+        )
+        return await render_template(
+            "setup/_webhook_check.html", check=result, url=url, steps=steps
+        )
     await flash(result.message, "success" if result.ok else "error")
     return redirect(url_for("setup.index") + "#step-webhook")
 
@@ -150,6 +203,12 @@ async def rotate_verify_token() -> WerkzeugResponse:
 async def make_link_code() -> Page:
     """A one-time code that links a Telegram or Discord chat (shown once)."""
     container = services().container
+    if not _bots():
+        message = "No chat bot is configured: set TELEGRAM_TOKEN or DISCORD_TOKEN and restart."
+        if _htmx():
+            return f'<p class="error" role="alert">{message}</p>', 409
+        await flash(message, "error")
+        return redirect(url_for("setup.index") + "#step-chats")
     made = await chat_links.create_code(current_actor(), container.clock.now())
     if _htmx():
         return await render_template("setup/_link_code.html", made=made), 201
@@ -163,6 +222,20 @@ async def unlink_chat(chat_id: int) -> WerkzeugResponse:
     await chat_links.unlink_chat(current_actor(), chat_id)
     await flash("Chat unlinked.", "success")
     return redirect(url_for("setup.index") + "#step-chats")
+
+
+@blueprint.post("/timezone")
+@requires(Role.ADMIN)
+async def save_time_zone() -> Page:
+    """Set the team's time zone."""
+    form = await request.form
+    wanted = form.get("timezone", "")
+    try:
+        workspace = await time_zones.set_workspace_zone(current_actor(), wanted)
+    except ValidationFailed as exc:
+        return await _page(422, errors=exc.fields, zone_form=wanted)
+    await flash(f"The team's time zone is {workspace.timezone}.", "success")
+    return redirect(url_for("setup.index") + "#time-zone")
 
 
 @blueprint.post("/ai")
@@ -181,10 +254,9 @@ async def save_ai() -> Page:
             errors={"ai_monthly_token_quota": "Enter a whole number of tokens (0 or more)."},
             ai_form={"enabled": form.get("ai_enabled") == "on", "quota": raw_quota},
         )
-    workspace = await Workspace.get(id=current_membership().workspace_id)
-    workspace.ai_enabled = form.get("ai_enabled") == "on"
-    workspace.ai_monthly_token_quota = int(raw_quota)
-    await workspace.save(update_fields=["ai_enabled", "ai_monthly_token_quota"])
+    workspace = await setup_wizard.save_ai_settings(
+        current_actor(), enabled=form.get("ai_enabled") == "on", monthly_token_quota=int(raw_quota)
+    )
     await audit.record(
         "setup.ai_saved",
         actor=current_email(),

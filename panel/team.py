@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import logging
+
 from quart import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from core.db.models import Role
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from core.services import team
+from core.ports.mailer import MailError
+from core.services import team, users
 from panel.security import current_actor, current_membership, requires
 from panel.services import services
+
+logger = logging.getLogger(__name__)
 
 blueprint = Blueprint("team", __name__, url_prefix="/team")
 
 ROLE_CHOICES = [(role.value, role.value.capitalize()) for role in Role]
 
 
-async def _page(new_invite_url: str = "", status: int = 200) -> tuple[str, int]:
+async def _page(
+    new_invite_url: str = "",
+    status: int = 200,
+    *,
+    emailed_to: str = "",
+    email_problem: str = "",
+    email: str = "",
+) -> tuple[str, int]:
     membership = current_membership()
     now = services().container.clock.now()
     page = await render_template(
@@ -26,6 +38,10 @@ async def _page(new_invite_url: str = "", status: int = 200) -> tuple[str, int]:
         roles=ROLE_CHOICES,
         new_invite_url=new_invite_url,
         can_manage=membership.role in (Role.OWNER, Role.ADMIN),
+        can_email=services().delivery.mailer is not None,
+        emailed_to=emailed_to,
+        email_problem=email_problem,
+        email=email,
     )
     return page, status
 
@@ -40,16 +56,41 @@ async def index() -> tuple[str, int]:
 @blueprint.post("/invites")
 @requires(Role.ADMIN)
 async def invite() -> tuple[str, int] | WerkzeugResponse:
-    """Make an invitation link (shown once)."""
+    """Make an invitation link (shown once), and email it when an address is given."""
     form = await request.form
     now = services().container.clock.now()
+    email = form.get("email", "").strip()
+    mailer = services().delivery.mailer
+    if email and mailer is None:
+        await flash("Email is not set up (SMTP_HOST): copy the link instead.", "error")
+        return redirect(url_for("team.index"))
+    if email:
+        try:
+            users.normalise_email(email)
+        except ValidationFailed as exc:
+            return await _page(email_problem=exc.fields["email"], email=email, status=422)
     try:
         made = await team.create_invite(current_actor(), team.parse_role(form.get("role", "")), now)
     except (ValidationFailed, Forbidden) as exc:
         await flash(str(exc), "error")
         return redirect(url_for("team.index"))
     url = url_for("auth.accept_invite", token=made.token, _external=True)
-    return await _page(new_invite_url=url, status=201)
+    if not email or mailer is None:
+        return await _page(new_invite_url=url, status=201)
+    try:
+        sent_to = await team.email_invite(
+            current_actor(),
+            mailer,
+            made,
+            to=email,
+            link=url,
+            team_name=current_membership().workspace.name,
+        )
+    except MailError as exc:
+        logger.warning("invite %s not emailed: %s", made.invite.id, exc)
+        problem = f"The email could not be sent ({exc}): copy the link and send it yourself."
+        return await _page(new_invite_url=url, status=201, email_problem=problem, email=email)
+    return await _page(new_invite_url=url, status=201, emailed_to=sent_to)
 
 
 @blueprint.post("/invites/<int:invite_id>/revoke")

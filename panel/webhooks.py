@@ -16,7 +16,7 @@ from core.domain.webhooks import parse_body
 from core.services import meta_app
 from core.services.sandbox_keys import signing_secret
 from core.settings import Settings
-from panel.security import csrf_exempt, public
+from panel.security import public
 from panel.services import EXTENSION as SERVICES
 from panel.services import services_of
 
@@ -126,50 +126,27 @@ async def verify() -> Response:
     return Response(challenge, status=200, content_type="text/plain")
 
 
-@blueprint.post("/webhooks/meta")
-@public
-@csrf_exempt
-async def receive() -> Response:
-    """Verify the signature over the raw body, record new events, queue them, answer 200."""
-    body = await request.get_data(cache=False, as_text=False, parse_form_data=False)
-    status, text = await ingest(current_app, body, request.headers.get(SIGNATURE_HEADER))
-    return Response(text, status=status, content_type="text/plain")
-
-
-async def ingest(app: Quart, body: bytes, signature: str | None) -> tuple[int, str]:
-    """The POST's work, shared by the view and the ASGI fast path: (status, text)."""
-    keys = await webhook_keys(app)
-    if not signature_valid(body, signature, keys.secrets):
-        refusals: RefusalLog = app.extensions["reelay.webhook_refusals"]
-        refusals.refused()
-        return 403, "invalid signature"
-    found = services_of(app)
-    events = parse_body(body)
-    if events:
-        await found.inbox_writer.record(events, found.container.clock.now())
-    return 200, "ok"
-
-
 MAX_BODY = 20 * 1024 * 1024  # Meta batches up to 1000 events
 
 
 def install(app: Quart) -> None:
-    """Register the blueprint and answer Meta's POSTs straight from ASGI.
+    """Register the handshake and answer Meta's POSTs straight from ASGI.
 
     Meta's deliveries come in bursts and need nothing of the panel's request machinery
     (sessions, sign-in, CSRF, templates): skipping it more than doubles what one process
-    takes. GET (the handshake) and everything else go through Quart as usual.
+    takes. The GET handshake and everything else go through Quart as usual.
     """
     app.register_blueprint(blueprint)
-    app.extensions["reelay.webhook_refusals"] = RefusalLog()
+    refusals = app.extensions["reelay.webhook_refusals"] = RefusalLog()
     inner = app.asgi_app
 
     async def asgi(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        """``POST /webhooks/meta``: check the signature over the raw body, parse it once,
+        answer 200 once the inbox has stored the events (ARCHITECTURE.md, "Data path 1")."""
         if not (
             scope["type"] == "http"
             and scope["method"] == "POST"
             and scope["path"] == "/webhooks/meta"
-            and SERVICES in app.extensions
         ):
             await inner(scope, receive, send)
             return
@@ -188,12 +165,22 @@ def install(app: Quart) -> None:
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
+        if SERVICES not in app.extensions:  # only before startup has opened the services
+            await _answer(send, 503, "starting")
+            return
         signature = None
         for name, value in scope["headers"]:
             if name == b"x-hub-signature-256":
                 signature = value.decode("latin-1")
-        status, text = await ingest(app, b"".join(chunks), signature)
-        await _answer(send, status, text)
+        body = b"".join(chunks)
+        if not signature_valid(body, signature, (await webhook_keys(app)).secrets):
+            refusals.refused()
+            await _answer(send, 403, "invalid signature")
+            return
+        events = parse_body(body)
+        if events:
+            await services_of(app).inbox_writer.submit(events)
+        await _answer(send, 200, "ok")
 
     app.asgi_app = asgi  # type: ignore[method-assign]  # how Quart takes ASGI middleware
 

@@ -40,6 +40,10 @@ class ArqQueue:
         defer_until: datetime | None = None,
         defer_by_s: float | None = None,
     ) -> bool:
+        if defer_until is not None and defer_until.timestamp() * 1000 <= timestamp_ms():
+            # Already due (a time from a slow clock, or a post planned in the past): arq would
+            # store the job with a lifetime below zero, which Redis refuses.
+            defer_until = None
         job = await self.pool.enqueue_job(
             function, *args, _job_id=job_id, _defer_until=defer_until, _defer_by=defer_by_s
         )

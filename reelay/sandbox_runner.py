@@ -2,7 +2,8 @@
 
 It listens on SANDBOX_URL, signs webhooks to Reelay's own ``/webhooks/meta`` with
 ``core.services.sandbox_keys.signing_secret``, and keeps one connected demo account per workspace
-(created at startup and within seconds of a new workspace, e.g. after first-run).
+(created at startup and within seconds of a new workspace, e.g. after first-run), each with a
+few sample posts.
 """
 
 from __future__ import annotations
@@ -59,6 +60,11 @@ async def run_sandbox(container: Container) -> None:
             made = await accounts.ensure_demo_accounts(container)
             for account in made:
                 logger.info("sandbox: connected demo account %s", account.ig_id)
+            # Every sandbox account (those from before this start, and those the panel
+            # connected) gets its sample posts now rather than at the first call with its
+            # token, so the sandbox page offers a post to comment on at once.
+            for account in await accounts.sandbox_accounts_everywhere():
+                server.state.ensure_account(account.ig_id, account.username)
             await asyncio.sleep(DEMO_CHECK_S)
     finally:
         container.sandbox = None

@@ -4,11 +4,15 @@ Tests add a ``Fault`` (or use the ``Faults`` shortcuts); the server's middleware
 first matching one for each Graph request and either answers with it or delays the real answer.
 A fault with ``after`` lets the request take effect first and then loses the answer
 (``Faults.lost_answer``): what a dropped connection or a gateway's 502/504 does to a write.
+A fault with a ``chance`` strikes that share of the matching requests (seeded: ``Faults(seed=)``).
+A ``WebhookLoss`` (``Faults.lose_webhooks``) keeps webhooks of a field from ever being sent,
+as when Meta's delivery fails or a field is not subscribed.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -32,6 +36,8 @@ class Fault:
     times: int | None = 1
     after: bool = False  # act on the request first, then answer with the fault
     drop: bool = False  # close the connection instead of answering
+    chance: float = 1.0  # the share of matching requests it strikes (a random draw each)
+    struck: int = 0  # requests it struck so far
 
     def matches(self, method: str, path: str) -> bool:
         if self.method and self.method.upper() != method:
@@ -52,12 +58,41 @@ class Fault:
         )
 
 
+@dataclass
+class WebhookLoss:
+    """Webhooks of ``field_name`` (any field when None) never delivered: each with chance
+    ``share``, at most ``times`` of them (None: until cleared)."""
+
+    field_name: str | None = "comments"
+    share: float = 1.0
+    times: int | None = None
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
+
+    def matches(self, payload: dict[str, Any]) -> bool:
+        if self.field_name is None:
+            return True
+        for entry in payload.get("entry") or []:
+            if not isinstance(entry, dict):
+                continue
+            names = [entry.get("field")] + [
+                change.get("field")
+                for change in entry.get("changes") or []
+                if isinstance(change, dict)
+            ]
+            messaging = self.field_name == "messages" and entry.get("messaging")
+            if self.field_name in names or messaging:
+                return True
+        return False
+
+
 class Faults:
     """Fault controls for tests: errors, rate limits, timeouts and slow answers."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, seed: int | None = None) -> None:
         self.active: list[Fault] = []
         self.usage_headers: dict[str, str] = {}
+        self.rng = random.Random(seed)
+        self.webhook_losses: list[WebhookLoss] = []
 
     def add(self, fault: Fault) -> Fault:
         self.active.append(fault)
@@ -135,10 +170,12 @@ class Faults:
         path: str | None = None,
         seconds: float = 30.0,
         times: int | None = 1,
+        chance: float = 1.0,
     ) -> Fault:
         """Act on the request, then lose the answer: ``drop`` the connection, answer a bare
         ``502`` or ``504`` (a gateway's page, not Meta's error), or ``timeout`` (hold the
-        answer ``seconds``, longer than the client waits)."""
+        answer ``seconds``, longer than the client waits). ``chance``: the share of matching
+        requests that lose their answer (with ``times=None``: for as long as it stays)."""
         if how not in {"drop", "502", "504", "timeout"}:
             raise ValueError(f"unknown way to lose an answer: {how}")
         return self.add(
@@ -151,6 +188,7 @@ class Faults:
                 after=True,
                 drop=how == "drop",
                 times=times,
+                chance=chance,
             )
         )
 
@@ -185,16 +223,44 @@ class Faults:
             ),
         }
 
+    def lose_webhooks(
+        self,
+        field: str | None = "comments",
+        *,
+        share: float = 1.0,
+        times: int | None = None,
+        seed: int = 7,
+    ) -> WebhookLoss:
+        """Never deliver webhooks of ``field`` (a ``share`` of them, ``times`` at most)."""
+        loss = WebhookLoss(field_name=field, share=share, times=times, rng=random.Random(seed))
+        self.webhook_losses.append(loss)
+        return loss
+
+    def webhook_lost(self, payload: dict[str, Any]) -> bool:
+        """Whether the webhook ``payload`` is lost (spends one of a loss's ``times``)."""
+        for loss in self.webhook_losses:
+            if loss.matches(payload) and loss.rng.random() < loss.share:
+                if loss.times is not None:
+                    loss.times -= 1
+                    if loss.times <= 0:
+                        self.webhook_losses.remove(loss)
+                return True
+        return False
+
     def clear(self) -> None:
         self.active.clear()
         self.usage_headers = {}
+        self.webhook_losses.clear()
 
     def take(self, method: str, path: str) -> Fault | None:
         for fault in self.active:
             if fault.matches(method, path):
+                if fault.chance < 1.0 and self.rng.random() >= fault.chance:
+                    continue
                 if fault.times is not None:
                     fault.times -= 1
                     if fault.times <= 0:
                         self.active.remove(fault)
+                fault.struck += 1
                 return fault
         return None

@@ -16,10 +16,13 @@ from aiohttp import web
 from sandbox.insights import ACCOUNT_METRICS, MEDIA_METRICS, insights
 from sandbox.media import check_image, check_video
 from sandbox.oauth import OAuth
+from sandbox.people import follower_profile
 from sandbox.state import Account, Comment, MediaContainer, SandboxError
 from sandbox.wire import (
     comment_json,
+    expansion,
     media_json,
+    paged,
     request_params,
     request_token,
     select_fields,
@@ -95,8 +98,15 @@ class GraphRoutes:
                 made = state.comment_as_account(account, media.id, params.get("message", ""))
                 return {"id": made.id}
             if edge == "comments" and method == "GET":
-                items = [c for c in state.comments.values() if c.media_id == media.id]
-                return {"data": [comment_json(c) for c in items]}
+                # Top-level comments, as Meta lists them; replies through ``replies{…}``.
+                items = [
+                    c for c in state.comments.values() if c.media_id == media.id and not c.parent_id
+                ]
+                return paged(
+                    [self._comment(c, params.get("fields")) for c in items],
+                    params,
+                    default_limit=50,
+                )
             if edge == "insights" and method == "GET":
                 today = state.now().date()
                 return {"data": insights(media.id, params, MEDIA_METRICS, "lifetime", today)}
@@ -117,21 +127,20 @@ class GraphRoutes:
                 replies = [c for c in state.comments.values() if c.parent_id == comment.id]
                 wanted = params.get("fields") or "id,text,timestamp"
                 return {"data": [select_fields(wanted, comment_json(c)) for c in replies]}
-        return self._person(account, method, node, edge, params)
+        return self._person_or_refuse(account, method, node, edge, params)
 
-    def _person(
-        self, account: Account, method: str, node: str, edge: str | None, params: dict[str, str]
-    ) -> dict[str, Any]:
-        """The user-profile API (``GET /{igsid}``), else Meta's error for an unknown object."""
-        profile = self.state.user_profile(account, node) if edge is None else None
-        if profile is not None and method == "GET":
-            return select_fields(params.get("fields"), profile)
-        raise SandboxError(
-            f"Unsupported {method.lower()} request. Object with ID '{node}' does not exist, "
-            "cannot be loaded due to missing permissions, or does not support this operation",
-            code=100,
-            subcode=33,
-        )
+    def _comment(self, comment: Comment, wanted: str | None) -> dict[str, Any]:
+        """A comment with the fields asked for, its replies expanded when ``replies{…}`` is."""
+        shown = select_fields(wanted, comment_json(comment)) if wanted else comment_json(comment)
+        sub = expansion(wanted, "replies")
+        if sub is not None:
+            replies = [c for c in self.state.comments.values() if c.parent_id == comment.id]
+            shown["replies"] = {
+                "data": [
+                    select_fields(sub or "id,text,timestamp", comment_json(r)) for r in replies
+                ]
+            }
+        return shown
 
     async def _account_edge(
         self,
@@ -147,9 +156,9 @@ class GraphRoutes:
         if edge == "media" and method == "POST":
             return {"id": (await self._create_container(account, params)).id}
         if edge == "media" and method == "GET":
-            limit = int(params.get("limit") or 25)
-            items = [media_json(state, m) for m in state.feed(account.ig_id)[:limit]]
-            return {"data": [select_fields(params.get("fields"), item) for item in items]}
+            items = [media_json(state, m) for m in state.feed(account.ig_id)]
+            shown = [select_fields(params.get("fields"), item) for item in items]
+            return paged(shown, params, default_limit=25)
         if edge == "media_publish" and method == "POST":
             media = state.publish(account.ig_id, params.get("creation_id", ""))
             return {"id": media.id}
@@ -255,6 +264,24 @@ class GraphRoutes:
                 }
             found.append(conversation)
         return found
+
+    def _person_or_refuse(
+        self, account: Account, method: str, node: str, edge: str | None, params: dict[str, str]
+    ) -> dict[str, Any]:
+        """The user-profile API for a follower who wrote to the account; any other node is
+        unknown, as Meta says it."""
+        person = follower_profile(self.state, account.ig_id, node)
+        if person is None or edge is not None or method != "GET":
+            raise SandboxError(
+                f"Unsupported {method.lower()} request. Object with ID '{node}' does not exist, "
+                "cannot be loaded due to missing permissions, or does not support this operation",
+                code=100,
+                subcode=33,
+            )
+        if not person.pop("consented"):
+            # Meta shows a profile only after the person messaged the account.
+            raise SandboxError("(#230) User consent is required to access user profile", code=230)
+        return select_fields(params.get("fields"), person)
 
     def _me(self, account: Account) -> dict[str, Any]:
         return {

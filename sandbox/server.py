@@ -30,6 +30,9 @@ from sandbox.wire import request_token
 
 logger = logging.getLogger(__name__)
 
+# A delivery whose kept-alive connection was closed under it is sent again this many times.
+DISCONNECT_RETRIES = 2
+
 
 class Sandbox:
     """A running (or startable) sandbox Instagram."""
@@ -47,6 +50,9 @@ class Sandbox:
         self.state = state
         self.faults = Faults()
         self.deliveries: list[Delivery] = []
+        # Webhooks a fault kept from being sent (``faults.lose_webhooks``); ``deliver`` one
+        # again to play it arriving late.
+        self.lost: list[Delivery] = []
         self.host = host
         self.port = port
         self.fetch_timeout_s = fetch_timeout_s
@@ -185,7 +191,8 @@ class Sandbox:
         """POST ``payload`` to the webhook URL, signed with the app secret.
 
         Like Meta, nothing is sent for an account that unsubscribed the app: the returned
-        delivery says so in ``error`` and is not counted in ``deliveries``.
+        delivery says so in ``error`` and is not counted in ``deliveries``. A webhook a
+        fault loses is not sent either; it is kept in ``lost``.
         """
         body = json.dumps(payload, separators=(",", ":")).encode()
         signature = sign(self.state.app_secret, body)
@@ -195,20 +202,31 @@ class Sandbox:
             delivery.error = f"not sent: account {', '.join(silenced)} unsubscribed the app"
             logger.info("sandbox webhook not sent: %s", delivery.error)
             return delivery
+        if self.faults.webhook_lost(payload):
+            delivery.error = "not sent: the webhook was lost (fault)"
+            self.lost.append(delivery)
+            return delivery
         self.deliveries.append(delivery)
         if not self.state.webhook_url:
             return delivery
         try:
-            async with self.http.post(
-                self.state.webhook_url,
-                data=body,
-                headers={
-                    "Content-Type": "application/json",
-                    "X-Hub-Signature-256": signature,
-                },
-                timeout=aiohttp.ClientTimeout(total=20),
-            ) as response:
-                delivery.status = response.status
+            for tries_left in range(DISCONNECT_RETRIES, -1, -1):
+                try:
+                    async with self.http.post(
+                        self.state.webhook_url,
+                        data=body,
+                        headers={
+                            "Content-Type": "application/json",
+                            "X-Hub-Signature-256": signature,
+                        },
+                        timeout=aiohttp.ClientTimeout(total=20),
+                    ) as response:
+                        delivery.status = response.status
+                    break
+                except aiohttp.ServerDisconnectedError:
+                    # A kept-alive connection the receiver closed meanwhile: Meta sends again.
+                    if not tries_left:
+                        raise
         except (TimeoutError, aiohttp.ClientError) as exc:
             delivery.error = f"{type(exc).__name__}: {exc}"
             logger.warning("sandbox webhook to %s failed: %s", self.state.webhook_url, exc)

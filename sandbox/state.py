@@ -44,6 +44,14 @@ def sandbox_token(secret: str, ig_id: str, *, generation: int = 0) -> str:
     return f"SBX.{ig_id}.{generation}.{mac.hexdigest()[:32]}"
 
 
+# The posts a new account starts with, oldest first (the welcome post is newest).
+SAMPLE_POSTS = (
+    ("Behind the scenes at the studio. Comment INFO for the details.", "VIDEO", "REELS"),
+    ("Our spring collection is here. Comment PRICE for the price list.", "IMAGE", "FEED"),
+    ("Welcome to the Reelay sandbox! Comment below to try.", "IMAGE", "FEED"),
+)
+
+
 @dataclass
 class Account:
     ig_id: str
@@ -252,12 +260,14 @@ class SandboxState:
         raise invalid_token()
 
     def ensure_account(self, ig_id: str, username: str = "reelay_demo") -> Account:
-        """The account ``ig_id``, created with a welcome post when the sandbox first sees it."""
+        """The account ``ig_id``, created with a few sample posts when the sandbox first sees
+        it, so a follower has something to comment on at once."""
         found = self.accounts.get(ig_id)
         if found is not None:
             return found
         account = self.add_account(ig_id, username)
-        self.add_media(ig_id, caption="Welcome to the Reelay sandbox! Comment below to try.")
+        for caption, media_type, product in SAMPLE_POSTS:
+            self.add_media(ig_id, caption=caption, media_type=media_type, product=product)
         return account
 
     # ------------------------------------------------------------------ OAuth
@@ -527,26 +537,13 @@ class SandboxState:
         self.last_inbound[(ig_id, igsid)] = self.now()
 
     def set_following(self, ig_id: str, igsid: str, following: bool) -> None:
-        """A follower follows (or unfollows) the account."""
+        """A follower follows (or unfollows) the account (``sandbox.people.follower_profile``
+        answers ``is_user_follow_business`` from it)."""
         people = self.followers.setdefault(ig_id, set())
         if following:
             people.add(igsid)
         else:
             people.discard(igsid)
-
-    def user_profile(self, account: Account, igsid: str) -> dict[str, Any] | None:
-        """The user-profile API's answer about ``igsid``: only once they wrote to the account
-        or tapped (Meta's consent rule); None for a person the account never heard from."""
-        if (account.ig_id, igsid) not in self.last_inbound:
-            return None
-        return {
-            "id": igsid,
-            "username": f"follower_{igsid[-4:]}",
-            "name": "",
-            "is_user_follow_business": igsid in self.followers.get(account.ig_id, set()),
-            "is_business_follow_user": False,
-            "is_verified_user": False,
-        }
 
     def send_message(
         self, account: Account, recipient: dict[str, Any], message: dict[str, Any], tag: str | None

@@ -3,6 +3,7 @@ parameters) and writing the sandbox's objects as the JSON Meta sends."""
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from typing import Any
 
@@ -45,18 +46,69 @@ async def request_params(request: web.Request) -> tuple[dict[str, str], dict[str
     return params, body
 
 
+def split_fields(request_fields: str) -> list[str]:
+    """``fields=`` split at the commas outside braces: ``id,replies{id,text}`` is two."""
+    found: list[str] = []
+    depth = 0
+    current = ""
+    for char in request_fields:
+        if char == "," and depth == 0:
+            found.append(current.strip())
+            current = ""
+            continue
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        current += char
+    found.append(current.strip())
+    return [name for name in found if name]
+
+
+def expansion(request_fields: str | None, edge: str) -> str | None:
+    """The sub-fields asked for an edge (``replies{id,text}`` → ``id,text``); None if not."""
+    for name in split_fields(request_fields or ""):
+        if name == edge:
+            return ""
+        if name.startswith(edge + "{") and name.endswith("}"):
+            return name[len(edge) + 1 : -1]
+    return None
+
+
 def select_fields(request_fields: str | None, full: dict[str, Any]) -> dict[str, Any]:
     """The ``fields=`` a request asked for (Meta's default few when it named none)."""
     if not request_fields:
         return {k: v for k, v in full.items() if k in {"id", "username", "caption"}} or {
             "id": full.get("id")
         }
-    wanted = [f.strip() for f in request_fields.split(",") if f.strip()]
+    wanted = split_fields(request_fields)
     result = {"id": full.get("id")} if "id" in full else {}
     for name in wanted:
         if name in full:
             result[name] = full[name]
     return result
+
+
+def paged(
+    items: list[dict[str, Any]], params: dict[str, str], *, default_limit: int
+) -> dict[str, Any]:
+    """One page of ``items`` as Meta pages a list: ``limit`` items from the ``after`` cursor,
+    ``paging.cursors`` and, while more follow, ``paging.next``."""
+    try:
+        limit = max(1, min(100, int(params.get("limit") or default_limit)))
+        start = (
+            int(base64.urlsafe_b64decode(params["after"]).decode()) if params.get("after") else 0
+        )
+    except ValueError:
+        raise SandboxError("(#100) Invalid paging parameter", code=100) from None
+    page = items[start : start + limit]
+    body: dict[str, Any] = {"data": page}
+    if page:
+
+        def cursor(offset: int) -> str:
+            return base64.urlsafe_b64encode(str(offset).encode()).decode()
+
+        body["paging"] = {"cursors": {"before": cursor(start), "after": cursor(start + len(page))}}
+        if start + len(page) < len(items):
+            body["paging"]["next"] = f"?limit={limit}&after={cursor(start + len(page))}"
+    return body
 
 
 def media_json(state: SandboxState, media: Media) -> dict[str, Any]:

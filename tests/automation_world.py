@@ -4,6 +4,7 @@ queue, a movable clock, Meta-shaped payloads and signatures."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import itertools
@@ -87,10 +88,10 @@ class FakeMessaging:
         await self._maybe_fail()
         return f"reply-{next(self._ids)}"
 
-    async def follows_account(self, account: AccountRef, igsid: str) -> bool:
+    async def user_profile(self, account: AccountRef, igsid: str) -> dict[str, Any]:
         self.calls.append(Call("follows", account.ig_id, {"id": igsid}, {}))
         await self._maybe_fail()
-        return igsid in self.following
+        return {"id": igsid, "is_user_follow_business": igsid in self.following}
 
     def messages(self) -> list[Call]:
         return [c for c in self.calls if c.kind == "message"]
@@ -145,6 +146,7 @@ def build_engine(
     poster: Any = None,
 ) -> Automations:
     from core.adapters.outgoing_webhooks import AiohttpWebhookPoster
+    from core.services import followers
     from core.services.accounts import account_ref
 
     outbox = Outbox(
@@ -172,6 +174,7 @@ def build_engine(
         clock=clock,
         rng=random.Random(seed),
         links=LinkTracker(base_url=PUBLIC_BASE_URL),
+        profiles=functools.partial(followers.queue_refreshes, queue, clock),
     )
 
 

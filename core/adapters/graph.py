@@ -34,6 +34,7 @@ from core.domain.graph_errors import (
 from core.ports.instagram import (
     AccountRef,
     ContainerStatus,
+    Page,
     PublishingLimit,
     Recipient,
     SentMessage,
@@ -46,6 +47,15 @@ Sleep = Callable[[float], Awaitable[None]]
 Method = Literal["GET", "POST", "DELETE"]
 
 PROFILE_FIELDS = ("id", "username", "followers_count", "follows_count", "media_count")
+# The user-profile API: a person who messaged the account.
+USER_PROFILE_FIELDS = (
+    "name",
+    "username",
+    "profile_pic",
+    "follower_count",
+    "is_user_follow_business",
+    "is_verified_user",
+)
 MEDIA_LIST_FIELDS = (
     "id",
     "caption",
@@ -58,6 +68,10 @@ MEDIA_LIST_FIELDS = (
     "like_count",
     "comments_count",
 )
+SWEEP_MEDIA_FIELDS = ("id", "timestamp", "comments_count", "media_product_type")
+SWEEP_COMMENT_FIELDS = ("id", "text", "timestamp", "from", "username", "parent_id")
+# A media's comments list only top-level comments: their replies come expanded in each.
+SWEEP_COMMENT_QUERY = (*SWEEP_COMMENT_FIELDS, f"replies{{{','.join(SWEEP_COMMENT_FIELDS)}}}")
 USAGE_TTL_S = 3600
 
 
@@ -156,6 +170,18 @@ def _id_of(body: dict[str, Any]) -> str:
     if isinstance(found, str | int) and not isinstance(found, bool) and str(found):
         return str(found)
     raise transport_error(f"Meta answered without an id: {str(body)[:200]}", sent=True)
+
+
+def _page(body: dict[str, Any]) -> Page:
+    """A Graph list's items and, when Meta names a next page, the cursor to it."""
+    items = [item for item in body.get("data") or [] if isinstance(item, dict)]
+    paging = body.get("paging")
+    after = None
+    if isinstance(paging, dict) and paging.get("next"):
+        cursors = paging.get("cursors")
+        found = cursors.get("after") if isinstance(cursors, dict) else None
+        after = str(found) if found else None
+    return Page(items=items, after=after)
 
 
 def _unix(day: date) -> int:
@@ -476,6 +502,22 @@ class GraphClient:
                 found.extend(m for m in messages.get("data") or [] if isinstance(m, dict))
         return found
 
+    async def recent_media(
+        self, account: AccountRef, *, after: str | None = None, limit: int = 25
+    ) -> Page:
+        params = {"fields": ",".join(SWEEP_MEDIA_FIELDS), "limit": str(limit)}
+        if after:
+            params["after"] = after
+        return _page(await self.request(account, "GET", f"{account.ig_id}/media", params=params))
+
+    async def media_comments(
+        self, account: AccountRef, media_id: str, *, after: str | None = None, limit: int = 50
+    ) -> Page:
+        params = {"fields": ",".join(SWEEP_COMMENT_QUERY), "limit": str(limit)}
+        if after:
+            params["after"] = after
+        return _page(await self.request(account, "GET", f"{media_id}/comments", params=params))
+
     async def hide_comment(self, account: AccountRef, comment_id: str, hide: bool = True) -> None:
         await self.request(account, "POST", comment_id, data={"hide": "true" if hide else "false"})
 
@@ -490,10 +532,11 @@ class GraphClient:
             account, "GET", account.ig_id, params={"fields": ",".join(fields)}
         )
 
-    async def follows_account(self, account: AccountRef, igsid: str) -> bool:
-        fields = "username,is_user_follow_business"
-        body = await self.request(account, "GET", igsid, params={"fields": fields})
-        return body.get("is_user_follow_business") is True
+    async def user_profile(self, account: AccountRef, igsid: str) -> dict[str, Any]:
+        # GET /{ig-scoped-id}?fields=… : only after the person messaged the account (consent).
+        return await self.request(
+            account, "GET", igsid, params={"fields": ",".join(USER_PROFILE_FIELDS)}
+        )
 
     async def media_list(self, account: AccountRef, limit: int = 25) -> list[dict[str, Any]]:
         body = await self.request(

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import aiohttp
 
-from core.adapters.public_urls import REFUSED, check_url, guarded_session, refusal
+from core.adapters.public_urls import REFUSED, NotPublic, check_url, guarded_session, refusal
 from core.ports.outgoing_webhooks import WebhookDeliveryError
 
 TIMEOUT_S = 10.0
@@ -21,6 +21,15 @@ class AiohttpWebhookPoster:
         self._http = http
         self._private_ok = private_ok
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+
+    def refusal(self, url: str) -> str | None:
+        """The guard's answer for an address written into ``url`` (names are checked when
+        they are resolved, at each delivery)."""
+        try:
+            check_url(url, private_ok=self._private_ok)
+        except NotPublic:
+            return REFUSED
+        return None
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
         try:

@@ -124,20 +124,23 @@ def _connection() -> tuple[BaseDBAsyncClient, Params]:
 
 
 async def insert_events(
-    rows: Sequence[tuple[str, str, str, str, str, str, str]], received_at: datetime
+    rows: Sequence[tuple[str, str, str, str, str, str, str]],
+    received_at: datetime,
+    source: str = "webhook",
 ) -> list[tuple[int, str]]:
     """Insert webhook events (dedupe key, account, kind, payload JSON, parsed event JSON,
-    status, error) not stored before, in one statement: (id, dedupe key) of the new ones."""
+    status, error) not stored before, in one statement: (id, dedupe key) of the new ones.
+    ``source`` says how they came: ``webhook``, or ``sweep`` for comments read by the sweep."""
     conn, params = _connection()
     groups = []
     for key, account, kind, payload, event, status, error in rows:
         slots = [params(key), params(account), params(kind), params(payload, "::jsonb")]
         slots += [params(event, "::jsonb"), params(status), params(error)]
-        slots.append(params.time(received_at))
+        slots += [params.time(received_at), params(source)]
         groups.append(f"({', '.join(slots)})")
     sql = (
         f"INSERT INTO {WebhookEvent._meta.db_table} "  # noqa: S608
-        "(dedupe_key, account_ig_id, kind, payload, event, status, error, received_at) "
+        "(dedupe_key, account_ig_id, kind, payload, event, status, error, received_at, source) "
         f"VALUES {', '.join(groups)} ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key"
     )
     return [
@@ -179,8 +182,12 @@ def _loaded(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
-async def mark_sent(responses: Mapping[int, dict[str, Any]], sent_at: datetime) -> None:
-    """Mark outbound actions sent, each with its own Graph response, in one statement."""
+async def mark_sent(responses: Mapping[int, dict[str, Any]], sent_at: datetime) -> set[int]:
+    """Mark outbound actions sent, each with its own Graph response, in one statement.
+
+    Only actions not yet settled move (pending, or unconfirmed until an echo shows up): the
+    ids returned are those this call marked, so a send recorded twice (its answer and its
+    echo) is counted once."""
     conn, params = _connection()
     head = f"UPDATE {OutboundAction._meta.db_table} SET "  # noqa: S608
     head += f"status = {params(OutboundStatus.SENT.value)}, sent_at = {params(sent_at)}, "
@@ -189,8 +196,12 @@ async def mark_sent(responses: Mapping[int, dict[str, Any]], sent_at: datetime) 
         for action_id, response in responses.items()
     )
     ids = params.row(list(responses))
-    sql = f"{head}error = '', response = CASE id {cases} END WHERE id IN {ids}"
-    await conn.execute_query(sql, params.values)
+    open_ = params.row([OutboundStatus.PENDING.value, OutboundStatus.UNCONFIRMED.value])
+    sql = (
+        f"{head}error = '', response = CASE id {cases} END "
+        f"WHERE id IN {ids} AND status IN {open_} RETURNING id"
+    )
+    return {int(row["id"]) for row in await conn.execute_query_dict(sql, params.values)}
 
 
 async def bump_many_stats(counts: Mapping[int, Mapping[str, Any]]) -> None:

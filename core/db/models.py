@@ -67,6 +67,8 @@ class OutboundStatus(StrEnum):
     FAILED = "failed"
     # Instagram may have acted, no answer said so and a check could not settle it: not resent.
     UNCONFIRMED = "unconfirmed"
+    WAITING = "waiting"  # the account needs reconnecting: sent after it if Meta's window allows
+    EXPIRED = "expired"  # reconnected after Meta's window to send it had closed
 
 
 class DraftStatus(StrEnum):
@@ -108,6 +110,8 @@ class User(Model):
     is_active = fields.BooleanField(default=True)
     # Instance-wide settings (the Meta app) serve every workspace; only these users change them.
     is_instance_admin = fields.BooleanField(default=False, db_default=False)
+    # The person's own IANA zone for the panel and chat; None: the workspace's.
+    timezone = fields.CharField(max_length=64, null=True)
     created_at = UtcDatetimeField(auto_now_add=True)
 
 
@@ -376,6 +380,15 @@ class Conversation(Model):
     igsid = fields.CharField(max_length=64)
     username = fields.CharField(max_length=64, default="")
     first_name = fields.CharField(max_length=64, default="")
+    # The person's Instagram profile (user-profile API), fetched once they message and
+    # refreshed after a day: see core/services/followers.py.
+    profile_name = fields.CharField(max_length=255, default="", db_default="")
+    profile_pic = fields.TextField(default="", db_default="")
+    follower_count = fields.IntField(null=True)
+    is_verified_user = fields.BooleanField(default=False, db_default=False)
+    is_user_follow_business = fields.BooleanField(null=True)
+    profile_fetched_at = UtcDatetimeField(null=True)
+    profile_failed_at = UtcDatetimeField(null=True)
     last_inbound_at = UtcDatetimeField(null=True)
     flow_state: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)
     ai_rule: fields.ForeignKeyNullableRelation[AutomationRule] = fields.ForeignKeyField(
@@ -482,6 +495,9 @@ class WebhookEvent(Model):
     error = fields.TextField(default="")
     received_at = UtcDatetimeField(auto_now_add=True)
     processed_at = UtcDatetimeField(null=True)
+    # How it reached Reelay: "webhook" (Meta sent it) or "sweep" (the comment sweep read a
+    # comment whose webhook had not come; core/services/comment_sweep.py).
+    source = fields.CharField(max_length=8, default="webhook", db_default="webhook")
     rule_id: int | None
     # The rule that acted on the event (a matched rule or the lead flow it answered), None
     # when none did. Its name is kept too: the log still says which rule it was after the
@@ -690,3 +706,18 @@ class PasswordReset(Model):
     created_at = UtcDatetimeField(auto_now_add=True)
     expires_at = UtcDatetimeField()
     used_at = UtcDatetimeField(null=True)
+
+
+# Re-exported so Tortoise finds them in this, the one models module.
+from core.db.integrations import (  # noqa: E402
+    EventWebhook as EventWebhook,
+)
+from core.db.integrations import (  # noqa: E402
+    EventWebhookDelivery as EventWebhookDelivery,
+)
+from core.db.integrations import (  # noqa: E402
+    IdempotentRequest as IdempotentRequest,
+)
+from core.db.integrations import (  # noqa: E402
+    WebhookDeliveryStatus as WebhookDeliveryStatus,
+)

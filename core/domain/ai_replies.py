@@ -128,7 +128,12 @@ def check_ai_config(raw: Mapping[str, Any]) -> AiReplyConfig:
         errors["tone"] = f"Describe the tone in at most {TONE_MAX_CHARS} characters."
     if len(_text(raw.get("knowledge"))) > KNOWLEDGE_MAX_CHARS:
         errors["knowledge"] = f"Keep the knowledge text under {KNOWLEDGE_MAX_CHARS} characters."
-    for name, low, high in (("max_sentences", 1, 10), ("max_chars", 20, 1000)):
+    limits = (
+        ("max_sentences", 1, 10),
+        ("max_chars", 20, 1000),
+        ("history_messages", 0, MAX_HISTORY_MESSAGES),
+    )
+    for name, low, high in limits:
         value = raw.get(name)
         if value in (None, ""):
             continue

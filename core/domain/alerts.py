@@ -6,7 +6,7 @@ account or draft it names) and these functions word them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,12 +24,19 @@ ACCOUNT_CONNECTED = "account.connected"
 ACCOUNT_RECONNECTED = "account.reconnected"
 TOKEN_EXPIRING = "token.expiring"
 AI_QUOTA_REACHED = "ai.quota_reached"
+AI_REPLY_FAILED = "ai.reply_failed"
 PUBLISHING_QUOTA_REACHED = "publishing.quota_reached"
 DRAFT_APPROVAL_NEEDED = "draft.approval_needed"
 DRAFT_DECIDED = "draft.decided"
 DRAFT_EXPIRED = "draft.expired"
+COMMENT_RECEIVED = "comment.received"
+# Reserved for the shared inbox: no release records it yet.
+CONVERSATION_ASSIGNED = "conversation.assigned"
 # Kinds that edit the chat messages that showed a draft instead of sending new ones.
 DRAFT_UPDATES = frozenset({DRAFT_DECIDED, DRAFT_EXPIRED})
+
+# Kinds only event webhooks receive: a chat would drown in them.
+WEBHOOK_ONLY = frozenset({COMMENT_RECEIVED, CONVERSATION_ASSIGNED})
 
 # Kinds that also go by email when a notification address is set.
 EMAIL_KINDS = frozenset({LEAD_CAPTURED, POST_FAILED, ACCOUNT_NEEDS_RECONNECT, ACCOUNT_DISCONNECTED})
@@ -71,75 +78,179 @@ def _link(label: str, url: str) -> tuple[tuple[Button, ...], ...]:
     return ((Button(label, url=url),),)
 
 
-def render_event(kind: str, facts: Mapping[str, Any], ctx: AlertContext) -> Reply:
-    """The chat message for an event; ``facts`` is its payload plus what it refers to."""
-    post = f"post #{facts['post_id']}" if facts.get("post_id") else "a post"
+Facts = Mapping[str, Any]
+Sentence = Callable[[Facts, AlertContext], Reply]
+
+
+def _post(facts: Facts) -> str:
+    return f"post #{facts['post_id']}" if facts.get("post_id") else "a post"
+
+
+def _account(facts: Facts) -> str:
+    """The shop's own Instagram account the event is about."""
+    return f"@{facts['username']}" if facts.get("username") else "an Instagram account"
+
+
+def _person(facts: Facts) -> str:
+    """The follower an event is about, as ``notifications`` named them (or a fallback)."""
+    person = facts.get("person")
+    return str(person) if person else "a follower"
+
+
+def _published(facts: Facts, ctx: AlertContext) -> Reply:
     caption = facts.get("caption_snippet") or ""
-    account = f"@{facts['username']}" if facts.get("username") else "an Instagram account"
-    panel = ctx.panel_url
-    if kind == POST_PUBLISHED:
-        permalink = facts.get("permalink") or ""
-        text = f"✅ Published {post} on {account}" + (f": {caption}" if caption else "")
-        if permalink:
-            return Reply(f"{text}\n{permalink}", _link("Open on Instagram", permalink))
-        return Reply(text)
-    if kind == POST_FAILED:
-        reason = facts.get("reason") or facts.get("error") or "Instagram refused it."
-        text = (
-            f"❌ {post.capitalize()} on {account} failed: {reason}\n"
-            f"What to do: fix the post in the panel and schedule it again, "
-            f"or /reschedule {facts.get('post_id', 'ID')} WHEN once the cause is gone."
-        )
-        return Reply(text, _link("Open in the panel", f"{panel}/posts/{facts.get('post_id', '')}"))
-    if kind == POST_DEFERRED:
-        reason = facts.get("reason") or "Instagram's publishing limit"
-        until = facts.get("until") or facts.get("next_attempt_at")
-        later = f" It will be tried again at {_when(until, ctx)}." if until else ""
-        return Reply(f"⏳ {post.capitalize()} on {account} is delayed: {reason}.{later}")
-    if kind == LEAD_CAPTURED:
-        fields = facts.get("fields") or {}
-        lines = [f"🎯 New lead from {facts.get('person') or 'someone'} on {account}"]
-        if facts.get("rule"):
-            lines[0] += f" via “{facts['rule']}”"
-        lines += [f"{name}: {value}" for name, value in fields.items() if value]
-        return Reply("\n".join(lines), _link("Leads in the panel", f"{panel}/leads"))
-    if kind == ACCOUNT_NEEDS_RECONNECT:
-        reason = facts.get("reason") or "Instagram no longer accepts its access token"
-        return Reply(
-            f"🔌 {account} needs to be reconnected: {reason}. Until then nothing is "
-            "published or answered on it.",
-            _link("Reconnect in the panel", f"{panel}/accounts"),
-        )
-    if kind == ACCOUNT_DISCONNECTED:
-        reason = facts.get("reason") or "it was disconnected"
-        return Reply(
-            f"🔌 {account} is disconnected: {reason}. Nothing is published or answered on it "
-            "until it is connected again.",
-            _link("Accounts in the panel", f"{panel}/accounts"),
-        )
-    if kind in (ACCOUNT_CONNECTED, ACCOUNT_RECONNECTED):
-        verb = "connected" if kind == ACCOUNT_CONNECTED else "reconnected"
-        return Reply(f"🔗 {account} is {verb}: publishing and automations are on.")
-    if kind == TOKEN_EXPIRING:
-        expires = facts.get("expires_at")
-        return Reply(
-            f"⚠️ The access token of {account} expires {_when(expires, ctx)}. "
-            "Reconnect it before then to keep publishing.",
-            _link("Reconnect in the panel", f"{panel}/accounts"),
-        )
-    if kind == AI_QUOTA_REACHED:
-        return Reply(
-            f"🤖 {ctx.workspace} used its AI quota for {facts.get('month', 'this month')} "
-            f"({facts.get('used', '?')} of {facts.get('quota', '?')} tokens). AI replies are "
-            "paused until next month or until an admin raises the quota."
-        )
-    if kind == PUBLISHING_QUOTA_REACHED:
-        return Reply(
-            f"📈 {account} reached Instagram's daily publishing limit. Posts due now wait "
-            "until the limit frees up."
-        )
-    summary = ", ".join(f"{k}: {v}" for k, v in facts.items() if not isinstance(v, dict | list))
-    return Reply(f"🔔 {kind}" + (f": {summary}" if summary else ""))
+    permalink = facts.get("permalink") or ""
+    text = f"✅ Published {_post(facts)} on {_account(facts)}" + (f": {caption}" if caption else "")
+    if permalink:
+        return Reply(f"{text}\n{permalink}", _link("Open on Instagram", permalink))
+    return Reply(text)
+
+
+def _failed(facts: Facts, ctx: AlertContext) -> Reply:
+    reason = facts.get("reason") or facts.get("error") or "Instagram refused it."
+    text = (
+        f"❌ {_post(facts).capitalize()} on {_account(facts)} failed: {reason}\n"
+        f"What to do: fix the post in the panel and schedule it again, "
+        f"or /reschedule {facts.get('post_id', 'ID')} WHEN once the cause is gone."
+    )
+    url = f"{ctx.panel_url}/posts/{facts.get('post_id', '')}"
+    return Reply(text, _link("Open in the panel", url))
+
+
+def _deferred(facts: Facts, ctx: AlertContext) -> Reply:
+    reason = facts.get("reason") or "Instagram's publishing limit"
+    until = facts.get("until") or facts.get("next_attempt_at")
+    later = f" It will be tried again at {_when(until, ctx)}." if until else ""
+    return Reply(
+        f"⏳ {_post(facts).capitalize()} on {_account(facts)} is delayed: {reason}.{later}"
+    )
+
+
+def _lead(facts: Facts, ctx: AlertContext) -> Reply:
+    fields = facts.get("fields") or {}
+    head = f"🎯 New lead from {_person(facts)} on {_account(facts)}"
+    if facts.get("rule"):
+        head += f" via “{facts['rule']}”"
+    lines = [head] + [f"{name}: {value}" for name, value in fields.items() if value]
+    return Reply("\n".join(lines), _link("Leads in the panel", f"{ctx.panel_url}/leads"))
+
+
+def _needs_reconnect(facts: Facts, ctx: AlertContext) -> Reply:
+    reason = facts.get("reason") or "Instagram no longer accepts its access token"
+    return Reply(
+        f"🔌 {_account(facts)} needs to be reconnected: {reason}. Until then nothing is "
+        "published or answered on it.",
+        _link("Reconnect in the panel", f"{ctx.panel_url}/accounts"),
+    )
+
+
+def _disconnected(facts: Facts, ctx: AlertContext) -> Reply:
+    reason = facts.get("reason") or "it was disconnected"
+    return Reply(
+        f"🔌 {_account(facts)} is disconnected: {reason}. Nothing is published or answered on "
+        "it until it is connected again.",
+        _link("Accounts in the panel", f"{ctx.panel_url}/accounts"),
+    )
+
+
+def _connected(facts: Facts, ctx: AlertContext) -> Reply:
+    return Reply(f"🔗 {_account(facts)} is connected: publishing and automations are on.")
+
+
+def _reconnected(facts: Facts, ctx: AlertContext) -> Reply:
+    return Reply(f"🔗 {_account(facts)} is reconnected: publishing and automations are on.")
+
+
+def _token_expiring(facts: Facts, ctx: AlertContext) -> Reply:
+    return Reply(
+        f"⚠️ The access token of {_account(facts)} expires {_when(facts.get('expires_at'), ctx)}. "
+        "Reconnect it before then to keep publishing.",
+        _link("Reconnect in the panel", f"{ctx.panel_url}/accounts"),
+    )
+
+
+def _ai_quota(facts: Facts, ctx: AlertContext) -> Reply:
+    return Reply(
+        f"🤖 {ctx.workspace} used its AI quota for {facts.get('month', 'this month')} "
+        f"({facts.get('used', '?')} of {facts.get('quota', '?')} tokens). AI replies are "
+        "paused until next month or until an admin raises the quota."
+    )
+
+
+def _ai_reply_failed(facts: Facts, ctx: AlertContext) -> Reply:
+    rule = f" (rule “{facts['rule_name']}”)" if facts.get("rule_name") else ""
+    wrote = f" They wrote: {facts['inbound_text']}" if facts.get("inbound_text") else ""
+    reason = facts.get("error") or "the AI server did not answer"
+    return Reply(
+        f"⚠️ No AI reply was sent to {_person(facts)} on {_account(facts)}{rule}: {reason}."
+        f"{wrote}\nAnswer them yourself on Instagram, or check the AI server in the panel.",
+        _link("AI settings in the panel", f"{ctx.panel_url}/setup#step-ai"),
+    )
+
+
+def _publishing_quota(facts: Facts, ctx: AlertContext) -> Reply:
+    return Reply(
+        f"📈 {_account(facts)} reached Instagram's daily publishing limit. Posts due now wait "
+        "until the limit frees up."
+    )
+
+
+def _approval_needed(facts: Facts, ctx: AlertContext) -> Reply:
+    return Reply(
+        f"🕒 An AI reply to {_person(facts)} on {_account(facts)} needs approval.",
+        _link("Approvals in the panel", f"{ctx.panel_url}/approvals"),
+    )
+
+
+def _draft_decided(facts: Facts, ctx: AlertContext) -> Reply:
+    decision = _DECIDED.get(str(facts.get("status", "")), "Decided")
+    draft = f"AI reply #{facts['draft_id']}" if facts.get("draft_id") else "An AI reply"
+    return Reply(f"{decision}: {draft} to {_person(facts)}.")
+
+
+def _comment_received(facts: Facts, ctx: AlertContext) -> Reply:
+    who = f"@{facts['from_username']}" if facts.get("from_username") else "Someone"
+    text = facts.get("text") or ""
+    return Reply(f"💬 {who} commented on {_account(facts)}" + (f": {text}" if text else "."))
+
+
+def _conversation_assigned(facts: Facts, ctx: AlertContext) -> Reply:
+    return Reply(
+        f"👤 A conversation on {_account(facts)} was assigned to "
+        f"{facts.get('assignee') or 'a team member'}."
+    )
+
+
+# Every event kind a service records, with the sentence the team reads for it. The test
+# tests/core/test_alerts.py finds the kinds recorded anywhere in the code and holds each here.
+SENTENCES: dict[str, Sentence] = {
+    POST_PUBLISHED: _published,
+    POST_FAILED: _failed,
+    POST_DEFERRED: _deferred,
+    LEAD_CAPTURED: _lead,
+    ACCOUNT_NEEDS_RECONNECT: _needs_reconnect,
+    ACCOUNT_DISCONNECTED: _disconnected,
+    ACCOUNT_CONNECTED: _connected,
+    ACCOUNT_RECONNECTED: _reconnected,
+    TOKEN_EXPIRING: _token_expiring,
+    AI_QUOTA_REACHED: _ai_quota,
+    AI_REPLY_FAILED: _ai_reply_failed,
+    PUBLISHING_QUOTA_REACHED: _publishing_quota,
+    DRAFT_APPROVAL_NEEDED: _approval_needed,
+    DRAFT_DECIDED: _draft_decided,
+    DRAFT_EXPIRED: _draft_decided,
+    COMMENT_RECEIVED: _comment_received,
+    CONVERSATION_ASSIGNED: _conversation_assigned,
+}
+
+
+def render_event(kind: str, facts: Facts, ctx: AlertContext) -> Reply:
+    """The chat message for an event; ``facts`` is its payload plus what it refers to."""
+    sentence = SENTENCES.get(kind)
+    if sentence is None:
+        # A kind recorded without a sentence is a bug (the test catches it); say so in words.
+        return Reply(f"🔔 Something happened in {ctx.workspace} that Reelay has no words for.")
+    return sentence(facts, ctx)
 
 
 _DECIDED = {

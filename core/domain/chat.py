@@ -12,6 +12,13 @@ from enum import StrEnum
 
 from core.errors import ValidationFailed
 
+# Where the panel makes link codes: its menu item (``panel/navigation.py`` labels it with this)
+# and the setup step (``core/services/setup_wizard.py`` titles it with this). Chat replies name
+# this path, so they never send anyone to a page that does not exist.
+LINK_CODES_MENU = "Setup"
+LINK_CODES_STEP = "Team chat"
+LINK_CODES_PATH = f"{LINK_CODES_MENU} → {LINK_CODES_STEP}"
+
 
 class ButtonStyle(StrEnum):
     PRIMARY = "primary"

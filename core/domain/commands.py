@@ -16,7 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dateparser
 
+from core.domain.chat import LINK_CODES_PATH
 from core.domain.ids import row_id
+from core.domain.zones import checked_zone
 from core.errors import ValidationFailed
 
 TIME_EXAMPLES = '"tomorrow 9am", "in 2h", "fri 18:00" or "2025-03-07 09:00"'
@@ -134,6 +136,11 @@ class Approvals:
 
 
 @dataclass(frozen=True)
+class Health:
+    pass
+
+
+@dataclass(frozen=True)
 class Approve:
     draft_id: int
 
@@ -149,6 +156,13 @@ class Edit:
     text: str = ""  # empty: the next message from this user is the new text
 
 
+@dataclass(frozen=True)
+class TimeZone:
+    zone: str = ""  # empty: say which zones apply
+    own: bool = False  # the sender's own zone, not the team's
+    reset: bool = False  # the sender goes back to the team's zone
+
+
 Command = (
     Help
     | Link
@@ -160,15 +174,17 @@ Command = (
     | Caption
     | Leads
     | Stats
+    | Health
     | Approvals
     | Approve
     | Reject
     | Edit
+    | TimeZone
 )
 
 USAGE = {
     "help": "/help",
-    "link": "/link CODE (get a code in the panel: Settings → Chats)",
+    "link": f"/link CODE (an admin makes the code in the panel: {LINK_CODES_PATH})",
     "schedule": "/schedule [story] [@account] tomorrow 9am Your caption (attach the media)",
     "queue": "/queue [page]",
     "post": "/post 12 now",
@@ -177,10 +193,13 @@ USAGE = {
     "caption": "/caption [witty|professional|casual|urgent] topic",
     "leads": "/leads [how many]",
     "stats": "/stats [7d|30d]",
+    "health": "/health",
     "approvals": "/approvals",
     "approve": "/approve 7",
     "reject": "/reject 7",
     "edit": "/edit 7 the new reply text",
+    "timezone": "/timezone Europe/Berlin (the team's), /timezone me Europe/Berlin (yours), "
+    "/timezone me team (back to the team's)",
 }
 
 
@@ -313,6 +332,10 @@ def _parse_stats(rest: str, now: datetime, timezone: str) -> Command:
     return Stats(int(token))
 
 
+def _parse_health(rest: str, now: datetime, timezone: str) -> Command:
+    return Health()
+
+
 def _parse_approvals(rest: str, now: datetime, timezone: str) -> Command:
     return Approvals()
 
@@ -332,6 +355,26 @@ def _parse_edit(rest: str, now: datetime, timezone: str) -> Command:
     return Edit(_id("edit", words[0]), words[1].strip() if len(words) > 1 else "")
 
 
+def _parse_timezone(rest: str, now: datetime, timezone: str) -> Command:
+    words = rest.split()
+    own = bool(words) and words[0].lower() in {"me", "mine", "my"}
+    if own:
+        words = words[1:]
+    if len(words) > 1:
+        raise _usage("timezone", "Give one zone name, with no spaces.")
+    if not words:
+        if own:
+            raise _usage("timezone", "Say which zone is yours.")
+        return TimeZone()
+    if own and words[0].lower() in {"team", "workspace", "reset", "default"}:
+        return TimeZone(own=True, reset=True)
+    try:
+        zone_name = checked_zone(words[0])
+    except ValidationFailed as exc:
+        raise _usage("timezone", exc.message) from None
+    return TimeZone(zone_name, own=own)
+
+
 _PARSERS = {
     "start": _parse_help,
     "help": _parse_help,
@@ -344,10 +387,12 @@ _PARSERS = {
     "caption": _parse_caption,
     "leads": _parse_leads,
     "stats": _parse_stats,
+    "health": _parse_health,
     "approvals": _parse_approvals,
     "approve": _parse_approve,
     "reject": _parse_reject,
     "edit": _parse_edit,
+    "timezone": _parse_timezone,
 }
 
 

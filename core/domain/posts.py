@@ -193,6 +193,15 @@ def _check_caption(text: str, name: str, errors: dict[str, str]) -> None:
         )
 
 
+def check_caption(text: str) -> None:
+    """Refuse a caption Instagram would refuse (length, hashtags, mentions), before any media
+    is looked at."""
+    errors: dict[str, str] = {}
+    _check_caption(clean_text(text), "caption", errors)
+    if errors:
+        raise ValidationFailed(errors["caption"], errors)
+
+
 def _check_image(item: MediaFacts, where: str, feed: bool) -> str | None:
     if item.mime != "image/jpeg":
         return f"{where} is not a JPEG; upload it again so Reelay can convert it."

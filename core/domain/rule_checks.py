@@ -54,6 +54,8 @@ _KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 REF_CODE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,38}[a-z0-9])?$")
 _REGION = re.compile(r"^[A-Z]{2}$")
 _URL = re.compile(r"^https?://[^\s]+$", re.IGNORECASE)
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL_MAX_CHARS = 254
 _NOT_IN_LINE = ("->", "\n", "\r")
 
 Problems = dict[str, str]
@@ -157,6 +159,9 @@ def review(d: RuleDefinition) -> tuple[RuleDefinition, Problems]:
     flow = _flow(d.lead_flow, p) if dm_type == "lead_capture" else []
     settings = _lead_settings(d.lead_settings, dm_type == "lead_capture", p)
     ai = _ai(d.ai, p) if dm_type == "ai" else None
+    email = d.notification_email.strip() if d.notification_email is not None else None
+    if email and (len(email) > EMAIL_MAX_CHARS or not _EMAIL.match(email)):
+        p["notification_email"] = "Enter an email address, like sales@example.com."
     if dm_type == "none" and not replies:
         p["dm_type"] = "The rule does nothing: add a public reply or a DM."
     if any("," in k or "\n" in k for k in d.keywords):
@@ -190,6 +195,7 @@ def review(d: RuleDefinition) -> tuple[RuleDefinition, Problems]:
         lead_flow=flow,
         lead_settings=settings,
         ai=ai,
+        notification_email=email or None,
     )
     return tidy, p
 
@@ -317,6 +323,9 @@ def _ai(given: AiSettings | None, p: Problems) -> AiSettings:
         approval=ai.approval.strip() or ApprovalMode.AUTO.value,
         fallback_reply=ai.fallback_reply.strip(),
         continue_conversation=ai.continue_conversation,
+        max_sentences=ai.max_sentences,
+        max_chars=ai.max_chars,
+        history_messages=ai.history_messages,
     )
     try:
         check_ai_config(tidy.model_dump())

@@ -147,6 +147,16 @@ class AiSettings(BaseModel):
     )
     fallback_reply: str = ""
     continue_conversation: bool = True
+    max_sentences: int | None = Field(
+        default=None, description="At most this many sentences (1-10; two if empty)."
+    )
+    max_chars: int | None = Field(
+        default=None, description="At most this many characters (20-1000; 1000 if empty)."
+    )
+    history_messages: int | None = Field(
+        default=None,
+        description="How many earlier messages of the conversation the model sees (ten if empty).",
+    )
 
 
 class RuleFields(BaseModel):
@@ -196,6 +206,11 @@ class RuleFields(BaseModel):
     )
     lead_flow: list[FlowStep] = Field(default_factory=list)
     ai: AiSettings | None = None
+    notification_email: str | None = Field(
+        default=None,
+        description="Also told of this rule's leads, beside the workspace's address; null "
+        "keeps the stored one, empty clears it.",
+    )
 
 
 class RuleDefinition(RuleFields):
@@ -267,7 +282,7 @@ class RuleDefinition(RuleFields):
         """The AI action's settings, or None when the rule answers with static messages."""
         if self.ai is None:
             return None
-        return ai_config_of({"ai": self.ai.model_dump()})
+        return ai_config_of({"ai": self.ai.model_dump(exclude_none=True)})
 
     def spec(self, rule_id: int) -> RuleSpec:
         """What matching needs to know."""
@@ -313,7 +328,9 @@ class RuleDefinition(RuleFields):
             "lead_capture_settings": settings,
         }
         if self.ai is not None:
-            config["ai"] = self.ai.model_dump()
+            config["ai"] = self.ai.model_dump(exclude_none=True)
+        if self.notification_email:
+            config["notification_email"] = self.notification_email
         keywords, match_mode = list(self.keywords), self.match_mode
         if self.trigger == "ref_link":
             # Matched as an exact keyword: the index finds the rule by its ref.
@@ -448,6 +465,7 @@ def _from_stored(columns: Mapping[str, Any]) -> dict[str, Any]:
             "phone_region": _text(settings.get("phone_region")).upper(),
         },
         "ai": ai,
+        "notification_email": _text(config.get("notification_email")) or None,
     }
 
 
@@ -469,6 +487,9 @@ def _ai(config: Mapping[str, Any], dm_type: str) -> dict[str, Any] | None:
         "approval": approval or ApprovalMode.AUTO.value,
         "fallback_reply": _text(raw.get("fallback_reply")),
         "continue_conversation": raw.get("continue_conversation") is not False,
+        "max_sentences": _whole(raw.get("max_sentences")),
+        "max_chars": _whole(raw.get("max_chars")),
+        "history_messages": _whole(raw.get("history_messages")),
     }
 
 

@@ -136,10 +136,15 @@ def stored_fields(event: InboundEvent) -> dict[str, Any]:
     return values
 
 
-def from_stored(values: Any) -> InboundEvent | None:
-    """The event :func:`stored_fields` kept, without parsing its payload again; None when
-    ``values`` is not such fields. Its ``raw`` is left empty: the stored payload holds it."""
+def from_stored(values: Any, payload: Any = None) -> InboundEvent | None:
+    """The event :func:`stored_fields` kept, without parsing its payload again. A row
+    recorded before parsed events were kept has no such fields: its ``payload`` is parsed
+    instead. None when neither holds one event. Its ``raw`` is left empty: the stored
+    payload holds it."""
     if not isinstance(values, dict):
+        if isinstance(payload, dict):
+            events = parse_payload(payload)
+            return events[0] if len(events) == 1 else None
         return None
     try:
         found = {name: values[name] for name in _STORED if name in values}
@@ -448,11 +453,14 @@ def _message_event(
     if kind is EventKind.STORY_MENTION:
         mention = next((a for a in attachments if _str(a.get("type")) == "story_mention"), {})
         story_id = story_id or _str(_dict(mention.get("payload")).get("id"))
+    text = _str(message.get("text"))
+    if kind is EventKind.ECHO and not text:
+        text = _template_text(message, attachments)
     return InboundEvent(
         kind=kind,
         dedupe_key=_key(account_id, prefix, mid or content_hash(message)),
         mid=mid,
-        text=_str(message.get("text")),
+        text=text,
         payload=_str(quick.get("payload")),
         story_id=story_id,
         attachment_types=types,
@@ -461,6 +469,16 @@ def _message_event(
         is_deleted=message.get("is_deleted") is True,
         **common,
     )
+
+
+def _template_text(message: dict[str, Any], attachments: list[dict[str, Any]]) -> str:
+    """The text of a template the account sent (buttons), as its echo carries it: in the
+    ``attachment`` it was sent with, or among the ``attachments``."""
+    for attachment in [_dict(message.get("attachment")), *attachments]:
+        text = _str(_dict(attachment.get("payload")).get("text"))
+        if text:
+            return text
+    return ""
 
 
 def _shared_post(attachments: list[dict[str, Any]]) -> dict[str, Any]:
@@ -473,3 +491,53 @@ def _shared_post(attachments: list[dict[str, Any]]) -> dict[str, Any]:
             if _str(attachment.get("type")) == kind:
                 return _dict(attachment.get("payload"))
     return {}
+
+
+def graph_time(value: Any) -> datetime | None:
+    """A time as the Graph API writes it (``2026-11-20T08:00:00+0000``), aware; None when
+    it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        found = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:
+        try:
+            found = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return found.astimezone(UTC) if found.tzinfo else None
+
+
+def comment_from_graph(account_id: str, comment: Any, media: Any) -> InboundEvent | None:
+    """A comment read from ``GET /{media-id}/comments`` as the webhook Meta would have sent
+    for it (``comments`` field/value on the account's entry), parsed by the same parser: the
+    same event under the same dedupe key, so a late webhook of it is a duplicate.
+
+    None when ``comment`` is not a comment object with an id.
+    """
+    comment, media = _dict(comment), _dict(media)
+    if not _ident(comment.get("id")):
+        return None
+    sender = _dict(comment.get("from"))
+    value: dict[str, Any] = {
+        "id": comment.get("id"),
+        "from": {
+            "id": sender.get("id", ""),
+            "username": sender.get("username") or comment.get("username") or "",
+        },
+        "text": _str(comment.get("text")),
+        "media": {
+            "id": media.get("id", ""),
+            "media_product_type": _str(media.get("media_product_type")),
+        },
+    }
+    if comment.get("parent_id"):
+        value["parent_id"] = comment.get("parent_id")
+    at = graph_time(comment.get("timestamp"))
+    entry: dict[str, Any] = {"id": account_id, "field": "comments", "value": value}
+    if at is not None:
+        entry["time"] = int(at.timestamp())
+    events = parse_payload({"object": "instagram", "entry": [entry]})
+    if len(events) != 1 or events[0].kind is not EventKind.COMMENT:
+        return None
+    return events[0]

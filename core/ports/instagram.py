@@ -54,6 +54,14 @@ class PublishingLimit:
 
 
 @dataclass(frozen=True)
+class Page:
+    """One page of a Graph list: its items, and the cursor of the next page (None at the end)."""
+
+    items: list[dict[str, Any]]
+    after: str | None = None
+
+
+@dataclass(frozen=True)
 class SentMessage:
     recipient_id: str
     message_id: str
@@ -134,6 +142,21 @@ class InstagramClient(Protocol):
         ``message`` (its text), ``from {id}``, ``created_time``."""
         ...
 
+    async def recent_media(
+        self, account: AccountRef, *, after: str | None = None, limit: int = 25
+    ) -> Page:
+        """The account's media, newest first: ``id``, ``timestamp``, ``comments_count``,
+        ``media_product_type``; ``after`` is the cursor of the page wanted."""
+        ...
+
+    async def media_comments(
+        self, account: AccountRef, media_id: str, *, after: str | None = None, limit: int = 50
+    ) -> Page:
+        """A media's top-level comments: ``id``, ``text``, ``timestamp``, ``from {id,
+        username}``, ``username``, and ``replies {data: [...]}`` with the same fields and
+        ``parent_id``; ``after`` is the cursor of the page wanted."""
+        ...
+
     async def hide_comment(
         self, account: AccountRef, comment_id: str, hide: bool = True
     ) -> None: ...
@@ -143,9 +166,8 @@ class InstagramClient(Protocol):
     # Profile and insights
     async def profile(self, account: AccountRef) -> dict[str, Any]: ...
 
-    async def follows_account(self, account: AccountRef, igsid: str) -> bool:
-        """Whether ``igsid`` follows the account (the user-profile API's
-        ``is_user_follow_business``; Meta answers only after the person wrote or tapped)."""
+    async def user_profile(self, account: AccountRef, igsid: str) -> dict[str, Any]:
+        """A person's profile (user-profile API): allowed once they messaged the account."""
         ...
 
     async def media_list(self, account: AccountRef, limit: int = 25) -> list[dict[str, Any]]: ...

@@ -1,4 +1,5 @@
-"""The outgoing-webhook port: how core POSTs JSON to a customer's URL (lead webhooks)."""
+"""The outgoing-webhook port: how core POSTs JSON to a customer's URL (lead webhooks and
+event webhooks)."""
 
 from __future__ import annotations
 
@@ -20,4 +21,8 @@ class WebhookDeliveryError(ReelayError):
 class WebhookPoster(Protocol):
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
         """POST ``body``; returns the 2xx status or raises WebhookDeliveryError."""
+        ...
+
+    def refusal(self, url: str) -> str | None:
+        """Why the public-address guard refuses ``url`` as written, or None."""
         ...

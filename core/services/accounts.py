@@ -28,9 +28,10 @@ from core.domain.scope import Actor, instance_level
 from core.errors import Forbidden, NotFound, SettingsError, ValidationFailed
 from core.ports.instagram import AccountRef, LoginFlavour
 from core.ports.oauth import Grant, OAuthClient
-from core.services import audit, meta_app, users
+from core.services import account_changes, audit, meta_app, users
 from core.services.reconnection import mark_needs_reconnect, resume_waiting
 from core.services.sandbox_keys import demo_ig_id, sandbox_token, signing_secret, token_secret
+from core.services.waiting_sends import resume_sends
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,14 @@ async def ensure_demo_accounts(container: Container) -> list[InstagramAccount]:
         if account is not None:
             made.append(account)
     return made
+
+
+@instance_level("the sandbox serves every workspace's sandbox accounts")
+async def sandbox_accounts_everywhere() -> list[InstagramAccount]:
+    """Every connected sandbox account of the install (the sandbox seeds their posts)."""
+    return await InstagramAccount.filter(login_kind=LoginKind.SANDBOX).exclude(
+        status=AccountStatus.DISCONNECTED
+    )
 
 
 # ---------------------------------------------------------------------- OAuth state
@@ -468,8 +477,10 @@ async def complete_connection(
         username=account.username,
         login_kind=str(app.login_kind),
     )
+    await account_changes.announce(container.redis)
     await _subscribe_webhooks(container, account)
     await resume_waiting(account, container.queue, now)
+    await resume_sends(account, container.queue, now)
     return account
 
 
@@ -494,7 +505,7 @@ async def _subscribe_webhooks(container: Container, account: InstagramAccount) -
         logger.warning("webhook subscription failed for account %s: %s", account.id, exc)
         await _record_webhook_warning("account.webhooks_failed", account, exc.title)
         if exc.kind is ErrorKind.TOKEN_INVALID:
-            await mark_needs_reconnect(account, exc.title)
+            await mark_needs_reconnect(account, exc.title, redis=container.redis)
         ok = False
     account.webhook_subscribed = ok
     await account.save(update_fields=["webhook_subscribed"])
@@ -578,6 +589,7 @@ async def disconnect(actor: Actor, container: Container, account_id: int) -> Dis
         username=account.username,
         webhooks_unsubscribed=warning is None,
     )
+    await account_changes.announce(container.redis)
     return Disconnection(account=account, warning=warning)
 
 
@@ -636,7 +648,9 @@ async def refresh_tokens(
     for account in accounts:
         expires = account.token_expires_at
         if expires is not None and expires <= now:
-            await mark_needs_reconnect(account, "The Instagram token expired")
+            await mark_needs_reconnect(
+                account, "The Instagram token expired", redis=container.redis
+            )
             report.needs_reconnect.append(account.id)
             continue
         if not refresh_due(account, now, within):
@@ -647,7 +661,7 @@ async def refresh_tokens(
         except GraphError as exc:
             report.failed.append(account.id)
             if exc.kind is ErrorKind.TOKEN_INVALID or not exc.retryable:
-                await mark_needs_reconnect(account, exc.title)
+                await mark_needs_reconnect(account, exc.title, redis=container.redis)
                 report.needs_reconnect.append(account.id)
             elif expires is not None and expires - now <= EXPIRING_ALERT:
                 await _event(

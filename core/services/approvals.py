@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from core.db.models import DraftStatus, InstagramAccount, Message, ReplyDraft, User
+from core.domain.followers import follower_label
 from core.domain.scope import Actor
+from core.services import followers
 
 HISTORY = 20
 
@@ -24,12 +26,14 @@ class DraftView:
 async def _view(draft: ReplyDraft) -> DraftView:
     account = await InstagramAccount.get(id=draft.account_id)
     messages: list[Message] = []
-    person = str(draft.target.get("username") or draft.target.get("igsid") or "")
+    username = str(draft.target.get("username") or "")
+    igsid = str(draft.target.get("igsid") or "")
+    person = follower_label(followers.follower_of(None, username, igsid))
     if draft.conversation_id is not None:
         await draft.fetch_related("conversation")
         conversation = draft.conversation
         if conversation is not None:
-            person = conversation.username or conversation.igsid
+            person = follower_label(followers.follower_of(conversation, username, igsid))
             messages = list(
                 reversed(
                     await Message.filter(
@@ -72,10 +76,18 @@ async def decided_since(actor: Actor, since: datetime, limit: int = 20) -> list[
 
 
 async def drafts_page(
-    actor: Actor, *, status: DraftStatus | None, offset: int, limit: int
+    actor: Actor,
+    *,
+    status: DraftStatus | None,
+    offset: int,
+    limit: int,
+    before_id: int | None = None,
 ) -> list[ReplyDraft]:
-    """The workspace's drafts (of ``status``, any when None), newest first."""
+    """The workspace's drafts (of ``status``, any when None), newest first; those older than
+    ``before_id`` when given (a cursor)."""
     query = ReplyDraft.filter(workspace_id=actor.workspace_id)
+    if before_id is not None:
+        query = query.filter(id__lt=before_id)
     if status is not None:
         query = query.filter(status=status)
     return await query.order_by("-id").offset(offset).limit(limit)

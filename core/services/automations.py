@@ -21,15 +21,14 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
-from tortoise.functions import Count, Max
 from tortoise.transactions import in_transaction
 
-from core.db.bulk import GroupCommit, insert_many_returning, insert_returning
+from core.db.bulk import GroupCommit, claim_events, insert_many_returning, insert_returning
 from core.db.models import (
     AccountStatus,
     AutomationRule,
@@ -40,31 +39,44 @@ from core.db.models import (
     WebhookEvent,
 )
 from core.domain import lead_flow
+from core.domain.followers import profile_due
 from core.domain.messages import Person, comment_reply, dm_message
 from core.domain.rule_definition import RuleDefinition
-from core.domain.rules import RuleIndex, RuleSpec, spec_of
+from core.domain.rules import RuleSpec
 from core.domain.scope import instance_level
-from core.domain.webhooks import FLOW_ANSWER_KINDS, EventKind, InboundEvent, match_inputs
+from core.domain.webhooks import (
+    FLOW_ANSWER_KINDS,
+    EventKind,
+    InboundEvent,
+    from_stored,
+    match_inputs,
+)
 from core.errors import ReelayError
 from core.ports.clock import Clock
-from core.services import follow_gate, rule_changes
-from core.services.inbox import HANDLE_EVENT, claim_events, event_job_id
+from core.services import echoes, follow_gate
+from core.services.account_changes import ACCOUNTS_VERSION_KEY
+from core.services.event_webhooks import announce_comment
+from core.services.inbox import HANDLE_EVENT, event_job_id
 from core.services.leads import Leads
-from core.services.outbox import ActionKind, Held, Outbox, bump_stats
+from core.services.outbox import ActionKind, Held, Outbox, SentAction, bump_stats, write_sent
+from core.services.rule_cache import RuleCache
+from core.services.rule_changes import RULES_VERSION_KEY
 from core.services.smart_replies import EngineHooks, unanswered_note
 from core.services.tracked_links import LinkTracker
 
 logger = logging.getLogger(__name__)
 
 FLOW_TTL = timedelta(hours=24)
-# How long a worker trusts what it read about accounts and rules (status and edits show
-# up within this time; rule editor changes are announced and seen at once).
+# How long a worker trusts what it read about an account (other writes show up within this
+# time; an announced change of an account's state is seen by the next batch).
 ACCOUNT_CACHE_S = 5.0
-RULES_CHECK_S = 1.0
 FIRST_COMMENT_TTL_S = 90 * 24 * 3600
 STUCK_AFTER = timedelta(minutes=5)
 MAX_EVENT_BATCH = 50
+# Asks for the profiles of these conversations' people (``followers.queue_refreshes``).
+ProfileHook = Callable[[set[int]], Awaitable[Any]]
 ALREADY_CLAIMED = "already handled or being handled"
+ECHO = "echo of a message the account sent"
 
 
 class Continuation(Protocol):
@@ -90,73 +102,6 @@ Person_ = tuple[int, str]  # (account id, IGSID)
 _PEOPLE: ContextVar[dict[Person_, Conversation] | None] = ContextVar(
     "reelay_batch_people", default=None
 )
-# Outcomes by event id, and the sends still to make for them.
-Handled = tuple[dict[int, Outcome], list[Held]]
-
-
-@dataclass
-class _CachedIndex:
-    signature: tuple[Any, ...]
-    index: RuleIndex
-    rules: dict[int, AutomationRule]
-    checked_at: float = 0.0
-
-
-@dataclass
-class RuleCache:
-    """Each account's rule index, rebuilt when its rules change.
-
-    Changes made through the rule editor are announced (``core.services.rule_changes``) and
-    seen by the next batch of events. Other writes are seen through (count, highest id,
-    latest ``updated_at``), checked each second.
-    """
-
-    _cache: dict[int, _CachedIndex] = field(default_factory=dict)
-    _version: int | None = None
-
-    @instance_level("keeps the process's rule cache in step with every workspace's rule changes")
-    async def follow(self, redis: Redis) -> None:
-        """Forget every index when a rule change was announced since the last batch."""
-        version = await rule_changes.current(redis)
-        if version != self._version:
-            self._cache.clear()
-            self._version = version
-
-    @instance_level("a cache of one account's rules, for webhook events of any account")
-    async def get(self, account_id: int) -> _CachedIndex:
-        cached = self._cache.get(account_id)
-        now = time.monotonic()
-        if cached is not None and now - cached.checked_at < RULES_CHECK_S:
-            return cached
-        row = (
-            await AutomationRule.filter(account_id=account_id)
-            .annotate(n=Count("id"), top=Max("id"), last=Max("updated_at"))
-            .values("n", "top", "last")
-        )
-        first = row[0] if row else {}
-        signature = (first.get("n"), first.get("top"), str(first.get("last")))
-        if cached is not None and cached.signature == signature:
-            cached.checked_at = now
-            return cached
-        rules = await AutomationRule.filter(account_id=account_id, active=True)
-        index = RuleIndex(
-            spec_of(
-                id=r.id,
-                trigger=r.trigger.value,
-                keywords=r.keywords,
-                match_mode=r.match_mode.value,
-                priority=r.priority,
-                media_ids=r.media_ids,
-                cooldown_s=r.cooldown_s,
-                first_comment_only=r.first_comment_only,
-                active=r.active,
-                config=r.config,
-            )
-            for r in rules
-        )
-        cached = _CachedIndex(signature, index, {r.id: r for r in rules}, now)
-        self._cache[account_id] = cached
-        return cached
 
 
 class Automations:
@@ -171,6 +116,7 @@ class Automations:
         continuation: Continuation | None = None,
         ai_replies: EngineHooks | None = None,
         links: LinkTracker,
+        profiles: ProfileHook | None = None,
     ) -> None:
         self.outbox = outbox
         self.leads = leads
@@ -186,8 +132,12 @@ class Automations:
         self._sending: set[asyncio.Task[None]] = set()
         self.continuation = continuation
         self._accounts: dict[str, tuple[float, InstagramAccount | None]] = {}
+        self._accounts_version: bytes | None = None
         self.ai_replies = ai_replies
         self.links = links
+        # People whose profile is due, asked for after the sends (never before the reply).
+        self.profiles = profiles
+        self._profiles_due: set[int] = set()
 
     # ---------------------------------------------------------------- entry point
 
@@ -209,45 +159,49 @@ class Automations:
         return outcome
 
     async def _handle_batch(self, event_ids: list[int]) -> list[tuple[Outcome, asyncio.Task[None]]]:
+        """Handle a batch in one transaction: the claim (a write first: SQLite takes its write
+        lock at once), the events' writes and their "done" commit together; the sends follow
+        the commit, in a task of their own."""
         unique = list(dict.fromkeys(event_ids))
-        await self.rules.follow(self.redis)
+        await self._follow_changes()
+        outcomes: dict[int, Outcome] = {}
         try:
-            outcomes, held = await self._handle_together(unique)
+            with self.outbox.holding() as held:
+                async with in_transaction():
+                    claimed = await claim_events(unique, self.clock.now())
+                    gated = {i: await self._gate(from_stored(*row)) for i, row in claimed.items()}
+                    token = _PEOPLE.set(await self._prefetch_people(list(gated.values())))
+                    try:
+                        for event_id in unique:
+                            outcomes[event_id] = (
+                                await self._handle(event_id, gated[event_id])
+                                if event_id in gated
+                                else Outcome(EventStatus.IGNORED, ALREADY_CLAIMED)
+                            )
+                    finally:
+                        _PEOPLE.reset(token)
+                    await self._finish_many({i: o for i, o in outcomes.items() if i in claimed})
         except Exception:
             # Rolled back as a whole: each event again on its own, so one bad event fails
             # alone (and is recorded as failed, with its reason) while the others go through.
             logger.info("handling %d events together failed: one at a time", len(unique))
-            outcomes, held = (
-                {event_id: await self._handle_alone(event_id) for event_id in unique},
-                [],
-            )
-        sending = asyncio.create_task(self._send(held, len(unique)))
+            outcomes = {event_id: await self._handle_alone(event_id) for event_id in unique}
+            held = []
+        for event_id, outcome in outcomes.items():
+            if outcome.status is EventStatus.IGNORED:
+                logger.debug("event %s ignored: %s", event_id, outcome.reason)
+        sending = asyncio.create_task(self._send(held))
         self._sending.add(sending)
         sending.add_done_callback(self._sending.discard)
         return [(outcomes[event_id], sending) for event_id in event_ids]
 
-    async def _handle_together(self, event_ids: list[int]) -> Handled:
-        outcomes: dict[int, Outcome] = {}
-        # The claim (a write first: SQLite takes its write lock at once), the events' writes
-        # and their "done" commit together; sends follow the commit.
-        with self.outbox.holding() as held:
-            async with in_transaction():
-                claimed = await claim_events(event_ids, self.clock.now())
-                gated = {event_id: await self._gate(event) for event_id, event in claimed.items()}
-                token = _PEOPLE.set(await self._prefetch_people(list(gated.values())))
-                try:
-                    for event_id in event_ids:
-                        if event_id not in gated:
-                            outcomes[event_id] = Outcome(EventStatus.IGNORED, ALREADY_CLAIMED)
-                            continue
-                        outcomes[event_id] = await self._handle(event_id, gated[event_id])
-                finally:
-                    _PEOPLE.reset(token)
-                await self._finish_many({i: o for i, o in outcomes.items() if i in claimed})
-        for event_id, outcome in outcomes.items():
-            if outcome.status is EventStatus.IGNORED:
-                logger.debug("event %s ignored: %s", event_id, outcome.reason)
-        return outcomes, held
+    async def _follow_changes(self) -> None:
+        """Forget the rules and accounts announced changed since the last batch (one MGET)."""
+        rules, accounts = await self.redis.mget(RULES_VERSION_KEY, ACCOUNTS_VERSION_KEY)
+        self.rules.follow(int(rules or 0))
+        if accounts != self._accounts_version:
+            self._accounts.clear()
+            self._accounts_version = accounts
 
     async def _handle_alone(self, event_id: int) -> Outcome:
         try:
@@ -256,29 +210,32 @@ class Automations:
                     claimed = await claim_events([event_id], self.clock.now())
                     if event_id not in claimed:
                         return Outcome(EventStatus.IGNORED, ALREADY_CLAIMED)
-                    outcome = await self._handle(event_id, await self._gate(claimed[event_id]))
+                    gated = await self._gate(from_stored(*claimed[event_id]))
+                    outcome = await self._handle(event_id, gated)
                     await self._finish(event_id, outcome)
-            await self.outbox.send_held(held)
         except ReelayError as exc:
             logger.warning("event %s failed: %s", event_id, exc)
             outcome = Outcome(EventStatus.FAILED, str(exc))
             await self._finish(event_id, outcome)
+            return outcome
         except Exception as exc:
             # Recorded and logged with its traceback (its writes were rolled back).
             logger.exception("event %s failed unexpectedly", event_id)
             outcome = Outcome(EventStatus.FAILED, f"{type(exc).__name__}: {exc}")
             await self._finish(event_id, outcome)
-        if outcome.status is EventStatus.IGNORED:
-            logger.debug("event %s ignored: %s", event_id, outcome.reason)
+            return outcome
+        await self._send(held)
         return outcome
 
-    async def _send(self, held: list[Held], events: int) -> None:
-        try:
-            await self.outbox.send_held(held)
-        except Exception:
-            # The events are handled; an action whose send broke stays pending and is sent
-            # again by ``requeue_stuck``.
-            logger.exception("sending the answers of %d events failed", events)
+    async def _send(self, held: Sequence[Held]) -> None:
+        """Send the held answers (never raises), then ask for the profiles that are due."""
+        await self.outbox.send_held(held)
+        due, self._profiles_due = self._profiles_due, set()
+        if due and self.profiles is not None:
+            try:
+                await self.profiles(due)
+            except Exception:
+                logger.exception("queueing %d follower profile reads failed", len(due))
 
     async def _finish(self, event_id: int, outcome: Outcome) -> None:
         await self._finish_many({event_id: outcome})
@@ -305,6 +262,10 @@ class Automations:
         if isinstance(gated, Outcome):
             return gated
         event, account = gated
+        if event.kind is EventKind.ECHO:
+            return await self._echo(account, event)
+        if event.kind is EventKind.COMMENT:
+            await announce_comment(account, event)
         conversation = await self._conversation(account, event)
         if event.kind in FLOW_ANSWER_KINDS and conversation.flow_state:
             outcome = await self._flow_answer(account, conversation, event, event_id)
@@ -324,9 +285,11 @@ class Automations:
         """The claimed event and its account, or why it is not acted on."""
         if event is None:
             return Outcome(EventStatus.FAILED, "stored payload is not one event")
-        if event.kind is EventKind.ECHO:
-            return Outcome(EventStatus.IGNORED, "echo of a message the account sent")
         account = await self._account(event.account_id)
+        if event.kind is EventKind.ECHO and account is not None:
+            return event, account  # settles a send whose answer was lost, if any
+        if event.kind is EventKind.ECHO:
+            return Outcome(EventStatus.IGNORED, ECHO)
         if account is None:
             reason = f"no active account for entry {event.account_id!r}"
             return Outcome(EventStatus.IGNORED, reason)
@@ -345,12 +308,24 @@ class Automations:
             return Outcome(EventStatus.IGNORED, "deleted message")
         return event, account
 
+    async def _echo(self, account: InstagramAccount, event: InboundEvent) -> Outcome:
+        """An echo of a message the account sent settles the DM or private reply whose
+        answer was lost that waited for it: recorded sent, never sent again."""
+        now = self.clock.now()
+        for action in await echoes.awaiting(self.redis, account.id, event, now):
+            response = {"recipient_id": event.recipient_id, "message_id": event.mid}
+            response["confirmed_by"] = "echo"
+            if await write_sent([SentAction(action, ActionKind(action.kind), response, {}, now)]):
+                logger.info("outbox: %s %s confirmed by its echo", action.kind, action.id)
+                return Outcome(EventStatus.DONE, f"echo: the {action.kind} {action.id} arrived")
+        return Outcome(EventStatus.IGNORED, ECHO)
+
     async def _prefetch_people(self, batch: list[Gated]) -> dict[Person_, Conversation]:
         """The conversations of a batch's people, found or created in one statement."""
         rows: dict[Person_, dict[str, Any]] = {}
         now = self.clock.now()
         for gated in batch:
-            if not isinstance(gated, Outcome):
+            if not isinstance(gated, Outcome) and gated[0].kind is not EventKind.ECHO:
                 event, account = gated
                 key = (account.id, event.sender_id)
                 rows.setdefault(key, self._conversation_row(account, event, now))
@@ -424,6 +399,8 @@ class Automations:
         if at is not None:
             if conversation.last_inbound_at is None or conversation.last_inbound_at < at:
                 changes["last_inbound_at"] = at
+            if profile_due(conversation.profile_fetched_at, conversation.profile_failed_at, now):
+                self._profiles_due.add(conversation.id)
             await Message.create(
                 conversation_id=conversation.id,
                 direction="in",
@@ -529,62 +506,19 @@ class Automations:
         message = await self.links.rule_message(
             actions, rule, conversation, message, step, person=person, at=now
         )
-        await self._send_dm(
-            account,
-            conversation,
-            event,
-            event_id,
-            message,
+        await self.outbox.submit(
+            account=account,
+            **_answer_to(event, conversation, now),
+            message=message,
             key=f"{rule.id}:{event.dedupe_key}:dm",
             rule_id=rule.id,
+            conversation_id=conversation.id,
+            event_id=event_id,
             delay_s=actions.delay_s,
+            conversation=conversation,
             extra_stats=trigger_stats,
         )
         return ""
-
-    async def _send_dm(
-        self,
-        account: InstagramAccount,
-        conversation: Conversation,
-        event: InboundEvent,
-        event_id: int,
-        message: dict[str, Any],
-        *,
-        key: str,
-        rule_id: int | None,
-        delay_s: float = 0,
-        extra_stats: dict[str, Any] | None = None,
-    ) -> None:
-        """A private reply when answering a comment, otherwise a DM to the person."""
-        if event.kind is EventKind.COMMENT:
-            await self.outbox.submit(
-                account=account,
-                kind=ActionKind.PRIVATE_REPLY,
-                target=event.comment_id,
-                message=message,
-                key=key,
-                rule_id=rule_id,
-                conversation_id=conversation.id,
-                event_id=event_id,
-                anchor_at=event.timestamp or self.clock.now(),
-                delay_s=delay_s,
-                conversation=conversation,
-                extra_stats=extra_stats,
-            )
-            return
-        await self.outbox.submit(
-            account=account,
-            kind=ActionKind.DM,
-            target=conversation.igsid,
-            message=message,
-            key=key,
-            rule_id=rule_id,
-            conversation_id=conversation.id,
-            event_id=event_id,
-            delay_s=delay_s,
-            conversation=conversation,
-            extra_stats=extra_stats,
-        )
 
     async def _read(self, conversation: Conversation, event: InboundEvent) -> Outcome:
         """Meta's read receipt: the rule whose message was read counts a DM opened."""
@@ -652,14 +586,15 @@ class Automations:
             message = await self.links.rule_message(
                 actions, rule, conversation, message, "flow", person=person, at=now
             )
-            await self._send_dm(
-                account,
-                conversation,
-                event,
-                event_id,
-                message,
+            await self.outbox.submit(
+                account=account,
+                **_answer_to(event, conversation, now),
+                message=message,
                 key=f"flow:{conversation.id}:{event.dedupe_key}",
                 rule_id=rule.id,
+                conversation_id=conversation.id,
+                event_id=event_id,
+                conversation=conversation,
             )
         return Outcome(EventStatus.DONE, f"lead flow {turn.status}", rule.id, rule.name)
 
@@ -685,6 +620,18 @@ class Automations:
         for event_id in ids:
             await enqueue(HANDLE_EVENT, event_id, job_id=event_job_id(event_id))
         return len(ids)
+
+
+def _answer_to(event: InboundEvent, conversation: Conversation, now: datetime) -> dict[str, Any]:
+    """Where a message answering ``event`` goes: a comment gets a private reply (its 7-day
+    window runs from the comment), anything else a DM in the person's conversation."""
+    if event.kind is EventKind.COMMENT:
+        return {
+            "kind": ActionKind.PRIVATE_REPLY,
+            "target": event.comment_id,
+            "anchor_at": event.timestamp or now,
+        }
+    return {"kind": ActionKind.DM, "target": conversation.igsid}
 
 
 def _parse_time(value: Any) -> datetime | None:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from tortoise.transactions import in_transaction
 
 from core.db.models import ChatLink, LinkCode, Platform, Role
+from core.domain.chat import LINK_CODES_PATH
 from core.domain.scope import Actor, instance_level
 from core.errors import Conflict, Forbidden, NotFound
 from core.services import audit
@@ -108,7 +109,7 @@ async def redeem_code(
             # Whoever holds a code may be in a chat another workspace relies on.
             raise Conflict(
                 "This chat is linked to another workspace: an admin there has to unlink "
-                "it first (Settings → Chats)."
+                f"it first ({LINK_CODES_PATH})."
             )
         else:
             link.workspace_id = link_code.workspace_id

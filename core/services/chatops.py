@@ -20,11 +20,10 @@ from core.db.models import (
     ChatLink,
     DraftStatus,
     InstagramAccount,
-    Lead,
     LinkCode,
+    MediaAsset,
     Membership,
     Platform,
-    Post,
     ReplyDraft,
     Role,
     User,
@@ -32,27 +31,47 @@ from core.db.models import (
 )
 from core.domain import alerts
 from core.domain import commands as cmd
-from core.domain.chat import Action, ActionVerb, Button, ButtonStyle, Reply, decode_action
-from core.domain.posts import Kind, Status
+from core.domain.chat import (
+    LINK_CODES_PATH,
+    Action,
+    ActionVerb,
+    Button,
+    ButtonStyle,
+    Reply,
+    decode_action,
+)
+from core.domain.posts import Kind, Status, check_caption, validate_schedule
 from core.domain.scope import Actor, instance_level
+from core.domain.zones import effective_zone
 from core.errors import Conflict, Forbidden, NotFound, ReelayError, ValidationFailed
 from core.ports.storage import MediaStorage
-from core.services import analytics, audit, chat_links, media, notifications, users
+from core.services import (
+    audit,
+    chat_links,
+    chat_reads,
+    library,
+    media,
+    notifications,
+    time_zones,
+    users,
+)
+from core.services.accounts import account_ref
 from core.services.captions import write_caption
+from core.services.chat_reads import snippet
+from core.services.health import Health
 from core.services.publishing import PostInput, Publishing
 from core.services.smart_replies import SmartReplies
 
 logger = logging.getLogger(__name__)
 
-QUEUE_PAGE_SIZE = 5
 PENDING_EDIT_TTL_S = 15 * 60
 HOW_TO_LINK = (
     "I don't know you yet. Ask an admin of your Reelay workspace for a link code "
-    "(panel → Settings → Chats), then send /link CODE here."
+    f"(panel → {LINK_CODES_PATH}), then send /link CODE here."
 )
 NOT_LINKED_HERE = (
-    "This chat is not linked to a Reelay workspace, so I don't answer commands here. "
-    "An admin can make a link code in the panel (Settings → Chats) and send /link CODE here."
+    "This chat is not linked to a Reelay workspace, so I don't answer commands here. An admin "
+    f"can make a link code in the panel ({LINK_CODES_PATH}) and send /link CODE here."
 )
 
 # The least role each command needs.
@@ -61,7 +80,9 @@ NEEDS: dict[type[cmd.Command], Role] = {
     cmd.Queue: Role.VIEWER,
     cmd.Leads: Role.VIEWER,
     cmd.Stats: Role.VIEWER,
+    cmd.Health: Role.VIEWER,
     cmd.Approvals: Role.VIEWER,
+    cmd.TimeZone: Role.VIEWER,  # the team's zone needs an admin: checked by the service
     cmd.Schedule: Role.EDITOR,
     cmd.PostNow: Role.EDITOR,
     cmd.Cancel: Role.EDITOR,
@@ -80,7 +101,7 @@ PRESS_NEEDS: dict[ActionVerb, Role] = {
     ActionVerb.CANCEL: Role.EDITOR,
 }
 
-HELP_TEXT = """Reelay runs your Instagram from this chat.
+HELP_TEXT = f"""Reelay runs your Instagram from this chat.
 
 /schedule WHEN CAPTION: attach one photo or video (or several for a carousel); add "story" \
 after /schedule for a story. WHEN: "tomorrow 9am", "in 2h", "fri 18:00", "2025-03-07 09:00".
@@ -89,8 +110,10 @@ after /schedule for a story. WHEN: "tomorrow 9am", "in 2h", "fri 18:00", "2025-0
 /caption [witty|professional|casual|urgent] TOPIC: a caption with hashtags
 /leads [n]: the latest leads
 /stats: this week in numbers
+/health: whether each account is working (webhooks, sends, token, quota)
 /approvals: AI replies waiting for a decision (/approve ID, /reject ID, /edit ID TEXT)
-/link CODE: link this chat (code from the panel → Settings → Chats)"""
+/timezone [me] ZONE: the team's time zone (owners, admins) or yours, e.g. Europe/Berlin
+/link CODE: link this chat (code from the panel → {LINK_CODES_PATH})"""
 
 
 # (workspace id, topic, tone) -> the caption text with its hashtags
@@ -137,6 +160,11 @@ class ChatMember:
         return self.membership.role
 
     @property
+    def zone(self) -> str:
+        """The zone this member reads and types times in: their own, else the team's."""
+        return effective_zone(self.workspace.timezone, self.user.timezone)
+
+    @property
     def actor(self) -> Actor:
         """The member as the services' scope, named "email via platform" in audit entries."""
         return Actor(
@@ -158,8 +186,10 @@ class ChatOps:
         storage: MediaStorage,
         smart_replies: SmartReplies | None = None,
         captions: CaptionWriter | None = None,
+        health: Health | None = None,
     ) -> None:
         self.container = container
+        self.health = health
         self.publishing = publishing
         self.storage = storage
         self.smart_replies = smart_replies
@@ -197,14 +227,13 @@ class ChatOps:
                 if cmd.command_name(text) in {"help", "start"}:
                     return Reply(f"{HELP_TEXT}\n\n{refusal}")
                 return Reply(refusal)
-            command = cmd.parse_command(text, now=now, timezone=member.workspace.timezone)
+            command = cmd.parse_command(text, now=now, timezone=member.zone)
             self._authorise(member, NEEDS[type(command)])
             return await self._run(member, who, command, files, now)
         except Forbidden as exc:
             return Reply(str(exc), private=True)
         except ValidationFailed as exc:
-            details = "\n".join(f"{name}: {msg}" for name, msg in exc.fields.items())
-            return Reply(f"{exc.message}\n{details}".strip(), private=True)
+            return Reply(problem_lines(exc), private=True)
         except ReelayError as exc:
             return Reply(str(exc), private=True)
 
@@ -322,13 +351,19 @@ class ChatOps:
             case cmd.Help():
                 return Reply(HELP_TEXT)
             case cmd.Queue(page=page):
-                return await self.queue(member, page, now)
+                return await chat_reads.queue(member.actor, member.zone, page)
             case cmd.Leads(count=count):
-                return await self.leads(member, count)
+                return await chat_reads.leads(member.actor, member.zone, count)
             case cmd.Stats(days=days):
-                return await self.stats(member, days)
+                return await chat_reads.stats(
+                    member.actor, member.workspace.name, days, self.container.clock
+                )
+            case cmd.Health():
+                return await chat_reads.health(member.actor, member.zone, self._health())
             case cmd.Approvals():
                 return await self.approvals(member)
+            case cmd.TimeZone():
+                return Reply(await time_zones.chat_answer(member.actor, command))
             case _:
                 return await self._run_change(member, who, command, files, now)
 
@@ -336,7 +371,7 @@ class ChatOps:
         self, member: ChatMember, who: ChatUser, action: Action, now: datetime
     ) -> Reply:
         if action.verb is ActionVerb.QUEUE:
-            reply = await self.queue(member, action.target, now)
+            reply = await chat_reads.queue(member.actor, member.zone, action.target)
             return Reply(reply.text, reply.buttons, replace=True)
         if action.verb is ActionVerb.EDIT:
             return await self.start_edit(member, who, action.target)
@@ -351,96 +386,12 @@ class ChatOps:
             command = cmd.Cancel(action.target)
         return await self._run_change(member, who, command, (), now)
 
-    async def queue(self, member: ChatMember, page: int, now: datetime) -> Reply:
-        """The next scheduled posts, a page at a time, in the workspace's timezone."""
-        tz = member.workspace.timezone
-        pending = Post.filter(
-            workspace_id=member.workspace.id,
-            status__in=[Status.SCHEDULED, Status.RETRYING, Status.PUBLISHING],
+    def _health(self) -> Health:
+        return self.health or Health(
+            instagram=self.container.graph,
+            account_ref=lambda account: account_ref(self.container, account),
+            clock=self.container.clock,
         )
-        total = await pending.count()
-        if total == 0:
-            return Reply("Nothing is scheduled. Send a photo with /schedule tomorrow 9am Caption.")
-        pages = (total + QUEUE_PAGE_SIZE - 1) // QUEUE_PAGE_SIZE
-        page = min(max(page, 1), pages)
-        posts = (
-            await pending.order_by("scheduled_at", "id")
-            .offset((page - 1) * QUEUE_PAGE_SIZE)
-            .limit(QUEUE_PAGE_SIZE)
-        )
-        lines = [f"Queue ({total} post{'s' if total != 1 else ''}, times in {tz}):"]
-        for post in posts:
-            when = post.scheduled_at.astimezone(cmd.zone(tz)) if post.scheduled_at else None
-            shown = f"{when:%a %d %b %H:%M}" if when else "no time"
-            lines.append(
-                f"#{post.id} · {shown} · {post.kind.value} · {post.status.value} · "
-                f"{_snippet(post.caption)}"
-            )
-        nav: list[Button] = []
-        if page > 1:
-            nav.append(Button("◀ Earlier", Action(ActionVerb.QUEUE, page - 1)))
-        if page < pages:
-            nav.append(Button("Later ▶", Action(ActionVerb.QUEUE, page + 1)))
-        if pages > 1:
-            lines.append(f"Page {page} of {pages}")
-        return Reply("\n".join(lines), (tuple(nav),) if nav else ())
-
-    async def leads(self, member: ChatMember, count: int) -> Reply:
-        """The latest leads with their fields and source rule."""
-        found = (
-            await Lead.filter(workspace_id=member.workspace.id)
-            .order_by("-created_at", "-id")
-            .limit(count)
-            .prefetch_related("rule")
-        )
-        if not found:
-            return Reply("No leads yet.")
-        tz = cmd.zone(member.workspace.timezone)
-        lines = [f"Latest {len(found)} lead{'s' if len(found) != 1 else ''}:"]
-        for lead in found:
-            fields = [value for value in (lead.name, lead.email, lead.phone) if value] + [
-                f"{key}: {value}" for key, value in lead.custom_fields.items()
-            ]
-            source = f" via {lead.rule.name or f'rule #{lead.rule.id}'}" if lead.rule else ""
-            who = f"@{lead.username}" if lead.username else lead.igsid
-            lines.append(
-                f"{lead.created_at.astimezone(tz):%d %b %H:%M} {who}{source}: "
-                f"{', '.join(fields) or '(no fields)'}"
-            )
-        return Reply("\n".join(lines))
-
-    async def stats(self, member: ChatMember, days: int) -> Reply:
-        """Reach, views, followers and automation results over ``days``, and what waits."""
-        summary = await analytics.summary(member.actor, days, clock=self.container.clock)
-        workspace_id = member.workspace.id
-        scheduled = await Post.filter(workspace_id=workspace_id, status=Status.SCHEDULED).count()
-        failed = await Post.filter(workspace_id=workspace_id, status=Status.FAILED).count()
-        pending_drafts = await ReplyDraft.filter(
-            workspace_id=workspace_id, status=DraftStatus.PENDING
-        ).count()
-        lines = [
-            f"{member.workspace.name}, {summary.start:%d %b} to {summary.end:%d %b} "
-            f"({summary.days} days, {summary.accounts} account"
-            f"{'s' if summary.accounts != 1 else ''}):",
-            f"Instagram numbers {summary.start:%d %b} to {summary.end:%d %b} "
-            f"(Instagram reports late); automations {summary.automation_start:%d %b} "
-            f"to {summary.automation_end:%d %b}, today included",
-            f"Followers: {_number(summary.followers)}{_change(summary.follower_change)}",
-            f"Reach: {_number(summary.reach)}{_percent(summary.reach_change_percent)}",
-            f"Views: {_number(summary.views)}{_percent(summary.views_change_percent)}",
-            f"Interactions: {_number(summary.interactions)}",
-            f"Automations: {summary.comments_replied} comment replies, "
-            f"{summary.dms_sent} DMs, {summary.leads} leads",
-            f"Posts: {scheduled} scheduled, {failed} failed",
-            f"AI replies waiting for approval: {pending_drafts}",
-        ]
-        if summary.top_post is not None:
-            top = summary.top_post
-            lines.append(
-                f"Best post: {_snippet(top.caption)} ({top.interactions} interactions) "
-                f"{top.permalink}"
-            )
-        return Reply("\n".join(lines))
 
     async def approvals(self, member: ChatMember) -> Reply:
         """Drafts waiting for a decision, each with its buttons."""
@@ -455,8 +406,8 @@ class ChatOps:
         rows: list[tuple[Button, ...]] = []
         for draft in drafts:
             lines.append(
-                f"#{draft.id}: they wrote {_snippet(draft.inbound_text)!r} → "
-                f"{_snippet(draft.proposed_text)!r}"
+                f"#{draft.id}: they wrote {snippet(draft.inbound_text)!r} → "
+                f"{snippet(draft.proposed_text)!r}"
             )
             rows.append(draft_buttons(draft.id, label_suffix=f" #{draft.id}"))
         return Reply("\n".join(lines), tuple(rows))
@@ -492,19 +443,29 @@ class ChatOps:
         files: Sequence[IncomingFile],
         now: datetime,
     ) -> Reply:
-        tz = member.workspace.timezone
+        tz = member.zone
         match command:
             case cmd.Schedule():
                 return await self.schedule(member, command, files)
             case cmd.PostNow(post_id=post_id):
                 await self.publishing.publish_now(member.actor, post_id)
-                return Reply(f"Publishing post #{post_id} now. I'll say here when it is live.")
+                if await self._gets_alerts(member, who):
+                    return Reply(f"Publishing post #{post_id} now. I'll say here when it is live.")
+                return Reply(
+                    f"Publishing post #{post_id} now. This chat gets no alerts, so see /queue "
+                    "or the panel's Posts page for when it is live."
+                )
             case cmd.Cancel(post_id=post_id):
                 await self.publishing.cancel(
                     member.actor, post_id, reason=f"cancelled by {member.actor.label}"
                 )
                 return Reply(f"Post #{post_id} is cancelled; it will not be published.")
             case cmd.Reschedule(post_id=post_id, when=when):
+                if (await self.publishing.get(member.actor, post_id)).status is Status.CANCELLED:
+                    raise Conflict(
+                        f"Post #{post_id} was cancelled, so I won't bring it back. To post it "
+                        "after all, schedule it again in the panel (Posts)."
+                    )
                 post = await self.publishing.reschedule(member.actor, post_id, when)
                 assert post.scheduled_at is not None
                 return Reply(
@@ -539,12 +500,11 @@ class ChatOps:
                 "/schedule WHEN CAPTION as its caption (several for a carousel)."
             )
         account = await self._account(member, command.account)
-        assets = []
-        for incoming in files:
-            data = await incoming.fetch()
-            assets.append(
-                await media.upload_bytes(member.actor, self.storage, data, incoming.filename)
-            )
+        # Everything that can be checked without the files is checked before they are
+        # downloaded and stored: a refused /schedule leaves nothing behind.
+        check_caption(command.caption)
+        validate_schedule(command.when, self.container.clock.now(), member.zone)
+        assets, added = await self._store_files(member, files)
         if command.story:
             kind = Kind.STORY
         elif len(assets) > 1:
@@ -553,22 +513,52 @@ class ChatOps:
             kind = Kind.REEL
         else:
             kind = Kind.IMAGE
-        post = await self.publishing.create(
-            member.actor,
-            account_id=account.id,
-            content=PostInput(
-                kind=kind.value, media_ids=[a.id for a in assets], caption=command.caption
-            ),
-            scheduled_at=command.when,
-            source="chat",
-        )
+        try:
+            post = await self.publishing.create(
+                member.actor,
+                account_id=account.id,
+                content=PostInput(
+                    kind=kind.value, media_ids=[a.id for a in assets], caption=command.caption
+                ),
+                scheduled_at=command.when,
+                source="chat",
+            )
+        except ReelayError:
+            await self._forget_files(member, added)
+            raise
         assert post.scheduled_at is not None
         items = f"{len(assets)} items" if len(assets) > 1 else "1 item"
         return Reply(
             f"Scheduled #{post.id} ({kind.value}, {items}) on @{account.username} for "
-            f"{cmd.describe_time(post.scheduled_at, member.workspace.timezone)}.",
+            f"{cmd.describe_time(post.scheduled_at, member.zone)}.",
             post_buttons(post.id),
         )
+
+    async def _store_files(
+        self, member: ChatMember, files: Sequence[IncomingFile]
+    ) -> tuple[list[MediaAsset], list[MediaAsset]]:
+        """The files in the media library, and those of them new to it (removed again when
+        the command is refused)."""
+        known = {a.id for a in await MediaAsset.filter(workspace_id=member.workspace.id).only("id")}
+        assets: list[MediaAsset] = []
+        try:
+            for incoming in files:
+                data = await incoming.fetch()
+                assets.append(
+                    await media.upload_bytes(member.actor, self.storage, data, incoming.filename)
+                )
+        except ReelayError:
+            await self._forget_files(member, [a for a in assets if a.id not in known])
+            raise
+        return assets, [a for a in assets if a.id not in known]
+
+    async def _forget_files(self, member: ChatMember, added: Sequence[MediaAsset]) -> None:
+        """Remove the files a refused command added to the library."""
+        for asset in {a.id: a for a in added}.values():
+            try:
+                await library.delete_media(member.actor, self.storage, asset.id)
+            except ReelayError as exc:
+                logger.warning("media %s of a refused /schedule kept: %s", asset.id, exc)
 
     async def caption(self, member: ChatMember, topic: str, tone: str) -> Reply:
         """A caption with hashtags from the AI caption writer, ready to paste."""
@@ -584,6 +574,15 @@ class ChatOps:
             clock=self.container.clock,
         )
         return suggestion.text
+
+    async def _gets_alerts(self, member: ChatMember, who: ChatUser) -> bool:
+        """Whether this chat is linked to the member's workspace, so its alerts arrive here."""
+        return await ChatLink.exists(
+            platform=who.platform,
+            chat_id=who.chat_id,
+            active=True,
+            workspace_id=member.workspace.id,
+        )
 
     async def _account(self, member: ChatMember, username: str) -> InstagramAccount:
         accounts = await InstagramAccount.filter(
@@ -614,7 +613,7 @@ class ChatOps:
         if facts is None:
             raise NotFound(f"There is no draft #{draft_id}.")
         ctx = alerts.AlertContext(
-            timezone=member.workspace.timezone,
+            timezone=member.zone,
             panel_url=self.container.settings.base_url,
             workspace=member.workspace.name,
         )
@@ -645,18 +644,10 @@ def draft_buttons(draft_id: int, label_suffix: str = "") -> tuple[Button, ...]:
     )
 
 
-def _number(value: int | None) -> str:
-    return "no data yet" if value is None else f"{value:,}"
-
-
-def _change(value: int | None) -> str:
-    return "" if not value else f" ({value:+,})"
-
-
-def _percent(value: float | None) -> str:
-    return "" if value is None else f" ({value:+.0f}% vs the period before)"
-
-
-def _snippet(text: str, limit: int = 60) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+def problem_lines(exc: ValidationFailed) -> str:
+    """Each problem once: the summary, then the fields' messages that say something more."""
+    lines = [exc.message]
+    for name, message in exc.fields.items():
+        if message not in lines and message != exc.message:
+            lines.append(message if message in exc.message else f"{name}: {message}")
+    return "\n".join(dict.fromkeys(line for line in lines if line)).strip()

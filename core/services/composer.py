@@ -1,16 +1,16 @@
-"""The composer and the calendar: one post per chosen account, times in the workspace's
-timezone, and the calendar's view of posts.
+"""The composer and the calendar: one post per chosen account, times in the person's zone
+(their own, else the workspace's), and the calendar's view of posts.
 
 :func:`compose` checks everything (accounts, content, time) before it stores anything, then
 creates one post per account through the publishing service (which checks again and queues
-the publish job). Times a person types (``2025-03-07T09:00``) are read in the workspace's
-timezone; the calendar shows posts in it too.
+the publish job). Times a person types (``2025-03-07T09:00``) are read in their zone
+(``time_zones.zone_for``); the calendar shows posts in it too.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,11 +21,14 @@ from core.domain.scope import Actor
 from core.errors import NotFound, ValidationFailed
 from core.services.media import assets_for, facts_of
 from core.services.publishing import PostInput, Publishing
+from core.services.time_zones import zone_for
 
 logger = logging.getLogger(__name__)
 
 ACTIONS = ("draft", "schedule", "now")
 CALENDAR_LIMIT = 2000
+CALENDAR_WORDS = 6  # of the caption, on a month view's event
+CALENDAR_PREVIEW_CHARS = 300  # of the caption, in an event's preview
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class Composition:
     account_ids: Sequence[int]
     content: PostInput
     action: str  # draft, schedule, now
-    local_time: str = ""  # "YYYY-MM-DDTHH:MM" in the workspace's timezone
+    local_time: str = ""  # "YYYY-MM-DDTHH:MM" in the person's zone
 
 
 def parse_local(text: str, timezone: str) -> datetime:
@@ -75,15 +78,16 @@ async def compose(actor: Actor, publishing: Publishing, composition: Composition
     if composition.content.kind not in {k.value for k in Kind}:
         errors["kind"] = "Choose the kind of post."
     when: datetime | None = None
+    local_zone = await zone_for(actor)
     if composition.action == "schedule":
         if not composition.local_time.strip():
             errors["scheduled_at"] = "Pick the day and time to publish."
         else:
             try:
                 when = validate_schedule(
-                    parse_local(composition.local_time, workspace.timezone),
+                    parse_local(composition.local_time, local_zone),
                     publishing.clock.now(),
-                    workspace.timezone,
+                    local_zone,
                 )
             except ValidationFailed as exc:
                 errors.update(exc.fields)
@@ -190,12 +194,23 @@ async def post_view(actor: Actor, post_id: int) -> PostView:
     return (await _with_media([post]))[0]
 
 
-def calendar_event(view: PostView, timezone: str, url: str) -> dict[str, Any]:
-    """One FullCalendar event (times in the workspace's timezone, no offset)."""
+def calendar_event(
+    view: PostView,
+    timezone: str,
+    url: str,
+    media_url: Callable[[MediaAsset], str] | None = None,
+) -> dict[str, Any]:
+    """One FullCalendar event (times in the workspace's timezone, no offset).
+
+    ``media_url`` gives an asset's address: the event then carries a thumbnail (the reel's
+    first image, else the first video) for the month view and its preview.
+    """
     post = view.post
     when = post.published_at or post.scheduled_at or post.created_at
     local = when.astimezone(zone(timezone))
-    title = (post.caption.splitlines()[0] if post.caption else post.kind.value)[:60]
+    first_line = post.caption.splitlines()[0] if post.caption.strip() else ""
+    title = (first_line or post.kind.value)[:60]
+    thumb = _thumbnail(view) if media_url is not None else None
     return {
         "id": str(post.id),
         "title": f"@{view.account.username} · {title}",
@@ -203,5 +218,28 @@ def calendar_event(view: PostView, timezone: str, url: str) -> dict[str, Any]:
         "url": url,
         "classNames": [f"status-{post.status.value}"],
         "editable": post.status in (Status.SCHEDULED, Status.DRAFT, Status.FAILED),
-        "extendedProps": {"status": post.status.value, "kind": post.kind.value},
+        "extendedProps": {
+            "status": post.status.value,
+            "kind": post.kind.value,
+            "account": view.account.username,
+            "words": first_words(post.caption),
+            "caption": post.caption[:CALENDAR_PREVIEW_CHARS],
+            "time": local.strftime("%Y-%m-%d %H:%M"),
+            "timezone": timezone,
+            "thumb": media_url(thumb) if thumb is not None and media_url is not None else "",
+            "thumb_video": thumb is not None and thumb.mime.startswith("video/"),
+            "items": len(view.media),
+        },
     }
+
+
+def first_words(caption: str, count: int = CALENDAR_WORDS) -> str:
+    """The caption's first ``count`` words (an ellipsis when there are more)."""
+    words = caption.split()
+    shown = " ".join(words[:count])
+    return shown + "…" if len(words) > count else shown
+
+
+def _thumbnail(view: PostView) -> MediaAsset | None:
+    image = next((a for a in view.media if a.mime.startswith("image/")), None)
+    return image or (view.media[0] if view.media else None)

@@ -2,11 +2,12 @@
 
 The engine stops a flow at a follow step (``core.domain.lead_flow``) and queues
 ``check_follow`` once its transaction has committed, so no Graph call holds the database.
-The check asks ``GET /{igsid}?fields=is_user_follow_business`` and, in one transaction,
-moves the flow on (past the step when the person follows, else "Follow us, then tap Done"
-with a Done button) and records the DM in the outbox, sent after the commit. A check that
-finds the conversation elsewhere (answered meanwhile, flow over) does nothing; a failed
-profile call is logged and treated as "not following", so the person is asked to follow and
+The check asks the user-profile API (``InstagramClient.user_profile``, the call the follower
+profile job makes, whose answer it stores likewise) for ``is_user_follow_business`` and, in
+one transaction, moves the flow on (past the step when the person follows, else "Follow us,
+then tap Done" with a Done button) and records the DM in the outbox, sent after the commit.
+A check that finds the conversation elsewhere (answered meanwhile, flow over) does nothing;
+a failed profile call is logged and treated as "not following", so the person is asked to follow and
 their Done tap checks again.
 """
 
@@ -28,6 +29,7 @@ from core.domain.scope import instance_level
 from core.ports.clock import Clock
 from core.ports.instagram import AccountRef, InstagramClient
 from core.ports.queue import JobQueue
+from core.services.followers import profile_columns
 from core.services.leads import Leads
 from core.services.outbox import ActionKind, Outbox
 from core.services.tracked_links import LinkTracker
@@ -86,9 +88,7 @@ class FollowGate:
         if rule is None or account is None:
             return "rule or account gone"
         try:
-            following = await self.graph.follows_account(
-                self.account_ref(account), conversation.igsid
-            )
+            profile = await self.graph.user_profile(self.account_ref(account), conversation.igsid)
         except GraphError as exc:
             logger.warning(
                 "follow check of conversation %s (rule %s) failed: %s",
@@ -97,6 +97,12 @@ class FollowGate:
                 exc,
             )
             following = False
+        else:
+            # The same answer as the follower profile job's: stored, so the team sees it too.
+            following = profile.get("is_user_follow_business") is True
+            await Conversation.filter(id=conversation.id).update(
+                **profile_columns(profile, self.clock.now())
+            )
         actions = RuleDefinition.from_stored(rule)
         person = Person(
             username=conversation.username,

@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from core.db import bulk
+from redis.asyncio import Redis
+
 from core.db.bulk import GroupCommit, insert_events
 from core.db.models import EventStatus
 from core.domain.scope import instance_level
@@ -25,11 +26,10 @@ from core.domain.webhooks import (
     TRIGGER_OF,
     EventKind,
     InboundEvent,
-    from_stored,
-    parse_payload,
     stored_fields,
 )
 from core.ports.queue import JobQueue
+from core.services import echoes
 
 logger = logging.getLogger(__name__)
 
@@ -70,10 +70,11 @@ def event_job_id(event_id: int) -> str:
     return f"event:{event_id}"
 
 
-def _status(event: InboundEvent) -> tuple[EventStatus, str]:
+def _status(event: InboundEvent, awaited: Set[str] = frozenset()) -> tuple[EventStatus, str]:
+    """``awaited``: the dedupe keys of echoes a send whose answer was lost waits for."""
     if event.kind is EventKind.MALFORMED:
         return EventStatus.FAILED, event.error or "malformed event"
-    if event.kind in TRIGGER_OF or event.kind in COUNTED_KINDS:
+    if event.kind in TRIGGER_OF or event.kind in COUNTED_KINDS or event.dedupe_key in awaited:
         return EventStatus.PENDING, ""
     if event.kind is EventKind.OTHER and event.field == "standby":
         return EventStatus.IGNORED, "another app controls this conversation (standby)"
@@ -82,45 +83,106 @@ def _status(event: InboundEvent) -> tuple[EventStatus, str]:
     return EventStatus.IGNORED, IGNORED_REASONS.get(event.kind, "not handled")
 
 
-@instance_level("the webhook inbox: Meta's events name accounts, not workspaces")
-async def record_events(events: Sequence[InboundEvent], queue: JobQueue, now: datetime) -> Recorded:
-    """Store the events not seen before and queue the actionable ones."""
-    unique: dict[str, InboundEvent] = {}
-    for event in events:
-        unique.setdefault(event.dedupe_key, event)
-    rows = list(unique.values())
-    new: list[tuple[int, str]] = []
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        new.extend(
-            await insert_events([_row(e) for e in rows[start : start + ROWS_PER_STATEMENT]], now)
+class InboxWriter(GroupCommit[Sequence[InboundEvent], Recorded]):
+    """The webhook endpoint's group commit: the events of concurrent requests are written in
+    one statement (one transaction) and queued together; each request, by :meth:`submit`,
+    waits until its events are stored before it is answered.
+
+    ``redis``: where echoes are noted (:mod:`core.services.echoes`); an echo that a send
+    whose answer was lost waits for is queued for the engine to settle that send."""
+
+    def __init__(
+        self,
+        queue: JobQueue,
+        now: Callable[[], datetime],
+        *,
+        source: str = "webhook",
+        redis: Redis | None = None,
+    ) -> None:
+        super().__init__(self._record)
+        self._queue = queue
+        self._now = now
+        self._source = source
+        self._redis = redis
+
+    async def _record(self, requests: list[Sequence[InboundEvent]]) -> list[Recorded]:
+        """Store the requests' events not seen before, queue the actionable ones (and the
+        echoes a send waits for), and tell each request what became of its own."""
+        now = self._now()
+        unique: dict[str, InboundEvent] = {}
+        for events in requests:
+            for event in events:
+                unique.setdefault(event.dedupe_key, event)
+        rows = list(unique.values())
+        echoed = [e for e in rows if e.kind is EventKind.ECHO]
+        awaited: Set[str] = (
+            await echoes.note(self._redis, echoed, now)
+            if self._redis is not None and echoed
+            else frozenset()
         )
-    pending = [event_id for event_id, key in new if _status(unique[key])[0] is EventStatus.PENDING]
-    if pending:
-        if isinstance(queue, BulkQueue):
-            # A job per group of events (named after its first): the worker handles a job's
-            # events together, and pays a job's own costs once for them.
-            groups = [
-                tuple(pending[start : start + EVENTS_PER_JOB])
-                for start in range(0, len(pending), EVENTS_PER_JOB)
-            ]
-            await queue.enqueue_many(HANDLE_EVENT, [(g, event_job_id(g[0])) for g in groups])
-        else:
-            await asyncio.gather(
-                *(queue.enqueue(HANDLE_EVENT, i, job_id=event_job_id(i)) for i in pending)
+        new: list[tuple[int, str]] = []
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            chunk = rows[start : start + ROWS_PER_STATEMENT]
+            new.extend(await insert_events([_row(e, awaited) for e in chunk], now, self._source))
+        pending = [i for i, key in new if _status(unique[key], awaited)[0] is EventStatus.PENDING]
+        if pending:
+            if isinstance(self._queue, BulkQueue):
+                # A job per group of events (named after its first): the worker handles a
+                # job's events together, and pays a job's own costs once for them.
+                groups = [
+                    tuple(pending[start : start + EVENTS_PER_JOB])
+                    for start in range(0, len(pending), EVENTS_PER_JOB)
+                ]
+                await self._queue.enqueue_many(
+                    HANDLE_EVENT, [(g, event_job_id(g[0])) for g in groups]
+                )
+            else:
+                await asyncio.gather(
+                    *(self._queue.enqueue(HANDLE_EVENT, i, job_id=event_job_id(i)) for i in pending)
+                )
+        for event in (unique[key] for _, key in new):
+            if event.kind is EventKind.MALFORMED:
+                logger.warning(
+                    "recorded a malformed webhook event %s: %s", event.dedupe_key, event.error
+                )
+        new_keys = {key: event_id for event_id, key in new}
+        queued = set(pending)
+        recorded = []
+        for events in requests:
+            mine = {e.dedupe_key for e in events} & new_keys.keys()
+            recorded.append(
+                Recorded(
+                    new=len(mine),
+                    duplicates=len(events) - len(mine),
+                    queued=sum(new_keys[key] in queued for key in mine),
+                    new_keys=mine,
+                )
             )
-    malformed = [unique[key] for _, key in new if unique[key].kind is EventKind.MALFORMED]
-    for event in malformed:
-        logger.warning("recorded a malformed webhook event %s: %s", event.dedupe_key, event.error)
-    return Recorded(
-        new=len(new),
-        duplicates=len(events) - len(new),
-        queued=len(pending),
-        new_keys={key for _, key in new},
-    )
+            for key in mine:  # a key repeated by a later request is not new to it
+                del new_keys[key]
+        return recorded
 
 
-def _row(event: InboundEvent) -> tuple[str, str, str, str, str, str, str]:
-    status, error = _status(event)
+@instance_level("the webhook inbox: Meta's events name accounts, not workspaces")
+async def record_events(
+    events: Sequence[InboundEvent],
+    queue: JobQueue,
+    now: datetime,
+    *,
+    source: str = "webhook",
+    redis: Redis | None = None,
+) -> Recorded:
+    """Store one request's events not seen before and queue the actionable ones, at ``now``
+    and on their own (the comment sweep, scripts and tests; the endpoint goes through an
+    :class:`InboxWriter`). ``source`` is how they came: ``webhook``, or ``sweep`` for comments
+    the comment sweep read; ``redis``: where echoes are noted, as by :class:`InboxWriter`."""
+    writer = InboxWriter(queue, lambda: now, source=source, redis=redis)
+    (recorded,) = await writer._record([events])
+    return recorded
+
+
+def _row(event: InboundEvent, awaited: Set[str]) -> tuple[str, str, str, str, str, str, str]:
+    status, error = _status(event, awaited)
     return (
         event.dedupe_key,
         event.account_id[:64],
@@ -148,50 +210,3 @@ def _without_nul(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_nul(v) for v in value]
     return value
-
-
-class InboxWriter:
-    """Group commit for the webhook endpoint: events of concurrent requests are written in one
-    statement (one transaction) and queued together; each request still waits until its
-    events are stored before it is answered."""
-
-    def __init__(self, queue: JobQueue) -> None:
-        self._queue = queue
-        self._writes: GroupCommit[tuple[Sequence[InboundEvent], datetime], Recorded] = GroupCommit(
-            self._write
-        )
-
-    @instance_level("the webhook inbox: Meta's events name accounts, not workspaces")
-    async def record(self, events: Sequence[InboundEvent], now: datetime) -> Recorded:
-        return await self._writes.submit((events, now))
-
-    @instance_level("closes the inbox writer the process owns")
-    async def close(self) -> None:
-        await self._writes.close()
-
-    async def _write(self, batch: list[tuple[Sequence[InboundEvent], datetime]]) -> list[Recorded]:
-        combined = [event for events, _ in batch for event in events]
-        new_keys = (await record_events(combined, self._queue, batch[0][1])).new_keys
-        recorded = []
-        for events, _ in batch:
-            mine = {e.dedupe_key for e in events} & new_keys
-            new_keys -= mine
-            recorded.append(Recorded(new=len(mine), duplicates=len(events) - len(mine), queued=0))
-        return recorded
-
-
-@instance_level("a job: claims webhook events, by id, from the queue")
-async def claim_events(event_ids: Sequence[int], now: datetime) -> dict[int, InboundEvent | None]:
-    """Claim the pending ones of ``event_ids`` (:func:`core.db.bulk.claim_events`), each with
-    the event stored when it was parsed; None when a row holds no readable event."""
-    claimed = await bulk.claim_events(event_ids, now)
-    return {
-        event_id: from_stored(fields) if payload is None else _parsed(payload)
-        for event_id, (fields, payload) in claimed.items()
-    }
-
-
-def _parsed(payload: dict[str, Any]) -> InboundEvent | None:
-    """A row recorded before parsed events were stored: its payload parsed."""
-    events = parse_payload(payload)
-    return events[0] if len(events) == 1 else None

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, ParamSpec, TypeVar
 
+from redis.asyncio import Redis
 from tortoise.exceptions import IntegrityError
 
 from core.db.models import (
@@ -108,6 +109,7 @@ class SyncDeps:
     account_ref: AccountRefFactory
     clock: Clock
     budget: CallBudget
+    redis: Redis | None = None  # announces a dead token to every worker's account cache
 
 
 @dataclass
@@ -473,7 +475,7 @@ async def sync_account(
             _defer(outcome, run.now, exc.retry_after_s or DEFAULT_RATE_LIMIT_WAIT_S, exc.title)
         elif exc.kind is ErrorKind.TOKEN_INVALID:
             outcome.error = exc.title
-            await mark_needs_reconnect(account, exc.title)
+            await mark_needs_reconnect(account, exc.title, redis=deps.redis)
         else:
             outcome.error = exc.title
             outcome.next_run_at = (

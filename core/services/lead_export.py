@@ -62,17 +62,28 @@ def _filtered(actor: Actor, wanted: LeadQuery) -> QuerySet[Lead]:
     return query
 
 
-async def list_leads(actor: Actor, wanted: LeadQuery, page: int = 1) -> tuple[list[Lead], bool]:
-    """One page of leads, newest first, and whether there are more."""
-    page = max(page, 1)
+async def list_leads(
+    actor: Actor,
+    wanted: LeadQuery,
+    page: int = 1,
+    *,
+    limit: int = PAGE_SIZE,
+    after: tuple[datetime, int] | None = None,
+) -> tuple[list[Lead], bool]:
+    """One page of leads, newest first, and whether there are more: page ``page``, or the
+    ``limit`` leads that come after the lead at ``after`` (its time and id, for a cursor)."""
+    query = _filtered(actor, wanted)
+    if after is not None:
+        at, lead_id = after
+        query = query.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=lead_id))
+    else:
+        query = query.offset((max(page, 1) - 1) * limit)
     rows = (
-        await _filtered(actor, wanted)
-        .order_by("-created_at", "-id")
-        .offset((page - 1) * PAGE_SIZE)
-        .limit(PAGE_SIZE + 1)
-        .prefetch_related("account")
+        await query.order_by("-created_at", "-id")
+        .limit(limit + 1)
+        .prefetch_related("account", "conversation")
     )
-    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
+    return rows[:limit], len(rows) > limit
 
 
 async def export_csv(actor: Actor, wanted: LeadQuery) -> str:

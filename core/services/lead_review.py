@@ -29,7 +29,7 @@ class LeadDetail:
 
 async def lead_detail(actor: Actor, lead_id: int) -> LeadDetail:
     lead = await Lead.get_or_none(id=lead_id, workspace_id=actor.workspace_id).prefetch_related(
-        "account", "rule"
+        "account", "rule", "conversation"
     )
     if lead is None:
         raise NotFound(f"lead {lead_id} does not exist")

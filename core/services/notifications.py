@@ -40,11 +40,13 @@ from core.db.models import (
 from core.domain import alerts
 from core.domain.backoff import backoff_s
 from core.domain.chat import Reply
+from core.domain.followers import follower_label
+from core.domain.rule_definition import RuleDefinition
 from core.domain.scope import Actor, instance_level
 from core.errors import ReelayError
 from core.ports.mailer import Mailer, MailError
 from core.ports.notifier import ChatDeliveryError, ChatGone, ChatRateLimited, Notifier
-from core.services import audit
+from core.services import audit, followers
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +140,7 @@ async def _plan(event: DomainEvent) -> None:
             )
             if link is not None:
                 rows.append((CHAT, f"{link.id}:{ref.get('message_id')}", link.id))
-    else:
+    elif event.kind not in alerts.WEBHOOK_ONLY:
         for link in await ChatLink.filter(workspace_id=event.workspace.id, active=True):
             rows.append((CHAT, str(link.id), link.id))
         if event.kind in alerts.EMAIL_KINDS:
@@ -162,8 +164,8 @@ async def _email_addresses(event: DomainEvent) -> list[str]:
         rule_id = lead.rule_id if lead else None
     if rule_id is not None:
         rule = await AutomationRule.get_or_none(id=rule_id, workspace_id=event.workspace.id)
-        rule_email = (rule.config or {}).get("notification_email") if rule else None
-        if isinstance(rule_email, str) and rule_email and rule_email not in addresses:
+        rule_email = RuleDefinition.from_stored(rule).notification_email if rule else None
+        if rule_email and rule_email not in addresses:
             addresses.append(rule_email)
     return addresses
 
@@ -384,10 +386,21 @@ async def _gather_facts(event: DomainEvent) -> dict[str, Any]:
     if isinstance(facts.get("rule"), dict):
         facts.setdefault("rule_id", facts["rule"].get("id"))
         facts["rule"] = facts["rule"].get("name") or f"rule #{facts['rule'].get('id')}"
+    actor = Actor.system(workspace_id)
     if isinstance(facts.get("person"), dict):
         person = facts["person"]
-        facts["person"] = (
-            f"@{person['username']}" if person.get("username") else person.get("igsid")
+        facts["person"] = await followers.label(
+            actor,
+            _int(facts.get("account_id")),
+            str(person.get("igsid") or ""),
+            str(person.get("username") or ""),
+        )
+    elif facts.get("igsid") and not facts.get("person"):
+        facts["person"] = await followers.label(
+            actor,
+            _int(facts.get("account_id")),
+            str(facts["igsid"]),
+            str(facts.get("person_username") or ""),
         )
     if facts.get("post_id"):
         post = await Post.get_or_none(id=facts["post_id"], workspace_id=workspace_id)
@@ -404,7 +417,9 @@ async def _gather_facts(event: DomainEvent) -> dict[str, Any]:
             fields = {"name": lead.name, "email": lead.email, "phone": lead.phone}
             fields.update({str(k): v for k, v in lead.custom_fields.items()})
             facts["fields"] = fields
-            facts["person"] = f"@{lead.username}" if lead.username else lead.igsid
+            facts["person"] = await followers.label(
+                actor, lead.account_id, lead.igsid, lead.username
+            )
             facts.setdefault("account_id", lead.account_id)
             if lead.rule is not None:
                 facts["rule"] = lead.rule.name or f"rule #{lead.rule.id}"
@@ -421,6 +436,10 @@ async def _gather_facts(event: DomainEvent) -> dict[str, Any]:
     return facts
 
 
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) else None
+
+
 async def draft_facts(actor: Actor, draft_id: int) -> alerts.DraftFacts | None:
     """What a chat shows of one of the workspace's reply drafts; None when there is none."""
     return await _draft_facts(draft_id, actor.workspace_id)
@@ -431,7 +450,9 @@ async def _draft_facts(draft_id: int, workspace_id: int) -> alerts.DraftFacts | 
     if draft is None:
         return None
     await draft.fetch_related("rule", "conversation", "decided_by")
-    person = draft.conversation.username if draft.conversation else ""
+    person = follower_label(
+        followers.follower_of(draft.conversation, igsid=str(draft.target.get("igsid") or ""))
+    )
     channel = "comment" if draft.target.get("comment_id") else "DM"
     return alerts.DraftFacts(
         id=draft.id,
@@ -440,7 +461,7 @@ async def _draft_facts(draft_id: int, workspace_id: int) -> alerts.DraftFacts | 
         proposed_text=draft.proposed_text,
         final_text=draft.final_text,
         channel=channel,
-        person=f"@{person}" if person else "a follower",
+        person=person,
         rule=(draft.rule.name or f"#{draft.rule.id}") if draft.rule else "",
         decided_by=draft.decided_by.email if draft.decided_by else "",
         decided_at=draft.decided_at,

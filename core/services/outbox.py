@@ -11,7 +11,8 @@
   a deferred job, it is never dropped.
 - **Graph errors** by classification: retried with back-off (transient, rate limits), skipped
   (private reply already used, window closed), failed with a human message (permanent), or
-  the account marked ``needs_reconnect`` (token dead).
+  the account marked ``needs_reconnect`` (token dead): then the action is kept ``waiting``
+  and sent after the reconnect while Meta's window allows (``waiting_sends``).
 - **Exactly once in effect**: a send whose answer was lost after it may have reached Meta is
   never repeated blindly. The next attempt first looks for its effect (:mod:`send_checks`):
   found, it is recorded sent; absent, it is sent again; unknown after the last attempt, it is
@@ -37,7 +38,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
-from core.db.bulk import GroupCommit, bump_many_stats, insert_returning, mark_sent
+from core.db.bulk import GroupCommit, bump_many_stats, insert_many_returning, mark_sent
 from core.db.models import (
     AccountStatus,
     Conversation,
@@ -54,8 +55,10 @@ from core.domain.scope import instance_level
 from core.ports.clock import Clock
 from core.ports.instagram import AccountRef, InstagramClient, Recipient
 from core.ports.queue import JobQueue
+from core.services import echoes
+from core.services.pacer import Pacer
 from core.services.reconnection import mark_needs_reconnect
-from core.services.send_checks import Found, look_for_effect
+from core.services.send_checks import Check, Found, look_for_effect
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -64,7 +67,6 @@ SEND_OUTBOUND = "send_outbound"
 DM_WINDOW = timedelta(hours=24)
 PRIVATE_REPLY_WINDOW = timedelta(days=7)
 MAX_ATTEMPTS = 5
-HOUR_MS = 3_600_000
 # Set in an action's payload once a send of it may have reached Meta without an answer.
 ANSWER_LOST = "answer_lost_at"
 
@@ -81,51 +83,6 @@ PACE_BUCKET = {
     ActionKind.PRIVATE_REPLY: "private_reply",
     ActionKind.DM: "dm",
 }
-
-# Reserve the earliest slot ≥ now (and ≥ the last reservation: first come, first served) that
-# keeps at most ``limit`` reservations in any window; idempotent per member.
-_RESERVE = """
-local key = KEYS[1]
-local now = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-local window = tonumber(ARGV[3])
-local member = ARGV[4]
-local existing = redis.call('ZSCORE', key, member)
-if existing then return tonumber(existing) end
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-local n = redis.call('ZCARD', key)
-local slot = now
-if n > 0 then
-  local last = tonumber(redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')[2])
-  if last > slot then slot = last end
-end
-if n >= limit then
-  local kth = tonumber(redis.call('ZRANGE', key, n - limit, n - limit, 'WITHSCORES')[2]) + window
-  if kth > slot then slot = kth end
-end
-redis.call('ZADD', key, slot, member)
-redis.call('PEXPIRE', key, slot - now + window + 60000)
-return slot
-"""
-
-
-class Pacer:
-    """At most ``limit`` sends per rolling window per (account, bucket), shared by all workers."""
-
-    def __init__(self, redis: Redis, *, window_ms: int = HOUR_MS) -> None:
-        self._redis = redis
-        self._window_ms = window_ms
-        self._script = redis.register_script(_RESERVE)
-
-    @instance_level("paces one account's sends for the engines driven by webhooks")
-    async def reserve(
-        self, account_id: int, bucket: str, member: str, limit: int, now: datetime
-    ) -> datetime:
-        """The time ``member`` may be sent (now, or a later free slot it now holds)."""
-        now_ms = int(now.timestamp() * 1000)
-        key = f"reelay:pace:{account_id}:{bucket}"
-        slot = await self._script(keys=[key], args=[now_ms, max(1, limit), self._window_ms, member])
-        return datetime.fromtimestamp(int(slot) / 1000, now.tzinfo)
 
 
 @dataclass(frozen=True)
@@ -175,7 +132,7 @@ async def bump_stats(rule_id: int, **changes: Any) -> None:
 
 
 @dataclass(frozen=True)
-class _Sent:
+class SentAction:
     action: OutboundAction
     kind: ActionKind
     response: dict[str, Any]
@@ -183,10 +140,15 @@ class _Sent:
     at: datetime
 
 
-async def _write_sent(batch: list[_Sent]) -> None:
+@instance_level("records sends of actions the outbox or the engine already holds")
+async def write_sent(batch: Sequence[SentAction]) -> list[SentAction]:
     """Mark ``batch`` sent, add their messages and the rules' counts: three statements
-    whatever the batch size."""
-    await mark_sent({s.action.id: s.response for s in batch}, max(s.at for s in batch))
+    whatever the batch size. Returns the sends recorded now: one recorded before (by its
+    echo, or by its answer when the echo came first) is not recorded or counted again."""
+    if not batch:
+        return []
+    marked = await mark_sent({s.action.id: s.response for s in batch}, max(s.at for s in batch))
+    batch = [s for s in batch if s.action.id in marked]
     messages = [
         Message(
             conversation_id=s.action.payload["conversation_id"],
@@ -213,6 +175,7 @@ async def _write_sent(batch: list[_Sent]) -> None:
                 merged[name] = value  # the latest time
     if counts:
         await bump_many_stats(counts)
+    return batch
 
 
 class Outbox:
@@ -232,10 +195,11 @@ class Outbox:
         self.queue = queue
         self.clock = clock
         self.settings = settings
+        self.redis = redis
         self.pacer = Pacer(redis)
         self._account_ref = account_ref
         self._retry_base_s = retry_base_s
-        self._sent_writer: GroupCommit[_Sent, None] = GroupCommit(self._record_sent, limit=100)
+        self._sent_writer: GroupCommit[SentAction, None] = GroupCommit(self._record_sent, limit=100)
         self._jitter = jitter
 
     # ---------------------------------------------------------------- submitting
@@ -254,19 +218,27 @@ class Outbox:
 
     @instance_level("sends what the webhook-driven engines held back")
     async def send_held(self, held: Sequence[Held]) -> None:
-        """Send held actions: one person's in order, different people's side by side."""
+        """Send held actions: one person's in order, different people's side by side.
+
+        Never raises: the events that made them are handled, and an action whose send broke
+        stays pending and is sent again by :meth:`requeue_stuck`; the failure is logged.
+        """
         lines: dict[tuple[int, str], list[Held]] = {}
         for item in held:
             lines.setdefault((item.account.id, item.line), []).append(item)
-        if len(lines) <= 1:
-            await self._send_line(held)
-            return
         results = await asyncio.gather(
             *(self._send_line(line) for line in lines.values()), return_exceptions=True
         )
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if errors:
-            raise errors[0]
+        for line, result in zip(lines.values(), results, strict=True):
+            if isinstance(result, Exception):
+                logger.error(
+                    "outbox: sending %d actions (from action %s) failed",
+                    len(line),
+                    line[0].action.id,
+                    exc_info=result,
+                )
+            elif isinstance(result, BaseException):
+                raise result
 
     async def _send_line(self, items: Sequence[Held]) -> OutboundStatus | None:
         """Send actions created for an inline send, in order: the last one's status. The
@@ -322,23 +294,26 @@ class Outbox:
         inline = not_before is None and send_now
         if kind is ActionKind.PRIVATE_REPLY:
             key = private_reply_key(account.id, target)
-        action = await insert_returning(
+        inserted = await insert_many_returning(
             OutboundAction,
-            {
-                "account_id": account.id,
-                "kind": kind.value,
-                "dedupe_key": key[:255],
-                "target": target[:128],
-                "payload": payload,
-                "status": OutboundStatus.PENDING,
-                # Sent inline by its creator: claimed from the start.
-                "attempts": 1 if inline else 0,
-                "not_before": not_before,
-                "error": "",
-                "created_at": now,
-            },
+            [
+                {
+                    "account_id": account.id,
+                    "kind": kind.value,
+                    "dedupe_key": key[:255],
+                    "target": target[:128],
+                    "payload": payload,
+                    "status": OutboundStatus.PENDING,
+                    # Sent inline by its creator: claimed from the start.
+                    "attempts": 1 if inline else 0,
+                    "not_before": not_before,
+                    "error": "",
+                    "created_at": now,
+                },
+            ],
             conflict=("dedupe_key",),
         )
+        action = inserted[0] if inserted else None
         if action is None:
             logger.info(
                 "outbox: %s %s already submitted (key %s, account %s): skipped",
@@ -385,18 +360,62 @@ class Outbox:
             action = await OutboundAction.get_or_none(id=action_id)
         if action is None or action.status is not OutboundStatus.PENDING:
             return action.status if action else None
+        if account is None or account.id != action.account_id:
+            account = await InstagramAccount.get(id=action.account_id)
+        kind = ActionKind(action.kind)
+        not_yet = await self._not_yet(account, action, kind, conversation)
+        if not_yet is not None:
+            return not_yet
+        if not claimed:
+            attempt = action.attempts + 1
+            won = await OutboundAction.filter(
+                id=action.id, status=OutboundStatus.PENDING, attempts=action.attempts
+            ).update(attempts=attempt)
+            if not won:
+                return None  # another worker has it
+            action.attempts = attempt
+        ref = self._account_ref(account)
+        message = action.payload.get("message") or {}
+        lost = bool(action.payload.get(ANSWER_LOST))
+        try:
+            # After a lost answer: what the earlier send left on Instagram, if it arrived.
+            response = await self._settle(ref, kind, action) if lost else None
+            if response is None and kind is ActionKind.PUBLIC_REPLY:
+                text = str(message.get("text", ""))
+                response = {"id": await self.graph.reply_to_comment(ref, action.target, text)}
+            elif response is None:
+                recipient = (
+                    Recipient(comment_id=action.target)
+                    if kind is ActionKind.PRIVATE_REPLY
+                    else Recipient(igsid=action.target)
+                )
+                sent = await self.graph.send_message(ref, recipient, message)
+                response = {"recipient_id": sent.recipient_id, "message_id": sent.message_id}
+        except GraphError as exc:
+            return await self._failed_call(account, action, exc)
+        return await self._sent(action, kind, response, extra_stats)
+
+    async def _not_yet(
+        self,
+        account: InstagramAccount,
+        action: OutboundAction,
+        kind: ActionKind,
+        conversation: Conversation | None,
+    ) -> OutboundStatus | None:
+        """Why ``action`` is not sent now: put off to its time or its pace slot (pending), kept
+        until a reconnect (waiting), or skipped (account not active, Meta's window closed);
+        None when it may go."""
         now = self.clock.now()
         if action.not_before is not None and action.not_before > now + timedelta(seconds=1):
             await self._later(action, action.not_before, "d")
             return OutboundStatus.PENDING
-        if account is None or account.id != action.account_id:
-            account = await InstagramAccount.get(id=action.account_id)
+        if account.status is AccountStatus.NEEDS_RECONNECT:
+            return await self._wait(action, account)
         if account.status is not AccountStatus.ACTIVE:
             return await self._skip(action, f"account {account.username} is {account.status.value}")
-        reason = await self._window_closed(action, now, conversation)
+        reason = await window_closed(action, now, conversation)
         if reason:
             return await self._skip(action, reason)
-        kind = ActionKind(action.kind)
         limit = self._limit(account, kind)
         slot = await self.pacer.reserve(
             account.id, PACE_BUCKET[kind], f"{action.id}:{action.attempts}", limit, now
@@ -412,72 +431,12 @@ class Outbox:
             )
             await self._later(action, slot, "p")
             return OutboundStatus.PENDING
-        if not claimed:
-            attempt = action.attempts + 1
-            won = await OutboundAction.filter(
-                id=action.id, status=OutboundStatus.PENDING, attempts=action.attempts
-            ).update(attempts=attempt)
-            if not won:
-                return None  # another worker has it
-            action.attempts = attempt
-        try:
-            response = await self._call(account, kind, action)
-        except GraphError as exc:
-            return await self._failed_call(account, action, exc)
-        return await self._sent(action, kind, response, extra_stats)
+        return None
 
     def _limit(self, account: InstagramAccount, kind: ActionKind) -> int:
         if kind is ActionKind.DM:
             return account.dm_pace_per_hour or self.settings.dm_pace_per_hour
         return self.settings.private_reply_per_hour
-
-    async def _window_closed(
-        self, action: OutboundAction, now: datetime, known: Conversation | None
-    ) -> str:
-        payload = action.payload
-        if action.kind == ActionKind.PRIVATE_REPLY:
-            anchor = payload.get("anchor_at")
-            if anchor and now - datetime.fromisoformat(anchor) > PRIVATE_REPLY_WINDOW:
-                return f"private reply window closed: comment made {anchor}, over 7 days ago"
-            return ""
-        if action.kind == ActionKind.DM:
-            conversation = None
-            wanted = payload.get("conversation_id")
-            if known is not None and known.id == wanted:
-                conversation = known
-            elif wanted:
-                conversation = await Conversation.get_or_none(id=wanted)
-            last = conversation.last_inbound_at if conversation else None
-            if last is None:
-                return "DM not allowed: the person never wrote to the account"
-            if now - last > DM_WINDOW:
-                return (
-                    "24 h messaging window closed: "
-                    f"last message from the person at {last.isoformat()}"
-                )
-        return ""
-
-    async def _call(
-        self, account: InstagramAccount, kind: ActionKind, action: OutboundAction
-    ) -> dict[str, Any]:
-        ref = self._account_ref(account)
-        message = action.payload.get("message") or {}
-        if action.payload.get(ANSWER_LOST):
-            settled = await self._settle(ref, kind, action)
-            if settled is not None:
-                return settled
-        if kind is ActionKind.PUBLIC_REPLY:
-            reply_id = await self.graph.reply_to_comment(
-                ref, action.target, str(message.get("text", ""))
-            )
-            return {"id": reply_id}
-        recipient = (
-            Recipient(comment_id=action.target)
-            if kind is ActionKind.PRIVATE_REPLY
-            else Recipient(igsid=action.target)
-        )
-        sent = await self.graph.send_message(ref, recipient, message)
-        return {"recipient_id": sent.recipient_id, "message_id": sent.message_id}
 
     async def _sent(
         self,
@@ -488,7 +447,7 @@ class Outbox:
     ) -> OutboundStatus:
         """Record a send: the action sent, the message in the conversation, the rule's counts
         (in one transaction with the other sends finishing at the same time)."""
-        sent = _Sent(action, kind, response, dict(extra_stats or {}), self.clock.now())
+        sent = SentAction(action, kind, response, dict(extra_stats or {}), self.clock.now())
         await self._sent_writer.submit(sent)
         logger.info(
             "outbox: sent %s %s to %s (account %s)",
@@ -499,17 +458,17 @@ class Outbox:
         )
         return OutboundStatus.SENT
 
-    async def _record_sent(self, batch: list[_Sent]) -> list[None]:
+    async def _record_sent(self, batch: list[SentAction]) -> list[None]:
         if len(batch) > 1:
             try:
                 async with in_transaction():
-                    await _write_sent(batch)
+                    await write_sent(batch)
                 return [None] * len(batch)
             except Exception:
                 logger.info("recording %d sends together failed: one at a time", len(batch))
         for sent in batch:
             async with in_transaction():
-                await _write_sent([sent])
+                await write_sent([sent])
         return [None] * len(batch)
 
     async def _settle(
@@ -518,9 +477,14 @@ class Outbox:
         """Before sending again what may have been sent: what the earlier send left on
         Instagram (the answer to record), or None when sending again is safe. Raises a
         maybe-sent ``GraphError`` when it cannot tell yet."""
-        check = await look_for_effect(
-            self.graph, ref, kind.value, action.target, action.payload, action.created_at
-        )
+        mid = await echoes.seen(self.redis, action)
+        if mid is not None:
+            echo = {"message_id": mid, "confirmed_by": "echo"}
+            check = Check(Found.DELIVERED, "its echo came", echo)
+        else:
+            check = await look_for_effect(
+                self.graph, ref, kind.value, action.target, action.payload, action.created_at
+            )
         logger.info(
             "outbox: %s %s after a lost answer: %s, %s (account %s)",
             action.kind,
@@ -554,8 +518,8 @@ class Outbox:
         if exc.kind in {ErrorKind.ALREADY_DONE, ErrorKind.WINDOW_CLOSED}:
             return await self._skip(action, exc.title)
         if exc.kind is ErrorKind.TOKEN_INVALID:
-            await mark_needs_reconnect(account, exc.title, actor="worker")
-            return await self._fail(action, exc.title)
+            await mark_needs_reconnect(account, exc.title, redis=self.redis, actor="worker")
+            return await self._wait(action, account)
         retry = exc.retryable or exc.kind is ErrorKind.QUOTA
         if retry and action.attempts < MAX_ATTEMPTS:
             delay = backoff_s(
@@ -592,6 +556,7 @@ class Outbox:
         if not action.payload.get(ANSWER_LOST):
             action.payload = {**action.payload, ANSWER_LOST: self.clock.now().isoformat()}
             changes["payload"] = action.payload
+            await echoes.expect(self.redis, action)
         await OutboundAction.filter(id=action.id).update(**changes)
         delay = backoff_s(
             action.attempts, base_s=self._retry_base_s, spread=(0.75, 1.25), rng=self._jitter
@@ -609,6 +574,11 @@ class Outbox:
 
     async def _unconfirmed(self, action: OutboundAction, reason: str) -> OutboundStatus:
         return await self._end(action, OutboundStatus.UNCONFIRMED, "unconfirmed", reason)
+
+    async def _wait(self, action: OutboundAction, account: InstagramAccount) -> OutboundStatus:
+        """Keep ``action`` until the account is reconnected (``core.services.waiting_sends``)."""
+        reason = f"@{account.username} needs reconnecting: sent after it if Meta's window allows"
+        return await self._end(action, OutboundStatus.WAITING, "waits", reason)
 
     async def _skip(self, action: OutboundAction, reason: str) -> OutboundStatus:
         return await self._end(action, OutboundStatus.SKIPPED, "not sent", reason)
@@ -635,17 +605,16 @@ class Outbox:
         is marked as such: the next send checks Instagram before repeating it.
         """
         cutoff = self.clock.now() - older_than
-        rows = (
-            await OutboundAction.filter(status=OutboundStatus.PENDING, created_at__lt=cutoff)
-            .filter(Q(not_before__isnull=True) | Q(not_before__lt=cutoff))
-            .values_list("id", "attempts", "payload")
-        )
-        for action_id, attempts, payload in rows:
-            if attempts and isinstance(payload, dict) and not payload.get(ANSWER_LOST):
-                marked = {**payload, ANSWER_LOST: self.clock.now().isoformat()}
-                await OutboundAction.filter(id=action_id).update(payload=marked)
+        rows = await OutboundAction.filter(
+            status=OutboundStatus.PENDING, created_at__lt=cutoff
+        ).filter(Q(not_before__isnull=True) | Q(not_before__lt=cutoff))
+        for action in rows:
+            if action.attempts and not action.payload.get(ANSWER_LOST):
+                action.payload = {**action.payload, ANSWER_LOST: self.clock.now().isoformat()}
+                await OutboundAction.filter(id=action.id).update(payload=action.payload)
+                await echoes.expect(self.redis, action)
             await self.queue.enqueue(
-                SEND_OUTBOUND, action_id, job_id=f"send:{action_id}:rq{attempts}"
+                SEND_OUTBOUND, action.id, job_id=f"send:{action.id}:rq{action.attempts}"
             )
         return len(rows)
 
@@ -658,6 +627,36 @@ class Outbox:
             job_id=f"send:{action.id}:{why}{action.attempts}:{stamp}",
             defer_until=when,
         )
+
+
+@instance_level("Meta's windows for an action the outbox already holds")
+async def window_closed(
+    action: OutboundAction, now: datetime, known: Conversation | None = None
+) -> str:
+    """Why Meta no longer lets ``action`` be sent at ``now`` ('' when it still does).
+
+    ``known``: the person's conversation as just read (saves a query)."""
+    payload = action.payload
+    if action.kind == ActionKind.PRIVATE_REPLY:
+        anchor = payload.get("anchor_at")
+        if anchor and now - datetime.fromisoformat(anchor) > PRIVATE_REPLY_WINDOW:
+            return f"private reply window closed: comment made {anchor}, over 7 days ago"
+        return ""
+    if action.kind == ActionKind.DM:
+        conversation = None
+        wanted = payload.get("conversation_id")
+        if known is not None and known.id == wanted:
+            conversation = known
+        elif wanted:
+            conversation = await Conversation.get_or_none(id=wanted)
+        last = conversation.last_inbound_at if conversation else None
+        if last is None:
+            return "DM not allowed: the person never wrote to the account"
+        if now - last > DM_WINDOW:
+            return (
+                f"24 h messaging window closed: last message from the person at {last.isoformat()}"
+            )
+    return ""
 
 
 def private_reply_key(account_id: int, comment_id: str) -> str:

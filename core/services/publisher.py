@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from redis.asyncio import Redis
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
@@ -78,7 +79,8 @@ class _Failed(Exception):
 
 
 class Publisher:
-    """Runs the publish job. Ports come in; nothing here knows arq, Redis or HTTP."""
+    """Runs the publish job. Ports come in; nothing here knows arq or HTTP, and Redis only
+    to announce a dead token (``core.services.account_changes``)."""
 
     def __init__(
         self,
@@ -91,7 +93,9 @@ class Publisher:
         policy: PublishPolicy,
         jitter: Callable[[], float] = random.random,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        redis: Redis | None = None,
     ) -> None:
+        self.redis = redis  # only to announce a dead token to every worker
         self.instagram = instagram
         self.queue = queue
         self.clock = clock
@@ -470,7 +474,8 @@ class Publisher:
             await self._defer(post, until, exc.title)
         elif kind is ErrorKind.TOKEN_INVALID:
             await self._fail(post, exc.title)
-            await mark_needs_reconnect(await _account_of(post), exc.title, actor="worker")
+            account = await _account_of(post)
+            await mark_needs_reconnect(account, exc.title, redis=self.redis, actor="worker")
         else:
             await self._fail(post, exc.title)
 

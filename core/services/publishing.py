@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from redis.asyncio import Redis
 from tortoise.transactions import in_transaction
 
 from core.db.models import InstagramAccount, MediaAsset, Post, PostMedia, Workspace
@@ -84,6 +85,19 @@ class PostEditor:
             raise NotFound(f"There is no post #{post_id} in this workspace.")
         return post
 
+    async def media_ids(self, actor: Actor, post_id: int) -> list[int]:
+        """The media of the actor's workspace's post ``post_id``, in order (none for another's)."""
+        rows = await (
+            PostMedia.filter(post_id=post_id, post__workspace_id=actor.workspace_id)
+            .order_by("position")
+            .values_list("asset_id", flat=True)
+        )
+        return [int(asset_id) for asset_id in rows]  # type: ignore[call-overload]
+
+    async def scheduled_count(self, actor: Actor) -> int:
+        """How many of the workspace's posts wait for their time."""
+        return await Post.filter(workspace_id=actor.workspace_id, status=Status.SCHEDULED).count()
+
     async def page(
         self,
         actor: Actor,
@@ -92,9 +106,13 @@ class PostEditor:
         account_id: int | None = None,
         offset: int = 0,
         limit: int = 50,
+        before_id: int | None = None,
     ) -> list[Post]:
-        """The workspace's posts, newest first, ``limit`` from ``offset``."""
+        """The workspace's posts, newest first, ``limit`` from ``offset`` (or after the post
+        ``before_id``, for a cursor)."""
         query = Post.filter(workspace_id=actor.workspace_id)
+        if before_id is not None:
+            query = query.filter(id__lt=before_id)
         if status is not None:
             query = query.filter(status=status)
         if account_id is not None:
@@ -399,6 +417,7 @@ class Publishing(PostEditor):
         policy: PublishPolicy | None = None,
         jitter: Callable[[], float] = random.random,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        redis: Redis | None = None,
     ) -> None:
         super().__init__(queue=queue, clock=clock)
         self.policy = policy or PublishPolicy()
@@ -411,6 +430,7 @@ class Publishing(PostEditor):
             policy=self.policy,
             jitter=jitter,
             sleep=sleep,
+            redis=redis,
         )
         self.reconciler = Reconciler(queue=queue, clock=clock, policy=self.policy)
 

@@ -18,6 +18,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from redis.asyncio import Redis
+
 from core.db.models import (
     AccountStatus,
     DomainEvent,
@@ -28,7 +30,7 @@ from core.db.models import (
 from core.domain.scope import instance_level
 from core.domain.webhooks import EventKind
 from core.ports.queue import JobQueue
-from core.services import audit
+from core.services import account_changes, audit
 from core.services.inbox import HANDLE_EVENT, event_job_id
 
 logger = logging.getLogger(__name__)
@@ -42,12 +44,13 @@ MESSAGE_WINDOW = timedelta(hours=24)
 
 @instance_level("flags an account any job's Graph call found dead")
 async def mark_needs_reconnect(
-    account: InstagramAccount, reason: str, *, actor: str = "reelay"
+    account: InstagramAccount, reason: str, *, redis: Redis | None, actor: str = "reelay"
 ) -> bool:
     """Flag the account for reconnection; audit and alert on the transition only.
 
     Call it wherever Meta refuses the token (a TOKEN_INVALID GraphError, error 190) or it
     expired. Returns False when the account was not active (already flagged: no new alert).
+    ``redis``: where every worker's account cache learns of it at once.
     """
     updated = await InstagramAccount.filter(id=account.id, status=AccountStatus.ACTIVE).update(
         status=AccountStatus.NEEDS_RECONNECT, status_reason=reason[:255]
@@ -71,6 +74,7 @@ async def mark_needs_reconnect(
         level="warning",
         reason=reason,
     )
+    await account_changes.announce(redis)
     logger.warning("account %s needs reconnecting: %s", account.id, reason)
     return True
 

@@ -16,7 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from core.db.models import AutomationRule, DomainEvent, DraftStatus, ReplyDraft, Role, User
-from core.domain.ai_replies import Channel, ai_config_of, check_edited_text
+from core.domain.ai_replies import Channel, check_edited_text
+from core.domain.rule_definition import RuleDefinition
 from core.domain.scope import Actor, instance_level
 from core.errors import Conflict, Forbidden, NotFound
 from core.ports.clock import Clock
@@ -180,7 +181,7 @@ class DraftDecisions:
 
     async def _rule_fallback(self, draft: ReplyDraft, values: dict[str, str]) -> str | None:
         rule = await AutomationRule.get_or_none(id=draft.rule_id) if draft.rule_id else None
-        config = ai_config_of(rule.config) if rule else None
+        config = RuleDefinition.from_stored(rule).ai_reply() if rule else None
         if config is None or not config.fallback_reply:
             return None
         return check_edited_text(config.fallback_reply, values)

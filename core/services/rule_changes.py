@@ -1,5 +1,6 @@
 """Rule changes reach every worker at once: a version number in Redis, bumped after each
-change is committed and read by the engine once per batch of events (one GET)."""
+change is committed and read by the engine once per batch of events, with the accounts'
+version (``core.services.account_changes``, one MGET)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,3 @@ RULES_VERSION_KEY = "reelay:rules:version"
 async def announce(redis: Redis) -> None:
     """Tell every worker that some rule changed (call after the change is committed)."""
     await redis.incr(RULES_VERSION_KEY)
-
-
-@instance_level("one version number for every worker's rule cache")
-async def current(redis: Redis) -> int:
-    """The rules' version as last announced (0 before any change)."""
-    return int(await redis.get(RULES_VERSION_KEY) or 0)

@@ -71,6 +71,21 @@ async def list_rules(actor: Actor, account_id: int | None = None) -> list[RuleRo
     return [RuleRow(rule, rule.account, stats.get(rule.id)) for rule in rules]
 
 
+async def rules_by_name(actor: Actor) -> list[AutomationRule]:
+    """The workspace's rules by name (filters and labels)."""
+    return await AutomationRule.filter(workspace_id=actor.workspace_id).order_by("name")
+
+
+async def rule_row(actor: Actor, rule: AutomationRule) -> RuleRow:
+    """``rule`` (one of the actor's workspace) with its account and counters."""
+    account = await InstagramAccount.get_or_none(
+        id=rule.account_id, workspace_id=actor.workspace_id
+    )
+    if account is None or rule.workspace_id != actor.workspace_id:
+        raise NotFound(f"rule {rule.id} does not exist")
+    return RuleRow(rule, account, await RuleStats.get_or_none(rule_id=rule.id))
+
+
 async def get_rule(actor: Actor, rule_id: int) -> AutomationRule:
     """The actor's workspace's rule ``rule_id``; NotFound for any other."""
     rule = await AutomationRule.get_or_none(id=rule_id, workspace_id=actor.workspace_id)
@@ -123,6 +138,8 @@ async def save_rule(
     account = await workspace_account(actor, draft.account_id)
     await _ref_code_free(account, draft, rule_id)
     columns = draft.stored_columns()
+    if existing is not None:
+        _keep_unset(columns["config"], definition, RuleDefinition.from_stored(existing))
     sealed = _sealed_secret(secrets, given_secret, existing)
     lead_settings = columns["config"]["lead_capture_settings"]
     lead_settings.pop("webhook_secret", None)
@@ -167,6 +184,19 @@ async def _ref_code_free(
         if RuleDefinition.from_stored(other).ref_code == draft.ref_code:
             message = f'The rule "{other.name}" already uses this ref on @{account.username}.'
             raise ValidationFailed(not_saved({"ref_code": message}), {"ref_code": message})
+
+
+def _keep_unset(config: dict[str, Any], given: RuleDefinition, stored: RuleDefinition) -> None:
+    """What the editor leaves unset (None) stays as stored: the rule's notification address,
+    and the AI action's limits the form does not show."""
+    if given.notification_email is None and stored.notification_email:
+        config["notification_email"] = stored.notification_email
+    if given.ai is None or stored.ai is None:
+        return
+    for name in ("max_sentences", "max_chars", "history_messages"):
+        value = getattr(stored.ai, name)
+        if getattr(given.ai, name) is None and value is not None:
+            config["ai"][name] = value
 
 
 def _sealed_secret(box: SecretStore, given: str | None, existing: AutomationRule | None) -> str:

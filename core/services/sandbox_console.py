@@ -378,6 +378,8 @@ async def _unsent(account: InstagramAccount, events: list[WebhookEvent]) -> dict
                 OutboundStatus.FAILED,
                 OutboundStatus.SKIPPED,
                 OutboundStatus.UNCONFIRMED,
+                OutboundStatus.WAITING,
+                OutboundStatus.EXPIRED,
             ],
         )
         .order_by("id")

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from core.db.models import AccountStatus, ChatLink, InstagramAccount, KeyValue, Workspace
-from core.domain.scope import Actor, instance_level
-from core.errors import NotFound
+from core.domain.chat import LINK_CODES_STEP
+from core.domain.scope import Actor, Role, instance_level
+from core.errors import Forbidden, NotFound
 from core.ports.secrets import SecretStore
 from core.services import meta_app
 from core.settings import Settings
@@ -23,6 +24,22 @@ class Step:
     done: bool
     summary: str
     missing: list[str] = field(default_factory=list)
+
+
+async def workspace_of(actor: Actor) -> Workspace:
+    """The actor's workspace."""
+    return await Workspace.get(id=actor.workspace_id)
+
+
+async def save_ai_settings(actor: Actor, *, enabled: bool, monthly_token_quota: int) -> Workspace:
+    """Switch the workspace's AI replies on or off and set its monthly token quota."""
+    if not actor.allows(Role.ADMIN):
+        raise Forbidden("Only an admin can change the AI settings.")
+    workspace = await workspace_of(actor)
+    workspace.ai_enabled = enabled
+    workspace.ai_monthly_token_quota = monthly_token_quota
+    await workspace.save(update_fields=["ai_enabled", "ai_monthly_token_quota"])
+    return workspace
 
 
 @instance_level("the instance's webhook URL check, shared by every workspace")
@@ -103,7 +120,7 @@ async def steps(
     result.append(
         Step(
             "chats",
-            "Team chat",
+            LINK_CODES_STEP,
             not chat_missing,
             f"{chats} chat{'s' if chats != 1 else ''} linked. Bots: {', '.join(bots) or 'none'}.",
             chat_missing,

@@ -33,7 +33,6 @@ from core.domain.ai_replies import (
     ApprovalMode,
     Channel,
     HistoryEntry,
-    ai_config_of,
     build_reply_prompt,
     finalize_reply,
     window_closes_at,
@@ -147,7 +146,7 @@ class SmartReplies:
         rule = await AutomationRule.get_or_none(id=rule_id).prefetch_related("workspace", "account")
         if rule is None or not rule.active:
             return ReplyResult(Outcome.SKIPPED, reason="the rule is gone or inactive")
-        config = ai_config_of(rule.config)
+        config = RuleDefinition.from_stored(rule).ai_reply()
         if config is None:
             return ReplyResult(Outcome.SKIPPED, reason="the rule has no AI action")
         now = self._clock.now()
@@ -218,7 +217,7 @@ class SmartReplies:
         rule = await AutomationRule.get_or_none(id=conversation.ai_rule_id)
         if rule is None or not rule.active or rule.account_id != inbound.account_id:
             return None
-        config = ai_config_of(rule.config)
+        config = RuleDefinition.from_stored(rule).ai_reply()
         if config is None or not config.continue_conversation:
             return None
         previous = await self._previous_message(inbound)
@@ -284,7 +283,8 @@ class SmartReplies:
                 "rule_name": rule.name,
                 "account_id": inbound.account_id,
                 "account_username": rule.account.username,
-                "username": inbound.username,
+                "person_username": inbound.username,
+                "igsid": inbound.igsid,
                 "channel": inbound.channel.value,
                 "inbound_text": inbound.text,
                 "proposed_text": text,
@@ -338,7 +338,8 @@ class SmartReplies:
                     "rule_id": rule.id,
                     "rule_name": rule.name,
                     "account_id": inbound.account_id,
-                    "username": inbound.username,
+                    "person_username": inbound.username,
+                    "igsid": inbound.igsid,
                     "inbound_text": inbound.text,
                     "kind": error.kind.value,
                     "error": error.message,
@@ -399,9 +400,10 @@ class EngineHooks:
         event_id: int,
     ) -> ReplyResult | None:
         """Answer with the rule's AI action; None when the rule has none (static replies)."""
-        if ai_config_of(rule.config) is None:
+        definition = RuleDefinition.from_stored(rule)
+        if definition.ai_reply() is None:
             return None
-        link = RuleDefinition.from_stored(rule).reply_link
+        link = definition.reply_link
         result = await self.replies.reply(
             rule.id, self._inbound(rule.account_id, conversation, event, event_id, link)
         )

@@ -17,6 +17,7 @@ from tortoise.transactions import in_transaction
 from core.db.models import Invite, Membership, Role, User
 from core.domain.scope import Actor, instance_level
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from core.ports.mailer import Mailer
 from core.services import api_tokens, audit, users
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,37 @@ async def create_invite(actor: Actor, role: Role, now: datetime) -> NewInvite:
         role=role.value,
     )
     return NewInvite(invite=invite, token=token)
+
+
+async def email_invite(
+    actor: Actor, mailer: Mailer, made: NewInvite, *, to: str, link: str, team_name: str
+) -> str:
+    """Email the link of an invitation just made (``made``) to ``to``; returns the address.
+
+    ValidationFailed for a bad address, MailError when the mail server refuses: the link
+    itself stays valid and can still be copied.
+    """
+    _check_may_grant(actor, made.invite.role)
+    if made.invite.workspace_id != actor.workspace_id:
+        raise NotFound("No such open invitation.")
+    address = users.normalise_email(to)
+    inviter = actor.label
+    body = (
+        f'{inviter} invites you to join the team "{team_name}" on Reelay '
+        f"as {made.invite.role.value}.\n\n"
+        f"Accept within seven days (the link works once):\n{link}\n\n"
+        "If you did not expect this, ignore this email."
+    )
+    # A subject is one header line, whatever the team's name holds.
+    await mailer.send(address, f"Join {' '.join(team_name.split())} on Reelay", body)
+    await audit.record(
+        "team.invite_emailed",
+        actor=actor.label,
+        workspace_id=actor.workspace_id,
+        target_type="invite",
+        target_id=made.invite.id,
+    )
+    return address
 
 
 @instance_level("an invitation token names its own workspace")

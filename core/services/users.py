@@ -113,13 +113,15 @@ async def create_owner(
 
 
 @instance_level("a person's own account, across workspaces")
-async def create_first_owner(email: str, password: str, workspace_name: str) -> User:
+async def create_first_owner(
+    email: str, password: str, workspace_name: str, *, timezone: str = "UTC"
+) -> User:
     """The first-run page's action: only allowed while no user exists. The first owner is the
-    install's instance admin."""
+    install's instance admin; ``timezone`` (checked by the caller) is the workspace's."""
     if await has_users():
         raise Conflict("Reelay already has an owner; sign in instead.")
     user, _ = await create_owner(
-        email, password, workspace_name=workspace_name, instance_admin=True
+        email, password, workspace_name=workspace_name, timezone=timezone, instance_admin=True
     )
     return user
 

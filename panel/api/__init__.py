@@ -63,6 +63,20 @@ BODY_ERRORS = {
 }
 
 
+IDEMPOTENCY_PARAMETER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": "Any unique text (a UUID) naming this request. A retry with the same key "
+    "within 24 hours gets the first answer back (status and body, with "
+    "`Idempotent-Replayed: true`) and changes nothing; the same key with a different request "
+    "is refused (422; a multipart upload is known by its path alone); while the first request "
+    "still runs, a retry gets 409.",
+}
+IDEMPOTENCY_CONFLICT = "A request with this Idempotency-Key is still being processed."
+
+
 def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": ERROR_CONTENT}
 
@@ -74,6 +88,13 @@ class ApiOnlyProvider(OpenAPIProvider):
         for rule in super().generate_rules():
             if rule.rule.startswith(PREFIX + "/") and rule.rule != OPENAPI_PATH:
                 yield rule
+
+    def schema(self) -> dict[str, Any]:
+        from panel.api.event_webhooks import webhooks_document
+
+        document = super().schema()
+        document["webhooks"] = webhooks_document()
+        return document
 
     def build_path_parameter(self, name: str, converter: BaseConverter) -> dict[str, Any]:
         parameter = super().build_path_parameter(name, converter)
@@ -95,6 +116,10 @@ class ApiOnlyProvider(OpenAPIProvider):
                 if "requestBody" in operation:
                     errors.update(BODY_ERRORS)
                 conflict = conflict_of(self._app.view_functions[rule.endpoint])
+                if method == "post":
+                    operation.setdefault("parameters", []).append(IDEMPOTENCY_PARAMETER)
+                    conflict = f"{conflict} {IDEMPOTENCY_CONFLICT}" if conflict else None
+                    conflict = conflict or IDEMPOTENCY_CONFLICT
                 if conflict is not None:
                     errors[409] = conflict
                 for code, description in sorted(errors.items()):
@@ -143,7 +168,7 @@ async def expect_json_body() -> None:
 
 def install(app: Quart) -> None:
     """Set up quart-schema for the API and register its endpoints."""
-    from panel.api import drafts, leads, media, posts, rules
+    from panel.api import drafts, event_webhooks, leads, media, posts, rules, workspace
 
     extension = QuartSchema(
         app,
@@ -154,8 +179,11 @@ def install(app: Quart) -> None:
         info=Info(
             title="Reelay API",
             version="1",
-            description="Posts, media, automation rules, leads and AI reply drafts of one "
-            "workspace. Authenticate with an API token: `Authorization: Bearer rly_…`.",
+            description="Posts, media, automation rules, leads, AI reply drafts, event "
+            "webhooks and the time zone of one workspace. Times are ISO 8601 with their offset. "
+            "Authenticate with an API token: `Authorization: Bearer rly_…`. Every POST takes an "
+            "`Idempotency-Key`; every list pages by `cursor`. The `webhooks` section shows what "
+            "event webhooks receive.",
         ),
         security_schemes={"bearerAuth": {"type": "http", "scheme": "bearer"}},
         security=[{"bearerAuth": []}],
@@ -169,5 +197,5 @@ def install(app: Quart) -> None:
     app.view_functions["openapi"] = public(openapi_document)
     app.before_request(expect_json_body)
     app.register_blueprint(blueprint)
-    for resource in (posts, media, leads, drafts, rules):
+    for resource in (posts, media, leads, drafts, rules, workspace, event_webhooks):
         app.register_blueprint(resource.blueprint)

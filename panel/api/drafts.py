@@ -12,17 +12,14 @@ from core.db.models import DraftStatus, ReplyDraft, Role
 from core.services import approvals
 from core.services.smart_replies import SmartReplies
 from panel.api.auth import api_requires, current_actor
-from panel.api.schemas import may_conflict
+from panel.api.schemas import CursorQuery, cursor_int, decode_cursor, encode_cursor, may_conflict
 from panel.services import services
 
 blueprint = Blueprint("api_drafts", __name__, url_prefix="/api/v1/drafts")
 
-PAGE_SIZE = 50
 
-
-class DraftQuery(BaseModel):
+class DraftQuery(CursorQuery):
     status: DraftStatus | None = DraftStatus.PENDING
-    page: int = Field(1, ge=1, le=10_000)
 
 
 class DraftOut(BaseModel):
@@ -42,6 +39,7 @@ class DraftList(BaseModel):
     items: list[DraftOut]
     page: int
     has_next: bool
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next items.")
 
 
 class EditBody(BaseModel):
@@ -78,17 +76,25 @@ def _out(draft: ReplyDraft) -> DraftOut:
 @validate_querystring(DraftQuery)
 @validate_response(DraftList)
 async def list_drafts(query_args: DraftQuery) -> DraftList:
-    """Drafts, pending ones by default, newest first."""
+    """Drafts, pending ones by default, newest first: ``limit`` after ``cursor``, or a page."""
+    limit = query_args.limit
+    before = None
+    if query_args.cursor:
+        before = cursor_int(decode_cursor("drafts", query_args.cursor), "before")
     rows = await approvals.drafts_page(
         current_actor(),
         status=query_args.status,
-        offset=(query_args.page - 1) * PAGE_SIZE,
-        limit=PAGE_SIZE + 1,
+        offset=0 if before else (query_args.page - 1) * limit,
+        limit=limit + 1,
+        before_id=before,
     )
+    items = [_out(d) for d in rows[:limit]]
+    more = len(rows) > limit
     return DraftList(
-        items=[_out(d) for d in rows[:PAGE_SIZE]],
+        items=items,
         page=query_args.page,
-        has_next=len(rows) > PAGE_SIZE,
+        has_next=more,
+        next_cursor=encode_cursor("drafts", {"before": items[-1].id}) if more else None,
     )
 
 

@@ -9,8 +9,10 @@ from quart import Blueprint, Response
 from quart_schema import validate_querystring, validate_response
 
 from core.db.models import Lead, Role
+from core.errors import ValidationFailed
 from core.services import lead_export
 from panel.api.auth import api_requires, current_actor
+from panel.api.schemas import CursorQuery, cursor_int, decode_cursor, encode_cursor
 
 blueprint = Blueprint("api_leads", __name__, url_prefix="/api/v1/leads")
 
@@ -27,8 +29,8 @@ class LeadFilter(BaseModel):
     )
 
 
-class LeadListQuery(LeadFilter):
-    page: int = Field(1, ge=1, le=10_000)
+class LeadListQuery(LeadFilter, CursorQuery):
+    pass
 
 
 class LeadOut(BaseModel):
@@ -50,6 +52,7 @@ class LeadList(BaseModel):
     items: list[LeadOut]
     page: int
     has_next: bool
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next items.")
 
 
 def _query(args: LeadFilter) -> lead_export.LeadQuery:
@@ -84,11 +87,41 @@ def _out(lead: Lead) -> LeadOut:
 @validate_querystring(LeadListQuery)
 @validate_response(LeadList)
 async def list_leads(query_args: LeadListQuery) -> LeadList:
-    """Leads, newest first, 50 a page."""
+    """Leads, newest first: ``limit`` (50) after ``cursor``, or page ``page``."""
+    after = None
+    if query_args.cursor:
+        position = decode_cursor("leads", query_args.cursor)
+        after = (_cursor_time(position.get("at")), cursor_int(position, "before"))
     items, has_next = await lead_export.list_leads(
-        current_actor(), _query(query_args), query_args.page
+        current_actor(),
+        _query(query_args),
+        query_args.page,
+        limit=query_args.limit,
+        after=after,
     )
-    return LeadList(items=[_out(lead) for lead in items], page=query_args.page, has_next=has_next)
+    next_cursor = None
+    if has_next:
+        last = items[-1]
+        next_cursor = encode_cursor("leads", {"at": last.created_at.isoformat(), "before": last.id})
+    return LeadList(
+        items=[_out(lead) for lead in items],
+        page=query_args.page,
+        has_next=has_next,
+        next_cursor=next_cursor,
+    )
+
+
+def _cursor_time(value: object) -> datetime:
+    try:
+        found = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        found = None
+    if found is None or found.tzinfo is None:
+        raise ValidationFailed(
+            "The cursor is not one this list gave; pass next_cursor back unchanged.",
+            {"cursor": "not a cursor of this list"},
+        )
+    return found
 
 
 @blueprint.get("/export")

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal, cast
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
 
-from core.db.models import Post, PostMedia, Role
+from core.db.models import Post, Role
 from core.domain.posts import Status
 from core.services.publishing import PostInput, Publishing
 from panel.api.auth import api_requires, current_actor
-from panel.api.schemas import may_conflict
+from panel.api.schemas import CursorQuery, cursor_int, decode_cursor, encode_cursor, may_conflict
 from panel.services import services
 
 blueprint = Blueprint("api_posts", __name__, url_prefix="/api/v1/posts")
 
-PAGE_SIZE = 50
 MAX_ID = 2**31 - 1
 
 
@@ -89,12 +88,12 @@ class PostList(BaseModel):
     items: list[PostOut]
     page: int
     has_next: bool
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next items.")
 
 
-class PostQuery(BaseModel):
+class PostQuery(CursorQuery):
     status: Status | None = None
     account_id: int | None = Field(None, ge=1, le=MAX_ID)
-    page: int = Field(1, ge=1, le=10_000)
 
 
 def _publishing() -> Publishing:
@@ -102,13 +101,7 @@ def _publishing() -> Publishing:
 
 
 async def _out(post: Post) -> PostOut:
-    # flat=True gives the ids themselves; tortoise's types say a tuple per row.
-    media = cast(
-        list[int],
-        await PostMedia.filter(post_id=post.id)
-        .order_by("position")
-        .values_list("asset_id", flat=True),
-    )
+    media = await _publishing().media_ids(current_actor(), post.id)
     return PostOut(
         id=post.id,
         account_id=post.account_id,
@@ -134,16 +127,27 @@ async def _out(post: Post) -> PostOut:
 @validate_querystring(PostQuery)
 @validate_response(PostList)
 async def list_posts(query_args: PostQuery) -> PostList:
-    """Posts, newest first, 50 a page."""
+    """Posts, newest first: ``limit`` (50) after ``cursor``, or page ``page``."""
+    limit = query_args.limit
+    before = None
+    if query_args.cursor:
+        before = cursor_int(decode_cursor("posts", query_args.cursor), "before")
     rows = await _publishing().page(
         current_actor(),
         status=query_args.status,
         account_id=query_args.account_id,
-        offset=(query_args.page - 1) * PAGE_SIZE,
-        limit=PAGE_SIZE + 1,
+        offset=0 if before else (query_args.page - 1) * limit,
+        limit=limit + 1,
+        before_id=before,
     )
-    items = [await _out(post) for post in rows[:PAGE_SIZE]]
-    return PostList(items=items, page=query_args.page, has_next=len(rows) > PAGE_SIZE)
+    items = [await _out(post) for post in rows[:limit]]
+    more = len(rows) > limit
+    return PostList(
+        items=items,
+        page=query_args.page,
+        has_next=more,
+        next_cursor=encode_cursor("posts", {"before": items[-1].id}) if more else None,
+    )
 
 
 @blueprint.get("/<int:post_id>")

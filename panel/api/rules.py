@@ -19,10 +19,11 @@ from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
 from redis.asyncio import Redis
 
-from core.db.models import AutomationRule, InstagramAccount, Role, RuleStats
+from core.db.models import AutomationRule, Role
 from core.domain.rule_definition import MAX_ID, RuleDefinition, RuleFields
 from core.services import rule_editor
 from panel.api.auth import api_requires, current_actor
+from panel.api.schemas import CursorQuery, cursor_int, decode_cursor, encode_cursor
 from panel.services import services
 
 blueprint = Blueprint("api_rules", __name__, url_prefix="/api/v1/rules")
@@ -69,10 +70,13 @@ class RuleOut(RuleFields):
 
 class RuleList(BaseModel):
     items: list[RuleOut]
+    has_next: bool
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next items.")
 
 
-class RuleQuery(BaseModel):
+class RuleQuery(CursorQuery):
     account_id: int | None = Field(None, ge=1, le=MAX_ID)
+    limit: int = Field(200, ge=1, le=200, description="Items per answer.")
 
 
 def _out(row: rule_editor.RuleRow) -> RuleOut:
@@ -108,9 +112,7 @@ def _out(row: rule_editor.RuleRow) -> RuleOut:
 
 
 async def _row(rule: AutomationRule) -> rule_editor.RuleRow:
-    account = await InstagramAccount.get(id=rule.account_id)
-    stats = await RuleStats.get_or_none(rule_id=rule.id)
-    return rule_editor.RuleRow(rule, account, stats)
+    return await rule_editor.rule_row(current_actor(), rule)
 
 
 async def _save(body: RuleDefinition, rule_id: int | None = None) -> AutomationRule:
@@ -128,9 +130,23 @@ async def _save(body: RuleDefinition, rule_id: int | None = None) -> AutomationR
 @validate_querystring(RuleQuery)
 @validate_response(RuleList)
 async def list_rules(query_args: RuleQuery) -> RuleList:
-    """Every rule, highest priority first, with its counters."""
+    """The rules, highest priority first, with their counters: ``limit`` (200) after
+    ``cursor``, or page ``page``."""
     rows = await rule_editor.list_rules(current_actor(), query_args.account_id)
-    return RuleList(items=[_out(row) for row in rows])
+    limit = query_args.limit
+    start = (query_args.page - 1) * limit
+    if query_args.cursor:
+        position = decode_cursor("rules", query_args.cursor)
+        priority, after = cursor_int(position, "priority"), cursor_int(position, "after")
+        # The order is (priority descending, id ascending): start behind that rule.
+        start = sum(1 for row in rows if (-row.rule.priority, row.rule.id) <= (-priority, after))
+    shown = rows[start : start + limit]
+    more = len(rows) > start + limit
+    next_cursor = None
+    if more:
+        last = shown[-1].rule
+        next_cursor = encode_cursor("rules", {"priority": last.priority, "after": last.id})
+    return RuleList(items=[_out(row) for row in shown], has_next=more, next_cursor=next_cursor)
 
 
 @blueprint.get("/<int:rule_id>")

@@ -50,12 +50,43 @@
     xhr.onload = function () {
       var answer = {};
       try { answer = JSON.parse(xhr.responseText); } catch (err) { answer = { error: "Upload failed." }; }
-      if (xhr.status === 201) { row.remove(); pick(String(answer.id), answer.url, answer.mime); }
+      if (xhr.status === 201) { row.remove(); pick(String(answer.id), answer.url, answer.mime); addToLibrary(answer); }
       else { bar.remove(); label.className = "error"; label.textContent = file.name + ": " + (answer.error || "upload failed"); }
     };
     xhr.onerror = function () { label.className = "error"; label.textContent = file.name + ": upload failed"; };
     var data = new FormData(); data.append("file", file);
     xhr.send(data);
+  }
+
+  // An upload joins the library too, so "From the library (N)" counts it without a reload.
+  function addToLibrary(answer) {
+    var grid = $("#library-picker");
+    var id = String(answer.id);
+    if (grid.querySelector(".pick[data-id='" + id + "']")) { return; }
+    var card = document.createElement("button");
+    card.type = "button"; card.className = "media-card outline secondary pick";
+    card.dataset.id = id; card.dataset.url = answer.url; card.dataset.mime = answer.mime;
+    card.title = answer.filename || "";
+    var shown = media(answer.url, answer.mime);
+    if (shown.tagName === "IMG") { shown.alt = answer.filename || ""; }
+    card.appendChild(shown);
+    grid.prepend(card);
+    $("#library-count").textContent = String(grid.querySelectorAll(".pick").length);
+  }
+
+  // Several photos for a one-photo kind: the post becomes a carousel (and says so), rather
+  // than keeping one photo and dropping the rest without a word.
+  function chosen(files) {
+    var list = Array.from(files);
+    var photos = list.filter(function (f) { return f.type.indexOf("image/") === 0; });
+    var note = $("#kind-note");
+    note.textContent = "";
+    if ($("#kind").value === "image" && list.length > 1 && photos.length >= 1) {
+      $("#kind").value = "carousel";
+      sections();
+      note.textContent = "Several files chosen: Kind is now Carousel. Choose Image again to keep only one.";
+    }
+    list.forEach(upload);
   }
 
   function counts() {
@@ -121,8 +152,8 @@
       zone.addEventListener(name, function (e) { if (e.dataTransfer.types.indexOf("Files") >= 0) { e.preventDefault(); zone.classList.add("over"); } });
     });
     ["dragleave", "drop"].forEach(function (name) { zone.addEventListener(name, function () { zone.classList.remove("over"); }); });
-    zone.addEventListener("drop", function (e) { e.preventDefault(); Array.from(e.dataTransfer.files).forEach(upload); });
-    $("#file-input").addEventListener("change", function (e) { Array.from(e.target.files).forEach(upload); e.target.value = ""; });
+    zone.addEventListener("drop", function (e) { e.preventDefault(); chosen(e.dataTransfer.files); });
+    $("#file-input").addEventListener("change", function (e) { chosen(e.target.files); e.target.value = ""; });
     $("#caption").addEventListener("input", function () { counts(); preview(); });
     $("#ai-write").addEventListener("click", writeCaption);
     var list = $("#picked");

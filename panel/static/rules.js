@@ -54,15 +54,30 @@
     return "s" + n;
   }
 
-  function addStep() {
+  // A new step goes before the closing message (the last step when it only sends), so the
+  // flow keeps ending with a thank-you instead of going quiet after the last answer.
+  function addStep(options) {
+    var settings = options || {};
     var template = document.getElementById("step-template");
     var holder = document.getElementById("flow-steps");
     var step = template.content.firstElementChild.cloneNode(true);
-    holder.appendChild(step);
+    var last = holder.lastElementChild;
+    var closing = last && last.querySelector(".step-kind").value === "send";
+    if (closing && !settings.closing) { holder.insertBefore(step, last); } else { holder.appendChild(step); }
     step.querySelector(".step-id").value = nextStepId();
+    if (settings.closing) {
+      step.querySelector(".step-kind").value = "send";
+      step.querySelector("textarea").value = holder.closest("#lead-flow").dataset.closing;
+    }
     showStep(step);
     renumber();
-    step.querySelector("textarea, select").focus();
+    if (!settings.quiet) { step.querySelector("textarea, select").focus(); }
+  }
+
+  function startFlow() {
+    addStep();
+    addStep({ closing: true, quiet: true });
+    document.querySelector("#flow-steps .flow-step textarea").focus();
   }
 
   function addVariation(name) {
@@ -106,7 +121,7 @@
     var step = target.closest(".flow-step");
     if (step) { showStep(step); }
     if (target.id === "dm_type" && target.value === "lead_capture" &&
-        !document.querySelector("#flow-steps .flow-step")) { addStep(); }
+        !document.querySelector("#flow-steps .flow-step")) { startFlow(); }
   });
 
   document.addEventListener("DOMContentLoaded", function () {

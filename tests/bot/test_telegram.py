@@ -446,3 +446,36 @@ async def test_a_webhook_url_telegram_refuses_is_a_settings_error(
     )
     with pytest.raises(SettingsError, match=r"TELEGRAM_WEBHOOK_URL.*HTTPS"):
         await asyncio.wait_for(run_telegram(assemble_services(container), "123456:TEST-TOKEN"), 10)
+
+
+# ---------------------------------------------------------------- slow work, long captions
+
+
+def _names(fake: FakeTelegram) -> list[str]:
+    return [name for name, _ in fake.answered]
+
+
+async def test_caption_shows_typing_before_the_answer(
+    world: World, fake: FakeTelegram, bot: Bot, dispatcher: Dispatcher
+) -> None:
+    await dispatcher.feed_raw_update(bot, message("/caption witty fresh croissants"))
+    (typing,) = fake.sent("sendChatAction")[:1]
+    assert typing["action"] == "typing" and int(typing["chat_id"]) == GROUP
+    names = _names(fake)
+    assert names.index("sendChatAction") < names.index("sendMessage")
+
+
+async def test_a_long_caption_comes_from_the_message_the_schedule_replies_to(
+    world: World, fake: FakeTelegram, bot: Bot, dispatcher: Dispatcher
+) -> None:
+    long_caption = "Our spring menu is here. " * 60  # 1500 characters: more than 1024
+    original = message(long_caption.strip())["message"]
+    fake.add_file("menu-photo", image_bytes(1080, 1080))
+    update: dict[str, Any] = photo_message(
+        "/schedule tomorrow 9am", "menu-photo", reply_to_message=original
+    )
+    await dispatcher.feed_raw_update(bot, update)
+    post = await Post.get(workspace=world.workspace)
+    assert post.caption == long_caption.strip()
+    assert "Scheduled" in fake.sent("sendMessage")[-1]["text"]
+    assert "typing" in [p["action"] for p in fake.sent("sendChatAction")]

@@ -210,7 +210,7 @@ async def test_reconnecting_updates_the_same_account(
     sandbox.state.add_account(IG_ID, "my_shop")
     sandbox.state.authorize_as = IG_ID
     first = await connect(meta_container, user, workspace)
-    await mark_needs_reconnect(first, "token died")
+    await mark_needs_reconnect(first, "token died", redis=None)
     waiting = await WebhookEvent.create(
         dedupe_key="c1", account_ig_id=IG_ID, kind="comment", payload={}, status="waiting"
     )
@@ -512,8 +512,8 @@ async def test_needs_reconnect_is_recorded_once(container: Container) -> None:
         login_kind=LoginKind.INSTAGRAM,
         token_encrypted=container.secrets.encrypt("t"),
     )
-    assert await mark_needs_reconnect(account, "error 190") is True
-    assert await mark_needs_reconnect(account, "error 190") is False
+    assert await mark_needs_reconnect(account, "error 190", redis=None) is True
+    assert await mark_needs_reconnect(account, "error 190", redis=None) is False
     events = await DomainEvent.filter(kind="account.needs_reconnect")
     assert len(events) == 1 and events[0].payload["account_id"] == account.id
 

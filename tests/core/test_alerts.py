@@ -64,7 +64,20 @@ CTX = alerts.AlertContext(timezone="Europe/Berlin", panel_url="https://r.example
             "(10 of 9 tokens)",
             None,
         ),
-        ("something.new", {"x": 1}, "something.new: x: 1", None),
+        (
+            "ai.reply_failed",
+            {
+                "person": "@fan · Ana · 12.3k followers",
+                "username": "cafe",
+                "rule_name": "Prices",
+                "error": "the AI server timed out",
+                "inbound_text": "How much?",
+            },
+            "⚠️ No AI reply was sent to @fan · Ana · 12.3k followers on @cafe (rule “Prices”): "
+            "the AI server timed out. They wrote: How much?",
+            "https://r.example/setup#step-ai",
+        ),
+        ("something.new", {"x": 1}, "Reelay has no words for", None),
     ],
 )
 def test_each_kind_says_what_happened(
@@ -108,3 +121,50 @@ def test_draft_pending_has_buttons_and_decided_has_none() -> None:
     assert "Sent instead: €5, see you" in done.text and not done.buttons
     expired = alerts.render_draft(replace(facts, status="expired"), CTX)
     assert expired.text.startswith("⌛ Expired, nothing was sent")
+
+
+def _recorded_kinds() -> set[str]:
+    """Every event kind a call in core/ or jobs/ records: ``DomainEvent.create(kind=…)``, the
+    services' ``_event(…, kind)`` and ``announce(…, kind)`` helpers and ``_leave(event=…)``."""
+    import ast
+    import importlib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    found: set[str] = set()
+    for path in [*root.joinpath("core").rglob("*.py"), *root.joinpath("jobs").rglob("*.py")]:
+        module_name = ".".join(path.relative_to(root).with_suffix("").parts)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        module = None
+        for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
+            name = ast.unparse(call.func)
+            candidates: list[ast.expr] = [k.value for k in call.keywords if k.arg == "event"]
+            if name.endswith("DomainEvent.create"):
+                candidates += [k.value for k in call.keywords if k.arg == "kind"]
+            elif name.split(".")[-1] in {"_event", "_announce", "announce", "store_event"}:
+                candidates += call.args[1:2]
+            for node in candidates:
+                if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                    found.add(node.value)
+                elif isinstance(node, ast.Name | ast.Attribute):
+                    module = module or importlib.import_module(module_name)
+                    value: object = module
+                    for part in ast.unparse(node).split("."):
+                        value = getattr(value, part, None)
+                    if isinstance(value, str):
+                        found.add(value)
+    return found
+
+
+def test_every_recorded_kind_has_a_sentence_without_raw_keys() -> None:
+    kinds = _recorded_kinds()
+    # The scan sees the kinds the services record (not only the ones this file names).
+    assert {"post.published", "post.failed", "post.deferred", "lead.captured"} <= kinds
+    assert {"ai.reply_failed", "draft.approval_needed", "token.expiring"} <= kinds
+    assert kinds <= set(alerts.SENTENCES), kinds - set(alerts.SENTENCES)
+    facts = {"post_id": 3, "username": "cafe", "person": "@fan", "igsid": "178", "x": "y"}
+    for kind in alerts.SENTENCES:
+        for given in ({}, facts):
+            text = alerts.render_event(kind, given, CTX).text
+            assert kind not in text and "igsid" not in text and "{" not in text, (kind, text)
+            assert "None" not in text and "no words" not in text, (kind, text)

@@ -395,10 +395,10 @@ async def test_graph_errors_by_classification(world: World, account: Any) -> Non
     world.graph.errors = [error(ErrorKind.PERMANENT, "bad request")]
     assert (await submit("c3")).status is OutboundStatus.FAILED
     world.graph.errors = [error(ErrorKind.TOKEN_INVALID, "token expired")]
-    assert (await submit("c4")).status is OutboundStatus.FAILED
+    assert (await submit("c4")).status is OutboundStatus.WAITING  # until the reconnect
     refreshed = await InstagramAccount.get(id=account.id)
     assert refreshed.status is AccountStatus.NEEDS_RECONNECT
-    assert (await submit("c5")).status is OutboundStatus.SKIPPED  # no call for a dead account
+    assert (await submit("c5")).status is OutboundStatus.WAITING  # no call for a dead account
     assert len(world.graph.calls) == 5
 
 
@@ -573,10 +573,12 @@ async def test_the_worker_acts_on_the_event_as_parsed_at_the_endpoint(
     def parse_again(document: Any) -> list[Any]:
         raise AssertionError("the stored payload was parsed again")
 
-    monkeypatch.setattr("core.services.inbox.parse_payload", parse_again)
     await make_rule(account, keywords=["price"])
     delivered = comment_payload("c1", "price?")
-    (outcome,) = await world.deliver(delivered)
+    await record_events(parse_body(body_of(delivered)), world.queue, world.clock.now())
+    monkeypatch.setattr("core.domain.webhooks.parse_payload", parse_again)
+    (job,) = world.queue.take("handle_event")
+    outcome = await world.engine.handle_event(*job.args)
     assert outcome.status is EventStatus.DONE
     assert [m.recipient for m in world.graph.messages()] == [{"comment_id": "c1"}]
     stored = await WebhookEvent.get(dedupe_key__endswith=":c1")

@@ -82,7 +82,7 @@ async def test_outbound_action_with_a_used_key_is_not_inserted(db: str) -> None:
 
 async def test_sends_recorded_together_keep_their_own_responses(db: str) -> None:
     from core.db.models import AutomationRule, Conversation, Message, RuleStats, Trigger
-    from core.services.outbox import ActionKind, _Sent, _write_sent
+    from core.services.outbox import ActionKind, SentAction, write_sent
 
     account = await _account()
     rule = await AutomationRule.create(
@@ -108,12 +108,13 @@ async def test_sends_recorded_together_keep_their_own_responses(db: str) -> None
         )
         for n in range(3)
     ]
-    await _write_sent(
-        [
-            _Sent(a, ActionKind.DM, {"message_id": f"mid{n}"}, {"total_triggers": 1}, now)
-            for n, a in enumerate(actions)
-        ]
-    )
+    sends = [
+        SentAction(a, ActionKind.DM, {"message_id": f"mid{n}"}, {"total_triggers": 1}, now)
+        for n, a in enumerate(actions)
+    ]
+    assert await write_sent(sends) == sends
+    # Recorded again (its echo after its answer): not marked, stored or counted twice.
+    assert await write_sent(sends[:1]) == []
 
     stored = await OutboundAction.filter(id__in=[a.id for a in actions]).order_by("id")
     assert [a.status for a in stored] == [OutboundStatus.SENT] * 3

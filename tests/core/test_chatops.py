@@ -521,3 +521,64 @@ async def test_caption_uses_the_ai_caption_writer(
     container.ai = None
     off = await _chatops(container).handle_command(editor, "/caption pastries")
     assert off.private and off.text
+
+
+# ---------------------------------------------------------------- health
+
+
+class QuotaOnly:
+    """The one Graph read /health makes: the publishing quota."""
+
+    async def publishing_limit(self, account: Any) -> Any:
+        from core.ports.instagram import PublishingLimit
+
+        return PublishingLimit(quota_usage=7, quota_total=100, quota_duration_s=86400)
+
+
+async def _event(world: World, key: str, kind: str, source: str, at: datetime) -> None:
+    from core.db.models import WebhookEvent
+
+    event = await WebhookEvent.create(
+        dedupe_key=key, account_ig_id=world.account.ig_id, kind=kind, payload={}, source=source
+    )
+    await WebhookEvent.filter(id=event.id).update(received_at=at)
+
+
+async def test_health_gives_each_accounts_verdict_and_figures_in_the_readers_zone(
+    world: World, container: Container
+) -> None:
+    user = await as_role(world, Role.VIEWER)
+    world.account.token_encrypted = container.secrets.encrypt("token")
+    world.account.token_expires_at = NOW + timedelta(days=3, hours=1)
+    world.account.webhook_subscribed = True
+    await world.account.save()
+    container.graph = QuotaOnly()  # type: ignore[assignment]
+    chatops = _chatops(container)
+    await _event(world, "m1", "message", "webhook", NOW - timedelta(hours=2))
+    await _event(world, "c1", "comment", "sweep", NOW - timedelta(hours=1))
+    await _event(world, "c2", "comment", "sweep", NOW - timedelta(minutes=50))
+    await _event(world, "c3", "comment", "webhook", NOW - timedelta(minutes=30))
+    action = await OutboundAction.create(
+        account=world.account, kind="dm", dedupe_key="d1", target="t", payload={}
+    )
+    await OutboundAction.filter(id=action.id).update(
+        status=OutboundStatus.FAILED, error="(#10) outside the window", created_at=NOW
+    )
+
+    text = (await chatops.handle_command(user, "/health")).text
+    assert text.startswith("@cafecrema: Webhooks missing — check the Meta app's subscriptions")
+    assert "Last webhook: 2025-03-05 09:30 (Europe/Berlin)" in text
+    assert "Events: 2 in 24 h, 1 in the last hour" in text
+    assert "Comments caught by the sweep: 2 of 3" in text
+    assert "app lacks Advanced Access" in text
+    assert "Sends in 24 h: 1 failed" in text and "failed: (#10) outside the window" in text
+    assert "Token expires: 2025-03-08 11:00 (Europe/Berlin)" in text
+    assert "• Token expires in 3 days — reconnect." in text
+    assert "Publishing quota: 7 of 100 in 24 h" in text
+
+    # A viewer with a zone of their own reads the times in it.
+    viewer = world.user(Role.VIEWER)
+    viewer.timezone = "America/New_York"
+    await viewer.save()
+    text = (await chatops.handle_command(user, "/health")).text
+    assert "Last webhook: 2025-03-05 03:30 (America/New_York)" in text

@@ -186,15 +186,21 @@ async def test_a_comment_gets_the_gate_in_its_private_reply(container: Any, acco
 
 
 def test_the_sandbox_answers_the_profile_only_after_the_person_wrote() -> None:
+    from sandbox.people import follower_profile
     from sandbox.state import SandboxState
 
     state = SandboxState(secret="s", app_secret="a")
-    account = state.add_account("1784", "shop")
-    assert state.user_profile(account, "p1") is None  # no consent yet
+    state.add_account("1784", "shop")
+    assert follower_profile(state, "1784", "p1") is None  # never heard from
     state.note_inbound("1784", "p1")
-    profile = state.user_profile(account, "p1")
-    assert profile is not None and profile["is_user_follow_business"] is False
+
+    def follows() -> object:
+        profile = follower_profile(state, "1784", "p1")
+        assert profile is not None and profile["consented"] is True
+        return profile["is_user_follow_business"]
+
+    assert follows() is False
     state.set_following("1784", "p1", True)
-    assert state.user_profile(account, "p1")["is_user_follow_business"] is True  # type: ignore[index]
+    assert follows() is True
     state.set_following("1784", "p1", False)
-    assert state.user_profile(account, "p1")["is_user_follow_business"] is False  # type: ignore[index]
+    assert follows() is False

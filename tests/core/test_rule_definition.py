@@ -74,6 +74,31 @@ def test_older_shapes_and_odd_values_load_without_failing() -> None:
     assert stored({"ai": {"prompt": "p", "enabled": False}}).ai is None
 
 
+def test_the_ai_settings_and_the_rules_address_are_read_through_the_definition() -> None:
+    tuned = stored(
+        {
+            "ai": {
+                "prompt": "Sell candles.",
+                "max_sentences": 4,
+                "max_chars": "5",
+                "history_messages": 99,
+                "fallback_reply": "A teammate will answer.",
+            },
+            "notification_email": "sales@example.com",
+        }
+    )
+    reply = tuned.ai_reply()
+    assert reply is not None and reply.fallback_reply == "A teammate will answer."
+    assert (reply.max_sentences, reply.max_chars, reply.history_messages) == (4, 20, 40)
+    assert tuned.notification_email == "sales@example.com"
+    again = RuleDefinition.from_stored(tuned.stored_columns())
+    assert again.ai_reply() == reply and again.notification_email == "sales@example.com"
+    plain = stored({"ai": {"prompt": "Sell."}, "notification_email": 7})
+    assert plain.ai_reply() is not None and plain.ai_reply().max_sentences == 2  # type: ignore[union-attr]
+    assert plain.notification_email is None
+    assert "max_sentences" not in (plain.stored_columns()["config"]["ai"])
+
+
 def _body() -> dict[str, Any]:
     return {
         "name": "Price lead",

@@ -236,6 +236,78 @@ def read_back_a_reply_and_a_dm_stub(meta: Any) -> None:
     meta.get(q(f"{IG_ID}/conversations"), payload={"data": [conversation]})
 
 
+async def follower_profile(env: Env) -> Outcome:
+    """The user-profile API for a person who messaged the account, then for a stranger."""
+    person = await env.graph.user_profile(env.account, env.person)
+    try:
+        await env.graph.user_profile(env.account, "31337")
+    except GraphError as exc:
+        stranger = error_of(exc)
+    else:
+        stranger = ("found",)
+    return (
+        sorted(person),
+        person["username"],
+        isinstance(person["name"], str) and bool(person["name"]),
+        isinstance(person["follower_count"], int),
+        isinstance(person["is_user_follow_business"], bool),
+        isinstance(person["is_verified_user"], bool),
+        *stranger,
+    )
+
+
+def follower_profile_stub(meta: Any) -> None:
+    meta.get(
+        q("555"),
+        payload={
+            "name": "Ann Adler",
+            "username": "ann",
+            "profile_pic": "https://scontent.example/ann.jpg",
+            "follower_count": 12345,
+            "is_user_follow_business": True,
+            "is_verified_user": False,
+            "id": "555",
+        },
+    )
+    meta.get(q("31337"), status=400, payload=meta_error(100, 33))
+
+
+async def read_recent_comments(env: Env) -> Outcome:
+    """What the comment sweep reads: the media list, then a media's comments, page by page."""
+    media = await env.graph.recent_media(env.account, limit=1)
+    (first,) = media.items
+    comments = await env.graph.media_comments(env.account, str(first["id"]), limit=1)
+    return (
+        media.after,
+        first["comments_count"],
+        bool(first["timestamp"]),
+        [
+            (c["id"] == env.comment_id, c["text"], c["from"], c["username"], bool(c["timestamp"]))
+            for c in comments.items
+        ],
+        comments.after,
+    )
+
+
+def read_recent_comments_stub(meta: Any) -> None:
+    post = {
+        "id": "17920238422030506",
+        "timestamp": "2025-06-01T12:00:00+0000",
+        "comments_count": 1,
+        "media_product_type": "FEED",
+    }
+    last_page = {"cursors": {"before": "QVFIUm", "after": "QVFIUn"}}
+    meta.get(q(f"{IG_ID}/media"), payload={"data": [post], "paging": last_page})
+    comment = {
+        "id": "18000000000000001",
+        "text": "price?",
+        "timestamp": "2025-06-01T12:05:00+0000",
+        "from": {"id": "555", "username": "ann"},
+        "username": "ann",
+    }
+    meta.get(q("17920238422030506/comments"), payload={"data": [comment], "paging": last_page})
+
+
 async def bad_token(env: Env) -> Outcome:
     stranger = AccountRef(ig_id=IG_ID, token="EAAbad", login_kind=env.account.login_kind)
     await env.graph.profile(stranger)
@@ -283,7 +355,8 @@ def unsubscribe_stub(meta: Any) -> None:
 
 async def follow_check(env: Env) -> Outcome:
     """The user-profile API for a person who wrote: are they following the account?"""
-    return (await env.graph.follows_account(env.account, env.person),)
+    profile = await env.graph.user_profile(env.account, env.person)
+    return (profile["is_user_follow_business"],)
 
 
 def follow_check_stub(meta: Any) -> None:
@@ -328,7 +401,38 @@ SCENARIOS: dict[str, tuple[Run, Stub, Outcome]] = {
             [("Hi there", True, True)],
         ),
     ),
+    "read_recent_comments": (
+        read_recent_comments,
+        read_recent_comments_stub,
+        (None, 1, True, [(True, "price?", {"id": "555", "username": "ann"}, "ann", True)], None),
+    ),
     "bad_token": (bad_token, bad_token_stub, ("error", 190, None, "token_invalid")),
+    "follower_profile": (
+        follower_profile,
+        follower_profile_stub,
+        (
+            sorted(
+                [
+                    "follower_count",
+                    "id",
+                    "is_user_follow_business",
+                    "is_verified_user",
+                    "name",
+                    "profile_pic",
+                    "username",
+                ]
+            ),
+            "ann",
+            True,
+            True,
+            True,
+            True,
+            "error",
+            100,
+            33,
+            "permanent",
+        ),
+    ),
     "removed_metric": (removed_metric, removed_metric_stub, ("error", 100, None, "permanent")),
     "subscribe": (subscribe, subscribe_stub, (True,)),
     "unsubscribe": (unsubscribe, unsubscribe_stub, (True, True)),

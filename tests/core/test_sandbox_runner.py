@@ -82,6 +82,39 @@ async def test_sandbox_serves_demo_accounts_and_signs_webhooks(
     assert container.sandbox is None
 
 
+async def test_sandbox_accounts_have_sample_posts_from_the_start(
+    settings_factory: Any, redis_location: Any, redis: Any
+) -> None:
+    """A follower can comment at once: the demo account (made before this start, as the panel
+    does) has a few posts before anything used its token."""
+    from reelay.cli import open_services
+
+    settings: Settings = settings_factory(sandbox_url=f"http://127.0.0.1:{free_port()}")
+    container = (
+        await open_services(settings, run_migrations=False, redis_location=redis_location)
+    ).container
+    workspace = await Workspace.create(name="Team")
+    account = await ensure_demo_account(Actor.system(workspace.id), container)
+    assert account is not None
+    task = asyncio.create_task(run_sandbox(container))
+    try:
+        for _ in range(200):
+            if container.sandbox is not None and container.sandbox.state.feed(account.ig_id):
+                break
+            await asyncio.sleep(0.05)
+        assert container.sandbox is not None
+        feed = await container.follower_console().feed(account.ig_id)
+        assert len(feed) == 3 and feed[0]["caption"].startswith("Welcome")
+        assert {m["media_product_type"] for m in feed} == {"FEED", "REELS"}
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        container.redis_location = type(redis_location)(
+            url=redis_location.url, unix_socket_path=redis_location.unix_socket_path
+        )
+        await container.close()
+
+
 async def test_busy_sandbox_port_is_a_clear_error(
     settings_factory: Any, redis_location: Any, redis: Any
 ) -> None:

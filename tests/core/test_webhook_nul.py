@@ -58,7 +58,9 @@ def test_parser_drops_nul_characters() -> None:
 
 async def test_event_with_nul_is_stored(db: str) -> None:
     queue = RecordingQueue()
-    recorded = await InboxWriter(queue).record(parse_body(_body("price\u0000")), datetime.now(UTC))
+    recorded = await InboxWriter(queue, lambda: datetime.now(UTC)).submit(
+        parse_body(_body("price\u0000"))
+    )
     assert recorded.new == 1
     stored = await WebhookEvent.get(dedupe_key__contains="c-nul")
     assert "\x00" not in json.dumps(stored.payload, ensure_ascii=False)

@@ -205,3 +205,50 @@ def test_parser_never_raises_and_keys_fit(document: Any) -> None:
         assert isinstance(event.raw, dict)
         json.dumps(event.raw)
         assert from_stored(json.loads(json.dumps(stored_fields(event)))) == replace(event, raw={})
+
+
+def test_a_comment_read_from_the_graph_api_is_the_event_its_webhook_would_be() -> None:
+    from core.domain.webhooks import comment_from_graph, parse_payload
+
+    webhook = {
+        "object": "instagram",
+        "entry": [
+            {
+                "id": "17841400000000001",
+                "time": 1764835200,
+                "changes": [
+                    {
+                        "field": "comments",
+                        "value": {
+                            "id": "c-77",
+                            "from": {"id": "igsid-9", "username": "ann"},
+                            "text": "price?",
+                            "media": {"id": "m-1", "media_product_type": "REELS"},
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    (sent,) = parse_payload(webhook)
+    read = comment_from_graph(
+        "17841400000000001",
+        {
+            "id": "c-77",
+            "text": "price?",
+            "timestamp": "2025-12-04T08:00:00+0000",
+            "from": {"id": "igsid-9", "username": "ann"},
+            "username": "ann",
+        },
+        {"id": "m-1", "media_product_type": "REELS"},
+    )
+    assert read is not None
+    assert read.dedupe_key == sent.dedupe_key == "17841400000000001:comment:c-77"
+    assert (read.sender_id, read.sender_username, read.text, read.media_id) == (
+        "igsid-9",
+        "ann",
+        "price?",
+        "m-1",
+    )
+    assert read.timestamp == sent.timestamp
+    assert comment_from_graph("17841400000000001", {"text": "no id"}, {}) is None

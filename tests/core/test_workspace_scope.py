@@ -15,7 +15,9 @@ from core.db.models import (
     AutomationRule,
     InstagramAccount,
     LoginKind,
+    MediaAsset,
     Post,
+    PostMedia,
     ReplyDraft,
     Trigger,
     Workspace,
@@ -23,8 +25,9 @@ from core.db.models import (
 from core.domain.posts import Kind, Status
 from core.domain.rule_definition import RuleDefinition
 from core.domain.scope import Actor, Role
-from core.errors import NotFound
-from core.services import approvals, composer, rule_editor
+from core.errors import Forbidden, NotFound
+from core.services import account_settings, approvals, composer, rule_editor, setup_wizard
+from core.services.publishing import PostEditor
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -81,6 +84,7 @@ RULE_ACTIONS: dict[str, Callable[[Actor, AutomationRule], Awaitable[object]]] = 
     "set_active": lambda a, r: rule_editor.set_active(a, r.id, False, redis=cast(Any, None)),
     "delete_rule": lambda a, r: rule_editor.delete_rule(a, r.id, redis=cast(Any, None)),
     "explain": lambda a, r: rule_editor.explain(a, r, "comment:1"),
+    "rule_row": rule_editor.rule_row,
     # Refused before the sandbox is asked anything: no container is needed.
     "send_sample": lambda a, r: rule_editor.send_sample(
         a, cast(Any, None), r, kind="dm", text="price?", person_id="1"
@@ -115,3 +119,33 @@ async def test_another_workspaces_drafts_are_not_listed_or_found(theirs: Theirs)
     assert [v.draft.id for v in await approvals.pending(theirs.owner)] == [theirs.draft.id]
     assert await approvals.decided_since(theirs.stranger, NOW - timedelta(days=1)) == []
     assert await approvals.drafts_page(theirs.stranger, status=None, offset=0, limit=10) == []
+
+
+async def test_the_panels_lists_and_counts_hold_only_the_actors_workspace(theirs: Theirs) -> None:
+    editor = PostEditor(queue=cast(Any, None), clock=cast(Any, None))
+    asset = await MediaAsset.create(
+        workspace_id=theirs.post.workspace_id,
+        storage_key="a.jpg",
+        mime="image/jpeg",
+        size=1,
+        checksum="0" * 64,
+    )
+    await PostMedia.create(post=theirs.post, asset=asset, position=0)
+    assert await rule_editor.rules_by_name(theirs.stranger) == []
+    assert await account_settings.workspace_accounts(theirs.stranger) == []
+    assert await editor.scheduled_count(theirs.stranger) == 0
+    assert await editor.media_ids(theirs.stranger, theirs.post.id) == []
+    assert [r.id for r in await rule_editor.rules_by_name(theirs.owner)] == [theirs.rule.id]
+    assert len(await account_settings.workspace_accounts(theirs.owner)) == 1
+    assert await editor.scheduled_count(theirs.owner) == 1
+    assert len(await editor.media_ids(theirs.owner, theirs.post.id)) == 1
+
+
+async def test_only_an_admin_changes_the_workspaces_ai_settings(theirs: Theirs) -> None:
+    editor = Actor(theirs.owner.workspace_id, Role.EDITOR, "editor@ours.test")
+    with pytest.raises(Forbidden):
+        await setup_wizard.save_ai_settings(editor, enabled=True, monthly_token_quota=5)
+    saved = await setup_wizard.save_ai_settings(theirs.owner, enabled=True, monthly_token_quota=5)
+    assert (saved.ai_enabled, saved.ai_monthly_token_quota) == (True, 5)
+    other = await setup_wizard.workspace_of(theirs.stranger)
+    assert other.id != saved.id and other.ai_monthly_token_quota != 5

@@ -92,6 +92,8 @@ class FakeMeta:
             "owner": ig_id,
             "media": media_id,
             "from": igsid,
+            "username": username,
+            "text": text,
             "at": time.time(),
         }
         body = {
@@ -207,6 +209,7 @@ class FakeMeta:
             ("GET", "content_publishing_limit"): self._publishing_limit,
             ("POST", "messages"): self._message,
             ("POST", "comments"): self._comment_on_media,
+            ("GET", "comments"): self._media_comments,
             ("POST", "replies"): self._reply,
             ("GET", "insights"): self._insights,
             ("GET", ""): self._read_node,
@@ -536,9 +539,30 @@ class FakeMeta:
                 "media_type": m.media_type,
                 "permalink": m.permalink,
                 "timestamp": m.timestamp,
+                "comments_count": len(m.comments)
+                + sum(1 for c in self.comments.values() if c["media"] == m.id),
             }
             for m in reversed(list(self.media.values()))
             if m.owner == owner
+        ]
+        return web.json_response({"data": rows})
+
+    async def _media_comments(
+        self, owner: str, node: str, call: Call, args: dict[str, str]
+    ) -> web.Response:
+        """``GET /{media-id}/comments``: the followers' comments, in one page."""
+        media = self.media.get(node)
+        self._own(owner, media.owner if media else "")
+        rows = [
+            {
+                "id": comment_id,
+                "text": c["text"],
+                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime(c["at"])),
+                "from": {"id": c["from"], "username": c["username"]},
+                "username": c["username"],
+            }
+            for comment_id, c in self.comments.items()
+            if c["media"] == node
         ]
         return web.json_response({"data": rows})
 

@@ -204,7 +204,10 @@ async def test_comment_rule_with_two_step_lead_flow_tried_in_the_sandbox(live: L
     await page.wait_for_url("**/rules/*")
     assert "saved" in await page.locator("#flashes").inner_text()
     rule = await AutomationRule.get(name="Price lead")
-    assert [s["field_type"] for s in rule.config["lead_capture_flow"]] == ["email", "phone"]
+    flow = rule.config["lead_capture_flow"]
+    assert [s.get("field_type") for s in flow[:2]] == ["email", "phone"]
+    # A new flow ends with a closing message (new steps went before it).
+    assert flow[2]["type"] == "send" and "Thank you" in str(flow[2])
 
     await page.get_by_label("Text").fill("What's the price?")
     await page.get_by_role("button", name="Send test").click()

@@ -58,6 +58,8 @@ def panel_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
         META_VERIFY_TOKEN="browser-verify-token",
         META_APP_SECRET="browser-app-secret",
+        # A bot is configured, so the setup wizard's chat step offers link codes.
+        TELEGRAM_TOKEN="123456:browser-test-token",
         # The setup wizard's webhook check calls this panel on 127.0.0.1, a private address.
         PRIVATE_URLS_OK="true",
         LOG_LEVEL="WARNING",
@@ -111,7 +113,7 @@ async def _shot(page: Any, name: str) -> None:
 
 
 async def _open_step(page: Any, key: str) -> None:
-    await page.locator(f"#step-{key} details").evaluate("details => { details.open = true }")
+    await page.locator(f"#step-{key} > details").evaluate("details => { details.open = true }")
 
 
 async def test_first_run_setup_and_link_code(panel_url: str, browser: Any) -> None:
@@ -122,6 +124,9 @@ async def test_first_run_setup_and_link_code(panel_url: str, browser: Any) -> No
     await page.goto(panel_url + "/")
     assert page.url.endswith("/setup/first-run")
     await _shot(page, "01-first-run")
+    # The team's zone is proposed from the browser.
+    proposed = await page.get_by_label("Time zone").input_value()
+    assert proposed == await page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone")
     await page.get_by_label("Team name").fill("Shop team")
     await page.get_by_label("Email").fill("owner@example.com")
     await page.get_by_label("Password", exact=True).fill("short")
@@ -150,6 +155,9 @@ async def test_first_run_setup_and_link_code(panel_url: str, browser: Any) -> No
     result = page.locator("#webhook-check-result")
     await result.wait_for()
     assert "answered the verification challenge" in await result.inner_text()
+    # The step shows done at once, without a reload.
+    await page.locator("#step-webhook summary .badge.done").wait_for()
+    assert "Done" in await page.locator("#step-webhook summary").inner_text()
     await _shot(page, "04-setup-webhook-checked")
 
     # Team chat: a one-time code, shown once, through htmx.

@@ -88,3 +88,22 @@ async def test_a_full_worker_takes_only_what_it_has_room_for_and_moves_on(
     release.set()
     await asyncio.gather(*worker.tasks.values())
     assert len(started) == 2
+
+
+async def test_a_job_due_in_the_past_runs_at_once(pool: ArqRedis) -> None:
+    """A time behind the clock (a slow clock, a post planned in the past) is due now; arq
+    alone would store the job with a lifetime below zero and Redis refuses that."""
+    from datetime import UTC, datetime, timedelta
+
+    from reelay.queue import ArqQueue
+
+    ran: list[str] = []
+
+    async def job(ctx: dict[str, Any], name: str) -> None:
+        ran.append(name)
+
+    queue = ArqQueue(pool)
+    long_ago = datetime.now(UTC) - timedelta(days=600)
+    assert await queue.enqueue("job", "late", job_id="late", defer_until=long_ago)
+    await asyncio.wait_for(worker_for(pool, job, burst=True).main(), 30)
+    assert ran == ["late"]

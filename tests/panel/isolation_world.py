@@ -20,6 +20,8 @@ from core.db.models import (
     ChatIdentity,
     ChatLink,
     EventStatus,
+    EventWebhook,
+    EventWebhookDelivery,
     InstagramAccount,
     Invite,
     Lead,
@@ -67,6 +69,8 @@ class Side:
     secret: str
     invite: Invite
     ig_media: str
+    hook: EventWebhook
+    hook_delivery: EventWebhookDelivery
 
     def ids(self) -> dict[str, Any]:
         return {
@@ -84,6 +88,8 @@ class Side:
             "member": self.member.id,
             "invite": self.invite.id,
             "ig_media": self.ig_media,
+            "hook": self.hook.id,
+            "hook_delivery": self.hook_delivery.id,
         }
 
 
@@ -196,6 +202,16 @@ async def make_side(container: Any, name: str, ig_id: str, colour: tuple[int, in
     )
     token, secret = await token_for(membership, Role.OWNER)
     made = await team.create_invite(await acting(membership), Role.VIEWER, now)
+    hook = await EventWebhook.create(
+        workspace=workspace,
+        url=f"https://{word}.example/hooks",
+        events=["post.failed"],
+        description=f"{name} hook",
+        secret_encrypted=container.secrets.encrypt(f"whsec_{word}"),
+    )
+    hook_delivery = await EventWebhookDelivery.create(
+        webhook=hook, kind="post.failed", payload={"id": f"evt_{word}", "data": {}}
+    )
     return Side(
         workspace,
         owner,
@@ -213,6 +229,8 @@ async def make_side(container: Any, name: str, ig_id: str, colour: tuple[int, in
         secret,
         made.invite,
         ig_media,
+        hook,
+        hook_delivery,
     )
 
 
@@ -254,7 +272,8 @@ def fill_ids(value: Any, sides: dict[str, dict[str, Any]]) -> Any:
 
 TABLES = (
     Workspace, Membership, Invite, ChatLink, ChatIdentity, InstagramAccount, MediaAsset, Post,
-    PostMedia, PublishJob, AutomationRule, Lead, ReplyDraft, WebhookEvent,
+    PostMedia, PublishJob, AutomationRule, Lead, ReplyDraft, WebhookEvent, EventWebhook,
+    EventWebhookDelivery,
 )  # fmt: skip
 
 

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from werkzeug.routing import Rule
 
 from core.db.models import Membership, Role, User
@@ -38,6 +39,7 @@ DECLARED = {
     "accounts.set_pace": Role.ADMIN,
     "accounts.disconnect": Role.ADMIN,
     "accounts.subscribe": Role.ADMIN,
+    "account_health.index": Role.VIEWER,
     "logs.audit": Role.VIEWER,
     "logs.events": Role.VIEWER,
     "api_tokens.index": Role.ADMIN,
@@ -136,7 +138,12 @@ async def test_route_role_matrix(app: Any, sqlite_db: str) -> None:
     assert failures == []
 
 
-async def test_state_changes_without_csrf_are_refused(client: Any, sqlite_db: str) -> None:
+async def test_state_changes_without_csrf_are_refused(
+    client: Any, container: Any, sqlite_db: str
+) -> None:
+    container.settings = container.settings.model_copy(
+        update={"discord_token": SecretStr("discord-token")}
+    )
     members = await team_of_four()
     owner = await User.get(id=members[Role.OWNER].user_id)
     await sign_in_as(client, owner, members[Role.OWNER].workspace_id)
@@ -267,6 +274,7 @@ OWN_SESSION = {
     "auth.switch_workspace",
     "auth.login",
     "passwords.change",
+    "auth.save_time_zone",  # their own time zone, like their own password
 }
 
 

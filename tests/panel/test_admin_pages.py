@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aioresponses import aioresponses
+from pydantic import SecretStr
 
 from core.bootstrap import Container
 from core.db.models import (
@@ -157,9 +158,12 @@ async def test_team_page_names_the_instance_admins(client: Any, sqlite_db: str) 
 
 
 async def test_link_code_is_shown_once_and_only_its_hash_is_kept(
-    client: Any, sqlite_db: str
+    client: Any, container: Container, sqlite_db: str
 ) -> None:
     await _signed_in(client, Role.ADMIN)
+    container.settings = container.settings.model_copy(
+        update={"telegram_token": SecretStr("123:telegram")}
+    )
     response = await client.post("/setup/chats/code", form={"csrf_token": CSRF})
     assert response.status_code == 201
     code = re.search(r"/link ([A-Z0-9]{5}-[A-Z0-9]{5})", await response.get_data(as_text=True))

@@ -121,6 +121,11 @@ async def test_carousel_for_two_accounts_is_scheduled_in_the_workspace_timezone(
     events = json.loads(await answer.get_data(as_text=True))
     assert len(events) == 2 and all(e["start"].endswith("T09:00:00") for e in events)
     assert events[0]["classNames"] == ["status-scheduled"] and events[0]["editable"] is True
+    # The month view's thumbnail, account and the caption's first words.
+    shown = events[0]["extendedProps"]
+    assert shown["account"] == world.account.username and shown["items"] == 2
+    assert shown["words"] == "Spring is here #spring @friend"
+    assert shown["thumb"].startswith("/media/") and shown["time"].endswith(" 09:00")
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ def _gate_rule(trigger: str) -> RuleDefinition:
             "lead_flow": [
                 {"type": "follow", "text": "Follow @shop, then tap Done"},
                 {"type": "ask", "text": "Your email?", "field": "email"},
+                {"type": "send", "messages": [rule_preview.CLOSING_MESSAGE]},
             ],
         }
     )
@@ -37,6 +38,7 @@ def test_the_follow_step_survives_the_form_and_is_previewed() -> None:
     assert said[1][0] == "note" and "not yet" in said[1][1]
     assert ("dm", "Follow @shop, then tap Done", ("Done",)) in said
     assert ("dm", "Your email?", ()) in said and said[-1][1].startswith("Lead saved")
+    assert said[-2][0] == "dm" and said[-2][1].startswith("Thank you")  # the closing step
     assert any(who == "note" and "follow you now" in text for who, text, _ in said)
 
 

@@ -60,9 +60,11 @@ LATER = "2030-06-01T10:00:00+00:00"
 INDEXES = [
     "/", "/accounts", "/analytics/", "/approvals", "/posts/queue", "/leads", "/leads/export.csv",
     "/library", "/logs/audit", "/logs/events", "/rules", "/team", "/settings/api-tokens",
-    "/setup", "/sandbox", "/compose", "/account",
+    "/setup", "/sandbox", "/compose", "/account", "/settings/webhooks", "/health",
 ]  # fmt: skip
-API_INDEXES = ["/api/v1/posts", "/api/v1/rules", "/api/v1/leads", "/api/v1/drafts"]
+API_INDEXES = [
+    "/api/v1/posts", "/api/v1/rules", "/api/v1/leads", "/api/v1/drafts", "/api/v1/webhooks",
+]  # fmt: skip
 
 ATTEMPTS: list[Attempt] = [
     *(Attempt(f"list {path}", "GET", path, answers=FILTERED) for path in INDEXES),
@@ -244,6 +246,34 @@ ATTEMPTS: list[Attempt] = [
     Attempt("remove a member of B", "POST", "/team/members/{b.member}/remove", {}, answers=FLASHED),
     Attempt(
         "revoke B's API token", "POST", "/settings/api-tokens/{b.token}/revoke", {}, answers=FLASHED
+    ),
+    Attempt("B's webhook log", "GET", "/settings/webhooks/{b.hook}", control=True),
+    Attempt("switch B's webhook", "POST", "/settings/webhooks/{b.hook}/switch", {}),
+    Attempt("remove B's webhook", "POST", "/settings/webhooks/{b.hook}/delete", {}),
+    Attempt("test B's webhook", "POST", "/settings/webhooks/{b.hook}/test", {}),
+    Attempt(
+        "re-send B's delivery",
+        "POST",
+        "/settings/webhooks/{a.hook}/deliveries/{b.hook_delivery}/resend",
+        {},
+    ),
+    Attempt("API: B's webhook", "GET", "/api/v1/webhooks/{b.hook}", api=True, control=True),
+    Attempt("API: B's webhook log", "GET", "/api/v1/webhooks/{b.hook}/deliveries", api=True),
+    Attempt(
+        "API: change B's webhook",
+        "PUT",
+        "/api/v1/webhooks/{b.hook}",
+        json={"url": "https://alpha.example/in", "events": ["post.failed"]},
+        api=True,
+    ),
+    Attempt("API: delete B's webhook", "DELETE", "/api/v1/webhooks/{b.hook}", api=True),
+    Attempt("API: test B's webhook", "POST", "/api/v1/webhooks/{b.hook}/test", json={}, api=True),
+    Attempt(
+        "API: re-send B's delivery",
+        "POST",
+        "/api/v1/webhooks/{a.hook}/deliveries/{b.hook_delivery}/resend",
+        json={},
+        api=True,
     ),
     Attempt(
         "switch into B",

@@ -152,3 +152,18 @@ async def test_a_failing_slash_command_tells_the_user_privately(
     assert [sent.kind for sent in interaction.log] == ["defer", "delete-original", "followup"]
     sorry = interaction.log[-1]
     assert sorry.kwargs["ephemeral"] is True and "went wrong" in (sorry.content or "")
+
+
+async def test_timezone_sets_the_members_own_zone_and_refuses_the_teams_to_an_editor(
+    world: World, cog: ChatCommands
+) -> None:
+    team = Interaction()
+    await cog.timezone.callback(cog, team, "Asia/Tokyo", False)  # type: ignore[call-arg]
+    assert team.log[0].content == "Only owners and admins change the team's time zone."
+    own = Interaction()
+    await cog.timezone.callback(cog, own, "Asia/Tokyo", True)  # type: ignore[call-arg]
+    assert "Yours is Asia/Tokyo" in (own.log[0].content or "")
+    await world.editor.refresh_from_db()
+    assert world.editor.timezone == "Asia/Tokyo"
+    await world.workspace.refresh_from_db()
+    assert world.workspace.timezone == "Europe/Berlin"

@@ -5,7 +5,7 @@ from tortoise.fields.base import OnDelete
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0007_instance_admin')]
+    dependencies = [('models', '0011_outbound_waiting')]
 
     initial = False
 

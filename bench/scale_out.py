@@ -1,0 +1,179 @@
+"""Scale-out: how the reply path grows with worker processes on PostgreSQL and Redis.
+
+PostgreSQL from DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test: the bench makes
+its own database on that server and drops it at the end); Redis from REDIS_URL, else the
+embedded one. Two panel processes take the webhooks (alternately, as behind a load balancer);
+the sandbox Instagram answers every Graph call in 100 ms, as Meta roughly does.
+
+For 1, 2 and 4 worker processes in turn: a burst of DMs from new people (each a keyword a rule
+answers), sent by 32 connections as fast as the panels take them, then the time until the last
+reply reached the sandbox. The burst is sized from the bare reference measured first in the
+same run (bench/calibration.py): bare_rps * 0.4 DMs (2000 where the bare server does 5000).
+
+Last line: {"bare_rps", "burst", "rate_1", "rate_2", "rate_4" (replies per second),
+"scaling_ratio": rate_4 / rate_1}. Target: scaling_ratio >= 2.5.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import shutil
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+from automation_rig import APP_SECRET, rig, sign
+from calibration import measure_bare_rps, post
+
+DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/test"
+BURST_SHARE = 0.4
+SIZES = (1, 2, 4)
+PANELS = 2
+CONNECTIONS = 32
+ACCOUNTS = 10
+GRAPH_LATENCY_S = 0.1
+
+
+async def admin(url: str, sql: str) -> None:
+    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://"), timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def main() -> dict[str, Any]:
+    from core.db import close_database, open_database
+    from core.db.models import (
+        AutomationRule,
+        InstagramAccount,
+        LoginKind,
+        MatchMode,
+        Trigger,
+        Workspace,
+    )
+    from sandbox.server import Sandbox
+    from sandbox.state import SandboxState
+    from sandbox.webhooks import messaging_event
+
+    server = os.environ.get("DATABASE_URL", DEFAULT_PG)
+    if not server.startswith("postgres"):
+        raise SystemExit("scale_out needs PostgreSQL: set DATABASE_URL=postgres://…")
+    name = f"reelay_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        await admin(server, f'CREATE DATABASE "{name}"')
+    except (OSError, asyncpg.PostgresError) as problem:
+        raise SystemExit(f"no PostgreSQL at {server} ({problem}); set DATABASE_URL") from None
+    database_url = server.rsplit("/", 1)[0] + f"/{name}"
+
+    bare_rps = await measure_bare_rps()
+    burst = max(200, round(bare_rps * BURST_SHARE))
+    print(f"bare reference {bare_rps:.0f} req/s -> bursts of {burst} DMs")
+    sandbox = Sandbox(SandboxState(secret="bench-sandbox", app_secret=APP_SECRET))
+    sandbox.faults.latency(GRAPH_LATENCY_S)
+    await sandbox.start()
+    rates: dict[int, float] = {}
+    try:
+        async with rig(
+            sandbox_url=sandbox.url, poll_delay=0.01, database_url=database_url
+        ) as bench:
+            from core.adapters.crypto import SecretBox
+
+            box = SecretBox(bench.config["encryption_key"])
+            await open_database(database_url, run_migrations=False)
+            workspace = await Workspace.create(name="Bench")
+            ig_ids = []
+            for n in range(ACCOUNTS):
+                ig_id = f"1784180000{n:07d}"
+                sandbox.state.add_account(ig_id, f"scale{n}")
+                account = await InstagramAccount.create(
+                    workspace=workspace,
+                    ig_id=ig_id,
+                    username=f"scale{n}",
+                    login_kind=LoginKind.SANDBOX,
+                    token_encrypted=box.encrypt(sandbox.state.issue_token(ig_id)),
+                    dm_pace_per_hour=360_000,
+                )
+                await AutomationRule.create(
+                    workspace=workspace,
+                    account=account,
+                    trigger=Trigger.DM,
+                    keywords=["price"],
+                    match_mode=MatchMode.WHOLE_WORD,
+                    config={"message_variations": ["Hi {username}! Prices: https://shop.example"]},
+                )
+                ig_ids.append(ig_id)
+            await close_database()
+            ports = [await bench.panel() for _ in range(PANELS)]
+            urls = itertools.cycle(f"http://127.0.0.1:{p}/webhooks/meta" for p in ports)
+            people = itertools.count(8800000000)
+            ready = Path(bench.config["var_dir"]) / "ready"
+
+            def dm_body(ig_id: str, person: str) -> tuple[bytes, str]:
+                sandbox.state.note_inbound(ig_id, person)
+                message = {"mid": f"aWdfZAG1fbench{person}", "text": "what's the price?"}
+                event = messaging_event(ig_id, person, {"message": message}, sandbox.state.now())
+                body = json.dumps(event).encode()
+                return body, sign(body)
+
+            async with aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=CONNECTIONS)
+            ) as session:
+                for size in SIZES:
+                    shutil.rmtree(ready, ignore_errors=True)
+                    workers = [bench.spawn("worker") for _ in range(size)]
+                    await bench.workers_ready(size)
+                    targets = [str(next(people)) for _ in range(burst)]
+                    bodies = iter([dm_body(ig_ids[n % ACCOUNTS], p) for n, p in enumerate(targets)])
+                    wanted = set(targets)
+                    cursor = len(sandbox.state.sent)
+                    start = time.perf_counter()
+                    began = datetime.now(UTC)
+
+                    async def client() -> None:
+                        for body, signature in bodies:  # noqa: B023 - each size's own bodies
+                            await post(session, next(urls), body, signature)
+
+                    await asyncio.gather(*(client() for _ in range(CONNECTIONS)))
+                    sent_in = time.perf_counter() - start
+                    deadline = time.monotonic() + 150
+                    answered: dict[str, datetime] = {}
+                    while time.monotonic() < deadline and len(answered) < burst:
+                        end = len(sandbox.state.sent)
+                        for sent in sandbox.state.sent[cursor:end]:
+                            if sent.kind == "message" and sent.target in wanted:
+                                answered.setdefault(sent.target, sent.at)
+                        cursor = end
+                        if len(answered) < burst:
+                            await asyncio.sleep(0.1)
+                    last = max(answered.values(), default=began)
+                    elapsed = max((last - began).total_seconds(), 0.001)
+                    rates[size] = len(answered) / elapsed
+                    print(
+                        f"{size} worker(s): {len(answered)}/{burst} answered in {elapsed:.1f} s"
+                        f" ({rates[size]:.0f}/s; webhooks taken in {sent_in:.1f} s)"
+                    )
+                    for worker in workers:
+                        worker.terminate()
+                        worker.wait(30)
+                        bench.children.remove(worker)
+    finally:
+        await sandbox.stop()
+        await admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return {
+        "bare_rps": round(bare_rps, 1),
+        "burst": burst,
+        **{f"rate_{size}": round(rate, 1) for size, rate in rates.items()},
+        "scaling_ratio": round(rates[SIZES[-1]] / rates[SIZES[0]], 2),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(main())))

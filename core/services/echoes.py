@@ -1,0 +1,150 @@
+"""Echoes settle the messages whose answer was lost.
+
+Meta sends an echo (``message_echoes``: ``is_echo``, the person as ``recipient``, the text and
+the ``mid``) for every message the account sends. A DM or private reply whose answer was lost
+may have reached the person; its echo says it did:
+
+- when an answer is lost, the outbox **expects** an echo of that text to that person
+  (:func:`expect`: a Redis set per (account, person, text), kept ``EXPECT_FOR``);
+- the webhook inbox **notes** each echo as it arrives (:func:`note`: remembered for
+  ``SEEN_FOR``) and queues for the engine only those a send waits for: other echoes cost
+  one Redis round trip per webhook, no job;
+- the engine hands such an echo to :func:`awaiting`, which gives back the actions expecting
+  it; the engine records them ``sent`` (still ``pending`` or ``unconfirmed``: a later echo
+  settles an unconfirmed one too);
+- before checking Instagram for an earlier send, the outbox asks :func:`seen` whether the
+  echo came already (it may come before the answer was found lost).
+
+An echo made before the action existed is not its echo. The database stays the authority:
+an action is recorded sent by a conditional update, so its echo and its answer count once.
+Without Redis (flushed) the outbox falls back to reading the conversation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from redis.asyncio import Redis
+
+from core.db.models import Conversation, InstagramAccount, OutboundAction, OutboundStatus
+from core.domain.messages import message_text
+from core.domain.scope import instance_level
+from core.domain.webhooks import InboundEvent
+
+logger = logging.getLogger(__name__)
+
+EXPECT_FOR = timedelta(hours=24)  # Meta delivers most webhooks at once, some hours late
+SEEN_FOR = timedelta(hours=1)  # an outbox check follows its lost answer within minutes
+# Meta's clock and Reelay's differ a little: an echo may be stamped this much before its action.
+CLOCK_SLACK = timedelta(minutes=2)
+
+
+def _seconds(span: timedelta) -> int:
+    return int(span.total_seconds())
+
+
+def _key(kind: str, entry_id: str, igsid: str, text: str) -> str:
+    """Per webhook entry id (the account's IG id, or its Page's under Facebook Login)."""
+    digest = hashlib.sha256(text.strip().encode()).hexdigest()[:24]
+    return f"reelay:echo:{kind}:{entry_id}:{igsid}:{digest}"
+
+
+async def _entries(account_id: int) -> list[str]:
+    """The ids Meta's webhook entries name the account by."""
+    rows = await InstagramAccount.filter(id=account_id).values_list("ig_id", "page_id")
+    return [i for row in rows for i in row if i]
+
+
+@instance_level("the recipient of an action the outbox already holds")
+async def recipient_of(action: OutboundAction) -> str:
+    """The IGSID a DM or private reply goes to ('' for other actions or when unknown)."""
+    if action.kind == "dm":
+        return action.target
+    if action.kind != "private_reply":
+        return ""
+    conversation_id = action.payload.get("conversation_id")
+    if not conversation_id:
+        return ""
+    found = await Conversation.filter(id=conversation_id).first()
+    return found.igsid if found else ""
+
+
+@instance_level("an action the outbox already holds")
+async def expect(redis: Redis, action: OutboundAction) -> None:
+    """Let the echo of ``action`` (a DM or private reply whose answer was lost) settle it."""
+    igsid = await recipient_of(action)
+    text = message_text(action.payload.get("message") or {})
+    if not igsid or not text.strip():
+        return
+    async with redis.pipeline(transaction=False) as pipe:
+        for entry_id in await _entries(action.account_id):
+            key = _key("wanted", entry_id, igsid, text)
+            pipe.sadd(key, action.id)
+            pipe.expire(key, _seconds(EXPECT_FOR))
+        await pipe.execute()
+
+
+@instance_level("the webhook inbox: Meta's echoes name accounts, not workspaces")
+async def note(redis: Redis, echoes: Sequence[InboundEvent], now: datetime) -> set[str]:
+    """Remember ``echoes`` as they arrive; the dedupe keys of those a send whose answer was
+    lost waits for (the engine settles it: :func:`awaiting`)."""
+    keyed = [e for e in echoes if e.recipient_id and e.text.strip()]
+    if not keyed:
+        return set()
+    async with redis.pipeline(transaction=False) as pipe:
+        for echo in keyed:
+            at = int((echo.timestamp or now).timestamp() * 1000)
+            seen = _key("seen", echo.account_id, echo.recipient_id, echo.text)
+            pipe.set(seen, f"{at}:{echo.mid}", ex=_seconds(SEEN_FOR))
+            pipe.exists(_key("wanted", echo.account_id, echo.recipient_id, echo.text))
+        answers = await pipe.execute()
+    return {echo.dedupe_key for echo, wanted in zip(keyed, answers[1::2], strict=True) if wanted}
+
+
+@instance_level("an echo of the account the engine already resolved")
+async def awaiting(
+    redis: Redis, account_id: int, echo: InboundEvent, now: datetime
+) -> list[OutboundAction]:
+    """The DMs and private replies of account ``account_id`` still open (pending or
+    unconfirmed) that expected ``echo``, oldest first: the caller records them sent."""
+    if not echo.recipient_id or not echo.text.strip():
+        return []
+    at = echo.timestamp or now
+    wanted = _key("wanted", echo.account_id, echo.recipient_id, echo.text)
+    members: set[bytes] = await redis.smembers(wanted)  # type: ignore[misc]
+    if not members:
+        return []
+    actions = await OutboundAction.filter(
+        id__in=[int(m) for m in members],
+        account_id=account_id,
+        status__in=(OutboundStatus.PENDING, OutboundStatus.UNCONFIRMED),
+    ).order_by("id")
+    # An echo made before the action existed is an earlier message with the same text.
+    found = [a for a in actions if a.created_at - CLOCK_SLACK <= at]
+    if found:
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.srem(wanted, *(a.id for a in found))
+            await pipe.execute()
+    return found
+
+
+@instance_level("checks for a send the outbox already holds")
+async def seen(redis: Redis, action: OutboundAction) -> str | None:
+    """The mid of the echo of ``action`` when it came already (not before the action was
+    made), else None."""
+    igsid = await recipient_of(action)
+    text = message_text(action.payload.get("message") or {})
+    if not igsid or not text.strip():
+        return None
+    keys = [_key("seen", e, igsid, text) for e in await _entries(action.account_id)]
+    for value in await redis.mget(keys) if keys else []:
+        if value is None:
+            continue
+        stamp, _, mid = value.decode().partition(":")
+        made = datetime.fromtimestamp(int(stamp) / 1000, action.created_at.tzinfo)
+        if made >= action.created_at - CLOCK_SLACK:
+            return str(mid)
+    return None
