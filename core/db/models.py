@@ -415,41 +415,6 @@ class Message(Model):
     created_at = UtcDatetimeField(auto_now_add=True)
 
 
-class TrackedLink(Model):
-    """A link a rule sent one person, rewritten to ``/l/<code>``: its clicks are counted.
-
-    One per (rule, step, variant, person, target), found again by ``key`` (their hash).
-    """
-
-    id = fields.IntField(primary_key=True)
-    workspace_id: int
-    account_id: int
-    rule_id: int
-    conversation_id: int | None
-    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
-        "models.Workspace", related_name=False, on_delete=fields.CASCADE
-    )
-    account: fields.ForeignKeyRelation[InstagramAccount] = fields.ForeignKeyField(
-        "models.InstagramAccount", related_name=False, on_delete=fields.CASCADE
-    )
-    rule: fields.ForeignKeyRelation[AutomationRule] = fields.ForeignKeyField(
-        "models.AutomationRule", related_name="tracked_links", on_delete=fields.CASCADE
-    )
-    conversation: fields.ForeignKeyNullableRelation[Conversation] = fields.ForeignKeyField(
-        "models.Conversation", related_name=False, null=True, on_delete=fields.SET_NULL
-    )
-    code = fields.CharField(max_length=32, unique=True)
-    key = fields.CharField(max_length=64, unique=True)
-    step = fields.CharField(max_length=64, default="")
-    variant = fields.CharField(max_length=16, default="")
-    igsid = fields.CharField(max_length=64, default="")
-    target = fields.TextField()
-    clicks = fields.IntField(default=0)
-    first_clicked_at = UtcDatetimeField(null=True)
-    last_clicked_at = UtcDatetimeField(null=True)
-    created_at = UtcDatetimeField(auto_now_add=True)
-
-
 class Lead(Model):
     id = fields.IntField(primary_key=True)
     workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
@@ -721,3 +686,4 @@ from core.db.integrations import (  # noqa: E402
 from core.db.integrations import (  # noqa: E402
     WebhookDeliveryStatus as WebhookDeliveryStatus,
 )
+from core.db.tracked_links import TrackedLink as TrackedLink  # noqa: E402
