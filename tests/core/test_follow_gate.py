@@ -150,9 +150,14 @@ async def test_the_engine_checks_meta_asks_to_follow_and_goes_on_after_done(
     assert ask.payload["attachment"]["payload"]["buttons"][0]["payload"] == lead_flow.FOLLOW_DONE
     assert [c.recipient for c in graph.calls if c.kind == "follows"] == [{"id": "p1"}]
 
+    asked = await Conversation.get(account_id=account.id, igsid="p1")
+    assert asked.is_user_follow_business is False  # stored as the follower profile job does
+
     graph.following.add("p1")
     await deliver(postback_payload("m2", "Done", lead_flow.FOLLOW_DONE, sender="p1"))
     assert await run_checks() == ["following"]
+    followed = await Conversation.get(account_id=account.id, igsid="p1")
+    assert followed.is_user_follow_business is True and followed.profile_fetched_at is not None
     assert graph.messages()[-1].payload == {"text": "Your email?"}
     assert await run_checks() == []  # nothing left to check
     await deliver(dm_payload("m5", "ann@example.com", sender="p1"))
