@@ -31,6 +31,7 @@ from core.services.automations import Automations
 from core.services.chatops import ChatOps
 from core.services.comment_sweep import CommentSweep
 from core.services.event_webhooks import EventWebhooks
+from core.services.follow_gate import FollowGate
 from core.services.health import Health
 from core.services.inbox import InboxWriter
 from core.services.leads import Leads
@@ -41,6 +42,7 @@ from core.services.post_versions import PublishPolicy
 from core.services.publishing import Publishing
 from core.services.reply_sending import OutboxReplySender
 from core.services.smart_replies import EngineHooks, SmartReplies
+from core.services.tracked_links import LinkTracker
 from core.settings import Settings
 
 # The chat notifiers for the tokens set; it registers their closers with the container.
@@ -63,6 +65,8 @@ class Services:
     downloads: Fetch
     # What the insights syncs run with (the Graph client and a per-account call budget).
     insights: insights_sync.SyncDeps
+    # The lead flows' follow step (asks Meta whether a person follows, after the commit).
+    follow_gate: FollowGate
     # Group commit for the webhook endpoint.
     inbox_writer: InboxWriter
     # Reads recent comments and records those whose webhook never came.
@@ -73,6 +77,14 @@ class Services:
     delivery: Delivery
     # The workspaces' event webhooks: subscriptions and signed deliveries.
     event_webhooks: EventWebhooks
+
+    @property
+    def links(self) -> LinkTracker:
+        """Tracked links: the engine rewrites with it, the ``/l/<code>`` route counts clicks."""
+        tracker = self.automations.links
+        if tracker is None:  # pragma: no cover - assemble_services always gives one
+            raise RuntimeError("the automations engine has no link tracker")
+        return tracker
 
     @property
     def outbox(self) -> Outbox:
@@ -148,20 +160,31 @@ def assemble_services(
     )
     hooks = EngineHooks(smart_replies, container.clock)
     poster = AiohttpWebhookPoster(container.http, private_ok=settings.private_urls_ok)
+    leads = Leads(
+        queue=container.queue,
+        clock=container.clock,
+        poster=poster,
+        secret_key=container.secret_key,
+        secrets=container.secrets,
+    )
+    links = LinkTracker(base_url=settings.base_url)
     automations = Automations(
         outbox=outbox,
-        leads=Leads(
-            queue=container.queue,
-            clock=container.clock,
-            poster=poster,
-            secret_key=container.secret_key,
-            secrets=container.secrets,
-        ),
+        leads=leads,
         redis=container.redis,
         clock=container.clock,
         continuation=hooks.continue_conversation,
         ai_replies=hooks,
+        links=links,
         profiles=functools.partial(followers.queue_refreshes, container.queue, container.clock),
+    )
+    follow = FollowGate(
+        graph=container.graph,
+        account_ref=ref,
+        outbox=outbox,
+        leads=leads,
+        links=links,
+        clock=container.clock,
     )
     storage = DiskStorage(settings.var_dir / "media")
     health = Health(instagram=container.graph, account_ref=ref, clock=container.clock)
@@ -211,6 +234,7 @@ def assemble_services(
             usage=usage,
             every_minutes=settings.comment_sweep_minutes,
         ),
+        follow_gate=follow,
         delivery=delivery,
         event_webhooks=EventWebhooks(
             queue=container.queue, clock=container.clock, poster=poster, secrets=container.secrets

@@ -1,8 +1,9 @@
 """Automation jobs: handle a webhook event, send an outbound action, deliver a lead webhook,
-sweep recent comments for those whose webhook never came."""
+check a lead flow's follow step, sweep recent comments for those whose webhook never came."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from arq import cron, func
@@ -11,6 +12,8 @@ from arq.worker import Function
 
 from core.domain.scope import Actor
 from core.wiring import Services
+
+logger = logging.getLogger(__name__)
 
 
 async def handle_event(ctx: dict[str, Any], event_id: int, *more_ids: int) -> None:
@@ -29,6 +32,13 @@ async def deliver_lead_webhook(ctx: dict[str, Any], lead_id: int) -> None:
     """One delivery attempt of a lead's webhook (retries re-queue themselves)."""
     services: Services = ctx["services"]
     await services.automations.leads.deliver(lead_id)
+
+
+async def check_follow(ctx: dict[str, Any], conversation_id: int, at: str) -> None:
+    """Ask Meta whether a person follows the account, and move their lead flow on."""
+    services: Services = ctx["services"]
+    done = await services.follow_gate.check(conversation_id, at)
+    logger.info("follow check of conversation %s: %s", conversation_id, done)
 
 
 async def recover_automations(ctx: dict[str, Any]) -> None:
@@ -54,6 +64,7 @@ FUNCTIONS: list[Function] = [
     func(handle_event, timeout=60, max_tries=3),
     func(send_outbound, timeout=60, max_tries=3),
     func(deliver_lead_webhook, timeout=30, max_tries=3),
+    func(check_follow, timeout=60, max_tries=3),
     func(sweep_account_comments, timeout=300, max_tries=1),
 ]
 CRON_JOBS: list[CronJob] = [

@@ -30,6 +30,7 @@ from panel import (
     leads,
     library,
     limits,
+    links,
     logs,
     mcp_mount,
     passwords,
@@ -141,6 +142,7 @@ def create_app(
     app.register_blueprint(home.blueprint)
     app.register_blueprint(analytics.blueprint)
     app.register_blueprint(media_files.blueprint)
+    app.register_blueprint(links.blueprint)
     app.register_blueprint(team.blueprint)
     app.register_blueprint(setup.blueprint)
     app.register_blueprint(accounts.blueprint)

@@ -16,11 +16,13 @@ from typing import Any
 
 from core.domain import lead_flow
 from core.domain.ids import row_id
+from core.domain.messages import MAX_CARDS
 from core.domain.rule_checks import EDITOR_BUTTONS, VARIATION_BREAK, Problems
 from core.domain.rule_definition import (
     MAX_ID,
     STEP_KINDS,
     AiSettings,
+    Card,
     Choice,
     DmButton,
     FlowStep,
@@ -120,6 +122,7 @@ def read_form(form: Form) -> tuple[RuleDefinition, Problems]:
         name=r.one("name"),
         account_id=account_id if account_id is not None and account_id <= MAX_ID else None,
         trigger=r.one("trigger"),
+        ref_code=r.one("ref_code"),
         keywords=split_keywords(r.one("keywords")),
         match_mode=r.one("match_mode"),
         media_ids=r.all("media_ids"),
@@ -139,7 +142,10 @@ def read_form(form: Form) -> tuple[RuleDefinition, Problems]:
             QuickReply(title=r.one(f"quick-{n}-title"), payload=r.one(f"quick-{n}-payload"))
             for n in rows
         ],
+        cards=[_card(r, n) for n in range(MAX_CARDS)],
         link=r.one("link"),
+        track_links=r.flag("track_links"),
+        utm_tags=r.flag("utm_tags"),
         lead_flow=[_step(r, n, position) for position, n in enumerate(flow_step_numbers(form))],
         lead_settings=LeadSettings(
             webhook_url=r.one("webhook_url"),
@@ -149,6 +155,20 @@ def read_form(form: Form) -> tuple[RuleDefinition, Problems]:
         ai=ai,
     )
     return definition, r.problems
+
+
+def _card(r: _Reader, n: int) -> Card:
+    p = f"card-{n}-"
+    return Card(
+        title=r.one(p + "title"),
+        subtitle=r.one(p + "subtitle"),
+        image_url=r.one(p + "image_url"),
+        url=r.one(p + "url"),
+        buttons=[
+            DmButton(title=r.one(f"{p}button-{m}-title"), target=r.one(f"{p}button-{m}-target"))
+            for m in range(EDITOR_BUTTONS)
+        ],
+    )
 
 
 def _written_secret(r: _Reader) -> str | None:
@@ -205,6 +225,11 @@ def _form_field(path: str, numbers: list[int]) -> str:
     row, _, name = rest.partition(".")
     if head in _ROWS and row.isdigit():
         return f"{_ROWS[head]}-{row}-{name}"
+    if head == "cards" and row.isdigit():
+        inner, _, rest = name.partition(".")
+        if inner == "buttons" and rest:
+            return f"card-{row}-button-{rest.replace('.', '-')}"
+        return f"card-{row}-{name}"
     if head == "lead_flow" and row.isdigit() and int(row) < len(numbers):
         name = name.partition(".")[0]
         return f"flow-{numbers[int(row)]}-{'text' if name == 'messages' else name}"
@@ -217,6 +242,7 @@ def form_of_definition(rule: RuleDefinition) -> dict[str, list[str]]:
         "name": [rule.name],
         "account_id": [str(rule.account_id or "")],
         "trigger": [rule.trigger],
+        "ref_code": [rule.ref_code],
         "media_ids": list(rule.media_ids),
         "keywords": [", ".join(rule.keywords)],
         "match_mode": [rule.match_mode],
@@ -233,11 +259,28 @@ def form_of_definition(rule: RuleDefinition) -> dict[str, list[str]]:
     }
     if rule.first_comment_only:
         form["first_comment_only"] = ["on"]
+    if rule.track_links:
+        form["track_links"] = ["on"]
+    if rule.utm_tags:
+        form["utm_tags"] = ["on"]
     if rule.active:
         form["active"] = ["on"]
     for n, button in enumerate(rule.buttons[:EDITOR_BUTTONS]):
         form[f"button-{n}-title"] = [button.title]
         form[f"button-{n}-target"] = [button.target]
+    for n, card in enumerate(rule.cards[:MAX_CARDS]):
+        p = f"card-{n}-"
+        form.update(
+            {
+                p + "title": [card.title],
+                p + "subtitle": [card.subtitle],
+                p + "image_url": [card.image_url],
+                p + "url": [card.url],
+            }
+        )
+        for m, button in enumerate(card.buttons[:EDITOR_BUTTONS]):
+            form[f"{p}button-{m}-title"] = [button.title]
+            form[f"{p}button-{m}-target"] = [button.target]
     for n, quick in enumerate(rule.quick_replies[:EDITOR_BUTTONS]):
         form[f"quick-{n}-title"] = [quick.title]
         form[f"quick-{n}-payload"] = [quick.payload]
@@ -272,6 +315,8 @@ def _step_form(n: int, step: FlowStep) -> dict[str, list[str]]:
         )
     elif kind == "branch":
         out.update({p + "text": [step.text], p + "options": [options]})
+    elif kind == "follow":
+        out[p + "text"] = [step.text]
     elif kind == "send":
         out[p + "text"] = [_VARIATIONS.join(step.messages)]
     return out

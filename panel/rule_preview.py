@@ -41,6 +41,15 @@ class Bubble:
     text: str
     buttons: tuple[str, ...] = ()
     quick_replies: tuple[str, ...] = ()
+    cards: tuple[PreviewCard, ...] = ()
+
+
+@dataclass(frozen=True)
+class PreviewCard:
+    title: str
+    subtitle: str = ""
+    image_url: str = ""
+    buttons: tuple[str, ...] = ()
 
 
 def preview(
@@ -69,17 +78,24 @@ def preview(
         return bubbles
     if rule.starts_flow:
         flow = rule.flow()
-        turn = lead_flow.start(flow, 0, person, rng)
-        bubbles.extend(_turn_bubbles(turn))
+        consented = rule.trigger != "comment"
+        turn = lead_flow.start(flow, 0, person, rng, consented=consented)
+        checks = 0 if consented else 1  # from a comment, the first ask needs no check
         for _ in range(lead_flow.MAX_STEPS_PER_TURN):
-            if turn.state is None:
+            if turn.status == "check_follow" and turn.state is not None:
+                # The preview's person follows once asked to.
+                bubbles.append(Bubble("note", FOLLOW_NOTES[min(checks, 1)]))
+                turn = lead_flow.followed(flow, turn.state, checks > 0, person, rng)
+                checks += 1
+            bubbles.extend(_turn_bubbles(turn))
+            if turn.state is None or turn.status not in {"waiting", "invalid"}:
                 break
             step = flow.steps[turn.state["at"]]
             reply, payload = _sample_answer(step)
             bubbles.append(Bubble("person", reply))
             turn = lead_flow.answer(flow, turn.state, reply, person, rng, payload=payload)
-            bubbles.extend(_turn_bubbles(turn))
-            if turn.status != "waiting":
+            if turn.status not in {"waiting", "check_follow"}:
+                bubbles.extend(_turn_bubbles(turn))
                 break
         if turn.status == "completed" and turn.message() is None:
             bubbles.append(Bubble("note", SILENT_END))
@@ -88,6 +104,12 @@ def preview(
     if message is not None:
         bubbles.append(_bubble(message))
     return bubbles
+
+
+FOLLOW_NOTES = (
+    "Instagram is asked whether they follow you: not yet",
+    "Instagram is asked again: they follow you now",
+)
 
 
 class _FirstChoice(random.Random):
@@ -127,6 +149,20 @@ def _turn_bubbles(turn: lead_flow.FlowTurn) -> list[Bubble]:
 def _bubble(message: Mapping[str, Any]) -> Bubble:
     if "attachment" in message:
         payload = message["attachment"]["payload"]
+        if isinstance(payload.get("elements"), list):
+            return Bubble(
+                "dm",
+                "",
+                cards=tuple(
+                    PreviewCard(
+                        title=str(e.get("title", "")),
+                        subtitle=str(e.get("subtitle", "")),
+                        image_url=str(e.get("image_url", "")),
+                        buttons=tuple(str(b.get("title", "")) for b in e.get("buttons", [])),
+                    )
+                    for e in payload["elements"]
+                ),
+            )
         return Bubble(
             "dm",
             str(payload.get("text", "")),

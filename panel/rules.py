@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
-from quart import Blueprint, flash, redirect, render_template, request, url_for
+import segno
+from quart import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from redis.asyncio import Redis
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from core.db.models import InstagramAccount, MatchMode, Role, Trigger
 from core.domain.ids import row_id
+from core.domain.messages import MAX_CARDS
 from core.domain.rule_checks import EDITOR_BUTTONS, review
 from core.domain.rule_definition import RuleDefinition
 from core.errors import ValidationFailed
@@ -20,12 +23,15 @@ from panel.services import services
 
 blueprint = Blueprint("rules", __name__, url_prefix="/rules")
 
+QR_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
+
 TRIGGER_WORDS = {
     "comment": "A comment on a post or reel",
     "dm": "A direct message",
     "story_reply": "A reply to a story",
     "story_mention": "A mention in someone's story",
     "postback": "A tap on a button or quick reply",
+    "ref_link": "Someone opening the rule's ig.me link",
 }
 MATCH_WORDS = {
     "whole_word": "Whole word",
@@ -38,6 +44,7 @@ DM_TYPE_WORDS = {
     "text": "Text",
     "text_button": "Text with buttons",
     "quick_replies": "Text with quick replies",
+    "cards": "Card carousel",
     "lead_capture": "Lead flow",
     "ai": "AI reply",
 }
@@ -60,6 +67,12 @@ async def _editor(
     status: int = 200,
 ) -> tuple[str, int]:
     draft, _ = review(rule_form.read_form(form)[0])
+    funnel = await services().links.funnel(current_actor(), rule_id) if rule_id else None
+    ig_me_link = ""
+    if rule_id:
+        stored = await rule_editor.get_rule(current_actor(), rule_id)
+        account = await rule_editor.workspace_account(current_actor(), stored.account_id)
+        ig_me_link = RuleDefinition.from_stored(stored).ig_me_link(account.username)
     page = await render_template(
         "rules/edit.html",
         form=form,
@@ -75,9 +88,12 @@ async def _editor(
         steps=rule_form.flow_step_numbers(form),
         bubbles=rule_preview.preview(draft),
         buttons=range(EDITOR_BUTTONS),
+        cards=range(MAX_CARDS),
         person_id=rule_editor.new_test_person(),
         sample_kinds=rule_editor.sample_kinds_for(draft.trigger),
         ai_ready=services().container.ai is not None,
+        funnel=funnel,
+        ig_me_link=ig_me_link,
         closing_message=rule_preview.CLOSING_MESSAGE,
     )
     return page, status
@@ -190,6 +206,27 @@ async def delete(rule_id: int) -> WerkzeugResponse:
     await rule_editor.delete_rule(current_actor(), rule_id, redis=_redis())
     await flash("Rule deleted.", "success")
     return redirect(url_for("rules.index"))
+
+
+@blueprint.get("/<int:rule_id>/qr.<kind>")
+@requires(Role.VIEWER)
+async def qr_code(rule_id: int, kind: str) -> Response:
+    """The QR code of a ref-link rule's ig.me link, as PNG or SVG, to print."""
+    if kind not in QR_TYPES:
+        abort(404)
+    actor = current_actor()
+    rule = await rule_editor.get_rule(actor, rule_id)
+    account = await rule_editor.workspace_account(actor, rule.account_id)
+    link = RuleDefinition.from_stored(rule).ig_me_link(account.username)
+    if not link:
+        abort(404)
+    code = segno.make(link, error="m")
+    buffer = io.BytesIO()
+    code.save(buffer, kind=kind, scale=10, border=4)
+    response = Response(buffer.getvalue(), mimetype=QR_TYPES[kind])
+    filename = f"ig-me-{RuleDefinition.from_stored(rule).ref_code}.{kind}"
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
 
 
 @blueprint.post("/preview")

@@ -154,6 +154,25 @@ async def _act(kind: str) -> tuple[str, int] | WerkzeugResponse:
                 text=values.get("text", ""),
                 media_id=values.get("media_id", ""),
             )
+        elif kind in {"follow", "unfollow"}:
+            await sandbox_console.follow(
+                actor,
+                services().container,
+                account.id,
+                username=values.get("username", ""),
+                following=kind == "follow",
+            )
+            verb = "now follows" if kind == "follow" else "no longer follows"
+            await flash(f"@{username} {verb} @{account.username}.", "success")
+            return redirect(url_for("sandbox.index", account_id=account.id, username=username))
+        elif kind == "ig_me":
+            delivered = await sandbox_console.open_link(
+                actor,
+                services().container,
+                account.id,
+                username=values.get("username", ""),
+                link=values.get("link", ""),
+            )
         elif kind == "dm":
             delivered = await sandbox_console.direct_message(
                 actor,
@@ -204,3 +223,24 @@ async def direct_message() -> tuple[str, int] | WerkzeugResponse:
 async def tap() -> tuple[str, int] | WerkzeugResponse:
     """Tap a button or quick reply the account sent the follower."""
     return await _act("tap")
+
+
+@blueprint.post("/follow")
+@requires(Role.EDITOR)
+async def follow() -> tuple[str, int] | WerkzeugResponse:
+    """The follower follows the account (what the follow gate asks Instagram)."""
+    return await _act("follow")
+
+
+@blueprint.post("/unfollow")
+@requires(Role.EDITOR)
+async def unfollow() -> tuple[str, int] | WerkzeugResponse:
+    """The follower unfollows the account."""
+    return await _act("unfollow")
+
+
+@blueprint.post("/ig-me")
+@requires(Role.EDITOR)
+async def open_link() -> tuple[str, int] | WerkzeugResponse:
+    """The follower opens a rule's ig.me link (a referral webhook reaches Reelay)."""
+    return await _act("ig_me")

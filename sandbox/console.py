@@ -7,6 +7,7 @@ They are not Meta's: faults and usage headers never apply to them.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import web
 
@@ -16,6 +17,16 @@ from sandbox.wire import comment_json, media_json
 if TYPE_CHECKING:
     from sandbox.server import Sandbox
     from sandbox.webhooks import Delivery
+
+
+def ig_me_ref(data: dict[str, Any]) -> str:
+    """The ref a follower's ig.me link carries (``ref``, or read from ``link``)."""
+    ref = str(data.get("ref") or "")
+    if not ref and data.get("link"):
+        ref = next(iter(parse_qs(urlsplit(str(data["link"])).query).get("ref", [])), "")
+    if not ref:
+        raise web.HTTPBadRequest(text="ref (or an ig.me link with ?ref=) is required")
+    return ref
 
 
 class FollowerConsole:
@@ -96,7 +107,10 @@ class FollowerConsole:
         return web.json_response({"items": items})
 
     async def event(self, request: web.Request) -> web.StreamResponse:
-        """Act as a follower: POST /_sandbox/{comment,dm,postback,story_reply,story_mention}."""
+        """Act as a follower: POST /_sandbox/{comment,dm,postback,ig_me,story_reply,
+        story_mention,follow,unfollow,read} (``ig_me`` opens an ig.me link: ``ref``, or the whole
+        ``link``; ``follow`` and ``unfollow`` change whether ``from_id`` follows the account;
+        ``read`` reads the account's message ``mid``)."""
         try:
             data = await request.json()
         except ValueError:
@@ -132,6 +146,15 @@ class FollowerConsole:
                 title=str(data.get("title") or ""),
                 from_id=from_id,
             )
+        elif event == "ig_me":
+            ref, delivery = await self.sandbox.open_link(ig_id, ig_me_ref(data), from_id=from_id)
+        elif event == "read":
+            ref, delivery = await self.sandbox.read(
+                ig_id, str(data.get("mid") or ""), from_id=from_id
+            )
+        elif event in {"follow", "unfollow"}:
+            self.state.set_following(ig_id, from_id, event == "follow")
+            return web.json_response({"id": from_id, "following": event == "follow"})
         elif event == "story_reply":
             ref, delivery = await self.sandbox.story_reply(
                 ig_id, str(data.get("text") or ""), from_id=from_id

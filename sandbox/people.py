@@ -27,7 +27,8 @@ def follower_profile(state: SandboxState, ig_id: str, igsid: str) -> dict[str, A
         "username": username,
         "profile_pic": f"https://sandbox.invalid/avatars/{igsid}.jpg",
         "follower_count": (seed * 37) % 25_000,
-        "is_user_follow_business": seed % 3 != 0,
+        # Nobody follows until they follow on the sandbox page (``state.set_following``).
+        "is_user_follow_business": igsid in state.followers.get(ig_id, set()),
         "is_business_follow_user": False,
         "is_verified_user": seed % 11 == 0,
         "consented": (ig_id, igsid) in state.last_inbound,

@@ -335,6 +335,21 @@ class Sandbox:
         )
         return mid, await self.deliver(messaging_event(ig_id, from_id, item, self.state.now()))
 
+    async def open_link(
+        self, ig_id: str, ref: str, *, from_id: str = "9990001"
+    ) -> tuple[str, Delivery]:
+        """A person opens ``https://ig.me/m/<username>?ref=<ref>``: Meta sends a referral."""
+        self.state.note_inbound(ig_id, from_id)
+        referral = {"ref": ref, "source": "IGME_SOURCE_LINK", "type": "OPEN_THREAD"}
+        item = {"referral": referral}
+        self.state.note_follower("referral", ig_id, from_id, text=ref, ref=ref, payload=ref)
+        return ref, await self.deliver(messaging_event(ig_id, from_id, item, self.state.now()))
+
+    async def read(self, ig_id: str, mid: str, *, from_id: str = "9990001") -> tuple[str, Delivery]:
+        """The person reads the account's message ``mid`` (Meta's ``messaging_seen``)."""
+        item = {"read": {"mid": mid}}
+        return mid, await self.deliver(messaging_event(ig_id, from_id, item, self.state.now()))
+
     async def story_reply(
         self,
         ig_id: str,

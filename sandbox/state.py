@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sandbox.errors import SandboxError as SandboxError  # re-exported: the sandbox raises it
+from sandbox.message_shapes import check_message
+
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 MESSAGE_WINDOW = DAY
@@ -24,39 +27,9 @@ PRIVATE_REPLY_WINDOW = timedelta(days=7)
 CONTAINER_TTL = DAY
 LONG_LIVED_S = 60 * 24 * 3600
 SHORT_LIVED_S = 3600
-MAX_TEXT_BYTES = 1000
-MAX_QUICK_REPLIES = 13
-MAX_BUTTONS = 3
 MAX_CAPTION = 2200
 MAX_HASHTAGS = 30
 MAX_MENTIONS = 20
-
-
-class SandboxError(Exception):
-    """A Graph error the sandbox answers with (Meta's envelope)."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: int,
-        subcode: int | None = None,
-        status: int = 400,
-        type_: str = "OAuthException",
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.subcode = subcode
-        self.status = status
-        self.type = type_
-
-    def envelope(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"message": self.message, "type": self.type, "code": self.code}
-        if self.subcode is not None:
-            error["error_subcode"] = self.subcode
-        error["fbtrace_id"] = "Sbx" + secrets.token_hex(8)
-        return {"error": error}
 
 
 def invalid_token() -> SandboxError:
@@ -226,6 +199,7 @@ class SandboxState:
         self.media: dict[str, Media] = {}
         self.comments: dict[str, Comment] = {}
         self.last_inbound: dict[tuple[str, str], datetime] = {}
+        self.followers: dict[str, set[str]] = {}  # ig_id → IGSIDs following it
         self.sent: list[Sent] = []
         self.inbound: list[Inbound] = []
         self._seq = itertools.count(1)
@@ -562,27 +536,19 @@ class SandboxState:
     def note_inbound(self, ig_id: str, igsid: str) -> None:
         self.last_inbound[(ig_id, igsid)] = self.now()
 
-    def _check_message(self, message: dict[str, Any]) -> None:
-        if not isinstance(message, dict) or not message:
-            raise SandboxError("(#100) The parameter message is required", code=100)
-        text = message.get("text")
-        if text is not None and len(str(text).encode()) > MAX_TEXT_BYTES:
-            raise SandboxError(
-                "(#100) Length of param message[text] must be less than or equal to 1000",
-                code=100,
-            )
-        if len(message.get("quick_replies") or []) > MAX_QUICK_REPLIES:
-            raise SandboxError("(#100) Too many quick replies (at most 13)", code=100)
-        payload = (message.get("attachment") or {}).get("payload") or {}
-        if len(payload.get("buttons") or []) > MAX_BUTTONS:
-            raise SandboxError("(#100) A button template has at most 3 buttons", code=100)
-        if text is None and "attachment" not in message:
-            raise SandboxError("(#100) The message needs text or an attachment", code=100)
+    def set_following(self, ig_id: str, igsid: str, following: bool) -> None:
+        """A follower follows (or unfollows) the account (``sandbox.people.follower_profile``
+        answers ``is_user_follow_business`` from it)."""
+        people = self.followers.setdefault(ig_id, set())
+        if following:
+            people.add(igsid)
+        else:
+            people.discard(igsid)
 
     def send_message(
         self, account: Account, recipient: dict[str, Any], message: dict[str, Any], tag: str | None
     ) -> Sent:
-        self._check_message(message)
+        check_message(message)
         now = self.now()
         comment_id = recipient.get("comment_id")
         if comment_id:

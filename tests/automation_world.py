@@ -27,9 +27,11 @@ from core.ports.instagram import AccountRef, Recipient, SentMessage
 from core.services.automations import Automations
 from core.services.leads import Leads
 from core.services.outbox import Outbox
+from core.services.tracked_links import LinkTracker
 
 ACCOUNT_IG_ID = "17841400000000001"
 APP_SECRET = "app-secret"
+PUBLIC_BASE_URL = "https://reelay.example"
 
 
 def sign(body: bytes, secret: str = APP_SECRET) -> str:
@@ -62,6 +64,7 @@ class FakeMessaging:
     calls: list[Call] = field(default_factory=list)
     errors: list[GraphError] = field(default_factory=list)  # raised by the next calls, in order
     latency_s: float = 0.0
+    following: set[str] = field(default_factory=set)  # IGSIDs that follow the account
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def _maybe_fail(self) -> None:
@@ -84,6 +87,11 @@ class FakeMessaging:
         )
         await self._maybe_fail()
         return f"reply-{next(self._ids)}"
+
+    async def user_profile(self, account: AccountRef, igsid: str) -> dict[str, Any]:
+        self.calls.append(Call("follows", account.ig_id, {"id": igsid}, {}))
+        await self._maybe_fail()
+        return {"id": igsid, "is_user_follow_business": igsid in self.following}
 
     def messages(self) -> list[Call]:
         return [c for c in self.calls if c.kind == "message"]
@@ -165,6 +173,7 @@ def build_engine(
         redis=container.redis,
         clock=clock,
         rng=random.Random(seed),
+        links=LinkTracker(base_url=PUBLIC_BASE_URL),
         profiles=functools.partial(followers.queue_refreshes, queue, clock),
     )
 

@@ -47,6 +47,7 @@ class Trigger(StrEnum):
     STORY_REPLY = "story_reply"
     STORY_MENTION = "story_mention"
     POSTBACK = "postback"
+    REF_LINK = "ref_link"
 
 
 class MatchMode(StrEnum):
@@ -377,6 +378,8 @@ class RuleStats(Model):
     total_dms_sent = fields.IntField(default=0)
     total_comments_replied = fields.IntField(default=0)
     total_leads_captured = fields.IntField(default=0)
+    # DMs and private replies Meta reported read (``read`` messaging webhooks).
+    total_dms_opened = fields.IntField(default=0, db_default=0)
     last_triggered_at = UtcDatetimeField(null=True)
     last_lead_captured_at = UtcDatetimeField(null=True)
 
@@ -420,6 +423,9 @@ class Message(Model):
     direction = fields.CharField(max_length=3)  # "in" or "out"
     mid = fields.CharField(max_length=255, null=True)
     text = fields.TextField(default="")
+    # An outgoing message's rule, and when Meta reported it read (the rule's funnel).
+    rule_id = fields.IntField(null=True)
+    read_at = UtcDatetimeField(null=True)
     created_at = UtcDatetimeField(auto_now_add=True)
 
 
@@ -694,3 +700,4 @@ from core.db.integrations import (  # noqa: E402
 from core.db.integrations import (  # noqa: E402
     WebhookDeliveryStatus as WebhookDeliveryStatus,
 )
+from core.db.tracked_links import TrackedLink as TrackedLink  # noqa: E402

@@ -13,6 +13,12 @@ A flow is the rule's ``lead_capture_flow`` list (the stored shape, which
   (or typed title) chooses where to go; ``goto`` names a step ``id`` or ``step`` number, or
   ``end``. Any step may carry ``goto`` too.
 - ``wait``: kept for old configs; an ``ask`` already waits for the reply.
+- ``follow`` (must follow): the flow goes on only once the person follows the account. Meta
+  answers ``is_user_follow_business`` only after the person wrote or tapped, so a flow that
+  reaches the step on a message or a tap is ``check_follow`` (the caller asks Meta and calls
+  :func:`followed`); on a comment it sends ``text`` ("Follow us, then tap Done") with a Done
+  postback button at once. Any reply while waiting there (the Done tap) checks again. Texts
+  of the steps before it wait in the state (``pending``) for the check.
 
 Each turn of the flow produces at most one message (consecutive texts are joined), so a
 flow started from a comment fits in the one private reply Meta allows.
@@ -35,7 +41,14 @@ from typing import Any, Literal
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from core.domain.messages import Person, choose, fit_bytes, quick_reply_message, render
+from core.domain.messages import (
+    Person,
+    button_message,
+    choose,
+    fit_bytes,
+    quick_reply_message,
+    render,
+)
 from core.domain.rules import Button, normalize
 
 STANDARD_FIELDS = ("email", "phone", "name")
@@ -48,10 +61,13 @@ DEFAULT_RETRY = {
     "choice": "Please pick one of the options.",
 }
 DEFAULT_GIVE_UP = "No problem, we'll leave it there. Write to us any time!"
+DEFAULT_FOLLOW = "Follow us, then tap Done to continue."
+FOLLOW_DONE = "REELAY_FOLLOW_DONE"
+FOLLOW_BUTTON = "Done"
 MAX_STEPS_PER_TURN = 64
 STEP_ID = re.compile(r"^[A-Za-z0-9_-]{1,20}$")
 
-Status = Literal["waiting", "invalid", "completed", "gave_up"]
+Status = Literal["waiting", "invalid", "completed", "gave_up", "check_follow"]
 
 
 @dataclass(frozen=True)
@@ -111,19 +127,69 @@ class FlowTurn:
     quick_replies: tuple[Button, ...] = ()
     state: dict[str, Any] | None = None  # None: the flow is over
     lead: dict[str, Any] | None = None  # fields to store as a lead (at a save step)
+    buttons: tuple[Button, ...] = ()  # postback buttons (the follow step's Done)
 
     def message(self) -> dict[str, Any] | None:
-        """This turn's one message (texts joined, quick replies attached), or None."""
+        """This turn's one message (texts joined, quick replies or buttons attached), or None."""
         text = "\n\n".join(t for t in self.texts if t)
         if not text:
             return None
+        if self.buttons:
+            return button_message(text, self.buttons)
         return quick_reply_message(fit_bytes(text), self.quick_replies)
 
 
-def start(flow: LeadFlow, rule_id: int, person: Person, rng: random.Random) -> FlowTurn:
-    """Run ``flow`` from its first step up to its first question (or its end)."""
+def start(
+    flow: LeadFlow,
+    rule_id: int,
+    person: Person,
+    rng: random.Random,
+    *,
+    consented: bool = True,
+) -> FlowTurn:
+    """Run ``flow`` from its first step up to its first question (or its end).
+
+    ``consented``: the person wrote or tapped (a comment is not enough for Meta to say
+    whether they follow the account)."""
     state: dict[str, Any] = {"rule_id": rule_id, "at": 0, "attempts": 0, "answers": {}}
-    return _run(flow, 0, state, person, rng, ())
+    turn = _run(flow, 0, state, person, rng, ())
+    if turn.status == "check_follow" and not consented and turn.state is not None:
+        return followed(flow, turn.state, False, person, rng)
+    return turn
+
+
+def followed(
+    flow: LeadFlow,
+    state: Mapping[str, Any],
+    following: bool,
+    person: Person,
+    rng: random.Random,
+) -> FlowTurn:
+    """Go on from the follow step ``state`` waits at: past it when the person follows,
+    else ask them to follow and tap Done (the step waits for the tap)."""
+    current = dict(state)
+    at = current.get("at")
+    pending = tuple(str(t) for t in current.pop("pending", None) or ())
+    current.pop("check_follow", None)
+    if not isinstance(at, int) or not 0 <= at < len(flow.steps):
+        return FlowTurn(status="completed", texts=pending)
+    step = flow.steps[at]
+    if step.kind != "follow":
+        return FlowTurn(status="waiting", texts=pending, state=current)
+    if following:
+        current["following"] = True
+        current["attempts"] = 0
+        nxt = flow.index_of(step.goto, at)
+        if nxt is None:
+            return _finish(current, pending)
+        return _run(flow, nxt, current, person, rng, pending)
+    text = render(choose(step.texts or (DEFAULT_FOLLOW,), rng), person)
+    return FlowTurn(
+        status="waiting",
+        texts=(*pending, text),
+        buttons=_buttons(step.options),
+        state=current,
+    )
 
 
 def answer(
@@ -142,6 +208,10 @@ def answer(
     if not isinstance(at, int) or not 0 <= at < len(flow.steps):
         return FlowTurn(status="completed")
     step = flow.steps[at]
+    if step.kind == "follow":  # the Done tap, or anything they write: ask Meta again
+        current["check_follow"] = True
+        current["checks"] = int(current.get("checks") or 0) + 1
+        return FlowTurn(status="check_follow", state=current)
     reply = text.strip() or payload.strip()
     if step.kind == "branch" or (step.kind == "ask" and step.options and payload):
         option = _chosen(step.options, payload, text)
@@ -234,6 +304,9 @@ def _run(
                 state=state,
                 lead=lead,
             )
+        if step.kind == "follow" and not state.get("following"):
+            state.update(at=i, attempts=0, check_follow=True, pending=list(texts), checks=1)
+            return FlowTurn(status="check_follow", state=state, lead=lead)
         if step.kind == "send" and step.texts:
             texts = (*texts, render(choose(step.texts, rng), person))
         elif step.kind == "save" and not state.get("saved"):
@@ -344,6 +417,15 @@ def read_step(raw: Mapping[str, Any], position: int) -> Step:
             give_up_text=_first(raw, "give_up_message") or DEFAULT_GIVE_UP,
             max_attempts=attempts if isinstance(attempts, int) and attempts > 0 else 3,
             options=_options(raw.get("options") or raw.get("quick_replies")),
+            goto=goto,
+        )
+    if kind == "follow":
+        button = str(raw.get("button") or "").strip() or FOLLOW_BUTTON
+        return Step(
+            kind="follow",
+            id=ident,
+            texts=_texts(raw, "text", "message") or (DEFAULT_FOLLOW,),
+            options=(Option(title=button, payload=FOLLOW_DONE),),
             goto=goto,
         )
     if kind in {"send", "save", "wait", "end"}:

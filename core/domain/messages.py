@@ -1,7 +1,9 @@
-"""Meta message payloads (text, button template, quick replies), placeholders, variations.
+"""Meta message payloads (text, button template, quick replies, generic template cards),
+placeholders, variations.
 
 Meta's limits (ARCHITECTURE.md, "Meta's Graph API"): text ≤ 1000 bytes UTF-8; button template
-≤ 3 buttons (``web_url`` or ``postback``); quick replies ≤ 13 with titles ≤ 20 characters.
+≤ 3 buttons (``web_url`` or ``postback``); quick replies ≤ 13 with titles ≤ 20 characters;
+generic template ≤ 10 cards, title and subtitle ≤ 80 characters, ≤ 3 buttons per card.
 Text that is too long is cut at a character boundary with an ellipsis; lists that are too long
 raise ValidationFailed when a rule is saved (:func:`check_rule_messages`) and are cut when
 sending an old rule.
@@ -28,6 +30,8 @@ MAX_QUICK_REPLIES = 13
 TITLE_MAX_CHARS = 20
 PAYLOAD_MAX_CHARS = 1000
 ELLIPSIS = "…"
+MAX_CARDS = 10
+CARD_TEXT_MAX_CHARS = 80
 
 _PLACEHOLDER = re.compile(r"\{(username|first_name|link)\}|\[(LINK|USERNAME|FIRST_NAME)\]")
 
@@ -85,8 +89,7 @@ def text_message(text: str) -> dict[str, Any]:
     return {"text": fit_bytes(text)}
 
 
-def button_message(text: str, buttons: Sequence[Button]) -> dict[str, Any]:
-    """A button template: text with up to 3 URL or postback buttons."""
+def _buttons(buttons: Sequence[Button]) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     for button in buttons[:MAX_BUTTONS]:
         if button.url:
@@ -99,6 +102,12 @@ def button_message(text: str, buttons: Sequence[Button]) -> dict[str, Any]:
                     "payload": (button.payload or button.title)[:PAYLOAD_MAX_CHARS],
                 }
             )
+    return items
+
+
+def button_message(text: str, buttons: Sequence[Button]) -> dict[str, Any]:
+    """A button template: text with up to 3 URL or postback buttons."""
+    items = _buttons(buttons)
     if not items:
         return text_message(text)
     return {
@@ -109,6 +118,46 @@ def button_message(text: str, buttons: Sequence[Button]) -> dict[str, Any]:
                 "text": fit_bytes(text, BUTTON_TEXT_MAX_BYTES),
                 "buttons": items,
             },
+        }
+    }
+
+
+@dataclass(frozen=True)
+class CardSpec:
+    """One card of a generic template, placeholders filled."""
+
+    title: str
+    subtitle: str = ""
+    image_url: str = ""
+    url: str = ""
+    buttons: tuple[Button, ...] = ()
+
+
+def _fit_card_text(text: str) -> str:
+    if len(text) <= CARD_TEXT_MAX_CHARS:
+        return text
+    return text[: CARD_TEXT_MAX_CHARS - 1] + ELLIPSIS
+
+
+def generic_message(cards: Sequence[CardSpec]) -> dict[str, Any]:
+    """A generic template: up to 10 cards, each with a title, subtitle, image, a tap target
+    and up to 3 buttons."""
+    elements: list[dict[str, Any]] = []
+    for card in cards[:MAX_CARDS]:
+        element: dict[str, Any] = {"title": _fit_card_text(card.title)}
+        if card.subtitle:
+            element["subtitle"] = _fit_card_text(card.subtitle)
+        if card.image_url:
+            element["image_url"] = card.image_url
+        if card.url:
+            element["default_action"] = {"type": "web_url", "url": card.url}
+        if items := _buttons(card.buttons):
+            element["buttons"] = items
+        elements.append(element)
+    return {
+        "attachment": {
+            "type": "template",
+            "payload": {"template_type": "generic", "elements": elements},
         }
     }
 
@@ -134,11 +183,33 @@ def message_text(message: Mapping[str, Any]) -> str:
     if isinstance(message.get("text"), str):
         return str(message["text"])
     payload = message.get("attachment", {}).get("payload", {})
-    return str(payload.get("text", "")) if isinstance(payload, Mapping) else ""
+    if not isinstance(payload, Mapping):
+        return ""
+    if isinstance(payload.get("elements"), list):
+        titles = [str(e.get("title", "")) for e in payload["elements"] if isinstance(e, Mapping)]
+        return " | ".join(t for t in titles if t)
+    return str(payload.get("text", ""))
 
 
 def dm_message(rule: RuleDefinition, person: Person, rng: random.Random) -> dict[str, Any] | None:
-    """The DM a rule sends (text, text with buttons, or quick replies); None when it has none."""
+    """The DM a rule sends (text, text with buttons, quick replies or cards); None when it has
+    none."""
+    if rule.dm_type == "cards" and rule.cards:
+        filled = _with_link(person, rule)
+        return generic_message(
+            [
+                CardSpec(
+                    title=render(c.title, filled),
+                    subtitle=render(c.subtitle, filled),
+                    image_url=c.image_url,
+                    url=c.url,
+                    buttons=tuple(
+                        Button(title=b.title, url=b.url, payload=b.payload) for b in c.buttons
+                    ),
+                )
+                for c in rule.cards
+            ]
+        )
     if not rule.dm_variations:
         return None
     text = render(choose(rule.dm_variations, rng), _with_link(person, rule))

@@ -12,13 +12,21 @@ import re
 
 from core.domain import lead_flow
 from core.domain.ai_replies import ApprovalMode, check_ai_config
-from core.domain.messages import MAX_BUTTONS, MAX_QUICK_REPLIES, TEXT_MAX_BYTES, TITLE_MAX_CHARS
+from core.domain.messages import (
+    CARD_TEXT_MAX_CHARS,
+    MAX_BUTTONS,
+    MAX_CARDS,
+    MAX_QUICK_REPLIES,
+    TEXT_MAX_BYTES,
+    TITLE_MAX_CHARS,
+)
 from core.domain.rule_definition import (
     ANSWER_KINDS,
     DM_TYPES,
     MAX_ID,
     STEP_KINDS,
     AiSettings,
+    Card,
     Choice,
     DmButton,
     FlowStep,
@@ -42,6 +50,8 @@ ATTEMPTS_RANGE = (1, 10)
 EDITOR_BUTTONS = MAX_BUTTONS  # rows the editor offers for buttons and for quick replies
 VARIATION_BREAK = "---"
 _KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+# Lowercase, and no edge punctuation: keyword matching would drop it.
+REF_CODE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,38}[a-z0-9])?$")
 _REGION = re.compile(r"^[A-Z]{2}$")
 _URL = re.compile(r"^https?://[^\s]+$", re.IGNORECASE)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -96,7 +106,15 @@ def review(d: RuleDefinition) -> tuple[RuleDefinition, Problems]:
     if match_mode not in MATCH_MODES:
         p["match_mode"] = "Choose how keywords match."
         match_mode = "whole_word"
-    keywords = _keywords(d, match_mode, trigger, p)
+    ref_code = d.ref_code.strip().lower() if trigger == "ref_link" else ""
+    if trigger == "ref_link":
+        match_mode = "exact"
+        if not REF_CODE.match(ref_code):
+            p["ref_code"] = (
+                "Give the link a ref of letters, digits, - or _ (up to 40), "
+                "starting and ending with a letter or digit."
+            )
+    keywords = _keywords(d, match_mode, trigger, p) if trigger != "ref_link" else []
     for path, value, (low, high) in (
         ("priority", d.priority, PRIORITY_RANGE),
         ("cooldown_minutes", d.cooldown_minutes, (0, COOLDOWN_MAX_MINUTES)),
@@ -131,6 +149,7 @@ def review(d: RuleDefinition) -> tuple[RuleDefinition, Problems]:
     if dm_type == "text_button" and not buttons and "buttons.0.title" not in p:
         p["buttons.0.title"] = "Add at least one button, or choose a plain text DM."
     quick = _quick_replies(d.quick_replies, p) if dm_type == "quick_replies" else []
+    cards = _cards(d.cards, p) if dm_type == "cards" else []
     if dm_type == "quick_replies" and not quick:
         p.setdefault("quick_replies.0.title", "Add at least one quick reply.")
     link = d.link.strip()
@@ -155,6 +174,7 @@ def review(d: RuleDefinition) -> tuple[RuleDefinition, Problems]:
         name=name,
         account_id=d.account_id,
         trigger=trigger,
+        ref_code=ref_code,
         keywords=keywords,
         match_mode=match_mode,
         media_ids=media_ids,
@@ -168,7 +188,10 @@ def review(d: RuleDefinition) -> tuple[RuleDefinition, Problems]:
         dm_variations=variations,
         buttons=buttons,
         quick_replies=quick,
+        cards=cards,
         link=link,
+        track_links=d.track_links,
+        utm_tags=d.utm_tags and d.track_links,
         lead_flow=flow,
         lead_settings=settings,
         ai=ai,
@@ -212,25 +235,55 @@ def _title(p: Problems, path: str, title: str) -> str:
     return title
 
 
-def _buttons(given: list[DmButton], p: Problems) -> list[DmButton]:
+def _buttons(given: list[DmButton], p: Problems, path: str = "buttons") -> list[DmButton]:
     buttons: list[DmButton] = []
     for n, button in enumerate(given[:EDITOR_BUTTONS]):
-        title = _title(p, f"buttons.{n}.title", button.title)
+        title = _title(p, f"{path}.{n}.title", button.title)
         target = button.target.strip()
         if not title and not target:
             continue
         if not title:
-            p[f"buttons.{n}.title"] = "Give the button a title."
+            p[f"{path}.{n}.title"] = "Give the button a title."
             continue
         if target.lower().startswith(("http://", "https://")):
             if not _URL.match(target):
-                p[f"buttons.{n}.target"] = "The link has spaces or is incomplete."
+                p[f"{path}.{n}.target"] = "The link has spaces or is incomplete."
             buttons.append(DmButton(title=title, target=target))
         elif target and "://" in target:
-            p[f"buttons.{n}.target"] = "Links must start with http:// or https://."
+            p[f"{path}.{n}.target"] = "Links must start with http:// or https://."
         else:
             buttons.append(DmButton(title=title, target=target or title))
     return buttons
+
+
+def _cards(given: list[Card], p: Problems) -> list[Card]:
+    """The carousel's cards (blank ones dropped), within Meta's generic-template limits."""
+    cards: list[Card] = []
+    for n, card in enumerate(given):
+        at = f"cards.{n}."
+        title, subtitle = card.title.strip(), card.subtitle.strip()
+        image, url = card.image_url.strip(), card.url.strip()
+        buttons = _buttons(card.buttons, p, at + "buttons")
+        if not (title or subtitle or image or url or buttons):
+            continue
+        if not title:
+            p[at + "title"] = "Give the card a title."
+        for name, text in (("title", title), ("subtitle", subtitle)):
+            if len(text) > CARD_TEXT_MAX_CHARS:
+                p[at + name] = f"At most {CARD_TEXT_MAX_CHARS} characters on a card."
+        for name, link in (("image_url", image), ("url", url)):
+            if link and not _URL.match(link):
+                p[at + name] = "The link must start with http:// or https://."
+        if len(card.buttons) > MAX_BUTTONS:
+            p[at + "buttons"] = f"At most {MAX_BUTTONS} buttons on a card."
+        cards.append(
+            Card(title=title, subtitle=subtitle, image_url=image, url=url, buttons=buttons)
+        )
+    if not cards:
+        p.setdefault("cards.0.title", "Add at least one card.")
+    if len(cards) > MAX_CARDS:
+        p["cards"] = f"At most {MAX_CARDS} cards."
+    return cards
 
 
 def _quick_replies(given: list[QuickReply], p: Problems) -> list[QuickReply]:
@@ -347,6 +400,9 @@ def _flow(given: list[FlowStep], p: Problems) -> list[FlowStep]:
             step.options = _choices(at, raw.options, p)
             if not step.options:
                 p.setdefault(at + "options", "Add the choices, one per line.")
+        elif kind == "follow":
+            _message(p, at + "text", text)
+            step.text = text
         _choice_problems(at, raw.options, p)
         steps.append((position, step))
     if steps and not any(s.type in {"ask", "branch"} for _, s in steps):

@@ -23,9 +23,9 @@ from core.domain import lead_flow
 from core.domain.ai_replies import AiReplyConfig, ApprovalMode, ai_config_of
 from core.domain.rules import MATCH_MODES, TRIGGERS, Button, RuleSpec, spec_of
 
-DM_TYPES = ("none", "text", "text_button", "quick_replies", "lead_capture", "ai")
+DM_TYPES = ("none", "text", "text_button", "quick_replies", "cards", "lead_capture", "ai")
 ANSWER_KINDS = ("email", "phone", "name", "custom")
-STEP_KINDS = ("ask", "send", "branch", "save")
+STEP_KINDS = ("ask", "send", "branch", "save", "follow")
 MAX_ID = 2**31 - 1
 _AI_DM_TYPES = {"ai", "smart_ai", "smartai"}
 _LINK_PREFIXES = ("http://", "https://")
@@ -51,6 +51,16 @@ class DmButton(BaseModel):
         return "" if self.url else (self.target or self.title)
 
 
+class Card(BaseModel):
+    """One card of a carousel (Meta's generic template element)."""
+
+    title: str = Field(default="", description="Required, at most 80 characters.")
+    subtitle: str = ""
+    image_url: str = Field(default="", description="An http(s) image shown on the card.")
+    url: str = Field(default="", description="The http(s) page a tap on the card opens.")
+    buttons: list[DmButton] = Field(default_factory=list, description="At most 3.")
+
+
 class QuickReply(BaseModel):
     title: str
     payload: str = Field(default="", description="Sent back when tapped (the title if empty).")
@@ -66,7 +76,11 @@ class Choice(BaseModel):
 class FlowStep(BaseModel):
     type: str = Field(json_schema_extra=_one_of(STEP_KINDS))
     id: str = Field(default="", description="Short id that branches point to (s1, s2 … if empty).")
-    text: str = Field(default="", description="The question (ask and branch steps).")
+    text: str = Field(
+        default="",
+        description="The question (ask and branch steps); a follow step's request to follow "
+        '(default "Follow us, then tap Done to continue.").',
+    )
     messages: list[str] = Field(
         default_factory=list, description="What a send step says; one variation is picked."
     )
@@ -108,6 +122,8 @@ class FlowStep(BaseModel):
             step["message_variations"] = list(self.messages)
         elif self.type == "branch":
             step.update(text=self.text, options=options)
+        elif self.type == "follow" and self.text:
+            step["text"] = self.text
         if self.goto:
             step["goto"] = self.goto
         return step
@@ -149,6 +165,11 @@ class RuleFields(BaseModel):
     name: str
     account_id: int | None = Field(ge=1, le=MAX_ID)
     trigger: str = Field(json_schema_extra=_one_of(TRIGGERS))
+    ref_code: str = Field(
+        default="",
+        description="The ref of the rule's ig.me link (trigger ref_link): "
+        "https://ig.me/m/<username>?ref=<ref_code>; unique per account.",
+    )
     keywords: list[str] = Field(default_factory=list)
     match_mode: str = Field("whole_word", json_schema_extra=_one_of(MATCH_MODES))
     media_ids: list[str] = Field(
@@ -169,7 +190,20 @@ class RuleFields(BaseModel):
     )
     buttons: list[DmButton] = Field(default_factory=list)
     quick_replies: list[QuickReply] = Field(default_factory=list)
+    cards: list[Card] = Field(
+        default_factory=list, description="A carousel of up to 10 cards (dm_type cards)."
+    )
     link: str = ""
+    track_links: bool = Field(
+        default=False,
+        description="Rewrite each link the rule sends to PUBLIC_BASE_URL/l/<code>, counting "
+        "clicks per step, variant and person.",
+    )
+    utm_tags: bool = Field(
+        default=False,
+        description="Add utm_source=instagram, utm_medium and utm_campaign=<rule slug> to "
+        "tracked links.",
+    )
     lead_flow: list[FlowStep] = Field(default_factory=list)
     ai: AiSettings | None = None
     notification_email: str | None = Field(
@@ -227,6 +261,12 @@ class RuleDefinition(RuleFields):
     def starts_flow(self) -> bool:
         return self.dm_type == "lead_capture" and bool(self.lead_flow)
 
+    def ig_me_link(self, username: str) -> str:
+        """The rule's ig.me link (a ref-link rule's), or empty."""
+        if self.trigger != "ref_link" or not self.ref_code or not username:
+            return ""
+        return f"https://ig.me/m/{username}?ref={self.ref_code}"
+
     @property
     def webhook_url(self) -> str:
         return self.lead_settings.webhook_url
@@ -278,8 +318,11 @@ class RuleDefinition(RuleFields):
             "quick_replies": [
                 {"title": q.title, "payload": q.payload or q.title} for q in self.quick_replies
             ],
+            "cards": [_stored_card(c) for c in self.cards],
             "delay_minutes": self.delay_minutes,
             "link": self.link,
+            "track_links": self.track_links,
+            "utm_tags": self.utm_tags,
             "is_lead_capture": self.dm_type == "lead_capture",
             "lead_capture_flow": [s.stored(i) for i, s in enumerate(self.lead_flow)],
             "lead_capture_settings": settings,
@@ -288,12 +331,17 @@ class RuleDefinition(RuleFields):
             config["ai"] = self.ai.model_dump(exclude_none=True)
         if self.notification_email:
             config["notification_email"] = self.notification_email
+        keywords, match_mode = list(self.keywords), self.match_mode
+        if self.trigger == "ref_link":
+            # Matched as an exact keyword: the index finds the rule by its ref.
+            config["ref_code"] = self.ref_code
+            keywords, match_mode = [self.ref_code], "exact"
         return {
             "name": self.name,
             "trigger": self.trigger,
             "media_ids": list(self.media_ids),
-            "keywords": list(self.keywords),
-            "match_mode": self.match_mode,
+            "keywords": keywords,
+            "match_mode": match_mode,
             "priority": self.priority,
             "cooldown_s": self.cooldown_s,
             "first_comment_only": self.first_comment_only,
@@ -306,6 +354,16 @@ def _stored_button(button: DmButton) -> dict[str, str]:
     if button.url:
         return {"text": button.title, "url": button.url}
     return {"text": button.title, "payload": button.payload}
+
+
+def _stored_card(card: Card) -> dict[str, Any]:
+    return {
+        "title": card.title,
+        "subtitle": card.subtitle,
+        "image_url": card.image_url,
+        "url": card.url,
+        "buttons": [_stored_button(b) for b in card.buttons],
+    }
 
 
 def _stored_option(choice: Choice) -> dict[str, str]:
@@ -359,21 +417,32 @@ def _from_stored(columns: Mapping[str, Any]) -> dict[str, Any]:
     quick = [b for b in (_button(x) for x in _list(config.get("quick_replies"))) if b]
     if dm_type == "text" and quick:
         dm_type = "quick_replies"
+    cards = [c for c in (_card(x) for x in _list(config.get("cards"))) if c]
+    if dm_type == "cards" and not cards:
+        dm_type = "text"
     delay = _number(config.get("delay_seconds"))
     if delay is None:
         delay = (_number(config.get("delay_minutes")) or 0) * 60
     ai = _ai(config, dm_type)
     if ai is not None:
         dm_type = "ai"
-    elif dm_type.lower() in _AI_DM_TYPES or (dm_type == "text" and not dms):
+    elif dm_type.lower() in _AI_DM_TYPES or (dm_type == "text" and not dms and not cards):
         dm_type = "none"
     keywords = [k for k in _list(columns.get("keywords")) if isinstance(k, str)]
+    keywords = keywords or _texts(config.get("keywords"))
+    trigger = _text(columns.get("trigger")) or "comment"
+    match_mode = _text(columns.get("match_mode")) or "whole_word"
+    ref_code = ""
+    if trigger == "ref_link":
+        ref_code = _text(config.get("ref_code")) or (keywords[0] if keywords else "")
+        keywords, match_mode = [], "exact"
     return {
         "name": _text(columns.get("name")),
         "account_id": columns.get("account_id"),
-        "trigger": _text(columns.get("trigger")) or "comment",
-        "keywords": keywords or _texts(config.get("keywords")),
-        "match_mode": _text(columns.get("match_mode")) or "whole_word",
+        "trigger": trigger,
+        "ref_code": ref_code,
+        "keywords": keywords,
+        "match_mode": match_mode,
         "media_ids": [str(m) for m in _list(columns.get("media_ids")) if m],
         "priority": _whole(columns.get("priority")) or 0,
         "cooldown_minutes": (_whole(columns.get("cooldown_s")) or 0) // 60,
@@ -385,7 +454,10 @@ def _from_stored(columns: Mapping[str, Any]) -> dict[str, Any]:
         "dm_variations": dms,
         "buttons": [{"title": b.title, "target": b.url or b.payload} for b in buttons],
         "quick_replies": [{"title": q.title, "payload": q.payload} for q in quick],
+        "cards": cards,
         "link": _text(config.get("link") or settings.get("link")),
+        "track_links": config.get("track_links") is True,
+        "utm_tags": config.get("utm_tags") is True,
         "lead_flow": [_flow_step(s, n) for n, s in enumerate(flow)],
         "lead_settings": {
             "webhook_url": _text(settings.get("webhook_url")),
@@ -424,7 +496,7 @@ def _ai(config: Mapping[str, Any], dm_type: str) -> dict[str, Any] | None:
 def _flow_step(raw: Mapping[str, Any], n: int) -> dict[str, Any]:
     step = lead_flow.read_step(raw, n)
     ident = step.id if lead_flow.STEP_ID.match(step.id) else f"s{n + 1}"
-    asks = step.kind in {"ask", "branch"}
+    asks = step.kind in {"ask", "branch", "follow"}
     return {
         "type": step.kind,
         "id": ident,
@@ -469,6 +541,19 @@ def _number(value: Any) -> float | None:
 def _whole(value: Any) -> int | None:
     number = _number(value)
     return int(number) if number is not None else None
+
+
+def _card(value: Any) -> dict[str, Any] | None:
+    if not isinstance(value, Mapping) or not _text(value.get("title")):
+        return None
+    buttons = [b for b in (_button(x) for x in _list(value.get("buttons"))) if b]
+    return {
+        "title": _text(value.get("title")),
+        "subtitle": _text(value.get("subtitle")),
+        "image_url": _text(value.get("image_url")),
+        "url": _text(value.get("url")),
+        "buttons": [{"title": b.title, "target": b.url or b.payload} for b in buttons],
+    }
 
 
 def _button(value: Any) -> Button | None:

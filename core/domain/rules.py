@@ -25,7 +25,7 @@ from typing import Any
 
 import ahocorasick
 
-TRIGGERS = ("comment", "dm", "story_reply", "story_mention", "postback")
+TRIGGERS = ("comment", "dm", "story_reply", "story_mention", "postback", "ref_link")
 MATCH_MODES = ("whole_word", "contains", "exact", "any")
 
 _SPACES = re.compile(r"\s+")

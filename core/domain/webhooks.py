@@ -51,7 +51,24 @@ TRIGGER_OF: dict[EventKind, str] = {
     EventKind.STORY_REPLY: "story_reply",
     EventKind.STORY_MENTION: "story_mention",
     EventKind.POSTBACK: "postback",
+    EventKind.REFERRAL: "ref_link",
 }
+
+
+def match_inputs(event: InboundEvent) -> list[tuple[str, str]]:
+    """(trigger, text) pairs a rule is looked for with, in order: a quick-reply tap is a
+    postback, then a DM; a referral or a postback carrying an ig.me ref first tries the
+    ``ref_link`` rules."""
+    if event.kind is EventKind.QUICK_REPLY:
+        return [("postback", event.payload), ("dm", event.text)]
+    if event.kind is EventKind.POSTBACK:
+        tap = ("postback", event.payload or event.title)
+        return [("ref_link", event.ref), tap] if event.ref else [tap]
+    if event.kind is EventKind.REFERRAL:
+        return [("ref_link", event.ref)] if event.ref else []
+    trigger = event.trigger
+    return [(trigger, event.text)] if trigger else []
+
 
 # Events a conversation waiting for a lead-flow answer may consume.
 FLOW_ANSWER_KINDS = frozenset({EventKind.MESSAGE, EventKind.QUICK_REPLY, EventKind.POSTBACK})
@@ -90,6 +107,7 @@ class InboundEvent:
     media_id: str = ""
     media_product_type: str = ""
     payload: str = ""  # postback or quick-reply payload
+    ref: str = ""  # an ig.me link's ref: a referral's, or a postback's ``referral.ref``
     title: str = ""
     story_id: str = ""
     attachment_types: tuple[str, ...] = ()
@@ -381,6 +399,7 @@ def _messaging_event(account_id: str, item: Any, raw: dict[str, Any]) -> Inbound
             dedupe_key=_key(account_id, "postback", mid or content_hash(item)),
             mid=mid,
             payload=payload,
+            ref=_str(_dict(postback.get("referral")).get("ref")),
             title=_str(postback.get("title")),
             text=_str(postback.get("title")),
             **common,
@@ -399,6 +418,7 @@ def _messaging_event(account_id: str, item: Any, raw: dict[str, Any]) -> Inbound
                 dedupe_key=_key(account_id, name, content_hash(item)),
                 mid=mid,
                 text=_str(part.get("text")),
+                ref=_str(part.get("ref")) if kind is EventKind.REFERRAL else "",
                 **common,
             )
     return InboundEvent(

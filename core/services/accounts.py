@@ -133,6 +133,7 @@ WEBHOOK_FIELDS = (
     "messaging_postbacks",
     "messaging_referral",
     "message_reactions",
+    "messaging_seen",  # read receipts: the "DM opened" stage of a rule's funnel
 )
 PROFESSIONAL_TYPES = {"BUSINESS", "MEDIA_CREATOR", "CREATOR"}
 EXPIRING_ALERT = timedelta(days=7)

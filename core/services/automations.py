@@ -36,7 +36,6 @@ from core.db.models import (
     EventStatus,
     InstagramAccount,
     Message,
-    Trigger,
     WebhookEvent,
 )
 from core.domain import lead_flow
@@ -45,10 +44,16 @@ from core.domain.messages import Person, comment_reply, dm_message
 from core.domain.rule_definition import RuleDefinition
 from core.domain.rules import RuleSpec
 from core.domain.scope import instance_level
-from core.domain.webhooks import FLOW_ANSWER_KINDS, EventKind, InboundEvent, from_stored
+from core.domain.webhooks import (
+    FLOW_ANSWER_KINDS,
+    EventKind,
+    InboundEvent,
+    from_stored,
+    match_inputs,
+)
 from core.errors import ReelayError
 from core.ports.clock import Clock
-from core.services import echoes
+from core.services import echoes, follow_gate
 from core.services.account_changes import ACCOUNTS_VERSION_KEY
 from core.services.event_webhooks import announce_comment
 from core.services.inbox import HANDLE_EVENT, event_job_id
@@ -57,6 +62,7 @@ from core.services.outbox import ActionKind, Held, Outbox, SentAction, bump_stat
 from core.services.rule_cache import RuleCache
 from core.services.rule_changes import RULES_VERSION_KEY
 from core.services.smart_replies import EngineHooks, unanswered_note
+from core.services.tracked_links import LinkTracker
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +115,7 @@ class Automations:
         rng: random.Random | None = None,
         continuation: Continuation | None = None,
         ai_replies: EngineHooks | None = None,
+        links: LinkTracker,
         profiles: ProfileHook | None = None,
     ) -> None:
         self.outbox = outbox
@@ -127,6 +134,7 @@ class Automations:
         self._accounts: dict[str, tuple[float, InstagramAccount | None]] = {}
         self._accounts_version: bytes | None = None
         self.ai_replies = ai_replies
+        self.links = links
         # People whose profile is due, asked for after the sends (never before the reply).
         self.profiles = profiles
         self._profiles_due: set[int] = set()
@@ -263,6 +271,8 @@ class Automations:
             outcome = await self._flow_answer(account, conversation, event, event_id)
             if outcome is not None:
                 return outcome
+        if event.kind is EventKind.READ:
+            return await self._read(conversation, event)
         rule = await self._match(account, event, event_id)
         if rule is not None:
             note = await self._run_rule(rule, account, conversation, event, event_id)
@@ -357,8 +367,9 @@ class Automations:
         account: InstagramAccount, event: InboundEvent, now: datetime
     ) -> dict[str, Any]:
         """A new person's conversation row (their message opens the 24 h window at once)."""
-        # Meta's retries carry the old time; a comment does not open the window.
-        at = min(event.timestamp or now, now) if event.kind is not EventKind.COMMENT else None
+        # Meta's retries carry the old time; a comment or a read receipt opens no window.
+        opens = event.kind not in {EventKind.COMMENT, EventKind.READ}
+        at = min(event.timestamp or now, now) if opens else None
         return {
             "account_id": account.id,
             "igsid": event.sender_id,
@@ -406,7 +417,7 @@ class Automations:
         self, account: InstagramAccount, event: InboundEvent, event_id: int
     ) -> AutomationRule | None:
         cached = await self.rules.get(account.id)
-        for trigger, text in _match_inputs(event):
+        for trigger, text in match_inputs(event):
             for spec in cached.index.match(trigger, text, event.media_id):
                 if await self._allowed(spec, event, event_id):
                     return cached.rules.get(spec.id)
@@ -457,11 +468,14 @@ class Automations:
         if event.kind is EventKind.COMMENT:
             reply = comment_reply(actions, person, self.rng)
             if reply:
+                public = await self.links.rule_message(
+                    actions, rule, conversation, {"text": reply}, "reply", person=person, at=now
+                )
                 await self.outbox.submit(
                     account=account,
                     kind=ActionKind.PUBLIC_REPLY,
                     target=event.comment_id,
-                    message={"text": reply},
+                    message=public,
                     key=f"{rule.id}:{event.dedupe_key}:public_reply",
                     rule_id=rule.id,
                     event_id=event_id,
@@ -473,19 +487,25 @@ class Automations:
                 return unanswered_note(answered)
         message: dict[str, Any] | None
         if actions.starts_flow:
-            turn = lead_flow.start(actions.flow(), rule.id, person, self.rng)
+            consented = event.kind is not EventKind.COMMENT
+            turn = lead_flow.start(actions.flow(), rule.id, person, self.rng, consented=consented)
             await self._save_flow(conversation, turn.state, now)
             if turn.lead is not None:
                 await self.leads.capture(
                     account=account, rule=rule, conversation=conversation, answers=turn.lead
                 )
             message = turn.message()
+            step = "flow"
         else:
             message = dm_message(actions, person, self.rng)
+            step = "dm"
         if message is None:
             if trigger_stats:
                 await bump_stats(rule.id, **trigger_stats)
             return ""
+        message = await self.links.rule_message(
+            actions, rule, conversation, message, step, person=person, at=now
+        )
         await self.outbox.submit(
             account=account,
             **_answer_to(event, conversation, now),
@@ -500,6 +520,12 @@ class Automations:
         )
         return ""
 
+    async def _read(self, conversation: Conversation, event: InboundEvent) -> Outcome:
+        """Meta's read receipt: the rule whose message was read counts a DM opened."""
+        if await self.links.record_read(conversation.id, event.mid, self.clock.now()):
+            return Outcome(EventStatus.DONE, "message read")
+        return Outcome(EventStatus.IGNORED, "read receipt for no rule's message")
+
     # ---------------------------------------------------------------- lead flows
 
     async def _save_flow(
@@ -509,6 +535,8 @@ class Automations:
             state = {**state, "updated_at": now.isoformat()}
         await Conversation.filter(id=conversation.id).update(flow_state=state)
         conversation.flow_state = state
+        if state is not None and state.get("check_follow"):  # Meta is asked after the commit
+            await follow_gate.queue_check(self.outbox.queue, conversation.id, now)
 
     async def _flow_answer(
         self,
@@ -555,6 +583,9 @@ class Automations:
             )
         message = turn.message()
         if message is not None:
+            message = await self.links.rule_message(
+                actions, rule, conversation, message, "flow", person=person, at=now
+            )
             await self.outbox.submit(
                 account=account,
                 **_answer_to(event, conversation, now),
@@ -571,7 +602,7 @@ class Automations:
         cached = await self.rules.get(account.id)
         return any(
             cached.index.match_keywords(trigger, text, event.media_id)
-            for trigger, text in _match_inputs(event)
+            for trigger, text in match_inputs(event)
         )
 
     # ---------------------------------------------------------------- recovery
@@ -589,16 +620,6 @@ class Automations:
         for event_id in ids:
             await enqueue(HANDLE_EVENT, event_id, job_id=event_job_id(event_id))
         return len(ids)
-
-
-def _match_inputs(event: InboundEvent) -> list[tuple[str, str]]:
-    """(trigger, text) pairs to try, in order: a quick-reply tap is a postback, then a DM."""
-    if event.kind is EventKind.QUICK_REPLY:
-        return [(Trigger.POSTBACK.value, event.payload), (Trigger.DM.value, event.text)]
-    if event.kind is EventKind.POSTBACK:
-        return [(Trigger.POSTBACK.value, event.payload or event.title)]
-    trigger = event.trigger
-    return [(trigger, event.text)] if trigger else []
 
 
 def _answer_to(event: InboundEvent, conversation: Conversation, now: datetime) -> dict[str, Any]:

@@ -128,11 +128,12 @@ async def refresh_profile(deps: SyncDeps, conversation_id: int) -> bool:
         )
         await Conversation.filter(id=conversation.id).update(profile_failed_at=now)
         return False
-    await Conversation.filter(id=conversation.id).update(**_profile_columns(body, now))
+    await Conversation.filter(id=conversation.id).update(**profile_columns(body, now))
     return True
 
 
-def _profile_columns(body: dict[str, Any], now: Any) -> dict[str, Any]:
+def profile_columns(body: dict[str, Any], now: Any) -> dict[str, Any]:
+    """A user-profile answer as the conversation's columns (the follow gate stores them too)."""
     count = body.get("follower_count")
     follows = body.get("is_user_follow_business")
     columns: dict[str, Any] = {

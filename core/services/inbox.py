@@ -38,11 +38,11 @@ HANDLE_EVENT = "handle_event"
 IGNORED_REASONS: dict[EventKind, str] = {
     EventKind.ECHO: "echo of a message the account sent",
     EventKind.REACTION: "reactions trigger nothing",
-    EventKind.READ: "read receipts trigger nothing",
     EventKind.EDIT: "edits trigger nothing",
-    EventKind.REFERRAL: "referrals trigger nothing",
     EventKind.OTHER: "field not handled",
 }
+# Kinds that trigger no rule but are acted on: a read receipt counts in a rule's funnel.
+COUNTED_KINDS = frozenset({EventKind.READ})
 # SQLite's default limit is 32766 bound variables: 8 per row.
 ROWS_PER_STATEMENT = 1000
 # Events one handle_event job may take (the worker handles up to this many together).
@@ -74,7 +74,7 @@ def _status(event: InboundEvent, awaited: Set[str] = frozenset()) -> tuple[Event
     """``awaited``: the dedupe keys of echoes a send whose answer was lost waits for."""
     if event.kind is EventKind.MALFORMED:
         return EventStatus.FAILED, event.error or "malformed event"
-    if event.kind in TRIGGER_OF or event.dedupe_key in awaited:
+    if event.kind in TRIGGER_OF or event.kind in COUNTED_KINDS or event.dedupe_key in awaited:
         return EventStatus.PENDING, ""
     if event.kind is EventKind.OTHER and event.field == "standby":
         return EventStatus.IGNORED, "another app controls this conversation (standby)"

@@ -155,6 +155,7 @@ async def write_sent(batch: Sequence[SentAction]) -> list[SentAction]:
             direction="out",
             mid=s.response.get("message_id") or None,
             text=message_text(s.action.payload.get("message") or {}),
+            rule_id=s.action.payload.get("rule_id") or None,
         )
         for s in batch
         if s.kind is not ActionKind.PUBLIC_REPLY and s.action.payload.get("conversation_id")

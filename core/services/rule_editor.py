@@ -29,11 +29,12 @@ from core.db.models import (
     OutboundAction,
     ReplyDraft,
     RuleStats,
+    Trigger,
     WebhookEvent,
 )
 from core.domain.graph_errors import GraphError
 from core.domain.messages import message_text
-from core.domain.rule_checks import Problems, check
+from core.domain.rule_checks import Problems, check, not_saved
 from core.domain.rule_definition import RuleDefinition
 from core.domain.rules import RuleIndex, normalize
 from core.domain.scope import Actor
@@ -135,6 +136,7 @@ async def save_rule(
                 exc.fields.update(missing.fields)
         raise
     account = await workspace_account(actor, draft.account_id)
+    await _ref_code_free(account, draft, rule_id)
     columns = draft.stored_columns()
     if existing is not None:
         _keep_unset(columns["config"], definition, RuleDefinition.from_stored(existing))
@@ -167,6 +169,21 @@ async def save_rule(
     await rule_changes.announce(redis)
     logger.info("rule %s saved (account %s, %s)", rule.id, account.id, draft.trigger)
     return rule
+
+
+async def _ref_code_free(
+    account: InstagramAccount, draft: RuleDefinition, rule_id: int | None
+) -> None:
+    """An ig.me ref names one rule of its account."""
+    if draft.trigger != "ref_link":
+        return
+    others = AutomationRule.filter(account_id=account.id, trigger=Trigger.REF_LINK)
+    if rule_id is not None:
+        others = others.exclude(id=rule_id)
+    for other in await others:
+        if RuleDefinition.from_stored(other).ref_code == draft.ref_code:
+            message = f'The rule "{other.name}" already uses this ref on @{account.username}.'
+            raise ValidationFailed(not_saved({"ref_code": message}), {"ref_code": message})
 
 
 def _keep_unset(config: dict[str, Any], given: RuleDefinition, stored: RuleDefinition) -> None:

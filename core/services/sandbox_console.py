@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from core.bootstrap import Container
 from core.db.models import (
@@ -178,6 +179,31 @@ async def tap(
     )
 
 
+async def follow(
+    actor: Actor, container: Container, account_id: int, *, username: str, following: bool
+) -> None:
+    """The follower follows (or unfollows) the account in the sandbox."""
+    account = await sandbox_account(actor, account_id)
+    fields = _account_fields(account, check_username(username))
+    await container.follower_console().act("follow" if following else "unfollow", fields)
+
+
+async def open_link(
+    actor: Actor, container: Container, account_id: int, *, username: str, link: str
+) -> Delivered:
+    """The follower opens an ig.me link with a ref (Instagram sends a referral webhook)."""
+    account = await sandbox_account(actor, account_id)
+    username = check_username(username)
+    ref = parse_qs(urlsplit(link.strip()).query).get("ref", [""])[0]
+    if not link.strip().startswith("https://ig.me/m/") or not ref:
+        raise ValidationFailed(
+            "Paste a rule's ig.me link.", {"link": "Like https://ig.me/m/<username>?ref=<ref>."}
+        )
+    return await container.follower_console().act(
+        "ig_me", {**_account_fields(account, username), "ref": ref}
+    )
+
+
 # ---------------------------------------------------------------- reading the conversation
 
 
@@ -251,10 +277,15 @@ def dedupe_key(ig_id: str, kind: str, ref: str) -> str:
 
 
 def choices_of(message: dict[str, Any]) -> tuple[Choice, ...]:
-    """The buttons (button template) or quick replies of a message Reelay sent."""
+    """The buttons (button template, or each card's) or quick replies of a message Reelay
+    sent."""
     found: list[Choice] = []
     template = (message.get("attachment") or {}).get("payload") or {}
-    for button in template.get("buttons") or []:
+    buttons = list(template.get("buttons") or [])
+    for card in template.get("elements") or []:
+        if isinstance(card, dict):
+            buttons.extend(card.get("buttons") or [])
+    for button in buttons:
         if not isinstance(button, dict):
             continue
         title = str(button.get("title") or "")

@@ -44,11 +44,25 @@ class RuleCounters(BaseModel):
     last_lead_captured_at: datetime | None
 
 
+class FunnelOut(BaseModel):
+    triggered: int
+    replied: int
+    dm_opened: int | None = Field(
+        description="Messages Instagram reported read; null until it reports one."
+    )
+    clicked: int = Field(description="People who opened at least one tracked link.")
+    clicks: int = Field(description="Every counted click (link previews are not counted).")
+    leads: int
+
+
 class RuleOut(RuleFields):
     id: int
     account_username: str
     lead_settings: LeadSettingsOut
     does: str = Field(description="A few words about what the rule does.")
+    ig_me_link: str = Field(
+        description="A ref-link rule's https://ig.me/m/<username>?ref=<ref_code> (else empty)."
+    )
     stats: RuleCounters
     created_at: datetime
     updated_at: datetime
@@ -79,6 +93,7 @@ def _out(row: rule_editor.RuleRow) -> RuleOut:
                 phone_region=rule.lead_settings.phone_region,
             ),
             "does": str(rule_editor.rule_summary(row.rule)["does"]),
+            "ig_me_link": rule.ig_me_link(row.account.username),
             "stats": RuleCounters(
                 total_triggers=stats.total_triggers if stats else 0,
                 total_dms_sent=stats.total_dms_sent if stats else 0,
@@ -140,6 +155,22 @@ async def list_rules(query_args: RuleQuery) -> RuleList:
 async def get_rule(rule_id: int) -> RuleOut:
     """One rule with its counters."""
     return _out(await _row(await rule_editor.get_rule(current_actor(), rule_id)))
+
+
+@blueprint.get("/<int:rule_id>/funnel")
+@api_requires(Role.VIEWER)
+@validate_response(FunnelOut)
+async def rule_funnel(rule_id: int) -> FunnelOut:
+    """The rule's funnel: triggered → replied → DM opened → clicked → lead."""
+    funnel = await services().links.funnel(current_actor(), rule_id)
+    return FunnelOut(
+        triggered=funnel.triggered,
+        replied=funnel.replied,
+        dm_opened=funnel.opened,
+        clicked=funnel.clicked,
+        clicks=funnel.clicks,
+        leads=funnel.leads,
+    )
 
 
 @blueprint.post("")

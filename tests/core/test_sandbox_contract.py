@@ -353,7 +353,21 @@ def unsubscribe_stub(meta: Any) -> None:
     meta.delete(q(f"{IG_ID}/subscribed_apps"), payload={"success": True})
 
 
+async def follow_check(env: Env) -> Outcome:
+    """The user-profile API for a person who wrote: are they following the account?"""
+    profile = await env.graph.user_profile(env.account, env.person)
+    return (profile["is_user_follow_business"],)
+
+
+def follow_check_stub(meta: Any) -> None:
+    meta.get(
+        q("555"),
+        payload={"id": "555", "username": "ann", "is_user_follow_business": False},
+    )
+
+
 SCENARIOS: dict[str, tuple[Run, Stub, Outcome]] = {
+    "follow_check": (follow_check, follow_check_stub, (False,)),
     "publish_image": (
         publish_image,
         publish_image_stub,

@@ -17,6 +17,8 @@ from core.services.automations import Automations
 from core.services.inbox import record_events
 from core.services.leads import Leads
 from core.services.outbox import ActionKind
+from core.services.tracked_links import LinkTracker
+from tests.automation_world import PUBLIC_BASE_URL
 from tests.core import test_exactly_once_sends as exactly_once
 from tests.core.test_exactly_once_sends import BUTTONS, World, stats
 
@@ -29,7 +31,13 @@ def engine(world: World, redis: Redis) -> Automations:
     leads = Leads(
         queue=world.queue, clock=world.clock, poster=None, secret_key="k" * 32, secrets=None
     )
-    return Automations(outbox=world.outbox, leads=leads, redis=redis, clock=world.clock)
+    return Automations(
+        outbox=world.outbox,
+        leads=leads,
+        redis=redis,
+        clock=world.clock,
+        links=LinkTracker(base_url=PUBLIC_BASE_URL),
+    )
 
 
 async def deliver_echoes(world: World, redis: Redis) -> list[str]:

@@ -60,6 +60,7 @@ class FakeMeta:
         self.replies: list[dict[str, str]] = []
         self.messages: list[dict[str, Any]] = []
         self.private_replied: set[str] = set()
+        self.followers: dict[str, set[str]] = {}  # ig id -> IGSIDs that follow it
         self._ids = itertools.count(17_900_000_000_000_001)
         self._http: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
@@ -466,6 +467,13 @@ class FakeMeta:
                 "follows_count": 10,
                 "media_count": len([m for m in self.media.values() if m.owner == node]),
                 "profile_picture_url": "",
+            }
+        elif node in {c["from"] for c in self.comments.values() if c["owner"] == owner}:
+            # The user-profile API, for a person who wrote to the account.
+            values = {
+                "id": node,
+                "username": f"person_{node[-4:]}",
+                "is_user_follow_business": node in self.followers.get(owner, set()),
             }
         else:
             self._own(owner, node)

@@ -398,7 +398,7 @@ SAMPLES = [
         ig_messaging({"read": {"mid": "<LAST_MESSAGE_ID_READ>"}}),
         "IGID",
         EventKind.READ,
-        ignored="read receipts trigger nothing",
+        ignored="read receipt for no rule's message",
     ),
     # IG_MESSAGING, "messaging_referral": an ig.me link with ref opened in a conversation.
     Sample(
@@ -414,7 +414,7 @@ SAMPLES = [
         ),
         "IGID",
         EventKind.REFERRAL,
-        ignored="referrals trigger nothing",
+        fires=Trigger.REF_LINK,
     ),
     # IG_EXAMPLES, "message_edit".
     Sample(
