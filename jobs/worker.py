@@ -16,14 +16,16 @@ from arq.worker import Function, Worker
 
 from core.settings import Settings
 from core.wiring import Services
-from jobs import accounts as account_jobs
-from jobs import ai as ai_jobs
-from jobs import events as event_jobs
-from jobs import followers as follower_jobs
-from jobs import insights
-from jobs import integrations as integration_jobs
-from jobs import notifications as notification_jobs
-from jobs import publishing as publishing_jobs
+from jobs import (
+    accounts as account_jobs,
+    ai as ai_jobs,
+    events as event_jobs,
+    followers as follower_jobs,
+    insights,
+    integrations as integration_jobs,
+    notifications as notification_jobs,
+    publishing as publishing_jobs,
+)
 from jobs.heartbeat import heartbeat
 
 logger = logging.getLogger(__name__)

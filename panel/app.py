@@ -27,21 +27,21 @@ from panel import (
     event_webhooks,
     health,
     home,
+    instagram as instagram_connect,
     leads,
     library,
     limits,
     links,
     logs,
     mcp_mount,
+    media as media_files,
     passwords,
     rules,
     sandbox,
     setup,
     team,
+    webhooks as meta_webhooks,
 )
-from panel import instagram as instagram_connect
-from panel import media as media_files
-from panel import webhooks as meta_webhooks
 from panel.clients import trust_proxies
 from panel.headers import harden, style_nonce
 from panel.metrics import PanelMetrics

@@ -10,8 +10,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from core.db.models import Role, User
 from core.errors import NotFound, ValidationFailed
 from core.ports.mailer import Mailer, MailError
-from core.services import password_resets, sessions
-from core.services import users as users_service
+from core.services import password_resets, sessions, users as users_service
 from panel import login_throttle
 from panel.security import public, requires, session_token
 from panel.services import services

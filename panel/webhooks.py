@@ -17,8 +17,7 @@ from core.services import meta_app
 from core.services.sandbox_keys import signing_secret
 from core.settings import Settings
 from panel.security import public
-from panel.services import EXTENSION as SERVICES
-from panel.services import services_of
+from panel.services import EXTENSION as SERVICES, services_of
 
 if TYPE_CHECKING:
     from hypercorn.typing import (

@@ -6,8 +6,7 @@ Values are derived from the node, metric and day, so a sync run twice reads the 
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, date, datetime, timedelta
-from datetime import time as dtime
+from datetime import UTC, date, datetime, time as dtime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 

@@ -14,8 +14,7 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, date, datetime
-from datetime import time as dtime
+from datetime import UTC, date, datetime, time as dtime
 from typing import Any, Literal, Protocol
 
 import aiohttp

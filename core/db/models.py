@@ -690,14 +690,8 @@ class PasswordReset(Model):
 # Re-exported so Tortoise finds them in this, the one models module.
 from core.db.integrations import (  # noqa: E402
     EventWebhook as EventWebhook,
-)
-from core.db.integrations import (  # noqa: E402
     EventWebhookDelivery as EventWebhookDelivery,
-)
-from core.db.integrations import (  # noqa: E402
     IdempotentRequest as IdempotentRequest,
-)
-from core.db.integrations import (  # noqa: E402
     WebhookDeliveryStatus as WebhookDeliveryStatus,
 )
 from core.db.tracked_links import TrackedLink as TrackedLink  # noqa: E402

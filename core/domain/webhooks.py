@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
-from dataclasses import fields as dataclass_fields
+from dataclasses import dataclass, field, fields as dataclass_fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any

@@ -23,8 +23,7 @@ from core.db.models import (
     ReplyDraft,
     Role,
 )
-from core.domain import alerts
-from core.domain import commands as cmd
+from core.domain import alerts, commands as cmd
 from core.domain.chat import (
     LINK_CODES_PATH,
     PERSONAL_CODES_PATH,

@@ -31,8 +31,7 @@ from core.db.models import (
     InstagramAccount,
     WebhookDeliveryStatus,
 )
-from core.domain import alerts
-from core.domain import event_webhooks as hooks
+from core.domain import alerts, event_webhooks as hooks
 from core.domain.backoff import backoff_s
 from core.domain.scope import Actor, Role, instance_level
 from core.domain.webhooks import InboundEvent

@@ -11,9 +11,7 @@ from tortoise.transactions import in_transaction
 from zxcvbn import zxcvbn
 
 from core.db.models import Membership, Role, User, Workspace
-from core.domain.scope import ROLE_RANK as ROLE_RANK
-from core.domain.scope import instance_level
-from core.domain.scope import role_allows as role_allows
+from core.domain.scope import ROLE_RANK as ROLE_RANK, instance_level, role_allows as role_allows
 from core.errors import Conflict, ValidationFailed
 from core.services import audit
 

@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 from arq.jobs import Job
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from core.adapters.redis_server import RedisLocation
 from core.db.models import EventStatus, WebhookEvent

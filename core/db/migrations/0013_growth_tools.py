@@ -5,7 +5,7 @@ from tortoise.fields.base import OnDelete
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0011_outbound_waiting')]
+    dependencies = [('models', '0012_team_chatops')]
 
     initial = False
 
