@@ -58,6 +58,7 @@ class AutomationDayOut(BaseModel):
 
 class AnalyticsOut(BaseModel):
     account_id: int | None = Field(description="Null when the workspace has no account.")
+    account_username: str | None
     timezone: str = Field(description="The IANA zone the days are counted in.")
     first_day: date = Field(description="`from`, or its default.")
     last_day: date = Field(description="`to`, or its default.")
@@ -104,6 +105,7 @@ async def series(query_args: AnalyticsQuery) -> AnalyticsOut:
     automation = view.automation
     return AnalyticsOut(
         account_id=view.account.id if view.account else None,
+        account_username=view.account.username if view.account else None,
         timezone=zone.key,
         first_day=period.start,
         last_day=period.end,

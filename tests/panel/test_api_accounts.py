@@ -137,6 +137,7 @@ async def test_analytics_series_in_the_workspace_zone(client: Any, team: dict[st
     assert answer.status_code == 200
     body = await answer.get_json()
     assert body["timezone"] == "Europe/Berlin"
+    assert (body["account_id"], body["account_username"]) == (team["first"].id, "shop01")
     assert (body["first_day"], body["last_day"]) == ("2025-03-17", "2025-03-19")
     assert [(d["day"], d["reach"], d["followers"]) for d in body["days"]] == [
         ("2025-03-17", 100, 1000),
