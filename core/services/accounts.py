@@ -490,6 +490,11 @@ async def subscribe_webhooks(actor: Actor, container: Container, account_id: int
     return await _subscribe_webhooks(container, account)
 
 
+async def account(actor: Actor, account_id: int) -> InstagramAccount:
+    """One of the workspace's accounts; NotFound for any other."""
+    return await _account_in(actor, account_id)
+
+
 async def _account_in(actor: Actor, account_id: int) -> InstagramAccount:
     account = await InstagramAccount.get_or_none(id=account_id, workspace_id=actor.workspace_id)
     if account is None:

@@ -215,6 +215,12 @@ def live_period(workspace: Workspace, clock: Clock, days: int = 28) -> DateRange
     return DateRange.last(days, ending=today)
 
 
+async def zone_and_default_period(actor: Actor, clock: Clock) -> tuple[ZoneInfo, DateRange]:
+    """The zone the workspace's analytics days are counted in, and the page's default period."""
+    workspace = await _workspace(actor)
+    return workspace_zone(workspace), default_period(workspace, clock)
+
+
 def _int(value: float | None) -> int | None:
     return None if value is None else round(value)
 

@@ -168,7 +168,18 @@ async def expect_json_body() -> None:
 
 def install(app: Quart) -> None:
     """Set up quart-schema for the API and register its endpoints."""
-    from panel.api import drafts, event_webhooks, leads, media, posts, rules, workspace
+    from panel.api import (
+        accounts,
+        analytics,
+        drafts,
+        event_webhooks,
+        leads,
+        media,
+        posts,
+        rules,
+        team,
+        workspace,
+    )
 
     extension = QuartSchema(
         app,
@@ -180,7 +191,8 @@ def install(app: Quart) -> None:
             title="Reelay API",
             version="1",
             description="Posts, media, automation rules, leads, AI reply drafts, event "
-            "webhooks and the time zone of one workspace. Times are ISO 8601 with their offset. "
+            "webhooks, accounts and their health, analytics, the team and the time zone of one "
+            "workspace. Times are ISO 8601 with their offset. "
             "Authenticate with an API token: `Authorization: Bearer rly_…`. Every POST takes an "
             "`Idempotency-Key`; every list pages by `cursor`. The `webhooks` section shows what "
             "event webhooks receive.",
@@ -197,5 +209,6 @@ def install(app: Quart) -> None:
     app.view_functions["openapi"] = public(openapi_document)
     app.before_request(expect_json_body)
     app.register_blueprint(blueprint)
-    for resource in (posts, media, leads, drafts, rules, workspace, event_webhooks):
+    resources = (posts, media, leads, drafts, rules, workspace, event_webhooks)
+    for resource in (*resources, accounts, analytics, team):
         app.register_blueprint(resource.blueprint)

@@ -50,6 +50,11 @@ DECLARED = {
     "openapi": None,
     "api_leads.list_leads": Role.VIEWER,
     "api_leads.export_leads": Role.VIEWER,
+    "api_accounts.list_accounts": Role.VIEWER,
+    "api_accounts.get_account": Role.VIEWER,
+    "api_accounts.account_health": Role.VIEWER,
+    "api_analytics.series": Role.VIEWER,
+    "api_team.list_members": Role.ADMIN,
 }
 
 # Routes whose success sends the user to the sign-in page.

@@ -64,6 +64,7 @@ INDEXES = [
 ]  # fmt: skip
 API_INDEXES = [
     "/api/v1/posts", "/api/v1/rules", "/api/v1/leads", "/api/v1/drafts", "/api/v1/webhooks",
+    "/api/v1/accounts", "/api/v1/analytics", "/api/v1/team",
 ]  # fmt: skip
 
 ATTEMPTS: list[Attempt] = [
@@ -284,6 +285,15 @@ ATTEMPTS: list[Attempt] = [
     ),
     # JSON API with A's token
     Attempt("API: B's post", "GET", "/api/v1/posts/{b.post}", api=True),
+    Attempt("API: B's account", "GET", "/api/v1/accounts/{b.account}", api=True, control=True),
+    Attempt("API: health of B's account", "GET", "/api/v1/accounts/{b.account}/health", api=True),
+    Attempt(
+        "API: analytics of B's account",
+        "GET",
+        "/api/v1/analytics?account_id={b.account}",
+        api=True,
+        control=True,
+    ),
     Attempt(
         "API: edit B's post",
         "PUT",
