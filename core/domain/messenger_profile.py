@@ -7,7 +7,8 @@ here, stored as :meth:`MessengerProfile.as_json`, and sent as :meth:`wire_fields
 
 Limits: META_API.md states at most 4 ice breakers and a menu of URL and postback buttons
 only. Lengths it does not state follow Meta's public Messenger Platform reference: a
-question or button title up to 80 characters, a payload up to 1000, at most 20 menu items.
+question up to 80 characters, a menu title up to 30, a payload up to 1000, at most 20 menu
+items.
 An ice breaker's payload arrives as a ``postback`` webhook, which rules with the
 ``postback`` trigger match (keyword = payload).
 """
@@ -21,7 +22,8 @@ from urllib.parse import urlsplit
 
 MAX_ICE_BREAKERS = 4
 MAX_MENU_ITEMS = 20
-MAX_TITLE = 80
+MAX_QUESTION = 80
+MAX_MENU_TITLE = 30
 MAX_PAYLOAD = 1000
 
 ButtonKind = Literal["web_url", "postback"]
@@ -114,11 +116,11 @@ def _text(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _check_title(label: str, value: str, problems: list[str]) -> None:
+def _check_title(label: str, value: str, most: int, problems: list[str]) -> None:
     if not value:
         problems.append(f"{label} is empty")
-    elif len(value) > MAX_TITLE:
-        problems.append(f"{label} is {len(value)} characters; at most {MAX_TITLE}")
+    elif len(value) > most:
+        problems.append(f"{label} is {len(value)} characters; at most {most}")
 
 
 def _check_payload(label: str, value: str, problems: list[str]) -> None:
@@ -147,7 +149,7 @@ def parse_profile(document: Mapping[str, Any]) -> MessengerProfile:
     for n, raw in enumerate(raw_breakers, 1):
         entry = raw if isinstance(raw, Mapping) else {}
         question, payload = _text(entry.get("question")), _text(entry.get("payload"))
-        _check_title(f"Ice breaker {n}'s question", question, problems)
+        _check_title(f"Ice breaker {n}'s question", question, MAX_QUESTION, problems)
         _check_payload(f"Ice breaker {n}", payload, problems)
         if question.casefold() in seen and question:
             problems.append(f"Ice breaker {n} repeats the question {question!r}")
@@ -157,7 +159,7 @@ def parse_profile(document: Mapping[str, Any]) -> MessengerProfile:
     for n, raw in enumerate(raw_menu, 1):
         entry = raw if isinstance(raw, Mapping) else {}
         kind, title = _text(entry.get("type")), _text(entry.get("title"))
-        _check_title(f"Menu item {n}'s title", title, problems)
+        _check_title(f"Menu item {n}'s title", title, MAX_MENU_TITLE, problems)
         if kind == "web_url":
             url = _text(entry.get("url"))
             parts = urlsplit(url)

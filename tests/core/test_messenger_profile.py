@@ -81,7 +81,7 @@ def test_every_problem_is_named_at_once() -> None:
         "5 ice breakers; Instagram shows at most 4",
         "Ice breaker 4 needs a payload",
         "Ice breaker 4 repeats the question 'Question 0?'",
-        "Menu item 1's title is 81 characters; at most 80",
+        "Menu item 1's title is 81 characters; at most 30",
         "Menu item 1 needs an http(s) URL",
         "Menu item 2 must be a web_url or postback button",
     ]
