@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from core.db.models import InstagramAccount, Role
-from core.domain.graph_errors import GraphError
+from core.domain.graph_errors import ErrorKind, GraphError
 from core.domain.messenger_profile import MessengerProfile, ProfileError, parse_profile
 from core.domain.scope import Actor
 from core.errors import Forbidden, NotFound, ReelayError, ValidationFailed
@@ -25,11 +25,19 @@ logger = logging.getLogger(__name__)
 
 
 class MetaRefused(ReelayError):
-    """Meta did not take the profile; ``title`` says why, for people."""
+    """Meta did not take the profile (or its answer was lost); the text says why, for people."""
 
-    def __init__(self, title: str) -> None:
-        super().__init__(f"Instagram did not accept the conversation starters: {title}")
-        self.title = title
+    def __init__(self, error: GraphError) -> None:
+        if error.maybe_sent or error.kind is ErrorKind.TRANSIENT:
+            # Setting the profile replaces it whole: saving again is safe either way.
+            text = (
+                "Instagram did not answer, so the conversation starters may or may not be "
+                f"live ({error.title}). Save again: it replaces them, nothing is doubled."
+            )
+        else:
+            text = f"Instagram did not accept the conversation starters: {error.title}"
+        super().__init__(text)
+        self.title = error.title
 
 
 def stored_profile(account: InstagramAccount) -> MessengerProfile:
@@ -87,7 +95,7 @@ class MessengerProfiles:
             logger.warning(
                 "messenger profile refused for account %s: %s (%s)", account.id, exc.title, exc.kind
             )
-            raise MetaRefused(exc.title) from exc
+            raise MetaRefused(exc) from exc
         account.messenger_profile = profile.as_json()
         await account.save(update_fields=["messenger_profile"])
         await audit.record(

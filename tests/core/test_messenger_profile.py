@@ -152,7 +152,18 @@ async def test_bad_input_and_meta_refusals_store_nothing(
     assert "Ice breaker 1 needs a payload" in caught.value.message
     with pytest.raises(MetaRefused) as refused:
         await service.save(admin, account.id, DOCUMENT)
-    assert "Meta refused" in str(refused.value)
+    assert "Instagram did not accept the conversation starters: Meta refused" in str(refused.value)
+    lost = GraphError(
+        code=None,
+        subcode=None,
+        message="timeout",
+        kind=ErrorKind.TRANSIENT,
+        title="No answer",
+        maybe_sent=True,
+    )
+    with pytest.raises(MetaRefused) as unanswered:
+        await _service(container, FakeProfileGraph(lost)).save(admin, account.id, DOCUMENT)
+    assert "Save again" in str(unanswered.value)
     assert (await service.get(admin, account.id)).is_empty
     assert not await AuditLog.filter(action="account.messenger_profile_changed").exists()
 
