@@ -168,7 +168,16 @@ async def expect_json_body() -> None:
 
 def install(app: Quart) -> None:
     """Set up quart-schema for the API and register its endpoints."""
-    from panel.api import drafts, event_webhooks, leads, media, posts, rules, workspace
+    from panel.api import (
+        drafts,
+        event_webhooks,
+        leads,
+        media,
+        posts,
+        rules,
+        starters,
+        workspace,
+    )
 
     extension = QuartSchema(
         app,
@@ -197,5 +206,5 @@ def install(app: Quart) -> None:
     app.view_functions["openapi"] = public(openapi_document)
     app.before_request(expect_json_body)
     app.register_blueprint(blueprint)
-    for resource in (posts, media, leads, drafts, rules, workspace, event_webhooks):
+    for resource in (posts, media, leads, drafts, rules, workspace, event_webhooks, starters):
         app.register_blueprint(resource.blueprint)

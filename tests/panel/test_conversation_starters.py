@@ -8,7 +8,7 @@ from typing import Any
 from aioresponses import aioresponses
 
 from core.db.models import InstagramAccount, LoginKind, Role, User
-from tests.panel.helpers import CSRF, sign_in_as, team_of_four
+from tests.panel.helpers import CSRF, sign_in_as, team_of_four, token_for
 
 PROFILE = re.compile(r"^https://graph\.instagram\.com/v[\d.]+/me/messenger_profile$")
 
@@ -91,3 +91,40 @@ async def test_a_viewer_sees_the_preview_without_the_form(
     assert "Nothing is set" in page and 'name="q0"' not in page
     denied = await client.post(f"/accounts/{account.id}/starters", form=FORM)
     assert denied.status_code == 403
+
+
+async def test_the_api_reads_and_replaces_the_starters(
+    client: Any, services: Any, sqlite_db: str
+) -> None:
+    members = await team_of_four()
+    account = await InstagramAccount.create(
+        workspace_id=members[Role.OWNER].workspace_id,
+        ig_id="1784",
+        username="shop",
+        login_kind=LoginKind.INSTAGRAM,
+        token_encrypted=services.container.secrets.encrypt("tok"),
+    )
+    _, admin = await token_for(members[Role.OWNER], Role.ADMIN)
+    _, viewer = await token_for(members[Role.OWNER], Role.VIEWER)
+    path = f"/api/v1/accounts/{account.id}/starters"
+    body = {
+        "ice_breakers": [{"question": "Opening hours?", "payload": "HOURS"}],
+        "menu": [{"type": "postback", "title": "Talk to us", "payload": "HUMAN"}],
+    }
+    as_viewer = {"Authorization": f"Bearer {viewer}"}
+    assert (await client.put(path, json=body, headers=as_viewer)).status_code == 403
+    as_admin = {"Authorization": f"Bearer {admin}"}
+    too_long = {"ice_breakers": [{"question": "x" * 81, "payload": "P"}]}
+    refused = await client.put(path, json=too_long, headers=as_admin)
+    assert refused.status_code == 422
+    assert "at most 80" in (await refused.get_json())["error"]["message"]
+    with aioresponses() as meta:
+        meta.post(PROFILE, status=400, payload={"error": {"message": "no", "code": 100}})
+        upstream = await client.put(path, json=body, headers=as_admin)
+        assert upstream.status_code == 502
+        meta.post(PROFILE, payload={"result": "success"})
+        saved = await client.put(path, json=body, headers=as_admin)
+    assert saved.status_code == 200
+    read = await (await client.get(path, headers=as_viewer)).get_json()
+    assert read["ice_breakers"] == body["ice_breakers"]
+    assert read["menu"][0]["payload"] == "HUMAN"
