@@ -61,11 +61,13 @@ async def _page(
     actor = current_actor()
     account = await account_settings.get_account(actor, account_id)
     saved = await services().messenger_profiles.get(actor, account_id)
+    answered = await services().messenger_profiles.answering_rules(actor, account_id)
     shown = document if document is not None else saved.as_json()
     page = await render_template(
         "accounts/starters.html",
         account=account,
         saved=saved,
+        answered=answered,
         rows=_rows(shown),
         error=error,
         can_manage=current_membership().role in (Role.OWNER, Role.ADMIN),

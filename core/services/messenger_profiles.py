@@ -13,9 +13,10 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from core.db.models import InstagramAccount, Role
+from core.db.models import AutomationRule, InstagramAccount, Role, Trigger
 from core.domain.graph_errors import ErrorKind, GraphError
 from core.domain.messenger_profile import MessengerProfile, ProfileError, parse_profile
+from core.domain.rules import RuleIndex, spec_of
 from core.domain.scope import Actor
 from core.errors import Forbidden, NotFound, ReelayError, ValidationFailed
 from core.ports.instagram import AccountRef, InstagramClient
@@ -68,6 +69,35 @@ class MessengerProfiles:
     async def get(self, actor: Actor, account_id: int) -> MessengerProfile:
         """The account's ice breakers and menu; any member may read them."""
         return stored_profile(await self._account(actor, account_id))
+
+    async def answering_rules(self, actor: Actor, account_id: int) -> dict[str, str]:
+        """payload → the name of the active ``postback`` rule a tap on it fires (as the
+        engine matches), for each payload of the stored profile that one answers."""
+        account = await self._account(actor, account_id)
+        found = await AutomationRule.filter(
+            account_id=account.id,
+            workspace_id=actor.workspace_id,
+            trigger=Trigger.POSTBACK,
+            active=True,
+        )
+        names = {rule.id: rule.name or f"Rule {rule.id}" for rule in found}
+        index = RuleIndex(
+            spec_of(
+                id=rule.id,
+                trigger=rule.trigger.value,
+                keywords=rule.keywords,
+                match_mode=rule.match_mode.value,
+                priority=rule.priority,
+                config=rule.config,
+            )
+            for rule in found
+        )
+        answered: dict[str, str] = {}
+        for payload in stored_profile(account).payloads():
+            hits = index.match(Trigger.POSTBACK.value, payload)
+            if hits:
+                answered[payload] = names[hits[0].id]
+        return answered
 
     async def save(
         self, actor: Actor, account_id: int, document: Mapping[str, Any]

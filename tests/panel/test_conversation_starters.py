@@ -7,7 +7,15 @@ from typing import Any
 
 from aioresponses import aioresponses
 
-from core.db.models import InstagramAccount, LoginKind, Role, User
+from core.db.models import (
+    AutomationRule,
+    InstagramAccount,
+    LoginKind,
+    MatchMode,
+    Role,
+    Trigger,
+    User,
+)
 from tests.panel.helpers import CSRF, sign_in_as, team_of_four, token_for
 
 PROFILE = re.compile(r"^https://graph\.instagram\.com/v[\d.]+/me/messenger_profile$")
@@ -58,6 +66,17 @@ async def test_an_admin_saves_starters_and_sees_them_as_instagram_shows_them(
     assert '<span class="chip">Opening hours?</span>' in page
     assert "opens https://shop.example" in page and "sends HUMAN" in page
     assert 'name="q0" value="Opening hours?"' in page  # the form shows what is saved
+    assert "no active rule answers it yet" in page
+    await AutomationRule.create(
+        workspace_id=account.workspace_id,  # type: ignore[attr-defined]
+        account=account,
+        name="Hours",
+        trigger=Trigger.POSTBACK,
+        keywords=["HOURS"],
+        match_mode=MatchMode.EXACT,
+    )
+    page = await (await client.get(f"/accounts/{account.id}/starters")).get_data(as_text=True)
+    assert "answered by the rule “Hours”" in page
 
 
 async def test_bad_rows_and_refusals_keep_what_was_typed(
