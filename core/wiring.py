@@ -36,6 +36,7 @@ from core.services.health import Health
 from core.services.inbox import InboxWriter
 from core.services.leads import Leads
 from core.services.media import Fetch, public_url
+from core.services.messenger_profiles import MessengerProfiles
 from core.services.notifications import Delivery
 from core.services.outbox import Outbox
 from core.services.post_versions import PublishPolicy
@@ -73,6 +74,8 @@ class Services:
     comment_sweep: CommentSweep
     # Each account's health at a glance (the panel's Health page, /health in chat).
     health: Health
+    # Each account's ice breakers and persistent menu, pushed to Meta on save.
+    messenger_profiles: MessengerProfiles
     # The notifiers and mailer alerts go out through.
     delivery: Delivery
     # The workspaces' event webhooks: subscriptions and signed deliveries.
@@ -236,6 +239,7 @@ def assemble_services(
         ),
         follow_gate=follow,
         delivery=delivery,
+        messenger_profiles=MessengerProfiles(graph=container.graph, account_ref=ref),
         event_webhooks=EventWebhooks(
             queue=container.queue, clock=container.clock, poster=poster, secrets=container.secrets
         ),

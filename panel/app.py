@@ -39,6 +39,7 @@ from panel import (
     rules,
     sandbox,
     setup,
+    starters,
     team,
     webhooks as meta_webhooks,
 )
@@ -146,6 +147,7 @@ def create_app(
     app.register_blueprint(team.blueprint)
     app.register_blueprint(setup.blueprint)
     app.register_blueprint(accounts.blueprint)
+    app.register_blueprint(starters.blueprint)
     app.register_blueprint(account_health.blueprint)
     app.register_blueprint(instagram_connect.blueprint)
     app.register_blueprint(logs.blueprint)

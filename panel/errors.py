@@ -10,12 +10,20 @@ from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException
 
 from core.errors import Conflict, Forbidden, NotFound, ReelayError, ValidationFailed
+from core.services.messenger_profiles import MetaRefused
 
 logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
 
-STATUS = {ValidationFailed: 422, NotFound: 404, Forbidden: 403, Conflict: 409}
+# MetaRefused: Instagram, the upstream, refused or did not answer.
+STATUS = {
+    ValidationFailed: 422,
+    NotFound: 404,
+    Forbidden: 403,
+    Conflict: 409,
+    MetaRefused: 502,
+}
 
 
 def status_of(error: ReelayError) -> int:

@@ -15,6 +15,7 @@ from core.db.models import InstagramAccount, Role
 from core.errors import NotFound, ValidationFailed
 from core.ports.sandbox import Delivered, SandboxUnavailable
 from core.services import sandbox_console
+from core.services.messenger_profiles import stored_profile
 from core.settings import Settings
 from panel.security import current_actor, requires
 from panel.services import services
@@ -60,6 +61,7 @@ async def _page(
         "posts": [],
         "conversation": None,
         "polls": polls,
+        "ice_breakers": (),
     }
     if accounts:
         try:
@@ -68,6 +70,7 @@ async def _page(
             context["problem"] = str(exc)
             account = accounts[0]
         context["account"] = account
+        context["ice_breakers"] = stored_profile(account).ice_breakers
         try:
             context["posts"] = await sandbox_console.posts(actor, services().container, account.id)
             context["conversation"] = await sandbox_console.conversation(
@@ -165,6 +168,14 @@ async def _act(kind: str) -> tuple[str, int] | WerkzeugResponse:
             verb = "now follows" if kind == "follow" else "no longer follows"
             await flash(f"@{username} {verb} @{account.username}.", "success")
             return redirect(url_for("sandbox.index", account_id=account.id, username=username))
+        elif kind == "ice_breaker":
+            delivered = await sandbox_console.ice_breaker(
+                actor,
+                services().container,
+                account.id,
+                username=values.get("username", ""),
+                index=values.get("index", ""),
+            )
         elif kind == "ig_me":
             delivered = await sandbox_console.open_link(
                 actor,
@@ -244,3 +255,10 @@ async def unfollow() -> tuple[str, int] | WerkzeugResponse:
 async def open_link() -> tuple[str, int] | WerkzeugResponse:
     """The follower opens a rule's ig.me link (a referral webhook reaches Reelay)."""
     return await _act("ig_me")
+
+
+@blueprint.post("/ice-breaker")
+@requires(Role.EDITOR)
+async def ice_breaker() -> tuple[str, int] | WerkzeugResponse:
+    """The follower taps one of the account's ice breakers (a postback reaches Reelay)."""
+    return await _act("ice_breaker")

@@ -11,6 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import web
 
+from sandbox import messenger_profile
+from sandbox.errors import SandboxError
 from sandbox.state import Inbound
 from sandbox.wire import comment_json, media_json
 
@@ -27,6 +29,16 @@ def ig_me_ref(data: dict[str, Any]) -> str:
     if not ref:
         raise web.HTTPBadRequest(text="ref (or an ig.me link with ?ref=) is required")
     return ref
+
+
+def tapped_ice_breaker(profile: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """The ice breaker a follower taps: the ``index``-th shown (from 0)."""
+    try:
+        return messenger_profile.ice_breaker(profile, int(data.get("index") or 0))
+    except (ValueError, TypeError):
+        raise web.HTTPBadRequest(text="index must be a number") from None
+    except SandboxError as exc:
+        raise web.HTTPBadRequest(text=exc.message) from None
 
 
 class FollowerConsole:
@@ -107,8 +119,9 @@ class FollowerConsole:
         return web.json_response({"items": items})
 
     async def event(self, request: web.Request) -> web.StreamResponse:
-        """Act as a follower: POST /_sandbox/{comment,dm,postback,ig_me,story_reply,
-        story_mention,follow,unfollow,read} (``ig_me`` opens an ig.me link: ``ref``, or the whole
+        """Act as a follower: POST /_sandbox/{comment,dm,postback,ice_breaker,ig_me,
+        story_reply,story_mention,follow,unfollow,read} (``ice_breaker`` taps the account's
+        ``index``-th ice breaker, from 0) (``ig_me`` opens an ig.me link: ``ref``, or the whole
         ``link``; ``follow`` and ``unfollow`` change whether ``from_id`` follows the account;
         ``read`` reads the account's message ``mid``)."""
         try:
@@ -145,6 +158,11 @@ class FollowerConsole:
                 str(data.get("payload") or ""),
                 title=str(data.get("title") or ""),
                 from_id=from_id,
+            )
+        elif event == "ice_breaker":
+            tapped = tapped_ice_breaker(self.state.accounts[ig_id].messenger_profile, data)
+            ref, delivery = await self.sandbox.postback(
+                ig_id, str(tapped["payload"]), title=str(tapped["question"]), from_id=from_id
             )
         elif event == "ig_me":
             ref, delivery = await self.sandbox.open_link(ig_id, ig_me_ref(data), from_id=from_id)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from sandbox import messenger_profile
 from sandbox.insights import ACCOUNT_METRICS, MEDIA_METRICS, insights
 from sandbox.media import check_image, check_video
 from sandbox.oauth import OAuth
@@ -188,6 +189,14 @@ class GraphRoutes:
             account.subscribed_fields = []
             account.unsubscribed = True
             return {"success": True}
+        if edge == "messenger_profile" and method == "POST":
+            messenger_profile.set_profile(account.messenger_profile, params, body)
+            return {"result": "success"}
+        if edge == "messenger_profile" and method == "DELETE":
+            messenger_profile.delete_fields(account.messenger_profile, params, body)
+            return {"result": "success"}
+        if edge == "messenger_profile" and method == "GET":
+            return messenger_profile.get_fields(account.messenger_profile, params)
         if edge == "subscribed_apps" and method == "GET":
             return {"data": [{"id": state.app_id, "subscribed_fields": account.subscribed_fields}]}
         raise SandboxError(f"(#100) Unknown edge {edge} for {method}", code=100)

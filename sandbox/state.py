@@ -64,6 +64,8 @@ class Account:
     subscribed_fields: list[str] = field(default_factory=list)
     # The app removed its webhook subscription: Meta sends no events until it subscribes again.
     unsubscribed: bool = False
+    # The messenger profile (ice breakers, persistent menu), as Meta was last told it.
+    messenger_profile: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

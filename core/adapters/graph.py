@@ -582,6 +582,31 @@ class GraphClient:
             return account.page_id
         return account.ig_id
 
+    def _profile_node(self, account: AccountRef) -> str:
+        # Facebook Login sets the profile on the linked Page (``platform=instagram``);
+        # Instagram Login on ``me``, the account the token belongs to.
+        if account.login_kind == "facebook" and account.page_id:
+            return account.page_id
+        return "me"
+
+    async def set_messenger_profile(self, account: AccountRef, fields: Mapping[str, Any]) -> bool:
+        # Setting the profile replaces the named fields whole (a PUT in all but name), so a
+        # call whose answer was lost is safe to repeat: the second one leaves the same state.
+        body = await self.request(
+            account, "POST", f"{self._profile_node(account)}/messenger_profile", json_body=fields
+        )
+        return bool(body.get("result") == "success" or body.get("success"))
+
+    async def delete_messenger_profile(self, account: AccountRef, fields: Sequence[str]) -> bool:
+        # Deleting a field that is already gone is not an error at Meta: safe to repeat.
+        body = await self.request(
+            account,
+            "DELETE",
+            f"{self._profile_node(account)}/messenger_profile",
+            json_body={"platform": "instagram", "fields": list(fields)},
+        )
+        return bool(body.get("result") == "success" or body.get("success"))
+
     async def subscribe_app(self, account: AccountRef, fields: Sequence[str]) -> bool:
         body = await self.request(
             account,

@@ -245,6 +245,7 @@ class InstagramAccount(Model):
     dm_pace_per_hour = fields.IntField(null=True)
     webhook_subscribed = fields.BooleanField(default=False)
     usage: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    messenger_profile: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     created_at = UtcDatetimeField(auto_now_add=True)
 
     class Meta:

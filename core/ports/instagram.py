@@ -6,7 +6,7 @@ speaks the same wire format). Errors are raised as ``core.domain.graph_errors.Gr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal, Protocol
@@ -186,6 +186,15 @@ class InstagramClient(Protocol):
     async def media_insights(
         self, account: AccountRef, media_id: str, metrics: Sequence[str]
     ) -> list[dict[str, Any]]: ...
+
+    async def set_messenger_profile(self, account: AccountRef, fields: Mapping[str, Any]) -> bool:
+        """Replace the ice breakers and/or persistent menu named in ``fields`` (Meta's
+        messenger profile body, ``platform=instagram``); True when Meta confirmed it."""
+        ...
+
+    async def delete_messenger_profile(self, account: AccountRef, fields: Sequence[str]) -> bool:
+        """Remove ``ice_breakers`` and/or ``persistent_menu``; True when Meta confirmed it."""
+        ...
 
     async def subscribe_app(self, account: AccountRef, fields: Sequence[str]) -> bool: ...
 

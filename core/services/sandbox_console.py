@@ -29,6 +29,7 @@ from core.domain.messages import message_text
 from core.domain.scope import Actor
 from core.errors import NotFound, ValidationFailed
 from core.ports.sandbox import Delivered
+from core.services.messenger_profiles import stored_profile
 
 USERNAME = re.compile(r"[A-Za-z0-9._]{1,30}")
 COMMENT_MAX_CHARS = 2200  # Instagram's comment limit
@@ -177,6 +178,19 @@ async def tap(
     return await container.follower_console().act(
         "dm", {**fields, "text": title or payload, "quick_reply": payload}
     )
+
+
+async def ice_breaker(
+    actor: Actor, container: Container, account_id: int, *, username: str, index: str
+) -> Delivered:
+    """The follower taps one of the account's ice breakers (Instagram sends a postback)."""
+    account = await sandbox_account(actor, account_id)
+    username = check_username(username)
+    shown = stored_profile(account).ice_breakers
+    if not (index.isascii() and index.isdigit() and int(index) < len(shown)):
+        raise ValidationFailed("That ice breaker is not shown.", {"index": "Unknown ice breaker."})
+    fields = {**_account_fields(account, username), "index": int(index)}
+    return await container.follower_console().act("ice_breaker", fields)
 
 
 async def follow(

@@ -177,6 +177,7 @@ def install(app: Quart) -> None:
         media,
         posts,
         rules,
+        starters,
         team,
         workspace,
     )
@@ -209,6 +210,6 @@ def install(app: Quart) -> None:
     app.view_functions["openapi"] = public(openapi_document)
     app.before_request(expect_json_body)
     app.register_blueprint(blueprint)
-    resources = (posts, media, leads, drafts, rules, workspace, event_webhooks)
+    resources = (posts, media, leads, drafts, rules, workspace, event_webhooks, starters)
     for resource in (*resources, accounts, analytics, team):
         app.register_blueprint(resource.blueprint)

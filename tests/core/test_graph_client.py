@@ -642,3 +642,31 @@ async def test_conversation_messages_are_read_with_the_token_in_the_header(
     }
     (call,) = sent(meta, "GET", f"{IG}/1784/conversations")
     assert call.kwargs["headers"]["Authorization"] == "Bearer tok-123"
+
+
+# ------------------------------------------------------------------ messenger profile
+
+
+async def test_the_messenger_profile_is_set_and_deleted_on_me_or_the_page(
+    graph: GraphClient, meta: Any
+) -> None:
+    meta.post(f"{IG}/me/messenger_profile", payload={"result": "success"})
+    body = {"platform": "instagram", "ice_breakers": [{"call_to_actions": [], "locale": "default"}]}
+    assert await graph.set_messenger_profile(ACCOUNT, body) is True
+    (call,) = sent(meta, "POST", f"{IG}/me/messenger_profile")
+    assert call.kwargs["json"] == body
+    page = AccountRef(ig_id="1784", token="page-tok", login_kind="facebook", page_id="55")
+    meta.delete(f"{FB}/55/messenger_profile", payload={"result": "success"})
+    assert await graph.delete_messenger_profile(page, ["persistent_menu"]) is True
+    (call,) = sent(meta, "DELETE", f"{FB}/55/messenger_profile")
+    assert call.kwargs["json"] == {"platform": "instagram", "fields": ["persistent_menu"]}
+
+
+async def test_a_refused_messenger_profile_raises_a_classified_error(
+    graph: GraphClient, meta: Any
+) -> None:
+    meta.post(f"{IG}/me/messenger_profile", status=400, payload=error_body(100, message="bad"))
+    with pytest.raises(GraphError) as caught:
+        await graph.set_messenger_profile(ACCOUNT, {"platform": "instagram"})
+    assert caught.value.code == 100 and caught.value.kind is not ErrorKind.TRANSIENT
+    assert len(sent(meta, "POST", f"{IG}/me/messenger_profile")) == 1  # a write: not retried

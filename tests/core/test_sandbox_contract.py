@@ -366,6 +366,42 @@ def follow_check_stub(meta: Any) -> None:
     )
 
 
+def ice_breakers(count: int) -> dict[str, Any]:
+    questions = [{"question": f"Question {n}?", "payload": f"Q{n}"} for n in range(count)]
+    return {
+        "platform": "instagram",
+        "ice_breakers": [{"call_to_actions": questions, "locale": "default"}],
+        "persistent_menu": [
+            {
+                "locale": "default",
+                "call_to_actions": [
+                    {"type": "postback", "title": "Talk to us", "payload": "HUMAN"}
+                ],
+            }
+        ],
+    }
+
+
+async def messenger_profile(env: Env) -> Outcome:
+    """Set the ice breakers and menu, then delete the menu."""
+    set_ = await env.graph.set_messenger_profile(env.account, ice_breakers(4))
+    deleted = await env.graph.delete_messenger_profile(env.account, ["persistent_menu"])
+    return (set_, deleted)
+
+
+def messenger_profile_stub(meta: Any) -> None:
+    meta.post(q("me/messenger_profile"), payload={"result": "success"})
+    meta.delete(q("me/messenger_profile"), payload={"result": "success"})
+
+
+async def five_ice_breakers(env: Env) -> Outcome:
+    return (await env.graph.set_messenger_profile(env.account, ice_breakers(5)),)
+
+
+def five_ice_breakers_stub(meta: Any) -> None:
+    meta.post(q("me/messenger_profile"), status=400, payload=meta_error(100))
+
+
 SCENARIOS: dict[str, tuple[Run, Stub, Outcome]] = {
     "follow_check": (follow_check, follow_check_stub, (False,)),
     "publish_image": (
@@ -436,6 +472,12 @@ SCENARIOS: dict[str, tuple[Run, Stub, Outcome]] = {
     "removed_metric": (removed_metric, removed_metric_stub, ("error", 100, None, "permanent")),
     "subscribe": (subscribe, subscribe_stub, (True,)),
     "unsubscribe": (unsubscribe, unsubscribe_stub, (True, True)),
+    "messenger_profile": (messenger_profile, messenger_profile_stub, (True, True)),
+    "five_ice_breakers": (
+        five_ice_breakers,
+        five_ice_breakers_stub,
+        ("error", 100, None, "permanent"),
+    ),
 }
 
 

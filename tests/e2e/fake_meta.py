@@ -54,6 +54,8 @@ class FakeMeta:
         self.short_tokens: dict[str, str] = {}
         self.long_tokens: dict[str, tuple[str, float]] = {}  # token -> (ig id, issued at)
         self.subscriptions: dict[str, list[str]] = {}
+        # Messenger profile fields set per account (ice_breakers, persistent_menu).
+        self.profiles: dict[str, dict[str, str]] = {}
         self.containers: dict[str, Container] = {}
         self.media: dict[str, Media] = {}
         self.comments: dict[str, dict[str, Any]] = {}
@@ -203,6 +205,8 @@ class FakeMeta:
         handler = {
             ("POST", "subscribed_apps"): self._subscribe,
             ("DELETE", "subscribed_apps"): self._unsubscribe,
+            ("POST", "messenger_profile"): self._set_profile,
+            ("DELETE", "messenger_profile"): self._delete_profile,
             ("POST", "media"): self._create_container,
             ("GET", "media"): self._media_list,
             ("POST", "media_publish"): self._publish,
@@ -339,6 +343,28 @@ class FakeMeta:
         self._own(owner, node)
         self.subscriptions.pop(owner, None)
         return web.json_response({"success": True})
+
+    async def _set_profile(
+        self, owner: str, node: str, call: Call, args: dict[str, str]
+    ) -> web.Response:
+        # Meta documents: POST /me/messenger_profile with platform=instagram.
+        self._own(owner, owner if node == "me" else node)
+        if args.get("platform") != "instagram":
+            raise missing("platform")
+        fields = {k: v for k, v in args.items() if k in ("ice_breakers", "persistent_menu")}
+        if not fields:
+            raise missing("ice_breakers")
+        self.profiles.setdefault(owner, {}).update(fields)
+        return web.json_response({"result": "success"})
+
+    async def _delete_profile(
+        self, owner: str, node: str, call: Call, args: dict[str, str]
+    ) -> web.Response:
+        self._own(owner, owner if node == "me" else node)
+        for name in ("ice_breakers", "persistent_menu"):
+            if name in args.get("fields", ""):
+                self.profiles.get(owner, {}).pop(name, None)
+        return web.json_response({"result": "success"})
 
     async def _fetch(self, url: str, *, image: bool) -> bytes:
         if not url.startswith(("http://", "https://")):

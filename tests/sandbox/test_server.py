@@ -515,3 +515,23 @@ async def test_a_lost_answer_comes_after_the_effect_and_a_refusal_leaves_none(
     assert [s.payload for s in sandbox.state.sent] == [{"message": {"text": "y"}}]
     with pytest.raises(ValueError, match="unknown way"):
         sandbox.faults.lost_answer("lost")
+
+
+async def test_a_follower_taps_an_ice_breaker_the_account_set(
+    graph: GraphClient, account: AccountRef, sandbox: Any, receiver: list[Any]
+) -> None:
+    questions = [{"question": "Opening hours?", "payload": "HOURS"}]
+    body = {"platform": "instagram", "ice_breakers": [{"call_to_actions": questions}]}
+    async with aiohttp.ClientSession() as http:
+        tap = {"ig_id": IG, "from_id": "555", "index": 0}
+        async with http.post(f"{sandbox.url}/_sandbox/ice_breaker", json=tap) as response:
+            assert response.status == 400  # none set yet: nothing to tap
+        assert await graph.set_messenger_profile(account, body) is True
+        async with http.post(f"{sandbox.url}/_sandbox/ice_breaker", json=tap) as response:
+            answer = await response.json()
+    assert answer["webhook_status"] == 200
+    (item,) = [event["entry"][0]["messaging"][0] for event, _ in receiver]
+    assert item["postback"]["payload"] == "HOURS"
+    assert item["postback"]["title"] == "Opening hours?"
+    refused = await graph_error(graph.set_messenger_profile(account, {"ice_breakers": []}))
+    assert refused.code == 100  # no platform=instagram

@@ -1,0 +1,31 @@
+"""The fake Meta of the live test serves the messenger profile as Meta documents it."""
+
+from __future__ import annotations
+
+import time
+
+import aiohttp
+
+from core.adapters.graph import GraphClient
+from core.ports.instagram import AccountRef
+from core.settings import Settings
+from tests.e2e.fake_meta import FakeMeta
+
+
+async def test_the_fake_meta_sets_and_deletes_the_messenger_profile() -> None:
+    fake = FakeMeta(app_id="1", app_secret="s")
+    url = await fake.start()
+    try:
+        fake.add_account("1784", "shop")
+        fake.long_tokens["tok"] = ("1784", time.time())
+        settings = Settings(_env_file=None, meta_app_id="1", graph_host=url)  # type: ignore[call-arg]
+        account = AccountRef(ig_id="1784", token="tok")
+        body = {"platform": "instagram", "ice_breakers": [{"call_to_actions": []}]}
+        async with aiohttp.ClientSession() as http:
+            graph = GraphClient(http, settings)
+            assert await graph.set_messenger_profile(account, body) is True
+            assert "ice_breakers" in fake.profiles["1784"]
+            assert await graph.delete_messenger_profile(account, ["ice_breakers"]) is True
+        assert fake.profiles["1784"] == {}
+    finally:
+        await fake.stop()
