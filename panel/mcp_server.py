@@ -25,7 +25,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 
-from core.db.models import DraftStatus, Lead, MediaAsset, Post, PostMedia, ReplyDraft, Role
+from core.db.models import DraftStatus, Lead, MediaAsset, Post, ReplyDraft, Role
 from core.domain.analytics import DateRange
 from core.domain.posts import Status
 from core.domain.rule_definition import RuleDefinition
@@ -70,19 +70,15 @@ def _editor(ctx: Context) -> Actor:
 # ---------------------------------------------------------------- shapes
 
 
-async def _post(post: Post) -> dict[str, Any]:
-    media_ids = (
-        await PostMedia.filter(post_id=post.id)
-        .order_by("position")
-        .values_list("asset_id", flat=True)
-    )
+async def _post(ctx: Context, post: Post) -> dict[str, Any]:
+    media_ids = await _services(ctx).publishing.media_ids(_actor(ctx), post.id)
     return {
         "id": post.id,
         "account_id": post.account_id,
         "kind": post.kind.value,
         "status": post.status.value,
         "caption": post.caption,
-        "media_ids": list(media_ids),
+        "media_ids": media_ids,
         "scheduled_at": post.scheduled_at.isoformat() if post.scheduled_at else None,
         "published_at": post.published_at.isoformat() if post.published_at else None,
         "permalink": post.permalink,
@@ -193,7 +189,7 @@ def build_server() -> MCPServer:
         rows = await _services(ctx).publishing.page(
             _actor(ctx), status=status, limit=max(1, min(limit, LIST_LIMIT))
         )
-        return [await _post(post) for post in rows]
+        return [await _post(ctx, post) for post in rows]
 
     _publishing_tools(server)
     _automation_tools(server)
@@ -234,13 +230,13 @@ def _publishing_tools(server: MCPServer) -> None:
             scheduled_at=_when(scheduled_at),
             source="mcp",
         )
-        return await _post(post)
+        return await _post(ctx, post)
 
     @_tool(server)
     async def reschedule_post(ctx: Context, post_id: int, scheduled_at: str) -> dict[str, Any]:
         """Move a post to another time (ISO 8601 with its zone)."""
         post = await _services(ctx).publishing.schedule(_editor(ctx), post_id, _when(scheduled_at))
-        return await _post(post)
+        return await _post(ctx, post)
 
     @_tool(server)
     async def cancel_post(ctx: Context, post_id: int) -> dict[str, Any]:
@@ -248,7 +244,7 @@ def _publishing_tools(server: MCPServer) -> None:
         post = await _services(ctx).publishing.cancel(
             _editor(ctx), post_id, reason="cancelled through MCP"
         )
-        return await _post(post)
+        return await _post(ctx, post)
 
     # A query variable: the SDK gives a Context only to template resources.
     @server.resource("reelay://queue{?limit}", mime_type="application/json")
@@ -258,7 +254,7 @@ def _publishing_tools(server: MCPServer) -> None:
             _actor(ctx), status=Status.SCHEDULED, limit=max(1, min(limit, 200))
         )
         posts = sorted(rows, key=lambda post: post.scheduled_at or datetime.max)
-        return json.dumps([await _post(post) for post in posts])
+        return json.dumps([await _post(ctx, post) for post in posts])
 
 
 def _automation_tools(server: MCPServer) -> None:

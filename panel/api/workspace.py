@@ -7,8 +7,7 @@ from quart import Blueprint
 from quart_schema import validate_request, validate_response
 
 from core.db.models import Role, Workspace
-from core.errors import NotFound
-from core.services import time_zones
+from core.services import setup_wizard, time_zones
 from panel.api.auth import api_requires, current_actor
 
 blueprint = Blueprint("api_workspace", __name__, url_prefix="/api/v1/workspace")
@@ -38,10 +37,7 @@ def _out(workspace: Workspace) -> WorkspaceOut:
 @validate_response(WorkspaceOut)
 async def get_workspace() -> WorkspaceOut:
     """The token's workspace."""
-    workspace = await Workspace.get_or_none(id=current_actor().workspace_id)
-    if workspace is None:
-        raise NotFound("This workspace no longer exists.")
-    return _out(workspace)
+    return _out(await setup_wizard.workspace_of(current_actor()))
 
 
 @blueprint.put("/timezone")
