@@ -49,7 +49,8 @@ class GraphRoutes:
         media = self.state.media.get(request.match_info["media_id"])
         if media is None:
             raise web.HTTPNotFound()
-        return web.json_response(media_json(self.state, media))
+        # The public view: hidden comments are shown only to the account that owns the post.
+        return web.json_response(media_json(self.state, media, public=True))
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Any Graph path: token endpoints, ``/me``, then the node the token may see."""
@@ -114,10 +115,13 @@ class GraphRoutes:
         comment: Comment | None = state.comments.get(node)
         if comment is not None and comment.ig_id == account.ig_id:
             if edge is None and method == "POST" and "hide" in params:
-                comment.hidden = params["hide"].lower() == "true"
+                hide = params["hide"].lower()
+                if hide not in {"true", "false"}:
+                    raise SandboxError("(#100) Param hide must be a boolean", code=100)
+                state.hide_comment(account.ig_id, comment.id, hide == "true")
                 return {"success": True}
             if edge is None and method == "DELETE":
-                del state.comments[comment.id]
+                state.delete_comment(account.ig_id, comment.id)
                 return {"success": True}
             if edge is None and method == "GET":
                 return select_fields(params.get("fields"), comment_json(comment))

@@ -500,6 +500,19 @@ class SandboxState:
             )
         return comment
 
+    def hide_comment(self, ig_id: str, comment_id: str, hide: bool) -> None:
+        """Hide or show a comment on the account's media: hidden, only the owner sees it
+        (flagged ``hidden``); setting the state it has is no error, as at Meta."""
+        self.comment_of(ig_id, comment_id).hidden = hide
+
+    def delete_comment(self, ig_id: str, comment_id: str) -> None:
+        """Delete a comment on the account's media, and its replies with it; a comment
+        already gone is unknown (100/33), as at Meta."""
+        comment = self.comment_of(ig_id, comment_id)
+        for reply in [c for c in self.comments.values() if c.parent_id == comment.id]:
+            del self.comments[reply.id]
+        del self.comments[comment.id]
+
     def reply_publicly(self, account: Account, comment_id: str, message: str) -> Comment:
         parent = self.comment_of(account.ig_id, comment_id)
         reply = self.add_comment(

@@ -111,8 +111,10 @@ def paged(
     return body
 
 
-def media_json(state: SandboxState, media: Media) -> dict[str, Any]:
-    comments = [c for c in state.comments.values() if c.media_id == media.id]
+def media_json(state: SandboxState, media: Media, *, public: bool = False) -> dict[str, Any]:
+    comments = [
+        c for c in state.comments.values() if c.media_id == media.id and not (public and c.hidden)
+    ]
     return {
         "id": media.id,
         "caption": media.caption,

@@ -71,6 +71,12 @@ SWEEP_MEDIA_FIELDS = ("id", "timestamp", "comments_count", "media_product_type")
 SWEEP_COMMENT_FIELDS = ("id", "text", "timestamp", "from", "username", "parent_id")
 # A media's comments list only top-level comments: their replies come expanded in each.
 SWEEP_COMMENT_QUERY = (*SWEEP_COMMENT_FIELDS, f"replies{{{','.join(SWEEP_COMMENT_FIELDS)}}}")
+# Moderation shows whether a comment is hidden (only the media's owner reads that field).
+MODERATION_COMMENT_FIELDS = (*SWEEP_COMMENT_FIELDS, "hidden", "like_count")
+MODERATION_COMMENT_QUERY = (
+    *MODERATION_COMMENT_FIELDS,
+    f"replies{{{','.join(MODERATION_COMMENT_FIELDS)}}}",
+)
 USAGE_TTL_S = 3600
 
 
@@ -510,15 +516,28 @@ class GraphClient:
         return _page(await self.request(account, "GET", f"{account.ig_id}/media", params=params))
 
     async def media_comments(
-        self, account: AccountRef, media_id: str, *, after: str | None = None, limit: int = 50
+        self,
+        account: AccountRef,
+        media_id: str,
+        *,
+        after: str | None = None,
+        limit: int = 50,
+        moderation: bool = False,
     ) -> Page:
-        params = {"fields": ",".join(SWEEP_COMMENT_QUERY), "limit": str(limit)}
+        fields = MODERATION_COMMENT_QUERY if moderation else SWEEP_COMMENT_QUERY
+        params = {"fields": ",".join(fields), "limit": str(limit)}
         if after:
             params["after"] = after
         return _page(await self.request(account, "GET", f"{media_id}/comments", params=params))
 
+    async def comment(self, account: AccountRef, comment_id: str) -> dict[str, Any]:
+        params = {"fields": ",".join(MODERATION_COMMENT_FIELDS)}
+        return await self.request(account, "GET", comment_id, params=params)
+
     async def hide_comment(self, account: AccountRef, comment_id: str, hide: bool = True) -> None:
-        await self.request(account, "POST", comment_id, data={"hide": "true" if hide else "false"})
+        # The query string, as Meta documents it: ``POST /{comment-id}?hide=true``.
+        params = {"hide": "true" if hide else "false"}
+        await self.request(account, "POST", comment_id, params=params)
 
     async def delete_comment(self, account: AccountRef, comment_id: str) -> None:
         await self.request(account, "DELETE", comment_id)

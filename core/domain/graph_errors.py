@@ -348,3 +348,9 @@ def transport_error(reason: str, *, sent: bool) -> GraphError:
         title=title,
         maybe_sent=sent,
     )
+
+
+def object_gone(exc: GraphError) -> bool:
+    """Whether Meta says the object asked for does not exist (a deleted comment reads so:
+    code 100, subcode 33, "Object with ID … does not exist")."""
+    return exc.code == 100 and exc.subcode == 33

@@ -150,16 +150,27 @@ class InstagramClient(Protocol):
         ...
 
     async def media_comments(
-        self, account: AccountRef, media_id: str, *, after: str | None = None, limit: int = 50
+        self,
+        account: AccountRef,
+        media_id: str,
+        *,
+        after: str | None = None,
+        limit: int = 50,
+        moderation: bool = False,
     ) -> Page:
         """A media's top-level comments: ``id``, ``text``, ``timestamp``, ``from {id,
         username}``, ``username``, and ``replies {data: [...]}`` with the same fields and
-        ``parent_id``; ``after`` is the cursor of the page wanted."""
+        ``parent_id``; ``after`` is the cursor of the page wanted. ``moderation`` adds
+        ``hidden`` and ``like_count``."""
         ...
 
-    async def hide_comment(
-        self, account: AccountRef, comment_id: str, hide: bool = True
-    ) -> None: ...
+    async def comment(self, account: AccountRef, comment_id: str) -> dict[str, Any]:
+        """One comment (``id``, ``text``, ``hidden`` …); a deleted one raises GraphError 100/33."""
+        ...
+
+    async def hide_comment(self, account: AccountRef, comment_id: str, hide: bool = True) -> None:
+        """``POST /{comment-id}?hide=true|false``: sets a state, so repeating it is harmless."""
+        ...
 
     async def delete_comment(self, account: AccountRef, comment_id: str) -> None: ...
 

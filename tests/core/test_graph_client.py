@@ -302,16 +302,41 @@ async def test_quick_replies(graph: GraphClient, meta: Any) -> None:
 
 async def test_comment_reply_hide_and_delete(graph: GraphClient, meta: Any) -> None:
     meta.post(f"{IG}/cm1/replies", payload={"id": "r1"})
-    meta.post(f"{IG}/cm1", payload={"success": True})
+    meta.post(f"{IG}/cm1?hide=true", payload={"success": True})
+    meta.post(f"{IG}/cm1?hide=false", payload={"success": True})
     meta.delete(f"{IG}/cm1", payload={"success": True})
     assert await graph.reply_to_comment(ACCOUNT, "cm1", "Thanks!") == "r1"
     (call,) = sent(meta, "POST", f"{IG}/cm1/replies")
     assert call.kwargs["data"] == {"message": "Thanks!"}
+    # Hiding is ``POST /{comment-id}?hide=true``: the query string, no body.
     await graph.hide_comment(ACCOUNT, "cm1")
-    (call,) = sent(meta, "POST", f"{IG}/cm1")
-    assert call.kwargs["data"] == {"hide": "true"}
+    await graph.hide_comment(ACCOUNT, "cm1", hide=False)
+    hide, unhide = sent(meta, "POST", f"{IG}/cm1")
+    assert (hide.kwargs["params"], hide.kwargs["data"]) == ({"hide": "true"}, None)
+    assert (unhide.kwargs["params"], unhide.kwargs["data"]) == ({"hide": "false"}, None)
     await graph.delete_comment(ACCOUNT, "cm1")
-    assert len(sent(meta, "DELETE", f"{IG}/cm1")) == 1
+    (call,) = sent(meta, "DELETE", f"{IG}/cm1")
+    assert call.kwargs["data"] is None and call.kwargs["params"] is None
+
+
+async def test_comments_for_moderation_ask_whether_each_is_hidden(
+    graph: GraphClient, meta: Any
+) -> None:
+    url = re.compile(rf"{re.escape(IG)}/m1/comments\?.*")
+    meta.get(url, payload={"data": [{"id": "c1", "hidden": True}], "paging": {}})
+    page = await graph.media_comments(ACCOUNT, "m1", moderation=True, after="cur", limit=20)
+    assert page.items == [{"id": "c1", "hidden": True}] and page.after is None
+    query = query_of(meta, "GET", f"{IG}/m1/comments")
+    assert query["after"] == "cur" and query["limit"] == "20"
+    fields = query["fields"]
+    assert fields.startswith("id,text,timestamp,from,username,parent_id,hidden,like_count,")
+    assert fields.endswith("replies{id,text,timestamp,from,username,parent_id,hidden,like_count}")
+
+
+async def test_one_comment_is_read_with_its_hidden_flag(graph: GraphClient, meta: Any) -> None:
+    meta.get(re.compile(rf"{re.escape(IG)}/cm1\?.*"), payload={"id": "cm1", "hidden": False})
+    assert (await graph.comment(ACCOUNT, "cm1"))["hidden"] is False
+    assert "hidden" in query_of(meta, "GET", f"{IG}/cm1")["fields"].split(",")
 
 
 # ------------------------------------------------------------------ profile and insights

@@ -13,7 +13,7 @@ import pytest
 from aioresponses import aioresponses
 
 from core.adapters.graph import GraphClient
-from core.domain.graph_errors import GraphError
+from core.domain.graph_errors import GraphError, object_gone
 from core.ports.instagram import AccountRef, Recipient
 from core.settings import Settings
 from tests.core.media_files import media_server
@@ -192,14 +192,24 @@ def private_reply_twice_stub(meta: Any) -> None:
 async def comment_moderation(env: Env) -> Outcome:
     reply = await env.graph.reply_to_comment(env.account, env.comment_id, "Thanks!")
     await env.graph.hide_comment(env.account, env.comment_id)
+    hidden = (await env.graph.comment(env.account, env.comment_id))["hidden"]
+    await env.graph.hide_comment(env.account, env.comment_id, hide=False)
     await env.graph.delete_comment(env.account, env.comment_id)
-    return (bool(reply), "done")
+    try:
+        await env.graph.comment(env.account, env.comment_id)
+    except GraphError as exc:
+        return (bool(reply), hidden, "gone", object_gone(exc))
+    return (bool(reply), hidden, "still there")
 
 
 def comment_moderation_stub(meta: Any) -> None:
     meta.post(q("18000000000000001/replies"), payload={"id": "18000000000000002"})
     meta.post(q("18000000000000001"), payload={"success": True})
+    meta.get(q("18000000000000001"), payload={"id": "18000000000000001", "hidden": True})
+    meta.post(q("18000000000000001"), payload={"success": True})
     meta.delete(q("18000000000000001"), payload={"success": True})
+    gone = "Unsupported get request. Object with ID '18000000000000001' does not exist"
+    meta.get(q("18000000000000001"), status=400, payload=meta_error(100, 33, gone))
 
 
 async def read_back_a_reply_and_a_dm(env: Env) -> Outcome:
@@ -428,7 +438,11 @@ SCENARIOS: dict[str, tuple[Run, Stub, Outcome]] = {
         private_reply_twice_stub,
         (True, "error", 10, 2534025, "already_done"),
     ),
-    "comment_moderation": (comment_moderation, comment_moderation_stub, (True, "done")),
+    "comment_moderation": (
+        comment_moderation,
+        comment_moderation_stub,
+        (True, True, "gone", True),
+    ),
     "read_back_a_reply_and_a_dm": (
         read_back_a_reply_and_a_dm,
         read_back_a_reply_and_a_dm_stub,

@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 
 from core.adapters.graph import GraphClient
-from core.domain.graph_errors import ErrorKind, GraphError
+from core.domain.graph_errors import ErrorKind, GraphError, object_gone
 from core.ports.instagram import AccountRef, Recipient
 from core.services.sandbox_keys import sandbox_token
 from core.settings import Settings
@@ -535,3 +535,26 @@ async def test_a_follower_taps_an_ice_breaker_the_account_set(
     assert item["postback"]["title"] == "Opening hours?"
     refused = await graph_error(graph.set_messenger_profile(account, {"ice_breakers": []}))
     assert refused.code == 100  # no platform=instagram
+
+
+async def test_a_hidden_comment_is_flagged_for_the_owner_and_a_deleted_one_is_gone(
+    graph: GraphClient, account: AccountRef, sandbox: Any
+) -> None:
+    comment, _ = await sandbox.comment(IG, "buy followers at spam.example", from_id="777")
+    reply, _ = await sandbox.comment(IG, "me too", from_id="778", parent_id=comment.id)
+    await graph.hide_comment(account, comment.id)
+    assert (await graph.comment(account, comment.id))["hidden"] is True
+    page = await graph.media_comments(account, comment.media_id, moderation=True)
+    assert [c["hidden"] for c in page.items if c["id"] == comment.id] == [True]
+    url = f"{sandbox.url}/p/{comment.media_id}/"
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        public = await response.json()
+    assert public["comments_count"] == 1  # only the reply: others do not see a hidden comment
+    await graph.hide_comment(account, comment.id, hide=False)
+    assert sandbox.state.comments[comment.id].hidden is False
+    await graph.delete_comment(account, comment.id)
+    assert comment.id not in sandbox.state.comments
+    assert reply.id not in sandbox.state.comments  # its replies go with it
+    with pytest.raises(GraphError) as caught:
+        await graph.delete_comment(account, comment.id)
+    assert object_gone(caught.value)
