@@ -29,6 +29,7 @@ from core.services import comment_sweep, followers, insights_sync, notifications
 from core.services.accounts import account_ref
 from core.services.automations import Automations
 from core.services.chatops import ChatOps
+from core.services.comment_moderation import CommentModeration
 from core.services.comment_sweep import CommentSweep
 from core.services.event_webhooks import EventWebhooks
 from core.services.follow_gate import FollowGate
@@ -80,6 +81,8 @@ class Services:
     delivery: Delivery
     # The workspaces' event webhooks: subscriptions and signed deliveries.
     event_webhooks: EventWebhooks
+    # Reading, answering, hiding and deleting comments (panel, API, chat alerts).
+    comment_moderation: CommentModeration
 
     @property
     def links(self) -> LinkTracker:
@@ -191,6 +194,9 @@ def assemble_services(
     )
     storage = DiskStorage(settings.var_dir / "media")
     health = Health(instagram=container.graph, account_ref=ref, clock=container.clock)
+    moderation = CommentModeration(
+        graph=container.graph, outbox=outbox, clock=container.clock, account_ref=ref
+    )
     delivery = Delivery(mailer=mailer_from_settings(settings))
     for notifier in chat_notifiers(container) if chat_notifiers is not None else ():
         delivery.notifiers[notifier.platform] = notifier
@@ -205,6 +211,7 @@ def assemble_services(
             storage=storage,
             smart_replies=smart_replies,
             health=health,
+            comments=moderation,
         ),
         storage=storage,
         downloads=functools.partial(download, container.http, private_ok=settings.private_urls_ok),
@@ -243,4 +250,5 @@ def assemble_services(
         event_webhooks=EventWebhooks(
             queue=container.queue, clock=container.clock, poster=poster, secrets=container.secrets
         ),
+        comment_moderation=moderation,
     )

@@ -124,7 +124,8 @@ class GraphRoutes:
                 state.delete_comment(account.ig_id, comment.id)
                 return {"success": True}
             if edge is None and method == "GET":
-                return select_fields(params.get("fields"), comment_json(comment))
+                shown: dict[str, Any] = {**comment_json(comment), "media": {"id": comment.media_id}}
+                return select_fields(params.get("fields"), shown)
             if edge == "replies" and method == "POST":
                 reply = state.reply_publicly(account, comment.id, params.get("message", ""))
                 return {"id": reply.id}

@@ -531,7 +531,7 @@ class GraphClient:
         return _page(await self.request(account, "GET", f"{media_id}/comments", params=params))
 
     async def comment(self, account: AccountRef, comment_id: str) -> dict[str, Any]:
-        params = {"fields": ",".join(MODERATION_COMMENT_FIELDS)}
+        params = {"fields": ",".join((*MODERATION_COMMENT_FIELDS, "media"))}
         return await self.request(account, "GET", comment_id, params=params)
 
     async def hide_comment(self, account: AccountRef, comment_id: str, hide: bool = True) -> None:

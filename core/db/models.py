@@ -246,6 +246,7 @@ class InstagramAccount(Model):
     webhook_subscribed = fields.BooleanField(default=False)
     usage: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     messenger_profile: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    comment_alerts = fields.BooleanField(default=False, db_default=False)  # each comment to chat
     created_at = UtcDatetimeField(auto_now_add=True)
 
     class Meta:

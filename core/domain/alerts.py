@@ -32,6 +32,8 @@ POST_APPROVAL_DECIDED = "post.approval_decided"
 DRAFT_DECIDED = "draft.decided"
 DRAFT_EXPIRED = "draft.expired"
 COMMENT_RECEIVED = "comment.received"
+# A comment on an account whose comment alerts are on: a card with Hide and Delete buttons.
+COMMENT_ALERT = "comment.alert"
 # Reserved for the shared inbox: no release records it yet.
 CONVERSATION_ASSIGNED = "conversation.assigned"
 # Kinds that edit the chat messages that showed a draft instead of sending new ones.
@@ -261,6 +263,49 @@ def _comment_received(facts: Facts, ctx: AlertContext) -> Reply:
     return Reply(f"💬 {who} commented on {_account(facts)}" + (f": {text}" if text else "."))
 
 
+def _comment_alert(facts: Facts, ctx: AlertContext) -> Reply:
+    return comment_card(facts, ctx)
+
+
+def comment_card(
+    facts: Facts,
+    ctx: AlertContext,
+    *,
+    outcome: str = "",
+    hidden: bool = False,
+    deleted: bool = False,
+    confirm_delete: bool = False,
+) -> Reply:
+    """A comment alert: the comment with Hide (or Show again) and Delete; once acted on,
+    the line saying what happened and by whom; Delete asks first."""
+    event_id = int(facts.get("alert_id") or 0)
+    who = f"@{facts['from_username']}" if facts.get("from_username") else "Someone"
+    text = facts.get("text") or ""
+    lines = [f"💬 {who} commented on {_account(facts)}" + (f": {text}" if text else ".")]
+    if facts.get("at"):
+        lines.append(f"At {_when(facts.get('at'), ctx)}")
+    if outcome:
+        lines.append(outcome)
+    page = f"{ctx.panel_url}/inbox/comments/{facts.get('media_id')}"
+    panel = Button("Open in the panel", url=page)
+    if deleted:
+        return Reply("\n".join(lines), ((panel,),))
+    if confirm_delete:
+        lines.append("Delete this comment for good? Instagram cannot bring it back.")
+        sure = Button(
+            "Yes, delete", Action(ActionVerb.CONFIRM_DELETE, event_id), style=ButtonStyle.DANGER
+        )
+        keep = Button("Keep it", Action(ActionVerb.KEEP_COMMENT, event_id))
+        return Reply("\n".join(lines), ((sure, keep),))
+    toggle = (
+        Button("Show again", Action(ActionVerb.SHOW_COMMENT, event_id))
+        if hidden
+        else Button("Hide", Action(ActionVerb.HIDE_COMMENT, event_id), style=ButtonStyle.PRIMARY)
+    )
+    delete = Button("Delete", Action(ActionVerb.DELETE_COMMENT, event_id), style=ButtonStyle.DANGER)
+    return Reply("\n".join(lines), ((toggle, delete), (panel,)))
+
+
 def _conversation_assigned(facts: Facts, ctx: AlertContext) -> Reply:
     return Reply(
         f"👤 A conversation on {_account(facts)} was assigned to "
@@ -289,6 +334,7 @@ SENTENCES: dict[str, Sentence] = {
     DRAFT_DECIDED: _draft_decided,
     DRAFT_EXPIRED: _draft_decided,
     COMMENT_RECEIVED: _comment_received,
+    COMMENT_ALERT: _comment_alert,
     CONVERSATION_ASSIGNED: _conversation_assigned,
 }
 

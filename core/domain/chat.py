@@ -50,6 +50,12 @@ class ActionVerb(StrEnum):
     POST_NOW = "postnow"
     CANCEL = "cancel"
     QUEUE = "queue"
+    # a comment alert (the target is the alert's event id): hide, show, delete (confirmed)
+    HIDE_COMMENT = "chide"
+    SHOW_COMMENT = "cshow"
+    DELETE_COMMENT = "cdel"
+    CONFIRM_DELETE = "cdelok"
+    KEEP_COMMENT = "ckeep"
 
 
 @dataclass(frozen=True)

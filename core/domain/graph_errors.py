@@ -139,6 +139,8 @@ RULES: dict[tuple[int | None, int | None], Rule] = {
         ErrorKind.WINDOW_CLOSED,
         "The messaging window is closed: the person has to write first",
     ),
+    # A node that does not exist (or that the token may not see): a deleted comment reads so
+    (100, 33): Rule(ErrorKind.PERMANENT, "It is no longer on Instagram (deleted, or not visible)"),
     # Generic Graph codes: unknown (1) and service (2) errors are temporary by Meta's docs
     (1, None): Rule(ErrorKind.TRANSIENT, "Instagram had an unknown problem; trying again", 30),
     (2, None): Rule(ErrorKind.TRANSIENT, "Instagram is temporarily unavailable", 30),

@@ -130,6 +130,8 @@ def review(d: RuleDefinition) -> tuple[RuleDefinition, Problems]:
         p["comment_replies"] = f"Use at most {MAX_VARIATIONS} variations."
     for text in replies:
         _message(p, "comment_replies", text)
+    if d.hide_comment and trigger != "comment":
+        p["hide_comment"] = "Only a comment can be hidden; this rule is not for comments."
 
     dm_type = d.dm_type.strip() or "text"
     if dm_type not in DM_TYPES:
@@ -162,8 +164,8 @@ def review(d: RuleDefinition) -> tuple[RuleDefinition, Problems]:
     email = d.notification_email.strip() if d.notification_email is not None else None
     if email and (len(email) > EMAIL_MAX_CHARS or not _EMAIL.match(email)):
         p["notification_email"] = "Enter an email address, like sales@example.com."
-    if dm_type == "none" and not replies:
-        p["dm_type"] = "The rule does nothing: add a public reply or a DM."
+    if dm_type == "none" and not replies and not d.hide_comment:
+        p["dm_type"] = "The rule does nothing: add a public reply, a DM or hide the comment."
     if any("," in k or "\n" in k for k in d.keywords):
         p["keywords"] = "A keyword cannot contain a comma or a line break."
     if len(d.buttons) > EDITOR_BUTTONS and dm_type == "text_button":
@@ -184,6 +186,7 @@ def review(d: RuleDefinition) -> tuple[RuleDefinition, Problems]:
         first_comment_only=d.first_comment_only and trigger == "comment",
         active=d.active,
         comment_replies=replies,
+        hide_comment=d.hide_comment and trigger == "comment",
         dm_type=dm_type,
         dm_variations=variations,
         buttons=buttons,

@@ -184,6 +184,11 @@ class RuleFields(BaseModel):
     comment_replies: list[str] = Field(
         default_factory=list, description="Public replies to a comment; one is picked."
     )
+    hide_comment: bool = Field(
+        default=False,
+        description="Hide the comment that triggered the rule (spam, competitors' links): "
+        "the account's followers no longer see it.",
+    )
     dm_type: str = Field("text", json_schema_extra=_one_of(DM_TYPES))
     dm_variations: list[str] = Field(
         default_factory=list, description="The DM's text; one variation is picked."
@@ -312,6 +317,7 @@ class RuleDefinition(RuleFields):
         config: dict[str, Any] = {
             "auto_reply_to_comments": bool(self.comment_replies),
             "comment_replies": list(self.comment_replies),
+            "hide_comment": self.hide_comment,
             "message_variations": list(self.dm_variations),
             "dmType": self.dm_type,
             "buttons": [_stored_button(b) for b in self.buttons],
@@ -450,6 +456,7 @@ def _from_stored(columns: Mapping[str, Any]) -> dict[str, Any]:
         "first_comment_only": columns.get("first_comment_only") is True,
         "active": columns.get("active") is not False,
         "comment_replies": replies,
+        "hide_comment": config.get("hide_comment") is True,
         "dm_type": dm_type,
         "dm_variations": dms,
         "buttons": [{"title": b.title, "target": b.url or b.payload} for b in buttons],

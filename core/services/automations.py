@@ -53,7 +53,7 @@ from core.domain.webhooks import (
 )
 from core.errors import ReelayError
 from core.ports.clock import Clock
-from core.services import echoes, follow_gate
+from core.services import comment_alerts, echoes, follow_gate
 from core.services.account_changes import ACCOUNTS_VERSION_KEY
 from core.services.event_webhooks import announce_comment
 from core.services.inbox import HANDLE_EVENT, event_job_id
@@ -266,6 +266,7 @@ class Automations:
             return await self._echo(account, event)
         if event.kind is EventKind.COMMENT:
             await announce_comment(account, event)
+            await comment_alerts.announce(account, event)
         conversation = await self._conversation(account, event)
         if event.kind in FLOW_ANSWER_KINDS and conversation.flow_state:
             outcome = await self._flow_answer(account, conversation, event, event_id)
@@ -480,6 +481,16 @@ class Automations:
                     rule_id=rule.id,
                     event_id=event_id,
                     delay_s=actions.delay_s,
+                )
+            if actions.hide_comment:  # at once, whatever the delay: spam should not linger
+                await self.outbox.submit(
+                    account=account,
+                    kind=ActionKind.HIDE_COMMENT,
+                    target=event.comment_id,
+                    message={},
+                    key=f"{rule.id}:{event.dedupe_key}:hide_comment",
+                    rule_id=rule.id,
+                    event_id=event_id,
                 )
         if self.ai_replies is not None:
             answered = await self.ai_replies.run_rule(rule, conversation, event, event_id)

@@ -38,7 +38,15 @@ from core.domain.posts import Kind, Status, check_caption, validate_schedule
 from core.domain.scope import Actor, instance_level
 from core.errors import Conflict, Forbidden, NotFound, ReelayError, ValidationFailed
 from core.ports.storage import MediaStorage
-from core.services import chat_members, chat_reads, library, media, notifications, time_zones
+from core.services import (
+    chat_members,
+    chat_reads,
+    comment_alerts,
+    library,
+    media,
+    notifications,
+    time_zones,
+)
 from core.services.accounts import account_ref
 from core.services.captions import write_caption
 from core.services.chat_members import (
@@ -47,6 +55,7 @@ from core.services.chat_members import (
 )
 from core.services.chat_reads import snippet
 from core.services.chat_state import CommandResults, PendingEdit, PendingEdits
+from core.services.comment_moderation import CommentModeration
 from core.services.health import Health
 from core.services.publishing import PostInput, Publishing
 from core.services.smart_replies import SmartReplies
@@ -86,6 +95,7 @@ PRESS_NEEDS: dict[ActionVerb, Role] = {
     ActionVerb.SEND_EDIT: Role.EDITOR,
     ActionVerb.DROP_EDIT: Role.EDITOR,
     ActionVerb.POST_APPROVE: Role.ADMIN,
+    **dict.fromkeys(comment_alerts.VERBS, Role.EDITOR),
 }
 
 HELP_TEXT = f"""Reelay runs your Instagram from this chat.
@@ -131,9 +141,11 @@ class ChatOps:
         smart_replies: SmartReplies | None = None,
         captions: CaptionWriter | None = None,
         health: Health | None = None,
+        comments: CommentModeration | None = None,
     ) -> None:
         self.container = container
         self.health = health
+        self.comments = comments
         self.publishing = publishing
         self.storage = storage
         self.smart_replies = smart_replies
@@ -275,6 +287,8 @@ class ChatOps:
         if action.verb is ActionVerb.QUEUE:
             reply = await chat_reads.queue(member.actor, member.zone, action.target)
             return Reply(reply.text, reply.buttons, replace=True)
+        if comment_alerts.is_comment_press(action.verb):
+            return await self._comment_press(member, action, now)
         if action.verb is ActionVerb.EDIT:
             return await self.start_edit(member, who, action.target)
         if action.verb in (ActionVerb.SEND_EDIT, ActionVerb.DROP_EDIT):
@@ -298,6 +312,21 @@ class ChatOps:
         else:
             command = cmd.Cancel(action.target)
         return await self._run_change(member, who, command, (), now)
+
+    async def _comment_press(self, member: ChatMember, action: Action, now: datetime) -> Reply:
+        """Hide, show or delete the comment of an alert, as the presser."""
+        if self.comments is None:
+            raise NotFound("Comment moderation is not available in this process.")
+        ctx = alerts.AlertContext(
+            timezone=member.zone,
+            panel_url=self.container.settings.base_url,
+            workspace=member.workspace.name,
+            now=now,
+        )
+        presser = (member.user.name or member.user.email) if member.user else member.chat_name
+        return await comment_alerts.press(
+            self.comments, member.actor, presser, member.zone, action, ctx
+        )
 
     def _health(self) -> Health:
         return self.health or Health(

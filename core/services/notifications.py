@@ -382,6 +382,7 @@ async def sweep(container: Container) -> int:
 async def _gather_facts(event: DomainEvent) -> dict[str, Any]:
     """The event's payload plus what it names: post, lead, account, draft."""
     facts: dict[str, Any] = dict(event.payload)
+    facts["alert_id"] = event.id  # the buttons of a card act on its event
     workspace_id = event.workspace.id
     # the lead document nests what it names: flatten it for wording
     if isinstance(facts.get("account"), dict):

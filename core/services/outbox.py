@@ -49,7 +49,7 @@ from core.db.models import (
     RuleStats,
 )
 from core.domain.backoff import backoff_s
-from core.domain.graph_errors import ErrorKind, GraphError
+from core.domain.graph_errors import ErrorKind, GraphError, object_gone
 from core.domain.messages import message_text
 from core.domain.scope import instance_level
 from core.ports.clock import Clock
@@ -58,7 +58,7 @@ from core.ports.queue import JobQueue
 from core.services import echoes
 from core.services.pacer import Pacer
 from core.services.reconnection import mark_needs_reconnect
-from core.services.send_checks import Check, Found, look_for_effect
+from core.services.send_checks import Check, Found, look_for_effect, moderate
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -75,13 +75,24 @@ class ActionKind(StrEnum):
     PUBLIC_REPLY = "public_reply"
     PRIVATE_REPLY = "private_reply"
     DM = "dm"
+    # Moderation of a comment on the account's media (core/services/comment_moderation.py)
+    HIDE_COMMENT = "hide_comment"
+    UNHIDE_COMMENT = "unhide_comment"
+    DELETE_COMMENT = "delete_comment"
 
+
+MODERATION = frozenset(
+    {ActionKind.HIDE_COMMENT, ActionKind.UNHIDE_COMMENT, ActionKind.DELETE_COMMENT}
+)
 
 # Paced separately: Meta counts private replies on their own (750/h).
 PACE_BUCKET = {
     ActionKind.PUBLIC_REPLY: "comment_reply",
     ActionKind.PRIVATE_REPLY: "private_reply",
     ActionKind.DM: "dm",
+    ActionKind.HIDE_COMMENT: "moderation",
+    ActionKind.UNHIDE_COMMENT: "moderation",
+    ActionKind.DELETE_COMMENT: "moderation",
 }
 
 
@@ -112,7 +123,9 @@ class Submitted:
     status: OutboundStatus | None = None
 
 
-def _stat_field(kind: str) -> str:
+def _stat_field(kind: str) -> str | None:
+    if kind in MODERATION:
+        return None  # a rule's counters count what it said, not what it hid
     return "total_comments_replied" if kind == ActionKind.PUBLIC_REPLY else "total_dms_sent"
 
 
@@ -168,7 +181,8 @@ async def write_sent(batch: Sequence[SentAction]) -> list[SentAction]:
         if not rule_id:
             continue
         merged = counts.setdefault(int(rule_id), {})
-        for name, value in {_stat_field(s.kind): 1, **s.extra_stats}.items():
+        said = _stat_field(s.kind)
+        for name, value in {**({said: 1} if said else {}), **s.extra_stats}.items():
             if name.startswith("total_"):
                 merged[name] = merged.get(name, 0) + value
             elif name not in merged or value > merged[name]:
@@ -380,7 +394,9 @@ class Outbox:
         try:
             # After a lost answer: what the earlier send left on Instagram, if it arrived.
             response = await self._settle(ref, kind, action) if lost else None
-            if response is None and kind is ActionKind.PUBLIC_REPLY:
+            if response is None and kind in MODERATION:
+                response = await moderate(self.graph, ref, kind.value, action.target)
+            elif response is None and kind is ActionKind.PUBLIC_REPLY:
                 text = str(message.get("text", ""))
                 response = {"id": await self.graph.reply_to_comment(ref, action.target, text)}
             elif response is None:
@@ -511,6 +527,10 @@ class Outbox:
     ) -> OutboundStatus:
         if exc.maybe_sent:
             return await self._answer_lost(action, exc)
+        if action.kind == ActionKind.DELETE_COMMENT and object_gone(exc):
+            # Deleting what is already gone leaves what was asked for.
+            response = {"confirmed_by": "the comment is gone"}
+            return await self._sent(action, ActionKind.DELETE_COMMENT, response)
         if exc.kind is ErrorKind.ALREADY_DONE and action.payload.get(ANSWER_LOST):
             # The earlier send whose answer was lost is the one Meta counts.
             response = {"confirmed_by": "already replied (2534025) after a lost answer"}

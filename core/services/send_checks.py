@@ -8,7 +8,9 @@ another attempt the outbox looks for the first one's effect:
 - a DM (text, buttons, quick replies): in the person's conversation, a message from the
   account with the same text, made no earlier than the action;
 - a private reply needs no read: Meta takes one per comment, so sending it again either
-  delivers it or is refused with 2534025, which after a lost answer means it was delivered.
+  delivers it or is refused with 2534025, which after a lost answer means it was delivered;
+- hiding or showing a comment sets a state: setting it again is harmless, so no read;
+- a delete: the comment is read; gone means the delete was done, present means it was not.
 
 A check that cannot read what it needs answers *unknown*; the outbox tries it again later and,
 after its last attempt, records the action *unconfirmed* instead of risking a second copy.
@@ -23,7 +25,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from core.domain.graph_errors import GraphError
+from core.domain.graph_errors import GraphError, object_gone
 from core.domain.messages import message_text
 from core.domain.scope import instance_level
 from core.ports.instagram import AccountRef, InstagramClient
@@ -163,7 +165,37 @@ async def look_for_effect(
     ``payload`` holds its ``message``) left on Instagram."""
     if kind == "private_reply":
         return Check(Found.ABSENT, "Meta refuses a second private reply to a comment")
+    if kind in {"hide_comment", "unhide_comment"}:
+        return Check(Found.ABSENT, "hiding sets a state: setting it again changes nothing more")
+    if kind == "delete_comment":
+        return await check_deleted(graph, account, target)
     text = message_text(payload.get("message") or {})
     if kind == "public_reply":
         return await check_public_reply(graph, account, target, text, since)
     return await check_direct_message(graph, account, target, text, since)
+
+
+@instance_level("checks on Instagram a delete the outbox already holds")
+async def check_deleted(graph: InstagramClient, account: AccountRef, comment_id: str) -> Check:
+    """Whether comment ``comment_id`` is gone (the delete was done) or still there."""
+    try:
+        await graph.comment(account, comment_id)
+    except GraphError as exc:
+        if object_gone(exc):
+            return Check(Found.DELIVERED, "the comment is gone", {"confirmed_by": "comment gone"})
+        return Check(Found.UNKNOWN, f"the comment could not be read ({exc.title})")
+    return Check(Found.ABSENT, "the comment is still there")
+
+
+@instance_level("a moderation write of an action the outbox already holds")
+async def moderate(
+    graph: InstagramClient, account: AccountRef, kind: str, comment_id: str
+) -> dict[str, Any]:
+    """Hide, show or delete comment ``comment_id`` (``kind``: hide_comment, unhide_comment,
+    delete_comment); the answer recorded with the action."""
+    if kind == "delete_comment":
+        await graph.delete_comment(account, comment_id)
+        return {"deleted": comment_id}
+    hide = kind == "hide_comment"
+    await graph.hide_comment(account, comment_id, hide=hide)
+    return {"hidden": hide}
