@@ -394,10 +394,23 @@ class CommentModeration:
                 facts=facts,
             )
         else:
-            target = await self._read_comment(accounts, comment_id)
+            target = await self._acted_on(accounts, comment_id) or await self._read_comment(
+                accounts, comment_id
+            )
         if target is None or (media_id and target.media_id and target.media_id != media_id):
             raise NotFound(f"There is no comment {comment_id} on this workspace's accounts.")
         return target
+
+    @staticmethod
+    async def _acted_on(accounts: list[InstagramAccount], comment_id: str) -> Target | None:
+        """A comment Reelay answered or moderated before (it may be gone from Instagram)."""
+        by_id = {a.id: a for a in accounts}
+        earlier = await OutboundAction.filter(
+            account_id__in=list(by_id), target=comment_id, kind__in=[k.value for k in VERBS]
+        ).first()
+        if earlier is None:
+            return None
+        return Target(account=by_id[earlier.account_id], comment_id=comment_id)
 
     async def _read_comment(
         self, accounts: list[InstagramAccount], comment_id: str
