@@ -132,6 +132,7 @@ def read_form(form: Form) -> tuple[RuleDefinition, Problems]:
         first_comment_only=r.flag("first_comment_only"),
         active=r.flag("active"),
         comment_replies=r.all("comment_reply"),
+        hide_comment=r.flag("hide_comment"),
         dm_type=dm_type,
         dm_variations=r.all("dm_variation"),
         buttons=[
@@ -259,6 +260,8 @@ def form_of_definition(rule: RuleDefinition) -> dict[str, list[str]]:
     }
     if rule.first_comment_only:
         form["first_comment_only"] = ["on"]
+    if rule.hide_comment:
+        form["hide_comment"] = ["on"]
     if rule.track_links:
         form["track_links"] = ["on"]
     if rule.utm_tags:

@@ -64,6 +64,8 @@ def preview(
         reply = comment_reply(rule, person, rng)
         if reply:
             bubbles.append(Bubble("public", reply))
+        if rule.hide_comment:
+            bubbles.append(Bubble("note", "The comment is hidden: your followers no longer see it"))
     if rule.delay_s:
         bubbles.append(Bubble("note", f"Sent after {rule.delay_minutes:g} min"))
     if rule.ai is not None and rule.dm_type == "ai":

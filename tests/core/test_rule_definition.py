@@ -176,3 +176,26 @@ def test_problems_are_named_by_path() -> None:
         "lead_settings.phone_region",
     }
     assert problems["priority"] == "Use a number from -1000 to 1000."
+
+
+def test_hide_comment_round_trips_and_is_refused_where_there_is_no_comment() -> None:
+    body = {
+        "name": "Spam",
+        "account_id": 1,
+        "trigger": "comment",
+        "keywords": ["spam.example"],
+        "dm_type": "none",
+        "hide_comment": True,
+    }
+    definition = RuleDefinition.model_validate(body)
+    columns = definition.stored_columns()
+    assert columns["config"]["hide_comment"] is True
+    assert RuleDefinition.from_stored({**columns, "account_id": 1}).hide_comment is True
+    # A rule that only hides does something: no problem is raised for it.
+    tidy, problems = review(definition)
+    assert problems == {} and tidy.hide_comment is True
+    # A stored config without the field (or an odd value) loads as "do not hide".
+    assert stored({"hide_comment": "yes"}).hide_comment is False
+    dm_rule = RuleDefinition.model_validate({**body, "trigger": "dm"})
+    _, problems = review(dm_rule)
+    assert "hide_comment" in problems

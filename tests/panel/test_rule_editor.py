@@ -501,3 +501,32 @@ async def test_test_panel_never_shows_another_accounts_event(client: Any, world:
     ).get_data(as_text=True)
     assert "Waiting for the webhook" in shown
     assert "VIP rule" not in shown and "ana@example.com" not in shown
+
+
+async def test_a_rule_that_hides_the_comment_is_saved_and_shown_again(
+    client: Any, world: World
+) -> None:
+    form = {
+        "csrf_token": CSRF,
+        "name": "Hide spam",
+        "account_id": str(world.account.id),
+        "trigger": "comment",
+        "keywords": "spam.example",
+        "match_mode": "contains",
+        "priority": "0",
+        "cooldown_minutes": "0",
+        "delay_minutes": "0",
+        "active": "on",
+        "dm_type": "none",
+        "hide_comment": "on",
+    }
+    assert (await client.post("/rules/new", form=form)).status_code == 302
+    rule = await AutomationRule.get(name="Hide spam")
+    assert rule.config["hide_comment"] is True
+    page = await (await client.get(f"/rules/{rule.id}")).get_data(as_text=True)
+    assert re.search(r'name="hide_comment" checked', page)
+    refused = await client.post("/rules/new", form={**form, "name": "DM", "trigger": "dm"})
+    assert refused.status_code == 422
+    assert "Only a comment can be hidden" in error_of(
+        await refused.get_data(as_text=True), "hide_comment"
+    )
