@@ -57,6 +57,19 @@ async def set_pace(account_id: int) -> tuple[str, int] | WerkzeugResponse:
     return redirect(url_for("accounts.index"))
 
 
+@blueprint.post("/<int:account_id>/comment-alerts")
+@requires(Role.ADMIN)
+async def set_comment_alerts(account_id: int) -> WerkzeugResponse:
+    """Turn the chat alert for each new comment on the account on or off."""
+    on = (await request.form).get("comment_alerts") == "on"
+    account = await account_settings.set_comment_alerts(
+        current_actor(), account_id, on, redis=services().container.redis
+    )
+    state = "on: each new comment goes to the linked chats" if on else "off"
+    await flash(f"Comment alerts of @{account.username} are {state}.", "success")
+    return redirect(url_for("accounts.index"))
+
+
 @blueprint.post("/<int:account_id>/disconnect")
 @requires(Role.ADMIN)
 async def disconnect(account_id: int) -> WerkzeugResponse:

@@ -22,6 +22,7 @@ from panel import (
     approvals,
     auth,
     calendar,
+    comments,
     composer,
     errors,
     event_webhooks,
@@ -159,6 +160,7 @@ def create_app(
     app.register_blueprint(calendar.blueprint)
     app.register_blueprint(library.blueprint)
     app.register_blueprint(approvals.blueprint)
+    app.register_blueprint(comments.blueprint)
     app.register_blueprint(leads.blueprint)
     sandbox.install(app, settings)
     api.install(app)

@@ -28,6 +28,7 @@ MENU: list[NavItem] = [
     NavItem("rules.index", "Automations", Role.VIEWER),
     NavItem("leads.index", "Leads", Role.VIEWER),
     NavItem("drafts.index", "Approvals", Role.VIEWER),
+    NavItem("comments.index", "Comments", Role.VIEWER),
     NavItem("analytics.index", "Analytics", Role.VIEWER),
     NavItem("accounts.index", "Accounts", Role.VIEWER),
     NavItem("account_health.index", "Health", Role.VIEWER),

@@ -1,14 +1,17 @@
-"""Per-account settings an admin changes in the panel (send pacing), and account status."""
+"""Per-account settings an admin changes in the panel (send pacing, comment alerts), and
+account status."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from redis.asyncio import Redis
+
 from core.db.models import AccountStatus, InstagramAccount, Role
 from core.domain.scope import Actor
 from core.errors import Forbidden, NotFound, ValidationFailed
-from core.services import audit
+from core.services import account_changes, audit
 
 EXPIRY_WARNING = timedelta(days=7)
 MAX_PACE = 3600
@@ -67,5 +70,28 @@ async def set_dm_pace(actor: Actor, account_id: int, raw: str) -> InstagramAccou
         target_type="account",
         target_id=account.id,
         dm_pace_per_hour=account.dm_pace_per_hour,
+    )
+    return account
+
+
+async def set_comment_alerts(
+    actor: Actor, account_id: int, on: bool, *, redis: Redis | None = None
+) -> InstagramAccount:
+    """Send (or stop sending) each new comment on the account to the linked chats, with Hide
+    and Delete buttons; ``redis`` tells the engines' account caches at once."""
+    if not actor.allows(Role.ADMIN):
+        raise Forbidden("Only owners and admins change comment alerts.")
+    account = await get_account(actor, account_id)
+    account.comment_alerts = on
+    await account.save(update_fields=["comment_alerts"])
+    await account_changes.announce(redis)
+    await audit.record(
+        "account.comment_alerts_changed",
+        actor=actor.label,
+        workspace_id=actor.workspace_id,
+        account_id=account.id,
+        target_type="account",
+        target_id=account.id,
+        comment_alerts=on,
     )
     return account

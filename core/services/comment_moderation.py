@@ -359,6 +359,9 @@ class CommentModeration:
         if seen is not None:
             return by_id[seen.account_id]
         for account in accounts:
+            if await self._stored_comments(account, media_id):
+                return account
+        for account in accounts:
             if account.status is not AccountStatus.ACTIVE or not media_id.isdigit():
                 continue
             try:
@@ -416,15 +419,17 @@ class CommentModeration:
         self, accounts: list[InstagramAccount], comment_id: str
     ) -> Target | None:
         """A comment Reelay never stored, read from Instagram as each account."""
+        unread = ""
         for account in accounts:
             if account.status is not AccountStatus.ACTIVE:
                 continue
             try:
                 item = await self.graph.comment(self._account_ref(account), comment_id)
             except GraphError as exc:
-                if object_gone(exc):
-                    continue
-                raise
+                if not object_gone(exc):
+                    logger.warning("comment %s (account %s): %s", comment_id, account.id, exc)
+                    unread = exc.title
+                continue
             media = _mapping(item.get("media"))
             author = _mapping(item.get("from"))
             return Target(
@@ -435,6 +440,8 @@ class CommentModeration:
                 at=_stamp(item.get("timestamp")),
                 facts={"text": item.get("text") or "", "sender_username": item.get("username")},
             )
+        if unread:
+            raise NotFound(f"Comment {comment_id} could not be read on Instagram ({unread}).")
         return None
 
     # ---------------------------------------------------------------- acting

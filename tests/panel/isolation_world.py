@@ -71,6 +71,7 @@ class Side:
     ig_media: str
     hook: EventWebhook
     hook_delivery: EventWebhookDelivery
+    comment: str
 
     def ids(self) -> dict[str, Any]:
         return {
@@ -90,6 +91,7 @@ class Side:
             "ig_media": self.ig_media,
             "hook": self.hook.id,
             "hook_delivery": self.hook_delivery.id,
+            "comment": self.comment,
         }
 
 
@@ -194,6 +196,22 @@ async def make_side(container: Any, name: str, ig_id: str, colour: tuple[int, in
         error=f"lead flow completed for fan@{word}.example",
         rule_name=f"{name} rule",
     )
+    comment = f"180{ig_id[-6:]}0001"
+    await WebhookEvent.create(
+        dedupe_key=f"{ig_id}:comment:{comment}",
+        account_ig_id=ig_id,
+        kind="comment",
+        payload={},
+        status=EventStatus.IGNORED,
+        event={
+            "kind": "comment",
+            "comment_id": comment,
+            "media_id": ig_media,
+            "text": f"{word} comment",
+            "sender_id": f"{ig_id}9",
+            "sender_username": f"{word}_fan",
+        },
+    )
     chat = await ChatLink.create(
         workspace=workspace,
         platform=Platform.TELEGRAM,
@@ -231,6 +249,7 @@ async def make_side(container: Any, name: str, ig_id: str, colour: tuple[int, in
         ig_media,
         hook,
         hook_delivery,
+        comment,
     )
 
 

@@ -55,6 +55,10 @@ DECLARED = {
     "api_accounts.account_health": Role.VIEWER,
     "api_analytics.series": Role.VIEWER,
     "api_team.list_members": Role.ADMIN,
+    "comments.index": Role.VIEWER,
+    "comments.show": Role.VIEWER,
+    "comments.act": Role.EDITOR,
+    "accounts.set_comment_alerts": Role.ADMIN,
 }
 
 # Routes whose success sends the user to the sign-in page.

@@ -61,6 +61,7 @@ INDEXES = [
     "/", "/accounts", "/analytics/", "/approvals", "/posts/queue", "/leads", "/leads/export.csv",
     "/library", "/logs/audit", "/logs/events", "/rules", "/team", "/settings/api-tokens",
     "/setup", "/sandbox", "/compose", "/account", "/settings/webhooks", "/health",
+    "/inbox/comments",
 ]  # fmt: skip
 API_INDEXES = [
     "/api/v1/posts", "/api/v1/rules", "/api/v1/leads", "/api/v1/drafts", "/api/v1/webhooks",
@@ -77,6 +78,29 @@ ATTEMPTS: list[Attempt] = [
     Attempt("pace of B's account", "POST", "/accounts/{b.account}/pace", {"dm_pace_per_hour": "5"}),
     Attempt("disconnect B's account", "POST", "/accounts/{b.account}/disconnect", {}),
     Attempt("subscribe B's account", "POST", "/accounts/{b.account}/webhooks", {}),
+    Attempt(
+        "comment alerts of B's account",
+        "POST",
+        "/accounts/{b.account}/comment-alerts",
+        {"comment_alerts": "on"},
+    ),
+    # comments
+    Attempt("comments of B's post", "GET", "/inbox/comments/{b.ig_media}", control=True),
+    *(
+        Attempt(
+            f"{verb} B's comment",
+            "POST",
+            f"/inbox/comments/{{b.ig_media}}/{{b.comment}}/{verb}",
+            {"text": "Thanks!"},
+        )
+        for verb in ("hide", "unhide", "delete", "reply", "private-reply")
+    ),
+    Attempt(
+        "hide B's comment under A's post",
+        "POST",
+        "/inbox/comments/{a.ig_media}/{b.comment}/hide",
+        {},
+    ),
     # analytics
     Attempt("analytics of B's account", "GET", "/analytics/?account={b.account}"),
     Attempt("analytics of B's post", "GET", "/analytics/posts/{b.ig_media}"),
