@@ -4,6 +4,7 @@ answer in public or in private, hide, show again or delete (editors and up; view
 from __future__ import annotations
 
 from quart import Blueprint, flash, redirect, render_template, request, url_for
+from werkzeug.exceptions import abort
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from core.db.models import Role
@@ -14,7 +15,7 @@ from panel.services import services
 
 blueprint = Blueprint("comments", __name__, url_prefix="/inbox/comments")
 
-VERBS = '"hide", "unhide", "delete", "reply", "private-reply"'
+VERBS = frozenset({"hide", "unhide", "delete", "reply", "private-reply"})
 
 
 def _moderation() -> CommentModeration:
@@ -39,10 +40,12 @@ async def show(media_id: str) -> str:
     return await render_template("comments/show.html", page=page, can_act=actor.allows(Role.EDITOR))
 
 
-@blueprint.post(f"/<media_id>/<comment_id>/<any({VERBS}):verb>")
+@blueprint.post("/<media_id>/<comment_id>/<verb>")
 @requires(Role.EDITOR)
 async def act(media_id: str, comment_id: str, verb: str) -> tuple[str, int] | WerkzeugResponse:
     """Hide, show, delete or answer one comment; the result in place (htmx) or as a notice."""
+    if verb not in VERBS:
+        abort(404)
     actor = current_actor()
     moderation = _moderation()
     text = (await request.form).get("text", "")

@@ -171,6 +171,7 @@ def install(app: Quart) -> None:
     from panel.api import (
         accounts,
         analytics,
+        comments,
         drafts,
         event_webhooks,
         leads,
@@ -191,7 +192,8 @@ def install(app: Quart) -> None:
         info=Info(
             title="Reelay API",
             version="1",
-            description="Posts, media, automation rules, leads, AI reply drafts, event "
+            description="Posts, media, automation rules, leads, AI reply drafts, comments and "
+            "their moderation, event "
             "webhooks, accounts and their health, analytics, the team and the time zone of one "
             "workspace. Times are ISO 8601 with their offset. "
             "Authenticate with an API token: `Authorization: Bearer rly_…`. Every POST takes an "
@@ -210,6 +212,6 @@ def install(app: Quart) -> None:
     app.view_functions["openapi"] = public(openapi_document)
     app.before_request(expect_json_body)
     app.register_blueprint(blueprint)
-    resources = (posts, media, leads, drafts, rules, workspace, event_webhooks, starters)
+    resources = (posts, media, leads, drafts, comments, rules, workspace, event_webhooks, starters)
     for resource in (*resources, accounts, analytics, team):
         app.register_blueprint(resource.blueprint)
