@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -324,7 +325,7 @@ async def test_openapi_document_is_valid_and_complete(client: Any, app: Any) -> 
     validate(spec)
     documented = {path for path in spec["paths"]}
     routes = {
-        rule.rule.replace("<int:", "{").replace(">", "}")
+        re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         for rule in app.app.url_map.iter_rules()
         if rule.rule.startswith("/api/v1/") and rule.endpoint not in {"openapi", "api.docs"}
     }
