@@ -215,6 +215,8 @@ class FakeMeta:
             ("POST", "comments"): self._comment_on_media,
             ("GET", "comments"): self._media_comments,
             ("POST", "replies"): self._reply,
+            ("POST", ""): self._hide_comment,
+            ("DELETE", ""): self._delete_comment,
             ("GET", "insights"): self._insights,
             ("GET", ""): self._read_node,
         }.get((call.method, edge))
@@ -494,6 +496,17 @@ class FakeMeta:
                 "media_count": len([m for m in self.media.values() if m.owner == node]),
                 "profile_picture_url": "",
             }
+        elif node in self.comments:
+            comment = self.comments[node]
+            self._own(owner, comment["owner"])
+            values = {
+                "id": node,
+                "text": comment["text"],
+                "hidden": bool(comment.get("hidden")),
+                "media": {"id": comment["media"]},
+                "from": {"id": comment["from"], "username": comment["username"]},
+                "username": comment["username"],
+            }
         elif node in {c["from"] for c in self.comments.values() if c["owner"] == owner}:
             # The user-profile API, for a person who wrote to the account.
             values = {
@@ -612,6 +625,27 @@ class FakeMeta:
         reply_id = str(next(self._ids))
         self.replies.append({"id": reply_id, "comment_id": node, "message": args["message"]})
         return web.json_response({"id": reply_id})
+
+    async def _hide_comment(
+        self, owner: str, node: str, call: Call, args: dict[str, str]
+    ) -> web.Response:
+        comment = self.comments.get(node)
+        self._own(owner, comment["owner"] if comment else "")
+        assert comment is not None
+        # Meta documents: POST /{ig-comment-id}?hide=true|false (query string).
+        hide = call.params.get("hide", "")
+        if hide not in {"true", "false"}:
+            raise missing("hide")
+        comment["hidden"] = hide == "true"
+        return web.json_response({"success": True})
+
+    async def _delete_comment(
+        self, owner: str, node: str, call: Call, args: dict[str, str]
+    ) -> web.Response:
+        comment = self.comments.get(node)
+        self._own(owner, comment["owner"] if comment else "")
+        del self.comments[node]
+        return web.json_response({"success": True})
 
     async def _message(
         self, owner: str, node: str, call: Call, args: dict[str, str]
