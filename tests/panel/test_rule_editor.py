@@ -525,6 +525,8 @@ async def test_a_rule_that_hides_the_comment_is_saved_and_shown_again(
     assert rule.config["hide_comment"] is True
     page = await (await client.get(f"/rules/{rule.id}")).get_data(as_text=True)
     assert re.search(r'name="hide_comment" checked', page)
+    preview = await client.post("/rules/preview", form={**form, "sample": "spam.example deals"})
+    assert "The comment is hidden" in await preview.get_data(as_text=True)
     refused = await client.post("/rules/new", form={**form, "name": "DM", "trigger": "dm"})
     assert refused.status_code == 422
     assert "Only a comment can be hidden" in error_of(
