@@ -377,6 +377,7 @@ _KIND_WORDS = {
     "public_reply": "Public reply",
     "private_reply": "Private reply (DM)",
     "dm": "DM",
+    "hide_comment": "Hide the comment",
 }
 
 

@@ -278,7 +278,12 @@ _ACCOUNT_KINDS = {
     "private_reply": "Private reply",
     "message": "DM",
 }
-_OUTBOUND_KINDS = {"public_reply": "Public reply", "private_reply": "Private reply", "dm": "DM"}
+_OUTBOUND_KINDS = {
+    "public_reply": "Public reply",
+    "private_reply": "Private reply",
+    "dm": "DM",
+    "hide_comment": "Hid the comment",
+}
 
 
 def dedupe_key(ig_id: str, kind: str, ref: str) -> str:
