@@ -215,8 +215,8 @@ class FakeMeta:
             ("POST", "comments"): self._comment_on_media,
             ("GET", "comments"): self._media_comments,
             ("POST", "replies"): self._reply,
-            ("POST", ""): self._hide_comment,
-            ("DELETE", ""): self._delete_comment,
+            ("POST", ""): self._moderate,
+            ("DELETE", ""): self._moderate,
             ("GET", "insights"): self._insights,
             ("GET", ""): self._read_node,
         }.get((call.method, edge))
@@ -499,14 +499,9 @@ class FakeMeta:
         elif node in self.comments:
             comment = self.comments[node]
             self._own(owner, comment["owner"])
-            values = {
-                "id": node,
-                "text": comment["text"],
-                "hidden": bool(comment.get("hidden")),
-                "media": {"id": comment["media"]},
-                "from": {"id": comment["from"], "username": comment["username"]},
-                "username": comment["username"],
-            }
+            author = {"id": comment["from"], "username": comment["username"]}
+            values = {"id": node, "text": comment["text"], "hidden": bool(comment.get("hidden"))}
+            values |= {"media": {"id": comment["media"]}, "from": author}
         elif node in {c["from"] for c in self.comments.values() if c["owner"] == owner}:
             # The user-profile API, for a person who wrote to the account.
             values = {
@@ -626,25 +621,17 @@ class FakeMeta:
         self.replies.append({"id": reply_id, "comment_id": node, "message": args["message"]})
         return web.json_response({"id": reply_id})
 
-    async def _hide_comment(
-        self, owner: str, node: str, call: Call, args: dict[str, str]
-    ) -> web.Response:
+    async def _moderate(self, owner: str, node: str, call: Call, args: dict[str, str]) -> Any:
+        """``POST /{comment}?hide=true|false`` (the query string, as Meta documents it), or
+        ``DELETE /{comment}``."""
         comment = self.comments.get(node)
         self._own(owner, comment["owner"] if comment else "")
-        assert comment is not None
-        # Meta documents: POST /{ig-comment-id}?hide=true|false (query string).
-        hide = call.params.get("hide", "")
-        if hide not in {"true", "false"}:
+        if call.method == "DELETE":
+            del self.comments[node]
+        elif call.params.get("hide") in {"true", "false"}:
+            self.comments[node]["hidden"] = call.params["hide"] == "true"
+        else:
             raise missing("hide")
-        comment["hidden"] = hide == "true"
-        return web.json_response({"success": True})
-
-    async def _delete_comment(
-        self, owner: str, node: str, call: Call, args: dict[str, str]
-    ) -> web.Response:
-        comment = self.comments.get(node)
-        self._own(owner, comment["owner"] if comment else "")
-        del self.comments[node]
         return web.json_response({"success": True})
 
     async def _message(
