@@ -15,8 +15,8 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from core.db.models import (
@@ -141,9 +141,10 @@ def _stamp(value: Any) -> datetime | None:
         return None
     for parse in (datetime.fromisoformat, _meta_time):
         try:
-            return parse(value)
+            found = parse(value)
         except ValueError:
             continue
+        return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
     return None
 
 
@@ -255,7 +256,12 @@ class CommentModeration:
         found = sorted(posts.values(), key=lambda p: p.latest_at, reverse=True)[:limit]
         shown = await self._post_details(actor, [p.media_id for p in found])
         return [
-            PostComments(**{**p.__dict__, "count": counts[p.media_id], **shown.get(p.media_id, {})})
+            replace(
+                p,
+                count=counts[p.media_id],
+                caption=shown.get(p.media_id, {}).get("caption", ""),
+                permalink=shown.get(p.media_id, {}).get("permalink", ""),
+            )
             for p in found
         ]
 
