@@ -475,6 +475,7 @@ TRIGGER_NOUNS = {
     "story_reply": ("story replies", "a story reply"),
     "story_mention": ("story mentions", "a story mention"),
     "postback": ("button taps", "a button tap"),
+    "live_comment": ("comments on a Live", "a comment on a Live"),
 }
 
 
@@ -527,7 +528,7 @@ def _why(
 
 def sample_kinds_for(trigger: str) -> Sequence[str]:
     """Which samples make sense for a rule's trigger."""
-    return ("comment", "dm") if trigger == "comment" else ("dm", "comment")
+    return ("comment", "dm") if trigger in {"comment", "live_comment"} else ("dm", "comment")
 
 
 def rule_summary(rule: AutomationRule) -> Mapping[str, Any]:
@@ -547,7 +548,10 @@ def rule_summary(rule: AutomationRule) -> Mapping[str, Any]:
                 definition.dm_type, "DM"
             )
         )
+    if definition.follow_up is not None:
+        parts.append(f"follow-up after {definition.follow_up.wait_minutes} min")
     return {
         "does": ", ".join(parts) or "nothing",
         "keywords": ", ".join(rule.keywords) or "any message",
+        "waiting": definition.waiting_for_post,
     }
