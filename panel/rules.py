@@ -176,7 +176,7 @@ async def next_post_rule() -> WerkzeugResponse:
     form = await request.form
     rule = await next_post.create_next_post_rule(
         current_actor(),
-        row_id(form.get("account_id", "")) or 0,
+        row_id(form.get("account_id", "")),
         redis=_redis(),
         secrets=services().container.secrets,
     )

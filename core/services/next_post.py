@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 NAME = "Any comment on my next post"
 
 
-def next_post_rule(account_id: int) -> RuleDefinition:
+def next_post_rule(account_id: int | None) -> RuleDefinition:
     """The one-click rule: answers any comment on the next post, publicly and by DM."""
     return RuleDefinition(
         name=NAME,
@@ -40,7 +40,7 @@ def next_post_rule(account_id: int) -> RuleDefinition:
 
 
 async def create_next_post_rule(
-    actor: Actor, account_id: int, *, redis: Redis, secrets: SecretStore
+    actor: Actor, account_id: int | None, *, redis: Redis, secrets: SecretStore
 ) -> AutomationRule:
     """Create the account's "any comment on my next post" rule, waiting for that post."""
     return await rule_editor.save_rule(
