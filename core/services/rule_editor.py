@@ -335,7 +335,7 @@ async def send_sample(
             scoped = [str(m) for m in rule.media_ids if str(m) in posted]
             if scoped:
                 fields["media_id"] = scoped[0]
-        delivery = await link.act(kind, fields)
+        delivery = await link.act(_sample_event(rule, kind), fields)
         key = dedupe_key(account.ig_id, kind, delivery.ref)
     except SandboxUnavailable as exc:
         raise ValidationFailed(
@@ -350,6 +350,16 @@ async def send_sample(
         webhook_status=delivery.webhook_status,
         error=delivery.error or "",
     )
+
+
+def _sample_event(rule: AutomationRule, kind: str) -> str:
+    """The follower console's event for a sample: a Live rule's comment is a Live comment,
+    and a rule that only answers ads gets a comment on an ad."""
+    if kind != "comment":
+        return kind
+    if rule.trigger is Trigger.LIVE_COMMENT:
+        return "live_comment"
+    return "ad_comment" if RuleDefinition.from_stored(rule).ad_comments == "only" else kind
 
 
 @dataclass(frozen=True)
