@@ -411,10 +411,16 @@ async def test_comment_webhooks_in_both_shapes(
 
 
 async def test_live_and_ad_comments_from_the_follower_console(
-    sandbox: Any, account: AccountRef, receiver: list[tuple[dict[str, Any], bool]]
+    graph: GraphClient,
+    sandbox: Any,
+    account: AccountRef,
+    receiver: list[tuple[dict[str, Any], bool]],
 ) -> None:
     from core.domain.webhooks import parse_payload
+    from core.services.accounts import WEBHOOK_FIELDS
 
+    assert await graph.subscribe_app(account, list(WEBHOOK_FIELDS)) is True
+    assert "live_comments" in sandbox.state.accounts[IG].subscribed_fields
     post = sandbox.state.add_media(IG, caption="Sale")
     async with aiohttp.ClientSession() as http:
         for event in ("live_comment", "ad_comment"):
