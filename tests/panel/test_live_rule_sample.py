@@ -56,3 +56,44 @@ async def test_a_live_rule_answers_a_sample_live_comment(
     assert "Price is in your DMs!" in shown
     fields = [d.payload["entry"][0] for d in world.sandbox.deliveries]
     assert fields[-1]["changes"][0]["field"] == "live_comments"
+
+
+async def test_the_sandbox_page_comments_on_a_live_and_on_an_ad(
+    client: Any, container: Any, world: World
+) -> None:
+    base = {"csrf_token": CSRF, "account_id": str(world.account.id), "active": "on"}
+    for name, trigger, ads, reply in (
+        ("On ads", "comment", "only", "Ad answer"),
+        ("On Live", "live_comment", "also", "Live answer"),
+    ):
+        rule = {
+            **base,
+            "name": name,
+            "trigger": trigger,
+            "keywords": "deal",
+            "ad_comments": ads,
+            "comment_reply": reply,
+            "dm_type": "none",
+        }
+        assert (await client.post("/rules/new", form=rule)).status_code == 302
+    post = world.sandbox.state.feed(world.account.ig_id)[0]
+    async with webhooks_into(client, world.sandbox):
+        for place in ("ad", "live", "post"):
+            sent = await client.post(
+                "/sandbox/comment",
+                form={
+                    **base,
+                    "username": "bob",
+                    "media_id": post.id,
+                    "text": "deal?",
+                    "place": place,
+                },
+            )
+            assert sent.status_code == 302
+        assert await run_pending_events(container) == 3
+    replies = [s.payload["message"] for s in world.sandbox.state.sent if s.kind == "comment_reply"]
+    assert replies == ["Ad answer", "Live answer"]  # the plain comment is neither
+    refused = await client.post(
+        "/sandbox/comment", form={**base, "username": "bob", "text": "x", "place": "moon"}
+    )
+    assert refused.status_code == 422
