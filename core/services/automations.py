@@ -10,7 +10,9 @@ starts at their last message); then
    per-person cooldown runs or that only answers a person's first comment on a post;
 3. otherwise the ``continuation`` hook (AI conversations) when one is installed.
 
-A matched rule's actions go through the outbox with keys per (rule, event, action).
+A matched rule's actions go through the outbox with keys per (rule, event, action), each with
+the variation it sent (``step``, ``variant``); a rule's follow-up is planned after its DM
+(``core.services.follow_ups``), and any message from the person cancels theirs.
 """
 
 from __future__ import annotations
