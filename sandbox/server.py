@@ -262,8 +262,8 @@ class Sandbox:
 
         ``shape`` is ``entry`` (field/value on the entry, Instagram Login) or ``changes``.
         ``field_name`` ``live_comments`` is a comment on a Live broadcast (same shape);
-        ``on_ad``: the comment is on an ad made of the post, whose webhook names the ad in
-        ``media.ad_id`` and ``media.ad_title``.
+        ``on_ad``: the comment is on an ad made of the post: ``media_product_type`` ``AD``
+        (META_API.md), and the ad named in ``media.ad_id`` and ``media.ad_title``.
         """
         if media_id is None:
             feed = self.state.feed(ig_id) or [self.state.add_media(ig_id, caption="A post")]
@@ -282,7 +282,11 @@ class Sandbox:
             "media": {"id": media_id, "media_product_type": media.media_product_type},
         }
         if on_ad:
-            value["media"].update(ad_id=f"ad_{media_id}", ad_title=f"Ad: {media.caption or 'post'}")
+            value["media"].update(
+                media_product_type="AD",
+                ad_id=f"ad_{media_id}",
+                ad_title=f"Ad: {media.caption or 'post'}",
+            )
         if parent_id:
             value["parent_id"] = parent_id
         entry: dict[str, Any] = {"id": ig_id, "time": int(self.state.now().timestamp())}

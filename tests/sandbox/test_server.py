@@ -437,7 +437,7 @@ async def test_live_and_ad_comments_from_the_follower_console(
     media = ad["entry"][0]["value"]["media"]
     assert media == {
         "id": post.id,
-        "media_product_type": "FEED",
+        "media_product_type": "AD",
         "ad_id": f"ad_{post.id}",
         "ad_title": "Ad: Sale",
     }
