@@ -55,6 +55,9 @@ DECLARED = {
     "api_accounts.account_health": Role.VIEWER,
     "api_analytics.series": Role.VIEWER,
     "api_team.list_members": Role.ADMIN,
+    "rules.next_post_rule": Role.EDITOR,
+    "rules.keep_variant": Role.EDITOR,
+    "api_rules.rule_variants": Role.VIEWER,
 }
 
 # Routes whose success sends the user to the sign-in page.
