@@ -1,5 +1,6 @@
-"""Automation jobs: handle a webhook event, send an outbound action, deliver a lead webhook,
-check a lead flow's follow step, sweep recent comments for those whose webhook never came."""
+"""Automation jobs: handle a webhook event, send an outbound action or a follow-up, deliver a
+lead webhook, check a lead flow's follow step, sweep recent comments for those whose webhook
+never came."""
 
 from __future__ import annotations
 
@@ -28,6 +29,13 @@ async def send_outbound(ctx: dict[str, Any], action_id: int) -> None:
     await services.outbox.send(action_id)
 
 
+async def send_follow_up(ctx: dict[str, Any], follow_up_id: int) -> None:
+    """Send a rule's follow-up that is due, unless the person answered or the window closed."""
+    services: Services = ctx["services"]
+    status = await services.automations.follow_ups.send(follow_up_id)
+    logger.info("follow-up %s: %s", follow_up_id, status)
+
+
 async def deliver_lead_webhook(ctx: dict[str, Any], lead_id: int) -> None:
     """One delivery attempt of a lead's webhook (retries re-queue themselves)."""
     services: Services = ctx["services"]
@@ -42,10 +50,11 @@ async def check_follow(ctx: dict[str, Any], conversation_id: int, at: str) -> No
 
 
 async def recover_automations(ctx: dict[str, Any]) -> None:
-    """Re-queue events and sends whose jobs were lost (Redis flush, dead worker)."""
+    """Re-queue events, sends and follow-ups whose jobs were lost (Redis flush, dead worker)."""
     services: Services = ctx["services"]
     await services.automations.requeue_stuck(services.container.queue.enqueue)
     await services.outbox.requeue_stuck()
+    await services.automations.follow_ups.requeue_lost()
 
 
 async def sweep_comments(ctx: dict[str, Any]) -> None:
@@ -63,6 +72,7 @@ async def sweep_account_comments(ctx: dict[str, Any], workspace_id: int, account
 FUNCTIONS: list[Function] = [
     func(handle_event, timeout=60, max_tries=3),
     func(send_outbound, timeout=60, max_tries=3),
+    func(send_follow_up, timeout=60, max_tries=3),
     func(deliver_lead_webhook, timeout=30, max_tries=3),
     func(check_follow, timeout=60, max_tries=3),
     func(sweep_account_comments, timeout=300, max_tries=1),

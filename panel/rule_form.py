@@ -26,6 +26,7 @@ from core.domain.rule_definition import (
     Choice,
     DmButton,
     FlowStep,
+    FollowUpStep,
     LeadSettings,
     QuickReply,
     RuleDefinition,
@@ -44,7 +45,10 @@ _RENAMED = {
     "lead_settings.phone_region": "phone_region",
     "ai.fallback_reply": "ai_fallback",
     "ai.continue_conversation": "ai_continue",
+    "follow_up.messages": "follow_up_message",
+    "follow_up.wait_minutes": "follow_up_wait",
 }
+FOLLOW_UP_UNITS = {"minutes": 1, "hours": 60}
 _ROWS = {"buttons": "button", "quick_replies": "quick"}
 
 
@@ -126,6 +130,8 @@ def read_form(form: Form) -> tuple[RuleDefinition, Problems]:
         keywords=split_keywords(r.one("keywords")),
         match_mode=r.one("match_mode"),
         media_ids=r.all("media_ids"),
+        next_post=r.flag("next_post"),
+        ad_comments=r.one("ad_comments") or "also",
         priority=int(r.number("priority", "priority", 0, whole=True)),
         cooldown_minutes=int(r.number("cooldown_minutes", "cooldown_minutes", 0, whole=True)),
         delay_minutes=r.number("delay_minutes", "delay_minutes", 0, whole=False),
@@ -148,6 +154,7 @@ def read_form(form: Form) -> tuple[RuleDefinition, Problems]:
         track_links=r.flag("track_links"),
         utm_tags=r.flag("utm_tags"),
         lead_flow=[_step(r, n, position) for position, n in enumerate(flow_step_numbers(form))],
+        follow_up=_follow_up(r),
         lead_settings=LeadSettings(
             webhook_url=r.one("webhook_url"),
             webhook_secret=_written_secret(r),
@@ -156,6 +163,16 @@ def read_form(form: Form) -> tuple[RuleDefinition, Problems]:
         ai=ai,
     )
     return definition, r.problems
+
+
+def _follow_up(r: _Reader) -> FollowUpStep | None:
+    """The follow-up step: none unless it has a message; its wait in minutes or hours."""
+    messages = [m for m in r.all("follow_up_message") if m.strip()]
+    if not messages:
+        return None
+    wait = r.number("follow_up_wait", "follow_up.wait_minutes", 1, whole=True)
+    unit = FOLLOW_UP_UNITS.get(r.one("follow_up_unit"), 1)
+    return FollowUpStep(wait_minutes=int(wait) * unit, messages=messages)
 
 
 def _card(r: _Reader, n: int) -> Card:
@@ -268,6 +285,15 @@ def form_of_definition(rule: RuleDefinition) -> dict[str, list[str]]:
         form["utm_tags"] = ["on"]
     if rule.active:
         form["active"] = ["on"]
+    if rule.next_post:
+        form["next_post"] = ["on"]
+    form["ad_comments"] = [rule.ad_comments]
+    if rule.follow_up is not None:
+        minutes = rule.follow_up.wait_minutes
+        hours = minutes >= 60 and minutes % 60 == 0
+        form["follow_up_wait"] = [str(minutes // 60 if hours else minutes)]
+        form["follow_up_unit"] = ["hours" if hours else "minutes"]
+        form["follow_up_message"] = list(rule.follow_up.messages)
     for n, button in enumerate(rule.buttons[:EDITOR_BUTTONS]):
         form[f"button-{n}-title"] = [button.title]
         form[f"button-{n}-target"] = [button.target]

@@ -1,8 +1,8 @@
 """The rule editor's live preview: the rule played as a person would receive it.
 
-The public reply, the DM (with its buttons or quick replies), and the lead flow answered with
-sample answers, first option of every choice; always the first variation, so the preview is
-stable while typing.
+The public reply, the DM (with its buttons or quick replies), its follow-up, and the lead flow
+answered with sample answers, first option of every choice; always the first variation, so
+the preview is stable while typing.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from typing import Any
 
 from core.domain import lead_flow
 from core.domain.ai_replies import ApprovalMode
-from core.domain.messages import Person, comment_reply, dm_message
+from core.domain.messages import Person, comment_reply, dm_message, follow_up_message
 from core.domain.rule_definition import RuleDefinition
+from core.domain.rules import COMMENT_TRIGGERS
 
 SAMPLE_ANSWERS = {
     "email": "ana@example.com",
@@ -59,8 +60,8 @@ def preview(
     person = Person(username=username, first_name="", link=rule.reply_link)
     rng = _FirstChoice()
     said = sample or (rule.keywords[0] if rule.keywords else "Hello!")
-    bubbles = [Bubble("person", _said(rule.trigger, said))]
-    if rule.trigger == "comment":
+    bubbles = [*_scope_notes(rule), Bubble("person", _said(rule.trigger, said))]
+    if rule.trigger in COMMENT_TRIGGERS:
         reply = comment_reply(rule, person, rng)
         if reply:
             bubbles.append(Bubble("public", reply))
@@ -105,7 +106,39 @@ def preview(
     message = dm_message(rule, person, rng)
     if message is not None:
         bubbles.append(_bubble(message))
+        bubbles.extend(_follow_up(rule, person))
     return bubbles
+
+
+def wait_words(minutes: int) -> str:
+    """A follow-up's wait in words: "2 h", "1 h 30 min", "45 min"."""
+    hours, rest = divmod(max(0, minutes), 60)
+    parts = ([f"{hours} h"] if hours else []) + ([f"{rest} min"] if rest or not hours else [])
+    return " ".join(parts)
+
+
+def _follow_up(rule: RuleDefinition, person: Person) -> list[Bubble]:
+    message = follow_up_message(rule, person, 0)
+    if rule.follow_up is None or message is None:
+        return []
+    note = (
+        f"Sent {wait_words(rule.follow_up.wait_minutes)} later if they haven't answered; "
+        "never after the 24-h window"
+    )
+    if rule.trigger in COMMENT_TRIGGERS:
+        note += " (after a comment, only if they wrote to you in the last 24 h)"
+    return [Bubble("note", note), _bubble(message)]
+
+
+def _scope_notes(rule: RuleDefinition) -> list[Bubble]:
+    notes = []
+    if rule.waiting_for_post:
+        notes.append("Waiting for your next post: it answers comments on that post once published")
+    if rule.trigger == "comment" and rule.ad_comments == "only":
+        notes.append("Only comments on your ads")
+    elif rule.trigger == "comment" and rule.ad_comments == "skip":
+        notes.append("Comments on your ads are left alone")
+    return [Bubble("note", text) for text in notes]
 
 
 FOLLOW_NOTES = (
@@ -128,6 +161,8 @@ def _said(trigger: str, text: str) -> str:
         return f"(replies to your story) {text}"
     if trigger == "postback":
         return f"(taps a button) {text}"
+    if trigger == "live_comment":
+        return f"(comments on your Live) {text}"
     return text
 
 

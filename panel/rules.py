@@ -15,8 +15,9 @@ from core.domain.ids import row_id
 from core.domain.messages import MAX_CARDS
 from core.domain.rule_checks import EDITOR_BUTTONS, review
 from core.domain.rule_definition import RuleDefinition
+from core.domain.variants import MIN_SENT, STEP_WORDS
 from core.errors import ValidationFailed
-from core.services import account_settings, rule_editor
+from core.services import account_settings, next_post, rule_editor, variants
 from panel import rule_form, rule_preview
 from panel.security import current_actor, current_membership, requires
 from panel.services import services
@@ -32,6 +33,12 @@ TRIGGER_WORDS = {
     "story_mention": "A mention in someone's story",
     "postback": "A tap on a button or quick reply",
     "ref_link": "Someone opening the rule's ig.me link",
+    "live_comment": "A comment on your Live broadcast",
+}
+AD_MODE_WORDS = {
+    "also": "Answer them too",
+    "only": "Answer only comments on ads",
+    "skip": "Leave them alone",
 }
 MATCH_WORDS = {
     "whole_word": "Whole word",
@@ -68,6 +75,7 @@ async def _editor(
 ) -> tuple[str, int]:
     draft, _ = review(rule_form.read_form(form)[0])
     funnel = await services().links.funnel(current_actor(), rule_id) if rule_id else None
+    results = await variants.variant_results(current_actor(), rule_id) if rule_id else []
     ig_me_link = ""
     if rule_id:
         stored = await rule_editor.get_rule(current_actor(), rule_id)
@@ -93,6 +101,10 @@ async def _editor(
         sample_kinds=rule_editor.sample_kinds_for(draft.trigger),
         ai_ready=services().container.ai is not None,
         funnel=funnel,
+        variants=results,
+        step_words=STEP_WORDS,
+        min_sent=MIN_SENT,
+        ad_modes=list(AD_MODE_WORDS.items()),
         ig_me_link=ig_me_link,
         closing_message=rule_preview.CLOSING_MESSAGE,
     )
@@ -154,6 +166,41 @@ async def create() -> tuple[str, int] | WerkzeugResponse:
         errors = rule_form.form_errors(exc.fields, form)
         return await _editor(form, rule_id=None, errors=errors, message=exc.message, status=422)
     await flash(f'Rule "{rule.name}" saved.', "success")
+    return redirect(url_for("rules.edit", rule_id=rule.id))
+
+
+@blueprint.post("/next-post")
+@requires(Role.EDITOR)
+async def next_post_rule() -> WerkzeugResponse:
+    """One click: a rule answering any comment on the account's next post."""
+    form = await request.form
+    rule = await next_post.create_next_post_rule(
+        current_actor(),
+        row_id(form.get("account_id", "")),
+        redis=_redis(),
+        secrets=services().container.secrets,
+    )
+    await flash(
+        f'Rule "{rule.name}" created: waiting for your next post. Edit what it says below.',
+        "success",
+    )
+    return redirect(url_for("rules.edit", rule_id=rule.id))
+
+
+@blueprint.post("/<int:rule_id>/variants/keep")
+@requires(Role.EDITOR)
+async def keep_variant(rule_id: int) -> WerkzeugResponse:
+    """Keep one variation of a step (the winner) and drop the others."""
+    form = await request.form
+    rule = await variants.keep_variant(
+        current_actor(),
+        rule_id,
+        form.get("step", ""),
+        form.get("variant", ""),
+        redis=_redis(),
+        secrets=services().container.secrets,
+    )
+    await flash(f'Rule "{rule.name}" now sends only that variation.', "success")
     return redirect(url_for("rules.edit", rule_id=rule.id))
 
 

@@ -156,6 +156,7 @@ async def _act(kind: str) -> tuple[str, int] | WerkzeugResponse:
                 username=values.get("username", ""),
                 text=values.get("text", ""),
                 media_id=values.get("media_id", ""),
+                place=values.get("place", "post"),
             )
         elif kind in {"follow", "unfollow"}:
             await sandbox_console.follow(

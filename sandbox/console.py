@@ -119,8 +119,10 @@ class FollowerConsole:
         return web.json_response({"items": items})
 
     async def event(self, request: web.Request) -> web.StreamResponse:
-        """Act as a follower: POST /_sandbox/{comment,dm,postback,ice_breaker,ig_me,
-        story_reply,story_mention,follow,unfollow,read} (``ice_breaker`` taps the account's
+        """Act as a follower: POST /_sandbox/{comment,live_comment,ad_comment,dm,postback,
+        ice_breaker,ig_me,story_reply,story_mention,follow,unfollow,read} (``live_comment``
+        comments on the account's Live broadcast, ``ad_comment`` on an ad made of the post
+        ``media_id``; ``ice_breaker`` taps the account's
         ``index``-th ice breaker, from 0) (``ig_me`` opens an ig.me link: ``ref``, or the whole
         ``link``; ``follow`` and ``unfollow`` change whether ``from_id`` follows the account;
         ``read`` reads the account's message ``mid``)."""
@@ -135,7 +137,7 @@ class FollowerConsole:
         event = request.match_info["event"]
         self.state.ensure_account(ig_id, str(data.get("account_username") or "reelay_demo"))
         delivery: Delivery
-        if event == "comment":
+        if event in {"comment", "ad_comment"}:
             comment, delivery = await self.sandbox.comment(
                 ig_id,
                 str(data.get("text") or ""),
@@ -143,6 +145,15 @@ class FollowerConsole:
                 from_id=from_id,
                 username=str(data.get("username") or "sandbox_follower"),
                 shape=str(data.get("shape") or "entry"),
+                on_ad=event == "ad_comment",
+            )
+            ref = comment.id
+        elif event == "live_comment":
+            comment, delivery = await self.sandbox.live_comment(
+                ig_id,
+                str(data.get("text") or ""),
+                from_id=from_id,
+                username=str(data.get("username") or "sandbox_follower"),
             )
             ref = comment.id
         elif event == "dm":

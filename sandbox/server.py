@@ -256,10 +256,14 @@ class Sandbox:
         shape: str = "entry",
         id_key: str = "id",
         field_name: str = "comments",
+        on_ad: bool = False,
     ) -> tuple[Comment, Delivery]:
         """A follower comments on ``media_id`` (default: the latest post); Meta tells Reelay.
 
         ``shape`` is ``entry`` (field/value on the entry, Instagram Login) or ``changes``.
+        ``field_name`` ``live_comments`` is a comment on a Live broadcast (same shape);
+        ``on_ad``: the comment is on an ad made of the post: ``media_product_type`` ``AD``
+        (META_API.md), and the ad named in ``media.ad_id`` and ``media.ad_title``.
         """
         if media_id is None:
             feed = self.state.feed(ig_id) or [self.state.add_media(ig_id, caption="A post")]
@@ -277,6 +281,12 @@ class Sandbox:
             "text": text,
             "media": {"id": media_id, "media_product_type": media.media_product_type},
         }
+        if on_ad:
+            value["media"].update(
+                media_product_type="AD",
+                ad_id=f"ad_{media_id}",
+                ad_title=f"Ad: {media.caption or 'post'}",
+            )
         if parent_id:
             value["parent_id"] = parent_id
         entry: dict[str, Any] = {"id": ig_id, "time": int(self.state.now().timestamp())}
@@ -285,6 +295,22 @@ class Sandbox:
         else:
             entry.update(field=field_name, value=value)
         return comment, await self.deliver({"object": "instagram", "entry": [entry]})
+
+    async def live_comment(
+        self, ig_id: str, text: str, *, from_id: str = "9990001", username: str = "sandbox_follower"
+    ) -> tuple[Comment, Delivery]:
+        """A follower comments on the account's Live broadcast (one is started if none runs):
+        Meta sends it as the ``live_comments`` field, in the comment's shape."""
+        live = self.state.live_broadcast(ig_id)
+        return await self.comment(
+            ig_id,
+            text,
+            media_id=live.id,
+            from_id=from_id,
+            username=username,
+            shape="changes",
+            field_name="live_comments",
+        )
 
     async def dm(
         self,

@@ -456,8 +456,16 @@ class SandboxState:
         self.media[media_id] = media
         return media
 
+    def live_broadcast(self, ig_id: str) -> Media:
+        """The account's Live broadcast, started on first use (media type ``BROADCAST``)."""
+        for media in self.media.values():
+            if media.ig_id == ig_id and media.media_type == "BROADCAST":
+                return media
+        return self.add_media(ig_id, caption="Live", media_type="BROADCAST", product="LIVE")
+
     def feed(self, ig_id: str) -> list[Media]:
-        items = [m for m in self.media.values() if m.ig_id == ig_id]
+        """The account's posts, newest first (a running Live broadcast is not one)."""
+        items = [m for m in self.media.values() if m.ig_id == ig_id and m.media_type != "BROADCAST"]
         return sorted(items, key=lambda m: (m.timestamp, m.id), reverse=True)
 
     def quota_usage(self, ig_id: str) -> int:

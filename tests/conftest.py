@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -30,10 +31,22 @@ DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/test"
 # ---------------------------------------------------------------- Redis
 
 
+def _own_database(url: str) -> str:
+    """Each test process (pytest -n) on its own numbered database of a shared REDIS_URL:
+    the tests empty their database between tests."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not url or not worker.startswith("gw"):
+        return url
+    parts = urlsplit(url)
+    first = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{first + int(worker[2:])}"))
+
+
 @pytest.fixture(scope="session")
 def redis_location(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisLocation]:
     """REDIS_URL when set, otherwise an embedded Redis for the whole run (never skipped)."""
-    location = locate_redis(os.environ.get("REDIS_URL", ""), tmp_path_factory.mktemp("redis"))
+    url = _own_database(os.environ.get("REDIS_URL", ""))
+    location = locate_redis(url, tmp_path_factory.mktemp("redis"))
     yield location
     location.stop()
 

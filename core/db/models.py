@@ -48,6 +48,7 @@ class Trigger(StrEnum):
     STORY_MENTION = "story_mention"
     POSTBACK = "postback"
     REF_LINK = "ref_link"
+    LIVE_COMMENT = "live_comment"
 
 
 class MatchMode(StrEnum):
@@ -416,21 +417,6 @@ class Conversation(Model):
         unique_together = (("account", "igsid"),)
 
 
-class Message(Model):
-    id = fields.IntField(primary_key=True)
-    conversation_id: int
-    conversation: fields.ForeignKeyRelation[Conversation] = fields.ForeignKeyField(
-        "models.Conversation", related_name="messages", on_delete=fields.CASCADE
-    )
-    direction = fields.CharField(max_length=3)  # "in" or "out"
-    mid = fields.CharField(max_length=255, null=True)
-    text = fields.TextField(default="")
-    # An outgoing message's rule, and when Meta reported it read (the rule's funnel).
-    rule_id = fields.IntField(null=True)
-    read_at = UtcDatetimeField(null=True)
-    created_at = UtcDatetimeField(auto_now_add=True)
-
-
 class Lead(Model):
     id = fields.IntField(primary_key=True)
     workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
@@ -540,6 +526,11 @@ class OutboundAction(Model):
     error = fields.TextField(default="")
     created_at = UtcDatetimeField(auto_now_add=True)
     sent_at = UtcDatetimeField(null=True)
+    # Which rule, person and variant it came from: a rule's variant results count these.
+    rule_id = fields.IntField(null=True, db_index=True)
+    conversation_id = fields.IntField(null=True)
+    step = fields.CharField(max_length=16, default="", db_default="")
+    variant = fields.CharField(max_length=16, default="", db_default="")
 
 
 class AccountInsight(Model):
@@ -690,10 +681,15 @@ class PasswordReset(Model):
 
 
 # Re-exported so Tortoise finds them in this, the one models module.
+from core.db.follow_ups import (  # noqa: E402
+    FollowUp as FollowUp,
+    FollowUpStatus as FollowUpStatus,
+)
 from core.db.integrations import (  # noqa: E402
     EventWebhook as EventWebhook,
     EventWebhookDelivery as EventWebhookDelivery,
     IdempotentRequest as IdempotentRequest,
     WebhookDeliveryStatus as WebhookDeliveryStatus,
 )
+from core.db.messages import Message as Message  # noqa: E402
 from core.db.tracked_links import TrackedLink as TrackedLink  # noqa: E402

@@ -67,9 +67,26 @@ def render(template: str, person: Person) -> str:
 
 def choose(variations: Sequence[str], rng: random.Random) -> str:
     """One variation picked with ``rng`` (seeded in tests)."""
+    return variations[pick(variations, rng)]
+
+
+def pick(variations: Sequence[str], rng: random.Random) -> int:
+    """The index of one variation, picked with ``rng`` (as :func:`choose` picks it)."""
     if not variations:
         raise ValueError("no variations to choose from")
-    return variations[rng.randrange(len(variations))]
+    return rng.randrange(len(variations))
+
+
+def variant_label(index: int | None) -> str:
+    """How a variation is named in results: ``v1`` for the first, '' when there is none."""
+    return f"v{index + 1}" if index is not None else ""
+
+
+def dm_variant(rule: RuleDefinition, rng: random.Random) -> int | None:
+    """Which of the rule's DM variations :func:`dm_message` sends (None: it has none)."""
+    if (rule.dm_type == "cards" and rule.cards) or not rule.dm_variations:
+        return None
+    return pick(rule.dm_variations, rng)
 
 
 def fit_bytes(text: str, limit: int = TEXT_MAX_BYTES) -> str:
@@ -191,9 +208,11 @@ def message_text(message: Mapping[str, Any]) -> str:
     return str(payload.get("text", ""))
 
 
-def dm_message(rule: RuleDefinition, person: Person, rng: random.Random) -> dict[str, Any] | None:
+def dm_message(
+    rule: RuleDefinition, person: Person, rng: random.Random, *, variant: int | None = None
+) -> dict[str, Any] | None:
     """The DM a rule sends (text, text with buttons, quick replies or cards); None when it has
-    none."""
+    none. ``variant``: the variation to send (picked with ``rng`` when None)."""
     if rule.dm_type == "cards" and rule.cards:
         filled = _with_link(person, rule)
         return generic_message(
@@ -212,7 +231,8 @@ def dm_message(rule: RuleDefinition, person: Person, rng: random.Random) -> dict
         )
     if not rule.dm_variations:
         return None
-    text = render(choose(rule.dm_variations, rng), _with_link(person, rule))
+    chosen = rule.dm_variations[variant] if variant is not None else choose(rule.dm_variations, rng)
+    text = render(chosen, _with_link(person, rule))
     if rule.dm_type == "text_button" and rule.buttons:
         return button_message(text, rule.dm_buttons)
     if rule.quick_replies:
@@ -220,11 +240,23 @@ def dm_message(rule: RuleDefinition, person: Person, rng: random.Random) -> dict
     return text_message(text)
 
 
-def comment_reply(rule: RuleDefinition, person: Person, rng: random.Random) -> str | None:
-    """The public reply to a comment, or None when the rule has no comment replies."""
+def comment_reply(
+    rule: RuleDefinition, person: Person, rng: random.Random, *, variant: int | None = None
+) -> str | None:
+    """The public reply to a comment, or None when the rule has no comment replies.
+    ``variant``: the variation to send (picked with ``rng`` when None)."""
     if not rule.comment_replies:
         return None
-    return fit_bytes(render(choose(rule.comment_replies, rng), _with_link(person, rule)))
+    replies = rule.comment_replies
+    chosen = replies[variant] if variant is not None else choose(replies, rng)
+    return fit_bytes(render(chosen, _with_link(person, rule)))
+
+
+def follow_up_message(rule: RuleDefinition, person: Person, variant: int) -> dict[str, Any] | None:
+    """The follow-up's text message, variation ``variant`` (None when the rule has none)."""
+    if rule.follow_up is None or not rule.follow_up.messages:
+        return None
+    return text_message(render(rule.follow_up.messages[variant], _with_link(person, rule)))
 
 
 def _with_link(person: Person, rule: RuleDefinition) -> Person:

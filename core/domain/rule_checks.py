@@ -30,11 +30,12 @@ from core.domain.rule_definition import (
     Choice,
     DmButton,
     FlowStep,
+    FollowUpStep,
     LeadSettings,
     QuickReply,
     RuleDefinition,
 )
-from core.domain.rules import MATCH_MODES, TRIGGERS, normalize
+from core.domain.rules import AD_COMMENT_MODES, COMMENT_TRIGGERS, MATCH_MODES, TRIGGERS, normalize
 from core.errors import ValidationFailed
 
 MAX_VARIATIONS = 10
@@ -46,6 +47,8 @@ MAX_MEDIA = 50
 PRIORITY_RANGE = (-1000, 1000)
 COOLDOWN_MAX_MINUTES = 30 * 24 * 60
 DELAY_MAX_MINUTES = 60.0
+# A follow-up due later than 23 h after the DM would fall outside Meta's 24-hour window.
+FOLLOW_UP_MINUTES = (1, 23 * 60)
 ATTEMPTS_RANGE = (1, 10)
 EDITOR_BUTTONS = MAX_BUTTONS  # rows the editor offers for buttons and for quick replies
 VARIATION_BREAK = "---"
@@ -124,7 +127,7 @@ def review(d: RuleDefinition) -> tuple[RuleDefinition, Problems]:
             p[path] = problem
 
     replies = _texts(d.comment_replies)
-    if replies and trigger != "comment":
+    if replies and trigger not in COMMENT_TRIGGERS:
         p["comment_replies"] = "Public replies answer comments; this rule is not for comments."
     if len(replies) > MAX_VARIATIONS:
         p["comment_replies"] = f"Use at most {MAX_VARIATIONS} variations."
@@ -164,6 +167,14 @@ def review(d: RuleDefinition) -> tuple[RuleDefinition, Problems]:
     email = d.notification_email.strip() if d.notification_email is not None else None
     if email and (len(email) > EMAIL_MAX_CHARS or not _EMAIL.match(email)):
         p["notification_email"] = "Enter an email address, like sales@example.com."
+    follow_up = _follow_up(d.follow_up, dm_type, p)
+    ad_comments = d.ad_comments.strip() or "also"
+    if ad_comments not in AD_COMMENT_MODES:
+        p["ad_comments"] = "Choose whether the rule answers comments on ads."
+        ad_comments = "also"
+    next_post = d.next_post and trigger == "comment"
+    if d.next_post and trigger != "comment":
+        p["next_post"] = "Only a comment rule can wait for the next post."
     if dm_type == "none" and not replies and not d.hide_comment:
         p["dm_type"] = "The rule does nothing: add a public reply, a DM or hide the comment."
     if any("," in k or "\n" in k for k in d.keywords):
@@ -180,10 +191,12 @@ def review(d: RuleDefinition) -> tuple[RuleDefinition, Problems]:
         keywords=keywords,
         match_mode=match_mode,
         media_ids=media_ids,
+        next_post=next_post,
+        ad_comments=ad_comments if trigger == "comment" else "also",
         priority=d.priority,
         cooldown_minutes=d.cooldown_minutes,
         delay_minutes=d.delay_minutes,
-        first_comment_only=d.first_comment_only and trigger == "comment",
+        first_comment_only=d.first_comment_only and trigger in COMMENT_TRIGGERS,
         active=d.active,
         comment_replies=replies,
         hide_comment=d.hide_comment and trigger == "comment",
@@ -196,11 +209,34 @@ def review(d: RuleDefinition) -> tuple[RuleDefinition, Problems]:
         track_links=d.track_links,
         utm_tags=d.utm_tags and d.track_links,
         lead_flow=flow,
+        follow_up=follow_up,
         lead_settings=settings,
         ai=ai,
         notification_email=email or None,
     )
     return tidy, p
+
+
+def _follow_up(given: FollowUpStep | None, dm_type: str, p: Problems) -> FollowUpStep | None:
+    """The follow-up as stored (None when it says nothing), checked against Meta's window."""
+    if given is None:
+        return None
+    messages = _texts(given.messages)
+    if not messages:
+        return None
+    if dm_type in {"none", "ai"}:
+        p["follow_up.messages"] = "A follow-up comes after the rule's DM: give the rule a DM."
+    if len(messages) > MAX_VARIATIONS:
+        p["follow_up.messages"] = f"Use at most {MAX_VARIATIONS} variations."
+    for text in messages:
+        _message(p, "follow_up.messages", text)
+    low, high = FOLLOW_UP_MINUTES
+    if not low <= given.wait_minutes <= high:
+        p["follow_up.wait_minutes"] = (
+            f"Wait from {low} minute to {high // 60} hours: Meta lets Reelay write only within "
+            "24 hours of the person's last message."
+        )
+    return FollowUpStep(wait_minutes=given.wait_minutes, messages=messages)
 
 
 def _keywords(d: RuleDefinition, match_mode: str, trigger: str, p: Problems) -> list[str]:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from core.domain import lead_flow
 from core.domain.ai_replies import AiReplyConfig, ApprovalMode, ai_config_of
-from core.domain.rules import MATCH_MODES, TRIGGERS, Button, RuleSpec, spec_of
+from core.domain.rules import AD_COMMENT_MODES, MATCH_MODES, TRIGGERS, Button, RuleSpec, spec_of
 
 DM_TYPES = ("none", "text", "text_button", "quick_replies", "cards", "lead_capture", "ai")
 ANSWER_KINDS = ("email", "phone", "name", "custom")
@@ -129,6 +129,19 @@ class FlowStep(BaseModel):
         return step
 
 
+class FollowUpStep(BaseModel):
+    """A message sent a while after the rule's DM unless the person answered meanwhile."""
+
+    wait_minutes: int = Field(
+        default=60,
+        description="How long to wait after the DM, in minutes (1 to 1380: Meta's 24-hour "
+        "window must still be open when it is due).",
+    )
+    messages: list[str] = Field(
+        default_factory=list, description="What the follow-up says; one variation is picked."
+    )
+
+
 class LeadSettings(BaseModel):
     webhook_url: str = ""
     webhook_secret: str | None = Field(
@@ -176,6 +189,17 @@ class RuleFields(BaseModel):
         default_factory=list,
         description="Instagram post ids the rule is limited to (all if empty).",
     )
+    next_post: bool = Field(
+        default=False,
+        description="Limit the rule to the account's next post published through Reelay: it "
+        "answers nothing until then, and media_ids is set when that post is published.",
+    )
+    ad_comments: str = Field(
+        default="also",
+        json_schema_extra=_one_of(AD_COMMENT_MODES),
+        description="Comments on ads (Meta's webhook carries media.ad_id): also answered, "
+        "only those (only), or none (skip).",
+    )
     priority: int = 0
     cooldown_minutes: int = 0
     delay_minutes: float = 0
@@ -210,6 +234,11 @@ class RuleFields(BaseModel):
         "tracked links.",
     )
     lead_flow: list[FlowStep] = Field(default_factory=list)
+    follow_up: FollowUpStep | None = Field(
+        default=None,
+        description="Wait, then send unless the person answered (never after Meta's 24-hour "
+        "window).",
+    )
     ai: AiSettings | None = None
     notification_email: str | None = Field(
         default=None,
@@ -263,6 +292,11 @@ class RuleDefinition(RuleFields):
         )
 
     @property
+    def waiting_for_post(self) -> bool:
+        """Bound to the next post, which is not published yet: the rule answers nothing."""
+        return self.next_post and not self.media_ids
+
+    @property
     def starts_flow(self) -> bool:
         return self.dm_type == "lead_capture" and bool(self.lead_flow)
 
@@ -300,7 +334,8 @@ class RuleDefinition(RuleFields):
             media_ids=self.media_ids,
             cooldown_s=self.cooldown_s,
             first_comment_only=self.first_comment_only,
-            active=self.active,
+            active=self.active and not self.waiting_for_post,
+            ads=self.ad_comments,
         )
 
     # ------------------------------------------------------------ the stored shape
@@ -337,6 +372,12 @@ class RuleDefinition(RuleFields):
             config["ai"] = self.ai.model_dump(exclude_none=True)
         if self.notification_email:
             config["notification_email"] = self.notification_email
+        if self.next_post:
+            config["next_post"] = True
+        if self.ad_comments != "also":
+            config["ad_comments"] = self.ad_comments
+        if self.follow_up is not None:
+            config["follow_up"] = self.follow_up.model_dump()
         keywords, match_mode = list(self.keywords), self.match_mode
         if self.trigger == "ref_link":
             # Matched as an exact keyword: the index finds the rule by its ref.
@@ -473,7 +514,25 @@ def _from_stored(columns: Mapping[str, Any]) -> dict[str, Any]:
         },
         "ai": ai,
         "notification_email": _text(config.get("notification_email")) or None,
+        "next_post": config.get("next_post") is True,
+        "ad_comments": _choice(config.get("ad_comments"), AD_COMMENT_MODES),
+        "follow_up": _follow_up(config.get("follow_up")),
     }
+
+
+def _choice(value: Any, allowed: tuple[str, ...]) -> str:
+    text = _text(value)
+    return text if text in allowed else allowed[0]
+
+
+def _follow_up(value: Any) -> dict[str, Any] | None:
+    if not isinstance(value, Mapping):
+        return None
+    messages = _texts(value.get("messages"))
+    wait = _whole(value.get("wait_minutes"))
+    if not messages or wait is None:
+        return None
+    return {"wait_minutes": wait, "messages": messages}
 
 
 def _ai(config: Mapping[str, Any], dm_type: str) -> dict[str, Any] | None:

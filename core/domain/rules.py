@@ -25,7 +25,11 @@ from typing import Any
 
 import ahocorasick
 
-TRIGGERS = ("comment", "dm", "story_reply", "story_mention", "postback", "ref_link")
+TRIGGERS = ("comment", "dm", "story_reply", "story_mention", "postback", "ref_link", "live_comment")
+# Triggers whose events are comments (answered with a public and a private reply).
+COMMENT_TRIGGERS = ("comment", "live_comment")
+# How a comment rule treats comments on ads: also answers them, answers only them, or skips them.
+AD_COMMENT_MODES = ("also", "only", "skip")
 MATCH_MODES = ("whole_word", "contains", "exact", "any")
 
 _SPACES = re.compile(r"\s+")
@@ -56,12 +60,15 @@ class RuleSpec:
     cooldown_s: int = 0
     first_comment_only: bool = False
     active: bool = True
+    ads: str = "also"
 
     @property
     def matches_anything(self) -> bool:
         return self.match_mode == "any" or not any(normalize(k) for k in self.keywords)
 
-    def in_scope(self, media_id: str) -> bool:
+    def in_scope(self, media_id: str, *, is_ad: bool = False) -> bool:
+        if (self.ads == "only" and not is_ad) or (self.ads == "skip" and is_ad):
+            return False
         return not self.media_ids or media_id in self.media_ids
 
 
@@ -107,23 +114,30 @@ class RuleIndex:
         for index in self._by_trigger.values():
             index.anything.sort(key=_order)
 
-    def match(self, trigger: str, text: str, media_id: str = "") -> list[RuleSpec]:
+    def match(
+        self, trigger: str, text: str, media_id: str = "", *, is_ad: bool = False
+    ) -> list[RuleSpec]:
         """Rules of ``trigger`` whose keywords match ``text`` and whose scope covers
-        ``media_id``, best first (highest priority, then oldest)."""
+        ``media_id`` (a comment on an ad when ``is_ad``), best first (highest priority,
+        then oldest)."""
         index = self._by_trigger.get(trigger)
         if index is None:
             return []
         found = self._keyword_hits(index, normalize(text))
         found.update((rule.id, rule) for rule in index.anything)
-        return sorted((rule for rule in found.values() if rule.in_scope(media_id)), key=_order)
+        hits = (rule for rule in found.values() if rule.in_scope(media_id, is_ad=is_ad))
+        return sorted(hits, key=_order)
 
-    def match_keywords(self, trigger: str, text: str, media_id: str = "") -> list[RuleSpec]:
+    def match_keywords(
+        self, trigger: str, text: str, media_id: str = "", *, is_ad: bool = False
+    ) -> list[RuleSpec]:
         """Like :meth:`match`, without the ``any`` rules: a message that names a keyword."""
         index = self._by_trigger.get(trigger)
         if index is None:
             return []
         found = self._keyword_hits(index, normalize(text))
-        return sorted((rule for rule in found.values() if rule.in_scope(media_id)), key=_order)
+        hits = (rule for rule in found.values() if rule.in_scope(media_id, is_ad=is_ad))
+        return sorted(hits, key=_order)
 
     @staticmethod
     def _keyword_hits(index: _TriggerIndex, text: str) -> dict[int, RuleSpec]:
@@ -188,19 +202,27 @@ def spec_of(
     first_comment_only: bool = False,
     active: bool = True,
     config: Mapping[str, Any] | None = None,
+    ads: str = "also",
 ) -> RuleSpec:
-    """A RuleSpec from stored columns; old rules kept their keywords in ``config``."""
+    """A RuleSpec from stored columns; old rules kept their keywords in ``config``, and
+    ``config`` says how the rule treats ads and whether it waits for the next post."""
     words = [k for k in (keywords or ()) if isinstance(k, str)]
-    if not words and config:
-        words = [k for k in _texts(config.get("keywords"))]
+    scope = frozenset(str(m) for m in (media_ids or ()) if m)
+    if config:
+        if not words:
+            words = [k for k in _texts(config.get("keywords"))]
+        ads = _text(config.get("ad_comments")) or ads
+        if config.get("next_post") is True and not scope:
+            active = False  # waits for the next post: answers nothing until it is published
     return RuleSpec(
         id=id,
         trigger=trigger,
         keywords=tuple(words),
         match_mode=match_mode if match_mode in MATCH_MODES else "whole_word",
         priority=priority,
-        media_ids=frozenset(str(m) for m in (media_ids or ()) if m),
+        media_ids=scope,
         cooldown_s=max(0, cooldown_s),
         first_comment_only=first_comment_only,
         active=active,
+        ads=ads if ads in AD_COMMENT_MODES else "also",
     )

@@ -105,6 +105,9 @@ class InboundEvent:
     parent_id: str = ""
     media_id: str = ""
     media_product_type: str = ""
+    # A comment on an ad: Meta's comment webhook names the ad in ``media.ad_id``/``ad_title``.
+    ad_id: str = ""
+    ad_title: str = ""
     payload: str = ""  # postback or quick-reply payload
     ref: str = ""  # an ig.me link's ref: a referral's, or a postback's ``referral.ref``
     title: str = ""
@@ -120,7 +123,19 @@ class InboundEvent:
 
     @property
     def trigger(self) -> str | None:
+        if self.is_live:
+            return "live_comment"
         return TRIGGER_OF.get(self.kind)
+
+    @property
+    def is_live(self) -> bool:
+        """A comment on a Live broadcast (webhook field ``live_comments``)."""
+        return self.kind is EventKind.COMMENT and self.field == "live_comments"
+
+    @property
+    def is_ad(self) -> bool:
+        """A comment on an ad (``media.ad_id``, or an ``AD`` media product type)."""
+        return bool(self.ad_id) or self.media_product_type.upper() == "AD"
 
 
 # What the inbox keeps of a parsed event, beside the payload (which holds ``raw``).
@@ -364,6 +379,8 @@ def _change_event(account_id: str, change: Any, raw: dict[str, Any], time: Any) 
         parent_id=_ident(value.get("parent_id")),
         media_id=_ident(media.get("id")) or _ident(value.get("media_id")),
         media_product_type=_str(media.get("media_product_type")),
+        ad_id=_ident(media.get("ad_id")),
+        ad_title=_str(media.get("ad_title"))[:200],
         timestamp=_timestamp(value.get("timestamp"), millis=False)
         or _timestamp(time, millis=time_in_millis(time)),
     )

@@ -10,7 +10,9 @@ starts at their last message); then
    per-person cooldown runs or that only answers a person's first comment on a post;
 3. otherwise the ``continuation`` hook (AI conversations) when one is installed.
 
-A matched rule's actions go through the outbox with keys per (rule, event, action).
+A matched rule's actions go through the outbox with keys per (rule, event, action), each with
+the variation it sent (``step``, ``variant``); a rule's follow-up is planned after its DM
+(``core.services.follow_ups``), and any message from the person cancels theirs.
 """
 
 from __future__ import annotations
@@ -40,7 +42,14 @@ from core.db.models import (
 )
 from core.domain import lead_flow
 from core.domain.followers import profile_due
-from core.domain.messages import Person, comment_reply, dm_message
+from core.domain.messages import (
+    Person,
+    comment_reply,
+    dm_message,
+    dm_variant,
+    pick,
+    variant_label,
+)
 from core.domain.rule_definition import RuleDefinition
 from core.domain.rules import RuleSpec
 from core.domain.scope import instance_level
@@ -56,6 +65,7 @@ from core.ports.clock import Clock
 from core.services import comment_alerts, echoes, follow_gate
 from core.services.account_changes import ACCOUNTS_VERSION_KEY
 from core.services.event_webhooks import announce_comment
+from core.services.follow_ups import FollowUps
 from core.services.inbox import HANDLE_EVENT, event_job_id
 from core.services.leads import Leads
 from core.services.outbox import ActionKind, Held, Outbox, SentAction, bump_stats, write_sent
@@ -135,6 +145,7 @@ class Automations:
         self._accounts_version: bytes | None = None
         self.ai_replies = ai_replies
         self.links = links
+        self.follow_ups = FollowUps(outbox=outbox, links=links, clock=clock)
         # People whose profile is due, asked for after the sends (never before the reply).
         self.profiles = profiles
         self._profiles_due: set[int] = set()
@@ -408,6 +419,7 @@ class Automations:
                 mid=event.mid or None,
                 text=event.text or f"[{event.kind.value}]",
             )
+            await self.follow_ups.cancel_for(conversation.id, at)
         if changes:
             await Conversation.filter(id=conversation.id).update(**changes)
             for name, value in changes.items():
@@ -419,7 +431,7 @@ class Automations:
     ) -> AutomationRule | None:
         cached = await self.rules.get(account.id)
         for trigger, text in match_inputs(event):
-            for spec in cached.index.match(trigger, text, event.media_id):
+            for spec in cached.index.match(trigger, text, event.media_id, is_ad=event.is_ad):
                 if await self._allowed(spec, event, event_id):
                     return cached.rules.get(spec.id)
         return None
@@ -467,10 +479,19 @@ class Automations:
             "rule %s matched event %s (account %s, %s)", rule.id, event_id, account.id, event.kind
         )
         if event.kind is EventKind.COMMENT:
-            reply = comment_reply(actions, person, self.rng)
+            n = pick(actions.comment_replies, self.rng) if actions.comment_replies else None
+            reply = comment_reply(actions, person, self.rng, variant=n)
             if reply:
+                variant = variant_label(n)
                 public = await self.links.rule_message(
-                    actions, rule, conversation, {"text": reply}, "reply", person=person, at=now
+                    actions,
+                    rule,
+                    conversation,
+                    {"text": reply},
+                    "reply",
+                    person=person,
+                    at=now,
+                    variant=variant,
                 )
                 await self.outbox.submit(
                     account=account,
@@ -479,8 +500,11 @@ class Automations:
                     message=public,
                     key=f"{rule.id}:{event.dedupe_key}:public_reply",
                     rule_id=rule.id,
+                    conversation_id=conversation.id,
                     event_id=event_id,
                     delay_s=actions.delay_s,
+                    step="reply",
+                    variant=variant,
                 )
             if actions.hide_comment:  # at once, whatever the delay: spam should not linger
                 await self.outbox.submit(
@@ -497,6 +521,7 @@ class Automations:
             if answered is not None:  # the rule's AI action answers instead of a static DM
                 return unanswered_note(answered)
         message: dict[str, Any] | None
+        variant = ""
         if actions.starts_flow:
             consented = event.kind is not EventKind.COMMENT
             turn = lead_flow.start(actions.flow(), rule.id, person, self.rng, consented=consented)
@@ -508,14 +533,15 @@ class Automations:
             message = turn.message()
             step = "flow"
         else:
-            message = dm_message(actions, person, self.rng)
-            step = "dm"
+            n = dm_variant(actions, self.rng)
+            message = dm_message(actions, person, self.rng, variant=n)
+            step, variant = "dm", variant_label(n)
         if message is None:
             if trigger_stats:
                 await bump_stats(rule.id, **trigger_stats)
             return ""
         message = await self.links.rule_message(
-            actions, rule, conversation, message, step, person=person, at=now
+            actions, rule, conversation, message, step, person=person, at=now, variant=variant
         )
         await self.outbox.submit(
             account=account,
@@ -528,6 +554,16 @@ class Automations:
             delay_s=actions.delay_s,
             conversation=conversation,
             extra_stats=trigger_stats,
+            step=step,
+            variant=variant,
+        )
+        await self.follow_ups.plan(
+            rule=rule,
+            actions=actions,
+            conversation=conversation,
+            event_key=event.dedupe_key,
+            person=person,
+            rng=self.rng,
         )
         return ""
 
@@ -606,13 +642,14 @@ class Automations:
                 conversation_id=conversation.id,
                 event_id=event_id,
                 conversation=conversation,
+                step="flow",
             )
         return Outcome(EventStatus.DONE, f"lead flow {turn.status}", rule.id, rule.name)
 
     async def _names_a_keyword(self, account: InstagramAccount, event: InboundEvent) -> bool:
         cached = await self.rules.get(account.id)
         return any(
-            cached.index.match_keywords(trigger, text, event.media_id)
+            cached.index.match_keywords(trigger, text, event.media_id, is_ad=event.is_ad)
             for trigger, text in match_inputs(event)
         )
 

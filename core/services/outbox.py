@@ -169,6 +169,7 @@ async def write_sent(batch: Sequence[SentAction]) -> list[SentAction]:
             mid=s.response.get("message_id") or None,
             text=message_text(s.action.payload.get("message") or {}),
             rule_id=s.action.payload.get("rule_id") or None,
+            variant=s.action.variant,
         )
         for s in batch
         if s.kind is not ActionKind.PUBLIC_REPLY and s.action.payload.get("conversation_id")
@@ -288,6 +289,8 @@ class Outbox:
         send_now: bool = True,
         conversation: Conversation | None = None,
         extra_stats: Mapping[str, Any] | None = None,
+        step: str = "",
+        variant: str = "",
     ) -> Submitted:
         """Record one action under idempotency ``key``; send it now (inline) unless delayed.
 
@@ -295,6 +298,8 @@ class Outbox:
         ``anchor_at``: when the comment was made (private reply window).
         ``conversation``: the person's conversation as just read (saves a query).
         ``extra_stats``: more counters of the rule to add in the same update (trigger counts).
+        ``step``, ``variant``: which part of the rule it is (``reply``, ``dm``, ``flow``,
+        ``follow_up``) and which of its variations (``v2``): the rule's variant results.
         """
         now = self.clock.now()
         payload: dict[str, Any] = {
@@ -323,6 +328,10 @@ class Outbox:
                     "not_before": not_before,
                     "error": "",
                     "created_at": now,
+                    "rule_id": rule_id,
+                    "conversation_id": conversation_id,
+                    "step": step[:16],
+                    "variant": variant[:16],
                 },
             ],
             conflict=("dedupe_key",),

@@ -44,6 +44,7 @@ from core.errors import Conflict
 from core.ports.clock import Clock
 from core.ports.instagram import AccountRef, InstagramClient
 from core.ports.queue import JobQueue
+from core.services.next_post import bind_next_post
 from core.services.post_versions import (
     PREFETCH,
     PublishPolicy,
@@ -427,6 +428,8 @@ class Publisher:
                 )
         if not changed:
             logger.error("post %s: lost ownership before recording its publication", post.id)
+        elif media_id is not None and post.kind is not Kind.STORY:
+            await bind_next_post(post.account_id, media_id, now, redis=self.redis)
 
     # ---------------------------------------------------------------- outcomes
 

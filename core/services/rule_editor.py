@@ -335,7 +335,7 @@ async def send_sample(
             scoped = [str(m) for m in rule.media_ids if str(m) in posted]
             if scoped:
                 fields["media_id"] = scoped[0]
-        delivery = await link.act(kind, fields)
+        delivery = await link.act(_sample_event(rule, kind), fields)
         key = dedupe_key(account.ig_id, kind, delivery.ref)
     except SandboxUnavailable as exc:
         raise ValidationFailed(
@@ -350,6 +350,16 @@ async def send_sample(
         webhook_status=delivery.webhook_status,
         error=delivery.error or "",
     )
+
+
+def _sample_event(rule: AutomationRule, kind: str) -> str:
+    """The follower console's event for a sample: a Live rule's comment is a Live comment,
+    and a rule that only answers ads gets a comment on an ad."""
+    if kind != "comment":
+        return kind
+    if rule.trigger is Trigger.LIVE_COMMENT:
+        return "live_comment"
+    return "ad_comment" if RuleDefinition.from_stored(rule).ad_comments == "only" else kind
 
 
 @dataclass(frozen=True)
@@ -476,6 +486,7 @@ TRIGGER_NOUNS = {
     "story_reply": ("story replies", "a story reply"),
     "story_mention": ("story mentions", "a story mention"),
     "postback": ("button taps", "a button tap"),
+    "live_comment": ("comments on a Live", "a comment on a Live"),
 }
 
 
@@ -528,7 +539,7 @@ def _why(
 
 def sample_kinds_for(trigger: str) -> Sequence[str]:
     """Which samples make sense for a rule's trigger."""
-    return ("comment", "dm") if trigger == "comment" else ("dm", "comment")
+    return ("comment", "dm") if trigger in {"comment", "live_comment"} else ("dm", "comment")
 
 
 def rule_summary(rule: AutomationRule) -> Mapping[str, Any]:
@@ -548,7 +559,10 @@ def rule_summary(rule: AutomationRule) -> Mapping[str, Any]:
                 definition.dm_type, "DM"
             )
         )
+    if definition.follow_up is not None:
+        parts.append(f"follow-up after {definition.follow_up.wait_minutes} min")
     return {
         "does": ", ".join(parts) or "nothing",
         "keywords": ", ".join(rule.keywords) or "any message",
+        "waiting": definition.waiting_for_post,
     }

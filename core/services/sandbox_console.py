@@ -36,6 +36,8 @@ COMMENT_MAX_CHARS = 2200  # Instagram's comment limit
 DM_MAX_CHARS = 1000  # Meta's message text limit
 PAYLOAD_MAX_CHARS = 1000
 TAP_KINDS = ("postback", "quick_reply")
+# Where a follower comments, and the follower console's event for it.
+COMMENT_PLACES = {"post": "comment", "ad": "ad_comment", "live": "live_comment"}
 RECENT_ACTIONS = 500
 
 
@@ -130,17 +132,22 @@ async def comment(
     username: str,
     text: str,
     media_id: str,
+    place: str = "post",
 ) -> Delivered:
-    """The follower comments on one of the account's posts."""
+    """The follower comments on one of the account's posts, on an ad made of it
+    (``place`` ``ad``) or on the account's Live broadcast (``live``)."""
     account = await sandbox_account(actor, account_id)
     username, errors = _check_follower_says(username, text, COMMENT_MAX_CHARS, "comment")
-    known = {str(m.get("id")) for m in await _posts(container, account)}
-    if media_id not in known:
-        errors["media_id"] = "Choose one of the account's posts."
+    if place not in COMMENT_PLACES:
+        errors["place"] = "Choose where the follower comments."
+    elif place != "live":
+        known = {str(m.get("id")) for m in await _posts(container, account)}
+        if media_id not in known:
+            errors["media_id"] = "Choose one of the account's posts."
     if errors:
         raise ValidationFailed("Check the comment.", errors)
     fields = {**_account_fields(account, username), "text": text, "media_id": media_id}
-    return await container.follower_console().act("comment", fields)
+    return await container.follower_console().act(COMMENT_PLACES[place], fields)
 
 
 async def direct_message(

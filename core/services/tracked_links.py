@@ -112,13 +112,15 @@ class LinkTracker:
         *,
         person: Person,
         at: datetime,
+        variant: str = "",
     ) -> dict[str, Any]:
         """A rule's ``message`` to ``conversation``, its links tracked when the rule tracks
-        them (else unchanged); ``step`` is ``reply`` (public reply), ``dm`` or ``flow``."""
+        them (else unchanged); ``step`` is ``reply`` (public reply), ``dm``, ``flow`` or
+        ``follow_up``; ``variant`` the variation sent (``v2``; found from the text if empty)."""
         if not actions.track_links:
             return message
         variations = {"reply": actions.comment_replies, "dm": actions.dm_variations}
-        variant = links.variant_of(
+        variant = variant or links.variant_of(
             variations.get(step, []), message_text(message), lambda t: render(t, person)
         )
         sending = Sending(

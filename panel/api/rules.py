@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 
 from core.db.models import AutomationRule, Role
 from core.domain.rule_definition import MAX_ID, RuleDefinition, RuleFields
-from core.services import rule_editor
+from core.services import rule_editor, variants
 from panel.api.auth import api_requires, current_actor
 from panel.api.schemas import CursorQuery, cursor_int, decode_cursor, encode_cursor
 from panel.services import services
@@ -53,6 +53,22 @@ class FunnelOut(BaseModel):
     clicked: int = Field(description="People who opened at least one tracked link.")
     clicks: int = Field(description="Every counted click (link previews are not counted).")
     leads: int
+
+
+class VariantOut(BaseModel):
+    step: str = Field(description="reply (public reply), dm or follow_up.")
+    variant: str = Field(description="v1 for the step's first variation, v2 …")
+    text: str
+    sent: int = Field(description="Times it went out.")
+    replied: int = Field(description="People who wrote to the account after it reached them.")
+    clicked: int = Field(description="People who opened one of its tracked links.")
+    clicks: int
+    leads: int = Field(description="People who got it and became a lead of the rule.")
+    leading: bool = Field(description="The best rate of its step (after 10 sends).")
+
+
+class VariantsOut(BaseModel):
+    data: list[VariantOut]
 
 
 class RuleOut(RuleFields):
@@ -171,6 +187,16 @@ async def rule_funnel(rule_id: int) -> FunnelOut:
         clicks=funnel.clicks,
         leads=funnel.leads,
     )
+
+
+@blueprint.get("/<int:rule_id>/variants")
+@api_requires(Role.VIEWER)
+@validate_response(VariantsOut)
+async def rule_variants(rule_id: int) -> VariantsOut:
+    """Each variation of the rule's public reply, DM and follow-up: sent, replies, clicks and
+    leads."""
+    found = await variants.variant_results(current_actor(), rule_id)
+    return VariantsOut(data=[VariantOut.model_validate(v.as_json()) for v in found])
 
 
 @blueprint.post("")

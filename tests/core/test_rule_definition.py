@@ -199,3 +199,32 @@ def test_hide_comment_round_trips_and_is_refused_where_there_is_no_comment() -> 
     dm_rule = RuleDefinition.model_validate({**body, "trigger": "dm"})
     _, problems = review(dm_rule)
     assert "hide_comment" in problems
+
+
+def test_follow_up_live_trigger_ads_and_next_post_round_trip_and_read_leniently() -> None:
+    body = {
+        "name": "Live",
+        "account_id": 1,
+        "trigger": "live_comment",
+        "keywords": ["price"],
+        "dm_type": "text",
+        "dm_variations": ["Here."],
+        "ad_comments": "also",
+        "follow_up": {"wait_minutes": 90, "messages": ["Still there?", "Any questions?"]},
+    }
+    definition = RuleDefinition.model_validate(body)
+    columns = definition.stored_columns()
+    assert columns["config"]["follow_up"] == body["follow_up"]
+    back = RuleDefinition.from_stored({**columns, "account_id": 1})
+    assert back.follow_up == definition.follow_up and back.trigger == "live_comment"
+    comment = RuleDefinition.model_validate(
+        {**body, "trigger": "comment", "ad_comments": "only", "next_post": True}
+    )
+    stored = comment.stored_columns()
+    assert stored["config"]["ad_comments"] == "only" and stored["config"]["next_post"] is True
+    again = RuleDefinition.from_stored({**stored, "account_id": 1})
+    assert again.waiting_for_post and not again.spec(1).active
+    assert again.spec(1).ads == "only"
+    odd = {**stored, "config": {**stored["config"], "ad_comments": 3, "follow_up": {"x": 1}}}
+    lenient = RuleDefinition.from_stored({**odd, "account_id": 1})
+    assert lenient.ad_comments == "also" and lenient.follow_up is None

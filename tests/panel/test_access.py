@@ -59,6 +59,9 @@ DECLARED = {
     "comments.show": Role.VIEWER,
     "comments.act": Role.EDITOR,
     "accounts.set_comment_alerts": Role.ADMIN,
+    "rules.next_post_rule": Role.EDITOR,
+    "rules.keep_variant": Role.EDITOR,
+    "api_rules.rule_variants": Role.VIEWER,
 }
 
 # Routes whose success sends the user to the sign-in page.

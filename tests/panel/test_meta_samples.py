@@ -126,7 +126,8 @@ SAMPLES = [
         EventKind.COMMENT,
         fires=Trigger.COMMENT,
     ),
-    # IG_EXAMPLES, "Comments payload": field set to comments or live_comments.
+    # IG_EXAMPLES, "Comments payload": field set to comments or live_comments; a Live
+    # comment fires the rules of the live_comment trigger.
     Sample(
         "live comment",
         {
@@ -147,7 +148,7 @@ SAMPLES = [
         },
         IG_ACCOUNT,
         EventKind.COMMENT,
-        fires=Trigger.COMMENT,
+        fires=Trigger.LIVE_COMMENT,
     ),
     # A delivered comment quoted by a vendor (support.huaweicloud.com cec_07_1142): the
     # account's own comment (from.id is the entry id, with self_ig_scoped_id).

@@ -218,6 +218,19 @@ ATTEMPTS: list[Attempt] = [
         control=True,
     ),
     Attempt("switch B's rule off", "POST", "/rules/{b.rule}/active", {"active": "0"}),
+    Attempt(
+        "keep a variant of B's rule",
+        "POST",
+        "/rules/{b.rule}/variants/keep",
+        {"step": "dm", "variant": "v1"},
+    ),
+    Attempt(
+        "next-post rule for B's account",
+        "POST",
+        "/rules/next-post",
+        {"account_id": "{b.account}"},
+        answers=INVALID,
+    ),
     Attempt("delete B's rule", "POST", "/rules/{b.rule}/delete", {}),
     Attempt(
         "test B's rule", "POST", "/rules/{b.rule}/test", {"kind": "comment", "sample": "price"}
@@ -369,6 +382,7 @@ ATTEMPTS: list[Attempt] = [
         answers=FILTERED,
     ),
     Attempt("API: B's rule", "GET", "/api/v1/rules/{b.rule}", api=True),
+    Attempt("API: variants of B's rule", "GET", "/api/v1/rules/{b.rule}/variants", api=True),
     Attempt(
         "API: replace B's rule",
         "PUT",

@@ -410,6 +410,43 @@ async def test_comment_webhooks_in_both_shapes(
     assert change["field"] == "comments" and change["value"]["comment_id"] == second.id
 
 
+async def test_live_and_ad_comments_from_the_follower_console(
+    graph: GraphClient,
+    sandbox: Any,
+    account: AccountRef,
+    receiver: list[tuple[dict[str, Any], bool]],
+) -> None:
+    from core.domain.webhooks import parse_payload
+    from core.services.accounts import WEBHOOK_FIELDS
+
+    assert await graph.subscribe_app(account, list(WEBHOOK_FIELDS)) is True
+    assert "live_comments" in sandbox.state.accounts[IG].subscribed_fields
+    post = sandbox.state.add_media(IG, caption="Sale")
+    async with aiohttp.ClientSession() as http:
+        for event in ("live_comment", "ad_comment"):
+            body = {"ig_id": IG, "text": "price?", "username": "ann", "media_id": post.id}
+            async with http.post(f"{sandbox.url}/_sandbox/{event}", json=body) as response:
+                assert (await response.json())["webhook_status"] == 200
+    (live, ok1), (ad, ok2) = receiver
+    assert ok1 and ok2
+    change = live["entry"][0]["changes"][0]
+    assert change["field"] == "live_comments"
+    assert set(change["value"]) == {"id", "from", "text", "media"}
+    assert change["value"]["media"]["id"] != post.id  # the Live broadcast, not the post
+    assert [m.id for m in sandbox.state.feed(IG)] == [post.id]  # a Live is no post
+    media = ad["entry"][0]["value"]["media"]
+    assert media == {
+        "id": post.id,
+        "media_product_type": "AD",
+        "ad_id": f"ad_{post.id}",
+        "ad_title": "Ad: Sale",
+    }
+    (live_event,) = parse_payload(live)
+    (ad_event,) = parse_payload(ad)
+    assert live_event.trigger == "live_comment" and not live_event.is_ad
+    assert ad_event.trigger == "comment" and ad_event.is_ad and ad_event.ad_title == "Ad: Sale"
+
+
 async def test_messaging_webhooks(
     sandbox: Any, account: AccountRef, receiver: list[tuple[dict[str, Any], bool]]
 ) -> None:

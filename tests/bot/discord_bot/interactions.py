@@ -78,7 +78,7 @@ class Sent:
 
 
 # Discord's 3 seconds, scaled down with the adapter's deadline (see ``quick_deadline``).
-DISCORD_WAITS_S = 1.0
+DISCORD_WAITS_S = 2.0
 
 
 class Response:
