@@ -161,3 +161,23 @@ def test_where_deliveries_go(
 
 async def _no_engine(event_ids: Any) -> None:
     return None
+
+
+def test_the_embedded_redis_keeps_a_delivery_across_a_restart(tmp_path: Path) -> None:
+    """A delivery answered from Redis survives Redis stopping: its append-only file."""
+    import redis as sync_redis
+
+    from core.adapters.redis_server import start_embedded_redis
+
+    location = start_embedded_redis(tmp_path / "redis")
+    client = sync_redis.Redis(unix_socket_path=location.unix_socket_path)
+    client.xadd(STREAM_KEY, {b"body": b"{}"})
+    client.close()
+    location.stop()
+    location = start_embedded_redis(tmp_path / "redis")
+    client = sync_redis.Redis(unix_socket_path=location.unix_socket_path)
+    try:
+        assert client.xlen(STREAM_KEY) == 1
+    finally:
+        client.close()
+        location.stop()
