@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     redis_url: str = Field(
         "", description="redis://host:port/db. Empty: start an embedded Redis in VAR_DIR."
     )
+    webhook_inbox: Literal["auto", "stream", "database"] = Field(
+        "auto",
+        description="Where Meta's webhook deliveries are stored before they are answered: "
+        "stream (a Redis stream with an append-only file, written to the database in batches "
+        "by the worker) or database (written by the panel). auto: stream on SQLite with the "
+        "embedded Redis, else database.",
+    )
     public_base_url: AnyHttpUrl | None = Field(
         None,
         description=(

@@ -35,6 +35,7 @@ from core.services.event_webhooks import EventWebhooks
 from core.services.follow_gate import FollowGate
 from core.services.health import Health
 from core.services.inbox import InboxWriter
+from core.services.inbox_stream import InboxStream
 from core.services.leads import Leads
 from core.services.media import Fetch, public_url
 from core.services.messenger_profiles import MessengerProfiles
@@ -71,6 +72,8 @@ class Services:
     follow_gate: FollowGate
     # Group commit for the webhook endpoint.
     inbox_writer: InboxWriter
+    # The endpoint's Redis stream, drained by the worker (None: the panel writes the events).
+    inbox_stream: InboxStream | None
     # Reads recent comments and records those whose webhook never came.
     comment_sweep: CommentSweep
     # Each account's health at a glance (the panel's Health page, /health in chat).
@@ -121,6 +124,15 @@ async def build_services(
         redis_location=redis_location,
     )
     return assemble_services(container, chat_notifiers=chat_notifiers)
+
+
+def inbox_through_stream(settings: Settings, redis: RedisLocation) -> bool:
+    """Whether webhook deliveries go through the Redis stream (``WEBHOOK_INBOX``): on ``auto``
+    with SQLite and the embedded Redis, whose append-only file keeps them."""
+    if settings.webhook_inbox != "auto":
+        return settings.webhook_inbox == "stream"
+    sqlite = settings.resolved_database_url.startswith("sqlite")
+    return sqlite and bool(redis.unix_socket_path)
 
 
 def assemble_services(
@@ -228,6 +240,16 @@ def assemble_services(
             redis=container.redis,
         ),
         inbox_writer=InboxWriter(container.queue, container.clock.now, redis=container.redis),
+        inbox_stream=(
+            InboxStream(
+                container.redis,
+                container.queue,
+                container.clock.now,
+                engine=automations.handle_events,
+            )
+            if inbox_through_stream(settings, container.redis_location)
+            else None
+        ),
         health=health,
         comment_sweep=CommentSweep(
             instagram=container.graph,

@@ -88,9 +88,15 @@ def worker_settings(
         elif services_factory is not None:
             ctx["services"] = await services_factory(settings)
         ctx["owns_services"] = services is None
+        stream = ctx["services"].inbox_stream
+        if stream is not None:  # this worker writes the webhook deliveries the panel kept
+            stream.start()
         logger.info("worker started")
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
+        running: Services | None = ctx.get("services")
+        if running is not None and running.inbox_stream is not None:
+            await running.inbox_stream.stop()
         opened: Services | None = ctx.pop("services", None)
         if opened is not None and ctx.pop("owns_services", False):
             await opened.close()

@@ -140,8 +140,9 @@ def install(app: Quart) -> None:
     inner = app.asgi_app
 
     async def asgi(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
-        """``POST /webhooks/meta``: check the signature over the raw body, parse it once,
-        answer 200 once the inbox has stored the events (ARCHITECTURE.md, "Data path 1")."""
+        """``POST /webhooks/meta``: check the signature over the raw body, then answer 200
+        once the delivery is stored: in the inbox stream, or parsed once and its events in
+        the database (ARCHITECTURE.md, "Data path 1")."""
         if not (
             scope["type"] == "http"
             and scope["method"] == "POST"
@@ -176,9 +177,12 @@ def install(app: Quart) -> None:
             refusals.refused()
             await _answer(send, 403, "invalid signature")
             return
-        events = parse_body(body)
-        if events:
-            await services_of(app).inbox_writer.submit(events)
+        services = services_of(app)
+        if services.inbox_stream is not None:
+            # Kept in Redis (append-only file) for the worker's writer: answered at once.
+            await services.inbox_stream.append(body)
+        elif events := parse_body(body):
+            await services.inbox_writer.submit(events)
         await _answer(send, 200, "ok")
 
     app.asgi_app = asgi  # type: ignore[method-assign]  # how Quart takes ASGI middleware

@@ -175,6 +175,10 @@ def settings_factory(tmp_path: Path, sqlite_url: str) -> Any:
             "secret_key": "test-secret-key-" + "x" * 32,
             "meta_verify_token": "verify-me",
             "meta_app_secret": "app-secret",
+            # The panel stores deliveries itself, so a test reads them right after its POST;
+            # the inbox stream has its own tests (tests/core/test_inbox_stream.py) and the
+            # exactly-once test runs both ways.
+            "webhook_inbox": "database",
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

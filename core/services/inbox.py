@@ -98,12 +98,21 @@ class InboxWriter(GroupCommit[Sequence[InboundEvent], Recorded]):
         *,
         source: str = "webhook",
         redis: Redis | None = None,
+        hand_off: Callable[[list[int]], None] | None = None,
     ) -> None:
         super().__init__(self._record)
         self._queue = queue
         self._now = now
         self._source = source
         self._redis = redis
+        # Given: the new events are handed to it (the engine of this process) instead of
+        # being queued as jobs.
+        self._hand_off = hand_off
+
+    async def record_batch(self, requests: list[Sequence[InboundEvent]]) -> list[Recorded]:
+        """Store many deliveries' events as one batch now (the inbox stream's writer, which
+        batches them itself), without waiting for other callers."""
+        return await self._record(requests)
 
     async def _record(self, requests: list[Sequence[InboundEvent]]) -> list[Recorded]:
         """Store the requests' events not seen before, queue the actionable ones (and the
@@ -126,7 +135,9 @@ class InboxWriter(GroupCommit[Sequence[InboundEvent], Recorded]):
             new.extend(await insert_events([_row(e, awaited) for e in chunk], now, self._source))
         pending = [i for i, key in new if _status(unique[key], awaited)[0] is EventStatus.PENDING]
         if pending:
-            if isinstance(self._queue, BulkQueue):
+            if self._hand_off is not None:
+                self._hand_off(pending)
+            elif isinstance(self._queue, BulkQueue):
                 # A job per group of events (named after its first): the worker handles a
                 # job's events together, and pays a job's own costs once for them.
                 groups = [

@@ -71,8 +71,17 @@ class Stack:
         raise AssertionError("work still left after 50 rounds")
 
 
+@pytest.fixture(params=["database", "stream"])
+def inbox(request: pytest.FixtureRequest, any_database_url: str) -> str:
+    """Where the endpoint keeps deliveries: the stream is the default on SQLite alone."""
+    if request.param == "stream" and not any_database_url.startswith("sqlite"):
+        pytest.skip("the inbox stream is the SQLite default")
+    return str(request.param)
+
+
 @pytest.fixture
 async def stack(
+    inbox: str,
     sandbox: Any,
     settings_factory: Any,
     any_database_url: str,
@@ -84,7 +93,10 @@ async def stack(
     # Tortoise caches SQL per table, not per dialect: forget it when the backend changes.
     EXECUTOR_CACHE.clear()
     settings = settings_factory(
-        database_url=any_database_url, sandbox_url=sandbox.url, send_retry_base_s=0.05
+        database_url=any_database_url,
+        sandbox_url=sandbox.url,
+        send_retry_base_s=0.05,
+        webhook_inbox=inbox,
     )
     services = await open_services(settings, run_migrations=False, redis_location=redis_location)
     container = services.container

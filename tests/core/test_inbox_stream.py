@@ -1,0 +1,183 @@
+"""The webhook inbox's stream (the embedded default): Meta's delivery is answered once Redis
+holds it, the worker's writer stores its events once and hands them to the engine, and an
+entry leaves the stream only once its events are stored, whoever writes it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from core.adapters.redis_server import RedisLocation
+from core.db.models import EventStatus, WebhookEvent
+from core.services.inbox_stream import GROUP, STREAM_KEY, InboxStream
+from core.wiring import Services, inbox_through_stream
+from reelay.cli import open_services
+from tests.automation_world import ACCOUNT_IG_ID, body_of, dm_payload, sign
+
+URL = "/webhooks/meta"
+
+
+@pytest.fixture
+async def stream_services(
+    settings_factory: Any, redis_location: RedisLocation, redis: Redis
+) -> Any:
+    settings = settings_factory(webhook_inbox="stream")
+    built = await open_services(settings, run_migrations=False, redis_location=redis_location)
+    built.container.redis_location = RedisLocation(
+        url=redis_location.url, unix_socket_path=redis_location.unix_socket_path
+    )
+    yield settings, built
+    await built.close()
+
+
+async def post(client: Any, body: bytes) -> int:
+    headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body)}
+    response = await client.post(URL, data=body, headers=headers)
+    return int(response.status_code)
+
+
+def stream_of(services: Services) -> InboxStream:
+    assert services.inbox_stream is not None
+    return services.inbox_stream
+
+
+async def test_a_delivery_is_answered_from_redis_and_stored_once_by_the_writer(
+    stream_services: Any, redis: Redis
+) -> None:
+    from panel.app import create_app
+
+    settings, services = stream_services
+    app = create_app(settings, services=services)
+    body = body_of(dm_payload("m1", "price?"))
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        for _ in range(3):  # Meta retries
+            assert await post(client, body) == 200
+        # Answered once Redis holds them; the database has not been touched yet.
+        assert await redis.xlen(STREAM_KEY) == 3
+        assert await WebhookEvent.all().count() == 0
+        stream = stream_of(services)
+        assert await stream.drain() == 3
+        await stream.handled()
+    (row,) = await WebhookEvent.all()
+    assert row.dedupe_key == f"{ACCOUNT_IG_ID}:message:m1"
+    # Handed to the engine of this process, no job: it found no account for the entry.
+    assert row.status is EventStatus.IGNORED and "no active account" in row.error
+    assert await redis.xlen(STREAM_KEY) == 0
+
+
+async def test_entries_a_dead_writer_read_are_written_by_another(
+    stream_services: Any, redis: Redis
+) -> None:
+    _, services = stream_services
+    dead = InboxStream(
+        redis,
+        services.container.queue,
+        services.container.clock.now,
+        engine=_no_engine,
+        consumer="a",
+    )
+    await stream_of(services).append(body_of(dm_payload("m1", "hi")))
+    await dead.reclaim()  # makes the group
+    assert len(await dead._read(None)) == 1  # read, then the process died
+    other = InboxStream(
+        redis,
+        services.container.queue,
+        services.container.clock.now,
+        engine=_no_engine,
+        consumer="b",
+    )
+    assert await other.reclaim() == 0  # not idle long enough: its writer may still be at it
+    assert await other.reclaim(idle_ms=0) == 1
+    assert await WebhookEvent.filter(dedupe_key=f"{ACCOUNT_IG_ID}:message:m1").count() == 1
+    assert await redis.xlen(STREAM_KEY) == 0
+    assert (await redis.xpending(STREAM_KEY, GROUP))["pending"] == 0
+
+
+async def test_a_failed_write_leaves_the_delivery_in_the_stream(
+    stream_services: Any, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, services = stream_services
+    stream = stream_of(services)
+    await stream.append(body_of(dm_payload("m1", "hi")))
+
+    async def broken(requests: Any) -> Any:
+        raise ConnectionError("database unreachable")
+
+    monkeypatch.setattr(stream._writer, "record_batch", broken)
+    with pytest.raises(ConnectionError):
+        await stream.drain()
+    assert await redis.xlen(STREAM_KEY) == 1
+    monkeypatch.undo()
+    assert await stream.drain() == 1
+    await stream.handled()
+    assert await WebhookEvent.all().count() == 1
+    assert await redis.xlen(STREAM_KEY) == 0
+
+
+async def test_the_worker_writes_while_it_runs_and_finishes_its_batch_when_stopped(
+    stream_services: Any, redis: Redis
+) -> None:
+    _, services = stream_services
+    stream = stream_of(services)
+    stream.start()
+    try:
+        await stream.append(body_of(dm_payload("m1", "hi")))
+        for _ in range(200):
+            if await WebhookEvent.all().count():
+                break
+            await asyncio.sleep(0.02)
+        await stream.append(body_of(dm_payload("m2", "hi")))
+    finally:
+        await stream.stop()
+    keys = await WebhookEvent.all().order_by("id").values_list("dedupe_key", flat=True)
+    assert keys == [f"{ACCOUNT_IG_ID}:message:m1", f"{ACCOUNT_IG_ID}:message:m2"]
+    assert await redis.xlen(STREAM_KEY) == 0
+
+
+@pytest.mark.parametrize(
+    ("inbox", "database", "redis_url", "expected"),
+    [
+        ("auto", "", "", True),  # SQLite and the embedded Redis: the default
+        ("auto", "postgres://u@localhost/reelay", "", False),
+        ("auto", "", "redis://localhost:6379/0", False),  # its durability is not ours to know
+        ("stream", "postgres://u@localhost/reelay", "redis://localhost:6379/0", True),
+        ("database", "", "", False),
+    ],
+)
+def test_where_deliveries_go(
+    settings_factory: Any, tmp_path: Path, inbox: str, database: str, redis_url: str, expected: bool
+) -> None:
+    settings = settings_factory(webhook_inbox=inbox, database_url=database, redis_url=redis_url)
+    location = RedisLocation(
+        url=redis_url, unix_socket_path="" if redis_url else str(tmp_path / "redis.socket")
+    )
+    assert inbox_through_stream(settings, location) is expected
+
+
+async def _no_engine(event_ids: Any) -> None:
+    return None
+
+
+def test_the_embedded_redis_keeps_a_delivery_across_a_restart(tmp_path: Path) -> None:
+    """A delivery answered from Redis survives Redis stopping: its append-only file."""
+    import redis as sync_redis
+
+    from core.adapters.redis_server import start_embedded_redis
+
+    location = start_embedded_redis(tmp_path / "redis")
+    client = sync_redis.Redis(unix_socket_path=location.unix_socket_path)
+    client.xadd(STREAM_KEY, {b"body": b"{}"})
+    client.close()
+    location.stop()
+    location = start_embedded_redis(tmp_path / "redis")
+    client = sync_redis.Redis(unix_socket_path=location.unix_socket_path)
+    try:
+        assert client.xlen(STREAM_KEY) == 1
+    finally:
+        client.close()
+        location.stop()
