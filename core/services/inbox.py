@@ -109,6 +109,7 @@ class InboxWriter(GroupCommit[Sequence[InboundEvent], Recorded]):
         # being queued as jobs.
         self._hand_off = hand_off
 
+    @instance_level("the webhook inbox: Meta's deliveries name accounts, not workspaces")
     async def record_batch(self, requests: list[Sequence[InboundEvent]]) -> list[Recorded]:
         """Store many deliveries' events as one batch now (the inbox stream's writer, which
         batches them itself), without waiting for other callers."""

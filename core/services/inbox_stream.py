@@ -31,6 +31,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from core.domain.scope import instance_level
 from core.domain.webhooks import parse_body
 from core.ports.queue import JobQueue
 from core.services.inbox import EVENTS_PER_JOB, InboxWriter
@@ -84,6 +85,7 @@ class InboxStream:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
+    @instance_level("the webhook inbox: Meta's deliveries name accounts, not workspaces")
     async def append(self, body: bytes) -> None:
         """Keep one verified delivery for the writer: once this returns, Redis holds it."""
         await self._redis.xadd(STREAM_KEY, {BODY: body})
@@ -93,6 +95,7 @@ class InboxStream:
         self._stopping = False
         self._task = asyncio.create_task(self._run())
 
+    @instance_level("the webhook inbox: Meta's deliveries name accounts, not workspaces")
     async def stop(self) -> None:
         """Finish the batch under way, let the engine handle what it was handed, and stop.
 
@@ -136,11 +139,13 @@ class InboxStream:
         except Exception:
             logger.exception("writing webhook deliveries from the inbox stream failed")
 
+    @instance_level("the webhook inbox: Meta's deliveries name accounts, not workspaces")
     async def handled(self) -> None:
         """Wait until the events handed to the engine so far are handled."""
         if self._handling:
             await asyncio.wait(list(self._handling))
 
+    @instance_level("the webhook inbox: Meta's deliveries name accounts, not workspaces")
     async def drain(self) -> int:
         """Write every delivery waiting now, without blocking: how many were written."""
         written = await self.reclaim(idle_ms=0)
@@ -148,6 +153,7 @@ class InboxStream:
             written += await self.write(entries)
         return written
 
+    @instance_level("the webhook inbox: Meta's deliveries name accounts, not workspaces")
     async def reclaim(self, idle_ms: int = RECLAIM_IDLE_MS) -> int:
         """Take over and write the entries left pending by a writer (idle ``idle_ms``)."""
         await self._ensure_group()
@@ -164,6 +170,7 @@ class InboxStream:
             if start in (b"0-0", "0-0"):
                 return written
 
+    @instance_level("the webhook inbox: Meta's deliveries name accounts, not workspaces")
     async def write(self, entries: Sequence[Entry]) -> int:
         """Store the entries' events in one batch, then take the entries off the stream."""
         if not entries:
