@@ -689,6 +689,7 @@ class PasswordReset(Model):
 
 
 # Re-exported so Tortoise finds them in this, the one models module.
+from core.db.chat_mirror import ChatMirror as ChatMirror, ChatThread as ChatThread  # noqa: E402
 from core.db.integrations import (  # noqa: E402
     EventWebhook as EventWebhook,
     EventWebhookDelivery as EventWebhookDelivery,
