@@ -47,9 +47,10 @@ from core.domain.followers import follower_label
 from core.domain.rule_definition import RuleDefinition
 from core.domain.scope import Actor, instance_level
 from core.errors import ReelayError
+from core.ports.chat_threads import ChatThreads
 from core.ports.mailer import Mailer, MailError
 from core.ports.notifier import ChatDeliveryError, ChatGone, ChatRateLimited, Notifier
-from core.services import audit, followers
+from core.services import audit, chat_mirror, followers
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ class Delivery:
 
     notifiers: dict[Platform, Notifier] = field(default_factory=dict)
     mailer: Mailer | None = None
+    # Conversations' topics and threads in the mirror chats (the same bots).
+    threads: dict[Platform, ChatThreads] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- recording
@@ -129,7 +132,7 @@ async def _plan(event: DomainEvent) -> None:
     """Create the event's delivery rows once: every active chat, plus email where set."""
     if await NotificationDelivery.filter(event_id=event.id).exists():
         return
-    rows: list[tuple[str, str, int | None]] = []
+    rows: list[tuple[str, str, int | None]] = [*await chat_mirror.planned(event)]
     if event.kind in alerts.DRAFT_UPDATES:
         draft = await ReplyDraft.get_or_none(
             id=event.payload.get("draft_id"), workspace_id=event.workspace.id
@@ -187,6 +190,8 @@ async def _deliver_one(
         if item.channel == EMAIL:
             await _send_email(delivery, event, item, facts, ctx)
             message_id = None
+        elif item.channel == chat_mirror.MIRROR:
+            message_id = await _post_in_thread(delivery, event, item, now)
         else:
             message_id = await _send_chat(delivery, event, item, facts, ctx)
     except _Skipped:
@@ -229,6 +234,21 @@ async def _send_chat(
         await _remember_chat_message(facts["draft"].id, link, sent)
         return sent
     return await notifier.send(link.chat_id, alerts.render_event(event.kind, facts, ctx))
+
+
+async def _post_in_thread(
+    delivery: Delivery, event: DomainEvent, item: NotificationDelivery, now: datetime
+) -> str:
+    link = await ChatLink.get_or_none(id=item.chat_link_id, active=True)
+    message_id = (
+        await chat_mirror.deliver(delivery.threads, event, link, now) if link is not None else None
+    )
+    if message_id is None:
+        await NotificationDelivery.filter(id=item.id).update(
+            status=DeliveryStatus.SKIPPED, error="the chat or the conversation is gone"
+        )
+        raise _Skipped()
+    return message_id
 
 
 class _Skipped(ReelayError):

@@ -1,0 +1,129 @@
+"""The chat mirror's delivery: one topic per conversation however many messages arrive at
+once, a deleted topic opened again, and the team's own chat replies not posted back."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from core.db.models import (
+    ChatLink,
+    ChatMirror,
+    ChatThread,
+    Conversation,
+    DomainEvent,
+    Message,
+    Platform,
+)
+from core.domain import alerts
+from core.ports.chat_threads import ThreadGone
+from core.services import chat_mirror
+from tests.chatops_world import World, make_world
+
+NOW = datetime(2025, 3, 5, 9, 0, tzinfo=UTC)
+
+
+class SlowThreads:
+    """Topics that take a moment to open; records what was posted where."""
+
+    platform = Platform.TELEGRAM
+
+    def __init__(self) -> None:
+        self.opened: list[str] = []
+        self.posts: list[tuple[str, str, str]] = []
+        self.gone: set[str] = set()
+
+    async def open_thread(self, chat_id: str, name: str) -> str:
+        await asyncio.sleep(0.1)
+        self.opened.append(name)
+        return str(100 + len(self.opened))
+
+    async def post(self, chat_id: str, thread_id: str, text: str, image_url: str = "") -> str:
+        if thread_id in self.gone:
+            raise ThreadGone("Bad Request: message thread not found")
+        self.posts.append((thread_id, text, image_url))
+        return str(len(self.posts))
+
+
+async def _setup(world: World) -> tuple[ChatLink, Conversation]:
+    link = await ChatLink.create(
+        workspace=world.workspace, platform=Platform.TELEGRAM, chat_id="-100777", title="Team"
+    )
+    await ChatMirror.create(workspace=world.workspace, chat_link=link)
+    conversation = await Conversation.create(
+        account=world.account, igsid="9001", username="ana", profile_name="Ana"
+    )
+    return link, conversation
+
+
+async def _event(world: World, conversation: Conversation, text: str, **facts: Any) -> DomainEvent:
+    direction = facts.get("direction", "in")
+    source = facts.get("source", "follower")
+    message = await Message.create(
+        conversation_id=conversation.id, direction=direction, source=source, text=text
+    )
+    kind = (
+        alerts.CONVERSATION_MESSAGE_RECEIVED
+        if direction == "in"
+        else alerts.CONVERSATION_MESSAGE_SENT
+    )
+    return await DomainEvent.create(
+        workspace=world.workspace,
+        kind=kind,
+        payload={
+            "conversation_id": conversation.id,
+            "message_id": message.id,
+            "direction": direction,
+            "source": source,
+            "text": text,
+        },
+    )
+
+
+async def test_two_messages_at_once_open_one_topic_and_both_land_in_it(container: Any) -> None:
+    world = await make_world()
+    link, conversation = await _setup(world)
+    first = await _event(world, conversation, "Hello?")
+    second = await _event(world, conversation, "Anyone there?")
+    threads = SlowThreads()
+    await asyncio.gather(
+        chat_mirror.deliver({Platform.TELEGRAM: threads}, first, link, NOW),
+        chat_mirror.deliver({Platform.TELEGRAM: threads}, second, link, NOW),
+    )
+    assert threads.opened == ["@ana · Ana"]
+    assert sorted(threads.posts) == [
+        ("101", "💬 @ana · Ana: Anyone there?", ""),
+        ("101", "💬 @ana · Ana: Hello?", ""),
+    ]
+    assert await ChatThread.filter(conversation_id=conversation.id).count() == 1
+
+
+async def test_a_deleted_topic_is_opened_again(container: Any) -> None:
+    world = await make_world()
+    link, conversation = await _setup(world)
+    threads = SlowThreads()
+    event = await _event(world, conversation, "Rule answer", direction="out", source="automation")
+    await chat_mirror.deliver({Platform.TELEGRAM: threads}, event, link, NOW)
+    threads.gone.add("101")
+    await chat_mirror.deliver({Platform.TELEGRAM: threads}, event, link, NOW)
+    assert threads.opened == ["@ana · Ana", "@ana · Ana"]
+    assert [post[:2] for post in threads.posts] == [
+        ("101", "🤖 Automation: Rule answer"),
+        ("102", "🤖 Automation: Rule answer"),
+    ]
+    (row,) = await ChatThread.filter(conversation_id=conversation.id)
+    assert row.thread_id == "102"
+
+
+async def test_only_a_mirroring_workspace_plans_posts_and_never_for_its_chat_replies(
+    container: Any,
+) -> None:
+    world = await make_world()
+    _, conversation = await _setup(world)
+    follower = await _event(world, conversation, "Hi")
+    from_chat = await _event(world, conversation, "Hello!", direction="out", source="chat")
+    assert [row[0] for row in await chat_mirror.planned(follower)] == [chat_mirror.MIRROR]
+    assert await chat_mirror.planned(from_chat) == []
+    await ChatMirror.filter(workspace_id=world.workspace.id).delete()
+    assert await chat_mirror.planned(follower) == []
