@@ -33,6 +33,7 @@ DECLARED = {
     "setup.use_sandbox": Role.OWNER,
     "setup.rotate_verify_token": Role.OWNER,
     "setup.make_link_code": Role.ADMIN,
+    "setup.choose_mirror": Role.ADMIN,
     "setup.check_webhook": Role.ADMIN,
     "setup.test_ai": Role.ADMIN,
     "accounts.index": Role.VIEWER,

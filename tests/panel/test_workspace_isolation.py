@@ -235,6 +235,12 @@ ATTEMPTS: list[Attempt] = [
     # setup, team, tokens, workspace switch
     Attempt("unlink B's chat", "POST", "/setup/chats/{b.chat}/unlink", {}),
     Attempt(
+        "mirror conversations to B's chat",
+        "POST",
+        "/setup/chats/mirror",
+        {"chat_link_id": "{b.chat}"},
+    ),
+    Attempt(
         "revoke B's invitation", "POST", "/team/invites/{b.invite}/revoke", {}, answers=FLASHED
     ),
     Attempt(
