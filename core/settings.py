@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     meta_verify_token: SecretStr | None = Field(
         None, description="Webhook verify token you paste into Meta's dashboard."
     )
+    meta_human_agent: bool = Field(
+        False,
+        description="The Meta app has the human_agent permission (App Review): a teammate's "
+        "inbox reply may go up to 7 days after the person's last message, tagged HUMAN_AGENT.",
+    )
     graph_host: AnyHttpUrl = Field(
         AnyHttpUrl("https://graph.instagram.com"), description="Instagram Login Graph host."
     )

@@ -30,6 +30,7 @@ from core.services.accounts import account_ref
 from core.services.automations import Automations
 from core.services.chatops import ChatOps
 from core.services.comment_sweep import CommentSweep
+from core.services.conversations import Conversations
 from core.services.event_webhooks import EventWebhooks
 from core.services.follow_gate import FollowGate
 from core.services.health import Health
@@ -80,6 +81,8 @@ class Services:
     delivery: Delivery
     # The workspaces' event webhooks: subscriptions and signed deliveries.
     event_webhooks: EventWebhooks
+    # The inbox: conversations read, answered, taken over and assigned by the team.
+    conversations: Conversations
 
     @property
     def links(self) -> LinkTracker:
@@ -242,5 +245,11 @@ def assemble_services(
         messenger_profiles=MessengerProfiles(graph=container.graph, account_ref=ref),
         event_webhooks=EventWebhooks(
             queue=container.queue, clock=container.clock, poster=poster, secrets=container.secrets
+        ),
+        conversations=Conversations(
+            outbox=outbox,
+            clock=container.clock,
+            queue=container.queue,
+            human_agent=settings.meta_human_agent,
         ),
     )

@@ -191,6 +191,15 @@ def message_text(message: Mapping[str, Any]) -> str:
     return str(payload.get("text", ""))
 
 
+def message_media_url(message: Mapping[str, Any]) -> str:
+    """The image or video ``message`` carries ('' for text and templates)."""
+    attachment = message.get("attachment")
+    if not isinstance(attachment, Mapping) or attachment.get("type") not in {"image", "video"}:
+        return ""
+    payload = attachment.get("payload")
+    return str(payload.get("url") or "") if isinstance(payload, Mapping) else ""
+
+
 def dm_message(rule: RuleDefinition, person: Person, rng: random.Random) -> dict[str, Any] | None:
     """The DM a rule sends (text, text with buttons, quick replies or cards); None when it has
     none."""

@@ -39,23 +39,23 @@ from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
 from core.db.bulk import GroupCommit, bump_many_stats, insert_many_returning, mark_sent
+from core.db.conversations import MessageSource
 from core.db.models import (
     AccountStatus,
     Conversation,
     InstagramAccount,
-    Message,
     OutboundAction,
     OutboundStatus,
     RuleStats,
 )
 from core.domain.backoff import backoff_s
 from core.domain.graph_errors import ErrorKind, GraphError
-from core.domain.messages import message_text
+from core.domain.messages import message_media_url, message_text
 from core.domain.scope import instance_level
 from core.ports.clock import Clock
 from core.ports.instagram import AccountRef, InstagramClient, Recipient
 from core.ports.queue import JobQueue
-from core.services import echoes
+from core.services import conversation_log, echoes
 from core.services.pacer import Pacer
 from core.services.reconnection import mark_needs_reconnect
 from core.services.send_checks import Check, Found, look_for_effect
@@ -66,6 +66,9 @@ logger = logging.getLogger(__name__)
 SEND_OUTBOUND = "send_outbound"
 DM_WINDOW = timedelta(hours=24)
 PRIVATE_REPLY_WINDOW = timedelta(days=7)
+# Meta's message tag for a teammate's reply after 24 h, up to 7 days (needs App Review).
+HUMAN_AGENT = "HUMAN_AGENT"
+HUMAN_AGENT_WINDOW = timedelta(days=7)
 MAX_ATTEMPTS = 5
 # Set in an action's payload once a send of it may have reached Meta without an answer.
 ANSWER_LOST = "answer_lost_at"
@@ -147,21 +150,26 @@ async def write_sent(batch: Sequence[SentAction]) -> list[SentAction]:
     echo, or by its answer when the echo came first) is not recorded or counted again."""
     if not batch:
         return []
-    marked = await mark_sent({s.action.id: s.response for s in batch}, max(s.at for s in batch))
+    at = max(s.at for s in batch)
+    marked = await mark_sent({s.action.id: s.response for s in batch}, at)
     batch = [s for s in batch if s.action.id in marked]
-    messages = [
-        Message(
-            conversation_id=s.action.payload["conversation_id"],
-            direction="out",
-            mid=s.response.get("message_id") or None,
-            text=message_text(s.action.payload.get("message") or {}),
-            rule_id=s.action.payload.get("rule_id") or None,
-        )
-        for s in batch
-        if s.kind is not ActionKind.PUBLIC_REPLY and s.action.payload.get("conversation_id")
-    ]
-    if messages:
-        await Message.bulk_create(messages)
+    await conversation_log.sent(
+        [
+            {
+                "conversation_id": s.action.payload["conversation_id"],
+                "direction": "out",
+                "source": s.action.payload.get("source") or MessageSource.AUTOMATION.value,
+                "author_id": s.action.payload.get("author_id"),
+                "mid": s.response.get("message_id") or None,
+                "text": message_text(s.action.payload.get("message") or {}),
+                "media_url": message_media_url(s.action.payload.get("message") or {}),
+                "rule_id": s.action.payload.get("rule_id") or None,
+            }
+            for s in batch
+            if s.kind is not ActionKind.PUBLIC_REPLY and s.action.payload.get("conversation_id")
+        ],
+        at,
+    )
     counts: dict[int, dict[str, Any]] = {}
     for s in batch:
         rule_id = s.action.payload.get("rule_id")
@@ -274,6 +282,7 @@ class Outbox:
         send_now: bool = True,
         conversation: Conversation | None = None,
         extra_stats: Mapping[str, Any] | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> Submitted:
         """Record one action under idempotency ``key``; send it now (inline) unless delayed.
 
@@ -281,6 +290,7 @@ class Outbox:
         ``anchor_at``: when the comment was made (private reply window).
         ``conversation``: the person's conversation as just read (saves a query).
         ``extra_stats``: more counters of the rule to add in the same update (trigger counts).
+        ``extra``: more of the payload: a teammate's reply's ``source``, ``author_id``, ``tag``.
         """
         now = self.clock.now()
         payload: dict[str, Any] = {
@@ -289,6 +299,7 @@ class Outbox:
             "conversation_id": conversation_id,
             "event_id": event_id,
             "anchor_at": anchor_at.isoformat() if anchor_at else None,
+            **(extra or {}),
         }
         not_before = now + timedelta(seconds=delay_s) if delay_s > 0 else None
         inline = not_before is None and send_now
@@ -389,7 +400,9 @@ class Outbox:
                     if kind is ActionKind.PRIVATE_REPLY
                     else Recipient(igsid=action.target)
                 )
-                sent = await self.graph.send_message(ref, recipient, message)
+                await echoes.sending(self.redis, account, action, conversation)
+                tag = action.payload.get("tag") or None
+                sent = await self.graph.send_message(ref, recipient, message, tag=tag)
                 response = {"recipient_id": sent.recipient_id, "message_id": sent.message_id}
         except GraphError as exc:
             return await self._failed_call(account, action, exc)
@@ -652,7 +665,9 @@ async def window_closed(
         last = conversation.last_inbound_at if conversation else None
         if last is None:
             return "DM not allowed: the person never wrote to the account"
-        if now - last > DM_WINDOW:
+        if payload.get("tag") == HUMAN_AGENT and now - last > HUMAN_AGENT_WINDOW:
+            return f"7-day human agent window closed: last message from the person at {last}"
+        if payload.get("tag") != HUMAN_AGENT and now - last > DM_WINDOW:
             return (
                 f"24 h messaging window closed: last message from the person at {last.isoformat()}"
             )

@@ -5,7 +5,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0014_messenger_profile')]
+    dependencies = [('models', '0015_inbox')]
 
     initial = False
 
