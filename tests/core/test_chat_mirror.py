@@ -4,22 +4,33 @@ once, a deleted topic opened again, and the team's own chat replies not posted b
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime
 from typing import Any
 
+from aioresponses import aioresponses
+
 from core.db.models import (
+    ChatIdentity,
     ChatLink,
     ChatMirror,
     ChatThread,
     Conversation,
     DomainEvent,
     Message,
+    OutboundAction,
     Platform,
 )
 from core.domain import alerts
 from core.ports.chat_threads import ThreadGone
 from core.services import chat_mirror
+from core.services.chat_members import ChatUser
+from core.services.chat_mirror import ChatDesk
+from core.services.chat_state import CommandResults
+from core.services.chatops import IncomingFile
+from core.wiring import assemble_services
 from tests.chatops_world import World, make_world
+from tests.media_samples import image_bytes
 
 NOW = datetime(2025, 3, 5, 9, 0, tzinfo=UTC)
 
@@ -127,3 +138,46 @@ async def test_only_a_mirroring_workspace_plans_posts_and_never_for_its_chat_rep
     assert await chat_mirror.planned(from_chat) == []
     await ChatMirror.filter(workspace_id=world.workspace.id).delete()
     assert await chat_mirror.planned(follower) == []
+
+
+async def test_a_photo_written_in_the_topic_goes_to_the_person_as_an_image(
+    container: Any,
+) -> None:
+    world = await make_world()
+    link, conversation = await _setup(world)
+    await Conversation.filter(id=conversation.id).update(last_inbound_at=datetime.now(UTC))
+    world.account.token_encrypted = container.secrets.encrypt("token")
+    await world.account.save(update_fields=["token_encrypted"])
+    await ChatIdentity.create(platform=Platform.TELEGRAM, platform_user_id="42", user=world.editor)
+    await ChatThread.create(
+        workspace=world.workspace,
+        conversation=conversation,
+        platform="telegram",
+        chat_id=link.chat_id,
+        thread_id="101",
+    )
+    services = assemble_services(container)
+    desk = ChatDesk(
+        conversations=services.conversations,
+        storage=services.storage,
+        media_url=lambda asset: f"https://reelay.example/media/{asset.storage_key}",
+        results=CommandResults(container.redis),
+        clock=container.clock,
+    )
+    who = ChatUser(Platform.TELEGRAM, chat_id=link.chat_id, user_id="42", name="eda")
+
+    async def photo() -> bytes:
+        return image_bytes()
+
+    with aioresponses() as graph:
+        graph.post(re.compile(r".*/messages.*"), payload={"message_id": "m-1"}, repeat=True)
+        reply = await desk.handle(
+            who, "101", "7", "Here it is", IncomingFile("p.jpg", "image/jpeg", photo)
+        )
+    assert reply is not None and reply.text.startswith(("✓", "⏳"))
+    messages = [
+        a.payload["message"] for a in await OutboundAction.filter(target="9001").order_by("id")
+    ]
+    image = messages[0]["attachment"]["payload"]["url"]
+    assert image.startswith("https://reelay.example/media/")
+    assert messages[1] == {"text": "Here it is"}
