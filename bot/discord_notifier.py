@@ -96,6 +96,15 @@ class DiscordNotifier:
             raise _delivery_error(exc) from exc
         return str(thread["id"])
 
+    async def rename_thread(self, chat_id: str, thread_id: str, name: str) -> None:
+        try:
+            client = await self._client()
+            await client.http.edit_channel(int(thread_id), name=name[:MAX_THREAD_NAME])
+        except discord.NotFound as exc:
+            raise ThreadGone(str(exc)) from exc
+        except (discord.DiscordException, *NETWORK_ERRORS) as exc:
+            raise _delivery_error(exc) from exc
+
     async def post(self, chat_id: str, thread_id: str, text: str, image_url: str = "") -> str:
         """A message in the thread (a thread is a channel of its own); an image as an embed."""
         try:

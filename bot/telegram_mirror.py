@@ -67,6 +67,14 @@ class TelegramThreads:
             raise delivery_error(exc) from exc
         return str(topic.message_thread_id)
 
+    async def rename_thread(self, chat_id: str, thread_id: str, name: str) -> None:
+        try:
+            await self.bot.edit_forum_topic(
+                chat_id=int(chat_id), message_thread_id=int(thread_id), name=name[:128]
+            )
+        except TelegramAPIError as exc:
+            raise delivery_error(exc) from exc
+
     async def post(self, chat_id: str, thread_id: str, text: str, image_url: str = "") -> str:
         try:
             sent = await self._post(int(chat_id), int(thread_id), text, image_url)

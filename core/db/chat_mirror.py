@@ -53,6 +53,8 @@ class ChatThread(Model):
     platform = fields.CharField(max_length=16)
     chat_id = fields.CharField(max_length=64)
     thread_id = fields.CharField(max_length=64, default="")
+    # The name the topic was given (renamed once the person's profile is known).
+    name = fields.CharField(max_length=128, default="")
     claimed_at = UtcDatetimeField(null=True)
     created_at = UtcDatetimeField(auto_now_add=True)
 

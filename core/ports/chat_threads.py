@@ -31,6 +31,10 @@ class ChatThreads(Protocol):
         """A new topic or thread named ``name`` in ``chat_id``; returns its id."""
         ...
 
+    async def rename_thread(self, chat_id: str, thread_id: str, name: str) -> None:
+        """Give the topic or thread a new name."""
+        ...
+
     async def post(self, chat_id: str, thread_id: str, text: str, image_url: str = "") -> str:
         """Post ``text`` (with the image at ``image_url`` when given) in the thread; returns
         the new message's id."""

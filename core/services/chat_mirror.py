@@ -166,6 +166,17 @@ async def deliver(
         return await poster.post(link.chat_id, thread_id, text, image)
 
 
+async def _renamed(poster: ChatThreads, link: ChatLink, row: ChatThread, name: str) -> None:
+    """The topic opened before the person's profile was known takes their name now; a refusal
+    only costs the name (tried again with the next message), never the post."""
+    try:
+        await poster.rename_thread(link.chat_id, row.thread_id, name)
+    except ChatDeliveryError as exc:
+        logger.warning("topic %s of chat %s keeps its name: %s", row.thread_id, link.id, exc)
+        return
+    await ChatThread.filter(id=row.id).update(name=name)
+
+
 def _follower(conversation: Conversation) -> Follower:
     return Follower(
         igsid=conversation.igsid,
@@ -185,8 +196,11 @@ async def _thread(
         "platform": link.platform.value,
         "chat_id": link.chat_id,
     }
+    name = words.topic_name(_follower(conversation))
     row = await ChatThread.get_or_none(**where)
     if row is not None and row.thread_id:
+        if row.name != name:
+            await _renamed(poster, link, row, name)
         return row.thread_id
     claimed = False
     if row is None:
@@ -205,13 +219,11 @@ async def _thread(
         return await _opened_by_another(where)
     assert row is not None  # claimed means the row exists
     try:
-        thread_id = await poster.open_thread(
-            link.chat_id, words.topic_name(_follower(conversation))
-        )
+        thread_id = await poster.open_thread(link.chat_id, name)
     except BaseException:
         await ChatThread.filter(id=row.id, thread_id="").delete()
         raise
-    await ChatThread.filter(id=row.id).update(thread_id=thread_id, claimed_at=None)
+    await ChatThread.filter(id=row.id).update(thread_id=thread_id, name=name, claimed_at=None)
     logger.info("conversation %s: topic %s opened in chat %s", conversation.id, thread_id, link.id)
     return thread_id
 

@@ -190,6 +190,13 @@ class FakeTelegram:
         if not 1 <= len(name) <= 128:
             raise BotApiError(400, "Bad Request: TOPIC_NAME_INVALID")
 
+    def _check_editforumtopic(self, params: dict[str, Any]) -> None:
+        if int(params["message_thread_id"]) not in self.topics.get(int(params["chat_id"]), {}):
+            raise BotApiError(400, "Bad Request: TOPIC_ID_INVALID")
+        name = params.get("name")
+        if name is not None and not 1 <= len(str(name)) <= 128:
+            raise BotApiError(400, "Bad Request: TOPIC_NAME_INVALID")
+
     def _check_sendphoto(self, params: dict[str, Any]) -> None:
         if not params.get("photo"):
             raise BotApiError(400, "Bad Request: there is no photo in the request")
@@ -309,6 +316,11 @@ class FakeTelegram:
         if params.get("caption"):
             message["caption"] = params["caption"]
         return message
+
+    def _editforumtopic(self, params: dict[str, Any]) -> bool:
+        if params.get("name") is not None:
+            self.topics[int(params["chat_id"])][int(params["message_thread_id"])] = params["name"]
+        return True
 
     def _createforumtopic(self, params: dict[str, Any]) -> dict[str, Any]:
         """A topic's thread id is the id of the service message that opened it, as in Telegram."""

@@ -44,11 +44,15 @@ class SlowThreads:
         self.opened: list[str] = []
         self.posts: list[tuple[str, str, str]] = []
         self.gone: set[str] = set()
+        self.renamed: list[tuple[str, str]] = []
 
     async def open_thread(self, chat_id: str, name: str) -> str:
         await asyncio.sleep(0.1)
         self.opened.append(name)
         return str(100 + len(self.opened))
+
+    async def rename_thread(self, chat_id: str, thread_id: str, name: str) -> None:
+        self.renamed.append((thread_id, name))
 
     async def post(self, chat_id: str, thread_id: str, text: str, image_url: str = "") -> str:
         if thread_id in self.gone:
@@ -108,6 +112,27 @@ async def test_two_messages_at_once_open_one_topic_and_both_land_in_it(container
         ("101", "💬 @ana · Ana: Hello?", ""),
     ]
     assert await ChatThread.filter(conversation_id=conversation.id).count() == 1
+
+
+async def test_a_topic_opened_before_the_profile_was_known_takes_the_persons_name(
+    container: Any,
+) -> None:
+    world = await make_world()
+    link, _ = await _setup(world)
+    stranger = await Conversation.create(account=world.account, igsid="9002")
+    threads = SlowThreads()
+    mirrors = {Platform.TELEGRAM: threads}
+    await chat_mirror.deliver(mirrors, await _event(world, stranger, "Hi"), link, NOW)
+    await Conversation.filter(id=stranger.id).update(username="bo", profile_name="Bo Berg")
+    await chat_mirror.deliver(mirrors, await _event(world, stranger, "Price?"), link, NOW)
+    await chat_mirror.deliver(mirrors, await _event(world, stranger, "?"), link, NOW)
+    assert threads.opened == ["a follower (id 9002)"]
+    assert threads.renamed == [("101", "@bo · Bo Berg")]
+    assert [text for _, text, _ in threads.posts] == [
+        "💬 a follower (id 9002): Hi",
+        "💬 @bo · Bo Berg: Price?",
+        "💬 @bo · Bo Berg: ?",
+    ]
 
 
 async def test_a_deleted_topic_is_opened_again(container: Any) -> None:

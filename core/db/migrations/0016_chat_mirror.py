@@ -30,6 +30,7 @@ class Migration(migrations.Migration):
                 ('platform', fields.CharField(max_length=16)),
                 ('chat_id', fields.CharField(max_length=64)),
                 ('thread_id', fields.CharField(default='', max_length=64)),
+                ('name', fields.CharField(default='', max_length=128)),
                 ('claimed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],

@@ -159,6 +159,13 @@ class FakeDiscord:
             }
         )
 
+    async def rename(self, request: web.Request) -> web.Response:
+        """PATCH /channels/{id}: a thread renamed."""
+        channel = request.match_info["channel"]
+        body = await request.json()
+        self.messages.append(("rename", channel, body))
+        return _json({"id": channel, "type": 11, "name": body.get("name", "")})
+
     async def edit(self, request: web.Request) -> web.Response:
         channel, mid = request.match_info["channel"], request.match_info["message"]
         if mid in self.deleted:

@@ -40,12 +40,19 @@ async def test_notifier_opens_a_thread_and_posts_in_it(
     fake, url = fake_discord
     notifier = DiscordNotifier("token", url)
     try:
-        thread_id = await notifier.open_thread("111", "@ana · Ana")
+        thread_id = await notifier.open_thread("111", "a follower (id 9001)")
+        await notifier.rename_thread("111", thread_id, "@ana · Ana")
         await notifier.post("111", thread_id, "💬 @ana · Ana: hello")
     finally:
         await notifier.close()
-    (kind, channel, opened), (_, posted_in, message) = fake.messages
-    assert (kind, channel, opened["name"], opened["type"]) == ("thread", "111", "@ana · Ana", 11)
+    (kind, channel, opened), renamed, (_, posted_in, message) = fake.messages
+    assert (kind, channel, opened["name"], opened["type"]) == (
+        "thread",
+        "111",
+        "a follower (id 9001)",
+        11,
+    )
+    assert renamed == ("rename", thread_id, {"name": "@ana · Ana"})
     assert posted_in == thread_id and message["content"] == "💬 @ana · Ana: hello"
 
 
