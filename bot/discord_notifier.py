@@ -68,6 +68,14 @@ class DiscordNotifier:
             raise _delivery_error(exc) from exc
         return str(message.id)
 
+    async def send_to_person(self, platform_user_id: str, reply: Reply) -> str:
+        """A direct message to one Discord user (their private channel with the bot)."""
+        try:
+            channel = await (await self._client()).create_dm(discord.Object(int(platform_user_id)))
+        except (discord.DiscordException, *NETWORK_ERRORS) as exc:
+            raise _delivery_error(exc) from exc
+        return await self.send(str(channel.id), reply)
+
     async def edit(self, chat_id: str, message_id: str, reply: Reply) -> None:
         async def edit(links_as_text: bool) -> None:
             shown = rendered(reply, links_as_text=links_as_text)

@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         ),
     )
     panel_port: Annotated[int, Field(ge=1, le=65535)] = Field(8000, description="Panel port.")
+    inbox_stream_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        60.0,
+        description="Seconds the inbox's live-update stream stays open before the browser "
+        "opens the next one.",
+    )
     secret_key: SecretStr | None = Field(
         None, description="Signs session cookies and OAuth state. Empty: generated into VAR_DIR."
     )

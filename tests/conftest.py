@@ -162,6 +162,8 @@ def settings_factory(tmp_path: Path, sqlite_url: str) -> Any:
             "secret_key": "test-secret-key-" + "x" * 32,
             "meta_verify_token": "verify-me",
             "meta_app_secret": "app-secret",
+            # A page's live-update stream ends at once: a test client reads whole answers.
+            "inbox_stream_s": 0.2,
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -320,6 +320,36 @@ class Conversations:
         ).values_list("labels", flat=True)
         return sorted({label for row in stored for label in str(row).split(",") if label})
 
+    async def changes(
+        self, actor: Actor, after: int, *, limit: int = 100
+    ) -> builtins.list[tuple[int, int]]:
+        """What changed in the workspace's conversations since event ``after``: (event id,
+        conversation id), oldest first (the live inbox follows it)."""
+        if not actor.allows(Role.VIEWER):
+            raise Forbidden("Only members can read the inbox.")
+        rows = (
+            await DomainEvent.filter(
+                workspace_id=actor.workspace_id, id__gt=after, kind__in=alerts.CONVERSATION_KINDS
+            )
+            .order_by("id")
+            .limit(limit)
+        )
+        return [(e.id, int(e.payload.get("conversation_id") or 0)) for e in rows]
+
+    async def last_change(self, actor: Actor) -> int:
+        """The id of the workspace's latest conversation event (0 when none): a live view
+        starts after it."""
+        if not actor.allows(Role.VIEWER):
+            raise Forbidden("Only members can read the inbox.")
+        latest = (
+            await DomainEvent.filter(
+                workspace_id=actor.workspace_id, kind__in=alerts.CONVERSATION_KINDS
+            )
+            .order_by("-id")
+            .first()
+        )
+        return latest.id if latest is not None else 0
+
     # ---------------------------------------------------------------- takeover
 
     async def take_over(self, actor: Actor, conversation_id: int, *, hours: float = 24) -> datetime:

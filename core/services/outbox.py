@@ -429,6 +429,8 @@ class Outbox:
         reason = await window_closed(action, now, conversation)
         if reason:
             return await self._skip(action, reason)
+        if action.payload.get("rule_id") and await _teammate_has(action, conversation, now):
+            return await self._skip(action, conversation_log.TEAMMATE_HAS_IT)
         limit = self._limit(account, kind)
         slot = await self.pacer.reserve(
             account.id, PACE_BUCKET[kind], f"{action.id}:{action.attempts}", limit, now
@@ -672,6 +674,14 @@ async def window_closed(
                 f"24 h messaging window closed: last message from the person at {last.isoformat()}"
             )
     return ""
+
+
+async def _teammate_has(action: OutboundAction, known: Conversation | None, now: datetime) -> bool:
+    """Whether a teammate took the person's conversation over since a rule queued ``action``."""
+    wanted = action.payload.get("conversation_id")
+    if known is not None and known.id == wanted:
+        return conversation_log.paused(known, now)
+    return bool(wanted) and await Conversation.exists(id=wanted, paused_until__gt=now)
 
 
 def private_reply_key(account_id: int, comment_id: str) -> str:

@@ -171,6 +171,7 @@ def install(app: Quart) -> None:
     from panel.api import (
         accounts,
         analytics,
+        conversations,
         drafts,
         event_webhooks,
         leads,
@@ -191,12 +192,12 @@ def install(app: Quart) -> None:
         info=Info(
             title="Reelay API",
             version="1",
-            description="Posts, media, automation rules, leads, AI reply drafts, event "
-            "webhooks, accounts and their health, analytics, the team and the time zone of one "
-            "workspace. Times are ISO 8601 with their offset. "
-            "Authenticate with an API token: `Authorization: Bearer rly_…`. Every POST takes an "
-            "`Idempotency-Key`; every list pages by `cursor`. The `webhooks` section shows what "
-            "event webhooks receive.",
+            description="Posts, media, automation rules, leads, AI reply drafts, the inbox "
+            "(conversations, replies, takeover), event webhooks, accounts and their health, "
+            "analytics, the team and the time zone of one workspace. Times are ISO 8601 with "
+            "their offset. Authenticate with an API token: `Authorization: Bearer rly_…`. Every "
+            "POST takes an `Idempotency-Key`; every list pages by `cursor`. The `webhooks` "
+            "section shows what event webhooks receive.",
         ),
         security_schemes={"bearerAuth": {"type": "http", "scheme": "bearer"}},
         security=[{"bearerAuth": []}],
@@ -211,5 +212,5 @@ def install(app: Quart) -> None:
     app.before_request(expect_json_body)
     app.register_blueprint(blueprint)
     resources = (posts, media, leads, drafts, rules, workspace, event_webhooks, starters)
-    for resource in (*resources, accounts, analytics, team):
+    for resource in (*resources, conversations, accounts, analytics, team):
         app.register_blueprint(resource.blueprint)

@@ -333,3 +333,19 @@ async def test_notes_labels_status_assignment_search_and_pages(world: World) -> 
     (assigned,) = await DomainEvent.filter(kind=alerts.CONVERSATION_ASSIGNED)
     assert assigned.payload["assignee_id"] == world.viewer.user_id
     assert [j.args for j in world.queue.take("deliver_event")] == [(assigned.id,)]
+
+
+async def test_a_delayed_rule_dm_stays_unsent_once_a_teammate_takes_over(world: World) -> None:
+    await make_rule(
+        world.account,
+        trigger=Trigger.DM,
+        keywords=["price"],
+        config={"message_variations": ["Here you go!"], "delay_minutes": 5},
+    )
+    (outcome,) = await world.deliver(dm_payload("m1", "price?"))
+    assert outcome.status is EventStatus.DONE and world.graph.messages() == []
+    await world.inbox().take_over(world.owner, (await world.conversation()).id)
+    await world.run_sends()
+    assert world.graph.messages() == []
+    (action,) = await OutboundAction.all()
+    assert (action.status, action.error) == (OutboundStatus.SKIPPED, TEAMMATE_HAS_IT)

@@ -56,6 +56,22 @@ DECLARED = {
     "api_accounts.account_health": Role.VIEWER,
     "api_analytics.series": Role.VIEWER,
     "api_team.list_members": Role.ADMIN,
+    "inbox.index": Role.VIEWER,
+    "inbox.events": Role.VIEWER,
+    "inbox.thread": Role.VIEWER,
+    "inbox.reply": Role.EDITOR,
+    "inbox.take_over": Role.EDITOR,
+    "inbox.hand_back": Role.EDITOR,
+    "inbox.assign": Role.EDITOR,
+    "inbox.add_note": Role.EDITOR,
+    "api_conversations.list_conversations": Role.VIEWER,
+    "api_conversations.get_conversation": Role.VIEWER,
+    "api_conversations.list_messages": Role.VIEWER,
+    "api_conversations.reply": Role.EDITOR,
+    "api_conversations.take_over": Role.EDITOR,
+    "api_conversations.hand_back": Role.EDITOR,
+    "api_conversations.assign": Role.EDITOR,
+    "api_conversations.add_note": Role.EDITOR,
 }
 
 # Routes whose success sends the user to the sign-in page.

@@ -60,11 +60,12 @@ LATER = "2030-06-01T10:00:00+00:00"
 INDEXES = [
     "/", "/accounts", "/analytics/", "/approvals", "/posts/queue", "/leads", "/leads/export.csv",
     "/library", "/logs/audit", "/logs/events", "/rules", "/team", "/settings/api-tokens",
-    "/setup", "/sandbox", "/compose", "/account", "/settings/webhooks", "/health",
+    "/setup", "/sandbox", "/compose", "/account", "/settings/webhooks", "/health", "/inbox",
+    "/inbox/list",
 ]  # fmt: skip
 API_INDEXES = [
     "/api/v1/posts", "/api/v1/rules", "/api/v1/leads", "/api/v1/drafts", "/api/v1/webhooks",
-    "/api/v1/accounts", "/api/v1/analytics", "/api/v1/team",
+    "/api/v1/accounts", "/api/v1/analytics", "/api/v1/team", "/api/v1/conversations",
 ]  # fmt: skip
 
 ATTEMPTS: list[Attempt] = [
@@ -153,6 +154,20 @@ ATTEMPTS: list[Attempt] = [
         "/compose?account_id={b.account}",
         answers=FILTERED,
     ),
+    # inbox
+    Attempt("B's conversation", "GET", "/inbox/{b.conversation}"),
+    Attempt("B's messages", "GET", "/inbox/{b.conversation}/messages"),
+    Attempt("reply to B's person", "POST", "/inbox/{b.conversation}/reply", {"text": "hi"}),
+    Attempt("take over B's conversation", "POST", "/inbox/{b.conversation}/takeover", {}),
+    Attempt("hand back B's conversation", "POST", "/inbox/{b.conversation}/handback", {}),
+    Attempt("status of B's", "POST", "/inbox/{b.conversation}/status", {"status": "done"}),
+    Attempt("assign B's", "POST", "/inbox/{b.conversation}/assign", {"user_id": ""}),
+    Attempt("label B's", "POST", "/inbox/{b.conversation}/labels", {"labels": "x"}),
+    Attempt("note on B's", "POST", "/inbox/{b.conversation}/notes", {"text": "x"}),
+    Attempt("inbox of B's account", "GET", "/inbox?account_id={b.account}", answers=FILTERED),
+    Attempt(
+        "live thread of B", "GET", "/inbox/events?conversation={b.conversation}", answers=FILTERED
+    ),
     # leads
     Attempt("B's lead", "GET", "/leads/{b.lead}"),
     Attempt("resend B's lead", "POST", "/leads/{b.lead}/resend", {}),
@@ -225,6 +240,12 @@ ATTEMPTS: list[Attempt] = [
         "POST",
         "/sandbox/dm",
         {"account_id": "{b.account}", "username": "tester", "text": "price"},
+    ),
+    Attempt(
+        "sandbox app reply on B's account",
+        "POST",
+        "/sandbox/app-reply",
+        {"account_id": "{b.account}", "username": "tester", "text": "hi"},
     ),
     Attempt(
         "sandbox tap on B's account",
@@ -400,6 +421,42 @@ ATTEMPTS: list[Attempt] = [
     ),
     Attempt("API: reject B's draft", "POST", "/api/v1/drafts/{b.draft}/reject", json={}, api=True),
     Attempt("API: drafts", "GET", "/api/v1/drafts", api=True, answers=FILTERED),
+    # the inbox through the API
+    Attempt("API: B's conversation", "GET", "/api/v1/conversations/{b.conversation}", api=True),
+    Attempt(
+        "API: B's messages", "GET", "/api/v1/conversations/{b.conversation}/messages", api=True
+    ),
+    Attempt(
+        "API: reply to B's person",
+        "POST",
+        "/api/v1/conversations/{b.conversation}/messages",
+        json={"text": "hi"},
+        api=True,
+    ),
+    *(
+        Attempt(
+            f"API: {what} B's conversation",
+            "POST",
+            f"/api/v1/conversations/{{b.conversation}}/{what}",
+            json=body,
+            api=True,
+        )
+        for what, body in (
+            ("takeover", {"hours": 2}),
+            ("handback", {}),
+            ("assign", {"user_id": None}),
+            ("status", {"status": "done"}),
+            ("labels", {"labels": ["x"]}),
+            ("notes", {"text": "x"}),
+        )
+    ),
+    Attempt(
+        "API: conversations of B's account",
+        "GET",
+        "/api/v1/conversations?account_id={b.account}",
+        api=True,
+        answers=FILTERED,
+    ),
     Attempt(
         "API: leads of B's account",
         "GET",
