@@ -11,7 +11,7 @@ from arq.cron import CronJob
 from arq.worker import Function
 
 from core.domain.scope import Actor
-from core.services import chat_mirror
+from core.services import chat_topics
 from core.wiring import Services
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ async def _mirror_now(services: Services) -> None:
     sweep would find them within seconds, and still does when this fails)."""
     container = services.container
     try:
-        await chat_mirror.nudge(container.queue, container.clock.now())
+        await chat_topics.nudge(container.queue, container.clock.now())
     except Exception:
         logger.exception("queueing the chat mirror's posts failed; the sweep posts them")
 

@@ -57,7 +57,7 @@ from core.ports.notifier import (
     Notifier,
     PersonalNotifier,
 )
-from core.services import audit, chat_mirror, followers
+from core.services import audit, chat_topics, followers
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ async def _plan(event: DomainEvent) -> None:
     """Create the event's delivery rows once: every active chat, plus email where set."""
     if await NotificationDelivery.filter(event_id=event.id).exists():
         return
-    rows: list[tuple[str, str, int | None]] = [*await chat_mirror.planned(event)]
+    rows: list[tuple[str, str, int | None]] = [*await chat_topics.planned(event)]
     if event.kind in alerts.DRAFT_UPDATES:
         draft = await ReplyDraft.get_or_none(
             id=event.payload.get("draft_id"), workspace_id=event.workspace.id
@@ -203,7 +203,7 @@ async def _deliver_one(
         if item.channel == EMAIL:
             await _send_email(delivery, event, item, facts, ctx)
             message_id = None
-        elif item.channel == chat_mirror.MIRROR:
+        elif item.channel == chat_topics.MIRROR:
             message_id = await _post_in_thread(delivery, event, item, now)
         else:
             message_id = await _send_chat(delivery, event, item, facts, ctx)
@@ -256,7 +256,7 @@ async def _post_in_thread(
 ) -> str:
     link = await ChatLink.get_or_none(id=item.chat_link_id, active=True)
     message_id = (
-        await chat_mirror.deliver(delivery.threads, event, link, now) if link is not None else None
+        await chat_topics.deliver(delivery.threads, event, link, now) if link is not None else None
     )
     if message_id is None:
         await NotificationDelivery.filter(id=item.id).update(

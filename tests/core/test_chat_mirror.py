@@ -23,7 +23,7 @@ from core.db.models import (
 )
 from core.domain import alerts
 from core.ports.chat_threads import ThreadGone
-from core.services import chat_mirror
+from core.services import chat_topics
 from core.services.chat_members import ChatUser
 from core.services.chat_mirror import ChatDesk
 from core.services.chat_state import CommandResults
@@ -103,8 +103,8 @@ async def test_two_messages_at_once_open_one_topic_and_both_land_in_it(container
     second = await _event(world, conversation, "Anyone there?")
     threads = SlowThreads()
     await asyncio.gather(
-        chat_mirror.deliver({Platform.TELEGRAM: threads}, first, link, NOW),
-        chat_mirror.deliver({Platform.TELEGRAM: threads}, second, link, NOW),
+        chat_topics.deliver({Platform.TELEGRAM: threads}, first, link, NOW),
+        chat_topics.deliver({Platform.TELEGRAM: threads}, second, link, NOW),
     )
     assert threads.opened == ["@ana · Ana"]
     assert sorted(threads.posts) == [
@@ -122,10 +122,10 @@ async def test_a_topic_opened_before_the_profile_was_known_takes_the_persons_nam
     stranger = await Conversation.create(account=world.account, igsid="9002")
     threads = SlowThreads()
     mirrors = {Platform.TELEGRAM: threads}
-    await chat_mirror.deliver(mirrors, await _event(world, stranger, "Hi"), link, NOW)
+    await chat_topics.deliver(mirrors, await _event(world, stranger, "Hi"), link, NOW)
     await Conversation.filter(id=stranger.id).update(username="bo", profile_name="Bo Berg")
-    await chat_mirror.deliver(mirrors, await _event(world, stranger, "Price?"), link, NOW)
-    await chat_mirror.deliver(mirrors, await _event(world, stranger, "?"), link, NOW)
+    await chat_topics.deliver(mirrors, await _event(world, stranger, "Price?"), link, NOW)
+    await chat_topics.deliver(mirrors, await _event(world, stranger, "?"), link, NOW)
     assert threads.opened == ["a follower (id 9002)"]
     assert threads.renamed == [("101", "@bo · Bo Berg")]
     assert [text for _, text, _ in threads.posts] == [
@@ -140,9 +140,9 @@ async def test_a_deleted_topic_is_opened_again(container: Any) -> None:
     link, conversation = await _setup(world)
     threads = SlowThreads()
     event = await _event(world, conversation, "Rule answer", direction="out", source="automation")
-    await chat_mirror.deliver({Platform.TELEGRAM: threads}, event, link, NOW)
+    await chat_topics.deliver({Platform.TELEGRAM: threads}, event, link, NOW)
     threads.gone.add("101")
-    await chat_mirror.deliver({Platform.TELEGRAM: threads}, event, link, NOW)
+    await chat_topics.deliver({Platform.TELEGRAM: threads}, event, link, NOW)
     assert threads.opened == ["@ana · Ana", "@ana · Ana"]
     assert [post[:2] for post in threads.posts] == [
         ("101", "🤖 Automation: Rule answer"),
@@ -159,10 +159,10 @@ async def test_only_a_mirroring_workspace_plans_posts_and_never_for_its_chat_rep
     _, conversation = await _setup(world)
     follower = await _event(world, conversation, "Hi")
     from_chat = await _event(world, conversation, "Hello!", direction="out", source="chat")
-    assert [row[0] for row in await chat_mirror.planned(follower)] == [chat_mirror.MIRROR]
-    assert await chat_mirror.planned(from_chat) == []
+    assert [row[0] for row in await chat_topics.planned(follower)] == [chat_topics.MIRROR]
+    assert await chat_topics.planned(from_chat) == []
     await ChatMirror.filter(workspace_id=world.workspace.id).delete()
-    assert await chat_mirror.planned(follower) == []
+    assert await chat_topics.planned(follower) == []
 
 
 async def test_a_photo_written_in_the_topic_goes_to_the_person_as_an_image(
