@@ -206,3 +206,24 @@ async def test_a_photo_written_in_the_topic_goes_to_the_person_as_an_image(
     image = messages[0]["attachment"]["payload"]["url"]
     assert image.startswith("https://reelay.example/media/")
     assert messages[1] == {"text": "Here it is"}
+
+
+async def test_a_reply_after_instagrams_window_is_refused_in_the_topic(container: Any) -> None:
+    world = await make_world()
+    link, conversation = await _setup(world)
+    await Conversation.filter(id=conversation.id).update(
+        last_inbound_at=datetime(2025, 1, 1, tzinfo=UTC)
+    )
+    await ChatIdentity.create(platform=Platform.TELEGRAM, platform_user_id="42", user=world.editor)
+    await ChatThread.create(
+        workspace=world.workspace,
+        conversation=conversation,
+        platform="telegram",
+        chat_id=link.chat_id,
+        thread_id="101",
+    )
+    desk = assemble_services(container).chat_desk
+    who = ChatUser(Platform.TELEGRAM, chat_id=link.chat_id, user_id="42", name="eda")
+    reply = await desk.handle(who, "101", "8", "Sorry for the wait!")
+    assert reply is not None and "within 24 hours" in reply.text
+    assert not await OutboundAction.filter(target="9001").exists()
