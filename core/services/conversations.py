@@ -33,6 +33,7 @@ from tortoise.expressions import Q, Subquery
 
 from core.db.conversations import ConversationStatus, MessageSource
 from core.db.models import (
+    AutomationRule,
     Conversation,
     ConversationNote,
     DomainEvent,
@@ -91,6 +92,7 @@ class Thread:
     drafts: list[ReplyDraft]
     window: Window
     authors: dict[int, str]  # user id → name, for messages and notes
+    rules: dict[int, str]  # rule id → name, for the automations' messages
 
 
 @dataclass(frozen=True)
@@ -302,7 +304,11 @@ class Conversations:
         user_ids |= {conversation.assignee_id, conversation.paused_by_id}
         users = await User.filter(id__in=[i for i in user_ids if i is not None])
         authors = {u.id: u.name or u.email for u in users}
-        return Thread(conversation, messages, notes, drafts, self.window(conversation), authors)
+        rule_ids = {m.rule_id for m in messages if m.rule_id is not None}
+        named = await AutomationRule.filter(id__in=rule_ids, workspace_id=actor.workspace_id)
+        rules = {r.id: r.name for r in named}
+        window = self.window(conversation)
+        return Thread(conversation, messages, notes, drafts, window, authors, rules)
 
     async def members(self, actor: Actor) -> builtins.list[tuple[int, str]]:
         """The workspace's people a conversation can be assigned to: (user id, name)."""

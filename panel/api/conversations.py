@@ -64,6 +64,7 @@ class ConversationOut(BaseModel):
 
 class ConversationList(BaseModel):
     items: list[ConversationOut]
+    has_next: bool
     next_cursor: str | None = Field(description="Pass as `cursor` for the next items.")
 
 
@@ -208,7 +209,9 @@ async def list_conversations(query_args: ConversationQuery) -> ConversationList:
         limit=query_args.limit,
     )
     return ConversationList(
-        items=[_out(c) for c in page.conversations], next_cursor=page.next_cursor
+        items=[_out(c) for c in page.conversations],
+        has_next=page.next_cursor is not None,
+        next_cursor=page.next_cursor,
     )
 
 

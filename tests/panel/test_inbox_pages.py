@@ -67,7 +67,7 @@ async def test_a_dm_an_app_reply_and_a_teammate_reply_in_the_inbox(
         assert "Prices start at $10." in listing and "waiting on us" in listing
         assert 'href="/inbox/comments"' in listing and 'sse-connect="/inbox/events' in listing
         thread = await _text(await client.get(f"/inbox/{conversation.id}"))
-        assert "Prices start at $10." in thread and "automation · rule #" in thread
+        assert "Prices start at $10." in thread and "automation · rule Price DM" in thread
         assert "Automations answer this person." in thread
 
         # The owner answers from the Instagram app: Reelay sees the echo and steps back.
