@@ -48,7 +48,7 @@ from core.domain.scope import Actor, Role
 from core.errors import Forbidden, NotFound, ValidationFailed
 from core.ports.clock import Clock
 from core.ports.queue import JobQueue
-from core.services import audit, conversation_log
+from core.services import audit, chat_topics, conversation_log
 from core.services.outbox import (
     DM_WINDOW,
     HUMAN_AGENT,
@@ -547,7 +547,16 @@ class Conversations:
             len(messages),
             ", HUMAN_AGENT" if tagged else "",
         )
+        await self._mirror_now()
         return Sent(submitted, tagged)
+
+    async def _mirror_now(self) -> None:
+        """The reply shows in the team chat's topic at once (the notification sweep would
+        post it within seconds, and still does when this fails)."""
+        try:
+            await chat_topics.nudge(self.queue, self.clock.now())
+        except Exception:
+            logger.exception("queueing the chat mirror's posts failed; the sweep posts them")
 
     def _closed(self, conversation: Conversation) -> str:
         last = conversation.last_inbound_at
