@@ -34,6 +34,7 @@ from core.db.models import (
 )
 from core.domain.chat_mirror import topic_name
 from core.domain.followers import Follower
+from core.domain.scope import Actor
 from jobs import (
     events as event_jobs,
     followers as follower_jobs,
@@ -271,6 +272,20 @@ async def test_a_follower_is_answered_from_the_team_topic_once_and_takeover_sile
         lambda: "🤖 Automation: Our prices: https://shop.example/prices" in team.topic_lines(thread)
     )
     assert len(fake.sent("createForumTopic")) == 1
+
+    # A reply from the panel's inbox shows in the topic too, marked as such.
+    olga = await User.get(name="Olga")
+    conversation = await Conversation.get(igsid=FOLLOWER)
+    shop = await Workspace.get(name="Shop")
+    start = time.perf_counter()
+    await stack.services.conversations.reply(
+        Actor(shop.id, Role.OWNER, olga.email, olga.id),
+        conversation.id,
+        text="See you on Friday!",
+        source="inbox",
+    )
+    await until(lambda: "🧑‍💻 Olga (inbox): See you on Friday!" in team.topic_lines(thread))
+    assert time.perf_counter() - start < 1.0
 
     # The topic's conversation is assigned and closed from there.
     assert "Olga" in await team.says("Eda", "/assign @olga", thread=thread)
