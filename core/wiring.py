@@ -265,6 +265,5 @@ def assemble_services(
             storage=storage,
             media_url=media_url,
             results=CommandResults(container.redis),
-            clock=container.clock,
         ),
     )

@@ -14,7 +14,6 @@ group) or thread (a Discord channel), answered from there.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from core.db.models import (
@@ -30,7 +29,6 @@ from core.domain.chat import Reply
 from core.domain.scope import Actor, instance_level
 from core.domain.zones import shown
 from core.errors import Forbidden, NotFound, ReelayError, ValidationFailed
-from core.ports.clock import Clock
 from core.ports.storage import MediaStorage
 from core.services import audit, chat_members, media
 from core.services.chat_members import ChatMember, ChatUser
@@ -38,9 +36,6 @@ from core.services.chat_state import CommandResults
 from core.services.chat_topics import CHAT_SOURCE
 from core.services.chatops import IncomingFile, problem_lines
 from core.services.conversations import Conversations
-
-logger = logging.getLogger(__name__)
-
 
 # ---------------------------------------------------------------- which chat
 
@@ -92,13 +87,11 @@ class ChatDesk:
         storage: MediaStorage,
         media_url: Callable[[MediaAsset], str],
         results: CommandResults,
-        clock: Clock,
     ) -> None:
         self.conversations = conversations
         self.storage = storage
         self.media_url = media_url
         self.results = results
-        self.clock = clock
 
     @instance_level("a chat entry point: it finds the sender's membership first")
     async def mirrored(self, who: ChatUser, thread_id: str) -> bool:

@@ -187,7 +187,6 @@ async def test_a_photo_written_in_the_topic_goes_to_the_person_as_an_image(
         storage=services.storage,
         media_url=lambda asset: f"https://reelay.example/media/{asset.storage_key}",
         results=CommandResults(container.redis),
-        clock=container.clock,
     )
     who = ChatUser(Platform.TELEGRAM, chat_id=link.chat_id, user_id="42", name="eda")
 
