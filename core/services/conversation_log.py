@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from core.db.bulk import insert_many_returning, insert_returning
@@ -114,12 +114,14 @@ async def sent(rows: Sequence[dict[str, Any]], now: datetime) -> list[Message]:
     if not rows:
         return []
     columns = ("conversation_id", "direction", "source", "author_id", "mid", "text")
+    # Stamped like the person's messages (``auto_now_add``): a thread reads in that order.
+    stamped = datetime.now(UTC)
     full = [
         {
             **{name: row.get(name) for name in columns},
             "media_url": row.get("media_url") or "",
             "rule_id": row.get("rule_id"),
-            "created_at": now,
+            "created_at": stamped,
         }
         for row in rows
     ]
