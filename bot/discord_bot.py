@@ -24,6 +24,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord_mirror import ThreadMessages
 from core.db.models import Platform
 from core.domain.chat import (
     LINK_CODES_PATH,
@@ -550,14 +551,15 @@ class ReelayDiscordBot(commands.Bot):
     """Receives the services in ``__init__`` and registers its commands in ``setup_hook``."""
 
     def __init__(self, services: Services, chatops: ChatOps | None = None) -> None:
-        super().__init__(
-            command_prefix="!", intents=discord.Intents.default(), tree_cls=ReelayCommandTree
-        )
+        intents = discord.Intents.default()
+        intents.message_content = True  # the team's replies in the conversations' threads
+        super().__init__(command_prefix="!", intents=intents, tree_cls=ReelayCommandTree)
         self.services = services
         self.chatops = chatops or services.chatops
 
     async def setup_hook(self) -> None:
         await self.add_cog(ChatCommands(self.chatops))
+        await self.add_cog(ThreadMessages(self.services.chat_desk))
         self.add_dynamic_items(ActionButton)
         # The slash commands registered last time stay usable: failing to update them must
         # not stop the bot.
@@ -586,8 +588,9 @@ async def run_discord(services: Services, token: str) -> None:
             raise _token_refused(api_url) from exc
         except discord.PrivilegedIntentsRequired as exc:
             raise SettingsError(
-                "Discord refused the bot's gateway intents: turn off the privileged intents "
-                "the Developer Portal requires approval for, or get them approved."
+                "Discord refused the bot's gateway intents: turn on the Message Content intent "
+                "(Developer Portal → Bot → Privileged Gateway Intents); the conversations' "
+                "threads read the team's replies with it."
             ) from exc
         except discord.ConnectionClosed as exc:
             if exc.code == GATEWAY_AUTHENTICATION_FAILED:

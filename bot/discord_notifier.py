@@ -3,6 +3,8 @@ gateway connection (the bot's own process is ``bot/discord_bot.py``)."""
 
 from __future__ import annotations
 
+from typing import Final
+
 import discord
 
 from bot.discord_bot import (
@@ -10,17 +12,24 @@ from bot.discord_bot import (
     MAX_RATELIMIT_WAIT_S,
     NETWORK_ERRORS,
     UNKNOWN_MESSAGE,
+    fit_text,
     rendered,
     use_api_url,
     with_links_as_text_if_refused,
 )
 from core.db.models import Platform
 from core.domain.chat import Reply
+from core.ports.chat_threads import ThreadGone
 from core.ports.notifier import ChatDeliveryError, ChatGone, ChatRateLimited
+
+MAX_THREAD_NAME = 100
+WEEK_MINUTES: Final = 10080
+PUBLIC_THREAD: Final = 11
 
 
 class DiscordNotifier:
-    """The notifier port over Discord's REST API (no gateway connection needed)."""
+    """The notifier port over Discord's REST API (no gateway connection needed); also the
+    chat-thread port: a conversation's thread in the mirror channel."""
 
     platform = Platform.DISCORD
 
@@ -59,6 +68,14 @@ class DiscordNotifier:
             raise _delivery_error(exc) from exc
         return str(message.id)
 
+    async def send_to_person(self, platform_user_id: str, reply: Reply) -> str:
+        """A direct message to one Discord user (their private channel with the bot)."""
+        try:
+            channel = await (await self._client()).create_dm(discord.Object(int(platform_user_id)))
+        except (discord.DiscordException, *NETWORK_ERRORS) as exc:
+            raise _delivery_error(exc) from exc
+        return await self.send(str(channel.id), reply)
+
     async def edit(self, chat_id: str, message_id: str, reply: Reply) -> None:
         async def edit(links_as_text: bool) -> None:
             shown = rendered(reply, links_as_text=links_as_text)
@@ -71,6 +88,45 @@ class DiscordNotifier:
             await with_links_as_text_if_refused(edit)
         except (discord.DiscordException, *NETWORK_ERRORS) as exc:
             raise _delivery_error(exc) from exc
+
+    async def open_thread(self, chat_id: str, name: str) -> str:
+        """A public thread in the channel (no starter message), kept a week after its last
+        message before Discord archives it."""
+        try:
+            client = await self._client()
+            thread = await client.http.start_thread_without_message(
+                int(chat_id),
+                name=name[:MAX_THREAD_NAME],
+                auto_archive_duration=WEEK_MINUTES,
+                type=PUBLIC_THREAD,
+            )
+        except (discord.DiscordException, *NETWORK_ERRORS) as exc:
+            raise _delivery_error(exc) from exc
+        return str(thread["id"])
+
+    async def rename_thread(self, chat_id: str, thread_id: str, name: str) -> None:
+        try:
+            client = await self._client()
+            await client.http.edit_channel(int(thread_id), name=name[:MAX_THREAD_NAME])
+        except discord.NotFound as exc:
+            raise ThreadGone(str(exc)) from exc
+        except (discord.DiscordException, *NETWORK_ERRORS) as exc:
+            raise _delivery_error(exc) from exc
+
+    async def post(self, chat_id: str, thread_id: str, text: str, image_url: str = "") -> str:
+        """A message in the thread (a thread is a channel of its own); an image as an embed."""
+        try:
+            thread = (await self._client()).get_partial_messageable(int(thread_id))
+            if image_url:
+                embed = discord.Embed().set_image(url=image_url)
+                message = await thread.send(fit_text(text), embed=embed)
+            else:
+                message = await thread.send(fit_text(text))
+        except discord.NotFound as exc:
+            raise ThreadGone(str(exc)) from exc
+        except (discord.DiscordException, *NETWORK_ERRORS) as exc:
+            raise _delivery_error(exc) from exc
+        return str(message.id)
 
     async def close(self) -> None:
         if self.client is not None:

@@ -25,11 +25,7 @@ from aiogram.exceptions import (
     ClientDecodeError,
     TelegramAPIError,
     TelegramBadRequest,
-    TelegramForbiddenError,
-    TelegramMigrateToChat,
     TelegramNetworkError,
-    TelegramNotFound,
-    TelegramRetryAfter,
     TelegramServerError,
     TelegramUnauthorizedError,
 )
@@ -45,6 +41,7 @@ from aiogram.types import (
     User,
 )
 
+from bot.telegram_mirror import TelegramThreads, delivery_error
 from bot.telegram_replies import (
     ReplyNotSent,
     answer,
@@ -58,7 +55,7 @@ from core.db.models import Platform
 from core.domain.chat import Reply
 from core.domain.commands import command_name
 from core.errors import SettingsError
-from core.ports.notifier import ChatDeliveryError, ChatGone, ChatRateLimited
+from core.ports.notifier import ChatDeliveryError
 from core.services import chat_links
 from core.services.chat_members import ChatUser
 from core.services.chatops import ChatOps, IncomingFile
@@ -71,6 +68,10 @@ T = TypeVar("T")
 STARTUP_RETRY_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 # Seconds to wait for the rest of an album (Telegram sends each item as its own message).
 ALBUM_WAIT_S = 1.0
+NO_TOPICS = (
+    "Conversations are mirrored one topic per person: turn on Topics in this group's "
+    "settings, make me an admin allowed to manage topics, then send /mirror here again."
+)
 # Telegram shows "typing…" for about 5 s per sendChatAction: sent again while work goes on.
 TYPING_EVERY_S = 4.0
 
@@ -89,6 +90,11 @@ BOT_COMMANDS = [
     BotCommand(command="rejectpost", description="Reject an editor's post: ID REASON"),
     BotCommand(command="timezone", description="Time zones: ZONE (team's) or me ZONE (yours)"),
     BotCommand(command="link", description="Link yourself: your personal CODE"),
+    BotCommand(command="mirror", description="Mirror conversations to this forum group: here|off"),
+    BotCommand(command="takeover", description="In a conversation's topic: silence automations"),
+    BotCommand(command="release", description="In a conversation's topic: hand it back"),
+    BotCommand(command="done", description="In a conversation's topic: mark it done"),
+    BotCommand(command="assign", description="In a conversation's topic: @name, me or nobody"),
     BotCommand(command="help", description="What Reelay can do"),
 ]
 
@@ -356,6 +362,45 @@ def insights_router() -> Router:
     return router
 
 
+async def in_mirrored_topic(message: Message, who: ChatUser, services: Services) -> bool:
+    """Whether ``message`` was written in a conversation's topic of the mirror group."""
+    thread = message.message_thread_id
+    if not message.is_topic_message or thread is None:
+        return False
+    return await services.chat_desk.mirrored(who, str(thread))
+
+
+def mirror_router() -> Router:
+    router = Router(name="mirror")
+
+    @router.message(Command("mirror"))
+    async def switch(message: Message, chatops: ChatOps, who: ChatUser, services: Services) -> None:
+        """/mirror here (or off): mirror the conversations to this forum group."""
+        if message.chat.type == "supergroup" and not message.chat.is_forum:
+            await answer(message, Reply(NO_TOPICS))
+            return
+        reply = await services.chat_desk.switch(who, str(message.message_id), message.text or "")
+        await respond(message, reply, chatops, who)
+
+    @router.message(in_mirrored_topic)
+    async def in_topic(
+        message: Message, bot: Bot, chatops: ChatOps, who: ChatUser, services: Services
+    ) -> None:
+        """A teammate's text or photo in a conversation's topic (sent to the person), or a
+        command acting on that conversation."""
+        photos = attached_files(bot, [message]) if message.photo else []
+        reply = await services.chat_desk.handle(
+            who,
+            str(message.message_thread_id),
+            str(message.message_id),
+            message.text or message.caption or "",
+            photos[0] if photos else None,
+        )
+        await respond(message, reply, chatops, who)
+
+    return router
+
+
 def conversation_router() -> Router:
     router = Router(name="conversation")
 
@@ -416,6 +461,7 @@ def create_dispatcher(
     dispatcher.callback_query.outer_middleware(middleware)
     dispatcher.include_routers(
         linking_router(),
+        mirror_router(),
         posts_router(AlbumCollector(album_wait_s)),
         approvals_router(),
         insights_router(),
@@ -437,13 +483,9 @@ async def _register_commands(bot: Bot) -> None:
 # ---------------------------------------------------------------- notifier
 
 
-class TelegramNotifier:
-    """The notifier port over the Bot API: alerts and approval messages in linked chats."""
-
-    platform = Platform.TELEGRAM
-
-    def __init__(self, bot: Bot) -> None:
-        self.bot = bot
+class TelegramNotifier(TelegramThreads):
+    """The notifier port over the Bot API: alerts and approval messages in linked chats (and,
+    as ``TelegramThreads``, conversations' topics in the mirror group)."""
 
     async def send(self, chat_id: str, reply: Reply) -> str:
         async def send(links_as_text: bool) -> Message:
@@ -453,7 +495,7 @@ class TelegramNotifier:
         try:
             sent = await with_links_as_text_if_refused(send)
         except TelegramAPIError as exc:
-            raise _delivery_error(exc) from exc
+            raise delivery_error(exc) from exc
         return str(sent.message_id)
 
     async def edit(self, chat_id: str, message_id: str, reply: Reply) -> None:
@@ -468,22 +510,9 @@ class TelegramNotifier:
         except TelegramBadRequest as exc:
             if not_modified(exc):
                 return
-            raise _delivery_error(exc) from exc
+            raise delivery_error(exc) from exc
         except TelegramAPIError as exc:
-            raise _delivery_error(exc) from exc
-
-
-_GONE_HINTS = ("chat not found", "bot was kicked", "bot is not a member", "have no rights")
-
-
-def _delivery_error(exc: TelegramAPIError) -> ChatDeliveryError:
-    if isinstance(exc, TelegramRetryAfter):
-        return ChatRateLimited(exc.message, float(exc.retry_after))
-    if isinstance(exc, TelegramForbiddenError | TelegramMigrateToChat | TelegramNotFound):
-        return ChatGone(exc.message)
-    if isinstance(exc, TelegramBadRequest) and any(h in exc.message.lower() for h in _GONE_HINTS):
-        return ChatGone(exc.message)
-    return ChatDeliveryError(exc.message)
+            raise delivery_error(exc) from exc
 
 
 # ---------------------------------------------------------------- running

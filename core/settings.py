@@ -71,6 +71,11 @@ class Settings(BaseSettings):
         ),
     )
     panel_port: Annotated[int, Field(ge=1, le=65535)] = Field(8000, description="Panel port.")
+    inbox_stream_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        60.0,
+        description="Seconds the inbox's live-update stream stays open before the browser "
+        "opens the next one.",
+    )
     secret_key: SecretStr | None = Field(
         None, description="Signs session cookies and OAuth state. Empty: generated into VAR_DIR."
     )
@@ -96,6 +101,11 @@ class Settings(BaseSettings):
     )
     meta_verify_token: SecretStr | None = Field(
         None, description="Webhook verify token you paste into Meta's dashboard."
+    )
+    meta_human_agent: bool = Field(
+        False,
+        description="The Meta app has the human_agent permission (App Review): a teammate's "
+        "inbox reply may go up to 7 days after the person's last message, tagged HUMAN_AGENT.",
     )
     graph_host: AnyHttpUrl = Field(
         AnyHttpUrl("https://graph.instagram.com"), description="Instagram Login Graph host."

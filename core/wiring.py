@@ -22,15 +22,19 @@ from core.adapters.storage import DiskStorage
 from core.bootstrap import Container, QueueFactory, build_container
 from core.db.models import InstagramAccount, MediaAsset
 from core.domain.graph_errors import Usage
+from core.ports.chat_threads import ChatThreads
 from core.ports.instagram import AccountRef
 from core.ports.notifier import Notifier
 from core.ports.storage import MediaStorage
 from core.services import comment_sweep, followers, insights_sync, notifications
 from core.services.accounts import account_ref
 from core.services.automations import Automations
+from core.services.chat_mirror import ChatDesk
+from core.services.chat_state import CommandResults
 from core.services.chatops import ChatOps
 from core.services.comment_moderation import CommentModeration
 from core.services.comment_sweep import CommentSweep
+from core.services.conversations import Conversations
 from core.services.event_webhooks import EventWebhooks
 from core.services.follow_gate import FollowGate
 from core.services.health import Health
@@ -86,6 +90,10 @@ class Services:
     event_webhooks: EventWebhooks
     # Reading, answering, hiding and deleting comments (panel, API, chat alerts).
     comment_moderation: CommentModeration
+    # The inbox: conversations read, answered, taken over and assigned by the team.
+    conversations: Conversations
+    # The team chat as an inbox: what teammates write in a conversation's topic or thread.
+    chat_desk: ChatDesk
 
     @property
     def links(self) -> LinkTracker:
@@ -212,6 +220,14 @@ def assemble_services(
     delivery = Delivery(mailer=mailer_from_settings(settings))
     for notifier in chat_notifiers(container) if chat_notifiers is not None else ():
         delivery.notifiers[notifier.platform] = notifier
+        if isinstance(notifier, ChatThreads):  # the bots that also open conversations' topics
+            delivery.threads[notifier.platform] = notifier
+    conversations = Conversations(
+        outbox=outbox,
+        clock=container.clock,
+        queue=container.queue,
+        human_agent=settings.meta_human_agent,
+    )
     return Services(
         container=container,
         publishing=publishing,
@@ -273,4 +289,11 @@ def assemble_services(
             queue=container.queue, clock=container.clock, poster=poster, secrets=container.secrets
         ),
         comment_moderation=moderation,
+        conversations=conversations,
+        chat_desk=ChatDesk(
+            conversations=conversations,
+            storage=storage,
+            media_url=media_url,
+            results=CommandResults(container.redis),
+        ),
     )

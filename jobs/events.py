@@ -12,6 +12,7 @@ from arq.cron import CronJob
 from arq.worker import Function
 
 from core.domain.scope import Actor
+from core.services import chat_topics
 from core.wiring import Services
 
 logger = logging.getLogger(__name__)
@@ -21,12 +22,24 @@ async def handle_event(ctx: dict[str, Any], event_id: int, *more_ids: int) -> No
     """Act on recorded webhook events (one, or a group recorded together)."""
     services: Services = ctx["services"]
     await services.automations.handle_events([event_id, *more_ids])
+    await _mirror_now(services)
 
 
 async def send_outbound(ctx: dict[str, Any], action_id: int) -> None:
     """Send one outbox action (or defer it to its slot)."""
     services: Services = ctx["services"]
     await services.outbox.send(action_id)
+    await _mirror_now(services)
+
+
+async def _mirror_now(services: Services) -> None:
+    """Queue the new messages' posts in the team chat's topics at once (the notification
+    sweep would find them within seconds, and still does when this fails)."""
+    container = services.container
+    try:
+        await chat_topics.nudge(container.queue, container.clock.now())
+    except Exception:
+        logger.exception("queueing the chat mirror's posts failed; the sweep posts them")
 
 
 async def send_follow_up(ctx: dict[str, Any], follow_up_id: int) -> None:

@@ -28,6 +28,7 @@ from panel import (
     event_webhooks,
     health,
     home,
+    inbox,
     instagram as instagram_connect,
     leads,
     library,
@@ -162,6 +163,7 @@ def create_app(
     app.register_blueprint(approvals.blueprint)
     app.register_blueprint(comments.blueprint)
     app.register_blueprint(leads.blueprint)
+    app.register_blueprint(inbox.blueprint)
     sandbox.install(app, settings)
     api.install(app)
     mcp_mount.install(app)

@@ -25,6 +25,7 @@ MENU: list[NavItem] = [
     NavItem("home.index", "Overview", Role.VIEWER),
     NavItem("posts.index", "Posts", Role.VIEWER),
     NavItem("library.index", "Media", Role.VIEWER),
+    NavItem("inbox.index", "Inbox", Role.VIEWER),
     NavItem("rules.index", "Automations", Role.VIEWER),
     NavItem("leads.index", "Leads", Role.VIEWER),
     NavItem("drafts.index", "Approvals", Role.VIEWER),

@@ -185,6 +185,14 @@ async def _act(kind: str) -> tuple[str, int] | WerkzeugResponse:
                 username=values.get("username", ""),
                 link=values.get("link", ""),
             )
+        elif kind == "app_reply":
+            delivered = await sandbox_console.app_reply(
+                actor,
+                services().container,
+                account.id,
+                username=values.get("username", ""),
+                text=values.get("text", ""),
+            )
         elif kind == "dm":
             delivered = await sandbox_console.direct_message(
                 actor,
@@ -228,6 +236,13 @@ async def comment() -> tuple[str, int] | WerkzeugResponse:
 async def direct_message() -> tuple[str, int] | WerkzeugResponse:
     """Send the account a DM as the follower."""
     return await _act("dm")
+
+
+@blueprint.post("/app-reply")
+@requires(Role.EDITOR)
+async def app_reply() -> tuple[str, int] | WerkzeugResponse:
+    """Answer the follower from the Instagram app (an echo Reelay did not send)."""
+    return await _act("app_reply")
 
 
 @blueprint.post("/tap")

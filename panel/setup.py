@@ -12,7 +12,15 @@ from core.adapters.webhook_probe import probe_webhook
 from core.db.models import Role
 from core.domain.ai import AiError, ChatMessage
 from core.errors import ValidationFailed
-from core.services import accounts, audit, chat_links, meta_app, setup_wizard, time_zones
+from core.services import (
+    accounts,
+    audit,
+    chat_links,
+    chat_mirror,
+    meta_app,
+    setup_wizard,
+    time_zones,
+)
 from core.services.publishing import set_posts_need_approval
 from panel.security import (
     current_actor,
@@ -95,6 +103,7 @@ async def _page(status: int = 200, **extra: Any) -> tuple[str, int]:
         verify_token=verify_token,
         check=await setup_wizard.last_webhook_check(),
         chats=await chat_links.linked_chats(current_actor()),
+        mirror=await chat_mirror.mirror_chat(current_actor()),
         pending_codes=await chat_links.pending_codes(current_actor(), now),
         workspace=workspace,
         connect_endpoint="instagram.connect"
@@ -223,6 +232,20 @@ async def chat_readers() -> WerkzeugResponse:
     form = await request.form
     await chat_links.set_chat_readers_unlinked(current_actor(), form.get("allowed") == "on")
     await flash("Saved who may read in linked chats.", "success")
+    return redirect(url_for("setup.index") + "#step-chats")
+
+
+@blueprint.post("/chats/mirror")
+@requires(Role.ADMIN)
+async def choose_mirror() -> WerkzeugResponse:
+    """Which linked chat mirrors the conversations (a topic or thread each), or none."""
+    form = await request.form
+    raw = str(form.get("chat_link_id") or "")
+    link = await chat_mirror.set_mirror(current_actor(), int(raw) if raw.isdigit() else None)
+    if link is None:
+        await flash("Conversations are no longer mirrored to a chat.", "success")
+    else:
+        await flash(f"Conversations are now mirrored to {link.title or link.chat_id}.", "success")
     return redirect(url_for("setup.index") + "#step-chats")
 
 

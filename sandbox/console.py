@@ -120,12 +120,13 @@ class FollowerConsole:
 
     async def event(self, request: web.Request) -> web.StreamResponse:
         """Act as a follower: POST /_sandbox/{comment,live_comment,ad_comment,dm,postback,
-        ice_breaker,ig_me,story_reply,story_mention,follow,unfollow,read} (``live_comment``
-        comments on the account's Live broadcast, ``ad_comment`` on an ad made of the post
-        ``media_id``; ``ice_breaker`` taps the account's
-        ``index``-th ice breaker, from 0) (``ig_me`` opens an ig.me link: ``ref``, or the whole
-        ``link``; ``follow`` and ``unfollow`` change whether ``from_id`` follows the account;
-        ``read`` reads the account's message ``mid``)."""
+        ice_breaker,ig_me,story_reply,story_mention,follow,unfollow,read,app_reply}
+        (``live_comment`` comments on the account's Live broadcast, ``ad_comment`` on an ad made
+        of the post ``media_id``; ``ice_breaker`` taps the account's ``index``-th ice breaker,
+        from 0) (``ig_me`` opens an ig.me link: ``ref``, or the whole ``link``; ``follow`` and
+        ``unfollow`` change whether ``from_id`` follows the account; ``read`` reads the
+        account's message ``mid``; ``app_reply`` is the account's owner answering ``from_id``
+        from the Instagram app: an echo Reelay did not send)."""
         try:
             data = await request.json()
         except ValueError:
@@ -190,6 +191,10 @@ class FollowerConsole:
             )
         elif event == "story_mention":
             ref, delivery = await self.sandbox.story_mention(ig_id, from_id=from_id)
+        elif event == "app_reply":
+            ref, delivery = await self.sandbox.app_reply(
+                ig_id, from_id, str(data.get("text") or "")
+            )
         else:
             raise web.HTTPNotFound(text=f"unknown sandbox event {event}")
         return web.json_response(

@@ -242,6 +242,17 @@ class Sandbox:
         entry["message"] = {"mid": mid, "is_echo": True, **message}
         await self.deliver(event)
 
+    async def app_reply(self, ig_id: str, to: str, text: str) -> tuple[str, Delivery]:
+        """The account's owner answers ``to`` from the Instagram app: Meta's only word of it
+        is the echo (``is_echo``), which Reelay did not send."""
+        account = self.state.accounts[ig_id]
+        sent = self.state.app_message(account, to, text)
+        event = messaging_event(account.ig_id, account.ig_id, {}, self.state.now())
+        entry = event["entry"][0]["messaging"][0]
+        entry["recipient"] = {"id": to}
+        entry["message"] = {"mid": sent.id, "is_echo": True, "text": text}
+        return sent.id, await self.deliver(event)
+
     # ------------------------------------------------------------------ followers
 
     async def comment(

@@ -602,6 +602,15 @@ class SandboxState:
         self._record(sent)
         return sent
 
+    def app_message(self, account: Account, igsid: str, text: str) -> Sent:
+        """The account's owner writes to ``igsid`` in the Instagram app (not through the API:
+        no window applies, and Meta tells the app only by an echo)."""
+        message = {"text": text}
+        sent = Sent("message", account.ig_id, igsid, {"message": message}, self._mid(), self.now())
+        sent.payload["from_app"] = True
+        self._record(sent)
+        return sent
+
     def _mid(self) -> str:
         return "aWdfZAG1faXRlbToxOklHTWVzc2FnZAU" + secrets.token_hex(8)
 

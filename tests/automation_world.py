@@ -55,6 +55,7 @@ class Call:
     account: str
     recipient: dict[str, str]
     payload: dict[str, Any]
+    tag: str | None = None  # a message tag (HUMAN_AGENT)
 
 
 @dataclass
@@ -74,9 +75,14 @@ class FakeMessaging:
             raise self.errors.pop(0)
 
     async def send_message(
-        self, account: AccountRef, recipient: Recipient, message: dict[str, Any]
+        self,
+        account: AccountRef,
+        recipient: Recipient,
+        message: dict[str, Any],
+        *,
+        tag: str | None = None,
     ) -> SentMessage:
-        self.calls.append(Call("message", account.ig_id, recipient.as_json(), message))
+        self.calls.append(Call("message", account.ig_id, recipient.as_json(), message, tag))
         await self._maybe_fail()
         n = next(self._ids)
         return SentMessage(recipient_id=recipient.igsid or f"igsid-{n}", message_id=f"mid.out.{n}")

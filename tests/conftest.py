@@ -179,6 +179,8 @@ def settings_factory(tmp_path: Path, sqlite_url: str) -> Any:
             # the inbox stream has its own tests (tests/core/test_inbox_stream.py) and the
             # exactly-once test runs both ways.
             "webhook_inbox": "database",
+            # A page's live-update stream ends at once: a test client reads whole answers.
+            "inbox_stream_s": 0.2,
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -455,20 +455,21 @@ class GraphClient:
     # ------------------------------------------------------------------ messaging and comments
 
     async def send_message(
-        self, account: AccountRef, recipient: Recipient, message: dict[str, Any]
+        self,
+        account: AccountRef,
+        recipient: Recipient,
+        message: dict[str, Any],
+        *,
+        tag: str | None = None,
     ) -> SentMessage:
         # Facebook Login sends as the Page (Messenger API for Instagram): /me is the Page its
         # token belongs to. Instagram Login sends as the professional account itself.
         node = "me" if account.login_kind == "facebook" else account.ig_id
+        payload: dict[str, Any] = {"recipient": recipient.as_json(), "message": message}
+        if tag:
+            payload |= {"messaging_type": "MESSAGE_TAG", "tag": tag}
         # A write is never retried here (see ``request``): straight to the one call.
-        body = await self._once(
-            account,
-            "POST",
-            f"{node}/messages",
-            None,
-            None,
-            {"recipient": recipient.as_json(), "message": message},
-        )
+        body = await self._once(account, "POST", f"{node}/messages", None, None, payload)
         return SentMessage(
             recipient_id=str(body.get("recipient_id") or ""),
             message_id=str(body.get("message_id") or ""),

@@ -387,36 +387,6 @@ class RuleStats(Model):
     last_lead_captured_at = UtcDatetimeField(null=True)
 
 
-class Conversation(Model):
-    id = fields.IntField(primary_key=True)
-    account_id: int
-    ai_rule_id: int | None
-    account: fields.ForeignKeyRelation[InstagramAccount] = fields.ForeignKeyField(
-        "models.InstagramAccount", related_name="conversations", on_delete=fields.CASCADE
-    )
-    igsid = fields.CharField(max_length=64)
-    username = fields.CharField(max_length=64, default="")
-    first_name = fields.CharField(max_length=64, default="")
-    # The person's Instagram profile (user-profile API), fetched once they message and
-    # refreshed after a day: see core/services/followers.py.
-    profile_name = fields.CharField(max_length=255, default="", db_default="")
-    profile_pic = fields.TextField(default="", db_default="")
-    follower_count = fields.IntField(null=True)
-    is_verified_user = fields.BooleanField(default=False, db_default=False)
-    is_user_follow_business = fields.BooleanField(null=True)
-    profile_fetched_at = UtcDatetimeField(null=True)
-    profile_failed_at = UtcDatetimeField(null=True)
-    last_inbound_at = UtcDatetimeField(null=True)
-    flow_state: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)
-    ai_rule: fields.ForeignKeyNullableRelation[AutomationRule] = fields.ForeignKeyField(
-        "models.AutomationRule", related_name=False, null=True, on_delete=fields.SET_NULL
-    )
-    created_at = UtcDatetimeField(auto_now_add=True)
-
-    class Meta:
-        unique_together = (("account", "igsid"),)
-
-
 class Lead(Model):
     id = fields.IntField(primary_key=True)
     workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
@@ -681,6 +651,12 @@ class PasswordReset(Model):
 
 
 # Re-exported so Tortoise finds them in this, the one models module.
+from core.db.chat_mirror import ChatMirror as ChatMirror, ChatThread as ChatThread  # noqa: E402
+from core.db.conversations import (  # noqa: E402
+    Conversation as Conversation,
+    ConversationNote as ConversationNote,
+    Message as Message,
+)
 from core.db.follow_ups import (  # noqa: E402
     FollowUp as FollowUp,
     FollowUpStatus as FollowUpStatus,
@@ -691,5 +667,4 @@ from core.db.integrations import (  # noqa: E402
     IdempotentRequest as IdempotentRequest,
     WebhookDeliveryStatus as WebhookDeliveryStatus,
 )
-from core.db.messages import Message as Message  # noqa: E402
 from core.db.tracked_links import TrackedLink as TrackedLink  # noqa: E402

@@ -34,13 +34,27 @@ DRAFT_EXPIRED = "draft.expired"
 COMMENT_RECEIVED = "comment.received"
 # A comment on an account whose comment alerts are on: a card with Hide and Delete buttons.
 COMMENT_ALERT = "comment.alert"
-# Reserved for the shared inbox: no release records it yet.
+# The inbox (core/services/conversation_log.py says what each one's facts are).
 CONVERSATION_ASSIGNED = "conversation.assigned"
+CONVERSATION_MESSAGE_RECEIVED = "conversation.message_received"
+CONVERSATION_MESSAGE_SENT = "conversation.message_sent"
+CONVERSATION_TAKEN_OVER = "conversation.taken_over"
+CONVERSATION_HANDED_BACK = "conversation.handed_back"
+CONVERSATION_KINDS = frozenset(
+    {
+        CONVERSATION_ASSIGNED,
+        CONVERSATION_MESSAGE_RECEIVED,
+        CONVERSATION_MESSAGE_SENT,
+        CONVERSATION_TAKEN_OVER,
+        CONVERSATION_HANDED_BACK,
+    }
+)
 # Kinds that edit the chat messages that showed a draft instead of sending new ones.
 DRAFT_UPDATES = frozenset({DRAFT_DECIDED, DRAFT_EXPIRED})
 
-# Kinds only event webhooks receive: a chat would drown in them.
-WEBHOOK_ONLY = frozenset({COMMENT_RECEIVED, CONVERSATION_ASSIGNED})
+# Kinds only event webhooks receive: a chat would drown in them. (``conversation.assigned``
+# goes to the assignee's own chat accounts, not to the workspace's chats.)
+WEBHOOK_ONLY = frozenset({COMMENT_RECEIVED}) | CONVERSATION_KINDS
 
 # Kinds that also go by email when a notification address is set.
 EMAIL_KINDS = frozenset({LEAD_CAPTURED, POST_FAILED, ACCOUNT_NEEDS_RECONNECT, ACCOUNT_DISCONNECTED})
@@ -306,10 +320,61 @@ def comment_card(
     return Reply("\n".join(lines), ((toggle, delete), (panel,)))
 
 
+def _inbox_link(facts: Facts, ctx: AlertContext) -> tuple[tuple[Button, ...], ...]:
+    conversation_id = facts.get("conversation_id")
+    if not conversation_id or not ctx.panel_url:
+        return ()
+    return _link("Open in the inbox", f"{ctx.panel_url.rstrip('/')}/inbox/{conversation_id}")
+
+
 def _conversation_assigned(facts: Facts, ctx: AlertContext) -> Reply:
+    person = facts.get("person") or "a follower"
+    assignee = facts.get("assignee") or "a team member"
+    text = f"👤 Assigned to you: the conversation with {person} on {_account(facts)}"
+    if facts.get("assigned_by"):
+        text += f" (by {facts['assigned_by']})"
+    if facts.get("last_message"):
+        text += f"\nLast message: {facts['last_message']}"
+    if not facts.get("personal"):
+        text = f"👤 The conversation with {person} on {_account(facts)} went to {assignee}."
+    return Reply(text, buttons=_inbox_link(facts, ctx))
+
+
+def _message_received(facts: Facts, ctx: AlertContext) -> Reply:
     return Reply(
-        f"👤 A conversation on {_account(facts)} was assigned to "
-        f"{facts.get('assignee') or 'a team member'}."
+        f"💬 {_person(facts)} wrote to {_account(facts)}: {facts.get('text') or ''}".rstrip(": "),
+        buttons=_inbox_link(facts, ctx),
+    )
+
+
+def _message_sent(facts: Facts, ctx: AlertContext) -> Reply:
+    who = {
+        "automation": "An automation",
+        "instagram_app": "The Instagram app",
+        "inbox": "A teammate",
+        "chat": "A teammate (from chat)",
+    }.get(str(facts.get("source") or ""), "Reelay")
+    return Reply(
+        f"↩️ {who} answered {_person(facts)}: {facts.get('text') or ''}".rstrip(": "),
+        buttons=_inbox_link(facts, ctx),
+    )
+
+
+def _taken_over(facts: Facts, ctx: AlertContext) -> Reply:
+    until = f" until {_when(facts['until'], ctx)}" if facts.get("until") else ""
+    by = facts.get("by") or "A teammate"
+    return Reply(
+        f"✋ {by} took over the conversation with {_person(facts)}{until}: "
+        "automations stay silent for them.",
+        buttons=_inbox_link(facts, ctx),
+    )
+
+
+def _handed_back(facts: Facts, ctx: AlertContext) -> Reply:
+    by = facts.get("by") or "A teammate"
+    return Reply(
+        f"🤖 {by} handed the conversation with {_person(facts)} back to the automations.",
+        buttons=_inbox_link(facts, ctx),
     )
 
 
@@ -336,6 +401,10 @@ SENTENCES: dict[str, Sentence] = {
     COMMENT_RECEIVED: _comment_received,
     COMMENT_ALERT: _comment_alert,
     CONVERSATION_ASSIGNED: _conversation_assigned,
+    CONVERSATION_MESSAGE_RECEIVED: _message_received,
+    CONVERSATION_MESSAGE_SENT: _message_sent,
+    CONVERSATION_TAKEN_OVER: _taken_over,
+    CONVERSATION_HANDED_BACK: _handed_back,
 }
 
 

@@ -37,6 +37,12 @@ EVENTS: dict[str, str] = {
     alerts.COMMENT_RECEIVED: "Someone commented on one of the workspace's posts.",
     alerts.ACCOUNT_NEEDS_RECONNECT: "Instagram no longer accepts an account's access token.",
     alerts.CONVERSATION_ASSIGNED: "A conversation was assigned to a team member (inbox).",
+    alerts.CONVERSATION_MESSAGE_RECEIVED: "A person wrote to one of the workspace's accounts.",
+    alerts.CONVERSATION_MESSAGE_SENT: "An account answered a person: a rule, a teammate or "
+    "the Instagram app (`source`).",
+    alerts.CONVERSATION_TAKEN_OVER: "A teammate took a conversation over: automations stay "
+    "silent for the person.",
+    alerts.CONVERSATION_HANDED_BACK: "A conversation was handed back to the automations.",
 }
 
 

@@ -208,6 +208,15 @@ def message_text(message: Mapping[str, Any]) -> str:
     return str(payload.get("text", ""))
 
 
+def message_media_url(message: Mapping[str, Any]) -> str:
+    """The image or video ``message`` carries ('' for text and templates)."""
+    attachment = message.get("attachment")
+    if not isinstance(attachment, Mapping) or attachment.get("type") not in {"image", "video"}:
+        return ""
+    payload = attachment.get("payload")
+    return str(payload.get("url") or "") if isinstance(payload, Mapping) else ""
+
+
 def dm_message(
     rule: RuleDefinition, person: Person, rng: random.Random, *, variant: int | None = None
 ) -> dict[str, Any] | None:

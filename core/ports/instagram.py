@@ -126,9 +126,15 @@ class InstagramClient(Protocol):
 
     # Messaging and comments
     async def send_message(
-        self, account: AccountRef, recipient: Recipient, message: dict[str, Any]
+        self,
+        account: AccountRef,
+        recipient: Recipient,
+        message: dict[str, Any],
+        *,
+        tag: str | None = None,
     ) -> SentMessage:
-        """Send ``message`` (Meta's message object: text, attachment template, quick_replies)."""
+        """Send ``message`` (Meta's message object: text, attachment template, quick_replies);
+        ``tag``: a message tag (``HUMAN_AGENT``: a teammate's reply up to 7 days)."""
         ...
 
     async def reply_to_comment(self, account: AccountRef, comment_id: str, message: str) -> str: ...

@@ -6,7 +6,7 @@ the errors below so delivery can tell a dead chat from a busy one from a passing
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from core.db.models import Platform
 from core.domain.chat import Reply
@@ -39,4 +39,15 @@ class Notifier(Protocol):
 
     async def edit(self, chat_id: str, message_id: str, reply: Reply) -> None:
         """Replace the text and buttons of a message the bot sent earlier."""
+        ...
+
+
+@runtime_checkable
+class PersonalNotifier(Protocol):
+    """A notifier that writes to one person privately where that takes more than their id as
+    a chat (Discord opens a direct-message channel); others send to the id itself (a Telegram
+    user's private chat has the user's id)."""
+
+    async def send_to_person(self, platform_user_id: str, reply: Reply) -> str:
+        """Post ``reply`` to the person privately; returns the new message's id."""
         ...

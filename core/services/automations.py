@@ -37,7 +37,6 @@ from core.db.models import (
     Conversation,
     EventStatus,
     InstagramAccount,
-    Message,
     WebhookEvent,
 )
 from core.domain import lead_flow
@@ -62,7 +61,7 @@ from core.domain.webhooks import (
 )
 from core.errors import ReelayError
 from core.ports.clock import Clock
-from core.services import comment_alerts, echoes, follow_gate
+from core.services import comment_alerts, conversation_log, echoes, follow_gate
 from core.services.account_changes import ACCOUNTS_VERSION_KEY
 from core.services.event_webhooks import announce_comment
 from core.services.follow_ups import FollowUps
@@ -279,6 +278,10 @@ class Automations:
             await announce_comment(account, event)
             await comment_alerts.announce(account, event)
         conversation = await self._conversation(account, event)
+        if event.kind is not EventKind.READ and conversation_log.paused(
+            conversation, self.clock.now()
+        ):
+            return Outcome(EventStatus.IGNORED, conversation_log.TEAMMATE_HAS_IT)
         if event.kind in FLOW_ANSWER_KINDS and conversation.flow_state:
             outcome = await self._flow_answer(account, conversation, event, event_id)
             if outcome is not None:
@@ -322,15 +325,21 @@ class Automations:
 
     async def _echo(self, account: InstagramAccount, event: InboundEvent) -> Outcome:
         """An echo of a message the account sent settles the DM or private reply whose
-        answer was lost that waited for it: recorded sent, never sent again."""
+        answer was lost that waited for it: recorded sent, never sent again. An echo of a
+        message Reelay did not send was written in the Instagram app: stored, and a teammate
+        has the conversation."""
         now = self.clock.now()
-        for action in await echoes.awaiting(self.redis, account.id, event, now):
+        awaited = await echoes.awaiting(self.redis, account.id, event, now)
+        for action in awaited:
             response = {"recipient_id": event.recipient_id, "message_id": event.mid}
             response["confirmed_by"] = "echo"
             if await write_sent([SentAction(action, ActionKind(action.kind), response, {}, now)]):
                 logger.info("outbox: %s %s confirmed by its echo", action.kind, action.id)
                 return Outcome(EventStatus.DONE, f"echo: the {action.kind} {action.id} arrived")
-        return Outcome(EventStatus.IGNORED, ECHO)
+        if awaited or not event.recipient_id or await echoes.sent_by_reelay(self.redis, event):
+            return Outcome(EventStatus.IGNORED, ECHO)
+        await conversation_log.app_echo(account, event, now)
+        return Outcome(EventStatus.DONE, "sent from the Instagram app: a teammate has it")
 
     async def _prefetch_people(self, batch: list[Gated]) -> dict[Person_, Conversation]:
         """The conversations of a batch's people, found or created in one statement."""
@@ -413,12 +422,7 @@ class Automations:
                 changes["last_inbound_at"] = at
             if profile_due(conversation.profile_fetched_at, conversation.profile_failed_at, now):
                 self._profiles_due.add(conversation.id)
-            await Message.create(
-                conversation_id=conversation.id,
-                direction="in",
-                mid=event.mid or None,
-                text=event.text or f"[{event.kind.value}]",
-            )
+            changes |= await conversation_log.received(account, conversation, event, at)
             await self.follow_ups.cancel_for(conversation.id, at)
         if changes:
             await Conversation.filter(id=conversation.id).update(**changes)

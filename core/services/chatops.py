@@ -111,6 +111,8 @@ after /schedule for a story. WHEN: "tomorrow 9am", "in 2h", "fri 18:00", "2025-0
 /approvals: AI replies waiting for a decision (/approve ID, /reject ID, /edit ID TEXT)
 /approvepost ID [WHEN], /rejectpost ID REASON: an editor's post waiting for approval
 /timezone [me] ZONE: the team's time zone (owners, admins) or yours, e.g. Europe/Berlin
+/mirror here|off: answer Instagram DMs from this chat, one topic or thread per person (admins); \
+in a person's topic, write to answer them, or /takeover [hours], /release, /done, /assign @name
 /link CODE: link yourself (personal code from {PERSONAL_CODES_PATH}) or, \
 as an admin, this chat (code from the panel → {LINK_CODES_PATH})"""
 

@@ -13,7 +13,10 @@ may have reached the person; its echo says it did:
   it; the engine records them ``sent`` (still ``pending`` or ``unconfirmed``: a later echo
   settles an unconfirmed one too);
 - before checking Instagram for an earlier send, the outbox asks :func:`seen` whether the
-  echo came already (it may come before the answer was found lost).
+  echo came already (it may come before the answer was found lost);
+- before each DM or private reply, the outbox marks it Reelay's (:func:`sending`): an echo
+  without such a mark was written in the Instagram app, and the inbox queues it too (the
+  engine stores it and a teammate has the conversation, ``core.services.conversation_log``).
 
 An echo made before the action existed is not its echo. The database stays the authority:
 an action is recorded sent by a conditional update, so its echo and its answer count once.
@@ -87,11 +90,47 @@ async def expect(redis: Redis, action: OutboundAction) -> None:
         await pipe.execute()
 
 
+@instance_level("the outbox, for a DM or private reply it is about to send")
+async def sending(
+    redis: Redis,
+    account: InstagramAccount,
+    action: OutboundAction,
+    conversation: Conversation | None = None,
+) -> None:
+    """Mark ``action`` as Reelay's before it goes: its echo is then not taken for a message
+    written in the Instagram app (by its text, and by its person for an echo without text).
+    ``conversation``: the person's, as the caller read it (saves a query)."""
+    if conversation is not None and conversation.id == action.payload.get("conversation_id"):
+        igsid = conversation.igsid if action.kind != "public_reply" else ""
+    else:
+        igsid = await recipient_of(action)
+    if not igsid:
+        return
+    text = message_text(action.payload.get("message") or {})
+    async with redis.pipeline(transaction=False) as pipe:
+        for entry_id in (i for i in (account.ig_id, account.page_id) if i):
+            for key in {_key("mine", entry_id, igsid, text), _key("mine", entry_id, igsid, "")}:
+                pipe.set(key, action.id, ex=_seconds(EXPECT_FOR))
+        await pipe.execute()
+
+
+def _mine(echo: InboundEvent) -> str:
+    """The mark :func:`sending` left for ``echo`` (by person when the echo has no text)."""
+    return _key("mine", echo.account_id, echo.recipient_id, echo.text)
+
+
+@instance_level("the engine, for an echo of an account it already resolved")
+async def sent_by_reelay(redis: Redis, echo: InboundEvent) -> bool:
+    """Whether Reelay sent the message ``echo`` echoes (else it was written in the app)."""
+    return bool(await redis.exists(_mine(echo)))
+
+
 @instance_level("the webhook inbox: Meta's echoes name accounts, not workspaces")
 async def note(redis: Redis, echoes: Sequence[InboundEvent], now: datetime) -> set[str]:
-    """Remember ``echoes`` as they arrive; the dedupe keys of those a send whose answer was
-    lost waits for (the engine settles it: :func:`awaiting`)."""
-    keyed = [e for e in echoes if e.recipient_id and e.text.strip()]
+    """Remember ``echoes`` as they arrive; the dedupe keys of those the engine must see: a
+    send whose answer was lost waits for it (the engine settles it: :func:`awaiting`), or
+    Reelay did not send it (written in the Instagram app: a teammate has the conversation)."""
+    keyed = [e for e in echoes if e.recipient_id]
     if not keyed:
         return set()
     async with redis.pipeline(transaction=False) as pipe:
@@ -100,8 +139,14 @@ async def note(redis: Redis, echoes: Sequence[InboundEvent], now: datetime) -> s
             seen = _key("seen", echo.account_id, echo.recipient_id, echo.text)
             pipe.set(seen, f"{at}:{echo.mid}", ex=_seconds(SEEN_FOR))
             pipe.exists(_key("wanted", echo.account_id, echo.recipient_id, echo.text))
+            pipe.exists(_mine(echo))
         answers = await pipe.execute()
-    return {echo.dedupe_key for echo, wanted in zip(keyed, answers[1::2], strict=True) if wanted}
+    wanted, mine = answers[1::3], answers[2::3]
+    return {
+        echo.dedupe_key
+        for echo, awaited, ours in zip(keyed, wanted, mine, strict=True)
+        if (awaited and echo.text.strip()) or not ours
+    }
 
 
 @instance_level("an echo of the account the engine already resolved")

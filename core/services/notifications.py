@@ -27,6 +27,7 @@ from tortoise.expressions import Q
 from core.bootstrap import Container
 from core.db.models import (
     AutomationRule,
+    ChatIdentity,
     ChatLink,
     DeliveryStatus,
     DomainEvent,
@@ -47,9 +48,16 @@ from core.domain.followers import follower_label
 from core.domain.rule_definition import RuleDefinition
 from core.domain.scope import Actor, instance_level
 from core.errors import ReelayError
+from core.ports.chat_threads import ChatThreads
 from core.ports.mailer import Mailer, MailError
-from core.ports.notifier import ChatDeliveryError, ChatGone, ChatRateLimited, Notifier
-from core.services import audit, followers
+from core.ports.notifier import (
+    ChatDeliveryError,
+    ChatGone,
+    ChatRateLimited,
+    Notifier,
+    PersonalNotifier,
+)
+from core.services import audit, chat_topics, followers
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +72,7 @@ SWEEP_WINDOW = timedelta(days=2)
 SWEEP_BATCH = 200
 CHAT = "chat"
 EMAIL = "email"
+PERSON = "person"  # one member's own chat account (target "<platform>:<user id>")
 
 
 @dataclass
@@ -72,6 +81,8 @@ class Delivery:
 
     notifiers: dict[Platform, Notifier] = field(default_factory=dict)
     mailer: Mailer | None = None
+    # Conversations' topics and threads in the mirror chats (the same bots).
+    threads: dict[Platform, ChatThreads] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- recording
@@ -129,7 +140,7 @@ async def _plan(event: DomainEvent) -> None:
     """Create the event's delivery rows once: every active chat, plus email where set."""
     if await NotificationDelivery.filter(event_id=event.id).exists():
         return
-    rows: list[tuple[str, str, int | None]] = []
+    rows: list[tuple[str, str, int | None]] = [*await chat_topics.planned(event)]
     if event.kind in alerts.DRAFT_UPDATES:
         draft = await ReplyDraft.get_or_none(
             id=event.payload.get("draft_id"), workspace_id=event.workspace.id
@@ -144,6 +155,11 @@ async def _plan(event: DomainEvent) -> None:
             )
             if link is not None:
                 rows.append((CHAT, f"{link.id}:{ref.get('message_id')}", link.id))
+    elif event.kind == alerts.CONVERSATION_ASSIGNED:
+        # "Assigned to you": to the assignee's own chat accounts, not to the team's chats.
+        for identity in await ChatIdentity.filter(user_id=event.payload.get("assignee_id") or 0):
+            target = f"{identity.platform.value}:{identity.platform_user_id}"
+            rows.append((PERSON, target, None))
     elif event.kind not in alerts.WEBHOOK_ONLY:
         for link in await ChatLink.filter(workspace_id=event.workspace.id, active=True):
             rows.append((CHAT, str(link.id), link.id))
@@ -187,6 +203,8 @@ async def _deliver_one(
         if item.channel == EMAIL:
             await _send_email(delivery, event, item, facts, ctx)
             message_id = None
+        elif item.channel == chat_topics.MIRROR:
+            message_id = await _post_in_thread(delivery, event, item, now)
         else:
             message_id = await _send_chat(delivery, event, item, facts, ctx)
     except _Skipped:
@@ -211,6 +229,8 @@ async def _send_chat(
     facts: Mapping[str, Any],
     ctx: alerts.AlertContext,
 ) -> str | None:
+    if item.channel == PERSON:
+        return await _send_to_person(delivery, event, item, facts, ctx)
     link = await ChatLink.get_or_none(id=item.chat_link_id)
     if link is None or not link.active:
         await NotificationDelivery.filter(id=item.id).update(
@@ -229,6 +249,39 @@ async def _send_chat(
         await _remember_chat_message(facts["draft"].id, link, sent)
         return sent
     return await notifier.send(link.chat_id, alerts.render_event(event.kind, facts, ctx))
+
+
+async def _post_in_thread(
+    delivery: Delivery, event: DomainEvent, item: NotificationDelivery, now: datetime
+) -> str:
+    link = await ChatLink.get_or_none(id=item.chat_link_id, active=True)
+    message_id = (
+        await chat_topics.deliver(delivery.threads, event, link, now) if link is not None else None
+    )
+    if message_id is None:
+        await NotificationDelivery.filter(id=item.id).update(
+            status=DeliveryStatus.SKIPPED, error="the chat or the conversation is gone"
+        )
+        raise _Skipped()
+    return message_id
+
+
+async def _send_to_person(
+    delivery: Delivery,
+    event: DomainEvent,
+    item: NotificationDelivery,
+    facts: Mapping[str, Any],
+    ctx: alerts.AlertContext,
+) -> str:
+    """A message to one person's own chat account (``person`` deliveries)."""
+    platform, _, user_id = item.target.partition(":")
+    notifier = delivery.notifiers.get(Platform(platform))
+    if notifier is None:
+        raise ChatDeliveryError(f"no {platform} bot is configured in this process")
+    reply = alerts.render_event(event.kind, {**facts, "personal": True}, ctx)
+    if isinstance(notifier, PersonalNotifier):
+        return await notifier.send_to_person(user_id, reply)
+    return await notifier.send(user_id, reply)
 
 
 class _Skipped(ReelayError):
@@ -268,6 +321,8 @@ async def _chat_gone(event: DomainEvent, item: NotificationDelivery, reason: str
     await NotificationDelivery.filter(id=item.id).update(
         status=DeliveryStatus.SKIPPED, error=f"chat gone: {reason}"
     )
+    if item.chat_link_id is None:  # a person's own chat: nothing linked to disable
+        return
     disabled = await ChatLink.filter(id=item.chat_link_id, active=True).update(active=False)
     if disabled:
         link = await ChatLink.get(id=item.chat_link_id)

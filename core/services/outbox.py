@@ -39,23 +39,23 @@ from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
 from core.db.bulk import GroupCommit, bump_many_stats, insert_many_returning, mark_sent
+from core.db.conversations import MessageSource
 from core.db.models import (
     AccountStatus,
     Conversation,
     InstagramAccount,
-    Message,
     OutboundAction,
     OutboundStatus,
     RuleStats,
 )
 from core.domain.backoff import backoff_s
 from core.domain.graph_errors import ErrorKind, GraphError, object_gone
-from core.domain.messages import message_text
+from core.domain.messages import message_media_url, message_text
 from core.domain.scope import instance_level
 from core.ports.clock import Clock
 from core.ports.instagram import AccountRef, InstagramClient, Recipient
 from core.ports.queue import JobQueue
-from core.services import echoes
+from core.services import conversation_log, echoes
 from core.services.pacer import Pacer
 from core.services.reconnection import mark_needs_reconnect
 from core.services.send_checks import Check, Found, look_for_effect, moderate
@@ -66,6 +66,9 @@ logger = logging.getLogger(__name__)
 SEND_OUTBOUND = "send_outbound"
 DM_WINDOW = timedelta(hours=24)
 PRIVATE_REPLY_WINDOW = timedelta(days=7)
+# Meta's message tag for a teammate's reply after 24 h, up to 7 days (needs App Review).
+HUMAN_AGENT = "HUMAN_AGENT"
+HUMAN_AGENT_WINDOW = timedelta(days=7)
 MAX_ATTEMPTS = 5
 # Set in an action's payload once a send of it may have reached Meta without an answer.
 ANSWER_LOST = "answer_lost_at"
@@ -160,22 +163,27 @@ async def write_sent(batch: Sequence[SentAction]) -> list[SentAction]:
     echo, or by its answer when the echo came first) is not recorded or counted again."""
     if not batch:
         return []
-    marked = await mark_sent({s.action.id: s.response for s in batch}, max(s.at for s in batch))
+    at = max(s.at for s in batch)
+    marked = await mark_sent({s.action.id: s.response for s in batch}, at)
     batch = [s for s in batch if s.action.id in marked]
-    messages = [
-        Message(
-            conversation_id=s.action.payload["conversation_id"],
-            direction="out",
-            mid=s.response.get("message_id") or None,
-            text=message_text(s.action.payload.get("message") or {}),
-            rule_id=s.action.payload.get("rule_id") or None,
-            variant=s.action.variant,
-        )
-        for s in batch
-        if s.kind is not ActionKind.PUBLIC_REPLY and s.action.payload.get("conversation_id")
-    ]
-    if messages:
-        await Message.bulk_create(messages)
+    await conversation_log.sent(
+        [
+            {
+                "conversation_id": s.action.payload["conversation_id"],
+                "direction": "out",
+                "source": s.action.payload.get("source") or MessageSource.AUTOMATION.value,
+                "author_id": s.action.payload.get("author_id"),
+                "mid": s.response.get("message_id") or None,
+                "text": message_text(s.action.payload.get("message") or {}),
+                "media_url": message_media_url(s.action.payload.get("message") or {}),
+                "rule_id": s.action.payload.get("rule_id") or None,
+                "variant": s.action.variant,
+            }
+            for s in batch
+            if s.kind is not ActionKind.PUBLIC_REPLY and s.action.payload.get("conversation_id")
+        ],
+        at,
+    )
     counts: dict[int, dict[str, Any]] = {}
     for s in batch:
         rule_id = s.action.payload.get("rule_id")
@@ -291,6 +299,7 @@ class Outbox:
         extra_stats: Mapping[str, Any] | None = None,
         step: str = "",
         variant: str = "",
+        extra: Mapping[str, Any] | None = None,
     ) -> Submitted:
         """Record one action under idempotency ``key``; send it now (inline) unless delayed.
 
@@ -300,6 +309,7 @@ class Outbox:
         ``extra_stats``: more counters of the rule to add in the same update (trigger counts).
         ``step``, ``variant``: which part of the rule it is (``reply``, ``dm``, ``flow``,
         ``follow_up``) and which of its variations (``v2``): the rule's variant results.
+        ``extra``: more of the payload: a teammate's reply's ``source``, ``author_id``, ``tag``.
         """
         now = self.clock.now()
         payload: dict[str, Any] = {
@@ -308,6 +318,7 @@ class Outbox:
             "conversation_id": conversation_id,
             "event_id": event_id,
             "anchor_at": anchor_at.isoformat() if anchor_at else None,
+            **(extra or {}),
         }
         not_before = now + timedelta(seconds=delay_s) if delay_s > 0 else None
         inline = not_before is None and send_now
@@ -414,7 +425,9 @@ class Outbox:
                     if kind is ActionKind.PRIVATE_REPLY
                     else Recipient(igsid=action.target)
                 )
-                sent = await self.graph.send_message(ref, recipient, message)
+                await echoes.sending(self.redis, account, action, conversation)
+                tag = action.payload.get("tag") or None
+                sent = await self.graph.send_message(ref, recipient, message, tag=tag)
                 response = {"recipient_id": sent.recipient_id, "message_id": sent.message_id}
         except GraphError as exc:
             return await self._failed_call(account, action, exc)
@@ -441,6 +454,8 @@ class Outbox:
         reason = await window_closed(action, now, conversation)
         if reason:
             return await self._skip(action, reason)
+        if action.payload.get("rule_id") and await _teammate_has(action, conversation, now):
+            return await self._skip(action, conversation_log.TEAMMATE_HAS_IT)
         limit = self._limit(account, kind)
         slot = await self.pacer.reserve(
             account.id, PACE_BUCKET[kind], f"{action.id}:{action.attempts}", limit, now
@@ -681,11 +696,21 @@ async def window_closed(
         last = conversation.last_inbound_at if conversation else None
         if last is None:
             return "DM not allowed: the person never wrote to the account"
-        if now - last > DM_WINDOW:
+        if payload.get("tag") == HUMAN_AGENT and now - last > HUMAN_AGENT_WINDOW:
+            return f"7-day human agent window closed: last message from the person at {last}"
+        if payload.get("tag") != HUMAN_AGENT and now - last > DM_WINDOW:
             return (
                 f"24 h messaging window closed: last message from the person at {last.isoformat()}"
             )
     return ""
+
+
+async def _teammate_has(action: OutboundAction, known: Conversation | None, now: datetime) -> bool:
+    """Whether a teammate took the person's conversation over since a rule queued ``action``."""
+    wanted = action.payload.get("conversation_id")
+    if known is not None and known.id == wanted:
+        return conversation_log.paused(known, now)
+    return bool(wanted) and await Conversation.exists(id=wanted, paused_until__gt=now)
 
 
 def private_reply_key(account_id: int, comment_id: str) -> str:

@@ -162,6 +162,19 @@ async def direct_message(
     return await container.follower_console().act("dm", fields)
 
 
+async def app_reply(
+    actor: Actor, container: Container, account_id: int, *, username: str, text: str
+) -> Delivered:
+    """The account's owner answers the follower from the Instagram app: Reelay hears of it
+    only by the echo, and a teammate has the conversation from then on."""
+    account = await sandbox_account(actor, account_id)
+    username, errors = _check_follower_says(username, text, DM_MAX_CHARS, "message")
+    if errors:
+        raise ValidationFailed("Check the message.", errors)
+    fields = {**_account_fields(account, username), "text": text}
+    return await container.follower_console().act("app_reply", fields)
+
+
 async def tap(
     actor: Actor,
     container: Container,

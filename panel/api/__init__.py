@@ -172,6 +172,7 @@ def install(app: Quart) -> None:
         accounts,
         analytics,
         comments,
+        conversations,
         drafts,
         event_webhooks,
         leads,
@@ -192,13 +193,12 @@ def install(app: Quart) -> None:
         info=Info(
             title="Reelay API",
             version="1",
-            description="Posts, media, automation rules, leads, AI reply drafts, comments and "
-            "their moderation, event "
-            "webhooks, accounts and their health, analytics, the team and the time zone of one "
-            "workspace. Times are ISO 8601 with their offset. "
-            "Authenticate with an API token: `Authorization: Bearer rly_…`. Every POST takes an "
-            "`Idempotency-Key`; every list pages by `cursor`. The `webhooks` section shows what "
-            "event webhooks receive.",
+            description="Posts, media, automation rules, leads, AI reply drafts, the inbox "
+            "(conversations, replies, takeover), comments and their moderation, event webhooks, "
+            "accounts and their health, analytics, the team and the time zone of one workspace. "
+            "Times are ISO 8601 with their offset. Authenticate with an API token: "
+            "`Authorization: Bearer rly_…`. Every POST takes an `Idempotency-Key`; every list "
+            "pages by `cursor`. The `webhooks` section shows what event webhooks receive.",
         ),
         security_schemes={"bearerAuth": {"type": "http", "scheme": "bearer"}},
         security=[{"bearerAuth": []}],
@@ -213,5 +213,5 @@ def install(app: Quart) -> None:
     app.before_request(expect_json_body)
     app.register_blueprint(blueprint)
     resources = (posts, media, leads, drafts, comments, rules, workspace, event_webhooks, starters)
-    for resource in (*resources, accounts, analytics, team):
+    for resource in (*resources, conversations, accounts, analytics, team):
         app.register_blueprint(resource.blueprint)

@@ -319,8 +319,48 @@ DATA: dict[str, dict[str, Any]] = {
         {"account_id": _INT, "username": _STR, "reason": _STR}, ["account_id"]
     ),
     "conversation.assigned": _object(
-        {"conversation_id": _INT, "account_id": _INT, "assignee": _STR}, ["conversation_id"]
+        {
+            "conversation_id": _INT,
+            "account_id": _INT,
+            "username": _STR,
+            "person": _STR,
+            "assignee_id": _INT,
+            "assignee": _STR,
+            "assigned_by": _STR,
+            "last_message": _STR,
+        },
+        ["conversation_id", "assignee_id"],
     ),
+    **{
+        kind: _object(
+            {
+                "conversation_id": _INT,
+                "message_id": _INT,
+                "account_id": _INT,
+                "username": _STR,
+                "direction": _STR,
+                "source": _STR,
+                "author_id": _INT,
+                "text": _STR,
+            },
+            ["conversation_id", "message_id", "direction", "source"],
+        )
+        for kind in ("conversation.message_received", "conversation.message_sent")
+    },
+    **{
+        kind: _object(
+            {
+                "conversation_id": _INT,
+                "account_id": _INT,
+                "username": _STR,
+                "person": _STR,
+                "by": _STR,
+                "until": _TIME,
+            },
+            ["conversation_id"],
+        )
+        for kind in ("conversation.taken_over", "conversation.handed_back")
+    },
     hooks.TEST_EVENT: _object({"message": _STR, "sent_by": _STR}, ["message"]),
 }
 

@@ -74,6 +74,8 @@ class FakeTelegram:
     outage: int = 0  # this many calls are answered 502 Bad Gateway first
     refused_url_hosts: set[str] = field(default_factory=set)  # button URLs answered 400
     messages: dict[tuple[int, int], tuple[str, Any]] = field(default_factory=dict)
+    forums: set[int] = field(default_factory=set)  # supergroups with Topics on
+    topics: dict[int, dict[int, str]] = field(default_factory=dict)  # chat -> thread -> name
     base_url: str = ""
     _ids: Any = field(default_factory=lambda: itertools.count(1000))
     _update_ids: Any = field(default_factory=lambda: itertools.count(500_001))
@@ -88,6 +90,16 @@ class FakeTelegram:
     def sent(self, method: str) -> list[dict[str, Any]]:
         """The successful calls of ``method``."""
         return [params for name, params in self.answered if name == method]
+
+    def in_topic(self, chat_id: int, thread_id: int) -> list[dict[str, Any]]:
+        """What the bot posted in a forum topic, in order (sendMessage and sendPhoto)."""
+        return [
+            params
+            for name, params in self.answered
+            if name in {"sendMessage", "sendPhoto"}
+            and int(params["chat_id"]) == chat_id
+            and int(params.get("message_thread_id") or 0) == thread_id
+        ]
 
     def add_file(self, file_id: str, content: bytes) -> None:
         self.files[file_id] = content
@@ -163,6 +175,35 @@ class FakeTelegram:
         _check_markup(params.get("reply_markup"))
         self._check_url_hosts(params.get("reply_markup"))
 
+    def _check_thread(self, params: dict[str, Any]) -> None:
+        thread = params.get("message_thread_id")
+        if thread is None:
+            return
+        chat_id = int(params["chat_id"])
+        if int(thread) not in self.topics.get(chat_id, {}):
+            raise BotApiError(400, "Bad Request: message thread not found")
+
+    def _check_createforumtopic(self, params: dict[str, Any]) -> None:
+        if int(params["chat_id"]) not in self.forums:
+            raise BotApiError(400, "Bad Request: the chat is not a forum")
+        name = str(params.get("name") or "")
+        if not 1 <= len(name) <= 128:
+            raise BotApiError(400, "Bad Request: TOPIC_NAME_INVALID")
+
+    def _check_editforumtopic(self, params: dict[str, Any]) -> None:
+        if int(params["message_thread_id"]) not in self.topics.get(int(params["chat_id"]), {}):
+            raise BotApiError(400, "Bad Request: TOPIC_ID_INVALID")
+        name = params.get("name")
+        if name is not None and not 1 <= len(str(name)) <= 128:
+            raise BotApiError(400, "Bad Request: TOPIC_NAME_INVALID")
+
+    def _check_sendphoto(self, params: dict[str, Any]) -> None:
+        if not params.get("photo"):
+            raise BotApiError(400, "Bad Request: there is no photo in the request")
+        if len(str(params.get("caption") or "")) > 1024:
+            raise BotApiError(400, "Bad Request: message caption is too long")
+        self._check_thread(params)
+
     def _check_editmessagetext(self, params: dict[str, Any]) -> None:
         _check_text(params)
         _check_markup(params.get("reply_markup"), inline_only=True)
@@ -233,14 +274,22 @@ class FakeTelegram:
             self._pending.clear()
         return True
 
+    def _chat(self, chat_id: int) -> dict[str, Any]:
+        if chat_id in self.forums:
+            return {"id": chat_id, "type": "supergroup", "title": "Team", "is_forum": True}
+        return {"id": chat_id, "type": "group", "title": "Team"}
+
     def _message(self, params: dict[str, Any]) -> dict[str, Any]:
         message: dict[str, Any] = {
             "message_id": int(params.get("message_id") or next(self._ids)),
             "date": 1_700_000_000,
-            "chat": {"id": int(params["chat_id"]), "type": "group", "title": "Team"},
+            "chat": self._chat(int(params["chat_id"])),
             "from": self._getme(params),
             "text": params.get("text", ""),
         }
+        if params.get("message_thread_id") is not None:
+            message["message_thread_id"] = int(params["message_thread_id"])
+            message["is_topic_message"] = True
         markup = params.get("reply_markup")
         if markup and "inline_keyboard" in markup:
             message["reply_markup"] = markup
@@ -252,6 +301,33 @@ class FakeTelegram:
 
     _sendmessage = _message
     _editmessagetext = _message
+
+    def _sendphoto(self, params: dict[str, Any]) -> dict[str, Any]:
+        message = self._message({**params, "text": ""})
+        del message["text"]
+        message["photo"] = [
+            {
+                "file_id": f"photo-{message['message_id']}",
+                "file_unique_id": "p",
+                "width": 1080,
+                "height": 1080,
+            }
+        ]
+        if params.get("caption"):
+            message["caption"] = params["caption"]
+        return message
+
+    def _editforumtopic(self, params: dict[str, Any]) -> bool:
+        if params.get("name") is not None:
+            self.topics[int(params["chat_id"])][int(params["message_thread_id"])] = params["name"]
+        return True
+
+    def _createforumtopic(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A topic's thread id is the id of the service message that opened it, as in Telegram."""
+        chat_id = int(params["chat_id"])
+        thread_id: int = next(self._ids)
+        self.topics.setdefault(chat_id, {})[thread_id] = str(params["name"])
+        return {"message_thread_id": thread_id, "name": params["name"], "icon_color": 7322096}
 
     def _getfile(self, params: dict[str, Any]) -> dict[str, Any]:
         file_id = params["file_id"]

@@ -271,6 +271,18 @@ async def test_send_text_dm(graph: GraphClient, meta: Any) -> None:
     assert call.kwargs["json"] == {"recipient": {"id": "u1"}, "message": {"text": "Hi"}}
 
 
+async def test_a_human_agent_reply_carries_the_message_tag(graph: GraphClient, meta: Any) -> None:
+    meta.post(f"{IG}/1784/messages", payload={"recipient_id": "u1", "message_id": "mid.9"})
+    await graph.send_message(ACCOUNT, Recipient(igsid="u1"), {"text": "Hi"}, tag="HUMAN_AGENT")
+    (call,) = sent(meta, "POST", f"{IG}/1784/messages")
+    assert call.kwargs["json"] == {
+        "recipient": {"id": "u1"},
+        "message": {"text": "Hi"},
+        "messaging_type": "MESSAGE_TAG",
+        "tag": "HUMAN_AGENT",
+    }
+
+
 async def test_private_reply_with_buttons(graph: GraphClient, meta: Any) -> None:
     meta.post(f"{IG}/1784/messages", payload={"recipient_id": "u1", "message_id": "mid.2"})
     template = {

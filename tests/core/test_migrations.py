@@ -138,3 +138,47 @@ async def test_upgrade_keeps_who_each_chat_account_acts_as(tmp_path: Path) -> No
     assert [row["kind"] for row in codes] == ["chat"]
     assert [bool(row["chat_readers_unlinked"]) for row in spaces] == [False]
     assert [(row["user_id"], row["platform_user_id"]) for row in people] == [(1, "42")]
+
+
+async def test_upgrade_lists_existing_conversations_by_their_last_message(tmp_path: Path) -> None:
+    """Conversations from before the inbox get their last message and status, and their
+    messages read as the person's or a rule's."""
+    url = f"sqlite://{tmp_path / 'old.sqlite3'}"
+    await migrate(config=tortoise_config(url), target="models.0014_messenger_profile")
+    await Tortoise.init(config=tortoise_config(url))
+    try:
+        await connections.get("default").execute_script(
+            "INSERT INTO workspace (id, name, timezone, ai_enabled, ai_monthly_token_quota,"
+            " created_at) VALUES (1, 'A', 'UTC', 0, 0, CURRENT_TIMESTAMP);"
+            "INSERT INTO instagramaccount (id, workspace_id, ig_id, username, account_type,"
+            " login_kind, token_encrypted, status, status_reason, webhook_subscribed, usage,"
+            " messenger_profile, created_at) VALUES (1, 1, '1784', 'shop', 'BUSINESS',"
+            " 'sandbox', 't', 'active', '', 0, '{}', '{}', CURRENT_TIMESTAMP);"
+            "INSERT INTO conversation (id, account_id, igsid, username, first_name, created_at)"
+            " VALUES (1, 1, 'p1', 'ann', '', CURRENT_TIMESTAMP),"
+            " (2, 1, 'p2', 'bob', '', CURRENT_TIMESTAMP);"
+            "INSERT INTO message (conversation_id, direction, text, created_at) VALUES"
+            " (1, 'out', 'Here you go', '2026-01-01 10:00:00'),"
+            " (1, 'in', 'thanks!', '2026-01-01 10:05:00'),"
+            " (2, 'in', 'price?', '2026-01-02 09:00:00'),"
+            " (2, 'out', 'Prices inside', '2026-01-02 09:00:01');"
+        )
+    finally:
+        await Tortoise.close_connections()
+    await migrate_database(url)
+    await Tortoise.init(config=tortoise_config(url))
+    try:
+        db = connections.get("default")
+        _, rows = await db.execute_query(
+            "SELECT id, status, last_message_text, last_message_at IS NOT NULL AS listed,"
+            " paused_until, labels FROM conversation ORDER BY id"
+        )
+        _, sources = await db.execute_query("SELECT DISTINCT source FROM message")
+    finally:
+        await Tortoise.close_connections()
+    assert [(r["id"], r["status"], r["last_message_text"]) for r in rows] == [
+        (1, "waiting", "thanks!"),
+        (2, "open", "Prices inside"),
+    ]
+    assert all(r["listed"] and r["paused_until"] is None and r["labels"] == "" for r in rows)
+    assert [r["source"] for r in sources] == [""]  # read as follower/automation by direction

@@ -19,7 +19,9 @@ from core.bootstrap import Container
 from core.db.models import (
     AuditLog,
     AutomationRule,
+    ChatIdentity,
     ChatLink,
+    Conversation,
     DeliveryStatus,
     DomainEvent,
     Lead,
@@ -329,3 +331,20 @@ async def test_a_decision_is_not_shown_in_a_chat_now_linked_to_another_workspace
     decided = await DomainEvent.get(kind="draft.decided")
     await notifications.deliver(container, services.delivery, decided.id)
     assert [int(e["chat_id"]) for e in fake.sent("editMessageText")] == [CHAT_A]
+
+
+async def test_assigned_to_you_reaches_the_assignee_s_own_chat_only(
+    world: World, container: Container, services: Services, fake: FakeTelegram
+) -> None:
+    await ChatIdentity.create(user=world.editor, platform=Platform.TELEGRAM, platform_user_id="555")
+    await ChatIdentity.create(user=world.viewer, platform=Platform.TELEGRAM, platform_user_id="777")
+    conversation = await Conversation.create(
+        account=world.account, igsid="9001", username="anna_b", last_message_text="Is it vegan?"
+    )
+    owner = Actor(world.workspace.id, Role.OWNER, "owner@example.com", world.owner.id)
+    await services.conversations.assign(owner, conversation.id, world.editor.id)
+    (event,) = await DomainEvent.filter(kind="conversation.assigned")
+    await deliver_event({"services": services}, event.id)
+    assert sent_to(fake) == [555]  # the editor's private chat: not the team's chats
+    text = fake.sent("sendMessage")[0]["text"]
+    assert "Assigned to you" in text and "@anna_b" in text and "Is it vegan?" in text

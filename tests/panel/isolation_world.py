@@ -19,6 +19,8 @@ from core.db.models import (
     AutomationRule,
     ChatIdentity,
     ChatLink,
+    Conversation,
+    ConversationNote,
     EventStatus,
     EventWebhook,
     EventWebhookDelivery,
@@ -29,6 +31,7 @@ from core.db.models import (
     MediaAsset,
     MediaInsight,
     Membership,
+    Message,
     Platform,
     Post,
     PostMedia,
@@ -72,6 +75,7 @@ class Side:
     hook: EventWebhook
     hook_delivery: EventWebhookDelivery
     comment: str
+    conversation: Conversation
 
     def ids(self) -> dict[str, Any]:
         return {
@@ -92,6 +96,7 @@ class Side:
             "hook": self.hook.id,
             "hook_delivery": self.hook_delivery.id,
             "comment": self.comment,
+            "conversation": self.conversation.id,
         }
 
 
@@ -230,6 +235,19 @@ async def make_side(container: Any, name: str, ig_id: str, colour: tuple[int, in
     hook_delivery = await EventWebhookDelivery.create(
         webhook=hook, kind="post.failed", payload={"id": f"evt_{word}", "data": {}}
     )
+    conversation = await Conversation.create(
+        account=account,
+        igsid=f"{ig_id}9",
+        username=f"{word}_fan",
+        last_inbound_at=now,
+        last_message_at=now,
+        last_message_text=f"{name} hello",
+        labels=f",{word},",
+    )
+    await Message.create(
+        conversation=conversation, direction="in", source="follower", text=f"{name} hello"
+    )
+    await ConversationNote.create(conversation=conversation, text=f"{name} internal note")
     return Side(
         workspace,
         owner,
@@ -250,6 +268,7 @@ async def make_side(container: Any, name: str, ig_id: str, colour: tuple[int, in
         hook,
         hook_delivery,
         comment,
+        conversation,
     )
 
 
@@ -292,7 +311,7 @@ def fill_ids(value: Any, sides: dict[str, dict[str, Any]]) -> Any:
 TABLES = (
     Workspace, Membership, Invite, ChatLink, ChatIdentity, InstagramAccount, MediaAsset, Post,
     PostMedia, PublishJob, AutomationRule, Lead, ReplyDraft, WebhookEvent, EventWebhook,
-    EventWebhookDelivery,
+    EventWebhookDelivery, Conversation, Message, ConversationNote,
 )  # fmt: skip
 
 

@@ -462,3 +462,28 @@ async def test_an_admin_approves_or_rejects_an_editors_post_in_the_panel(
     first, second = [await Post.get(id=p.id) for p in waiting]
     assert first.status is Status.SCHEDULED
     assert second.status is Status.CANCELLED and second.last_error == "Rejected: Typo"
+
+
+async def test_an_admin_chooses_the_chat_conversations_are_mirrored_to(
+    client: Any, sqlite_db: str
+) -> None:
+    from core.db.models import ChatLink, ChatMirror, Platform
+
+    members = await _signed_in(client, Role.ADMIN)
+    workspace_id = members[Role.ADMIN].workspace_id
+    link = await ChatLink.create(
+        workspace_id=workspace_id, platform=Platform.TELEGRAM, chat_id="-100555", title="Support"
+    )
+    saved = await client.post(
+        "/setup/chats/mirror", form={"csrf_token": CSRF, "chat_link_id": str(link.id)}
+    )
+    assert saved.status_code == 302
+    mirror = await ChatMirror.get(workspace_id=workspace_id)
+    assert mirror.chat_link_id == link.id
+    page = await (await client.get("/setup")).get_data(as_text=True)
+    assert f'<option value="{link.id}" selected>Telegram: Support</option>' in page
+    stopped = await client.post(
+        "/setup/chats/mirror", form={"csrf_token": CSRF, "chat_link_id": ""}
+    )
+    assert stopped.status_code == 302
+    assert not await ChatMirror.exists(workspace_id=workspace_id)

@@ -200,8 +200,9 @@ async def test_sandbox_asks_the_followers_name_once(client: Any, world: World) -
     asked = re.findall(r'<input[^>]*name="username"[^>]*>', page)
     assert len([field for field in asked if 'type="hidden"' not in field]) == 1
     assert 'id="show-username" name="username" value="ana.silva"' in page
-    # Comment, DM, open an ig.me link, follow, unfollow: each as the one follower.
-    assert page.count('class="follower-name" value="ana.silva"') == 5
+    # Comment, DM, the Instagram app's reply to them, open an ig.me link, follow, unfollow:
+    # each as the one follower.
+    assert page.count('class="follower-name" value="ana.silva"') == 6
     assert 'Comment as <span class="follower-shown">@ana.silva</span>' in page
 
 

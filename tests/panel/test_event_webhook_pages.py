@@ -126,6 +126,10 @@ async def test_openapi_documents_each_event_as_a_webhook(client: Any, app: Any) 
         "comment.received",
         "account.needs_reconnect",
         "conversation.assigned",
+        "conversation.message_received",
+        "conversation.message_sent",
+        "conversation.taken_over",
+        "conversation.handed_back",
         "webhook.test",
     } == kinds
     lead = spec["webhooks"]["lead.captured"]["post"]

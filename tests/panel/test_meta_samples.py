@@ -61,6 +61,7 @@ class Sample:
     kind: EventKind
     fires: Trigger | None = None  # the rule trigger it must fire
     ignored: str = ""  # else: words of the reason recorded on the inbox row
+    handled: str = ""  # or: words of the outcome when handled without a rule
 
 
 SAMPLES = [
@@ -350,7 +351,9 @@ SAMPLES = [
         },
         "IGID",
         EventKind.ECHO,
-        ignored="echo of a message the account sent",
+        # Reelay never sent this text: it was written in the Instagram app, so it is stored
+        # and a teammate has the conversation (an echo of Reelay's own send stays ignored).
+        handled="sent from the Instagram app",
     ),
     # IG_MESSAGING, "messaging_postbacks": an icebreaker or button tap.
     Sample(
@@ -613,6 +616,8 @@ async def test_meta_sample_is_parsed_and_handled(
     if sample.fires is not None:
         assert outcome is not None and row.status is EventStatus.DONE, row.error
         assert outcome.rule_id == rules[sample.fires].id
+    elif sample.handled:
+        assert row.status is EventStatus.DONE and sample.handled in row.error
     else:
         assert row.status is EventStatus.IGNORED
         assert sample.ignored in row.error

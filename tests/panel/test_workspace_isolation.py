@@ -60,12 +60,12 @@ LATER = "2030-06-01T10:00:00+00:00"
 INDEXES = [
     "/", "/accounts", "/analytics/", "/approvals", "/posts/queue", "/leads", "/leads/export.csv",
     "/library", "/logs/audit", "/logs/events", "/rules", "/team", "/settings/api-tokens",
-    "/setup", "/sandbox", "/compose", "/account", "/settings/webhooks", "/health",
-    "/inbox/comments",
+    "/setup", "/sandbox", "/compose", "/account", "/settings/webhooks", "/health", "/inbox",
+    "/inbox/list", "/inbox/comments",
 ]  # fmt: skip
 API_INDEXES = [
     "/api/v1/posts", "/api/v1/rules", "/api/v1/leads", "/api/v1/drafts", "/api/v1/webhooks",
-    "/api/v1/accounts", "/api/v1/analytics", "/api/v1/team",
+    "/api/v1/accounts", "/api/v1/analytics", "/api/v1/team", "/api/v1/conversations",
 ]  # fmt: skip
 
 ATTEMPTS: list[Attempt] = [
@@ -177,6 +177,20 @@ ATTEMPTS: list[Attempt] = [
         "/compose?account_id={b.account}",
         answers=FILTERED,
     ),
+    # inbox
+    Attempt("B's conversation", "GET", "/inbox/{b.conversation}"),
+    Attempt("B's messages", "GET", "/inbox/{b.conversation}/messages"),
+    Attempt("reply to B's person", "POST", "/inbox/{b.conversation}/reply", {"text": "hi"}),
+    Attempt("take over B's conversation", "POST", "/inbox/{b.conversation}/takeover", {}),
+    Attempt("hand back B's conversation", "POST", "/inbox/{b.conversation}/handback", {}),
+    Attempt("status of B's", "POST", "/inbox/{b.conversation}/status", {"status": "done"}),
+    Attempt("assign B's", "POST", "/inbox/{b.conversation}/assign", {"user_id": ""}),
+    Attempt("label B's", "POST", "/inbox/{b.conversation}/labels", {"labels": "x"}),
+    Attempt("note on B's", "POST", "/inbox/{b.conversation}/notes", {"text": "x"}),
+    Attempt("inbox of B's account", "GET", "/inbox?account_id={b.account}", answers=FILTERED),
+    Attempt(
+        "live thread of B", "GET", "/inbox/events?conversation={b.conversation}", answers=FILTERED
+    ),
     # leads
     Attempt("B's lead", "GET", "/leads/{b.lead}"),
     Attempt("resend B's lead", "POST", "/leads/{b.lead}/resend", {}),
@@ -264,6 +278,12 @@ ATTEMPTS: list[Attempt] = [
         {"account_id": "{b.account}", "username": "tester", "text": "price"},
     ),
     Attempt(
+        "sandbox app reply on B's account",
+        "POST",
+        "/sandbox/app-reply",
+        {"account_id": "{b.account}", "username": "tester", "text": "hi"},
+    ),
+    Attempt(
         "sandbox tap on B's account",
         "POST",
         "/sandbox/tap",
@@ -271,6 +291,12 @@ ATTEMPTS: list[Attempt] = [
     ),
     # setup, team, tokens, workspace switch
     Attempt("unlink B's chat", "POST", "/setup/chats/{b.chat}/unlink", {}),
+    Attempt(
+        "mirror conversations to B's chat",
+        "POST",
+        "/setup/chats/mirror",
+        {"chat_link_id": "{b.chat}"},
+    ),
     Attempt(
         "revoke B's invitation", "POST", "/team/invites/{b.invite}/revoke", {}, answers=FLASHED
     ),
@@ -432,6 +458,42 @@ ATTEMPTS: list[Attempt] = [
     ),
     Attempt("API: reject B's draft", "POST", "/api/v1/drafts/{b.draft}/reject", json={}, api=True),
     Attempt("API: drafts", "GET", "/api/v1/drafts", api=True, answers=FILTERED),
+    # the inbox through the API
+    Attempt("API: B's conversation", "GET", "/api/v1/conversations/{b.conversation}", api=True),
+    Attempt(
+        "API: B's messages", "GET", "/api/v1/conversations/{b.conversation}/messages", api=True
+    ),
+    Attempt(
+        "API: reply to B's person",
+        "POST",
+        "/api/v1/conversations/{b.conversation}/messages",
+        json={"text": "hi"},
+        api=True,
+    ),
+    *(
+        Attempt(
+            f"API: {what} B's conversation",
+            "POST",
+            f"/api/v1/conversations/{{b.conversation}}/{what}",
+            json=body,
+            api=True,
+        )
+        for what, body in (
+            ("takeover", {"hours": 2}),
+            ("handback", {}),
+            ("assign", {"user_id": None}),
+            ("status", {"status": "done"}),
+            ("labels", {"labels": ["x"]}),
+            ("notes", {"text": "x"}),
+        )
+    ),
+    Attempt(
+        "API: conversations of B's account",
+        "GET",
+        "/api/v1/conversations?account_id={b.account}",
+        api=True,
+        answers=FILTERED,
+    ),
     Attempt(
         "API: leads of B's account",
         "GET",

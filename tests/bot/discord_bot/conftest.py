@@ -74,6 +74,8 @@ async def fake_discord() -> AsyncIterator[tuple[FakeDiscord, str]]:
     app.router.add_put("/api/v10/applications/{app}/commands", fake.commands)
     app.router.add_get("/gateway", fake.gateway)
     app.router.add_post("/api/v10/channels/{channel}/messages", fake.create)
+    app.router.add_post("/api/v10/channels/{channel}/threads", fake.thread)
+    app.router.add_patch("/api/v10/channels/{channel}", fake.rename)
     app.router.add_patch("/api/v10/channels/{channel}/messages/{message}", fake.edit)
     runner = web.AppRunner(app)
     await runner.setup()

@@ -134,6 +134,38 @@ class FakeDiscord:
         self.messages.append(("create", channel, body))
         return _json(self._message(channel, body, str(next(self.ids))))
 
+    async def thread(self, request: web.Request) -> web.Response:
+        """POST /channels/{id}/threads without a message: a thread channel of its own."""
+        channel = request.match_info["channel"]
+        body = await request.json()
+        name = str(body.get("name") or "")
+        if not 1 <= len(name) <= 100:
+            return _json({"message": "Invalid Form Body", "code": 50035}, status=400)
+        self.messages.append(("thread", channel, body))
+        return _json(
+            {
+                "id": str(next(self.ids)),
+                "type": body.get("type", 11),
+                "guild_id": "770000000000000001",
+                "parent_id": channel,
+                "name": name,
+                "owner_id": "1",
+                "thread_metadata": {
+                    "archived": False,
+                    "auto_archive_duration": body.get("auto_archive_duration", 10080),
+                    "archive_timestamp": "2025-03-05T09:00:00+00:00",
+                    "locked": False,
+                },
+            }
+        )
+
+    async def rename(self, request: web.Request) -> web.Response:
+        """PATCH /channels/{id}: a thread renamed."""
+        channel = request.match_info["channel"]
+        body = await request.json()
+        self.messages.append(("rename", channel, body))
+        return _json({"id": channel, "type": 11, "name": body.get("name", "")})
+
     async def edit(self, request: web.Request) -> web.Response:
         channel, mid = request.match_info["channel"], request.match_info["message"]
         if mid in self.deleted:

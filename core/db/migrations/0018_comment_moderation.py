@@ -3,7 +3,7 @@ from tortoise.migrations import operations as ops
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0018_followups_variants')]
+    dependencies = [('models', '0017_followups_variants')]
 
     initial = False
 

@@ -8,7 +8,7 @@ from tortoise.fields.base import OnDelete
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0014_messenger_profile')]
+    dependencies = [('models', '0016_chat_mirror')]
 
     initial = False
 

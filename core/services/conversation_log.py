@@ -1,0 +1,193 @@
+"""Each conversation's messages as they happen, and whether a teammate has the conversation.
+
+Kept by the engine and the outbox (instance level: they already hold the account), read by
+the inbox (:mod:`core.services.conversations`):
+
+- every message in or out is a ``Message`` row saying who wrote it (``MessageSource``), and
+  moves the conversation's last message (the inbox lists by it) and status (a person's
+  message makes it ``waiting`` on the team);
+- each one records a domain event, so the live inbox and the chat mirrors can follow:
+  ``conversation.message_received`` (an inbound message) and ``conversation.message_sent``
+  (an outgoing one, whoever wrote it), both with the facts ``conversation_id``,
+  ``message_id``, ``account_id``, ``direction``, ``source`` and ``text`` (and ``author_id``
+  for a teammate's message);
+- a conversation is **taken over** while ``paused_until`` is ahead: every automation stays
+  silent for the person (the engine records the skip as :data:`TEAMMATE_HAS_IT`). A reply
+  from the inbox or from chat takes it over; so does one sent in the Instagram app (an echo
+  Reelay did not send, :func:`app_echo`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from core.db.bulk import insert_many_returning, insert_returning
+from core.db.conversations import ConversationStatus, MessageSource
+from core.db.models import Conversation, DomainEvent, InstagramAccount, Message
+from core.domain import alerts
+from core.domain.scope import instance_level
+from core.domain.webhooks import InboundEvent
+from core.errors import ReelayError
+
+logger = logging.getLogger(__name__)
+
+TEAMMATE_HAS_IT = "a teammate has this conversation"
+TAKE_OVER_FOR = timedelta(hours=24)
+PREVIEW_CHARS = 200
+
+
+def paused(conversation: Conversation, now: datetime) -> bool:
+    """Whether a teammate has ``conversation`` at ``now`` (automations stay silent)."""
+    return conversation.paused_until is not None and conversation.paused_until > now
+
+
+@instance_level("the engine and the outbox, for a person of an account they already hold")
+async def paused_for(account_id: int, igsid: str, now: datetime) -> bool:
+    """Whether a teammate has the conversation of ``igsid`` on account ``account_id``."""
+    return await Conversation.filter(
+        account_id=account_id, igsid=igsid, paused_until__gt=now
+    ).exists()
+
+
+def inbound_text(event: InboundEvent) -> str:
+    """What the inbox shows of an inbound message: its text, else what it carried."""
+    if event.text:
+        return event.text
+    if event.attachment_types:
+        return f"[{', '.join(event.attachment_types)}]"
+    return f"[{event.kind.value}]"
+
+
+def _preview(text: str) -> str:
+    return " ".join(text.split())[:PREVIEW_CHARS]
+
+
+def _facts(account: InstagramAccount | None, message: Message, source: str) -> dict[str, Any]:
+    facts: dict[str, Any] = {
+        "conversation_id": message.conversation_id,
+        "message_id": message.id,
+        "direction": message.direction,
+        "source": source,
+        "text": message.text[:1000],
+    }
+    if account is not None:
+        facts["account_id"] = account.id
+        facts["username"] = account.username
+    if message.author_id is not None:
+        facts["author_id"] = message.author_id
+    return facts
+
+
+@instance_level("the engine, for a person of an account it already holds")
+async def received(
+    account: InstagramAccount, conversation: Conversation, event: InboundEvent, at: datetime
+) -> dict[str, Any]:
+    """Record the person's message in ``conversation``; the conversation's changes to make
+    (its last message, and 'waiting' on the team)."""
+    message = await Message.create(
+        conversation_id=conversation.id,
+        direction="in",
+        source=MessageSource.FOLLOWER.value,
+        mid=event.mid or None,
+        text=inbound_text(event),
+        media_url=event.shared_url,
+    )
+    await DomainEvent.create(
+        workspace_id=account.workspace_id,
+        kind=alerts.CONVERSATION_MESSAGE_RECEIVED,
+        payload=_facts(account, message, MessageSource.FOLLOWER.value),
+    )
+    return {
+        "last_message_at": at,
+        "last_message_text": _preview(message.text),
+        "status": ConversationStatus.WAITING,
+    }
+
+
+@instance_level("the outbox, for sends of actions it already holds")
+async def sent(rows: Sequence[dict[str, Any]], now: datetime) -> list[Message]:
+    """Record outgoing messages (``rows``: Message columns with ``conversation_id``) in one
+    statement, move their conversations' last message, and record their events."""
+    if not rows:
+        return []
+    columns = ("conversation_id", "direction", "source", "author_id", "mid", "text")
+    # Stamped like the person's messages (``auto_now_add``): a thread reads in that order.
+    stamped = datetime.now(UTC)
+    full = [
+        {
+            **{name: row.get(name) for name in columns},
+            "media_url": row.get("media_url") or "",
+            "rule_id": row.get("rule_id"),
+            "variant": row.get("variant") or "",
+            "created_at": stamped,
+        }
+        for row in rows
+    ]
+    messages = await insert_many_returning(Message, full, conflict=("id",))
+    conversations = {
+        c.id: c
+        for c in await Conversation.filter(
+            id__in={m.conversation_id for m in messages}
+        ).prefetch_related("account")
+    }
+    for message in messages:
+        await Conversation.filter(id=message.conversation_id).update(
+            last_message_at=now, last_message_text=_preview(message.text)
+        )
+        conversation = conversations.get(message.conversation_id)
+        if conversation is None:
+            continue
+        await DomainEvent.create(
+            workspace_id=conversation.account.workspace_id,
+            kind=alerts.CONVERSATION_MESSAGE_SENT,
+            payload=_facts(conversation.account, message, message.source),
+        )
+    return messages
+
+
+@instance_level("the engine, for an echo of an account it already holds")
+async def app_echo(account: InstagramAccount, event: InboundEvent, now: datetime) -> Message:
+    """A message the account sent from the Instagram app (an echo Reelay did not send):
+    stored in the person's conversation, which a teammate now has (``TAKE_OVER_FOR``)."""
+    at = min(event.timestamp or now, now)
+    conversation = await insert_returning(
+        Conversation,
+        {
+            "account_id": account.id,
+            "igsid": event.recipient_id,
+            "username": "",
+            "first_name": "",
+            "last_inbound_at": None,
+            "created_at": now,
+        },
+        conflict=("account_id", "igsid"),
+        keep=True,
+    )
+    if conversation is None:  # pragma: no cover - keep=True always returns the row
+        raise ReelayError(f"conversation of {event.recipient_id} not stored")
+    (message,) = await sent(
+        [
+            {
+                "conversation_id": conversation.id,
+                "direction": "out",
+                "source": MessageSource.INSTAGRAM_APP.value,
+                "author_id": None,
+                "mid": event.mid or None,
+                "text": event.text or inbound_text(event),
+            }
+        ],
+        at,
+    )
+    until = max(now + TAKE_OVER_FOR, conversation.paused_until or now)
+    await Conversation.filter(id=conversation.id).update(
+        paused_until=until, paused_by_id=None, status=ConversationStatus.OPEN
+    )
+    logger.info(
+        "conversation %s (account %s) taken over: replied from the Instagram app",
+        conversation.id,
+        account.id,
+    )
+    return message
