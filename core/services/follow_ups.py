@@ -32,6 +32,7 @@ from core.domain.messages import Person, follow_up_message, pick, variant_label
 from core.domain.rule_definition import RuleDefinition
 from core.domain.scope import instance_level
 from core.ports.clock import Clock
+from core.services import conversation_log
 from core.services.outbox import DM_WINDOW, ActionKind, Outbox
 from core.services.tracked_links import LinkTracker
 
@@ -157,6 +158,8 @@ class FollowUps:
             return await self._end(row, FollowUpStatus.CANCELLED, f"they answered at {_when(last)}")
         if rule is None or not rule.active:
             return await self._end(row, FollowUpStatus.CANCELLED, "the rule was switched off")
+        if conversation_log.paused(conversation, now):
+            return await self._end(row, FollowUpStatus.CANCELLED, conversation_log.TEAMMATE_HAS_IT)
         if last is None:
             return await self._end(row, FollowUpStatus.EXPIRED, NO_WINDOW)
         if now > last + DM_WINDOW:

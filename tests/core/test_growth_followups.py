@@ -11,6 +11,7 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from core.db.models import (
     AutomationRule,
+    Conversation,
     EventStatus,
     FollowUp,
     FollowUpStatus,
@@ -133,6 +134,22 @@ async def test_an_answer_cancels_the_follow_up(world: World, account: InstagramA
     assert "they answered" in follow_up.reason
     world.clock.advance(hours=2)
     await world.run_follow_ups()
+    assert world.texts() == ["Prices are on our site."]
+
+
+async def test_a_follow_up_stays_unsent_while_a_teammate_has_the_conversation(
+    world: World, account: InstagramAccount
+) -> None:
+    await make_rule(account, trigger=Trigger.DM, config=_dm_rule())
+    await world.dm("m1", "price", "p1")
+    world.clock.advance(minutes=30)
+    await Conversation.filter(igsid="p1").update(
+        paused_until=world.clock.now() + timedelta(hours=24)
+    )
+    world.clock.advance(minutes=90)
+    assert await world.run_follow_ups() == [FollowUpStatus.CANCELLED]
+    follow_up = await FollowUp.get()
+    assert follow_up.reason == "a teammate has this conversation"
     assert world.texts() == ["Prices are on our site."]
 
 
