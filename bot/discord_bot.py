@@ -550,16 +550,22 @@ class ReelayCommandTree(app_commands.CommandTree[Any]):
 class ReelayDiscordBot(commands.Bot):
     """Receives the services in ``__init__`` and registers its commands in ``setup_hook``."""
 
-    def __init__(self, services: Services, chatops: ChatOps | None = None) -> None:
+    def __init__(
+        self, services: Services, chatops: ChatOps | None = None, *, read_threads: bool = True
+    ) -> None:
         intents = discord.Intents.default()
-        intents.message_content = True  # the team's replies in the conversations' threads
+        # The team's replies in the conversations' threads need the privileged Message Content
+        # intent; without it the slash commands and buttons still work.
+        intents.message_content = read_threads
         super().__init__(command_prefix="!", intents=intents, tree_cls=ReelayCommandTree)
         self.services = services
         self.chatops = chatops or services.chatops
+        self.read_threads = read_threads
 
     async def setup_hook(self) -> None:
         await self.add_cog(ChatCommands(self.chatops))
-        await self.add_cog(ThreadMessages(self.services.chat_desk))
+        if self.read_threads:
+            await self.add_cog(ThreadMessages(self.services.chat_desk))
         self.add_dynamic_items(ActionButton)
         # The slash commands registered last time stay usable: failing to update them must
         # not stop the bot.
@@ -578,8 +584,9 @@ async def run_discord(services: Services, token: str) -> None:
     """
     api_url = str(services.container.settings.discord_api_url)
     use_api_url(api_url)
+    read_threads = True
     for attempt in itertools.count():
-        bot = ReelayDiscordBot(services)
+        bot = ReelayDiscordBot(services, read_threads=read_threads)
         try:
             await bot.login(token)
             await bot.connect(reconnect=True)
@@ -587,11 +594,18 @@ async def run_discord(services: Services, token: str) -> None:
         except discord.LoginFailure as exc:
             raise _token_refused(api_url) from exc
         except discord.PrivilegedIntentsRequired as exc:
-            raise SettingsError(
-                "Discord refused the bot's gateway intents: turn on the Message Content intent "
-                "(Developer Portal → Bot → Privileged Gateway Intents); the conversations' "
-                "threads read the team's replies with it."
-            ) from exc
+            if not read_threads:
+                raise SettingsError(
+                    "Discord refused the bot's gateway intents although it asks for no "
+                    "privileged one: check the bot in the Developer Portal."
+                ) from exc
+            read_threads = False
+            logger.warning(
+                "discord: the bot's Message Content intent is off, so replies written in the "
+                "conversations' threads cannot be read (slash commands and buttons work). To "
+                "answer Instagram from Discord threads, turn it on: Developer Portal → Bot → "
+                "Privileged Gateway Intents → Message Content."
+            )
         except discord.ConnectionClosed as exc:
             if exc.code == GATEWAY_AUTHENTICATION_FAILED:
                 raise _token_refused(api_url) from exc

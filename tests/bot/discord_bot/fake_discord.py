@@ -7,9 +7,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from tests.bot.discord_bot.interactions import refusal
+
+MESSAGE_CONTENT = 1 << 15  # the privileged Message Content intent's bit
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -35,6 +37,10 @@ class FakeDiscord:
     commands_down: bool = False
     synced: list[Any] = field(default_factory=list)
     gateway_connections: int = 0
+    # The bot's Message Content intent is off in the Developer Portal: asking for it closes
+    # the gateway with 4014, as Discord does.
+    message_content_off: bool = False
+    identified_intents: list[int] = field(default_factory=list)
     ids: Any = field(default_factory=lambda: itertools.count(5000))
 
     def _message(self, channel: str, body: dict[str, Any], mid: str) -> dict[str, Any]:
@@ -109,8 +115,16 @@ class FakeDiscord:
         await socket.prepare(request)
         self.gateway_connections += 1
         await socket.send_json({"op": 10, "d": {"heartbeat_interval": 45000}, "s": None, "t": None})
-        async for _ in socket:
-            pass
+        async for frame in socket:
+            if frame.type is not WSMsgType.TEXT:
+                continue
+            sent = json.loads(frame.data)
+            if sent.get("op") != 2:  # IDENTIFY
+                continue
+            intents = int(sent["d"].get("intents", 0))
+            self.identified_intents.append(intents)
+            if self.message_content_off and intents & MESSAGE_CONTENT:
+                await socket.close(code=4014, message=b"Disallowed intent(s).")
         return socket
 
     async def create(self, request: web.Request) -> web.Response:
