@@ -19,17 +19,18 @@ class NavItem:
     endpoint: str
     label: str
     role: Role
+    # Other blueprints whose pages belong to this item (the inbox's Comments tab).
+    also: tuple[str, ...] = ()
 
 
 MENU: list[NavItem] = [
     NavItem("home.index", "Overview", Role.VIEWER),
     NavItem("posts.index", "Posts", Role.VIEWER),
     NavItem("library.index", "Media", Role.VIEWER),
-    NavItem("inbox.index", "Inbox", Role.VIEWER),
+    NavItem("inbox.index", "Inbox", Role.VIEWER, also=("comments",)),
     NavItem("rules.index", "Automations", Role.VIEWER),
     NavItem("leads.index", "Leads", Role.VIEWER),
     NavItem("drafts.index", "Approvals", Role.VIEWER),
-    NavItem("comments.index", "Comments", Role.VIEWER),
     NavItem("analytics.index", "Analytics", Role.VIEWER),
     NavItem("accounts.index", "Accounts", Role.VIEWER),
     NavItem("account_health.index", "Health", Role.VIEWER),
@@ -49,7 +50,7 @@ def menu_for(membership: Membership | None) -> list[tuple[NavItem, bool]]:
     views = current_app.view_functions
     current_blueprint = (request.endpoint or "").split(".", 1)[0]
     return [
-        (item, item.endpoint.split(".", 1)[0] == current_blueprint)
+        (item, current_blueprint in {item.endpoint.split(".", 1)[0], *item.also})
         for item in MENU
         if item.endpoint in views and role_allows(membership.role, item.role)
     ]

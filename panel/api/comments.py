@@ -51,7 +51,7 @@ class CommentList(BaseModel):
     )
 
 
-class ReplyBody(BaseModel):
+class CommentReplyBody(BaseModel):
     text: str = Field(min_length=1, max_length=1000, description="At most 1000 bytes.")
 
 
@@ -139,9 +139,9 @@ async def unhide(comment_id: str) -> ModeratedOut:
 @blueprint.post("/comments/<comment_id>/reply")
 @api_requires(Role.EDITOR)
 @may_conflict(NOT_DONE)
-@validate_request(ReplyBody)
+@validate_request(CommentReplyBody)
 @validate_response(ModeratedOut)
-async def reply(comment_id: str, data: ReplyBody) -> ModeratedOut:
+async def public_reply(comment_id: str, data: CommentReplyBody) -> ModeratedOut:
     """Reply in public under a comment (the same text twice is sent once)."""
     return _done(await _moderation().reply(current_actor(), comment_id, data.text))
 
@@ -149,9 +149,9 @@ async def reply(comment_id: str, data: ReplyBody) -> ModeratedOut:
 @blueprint.post("/comments/<comment_id>/private-reply")
 @api_requires(Role.EDITOR)
 @may_conflict(NOT_DONE)
-@validate_request(ReplyBody)
+@validate_request(CommentReplyBody)
 @validate_response(ModeratedOut)
-async def private_reply(comment_id: str, data: ReplyBody) -> ModeratedOut:
+async def private_reply(comment_id: str, data: CommentReplyBody) -> ModeratedOut:
     """Reply in private to the comment's author (one per comment, within 7 days of it)."""
     return _done(await _moderation().private_reply(current_actor(), comment_id, data.text))
 
