@@ -133,18 +133,24 @@ async def sent(rows: Sequence[dict[str, Any]], now: datetime) -> list[Message]:
             id__in={m.conversation_id for m in messages}
         ).prefetch_related("account")
     }
-    for message in messages:
-        await Conversation.filter(id=message.conversation_id).update(
+    # Each conversation's last message once (a batch may hold several of one person's), and
+    # the batch's events in one statement: this runs on every send.
+    last = {message.conversation_id: message for message in messages}
+    for conversation_id, message in last.items():
+        await Conversation.filter(id=conversation_id).update(
             last_message_at=now, last_message_text=_preview(message.text)
         )
-        conversation = conversations.get(message.conversation_id)
-        if conversation is None:
-            continue
-        await DomainEvent.create(
+    events = [
+        DomainEvent(
             workspace_id=conversation.account.workspace_id,
             kind=alerts.CONVERSATION_MESSAGE_SENT,
             payload=_facts(conversation.account, message, message.source),
         )
+        for message in messages
+        if (conversation := conversations.get(message.conversation_id)) is not None
+    ]
+    if events:
+        await DomainEvent.bulk_create(events)
     return messages
 
 
