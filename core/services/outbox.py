@@ -30,7 +30,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from redis.asyncio import Redis
@@ -51,6 +50,15 @@ from core.db.models import (
 from core.domain.backoff import backoff_s
 from core.domain.graph_errors import ErrorKind, GraphError, object_gone
 from core.domain.messages import message_media_url, message_text
+from core.domain.outbound import (
+    DM_WINDOW as DM_WINDOW,
+    HUMAN_AGENT as HUMAN_AGENT,
+    HUMAN_AGENT_WINDOW as HUMAN_AGENT_WINDOW,
+    MODERATION as MODERATION,
+    PACE_BUCKET as PACE_BUCKET,
+    PRIVATE_REPLY_WINDOW as PRIVATE_REPLY_WINDOW,
+    ActionKind as ActionKind,
+)
 from core.domain.scope import instance_level
 from core.ports.clock import Clock
 from core.ports.instagram import AccountRef, InstagramClient, Recipient
@@ -59,44 +67,15 @@ from core.services import conversation_log, echoes
 from core.services.pacer import Pacer
 from core.services.reconnection import mark_needs_reconnect
 from core.services.send_checks import Check, Found, look_for_effect, moderate
+from core.services.send_windows import teammate_has, window_closed
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 SEND_OUTBOUND = "send_outbound"
-DM_WINDOW = timedelta(hours=24)
-PRIVATE_REPLY_WINDOW = timedelta(days=7)
-# Meta's message tag for a teammate's reply after 24 h, up to 7 days (needs App Review).
-HUMAN_AGENT = "HUMAN_AGENT"
-HUMAN_AGENT_WINDOW = timedelta(days=7)
 MAX_ATTEMPTS = 5
 # Set in an action's payload once a send of it may have reached Meta without an answer.
 ANSWER_LOST = "answer_lost_at"
-
-
-class ActionKind(StrEnum):
-    PUBLIC_REPLY = "public_reply"
-    PRIVATE_REPLY = "private_reply"
-    DM = "dm"
-    # Moderation of a comment on the account's media (core/services/comment_moderation.py)
-    HIDE_COMMENT = "hide_comment"
-    UNHIDE_COMMENT = "unhide_comment"
-    DELETE_COMMENT = "delete_comment"
-
-
-MODERATION = frozenset(
-    {ActionKind.HIDE_COMMENT, ActionKind.UNHIDE_COMMENT, ActionKind.DELETE_COMMENT}
-)
-
-# Paced separately: Meta counts private replies on their own (750/h).
-PACE_BUCKET = {
-    ActionKind.PUBLIC_REPLY: "comment_reply",
-    ActionKind.PRIVATE_REPLY: "private_reply",
-    ActionKind.DM: "dm",
-    ActionKind.HIDE_COMMENT: "moderation",
-    ActionKind.UNHIDE_COMMENT: "moderation",
-    ActionKind.DELETE_COMMENT: "moderation",
-}
 
 
 @dataclass(frozen=True)
@@ -454,7 +433,7 @@ class Outbox:
         reason = await window_closed(action, now, conversation)
         if reason:
             return await self._skip(action, reason)
-        if action.payload.get("rule_id") and await _teammate_has(action, conversation, now):
+        if action.payload.get("rule_id") and await teammate_has(action, conversation, now):
             return await self._skip(action, conversation_log.TEAMMATE_HAS_IT)
         limit = self._limit(account, kind)
         slot = await self.pacer.reserve(
@@ -671,46 +650,6 @@ class Outbox:
             job_id=f"send:{action.id}:{why}{action.attempts}:{stamp}",
             defer_until=when,
         )
-
-
-@instance_level("Meta's windows for an action the outbox already holds")
-async def window_closed(
-    action: OutboundAction, now: datetime, known: Conversation | None = None
-) -> str:
-    """Why Meta no longer lets ``action`` be sent at ``now`` ('' when it still does).
-
-    ``known``: the person's conversation as just read (saves a query)."""
-    payload = action.payload
-    if action.kind == ActionKind.PRIVATE_REPLY:
-        anchor = payload.get("anchor_at")
-        if anchor and now - datetime.fromisoformat(anchor) > PRIVATE_REPLY_WINDOW:
-            return f"private reply window closed: comment made {anchor}, over 7 days ago"
-        return ""
-    if action.kind == ActionKind.DM:
-        conversation = None
-        wanted = payload.get("conversation_id")
-        if known is not None and known.id == wanted:
-            conversation = known
-        elif wanted:
-            conversation = await Conversation.get_or_none(id=wanted)
-        last = conversation.last_inbound_at if conversation else None
-        if last is None:
-            return "DM not allowed: the person never wrote to the account"
-        if payload.get("tag") == HUMAN_AGENT and now - last > HUMAN_AGENT_WINDOW:
-            return f"7-day human agent window closed: last message from the person at {last}"
-        if payload.get("tag") != HUMAN_AGENT and now - last > DM_WINDOW:
-            return (
-                f"24 h messaging window closed: last message from the person at {last.isoformat()}"
-            )
-    return ""
-
-
-async def _teammate_has(action: OutboundAction, known: Conversation | None, now: datetime) -> bool:
-    """Whether a teammate took the person's conversation over since a rule queued ``action``."""
-    wanted = action.payload.get("conversation_id")
-    if known is not None and known.id == wanted:
-        return conversation_log.paused(known, now)
-    return bool(wanted) and await Conversation.exists(id=wanted, paused_until__gt=now)
 
 
 def private_reply_key(account_id: int, comment_id: str) -> str:

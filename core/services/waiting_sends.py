@@ -17,7 +17,8 @@ from datetime import datetime
 from core.db.models import Conversation, InstagramAccount, OutboundAction, OutboundStatus
 from core.domain.scope import instance_level
 from core.ports.queue import JobQueue
-from core.services.outbox import SEND_OUTBOUND, window_closed
+from core.services.outbox import SEND_OUTBOUND
+from core.services.send_windows import window_closed
 
 logger = logging.getLogger(__name__)
 
