@@ -87,3 +87,18 @@ def test_rule_would_catch_a_violation(tmp_path: Path) -> None:
     assert _imports(sample) & FRAMEWORKS == {"quart", "arq"}
     sample.write_text("from core.adapters.graph import GraphClient\n")
     assert _modules(sample) == {"core.adapters.graph"}
+
+
+MAX_LINES = 700  # ARCHITECTURE.md: a module that grows past this has two reasons to change
+
+
+def test_no_module_outside_migrations_is_over_700_lines() -> None:
+    packages = ("core", "panel", "bot", "jobs", "reelay", "sandbox", "bench", "tests")
+    long = {
+        str(path.relative_to(ROOT)): lines
+        for package in packages
+        for path in _sources(package)
+        if "migrations" not in path.parts
+        and (lines := len(path.read_text().splitlines())) > MAX_LINES
+    }
+    assert long == {}, f"split these by reason to change: {long}"

@@ -604,66 +604,6 @@ async def test_html_with_200_is_transient_and_reads_are_retried(
     assert len(sleeps.calls) == 2  # three attempts
 
 
-# ------------------------------------------------------------------ not sent or maybe sent
-
-
-async def test_a_write_refused_before_it_left_is_not_sent(http: aiohttp.ClientSession) -> None:
-    closed = Settings(_env_file=None, meta_app_id="1", graph_host="http://127.0.0.1:9")  # type: ignore[call-arg]
-    graph = GraphClient(http, closed, sleep=Sleeps(), jitter=lambda: 0.5)
-    with pytest.raises(GraphError) as caught:
-        await graph.reply_to_comment(ACCOUNT, "c1", "Thanks!")
-    assert caught.value.kind is ErrorKind.TRANSIENT
-    assert caught.value.maybe_sent is False
-
-
-LOST = ["drop", "502", "504", "timeout"]
-
-
-@pytest.fixture
-async def lossy(
-    http: aiohttp.ClientSession, settings_factory: Any, sandbox: Any
-) -> tuple[GraphClient, AccountRef, Any]:
-    """A client of the sandbox waiting 0.5 s for answers, its account and a follower's comment."""
-    sandbox.state.add_account("1784", "shop")
-    comment = sandbox.state.add_comment(
-        sandbox.state.add_media("1784").id, from_id="u1", username="ann", text="price?"
-    )
-    account = AccountRef(
-        ig_id="1784", token=sandbox.state.issue_token("1784"), login_kind="sandbox"
-    )
-    graph = GraphClient(http, settings_factory(sandbox_url=sandbox.url), timeout_s=0.5)
-    return graph, account, comment
-
-
-@pytest.mark.parametrize("how", LOST)
-async def test_a_write_whose_answer_was_lost_is_maybe_sent(
-    lossy: tuple[GraphClient, AccountRef, Any], sandbox: Any, how: str
-) -> None:
-    graph, account, comment = lossy
-    sandbox.faults.lost_answer(how, seconds=2)
-    with pytest.raises(GraphError) as caught:
-        await graph.reply_to_comment(account, comment.id, "Thanks!")
-    assert caught.value.maybe_sent is True
-    assert [s.payload for s in sandbox.state.sent_to(comment.id)] == [{"message": "Thanks!"}]
-    replies = await graph.comment_replies(account, comment.id)
-    assert [(r["text"], r["from"]["id"]) for r in replies] == [("Thanks!", "1784")]
-
-
-@pytest.mark.parametrize("how", LOST)
-async def test_a_hide_whose_answer_was_lost_is_safe_to_repeat(
-    lossy: tuple[GraphClient, AccountRef, Any], sandbox: Any, how: str
-) -> None:
-    graph, account, comment = lossy
-    sandbox.faults.lost_answer(how, path=rf"/{comment.id}$", seconds=2)
-    with pytest.raises(GraphError) as caught:
-        await graph.hide_comment(account, comment.id)
-    assert caught.value.maybe_sent is True
-    assert comment.hidden is True
-    # Hiding sets a state: repeating it leaves the one effect as it is.
-    await graph.hide_comment(account, comment.id)
-    assert comment.hidden is True
-
-
 async def test_conversation_messages_are_read_with_the_token_in_the_header(
     graph: GraphClient, meta: Any
 ) -> None:
