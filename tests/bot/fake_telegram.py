@@ -81,6 +81,7 @@ class FakeTelegram:
     _update_ids: Any = field(default_factory=lambda: itertools.count(500_001))
     _pending: list[dict[str, Any]] = field(default_factory=list)
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    _closing: bool = False
     _answered_queries: set[str] = field(default_factory=set)
 
     def message_id(self, text: str) -> int:
@@ -255,7 +256,7 @@ class FakeTelegram:
         deadline = loop.time() + timeout
         while True:
             ready = [u for u in self._pending if not allowed or _kind(u) in allowed]
-            if ready or loop.time() >= deadline:
+            if ready or loop.time() >= deadline or self._closing:
                 return ready[:limit]
             self._arrived.clear()
             with contextlib.suppress(TimeoutError):
@@ -535,4 +536,7 @@ async def running_fake_telegram() -> AsyncIterator[FakeTelegram]:
     try:
         yield fake
     finally:
+        # A long poll still open ends now rather than holding the shutdown for its timeout.
+        fake._closing = True
+        fake._arrived.set()
         await runner.cleanup()

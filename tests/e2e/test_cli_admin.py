@@ -17,15 +17,17 @@ from core.db.models import User, UserSession
 from core.services import password_resets, sessions, users
 from panel import login_throttle
 from reelay import cli
+from tests.e2e.cli_in_process import Outcome, reelay
 
 pytestmark = pytest.mark.timeout(120)
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 
-def _reelay(tmp_path: Path, *args: str, password: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "REELAY_ADMIN_PASSWORD": password}
-    env.pop("DATABASE_URL", None)
+def _reelay(
+    tmp_path: Path, database_url: str, *args: str, password: str = ""
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "REELAY_ADMIN_PASSWORD": password, "DATABASE_URL": database_url}
     env.pop("REDIS_URL", None)
     return subprocess.run(
         [sys.executable, "-m", "reelay", *args],
@@ -37,34 +39,41 @@ def _reelay(tmp_path: Path, *args: str, password: str = "") -> subprocess.Comple
     )
 
 
-def test_admin_commands_have_help() -> None:
+def test_admin_commands_have_help(capsys: pytest.CaptureFixture[str]) -> None:
     for command in (["admin", "reset-password"], ["admin", "unlock"]):
-        result = subprocess.run(
-            [sys.executable, "-m", "reelay", *command, "--help"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = reelay(capsys, *command, "--help")
         assert result.returncode == 0, result.stderr
         assert "usage: reelay" in result.stdout
 
 
-def test_reset_password_refuses_a_weak_password_and_an_unknown_email(tmp_path: Path) -> None:
-    made = _reelay(
-        tmp_path,
-        "admin",
-        "create",
-        "--email",
-        "boss@example.com",
-        password=" ".join(["violet", "harbour", "kettle"]),
-    )
+def test_reset_password_refuses_a_weak_password_and_an_unknown_email(
+    tmp_path: Path,
+    sqlite_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+
+    def admin(*args: str, password: str) -> Outcome:
+        monkeypatch.setenv("REELAY_ADMIN_PASSWORD", password)
+        return reelay(capsys, "admin", *args)
+
+    made = admin("create", "--email", "boss@example.com", password="violet harbour kettle")
     assert made.returncode == 0, made.stderr
-    weak = _reelay(tmp_path, "admin", "reset-password", "boss@example.com", password="password12")
+    weak = admin("reset-password", "boss@example.com", password="password12")
     assert weak.returncode == 1 and "Traceback" not in weak.stderr
-    unknown = _reelay(tmp_path, "admin", "reset-password", "who@example.com", password="x y z w q")
+    unknown = admin("reset-password", "who@example.com", password="x y z w q")
     assert unknown.returncode == 1 and "No account" in unknown.stderr
+    # The password set by a real `reelay` process.
     done = _reelay(
-        tmp_path, "admin", "reset-password", "Boss@Example.com", password="amber quarry lantern"
+        tmp_path,
+        sqlite_url,
+        "admin",
+        "reset-password",
+        "Boss@Example.com",
+        password="amber quarry lantern",
     )
     assert done.returncode == 0, done.stderr
     assert "new password set for boss@example.com" in done.stdout

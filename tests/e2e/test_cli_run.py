@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import psutil
 import pytest
+
+from tests.e2e.cli_in_process import reelay
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -61,7 +64,7 @@ def test_run_serves_panel_and_worker_on_embedded_defaults(tmp_path: Path) -> Non
                 break
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-                time.sleep(0.3)
+                time.sleep(0.05)
         assert status == 200, body
         assert '"redis":"up"' in body and '"database":"up"' in body
         status, page = _get(f"http://127.0.0.1:{port}/setup/first-run")
@@ -78,23 +81,30 @@ def test_run_serves_panel_and_worker_on_embedded_defaults(tmp_path: Path) -> Non
     assert "Traceback" not in output
     deadline = time.monotonic() + 10
     while _embedded_redis(tmp_path / "var") and time.monotonic() < deadline:
-        time.sleep(0.2)
+        time.sleep(0.05)
     assert not _embedded_redis(tmp_path / "var"), "the embedded redis outlived reelay"
 
 
-def test_every_subcommand_has_help() -> None:
+def test_every_subcommand_has_help(capsys: pytest.CaptureFixture[str]) -> None:
     for command in (["run"], ["panel"], ["worker"], ["bot"], ["migrate"], ["admin", "create"]):
-        result = subprocess.run(
-            [sys.executable, "-m", "reelay", *command, "--help"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = reelay(capsys, *command, "--help")
         assert result.returncode == 0, result.stderr
         assert "usage: reelay" in result.stdout
 
 
-def test_admin_create_makes_an_owner(tmp_path: Path) -> None:
+def _migrated_var_dir(tmp_path: Path, sqlite_template: Path) -> None:
+    """A ./var holding an up-to-date database (the first `reelay run` above migrates one)."""
+    (tmp_path / "var").mkdir(mode=0o700)
+    shutil.copy(sqlite_template, tmp_path / "var" / "reelay.sqlite3")
+
+
+def test_admin_create_makes_an_owner(
+    tmp_path: Path,
+    sqlite_template: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _migrated_var_dir(tmp_path, sqlite_template)
     env = {**os.environ, "REELAY_ADMIN_PASSWORD": "a long password"}
     env.pop("DATABASE_URL", None)
     result = subprocess.run(
@@ -107,39 +117,24 @@ def test_admin_create_makes_an_owner(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "created owner boss@example.com" in result.stdout
-    again = subprocess.run(
-        [sys.executable, "-m", "reelay", "admin", "create", "--email", "boss@example.com"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    # The same command again, through the same entry point in this process.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("REELAY_ADMIN_PASSWORD", "a long password")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    again = reelay(capsys, "admin", "create", "--email", "boss@example.com")
     assert again.returncode == 1
     assert "Email taken" in again.stderr and "Traceback" not in again.stderr
-    instance_admin = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "reelay",
-            "admin",
-            "create",
-            "--instance-admin",
-            "--email",
-            "ops@example.com",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    instance_admin = reelay(
+        capsys, "admin", "create", "--instance-admin", "--email", "ops@example.com"
     )
     assert instance_admin.returncode == 0, instance_admin.stderr
     assert "created instance admin and owner ops@example.com" in instance_admin.stdout
 
 
-def test_unreachable_redis_is_a_clear_error(tmp_path: Path) -> None:
+def test_unreachable_redis_is_a_clear_error(tmp_path: Path, sqlite_template: Path) -> None:
+    _migrated_var_dir(tmp_path, sqlite_template)
     env = {**os.environ, "REDIS_URL": "redis://127.0.0.1:1/0"}
+    env.pop("DATABASE_URL", None)
     result = subprocess.run(
         [sys.executable, "-m", "reelay", "worker"],
         cwd=tmp_path,

@@ -8,6 +8,7 @@ import asyncio
 import io
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -68,7 +69,10 @@ class Live:
 
 
 @pytest.fixture
-async def live(tmp_path: Path) -> AsyncIterator[Live]:
+async def live(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[Live]:
+    # An up-to-date database in VAR_DIR: migrating a fresh one is test_cli_run's part.
+    (tmp_path / "var").mkdir(mode=0o700)
+    shutil.copy(sqlite_template, tmp_path / "var" / "reelay.sqlite3")
     fake = FakeMeta(app_id=APP_ID, app_secret=APP_SECRET)
     meta = await fake.start()
     fake.add_account(IG_ID, "shop_live")
@@ -91,7 +95,7 @@ async def live(tmp_path: Path) -> AsyncIterator[Live]:
         PUBLIC_BASE_URL=base,
         PANEL_PORT=str(port),
         VAR_DIR=str(tmp_path / "var"),
-        PUBLISH_STATUS_INTERVAL_S="0.5",
+        PUBLISH_STATUS_INTERVAL_S="0.1",
     )
     log = tmp_path / "reelay.log"
     with log.open("wb") as sink:
@@ -117,7 +121,7 @@ async def live(tmp_path: Path) -> AsyncIterator[Live]:
             except aiohttp.ClientError:
                 pass
             assert time.monotonic() < deadline, world.output()
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.05)
         yield world
     finally:
         await http.close()
@@ -136,7 +140,7 @@ async def _until(check: object, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not check():  # type: ignore[operator]
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.05)
 
 
 async def _first_run(live: Live) -> None:
@@ -208,7 +212,7 @@ async def _settled(live: Live, api: dict[str, str], post_id: int) -> dict[str, A
         if found["status"] not in ("scheduled", "publishing", "retrying"):
             return found
         assert time.monotonic() < deadline, found
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.05)
 
 
 async def _upload(live: Live, api: dict[str, str], data: bytes, name: str, mime: str) -> Any:
@@ -257,7 +261,7 @@ async def test_live_mode_connects_publishes_and_answers_against_a_fake_meta(live
     asset = await _upload(live, api, _jpeg(1080, 1080), "shop.jpg", "image/jpeg")
     assert asset["url"].startswith(f"{live.base}/media/")
 
-    at = (datetime.now(UTC) + timedelta(seconds=4)).replace(microsecond=0)
+    at = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
     body = {
         "account_id": account_id,
         "kind": "image",
@@ -304,7 +308,7 @@ async def test_live_mode_connects_publishes_and_answers_against_a_fake_meta(live
 
     # A reel: Meta fetches the video and reports IN_PROGRESS a couple of times first.
     video = await _upload(live, api, video_bytes(8.0), "reel.mp4", "video/mp4")
-    reel_at = datetime.now(UTC) + timedelta(seconds=2)
+    reel_at = datetime.now(UTC) + timedelta(seconds=1)
     reel = await _schedule(
         live,
         api,
@@ -386,7 +390,7 @@ async def test_live_mode_connects_publishes_and_answers_against_a_fake_meta(live
 
     # The person removes the app on Instagram: Meta answers 190 and the account is flagged.
     fake.revoke_tokens(IG_ID)
-    body["scheduled_at"] = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+    body["scheduled_at"] = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
     published = await _settled(live, api, (await _schedule(live, api, body))["id"])
     assert published["status"] == "failed", published
     assert "reconnect" in str(published["last_error"]).lower(), published

@@ -185,11 +185,15 @@ async def test_a_team_links_its_group_and_runs_instagram_from_it(
     bot = await _start(tmp_path, sqlite_db, TELEGRAM_API_SERVER=fake.base_url)
     try:
         await _until(bot, "getMe", lambda: fake.sent("getMe"), STARTUP_S)
-        await _until(bot, "the first long poll", lambda: fake.sent("getUpdates"))
+        # The first long poll as it arrives (it is answered once an update comes).
+        [poll, *_] = await _until(
+            bot,
+            "the first long poll",
+            lambda: [params for method, params in fake.calls if method == "getUpdates"],
+        )
         assert fake.sent("deleteWebhook"), "polling must start by removing any webhook"
-        [commands] = fake.sent("setMyCommands")
+        [commands] = await _until(bot, "setMyCommands", lambda: fake.sent("setMyCommands"))
         assert {"schedule", "queue", "help", "link"} <= {c["command"] for c in commands["commands"]}
-        poll = fake.sent("getUpdates")[0]
         assert int(poll["timeout"]) > 0, "getUpdates must long-poll"
 
         # A chat nobody linked: a clear refusal that says how to link.
