@@ -85,7 +85,8 @@ class World:
 
 
 @pytest.fixture
-async def world(sqlite_db: str, tmp_path: Path) -> World:
+async def world(sqlite_db: str, tmp_path: Path, request: pytest.FixtureRequest) -> World:
+    """``@pytest.mark.parametrize("world", [{...}], indirect=True)`` changes the policy."""
     workspace = await Workspace.create(name="Shop", timezone="Europe/Berlin")
     account = await InstagramAccount.create(
         workspace=workspace,
@@ -105,7 +106,14 @@ async def world(sqlite_db: str, tmp_path: Path) -> World:
         clock=clock,
         account_ref=lambda a: AccountRef(ig_id=a.ig_id, token="t", account_id=a.id),
         media_url=lambda a: f"http://media.test/media/{a.storage_key}",
-        policy=PublishPolicy(retry_base_s=10, retry_max_s=120, status_interval_s=5),
+        policy=PublishPolicy(
+            **{
+                "retry_base_s": 10,
+                "retry_max_s": 120,
+                "status_interval_s": 5,
+                **getattr(request, "param", {}),
+            }
+        ),
         jitter=lambda: 0.5,
         sleep=clock.sleep,
     )
@@ -360,6 +368,8 @@ async def test_a_post_instagram_will_not_confirm_is_never_failed_while_it_may_be
     assert post.ig_media_id == world.ig.feed[0]["id"]
 
 
+# Retries about an hour apart: a day of them is dozens of jobs, not 1,440.
+@pytest.mark.parametrize("world", [{"retry_base_s": 600, "retry_max_s": 3600}], indirect=True)
 async def test_a_post_unconfirmed_for_a_day_fails_saying_so(world: World) -> None:
     unavailable = graph_error(ErrorKind.TRANSIENT, "Instagram is temporarily unavailable")
 
