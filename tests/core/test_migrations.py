@@ -16,6 +16,10 @@ from tortoise.migrations.autodetector import MigrationAutodetector
 from core.db import migrate_database, tortoise_config
 from tests.conftest import _pg_admin_url, _pg_reachable
 
+# Each upgrade replays every migration: about 10 s on a quiet 2-core machine, several times
+# that on a busy one.
+pytestmark = pytest.mark.timeout(240)
+
 
 async def _upgrade_keeps_events(url: str) -> list[dict[str, object]]:
     """A row stored by the first release, read after upgrading: its parsed event is None
