@@ -14,6 +14,7 @@ import json
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -58,7 +59,7 @@ class Sandbox:
         self.fetch_timeout_s = fetch_timeout_s
         self.call_budget_per_hour = call_budget_per_hour
         self.echoes = echoes
-        self._calls: dict[str, list[float]] = {}
+        self._calls: dict[str, deque[float]] = {}
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -167,9 +168,10 @@ class Sandbox:
         if not token:
             return {}
         now = time.monotonic()
-        calls = [t for t in self._calls.get(token, []) if now - t < 3600]
+        calls = self._calls.setdefault(token, deque())
+        while calls and now - calls[0] >= 3600:  # oldest first: the hour's window
+            calls.popleft()
         calls.append(now)
-        self._calls[token] = calls
         pct = min(100, round(100 * len(calls) / self.call_budget_per_hour))
         return {
             "X-App-Usage": json.dumps({"call_count": pct, "total_cputime": 0, "total_time": 0}),

@@ -233,7 +233,35 @@ def _db_value(field: Any, value: Any) -> tuple[Any, str]:
         return (None if value is None else json.dumps(value, separators=(",", ":"))), "::jsonb"
     if isinstance(value, Enum):
         return value.value, ""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC), ""  # as UtcDatetimeField writes it
     return value, ""
+
+
+async def update_many(model: type[Model], changes: Mapping[int, Mapping[str, Any]]) -> None:
+    """Update rows of ``model`` by primary key, each with its own fields and values, in one
+    statement: a ``CASE`` per field, and a row that does not change a field keeps its value.
+    ``changes``: primary key → {field name: new value}."""
+    if not changes:
+        return
+    conn, params = _connection()
+    meta = model._meta
+    pk = meta.db_pk_column
+    names = sorted({name for row in changes.values() for name in row})
+    sets = []
+    for name in names:
+        field, column = meta.fields_map[name], meta.fields_db_projection[name]
+        cases = " ".join(
+            f"WHEN {params(key)} THEN {params(*_db_value(field, row[name]))}"
+            for key, row in changes.items()
+            if name in row
+        )
+        sets.append(f"{column} = CASE {pk} {cases} ELSE {column} END")
+    sql = (
+        f"UPDATE {meta.db_table} SET {', '.join(sets)} "  # noqa: S608
+        f"WHERE {pk} IN {params.row(list(changes))}"
+    )
+    await conn.execute_query(sql, params.values)
 
 
 async def insert_returning(

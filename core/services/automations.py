@@ -23,14 +23,20 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from tortoise.transactions import in_transaction
 
-from core.db.bulk import GroupCommit, claim_events, insert_many_returning, insert_returning
+from core.db.bulk import (
+    GroupCommit,
+    claim_events,
+    insert_many_returning,
+    insert_returning,
+    update_many,
+)
 from core.db.models import (
     AccountStatus,
     AutomationRule,
@@ -113,6 +119,19 @@ _PEOPLE: ContextVar[dict[Person_, Conversation] | None] = ContextVar(
 )
 
 
+@dataclass
+class _Writes:
+    """What the events of a batch write about their people, written together at its end
+    (inside its transaction, see Automations._write): a statement per kind, not per event."""
+
+    messages: list[tuple[InstagramAccount, dict[str, Any]]] = field(default_factory=list)
+    conversations: dict[int, dict[str, Any]] = field(default_factory=dict)  # id -> changes
+    answered: dict[int, datetime] = field(default_factory=dict)  # id -> their latest message
+
+
+_WRITES: ContextVar[_Writes | None] = ContextVar("reelay_batch_writes", default=None)
+
+
 class Automations:
     def __init__(
         self,
@@ -181,6 +200,7 @@ class Automations:
                     claimed = await claim_events(unique, self.clock.now())
                     gated = {i: await self._gate(from_stored(*row)) for i, row in claimed.items()}
                     token = _PEOPLE.set(await self._prefetch_people(list(gated.values())))
+                    writes = _WRITES.set(_Writes())
                     try:
                         for event_id in unique:
                             outcomes[event_id] = (
@@ -188,8 +208,10 @@ class Automations:
                                 if event_id in gated
                                 else Outcome(EventStatus.IGNORED, ALREADY_CLAIMED)
                             )
+                        await self._write()
                     finally:
                         _PEOPLE.reset(token)
+                        _WRITES.reset(writes)
                     await self._finish_many({i: o for i, o in outcomes.items() if i in claimed})
         except Exception:
             # Rolled back as a whole: each event again on its own, so one bad event fails
@@ -221,7 +243,12 @@ class Automations:
                     if event_id not in claimed:
                         return Outcome(EventStatus.IGNORED, ALREADY_CLAIMED)
                     gated = await self._gate(from_stored(*claimed[event_id]))
-                    outcome = await self._handle(event_id, gated)
+                    writes = _WRITES.set(_Writes())
+                    try:
+                        outcome = await self._handle(event_id, gated)
+                        await self._write()
+                    finally:
+                        _WRITES.reset(writes)
                     await self._finish(event_id, outcome)
         except ReelayError as exc:
             logger.warning("event %s failed: %s", event_id, exc)
@@ -338,6 +365,7 @@ class Automations:
                 return Outcome(EventStatus.DONE, f"echo: the {action.kind} {action.id} arrived")
         if awaited or not event.recipient_id or await echoes.sent_by_reelay(self.redis, event):
             return Outcome(EventStatus.IGNORED, ECHO)
+        await self._write()  # the person's messages so far come before the teammate's
         await conversation_log.app_echo(account, event, now)
         return Outcome(EventStatus.DONE, "sent from the Instagram app: a teammate has it")
 
@@ -405,15 +433,20 @@ class Automations:
         row = self._conversation_row(account, event, now)
         at = row["last_inbound_at"]
         # Read along with the batch's other people (first use only: later events of the
-        # same person read it again), else found or created in one statement.
+        # same person read it again, after the batch's writes so far), else found or
+        # created in one statement.
         people = _PEOPLE.get()
         conversation = people.pop((account.id, event.sender_id), None) if people else None
         if conversation is None:
+            await self._write()
             conversation = await insert_returning(
                 Conversation, row, conflict=("account_id", "igsid"), keep=True
             )
         if conversation is None:  # pragma: no cover - keep=True always returns the row
             raise ReelayError(f"conversation of {event.sender_id} not stored")
+        writes = _WRITES.get()
+        alone = writes is None
+        writes = writes or _Writes()
         changes: dict[str, Any] = {}
         if event.sender_username and event.sender_username != conversation.username:
             changes["username"] = event.sender_username[:64]
@@ -422,13 +455,30 @@ class Automations:
                 changes["last_inbound_at"] = at
             if profile_due(conversation.profile_fetched_at, conversation.profile_failed_at, now):
                 self._profiles_due.add(conversation.id)
-            changes |= await conversation_log.received(account, conversation, event, at)
-            await self.follow_ups.cancel_for(conversation.id, at)
+            message, received = conversation_log.received(conversation, event, at)
+            writes.messages.append((account, message))
+            changes |= received
+            writes.answered[conversation.id] = max(at, writes.answered.get(conversation.id, at))
         if changes:
-            await Conversation.filter(id=conversation.id).update(**changes)
+            writes.conversations.setdefault(conversation.id, {}).update(changes)
             for name, value in changes.items():
                 setattr(conversation, name, value)
+        if alone:
+            await self._write(writes)
         return conversation
+
+    async def _write(self, writes: _Writes | None = None) -> None:
+        """Write what the batch's events have recorded about their people so far: their
+        messages and events, their conversations' changes, their follow-ups cancelled."""
+        writes = writes or _WRITES.get()
+        if writes is None:
+            return
+        messages, writes.messages = writes.messages, []
+        changes, writes.conversations = writes.conversations, {}
+        answered, writes.answered = writes.answered, {}
+        await conversation_log.record_received(messages)
+        await update_many(Conversation, changes)
+        await self.follow_ups.cancel_for(answered)
 
     async def _match(
         self, account: InstagramAccount, event: InboundEvent, event_id: int

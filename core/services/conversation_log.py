@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from core.db.bulk import insert_many_returning, insert_returning
+from core.db.bulk import insert_many_returning, insert_returning, update_many
 from core.db.conversations import ConversationStatus, MessageSource
 from core.db.models import Conversation, DomainEvent, InstagramAccount, Message
 from core.domain import alerts
@@ -81,30 +81,53 @@ def _facts(account: InstagramAccount | None, message: Message, source: str) -> d
     return facts
 
 
-@instance_level("the engine, for a person of an account it already holds")
-async def received(
-    account: InstagramAccount, conversation: Conversation, event: InboundEvent, at: datetime
-) -> dict[str, Any]:
-    """Record the person's message in ``conversation``; the conversation's changes to make
-    (its last message, and 'waiting' on the team)."""
-    message = await Message.create(
-        conversation_id=conversation.id,
-        direction="in",
-        source=MessageSource.FOLLOWER.value,
-        mid=event.mid or None,
-        text=inbound_text(event),
-        media_url=event.shared_url,
-    )
-    await DomainEvent.create(
-        workspace_id=account.workspace_id,
-        kind=alerts.CONVERSATION_MESSAGE_RECEIVED,
-        payload=_facts(account, message, MessageSource.FOLLOWER.value),
-    )
-    return {
+def received(
+    conversation: Conversation, event: InboundEvent, at: datetime
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The person's message in ``conversation``: its ``Message`` row (for
+    :func:`record_received`) and the conversation's changes (its last message, and 'waiting'
+    on the team)."""
+    text = inbound_text(event)
+    row = {
+        "conversation_id": conversation.id,
+        "direction": "in",
+        "source": MessageSource.FOLLOWER.value,
+        "author_id": None,
+        "mid": event.mid or None,
+        "text": text,
+        "media_url": event.shared_url,
+        "rule_id": None,
+        "variant": "",
+        # Stamped as they arrive (``auto_now_add``): a thread reads in that order.
+        "created_at": datetime.now(UTC),
+    }
+    changes = {
         "last_message_at": at,
-        "last_message_text": _preview(message.text),
+        "last_message_text": _preview(text),
         "status": ConversationStatus.WAITING,
     }
+    return row, changes
+
+
+@instance_level("the engine, for people of accounts it already holds")
+async def record_received(rows: Sequence[tuple[InstagramAccount, dict[str, Any]]]) -> None:
+    """Store people's messages (``Message`` rows from :func:`received`, each with its
+    account) in one statement, and their events in another."""
+    if not rows:
+        return
+    stored = await insert_many_returning(Message, [row for _, row in rows], conflict=("id",))
+    messages = sorted(stored, key=lambda message: message.id)  # ids follow the rows' order
+    source = MessageSource.FOLLOWER.value
+    await DomainEvent.bulk_create(
+        [
+            DomainEvent(
+                workspace_id=account.workspace_id,
+                kind=alerts.CONVERSATION_MESSAGE_RECEIVED,
+                payload=_facts(account, message, source),
+            )
+            for (account, _), message in zip(rows, messages, strict=True)
+        ]
+    )
 
 
 @instance_level("the outbox, for sends of actions it already holds")
@@ -136,10 +159,13 @@ async def sent(rows: Sequence[dict[str, Any]], now: datetime) -> list[Message]:
     # Each conversation's last message once (a batch may hold several of one person's), and
     # the batch's events in one statement: this runs on every send.
     last = {message.conversation_id: message for message in messages}
-    for conversation_id, message in last.items():
-        await Conversation.filter(id=conversation_id).update(
-            last_message_at=now, last_message_text=_preview(message.text)
-        )
+    await update_many(
+        Conversation,
+        {
+            conversation_id: {"last_message_at": now, "last_message_text": _preview(message.text)}
+            for conversation_id, message in last.items()
+        },
+    )
     events = [
         DomainEvent(
             workspace_id=conversation.account.workspace_id,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
@@ -129,15 +130,27 @@ class FollowUps:
         return row
 
     @instance_level("the engine: a message from a person it already holds")
-    async def cancel_for(self, conversation_id: int, at: datetime) -> int:
-        """Cancel the person's follow-ups planned before their message at ``at``."""
-        return await FollowUp.filter(
-            conversation_id=conversation_id, status=FollowUpStatus.PENDING, planned_at__lt=at
-        ).update(
-            status=FollowUpStatus.CANCELLED,
-            reason=f"cancelled: they answered at {_when(at)}",
-            done_at=at,
-        )
+    async def cancel_for(self, answered: Mapping[int, datetime]) -> int:
+        """Cancel people's follow-ups planned before their messages: ``answered`` maps a
+        conversation to its person's latest message time. One read for them all (most
+        people have none pending), then one update per follow-up found."""
+        if not answered:
+            return 0
+        pending = await FollowUp.filter(
+            conversation_id__in=list(answered), status=FollowUpStatus.PENDING
+        ).values_list("id", "conversation_id", "planned_at")
+        cancelled = 0
+        for follow_up_id, conversation_id, planned_at in pending:
+            at = answered[conversation_id]
+            if planned_at < at:
+                cancelled += await FollowUp.filter(
+                    id=follow_up_id, status=FollowUpStatus.PENDING
+                ).update(
+                    status=FollowUpStatus.CANCELLED,
+                    reason=f"cancelled: they answered at {_when(at)}",
+                    done_at=at,
+                )
+        return cancelled
 
     @instance_level("a job: one follow-up, by id, from the queue")
     async def send(self, follow_up_id: int) -> FollowUpStatus | None:

@@ -31,6 +31,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from core.db.bulk import GroupCommit
 from core.domain.scope import instance_level
 from core.domain.webhooks import parse_body
 from core.ports.queue import JobQueue
@@ -77,6 +78,8 @@ class InboxStream:
     ) -> None:
         """``engine``: handles recorded events by id (``Automations.handle_events``)."""
         self._redis = redis
+        # Deliveries arriving together go to Redis together: one pipeline, one round trip.
+        self._appends: GroupCommit[bytes, object] = GroupCommit(self._append_many)
         self._writer = InboxWriter(queue, now, redis=redis, hand_off=self._hand_off)
         self._engine = engine
         self._consumer = consumer or consumer_name()
@@ -88,7 +91,13 @@ class InboxStream:
     @instance_level("the webhook inbox: Meta's deliveries name accounts, not workspaces")
     async def append(self, body: bytes) -> None:
         """Keep one verified delivery for the writer: once this returns, Redis holds it."""
-        await self._redis.xadd(STREAM_KEY, {BODY: body})
+        await self._appends.submit(body)
+
+    async def _append_many(self, bodies: list[bytes]) -> list[object]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for body in bodies:
+                pipe.xadd(STREAM_KEY, {BODY: body})
+            return list(await pipe.execute())
 
     def start(self) -> None:
         """Start writing the stream to the database (the worker's writer task)."""

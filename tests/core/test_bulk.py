@@ -158,3 +158,40 @@ async def test_many_rules_counted_in_one_statement(db: str) -> None:
     second = await RuleStats.get(rule_id=two.id)
     assert (second.total_comments_replied, second.total_triggers) == (3, 0)
     assert second.last_triggered_at is None
+
+
+async def test_conversations_updated_together_keep_their_own_values(db: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    from core.db.bulk import update_many
+    from core.db.conversations import ConversationStatus
+
+    account = await _account()
+    at = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
+    people = [
+        await Conversation.create(account=account, igsid=f"5510{n}", username=f"p{n}")
+        for n in range(3)
+    ]
+    berlin = datetime(2025, 5, 1, 15, 0, tzinfo=ZoneInfo("Europe/Berlin"))  # 13:00 UTC
+    await update_many(
+        Conversation,
+        {
+            people[0].id: {"username": "ada", "status": ConversationStatus.WAITING},
+            people[1].id: {"last_inbound_at": berlin, "last_message_text": "hi"},
+        },
+    )
+
+    first, second, third = [await Conversation.get(id=p.id) for p in people]
+    assert (first.username, first.status, first.last_inbound_at) == (
+        "ada",
+        ConversationStatus.WAITING,
+        None,
+    )
+    assert (second.username, second.last_inbound_at, second.last_message_text) == (
+        "p1",
+        at + timedelta(hours=1),
+        "hi",
+    )
+    assert (third.username, third.last_message_text) == ("p2", "")
+    # Stored as UTC: a filter by the instant finds it on SQLite too.
+    assert await Conversation.filter(last_inbound_at__gt=at).count() == 1
