@@ -22,8 +22,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -33,9 +32,6 @@ from tortoise.transactions import in_transaction
 from core.db.bulk import (
     GroupCommit,
     claim_events,
-    insert_many_returning,
-    insert_returning,
-    update_many,
 )
 from core.db.models import (
     AccountStatus,
@@ -46,7 +42,6 @@ from core.db.models import (
     WebhookEvent,
 )
 from core.domain import lead_flow
-from core.domain.followers import profile_due
 from core.domain.messages import (
     Person,
     comment_reply,
@@ -69,6 +64,7 @@ from core.errors import ReelayError
 from core.ports.clock import Clock
 from core.services import comment_alerts, conversation_log, echoes, follow_gate
 from core.services.account_changes import ACCOUNTS_VERSION_KEY
+from core.services.batch_people import BatchPeople
 from core.services.event_webhooks import announce_comment
 from core.services.follow_ups import FollowUps
 from core.services.inbox import HANDLE_EVENT, event_job_id
@@ -112,24 +108,6 @@ class Outcome:
 
 # A claimed event with its account, or why it is not acted on.
 Gated = tuple[InboundEvent, InstagramAccount] | Outcome
-Person_ = tuple[int, str]  # (account id, IGSID)
-# A batch's conversations, read together (see Automations._prefetch_people).
-_PEOPLE: ContextVar[dict[Person_, Conversation] | None] = ContextVar(
-    "reelay_batch_people", default=None
-)
-
-
-@dataclass
-class _Writes:
-    """What the events of a batch write about their people, written together at its end
-    (inside its transaction, see Automations._write): a statement per kind, not per event."""
-
-    messages: list[tuple[InstagramAccount, dict[str, Any]]] = field(default_factory=list)
-    conversations: dict[int, dict[str, Any]] = field(default_factory=dict)  # id -> changes
-    answered: dict[int, datetime] = field(default_factory=dict)  # id -> their latest message
-
-
-_WRITES: ContextVar[_Writes | None] = ContextVar("reelay_batch_writes", default=None)
 
 
 class Automations:
@@ -199,19 +177,15 @@ class Automations:
                 async with in_transaction():
                     claimed = await claim_events(unique, self.clock.now())
                     gated = {i: await self._gate(from_stored(*row)) for i, row in claimed.items()}
-                    token = _PEOPLE.set(await self._prefetch_people(list(gated.values())))
-                    writes = _WRITES.set(_Writes())
-                    try:
-                        for event_id in unique:
-                            outcomes[event_id] = (
-                                await self._handle(event_id, gated[event_id])
-                                if event_id in gated
-                                else Outcome(EventStatus.IGNORED, ALREADY_CLAIMED)
-                            )
-                        await self._write()
-                    finally:
-                        _PEOPLE.reset(token)
-                        _WRITES.reset(writes)
+                    people = BatchPeople(self.clock, self.follow_ups, self._profiles_due)
+                    await people.read(g for g in gated.values() if not isinstance(g, Outcome))
+                    for event_id in unique:
+                        outcomes[event_id] = (
+                            await self._handle(event_id, gated[event_id], people)
+                            if event_id in gated
+                            else Outcome(EventStatus.IGNORED, ALREADY_CLAIMED)
+                        )
+                    await people.write()
                     await self._finish_many({i: o for i, o in outcomes.items() if i in claimed})
         except Exception:
             # Rolled back as a whole: each event again on its own, so one bad event fails
@@ -243,12 +217,9 @@ class Automations:
                     if event_id not in claimed:
                         return Outcome(EventStatus.IGNORED, ALREADY_CLAIMED)
                     gated = await self._gate(from_stored(*claimed[event_id]))
-                    writes = _WRITES.set(_Writes())
-                    try:
-                        outcome = await self._handle(event_id, gated)
-                        await self._write()
-                    finally:
-                        _WRITES.reset(writes)
+                    people = BatchPeople(self.clock, self.follow_ups, self._profiles_due)
+                    outcome = await self._handle(event_id, gated, people)
+                    await people.write()
                     await self._finish(event_id, outcome)
         except ReelayError as exc:
             logger.warning("event %s failed: %s", event_id, exc)
@@ -295,16 +266,16 @@ class Automations:
                 rule_name=rule_name,
             )
 
-    async def _handle(self, event_id: int, gated: Gated) -> Outcome:
+    async def _handle(self, event_id: int, gated: Gated, people: BatchPeople) -> Outcome:
         if isinstance(gated, Outcome):
             return gated
         event, account = gated
         if event.kind is EventKind.ECHO:
-            return await self._echo(account, event)
+            return await self._echo(account, event, people)
         if event.kind is EventKind.COMMENT:
             await announce_comment(account, event)
             await comment_alerts.announce(account, event)
-        conversation = await self._conversation(account, event)
+        conversation = await people.conversation(account, event)
         if event.kind is not EventKind.READ and conversation_log.paused(
             conversation, self.clock.now()
         ):
@@ -350,7 +321,9 @@ class Automations:
             return Outcome(EventStatus.IGNORED, "deleted message")
         return event, account
 
-    async def _echo(self, account: InstagramAccount, event: InboundEvent) -> Outcome:
+    async def _echo(
+        self, account: InstagramAccount, event: InboundEvent, people: BatchPeople
+    ) -> Outcome:
         """An echo of a message the account sent settles the DM or private reply whose
         answer was lost that waited for it: recorded sent, never sent again. An echo of a
         message Reelay did not send was written in the Instagram app: stored, and a teammate
@@ -365,25 +338,9 @@ class Automations:
                 return Outcome(EventStatus.DONE, f"echo: the {action.kind} {action.id} arrived")
         if awaited or not event.recipient_id or await echoes.sent_by_reelay(self.redis, event):
             return Outcome(EventStatus.IGNORED, ECHO)
-        await self._write()  # the person's messages so far come before the teammate's
+        await people.write()  # the person's messages so far come before the teammate's
         await conversation_log.app_echo(account, event, now)
         return Outcome(EventStatus.DONE, "sent from the Instagram app: a teammate has it")
-
-    async def _prefetch_people(self, batch: list[Gated]) -> dict[Person_, Conversation]:
-        """The conversations of a batch's people, found or created in one statement."""
-        rows: dict[Person_, dict[str, Any]] = {}
-        now = self.clock.now()
-        for gated in batch:
-            if not isinstance(gated, Outcome) and gated[0].kind is not EventKind.ECHO:
-                event, account = gated
-                key = (account.id, event.sender_id)
-                rows.setdefault(key, self._conversation_row(account, event, now))
-        if not rows:
-            return {}
-        stored = await insert_many_returning(
-            Conversation, list(rows.values()), conflict=("account_id", "igsid"), keep=True
-        )
-        return {(c.account_id, c.igsid): c for c in stored}
 
     # ---------------------------------------------------------------- lookups
 
@@ -410,75 +367,6 @@ class Automations:
         if found is None:
             found = await InstagramAccount.filter(page_id=entry_id, status__in=statuses).first()
         return found
-
-    @staticmethod
-    def _conversation_row(
-        account: InstagramAccount, event: InboundEvent, now: datetime
-    ) -> dict[str, Any]:
-        """A new person's conversation row (their message opens the 24 h window at once)."""
-        # Meta's retries carry the old time; a comment or a read receipt opens no window.
-        opens = event.kind not in {EventKind.COMMENT, EventKind.READ}
-        at = min(event.timestamp or now, now) if opens else None
-        return {
-            "account_id": account.id,
-            "igsid": event.sender_id,
-            "username": event.sender_username[:64],
-            "first_name": "",
-            "last_inbound_at": at,
-            "created_at": now,
-        }
-
-    async def _conversation(self, account: InstagramAccount, event: InboundEvent) -> Conversation:
-        now = self.clock.now()
-        row = self._conversation_row(account, event, now)
-        at = row["last_inbound_at"]
-        # Read along with the batch's other people (first use only: later events of the
-        # same person read it again, after the batch's writes so far), else found or
-        # created in one statement.
-        people = _PEOPLE.get()
-        conversation = people.pop((account.id, event.sender_id), None) if people else None
-        if conversation is None:
-            await self._write()
-            conversation = await insert_returning(
-                Conversation, row, conflict=("account_id", "igsid"), keep=True
-            )
-        if conversation is None:  # pragma: no cover - keep=True always returns the row
-            raise ReelayError(f"conversation of {event.sender_id} not stored")
-        writes = _WRITES.get()
-        alone = writes is None
-        writes = writes or _Writes()
-        changes: dict[str, Any] = {}
-        if event.sender_username and event.sender_username != conversation.username:
-            changes["username"] = event.sender_username[:64]
-        if at is not None:
-            if conversation.last_inbound_at is None or conversation.last_inbound_at < at:
-                changes["last_inbound_at"] = at
-            if profile_due(conversation.profile_fetched_at, conversation.profile_failed_at, now):
-                self._profiles_due.add(conversation.id)
-            message, received = conversation_log.received(conversation, event, at)
-            writes.messages.append((account, message))
-            changes |= received
-            writes.answered[conversation.id] = max(at, writes.answered.get(conversation.id, at))
-        if changes:
-            writes.conversations.setdefault(conversation.id, {}).update(changes)
-            for name, value in changes.items():
-                setattr(conversation, name, value)
-        if alone:
-            await self._write(writes)
-        return conversation
-
-    async def _write(self, writes: _Writes | None = None) -> None:
-        """Write what the batch's events have recorded about their people so far: their
-        messages and events, their conversations' changes, their follow-ups cancelled."""
-        writes = writes or _WRITES.get()
-        if writes is None:
-            return
-        messages, writes.messages = writes.messages, []
-        changes, writes.conversations = writes.conversations, {}
-        answered, writes.answered = writes.answered, {}
-        await conversation_log.record_received(messages)
-        await update_many(Conversation, changes)
-        await self.follow_ups.cancel_for(answered)
 
     async def _match(
         self, account: InstagramAccount, event: InboundEvent, event_id: int
@@ -523,7 +411,7 @@ class Automations:
         now = self.clock.now()
         # Counted with the first action's own counters (one update), or alone.
         trigger_stats: dict[str, Any] | None = {"total_triggers": 1, "last_triggered_at": now}
-        actions = RuleDefinition.from_stored(rule)
+        actions = self.rules.definition(rule)
         person = Person(
             username=event.sender_username or conversation.username,
             first_name=conversation.first_name,

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from core.db.bulk import insert_many_returning, insert_returning, update_many
+from core.db.bulk import insert_many_ids, insert_many_returning, insert_returning, update_many
 from core.db.conversations import ConversationStatus, MessageSource
 from core.db.models import Conversation, DomainEvent, InstagramAccount, Message
 from core.domain import alerts
@@ -115,17 +115,16 @@ async def record_received(rows: Sequence[tuple[InstagramAccount, dict[str, Any]]
     account) in one statement, and their events in another."""
     if not rows:
         return
-    stored = await insert_many_returning(Message, [row for _, row in rows], conflict=("id",))
-    messages = sorted(stored, key=lambda message: message.id)  # ids follow the rows' order
+    ids = await insert_many_ids(Message, [row for _, row in rows])
     source = MessageSource.FOLLOWER.value
     await DomainEvent.bulk_create(
         [
             DomainEvent(
                 workspace_id=account.workspace_id,
                 kind=alerts.CONVERSATION_MESSAGE_RECEIVED,
-                payload=_facts(account, message, source),
+                payload=_facts(account, Message(id=message_id, **row), source),
             )
-            for (account, _), message in zip(rows, messages, strict=True)
+            for (account, row), message_id in zip(rows, ids, strict=True)
         ]
     )
 

@@ -10,6 +10,7 @@ from typing import Any
 from tortoise.functions import Count, Max
 
 from core.db.models import AutomationRule
+from core.domain.rule_definition import RuleDefinition
 from core.domain.rules import RuleIndex, spec_of
 from core.domain.scope import instance_level
 
@@ -23,6 +24,8 @@ class _CachedIndex:
     index: RuleIndex
     rules: dict[int, AutomationRule]
     checked_at: float = 0.0
+    # Each rule's definition, read once per version of the index (as it is used).
+    definitions: dict[int, RuleDefinition] = field(default_factory=dict)
 
 
 @dataclass
@@ -42,6 +45,16 @@ class RuleCache:
         if version != self._version:
             self._cache.clear()
             self._version = version
+
+    def definition(self, rule: AutomationRule) -> RuleDefinition:
+        """``rule`` as a :class:`RuleDefinition`: read once while ``rule`` is the cached row."""
+        cached = self._cache.get(rule.account_id)
+        if cached is None or cached.rules.get(rule.id) is not rule:
+            return RuleDefinition.from_stored(rule)
+        found = cached.definitions.get(rule.id)
+        if found is None:
+            found = cached.definitions[rule.id] = RuleDefinition.from_stored(rule)
+        return found
 
     @instance_level("a cache of one account's rules, for webhook events of any account")
     async def get(self, account_id: int) -> _CachedIndex:
