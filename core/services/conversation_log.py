@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from core.db.bulk import insert_many_ids, insert_many_returning, insert_returning, update_many
+from core.db.bulk import insert_many_ids, insert_returning, update_many
 from core.db.conversations import ConversationStatus, MessageSource
 from core.db.models import Conversation, DomainEvent, InstagramAccount, Message
 from core.domain import alerts
@@ -131,8 +131,9 @@ async def record_received(rows: Sequence[tuple[InstagramAccount, dict[str, Any]]
 
 @instance_level("the outbox, for sends of actions it already holds")
 async def sent(rows: Sequence[dict[str, Any]], now: datetime) -> list[Message]:
-    """Record outgoing messages (``rows``: Message columns with ``conversation_id``) in one
-    statement, move their conversations' last message, and record their events."""
+    """Record outgoing messages (``rows``: Message columns with ``conversation_id``, and
+    ``account_id`` when the caller knows it) in one statement, move their conversations'
+    last message, and record their events."""
     if not rows:
         return []
     columns = ("conversation_id", "direction", "source", "author_id", "mid", "text")
@@ -148,13 +149,17 @@ async def sent(rows: Sequence[dict[str, Any]], now: datetime) -> list[Message]:
         }
         for row in rows
     ]
-    messages = await insert_many_returning(Message, full, conflict=("id",))
-    conversations = {
-        c.id: c
-        for c in await Conversation.filter(
-            id__in={m.conversation_id for m in messages}
-        ).prefetch_related("account")
+    ids = await insert_many_ids(Message, full)
+    messages = [Message(id=message_id, **row) for message_id, row in zip(ids, full, strict=True)]
+    account_of: dict[int, int] = {
+        row["conversation_id"]: row.get("account_id") or 0 for row in rows
     }
+    unknown = [conversation_id for conversation_id, known in account_of.items() if not known]
+    if unknown:
+        account_of |= dict(
+            await Conversation.filter(id__in=unknown).values_list("id", "account_id")
+        )
+    accounts = {a.id: a for a in await InstagramAccount.filter(id__in=set(account_of.values()))}
     # Each conversation's last message once (a batch may hold several of one person's), and
     # the batch's events in one statement: this runs on every send.
     last = {message.conversation_id: message for message in messages}
@@ -167,12 +172,12 @@ async def sent(rows: Sequence[dict[str, Any]], now: datetime) -> list[Message]:
     )
     events = [
         DomainEvent(
-            workspace_id=conversation.account.workspace_id,
+            workspace_id=account.workspace_id,
             kind=alerts.CONVERSATION_MESSAGE_SENT,
-            payload=_facts(conversation.account, message, message.source),
+            payload=_facts(account, message, message.source),
         )
         for message in messages
-        if (conversation := conversations.get(message.conversation_id)) is not None
+        if (account := accounts.get(account_of[message.conversation_id])) is not None
     ]
     if events:
         await DomainEvent.bulk_create(events)
@@ -203,6 +208,7 @@ async def app_echo(account: InstagramAccount, event: InboundEvent, now: datetime
         [
             {
                 "conversation_id": conversation.id,
+                "account_id": account.id,
                 "direction": "out",
                 "source": MessageSource.INSTAGRAM_APP.value,
                 "author_id": None,

@@ -149,6 +149,7 @@ async def write_sent(batch: Sequence[SentAction]) -> list[SentAction]:
         [
             {
                 "conversation_id": s.action.payload["conversation_id"],
+                "account_id": s.action.account_id,
                 "direction": "out",
                 "source": s.action.payload.get("source") or MessageSource.AUTOMATION.value,
                 "author_id": s.action.payload.get("author_id"),
