@@ -69,9 +69,10 @@ from core.services.event_webhooks import announce_comment
 from core.services.follow_ups import FollowUps
 from core.services.inbox import HANDLE_EVENT, event_job_id
 from core.services.leads import Leads
-from core.services.outbox import ActionKind, Held, Outbox, SentAction, bump_stats, write_sent
+from core.services.outbox import ActionKind, Held, Outbox
 from core.services.rule_cache import RuleCache
 from core.services.rule_changes import RULES_VERSION_KEY
+from core.services.send_records import SentAction, bump_stats, write_sent
 from core.services.smart_replies import EngineHooks, unanswered_note
 from core.services.tracked_links import LinkTracker
 

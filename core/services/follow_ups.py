@@ -4,8 +4,8 @@
   when Meta's 24-hour window closes (the person's last message + 24 h); a deferred job sends
   it. One due after the window is recorded ``expired`` with the reason and never sent.
 - **Cancelled by an answer**: any message from the person after it was planned. The engine
-  cancels it with the batch the message arrives in (:meth:`FollowUps.cancel_for`), and the send checks the
-  conversation again before it goes.
+  cancels it with the batch the message arrives in (:meth:`FollowUps.cancel_for`), and the
+  send checks the conversation again before it goes.
 - **Sent once**: through the outbox under its own key, ``follow_up:<id>``, claimed by a
   conditional update of the row; the outbox paces it and records it.
 - **Rebuilt when lost**: a row still pending after its time is queued again by

@@ -28,7 +28,7 @@ from core.ports.clock import Clock
 from core.ports.outgoing_webhooks import WebhookDeliveryError, WebhookPoster
 from core.ports.queue import JobQueue
 from core.ports.secrets import SecretStore
-from core.services.outbox import bump_stats
+from core.services.send_records import bump_stats
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from core.domain.messages import Person, message_text, render
 from core.domain.rule_definition import RuleDefinition
 from core.domain.scope import Actor, instance_level
 from core.errors import NotFound
-from core.services.outbox import bump_stats
+from core.services.send_records import bump_stats
 
 logger = logging.getLogger(__name__)
 

@@ -420,7 +420,7 @@ async def test_pacer_defers_excess_and_never_drops(container: Any, account: Any)
 
 
 async def test_stats_are_not_lost_under_concurrency(world: World, account: Any) -> None:
-    from core.services.outbox import bump_stats
+    from core.services.send_records import bump_stats
 
     rule = await make_rule(account)
     await asyncio.gather(*(bump_stats(rule.id, total_triggers=1) for _ in range(40)))

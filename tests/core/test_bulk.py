@@ -82,7 +82,8 @@ async def test_outbound_action_with_a_used_key_is_not_inserted(db: str) -> None:
 
 async def test_sends_recorded_together_keep_their_own_responses(db: str) -> None:
     from core.db.models import AutomationRule, Conversation, Message, RuleStats, Trigger
-    from core.services.outbox import ActionKind, SentAction, write_sent
+    from core.services.outbox import ActionKind
+    from core.services.send_records import SentAction, write_sent
 
     account = await _account()
     rule = await AutomationRule.create(
