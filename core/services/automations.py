@@ -187,6 +187,7 @@ class Automations:
                             else Outcome(EventStatus.IGNORED, ALREADY_CLAIMED)
                         )
                     await people.write()
+                    await self.outbox.insert_added()
                     await self._finish_many({i: o for i, o in outcomes.items() if i in claimed})
         except Exception:
             # Rolled back as a whole: each event again on its own, so one bad event fails
@@ -221,6 +222,7 @@ class Automations:
                     people = BatchPeople(self.clock, self.follow_ups, self._profiles_due)
                     outcome = await self._handle(event_id, gated, people)
                     await people.write()
+                    await self.outbox.insert_added()
                     await self._finish(event_id, outcome)
         except ReelayError as exc:
             logger.warning("event %s failed: %s", event_id, exc)
@@ -436,7 +438,7 @@ class Automations:
                     at=now,
                     variant=variant,
                 )
-                await self.outbox.submit(
+                await self.outbox.add(
                     account=account,
                     kind=ActionKind.PUBLIC_REPLY,
                     target=event.comment_id,
@@ -450,7 +452,7 @@ class Automations:
                     variant=variant,
                 )
             if actions.hide_comment:  # at once, whatever the delay: spam should not linger
-                await self.outbox.submit(
+                await self.outbox.add(
                     account=account,
                     kind=ActionKind.HIDE_COMMENT,
                     target=event.comment_id,
@@ -486,7 +488,7 @@ class Automations:
         message = await self.links.rule_message(
             actions, rule, conversation, message, step, person=person, at=now, variant=variant
         )
-        await self.outbox.submit(
+        await self.outbox.add(
             account=account,
             **_answer_to(event, conversation, now),
             message=message,
@@ -576,7 +578,7 @@ class Automations:
             message = await self.links.rule_message(
                 actions, rule, conversation, message, "flow", person=person, at=now
             )
-            await self.outbox.submit(
+            await self.outbox.add(
                 account=account,
                 **_answer_to(event, conversation, now),
                 message=message,

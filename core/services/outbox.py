@@ -97,6 +97,29 @@ _HELD: ContextVar[list[Held] | None] = ContextVar("reelay_outbox_held", default=
 
 
 @dataclass(frozen=True)
+class _Submission:
+    """An action's row to insert, with what its submitter said about it."""
+
+    row: dict[str, Any]
+    account: InstagramAccount
+    conversation: Conversation | None
+    extra_stats: Mapping[str, Any] | None
+
+    @property
+    def inline(self) -> bool:
+        return bool(self.row["attempts"])
+
+    @property
+    def rule_id(self) -> int | None:
+        rule_id: int | None = self.row["rule_id"]
+        return rule_id
+
+
+# Submissions added in a holding() block, inserted together by Outbox.insert_added().
+_ADDED: ContextVar[list[_Submission] | None] = ContextVar("reelay_outbox_added", default=None)
+
+
+@dataclass(frozen=True)
 class Submitted:
     action: OutboundAction | None  # None: the key was used before (duplicate)
     status: OutboundStatus | None = None
@@ -134,11 +157,15 @@ class Outbox:
         is for the caller to pass to :meth:`send_held` once its transaction has committed (a
         Graph call never holds the database)."""
         held: list[Held] = []
-        token = _HELD.set(held)
+        added: list[_Submission] = []
+        token, adding = _HELD.set(held), _ADDED.set(added)
         try:
             yield held
+            if added:
+                raise RuntimeError(f"{len(added)} actions added and never inserted")
         finally:
             _HELD.reset(token)
+            _ADDED.reset(adding)
 
     @instance_level("sends what the webhook-driven engines held back")
     async def send_held(self, held: Sequence[Held]) -> None:
@@ -212,6 +239,79 @@ class Outbox:
         ``follow_up``) and which of its variations (``v2``): the rule's variant results.
         ``extra``: more of the payload: a teammate's reply's ``source``, ``author_id``, ``tag``.
         """
+        submission = self._submission(
+            account=account,
+            kind=kind,
+            target=target,
+            message=message,
+            key=key,
+            rule_id=rule_id,
+            conversation_id=conversation_id,
+            event_id=event_id,
+            anchor_at=anchor_at,
+            delay_s=delay_s,
+            send_now=send_now,
+            conversation=conversation,
+            extra_stats=extra_stats,
+            step=step,
+            variant=variant,
+            extra=extra,
+        )
+        inserted = await insert_many_returning(
+            OutboundAction, [submission.row], conflict=("dedupe_key",)
+        )
+        return await self._submitted(submission, inserted[0] if inserted else None)
+
+    @instance_level("the webhook-driven engines, for the account they hold")
+    async def add(self, **submission: Any) -> None:
+        """:meth:`submit` (same arguments) without its answer: inside :meth:`holding`, the
+        action waits for :meth:`insert_added`, which inserts the block's actions together."""
+        added = _ADDED.get()
+        if added is None:
+            await self.submit(**submission)
+        else:
+            added.append(self._submission(**submission))
+
+    @instance_level("the webhook-driven engines, for the accounts they hold")
+    async def insert_added(self) -> None:
+        """Insert the actions :meth:`add` put aside in this :meth:`holding` block, in one
+        statement, and go on with each as :meth:`submit` would (in the order added)."""
+        added = _ADDED.get()
+        if not added:
+            return
+        batch = list(added)
+        added.clear()
+        first: dict[str, _Submission] = {}
+        for item in batch:  # a key used twice in the batch: the first one counts
+            first.setdefault(item.row["dedupe_key"], item)
+        inserted = await insert_many_returning(
+            OutboundAction, [item.row for item in first.values()], conflict=("dedupe_key",)
+        )
+        by_key = {action.dedupe_key: action for action in inserted}
+        for item in batch:
+            mine = first[item.row["dedupe_key"]] is item
+            await self._submitted(item, by_key.get(item.row["dedupe_key"]) if mine else None)
+
+    def _submission(
+        self,
+        *,
+        account: InstagramAccount,
+        kind: ActionKind,
+        target: str,
+        message: Mapping[str, Any],
+        key: str,
+        rule_id: int | None = None,
+        conversation_id: int | None = None,
+        event_id: int | None = None,
+        anchor_at: datetime | None = None,
+        delay_s: float = 0,
+        send_now: bool = True,
+        conversation: Conversation | None = None,
+        extra_stats: Mapping[str, Any] | None = None,
+        step: str = "",
+        variant: str = "",
+        extra: Mapping[str, Any] | None = None,
+    ) -> _Submission:
         now = self.clock.now()
         payload: dict[str, Any] = {
             "message": dict(message),
@@ -225,53 +325,55 @@ class Outbox:
         inline = not_before is None and send_now
         if kind is ActionKind.PRIVATE_REPLY:
             key = private_reply_key(account.id, target)
-        inserted = await insert_many_returning(
-            OutboundAction,
-            [
-                {
-                    "account_id": account.id,
-                    "kind": kind.value,
-                    "dedupe_key": key[:255],
-                    "target": target[:128],
-                    "payload": payload,
-                    "status": OutboundStatus.PENDING,
-                    # Sent inline by its creator: claimed from the start.
-                    "attempts": 1 if inline else 0,
-                    "not_before": not_before,
-                    "error": "",
-                    "created_at": now,
-                    "rule_id": rule_id,
-                    "conversation_id": conversation_id,
-                    "step": step[:16],
-                    "variant": variant[:16],
-                },
-            ],
-            conflict=("dedupe_key",),
-        )
-        action = inserted[0] if inserted else None
+        row = {
+            "account_id": account.id,
+            "kind": kind.value,
+            "dedupe_key": key[:255],
+            "target": target[:128],
+            "payload": payload,
+            "status": OutboundStatus.PENDING,
+            # Sent inline by its creator: claimed from the start.
+            "attempts": 1 if inline else 0,
+            "not_before": not_before,
+            "error": "",
+            "created_at": now,
+            "rule_id": rule_id,
+            "conversation_id": conversation_id,
+            "step": step[:16],
+            "variant": variant[:16],
+        }
+        return _Submission(row, account, conversation, extra_stats)
+
+    async def _submitted(self, item: _Submission, action: OutboundAction | None) -> Submitted:
+        """Go on with an action once inserted (``None``: its key was used before)."""
+        rule_id, extra_stats = item.rule_id, item.extra_stats
         if action is None:
             logger.info(
                 "outbox: %s %s already submitted (key %s, account %s): skipped",
-                kind.value,
-                target,
-                key,
-                account.id,
+                item.row["kind"],
+                item.row["target"],
+                item.row["dedupe_key"],
+                item.account.id,
             )
             if rule_id and extra_stats:
                 await bump_stats(rule_id, **extra_stats)
             return Submitted(action=None)
-        if not inline:
+        if not item.inline:
             if rule_id and extra_stats:
                 await bump_stats(rule_id, **extra_stats)
             await self.queue.enqueue(
-                SEND_OUTBOUND, action.id, job_id=f"send:{action.id}", defer_until=not_before
+                SEND_OUTBOUND,
+                action.id,
+                job_id=f"send:{action.id}",
+                defer_until=item.row["not_before"],
             )
             return Submitted(action=action, status=OutboundStatus.PENDING)
-        held = _HELD.get()
-        if held is not None:
-            held.append(Held(action, account, conversation, rule_id, extra_stats))
+        held = Held(action, item.account, item.conversation, rule_id, extra_stats)
+        holding = _HELD.get()
+        if holding is not None:
+            holding.append(held)
             return Submitted(action=action, status=OutboundStatus.PENDING)
-        status = await self._send_line([Held(action, account, conversation, rule_id, extra_stats)])
+        status = await self._send_line([held])
         return Submitted(action=action, status=status)
 
     # ---------------------------------------------------------------- sending
