@@ -266,3 +266,51 @@ async def test_a_send_whose_worker_died_after_instagram_acted_is_not_repeated(
     assert row.status is OutboundStatus.SENT, row.error
     assert len(world.effects(kind)) == 1
     assert row.response is not None and row.response.get("confirmed_by")
+
+
+async def test_actions_added_in_a_batch_are_inserted_together_and_sent_once_each(
+    world: World,
+) -> None:
+    from tortoise.transactions import in_transaction
+
+    def add(key: str, text: str) -> Any:
+        return world.outbox.add(
+            account=world.account,
+            kind=ActionKind.DM,
+            target=FOLLOWER,
+            message={"text": text},
+            key=key,
+            rule_id=world.rule.id,
+            conversation_id=world.conversation.id,
+            conversation=world.conversation,
+        )
+
+    used = await world.submit(ActionKind.DM, {"text": "sent before"})
+    with world.outbox.holding() as held:
+        async with in_transaction():
+            await add("first", "one")
+            await add("second", "two")
+            await add("first", "the same key again")  # the first one counts
+            await add(used.dedupe_key, "a key used before")
+            assert await OutboundAction.filter(dedupe_key__in=["first", "second"]).count() == 0
+            await world.outbox.insert_added()
+    assert [h.action.dedupe_key for h in held] == ["first", "second"]
+    await world.outbox.send_held(held)
+
+    texts = [s.payload.get("message", {}).get("text") for s in world.effects(ActionKind.DM)]
+    # Once each, the person's in the order they were added; a key used before sends nothing.
+    assert texts == ["sent before", "one", "two"]
+    assert await OutboundAction.filter(status=OutboundStatus.SENT).count() == 3
+
+
+async def test_actions_added_and_never_inserted_are_an_error_not_a_silent_loss(
+    world: World,
+) -> None:
+    with pytest.raises(RuntimeError, match="never inserted"), world.outbox.holding():
+        await world.outbox.add(
+            account=world.account,
+            kind=ActionKind.DM,
+            target=FOLLOWER,
+            message={"text": "lost?"},
+            key="forgotten",
+        )
