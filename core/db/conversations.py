@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
+from tortoise.indexes import Index
 from tortoise.models import Model
 
 from core.db.fields import UtcDatetimeField
@@ -81,6 +82,8 @@ class Conversation(Model):
 
     class Meta:
         unique_together = (("account", "igsid"),)
+        # The inbox lists an account's conversations by their last message.
+        indexes = (Index(fields=["account_id", "last_message_at"]),)
 
 
 class Message(Model):
@@ -105,6 +108,10 @@ class Message(Model):
     # Which of the rule's variations went out ("v2"), and from which step ("dm", "follow_up").
     variant = fields.CharField(max_length=16, default="", db_default="")
     created_at = UtcDatetimeField(auto_now_add=True)
+
+    class Meta:
+        # A thread is read by conversation, newest first.
+        indexes = (Index(fields=["conversation_id", "created_at"]),)
 
 
 def label_list(conversation: Conversation) -> list[str]:

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
+from tortoise.indexes import Index
 from tortoise.models import Model
 
 from core.db.fields import UtcDatetimeField
@@ -55,3 +56,7 @@ class FollowUp(Model):
     outbound_action_id = fields.IntField(null=True)
     done_at = UtcDatetimeField(null=True)
     created_at = UtcDatetimeField(auto_now_add=True)
+
+    class Meta:
+        # A person's pending ones, cancelled when they write.
+        indexes = (Index(fields=["conversation_id", "status"]),)

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from tortoise import fields
+from tortoise.indexes import Index
 from tortoise.models import Model
 
 from core.db.fields import UtcDatetimeField
@@ -444,6 +445,13 @@ class WebhookEvent(Model):
     )
     rule_name = fields.CharField(max_length=120, null=True)
 
+    class Meta:
+        # The recovery job's pending and stuck events; an account's log and health.
+        indexes = (
+            Index(fields=["status", "received_at"]),
+            Index(fields=["account_ig_id", "received_at"]),
+        )
+
 
 class ReplyDraft(Model):
     id = fields.IntField(primary_key=True)
@@ -501,6 +509,13 @@ class OutboundAction(Model):
     conversation_id = fields.IntField(null=True)
     step = fields.CharField(max_length=16, default="", db_default="")
     variant = fields.CharField(max_length=16, default="", db_default="")
+
+    class Meta:
+        # The recovery job's overdue actions; an account's health.
+        indexes = (
+            Index(fields=["status", "created_at"]),
+            Index(fields=["account_id", "created_at"]),
+        )
 
 
 class AccountInsight(Model):
@@ -561,6 +576,13 @@ class DomainEvent(Model):
     payload: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     created_at = UtcDatetimeField(auto_now_add=True)
     delivered_at = UtcDatetimeField(null=True)
+
+    class Meta:
+        # The notification sweep's undelivered events; a workspace's live inbox.
+        indexes = (
+            Index(fields=["delivered_at", "created_at"]),
+            Index(fields=["workspace_id", "id"]),
+        )
 
 
 class DeliveryStatus(StrEnum):
