@@ -277,12 +277,8 @@ async def insert_returning(
     return rows[0] if rows else None
 
 
-async def insert_many_ids(model: type[Model], rows: Sequence[Mapping[str, Any]]) -> list[int]:
-    """Insert rows of ``model`` (same columns) in one statement: their ids, in the rows'
-    order (no row objects are built: for rows whose columns the caller already has)."""
-    if not rows:
-        return []
-    conn, params = _connection()
+def _insert_sql(model: type[Model], rows: Sequence[Mapping[str, Any]], params: Params) -> str:
+    """``INSERT INTO … (columns) VALUES (…), (…)`` for ``rows`` (the same columns each)."""
     meta = model._meta
     by_column = {meta.fields_db_projection[name]: meta.fields_map[name] for name in meta.db_fields}
     columns = list(rows[0])
@@ -290,11 +286,18 @@ async def insert_many_ids(model: type[Model], rows: Sequence[Mapping[str, Any]])
         f"({', '.join(params(*_db_value(by_column[column], row[column])) for column in columns)})"
         for row in rows
     ]
-    pk = meta.db_pk_column
-    sql = (
-        f"INSERT INTO {meta.db_table} ({', '.join(columns)}) "  # noqa: S608
-        f"VALUES {', '.join(groups)} RETURNING {pk}"
-    )
+    values = ", ".join(groups)
+    return f"INSERT INTO {meta.db_table} ({', '.join(columns)}) VALUES {values}"  # noqa: S608
+
+
+async def insert_many_ids(model: type[Model], rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Insert rows of ``model`` (same columns) in one statement: their ids, in the rows'
+    order (no row objects are built: for rows whose columns the caller already has)."""
+    if not rows:
+        return []
+    conn, params = _connection()
+    pk = model._meta.db_pk_column
+    sql = f"{_insert_sql(model, rows, params)} RETURNING {pk}"
     # Ids are given in the order the rows are inserted, which is theirs.
     return sorted(int(row[pk]) for row in await conn.execute_query_dict(sql, params.values))
 
@@ -311,18 +314,8 @@ async def insert_many_returning(
     if not rows:
         return []
     conn, params = _connection()
-    meta = model._meta
-    by_column = {meta.fields_db_projection[name]: meta.fields_map[name] for name in meta.db_fields}
-    columns = list(rows[0])
-    groups = []
-    for row in rows:
-        slots = [params(*_db_value(by_column[column], row[column])) for column in columns]
-        groups.append(f"({', '.join(slots)})")
     target = ", ".join(conflict)
     # A no-op update makes RETURNING give the existing row (DO NOTHING returns none).
     action = f"DO UPDATE SET {conflict[0]} = excluded.{conflict[0]}" if keep else "DO NOTHING"
-    sql = (
-        f"INSERT INTO {meta.db_table} ({', '.join(columns)}) "  # noqa: S608
-        f"VALUES {', '.join(groups)} ON CONFLICT ({target}) {action} RETURNING *"
-    )
+    sql = f"{_insert_sql(model, rows, params)} ON CONFLICT ({target}) {action} RETURNING *"
     return [model._init_from_db(**row) for row in await conn.execute_query_dict(sql, params.values)]

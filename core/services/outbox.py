@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 from redis.asyncio import Redis
 from tortoise.expressions import Q
@@ -94,6 +94,27 @@ class Held:
 
 
 _HELD: ContextVar[list[Held] | None] = ContextVar("reelay_outbox_held", default=None)
+
+
+class SubmitFields(TypedDict, total=False):
+    """What :meth:`Outbox.submit` and :meth:`Outbox.add` take, by keyword."""
+
+    account: Required[InstagramAccount]
+    kind: Required[ActionKind]
+    target: Required[str]
+    message: Required[Mapping[str, Any]]
+    key: Required[str]
+    rule_id: int | None
+    conversation_id: int | None
+    event_id: int | None
+    anchor_at: datetime | None
+    delay_s: float
+    send_now: bool
+    conversation: Conversation | None
+    extra_stats: Mapping[str, Any] | None
+    step: str
+    variant: str
+    extra: Mapping[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -209,26 +230,7 @@ class Outbox:
         return status
 
     @instance_level("the outbox of the webhook-driven engines, for the account they hold")
-    async def submit(
-        self,
-        *,
-        account: InstagramAccount,
-        kind: ActionKind,
-        target: str,
-        message: Mapping[str, Any],
-        key: str,
-        rule_id: int | None = None,
-        conversation_id: int | None = None,
-        event_id: int | None = None,
-        anchor_at: datetime | None = None,
-        delay_s: float = 0,
-        send_now: bool = True,
-        conversation: Conversation | None = None,
-        extra_stats: Mapping[str, Any] | None = None,
-        step: str = "",
-        variant: str = "",
-        extra: Mapping[str, Any] | None = None,
-    ) -> Submitted:
+    async def submit(self, **fields: Unpack[SubmitFields]) -> Submitted:
         """Record one action under idempotency ``key``; send it now (inline) unless delayed.
 
         ``target``: the comment id (public and private replies) or the person's IGSID (DM).
@@ -239,38 +241,21 @@ class Outbox:
         ``follow_up``) and which of its variations (``v2``): the rule's variant results.
         ``extra``: more of the payload: a teammate's reply's ``source``, ``author_id``, ``tag``.
         """
-        submission = self._submission(
-            account=account,
-            kind=kind,
-            target=target,
-            message=message,
-            key=key,
-            rule_id=rule_id,
-            conversation_id=conversation_id,
-            event_id=event_id,
-            anchor_at=anchor_at,
-            delay_s=delay_s,
-            send_now=send_now,
-            conversation=conversation,
-            extra_stats=extra_stats,
-            step=step,
-            variant=variant,
-            extra=extra,
-        )
+        submission = self._submission(fields)
         inserted = await insert_many_returning(
             OutboundAction, [submission.row], conflict=("dedupe_key",)
         )
         return await self._submitted(submission, inserted[0] if inserted else None)
 
     @instance_level("the webhook-driven engines, for the account they hold")
-    async def add(self, **submission: Any) -> None:
+    async def add(self, **fields: Unpack[SubmitFields]) -> None:
         """:meth:`submit` (same arguments) without its answer: inside :meth:`holding`, the
         action waits for :meth:`insert_added`, which inserts the block's actions together."""
         added = _ADDED.get()
         if added is None:
-            await self.submit(**submission)
+            await self.submit(**fields)
         else:
-            added.append(self._submission(**submission))
+            added.append(self._submission(fields))
 
     @instance_level("the webhook-driven engines, for the accounts they hold")
     async def insert_added(self) -> None:
@@ -292,37 +277,23 @@ class Outbox:
             mine = first[item.row["dedupe_key"]] is item
             await self._submitted(item, by_key.get(item.row["dedupe_key"]) if mine else None)
 
-    def _submission(
-        self,
-        *,
-        account: InstagramAccount,
-        kind: ActionKind,
-        target: str,
-        message: Mapping[str, Any],
-        key: str,
-        rule_id: int | None = None,
-        conversation_id: int | None = None,
-        event_id: int | None = None,
-        anchor_at: datetime | None = None,
-        delay_s: float = 0,
-        send_now: bool = True,
-        conversation: Conversation | None = None,
-        extra_stats: Mapping[str, Any] | None = None,
-        step: str = "",
-        variant: str = "",
-        extra: Mapping[str, Any] | None = None,
-    ) -> _Submission:
+    def _submission(self, fields: SubmitFields) -> _Submission:
+        account, kind, target = fields["account"], fields["kind"], fields["target"]
+        rule_id = fields.get("rule_id")
         now = self.clock.now()
+        anchor_at = fields.get("anchor_at")
         payload: dict[str, Any] = {
-            "message": dict(message),
+            "message": dict(fields["message"]),
             "rule_id": rule_id,
-            "conversation_id": conversation_id,
-            "event_id": event_id,
+            "conversation_id": fields.get("conversation_id"),
+            "event_id": fields.get("event_id"),
             "anchor_at": anchor_at.isoformat() if anchor_at else None,
-            **(extra or {}),
+            **(fields.get("extra") or {}),
         }
+        delay_s = fields.get("delay_s", 0)
         not_before = now + timedelta(seconds=delay_s) if delay_s > 0 else None
-        inline = not_before is None and send_now
+        inline = not_before is None and fields.get("send_now", True)
+        key = fields["key"]
         if kind is ActionKind.PRIVATE_REPLY:
             key = private_reply_key(account.id, target)
         row = {
@@ -338,11 +309,11 @@ class Outbox:
             "error": "",
             "created_at": now,
             "rule_id": rule_id,
-            "conversation_id": conversation_id,
-            "step": step[:16],
-            "variant": variant[:16],
+            "conversation_id": fields.get("conversation_id"),
+            "step": fields.get("step", "")[:16],
+            "variant": fields.get("variant", "")[:16],
         }
-        return _Submission(row, account, conversation, extra_stats)
+        return _Submission(row, account, fields.get("conversation"), fields.get("extra_stats"))
 
     async def _submitted(self, item: _Submission, action: OutboundAction | None) -> Submitted:
         """Go on with an action once inserted (``None``: its key was used before)."""
