@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,13 +19,6 @@ from core.wiring import assemble_services
 from jobs import publishing as publishing_jobs
 from jobs.worker import worker_settings
 from reelay.queue import arq_settings
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @asynccontextmanager

@@ -18,12 +18,7 @@ from core.services.accounts import account_ref, ensure_demo_account, ensure_demo
 from core.services.sandbox_keys import signing_secret
 from core.settings import Settings
 from reelay.sandbox_runner import run_sandbox
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.e2e.stack import free_port
 
 
 async def test_demo_accounts_once_per_workspace(container: Container) -> None:

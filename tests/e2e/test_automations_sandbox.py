@@ -4,14 +4,11 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import warnings
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import uvicorn
-from arq.worker import Worker
 
 from core.adapters.redis_server import RedisLocation
 from core.db.models import (
@@ -24,47 +21,12 @@ from core.db.models import (
     WebhookEvent,
     Workspace,
 )
-from jobs import events as event_jobs
-from jobs.worker import worker_settings
 from panel.app import create_app
 from reelay.cli import open_services
-from reelay.queue import arq_settings
 from tests.automation_world import make_rule
+from tests.e2e.stack import Stack, free_port
 
 IG_ID = "17841400000000077"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class Stack:
-    def __init__(self, settings: Any, services: Any, sandbox: Any) -> None:
-        self.settings = settings
-        self.services = services
-        self.sandbox = sandbox
-
-    async def drain(self) -> None:
-        """Run a burst worker until no job is left."""
-        options = worker_settings(
-            self.settings,
-            services=self.services,
-            redis_settings=arq_settings(self.services.container.redis_location),
-        )
-        options.update(functions=event_jobs.FUNCTIONS, cron_jobs=[], poll_delay=0.01)
-        worker = Worker(**options, burst=True)
-        try:
-            await worker.main()
-        finally:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                await worker.close()
-
-    def sent(self, kind: str) -> list[Any]:
-        return [s for s in self.sandbox.state.sent if s.kind == kind]
 
 
 @pytest.fixture

@@ -46,7 +46,7 @@ from reelay.cli import open_services
 from reelay.queue import arq_settings
 from tests.automation_world import make_rule
 from tests.bot.fake_telegram import FakeTelegram, running_fake_telegram
-from tests.e2e.test_automations_sandbox import free_port
+from tests.e2e.stack import free_port
 
 IG_ID = "17841400000000088"
 TEAM = -1001234567890

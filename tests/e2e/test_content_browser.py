@@ -42,8 +42,9 @@ from core.settings import Settings
 from core.wiring import assemble_services
 from jobs.worker import FUNCTIONS, worker_settings
 from reelay.queue import arq_settings
+from tests.e2e.stack import free_port
 from tests.media_samples import image_bytes
-from tests.publishing_world import free_port, serve_panel
+from tests.publishing_world import serve_panel
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "content"

@@ -9,62 +9,30 @@ tapping its button. On SQLite and PostgreSQL. ``bench/exactly_once.py`` plays th
 from __future__ import annotations
 
 import asyncio
-import socket
-import warnings
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import uvicorn
-from arq.worker import Worker
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from core.adapters.redis_server import RedisLocation
 from core.db.models import InstagramAccount, LoginKind, Workspace
-from jobs import events as event_jobs
-from jobs.worker import worker_settings
 from panel.app import create_app
 from reelay.cli import open_services
-from reelay.queue import arq_settings
 from tests.conftest import _truncate_postgres
 from tests.e2e import exactly_once_world as scenario
+from tests.e2e.stack import Stack, free_port
 
 IG_IDS = ["17841400000000151", "17841400000000152"]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class Stack:
-    def __init__(self, settings: Any, services: Any, sandbox: Any) -> None:
-        self.settings = settings
-        self.services = services
-        self.sandbox = sandbox
-
-    async def _burst(self) -> None:
-        options = worker_settings(
-            self.settings,
-            services=self.services,
-            redis_settings=arq_settings(self.services.container.redis_location),
-        )
-        options.update(functions=event_jobs.FUNCTIONS, cron_jobs=[], poll_delay=0.01)
-        worker = Worker(**options, burst=True)
-        try:
-            await worker.main()
-        finally:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                await worker.close()
-
+class ExactlyOnceStack(Stack):
     async def drain(self) -> None:
         """Work until no job is left and no echo is still on its way."""
         for _ in range(50):
             seen = len(self.sandbox.deliveries)
-            await self._burst()
+            await super().drain()
             await asyncio.sleep(0.05)  # echoes the sandbox still sends
             if len(self.sandbox.deliveries) == seen and await scenario.settled():
                 return
@@ -127,7 +95,7 @@ async def stack(
             dm_pace_per_hour=100_000,
         )
         await scenario.make_rules(account)
-    yield Stack(settings, services, sandbox)
+    yield ExactlyOnceStack(settings, services, sandbox)
     server.should_exit = True
     await serving
     container.redis_location = RedisLocation(

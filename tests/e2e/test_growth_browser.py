@@ -18,7 +18,8 @@ from core.db.models import InstagramAccount, LoginKind, Trigger
 from core.services import users
 from panel.app import create_app
 from reelay.cli import open_services
-from tests.e2e.test_automations_sandbox import IG_ID, Stack, free_port
+from tests.e2e.stack import Stack, free_port
+from tests.e2e.test_automations_sandbox import IG_ID
 from tests.e2e.test_growth_sandbox import _rule
 from tests.e2e.test_panel_browser import CHROMIUM, browser  # noqa: F401
 

@@ -24,9 +24,10 @@ from core.settings import Settings
 from core.wiring import assemble_services
 from jobs.publishing import publish_post, reconcile_publishing
 from sandbox.faults import Fault
+from tests.e2e.stack import free_port
 from tests.fake_publishing import FakeClock
 from tests.media_samples import image_bytes, video_bytes
-from tests.publishing_world import free_port, run_worker_until_idle, sandbox_account, serve_panel
+from tests.publishing_world import run_worker_until_idle, sandbox_account, serve_panel
 
 IG = "17841400000000777"
 

@@ -22,8 +22,9 @@ from core.settings import Settings
 from core.wiring import assemble_services
 from reelay.cli import open_services
 from tests.conftest import _truncate_postgres
+from tests.e2e.stack import free_port
 from tests.media_samples import image_bytes
-from tests.publishing_world import free_port, run_worker_until_idle, sandbox_account, serve_panel
+from tests.publishing_world import run_worker_until_idle, sandbox_account, serve_panel
 
 IG = "17841400000000778"
 LOST = ["drop", "502", "504", "timeout"]

@@ -1,0 +1,47 @@
+"""What the end-to-end tests share: a free local port, and the services and the sandbox
+Instagram they run against, with a burst arq worker that runs every queued job."""
+
+from __future__ import annotations
+
+import socket
+import warnings
+from typing import Any
+
+from arq.worker import Worker
+
+from jobs import events as event_jobs
+from jobs.worker import worker_settings
+from reelay.queue import arq_settings
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class Stack:
+    def __init__(self, settings: Any, services: Any, sandbox: Any) -> None:
+        self.settings = settings
+        self.services = services
+        self.sandbox = sandbox
+
+    async def drain(self) -> None:
+        """Run a burst worker until no job is left."""
+        options = worker_settings(
+            self.settings,
+            services=self.services,
+            redis_settings=arq_settings(self.services.container.redis_location),
+        )
+        options.update(functions=event_jobs.FUNCTIONS, cron_jobs=[], poll_delay=0.01)
+        worker = Worker(**options, burst=True)
+        try:
+            await worker.main()
+        finally:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                await worker.close()
+
+    def sent(self, kind: str) -> list[Any]:
+        return [s for s in self.sandbox.state.sent if s.kind == kind]
