@@ -262,6 +262,7 @@ def assemble_services(
                 container.queue,
                 container.clock.now,
                 engine=automations.handle_events,
+                in_turn=settings.resolved_database_url.startswith("sqlite"),
             )
             if inbox_through_stream(settings, container.redis_location)
             else None

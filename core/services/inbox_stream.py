@@ -75,13 +75,18 @@ class InboxStream:
         engine: Callable[[Sequence[int]], Awaitable[object]],
         consumer: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        in_turn: bool = False,
     ) -> None:
-        """``engine``: handles recorded events by id (``Automations.handle_events``)."""
+        """``engine``: handles recorded events by id (``Automations.handle_events``).
+        ``in_turn``: the engine handles (and sends) a batch before the writer reads the next,
+        for a database with one connection (SQLite), where the writer's insert and the
+        engine's transaction would otherwise wait for each other's turn."""
         self._redis = redis
         # Deliveries arriving together go to Redis together: one pipeline, one round trip.
         self._appends: GroupCommit[bytes, object] = GroupCommit(self._append_many)
         self._writer = InboxWriter(queue, now, redis=redis, hand_off=self._hand_off)
         self._engine = engine
+        self._in_turn = in_turn
         self._consumer = consumer or consumer_name()
         self._clock = clock
         self._handling: dict[asyncio.Task[None], int] = {}
@@ -189,6 +194,8 @@ class InboxStream:
         requests = [events for events in (parse_body(f.get(BODY, b"")) for _, f in entries)]
         if any(requests):
             await self._writer.record_batch([events for events in requests if events])
+            if self._in_turn:
+                await self.handled()
         ids = [entry_id for entry_id, _ in entries]
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xack(STREAM_KEY, GROUP, *ids)

@@ -181,3 +181,43 @@ def test_the_embedded_redis_keeps_a_delivery_across_a_restart(tmp_path: Path) ->
     finally:
         client.close()
         location.stop()
+
+
+@pytest.mark.parametrize("in_turn", [True, False])
+async def test_on_one_connection_the_engine_handles_a_batch_before_the_next_is_read(
+    stream_services: Any, redis: Redis, in_turn: bool
+) -> None:
+    _, services = stream_services
+    release = asyncio.Event()
+    handled: list[int] = []
+
+    async def engine(event_ids: Any) -> None:
+        await release.wait()
+        handled.extend(event_ids)
+
+    stream = InboxStream(
+        redis,
+        services.container.queue,
+        services.container.clock.now,
+        engine=engine,
+        consumer="in-turn",
+        in_turn=in_turn,
+    )
+    await stream.append(body_of(dm_payload("t1", "price?")))
+    writing = asyncio.create_task(stream.drain())
+    await asyncio.sleep(0.3)
+    # In turn (SQLite): the writer waits for the engine before it reads on; otherwise it
+    # has stored the events and goes on while the engine works.
+    assert writing.done() is not in_turn
+    release.set()
+    assert await writing == 1
+    await stream.handled()
+    assert len(handled) == 1
+
+
+async def test_the_stream_of_a_sqlite_install_takes_turns_with_its_engine(
+    stream_services: Any,
+) -> None:
+    settings, services = stream_services
+    assert settings.resolved_database_url.startswith("sqlite")
+    assert stream_of(services)._in_turn
