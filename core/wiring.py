@@ -261,7 +261,8 @@ def assemble_services(
                 container.redis,
                 container.queue,
                 container.clock.now,
-                engine=automations.handle_events,
+                engine=functools.partial(automations.handle_events, wait_for_sends=False),
+                sends=automations.finish_sends,
                 in_turn=settings.resolved_database_url.startswith("sqlite"),
             )
             if inbox_through_stream(settings, container.redis_location)

@@ -150,15 +150,26 @@ class Automations:
     # ---------------------------------------------------------------- entry point
 
     @instance_level("jobs: webhook events, by id, from the queue")
-    async def handle_events(self, event_ids: Sequence[int]) -> list[Outcome]:
+    async def handle_events(
+        self, event_ids: Sequence[int], *, wait_for_sends: bool = True
+    ) -> list[Outcome]:
         """Act on recorded events, each at most once (a claim makes other workers back off).
 
         Events whose jobs run at the same time in this process are handled together: one
-        transaction, one claim and one finish for the lot. Returns after the events' sends.
+        transaction, one claim and one finish for the lot. Returns after the events' sends,
+        or with ``wait_for_sends=False`` once they are handled (:meth:`finish_sends` waits
+        for the sends under way).
         """
         handled = await asyncio.gather(*(self._events.submit(i) for i in event_ids))
-        await asyncio.shield(asyncio.gather(*{sending for _, sending in handled}))
+        if wait_for_sends:
+            await asyncio.shield(asyncio.gather(*{sending for _, sending in handled}))
         return [outcome for outcome, _ in handled]
+
+    @instance_level("the sends of this process's engine, whatever their accounts")
+    async def finish_sends(self) -> None:
+        """Wait for the sends under way (started by batches handled so far)."""
+        while self._sending:
+            await asyncio.wait(list(self._sending))
 
     @instance_level("a job: one webhook event, by id, from the queue")
     async def handle_event(self, event_id: int) -> Outcome:

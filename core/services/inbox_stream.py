@@ -76,17 +76,22 @@ class InboxStream:
         consumer: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         in_turn: bool = False,
+        sends: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         """``engine``: handles recorded events by id (``Automations.handle_events``).
-        ``in_turn``: the engine handles (and sends) a batch before the writer reads the next,
-        for a database with one connection (SQLite), where the writer's insert and the
-        engine's transaction would otherwise wait for each other's turn."""
+        ``sends``: waits for the sends the engine started, when ``engine`` returns before
+        them (``Automations.finish_sends``).
+        ``in_turn``: the engine handles a batch before the writer reads the next, for a
+        database with one connection (SQLite), where the writer's insert and the engine's
+        transaction would otherwise wait for each other's turn. The sends (Graph calls) go
+        on meanwhile: a slow answer from Meta holds no one's turn."""
         self._redis = redis
         # Deliveries arriving together go to Redis together: one pipeline, one round trip.
         self._appends: GroupCommit[bytes, object] = GroupCommit(self._append_many)
         self._writer = InboxWriter(queue, now, redis=redis, hand_off=self._hand_off)
         self._engine = engine
         self._in_turn = in_turn
+        self._sends = sends
         self._consumer = consumer or consumer_name()
         self._clock = clock
         self._handling: dict[asyncio.Task[None], int] = {}
@@ -125,6 +130,9 @@ class InboxStream:
                     await task
         if self._handling:  # stored already: let the engine finish what it was given
             await asyncio.wait(list(self._handling), timeout=STOP_WAIT_S)
+        if self._sends is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._sends(), STOP_WAIT_S)
 
     async def _run(self) -> None:
         """Write until stopped: first what this writer read before and left pending (a
@@ -155,9 +163,11 @@ class InboxStream:
 
     @instance_level("the webhook inbox: Meta's deliveries name accounts, not workspaces")
     async def handled(self) -> None:
-        """Wait until the events handed to the engine so far are handled."""
+        """Wait until the events handed to the engine so far are handled, and sent."""
         if self._handling:
             await asyncio.wait(list(self._handling))
+        if self._sends is not None:
+            await self._sends()
 
     @instance_level("the webhook inbox: Meta's deliveries name accounts, not workspaces")
     async def drain(self) -> int:
@@ -194,8 +204,8 @@ class InboxStream:
         requests = [events for events in (parse_body(f.get(BODY, b"")) for _, f in entries)]
         if any(requests):
             await self._writer.record_batch([events for events in requests if events])
-            if self._in_turn:
-                await self.handled()
+            if self._in_turn and self._handling:
+                await asyncio.wait(list(self._handling))
         ids = [entry_id for entry_id, _ in entries]
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xack(STREAM_KEY, GROUP, *ids)

@@ -221,3 +221,36 @@ async def test_the_stream_of_a_sqlite_install_takes_turns_with_its_engine(
     settings, services = stream_services
     assert settings.resolved_database_url.startswith("sqlite")
     assert stream_of(services)._in_turn
+
+
+async def test_a_slow_send_holds_no_ones_turn_and_handled_waits_for_it(
+    stream_services: Any, redis: Redis
+) -> None:
+    _, services = stream_services
+    answered = asyncio.Event()  # Meta's answer to the send, slow to come
+    sends_done: list[str] = []
+
+    async def engine(event_ids: Any) -> None:
+        return None  # handled; its send goes on in the background
+
+    async def sends() -> None:
+        await answered.wait()
+        sends_done.append("sent")
+
+    stream = InboxStream(
+        redis,
+        services.container.queue,
+        services.container.clock.now,
+        engine=engine,
+        consumer="slow-send",
+        in_turn=True,
+        sends=sends,
+    )
+    await stream.append(body_of(dm_payload("s1", "price?")))
+    assert await asyncio.wait_for(stream.drain(), 5) == 1  # the writer reads on
+    waiting = asyncio.create_task(stream.handled())
+    await asyncio.sleep(0.2)
+    assert not waiting.done()
+    answered.set()
+    await asyncio.wait_for(waiting, 5)
+    assert sends_done == ["sent"]
