@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,6 +18,7 @@ from core.wiring import assemble_services
 from jobs import publishing as publishing_jobs
 from jobs.worker import worker_settings
 from reelay.queue import arq_settings
+from tests.e2e.stack import run_until_idle
 
 
 @asynccontextmanager
@@ -78,11 +78,4 @@ def make_worker(settings: Settings, container: Container, *, burst: bool = True)
 
 async def run_worker_until_idle(settings: Settings, container: Container) -> None:
     """Run one arq worker in burst mode: it stops once no job is queued or deferred."""
-    worker = make_worker(settings, container)
-    try:
-        await worker.main()
-    finally:
-        with warnings.catch_warnings():
-            # arq 0.28 closes its pool with redis' deprecated close().
-            warnings.simplefilter("ignore", DeprecationWarning)
-            await worker.close()
+    await run_until_idle(make_worker(settings, container))

@@ -73,6 +73,9 @@ SEND_OUTBOUND = "send_outbound"
 MAX_ATTEMPTS = 5
 # Set in an action's payload once a send of it may have reached Meta without an answer.
 ANSWER_LOST = "answer_lost_at"
+# Tries at recording a send that has happened, and the pause before the next (times the try).
+RECORD_TRIES = 4
+RECORD_RETRY_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -481,9 +484,29 @@ class Outbox:
             except Exception:
                 logger.info("recording %d sends together failed: one at a time", len(batch))
         for sent in batch:
-            async with in_transaction():
-                await write_sent([sent])
+            await self._record_one(sent)
         return [None] * len(batch)
+
+    async def _record_one(self, sent: SentAction) -> None:
+        """Record one send, again after a failure that may pass (PostgreSQL ends a deadlock by
+        failing one side): the send has reached Meta, and one left unrecorded would be sent
+        again by its job's next try."""
+        for attempt in range(1, RECORD_TRIES + 1):
+            try:
+                async with in_transaction():
+                    await write_sent([sent])
+                return
+            except Exception as exc:
+                if attempt == RECORD_TRIES:
+                    raise
+                logger.warning(
+                    "outbox: recording the send of %s %s failed (%s: %s); trying again",
+                    sent.kind.value,
+                    sent.action.id,
+                    type(exc).__name__,
+                    exc,
+                )
+                await asyncio.sleep(RECORD_RETRY_S * attempt)
 
     async def _settle(
         self, ref: AccountRef, kind: ActionKind, action: OutboundAction

@@ -314,3 +314,28 @@ async def test_actions_added_and_never_inserted_are_an_error_not_a_silent_loss(
             message={"text": "lost?"},
             key="forgotten",
         )
+
+
+async def test_a_send_whose_record_fails_once_is_recorded_not_sent_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PostgreSQL ends a deadlock by failing one of the two transactions: here the send's.
+    from core.services import outbox as outbox_module
+
+    real = outbox_module.write_sent
+    failures = ["deadlock detected"]
+
+    async def write_sent_failing_once(batch: Any) -> Any:
+        if failures:
+            raise RuntimeError(failures.pop())
+        return await real(batch)
+
+    monkeypatch.setattr(outbox_module, "write_sent", write_sent_failing_once)
+    monkeypatch.setattr(outbox_module, "RECORD_RETRY_S", 0.0)
+    action = await world.submit(ActionKind.DM, {"text": "Our prices"})
+    await world.run_sends()
+
+    row = await OutboundAction.get(id=action.id)
+    assert row.status is OutboundStatus.SENT
+    assert len(world.effects(ActionKind.DM)) == 1
+    assert not failures

@@ -40,6 +40,12 @@ async def post(client: Any, body: bytes) -> int:
     return int(response.status_code)
 
 
+def writer_of(services: Services, redis: Redis, engine: Any, **options: Any) -> InboxStream:
+    """A writer of its own over ``services``' queue and clock, handing events to ``engine``."""
+    queue, clock = services.container.queue, services.container.clock
+    return InboxStream(redis, queue, clock.now, engine=engine, consumer="own", **options)
+
+
 def stream_of(services: Services) -> InboxStream:
     assert services.inbox_stream is not None
     return services.inbox_stream
@@ -195,14 +201,7 @@ async def test_on_one_connection_the_engine_handles_a_batch_before_the_next_is_r
         await release.wait()
         handled.extend(event_ids)
 
-    stream = InboxStream(
-        redis,
-        services.container.queue,
-        services.container.clock.now,
-        engine=engine,
-        consumer="in-turn",
-        in_turn=in_turn,
-    )
+    stream = writer_of(services, redis, engine, in_turn=in_turn)
     await stream.append(body_of(dm_payload("t1", "price?")))
     writing = asyncio.create_task(stream.drain())
     await asyncio.sleep(0.3)
@@ -237,15 +236,7 @@ async def test_a_slow_send_holds_no_ones_turn_and_handled_waits_for_it(
         await answered.wait()
         sends_done.append("sent")
 
-    stream = InboxStream(
-        redis,
-        services.container.queue,
-        services.container.clock.now,
-        engine=engine,
-        consumer="slow-send",
-        in_turn=True,
-        sends=sends,
-    )
+    stream = writer_of(services, redis, engine, in_turn=True, sends=sends)
     await stream.append(body_of(dm_payload("s1", "price?")))
     assert await asyncio.wait_for(stream.drain(), 5) == 1  # the writer reads on
     waiting = asyncio.create_task(stream.handled())

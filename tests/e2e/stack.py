@@ -21,6 +21,17 @@ def free_port() -> int:
         return port
 
 
+async def run_until_idle(worker: Worker) -> None:
+    """Run a burst worker until no job is queued or deferred, then close it."""
+    try:
+        await worker.main()
+    finally:
+        with warnings.catch_warnings():
+            # arq 0.28 closes its pool with redis' deprecated close().
+            warnings.simplefilter("ignore", DeprecationWarning)
+            await worker.close()
+
+
 class Stack:
     def __init__(self, settings: Any, services: Any, sandbox: Any) -> None:
         self.settings = settings
@@ -35,13 +46,7 @@ class Stack:
             redis_settings=arq_settings(self.services.container.redis_location),
         )
         options.update(functions=event_jobs.FUNCTIONS, cron_jobs=[], poll_delay=0.01)
-        worker = Worker(**options, burst=True)
-        try:
-            await worker.main()
-        finally:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                await worker.close()
+        await run_until_idle(Worker(**options, burst=True))
 
     def sent(self, kind: str) -> list[Any]:
         return [s for s in self.sandbox.state.sent if s.kind == kind]
