@@ -3,10 +3,13 @@ Instagram they run against, with a burst arq worker that runs every queued job."
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import warnings
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import uvicorn
 from arq.worker import Worker
 
 from jobs import events as event_jobs
@@ -19,6 +22,24 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+async def serve(app: Any, port: int) -> Callable[[], Awaitable[None]]:
+    """Serve ``app`` (the real panel) with uvicorn on ``port``; await the function returned
+    to stop it."""
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+
+    async def stop() -> None:
+        server.should_exit = True
+        await serving
+
+    return stop
 
 
 async def run_until_idle(worker: Worker) -> None:

@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from core.adapters.redis_server import RedisLocation
 from core.db.models import (
@@ -24,7 +22,7 @@ from core.db.models import (
 from panel.app import create_app
 from reelay.cli import open_services
 from tests.automation_world import make_rule
-from tests.e2e.stack import Stack, free_port
+from tests.e2e.stack import Stack, free_port, serve
 
 IG_ID = "17841400000000077"
 
@@ -37,19 +35,7 @@ async def stack(
     services = await open_services(settings, run_migrations=False, redis_location=redis_location)
     container = services.container
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, services=services),
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-        )
-    )
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
+    stop_panel = await serve(create_app(settings, services=services), port)
     sandbox.state.webhook_url = f"http://127.0.0.1:{port}/webhooks/meta"
     sandbox.state.add_account(IG_ID, "sandbox_shop")
     workspace = await Workspace.create(name="Shop")
@@ -61,8 +47,7 @@ async def stack(
         token_encrypted=container.secrets.encrypt(sandbox.state.issue_token(IG_ID)),
     )
     yield Stack(settings, services, sandbox)
-    server.should_exit = True
-    await serving
+    await stop_panel()
     container.redis_location = RedisLocation(
         url=redis_location.url, unix_socket_path=redis_location.unix_socket_path
     )

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-import uvicorn
 from aiogram import Bot, Dispatcher
 from arq.worker import Worker
 
@@ -46,7 +45,7 @@ from reelay.cli import open_services
 from reelay.queue import arq_settings
 from tests.automation_world import make_rule
 from tests.bot.fake_telegram import FakeTelegram, running_fake_telegram
-from tests.e2e.stack import free_port
+from tests.e2e.stack import free_port, serve
 
 IG_ID = "17841400000000088"
 TEAM = -1001234567890
@@ -157,19 +156,7 @@ async def stack(
         )
         container = services.container
         port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(settings, services=services),
-                host="127.0.0.1",
-                port=port,
-                log_config=None,
-                access_log=False,
-                lifespan="on",
-            )
-        )
-        serving = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.01)
+        stop_panel = await serve(create_app(settings, services=services), port)
         sandbox.state.webhook_url = f"http://127.0.0.1:{port}/webhooks/meta"
         sandbox.state.add_account(IG_ID, "sandbox_shop")
         workspace = await Workspace.create(name="Shop")
@@ -220,8 +207,7 @@ async def stack(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
                 await worker.close()
-            server.should_exit = True
-            await serving
+            await stop_panel()
             container.redis_location = RedisLocation(
                 url=redis_location.url, unix_socket_path=redis_location.unix_socket_path
             )

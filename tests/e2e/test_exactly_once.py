@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import uvicorn
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from core.adapters.redis_server import RedisLocation
@@ -22,7 +21,7 @@ from panel.app import create_app
 from reelay.cli import open_services
 from tests.conftest import _truncate_postgres
 from tests.e2e import exactly_once_world as scenario
-from tests.e2e.stack import Stack, free_port
+from tests.e2e.stack import Stack, free_port, serve
 
 IG_IDS = ["17841400000000151", "17841400000000152"]
 
@@ -68,19 +67,7 @@ async def stack(
     services = await open_services(settings, run_migrations=False, redis_location=redis_location)
     container = services.container
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, services=services),
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-        )
-    )
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
+    stop_panel = await serve(create_app(settings, services=services), port)
     sandbox.state.webhook_url = f"http://127.0.0.1:{port}/webhooks/meta"
     workspace = await Workspace.create(name="Shop")
     for n, ig_id in enumerate(IG_IDS):
@@ -96,8 +83,7 @@ async def stack(
         )
         await scenario.make_rules(account)
     yield ExactlyOnceStack(settings, services, sandbox)
-    server.should_exit = True
-    await serving
+    await stop_panel()
     container.redis_location = RedisLocation(
         url=redis_location.url, unix_socket_path=redis_location.unix_socket_path
     )

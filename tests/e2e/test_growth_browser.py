@@ -6,19 +6,17 @@ browser opens the tracked link; the panel's rule page then shows each funnel sta
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from core.adapters.redis_server import RedisLocation
 from core.db.models import InstagramAccount, LoginKind, Trigger
 from core.services import users
 from panel.app import create_app
 from reelay.cli import open_services
-from tests.e2e.stack import Stack, free_port
+from tests.e2e.stack import Stack, free_port, serve
 from tests.e2e.test_automations_sandbox import IG_ID
 from tests.e2e.test_growth_sandbox import _rule
 from tests.e2e.test_panel_browser import CHROMIUM, browser  # noqa: F401
@@ -41,19 +39,7 @@ async def panel_stack(
     settings = settings_factory(sandbox_url=sandbox.url, public_base_url=url)
     services = await open_services(settings, run_migrations=False, redis_location=redis_location)
     container = services.container
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, services=services),
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-        )
-    )
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
+    stop_panel = await serve(create_app(settings, services=services), port)
     sandbox.state.webhook_url = f"{url}/webhooks/meta"
     sandbox.state.add_account(IG_ID, "sandbox_shop")
     _, workspace = await users.create_owner(EMAIL, PASSWORD)
@@ -65,8 +51,7 @@ async def panel_stack(
         token_encrypted=container.secrets.encrypt(sandbox.state.issue_token(IG_ID)),
     )
     yield Stack(settings, services, sandbox), url
-    server.should_exit = True
-    await serving
+    await stop_panel()
     container.redis_location = RedisLocation(
         url=redis_location.url, unix_socket_path=redis_location.unix_socket_path
     )
