@@ -87,7 +87,14 @@ async def _run_worker(settings: Settings, services: Services) -> None:
     try:
         await worker.main()
     finally:
-        await worker.close()
+        try:
+            await worker.close()
+        finally:
+            # arq's close() stops short of its shutdown hook when a job it cancelled at the
+            # stop raises there: the stream's writer is stopped all the same (stopping twice
+            # is harmless), before the services close under it.
+            if services.inbox_stream is not None:
+                await services.inbox_stream.stop()
 
 
 async def _run_bots(settings: Settings, services: Services) -> None:
