@@ -85,6 +85,9 @@ ACCOUNT_CACHE_S = 5.0
 FIRST_COMMENT_TTL_S = 90 * 24 * 3600
 STUCK_AFTER = timedelta(minutes=5)
 MAX_EVENT_BATCH = 50
+# One event on its own: tries before a failure that may pass is recorded as failed.
+HANDLE_TRIES = 3
+HANDLE_RETRY_S = 0.05
 # Asks for the profiles of these conversations' people (``followers.queue_refreshes``).
 ProfileHook = Callable[[set[int]], Awaitable[Any]]
 ALREADY_CLAIMED = "already handled or being handled"
@@ -202,7 +205,7 @@ class Automations:
                     await self._finish_many({i: o for i, o in outcomes.items() if i in claimed})
         except Exception:
             # Rolled back as a whole: each event again on its own, so one bad event fails
-            # alone (and is recorded as failed, with its reason) while the others go through.
+            # alone while the others go through.
             logger.info("handling %d events together failed: one at a time", len(unique))
             outcomes = {event_id: await self._handle_alone(event_id) for event_id in unique}
             held = []
@@ -223,29 +226,45 @@ class Automations:
             self._accounts_version = accounts
 
     async def _handle_alone(self, event_id: int) -> Outcome:
-        try:
-            with self.outbox.holding() as held:
-                async with in_transaction():
-                    claimed = await claim_events([event_id], self.clock.now())
-                    if event_id not in claimed:
-                        return Outcome(EventStatus.IGNORED, ALREADY_CLAIMED)
-                    gated = await self._gate(from_stored(*claimed[event_id]))
-                    people = BatchPeople(self.clock, self.follow_ups, self._profiles_due)
-                    outcome = await self._handle(event_id, gated, people)
-                    await people.write()
-                    await self.outbox.insert_added()
-                    await self._finish(event_id, outcome)
-        except ReelayError as exc:
-            logger.warning("event %s failed: %s", event_id, exc)
-            outcome = Outcome(EventStatus.FAILED, str(exc))
-            await self._finish(event_id, outcome)
-            return outcome
-        except Exception as exc:
-            # Recorded and logged with its traceback (its writes were rolled back).
-            logger.exception("event %s failed unexpectedly", event_id)
-            outcome = Outcome(EventStatus.FAILED, f"{type(exc).__name__}: {exc}")
-            await self._finish(event_id, outcome)
-            return outcome
+        """Handle one event in a transaction of its own. A failure that may pass (PostgreSQL
+        ends a deadlock by failing one side; a lock waited for too long) is tried again: the
+        writes were rolled back and the sends start only after a commit, so a second try acts
+        once. A ``ReelayError``, or a failure every try, is recorded as failed, with its reason."""
+        for attempt in range(1, HANDLE_TRIES + 1):
+            try:
+                return await self._handle_alone_once(event_id)
+            except ReelayError as exc:
+                logger.warning("event %s failed: %s", event_id, exc)
+                outcome = Outcome(EventStatus.FAILED, str(exc))
+                break
+            except Exception as exc:
+                if attempt < HANDLE_TRIES:
+                    logger.warning(
+                        "event %s failed (%s: %s); trying again",
+                        event_id,
+                        type(exc).__name__,
+                        exc,
+                    )
+                    await asyncio.sleep(HANDLE_RETRY_S * attempt)
+                    continue
+                # Recorded and logged with its traceback (its writes were rolled back).
+                logger.exception("event %s failed unexpectedly", event_id)
+                outcome = Outcome(EventStatus.FAILED, f"{type(exc).__name__}: {exc}")
+        await self._finish(event_id, outcome)
+        return outcome
+
+    async def _handle_alone_once(self, event_id: int) -> Outcome:
+        with self.outbox.holding() as held:
+            async with in_transaction():
+                claimed = await claim_events([event_id], self.clock.now())
+                if event_id not in claimed:
+                    return Outcome(EventStatus.IGNORED, ALREADY_CLAIMED)
+                gated = await self._gate(from_stored(*claimed[event_id]))
+                people = BatchPeople(self.clock, self.follow_ups, self._profiles_due)
+                outcome = await self._handle(event_id, gated, people)
+                await people.write()
+                await self.outbox.insert_added()
+                await self._finish(event_id, outcome)
         await self._send(held)
         return outcome
 

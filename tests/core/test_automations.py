@@ -598,3 +598,52 @@ async def test_an_event_recorded_before_parsed_events_were_stored_is_still_handl
     outcome = await world.engine.handle_event(*job.args)
     assert outcome.status is EventStatus.DONE
     assert [m.recipient for m in world.graph.messages()] == [{"comment_id": "c1"}]
+
+
+async def test_an_event_whose_handling_fails_once_more_is_handled_on_a_later_try(
+    world: World, account: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PostgreSQL ends a deadlock by failing one side: here the batch, then the event alone.
+    from core.services import automations as automations_module
+
+    real_write = automations_module.BatchPeople.write
+    failures = ["deadlock detected", "deadlock detected"]
+
+    async def write_failing_twice(self: Any) -> None:
+        if failures:
+            raise RuntimeError(failures.pop())
+        await real_write(self)
+
+    monkeypatch.setattr(automations_module.BatchPeople, "write", write_failing_twice)
+    monkeypatch.setattr(automations_module, "HANDLE_RETRY_S", 0.0)
+    await make_rule(
+        account, keywords=["price"], config={"comment_replies": [], "message_variations": ["d"]}
+    )
+    (outcome,) = await world.deliver(comment_payload("c1", "price"))
+    assert failures == []
+    assert outcome.status is EventStatus.DONE
+    assert [m.recipient for m in world.graph.messages()] == [{"comment_id": "c1"}]
+    event = await WebhookEvent.get(dedupe_key=f"{ACCOUNT_IG_ID}:comment:c1")
+    assert event.status is EventStatus.DONE and event.error in ("", None)
+
+
+async def test_an_event_whose_handling_always_fails_is_recorded_failed_and_sends_nothing(
+    world: World, account: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.services import automations as automations_module
+
+    async def write_failing(self: Any) -> None:
+        raise RuntimeError("disk I/O error")
+
+    monkeypatch.setattr(automations_module.BatchPeople, "write", write_failing)
+    monkeypatch.setattr(automations_module, "HANDLE_RETRY_S", 0.0)
+    await make_rule(
+        account, keywords=["price"], config={"comment_replies": [], "message_variations": ["d"]}
+    )
+    (outcome,) = await world.deliver(comment_payload("c1", "price"))
+    assert outcome.status is EventStatus.FAILED
+    assert outcome.reason == "RuntimeError: disk I/O error"
+    assert world.graph.calls == []
+    event = await WebhookEvent.get(dedupe_key=f"{ACCOUNT_IG_ID}:comment:c1")
+    assert event.status is EventStatus.FAILED and event.error == "RuntimeError: disk I/O error"
+    assert await OutboundAction.all().count() == 0
