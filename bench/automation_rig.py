@@ -32,6 +32,7 @@ from cryptography.fernet import Fernet  # noqa: E402
 
 from core.adapters.redis_server import RedisLocation, locate_redis  # noqa: E402
 from core.settings import Settings  # noqa: E402
+from reelay.event_loop import run as run_loop  # noqa: E402
 
 __all__ = ["APP_SECRET", "Rig", "dm_accounts", "rig", "sign"]
 
@@ -241,4 +242,7 @@ if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)
     runner = {"panel": _run_panel, "bare": _run_bare, "worker": _run_worker}[role]
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(runner(raw))
+        if role == "bare":  # the reference stays on asyncio's loop, as measured from the start
+            asyncio.run(runner(raw))
+        else:  # the panel and workers on the loop `reelay` runs them on
+            run_loop(runner(raw))

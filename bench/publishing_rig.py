@@ -34,6 +34,7 @@ from core.adapters.redis_server import RedisLocation, locate_redis  # noqa: E402
 from core.db.models import InstagramAccount, LoginKind, MediaAsset, Workspace  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.wiring import Services  # noqa: E402
+from reelay.event_loop import run as run_loop  # noqa: E402
 
 
 def free_port() -> int:
@@ -252,4 +253,4 @@ if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "worker":
 
         signal.signal(signal.SIGTERM, stop)
         profiler.enable()
-    asyncio.run(run_worker(json.loads(sys.argv[2])))
+    run_loop(run_worker(json.loads(sys.argv[2])))

@@ -20,6 +20,7 @@ from core.adapters.redis_server import RedisLocation
 from core.db import close_database, migrate_database, open_database
 from core.errors import InfrastructureError, ReelayError, SettingsError
 from core.settings import Settings, load_settings
+from reelay.event_loop import run as run_loop
 from reelay.panel_server import panel_config, redact_access_log
 
 if (
@@ -294,7 +295,7 @@ def main(argv: list[str] | None = None) -> None:
             parts = PARTS[args.command]
             if settings.sandbox and args.command in {"run", "panel"}:
                 parts = [*parts, _serve_sandbox]
-            asyncio.run(_run_parts(settings, parts))
+            run_loop(_run_parts(settings, parts))
         elif args.command == "migrate":
             asyncio.run(_migrate(settings))
         elif args.command == "admin" and args.admin_command == "unlock":
