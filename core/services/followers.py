@@ -119,7 +119,8 @@ async def refresh_profile(deps: SyncDeps, conversation_id: int) -> bool:
 @instance_level("a job: conversations, by id, from the queue")
 async def refresh_profiles(deps: SyncDeps, conversation_ids: Sequence[int]) -> int:
     """Read and store the profiles that are due among these conversations: one query for
-    them, the reads side by side, the answers stored in one transaction. How many stored."""
+    them, the account's call budget taken once for its people, the reads side by side, the
+    answers stored in one transaction. How many stored."""
     now = deps.clock.now()
     found = await Conversation.filter(id__in=list(conversation_ids)).select_related("account")
     due = [
@@ -130,35 +131,53 @@ async def refresh_profiles(deps: SyncDeps, conversation_ids: Sequence[int]) -> i
         and profile_due(c.profile_fetched_at, c.profile_failed_at, now)
         and c.account.status is AccountStatus.ACTIVE
     ]
+    due = await _within_budget(deps, due)
     answers = await asyncio.gather(*(_read_profile(deps, c, now) for c in due))
     # One statement per set of columns (read, refused; with or without a username).
     changed: dict[tuple[str, ...], list[Conversation]] = {}
     for conversation, columns in zip(due, answers, strict=True):
-        if columns is not None:
-            for name, value in columns.items():
-                setattr(conversation, name, value)
-            changed.setdefault(tuple(sorted(columns)), []).append(conversation)
+        for name, value in columns.items():
+            setattr(conversation, name, value)
+        changed.setdefault(tuple(sorted(columns)), []).append(conversation)
     async with in_transaction():
         for names, rows in changed.items():
             await Conversation.bulk_update(rows, fields=list(names))
     return sum(len(rows) for names, rows in changed.items() if "profile_fetched_at" in names)
 
 
+async def _within_budget(deps: SyncDeps, due: list[Conversation]) -> list[Conversation]:
+    """The people whose reads fit their accounts' hourly call budgets: one take per account
+    for all its people; near a budget's end, as many as still fit. The others are read
+    another time (their profiles stay due)."""
+    by_account: dict[int, list[Conversation]] = {}
+    for conversation in due:
+        by_account.setdefault(conversation.account_id, []).append(conversation)
+    allowed: list[Conversation] = []
+    for account_id, people in by_account.items():
+        if await deps.budget.take(account_id, len(people)) is None:
+            allowed += people
+            continue
+        for fitting, person in enumerate(people):
+            wait = await deps.budget.take(account_id)
+            if wait is not None:
+                logger.info(
+                    "%d profiles from conversation %s put off: account %s's call budget is"
+                    " spent (%.0fs)",
+                    len(people) - fitting,
+                    person.id,
+                    account_id,
+                    wait,
+                )
+                break
+            allowed.append(person)
+    return allowed
+
+
 async def _read_profile(
     deps: SyncDeps, conversation: Conversation, now: datetime
-) -> dict[str, Any] | None:
-    """The columns to store for one person: their profile, or the refusal's time; None when
-    the account's call budget is spent (read another time)."""
+) -> dict[str, Any]:
+    """The columns to store for one person: their profile, or the refusal's time."""
     account = conversation.account
-    wait = await deps.budget.take(account.id)
-    if wait is not None:
-        logger.info(
-            "profile of conversation %s put off: account %s's call budget is spent (%.0fs)",
-            conversation.id,
-            account.id,
-            wait,
-        )
-        return None
     try:
         body = await deps.client.user_profile(deps.account_ref(account), conversation.igsid)
     except GraphError as exc:

@@ -69,8 +69,10 @@ class FakeInstagram:
 @dataclass
 class FakeBudget:
     left: int = 10
+    takes: list[int] = field(default_factory=list)
 
     async def take(self, account_id: int, calls: int = 1) -> float | None:
+        self.takes.append(calls)
         if self.left < calls:
             return 600.0
         self.left -= calls
@@ -186,3 +188,26 @@ async def test_the_engine_asks_for_a_profile_after_its_reply(container: Containe
     assert [(j.args, j.job_id) for j in jobs] == [
         ((conversation.id,), f"profile:{conversation.id}:{world.clock.now():%Y%m%d}")
     ]
+
+
+async def test_a_job_takes_its_accounts_budget_once_and_reads_as_many_as_still_fit(
+    world: World,
+) -> None:
+    people = [
+        await Conversation.create(account=world.account, igsid=f"91{n}", last_inbound_at=NOW)
+        for n in range(3)
+    ]
+    ids = [c.id for c in people]
+    client, clock = FakeInstagram(PROFILE), FixedClock(NOW)
+    roomy = FakeBudget(left=10)
+    assert await followers.refresh_profiles(_deps(client, clock, roomy), ids[:2]) == 2
+    assert roomy.takes == [2] and roomy.left == 8
+    # Near the budget's end: the reads that fit go now, the rest stay due for later.
+    await Conversation.filter(id__in=ids[:2]).update(profile_fetched_at=None)
+    client.calls.clear()
+    tight = FakeBudget(left=2)
+    assert await followers.refresh_profiles(_deps(client, clock, tight), ids) == 2
+    assert tight.takes == [3, 1, 1, 1] and tight.left == 0
+    assert len(client.calls) == 2
+    (left_due,) = await Conversation.filter(id__in=ids, profile_fetched_at=None)
+    assert left_due.igsid not in client.calls

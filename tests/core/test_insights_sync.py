@@ -519,3 +519,20 @@ def test_only_metrics_valid_in_the_current_graph_version_are_asked() -> None:
     }
     assert not asked & removed
     assert {"views", "reach", "total_interactions"} <= set(ACCOUNT_DAILY_METRICS)
+
+
+async def test_the_call_budget_spends_what_fits_and_nothing_when_it_does_not(
+    redis: Redis,
+) -> None:
+    clock = FixedClock(NOW)
+    budget = RedisCallBudget(redis, clock, per_hour=5, prefix="test:budget")
+    assert await budget.take(7, 3) is None
+    wait = await budget.take(7, 3)  # 6 > 5: refused, nothing spent
+    hour_ends = (int(NOW.timestamp()) // 3600 + 1) * 3600
+    assert wait == pytest.approx(hour_ends - NOW.timestamp())
+    assert await budget.take(7, 2) is None  # exactly the 5
+    assert await budget.take(7) is not None
+    assert await budget.take(8) is None  # another account's budget
+    key = f"test:budget:7:{int(NOW.timestamp()) // 3600}"
+    assert int(await redis.get(key)) == 5
+    assert 0 < await redis.ttl(key) <= 7200
