@@ -263,7 +263,11 @@ def assemble_services(
                 container.clock.now,
                 engine=functools.partial(automations.handle_events, wait_for_sends=False),
                 sends=automations.finish_sends,
-                in_turn=settings.resolved_database_url.startswith("sqlite"),
+                together=(
+                    automations.store_and_handle
+                    if settings.resolved_database_url.startswith("sqlite")
+                    else None
+                ),
             )
             if inbox_through_stream(settings, container.redis_location)
             else None

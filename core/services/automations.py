@@ -180,16 +180,32 @@ class Automations:
         (outcome,) = await self.handle_events([event_id])
         return outcome
 
-    async def _handle_batch(self, event_ids: list[int]) -> list[tuple[Outcome, asyncio.Task[None]]]:
+    @instance_level("the inbox stream's writer: new webhook events, by id, as it stores them")
+    async def store_and_handle(self, store: Callable[[], Awaitable[list[int]]]) -> None:
+        """Store new events and handle them in one transaction: ``store`` writes them and
+        returns the ids to handle. For a database with one connection (SQLite), where the
+        store and the handling would otherwise each wait for a turn. Nothing of a failed
+        transaction is kept: the events are then stored on their own and handled one at a
+        time. Returns once they are handled (:meth:`finish_sends` waits for their sends)."""
+        await self._handle_batch([], store=store)
+
+    async def _handle_batch(
+        self,
+        event_ids: list[int],
+        *,
+        store: Callable[[], Awaitable[list[int]]] | None = None,
+    ) -> list[tuple[Outcome, asyncio.Task[None]]]:
         """Handle a batch in one transaction: the claim (a write first: SQLite takes its write
-        lock at once), the events' writes and their "done" commit together; the sends follow
-        the commit, in a task of their own."""
-        unique = list(dict.fromkeys(event_ids))
+        lock at once; ``store``'s insert, when given, comes before it), the events' writes and
+        their "done" commit together; the sends follow the commit, in a task of their own."""
         await self._follow_changes()
         outcomes: dict[int, Outcome] = {}
         try:
             with self.outbox.holding() as held:
                 async with in_transaction():
+                    if store is not None:
+                        event_ids = await store()
+                    unique = list(dict.fromkeys(event_ids))
                     claimed = await claim_events(unique, self.clock.now())
                     gated = {i: await self._gate(from_stored(*row)) for i, row in claimed.items()}
                     people = BatchPeople(self.clock, self.follow_ups, self._profiles_due)
@@ -204,8 +220,11 @@ class Automations:
                     await self.outbox.insert_added()
                     await self._finish_many({i: o for i, o in outcomes.items() if i in claimed})
         except Exception:
-            # Rolled back as a whole: each event again on its own, so one bad event fails
-            # alone while the others go through.
+            # Rolled back as a whole (the store too): each event again on its own, so one bad
+            # event fails alone while the others go through.
+            if store is not None:
+                event_ids = await store()
+            unique = list(dict.fromkeys(event_ids))
             logger.info("handling %d events together failed: one at a time", len(unique))
             outcomes = {event_id: await self._handle_alone(event_id) for event_id in unique}
             held = []

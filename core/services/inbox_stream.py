@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -33,7 +34,7 @@ from redis.exceptions import ResponseError
 
 from core.db.bulk import GroupCommit
 from core.domain.scope import instance_level
-from core.domain.webhooks import parse_body
+from core.domain.webhooks import InboundEvent, parse_body
 from core.ports.queue import JobQueue
 from core.services.inbox import EVENTS_PER_JOB, InboxWriter
 
@@ -75,22 +76,25 @@ class InboxStream:
         engine: Callable[[Sequence[int]], Awaitable[object]],
         consumer: str | None = None,
         clock: Callable[[], float] = time.monotonic,
-        in_turn: bool = False,
+        together: Callable[[Callable[[], Awaitable[list[int]]]], Awaitable[object]] | None = None,
         sends: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         """``engine``: handles recorded events by id (``Automations.handle_events``).
-        ``sends``: waits for the sends the engine started, when ``engine`` returns before
+        ``sends``: waits for the sends the engine started, when the engine returns before
         them (``Automations.finish_sends``).
-        ``in_turn``: the engine handles a batch before the writer reads the next, for a
-        database with one connection (SQLite), where the writer's insert and the engine's
-        transaction would otherwise wait for each other's turn. The sends (Graph calls) go
-        on meanwhile: a slow answer from Meta holds no one's turn."""
+        ``together``: for a database with one connection (SQLite), where the writer's insert
+        and the engine's transaction would otherwise each wait for a turn: the writer's store
+        of a batch, handed to it (``Automations.store_and_handle``), runs inside the engine's
+        transaction, and the writer reads the next batch once that one is handled. The sends
+        (Graph calls) go on meanwhile: a slow answer from Meta holds no one's turn."""
         self._redis = redis
         # Deliveries arriving together go to Redis together: one pipeline, one round trip.
         self._appends: GroupCommit[bytes, object] = GroupCommit(self._append_many)
         self._writer = InboxWriter(queue, now, redis=redis, hand_off=self._hand_off)
         self._engine = engine
-        self._in_turn = in_turn
+        self._together = together
+        # While a batch is stored inside the engine's transaction: its new events' ids.
+        self._collected: list[int] | None = None
         self._sends = sends
         self._consumer = consumer or consumer_name()
         self._clock = clock
@@ -201,11 +205,12 @@ class InboxStream:
             return 0
         while sum(self._handling.values()) >= MAX_HANDLING:  # the engine is behind: wait
             await asyncio.wait(list(self._handling), return_when=asyncio.FIRST_COMPLETED)
-        requests = [events for events in (parse_body(f.get(BODY, b"")) for _, f in entries)]
-        if any(requests):
-            await self._writer.record_batch([events for events in requests if events])
-            if self._in_turn and self._handling:
-                await asyncio.wait(list(self._handling))
+        parsed = (parse_body(fields.get(BODY, b"")) for _, fields in entries)
+        batch: list[Sequence[InboundEvent]] = [events for events in parsed if events]
+        if batch and self._together is not None:
+            await self._together(functools.partial(self._store, batch))
+        elif batch:
+            await self._writer.record_batch(batch)
         ids = [entry_id for entry_id, _ in entries]
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xack(STREAM_KEY, GROUP, *ids)
@@ -213,8 +218,21 @@ class InboxStream:
             await pipe.execute()
         return len(entries)
 
+    async def _store(self, batch: list[Sequence[InboundEvent]]) -> list[int]:
+        """Store a batch's events (inside the engine's transaction): the new ones' ids."""
+        self._collected = []
+        try:
+            await self._writer.record_batch(batch)
+            return self._collected
+        finally:
+            self._collected = None
+
     def _hand_off(self, event_ids: list[int]) -> None:
-        """The engine handles the new events in groups, while the writer goes on."""
+        """The engine handles the new events in groups, while the writer goes on (or, when
+        stored inside the engine's transaction, in it)."""
+        if self._collected is not None:
+            self._collected.extend(event_ids)
+            return
         for start in range(0, len(event_ids), EVENTS_PER_JOB):
             group = event_ids[start : start + EVENTS_PER_JOB]
             task = asyncio.create_task(self._handle(group))

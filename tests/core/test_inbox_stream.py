@@ -189,9 +189,9 @@ def test_the_embedded_redis_keeps_a_delivery_across_a_restart(tmp_path: Path) ->
         location.stop()
 
 
-@pytest.mark.parametrize("in_turn", [True, False])
+@pytest.mark.parametrize("together", [True, False])
 async def test_on_one_connection_the_engine_handles_a_batch_before_the_next_is_read(
-    stream_services: Any, redis: Redis, in_turn: bool
+    stream_services: Any, redis: Redis, together: bool
 ) -> None:
     _, services = stream_services
     release = asyncio.Event()
@@ -201,25 +201,88 @@ async def test_on_one_connection_the_engine_handles_a_batch_before_the_next_is_r
         await release.wait()
         handled.extend(event_ids)
 
-    stream = writer_of(services, redis, engine, in_turn=in_turn)
+    async def store_and_handle(store: Any) -> None:
+        await engine(await store())
+
+    options = {"together": store_and_handle} if together else {}
+    stream = writer_of(services, redis, engine, **options)
     await stream.append(body_of(dm_payload("t1", "price?")))
     writing = asyncio.create_task(stream.drain())
     await asyncio.sleep(0.3)
-    # In turn (SQLite): the writer waits for the engine before it reads on; otherwise it
+    # Together (SQLite): the writer waits for the engine before it reads on; otherwise it
     # has stored the events and goes on while the engine works.
-    assert writing.done() is not in_turn
+    assert writing.done() is not together
     release.set()
     assert await writing == 1
     await stream.handled()
     assert len(handled) == 1
+    assert await WebhookEvent.filter(id__in=handled).count() == 1
 
 
-async def test_the_stream_of_a_sqlite_install_takes_turns_with_its_engine(
-    stream_services: Any,
+async def test_a_sqlite_install_stores_and_handles_a_batch_in_one_transaction(
+    stream_services: Any, redis: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from tortoise import connections
+    from tortoise.backends.base.client import TransactionalDBClient
+
+    from core.services import automations as automations_module
+
     settings, services = stream_services
     assert settings.resolved_database_url.startswith("sqlite")
-    assert stream_of(services)._in_turn
+    stream = stream_of(services)
+    seen: list[tuple[str, bool]] = []  # (step, inside a transaction)
+
+    def watch(step: str, real: Any) -> Any:
+        async def watched(*args: Any) -> Any:
+            inside = isinstance(connections.get("default"), TransactionalDBClient)
+            seen.append((step, inside))
+            return await real(*args)
+
+        return watched
+
+    monkeypatch.setattr(stream._writer, "record_batch", watch("store", stream._writer.record_batch))
+    claim = watch("claim", automations_module.claim_events)
+    monkeypatch.setattr(automations_module, "claim_events", claim)
+    await stream.append(body_of(dm_payload("o1", "price?")))
+    await stream.append(body_of(dm_payload("o2", "price?")))
+    assert await stream.drain() == 2
+    await stream.handled()
+    # Stored, then claimed and handled (no account: ignored, with the reason), all inside
+    # the engine's one transaction.
+    assert seen == [("store", True), ("claim", True)]
+    rows = await WebhookEvent.all().order_by("id")
+    assert [r.dedupe_key for r in rows] == [
+        f"{ACCOUNT_IG_ID}:message:o1",
+        f"{ACCOUNT_IG_ID}:message:o2",
+    ]
+    assert all(r.status is EventStatus.IGNORED and "no active account" in r.error for r in rows)
+
+
+async def test_when_the_shared_transaction_fails_the_events_are_stored_and_handled_alone(
+    stream_services: Any, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.services import automations as automations_module
+
+    _, services = stream_services
+    stream = stream_of(services)
+    real = automations_module.claim_events
+    failures = ["database is locked"]
+
+    async def claim_failing_once(event_ids: Any, now: Any) -> Any:
+        if failures:
+            raise RuntimeError(failures.pop())
+        return await real(event_ids, now)
+
+    monkeypatch.setattr(automations_module, "claim_events", claim_failing_once)
+    await stream.append(body_of(dm_payload("f1", "price?")))
+    assert await stream.drain() == 1
+    await stream.handled()
+    assert failures == []
+    # The failed transaction kept nothing; the event was stored again on its own, once.
+    (row,) = await WebhookEvent.all()
+    assert row.dedupe_key == f"{ACCOUNT_IG_ID}:message:f1"
+    assert row.status is EventStatus.IGNORED and "no active account" in row.error
+    assert await redis.xlen(STREAM_KEY) == 0
 
 
 async def test_a_slow_send_holds_no_ones_turn_and_handled_waits_for_it(
@@ -229,14 +292,14 @@ async def test_a_slow_send_holds_no_ones_turn_and_handled_waits_for_it(
     answered = asyncio.Event()  # Meta's answer to the send, slow to come
     sends_done: list[str] = []
 
-    async def engine(event_ids: Any) -> None:
-        return None  # handled; its send goes on in the background
+    async def store_and_handle(store: Any) -> None:
+        await store()  # handled; its send goes on in the background
 
     async def sends() -> None:
         await answered.wait()
         sends_done.append("sent")
 
-    stream = writer_of(services, redis, engine, in_turn=True, sends=sends)
+    stream = writer_of(services, redis, _no_engine, together=store_and_handle, sends=sends)
     await stream.append(body_of(dm_payload("s1", "price?")))
     assert await asyncio.wait_for(stream.drain(), 5) == 1  # the writer reads on
     waiting = asyncio.create_task(stream.handled())
