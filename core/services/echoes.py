@@ -14,7 +14,7 @@ may have reached the person; its echo says it did:
   settles an unconfirmed one too);
 - before checking Instagram for an earlier send, the outbox asks :func:`seen` whether the
   echo came already (it may come before the answer was found lost);
-- before each DM or private reply, the outbox marks it Reelay's (:func:`sending`): an echo
+- before each DM or private reply, the outbox marks it Reelay's (:meth:`Marks.sending`): an echo
   without such a mark was written in the Instagram app, and the inbox queues it too (the
   engine stores it and a teammate has the conversation, ``core.services.conversation_log``).
 
@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 
 from redis.asyncio import Redis
 
+from core.db.bulk import GroupCommit
 from core.db.models import Conversation, InstagramAccount, OutboundAction, OutboundStatus
 from core.domain.messages import message_text
 from core.domain.scope import instance_level
@@ -90,28 +91,45 @@ async def expect(redis: Redis, action: OutboundAction) -> None:
         await pipe.execute()
 
 
-@instance_level("the outbox, for a DM or private reply it is about to send")
-async def sending(
-    redis: Redis,
-    account: InstagramAccount,
-    action: OutboundAction,
-    conversation: Conversation | None = None,
-) -> None:
-    """Mark ``action`` as Reelay's before it goes: its echo is then not taken for a message
-    written in the Instagram app (by its text, and by its person for an echo without text).
-    ``conversation``: the person's, as the caller read it (saves a query)."""
-    if conversation is not None and conversation.id == action.payload.get("conversation_id"):
-        igsid = conversation.igsid if action.kind != "public_reply" else ""
-    else:
-        igsid = await recipient_of(action)
-    if not igsid:
-        return
-    text = message_text(action.payload.get("message") or {})
-    async with redis.pipeline(transaction=False) as pipe:
-        for entry_id in (i for i in (account.ig_id, account.page_id) if i):
-            for key in {_key("mine", entry_id, igsid, text), _key("mine", entry_id, igsid, "")}:
-                pipe.set(key, action.id, ex=_seconds(EXPECT_FOR))
-        await pipe.execute()
+class Marks:
+    """Marks the outbox's DMs and private replies as Reelay's before they go (see
+    :meth:`sending`); sends starting together are marked together, in one pipeline."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._marks: GroupCommit[tuple[list[str], int], None] = GroupCommit(self._mark_many)
+
+    @instance_level("the outbox, for a DM or private reply it is about to send")
+    async def sending(
+        self,
+        account: InstagramAccount,
+        action: OutboundAction,
+        conversation: Conversation | None = None,
+    ) -> None:
+        """Mark ``action`` as Reelay's before it goes: its echo is then not taken for a message
+        written in the Instagram app (by its text, and by its person for an echo without
+        text). ``conversation``: the person's, as the caller read it (saves a query)."""
+        if conversation is not None and conversation.id == action.payload.get("conversation_id"):
+            igsid = conversation.igsid if action.kind != "public_reply" else ""
+        else:
+            igsid = await recipient_of(action)
+        if not igsid:
+            return
+        text = message_text(action.payload.get("message") or {})
+        keys = {
+            key
+            for entry_id in (i for i in (account.ig_id, account.page_id) if i)
+            for key in (_key("mine", entry_id, igsid, text), _key("mine", entry_id, igsid, ""))
+        }
+        await self._marks.submit((sorted(keys), action.id))
+
+    async def _mark_many(self, marks: list[tuple[list[str], int]]) -> list[None]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for keys, action_id in marks:
+                for key in keys:
+                    pipe.set(key, action_id, ex=_seconds(EXPECT_FOR))
+            await pipe.execute()
+        return [None] * len(marks)
 
 
 def _mine(echo: InboundEvent) -> str:

@@ -168,6 +168,7 @@ class Outbox:
         self.settings = settings
         self.redis = redis
         self.pacer = Pacer(redis)
+        self.echo_marks = echoes.Marks(redis)
         self._account_ref = account_ref
         self._retry_base_s = retry_base_s
         self._sent_writer: GroupCommit[SentAction, None] = GroupCommit(self._record_sent, limit=100)
@@ -402,7 +403,7 @@ class Outbox:
                     if kind is ActionKind.PRIVATE_REPLY
                     else Recipient(igsid=action.target)
                 )
-                await echoes.sending(self.redis, account, action, conversation)
+                await self.echo_marks.sending(account, action, conversation)
                 tag = action.payload.get("tag") or None
                 sent = await self.graph.send_message(ref, recipient, message, tag=tag)
                 response = {"recipient_id": sent.recipient_id, "message_id": sent.message_id}
