@@ -7,13 +7,18 @@ Then a capacity search: 8-second steps at rising rates (x1.4 from ``rate``; down
 ``rate`` itself misses) until p99 goes over 300 ms or a step leaves replies unanswered; the
 highest rate that held is ``capacity_rps`` and ``capacity_ratio = capacity_rps / bare_rps``.
 
+The CPU the panel and the worker spent per DM during the main step (`panel_cpu_ms_per_dm`,
+`worker_cpu_ms_per_dm`, user + system time of each process over DMs sent) holds better than
+latency on a noisy machine: it says what a change costs, whatever else the machine does.
+
 Latency = when the worker's send call reaches the sandbox, minus when the sandbox started
 sending the signed webhook (so it covers the endpoint, the queue, the worker and the call); a
 reply still missing 20 s after a step counts as infinitely late. DMs come from distinct people
 to 10 accounts (inside the per-account DM pace); the sandbox echoes every sent message back as
 Meta does, so the endpoint sees about twice the rate. Worker poll delay: 0.01 s.
 Last line: {"rate", "bare_rps", "p50_ms", "p99_ms", "sent", "expected", "capacity_rps",
-"capacity_ratio"}. Targets: p50_ms < 50, p99_ms < 300, sent = expected, capacity_ratio >= 0.1.
+"capacity_ratio", "panel_cpu_ms_per_dm", "worker_cpu_ms_per_dm"}.
+Targets: p50_ms < 50, p99_ms < 300, sent = expected, capacity_ratio >= 0.1.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import psutil
 from automation_rig import APP_SECRET, dm_accounts, rig
 from calibration import measure_bare_rps
 
@@ -37,6 +43,12 @@ P99_LIMIT_MS = 300.0
 SEARCH_BUDGET_S = 110
 ACCOUNTS = 10
 WORKERS = 1
+
+
+def cpu_s(process: psutil.Process) -> float:
+    """User + system CPU seconds of ``process`` so far."""
+    times = process.cpu_times()
+    return float(times.user + times.system)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -99,6 +111,7 @@ async def main() -> dict[str, Any]:
             bench.workers(WORKERS)
             sandbox.state.webhook_url = f"http://127.0.0.1:{port}/webhooks/meta"
             await bench.workers_ready(WORKERS)
+            panel, worker = (psutil.Process(child.pid) for child in bench.children[:2])
 
             people = 0
 
@@ -146,8 +159,14 @@ async def main() -> dict[str, Any]:
                     if s.kind == "message" and s.target in started
                 }
 
+            cpu_before = cpu_s(panel), cpu_s(worker)
             main_step = await step(rate, DURATION_S)
+            panel_cpu, worker_cpu = (
+                1000 * (cpu_s(p) - before) / main_step.expected
+                for p, before in zip((panel, worker), cpu_before, strict=True)
+            )
             print(main_step.line())
+            print(f"CPU per DM: panel {panel_cpu:.2f} ms, worker {worker_cpu:.2f} ms")
             held = [main_step] if main_step.held else []
             factor = 1.4 if main_step.held else 0.7
             trying = max(1, round(rate * factor))
@@ -174,6 +193,8 @@ async def main() -> dict[str, Any]:
         "expected": main_step.expected,
         "capacity_rps": capacity,
         "capacity_ratio": round(capacity / bare_rps, 4),
+        "panel_cpu_ms_per_dm": round(panel_cpu, 3),
+        "worker_cpu_ms_per_dm": round(worker_cpu, 3),
     }
 
 
