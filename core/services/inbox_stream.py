@@ -45,6 +45,8 @@ GROUP = "inbox-writers"
 BODY = b"body"
 # Entries one write takes at most (each a delivery of one or more events).
 BATCH = 500
+# Deliveries stored and handled in one transaction of the engine's, at most (on SQLite).
+TOGETHER = 100
 # How long a read waits for new entries (and so how long a stop may wait for it).
 BLOCK_MS = 250
 # A pending entry idle this long belonged to a writer that died: another takes it over.
@@ -207,8 +209,11 @@ class InboxStream:
             await asyncio.wait(list(self._handling), return_when=asyncio.FIRST_COMPLETED)
         parsed = (parse_body(fields.get(BODY, b"")) for _, fields in entries)
         batch: list[Sequence[InboundEvent]] = [events for events in parsed if events]
-        if batch and self._together is not None:
-            await self._together(functools.partial(self._store, batch))
+        if self._together is not None:
+            for start in range(0, len(batch), TOGETHER):
+                await self._together(
+                    functools.partial(self._store, batch[start : start + TOGETHER])
+                )
         elif batch:
             await self._writer.record_batch(batch)
         ids = [entry_id for entry_id, _ in entries]

@@ -258,6 +258,32 @@ async def test_a_sqlite_install_stores_and_handles_a_batch_in_one_transaction(
     assert all(r.status is EventStatus.IGNORED and "no active account" in r.error for r in rows)
 
 
+async def test_a_large_batch_is_stored_and_handled_in_transactions_of_bounded_size(
+    stream_services: Any, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.services import inbox_stream
+
+    monkeypatch.setattr(inbox_stream, "TOGETHER", 2)
+    _, services = stream_services
+    sizes: list[int] = []
+    handled: list[int] = []
+
+    async def store_and_handle(store: Any) -> None:
+        ids = await store()
+        sizes.append(len(ids))
+        handled.extend(ids)
+
+    stream = writer_of(services, redis, _no_engine, together=store_and_handle)
+    for n in range(5):
+        await stream.append(body_of(dm_payload(f"b{n}", "price?")))
+    assert await stream.drain() == 5
+    # Five deliveries read at once, stored and handled two at a time (the memory a
+    # transaction holds stays bounded); each stored once, and only then off the stream.
+    assert sizes == [2, 2, 1]
+    assert await WebhookEvent.filter(id__in=handled).count() == 5
+    assert await redis.xlen(STREAM_KEY) == 0
+
+
 async def test_when_the_shared_transaction_fails_the_events_are_stored_and_handled_alone(
     stream_services: Any, redis: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
