@@ -51,6 +51,15 @@ def stream_of(services: Services) -> InboxStream:
     return services.inbox_stream
 
 
+async def assert_stored_once_unhandled(redis: Redis, message_id: str) -> None:
+    """The delivery's one event is stored once and off the stream; the engine found no
+    account for its entry (none exists in these tests), which it records as the reason."""
+    (row,) = await WebhookEvent.all()
+    assert row.dedupe_key == f"{ACCOUNT_IG_ID}:message:{message_id}"
+    assert row.status is EventStatus.IGNORED and "no active account" in row.error
+    assert await redis.xlen(STREAM_KEY) == 0
+
+
 async def test_a_delivery_is_answered_from_redis_and_stored_once_by_the_writer(
     stream_services: Any, redis: Redis
 ) -> None:
@@ -69,11 +78,8 @@ async def test_a_delivery_is_answered_from_redis_and_stored_once_by_the_writer(
         stream = stream_of(services)
         assert await stream.drain() == 3
         await stream.handled()
-    (row,) = await WebhookEvent.all()
-    assert row.dedupe_key == f"{ACCOUNT_IG_ID}:message:m1"
-    # Handed to the engine of this process, no job: it found no account for the entry.
-    assert row.status is EventStatus.IGNORED and "no active account" in row.error
-    assert await redis.xlen(STREAM_KEY) == 0
+    # Handed to the engine of this process, no job.
+    await assert_stored_once_unhandled(redis, "m1")
 
 
 async def test_entries_a_dead_writer_read_are_written_by_another(
@@ -305,10 +311,7 @@ async def test_when_the_shared_transaction_fails_the_events_are_stored_and_handl
     await stream.handled()
     assert failures == []
     # The failed transaction kept nothing; the event was stored again on its own, once.
-    (row,) = await WebhookEvent.all()
-    assert row.dedupe_key == f"{ACCOUNT_IG_ID}:message:f1"
-    assert row.status is EventStatus.IGNORED and "no active account" in row.error
-    assert await redis.xlen(STREAM_KEY) == 0
+    await assert_stored_once_unhandled(redis, "f1")
 
 
 async def test_a_slow_send_holds_no_ones_turn_and_handled_waits_for_it(
