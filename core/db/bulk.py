@@ -113,6 +113,15 @@ class Params:
             return self(value)
         return self((value.astimezone(UTC) if value.tzinfo else value).isoformat(sep=" "))
 
+    def values_of(self, values: Sequence[Any], casts: Sequence[str]) -> str:
+        """``(…)`` with a placeholder for each of ``values`` (already the driver's), each
+        with its ``casts`` on PostgreSQL."""
+        start = len(self.values)
+        self.values.extend(values)
+        if not self.postgres:
+            return f"({', '.join(['?'] * len(values))})"
+        return f"({', '.join(f'${start + n}{cast}' for n, cast in enumerate(casts, 1))})"
+
     def row(self, values: Sequence[Any]) -> str:
         """``(…)`` with a placeholder for each of ``values``."""
         return f"({', '.join(self(value) for value in values)})"
@@ -230,12 +239,8 @@ async def bump_many_stats(counts: Mapping[int, Mapping[str, Any]]) -> None:
 def _db_value(field: Any, value: Any) -> tuple[Any, str]:
     """(value for the driver, its PostgreSQL cast)."""
     if isinstance(field, JSONField):
-        return (None if value is None else json.dumps(value, separators=(",", ":"))), "::jsonb"
-    if isinstance(value, Enum):
-        return value.value, ""
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        return value.astimezone(UTC), ""  # as UtcDatetimeField writes it
-    return value, ""
+        return _json_value(value), "::jsonb"
+    return _plain_value(value), ""
 
 
 async def update_many(model: type[Model], changes: Mapping[int, Mapping[str, Any]]) -> None:
@@ -282,12 +287,42 @@ def _insert_sql(model: type[Model], rows: Sequence[Mapping[str, Any]], params: P
     meta = model._meta
     by_column = {meta.fields_db_projection[name]: meta.fields_map[name] for name in meta.db_fields}
     columns = list(rows[0])
+    # Each column's conversion chosen once, not per value: this builds every bulk insert.
+    json_columns = {c for c in columns if isinstance(by_column[c], JSONField)}
+    casts = ["::jsonb" if column in json_columns else "" for column in columns]
     groups = [
-        f"({', '.join(params(*_db_value(by_column[column], row[column])) for column in columns)})"
+        params.values_of(
+            [
+                _json_value(row[column]) if column in json_columns else _plain_value(row[column])
+                for column in columns
+            ],
+            casts,
+        )
         for row in rows
     ]
     values = ", ".join(groups)
     return f"INSERT INTO {meta.db_table} ({', '.join(columns)}) VALUES {values}"  # noqa: S608
+
+
+def _json_value(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+def _plain_value(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC)  # as UtcDatetimeField writes it
+    return value
+
+
+async def insert_many(model: type[Model], rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert rows of ``model`` (same columns, every column the table needs) in one
+    statement, building no row objects."""
+    if not rows:
+        return
+    conn, params = _connection()
+    await conn.execute_query(_insert_sql(model, rows, params), params.values)
 
 
 async def insert_many_ids(model: type[Model], rows: Sequence[Mapping[str, Any]]) -> list[int]:

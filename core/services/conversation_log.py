@@ -20,11 +20,11 @@ the inbox (:mod:`core.services.conversations`):
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from core.db.bulk import insert_many_ids, insert_returning, update_many
+from core.db.bulk import insert_many, insert_many_ids, insert_returning, update_many
 from core.db.conversations import ConversationStatus, MessageSource
 from core.db.models import Conversation, DomainEvent, InstagramAccount, Message
 from core.domain import alerts
@@ -65,20 +65,32 @@ def _preview(text: str) -> str:
     return " ".join(text.split())[:PREVIEW_CHARS]
 
 
-def _facts(account: InstagramAccount | None, message: Message, source: str) -> dict[str, Any]:
+def _facts(account: InstagramAccount | None, message: Mapping[str, Any]) -> dict[str, Any]:
+    """A message's facts for its domain event (``message``: its ``Message`` columns and id)."""
     facts: dict[str, Any] = {
-        "conversation_id": message.conversation_id,
-        "message_id": message.id,
-        "direction": message.direction,
-        "source": source,
-        "text": message.text[:1000],
+        "conversation_id": message["conversation_id"],
+        "message_id": message["id"],
+        "direction": message["direction"],
+        "source": message["source"],
+        "text": message["text"][:1000],
     }
     if account is not None:
         facts["account_id"] = account.id
         facts["username"] = account.username
-    if message.author_id is not None:
-        facts["author_id"] = message.author_id
+    if message.get("author_id") is not None:
+        facts["author_id"] = message["author_id"]
     return facts
+
+
+def _event_row(workspace_id: int, kind: str, facts: dict[str, Any]) -> dict[str, Any]:
+    """A ``DomainEvent`` row, written with the batch's others in one statement."""
+    return {
+        "workspace_id": workspace_id,
+        "kind": kind,
+        "payload": facts,
+        "created_at": datetime.now(UTC),
+        "delivered_at": None,
+    }
 
 
 def received(
@@ -116,24 +128,24 @@ async def record_received(rows: Sequence[tuple[InstagramAccount, dict[str, Any]]
     if not rows:
         return
     ids = await insert_many_ids(Message, [row for _, row in rows])
-    source = MessageSource.FOLLOWER.value
-    await DomainEvent.bulk_create(
+    await insert_many(
+        DomainEvent,
         [
-            DomainEvent(
-                workspace_id=account.workspace_id,
-                kind=alerts.CONVERSATION_MESSAGE_RECEIVED,
-                payload=_facts(account, Message(id=message_id, **row), source),
+            _event_row(
+                account.workspace_id,
+                alerts.CONVERSATION_MESSAGE_RECEIVED,
+                _facts(account, {**row, "id": message_id}),
             )
             for (account, row), message_id in zip(rows, ids, strict=True)
-        ]
+        ],
     )
 
 
 @instance_level("the outbox, for sends of actions it already holds")
-async def sent(rows: Sequence[dict[str, Any]], now: datetime) -> list[Message]:
+async def sent(rows: Sequence[dict[str, Any]], now: datetime) -> list[int]:
     """Record outgoing messages (``rows``: Message columns with ``conversation_id``, and
     ``account_id`` when the caller knows it) in one statement, move their conversations'
-    last message, and record their events."""
+    last message, and record their events. The messages' ids, in the rows' order."""
     if not rows:
         return []
     columns = ("conversation_id", "direction", "source", "author_id", "mid", "text")
@@ -150,7 +162,9 @@ async def sent(rows: Sequence[dict[str, Any]], now: datetime) -> list[Message]:
         for row in rows
     ]
     ids = await insert_many_ids(Message, full)
-    messages = [Message(id=message_id, **row) for message_id, row in zip(ids, full, strict=True)]
+    messages: list[dict[str, Any]] = [
+        {**row, "id": message_id} for message_id, row in zip(ids, full, strict=True)
+    ]
     account_of: dict[int, int] = {
         row["conversation_id"]: row.get("account_id") or 0 for row in rows
     }
@@ -162,30 +176,30 @@ async def sent(rows: Sequence[dict[str, Any]], now: datetime) -> list[Message]:
     accounts = {a.id: a for a in await InstagramAccount.filter(id__in=set(account_of.values()))}
     # Each conversation's last message once (a batch may hold several of one person's), and
     # the batch's events in one statement: this runs on every send.
-    last = {message.conversation_id: message for message in messages}
+    last = {message["conversation_id"]: message for message in messages}
     await update_many(
         Conversation,
         {
-            conversation_id: {"last_message_at": now, "last_message_text": _preview(message.text)}
+            conversation_id: {
+                "last_message_at": now,
+                "last_message_text": _preview(message["text"]),
+            }
             for conversation_id, message in last.items()
         },
     )
-    events = [
-        DomainEvent(
-            workspace_id=account.workspace_id,
-            kind=alerts.CONVERSATION_MESSAGE_SENT,
-            payload=_facts(account, message, message.source),
-        )
-        for message in messages
-        if (account := accounts.get(account_of[message.conversation_id])) is not None
-    ]
-    if events:
-        await DomainEvent.bulk_create(events)
-    return messages
+    await insert_many(
+        DomainEvent,
+        [
+            _event_row(account.workspace_id, alerts.CONVERSATION_MESSAGE_SENT, _facts(account, m))
+            for m in messages
+            if (account := accounts.get(account_of[m["conversation_id"]])) is not None
+        ],
+    )
+    return ids
 
 
 @instance_level("the engine, for an echo of an account it already holds")
-async def app_echo(account: InstagramAccount, event: InboundEvent, now: datetime) -> Message:
+async def app_echo(account: InstagramAccount, event: InboundEvent, now: datetime) -> None:
     """A message the account sent from the Instagram app (an echo Reelay did not send):
     stored in the person's conversation, which a teammate now has (``TAKE_OVER_FOR``)."""
     at = min(event.timestamp or now, now)
@@ -204,7 +218,7 @@ async def app_echo(account: InstagramAccount, event: InboundEvent, now: datetime
     )
     if conversation is None:  # pragma: no cover - keep=True always returns the row
         raise ReelayError(f"conversation of {event.recipient_id} not stored")
-    (message,) = await sent(
+    await sent(
         [
             {
                 "conversation_id": conversation.id,
@@ -227,4 +241,3 @@ async def app_echo(account: InstagramAccount, event: InboundEvent, now: datetime
         conversation.id,
         account.id,
     )
-    return message
