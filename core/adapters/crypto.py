@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
@@ -12,6 +13,8 @@ from cryptography.fernet import Fernet, InvalidToken
 from core.errors import SettingsError
 
 logger = logging.getLogger(__name__)
+
+DECRYPTED_KEPT = 1024  # secrets kept decrypted (accounts' tokens, apps' secrets)
 
 
 class SecretBox:
@@ -26,11 +29,17 @@ class SecretBox:
                 "(generate one with: python -c 'from cryptography.fernet import Fernet; "
                 "print(Fernet.generate_key().decode())')"
             ) from None
+        # Every send acts with its account's token: a token is decrypted once, not per
+        # call (a new token is a new ciphertext). The process holds the key anyway.
+        self._decrypted = functools.lru_cache(maxsize=DECRYPTED_KEPT)(self._decrypt)
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()
 
     def decrypt(self, ciphertext: str) -> str:
+        return self._decrypted(ciphertext)
+
+    def _decrypt(self, ciphertext: str) -> str:
         try:
             return self._fernet.decrypt(ciphertext.encode()).decode()
         except InvalidToken:

@@ -22,6 +22,7 @@ from core.db.models import (
     Workspace,
 )
 from core.domain.posts import Kind
+from core.errors import SettingsError
 
 
 async def _account(workspace: Workspace, ig_id: str = "1784") -> InstagramAccount:
@@ -110,6 +111,23 @@ async def test_tokens_are_encrypted_at_rest(db: str) -> None:
     stored = await InstagramAccount.get(id=account.id)
     assert secret not in stored.token_encrypted
     assert box.decrypt(stored.token_encrypted) == secret
+
+
+def test_a_secret_read_again_is_the_same_and_a_foreign_one_fails_every_time() -> None:
+    box, other = (
+        SecretBox(Fernet.generate_key().decode()),
+        SecretBox(Fernet.generate_key().decode()),
+    )
+    first, second = box.encrypt("EAAfirst"), box.encrypt("EAAsecond")
+    assert [box.decrypt(first), box.decrypt(second), box.decrypt(first)] == [
+        "EAAfirst",
+        "EAAsecond",
+        "EAAfirst",
+    ]
+    # Kept decrypted by ciphertext: a secret made under another key is refused each time.
+    for _ in range(2):
+        with pytest.raises(SettingsError, match="ENCRYPTION_KEY changed"):
+            other.decrypt(first)
 
 
 async def test_a_day_in_another_zone_finds_what_happened_in_it(db: str) -> None:
