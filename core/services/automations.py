@@ -511,7 +511,7 @@ class Automations:
                     event_id=event_id,
                 )
         if self.ai_replies is not None:
-            answered = await self.ai_replies.run_rule(rule, conversation, event, event_id)
+            answered = await self.ai_replies.run_rule(rule, actions, conversation, event, event_id)
             if answered is not None:  # the rule's AI action answers instead of a static DM
                 return unanswered_note(answered)
         message: dict[str, Any] | None

@@ -395,12 +395,13 @@ class EngineHooks:
     async def run_rule(
         self,
         rule: AutomationRule,
+        definition: RuleDefinition,
         conversation: Conversation,
         event: InboundEvent,
         event_id: int,
     ) -> ReplyResult | None:
-        """Answer with the rule's AI action; None when the rule has none (static replies)."""
-        definition = RuleDefinition.from_stored(rule)
+        """Answer with the rule's AI action; None when the rule (``definition``: as the
+        engine read it) has none (static replies)."""
         if definition.ai_reply() is None:
             return None
         link = definition.reply_link
