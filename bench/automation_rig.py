@@ -1,6 +1,6 @@
 """What the automation benchmarks need: Redis (REDIS_URL or embedded), a temporary migrated
-SQLite database, the real panel served by uvicorn in a child process, worker processes and a
-bare aiohttp HMAC server.
+database (SQLite, or PostgreSQL with DATABASE_URL set), the real panel served by uvicorn in a
+child process, worker processes and a bare aiohttp HMAC server.
 
 ``python bench/automation_rig.py panel|worker|bare '<json>'`` runs one child process (used by
 the benchmarks; not meant to be run by hand).
@@ -29,12 +29,13 @@ if str(ROOT) not in sys.path:
 
 from calibration import APP_SECRET, free_port, serve, sign, wait_port  # noqa: E402
 from cryptography.fernet import Fernet  # noqa: E402
+from databases import bench_database, engine_of  # noqa: E402
 
 from core.adapters.redis_server import RedisLocation, locate_redis  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from reelay.event_loop import run as run_loop  # noqa: E402
 
-__all__ = ["APP_SECRET", "Rig", "dm_accounts", "rig", "sign"]
+__all__ = ["APP_SECRET", "Rig", "dm_accounts", "engine_of", "rig", "sign"]
 
 
 def settings_for(config: dict[str, Any]) -> Settings:
@@ -151,30 +152,33 @@ async def dm_accounts(
 
 
 @asynccontextmanager
-async def rig(**config_extra: Any) -> AsyncIterator[Rig]:
-    """Redis and a migrated SQLite database; children are stopped at the end of the block."""
+async def rig(*, postgres_only: bool = False, **config_extra: Any) -> AsyncIterator[Rig]:
+    """Redis and a migrated database (SQLite, or a database of its own on the PostgreSQL
+    server of ``DATABASE_URL``: ``bench/databases.py``); children are stopped at the end of
+    the block."""
     from core.db import migrate_database
 
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="reelay-bench-") as tmp:
         var = Path(tmp)
-        location = locate_redis(os.environ.get("REDIS_URL", ""), var / "redis")
-        config: dict[str, Any] = {
-            "var_dir": str(var / "var"),
-            "database_url": f"sqlite://{var / 'bench.sqlite3'}",
-            "redis_url": location.url,
-            "redis_socket": location.unix_socket_path,
-            "encryption_key": Fernet.generate_key().decode(),
-            "secret_key": "bench-secret-key-" + "x" * 32,
-            **config_extra,
-        }
-        await migrate_database(config["database_url"])
-        built = Rig(config, settings_for(config))
-        try:
-            yield built
-        finally:
-            built.stop()
-            location.stop()
+        async with bench_database(var, postgres_only=postgres_only) as database_url:
+            location = locate_redis(os.environ.get("REDIS_URL", ""), var / "redis")
+            config: dict[str, Any] = {
+                "var_dir": str(var / "var"),
+                "database_url": database_url,
+                "redis_url": location.url,
+                "redis_socket": location.unix_socket_path,
+                "encryption_key": Fernet.generate_key().decode(),
+                "secret_key": "bench-secret-key-" + "x" * 32,
+                **config_extra,
+            }
+            await migrate_database(config["database_url"])
+            built = Rig(config, settings_for(config))
+            try:
+                yield built
+            finally:
+                built.stop()
+                location.stop()
 
 
 # ---------------------------------------------------------------- child processes

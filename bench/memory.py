@@ -1,14 +1,15 @@
 """Memory: the resident size of the panel and of a worker process, idle and under load.
 
 The real panel (uvicorn, child process) and one worker process run on the embedded defaults
-(SQLite, the embedded Redis) against the sandbox Instagram. Idle: 5 s after both are up.
+(SQLite, the embedded Redis; PostgreSQL with DATABASE_URL set, ``bench/databases.py``)
+against the sandbox Instagram. Idle: 5 s after both are up.
 Load, for 20 s: a webhook storm (32 people at a time writing DMs a keyword rule answers, each
 sending the next as soon as Meta's webhook was answered; the sandbox echoes every reply) and,
 at the same time, three parallel uploads of 6 MB photos through the JSON API, one after
 another. RSS is sampled every 100 ms; the peak is reported.
 
-Last line: {"panel_idle_mb", "worker_idle_mb", "panel_rss_mb", "worker_rss_mb", "dms",
-"uploads"}. Targets: idle <= 150 each, under load <= 300 each.
+Last line: {"database", "panel_idle_mb", "worker_idle_mb", "panel_rss_mb", "worker_rss_mb",
+"dms", "uploads"}. Targets: idle <= 150 each, under load <= 300 each.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import aiohttp
 import psutil
-from automation_rig import APP_SECRET, dm_accounts, rig
+from automation_rig import APP_SECRET, dm_accounts, engine_of, rig
 from PIL import Image
 
 LOAD_S = 20.0
@@ -58,6 +59,7 @@ async def main() -> dict[str, Any]:
     await sandbox.start()
     try:
         async with rig(sandbox_url=sandbox.url, poll_delay=0.01) as bench:
+            database = engine_of(bench.config["database_url"])
             await open_database(bench.config["database_url"], run_migrations=False)
             owner, workspace = await users.create_owner("bench@example.com", "bench-password-1")
             actor = Actor(workspace.id, Role.OWNER, owner.email, owner.id)
@@ -130,6 +132,7 @@ async def main() -> dict[str, Any]:
     finally:
         await sandbox.stop()
     return {
+        "database": database,
         "panel_idle_mb": round(panel_idle, 1),
         "worker_idle_mb": round(worker_idle, 1),
         "panel_rss_mb": round(peaks["panel"], 1),

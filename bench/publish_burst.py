@@ -8,7 +8,8 @@ sustained over the burst divided by bare_rps. (The sandbox's own call rate is no
 reference: it answers in 100 ms on purpose, as Meta does, so it measures that wait, not the
 machine.)
 
-Last line: {"total_s": due second -> last post published, "target_s", "bare_rps",
+Runs on SQLite, or on PostgreSQL with DATABASE_URL set (``bench/databases.py``).
+Last line: {"total_s": due second -> last post published, "target_s", "bare_rps", "database",
 "posts_per_s", "capacity_ratio", "duplicates": posts Instagram got twice, "published": count}.
 Targets: total_s <= target_s, duplicates = 0.
 """
@@ -22,6 +23,7 @@ from collections import Counter
 from datetime import timedelta
 
 from calibration import measure_bare_rps, scaled_target
+from databases import engine_of
 from publishing_rig import world
 
 TARGET_S = 15.0
@@ -30,7 +32,7 @@ ACCOUNTS = 100
 WORKERS = 2
 
 
-async def main() -> dict[str, float | int]:
+async def main() -> dict[str, float | int | str]:
     from core.db.models import Post
     from core.domain.posts import Status
     from core.domain.scope import Actor
@@ -38,6 +40,7 @@ async def main() -> dict[str, float | int]:
 
     bare_rps = await measure_bare_rps()
     async with world(sandbox_latency_s=0.1) as rig:
+        database = engine_of(rig.config["database_url"])
         await rig.start_workers(WORKERS)
         workspace, accounts = await rig.accounts(ACCOUNTS)
         image = await rig.image(workspace)
@@ -83,6 +86,7 @@ async def main() -> dict[str, float | int]:
         "total_s": round(total_s, 3),
         "target_s": scaled_target(TARGET_S, bare_rps),
         "bare_rps": round(bare_rps, 1),
+        "database": database,
         "posts_per_s": round(len(published) / total_s, 1),
         "capacity_ratio": round(len(published) / total_s / bare_rps, 4),
         "duplicates": sum(1 for n in counts.values() if n > 1),

@@ -1,5 +1,6 @@
-"""What the publishing benchmarks need: Redis, a temporary SQLite database, the sandbox
-Instagram, the panel serving media, and arq worker processes.
+"""What the publishing benchmarks need: Redis, a temporary database (SQLite, or PostgreSQL with
+DATABASE_URL set: ``bench/databases.py``), the sandbox Instagram, the panel serving media,
+and arq worker processes.
 
 ``python bench/publishing_rig.py worker '<json>'`` runs one worker process (used by the
 benchmarks; not meant to be run by hand). For a closer look, BENCH_WORKER_LOG=path keeps
@@ -28,6 +29,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from cryptography.fernet import Fernet  # noqa: E402
+from databases import bench_database  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from core.adapters.redis_server import RedisLocation, locate_redis  # noqa: E402
@@ -173,44 +175,47 @@ async def world(
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="reelay-bench-") as tmp:
         var_dir = Path(tmp)
-        location = locate_redis(os.environ.get("REDIS_URL", ""), var_dir / "redis")
-        sandbox = Sandbox(SandboxState(secret="bench", app_secret="bench-app"), fetch_timeout_s=30)
-        await sandbox.start()
-        sandbox.state.quota_total = 10_000
-        sandbox.state.video_polls = 0
-        if sandbox_latency_s:
-            sandbox.faults.latency(sandbox_latency_s)
-        port = free_port()
-        config = {
-            "var_dir": str(var_dir),
-            "database_url": f"sqlite://{var_dir / 'reelay.sqlite3'}",
-            "encryption_key": Fernet.generate_key().decode(),
-            "secret_key": "bench-secret-" + "x" * 32,
-            "sandbox_url": sandbox.url,
-            "public_base_url": f"http://127.0.0.1:{port}",
-            "redis_url": location.url,
-            "redis_socket": location.unix_socket_path,
-            "worker_max_jobs": worker_max_jobs,
-        }
-        settings = settings_for(config)
-        services = await open_services(settings, redis_location=location_for(config))
-        await services.container.redis.flushdb()
-        made = World(config, settings, services, sandbox, [])
-        try:
-            async with serve_panel(settings, services, port):
-                yield made
-        finally:
-            for process in made.workers:
-                process.terminate()
-            for process in made.workers:
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+        async with bench_database(var_dir) as database_url:
+            location = locate_redis(os.environ.get("REDIS_URL", ""), var_dir / "redis")
+            sandbox = Sandbox(
+                SandboxState(secret="bench", app_secret="bench-app"), fetch_timeout_s=30
+            )
+            await sandbox.start()
+            sandbox.state.quota_total = 10_000
+            sandbox.state.video_polls = 0
+            if sandbox_latency_s:
+                sandbox.faults.latency(sandbox_latency_s)
+            port = free_port()
+            config = {
+                "var_dir": str(var_dir),
+                "database_url": database_url,
+                "encryption_key": Fernet.generate_key().decode(),
+                "secret_key": "bench-secret-" + "x" * 32,
+                "sandbox_url": sandbox.url,
+                "public_base_url": f"http://127.0.0.1:{port}",
+                "redis_url": location.url,
+                "redis_socket": location.unix_socket_path,
+                "worker_max_jobs": worker_max_jobs,
+            }
+            settings = settings_for(config)
+            services = await open_services(settings, redis_location=location_for(config))
             await services.container.redis.flushdb()
-            await services.close()
-            await sandbox.stop()
-            location.stop()
+            made = World(config, settings, services, sandbox, [])
+            try:
+                async with serve_panel(settings, services, port):
+                    yield made
+            finally:
+                for process in made.workers:
+                    process.terminate()
+                for process in made.workers:
+                    try:
+                        process.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
+                await services.container.redis.flushdb()
+                await services.close()
+                await sandbox.stop()
+                location.stop()
 
 
 async def run_worker(config: dict[str, Any]) -> None:

@@ -16,7 +16,8 @@ sending the signed webhook (so it covers the endpoint, the queue, the worker and
 reply still missing 20 s after a step counts as infinitely late. DMs come from distinct people
 to 10 accounts (inside the per-account DM pace); the sandbox echoes every sent message back as
 Meta does, so the endpoint sees about twice the rate. Worker poll delay: 0.01 s.
-Last line: {"rate", "bare_rps", "p50_ms", "p99_ms", "sent", "expected", "capacity_rps",
+Runs on SQLite, or on PostgreSQL with DATABASE_URL set (``bench/databases.py``).
+Last line: {"rate", "bare_rps", "database", "p50_ms", "p99_ms", "sent", "expected", "capacity_rps",
 "capacity_ratio", "panel_cpu_ms_per_dm", "worker_cpu_ms_per_dm"}.
 Targets: p50_ms < 50, p99_ms < 300, sent = expected, capacity_ratio >= 0.1.
 """
@@ -32,7 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psutil
-from automation_rig import APP_SECRET, dm_accounts, rig
+from automation_rig import APP_SECRET, dm_accounts, engine_of, rig
 from calibration import measure_bare_rps
 
 RATE_SHARE = 0.04
@@ -101,6 +102,7 @@ async def main() -> dict[str, Any]:
     await sandbox.start()
     try:
         async with rig(sandbox_url=sandbox.url, poll_delay=0.01, max_jobs=100) as bench:
+            database = engine_of(bench.config["database_url"])
             await open_database(bench.config["database_url"], run_migrations=False)
             workspace = await Workspace.create(name="Bench")
             ig_ids = await dm_accounts(
@@ -187,6 +189,7 @@ async def main() -> dict[str, Any]:
     return {
         "rate": rate,
         "bare_rps": round(bare_rps, 1),
+        "database": database,
         "p50_ms": round(main_step.p50, 1),
         "p99_ms": round(main_step.p99, 1) if main_step.p99 != math.inf else None,
         "sent": main_step.answered,

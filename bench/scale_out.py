@@ -21,35 +21,23 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import os
 import shutil
 import time
-import uuid
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg
 from automation_rig import APP_SECRET, dm_accounts, rig, sign
 from calibration import measure_bare_rps, post
 
-DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/test"
 BURST_SHARE = 0.4
 SIZES = (1, 2, 4)
 PANELS = 2
 CONNECTIONS = 32
 ACCOUNTS = 10
 GRAPH_LATENCY_S = 0.1
-
-
-async def admin(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://"), timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 async def main(burst: int | None = None, sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
@@ -62,16 +50,6 @@ async def main(burst: int | None = None, sizes: tuple[int, ...] = SIZES) -> dict
     from sandbox.state import SandboxState
     from sandbox.webhooks import messaging_event
 
-    server = os.environ.get("DATABASE_URL", DEFAULT_PG)
-    if not server.startswith("postgres"):
-        raise SystemExit("scale_out needs PostgreSQL: set DATABASE_URL=postgres://…")
-    name = f"reelay_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        await admin(server, f'CREATE DATABASE "{name}"')
-    except (OSError, asyncpg.PostgresError) as problem:
-        raise SystemExit(f"no PostgreSQL at {server} ({problem}); set DATABASE_URL") from None
-    database_url = server.rsplit("/", 1)[0] + f"/{name}"
-
     bare_rps = await measure_bare_rps() if burst is None else 0.0
     burst = burst or max(200, round(bare_rps * BURST_SHARE))
     print(f"bare reference {bare_rps:.0f} req/s -> bursts of {burst} DMs")
@@ -80,10 +58,8 @@ async def main(burst: int | None = None, sizes: tuple[int, ...] = SIZES) -> dict
     await sandbox.start()
     rates: dict[int, float] = {}
     try:
-        async with rig(
-            sandbox_url=sandbox.url, poll_delay=0.01, database_url=database_url
-        ) as bench:
-            await open_database(database_url, run_migrations=False)
+        async with rig(postgres_only=True, sandbox_url=sandbox.url, poll_delay=0.01) as bench:
+            await open_database(bench.config["database_url"], run_migrations=False)
             workspace = await Workspace.create(name="Bench")
             ig_ids = await dm_accounts(
                 bench, sandbox, workspace, ACCOUNTS, first_id=17841800000000000, name="scale"
@@ -145,7 +121,6 @@ async def main(burst: int | None = None, sizes: tuple[int, ...] = SIZES) -> dict
         replies = Counter(s.target for s in sandbox.state.sent if s.kind == "message")
     finally:
         await sandbox.stop()
-        await admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return {
         "bare_rps": round(bare_rps, 1),
         "burst": burst,
