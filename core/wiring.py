@@ -31,6 +31,7 @@ from core.services.accounts import account_ref
 from core.services.automations import Automations
 from core.services.chat_mirror import ChatDesk
 from core.services.chat_state import CommandResults
+from core.services.chat_topics import MirrorNudge
 from core.services.chatops import ChatOps
 from core.services.comment_moderation import CommentModeration
 from core.services.comment_sweep import CommentSweep
@@ -94,6 +95,8 @@ class Services:
     conversations: Conversations
     # The team chat as an inbox: what teammates write in a conversation's topic or thread.
     chat_desk: ChatDesk
+    # Queues the chat mirror's posts of the messages a job made, at the job's end.
+    mirror_nudge: MirrorNudge
 
     @property
     def links(self) -> LinkTracker:
@@ -302,4 +305,5 @@ def assemble_services(
             media_url=media_url,
             results=CommandResults(container.redis),
         ),
+        mirror_nudge=MirrorNudge(container.queue, container.clock),
     )

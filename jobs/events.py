@@ -12,7 +12,6 @@ from arq.cron import CronJob
 from arq.worker import Function
 
 from core.domain.scope import Actor
-from core.services import chat_topics
 from core.wiring import Services
 
 logger = logging.getLogger(__name__)
@@ -35,9 +34,8 @@ async def send_outbound(ctx: dict[str, Any], action_id: int) -> None:
 async def _mirror_now(services: Services) -> None:
     """Queue the new messages' posts in the team chat's topics at once (the notification
     sweep would find them within seconds, and still does when this fails)."""
-    container = services.container
     try:
-        await chat_topics.nudge(container.queue, container.clock.now())
+        await services.mirror_nudge()
     except Exception:
         logger.exception("queueing the chat mirror's posts failed; the sweep posts them")
 

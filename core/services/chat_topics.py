@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,6 +35,7 @@ from core.domain import alerts, chat_mirror as words
 from core.domain.followers import Follower
 from core.domain.scope import instance_level
 from core.ports.chat_threads import ChatThreads, ThreadGone
+from core.ports.clock import Clock
 from core.ports.notifier import ChatDeliveryError
 from core.ports.queue import JobQueue
 
@@ -50,6 +52,9 @@ OPENING_WAIT_S = 3.0
 # Events the nudge still looks at (older ones are the sweep's).
 NUDGE_WINDOW = timedelta(minutes=5)
 NUDGE_BATCH = 50
+# How long a process trusts that no workspace mirrors (a new mirror's first posts may wait
+# for the notification sweep, which runs every few seconds).
+MIRRORS_CHECK_S = 5.0
 
 
 @instance_level("notifications: plans the deliveries of an event of its own workspace")
@@ -201,3 +206,42 @@ async def nudge(queue: JobQueue, now: datetime) -> int:
         if await queue.enqueue(DELIVER_JOB, event_id, job_id=f"notify:{event_id}"):
             queued += 1
     return queued
+
+
+class MirrorNudge:
+    """:func:`nudge` for a process whose jobs each end with one (a worker): nudges asked for
+    while one runs are one more run after it, not one each; and none is run while no
+    workspace mirrors (asked again every ``MIRRORS_CHECK_S``)."""
+
+    def __init__(self, queue: JobQueue, clock: Clock) -> None:
+        self._queue = queue
+        self._clock = clock
+        self._running: asyncio.Task[None] | None = None
+        self._again = False
+        self._mirrors = False
+        self._checked_at = -MIRRORS_CHECK_S
+
+    @instance_level("a job: every mirroring workspace's new messages, as nudge() does")
+    async def __call__(self) -> None:
+        """Return once the messages recorded before the call are queued for the mirror."""
+        if not await self._any_mirror():
+            return
+        if self._running is None or self._running.done():
+            self._running = asyncio.create_task(self._runs())
+        else:
+            self._again = True  # the run under way may have read before this call's messages
+        await asyncio.shield(self._running)
+
+    async def _runs(self) -> None:
+        while True:
+            self._again = False
+            await nudge(self._queue, self._clock.now())
+            if not self._again:
+                return
+
+    async def _any_mirror(self) -> bool:
+        now = time.monotonic()
+        if now - self._checked_at >= MIRRORS_CHECK_S:
+            self._mirrors = await ChatMirror.exists()
+            self._checked_at = now
+        return self._mirrors

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from aioresponses import aioresponses
 
 from core.db.models import (
@@ -29,6 +31,7 @@ from core.services.chat_mirror import ChatDesk
 from core.services.chat_state import CommandResults
 from core.services.chatops import IncomingFile
 from core.wiring import assemble_services
+from tests.automation_world import RecordingQueue
 from tests.chatops_world import World, make_world
 from tests.media_samples import image_bytes
 
@@ -226,3 +229,66 @@ async def test_a_reply_after_instagrams_window_is_refused_in_the_topic(container
     reply = await desk.handle(who, "101", "8", "Sorry for the wait!")
     assert reply is not None and "within 24 hours" in reply.text
     assert not await OutboundAction.filter(target="9001").exists()
+
+
+class CountingQueue(RecordingQueue):
+    """Counts every enqueue asked for, each taking a moment (as a round trip to Redis does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: Counter[str] = Counter()
+
+    async def enqueue(self, function: str, *args: Any, **options: Any) -> bool:
+        self.asked[str(options.get("job_id"))] += 1
+        await asyncio.sleep(0.01)
+        return await super().enqueue(function, *args, **options)
+
+
+class Now:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+async def test_nudges_asked_together_queue_every_new_message_in_one_run_and_one_more(
+    container: Any,
+) -> None:
+    world = await make_world()
+    _, conversation = await _setup(world)
+    events = [await _event(world, conversation, f"message {n}") for n in range(3)]
+    queue = CountingQueue()
+    nudge = chat_topics.MirrorNudge(queue, Now())
+
+    first = asyncio.create_task(nudge())
+    while not queue.asked:  # the first job's nudge is under way
+        await asyncio.sleep(0.001)
+    await asyncio.gather(first, *(nudge() for _ in range(7)))
+
+    wanted = {f"notify:{event.id}" for event in events}
+    assert {job.job_id for job in queue.take(chat_topics.DELIVER_JOB)} == wanted
+    # Eight jobs' nudges: the run under way, then one more for the seven asked during it.
+    assert set(queue.asked) == wanted
+    assert max(queue.asked.values()) == 2
+
+
+async def test_no_nudge_reads_while_no_workspace_mirrors_and_a_new_mirror_is_seen(
+    container: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = await make_world()
+    conversation = await Conversation.create(account=world.account, igsid="9001", username="ana")
+    first = await _event(world, conversation, "before the mirror")
+    queue = CountingQueue()
+    nudge = chat_topics.MirrorNudge(queue, Now())
+
+    await nudge()
+    assert queue.jobs == []
+
+    link = await ChatLink.create(
+        workspace=world.workspace, platform=Platform.TELEGRAM, chat_id="-100777", title="Team"
+    )
+    await ChatMirror.create(workspace=world.workspace, chat_link=link)
+    await nudge()  # within MIRRORS_CHECK_S of the last look: still none (the sweep posts it)
+    assert queue.jobs == []
+
+    monkeypatch.setattr(chat_topics, "MIRRORS_CHECK_S", 0.0)
+    await nudge()
+    assert [job.job_id for job in queue.jobs] == [f"notify:{first.id}"]
