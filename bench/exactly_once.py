@@ -9,7 +9,8 @@ connection, a bare 502 or 504, a third each) and never delivers 30 % of the comm
 echoes every message it sends, as Meta does. Send retries and checks start after
 0.2 s (SEND_RETRY_BASE_S) instead of 5 s.
 
-Last line: {"comments", "public_replies_once", "private_replies_once", "dms_once",
+Runs on SQLite, or on PostgreSQL with DATABASE_URL set (``bench/databases.py``).
+Last line: {"database", "comments", "public_replies_once", "private_replies_once", "dms_once",
 "duplicates", "missing", …}. Target: each *_once = comments, duplicates = missing = 0.
 """
 
@@ -22,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from automation_rig import APP_SECRET, location_for, rig
+from automation_rig import APP_SECRET, engine_of, location_for, rig
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -50,6 +51,7 @@ async def main() -> dict[str, Any]:
             sandbox_url=sandbox.url, poll_delay=0.01, max_jobs=100, send_retry_base_s=0.2
         ) as bench:
             box = SecretBox(bench.config["encryption_key"])
+            database = engine_of(bench.config["database_url"])
             await open_database(bench.config["database_url"], run_migrations=False)
             workspace = await Workspace.create(name="Bench")
             ig_ids = []
@@ -105,7 +107,7 @@ async def main() -> dict[str, Any]:
         f" by the sweep), {counts['buttons_tapped']} buttons tapped in {counts['seconds']}s;"
         f" sends confirmed by {counts['confirmed_by']}"
     )
-    return counts
+    return {"database": database, **counts}
 
 
 if __name__ == "__main__":

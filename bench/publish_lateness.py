@@ -4,7 +4,9 @@ against the sandbox, one worker process with default settings.
 Lateness = the moment the publish job starts working on the post minus its scheduled time.
 The target, 0.1 s on the machine where the bare reference (bench/calibration.py, measured first
 in the same run) did 5000 req/s, is scaled by 5000 / bare_rps on a slower machine (``target_s``).
-Last line: {"p50_s", "p99_s", "max_s", "target_s", "bare_rps"}. Target: p99_s < target_s.
+Runs on SQLite, or on PostgreSQL with DATABASE_URL set (``bench/databases.py``).
+Last line: {"p50_s", "p99_s", "max_s", "target_s", "bare_rps", "database"}.
+Target: p99_s < target_s.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from datetime import timedelta
 
 from calibration import measure_bare_rps, scaled_target
+from databases import engine_of
 from publishing_rig import world
 
 TARGET_S = 0.1
@@ -24,7 +27,7 @@ SPREAD_S = 60.0
 ACCOUNTS = 10
 
 
-async def main() -> dict[str, float]:
+async def main() -> dict[str, float | str]:
     from core.db.models import AuditLog, Post
     from core.domain.posts import Status
     from core.domain.scope import Actor
@@ -32,6 +35,7 @@ async def main() -> dict[str, float]:
 
     bare_rps = await measure_bare_rps()
     async with world() as rig:
+        database = engine_of(rig.config["database_url"])
         await rig.start_workers(1)
         workspace, accounts = await rig.accounts(ACCOUNTS)
         image = await rig.image(workspace)
@@ -68,6 +72,7 @@ async def main() -> dict[str, float]:
         "max_s": round(late[-1], 4),
         "target_s": scaled_target(TARGET_S, bare_rps),
         "bare_rps": round(bare_rps, 1),
+        "database": database,
     }
 
 
