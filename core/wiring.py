@@ -112,6 +112,7 @@ class Services:
         return self.automations.outbox
 
     async def close(self) -> None:
+        await self.automations.finish_sends()  # the profile reads still gathering, too
         await self.container.close()
 
 

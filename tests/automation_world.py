@@ -150,6 +150,7 @@ def build_engine(
     *,
     seed: int = 7,
     poster: Any = None,
+    profiles_gather_s: float = 0,
 ) -> Automations:
     from core.adapters.outgoing_webhooks import AiohttpWebhookPoster
     from core.services import followers
@@ -181,6 +182,8 @@ def build_engine(
         rng=random.Random(seed),
         links=LinkTracker(base_url=PUBLIC_BASE_URL),
         profiles=functools.partial(followers.queue_refreshes, queue, clock),
+        # 0: queued after each batch, so tests read the queue at once.
+        profiles_gather_s=profiles_gather_s,
     )
 
 

@@ -62,7 +62,7 @@ from core.domain.webhooks import (
 )
 from core.errors import ReelayError
 from core.ports.clock import Clock
-from core.services import comment_alerts, conversation_log, echoes, follow_gate
+from core.services import comment_alerts, conversation_log, echoes, follow_gate, followers
 from core.services.account_changes import ACCOUNTS_VERSION_KEY
 from core.services.batch_people import BatchPeople
 from core.services.event_webhooks import announce_comment
@@ -89,7 +89,6 @@ MAX_EVENT_BATCH = 50
 HANDLE_TRIES = 3
 HANDLE_RETRY_S = 0.05
 # Asks for the profiles of these conversations' people (``followers.queue_refreshes``).
-ProfileHook = Callable[[set[int]], Awaitable[Any]]
 ALREADY_CLAIMED = "already handled or being handled"
 ECHO = "echo of a message the account sent"
 
@@ -126,7 +125,8 @@ class Automations:
         continuation: Continuation | None = None,
         ai_replies: EngineHooks | None = None,
         links: LinkTracker,
-        profiles: ProfileHook | None = None,
+        profiles: followers.ProfileHook | None = None,
+        profiles_gather_s: float = followers.PROFILES_GATHER_S,
     ) -> None:
         self.outbox = outbox
         self.leads = leads
@@ -147,8 +147,7 @@ class Automations:
         self.links = links
         self.follow_ups = FollowUps(outbox=outbox, links=links, clock=clock)
         # People whose profile is due, asked for after the sends (never before the reply).
-        self.profiles = profiles
-        self._profiles_due: set[int] = set()
+        self.profiles = followers.DueProfiles(profiles, profiles_gather_s)
 
     # ---------------------------------------------------------------- entry point
 
@@ -170,9 +169,11 @@ class Automations:
 
     @instance_level("the sends of this process's engine, whatever their accounts")
     async def finish_sends(self) -> None:
-        """Wait for the sends under way (started by batches handled so far)."""
+        """Wait for the sends under way (started by batches handled so far), and queue the
+        profile reads still gathering."""
         while self._sending:
             await asyncio.wait(list(self._sending))
+        await self.profiles.queue_now()
 
     @instance_level("a job: one webhook event, by id, from the queue")
     async def handle_event(self, event_id: int) -> Outcome:
@@ -208,7 +209,7 @@ class Automations:
                     unique = list(dict.fromkeys(event_ids))
                     claimed = await claim_events(unique, self.clock.now())
                     gated = {i: await self._gate(from_stored(*row)) for i, row in claimed.items()}
-                    people = BatchPeople(self.clock, self.follow_ups, self._profiles_due)
+                    people = BatchPeople(self.clock, self.follow_ups, self.profiles.due)
                     await people.read(g for g in gated.values() if not isinstance(g, Outcome))
                     for event_id in unique:
                         outcomes[event_id] = (
@@ -279,7 +280,7 @@ class Automations:
                 if event_id not in claimed:
                     return Outcome(EventStatus.IGNORED, ALREADY_CLAIMED)
                 gated = await self._gate(from_stored(*claimed[event_id]))
-                people = BatchPeople(self.clock, self.follow_ups, self._profiles_due)
+                people = BatchPeople(self.clock, self.follow_ups, self.profiles.due)
                 outcome = await self._handle(event_id, gated, people)
                 await people.write()
                 await self.outbox.insert_added()
@@ -288,14 +289,10 @@ class Automations:
         return outcome
 
     async def _send(self, held: Sequence[Held]) -> None:
-        """Send the held answers (never raises), then ask for the profiles that are due."""
+        """Send the held answers (never raises), then ask for the profiles that are due:
+        at once, or with those of the next ``profiles_gather_s``."""
         await self.outbox.send_held(held)
-        due, self._profiles_due = self._profiles_due, set()
-        if due and self.profiles is not None:
-            try:
-                await self.profiles(due)
-            except Exception:
-                logger.exception("queueing %d follower profile reads failed", len(due))
+        await self.profiles.queue()
 
     async def _finish(self, event_id: int, outcome: Outcome) -> None:
         await self._finish_many({event_id: outcome})

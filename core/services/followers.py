@@ -1,7 +1,8 @@
 """Followers with names: the Instagram profile of a person who messaged an account.
 
 The engine never waits for it: after a batch's sends it queues ``refresh_follower_profile``
-for the people whose profile is missing or older than a day (one job for up to 50 of them),
+for the people whose profile is missing or older than a day, gathered with the next batches'
+for up to a second (``DueProfiles``; one job for up to 50 of them),
 and the job reads ``GET /{igsid}?fields=…`` inside the account's hourly Graph call budget (the
 one the insights syncs share). Meta shows a profile only to an account the person messaged, so
 commenters keep the username their comment carried. What the team reads is
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +33,12 @@ logger = logging.getLogger(__name__)
 PROFILE_JOB = "refresh_follower_profile"
 # People whose profiles one job reads.
 PROFILES_PER_JOB = 50
+# Reads asked for within this long of each other are queued together: a job for each
+# batch's few people made most of a busy worker's jobs.
+PROFILES_GATHER_S = 1.0
+
+# Queues the profile reads of these conversations (:func:`queue_refreshes`, bound).
+ProfileHook = Callable[[set[int]], Awaitable[Any]]
 
 
 def follower_of(conversation: Conversation | None, username: str = "", igsid: str = "") -> Follower:
@@ -88,6 +95,54 @@ async def event_people(actor: Actor, events: Iterable[WebhookEvent]) -> dict[int
         event_id: follower_label(follower_of(found.get((account_id, sender)), username, sender))
         for event_id, (account_id, sender, username) in wanted.items()
     }
+
+
+class DueProfiles:
+    """The engine's people whose profile is due (``due``, filled as it handles them), queued
+    for reading after the sends that answered them: at once with ``gather_s`` 0, else
+    together with those of the next ``gather_s`` seconds."""
+
+    def __init__(self, queue_reads: ProfileHook | None, gather_s: float = PROFILES_GATHER_S):
+        self.due: set[int] = set()  # kept the same set: batches under way add to it
+        self._queue_reads = queue_reads
+        self._gather_s = gather_s
+        self._timer: asyncio.TimerHandle | None = None
+        self._queueing: set[asyncio.Task[None]] = set()
+
+    @instance_level("the engine, for the people of accounts it holds")
+    async def queue(self) -> None:
+        """After a batch's sends: queue the reads due, or gather them a while first."""
+        if self._gather_s <= 0:
+            await self.queue_now()
+        elif self.due and self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._gather_s, self._gathered)
+
+    def _gathered(self) -> None:
+        self._timer = None
+        task = asyncio.create_task(self._queue_due())
+        self._queueing.add(task)
+        task.add_done_callback(self._queueing.discard)
+
+    @instance_level("the engine stopping: the people of accounts it holds")
+    async def queue_now(self) -> None:
+        """Queue what is still gathering (the engine stopping), and wait for the queueing."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        await self._queue_due()
+        while self._queueing:
+            await asyncio.wait(list(self._queueing))
+
+    async def _queue_due(self) -> None:
+        """Never raises: a failure is logged, and the profiles stay due for the person's
+        next message."""
+        due = set(self.due)
+        self.due.clear()
+        if due and self._queue_reads is not None:
+            try:
+                await self._queue_reads(due)
+            except Exception:
+                logger.exception("queueing %d follower profile reads failed", len(due))
 
 
 @instance_level("called by the engine after its sends, with the conversations it touched")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,7 +17,13 @@ from core.domain.scope import Actor
 from core.ports.instagram import AccountRef
 from core.services import followers, notifications
 from core.services.insights_sync import SyncDeps
-from tests.automation_world import comment_payload, dm_payload, make_account, make_rule
+from tests.automation_world import (
+    build_engine,
+    comment_payload,
+    dm_payload,
+    make_account,
+    make_rule,
+)
 from tests.chatops_world import FixedClock, World, make_draft, make_world
 from tests.core.test_automations import World as AutomationWorld
 
@@ -188,6 +195,44 @@ async def test_the_engine_asks_for_a_profile_after_its_reply(container: Containe
     assert [(j.args, j.job_id) for j in jobs] == [
         ((conversation.id,), f"profile:{conversation.id}:{world.clock.now():%Y%m%d}")
     ]
+
+
+async def test_profiles_asked_for_within_the_gathering_time_go_out_as_one_job(
+    container: Container,
+) -> None:
+    world = AutomationWorld(container)
+    world.engine = build_engine(
+        container, world.graph, world.queue, world.clock, profiles_gather_s=0.3
+    )
+    account = await make_account(container)
+    await make_rule(account, keywords=["price"], trigger=Trigger.DM)
+    for n in range(3):  # three batches, three people, within the gathering time
+        await world.deliver(dm_payload(f"m{n}", "price?", sender=f"igsid-{n}"))
+    assert len(world.graph.messages()) == 3, "every reply went out without waiting"
+    assert [j for j in world.queue.jobs if j.function == followers.PROFILE_JOB] == []
+
+    await asyncio.sleep(0.5)
+    people = await Conversation.filter(account=account).order_by("id").values_list("id", flat=True)
+    jobs = [j for j in world.queue.jobs if j.function == followers.PROFILE_JOB]
+    assert [j.args for j in jobs] == [tuple(people)]
+
+
+async def test_profiles_still_gathering_are_queued_when_the_engine_stops(
+    container: Container,
+) -> None:
+    world = AutomationWorld(container)
+    world.engine = build_engine(
+        container, world.graph, world.queue, world.clock, profiles_gather_s=60
+    )
+    account = await make_account(container)
+    await make_rule(account, keywords=["price"], trigger=Trigger.DM)
+    await world.deliver(dm_payload("m1", "price?"))
+    assert [j for j in world.queue.jobs if j.function == followers.PROFILE_JOB] == []
+
+    await world.engine.finish_sends()  # a worker stopping (Services.close)
+    conversation = await Conversation.get(account=account, igsid="igsid-1")
+    jobs = [j for j in world.queue.jobs if j.function == followers.PROFILE_JOB]
+    assert [j.args for j in jobs] == [(conversation.id,)]
 
 
 async def test_a_job_takes_its_accounts_budget_once_and_reads_as_many_as_still_fit(

@@ -245,6 +245,13 @@ async def test_a_follower_is_answered_from_the_team_topic_once_and_takeover_sile
     assert "link" in (await team.says("Stranger", "hi", thread=thread)).lower()
     assert stack.dms("We also ship to Porto!") == []
 
+    # Instagram's profile of the person is read off the reply's path (the reads asked for
+    # within a second go out together); the topic takes their name with their next message.
+    for _ in range(50):
+        if (await Conversation.get(igsid=FOLLOWER)).username:
+            break
+        await asyncio.sleep(0.1)
+
     # Taken over, a keyword gets no automated answer; handed back, it does again.
     assert (await team.says("Eda", "/takeover 2", thread=thread)).startswith("✋")
     await sandbox.dm(IG_ID, "price?", from_id=FOLLOWER)
