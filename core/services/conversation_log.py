@@ -144,8 +144,9 @@ async def record_received(rows: Sequence[tuple[InstagramAccount, dict[str, Any]]
 @instance_level("the outbox, for sends of actions it already holds")
 async def sent(rows: Sequence[dict[str, Any]], now: datetime) -> list[int]:
     """Record outgoing messages (``rows``: Message columns with ``conversation_id``, and
-    ``account_id`` when the caller knows it) in one statement, move their conversations'
-    last message, and record their events. The messages' ids, in the rows' order."""
+    ``account_id`` or the ``account`` itself when the caller knows it) in one statement, move
+    their conversations' last message, and record their events. The messages' ids, in the
+    rows' order."""
     if not rows:
         return []
     columns = ("conversation_id", "direction", "source", "author_id", "mid", "text")
@@ -173,7 +174,12 @@ async def sent(rows: Sequence[dict[str, Any]], now: datetime) -> list[int]:
         account_of |= dict(
             await Conversation.filter(id__in=unknown).values_list("id", "account_id")
         )
-    accounts = {a.id: a for a in await InstagramAccount.filter(id__in=set(account_of.values()))}
+    accounts: dict[int, InstagramAccount] = {
+        row["account"].id: row["account"] for row in rows if row.get("account") is not None
+    }
+    missing = set(account_of.values()) - accounts.keys()
+    if missing:
+        accounts |= {a.id: a for a in await InstagramAccount.filter(id__in=missing)}
     # Each conversation's last message once (a batch may hold several of one person's), and
     # the batch's events in one statement: this runs on every send.
     last = {message["conversation_id"]: message for message in messages}

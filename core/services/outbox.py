@@ -409,7 +409,7 @@ class Outbox:
                 response = {"recipient_id": sent.recipient_id, "message_id": sent.message_id}
         except GraphError as exc:
             return await self._failed_call(account, action, exc)
-        return await self._sent(action, kind, response, extra_stats)
+        return await self._sent(action, kind, response, extra_stats, account)
 
     async def _not_yet(
         self,
@@ -462,10 +462,12 @@ class Outbox:
         kind: ActionKind,
         response: dict[str, Any],
         extra_stats: Mapping[str, Any] | None = None,
+        account: InstagramAccount | None = None,
     ) -> OutboundStatus:
         """Record a send: the action sent, the message in the conversation, the rule's counts
         (in one transaction with the other sends finishing at the same time)."""
-        sent = SentAction(action, kind, response, dict(extra_stats or {}), self.clock.now())
+        now = self.clock.now()
+        sent = SentAction(action, kind, response, dict(extra_stats or {}), now, account)
         await self._sent_writer.submit(sent)
         logger.info(
             "outbox: sent %s %s to %s (account %s)",

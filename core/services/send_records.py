@@ -17,7 +17,7 @@ from tortoise.transactions import in_transaction
 
 from core.db.bulk import bump_many_stats, mark_sent
 from core.db.conversations import MessageSource
-from core.db.models import OutboundAction, RuleStats
+from core.db.models import InstagramAccount, OutboundAction, RuleStats
 from core.domain.messages import message_media_url, message_text
 from core.domain.outbound import MODERATION, ActionKind
 from core.domain.scope import instance_level
@@ -52,6 +52,8 @@ class SentAction:
     response: dict[str, Any]
     extra_stats: dict[str, Any]
     at: datetime
+    # The action's account when the sender holds it (saves reading it again).
+    account: InstagramAccount | None = None
 
 
 @instance_level("records sends of actions the outbox or the engine already holds")
@@ -69,6 +71,7 @@ async def write_sent(batch: Sequence[SentAction]) -> list[SentAction]:
             {
                 "conversation_id": s.action.payload["conversation_id"],
                 "account_id": s.action.account_id,
+                "account": s.account,
                 "direction": "out",
                 "source": s.action.payload.get("source") or MessageSource.AUTOMATION.value,
                 "author_id": s.action.payload.get("author_id"),
