@@ -32,6 +32,7 @@ from tortoise.transactions import in_transaction
 from core.db.bulk import (
     GroupCommit,
     claim_events,
+    update_many,
 )
 from core.db.models import (
     AccountStatus,
@@ -298,22 +299,21 @@ class Automations:
         await self._finish_many({event_id: outcome})
 
     async def _finish_many(self, outcomes: dict[int, Outcome]) -> None:
-        """Record the outcomes with the rule that acted: one update per distinct outcome
-        (status, reason, rule), never one per event."""
-        groups: dict[tuple[EventStatus, str, int | None, str | None], list[int]] = {}
-        for event_id, outcome in outcomes.items():
-            name = outcome.rule_name[:120] if outcome.rule_name is not None else None
-            key = (outcome.status, outcome.reason[:2000], outcome.rule_id, name)
-            groups.setdefault(key, []).append(event_id)
+        """Record the outcomes with the rule that acted: one statement for the batch."""
         now = self.clock.now()
-        for (status, reason, rule_id, rule_name), ids in groups.items():
-            await WebhookEvent.filter(id__in=ids).update(
-                status=status,
-                error=reason,
-                processed_at=now,
-                rule_id=rule_id,
-                rule_name=rule_name,
-            )
+        await update_many(
+            WebhookEvent,
+            {
+                event_id: {
+                    "status": outcome.status,
+                    "error": outcome.reason[:2000],
+                    "processed_at": now,
+                    "rule_id": outcome.rule_id,
+                    "rule_name": outcome.rule_name[:120] if outcome.rule_name is not None else None,
+                }
+                for event_id, outcome in outcomes.items()
+            },
+        )
 
     async def _handle(self, event_id: int, gated: Gated, people: BatchPeople) -> Outcome:
         if isinstance(gated, Outcome):
