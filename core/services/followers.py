@@ -17,8 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from tortoise.transactions import in_transaction
-
+from core.db.bulk import update_many
 from core.db.models import AccountStatus, Conversation, InstagramAccount, Lead, WebhookEvent
 from core.domain.followers import Follower, follower_label, profile_due
 from core.domain.graph_errors import GraphError
@@ -188,16 +187,12 @@ async def refresh_profiles(deps: SyncDeps, conversation_ids: Sequence[int]) -> i
     ]
     due = await _within_budget(deps, due)
     answers = await asyncio.gather(*(_read_profile(deps, c, now) for c in due))
-    # One statement per set of columns (read, refused; with or without a username).
-    changed: dict[tuple[str, ...], list[Conversation]] = {}
-    for conversation, columns in zip(due, answers, strict=True):
-        for name, value in columns.items():
-            setattr(conversation, name, value)
-        changed.setdefault(tuple(sorted(columns)), []).append(conversation)
-    async with in_transaction():
-        for names, rows in changed.items():
-            await Conversation.bulk_update(rows, fields=list(names))
-    return sum(len(rows) for names, rows in changed.items() if "profile_fetched_at" in names)
+    # One statement for them all, each row with its own columns (read or refused).
+    await update_many(
+        Conversation,
+        {c.id: columns for c, columns in zip(due, answers, strict=True) if columns},
+    )
+    return sum(1 for columns in answers if "profile_fetched_at" in columns)
 
 
 async def _within_budget(deps: SyncDeps, due: list[Conversation]) -> list[Conversation]:

@@ -137,6 +137,44 @@ async def test_a_profile_is_read_once_a_day_within_the_budget(world: World) -> N
     assert client.calls == ["9001", "9001"] and budget.left == 0
 
 
+@dataclass
+class RefusingSome(FakeInstagram):
+    refused: set[str] = field(default_factory=set)
+
+    async def user_profile(self, account: AccountRef, igsid: str) -> dict[str, Any]:
+        if igsid in self.refused:
+            self.calls.append(igsid)
+            raise GraphError(
+                code=230,
+                subcode=None,
+                message="(#230) User consent is required to access user profile",
+                kind=ErrorKind.PERMANENT,
+                title="Instagram refused the request",
+            )
+        return await super().user_profile(account, igsid)
+
+
+async def test_read_and_refused_profiles_are_stored_together_on_every_database(db: str) -> None:
+    world = await make_world()
+    read = await Conversation.create(account=world.account, igsid="9101", last_inbound_at=NOW)
+    refused = await Conversation.create(account=world.account, igsid="9102", last_inbound_at=NOW)
+    client = RefusingSome(PROFILE, refused={"9102"})
+    deps = _deps(client, FixedClock(NOW), FakeBudget())
+
+    assert await followers.refresh_profiles(deps, [read.id, refused.id]) == 1
+
+    read, refused = await Conversation.filter(id__in=[read.id, refused.id]).order_by("id")
+    assert (read.username, read.profile_name, read.follower_count) == (
+        "ana.bakes",
+        "Ana Costa",
+        12_345,
+    )
+    assert read.is_user_follow_business is True and read.profile_fetched_at == NOW
+    assert read.profile_failed_at is None
+    assert refused.profile_failed_at == NOW and refused.profile_fetched_at is None
+    assert refused.username == "" and refused.follower_count is None
+
+
 async def test_a_refused_read_is_not_repeated_within_the_hour(world: World) -> None:
     conversation = await Conversation.create(
         account=world.account, igsid="9002", last_inbound_at=NOW
