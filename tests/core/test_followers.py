@@ -137,6 +137,16 @@ async def test_a_profile_is_read_once_a_day_within_the_budget(world: World) -> N
     assert client.calls == ["9001", "9001"] and budget.left == 0
 
 
+def consent_refused() -> GraphError:
+    return GraphError(
+        code=230,
+        subcode=None,
+        message="(#230) User consent is required to access user profile",
+        kind=ErrorKind.PERMANENT,
+        title="Instagram refused the request",
+    )
+
+
 @dataclass
 class RefusingSome(FakeInstagram):
     refused: set[str] = field(default_factory=set)
@@ -144,13 +154,7 @@ class RefusingSome(FakeInstagram):
     async def user_profile(self, account: AccountRef, igsid: str) -> dict[str, Any]:
         if igsid in self.refused:
             self.calls.append(igsid)
-            raise GraphError(
-                code=230,
-                subcode=None,
-                message="(#230) User consent is required to access user profile",
-                kind=ErrorKind.PERMANENT,
-                title="Instagram refused the request",
-            )
+            raise consent_refused()
         return await super().user_profile(account, igsid)
 
 
@@ -179,14 +183,7 @@ async def test_a_refused_read_is_not_repeated_within_the_hour(world: World) -> N
     conversation = await Conversation.create(
         account=world.account, igsid="9002", last_inbound_at=NOW
     )
-    error = GraphError(
-        code=230,
-        subcode=None,
-        message="(#230) User consent is required to access user profile",
-        kind=ErrorKind.PERMANENT,
-        title="Instagram refused the request",
-    )
-    client, clock = FakeInstagram(PROFILE, error=error), FixedClock(NOW)
+    client, clock = FakeInstagram(PROFILE, error=consent_refused()), FixedClock(NOW)
     deps = _deps(client, clock, FakeBudget())
     assert not await followers.refresh_profile(deps, conversation.id)
     assert (await Conversation.get(id=conversation.id)).profile_failed_at == NOW
@@ -235,42 +232,44 @@ async def test_the_engine_asks_for_a_profile_after_its_reply(container: Containe
     ]
 
 
+async def _gathering(container: Container, gather_s: float) -> AutomationWorld:
+    """An engine gathering profile reads for ``gather_s``, and an account with a DM rule."""
+    world = AutomationWorld(container)
+    world.engine = build_engine(
+        container, world.graph, world.queue, world.clock, profiles_gather_s=gather_s
+    )
+    await make_rule(await make_account(container), keywords=["price"], trigger=Trigger.DM)
+    return world
+
+
+def _profile_jobs(world: AutomationWorld) -> list[Any]:
+    return [j for j in world.queue.jobs if j.function == followers.PROFILE_JOB]
+
+
 async def test_profiles_asked_for_within_the_gathering_time_go_out_as_one_job(
     container: Container,
 ) -> None:
-    world = AutomationWorld(container)
-    world.engine = build_engine(
-        container, world.graph, world.queue, world.clock, profiles_gather_s=0.3
-    )
-    account = await make_account(container)
-    await make_rule(account, keywords=["price"], trigger=Trigger.DM)
+    world = await _gathering(container, 0.3)
     for n in range(3):  # three batches, three people, within the gathering time
         await world.deliver(dm_payload(f"m{n}", "price?", sender=f"igsid-{n}"))
     assert len(world.graph.messages()) == 3, "every reply went out without waiting"
-    assert [j for j in world.queue.jobs if j.function == followers.PROFILE_JOB] == []
+    assert _profile_jobs(world) == []
 
     await asyncio.sleep(0.5)
-    people = await Conversation.filter(account=account).order_by("id").values_list("id", flat=True)
-    jobs = [j for j in world.queue.jobs if j.function == followers.PROFILE_JOB]
-    assert [j.args for j in jobs] == [tuple(people)]
+    people = await Conversation.all().order_by("id").values_list("id", flat=True)
+    assert [j.args for j in _profile_jobs(world)] == [tuple(people)]
 
 
 async def test_profiles_still_gathering_are_queued_when_the_engine_stops(
     container: Container,
 ) -> None:
-    world = AutomationWorld(container)
-    world.engine = build_engine(
-        container, world.graph, world.queue, world.clock, profiles_gather_s=60
-    )
-    account = await make_account(container)
-    await make_rule(account, keywords=["price"], trigger=Trigger.DM)
+    world = await _gathering(container, 60)
     await world.deliver(dm_payload("m1", "price?"))
-    assert [j for j in world.queue.jobs if j.function == followers.PROFILE_JOB] == []
+    assert _profile_jobs(world) == []
 
     await world.engine.finish_sends()  # a worker stopping (Services.close)
-    conversation = await Conversation.get(account=account, igsid="igsid-1")
-    jobs = [j for j in world.queue.jobs if j.function == followers.PROFILE_JOB]
-    assert [j.args for j in jobs] == [(conversation.id,)]
+    conversation = await Conversation.get(igsid="igsid-1")
+    assert [j.args for j in _profile_jobs(world)] == [(conversation.id,)]
 
 
 async def test_a_job_takes_its_accounts_budget_once_and_reads_as_many_as_still_fit(
