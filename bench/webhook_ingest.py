@@ -5,8 +5,9 @@ the same run.
 Throughput: closed loop, 32 connections, 8 s each, signed single-event bodies and 50-event
 batches (every event new). Ack latency: open loop at bare_rps * 0.1 (500 req/s where the bare
 server does 5000) for 10 s, single events.
-Last line: {"ratio": rps / bare_rps (single events), "rps", "bare_rps", "rate", "p50_ms",
-"p99_ms", "batch_rps", "batch_bare_rps"}. Targets: ratio >= 0.35, p99_ms < 50.
+Runs on SQLite, or on PostgreSQL with DATABASE_URL set (``bench/databases.py``).
+Last line: {"ratio": rps / bare_rps (single events), "rps", "bare_rps", "database", "rate",
+"p50_ms", "p99_ms", "batch_rps", "batch_bare_rps"}. Targets: ratio >= 0.35, p99_ms < 50.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import statistics
 import time
 
 import aiohttp
-from automation_rig import rig
+from automation_rig import engine_of, rig
 from calibration import closed_loop, post, signed_comments
 
 DURATION_S = 8.0
@@ -49,8 +50,9 @@ async def open_loop(url: str, rate: int) -> list[float]:
     return latencies
 
 
-async def main() -> dict[str, float]:
+async def main() -> dict[str, float | str]:
     async with rig() as bench:
+        database = engine_of(bench.config["database_url"])
         real_port = await bench.panel()
         bare_port = await bench.bare()
         real = f"http://127.0.0.1:{real_port}/webhooks/meta"
@@ -70,6 +72,7 @@ async def main() -> dict[str, float]:
         "ratio": round(rps / bare_rps, 3),
         "rps": round(rps, 1),
         "bare_rps": round(bare_rps, 1),
+        "database": database,
         "rate": rate,
         "p50_ms": round(q[49], 2),
         "p99_ms": round(q[98], 2),
