@@ -39,7 +39,7 @@ from core.services.conversations import Conversations
 from core.services.event_webhooks import EventWebhooks
 from core.services.follow_gate import FollowGate
 from core.services.health import Health
-from core.services.inbox import InboxWriter
+from core.services.inbox import POOLED_WRITERS, InboxWriter
 from core.services.inbox_stream import InboxStream
 from core.services.leads import Leads
 from core.services.media import Fetch, public_url
@@ -259,7 +259,12 @@ def assemble_services(
             ),
             redis=container.redis,
         ),
-        inbox_writer=InboxWriter(container.queue, container.clock.now, redis=container.redis),
+        inbox_writer=InboxWriter(
+            container.queue,
+            container.clock.now,
+            redis=container.redis,
+            writers=1 if settings.resolved_database_url.startswith("sqlite") else POOLED_WRITERS,
+        ),
         inbox_stream=(
             InboxStream(
                 container.redis,

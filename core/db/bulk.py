@@ -39,20 +39,28 @@ class GroupCommitClosed(RuntimeError):
 
 
 class GroupCommit(Generic[T, R]):
-    """Items of concurrent callers written together: one flusher writes the waiting items (at
+    """Items of concurrent callers written together: a flusher writes the waiting items (at
     most ``limit`` a batch, all of them without one) and hands each caller its result.
 
     ``write`` gets a batch and returns one result per item, in order; when it raises, every
-    caller of that batch gets the error. A lone item is written at once.
+    caller of that batch gets the error. A lone item is written at once. With ``flushers``
+    above 1, items arriving while every flusher is writing start another one, up to that many
+    batches written at the same time (a database with a pool of connections).
     """
 
     def __init__(
-        self, write: Callable[[list[T]], Awaitable[Sequence[R]]], *, limit: int | None = None
+        self,
+        write: Callable[[list[T]], Awaitable[Sequence[R]]],
+        *,
+        limit: int | None = None,
+        flushers: int = 1,
     ) -> None:
         self._write = write
         self._limit = limit
+        self._most = max(1, flushers)
         self._waiting: list[tuple[T, asyncio.Future[R]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._flushers: set[asyncio.Task[None]] = set()
+        self._idle = 0  # flushers between batches, about to take the waiting items
         self._closed = False
 
     async def submit(self, item: T) -> R:
@@ -61,34 +69,44 @@ class GroupCommit(Generic[T, R]):
             raise GroupCommitClosed("no more items: the group commit is closed")
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
-        if self._flusher is None or self._flusher.done():
+        writing = sum(not flusher.done() for flusher in self._flushers)
+        if not self._idle and writing < self._most:
             # A task, not the caller: a caller cancelled must not cut a batch short.
-            self._flusher = asyncio.create_task(self._flush())
+            flusher = asyncio.create_task(self._flush())
+            self._flushers.add(flusher)
+            flusher.add_done_callback(self._flushers.discard)
+            self._idle += 1
         return await asyncio.shield(future)
 
     async def close(self) -> None:
         """Refuse new items and wait until the waiting ones are written."""
         self._closed = True
-        if self._flusher is not None:
-            await self._flusher
+        while self._flushers:
+            await asyncio.wait(list(self._flushers))
 
     async def _flush(self) -> None:
-        while self._waiting:
-            size = self._limit or len(self._waiting)
-            batch = self._waiting[:size]
-            del self._waiting[:size]
-            try:
-                results = await self._write([item for item, _ in batch])
-            except BaseException as exc:
-                for _, future in batch:
+        try:
+            while self._waiting:
+                size = self._limit or len(self._waiting)
+                batch = self._waiting[:size]
+                del self._waiting[:size]
+                self._idle -= 1
+                try:
+                    results = await self._write([item for item, _ in batch])
+                except BaseException as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                finally:
+                    self._idle += 1
+                for (_, future), result in zip(batch, results, strict=True):
                     if not future.done():
-                        future.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise
-                continue
-            for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
+                        future.set_result(result)
+        finally:
+            self._idle -= 1
 
 
 class Params:

@@ -47,6 +47,9 @@ COUNTED_KINDS = frozenset({EventKind.READ})
 ROWS_PER_STATEMENT = 1000
 # Events one handle_event job may take (the worker handles up to this many together).
 EVENTS_PER_JOB = 50
+# Batches of deliveries written at the same time on a database with a pool of connections
+# (PostgreSQL): deliveries arriving while one batch is written do not wait for it.
+POOLED_WRITERS = 3
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,8 @@ class InboxWriter(GroupCommit[Sequence[InboundEvent], Recorded]):
     waits until its events are stored before it is answered.
 
     ``redis``: where echoes are noted (:mod:`core.services.echoes`); an echo that a send
-    whose answer was lost waits for is queued for the engine to settle that send."""
+    whose answer was lost waits for is queued for the engine to settle that send.
+    ``writers``: batches written at the same time (``POOLED_WRITERS`` on PostgreSQL)."""
 
     def __init__(
         self,
@@ -99,8 +103,9 @@ class InboxWriter(GroupCommit[Sequence[InboundEvent], Recorded]):
         source: str = "webhook",
         redis: Redis | None = None,
         hand_off: Callable[[list[int]], None] | None = None,
+        writers: int = 1,
     ) -> None:
-        super().__init__(self._record)
+        super().__init__(self._record, flushers=writers)
         self._queue = queue
         self._now = now
         self._source = source

@@ -88,3 +88,66 @@ async def test_a_cancelled_caller_does_not_stop_the_write() -> None:
     recorder.release.set()
     await commit.close()
     assert recorder.batches == [[1]]
+
+
+class Gates:
+    """A write that waits until its batch's gate opens; counts the batches written at once."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.gates: list[asyncio.Event] = []
+        self.writing = 0
+        self.most_at_once = 0
+
+    async def write(self, batch: list[int]) -> list[int]:
+        self.batches.append(batch)
+        gate = asyncio.Event()
+        self.gates.append(gate)
+        self.writing += 1
+        self.most_at_once = max(self.most_at_once, self.writing)
+        await gate.wait()
+        self.writing -= 1
+        return [item * 10 for item in batch]
+
+
+async def _settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_with_two_flushers_items_arriving_during_a_write_are_written_beside_it() -> None:
+    gates = Gates()
+    commit = GroupCommit(gates.write, flushers=2)
+    first = asyncio.create_task(commit.submit(1))
+    await _settle()
+    beside = [asyncio.create_task(commit.submit(n)) for n in (2, 3)]
+    await _settle()
+    later = asyncio.create_task(commit.submit(4))  # both are writing: it waits for one
+    await _settle()
+    assert gates.batches == [[1], [2, 3]] and gates.most_at_once == 2
+
+    gates.gates[1].set()
+    assert [await task for task in beside] == [20, 30]
+    await _settle()
+    assert gates.batches == [[1], [2, 3], [4]]
+    gates.gates[2].set()
+    gates.gates[0].set()
+    assert (await first, await later) == (10, 40)
+    assert gates.most_at_once == 2
+    await commit.close()
+
+
+async def test_with_one_flusher_batches_are_written_one_after_another() -> None:
+    gates = Gates()
+    commit = GroupCommit(gates.write)
+    first = asyncio.create_task(commit.submit(1))
+    await _settle()
+    rest = [asyncio.create_task(commit.submit(n)) for n in (2, 3)]
+    await _settle()
+    assert gates.batches == [[1]]
+    gates.gates[0].set()
+    await _settle()
+    assert gates.batches == [[1], [2, 3]]
+    gates.gates[1].set()
+    assert [await first, *[await task for task in rest]] == [10, 20, 30]
+    assert gates.most_at_once == 1
