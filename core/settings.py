@@ -285,6 +285,11 @@ class Settings(BaseSettings):
         return f"sqlite://{self.var_dir / 'reelay.sqlite3'}"
 
     @property
+    def on_sqlite(self) -> bool:
+        """The database is SQLite: one connection, one writer at a time."""
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
     def base_url(self) -> str:
         """PUBLIC_BASE_URL, else the panel's own local address (so a changed PANEL_PORT
         still reaches the panel from links, OAuth callbacks and sandbox webhooks)."""

@@ -143,8 +143,7 @@ def inbox_through_stream(settings: Settings, redis: RedisLocation) -> bool:
     with SQLite and the embedded Redis, whose append-only file keeps them."""
     if settings.webhook_inbox != "auto":
         return settings.webhook_inbox == "stream"
-    sqlite = settings.resolved_database_url.startswith("sqlite")
-    return sqlite and bool(redis.unix_socket_path)
+    return settings.on_sqlite and bool(redis.unix_socket_path)
 
 
 def assemble_services(
@@ -263,7 +262,7 @@ def assemble_services(
             container.queue,
             container.clock.now,
             redis=container.redis,
-            writers=1 if settings.resolved_database_url.startswith("sqlite") else POOLED_WRITERS,
+            writers=1 if settings.on_sqlite else POOLED_WRITERS,
         ),
         inbox_stream=(
             InboxStream(
@@ -272,11 +271,7 @@ def assemble_services(
                 container.clock.now,
                 engine=functools.partial(automations.handle_events, wait_for_sends=False),
                 sends=automations.finish_sends,
-                together=(
-                    automations.store_and_handle
-                    if settings.resolved_database_url.startswith("sqlite")
-                    else None
-                ),
+                together=(automations.store_and_handle if settings.on_sqlite else None),
             )
             if inbox_through_stream(settings, container.redis_location)
             else None

@@ -142,7 +142,7 @@ class Params:
 
     def row(self, values: Sequence[Any]) -> str:
         """``(…)`` with a placeholder for each of ``values``."""
-        return f"({', '.join(self(value) for value in values)})"
+        return self.values_of(values, [""] * len(values))
 
 
 def _connection() -> tuple[BaseDBAsyncClient, Params]:
