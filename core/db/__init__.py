@@ -32,12 +32,26 @@ SQLITE_PRAGMAS: dict[str, Any] = {
 }
 
 
+async def keep_session(connection: object) -> None:
+    """How a pooled PostgreSQL connection is made ready for its next user: as it is.
+
+    asyncpg's default runs ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL`` on every release, a round trip after each query outside a transaction and
+    after each commit. Reelay never changes a session (no ``SET``, ``LISTEN``, advisory lock
+    or cursor kept past its transaction), and the pool rolls back a transaction left open
+    before it calls this, so there is nothing to undo.
+    """
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
     """Tortoise's config dict for ``database_url`` with Reelay's one app, ``models``."""
     url = database_url
     if url.startswith("postgresql://"):
         url = "postgres://" + url.removeprefix("postgresql://")
     connection: str | dict[str, Any] = url
+    if url.startswith("postgres://"):
+        connection = expand_db_url(url)
+        connection["credentials"]["reset"] = keep_session
     if url.startswith("sqlite://"):
         connection = expand_db_url(url)
         given = parse_qs(urlsplit(url).query)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+from asyncpg.connection import LoggedQuery
 from tortoise import connections
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
@@ -31,6 +35,59 @@ async def test_a_setting_in_the_database_url_wins(sqlite_url: str) -> None:
         await close_database()
 
 
-def test_postgres_urls_are_left_alone() -> None:
-    config = tortoise_config("postgresql://reelay:secret@db:5432/reelay")
-    assert config["connections"]["default"] == "postgres://reelay:secret@db:5432/reelay"
+def test_postgres_urls_keep_what_they_say() -> None:
+    config = tortoise_config("postgresql://reelay:secret@db:5432/reelay?maxsize=10")
+    connection = config["connections"]["default"]
+    assert connection["engine"] == "tortoise.backends.asyncpg"
+    credentials = connection["credentials"]
+    assert (credentials["host"], credentials["port"], credentials["database"]) == (
+        "db",
+        5432,
+        "reelay",
+    )
+    assert (credentials["user"], credentials["password"]) == ("reelay", "secret")
+    assert credentials["maxsize"] == "10"
+
+
+@pytest.mark.postgres
+async def test_a_pooled_postgres_connection_goes_back_without_a_round_trip(
+    postgres_url: str,
+) -> None:
+    EXECUTOR_CACHE.clear()
+    await open_database(postgres_url, run_migrations=False)
+    try:
+        client = connections.get("default")
+        sent: list[str] = []
+
+        def log(record: LoggedQuery) -> None:
+            sent.append(record.query)
+
+        async with client.acquire_connection() as raw:
+            raw.add_query_logger(log)
+            await raw.fetchval("SELECT 1")
+            await asyncio.sleep(0)  # asyncpg calls loggers soon after the query
+            assert sent == ["SELECT 1"]
+        await asyncio.sleep(0)
+        assert sent == ["SELECT 1"]  # nothing more when it went back to the pool
+    finally:
+        await close_database()
+
+
+@pytest.mark.postgres
+async def test_a_transaction_left_open_is_rolled_back_when_its_connection_goes_back(
+    postgres_url: str,
+) -> None:
+    EXECUTOR_CACHE.clear()
+    await open_database(postgres_url, run_migrations=False)
+    try:
+        client = connections.get("default")
+        await client.execute_script("CREATE TABLE left_open (n int)")
+        async with client.acquire_connection() as raw:
+            await raw.execute("BEGIN")
+            await raw.execute("INSERT INTO left_open VALUES (1)")
+        async with client.acquire_connection() as raw:
+            assert not raw.is_in_transaction()
+            assert await raw.fetchval("SELECT count(*) FROM left_open") == 0
+    finally:
+        await connections.get("default").execute_script("DROP TABLE IF EXISTS left_open")
+        await close_database()
