@@ -16,7 +16,7 @@ from core.adapters.graph import GraphClient, RedisUsageStore
 from core.adapters.instagram_oauth import InstagramOAuth
 from core.adapters.openai_ai import build_ai_client
 from core.adapters.private_files import private_directory
-from core.adapters.redis_server import RedisLocation, locate_redis
+from core.adapters.redis_server import RedisLocation, keeps_appends_on_disk, locate_redis
 from core.adapters.sandbox_client import SandboxLink
 from core.db import close_database, open_database
 from core.errors import InfrastructureError
@@ -49,6 +49,8 @@ class Container:
     secret_key: str
     redis_location: RedisLocation
     redis: Redis
+    # Whether Redis keeps what it acknowledged in its append-only file (the embedded one does).
+    redis_on_disk: bool
     queue: JobQueue
     http: aiohttp.ClientSession
     graph: InstagramClient
@@ -111,6 +113,7 @@ async def build_container(
     redis: Redis = Redis(**location.connection_kwargs())
     try:
         await redis.ping()
+        on_disk = await keeps_appends_on_disk(redis)
         queue = await queue_factory(location)
     except (OSError, RedisError) as exc:
         await redis.aclose()
@@ -124,6 +127,7 @@ async def build_container(
         secret_key=secret,
         redis_location=location,
         redis=redis,
+        redis_on_disk=on_disk,
         queue=queue,
         http=http,
         graph=GraphClient(http, settings, usage=RedisUsageStore(redis)),

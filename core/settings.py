@@ -42,8 +42,8 @@ class Settings(BaseSettings):
         "auto",
         description="Where Meta's webhook deliveries are stored before they are answered: "
         "stream (a Redis stream with an append-only file, written to the database in batches "
-        "by the worker) or database (written by the panel). auto: stream on SQLite with the "
-        "embedded Redis, else database.",
+        "by the worker) or database (written by the panel). auto: stream when Redis keeps an "
+        "append-only file (the embedded one does), else database.",
     )
     public_base_url: AnyHttpUrl | None = Field(
         None,

@@ -138,12 +138,17 @@ async def build_services(
     return assemble_services(container, chat_notifiers=chat_notifiers)
 
 
-def inbox_through_stream(settings: Settings, redis: RedisLocation) -> bool:
+def inbox_through_stream(settings: Settings, *, redis_on_disk: bool) -> bool:
     """Whether webhook deliveries go through the Redis stream (``WEBHOOK_INBOX``): on ``auto``
-    with SQLite and the embedded Redis, whose append-only file keeps them."""
+    when Redis keeps them in its append-only file (the embedded one, docker-compose's), on
+    either database. A delivery is then answered once Redis has it; the worker stores it
+    within milliseconds. What a crash of the machine may lose is what Redis had not yet
+    synced (at most a second with ``appendfsync everysec``) and the worker not yet stored;
+    ``database`` answers only once the database has committed it, at about twice the CPU
+    per delivery on PostgreSQL (ARCHITECTURE.md, data path 1)."""
     if settings.webhook_inbox != "auto":
         return settings.webhook_inbox == "stream"
-    return settings.on_sqlite and bool(redis.unix_socket_path)
+    return redis_on_disk
 
 
 def assemble_services(
@@ -273,7 +278,7 @@ def assemble_services(
                 sends=automations.finish_sends,
                 together=(automations.store_and_handle if settings.on_sqlite else None),
             )
-            if inbox_through_stream(settings, container.redis_location)
+            if inbox_through_stream(settings, redis_on_disk=container.redis_on_disk)
             else None
         ),
         health=health,

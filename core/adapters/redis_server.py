@@ -10,6 +10,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 import psutil
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from core.adapters.private_files import private_directory
 from core.errors import InfrastructureError
@@ -104,6 +106,18 @@ def start_embedded_redis(var_dir: Path) -> RedisLocation:
         ) from exc
     logger.info("started embedded redis at %s", server.socket_file)
     return RedisLocation(unix_socket_path=server.socket_file, _server=server)
+
+
+async def keeps_appends_on_disk(redis: Redis) -> bool:
+    """Whether this Redis writes what it acknowledges to its append-only file (``INFO
+    persistence``: ``aof_enabled``), as the embedded one and docker-compose's do; False when
+    it does not or will not say (some managed servers refuse ``INFO``)."""
+    try:
+        persistence = await redis.info("persistence")
+    except RedisError as exc:
+        logger.warning("redis would not say whether it keeps an append-only file: %s", exc)
+        return False
+    return bool(int(persistence.get("aof_enabled", 0)))
 
 
 def locate_redis(redis_url: str, var_dir: Path) -> RedisLocation:

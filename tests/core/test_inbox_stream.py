@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
-from core.adapters.redis_server import RedisLocation
+from core.adapters.redis_server import (
+    RedisLocation,
+    keeps_appends_on_disk,
+    start_embedded_redis,
+)
 from core.db.models import EventStatus, WebhookEvent
 from core.services.inbox_stream import GROUP, STREAM_KEY, InboxStream
 from core.wiring import Services, inbox_through_stream
@@ -152,23 +157,41 @@ async def test_the_worker_writes_while_it_runs_and_finishes_its_batch_when_stopp
 
 
 @pytest.mark.parametrize(
-    ("inbox", "database", "redis_url", "expected"),
+    ("inbox", "database", "on_disk", "expected"),
     [
-        ("auto", "", "", True),  # SQLite and the embedded Redis: the default
-        ("auto", "postgres://u@localhost/reelay", "", False),
-        ("auto", "", "redis://localhost:6379/0", False),  # its durability is not ours to know
-        ("stream", "postgres://u@localhost/reelay", "redis://localhost:6379/0", True),
-        ("database", "", "", False),
+        ("auto", "", True, True),  # SQLite and the embedded Redis: the default
+        ("auto", "postgres://u@localhost/reelay", True, True),  # e.g. docker-compose's Redis
+        ("auto", "", False, False),  # what Redis acknowledged would not outlive a restart
+        ("auto", "postgres://u@localhost/reelay", False, False),
+        ("stream", "postgres://u@localhost/reelay", False, True),
+        ("database", "", True, False),
     ],
 )
 def test_where_deliveries_go(
-    settings_factory: Any, tmp_path: Path, inbox: str, database: str, redis_url: str, expected: bool
+    settings_factory: Any, inbox: str, database: str, on_disk: bool, expected: bool
 ) -> None:
-    settings = settings_factory(webhook_inbox=inbox, database_url=database, redis_url=redis_url)
-    location = RedisLocation(
-        url=redis_url, unix_socket_path="" if redis_url else str(tmp_path / "redis.socket")
-    )
-    assert inbox_through_stream(settings, location) is expected
+    settings = settings_factory(webhook_inbox=inbox, database_url=database)
+    assert inbox_through_stream(settings, redis_on_disk=on_disk) is expected
+
+
+async def test_redis_says_whether_it_keeps_an_append_only_file(tmp_path: Path) -> None:
+    location = start_embedded_redis(tmp_path / "redis")
+    client = Redis(**location.connection_kwargs())
+    try:
+        assert await keeps_appends_on_disk(client)
+        await client.config_set("appendonly", "no")
+        assert not await keeps_appends_on_disk(client)
+    finally:
+        await client.aclose()
+        location.stop()
+
+
+async def test_a_redis_that_will_not_say_counts_as_not_keeping_it() -> None:
+    class Refusing:
+        async def info(self, section: str) -> dict[str, Any]:
+            raise ResponseError("unknown command 'INFO'")
+
+    assert not await keeps_appends_on_disk(cast(Redis, Refusing()))
 
 
 async def _no_engine(event_ids: Any) -> None:
@@ -178,8 +201,6 @@ async def _no_engine(event_ids: Any) -> None:
 def test_the_embedded_redis_keeps_a_delivery_across_a_restart(tmp_path: Path) -> None:
     """A delivery answered from Redis survives Redis stopping: its append-only file."""
     import redis as sync_redis
-
-    from core.adapters.redis_server import start_embedded_redis
 
     location = start_embedded_redis(tmp_path / "redis")
     client = sync_redis.Redis(unix_socket_path=location.unix_socket_path)
