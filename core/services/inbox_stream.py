@@ -1,11 +1,12 @@
 """The webhook inbox's stream: Meta's deliveries answered as soon as Redis holds them.
 
-On the embedded default (SQLite and the embedded Redis, which keeps an append-only file) the
+When Redis keeps an append-only file (the embedded Redis does; ``WEBHOOK_INBOX``) the
 webhook endpoint appends each verified delivery's body to a Redis stream and answers 200 at
 once; one writer task in the worker drains the stream into the database in batches (one
 ``INSERT … ON CONFLICT`` for the batch, through :class:`InboxWriter`) and queues the new
 events. The panel then never waits for SQLite's write lock, and the worker is the only
-process that writes events, so its writes queue in order instead of polling for the lock.
+process that writes events, so its writes queue in order instead of polling for the lock;
+on PostgreSQL the panel is spared an insert and a queued job per delivery.
 The new events go straight to the engine of the same process (no job per group of events):
 one that dies before it handles them leaves them ``pending``, and the ``recover_automations``
 cron queues them again (``Automations.requeue_stuck``).
