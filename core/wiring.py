@@ -77,6 +77,9 @@ class Services:
     follow_gate: FollowGate
     # Group commit for the webhook endpoint.
     inbox_writer: InboxWriter
+    # The inbox stream's writer: the worker runs it while deliveries go through the stream,
+    # and otherwise once at its start, for what the stream kept from an earlier setting.
+    stream_writer: InboxStream
     # The endpoint's Redis stream, drained by the worker (None: the panel writes the events).
     inbox_stream: InboxStream | None
     # Reads recent comments and records those whose webhook never came.
@@ -236,6 +239,14 @@ def assemble_services(
         queue=container.queue,
         human_agent=settings.meta_human_agent,
     )
+    stream = InboxStream(
+        container.redis,
+        container.queue,
+        container.clock.now,
+        engine=functools.partial(automations.handle_events, wait_for_sends=False),
+        sends=automations.finish_sends,
+        together=(automations.store_and_handle if settings.on_sqlite else None),
+    )
     return Services(
         container=container,
         publishing=publishing,
@@ -269,15 +280,9 @@ def assemble_services(
             redis=container.redis,
             writers=1 if settings.on_sqlite else POOLED_WRITERS,
         ),
+        stream_writer=stream,
         inbox_stream=(
-            InboxStream(
-                container.redis,
-                container.queue,
-                container.clock.now,
-                engine=functools.partial(automations.handle_events, wait_for_sends=False),
-                sends=automations.finish_sends,
-                together=(automations.store_and_handle if settings.on_sqlite else None),
-            )
+            stream
             if inbox_through_stream(settings, redis_on_disk=container.redis_on_disk)
             else None
         ),

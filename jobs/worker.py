@@ -91,6 +91,8 @@ def worker_settings(
         stream = ctx["services"].inbox_stream
         if stream is not None:  # this worker writes the webhook deliveries the panel kept
             stream.start()
+        else:  # the panel writes them; what the stream kept before is still owed
+            await ctx["services"].stream_writer.write_leftovers()
         logger.info("worker started")
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:

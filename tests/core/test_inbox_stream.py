@@ -358,3 +358,30 @@ async def test_a_slow_send_holds_no_ones_turn_and_handled_waits_for_it(
     answered.set()
     await asyncio.wait_for(waiting, 5)
     assert sends_done == ["sent"]
+
+
+async def test_a_worker_whose_panel_writes_deliveries_still_writes_what_the_stream_kept(
+    settings_factory: Any, redis_location: RedisLocation, redis: Redis
+) -> None:
+    """Deliveries answered from Redis while the stream was on are not lost when the setting
+    changes (WEBHOOK_INBOX, or Redis's append-only file turned off): the next worker writes
+    them before it takes jobs."""
+    from jobs.worker import worker_settings
+
+    settings = settings_factory(webhook_inbox="database")
+    services = await open_services(settings, run_migrations=False, redis_location=redis_location)
+    services.container.redis_location = RedisLocation(  # the fixture's Redis outlives them
+        url=redis_location.url, unix_socket_path=redis_location.unix_socket_path
+    )
+    try:
+        assert services.inbox_stream is None  # the panel writes deliveries now
+        await services.stream_writer.append(body_of(dm_payload("m1", "kept")))
+        options = worker_settings(settings, services=services)
+        ctx: dict[str, Any] = {}
+        await options["on_startup"](ctx)
+        await assert_stored_once_unhandled(redis, "m1")
+        await options["on_startup"](ctx)  # nothing left: nothing written twice
+        assert await WebhookEvent.all().count() == 1
+        await options["on_shutdown"](ctx)
+    finally:
+        await services.close()
