@@ -91,9 +91,11 @@ def worker_settings(
         stream = ctx["services"].inbox_stream
         if stream is not None:  # this worker writes the webhook deliveries the panel kept
             stream.start()
+            inbox = "kept in the Redis stream by the panel, written to the database here"
         else:  # the panel writes them; what the stream kept before is still owed
             await ctx["services"].stream_writer.write_leftovers()
-        logger.info("worker started")
+            inbox = "written to the database by the panel"
+        logger.info("worker started; webhook deliveries are %s (WEBHOOK_INBOX)", inbox)
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         running: Services | None = ctx.get("services")
