@@ -1,8 +1,11 @@
-"""SQLite connection settings: every process (panel, workers) writes one file."""
+"""Database connection settings: SQLite's (every process, panel and workers, writes one file)
+and PostgreSQL's pool."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from asyncpg.connection import LoggedQuery
@@ -49,45 +52,44 @@ def test_postgres_urls_keep_what_they_say() -> None:
     assert credentials["maxsize"] == "10"
 
 
-@pytest.mark.postgres
-async def test_a_pooled_postgres_connection_goes_back_without_a_round_trip(
-    postgres_url: str,
-) -> None:
+@pytest.fixture
+async def postgres_pool(postgres_url: str) -> AsyncIterator[Any]:
+    """Reelay's PostgreSQL client, as configured for every process."""
     EXECUTOR_CACHE.clear()
     await open_database(postgres_url, run_migrations=False)
-    try:
-        client = connections.get("default")
-        sent: list[str] = []
+    yield connections.get("default")
+    await close_database()
 
-        def log(record: LoggedQuery) -> None:
-            sent.append(record.query)
 
-        async with client.acquire_connection() as raw:
-            raw.add_query_logger(log)
-            await raw.fetchval("SELECT 1")
-            await asyncio.sleep(0)  # asyncpg calls loggers soon after the query
-            assert sent == ["SELECT 1"]
-        await asyncio.sleep(0)
-        assert sent == ["SELECT 1"]  # nothing more when it went back to the pool
-    finally:
-        await close_database()
+@pytest.mark.postgres
+async def test_a_pooled_postgres_connection_goes_back_without_a_round_trip(
+    postgres_pool: Any,
+) -> None:
+    sent: list[str] = []
+
+    def log(record: LoggedQuery) -> None:
+        sent.append(record.query)
+
+    async with postgres_pool.acquire_connection() as raw:
+        raw.add_query_logger(log)
+        await raw.fetchval("SELECT 1")
+        await asyncio.sleep(0)  # asyncpg calls loggers soon after the query
+        assert sent == ["SELECT 1"]
+    await asyncio.sleep(0)
+    assert sent == ["SELECT 1"]  # nothing more when it went back to the pool
 
 
 @pytest.mark.postgres
 async def test_a_transaction_left_open_is_rolled_back_when_its_connection_goes_back(
-    postgres_url: str,
+    postgres_pool: Any,
 ) -> None:
-    EXECUTOR_CACHE.clear()
-    await open_database(postgres_url, run_migrations=False)
+    await postgres_pool.execute_script("CREATE TABLE left_open (n int)")
     try:
-        client = connections.get("default")
-        await client.execute_script("CREATE TABLE left_open (n int)")
-        async with client.acquire_connection() as raw:
+        async with postgres_pool.acquire_connection() as raw:
             await raw.execute("BEGIN")
             await raw.execute("INSERT INTO left_open VALUES (1)")
-        async with client.acquire_connection() as raw:
+        async with postgres_pool.acquire_connection() as raw:
             assert not raw.is_in_transaction()
             assert await raw.fetchval("SELECT count(*) FROM left_open") == 0
     finally:
-        await connections.get("default").execute_script("DROP TABLE IF EXISTS left_open")
-        await close_database()
+        await postgres_pool.execute_script("DROP TABLE IF EXISTS left_open")
