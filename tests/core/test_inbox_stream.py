@@ -1,6 +1,7 @@
-"""The webhook inbox's stream (the embedded default): Meta's delivery is answered once Redis
-holds it, the worker's writer stores its events once and hands them to the engine, and an
-entry leaves the stream only once its events are stored, whoever writes it."""
+"""The webhook inbox's stream (the default when Redis keeps an append-only file): Meta's
+delivery is answered once Redis holds it, the worker's writer stores its events once and
+hands them to the engine, and an entry leaves the stream only once its events are stored,
+whoever writes it."""
 
 from __future__ import annotations
 

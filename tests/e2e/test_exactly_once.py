@@ -40,8 +40,8 @@ class ExactlyOnceStack(Stack):
 
 @pytest.fixture(params=["database", "stream"])
 def inbox(request: pytest.FixtureRequest) -> str:
-    """Where the endpoint keeps deliveries: the stream is the default on SQLite with the
-    embedded Redis, and may be chosen (WEBHOOK_INBOX=stream) on PostgreSQL."""
+    """Where the endpoint keeps deliveries: the stream is the default when Redis keeps an
+    append-only file, on either database; the panel writes them otherwise."""
     return str(request.param)
 
 
