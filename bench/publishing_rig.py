@@ -138,7 +138,7 @@ class World:
 
     async def start_workers(self, count: int, settle_s: float = 3.0) -> None:
         """Start ``count`` worker processes and wait until each has beaten its heart."""
-        from jobs.heartbeat import HEARTBEAT_KEY
+        from core.services.heartbeat import HEARTBEAT_KEY
 
         await self.services.container.redis.delete(HEARTBEAT_KEY)
         for _ in range(count):

@@ -10,6 +10,7 @@ from collections.abc import Awaitable
 from quart import Blueprint, Response, current_app, jsonify, request
 
 from core.db import ping_database
+from core.services.heartbeat import worker_alive
 from core.settings import Settings
 from core.wiring import Services
 from panel.metrics import PanelMetrics
@@ -25,28 +26,45 @@ CHECK_TIMEOUT_S = 2.0
 LOOPBACK = {"127.0.0.1", "::1", "<local>"}
 
 
-async def _check(name: str, probe: Awaitable[object]) -> str:
+async def _check(name: str, probe: Awaitable[object], *, down_when_false: bool = False) -> str:
+    """``up`` when ``probe`` finishes in time (and, with ``down_when_false``, answers true)."""
     try:
-        await asyncio.wait_for(probe, CHECK_TIMEOUT_S)
+        answer = await asyncio.wait_for(probe, CHECK_TIMEOUT_S)
     except Exception as exc:
         logger.warning("health check: %s is down: %s", name, exc)
         return "down"
-    return "up"
+    return "down" if down_when_false and not answer else "up"
 
 
 @blueprint.get("/healthz")
 @public
 async def healthz() -> tuple[Response, int]:
-    """Database and Redis status; 503 when one is down."""
+    """Database and Redis status, 503 when one is down; and whether a worker beat lately.
+
+    A missing worker is reported, not a 503: this panel still answers Meta and people (the
+    deliveries wait for a worker), and an orchestrator restarting the panel for it would not
+    bring a worker back.
+    """
+    status = await _probe()
+    healthy = status["database"] == "up" and status["redis"] == "up"
+    return jsonify({"status": "ok" if healthy else "degraded", **status}), 200 if healthy else 503
+
+
+async def _probe() -> dict[str, str]:
+    """Each dependency ``up`` or ``down``, also set in the metrics' gauges."""
     found: Services | None = current_app.extensions.get(SERVICES)
     database = await _check("database", ping_database())
     redis = await _check("redis", found.container.redis.ping()) if found else "down"
+    worker = "down"
+    if found is not None and redis == "up":
+        container = found.container
+        alive = worker_alive(container.redis, container.clock.now())
+        worker = "up" if await _check("worker", alive, down_when_false=True) == "up" else "down"
+    status = {"database": database, "redis": redis, "worker": worker}
     metrics: PanelMetrics = current_app.extensions["reelay.metrics"]
-    metrics.up.labels("database").set(database == "up")
-    metrics.up.labels("redis").set(redis == "up")
-    status = {"database": database, "redis": redis}
-    healthy = all(value == "up" for value in status.values())
-    return jsonify({"status": "ok" if healthy else "degraded", **status}), 200 if healthy else 503
+    for name, state in status.items():
+        metrics.up.labels(name).set(state == "up")
+    return status
 
 
 @blueprint.get("/metrics")
@@ -57,6 +75,10 @@ async def metrics() -> Response:
     if refusal is not None:
         return refusal
     registry: PanelMetrics = current_app.extensions["reelay.metrics"]
+    status = await _probe()
+    found: Services | None = current_app.extensions.get(SERVICES)
+    if found is not None and found.inbox_stream is not None and status["redis"] == "up":
+        registry.inbox_waiting.set(await found.inbox_stream.waiting())
     return Response(registry.render(), content_type="text/plain; version=0.0.4")
 
 

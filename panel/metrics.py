@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
+from core.services.heartbeat import ALIVE_S
+
 
 class PanelMetrics:
     def __init__(self) -> None:
@@ -22,8 +24,13 @@ class PanelMetrics:
         )
         self.up = Gauge(
             "reelay_dependency_up",
-            "1 when a dependency answers",
+            f"1 when a dependency answers (worker: one beat within the last {ALIVE_S} s)",
             ["dependency"],
+            registry=self.registry,
+        )
+        self.inbox_waiting = Gauge(
+            "reelay_inbox_waiting",
+            "Webhook deliveries kept in the Redis stream and not yet stored by a worker",
             registry=self.registry,
         )
 

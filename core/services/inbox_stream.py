@@ -185,11 +185,17 @@ class InboxStream:
         return written
 
     @instance_level("the webhook inbox: Meta's deliveries name accounts, not workspaces")
+    async def waiting(self) -> int:
+        """How many deliveries the stream holds that are not yet stored (a backlog grows while
+        no worker writes them)."""
+        return int(await self._redis.xlen(STREAM_KEY))
+
+    @instance_level("the webhook inbox: Meta's deliveries name accounts, not workspaces")
     async def write_leftovers(self) -> int:
         """Deliveries the stream kept from when they went through it (``WEBHOOK_INBOX``, or
         Redis's append-only file, has changed since), written and handled now: a worker whose
         panel writes deliveries itself still owes Meta these. How many were written."""
-        if not await self._redis.xlen(STREAM_KEY):
+        if not await self.waiting():
             return 0
         written = await self.drain()
         await self.handled()

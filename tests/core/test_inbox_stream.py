@@ -386,3 +386,22 @@ async def test_a_worker_whose_panel_writes_deliveries_still_writes_what_the_stre
         await options["on_shutdown"](ctx)
     finally:
         await services.close()
+
+
+async def test_metrics_show_the_deliveries_waiting_for_a_worker(
+    stream_services: Any, redis: Redis
+) -> None:
+    from panel.app import create_app
+
+    settings, services = stream_services
+    app = create_app(settings, services=services)
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        for n in range(2):
+            assert await post(client, body_of(dm_payload(f"m{n}", "hi"))) == 200
+        text = await (await client.get("/metrics")).get_data(as_text=True)
+        assert "reelay_inbox_waiting 2.0" in text
+        await stream_of(services).drain()
+        await stream_of(services).handled()
+        text = await (await client.get("/metrics")).get_data(as_text=True)
+        assert "reelay_inbox_waiting 0.0" in text

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from redis.asyncio import Redis
 
 from core.services import users
+from core.services.heartbeat import ALIVE_S, beat
 from tests.panel.helpers import CSRF, sign_in_as
 
 
@@ -19,7 +21,28 @@ def _csrf(page: str) -> str:
 async def test_healthz_reports_database_and_redis(client: Any) -> None:
     response = await client.get("/healthz")
     assert response.status_code == 200
-    assert await response.get_json() == {"status": "ok", "database": "up", "redis": "up"}
+    assert await response.get_json() == {
+        "status": "ok",
+        "database": "up",
+        "redis": "up",
+        "worker": "down",  # none has beaten yet: reported, the panel itself is fine
+    }
+
+
+async def test_healthz_and_metrics_say_whether_a_worker_beat_lately(
+    client: Any, container: Any
+) -> None:
+    now = container.clock.now()
+    await beat(container.redis, now - timedelta(seconds=ALIVE_S + 5))
+    assert (await (await client.get("/healthz")).get_json())["worker"] == "down"
+    text = await (await client.get("/metrics")).get_data(as_text=True)
+    assert 'reelay_dependency_up{dependency="worker"} 0.0' in text
+    await beat(container.redis, now)
+    response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert (await response.get_json())["worker"] == "up"
+    text = await (await client.get("/metrics")).get_data(as_text=True)
+    assert 'reelay_dependency_up{dependency="worker"} 1.0' in text
 
 
 async def test_healthz_is_503_when_redis_is_down(client: Any, container: Any) -> None:
