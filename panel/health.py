@@ -59,7 +59,7 @@ async def _probe() -> dict[str, str]:
     if found is not None and redis == "up":
         container = found.container
         alive = worker_alive(container.redis, container.clock.now())
-        worker = "up" if await _check("worker", alive, down_when_false=True) == "up" else "down"
+        worker = await _check("worker", alive, down_when_false=True)
     status = {"database": database, "redis": redis, "worker": worker}
     metrics: PanelMetrics = current_app.extensions["reelay.metrics"]
     for name, state in status.items():
@@ -78,7 +78,12 @@ async def metrics() -> Response:
     status = await _probe()
     found: Services | None = current_app.extensions.get(SERVICES)
     if found is not None and found.inbox_stream is not None and status["redis"] == "up":
-        registry.inbox_waiting.set(await found.inbox_stream.waiting())
+        try:
+            waiting = await asyncio.wait_for(found.inbox_stream.waiting(), CHECK_TIMEOUT_S)
+        except Exception as exc:  # the other figures are still worth a scrape
+            logger.warning("metrics: the inbox stream's length is unknown: %s", exc)
+        else:
+            registry.inbox_waiting.set(waiting)
     return Response(registry.render(), content_type="text/plain; version=0.0.4")
 
 
