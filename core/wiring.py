@@ -224,7 +224,9 @@ def assemble_services(
         clock=container.clock,
     )
     storage = DiskStorage(settings.var_dir / "media")
-    health = Health(instagram=container.graph, account_ref=ref, clock=container.clock)
+    health = Health(
+        instagram=container.graph, account_ref=ref, clock=container.clock, redis=container.redis
+    )
     moderation = CommentModeration(
         graph=container.graph, outbox=outbox, clock=container.clock, account_ref=ref
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from quart import Blueprint, render_template
 
 from core.db.models import Role
-from core.domain.health import shown_time
+from core.domain.health import NO_WORKER, shown_time
 from core.domain.posts import zone
 from panel.security import current_actor, requires, viewer_zone
 from panel.services import services
@@ -20,9 +20,11 @@ BADGE = {"working": "ok", "warning": "warning", "broken": "error"}
 async def index() -> str:
     """Each connected account's health and a plain verdict; times in the viewer's zone."""
     tz = zone(viewer_zone())
-    reports = await services().health.accounts(current_actor())
+    health = services().health
+    reports = await health.accounts(current_actor())
     return await render_template(
         "account_health/index.html",
+        no_worker=None if await health.worker_running() else NO_WORKER,
         reports=reports,
         badge=BADGE,
         when=lambda moment: shown_time(moment, tz),

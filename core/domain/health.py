@@ -27,6 +27,11 @@ FAILING_SHARE = 0.5
 FAILED_OUTCOMES = ("failed", "unconfirmed")
 
 WEBHOOKS_CAUSE = "comments webhook not subscribed or app lacks Advanced Access"
+# Said above every account when no worker has beaten lately (core.services.heartbeat).
+NO_WORKER = (
+    "No worker is running: webhook events, replies and scheduled posts wait until one runs "
+    "(reelay worker, or reelay run)."
+)
 
 
 class Level(StrEnum):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from core.db.models import DraftStatus, Lead, Post, ReplyDraft
 from core.domain import commands as cmd
 from core.domain.chat import Action, ActionVerb, Button, Reply
-from core.domain.health import chat_lines
+from core.domain.health import NO_WORKER, chat_lines
 from core.domain.posts import Status
 from core.domain.scope import Actor
 from core.ports.clock import Clock
@@ -133,8 +133,10 @@ def snippet(text: str, limit: int = 60) -> str:
 async def health(actor: Actor, zone: str, checks: Health) -> Reply:
     """Each account's health at a glance, times in the reader's zone."""
     reports = await checks.accounts(actor)
-    if not reports:
-        return Reply("No Instagram account is connected.")
     tz = cmd.zone(zone)
     blocks = ["\n".join(chat_lines(r.account.username, r.figures, tz)) for r in reports]
+    if not blocks:
+        blocks = ["No Instagram account is connected."]
+    if not await checks.worker_running():
+        blocks.insert(0, f"⚠ {NO_WORKER}")
     return Reply("\n\n".join(blocks))

@@ -335,6 +335,7 @@ class ChatOps:
             instagram=self.container.graph,
             account_ref=lambda account: account_ref(self.container, account),
             clock=self.container.clock,
+            redis=self.container.redis,
         )
 
     async def approvals(self, member: ChatMember) -> Reply:

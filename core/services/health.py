@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from redis.asyncio import Redis
+
 from core.db.models import (
     AccountStatus,
     InstagramAccount,
@@ -23,11 +25,12 @@ from core.db.models import (
 )
 from core.domain.graph_errors import GraphError
 from core.domain.health import WINDOW, Figures, Verdict, verdict
-from core.domain.scope import Actor
+from core.domain.scope import Actor, instance_level
 from core.domain.webhooks import EventKind
 from core.errors import NotFound
 from core.ports.clock import Clock
 from core.ports.instagram import AccountRef, InstagramClient
+from core.services.heartbeat import worker_alive
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +56,19 @@ class Health:
         instagram: InstagramClient,
         account_ref: Callable[[InstagramAccount], AccountRef],
         clock: Clock,
+        redis: Redis | None = None,
     ) -> None:
         self.instagram = instagram
         self.account_ref = account_ref
         self.clock = clock
+        self.redis = redis
+
+    @instance_level("the workers of the instance serve every workspace")
+    async def worker_running(self) -> bool:
+        """Whether a worker beat lately (true when there is no Redis to ask)."""
+        if self.redis is None:
+            return True
+        return await worker_alive(self.redis, self.clock.now())
 
     async def accounts(self, actor: Actor, account_id: int | None = None) -> list[AccountHealth]:
         """The health of the workspace's connected accounts (or of one), by username."""

@@ -29,10 +29,12 @@ from core.db.models import (
     Workspace,
 )
 from core.domain.chat import Action, ActionVerb
+from core.domain.health import NO_WORKER
 from core.domain.posts import Kind, Status
 from core.services import chat_links
 from core.services.chat_members import HOW_TO_LINK, NOT_LINKED_HERE
 from core.services.chatops import ChatOps, ChatUser, IncomingFile
+from core.services.heartbeat import beat
 from core.services.reply_sending import OutgoingReply
 from core.services.smart_replies import SmartReplies
 from core.wiring import assemble_services
@@ -629,6 +631,18 @@ async def _event(world: World, key: str, kind: str, source: str, at: datetime) -
     await WebhookEvent.filter(id=event.id).update(received_at=at)
 
 
+async def test_health_says_first_when_no_worker_runs(world: World, container: Container) -> None:
+    user = await as_role(world, Role.VIEWER)
+    world.account.token_encrypted = container.secrets.encrypt("token")
+    await world.account.save()
+    container.graph = QuotaOnly()  # type: ignore[assignment]
+    text = (await _chatops(container).handle_command(user, "/health")).text
+    assert text.startswith(f"⚠ {NO_WORKER}\n\n@cafecrema: ")
+    await beat(container.redis, NOW)
+    text = (await _chatops(container).handle_command(user, "/health")).text
+    assert NO_WORKER not in text and text.startswith("@cafecrema: ")
+
+
 async def test_health_gives_each_accounts_verdict_and_figures_in_the_readers_zone(
     world: World, container: Container
 ) -> None:
@@ -639,6 +653,7 @@ async def test_health_gives_each_accounts_verdict_and_figures_in_the_readers_zon
     await world.account.save()
     container.graph = QuotaOnly()  # type: ignore[assignment]
     chatops = _chatops(container)
+    await beat(container.redis, NOW)  # a worker runs
     await _event(world, "m1", "message", "webhook", NOW - timedelta(hours=2))
     await _event(world, "c1", "comment", "sweep", NOW - timedelta(hours=1))
     await _event(world, "c2", "comment", "sweep", NOW - timedelta(minutes=50))

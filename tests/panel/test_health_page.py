@@ -21,6 +21,8 @@ from core.db.models import (
     WebhookEvent,
     Workspace,
 )
+from core.domain.health import NO_WORKER
+from core.services.heartbeat import ALIVE_S, beat
 from core.settings import Settings
 from tests.panel.helpers import sign_in_as
 from tests.panel.sandbox_world import IG_ID, World, sandbox_world
@@ -108,13 +110,27 @@ async def test_a_viewer_with_a_zone_of_their_own_reads_the_times_in_it(
     assert f"{shown:%Y-%m-%d %H:%M} (Asia/Tokyo)" in page
 
 
-async def test_a_working_account_says_so(client: Any, world: World) -> None:
+async def test_a_working_account_says_so(client: Any, world: World, container: Any) -> None:
     now = datetime.now(UTC)
+    await beat(container.redis, container.clock.now())  # a worker runs
     await _event("c1", "comment", "webhook", now - timedelta(minutes=5))
     await _send(world, "a1", OutboundStatus.SENT)
     page = html.unescape(await (await client.get("/health")).get_data(as_text=True))
     assert ">Working</span>" in page
     assert "Webhooks missing" not in page
+    assert 'id="no-worker"' not in page
+
+
+async def test_the_page_says_when_no_worker_runs(client: Any, world: World, container: Any) -> None:
+    await _as_viewer(client, world)
+    page = html.unescape(await (await client.get("/health")).get_data(as_text=True))
+    assert NO_WORKER in page  # none has beaten: events, replies and posts wait
+    await beat(container.redis, container.clock.now() - timedelta(seconds=ALIVE_S + 5))
+    page = html.unescape(await (await client.get("/health")).get_data(as_text=True))
+    assert NO_WORKER in page  # the last beat is too old
+    await beat(container.redis, container.clock.now())
+    page = html.unescape(await (await client.get("/health")).get_data(as_text=True))
+    assert NO_WORKER not in page
 
 
 async def test_a_slow_quota_answer_leaves_the_rest_of_the_page(
