@@ -14,6 +14,7 @@ from arq.cron import CronJob
 from arq.typing import StartupShutdown
 from arq.worker import Function, Worker
 
+from core.services.heartbeat import BEAT_S
 from core.settings import Settings
 from core.wiring import Services
 from jobs import (
@@ -41,7 +42,8 @@ FUNCTIONS: list[Function] = [
     *publishing_jobs.FUNCTIONS,
 ]
 CRON_JOBS: list[CronJob] = [
-    cron(heartbeat, second={0, 30}, run_at_startup=True, unique=True, timeout=10),
+    # Every BEAT_S seconds: /healthz and the Health page count a beat for ALIVE_S.
+    cron(heartbeat, second=set(range(0, 60, BEAT_S)), run_at_startup=True, unique=True, timeout=10),
     *account_jobs.CRON_JOBS,
     *ai_jobs.CRON_JOBS,
     *event_jobs.CRON_JOBS,

@@ -11,8 +11,8 @@ from redis.asyncio import Redis
 from core.domain.scope import instance_level
 
 HEARTBEAT_KEY = "reelay:worker:heartbeat"
-# How often a worker beats (the heartbeat cron's seconds), and how long a beat counts:
-# three beats missed and no worker is said to run.
+# How often a worker beats (the heartbeat cron in jobs/worker.py runs every BEAT_S seconds),
+# and how long a beat counts: three beats missed and no worker is said to run.
 BEAT_S = 30
 ALIVE_S = 3 * BEAT_S
 
