@@ -58,6 +58,8 @@ class Recorded:
     duplicates: int
     queued: int
     new_keys: set[str] = field(default_factory=set, repr=False)
+    # The new events to act on (queued, unless the caller hands them on itself).
+    pending: tuple[int, ...] = ()
 
 
 @runtime_checkable
@@ -102,7 +104,6 @@ class InboxWriter(GroupCommit[Sequence[InboundEvent], Recorded]):
         *,
         source: str = "webhook",
         redis: Redis | None = None,
-        hand_off: Callable[[list[int]], None] | None = None,
         writers: int = 1,
     ) -> None:
         super().__init__(self._record, flushers=writers)
@@ -110,19 +111,21 @@ class InboxWriter(GroupCommit[Sequence[InboundEvent], Recorded]):
         self._now = now
         self._source = source
         self._redis = redis
-        # Given: the new events are handed to it (the engine of this process) instead of
-        # being queued as jobs.
-        self._hand_off = hand_off
 
     @instance_level("the webhook inbox: Meta's deliveries name accounts, not workspaces")
-    async def record_batch(self, requests: list[Sequence[InboundEvent]]) -> list[Recorded]:
-        """Store many deliveries' events as one batch now (the inbox stream's writer, which
-        batches them itself), without waiting for other callers."""
-        return await self._record(requests)
+    async def record_batch(self, requests: list[Sequence[InboundEvent]]) -> list[int]:
+        """Store many deliveries' events as one batch now, without waiting for other callers,
+        and queue nothing: the ids of the new events to act on, for the caller to hand to the
+        engine itself (the inbox stream's writer, which batches deliveries itself)."""
+        recorded = await self._record(requests, queue=False)
+        return [event_id for one in recorded for event_id in one.pending]
 
-    async def _record(self, requests: list[Sequence[InboundEvent]]) -> list[Recorded]:
+    async def _record(
+        self, requests: list[Sequence[InboundEvent]], *, queue: bool = True
+    ) -> list[Recorded]:
         """Store the requests' events not seen before, queue the actionable ones (and the
-        echoes a send waits for), and tell each request what became of its own."""
+        echoes a send waits for) unless ``queue`` is off, and tell each request what became
+        of its own."""
         now = self._now()
         unique: dict[str, InboundEvent] = {}
         for events in requests:
@@ -140,10 +143,8 @@ class InboxWriter(GroupCommit[Sequence[InboundEvent], Recorded]):
             chunk = rows[start : start + ROWS_PER_STATEMENT]
             new.extend(await insert_events([_row(e, awaited) for e in chunk], now, self._source))
         pending = [i for i, key in new if _status(unique[key], awaited)[0] is EventStatus.PENDING]
-        if pending:
-            if self._hand_off is not None:
-                self._hand_off(pending)
-            elif isinstance(self._queue, BulkQueue):
+        if pending and queue:
+            if isinstance(self._queue, BulkQueue):
                 # A job per group of events (named after its first): the worker handles a
                 # job's events together, and pays a job's own costs once for them.
                 groups = [
@@ -163,16 +164,18 @@ class InboxWriter(GroupCommit[Sequence[InboundEvent], Recorded]):
                     "recorded a malformed webhook event %s: %s", event.dedupe_key, event.error
                 )
         new_keys = {key: event_id for event_id, key in new}
-        queued = set(pending)
+        acted_on = set(pending)
         recorded = []
         for events in requests:
             mine = {e.dedupe_key for e in events} & new_keys.keys()
+            to_act = tuple(new_keys[key] for key in mine if new_keys[key] in acted_on)
             recorded.append(
                 Recorded(
                     new=len(mine),
                     duplicates=len(events) - len(mine),
-                    queued=sum(new_keys[key] in queued for key in mine),
+                    queued=len(to_act) if queue else 0,
                     new_keys=mine,
+                    pending=tuple(sorted(to_act)),
                 )
             )
             for key in mine:  # a key repeated by a later request is not new to it

@@ -93,11 +93,9 @@ class InboxStream:
         self._redis = redis
         # Deliveries arriving together go to Redis together: one pipeline, one round trip.
         self._appends: GroupCommit[bytes, object] = GroupCommit(self._append_many)
-        self._writer = InboxWriter(queue, now, redis=redis, hand_off=self._hand_off)
+        self._writer = InboxWriter(queue, now, redis=redis)
         self._engine = engine
         self._together = together
-        # While a batch is stored inside the engine's transaction: its new events' ids.
-        self._collected: list[int] | None = None
         self._sends = sends
         self._consumer = consumer or consumer_name()
         self._clock = clock
@@ -234,11 +232,10 @@ class InboxStream:
         batch: list[Sequence[InboundEvent]] = [events for events in parsed if events]
         if self._together is not None:
             for start in range(0, len(batch), TOGETHER):
-                await self._together(
-                    functools.partial(self._store, batch[start : start + TOGETHER])
-                )
+                chunk = batch[start : start + TOGETHER]
+                await self._together(functools.partial(self._writer.record_batch, chunk))
         elif batch:
-            await self._writer.record_batch(batch)
+            self._hand_off(await self._writer.record_batch(batch))
         ids = [entry_id for entry_id, _ in entries]
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xack(STREAM_KEY, GROUP, *ids)
@@ -246,21 +243,8 @@ class InboxStream:
             await pipe.execute()
         return len(entries)
 
-    async def _store(self, batch: list[Sequence[InboundEvent]]) -> list[int]:
-        """Store a batch's events (inside the engine's transaction): the new ones' ids."""
-        self._collected = []
-        try:
-            await self._writer.record_batch(batch)
-            return self._collected
-        finally:
-            self._collected = None
-
     def _hand_off(self, event_ids: list[int]) -> None:
-        """The engine handles the new events in groups, while the writer goes on (or, when
-        stored inside the engine's transaction, in it)."""
-        if self._collected is not None:
-            self._collected.extend(event_ids)
-            return
+        """The engine handles the new events in groups, while the writer goes on."""
         for start in range(0, len(event_ids), EVENTS_PER_JOB):
             group = event_ids[start : start + EVENTS_PER_JOB]
             task = asyncio.create_task(self._handle(group))
