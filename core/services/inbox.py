@@ -56,7 +56,6 @@ POOLED_WRITERS = 3
 class Recorded:
     new: int
     duplicates: int
-    queued: int
     new_keys: set[str] = field(default_factory=set, repr=False)
     # The new events to act on (queued, unless the caller hands them on itself).
     pending: tuple[int, ...] = ()
@@ -173,7 +172,6 @@ class InboxWriter(GroupCommit[Sequence[InboundEvent], Recorded]):
                 Recorded(
                     new=len(mine),
                     duplicates=len(events) - len(mine),
-                    queued=len(to_act) if queue else 0,
                     new_keys=mine,
                     pending=tuple(sorted(to_act)),
                 )
