@@ -10,7 +10,6 @@ from collections.abc import Awaitable
 from quart import Blueprint, Response, current_app, jsonify, request
 
 from core.db import ping_database
-from core.services.heartbeat import worker_alive
 from core.settings import Settings
 from core.wiring import Services
 from panel.metrics import PanelMetrics
@@ -57,9 +56,7 @@ async def _probe() -> dict[str, str]:
     redis = await _check("redis", found.container.redis.ping()) if found else "down"
     worker = "down"
     if found is not None and redis == "up":
-        container = found.container
-        alive = worker_alive(container.redis, container.clock.now())
-        worker = await _check("worker", alive, down_when_false=True)
+        worker = await _check("worker", found.health.worker_running(), down_when_false=True)
     status = {"database": database, "redis": redis, "worker": worker}
     metrics: PanelMetrics = current_app.extensions["reelay.metrics"]
     for name, state in status.items():
